@@ -1,0 +1,1 @@
+"""Device family: barrier (codec.py is pure; driver.py owns the port)."""

@@ -1,0 +1,1 @@
+"""Device family: display (codec.py is pure; driver.py owns the port)."""

@@ -1,0 +1,26 @@
+"""The small error tree shared by every driver."""
+
+__all__ = ["DeviceTimeout", "DeviceUnavailable", "DriverError", "FrameError", "UnknownDriver"]
+
+
+class DriverError(Exception):
+    """Raised when a device driver cannot do what was asked of it."""
+
+
+class DeviceUnavailable(DriverError):
+    """Raised when a command is sent to a device whose serial link is down."""
+
+
+class DeviceTimeout(DriverError):
+    """Raised when a device does not answer or acknowledge within its configured timeout."""
+
+
+class FrameError(DriverError):
+    """Raised when a frame is asked to be encoded with fields out of range.
+
+    Decoders never raise this on bad input bytes: they count them instead.
+    """
+
+
+class UnknownDriver(DriverError):
+    """Raised when the configuration names a driver ``type`` that is not registered."""

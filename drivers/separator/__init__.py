@@ -1,0 +1,1 @@
+"""Device family: separator (codec.py is pure; driver.py owns the port)."""

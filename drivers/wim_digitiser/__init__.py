@@ -1,0 +1,1 @@
+"""Device family: wim_digitiser (codec.py is pure; driver.py owns the port)."""

@@ -1,0 +1,90 @@
+"""Lane output: the verdict on the LED board and the barrier.  Works with the network down: it talks
+only to the lane devices over their serial links."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from drivers.barrier.driver import Barrier
+from drivers.display.driver import Colour, LedDisplay
+from drivers.errors import DriverError
+
+__all__ = ["LaneOutput", "verdict_text"]
+
+log = logging.getLogger(__name__)
+
+
+def _tonnes(kg: float) -> str:
+    return f"{kg / 1000:.1f}t"
+
+
+def verdict_text(verdict: str, gross_kg: float | None, limit_kg: int | None, label: str) -> tuple[Colour, tuple[str, ...]]:
+    """Board colour and lines for a verdict (Chinese, as drivers read it; <= 64 bytes a line)."""
+    weights = ""
+    if gross_kg is not None and limit_kg is not None and gross_kg == gross_kg:  # not NaN
+        weights = f"总重{_tonnes(gross_kg)} 限{_tonnes(limit_kg)}"
+    if verdict == "pass":
+        return "green", (f"{label} 请通行", weights)
+    if verdict == "overweight":
+        return "red", (f"{label} 超限 禁止驶入", weights, "请掉头驶离")
+    return "yellow", (f"{label} 称重无效", "请倒车 重新低速过磅")
+
+
+class LaneOutput:
+    """Drives the display and the barrier; a failing device is reported, never raised to the lane."""
+
+    def __init__(self, display: LedDisplay, barrier: Barrier, idle_lines: tuple[str, ...], idle_after_s: float) -> None:
+        self.display = display
+        self.barrier = barrier
+        self.idle_lines = idle_lines
+        self.idle_after_s = idle_after_s
+        self._idle_task: asyncio.Task[None] | None = None
+
+    async def _attempt(self, what: str, coro: Any) -> str:
+        try:
+            await coro
+        except DriverError as exc:
+            log.error("lane output: %s failed: %s", what, exc)
+            return f"failed: {exc}"
+        return "ok"
+
+    async def show_verdict(self, verdict: str, gross_kg: float | None, limit_kg: int | None, label: str) -> dict[str, str]:
+        """Show the verdict and move the barrier; returns what each device did (goes into the evidence)."""
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+        colour, lines = verdict_text(verdict, gross_kg, limit_kg, label)
+        barrier_action = self.barrier.open() if verdict == "pass" else self.barrier.close()
+        display_result, barrier_result = await asyncio.gather(
+            self._attempt("display", self.display.show(lines, colour)),
+            self._attempt("barrier", barrier_action),
+        )
+        self._idle_task = asyncio.create_task(self._back_to_idle(), name="display-idle")
+        self._idle_task.add_done_callback(_log_task_failure)
+        return {
+            "display": display_result,
+            "display_text": " / ".join(line for line in lines if line),
+            "barrier": barrier_result,
+            "barrier_command": "open" if verdict == "pass" else "close",
+        }
+
+    async def vehicle_arriving(self) -> None:
+        """A new vehicle reached the scale: close the barrier behind the previous one."""
+        await self._attempt("barrier", self.barrier.close())
+
+    async def show_idle(self) -> None:
+        await self._attempt("display", self.display.show(self.idle_lines, "green"))
+
+    async def _back_to_idle(self) -> None:
+        await asyncio.sleep(self.idle_after_s)
+        await self.show_idle()
+
+    async def close(self) -> None:
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+
+
+def _log_task_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("lane output task %s failed: %r", task.get_name(), task.exception())

@@ -1,0 +1,98 @@
+"""The ``edge`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from edge.config import Config, ConfigError, load_config
+
+__all__ = ["main"]
+
+
+def _logging(verbose: bool, to_file: Path | None = None) -> None:
+    handlers: list[logging.Handler] = [logging.FileHandler(to_file)] if to_file else [logging.StreamHandler()]
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+@click.group()
+@click.version_option(package_name="weighlane-edge")
+def main() -> None:
+    """Edge service for truck weigh stations."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True, help="Lane TOML file.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def run(config_path: Path, verbose: bool) -> None:
+    """Run the lane daemon against real (or simulated) devices."""
+    _logging(verbose)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from edge.daemon import LaneDaemon
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await LaneDaemon(config).run(stop)
+
+    asyncio.run(_main())
+
+
+@main.command()
+@click.option("--vehicles", type=click.IntRange(min=1), default=None, help="Stop after N vehicles.")
+@click.option("--scenario", default="default", show_default=True, help="Scenario name or TOML path.")
+@click.option("--workdir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
+              help="Where the evidence database, the port symlinks and the log go.")
+@click.option("--no-broker", is_flag=True, help="Do not start Mosquitto; records stay in the outbox.")
+def demo(vehicles: int | None, scenario: str, workdir: Path, no_broker: bool) -> None:
+    """Run a complete simulated toll-entrance lane with a live table of verdicts."""
+    from rich.console import Console
+
+    from edge.demo import run_demo
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    _logging(False, workdir / "demo.log")
+    console = Console()
+    sys.exit(asyncio.run(run_demo(vehicles, scenario, workdir, not no_broker, console)))
+
+
+@main.group()
+def config() -> None:
+    """Check configuration files."""
+
+
+@config.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+def config_check(path: Path) -> None:
+    """Validate a lane TOML file; errors name the line and key."""
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{path}: OK")
+
+
+@config.command("schema")
+def config_schema() -> None:
+    """Print the JSON schema of the configuration (every key with its description)."""
+    click.echo(json.dumps(Config.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

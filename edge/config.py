@@ -1,0 +1,244 @@
+"""The daemon's configuration: one TOML file, validated by strict pydantic models.
+
+Every field has a description; ``edge config check FILE`` validates a file and ``edge config schema``
+prints them all.  Errors name the file, the line and the key, and say what to do.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from drivers.registry import DRIVERS
+from edge.tomlpos import find_line
+
+__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+
+
+class ConfigError(ValueError):
+    """Raised when a configuration file cannot be read or does not validate."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Strict):
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+        description="Station identifier issued by the central office; MQTT topics start with site/<id>/.",
+    )
+    lane: int = Field(ge=1, le=99, description="Lane number at this station.")
+    name: str = Field("", description="Human-readable station name, shown in the console and heartbeats.")
+
+
+class ScaleConfig(_Strict):
+    platform_lengths_m: tuple[float, ...] = Field(
+        (6.0, 6.0, 6.0),
+        min_length=1,
+        max_length=8,
+        description="Length of each weighing platform in driving order (m); x = 0 is the scale entry.",
+    )
+    platform_width_m: float = Field(3.0, gt=0, description="Platform width across the lane (m).")
+    cells_per_platform: Literal[4] = Field(
+        4, description="Load cells per platform, one at each corner (entry-left, entry-right, exit-left, exit-right)."
+    )
+    sample_rate_hz: int = Field(1000, ge=500, le=10000, description="Digitiser sample rate the lane expects (Hz).")
+    kg_per_count: float | tuple[float, ...] = Field(
+        0.02,
+        description="Span of each load cell (kg per ADC count): one value for all cells or one per channel.",
+    )
+    entry_strip_x_m: float = Field(-0.5, description="Position of the axle recogniser's entry strip (m).")
+    exit_strip_x_m: float | None = Field(None, description="Position of the exit strip (m); default the scale end.")
+    separator_x_m: float = Field(0.0, description="Position of the light-curtain separator (m).")
+    edge_margin_m: float = Field(
+        0.35,
+        ge=0,
+        le=1.5,
+        description="Samples taken while any axle is within this distance of a platform edge are not used"
+        " (the tyre footprint is crossing the edge).",
+    )
+    preroll_s: float = Field(
+        0.5, gt=0, le=5, description="Empty-scale samples before the first axle used to zero each cell (s)."
+    )
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.platform_lengths_m) * self.cells_per_platform
+
+    @property
+    def exit_x_m(self) -> float:
+        return self.exit_strip_x_m if self.exit_strip_x_m is not None else sum(self.platform_lengths_m)
+
+    @model_validator(mode="after")
+    def _check(self) -> ScaleConfig:
+        if any(length <= 0 for length in self.platform_lengths_m):
+            raise ValueError("platform_lengths_m: every platform length must be > 0")
+        if isinstance(self.kg_per_count, tuple):
+            if len(self.kg_per_count) != self.n_channels:
+                raise ValueError(
+                    f"kg_per_count has {len(self.kg_per_count)} values but the scale has {self.n_channels} cells;"
+                    " give one value or one per cell"
+                )
+            if any(v <= 0 for v in self.kg_per_count):
+                raise ValueError("kg_per_count values must be > 0")
+        elif self.kg_per_count <= 0:
+            raise ValueError("kg_per_count must be > 0")
+        if self.entry_strip_x_m > 0:
+            raise ValueError("entry_strip_x_m must be at or before the scale entry (<= 0)")
+        if self.exit_x_m <= self.entry_strip_x_m:
+            raise ValueError("exit_strip_x_m must be after entry_strip_x_m")
+        return self
+
+
+class _Serial(_Strict):
+    port: str = Field(description="pyserial URL: /dev/ttyUSB0, /dev/weigh/scale0, socket://host:port, loop://")
+    baudrate: int = Field(115200, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
+    read_timeout_s: float = Field(
+        1.0, gt=0, le=60, description="A link that delivers nothing for this long is shown as silent."
+    )
+
+
+class WimDigitiserConfig(_Serial):
+    type: Literal["wim_digitiser"] = Field(description="Lane-bus WIM digitiser (docs/protocols/wim_digitiser.md).")
+    baudrate: int = Field(921600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
+
+
+class LightCurtainConfig(_Serial):
+    type: Literal["light_curtain"] = Field(description="Lane-bus light-curtain separator.")
+
+
+class TyreRecogniserConfig(_Serial):
+    type: Literal["tyre_recogniser"] = Field(description="Lane-bus tyre/axle recogniser with entry and exit strips.")
+
+
+class LedDisplayConfig(_Serial):
+    type: Literal["led_display"] = Field(description="Lane-bus LED message board.")
+    ack_timeout_s: float = Field(0.5, gt=0, le=10, description="How long to wait for the board's acknowledgement.")
+
+
+class BarrierConfig(_Serial):
+    type: Literal["barrier"] = Field(description="Lane-bus barrier controller.")
+    ack_timeout_s: float = Field(0.5, gt=0, le=10, description="How long to wait for the controller's state reply.")
+
+
+class DevicesConfig(_Strict):
+    wim: Annotated[WimDigitiserConfig, Field(discriminator="type")] = Field(description="Load-cell digitiser.")
+    separator: Annotated[LightCurtainConfig, Field(discriminator="type")] = Field(description="Vehicle separator.")
+    axle_sensor: Annotated[TyreRecogniserConfig, Field(discriminator="type")] = Field(
+        description="Tyre/axle recogniser."
+    )
+    display: Annotated[LedDisplayConfig, Field(discriminator="type")] = Field(description="Lane LED display.")
+    barrier: Annotated[BarrierConfig, Field(discriminator="type")] = Field(description="Barrier controller.")
+
+
+class RulesConfig(_Strict):
+    tolerance_factor: float = Field(
+        1.05,
+        ge=1.0,
+        le=1.5,
+        description="Refuse when measured gross > limit x this factor (ministry answer, 2021: 105 %, temporary).",
+    )
+    limits_table: str = Field(
+        "", description="Path of a limits table TOML; empty means the packaged GB table (edge/rules/limits_gb2016.toml)."
+    )
+    group_max_spacing_m: float = Field(
+        2.0, gt=0.5, le=3.0, description="Axles closer than this (m) form one axle group (tandem, tridem)."
+    )
+    max_residual_fraction: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Re-weigh when the RMS misfit of the axle-load model exceeds this fraction of the mean"
+        " axle load (rocking, stop-and-go, jumping).",
+    )
+    min_speed_kmh: float = Field(1.0, ge=0, description="Re-weigh when any axle crossed slower than this.")
+    max_speed_kmh: float = Field(40.0, gt=0, description="Re-weigh when any axle crossed faster than this.")
+    max_speed_change_fraction: float = Field(
+        0.25,
+        gt=0,
+        le=5,
+        description="Re-weigh when axle speeds differ from their median by more than this fraction (speed changed"
+        " on the scale: braking, stop-and-go).",
+    )
+
+
+class LaneConfig(_Strict):
+    session_timeout_s: float = Field(
+        180, gt=5, description="A vehicle that has not left the scale after this long is closed as re-weigh."
+    )
+    data_wait_s: float = Field(
+        0.3, gt=0, le=5, description="How long to wait for load samples covering the last axle's exit."
+    )
+    idle_lines: tuple[str, ...] = Field(
+        ("减速慢行", "依次称重"), max_length=4, description="Display text while the lane waits for a vehicle."
+    )
+    idle_after_s: float = Field(8.0, gt=0, description="Return the display to idle_lines this long after a verdict.")
+
+
+class EvidenceConfig(_Strict):
+    database: str = Field("var/evidence.db", description="SQLite file (WAL mode) for records and the outbox.")
+
+
+class MqttConfig(_Strict):
+    enabled: bool = Field(True, description="Publish records; when false they stay in the outbox.")
+    host: str = Field("127.0.0.1", description="Broker host.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    client_id: str = Field("", description="MQTT client id; empty means edge-<site id>-<lane>.")
+    username: str = Field("", description="Broker user name; empty for none.")
+    password: SecretStr = Field(SecretStr(""), description="Broker password; never logged.")
+    topic_prefix: str = Field("site", pattern=r"^[A-Za-z0-9_/-]+$", description="Topics are <prefix>/<site id>/...")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive (s).")
+    publish_timeout_s: float = Field(10, gt=0, description="A publish not acknowledged (PUBACK) in this time fails.")
+    max_inflight: int = Field(64, ge=1, le=1000, description="Records published concurrently while draining the outbox.")
+    reconnect_max_s: float = Field(10, gt=0, description="Longest back-off between reconnect attempts (s).")
+
+
+class Config(_Strict):
+    site: SiteConfig
+    scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig())
+    devices: DevicesConfig
+    rules: RulesConfig = Field(default_factory=lambda: RulesConfig())
+    lane: LaneConfig = Field(default_factory=lambda: LaneConfig())
+    evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
+    mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}. Fix the syntax at that line.") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            # A discriminated union puts the selected ``type`` into the location; the file has no such key.
+            loc = tuple(error["loc"])
+            if len(loc) > 2 and loc[0] == "devices" and loc[2] in DRIVERS:
+                loc = loc[:2] + loc[3:]
+            key = ".".join(str(part) for part in loc) or "(top level)"
+            line = find_line(text, loc)
+            where = f"{source}:{line}" if line else source
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown key (misspelt? see `edge config schema` for the allowed keys)"
+            elif error["type"] == "missing":
+                message = "required key is missing"
+            problems.append(f"{where}: {key}: {message}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; pass the path of a TOML config (see config/lane.example.toml)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); check the permissions and that it is UTF-8 text") from exc
+    return parse_config(text, str(path))

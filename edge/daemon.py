@@ -1,0 +1,335 @@
+"""The lane daemon: wires drivers -> lane -> wim -> rules -> actuate -> evidence -> uplink.
+
+One ``asyncio.TaskGroup`` holds every long-running task, each named; one stop event ends them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from drivers.axle_sensor.driver import AxlePassage, TyreRecogniser
+from drivers.barrier.driver import Barrier
+from drivers.display.driver import LedDisplay
+from drivers.link import LinkConfig
+from drivers.separator.driver import LightCurtain, VehicleEdge
+from drivers.wim_digitiser.driver import LoadSamples, WimDigitiser
+from edge import __version__
+from edge.actuate import LaneOutput
+from edge.config import Config
+from edge.evidence import EvidenceError, EvidenceStore
+from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
+from edge.rules import LimitTable, Tyre, classify, decide, gross_limit
+from edge.uplink import Uplink, record_topic
+from edge.wim import kernels
+from edge.wim.estimate import WimMeasurement, estimate_crossing, zero_from_preroll
+
+__all__ = ["LaneDaemon"]
+
+log = logging.getLogger(__name__)
+RECORD_SCHEMA = "weighlane.record/1"
+
+
+def _link(device: Any) -> LinkConfig:
+    return LinkConfig(url=device.port, baudrate=device.baudrate, read_timeout_s=device.read_timeout_s)
+
+
+class LaneDaemon:
+    """One weigh lane.  ``on_record`` is called with every stored record (the demo's live table)."""
+
+    def __init__(self, config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.config = config
+        self._on_record = on_record
+        scale = config.scale
+        devices = config.devices
+        self.limits = LimitTable.load(config.rules.limits_table or None)
+        self.buffer = SampleBuffer(scale.n_channels, capacity=int(scale.sample_rate_hz * 240))
+        self.lane = LaneStateMachine(self._session_complete, config.lane.session_timeout_s)
+        self.wim = WimDigitiser("wim", _link(devices.wim), self._on_samples, scale.n_channels)
+        self.curtain = LightCurtain("separator", _link(devices.separator), self._on_edge)
+        self.axles = TyreRecogniser("axle_sensor", _link(devices.axle_sensor), self._on_axle)
+        self.display = LedDisplay("display", _link(devices.display), devices.display.ack_timeout_s)
+        self.barrier = Barrier("barrier", _link(devices.barrier), devices.barrier.ack_timeout_s)
+        self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
+        self.store = EvidenceStore(config.evidence.database)
+        self.uplink = Uplink(config, self.store)
+        self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
+        self._unstored: list[tuple[dict[str, Any], str]] = []  # records waiting for a writable disk
+        self._zero_counts: np.ndarray | None = None
+        self._utc_minus_mono = time.time() - time.monotonic()
+        self.vehicles = 0
+        self.ready = asyncio.Event()
+
+    # -- driver callbacks (synchronous, on the event loop) -----------------------------------------
+
+    def _on_samples(self, block: LoadSamples) -> None:
+        self.buffer.append(block)
+
+    def _on_edge(self, edge: VehicleEdge) -> None:
+        self.lane.on_edge(edge)
+        if edge.kind == "enter":
+            task = asyncio.get_running_loop().create_task(self.output.vehicle_arriving(), name="barrier-close")
+            task.add_done_callback(_log_failure)
+
+    def _on_axle(self, axle: AxlePassage) -> None:
+        self.lane.on_axle(axle)
+
+    def _session_complete(self, session: VehicleSession) -> None:
+        self._sessions.put_nowait(session)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        started = time.monotonic()
+        await asyncio.to_thread(kernels.warm_up)
+        await self.store.open()
+        log.info("kernels and evidence ready in %.2f s", time.monotonic() - started)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for name, driver in (
+                    ("wim", self.wim),
+                    ("separator", self.curtain),
+                    ("axle_sensor", self.axles),
+                    ("display", self.display),
+                    ("barrier", self.barrier),
+                ):
+                    tasks.create_task(driver.run(stop), name=f"driver-{name}")
+                tasks.create_task(self._weigh_loop(stop), name="weigh")
+                tasks.create_task(self._housekeeping(stop), name="housekeeping")
+                tasks.create_task(self.uplink.run(stop), name="uplink")
+                tasks.create_task(self._initial_display(), name="display-initial")
+                self.ready.set()
+        finally:
+            await self.output.close()
+            await self.store.close()
+
+    async def _initial_display(self) -> None:
+        for _ in range(50):
+            if self.display.link.is_up:
+                break
+            await asyncio.sleep(0.1)
+        await self.output.show_idle()
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            self.lane.expire(time.monotonic())
+            self._utc_minus_mono = time.time() - time.monotonic()
+            if self._unstored:
+                await self._retry_unstored()
+
+    async def _weigh_loop(self, stop: asyncio.Event) -> None:
+        stop_wait = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                get = asyncio.ensure_future(self._sessions.get())
+                done, _ = await asyncio.wait({get, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    get.cancel()
+                    return
+                await self._judge(get.result())
+        finally:
+            stop_wait.cancel()
+
+    # -- one vehicle -------------------------------------------------------------------------------
+
+    def _utc(self, host_s: float | None) -> str | None:
+        if host_s is None:
+            return None
+        wall = self._utc_minus_mono + host_s
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int((wall % 1) * 1000):03d}Z"
+
+    async def _wait_for_samples(self, until_s: float) -> None:
+        deadline = time.monotonic() + self.config.lane.data_wait_s
+        while self.buffer.latest_time_s < until_s and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+
+    def _measure(self, session: VehicleSession) -> tuple[WimMeasurement | None, list[str]]:
+        scale = self.config.scale
+        problems: list[str] = []
+        complete = [a for a in session.axles if a.exit_t_s is not None]
+        if len(complete) != len(session.axles) or not complete:
+            return None, problems
+        entry_t = np.array([a.entry_t_s for a in complete])
+        exit_t = np.array([a.exit_t_s for a in complete], dtype=np.float64)
+        first, last = float(entry_t.min()), float(exit_t.max())
+        window = self.buffer.window(first - scale.preroll_s, last + 0.05)
+        zero = zero_from_preroll(window, first)
+        if zero is None:
+            if self._zero_counts is None:
+                problems.append("no empty-scale samples before the vehicle to zero the scale")
+                return None, problems
+            zero = self._zero_counts
+        else:
+            self._zero_counts = zero
+        if window.times_s.size == 0 or window.times_s[-1] < last - 0.05:
+            problems.append("load samples do not cover the whole crossing (digitiser link interrupted)")
+        measurement = estimate_crossing(window, zero, entry_t, exit_t, scale)
+        return measurement, problems
+
+    def _stability(self, m: WimMeasurement) -> list[str]:
+        rules = self.config.rules
+        reasons = list(m.problems)
+        speeds = np.array(m.axle_speeds_kmh)
+        if speeds.size and (speeds.min() < rules.min_speed_kmh or speeds.max() > rules.max_speed_kmh):
+            reasons.append(
+                f"speed {speeds.min():.1f}-{speeds.max():.1f} km/h outside"
+                f" {rules.min_speed_kmh:g}-{rules.max_speed_kmh:g} km/h"
+            )
+        if speeds.size:
+            median = float(np.median(speeds))
+            change = float(np.max(np.abs(speeds - median)) / median) if median > 0 else math.inf
+            if change > rules.max_speed_change_fraction:
+                reasons.append(f"speed changed on the scale by {change:.0%} (braking or stop-and-go)")
+        loads = np.array(m.axle_loads_kg)
+        if loads.size and np.all(np.isfinite(loads)):
+            if loads.min() <= 0:
+                reasons.append("an axle load came out non-positive (vehicle did not cross cleanly)")
+            mean_load = float(loads.mean())
+            if mean_load > 0 and m.residual_rms_kg > rules.max_residual_fraction * mean_load:
+                reasons.append(
+                    f"load signal does not fit a steady crossing (misfit {m.residual_rms_kg:.0f} kg RMS,"
+                    f" > {rules.max_residual_fraction:.0%} of the mean axle load): rocking, jumping or stop-and-go"
+                )
+        elif not m.problems:
+            reasons.append("axle loads could not be computed")
+        if m.samples_lost:
+            reasons.append(f"{m.samples_lost} load samples lost on the digitiser link during the crossing")
+        return reasons
+
+    async def _judge(self, session: VehicleSession) -> None:
+        measurement, problems = self._measure(session)
+        reasons = list(session.problems) + problems
+        if measurement is not None:
+            reasons += self._stability(measurement)
+        spacings = measurement.axle_spacings_m if measurement else ()
+        if not spacings and len(session.axles) > 1:
+            times = [a.entry_t_s for a in session.axles]
+            spacings = tuple(float(b - a) * 2.78 for a, b in zip(times, times[1:], strict=False))
+            reasons.append("axle spacings estimated without exit times")
+        vclass = classify(spacings, group_max_spacing_m=self.config.rules.group_max_spacing_m)
+        tyres = [Tyre(a.tyre) for a in session.axles]
+        limit = gross_limit(vclass, tyres, self.limits)
+        gross = measurement.gross_kg if measurement is not None else float("nan")
+        decision = decide(
+            gross if math.isfinite(gross) else 0.0,
+            limit,
+            tolerance_factor=self.config.rules.tolerance_factor,
+            unstable_reasons=reasons or (() if math.isfinite(gross) else ("no weight measured",)),
+        )
+        label = f"{session.number}号车"
+        output = await self.output.show_verdict(decision.verdict.value, gross, limit.limit_kg, label)
+        decided = time.monotonic()
+        self.vehicles += 1
+        record = self._record(session, measurement, vclass, limit, decision, output, decided)
+        await self._store(record)
+
+    def _record(self, session: VehicleSession, m: WimMeasurement | None, vclass: Any, limit: Any,
+                decision: Any, output: dict[str, str], decided_s: float) -> dict[str, Any]:
+        last_exit = session.last_exit_t_s or session.closed_t_s
+        return {
+            "schema": RECORD_SCHEMA,
+            "id": str(uuid.uuid4()),
+            "site_id": self.config.site.id,
+            "lane": self.config.site.lane,
+            "vehicle_number": session.number,
+            "time_utc": self._utc(last_exit),
+            "plate": None,
+            "axle_count": len(session.axles),
+            "tyres": [a.tyre for a in session.axles],
+            "vehicle_class": vclass.code,
+            "body": vclass.body.value,
+            "axle_groups": list(vclass.groups),
+            "wim": m.as_dict() if m is not None else None,
+            "limit": {
+                "limit_kg": limit.limit_kg,
+                "base_limit_kg": limit.base_limit_kg,
+                "rule_id": limit.rule_id,
+                "rule_text": limit.rule_text,
+                "source": limit.source,
+                "deductions": list(limit.deductions),
+                "notes": list(limit.notes),
+                "tolerance_factor": decision.tolerance_factor,
+                "threshold_kg": round(decision.threshold_kg, 1),
+            },
+            "verdict": decision.verdict.value,
+            "reasons": list(decision.reasons),
+            "lane_output": output,
+            "timing": {
+                "curtain_enter_utc": self._utc(session.curtain_enter_t_s),
+                "curtain_leave_utc": self._utc(session.curtain_leave_t_s),
+                "last_axle_exit_utc": self._utc(last_exit),
+                "decided_utc": self._utc(decided_s),
+                "verdict_latency_ms": None if last_exit is None else round((decided_s - last_exit) * 1000, 1),
+            },
+            "devices": self.device_health(),
+            "calibration": {
+                "kg_per_count": self.config.scale.kg_per_count,
+                "zero": "empty-scale pre-roll before the vehicle",
+            },
+            "software": {"name": "weighlane-edge", "version": __version__},
+            "attachments": [],
+        }
+
+    async def _store(self, record: dict[str, Any]) -> None:
+        try:
+            stored = await self.store.add(record, record_topic(self.config))
+        except EvidenceError as exc:
+            log.error("%s; the record is kept in memory and retried", exc)
+            self._unstored.append((record, record_topic(self.config)))
+            if self._on_record is not None:
+                self._on_record({**record, "seq": None})
+            return
+        self.uplink.wake.set()
+        if self._on_record is not None:
+            self._on_record(stored)
+
+    async def _retry_unstored(self) -> None:
+        while self._unstored:
+            record, topic = self._unstored[0]
+            try:
+                await self.store.add(record, topic)
+            except EvidenceError:
+                return
+            self._unstored.pop(0)
+            self.uplink.wake.set()
+
+    # -- diagnostics -------------------------------------------------------------------------------
+
+    def device_health(self) -> dict[str, Any]:
+        return {
+            "wim": self.wim.health(),
+            "separator": self.curtain.health(),
+            "axle_sensor": self.axles.health(),
+            "display": self.display.health(),
+            "barrier": self.barrier.health(),
+        }
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "devices": self.device_health(),
+            "lane": self.lane.state(),
+            "uplink": self.uplink.health(),
+            "evidence": {
+                "database": str(self.store.path),
+                "write_errors": self.store.write_errors,
+                "last_error": self.store.last_error,
+                "records_waiting_for_disk": len(self._unstored),
+            },
+            "vehicles": self.vehicles,
+        }
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed: %r", task.get_name(), task.exception())

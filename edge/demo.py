@@ -1,0 +1,256 @@
+"""`edge demo`: a complete toll-entrance lane on simulated hardware, with a live table of verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from edge.config import Config
+from edge.daemon import LaneDaemon
+from edge.uplink import record_topic
+from firmware_sim.lane import SimulatedLane
+from firmware_sim.physics import LaneGeometry
+from firmware_sim.scenario import Scenario, load_scenario
+
+__all__ = ["MosquittoProcess", "demo_config", "free_port", "geometry_for", "run_demo"]
+
+log = logging.getLogger(__name__)
+_VERDICT_STYLE = {"pass": "bold green", "overweight": "bold red", "reweigh": "bold yellow"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MosquittoProcess:
+    """A private Mosquitto on a free loopback port (the demo's and the tests' broker)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.binary = shutil.which("mosquitto") or (
+            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+        )
+        self.port = port or free_port()
+        self._dir = tempfile.TemporaryDirectory(prefix="weighlane-mosquitto-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.binary is not None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        if self.binary is None:
+            raise RuntimeError("mosquitto is not installed: run scripts/install-system.sh (apt-get install mosquitto)")
+        conf = Path(self._dir.name) / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"log_dest file {Path(self._dir.name) / 'mosquitto.log'}\n"
+        )
+        self.process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                raise RuntimeError(f"mosquitto exited at start: {err.strip()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout_s} s")
+
+    def kill(self) -> None:
+        """Stop it abruptly (kill -9), as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+
+def geometry_for(config: Config) -> LaneGeometry:
+    scale = config.scale
+    return LaneGeometry(
+        platform_lengths_m=tuple(scale.platform_lengths_m),
+        platform_width_m=scale.platform_width_m,
+        entry_strip_x_m=scale.entry_strip_x_m,
+        exit_strip_x_m=scale.exit_strip_x_m,
+        separator_x_m=scale.separator_x_m,
+    )
+
+
+def demo_config(ports: dict[str, str], database: str, mqtt_port: int, site_id: str = "demo-station-01") -> Config:
+    """The example lane's configuration, pointed at simulator ports."""
+    return Config.model_validate(
+        {
+            "site": {"id": site_id, "lane": 1, "name": "Simulated toll entrance"},
+            "devices": {
+                "wim": {"type": "wim_digitiser", "port": ports["wim"]},
+                "separator": {"type": "light_curtain", "port": ports["separator"]},
+                "axle_sensor": {"type": "tyre_recogniser", "port": ports["axle_sensor"]},
+                "display": {"type": "led_display", "port": ports["display"]},
+                "barrier": {"type": "barrier", "port": ports["barrier"]},
+            },
+            "lane": {"idle_after_s": 4.0},
+            "evidence": {"database": database},
+            "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "reconnect_max_s": 5},
+        }
+    )
+
+
+def _table(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> Table:
+    table = Table(title="Toll-entrance lane: verdicts", expand=False)
+    for column in ("#", "seq", "plate (sim)", "class", "axles", "axle loads t", "speed km/h", "gross t", "limit t",
+                   "true t", "err %", "verdict"):
+        table.add_column(column, justify="right" if column not in ("plate (sim)", "class", "verdict") else "left")
+    for record in records[-30:]:
+        number = int(record["vehicle_number"])
+        wim = record.get("wim") or {}
+        known = truth[number - 1] if 0 < number <= len(truth) else None
+        gross = wim.get("gross_kg")
+        err = ""
+        if known is not None and isinstance(gross, float) and gross == gross:
+            err = f"{(gross - known['gross_kg']) / known['gross_kg'] * 100:+.2f}"
+        loads = " ".join(f"{v / 1000:.1f}" for v in wim.get("axle_loads_kg", []) if v == v)
+        verdict = record["verdict"]
+        table.add_row(
+            str(number),
+            str(record.get("seq") or "-"),
+            known["plate"] if known else "?",
+            record["vehicle_class"],
+            str(record["axle_count"]),
+            loads,
+            f"{wim.get('speed_kmh', float('nan')):.1f}",
+            f"{gross / 1000:.2f}" if isinstance(gross, float) and gross == gross else "-",
+            f"{record['limit']['limit_kg'] / 1000:.1f}",
+            f"{known['gross_kg'] / 1000:.2f}" if known else "",
+            err,
+            Text(verdict.upper(), style=_VERDICT_STYLE.get(verdict, "")),
+        )
+    return table
+
+
+def _footer(daemon: LaneDaemon, broker_note: str, received: int, pending: int | None) -> Text:
+    health = daemon.health()
+    links = "  ".join(f"{name}:{dev['state']}" for name, dev in health["devices"].items())
+    bad = sum(int(dev.get("frames_bad", 0)) for dev in health["devices"].values())
+    up = health["uplink"]
+    lines = [
+        f"devices  {links}  bad frames {bad}",
+        f"uplink   {up['state']} {up['broker']}  published {up['published']}  received by subscriber {received}"
+        f"  outbox pending {pending if pending is not None else '?'}",
+        f"evidence {health['evidence']['database']}",
+    ]
+    if broker_note:
+        lines.append(broker_note)
+    return Text("\n".join(lines))
+
+
+async def run_demo(
+    vehicles: int | None, scenario_name: str, workdir: Path, use_broker: bool, console: Console
+) -> int:
+    scenario: Scenario = load_scenario(scenario_name)
+    repeat = 1 if vehicles is None else max(1, -(-vehicles // len(scenario.trucks)))
+    broker = MosquittoProcess()
+    broker_note = ""
+    if use_broker and broker.available:
+        broker.start()
+    elif use_broker:
+        broker_note = (
+            "Mosquitto is not installed, so records stay in the SQLite outbox (watch it fill). "
+            "Install it with: sudo apt-get install mosquitto"
+        )
+    else:
+        broker_note = "Broker disabled (--no-broker): records stay in the SQLite outbox."
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = workdir / f"evidence-{time.strftime('%Y%m%d-%H%M%S')}.db"
+    sim = None
+    try:
+        probe = demo_config(dict.fromkeys(("wim", "separator", "axle_sensor", "display", "barrier"), "loop://"),
+                            str(database), broker.port)
+        sim = SimulatedLane(scenario, geometry_for(probe), repeat=repeat, link_dir=workdir / "ports")
+        config = demo_config({name: port.path for name, port in sim.ports.items()}, str(database), broker.port)
+        target = vehicles or len(sim.motions)
+        truth = sim.truth()
+        records: list[dict[str, Any]] = []
+        daemon = LaneDaemon(config, on_record=records.append)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        received = 0
+
+        async def subscribe() -> None:
+            nonlocal received
+            if broker.process is None:
+                return
+            while not stop.is_set():
+                try:
+                    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="demo-subscriber") as client:
+                        await client.subscribe(record_topic(config), qos=1)
+                        async for message in client.messages:
+                            json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                            received += 1
+                except aiomqtt.MqttError:
+                    await asyncio.sleep(1)
+
+        async def watch(live: Live) -> None:
+            pending: int | None = None
+            while not stop.is_set():
+                with contextlib.suppress(Exception):
+                    pending = (await daemon.store.counts())["outbox_pending"]
+                live.update(Group(_table(records, truth), _footer(daemon, broker_note, received, pending)))
+                if len(records) >= target:
+                    await asyncio.sleep(1.5)  # let the uplink catch up before stopping
+                    live.update(Group(_table(records, truth), _footer(daemon, broker_note, received, pending)))
+                    stop.set()
+                await asyncio.sleep(0.25)
+
+        console.print(f"[bold]Simulated lane[/bold]: {len(sim.motions)} trucks from scenario {scenario.name!r};"
+                      f" ports in {workdir / 'ports'}; evidence in {database}")
+        console.print("Starting the daemon (compiling kernels on first run)... Ctrl-C stops.")
+        with Live(console=console, refresh_per_second=4) as live:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(daemon.run(stop), name="daemon")
+                await daemon.ready.wait()
+                sim.start()
+                tasks.create_task(subscribe(), name="demo-subscriber")
+                tasks.create_task(watch(live), name="demo-table")
+        console.print()
+        agree = sum(
+            1 for r in records if 0 < r["vehicle_number"] <= len(truth)
+            and r["verdict"] == truth[r["vehicle_number"] - 1]["expected_verdict"]
+        )
+        console.print(f"{len(records)} vehicles judged; {agree} verdicts match the scenario's expected verdicts;"
+                      f" {received} records received from the broker.")
+        return 0
+    finally:
+        if sim is not None:
+            sim.stop()
+        broker.cleanup()

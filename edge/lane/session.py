@@ -1,0 +1,180 @@
+"""The lane state machine: separator edges and axle passages become one vehicle session each.
+
+Layout (x along the lane, 0 = scale entry): the tyre recogniser's ENTRY strip lies just before the
+scale, the light curtain at the scale entry, the EXIT strip at the scale end.  So a vehicle's axle
+count is known when the curtain reports LEAVE (its rear end has passed the scale entry, after its
+last axle crossed the entry strip), and the vehicle is complete when that many axles have crossed
+the EXIT strip.  The last exit is the moment the lane must decide quickly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from drivers.axle_sensor.driver import AxlePassage
+from drivers.separator.driver import VehicleEdge
+
+__all__ = ["AxleTiming", "LaneStateMachine", "VehicleSession"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AxleTiming:
+    entry_t_s: float
+    tyre: str
+    tyre_width_mm: int
+    exit_t_s: float | None = None
+
+
+@dataclass
+class VehicleSession:
+    """Everything the lane sensors said about one vehicle."""
+
+    number: int
+    opened_t_s: float
+    curtain_enter_t_s: float | None = None
+    curtain_leave_t_s: float | None = None
+    max_height_mm: int = 0
+    axles: list[AxleTiming] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # reasons this crossing cannot be judged
+    closed_t_s: float | None = None
+
+    @property
+    def exits_pending(self) -> int:
+        return sum(1 for axle in self.axles if axle.exit_t_s is None)
+
+    @property
+    def complete(self) -> bool:
+        return self.curtain_leave_t_s is not None and bool(self.axles) and self.exits_pending == 0
+
+    @property
+    def last_exit_t_s(self) -> float | None:
+        exits = [axle.exit_t_s for axle in self.axles if axle.exit_t_s is not None]
+        return max(exits) if exits else None
+
+    def add_problem(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+
+class LaneStateMachine:
+    """Feeds on driver readings (in arrival order) and hands out finished sessions.
+
+    ``on_complete`` is called synchronously with each finished session; the caller queues it for
+    weighing.  Nothing here blocks or does I/O.
+    """
+
+    def __init__(self, on_complete: Callable[[VehicleSession], None], session_timeout_s: float) -> None:
+        self._on_complete = on_complete
+        self.session_timeout_s = session_timeout_s
+        self._numbers = itertools.count(1)
+        self.open: VehicleSession | None = None  # taking entry axles
+        self.on_scale: deque[VehicleSession] = deque()  # axle count known, waiting for exits
+        self.stray_exits = 0
+        self.ghost_sessions = 0  # curtain interrupted, no axle (a person, a bird, spray)
+
+    # -- readings -------------------------------------------------------------------------------
+
+    def on_edge(self, edge: VehicleEdge) -> None:
+        if edge.kind == "enter":
+            if self.open is not None and self.open.curtain_leave_t_s is None:
+                self.open.add_problem("light curtain reported two entries without a leave")
+                return
+            self.open = VehicleSession(next(self._numbers), edge.host_time_s, curtain_enter_t_s=edge.host_time_s)
+            self.open.max_height_mm = edge.max_height_mm
+            return
+        session = self.open
+        if session is None:
+            log.warning("light curtain LEAVE without ENTER; ignored")
+            return
+        session.curtain_leave_t_s = edge.host_time_s
+        session.max_height_mm = max(session.max_height_mm, edge.max_height_mm)
+        self.open = None
+        if not session.axles:
+            self.ghost_sessions += 1
+            return
+        self.on_scale.append(session)
+        self._maybe_complete()
+
+    def on_axle(self, axle: AxlePassage) -> None:
+        if axle.strip == "entry":
+            self._on_entry(axle)
+        else:
+            self._on_exit(axle)
+
+    def _on_entry(self, axle: AxlePassage) -> None:
+        session = self.open
+        if session is None and self.on_scale:
+            latest = self.on_scale[-1]
+            if latest.curtain_leave_t_s is not None and axle.host_time_s < latest.curtain_leave_t_s:
+                # The ports deliver independently: this axle crossed before the curtain cleared.
+                latest.axles.append(AxleTiming(axle.host_time_s, axle.tyre, axle.tyre_width_mm))
+                return
+        if session is None:
+            session = VehicleSession(next(self._numbers), axle.host_time_s)
+            session.add_problem("axle crossed the entry strip without the light curtain reporting a vehicle")
+            self.open = session
+        if axle.reverse:
+            session.add_problem("vehicle reversed over the entry strip")
+        if not session.axles:
+            for earlier in self.on_scale:
+                if earlier.exits_pending:
+                    note = "another vehicle entered the scale before the previous one had left"
+                    earlier.add_problem(note)
+                    session.add_problem(note)
+        session.axles.append(AxleTiming(axle.host_time_s, axle.tyre, axle.tyre_width_mm))
+
+    def _on_exit(self, axle: AxlePassage) -> None:
+        for session in itertools.chain(self.on_scale, [self.open] if self.open else []):
+            pending = next((a for a in session.axles if a.exit_t_s is None), None)
+            if pending is not None:
+                pending.exit_t_s = axle.host_time_s
+                if axle.reverse:
+                    session.add_problem("vehicle reversed over the exit strip")
+                if axle.host_time_s <= pending.entry_t_s:
+                    session.add_problem("axle exit before its entry (sensor fault)")
+                self._maybe_complete()
+                return
+        self.stray_exits += 1
+        log.warning("axle crossed the exit strip with no vehicle on the scale (%d so far)", self.stray_exits)
+
+    def _maybe_complete(self) -> None:
+        while self.on_scale and self.on_scale[0].complete:
+            session = self.on_scale.popleft()
+            session.closed_t_s = session.last_exit_t_s
+            self._on_complete(session)
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def expire(self, now_s: float) -> None:
+        """Close sessions that have been open too long (the vehicle backed out, a sensor failed)."""
+        candidates = list(self.on_scale) + ([self.open] if self.open else [])
+        for session in candidates:
+            if now_s - session.opened_t_s <= self.session_timeout_s:
+                continue
+            session.add_problem(
+                f"vehicle did not complete the crossing within {self.session_timeout_s:.0f} s"
+                f" ({session.exits_pending} of {len(session.axles)} axles still on the scale)"
+            )
+            session.closed_t_s = now_s
+            if session is self.open:
+                self.open = None
+            else:
+                self.on_scale.remove(session)
+            if session.axles:
+                self._on_complete(session)
+            else:
+                self.ghost_sessions += 1
+
+    def state(self) -> dict[str, object]:
+        return {
+            "open_session": None if self.open is None else self.open.number,
+            "vehicles_on_scale": len(self.on_scale),
+            "stray_exits": self.stray_exits,
+            "ghost_sessions": self.ghost_sessions,
+        }

@@ -1,0 +1,138 @@
+"""Uplink: drains the evidence outbox to the broker at QoS 1, and keeps a retained station status.
+
+The outbox is the source of truth.  A row is marked sent only after its PUBACK; anything that fails
+stays and goes out after the reconnect, in sequence order.  The client's will publishes
+``offline`` to the status topic if the station vanishes without saying goodbye.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from typing import Any
+
+import aiomqtt
+
+from edge.config import Config
+from edge.evidence import EvidenceStore
+
+__all__ = ["Uplink", "record_topic", "status_topic"]
+
+log = logging.getLogger(__name__)
+
+
+def record_topic(config: Config) -> str:
+    return f"{config.mqtt.topic_prefix}/{config.site.id}/lane/{config.site.lane}/record"
+
+
+def status_topic(config: Config) -> str:
+    return f"{config.mqtt.topic_prefix}/{config.site.id}/lane/{config.site.lane}/status"
+
+
+class Uplink:
+    def __init__(self, config: Config, store: EvidenceStore) -> None:
+        self.config = config
+        self.mqtt = config.mqtt
+        self.store = store
+        self.wake = asyncio.Event()
+        self.state = "disabled" if not self.mqtt.enabled else "connecting"
+        self.last_error = ""
+        self.published = 0
+        self.connects = 0
+        self._rng = random.Random()
+
+    def _status_payload(self, online: bool) -> bytes:
+        return json.dumps(
+            {"site_id": self.config.site.id, "lane": self.config.site.lane, "online": online, "time": time.time()}
+        ).encode()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not self.mqtt.enabled:
+            await stop.wait()
+            return
+        backoff = 0.5
+        client_id = self.mqtt.client_id or f"edge-{self.config.site.id}-{self.config.site.lane}"
+        will = aiomqtt.Will(status_topic(self.config), self._status_payload(False), qos=1, retain=True)
+        while not stop.is_set():
+            try:
+                async with aiomqtt.Client(
+                    self.mqtt.host,
+                    self.mqtt.port,
+                    identifier=client_id,
+                    username=self.mqtt.username or None,
+                    password=self.mqtt.password.get_secret_value() or None,
+                    keepalive=self.mqtt.keepalive_s,
+                    will=will,
+                    timeout=self.mqtt.publish_timeout_s,
+                    max_queued_outgoing_messages=self.mqtt.max_inflight * 4,
+                ) as client:
+                    self.state = "connected"
+                    self.connects += 1
+                    self.last_error = ""
+                    backoff = 0.5
+                    log.info("uplink: connected to %s:%d", self.mqtt.host, self.mqtt.port)
+                    await client.publish(status_topic(self.config), self._status_payload(True), qos=1, retain=True)
+                    await self._drain(client, stop)
+                    if stop.is_set():
+                        await client.publish(
+                            status_topic(self.config), self._status_payload(False), qos=1, retain=True
+                        )
+            except aiomqtt.MqttError as exc:
+                self.state = "disconnected"
+                if str(exc) != self.last_error:
+                    log.warning(
+                        "uplink: broker %s:%d unavailable (%s); records stay in the outbox",
+                        self.mqtt.host,
+                        self.mqtt.port,
+                        exc,
+                    )
+                self.last_error = str(exc)
+            if stop.is_set():
+                break
+            delay = backoff * (0.5 + self._rng.random())
+            backoff = min(backoff * 2, self.mqtt.reconnect_max_s)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+        self.state = "stopped"
+
+    async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.wake.clear()
+            batch = await self.store.pending(self.mqtt.max_inflight)
+            if not batch:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+                continue
+            results = await asyncio.gather(
+                *(
+                    client.publish(entry.topic, entry.payload, qos=1, timeout=self.mqtt.publish_timeout_s)
+                    for entry in batch
+                ),
+                return_exceptions=True,
+            )
+            sent = [entry.seq for entry, result in zip(batch, results, strict=True) if result is None]
+            failed = [entry.seq for entry, result in zip(batch, results, strict=True) if result is not None]
+            await self.store.mark_sent(sent)
+            self.published += len(sent)
+            if failed:
+                error = next(r for r in results if r is not None)
+                await self.store.mark_failed(failed, str(error))
+                if isinstance(error, aiomqtt.MqttError):
+                    raise error
+                raise aiomqtt.MqttError(f"publish failed: {error!r}")
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "broker": f"{self.mqtt.host}:{self.mqtt.port}",
+            "last_error": self.last_error,
+            "published": self.published,
+            "connects": self.connects,
+        }

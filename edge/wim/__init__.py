@@ -1,0 +1,1 @@
+"""Weigh-in-motion measurement: Numba kernels, their NumPy references, and the crossing estimator."""

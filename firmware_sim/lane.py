@@ -1,0 +1,314 @@
+"""A whole simulated lane: WIM digitiser, light curtain, tyre recogniser, LED board and barrier,
+each on its own pseudo-terminal, all driven by one physical model and one world clock.
+
+The devices use the very codecs the drivers use (drivers/*/codec.py), so the two cannot drift apart.
+World time is ``time.monotonic()`` minus the moment the lane started; each device has its own clock
+(world time plus a random offset), as real devices do.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from drivers.axle_sensor.codec import AxleEvent, AxleHeartbeat
+from drivers.axle_sensor.codec import new_codec as axle_codec
+from drivers.barrier.codec import BarrierCommand, BarrierState
+from drivers.barrier.codec import new_codec as barrier_codec
+from drivers.display.codec import DisplayAck, DisplayStatus, ShowText
+from drivers.display.codec import new_codec as display_codec
+from drivers.separator.codec import CurtainEvent, CurtainHeartbeat
+from drivers.separator.codec import new_codec as curtain_codec
+from drivers.wim_digitiser.codec import DigitiserStatus, SampleBlock
+from drivers.wim_digitiser.codec import new_codec as wim_codec
+from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule
+from firmware_sim.pty import PtyPort
+from firmware_sim.scenario import Scenario
+
+__all__ = ["DEVICE_NAMES", "DisplayShown", "SimulatedLane"]
+
+log = logging.getLogger(__name__)
+DEVICE_NAMES = ("wim", "separator", "axle_sensor", "display", "barrier")
+_TYRE_CODES = {
+    "single": AxleEvent.TYRE_SINGLE,
+    "dual": AxleEvent.TYRE_DUAL,
+    "wide_single": AxleEvent.TYRE_WIDE_SINGLE,
+}
+_TYRE_WIDTH_MM = {"single": 315, "dual": 560, "wide_single": 445}
+BARRIER_TRAVEL_S = 1.2
+
+
+@dataclass(frozen=True)
+class DisplayShown:
+    world_t_s: float
+    colour: int
+    lines: tuple[str, ...]
+
+
+@dataclass(order=True)
+class _Event:
+    world_t_s: float
+    order: int
+    device: str = field(compare=False)
+    build: Callable[[int, int], object] = field(compare=False)  # (seq, device_time_us) -> message
+
+
+class SimulatedLane:
+    """Runs in its own thread; ``ports[name].path`` is what the daemon's config points at."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        geometry: LaneGeometry | None = None,
+        *,
+        sample_rate_hz: int = 1000,
+        block_samples: int = 10,
+        counts_per_kg: float = 50.0,
+        noise_kg: float = 4.0,
+        drift_kg_per_min: float = 3.0,
+        t0_s: float = 2.0,
+        repeat: int = 1,
+        link_dir: Path | None = None,
+    ) -> None:
+        self.geometry = geometry or LaneGeometry()
+        trucks = list(scenario.trucks) * max(repeat, 1)
+        self.scenario = scenario.model_copy(update={"trucks": trucks})
+        self.motions: list[TruckMotion] = schedule(self.scenario, self.geometry, t0_s)
+        self.sample_rate_hz = sample_rate_hz
+        self.block_samples = block_samples
+        self.cells = LoadCellModel(
+            self.geometry.n_channels,
+            seed=scenario.seed,
+            counts_per_kg=counts_per_kg,
+            noise_kg=noise_kg,
+            drift_kg_per_min=drift_kg_per_min,
+        )
+        self._tmp = None
+        if link_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="weighlane-sim-")
+            link_dir = Path(self._tmp.name)
+        self.link_dir = link_dir
+        self.ports = {name: PtyPort(name, link_dir) for name in DEVICE_NAMES}
+        rng = random.Random(scenario.seed)
+        self._clock_offset_s = {name: rng.uniform(100.0, 5000.0) for name in DEVICE_NAMES}
+        self._seq = dict.fromkeys(DEVICE_NAMES, 0)
+        self._events = self._build_events()
+        self._codecs = {"display": display_codec(), "barrier": barrier_codec()}
+        self._encoders = {
+            "wim": wim_codec(),
+            "separator": curtain_codec(),
+            "axle_sensor": axle_codec(),
+            "display": self._codecs["display"],
+            "barrier": self._codecs["barrier"],
+        }
+        self.display_log: list[DisplayShown] = []
+        self.barrier_log: list[tuple[float, str]] = []
+        self.barrier_position = BarrierState.CLOSED
+        self._barrier_target_t: float | None = None
+        self._barrier_last_cmd = 0
+        self._display_crc = 0
+        self._next_sample = 0
+        self._origin = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._garbage: dict[str, bytes] = {}
+        self.paused_devices: set[str] = set()
+
+    # -- schedule ----------------------------------------------------------------------------------
+
+    def _build_events(self) -> list[_Event]:
+        events: list[_Event] = []
+        order = 0
+        geo = self.geometry
+        for motion in self.motions:
+            truck = motion.truck
+            enter_t, leave_t = motion.curtain_interval(geo.separator_x_m)
+            events.append(_Event(enter_t, order, "separator", _curtain(CurtainEvent.ENTER)))
+            events.append(_Event(leave_t, order + 1, "separator", _curtain(CurtainEvent.LEAVE)))
+            order += 2
+            for strip, x in (
+                (AxleEvent.STRIP_ENTRY, geo.entry_strip_x_m),
+                (AxleEvent.STRIP_EXIT, geo.exit_x_m),
+            ):
+                for tyre, t in zip(truck.tyres, motion.axle_crossing_times(x), strict=True):
+                    events.append(_Event(float(t), order, "axle_sensor", _axle(strip, tyre)))
+                    order += 1
+        heapq.heapify(events)
+        return events
+
+    @property
+    def world_time_s(self) -> float:
+        return time.monotonic() - self._origin
+
+    def truth(self) -> list[dict[str, object]]:
+        """What really happened, for tests and benchmarks (world times)."""
+        return [
+            {
+                "plate": m.truck.plate,
+                "expected_verdict": m.truck.expected_verdict,
+                "gross_kg": float(sum(m.truck.axle_loads_kg)),
+                "axle_loads_kg": list(m.truck.axle_loads_kg),
+                "t_last_axle_exit_s": m.t_last_axle_exit_s,
+            }
+            for m in self.motions
+        ]
+
+    @property
+    def duration_s(self) -> float:
+        return self.motions[-1].t_last_axle_exit_s + 1.0
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._origin = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="simulated-lane", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for port in self.ports.values():
+            port.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def inject_garbage(self, device: str, data: bytes) -> None:
+        """Send raw bytes on a device's line before its next frame (line noise)."""
+        with self._lock:
+            self._garbage[device] = self._garbage.get(device, b"") + data
+
+    def _run(self) -> None:
+        tick = self.block_samples / self.sample_rate_hz
+        next_heartbeat = 0.0
+        next_status = 0.0
+        while not self._stop.is_set():
+            now = self.world_time_s
+            self._emit_samples(now)
+            self._emit_events(now)
+            self._serve_commands(now)
+            self._move_barrier(now)
+            if now >= next_heartbeat:
+                self._heartbeats(now)
+                next_heartbeat = now + 0.1
+            if now >= next_status:
+                self._status(now)
+                next_status = now + 1.0
+            sleep = tick - (self.world_time_s - now)
+            if sleep > 0:
+                self._stop.wait(sleep)
+
+    def _send(self, device: str, message: object) -> None:
+        if device in self.paused_devices:
+            return
+        with self._lock:
+            garbage = self._garbage.pop(device, b"")
+        data = garbage + self._encoders[device].encode(message)
+        self.ports[device].write(data)
+
+    def _next_seq(self, device: str) -> int:
+        self._seq[device] = (self._seq[device] + 1) & 0xFFFFFFFF
+        return self._seq[device]
+
+    def _device_us(self, device: str, world_t_s: float) -> int:
+        return int(round((world_t_s + self._clock_offset_s[device]) * 1e6))
+
+    def _emit_samples(self, now: float) -> None:
+        rate = self.sample_rate_hz
+        device_start = int(round(self._clock_offset_s["wim"] * rate))  # sample index counts device time
+        while (self._next_sample + self.block_samples) / rate <= now:
+            index = self._next_sample + np.arange(self.block_samples)
+            t = index / rate
+            loads = cell_loads_kg(self.motions, t, self.geometry)
+            counts = self.cells.counts(t, loads)
+            block = SampleBlock(self._next_seq("wim"), device_start + int(index[0]), rate, counts)
+            self._send("wim", block)
+            self._next_sample += self.block_samples
+
+    def _emit_events(self, now: float) -> None:
+        while self._events and self._events[0].world_t_s <= now:
+            event = heapq.heappop(self._events)
+            message = event.build(
+                self._next_seq(event.device), self._device_us(event.device, event.world_t_s)
+            )
+            self._send(event.device, message)
+
+    def _heartbeats(self, now: float) -> None:
+        occupied = any(
+            start <= now <= end
+            for start, end in (m.curtain_interval(self.geometry.separator_x_m) for m in self.motions)
+        )
+        self._send(
+            "separator",
+            CurtainHeartbeat(self._next_seq("separator"), self._device_us("separator", now), occupied),
+        )
+        self._send(
+            "axle_sensor", AxleHeartbeat(self._next_seq("axle_sensor"), self._device_us("axle_sensor", now))
+        )
+
+    def _status(self, now: float) -> None:
+        self._send("wim", DigitiserStatus(self._next_seq("wim"), self._device_us("wim", now), 21.5))
+        self._send(
+            "display",
+            DisplayStatus(self._next_seq("display"), self._device_us("display", now), self._display_crc),
+        )
+        self._send_barrier_state(now)
+
+    def _send_barrier_state(self, now: float) -> None:
+        self._send(
+            "barrier",
+            BarrierState(
+                self._next_seq("barrier"),
+                self._device_us("barrier", now),
+                self._barrier_last_cmd,
+                self.barrier_position,
+            ),
+        )
+
+    def _serve_commands(self, now: float) -> None:
+        for message in self._codecs["display"].feed(self.ports["display"].read()):
+            if isinstance(message, ShowText):
+                self._display_crc = zlib.crc32("\n".join(message.lines).encode("utf-8"))
+                self.display_log.append(DisplayShown(self.world_time_s, message.colour, message.lines))
+                self._send("display", DisplayAck(message.seq, DisplayAck.OK))
+        for message in self._codecs["barrier"].feed(self.ports["barrier"].read()):
+            if isinstance(message, BarrierCommand):
+                self._barrier_last_cmd = message.seq
+                opening = message.action == BarrierCommand.OPEN
+                self.barrier_log.append((now, "open" if opening else "close"))
+                target = BarrierState.OPEN if opening else BarrierState.CLOSED
+                if self.barrier_position != target:
+                    self.barrier_position = BarrierState.OPENING if opening else BarrierState.CLOSING
+                    self._barrier_target_t = now + BARRIER_TRAVEL_S
+                self._send_barrier_state(now)
+
+    def _move_barrier(self, now: float) -> None:
+        if self._barrier_target_t is not None and now >= self._barrier_target_t:
+            self._barrier_target_t = None
+            self.barrier_position = (
+                BarrierState.OPEN if self.barrier_position == BarrierState.OPENING else BarrierState.CLOSED
+            )
+            self._send_barrier_state(now)
+
+
+def _curtain(kind: int) -> Callable[[int, int], object]:
+    return lambda seq, t_us: CurtainEvent(
+        seq, t_us, kind, blocked_beams=48 if kind == CurtainEvent.ENTER else 0
+    )
+
+
+def _axle(strip: int, tyre: str) -> Callable[[int, int], object]:
+    return lambda seq, t_us: AxleEvent(
+        seq, t_us, strip, _TYRE_CODES[tyre], AxleEvent.FORWARD, _TYRE_WIDTH_MM[tyre]
+    )

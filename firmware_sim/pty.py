@@ -1,0 +1,92 @@
+"""Pseudo-terminal ports: the simulator writes the master side, the daemon opens the slave path with
+pyserial exactly as it opens /dev/ttyUSB0.  A stable symlink (like a udev rule's) survives replugging."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tty
+from pathlib import Path
+
+__all__ = ["PtyPort"]
+
+
+class PtyPort:
+    def __init__(self, name: str, link_dir: Path | None = None) -> None:
+        self.name = name
+        self.link_dir = link_dir
+        self.dropped_bytes = 0  # written while nobody read and the pty buffer was full
+        self._master = -1
+        self._slave = -1
+        self.slave_path = ""
+        self.plug()
+
+    @property
+    def path(self) -> str:
+        """What the daemon should open: the stable symlink when there is one."""
+        return str(self.link_dir / self.name) if self.link_dir else self.slave_path
+
+    @property
+    def plugged(self) -> bool:
+        return self._master >= 0
+
+    def plug(self) -> None:
+        master, slave = os.openpty()
+        # Raw before anyone opens it: no echo, no CR/LF translation of binary frames.
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.slave_path = os.ttyname(slave)
+        if self.link_dir is not None:
+            self.link_dir.mkdir(parents=True, exist_ok=True)
+            link = self.link_dir / self.name
+            tmp = self.link_dir / f".{self.name}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            tmp.symlink_to(self.slave_path)
+            tmp.replace(link)
+
+    def unplug(self) -> None:
+        """Like pulling the USB adapter: the daemon's reads fail until :meth:`plug`."""
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1
+
+    def write(self, data: bytes) -> None:
+        if self._master < 0:
+            self.dropped_bytes += len(data)
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._master, view)
+            except BlockingIOError:
+                self.dropped_bytes += len(view)  # nobody reads: a real line would lose these too
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EBADF):
+                    self.dropped_bytes += len(view)
+                    return
+                raise
+            view = view[written:]
+
+    def read(self) -> bytes:
+        if self._master < 0:
+            return b""
+        try:
+            return os.read(self._master, 65536)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return b""
+            raise
+
+    def close(self) -> None:
+        self.unplug()
+        if self.link_dir is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.link_dir / self.name).unlink()

@@ -1,0 +1,318 @@
+"""Scenario files: the trucks a simulated lane sees, in the order they arrive.
+
+A scenario is a TOML file (see ``firmware_sim/scenarios/default.toml``)::
+
+    name = "default"
+    seed = 20261122
+    gap_s = 3.0
+
+    [[truck]]
+    plate = "冀A12345"
+    body = "rigid"
+    speed_kmh = 12.0
+    axle_spacings_m = [3.8, 1.35]
+    axle_loads_kg = [6500.0, 9000.0, 9000.0]
+    tyres = ["single", "dual", "dual"]
+    front_overhang_m = 1.4
+    rear_overhang_m = 1.8
+    expected_verdict = "pass"
+
+:func:`load_scenario` reads and validates one; every problem is reported as a :class:`ScenarioError` naming
+the file, the TOML line, the key path (``truck[3].axle_loads_kg``) and what to change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+__all__ = ["Body", "Scenario", "ScenarioError", "Truck", "Tyre", "Verdict", "load_scenario"]
+
+MIN_AXLES = 2
+MAX_AXLES = 10
+
+Body = Literal["rigid", "combination"]
+Tyre = Literal["single", "dual", "wide_single"]
+Verdict = Literal["pass", "overweight", "reweigh"]
+
+_PositiveMetres = Annotated[float, Field(gt=0.0)]
+_PositiveKg = Annotated[float, Field(gt=0.0)]
+
+
+class ScenarioError(ValueError):
+    """Raised when a scenario file cannot be found, is not valid TOML, or does not describe valid trucks.
+
+    The message holds one line per problem: ``file:line: key.path: what is wrong; what to do``.
+    ``file`` is the file, ``problems`` the individual lines.
+    """
+
+    def __init__(self, file: str, problems: list[str]) -> None:
+        self.file = file
+        self.problems = tuple(problems)
+        if len(problems) == 1:
+            message = problems[0]
+        else:
+            message = f"{file}: {len(problems)} problems:\n" + "\n".join(f"  {p}" for p in problems)
+        super().__init__(message)
+
+
+class Truck(BaseModel):
+    """One truck of a scenario: its axles, its load, and how it drives over the scale."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    plate: str = Field(min_length=1, description="Licence plate text as printed, e.g. '冀A12345'.")
+    body: Body = Field(description="'rigid' (货车) or 'combination' (汽车列车: tractor with trailer).")
+    speed_kmh: float = Field(gt=0.0, le=60.0, description="Cruising speed over the scale, km/h.")
+    # axle_loads_kg comes before the other per-axle lists so their validators can compare lengths with it.
+    axle_loads_kg: list[_PositiveKg] = Field(
+        min_length=MIN_AXLES,
+        max_length=MAX_AXLES,
+        description="Static load of each axle, front to rear, kg; its length is the number of axles.",
+    )
+    axle_spacings_m: list[_PositiveMetres] = Field(
+        description="Distance between consecutive axles, front to rear, m; one fewer than the axles."
+    )
+    tyres: list[Tyre] = Field(
+        description="Tyres of each axle, front to rear: 'single', 'dual' or 'wide_single'."
+    )
+    front_overhang_m: float = Field(ge=0.0, description="Front bumper to first axle, m.")
+    rear_overhang_m: float = Field(ge=0.0, description="Last axle to rear end of the body, m.")
+    expected_verdict: Verdict = Field(
+        description="Verdict the lane must reach: 'pass', 'overweight' or 'reweigh'."
+    )
+    note: str = Field(default="", description="Free text: why this truck is in the scenario.")
+    stop_on_scale_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Stop-and-go: seconds standing with the axles centred on the scale; 0 drives through.",
+    )
+    lateral_offset_m: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Offset of the vehicle centre from the lane centre, m; positive to the driver's left.",
+    )
+
+    @field_validator("axle_spacings_m")
+    @classmethod
+    def _one_spacing_between_each_axle_pair(cls, spacings: list[float], info: ValidationInfo) -> list[float]:
+        loads = info.data.get("axle_loads_kg")
+        if loads is not None and len(spacings) != len(loads) - 1:
+            raise PydanticCustomError(
+                "length_mismatch",
+                "has {got} values but axle_loads_kg has {axles} axles, so {want} spacings are needed",
+                {"got": len(spacings), "axles": len(loads), "want": len(loads) - 1},
+            )
+        return spacings
+
+    @field_validator("tyres")
+    @classmethod
+    def _one_tyre_kind_per_axle(cls, tyres: list[str], info: ValidationInfo) -> list[str]:
+        loads = info.data.get("axle_loads_kg")
+        if loads is not None and len(tyres) != len(loads):
+            raise PydanticCustomError(
+                "length_mismatch",
+                "has {got} values but axle_loads_kg has {axles} axles",
+                {"got": len(tyres), "axles": len(loads)},
+            )
+        return tyres
+
+    @property
+    def n_axles(self) -> int:
+        """Number of axles."""
+        return len(self.axle_loads_kg)
+
+    @property
+    def gross_kg(self) -> float:
+        """Gross vehicle mass: the sum of the static axle loads, kg."""
+        return float(sum(self.axle_loads_kg))
+
+    @property
+    def axle_offsets_m(self) -> tuple[float, ...]:
+        """Distance of each axle behind the front bumper, m (front overhang, then the cumulative spacings)."""
+        offsets = [self.front_overhang_m]
+        for spacing in self.axle_spacings_m:
+            offsets.append(offsets[-1] + spacing)
+        return tuple(offsets)
+
+    @property
+    def axle_span_m(self) -> float:
+        """First axle to last axle, m."""
+        return float(sum(self.axle_spacings_m))
+
+    @property
+    def length_m(self) -> float:
+        """Front bumper to rear end, m."""
+        return self.front_overhang_m + self.axle_span_m + self.rear_overhang_m
+
+
+class Scenario(BaseModel):
+    """A named list of trucks driven over the lane one after another."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_by_name=True)
+
+    name: str = Field(min_length=1, description="Short name, usually the file name without '.toml'.")
+    description: str = Field(default="", description="What the scenario exercises.")
+    seed: int = Field(
+        ge=0, description="Seed of every random process of the simulation (noise, drift, zeros)."
+    )
+    gap_s: float = Field(
+        ge=0.0,
+        description=(
+            "Seconds between one truck's last axle leaving the scale (exit strip) "
+            "and the next truck's front bumper reaching the scale entry."
+        ),
+    )
+    trucks: list[Truck] = Field(
+        alias="truck", min_length=1, description="The trucks, in arrival order; TOML '[[truck]]' tables."
+    )
+
+
+_SCENARIO_PACKAGE = "firmware_sim"
+_SCENARIO_DIR = "scenarios"
+
+
+def load_scenario(path_or_name: str | os.PathLike[str]) -> Scenario:
+    """Read and validate a scenario.
+
+    ``path_or_name`` is a path to a TOML file, or a bare name such as ``"default"`` for the scenario shipped
+    in ``firmware_sim/scenarios/<name>.toml``.  Raises :class:`ScenarioError`.
+    """
+    source: Path | Traversable
+    if isinstance(path_or_name, os.PathLike) or "/" in path_or_name or path_or_name.endswith(".toml"):
+        source = Path(path_or_name)
+    else:
+        source = resources.files(_SCENARIO_PACKAGE).joinpath(_SCENARIO_DIR, f"{path_or_name}.toml")
+        if not source.is_file():
+            known = _builtin_scenario_names()
+            choices = f"use one of: {', '.join(known)}, or" if known else "none are installed;"
+            raise ScenarioError(
+                str(source),
+                [f"{source}: no built-in scenario {path_or_name!r}; {choices} give the path of a .toml file"],
+            )
+    file = str(source)
+    try:
+        raw = source.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(file, [f"{file}: cannot read the scenario file ({exc.strerror or exc})"]) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(file, [f"{file}: not UTF-8 text ({exc.reason}); save the file as UTF-8"]) from exc
+    return _parse(text, file)
+
+
+def _builtin_scenario_names() -> list[str]:
+    folder = resources.files(_SCENARIO_PACKAGE).joinpath(_SCENARIO_DIR)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry.name.removesuffix(".toml") for entry in folder.iterdir() if entry.name.endswith(".toml")
+    )
+
+
+def _parse(text: str, file: str) -> Scenario:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line N, column M)": the line is already there.
+        raise ScenarioError(file, [f"{file}: TOML syntax error: {exc}; fix the syntax there"]) from exc
+    try:
+        return Scenario.model_validate(document)
+    except ValidationError as exc:
+        lines = text.splitlines()
+        located = [(_find_line(lines, tuple(e["loc"])), e) for e in exc.errors(include_url=False)]
+        located.sort(key=lambda item: item[0] or 0)  # in the order they appear in the file
+        raise ScenarioError(file, [_describe(error, line, file) for line, error in located]) from None
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "(top level)"
+
+
+_TABLE_HEADER = re.compile(r"^\s*\[")
+
+
+def _find_line(lines: list[str], loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the TOML text where ``loc`` is written, or None when it cannot be found.
+
+    Handles the layout scenario files use: top-level keys, then ``[[truck]]`` tables of ``key = value`` lines.
+    ``truck[3]`` is the fourth ``[[truck]]`` header; its keys are searched from there to the next header.  A
+    key that cannot be found inside its table is reported at the table's header.
+    """
+    if not loc or not isinstance(loc[0], str):
+        return None
+    name = loc[0]
+    first_table = _next_header(lines, 0)
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        header = re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]")
+        headers = [i for i, line in enumerate(lines) if header.match(line)]
+        if loc[1] < len(headers):
+            table = headers[loc[1]]
+            rest = loc[2:]
+            if rest and isinstance(rest[0], str):
+                found = _key_line(lines, rest[0], table + 1, _next_header(lines, table + 1))
+                if found is not None:
+                    return found
+            return table + 1
+    found = _key_line(lines, name, 0, first_table)
+    if found is None:
+        header = re.compile(rf"^\s*\[\[?\s*{re.escape(name)}\s*\]")
+        found = next((i + 1 for i, line in enumerate(lines) if header.match(line)), None)
+    return found
+
+
+def _next_header(lines: list[str], start: int) -> int:
+    return next((i for i in range(start, len(lines)) if _TABLE_HEADER.match(lines[i])), len(lines))
+
+
+def _key_line(lines: list[str], key: str, start: int, stop: int) -> int | None:
+    quoted = re.escape(key)
+    pattern = re.compile(rf"""^\s*(?:{quoted}|"{quoted}"|'{quoted}')\s*=""")
+    return next((i + 1 for i in range(start, stop) if pattern.match(lines[i])), None)
+
+
+def _describe(error: ErrorDetails, line: int | None, file: str) -> str:
+    loc = tuple(error["loc"])
+    key_path = _key_path(loc)
+    where = f"{file}:{line}" if line is not None else file
+    kind = error["type"]
+    key = str(loc[-1]) if loc else ""
+    if kind == "missing":
+        # _find_line falls back to the table's header, which is where the key has to be added.
+        fix = "add one [[truck]] table per truck" if loc == ("truck",) else f"add `{key} = ...`"
+        return f"{where}: {key_path}: required key is missing; {fix}"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc[:-1]))
+        return (
+            f"{where}: {key_path}: unknown key; remove it or correct its spelling (allowed here: {allowed})"
+        )
+    message = error["msg"]
+    if kind == "length_mismatch":
+        return f"{where}: {key_path}: {message}; make the per-axle lists the same length"
+    return f"{where}: {key_path}: {message}, got {_short(error['input'])}; correct the value"
+
+
+def _allowed_keys(table_loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Truck if table_loc else Scenario
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
