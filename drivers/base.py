@@ -37,7 +37,7 @@ class ClockedDriver(Generic[M]):
 
     def _receive(self, message: M, host_receive_s: float) -> None:
         seq = getattr(message, "seq", None)
-        if seq is not None:
+        if seq is not None and not getattr(message, "ECHOES_HOST_SEQ", False):
             if self._last_seq is not None and seq != (self._last_seq + 1) & 0xFFFFFFFF:
                 self.seq_gaps += 1
             self._last_seq = seq

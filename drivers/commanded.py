@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +20,9 @@ M = TypeVar("M")
 class CommandedDriver(ClockedDriver[M], Generic[M]):
     """Sends one command at a time and waits for the device to acknowledge its sequence number."""
 
-    def __init__(self, name: str, link_config: LinkConfig, codec: MessageCodec[M], ack_timeout_s: float) -> None:
+    def __init__(
+        self, name: str, link_config: LinkConfig, codec: MessageCodec[M], ack_timeout_s: float
+    ) -> None:
         super().__init__(name, link_config, codec)
         self.ack_timeout_s = ack_timeout_s
         self._command_seq = 0
@@ -69,15 +72,15 @@ class CommandedDriver(ClockedDriver[M], Generic[M]):
         if self._desired is not None:
             # Re-apply the last wanted state: the device may have rebooted while the link was down.
             # Without waiting for the ack: the read loop that delivers it is not running yet.
-            try:
+            with contextlib.suppress(DeviceUnavailable):
                 await self.link.send(self._desired)
-            except DeviceUnavailable:
-                pass
 
     def health(self) -> dict[str, Any]:
         return {
             **super().health(),
             "commands_sent": self.commands_sent,
             "commands_failed": self.commands_failed,
-            "last_ack_latency_s": None if self.last_ack_latency_s is None else round(self.last_ack_latency_s, 4),
+            "last_ack_latency_s": None
+            if self.last_ack_latency_s is None
+            else round(self.last_ack_latency_s, 4),
         }

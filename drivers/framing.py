@@ -32,7 +32,7 @@ def encode_frame(body: bytes) -> bytes:
         raise ValueError("a frame body must hold at least the message type byte")
     if len(body) > MAX_BODY_BYTES:
         raise ValueError(f"frame body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
-    return _DELIMITER + cobs.encode(body + _CRC.pack(zlib.crc32(body))) + _DELIMITER
+    return _DELIMITER + bytes(cobs.encode(body + _CRC.pack(zlib.crc32(body)))) + _DELIMITER
 
 
 @dataclass
@@ -123,7 +123,7 @@ class FrameDecoder:
             self.stats.bad_crc += 1
             self.stats.bytes_discarded += len(encoded) + 1
             return None
-        body, (crc,) = raw[:-4], _CRC.unpack(raw[-4:])
+        body, (crc,) = bytes(raw[:-4]), _CRC.unpack(raw[-4:])
         if zlib.crc32(body) != crc:
             self.stats.bad_crc += 1
             self.stats.bytes_discarded += len(encoded) + 1

@@ -8,6 +8,7 @@ monotonic receive time, to the driver's callback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -150,11 +151,11 @@ class SerialLink(Generic[M]):
         self.last_error = error
 
     async def _sleep_backoff(self, stop: asyncio.Event, base_s: float) -> None:
-        delay = base_s * (0.5 + self._rng.random())  # jitter so a cabinet of devices does not reconnect in lockstep
-        try:
+        delay = base_s * (
+            0.5 + self._rng.random()
+        )  # jitter so a cabinet of devices does not reconnect in lockstep
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            pass
 
     @property
     def is_up(self) -> bool:

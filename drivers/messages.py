@@ -72,7 +72,7 @@ class MessageCodec(Generic[M]):
                 continue
             try:
                 messages.append(cls.unpack_fields(body[1:]))  # type: ignore[attr-defined]
-            except (struct.error, ValueError, UnicodeDecodeError):
+            except (struct.error, ValueError, IndexError, UnicodeDecodeError):
                 self.stats.bad_length += 1
         return messages
 
@@ -82,6 +82,6 @@ class MessageCodec(Generic[M]):
             raise FrameError(f"{cls.__name__} is not a message of this family")
         try:
             fields = message.pack_fields()  # type: ignore[attr-defined]
-        except struct.error as exc:
-            raise FrameError(f"{cls.__name__} has a field out of range: {exc}") from exc
-        return encode_frame(bytes([cls.TYPE]) + fields)  # type: ignore[attr-defined]
+            return encode_frame(bytes([cls.TYPE]) + fields)  # type: ignore[attr-defined]
+        except (struct.error, ValueError, OverflowError, TypeError, UnicodeEncodeError) as exc:
+            raise FrameError(f"{cls.__name__} cannot be encoded: {exc}") from exc

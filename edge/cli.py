@@ -33,7 +33,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True, help="Lane TOML file.")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Lane TOML file."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run(config_path: Path, verbose: bool) -> None:
     """Run the lane daemon against real (or simulated) devices."""
@@ -57,8 +59,13 @@ def run(config_path: Path, verbose: bool) -> None:
 @main.command()
 @click.option("--vehicles", type=click.IntRange(min=1), default=None, help="Stop after N vehicles.")
 @click.option("--scenario", default="default", show_default=True, help="Scenario name or TOML path.")
-@click.option("--workdir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
-              help="Where the evidence database, the port symlinks and the log go.")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Where the evidence database, the port symlinks and the log go.",
+)
 @click.option("--no-broker", is_flag=True, help="Do not start Mosquitto; records stay in the outbox.")
 def demo(vehicles: int | None, scenario: str, workdir: Path, no_broker: bool) -> None:
     """Run a complete simulated toll-entrance lane with a live table of verdicts."""

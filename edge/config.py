@@ -44,15 +44,20 @@ class ScaleConfig(_Strict):
     )
     platform_width_m: float = Field(3.0, gt=0, description="Platform width across the lane (m).")
     cells_per_platform: Literal[4] = Field(
-        4, description="Load cells per platform, one at each corner (entry-left, entry-right, exit-left, exit-right)."
+        4,
+        description="Load cells per platform, one at each corner (entry-left, entry-right, exit-left, exit-right).",
     )
-    sample_rate_hz: int = Field(1000, ge=500, le=10000, description="Digitiser sample rate the lane expects (Hz).")
+    sample_rate_hz: int = Field(
+        1000, ge=500, le=10000, description="Digitiser sample rate the lane expects (Hz)."
+    )
     kg_per_count: float | tuple[float, ...] = Field(
         0.02,
         description="Span of each load cell (kg per ADC count): one value for all cells or one per channel.",
     )
     entry_strip_x_m: float = Field(-0.5, description="Position of the axle recogniser's entry strip (m).")
-    exit_strip_x_m: float | None = Field(None, description="Position of the exit strip (m); default the scale end.")
+    exit_strip_x_m: float | None = Field(
+        None, description="Position of the exit strip (m); default the scale end."
+    )
     separator_x_m: float = Field(0.0, description="Position of the light-curtain separator (m).")
     edge_margin_m: float = Field(
         0.35,
@@ -95,7 +100,9 @@ class ScaleConfig(_Strict):
 
 
 class _Serial(_Strict):
-    port: str = Field(description="pyserial URL: /dev/ttyUSB0, /dev/weigh/scale0, socket://host:port, loop://")
+    port: str = Field(
+        description="pyserial URL: /dev/ttyUSB0, /dev/weigh/scale0, socket://host:port, loop://"
+    )
     baudrate: int = Field(115200, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
     read_timeout_s: float = Field(
         1.0, gt=0, le=60, description="A link that delivers nothing for this long is shown as silent."
@@ -103,7 +110,9 @@ class _Serial(_Strict):
 
 
 class WimDigitiserConfig(_Serial):
-    type: Literal["wim_digitiser"] = Field(description="Lane-bus WIM digitiser (docs/protocols/wim_digitiser.md).")
+    type: Literal["wim_digitiser"] = Field(
+        description="Lane-bus WIM digitiser (docs/protocols/wim_digitiser.md)."
+    )
     baudrate: int = Field(921600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
 
 
@@ -112,22 +121,32 @@ class LightCurtainConfig(_Serial):
 
 
 class TyreRecogniserConfig(_Serial):
-    type: Literal["tyre_recogniser"] = Field(description="Lane-bus tyre/axle recogniser with entry and exit strips.")
+    type: Literal["tyre_recogniser"] = Field(
+        description="Lane-bus tyre/axle recogniser with entry and exit strips."
+    )
 
 
 class LedDisplayConfig(_Serial):
     type: Literal["led_display"] = Field(description="Lane-bus LED message board.")
-    ack_timeout_s: float = Field(0.5, gt=0, le=10, description="How long to wait for the board's acknowledgement.")
+    ack_timeout_s: float = Field(
+        0.5, gt=0, le=10, description="How long to wait for the board's acknowledgement."
+    )
 
 
 class BarrierConfig(_Serial):
     type: Literal["barrier"] = Field(description="Lane-bus barrier controller.")
-    ack_timeout_s: float = Field(0.5, gt=0, le=10, description="How long to wait for the controller's state reply.")
+    ack_timeout_s: float = Field(
+        0.5, gt=0, le=10, description="How long to wait for the controller's state reply."
+    )
 
 
 class DevicesConfig(_Strict):
-    wim: Annotated[WimDigitiserConfig, Field(discriminator="type")] = Field(description="Load-cell digitiser.")
-    separator: Annotated[LightCurtainConfig, Field(discriminator="type")] = Field(description="Vehicle separator.")
+    wim: Annotated[WimDigitiserConfig, Field(discriminator="type")] = Field(
+        description="Load-cell digitiser."
+    )
+    separator: Annotated[LightCurtainConfig, Field(discriminator="type")] = Field(
+        description="Vehicle separator."
+    )
     axle_sensor: Annotated[TyreRecogniserConfig, Field(discriminator="type")] = Field(
         description="Tyre/axle recogniser."
     )
@@ -143,7 +162,8 @@ class RulesConfig(_Strict):
         description="Refuse when measured gross > limit x this factor (ministry answer, 2021: 105 %, temporary).",
     )
     limits_table: str = Field(
-        "", description="Path of a limits table TOML; empty means the packaged GB table (edge/rules/limits_gb2016.toml)."
+        "",
+        description="Path of a limits table TOML; empty means the packaged GB table (edge/rules/limits_gb2016.toml).",
     )
     group_max_spacing_m: float = Field(
         2.0, gt=0.5, le=3.0, description="Axles closer than this (m) form one axle group (tandem, tridem)."
@@ -176,7 +196,9 @@ class LaneConfig(_Strict):
     idle_lines: tuple[str, ...] = Field(
         ("减速慢行", "依次称重"), max_length=4, description="Display text while the lane waits for a vehicle."
     )
-    idle_after_s: float = Field(8.0, gt=0, description="Return the display to idle_lines this long after a verdict.")
+    idle_after_s: float = Field(
+        8.0, gt=0, description="Return the display to idle_lines this long after a verdict."
+    )
 
 
 class EvidenceConfig(_Strict):
@@ -190,10 +212,16 @@ class MqttConfig(_Strict):
     client_id: str = Field("", description="MQTT client id; empty means edge-<site id>-<lane>.")
     username: str = Field("", description="Broker user name; empty for none.")
     password: SecretStr = Field(SecretStr(""), description="Broker password; never logged.")
-    topic_prefix: str = Field("site", pattern=r"^[A-Za-z0-9_/-]+$", description="Topics are <prefix>/<site id>/...")
+    topic_prefix: str = Field(
+        "site", pattern=r"^[A-Za-z0-9_/-]+$", description="Topics are <prefix>/<site id>/..."
+    )
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive (s).")
-    publish_timeout_s: float = Field(10, gt=0, description="A publish not acknowledged (PUBACK) in this time fails.")
-    max_inflight: int = Field(64, ge=1, le=1000, description="Records published concurrently while draining the outbox.")
+    publish_timeout_s: float = Field(
+        10, gt=0, description="A publish not acknowledged (PUBACK) in this time fails."
+    )
+    max_inflight: int = Field(
+        64, ge=1, le=1000, description="Records published concurrently while draining the outbox."
+    )
     reconnect_max_s: float = Field(10, gt=0, description="Longest back-off between reconnect attempts (s).")
 
 
@@ -238,7 +266,11 @@ def load_config(path: str | Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file; pass the path of a TOML config (see config/lane.example.toml)") from None
+        raise ConfigError(
+            f"{path}: no such file; pass the path of a TOML config (see config/lane.example.toml)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc}); check the permissions and that it is UTF-8 text") from exc
+        raise ConfigError(
+            f"{path}: cannot be read ({exc}); check the permissions and that it is UTF-8 text"
+        ) from exc
     return parse_config(text, str(path))

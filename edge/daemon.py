@@ -6,6 +6,8 @@ One ``asyncio.TaskGroup`` holds every long-running task, each named; one stop ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import math
 import time
@@ -29,7 +31,7 @@ from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
 from edge.rules import LimitTable, Tyre, classify, decide, gross_limit
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
-from edge.wim.estimate import WimMeasurement, estimate_crossing, zero_from_preroll
+from edge.wim.estimate import WimMeasurement, estimate_crossing, stability_problems, zero_from_preroll
 
 __all__ = ["LaneDaemon"]
 
@@ -66,16 +68,20 @@ class LaneDaemon:
         self._utc_minus_mono = time.time() - time.monotonic()
         self.vehicles = 0
         self.ready = asyncio.Event()
+        self._samples_arrived = asyncio.Event()
 
     # -- driver callbacks (synchronous, on the event loop) -----------------------------------------
 
     def _on_samples(self, block: LoadSamples) -> None:
         self.buffer.append(block)
+        self._samples_arrived.set()
 
     def _on_edge(self, edge: VehicleEdge) -> None:
         self.lane.on_edge(edge)
         if edge.kind == "enter":
-            task = asyncio.get_running_loop().create_task(self.output.vehicle_arriving(), name="barrier-close")
+            task = asyncio.get_running_loop().create_task(
+                self.output.vehicle_arriving(), name="barrier-close"
+            )
             task.add_done_callback(_log_failure)
 
     def _on_axle(self, axle: AxlePassage) -> None:
@@ -119,10 +125,8 @@ class LaneDaemon:
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
             self.lane.expire(time.monotonic())
             self._utc_minus_mono = time.time() - time.monotonic()
             if self._unstored:
@@ -137,7 +141,12 @@ class LaneDaemon:
                 if get not in done:
                     get.cancel()
                     return
-                await self._judge(get.result())
+                session = get.result()
+                try:
+                    await self._judge(session)
+                except Exception as exc:  # one bad vehicle must never stop the lane
+                    log.exception("vehicle %d could not be judged", session.number)
+                    await self._judge_failed(session, exc)
         finally:
             stop_wait.cancel()
 
@@ -150,9 +159,15 @@ class LaneDaemon:
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int((wall % 1) * 1000):03d}Z"
 
     async def _wait_for_samples(self, until_s: float) -> None:
+        """Wait (bounded by lane.data_wait_s) until the buffer holds samples up to ``until_s``."""
         deadline = time.monotonic() + self.config.lane.data_wait_s
-        while self.buffer.latest_time_s < until_s and time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
+        while self.buffer.latest_time_s < until_s:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._samples_arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._samples_arrived.wait(), remaining)
 
     def _measure(self, session: VehicleSession) -> tuple[WimMeasurement | None, list[str]]:
         scale = self.config.scale
@@ -177,45 +192,17 @@ class LaneDaemon:
         measurement = estimate_crossing(window, zero, entry_t, exit_t, scale)
         return measurement, problems
 
-    def _stability(self, m: WimMeasurement) -> list[str]:
-        rules = self.config.rules
-        reasons = list(m.problems)
-        speeds = np.array(m.axle_speeds_kmh)
-        if speeds.size and (speeds.min() < rules.min_speed_kmh or speeds.max() > rules.max_speed_kmh):
-            reasons.append(
-                f"speed {speeds.min():.1f}-{speeds.max():.1f} km/h outside"
-                f" {rules.min_speed_kmh:g}-{rules.max_speed_kmh:g} km/h"
-            )
-        if speeds.size:
-            median = float(np.median(speeds))
-            change = float(np.max(np.abs(speeds - median)) / median) if median > 0 else math.inf
-            if change > rules.max_speed_change_fraction:
-                reasons.append(f"speed changed on the scale by {change:.0%} (braking or stop-and-go)")
-        loads = np.array(m.axle_loads_kg)
-        if loads.size and np.all(np.isfinite(loads)):
-            if loads.min() <= 0:
-                reasons.append("an axle load came out non-positive (vehicle did not cross cleanly)")
-            mean_load = float(loads.mean())
-            if mean_load > 0 and m.residual_rms_kg > rules.max_residual_fraction * mean_load:
-                reasons.append(
-                    f"load signal does not fit a steady crossing (misfit {m.residual_rms_kg:.0f} kg RMS,"
-                    f" > {rules.max_residual_fraction:.0%} of the mean axle load): rocking, jumping or stop-and-go"
-                )
-        elif not m.problems:
-            reasons.append("axle loads could not be computed")
-        if m.samples_lost:
-            reasons.append(f"{m.samples_lost} load samples lost on the digitiser link during the crossing")
-        return reasons
-
     async def _judge(self, session: VehicleSession) -> None:
+        if session.last_exit_t_s is not None:
+            await self._wait_for_samples(session.last_exit_t_s)
         measurement, problems = self._measure(session)
         reasons = list(session.problems) + problems
         if measurement is not None:
-            reasons += self._stability(measurement)
+            reasons += stability_problems(measurement, self.config.rules)
         spacings = measurement.axle_spacings_m if measurement else ()
         if not spacings and len(session.axles) > 1:
             times = [a.entry_t_s for a in session.axles]
-            spacings = tuple(float(b - a) * 2.78 for a, b in zip(times, times[1:], strict=False))
+            spacings = tuple(float(b - a) * 2.78 for a, b in itertools.pairwise(times))
             reasons.append("axle spacings estimated without exit times")
         vclass = classify(spacings, group_max_spacing_m=self.config.rules.group_max_spacing_m)
         tyres = [Tyre(a.tyre) for a in session.axles]
@@ -234,8 +221,39 @@ class LaneDaemon:
         record = self._record(session, measurement, vclass, limit, decision, output, decided)
         await self._store(record)
 
-    def _record(self, session: VehicleSession, m: WimMeasurement | None, vclass: Any, limit: Any,
-                decision: Any, output: dict[str, str], decided_s: float) -> dict[str, Any]:
+    async def _judge_failed(self, session: VehicleSession, error: Exception) -> None:
+        """Last resort: tell the driver to re-weigh and keep what is known as evidence."""
+        output = await self.output.show_verdict("reweigh", None, None, f"{session.number}号车")
+        now = time.monotonic()
+        await self._store(
+            {
+                "schema": RECORD_SCHEMA,
+                "id": str(uuid.uuid4()),
+                "site_id": self.config.site.id,
+                "lane": self.config.site.lane,
+                "vehicle_number": session.number,
+                "time_utc": self._utc(session.last_exit_t_s or now),
+                "plate": None,
+                "axle_count": len(session.axles),
+                "verdict": "reweigh",
+                "reasons": [f"internal error while judging: {error!r}", *session.problems],
+                "lane_output": output,
+                "devices": self.device_health(),
+                "software": {"name": "weighlane-edge", "version": __version__},
+                "attachments": [],
+            }
+        )
+
+    def _record(
+        self,
+        session: VehicleSession,
+        m: WimMeasurement | None,
+        vclass: Any,
+        limit: Any,
+        decision: Any,
+        output: dict[str, str],
+        decided_s: float,
+    ) -> dict[str, Any]:
         last_exit = session.last_exit_t_s or session.closed_t_s
         return {
             "schema": RECORD_SCHEMA,

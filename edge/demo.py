@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import shutil
 import signal
 import socket
@@ -57,19 +58,26 @@ class MosquittoProcess:
 
     def start(self, timeout_s: float = 10.0) -> None:
         if self.binary is None:
-            raise RuntimeError("mosquitto is not installed: run scripts/install-system.sh (apt-get install mosquitto)")
+            raise RuntimeError(
+                "mosquitto is not installed: run scripts/install-system.sh (apt-get install mosquitto)"
+            )
         conf = Path(self._dir.name) / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             f"log_dest file {Path(self._dir.name) / 'mosquitto.log'}\n"
         )
-        self.process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
                 raise RuntimeError(f"mosquitto exited at start: {err.strip()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+            ):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout_s} s")
@@ -105,7 +113,9 @@ def geometry_for(config: Config) -> LaneGeometry:
     )
 
 
-def demo_config(ports: dict[str, str], database: str, mqtt_port: int, site_id: str = "demo-station-01") -> Config:
+def demo_config(
+    ports: dict[str, str], database: str, mqtt_port: int, site_id: str = "demo-station-01"
+) -> Config:
     """The example lane's configuration, pointed at simulator ports."""
     return Config.model_validate(
         {
@@ -126,18 +136,32 @@ def demo_config(ports: dict[str, str], database: str, mqtt_port: int, site_id: s
 
 def _table(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> Table:
     table = Table(title="Toll-entrance lane: verdicts", expand=False)
-    for column in ("#", "seq", "plate (sim)", "class", "axles", "axle loads t", "speed km/h", "gross t", "limit t",
-                   "true t", "err %", "verdict"):
-        table.add_column(column, justify="right" if column not in ("plate (sim)", "class", "verdict") else "left")
+    for column in (
+        "#",
+        "seq",
+        "plate (sim)",
+        "class",
+        "axles",
+        "axle loads t",
+        "speed km/h",
+        "gross t",
+        "limit t",
+        "true t",
+        "err %",
+        "verdict",
+    ):
+        table.add_column(
+            column, justify="right" if column not in ("plate (sim)", "class", "verdict") else "left"
+        )
     for record in records[-30:]:
         number = int(record["vehicle_number"])
         wim = record.get("wim") or {}
         known = truth[number - 1] if 0 < number <= len(truth) else None
         gross = wim.get("gross_kg")
         err = ""
-        if known is not None and isinstance(gross, float) and gross == gross:
+        if known is not None and isinstance(gross, float) and math.isfinite(gross):
             err = f"{(gross - known['gross_kg']) / known['gross_kg'] * 100:+.2f}"
-        loads = " ".join(f"{v / 1000:.1f}" for v in wim.get("axle_loads_kg", []) if v == v)
+        loads = " ".join(f"{v / 1000:.1f}" for v in wim.get("axle_loads_kg", []) if math.isfinite(v))
         verdict = record["verdict"]
         table.add_row(
             str(number),
@@ -147,7 +171,7 @@ def _table(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> Table:
             str(record["axle_count"]),
             loads,
             f"{wim.get('speed_kmh', float('nan')):.1f}",
-            f"{gross / 1000:.2f}" if isinstance(gross, float) and gross == gross else "-",
+            f"{gross / 1000:.2f}" if isinstance(gross, float) and math.isfinite(gross) else "-",
             f"{record['limit']['limit_kg'] / 1000:.1f}",
             f"{known['gross_kg'] / 1000:.2f}" if known else "",
             err,
@@ -188,14 +212,18 @@ async def run_demo(
         )
     else:
         broker_note = "Broker disabled (--no-broker): records stay in the SQLite outbox."
-    workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / f"evidence-{time.strftime('%Y%m%d-%H%M%S')}.db"
     sim = None
     try:
-        probe = demo_config(dict.fromkeys(("wim", "separator", "axle_sensor", "display", "barrier"), "loop://"),
-                            str(database), broker.port)
+        probe = demo_config(
+            dict.fromkeys(("wim", "separator", "axle_sensor", "display", "barrier"), "loop://"),
+            str(database),
+            broker.port,
+        )
         sim = SimulatedLane(scenario, geometry_for(probe), repeat=repeat, link_dir=workdir / "ports")
-        config = demo_config({name: port.path for name, port in sim.ports.items()}, str(database), broker.port)
+        config = demo_config(
+            {name: port.path for name, port in sim.ports.items()}, str(database), broker.port
+        )
         target = vehicles or len(sim.motions)
         truth = sim.truth()
         records: list[dict[str, Any]] = []
@@ -212,10 +240,12 @@ async def run_demo(
                 return
             while not stop.is_set():
                 try:
-                    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="demo-subscriber") as client:
+                    async with aiomqtt.Client(
+                        "127.0.0.1", broker.port, identifier="demo-subscriber"
+                    ) as client:
                         await client.subscribe(record_topic(config), qos=1)
                         async for message in client.messages:
-                            json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                            json.loads(bytes(message.payload))
                             received += 1
                 except aiomqtt.MqttError:
                     await asyncio.sleep(1)
@@ -228,12 +258,16 @@ async def run_demo(
                 live.update(Group(_table(records, truth), _footer(daemon, broker_note, received, pending)))
                 if len(records) >= target:
                     await asyncio.sleep(1.5)  # let the uplink catch up before stopping
-                    live.update(Group(_table(records, truth), _footer(daemon, broker_note, received, pending)))
+                    live.update(
+                        Group(_table(records, truth), _footer(daemon, broker_note, received, pending))
+                    )
                     stop.set()
                 await asyncio.sleep(0.25)
 
-        console.print(f"[bold]Simulated lane[/bold]: {len(sim.motions)} trucks from scenario {scenario.name!r};"
-                      f" ports in {workdir / 'ports'}; evidence in {database}")
+        console.print(
+            f"[bold]Simulated lane[/bold]: {len(sim.motions)} trucks from scenario {scenario.name!r};"
+            f" ports in {workdir / 'ports'}; evidence in {database}"
+        )
         console.print("Starting the daemon (compiling kernels on first run)... Ctrl-C stops.")
         with Live(console=console, refresh_per_second=4) as live:
             async with asyncio.TaskGroup() as tasks:
@@ -244,11 +278,15 @@ async def run_demo(
                 tasks.create_task(watch(live), name="demo-table")
         console.print()
         agree = sum(
-            1 for r in records if 0 < r["vehicle_number"] <= len(truth)
+            1
+            for r in records
+            if 0 < r["vehicle_number"] <= len(truth)
             and r["verdict"] == truth[r["vehicle_number"] - 1]["expected_verdict"]
         )
-        console.print(f"{len(records)} vehicles judged; {agree} verdicts match the scenario's expected verdicts;"
-                      f" {received} records received from the broker.")
+        console.print(
+            f"{len(records)} vehicles judged; {agree} verdicts match the scenario's expected verdicts;"
+            f" {received} records received from the broker."
+        )
         return 0
     finally:
         if sim is not None:

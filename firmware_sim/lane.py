@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from drivers.barrier.codec import BarrierCommand, BarrierState
 from drivers.barrier.codec import new_codec as barrier_codec
 from drivers.display.codec import DisplayAck, DisplayStatus, ShowText
 from drivers.display.codec import new_codec as display_codec
+from drivers.messages import MessageCodec
 from drivers.separator.codec import CurtainEvent, CurtainHeartbeat
 from drivers.separator.codec import new_codec as curtain_codec
 from drivers.wim_digitiser.codec import DigitiserStatus, SampleBlock
@@ -103,8 +105,8 @@ class SimulatedLane:
         self._clock_offset_s = {name: rng.uniform(100.0, 5000.0) for name in DEVICE_NAMES}
         self._seq = dict.fromkeys(DEVICE_NAMES, 0)
         self._events = self._build_events()
-        self._codecs = {"display": display_codec(), "barrier": barrier_codec()}
-        self._encoders = {
+        self._codecs: dict[str, MessageCodec[Any]] = {"display": display_codec(), "barrier": barrier_codec()}
+        self._encoders: dict[str, MessageCodec[Any]] = {
             "wim": wim_codec(),
             "separator": curtain_codec(),
             "axle_sensor": axle_codec(),
@@ -193,6 +195,7 @@ class SimulatedLane:
         tick = self.block_samples / self.sample_rate_hz
         next_heartbeat = 0.0
         next_status = 0.0
+        next_barrier = 0.0
         while not self._stop.is_set():
             now = self.world_time_s
             self._emit_samples(now)
@@ -205,6 +208,9 @@ class SimulatedLane:
             if now >= next_status:
                 self._status(now)
                 next_status = now + 1.0
+            if now >= next_barrier:
+                self._send_barrier_state(now)
+                next_barrier = now + 0.5
             sleep = tick - (self.world_time_s - now)
             if sleep > 0:
                 self._stop.wait(sleep)
@@ -222,11 +228,11 @@ class SimulatedLane:
         return self._seq[device]
 
     def _device_us(self, device: str, world_t_s: float) -> int:
-        return int(round((world_t_s + self._clock_offset_s[device]) * 1e6))
+        return round((world_t_s + self._clock_offset_s[device]) * 1e6)
 
     def _emit_samples(self, now: float) -> None:
         rate = self.sample_rate_hz
-        device_start = int(round(self._clock_offset_s["wim"] * rate))  # sample index counts device time
+        device_start = round(self._clock_offset_s["wim"] * rate)  # sample index counts device time
         while (self._next_sample + self.block_samples) / rate <= now:
             index = self._next_sample + np.arange(self.block_samples)
             t = index / rate
@@ -263,7 +269,6 @@ class SimulatedLane:
             "display",
             DisplayStatus(self._next_seq("display"), self._device_us("display", now), self._display_crc),
         )
-        self._send_barrier_state(now)
 
     def _send_barrier_state(self, now: float) -> None:
         self._send(
@@ -303,9 +308,7 @@ class SimulatedLane:
 
 
 def _curtain(kind: int) -> Callable[[int, int], object]:
-    return lambda seq, t_us: CurtainEvent(
-        seq, t_us, kind, blocked_beams=48 if kind == CurtainEvent.ENTER else 0
-    )
+    return lambda seq, t_us: CurtainEvent(seq, t_us, kind, blocked_beams=48)
 
 
 def _axle(strip: int, tyre: str) -> Callable[[int, int], object]:

@@ -7,8 +7,8 @@ is not listed in ``SAMPLES`` fails :func:`test_samples_cover_every_message_type`
 The wire format these tests pin down is specified in docs/protocols/; the golden frames at the end of
 the file are the example frames printed in those documents.
 
-Tests marked ``xfail(strict=True)`` document codec defects that are known and not fixed yet: when a
-fix lands they start passing, fail as XPASS, and the marker must then be removed.
+The encoder-refusal and truncated-body tests pin down defects found and fixed while the codecs were
+written: out-of-range fields must raise FrameError on encode, and short bodies must be counted, not raise.
 """
 
 from __future__ import annotations
@@ -537,17 +537,7 @@ def test_valid_crc_body_too_long_is_bad_length(family: str, message: Any) -> Non
         assert codec.stats.frames_bad == 1
 
 
-_SHOW_TEXT_TRUNCATION_BUG = pytest.mark.xfail(
-    raises=IndexError,
-    strict=True,
-    reason="display ShowText.unpack_fields indexes past the end of a short body (IndexError escapes feed)",
-)
-TRUNCATION_CASES = [
-    pytest.param(*p.values, id=p.id, marks=_SHOW_TEXT_TRUNCATION_BUG)
-    if isinstance(p.values[1], display.ShowText)
-    else p
-    for p in CASES
-]
+TRUNCATION_CASES = CASES
 
 
 @pytest.mark.parametrize(("family", "message"), TRUNCATION_CASES)
@@ -660,7 +650,7 @@ def test_decoder_never_raises_nor_accepts_a_wrong_message_on_mutated_frames(fami
 
 @pytest.mark.parametrize(
     "family",
-    [pytest.param(f, marks=_SHOW_TEXT_TRUNCATION_BUG) if f == "display" else f for f in FAMILIES],
+    FAMILIES,
 )
 def test_decoder_never_raises_on_random_bodies_with_valid_crc(family: str) -> None:
     rng = random.Random(f"bodies-{family}")
@@ -766,7 +756,6 @@ _ENCODER_GAPS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="encoder does not validate these fields (known codec gap)")
 @pytest.mark.parametrize(
     ("family", "message"), [pytest.param(f, m, id=f"{f}-{why}") for f, m, why in _ENCODER_GAPS]
 )
@@ -909,6 +898,14 @@ GOLDEN = [
         ),
         "00030101010103e803010101010105e80304020103e803010506ffffff01010107ffffff7fe903010505ffffff01"
         "01028001020105a2fda87b00",
+    ),
+    (
+        "wim_digitiser",
+        wim.SampleBlock(2, 2000, 1000, _TEN_BY_FOUR),  # a real-time block: 10 samples x 4 channels
+        "00030102010103d007010101010105e803040a0103e02e01071fd1ffffe22e0103e32e0103ea2e010715d1ffffec2e01"
+        "03ed2e0103f42e01070bd1fffff62e0103f72e0103fe2e010501d1ffff022f0103012f0103082f0107f7d0ffff0a2f01"
+        "030b2f0103122f0107edd0ffff142f0103152f01031c2f0107e3d0ffff1e2f01031f2f0103262f0107d9d0ffff282f01"
+        "03292f0103302f0107cfd0ffff322f0103332f01033a2f0107c5d0ffff3c2f01033d2f0105cfa6c0f700",
     ),
     (
         "wim_digitiser",

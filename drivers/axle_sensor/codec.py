@@ -38,6 +38,8 @@ class AxleEvent:
     tyre_width_mm: int = 0
 
     def pack_fields(self) -> bytes:
+        if self.strip not in (0, 1) or self.tyre not in (1, 2, 3) or self.direction not in (0, 1):
+            raise ValueError("axle event strip, tyre or direction out of range")
         return _AXLE.pack(
             self.seq, self.device_time_us, self.strip, self.tyre, self.direction, self.tyre_width_mm
         )

@@ -12,7 +12,11 @@ from drivers.link import LinkConfig
 
 __all__ = ["AxlePassage", "TyreRecogniser"]
 
-_TYRES = {AxleEvent.TYRE_SINGLE: "single", AxleEvent.TYRE_DUAL: "dual", AxleEvent.TYRE_WIDE_SINGLE: "wide_single"}
+_TYRES = {
+    AxleEvent.TYRE_SINGLE: "single",
+    AxleEvent.TYRE_DUAL: "dual",
+    AxleEvent.TYRE_WIDE_SINGLE: "wide_single",
+}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ class BarrierCommand:
     action: int
 
     def pack_fields(self) -> bytes:
+        if self.action not in (self.OPEN, self.CLOSE):
+            raise ValueError(f"unknown barrier action {self.action}")
         return _COMMAND.pack(self.seq, self.action)
 
     @classmethod
@@ -63,7 +65,11 @@ class BarrierState:
         return self.POSITION_NAMES.get(self.position, "unknown")
 
     def pack_fields(self) -> bytes:
-        return _STATE.pack(self.seq, self.device_time_us, self.last_command_seq, self.position, self.fault_flags)
+        if self.position not in self.POSITION_NAMES:
+            raise ValueError(f"unknown barrier position {self.position}")
+        return _STATE.pack(
+            self.seq, self.device_time_us, self.last_command_seq, self.position, self.fault_flags
+        )
 
     @classmethod
     def unpack_fields(cls, data: bytes) -> BarrierState:

@@ -26,7 +26,7 @@ class Barrier(CommandedDriver[BarrierCommand | BarrierState]):
 
     async def _on_connect(self) -> None:
         if self._desired is not None:
-            self._desired = replace(self._desired, seq=self._next_seq())  # type: ignore[type-var]
+            self._desired = replace(self._desired, seq=self._next_seq())
         await super()._on_connect()
 
     def _handle(self, message: BarrierCommand | BarrierState, host_receive_s: float) -> None:

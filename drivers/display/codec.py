@@ -31,6 +31,8 @@ class ShowText:
     lines: tuple[str, ...]
 
     def pack_fields(self) -> bytes:
+        if self.colour not in (self.GREEN, self.RED, self.YELLOW):
+            raise ValueError(f"unknown colour {self.colour}")
         if len(self.lines) > MAX_LINES:
             raise struct.error(f"at most {MAX_LINES} lines")
         out = bytearray(_SHOW.pack(self.seq, self.colour))
@@ -49,14 +51,18 @@ class ShowText:
         if colour > 2:
             raise ValueError("unknown colour")
         pos = _SHOW.size
+        if pos >= len(data):
+            raise ValueError("line count missing")
         count = data[pos]
         pos += 1
         lines = []
         for _ in range(count):
+            if pos >= len(data):
+                raise ValueError("line length missing")
             length = data[pos]
             pos += 1
-            if pos + length > len(data):
-                raise ValueError("line runs past the frame")
+            if length > MAX_LINE_BYTES or pos + length > len(data):
+                raise ValueError("line too long or runs past the frame")
             lines.append(data[pos : pos + length].decode("utf-8"))
             pos += length
         if pos != len(data) or count > MAX_LINES:
@@ -69,6 +75,7 @@ class DisplayAck:
     """Board -> host: the ShowText with this seq was shown (result 0) or rejected (non-zero)."""
 
     TYPE: ClassVar[int] = 0x31
+    ECHOES_HOST_SEQ: ClassVar[bool] = True  # seq is the host's command number, not the board's counter
     OK: ClassVar[int] = 0
 
     seq: int

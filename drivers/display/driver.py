@@ -31,7 +31,7 @@ class LedDisplay(CommandedDriver[ShowText | DisplayAck | DisplayStatus]):
 
     async def _on_connect(self) -> None:
         if self._desired is not None:
-            self._desired = replace(self._desired, seq=self._next_seq())  # type: ignore[type-var]
+            self._desired = replace(self._desired, seq=self._next_seq())
         await super()._on_connect()
 
     def _handle(self, message: ShowText | DisplayAck | DisplayStatus, host_receive_s: float) -> None:

@@ -29,6 +29,8 @@ class CurtainEvent:
     max_height_mm: int = 0
 
     def pack_fields(self) -> bytes:
+        if self.kind not in (self.ENTER, self.LEAVE):
+            raise ValueError(f"unknown curtain event kind {self.kind}")
         return _EVENT.pack(self.seq, self.device_time_us, self.kind, self.blocked_beams, self.max_height_mm)
 
     @classmethod

@@ -17,7 +17,7 @@ _BLOCK = struct.Struct("<IQHBBH")  # seq, first_sample_index, sample_rate_hz, n_
 _STATUS = struct.Struct("<IQhHI")  # seq, device_time_us, temperature_centi_c, flags, overload_mask
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SampleBlock:
     """``n_samples`` consecutive samples of every channel, raw ADC counts (int32).
 
@@ -36,10 +36,21 @@ class SampleBlock:
     flags: int = 0
 
     def pack_fields(self) -> bytes:
-        counts = np.ascontiguousarray(self.counts, dtype="<i4")
+        raw = np.asarray(self.counts)
+        if raw.ndim != 2 or raw.shape[0] == 0 or raw.shape[1] == 0:
+            raise ValueError("counts must be a non-empty (n_samples, n_channels) array")
+        if not np.issubdtype(raw.dtype, np.integer):
+            raise ValueError(f"counts must be integers, not {raw.dtype}")
+        if raw.min() < -(2**31) or raw.max() > 2**31 - 1:
+            raise ValueError("counts out of the int32 range")
+        if self.sample_rate_hz <= 0:
+            raise ValueError("sample_rate_hz must be > 0")
+        counts = np.ascontiguousarray(raw, dtype="<i4")
         n_samples, n_channels = counts.shape
         return (
-            _BLOCK.pack(self.seq, self.first_sample_index, self.sample_rate_hz, n_channels, n_samples, self.flags)
+            _BLOCK.pack(
+                self.seq, self.first_sample_index, self.sample_rate_hz, n_channels, n_samples, self.flags
+            )
             + counts.tobytes()
         )
 
@@ -66,6 +77,8 @@ class DigitiserStatus:
     overload_mask: int = 0
 
     def pack_fields(self) -> bytes:
+        if not np.isfinite(self.temperature_c):
+            raise ValueError("temperature must be finite")
         return _STATUS.pack(
             self.seq, self.device_time_us, round(self.temperature_c * 100), self.flags, self.overload_mask
         )
@@ -80,5 +93,3 @@ class DigitiserStatus:
 
 def new_codec() -> MessageCodec[SampleBlock | DigitiserStatus]:
     return MessageCodec((SampleBlock, DigitiserStatus))
-
-

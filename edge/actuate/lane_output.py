@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Any
 
 from drivers.barrier.driver import Barrier
@@ -20,10 +21,12 @@ def _tonnes(kg: float) -> str:
     return f"{kg / 1000:.1f}t"
 
 
-def verdict_text(verdict: str, gross_kg: float | None, limit_kg: int | None, label: str) -> tuple[Colour, tuple[str, ...]]:
+def verdict_text(
+    verdict: str, gross_kg: float | None, limit_kg: int | None, label: str
+) -> tuple[Colour, tuple[str, ...]]:
     """Board colour and lines for a verdict (Chinese, as drivers read it; <= 64 bytes a line)."""
     weights = ""
-    if gross_kg is not None and limit_kg is not None and gross_kg == gross_kg:  # not NaN
+    if gross_kg is not None and limit_kg is not None and math.isfinite(gross_kg):
         weights = f"总重{_tonnes(gross_kg)} 限{_tonnes(limit_kg)}"
     if verdict == "pass":
         return "green", (f"{label} 请通行", weights)
@@ -35,7 +38,9 @@ def verdict_text(verdict: str, gross_kg: float | None, limit_kg: int | None, lab
 class LaneOutput:
     """Drives the display and the barrier; a failing device is reported, never raised to the lane."""
 
-    def __init__(self, display: LedDisplay, barrier: Barrier, idle_lines: tuple[str, ...], idle_after_s: float) -> None:
+    def __init__(
+        self, display: LedDisplay, barrier: Barrier, idle_lines: tuple[str, ...], idle_after_s: float
+    ) -> None:
         self.display = display
         self.barrier = barrier
         self.idle_lines = idle_lines
@@ -50,7 +55,9 @@ class LaneOutput:
             return f"failed: {exc}"
         return "ok"
 
-    async def show_verdict(self, verdict: str, gross_kg: float | None, limit_kg: int | None, label: str) -> dict[str, str]:
+    async def show_verdict(
+        self, verdict: str, gross_kg: float | None, limit_kg: int | None, label: str
+    ) -> dict[str, str]:
         """Show the verdict and move the barrier; returns what each device did (goes into the evidence)."""
         if self._idle_task is not None:
             self._idle_task.cancel()

@@ -60,7 +60,7 @@ class _Db:
 
     def _create(self) -> None:
         if "records" not in self.db.table_names():
-            self.db["records"].create(
+            self.db.table("records").create(
                 {
                     "seq": int,
                     "id": str,
@@ -77,10 +77,10 @@ class _Db:
                 pk="seq",
                 not_null={"id", "site_id", "lane", "time_utc", "verdict", "record_json"},
             )
-            self.db["records"].create_index(["id"], unique=True)
-            self.db["records"].create_index(["time_utc"])
+            self.db.table("records").create_index(["id"], unique=True)
+            self.db.table("records").create_index(["time_utc"])
         if "outbox" not in self.db.table_names():
-            self.db["outbox"].create(
+            self.db.table("outbox").create(
                 {
                     "seq": int,
                     "record_id": str,
@@ -96,7 +96,9 @@ class _Db:
                 defaults={"attempts": 0},
             )
             self.db.execute("CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(seq) WHERE sent_utc IS NULL")
-        self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key", replace=True)
+        self.db.table("meta").insert(
+            {"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key", replace=True
+        )
 
     def add(self, record: dict[str, Any], topic: str) -> dict[str, Any]:
         with self.conn:  # one transaction: a record never exists without its outbox entry
@@ -105,7 +107,7 @@ class _Db:
             seq = int(row[0])
             record = {**record, "seq": seq}
             text = canonical_json(record)
-            self.db["records"].insert(
+            self.db.table("records").insert(
                 {
                     "seq": seq,
                     "id": record["id"],
@@ -120,7 +122,7 @@ class _Db:
                     "record_json": text,
                 }
             )
-            self.db["outbox"].insert(
+            self.db.table("outbox").insert(
                 {
                     "seq": seq,
                     "record_id": record["id"],

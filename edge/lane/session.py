@@ -85,7 +85,9 @@ class LaneStateMachine:
             if self.open is not None and self.open.curtain_leave_t_s is None:
                 self.open.add_problem("light curtain reported two entries without a leave")
                 return
-            self.open = VehicleSession(next(self._numbers), edge.host_time_s, curtain_enter_t_s=edge.host_time_s)
+            self.open = VehicleSession(
+                next(self._numbers), edge.host_time_s, curtain_enter_t_s=edge.host_time_s
+            )
             self.open.max_height_mm = edge.max_height_mm
             return
         session = self.open

@@ -8,6 +8,7 @@ stays and goes out after the reconnect, in sequence order.  The client's will pu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -46,7 +47,12 @@ class Uplink:
 
     def _status_payload(self, online: bool) -> bytes:
         return json.dumps(
-            {"site_id": self.config.site.id, "lane": self.config.site.lane, "online": online, "time": time.time()}
+            {
+                "site_id": self.config.site.id,
+                "lane": self.config.site.lane,
+                "online": online,
+                "time": time.time(),
+            }
         ).encode()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -74,7 +80,9 @@ class Uplink:
                     self.last_error = ""
                     backoff = 0.5
                     log.info("uplink: connected to %s:%d", self.mqtt.host, self.mqtt.port)
-                    await client.publish(status_topic(self.config), self._status_payload(True), qos=1, retain=True)
+                    await client.publish(
+                        status_topic(self.config), self._status_payload(True), qos=1, retain=True
+                    )
                     await self._drain(client, stop)
                     if stop.is_set():
                         await client.publish(
@@ -94,10 +102,8 @@ class Uplink:
                 break
             delay = backoff * (0.5 + self._rng.random())
             backoff = min(backoff * 2, self.mqtt.reconnect_max_s)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
         self.state = "stopped"
 
     async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
@@ -105,10 +111,8 @@ class Uplink:
             self.wake.clear()
             batch = await self.store.pending(self.mqtt.max_inflight)
             if not batch:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
                 continue
             results = await asyncio.gather(
                 *(

@@ -13,16 +13,17 @@ model: rocking, jumping and stop-and-go crossings fit badly and are sent to re-w
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import ScaleConfig
+from edge.config import RulesConfig, ScaleConfig
 from edge.lane.buffer import SampleWindow
 from edge.wim.kernels import axle_normal_equations, crossing_kinematics, platform_loads
 
-__all__ = ["WimMeasurement", "estimate_crossing", "zero_from_preroll"]
+__all__ = ["WimMeasurement", "estimate_crossing", "stability_problems", "zero_from_preroll"]
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,21 @@ class WimMeasurement:
     problems: tuple[str, ...]
 
     def as_dict(self) -> dict[str, object]:
+        """JSON-ready; a value that could not be computed is null, never NaN."""
         return {
-            "axle_loads_kg": [round(v, 1) for v in self.axle_loads_kg],
-            "axle_spacings_m": [round(v, 3) for v in self.axle_spacings_m],
-            "axle_speeds_kmh": [round(v, 2) for v in self.axle_speeds_kmh],
-            "speed_kmh": round(self.speed_kmh, 2),
-            "gross_kg": round(self.gross_kg, 1),
-            "residual_rms_kg": round(self.residual_rms_kg, 1),
+            "axle_loads_kg": [_finite(v, 1) for v in self.axle_loads_kg],
+            "axle_spacings_m": [_finite(v, 3) for v in self.axle_spacings_m],
+            "axle_speeds_kmh": [_finite(v, 2) for v in self.axle_speeds_kmh],
+            "speed_kmh": _finite(self.speed_kmh, 2),
+            "gross_kg": _finite(self.gross_kg, 1),
+            "residual_rms_kg": _finite(self.residual_rms_kg, 1),
             "samples_used": self.samples_used,
             "samples_lost": self.samples_lost,
         }
+
+
+def _finite(value: float, digits: int) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def _span(scale: ScaleConfig) -> npt.NDArray[np.float64]:
@@ -61,7 +67,8 @@ def zero_from_preroll(window: SampleWindow, before_s: float) -> npt.NDArray[np.f
     rows = window.times_s < before_s
     if rows.sum() < 20:
         return None
-    return np.median(window.counts[rows], axis=0).astype(np.float64)
+    zero: npt.NDArray[np.float64] = np.median(window.counts[rows], axis=0).astype(np.float64)
+    return zero
 
 
 def estimate_crossing(
@@ -76,7 +83,14 @@ def estimate_crossing(
     loads = platform_loads(window.counts, zero_counts, _span(scale), scale.cells_per_platform)
     speeds_mps, spacings = crossing_kinematics(entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m)
     ata, atb, btb, used = axle_normal_equations(
-        window.times_s, loads, edges, entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m, scale.edge_margin_m
+        window.times_s,
+        loads,
+        edges,
+        entry_t_s,
+        exit_t_s,
+        scale.entry_strip_x_m,
+        scale.exit_x_m,
+        scale.edge_margin_m,
     )
     n_axles = entry_t_s.shape[0]
     axle_loads = np.full(n_axles, np.nan)
@@ -101,3 +115,34 @@ def estimate_crossing(
         samples_lost=window.samples_lost,
         problems=tuple(problems),
     )
+
+
+def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
+    """Reasons this crossing cannot be judged (re-weigh), from the measurement alone."""
+    reasons = list(m.problems)
+    speeds = np.array(m.axle_speeds_kmh)
+    if speeds.size and (speeds.min() < rules.min_speed_kmh or speeds.max() > rules.max_speed_kmh):
+        reasons.append(
+            f"speed {speeds.min():.1f}-{speeds.max():.1f} km/h outside"
+            f" {rules.min_speed_kmh:g}-{rules.max_speed_kmh:g} km/h"
+        )
+    if speeds.size:
+        median = float(np.median(speeds))
+        change = float(np.max(np.abs(speeds - median)) / median) if median > 0 else math.inf
+        if change > rules.max_speed_change_fraction:
+            reasons.append(f"speed changed on the scale by {change:.0%} (braking or stop-and-go)")
+    loads = np.array(m.axle_loads_kg)
+    if loads.size and np.all(np.isfinite(loads)):
+        if loads.min() <= 0:
+            reasons.append("an axle load came out non-positive (vehicle did not cross cleanly)")
+        mean_load = float(loads.mean())
+        if mean_load > 0 and m.residual_rms_kg > rules.max_residual_fraction * mean_load:
+            reasons.append(
+                f"load signal does not fit a steady crossing (misfit {m.residual_rms_kg:.0f} kg RMS,"
+                f" > {rules.max_residual_fraction:.0%} of the mean axle load): rocking, jumping or stop-and-go"
+            )
+    elif not m.problems:
+        reasons.append("axle loads could not be computed")
+    if m.samples_lost:
+        reasons.append(f"{m.samples_lost} load samples lost on the digitiser link during the crossing")
+    return reasons

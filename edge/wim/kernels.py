@@ -17,7 +17,7 @@ __all__ = ["axle_normal_equations", "crossing_kinematics", "platform_loads", "wa
 F64 = npt.NDArray[np.float64]
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+@numba.njit(cache=True, nogil=True)
 def platform_loads(
     counts: npt.NDArray[np.int32], zero_counts: F64, kg_per_count: F64, cells_per_platform: int
 ) -> F64:
@@ -30,7 +30,7 @@ def platform_loads(
     return out
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+@numba.njit(cache=True, nogil=True)
 def axle_normal_equations(
     times_s: F64,
     platform_kg: F64,
@@ -84,7 +84,7 @@ def axle_normal_equations(
     return ata, atb, btb, used
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+@numba.njit(cache=True, nogil=True)
 def crossing_kinematics(entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_m: float) -> tuple[F64, F64]:
     n_axles = entry_t_s.shape[0]
     speeds = np.empty(n_axles)
@@ -104,6 +104,13 @@ def warm_up() -> None:
     platform_loads(counts, np.zeros(4), np.ones(4), 4)
     times = np.linspace(0.0, 1.0, 4)
     axle_normal_equations(
-        times, np.zeros((4, 1)), np.array([0.0, 6.0]), np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0, 0.3
+        times,
+        np.zeros((4, 1)),
+        np.array([0.0, 6.0]),
+        np.array([0.0, 0.1]),
+        np.array([1.0, 1.1]),
+        -0.5,
+        6.0,
+        0.3,
     )
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)

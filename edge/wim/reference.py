@@ -20,7 +20,8 @@ def platform_loads_ref(
     """Per-platform load (kg) for every sample: zeroed, scaled and summed over each platform's cells."""
     cell_kg = (counts.astype(np.float64) - zero_counts[None, :]) * kg_per_count[None, :]
     n_samples, n_cells = cell_kg.shape
-    return cell_kg.reshape(n_samples, n_cells // cells_per_platform, cells_per_platform).sum(axis=2)
+    sums: F64 = cell_kg.reshape(n_samples, n_cells // cells_per_platform, cells_per_platform).sum(axis=2)
+    return sums
 
 
 def axle_positions_ref(times_s: F64, entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_m: float) -> F64:

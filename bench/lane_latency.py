@@ -1,0 +1,113 @@
+"""Lane latency: from the last axle leaving the platform to the verdict reaching the LED board.
+
+Both instants are taken on the simulator's world clock: the physical model knows when the last axle
+crossed the exit strip, and the simulated board stamps the moment it decodes the ShowText frame.  In
+between lie the tyre recogniser's frame on its pty, the daemon's lane state machine, the wait for load
+samples, the Numba kernels, the limits, and the board's frame on its pty.
+
+    python bench/lane_latency.py                      # default scenario once (28 vehicles, ~6.5 min)
+    python bench/lane_latency.py --repeat 3           # 84 vehicles
+
+Prints one JSON object: n, p50_ms, p90_ms, p99_ms, max_ms, plus the daemon's own decide latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge.daemon import LaneDaemon  # noqa: E402
+from edge.demo import MosquittoProcess, demo_config, geometry_for  # noqa: E402
+from firmware_sim.lane import SimulatedLane  # noqa: E402
+from firmware_sim.scenario import load_scenario  # noqa: E402
+
+
+def _percentiles(values_ms: list[float]) -> dict[str, float]:
+    arr = np.asarray(values_ms)
+    return {
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p90_ms": round(float(np.percentile(arr, 90)), 2),
+        "p99_ms": round(float(np.percentile(arr, 99)), 2),
+        "max_ms": round(float(arr.max()), 2),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    scenario = load_scenario(args.scenario)
+    workdir = Path(tempfile.mkdtemp(prefix="lane-latency-"))
+    database = str(workdir / "evidence.db")
+    broker = MosquittoProcess()
+    if broker.available and not args.no_broker:
+        broker.start()
+    try:
+        probe = demo_config(
+            dict.fromkeys(("wim", "separator", "axle_sensor", "display", "barrier"), "loop://"),
+            database,
+            broker.port,
+        )
+        sim = SimulatedLane(scenario, geometry_for(probe), repeat=args.repeat, link_dir=workdir / "ports")
+        config = demo_config({n: p.path for n, p in sim.ports.items()}, database, broker.port)
+        records: list[dict[str, Any]] = []
+        daemon = LaneDaemon(config, on_record=records.append)
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        await daemon.ready.wait()
+        sim.start()
+        deadline = time.monotonic() + sim.duration_s + 60
+        while len(records) < len(sim.motions) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        stop.set()
+        await task
+        sim.stop()
+    finally:
+        broker.cleanup()
+    truth = sim.truth()
+    shown = {}
+    for entry in sim.display_log:
+        head = entry.lines[0]
+        if "号车" in head:
+            shown.setdefault(int(head.split("号车")[0]), entry.world_t_s)
+    latencies = [
+        (shown[number] - truth[number - 1]["t_last_axle_exit_s"]) * 1000
+        for number in range(1, len(truth) + 1)
+        if number in shown
+    ]
+    decided = [
+        r["timing"]["verdict_latency_ms"] for r in records if r["timing"]["verdict_latency_ms"] is not None
+    ]
+    return {
+        "benchmark": "lane_latency",
+        "scenario": scenario.name,
+        "vehicles": len(truth),
+        "verdicts_shown": len(latencies),
+        "last_axle_exit_to_display": _percentiles(latencies),
+        "daemon_last_exit_to_decided": _percentiles(decided),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {platform.python_version()}".strip(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", default="default")
+    parser.add_argument("--repeat", type=int, default=1, help="run the scenario's trucks this many times")
+    parser.add_argument("--no-broker", action="store_true", help="do not start Mosquitto")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args)), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

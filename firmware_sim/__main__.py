@@ -1,0 +1,57 @@
+"""Run the simulated lane standalone, for a technician's bench:
+
+    python -m firmware_sim [--scenario default] [--repeat N] [--link-dir DIR]
+
+Prints the pty path of every device (and the stable symlinks in --link-dir), then runs until Ctrl-C.
+Point a lane config's ``devices.*.port`` at the symlinks and run ``edge run --config ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from firmware_sim.lane import SimulatedLane
+from firmware_sim.scenario import ScenarioError, load_scenario
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m firmware_sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--scenario", default="default", help="built-in scenario name or TOML path")
+    parser.add_argument("--repeat", type=int, default=1000, help="run the truck list this many times")
+    parser.add_argument(
+        "--link-dir",
+        type=Path,
+        default=Path("/tmp/weighlane-sim"),
+        help="folder for stable symlinks to the ptys (like udev names)",
+    )
+    parser.add_argument("--noise-kg", type=float, default=4.0, help="load-cell noise per cell (kg)")
+    args = parser.parse_args(argv)
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    lane = SimulatedLane(scenario, repeat=args.repeat, link_dir=args.link_dir, noise_kg=args.noise_kg)
+    print(f"scenario {scenario.name!r}: {len(scenario.trucks)} trucks, repeated {args.repeat} times")
+    for name, port in lane.ports.items():
+        print(f"{name:12s} {port.path} -> {port.slave_path}")
+    sys.stdout.flush()
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    lane.start()
+    done.wait()
+    lane.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian/Ubuntu machine:
+#   system packages (Mosquitto for the broker tests and the demo, python3-venv) and a virtual
+#   environment in .venv with the package and its test tools.  Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  need_apt+=(python3 python3-venv python3-pip)
+fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "== installing system packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required; set PYTHON=/path/to/python3.11")'
+
+# The Debian package starts a system broker on port 1883; the demo and the tests run their own on free
+# ports, so it is left as it is.
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+echo "== installing the package into .venv"
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[test]"
+echo "== ready: .venv/bin/edge --help"

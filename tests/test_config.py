@@ -1,0 +1,86 @@
+"""Configuration: the example validates; bad files get errors naming the line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edge.cli import main
+from edge.config import ConfigError, load_config, parse_config
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "lane.example.toml"
+
+
+def test_example_config_is_valid() -> None:
+    config = load_config(EXAMPLE)
+    assert config.scale.n_channels == 12
+    assert config.scale.exit_x_m == 18.0
+    assert config.rules.tolerance_factor == 1.05
+    assert config.devices.wim.type == "wim_digitiser"
+
+
+def _broken(old: str, new: str) -> str:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "needle"),
+    [
+        ("baudrate = 921600", 'baudrate = "fast"', "devices.wim.baudrate", 'baudrate = "fast"'),
+        ("tolerance_factor = 1.05 ", "tolerance_factor = 2.0 ", "rules.tolerance_factor", "tolerance_factor = 2.0"),
+        ("edge_margin_m = 0.35", "edge_margn_m = 0.35", "scale.edge_margn_m", "edge_margn_m"),
+        ('type = "barrier"', 'type = "barier"', "devices.barrier", "[devices.barrier]"),
+        ('port = "/dev/weigh/axles"', "", "devices.axle_sensor.port", "[devices.axle_sensor]"),
+    ],
+)
+def test_errors_name_line_and_key(old: str, new: str, key: str, needle: str) -> None:
+    text = _broken(old, new)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "lane.toml")
+    message = str(info.value)
+    assert f"lane.toml:{_line_of(text, needle)}: {key}" in message
+
+
+def test_unknown_key_says_how_to_find_allowed_keys() -> None:
+    with pytest.raises(ConfigError, match="edge config schema"):
+        parse_config(_broken("[lane]", "[lane]\nbogus = 1"), "lane.toml")
+
+
+def test_toml_syntax_error_names_the_line() -> None:
+    with pytest.raises(ConfigError, match=r"lane\.toml: not valid TOML: .*line 2"):
+        parse_config("[site]\nid = = 1\n", "lane.toml")
+
+
+def test_per_cell_span_must_match_the_cell_count() -> None:
+    with pytest.raises(ConfigError, match="kg_per_count has 3 values but the scale has 12 cells"):
+        parse_config(_broken("kg_per_count = 0.02", "kg_per_count = [0.02, 0.02, 0.02]"), "lane.toml")
+
+
+def test_missing_file_says_what_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_cli_config_check(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(main, ["config", "check", str(EXAMPLE)])
+    assert ok.exit_code == 0 and "OK" in ok.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(_broken("lane = 1", "lane = 0"), encoding="utf-8")
+    result = runner.invoke(main, ["config", "check", str(bad)])
+    assert result.exit_code == 1
+    assert "site.lane" in result.output
+
+
+def test_password_is_never_printed() -> None:
+    config = parse_config(_broken('topic_prefix = "site"', 'topic_prefix = "site"\npassword = "s3cret"'), "x")
+    assert "s3cret" not in repr(config)
+    assert config.mqtt.password.get_secret_value() == "s3cret"

@@ -1,0 +1,69 @@
+"""The crossing estimator on load-cell counts from the simulator's physical model (no serial layer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.config import RulesConfig, ScaleConfig
+from edge.lane.buffer import SampleWindow
+from edge.wim.estimate import estimate_crossing, stability_problems, zero_from_preroll
+from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule
+from firmware_sim.scenario import load_scenario
+
+SCALE = ScaleConfig()
+GEOMETRY = LaneGeometry()
+RATE_HZ = 1000
+
+
+def _crossing(motion: TruckMotion, cells: LoadCellModel, timing_jitter_s: float = 0.0, seed: int = 0):
+    entry_t = motion.axle_crossing_times(GEOMETRY.entry_strip_x_m)
+    exit_t = motion.axle_crossing_times(GEOMETRY.exit_x_m)
+    t = (
+        np.arange(np.floor((entry_t[0] - SCALE.preroll_s) * RATE_HZ), np.ceil((exit_t[-1] + 0.05) * RATE_HZ))
+        / RATE_HZ
+    )
+    counts = cells.counts(t, cell_loads_kg([motion], t, GEOMETRY))
+    rng = np.random.default_rng(seed)
+    entry_t = entry_t + rng.uniform(-timing_jitter_s, timing_jitter_s, entry_t.size)
+    exit_t = exit_t + rng.uniform(-timing_jitter_s, timing_jitter_s, exit_t.size)
+    window = SampleWindow(t, counts, 0)
+    zero = zero_from_preroll(window, float(entry_t[0]))
+    assert zero is not None
+    return estimate_crossing(window, zero, entry_t, exit_t, SCALE)
+
+
+def _default_motions() -> list[TruckMotion]:
+    return schedule(load_scenario("default"), GEOMETRY)
+
+
+@pytest.mark.parametrize("jitter_s", [0.0, 0.005])
+def test_default_scenario_gross_and_axles(jitter_s: float) -> None:
+    """Noise-only model: gross within 1 %, axle loads within 3 % (timestamps jittered by serial latency)."""
+    motions = _default_motions()
+    cells = LoadCellModel(GEOMETRY.n_channels, seed=11)
+    for number, motion in enumerate(motions):
+        truck = motion.truck
+        m = _crossing(motion, cells, jitter_s, seed=number)
+        problems = stability_problems(m, RulesConfig())
+        if truck.stop_on_scale_s > 0:
+            assert problems, f"{truck.plate}: stop-and-go crossing must be sent to re-weigh"
+            continue
+        assert not problems, (truck.plate, problems)
+        assert abs(m.gross_kg - truck.gross_kg) / truck.gross_kg <= 0.01, truck.plate
+        np.testing.assert_allclose(m.axle_loads_kg, truck.axle_loads_kg, rtol=0.03, err_msg=truck.plate)
+        np.testing.assert_allclose(m.axle_spacings_m, truck.axle_spacings_m, atol=0.1, err_msg=truck.plate)
+        assert m.speed_kmh == pytest.approx(truck.speed_kmh, rel=0.02)
+
+
+def test_drifting_zero_is_removed_by_the_preroll() -> None:
+    motion = _default_motions()[0]
+    truck = motion.truck
+    drifting = LoadCellModel(GEOMETRY.n_channels, seed=3, drift_kg_per_min=50.0)
+    m = _crossing(motion, drifting)
+    assert abs(m.gross_kg - truck.gross_kg) / truck.gross_kg <= 0.01
+
+
+def test_zero_needs_empty_scale_samples() -> None:
+    window = SampleWindow(np.arange(10) / RATE_HZ, np.zeros((10, 12), dtype=np.int32), 0)
+    assert zero_from_preroll(window, 1.0) is None

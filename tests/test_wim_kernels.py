@@ -1,0 +1,90 @@
+"""Numba kernels against their NumPy references on random input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.wim import kernels, reference
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_platform_loads_matches_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_platforms = int(rng.integers(1, 5))
+    counts = rng.integers(
+        -(2**31), 2**31 - 1, size=(int(rng.integers(1, 500)), 4 * n_platforms), dtype=np.int64
+    )
+    counts = counts.astype(np.int32)
+    zero = rng.normal(0, 1e4, 4 * n_platforms)
+    span = rng.uniform(0.001, 0.1, 4 * n_platforms)
+    got = kernels.platform_loads(counts, zero, span, 4)
+    want = reference.platform_loads_ref(counts, zero, span, 4)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_axle_normal_equations_match_reference(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    n_platforms = int(rng.integers(1, 4))
+    lengths = rng.uniform(2.5, 7.0, n_platforms)
+    edges = np.concatenate(([0.0], np.cumsum(lengths)))
+    n_axles = int(rng.integers(2, 8))
+    speed = rng.uniform(1.0, 8.0)
+    offsets = np.concatenate(([0.0], np.cumsum(rng.uniform(1.2, 5.0, n_axles - 1))))
+    entry_x, exit_x = -0.5, float(edges[-1])
+    entry_t = 1.0 + offsets / speed + rng.normal(0, 0.01, n_axles)
+    exit_t = entry_t + (exit_x - entry_x) / (speed * rng.uniform(0.9, 1.1, n_axles))
+    times = np.arange(0.0, float(exit_t.max()) + 1.0, 1e-3)
+    loads = rng.normal(0, 5000, (times.size, n_platforms))
+    margin = float(rng.uniform(0.0, 0.5))
+    got = kernels.axle_normal_equations(times, loads, edges, entry_t, exit_t, entry_x, exit_x, margin)
+    want = reference.axle_normal_equations_ref(times, loads, edges, entry_t, exit_t, entry_x, exit_x, margin)
+    np.testing.assert_allclose(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-9, atol=1e-6)
+    assert got[2] == pytest.approx(want[2], rel=1e-12)
+    assert got[3] == want[3]
+
+
+def test_normal_equations_recover_exact_loads() -> None:
+    """A noise-free signal built from the model gives back the axle loads exactly."""
+    edges = np.array([0.0, 6.0, 12.0, 18.0])
+    axle_loads = np.array([7000.0, 11000.0, 11000.0, 9000.0, 9000.0, 9000.0])
+    offsets = np.array([0.0, 3.4, 4.75, 11.0, 12.31, 13.62])
+    speed = 3.0
+    entry_x, exit_x = -0.5, 18.0
+    entry_t = 2.0 + offsets / speed
+    exit_t = entry_t + (exit_x - entry_x) / speed
+    times = np.arange(0.0, exit_t.max() + 0.5, 1e-3)
+    positions = reference.axle_positions_ref(times, entry_t, exit_t, entry_x, exit_x)
+    loads = np.zeros((times.size, 3))
+    for p in range(3):
+        on = (positions >= edges[p]) & (positions < edges[p + 1])
+        loads[:, p] = on @ axle_loads
+    ata, atb, _, used = kernels.axle_normal_equations(
+        times, loads, edges, entry_t, exit_t, entry_x, exit_x, 0.3
+    )
+    assert used > 0
+    np.testing.assert_allclose(np.linalg.solve(ata, atb), axle_loads, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_crossing_kinematics_matches_reference(seed: int) -> None:
+    rng = np.random.default_rng(200 + seed)
+    n_axles = int(rng.integers(2, 9))
+    entry_t = np.sort(rng.uniform(0, 10, n_axles))
+    exit_t = entry_t + rng.uniform(2, 8, n_axles)
+    got = kernels.crossing_kinematics(entry_t, exit_t, -0.5, 18.0)
+    want = reference.crossing_kinematics_ref(entry_t, exit_t, -0.5, 18.0)
+    np.testing.assert_allclose(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1])
+
+
+def test_spacings_at_constant_speed_are_exact() -> None:
+    offsets = np.array([0.0, 3.8, 5.15])
+    speed = 4.0
+    entry_t = offsets / speed
+    exit_t = entry_t + 18.5 / speed
+    speeds, spacings = kernels.crossing_kinematics(entry_t, exit_t, -0.5, 18.0)
+    np.testing.assert_allclose(speeds, speed)
+    np.testing.assert_allclose(spacings, np.diff(offsets))
