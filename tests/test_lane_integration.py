@@ -11,6 +11,7 @@ import aiomqtt
 import pytest
 
 from edge.demo import MosquittoProcess
+from tests.conftest import IN_CI
 from edge.uplink import record_topic
 from firmware_sim.scenario import Scenario, load_scenario
 
@@ -92,3 +93,32 @@ async def test_default_scenario_every_truck(make_rig: Any, mosquitto: MosquittoP
     scenario = load_scenario("default")
     rig, received = await _run_scenario(make_rig, scenario, mosquitto)
     _check(rig, scenario, received, max_gross_error=0.01)
+
+
+async def test_outbox_holds_records_until_the_broker_returns(make_rig: Any, short_scenario: Scenario) -> None:
+    """No broker at first: the lane still decides, records wait in the outbox, then drain in order."""
+    broker = MosquittoProcess()
+    if not broker.available:
+        pytest.skip("mosquitto is not installed") if not IN_CI else pytest.fail("mosquitto missing")
+    rig = make_rig(short_scenario, broker.port)
+    await rig.start()
+    await rig.wait_records(len(short_scenario.trucks), timeout_s=rig.sim.duration_s + 60)
+    database = rig.config.evidence.database
+    assert _pending(database) == len(short_scenario.trucks)
+    assert rig.daemon.uplink.state == "disconnected"
+    assert [r["verdict"] for r in rig.records] == [t.expected_verdict for t in short_scenario.trucks]
+    received: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+    broker.start()
+    try:
+        subscriber = asyncio.create_task(_collect(broker.port, record_topic(rig.config), received, ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        for _ in range(300):
+            if _pending(database) == 0 and len(received) == len(short_scenario.trucks):
+                break
+            await asyncio.sleep(0.1)
+        subscriber.cancel()
+        assert _pending(database) == 0
+        assert [r["seq"] for r in received] == [1, 2, 3]
+    finally:
+        broker.cleanup()
