@@ -6,6 +6,8 @@ prints them all.  Errors name the file, the line and the key, and say what to do
 
 from __future__ import annotations
 
+import itertools
+import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -186,6 +188,53 @@ class RulesConfig(_Strict):
     )
 
 
+class WimConfig(_Strict):
+    speed_band_edges_kmh: tuple[float, ...] = Field(
+        (0.0, 10.0, 20.0, 40.0, 100.0),
+        min_length=2,
+        description="Speed bands (km/h) of the dynamic correction factors; GB/T 21296 splits at 10 and 40.",
+    )
+    corrections: dict[str, tuple[float, ...]] = Field(
+        default_factory=dict,
+        description="Dynamic correction factors per speed band: key 'default' or a vehicle class code"
+        " (e.g. '6-combination'), one factor per band; measured loads are multiplied by it."
+        " `edge calibrate dynamic` computes them from reference-vehicle captures.",
+    )
+    capture_dir: str = Field("", description="Folder for raw crossing captures; empty disables capture.")
+    capture_budget_mb: float = Field(
+        2048, gt=0, description="Disk budget of the captures (MB); the oldest are deleted first."
+    )
+    drift_alarm_fraction: float = Field(
+        0.025,
+        gt=0,
+        le=0.5,
+        description="Steer-axle drift monitor: alarm when the recent mean shifts this much.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> WimConfig:
+        edges = self.speed_band_edges_kmh
+        if any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ValueError("speed_band_edges_kmh must increase")
+        for key, factors in self.corrections.items():
+            if len(factors) != len(edges) - 1:
+                raise ValueError(
+                    f"corrections.{key} has {len(factors)} factors for {len(edges) - 1} speed bands;"
+                    " give one factor per band"
+                )
+            if any(not 0.8 <= f <= 1.2 for f in factors):
+                raise ValueError(f"corrections.{key}: a factor outside 0.8-1.2 means a broken calibration")
+        return self
+
+    def correction(self, vehicle_class: str, speed_kmh: float) -> float:
+        factors = self.corrections.get(vehicle_class) or self.corrections.get("default")
+        if factors is None or not math.isfinite(speed_kmh):
+            return 1.0
+        edges = self.speed_band_edges_kmh
+        band = sum(1 for edge in edges[1:-1] if speed_kmh > edge)
+        return factors[band]
+
+
 class LaneConfig(_Strict):
     session_timeout_s: float = Field(
         180, gt=5, description="A vehicle that has not left the scale after this long is closed as re-weigh."
@@ -230,6 +279,7 @@ class Config(_Strict):
     scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig())
     devices: DevicesConfig
     rules: RulesConfig = Field(default_factory=lambda: RulesConfig())
+    wim: WimConfig = Field(default_factory=lambda: WimConfig())
     lane: LaneConfig = Field(default_factory=lambda: LaneConfig())
     evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
     mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -27,11 +25,13 @@ from edge import __version__
 from edge.actuate import LaneOutput
 from edge.config import Config
 from edge.evidence import EvidenceError, EvidenceStore
+from edge.judge import Judgement, judge
 from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
-from edge.rules import LimitTable, Tyre, classify, decide, gross_limit
+from edge.lane.crossing import build_crossing
+from edge.rules import LimitTable
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
-from edge.wim.estimate import WimMeasurement, estimate_crossing, stability_problems, zero_from_preroll
+from edge.wim.drift import DriftMonitor
 
 __all__ = ["LaneDaemon"]
 
@@ -65,6 +65,7 @@ class LaneDaemon:
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
         self._unstored: list[tuple[dict[str, Any], str]] = []  # records waiting for a writable disk
         self._zero_counts: np.ndarray | None = None
+        self.drift = DriftMonitor(alarm_fraction=config.wim.drift_alarm_fraction)
         self._utc_minus_mono = time.time() - time.monotonic()
         self.vehicles = 0
         self.ready = asyncio.Event()
@@ -169,57 +170,30 @@ class LaneDaemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._samples_arrived.wait(), remaining)
 
-    def _measure(self, session: VehicleSession) -> tuple[WimMeasurement | None, list[str]]:
-        scale = self.config.scale
-        problems: list[str] = []
-        complete = [a for a in session.axles if a.exit_t_s is not None]
-        if len(complete) != len(session.axles) or not complete:
-            return None, problems
-        entry_t = np.array([a.entry_t_s for a in complete])
-        exit_t = np.array([a.exit_t_s for a in complete], dtype=np.float64)
-        first, last = float(entry_t.min()), float(exit_t.max())
-        window = self.buffer.window(first - scale.preroll_s, last + 0.05)
-        zero = zero_from_preroll(window, first)
-        if zero is None:
-            if self._zero_counts is None:
-                problems.append("no empty-scale samples before the vehicle to zero the scale")
-                return None, problems
-            zero = self._zero_counts
-        else:
-            self._zero_counts = zero
-        if window.times_s.size == 0 or window.times_s[-1] < last - 0.05:
-            problems.append("load samples do not cover the whole crossing (digitiser link interrupted)")
-        measurement = estimate_crossing(window, zero, entry_t, exit_t, scale)
-        return measurement, problems
-
     async def _judge(self, session: VehicleSession) -> None:
         if session.last_exit_t_s is not None:
             await self._wait_for_samples(session.last_exit_t_s)
-        measurement, problems = self._measure(session)
-        reasons = list(session.problems) + problems
-        if measurement is not None:
-            reasons += stability_problems(measurement, self.config.rules)
-        spacings = measurement.axle_spacings_m if measurement else ()
-        if not spacings and len(session.axles) > 1:
-            times = [a.entry_t_s for a in session.axles]
-            spacings = tuple(float(b - a) * 2.78 for a, b in itertools.pairwise(times))
-            reasons.append("axle spacings estimated without exit times")
-        vclass = classify(spacings, group_max_spacing_m=self.config.rules.group_max_spacing_m)
-        tyres = [Tyre(a.tyre) for a in session.axles]
-        limit = gross_limit(vclass, tyres, self.limits)
-        gross = measurement.gross_kg if measurement is not None else float("nan")
-        decision = decide(
-            gross if math.isfinite(gross) else 0.0,
-            limit,
-            tolerance_factor=self.config.rules.tolerance_factor,
-            unstable_reasons=reasons or (() if math.isfinite(gross) else ("no weight measured",)),
+        crossing = build_crossing(
+            session,
+            self.buffer,
+            self.config.scale.sample_rate_hz,
+            self.config.scale.preroll_s,
+            self._zero_counts,
         )
+        judgement = judge(crossing, self.config, self.limits)
+        if judgement.zero_source == "preroll":
+            self._zero_counts = judgement.zero_counts  # auto-zero: the last empty-scale zero
+        if judgement.measurement is not None and judgement.decision.verdict.value != "reweigh":
+            self.drift.observe(
+                judgement.vehicle_class.code, judgement.gross_kg, judgement.measurement.axle_loads_kg[0]
+            )
         label = f"{session.number}号车"
-        output = await self.output.show_verdict(decision.verdict.value, gross, limit.limit_kg, label)
+        output = await self.output.show_verdict(
+            judgement.decision.verdict.value, judgement.gross_kg, judgement.limit.limit_kg, label
+        )
         decided = time.monotonic()
         self.vehicles += 1
-        record = self._record(session, measurement, vclass, limit, decision, output, decided)
-        await self._store(record)
+        await self._store(self._record(session, judgement, output, decided))
 
     async def _judge_failed(self, session: VehicleSession, error: Exception) -> None:
         """Last resort: tell the driver to re-weigh and keep what is known as evidence."""
@@ -245,15 +219,14 @@ class LaneDaemon:
         )
 
     def _record(
-        self,
-        session: VehicleSession,
-        m: WimMeasurement | None,
-        vclass: Any,
-        limit: Any,
-        decision: Any,
-        output: dict[str, str],
-        decided_s: float,
+        self, session: VehicleSession, judgement: Judgement, output: dict[str, str], decided_s: float
     ) -> dict[str, Any]:
+        m, vclass, limit, decision = (
+            judgement.measurement,
+            judgement.vehicle_class,
+            judgement.limit,
+            judgement.decision,
+        )
         last_exit = session.last_exit_t_s or session.closed_t_s
         return {
             "schema": RECORD_SCHEMA,
@@ -293,7 +266,9 @@ class LaneDaemon:
             "devices": self.device_health(),
             "calibration": {
                 "kg_per_count": self.config.scale.kg_per_count,
-                "zero": "empty-scale pre-roll before the vehicle",
+                "zero_source": judgement.zero_source,
+                "dynamic_correction_factor": judgement.correction_factor,
+                "drift_monitor": self.drift.state(),
             },
             "software": {"name": "weighlane-edge", "version": __version__},
             "attachments": [],
@@ -345,6 +320,7 @@ class LaneDaemon:
                 "records_waiting_for_disk": len(self._unstored),
             },
             "vehicles": self.vehicles,
+            "drift_monitor": self.drift.state(),
         }
 
 

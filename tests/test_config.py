@@ -35,7 +35,12 @@ def _line_of(text: str, needle: str) -> int:
     ("old", "new", "key", "needle"),
     [
         ("baudrate = 921600", 'baudrate = "fast"', "devices.wim.baudrate", 'baudrate = "fast"'),
-        ("tolerance_factor = 1.05 ", "tolerance_factor = 2.0 ", "rules.tolerance_factor", "tolerance_factor = 2.0"),
+        (
+            "tolerance_factor = 1.05 ",
+            "tolerance_factor = 2.0 ",
+            "rules.tolerance_factor",
+            "tolerance_factor = 2.0",
+        ),
         ("edge_margin_m = 0.35", "edge_margn_m = 0.35", "scale.edge_margn_m", "edge_margn_m"),
         ('type = "barrier"', 'type = "barier"', "devices.barrier", "[devices.barrier]"),
         ('port = "/dev/weigh/axles"', "", "devices.axle_sensor.port", "[devices.axle_sensor]"),

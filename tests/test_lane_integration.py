@@ -11,9 +11,9 @@ import aiomqtt
 import pytest
 
 from edge.demo import MosquittoProcess
-from tests.conftest import IN_CI
 from edge.uplink import record_topic
 from firmware_sim.scenario import Scenario, load_scenario
+from tests.conftest import IN_CI
 
 
 async def _collect(port: int, topic: str, sink: list[dict[str, Any]], ready: asyncio.Event) -> None:

@@ -20,7 +20,9 @@ def _axle(strip: str, t: float, tyre: str = "dual", reverse: bool = False) -> Ax
     return AxlePassage(strip, t, tyre, reverse, 500)  # type: ignore[arg-type]
 
 
-def _drive(machine: LaneStateMachine, t0: float, n_axles: int, gap: float = 1.0, transit: float = 6.0) -> None:
+def _drive(
+    machine: LaneStateMachine, t0: float, n_axles: int, gap: float = 1.0, transit: float = 6.0
+) -> None:
     machine.on_edge(_edge("enter", t0))
     for i in range(n_axles):
         machine.on_axle(_axle("entry", t0 + 0.2 + i * gap))

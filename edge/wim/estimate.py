@@ -14,7 +14,7 @@ model: rocking, jumping and stop-and-go crossings fit badly and are sent to re-w
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,14 @@ class WimMeasurement:
     samples_used: int
     samples_lost: int
     problems: tuple[str, ...]
+
+    def corrected(self, factor: float) -> WimMeasurement:
+        """The same measurement with loads multiplied by a dynamic correction factor."""
+        return replace(
+            self,
+            axle_loads_kg=tuple(v * factor for v in self.axle_loads_kg),
+            gross_kg=self.gross_kg * factor,
+        )
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready; a value that could not be computed is null, never NaN."""

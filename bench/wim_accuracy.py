@@ -1,0 +1,219 @@
+"""WIM accuracy on seeded crossings with dynamics, for both lane types, by GB/T 21296 speed range.
+
+Every crossing goes through the same code as the live lane (``edge.judge.judge`` on a ``Crossing``);
+only the serial transport is skipped: load-cell counts come straight from the simulator's physical
+model (firmware_sim.physics), sampled at the digitiser rate, with the axle-strip times it produces.
+
+    python bench/wim_accuracy.py                       # 1,200 crossings per geometry, both geometries
+    python bench/wim_accuracy.py --crossings 300 --json
+
+Reports, per geometry and speed range (<= 10 km/h, 10-40 km/h): gross error percentiles, the share of
+crossings within +/-0.5 / 1 / 2 / 2.5 % gross, the share with every axle load within +/-2 %, the
+re-weigh rate, and the OIML R134 / JJG 907 vehicle-mass class the results meet (95 % of crossings
+within the class's maximum permissible error at initial verification).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge.config import Config  # noqa: E402
+from edge.judge import judge  # noqa: E402
+from edge.lane.buffer import SampleWindow  # noqa: E402
+from edge.lane.crossing import Crossing  # noqa: E402
+from edge.rules import LimitTable  # noqa: E402
+from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule  # noqa: E402
+from firmware_sim.population import random_scenario  # noqa: E402
+
+#: OIML R134 / JJG 907 vehicle-mass classes: maximum permissible error at initial verification (%).
+CLASSES = [("0.2", 0.10), ("0.5", 0.25), ("1", 0.50), ("2", 1.00), ("5", 2.50), ("10", 5.00)]
+SPEED_RANGES = [("<=10 km/h", 0.0, 10.0), ("10-40 km/h", 10.0, 40.0)]
+
+GEOMETRIES = {
+    "full-length 3x6 m": {"platform_lengths_m": (6.0, 6.0, 6.0)},
+    "axle-group 2x3.6 m": {"platform_lengths_m": (3.6, 3.6)},
+}
+TARGETS = {
+    "full-length 3x6 m": {"<=10 km/h": 0.5, "10-40 km/h": 1.0, "axle_2pct": 0.95},
+    "axle-group 2x3.6 m": {"<=10 km/h": 1.0, "10-40 km/h": 2.5},
+}
+
+
+@dataclass
+class Result:
+    speed_kmh: float
+    gross_error_pct: float
+    axle_errors_pct: list[float]
+    verdict: str
+    expected: str
+    vehicle_class: str
+
+
+def _config(lengths: tuple[float, ...], rate_hz: int) -> Config:
+    devices = {
+        role: {"type": kind, "port": "loop://"}
+        for role, kind in (
+            ("wim", "wim_digitiser"),
+            ("separator", "light_curtain"),
+            ("axle_sensor", "tyre_recogniser"),
+            ("display", "led_display"),
+            ("barrier", "barrier"),
+        )
+    }
+    return Config.model_validate(
+        {
+            "site": {"id": "bench", "lane": 1},
+            "scale": {"platform_lengths_m": list(lengths), "sample_rate_hz": rate_hz},
+            "devices": devices,
+        }
+    )
+
+
+def _crossing(
+    motion: TruckMotion,
+    geometry: LaneGeometry,
+    cells: LoadCellModel,
+    config: Config,
+    rng: np.random.Generator,
+    number: int,
+) -> Crossing:
+    rate = config.scale.sample_rate_hz
+    entry = motion.axle_crossing_times(geometry.entry_strip_x_m)
+    exit_ = motion.axle_crossing_times(geometry.exit_x_m)
+    start = math.floor((entry[0] - config.scale.preroll_s - 0.2) * rate)
+    stop = math.ceil((exit_[-1] + 0.1) * rate)
+    t = np.arange(start, stop) / rate
+    counts = cells.counts(t, cell_loads_kg([motion], t, geometry))
+    # Serial delivery jitters the host time stamps of axle events by a few milliseconds.
+    jitter = 0.004
+    entry = entry + rng.uniform(-jitter, jitter, entry.size)
+    exit_ = exit_ + rng.uniform(-jitter, jitter, exit_.size)
+    return Crossing(
+        number, SampleWindow(t, counts, 0), rate, entry, exit_, tuple(motion.truck.tyres), (), None
+    )
+
+
+def run_geometry(name: str, crossings: int, seed: int, rate_hz: int) -> list[Result]:
+    lengths = GEOMETRIES[name]["platform_lengths_m"]
+    geometry = LaneGeometry(platform_lengths_m=lengths)
+    config = _config(lengths, rate_hz)
+    limits = LimitTable.load()
+    scenario = random_scenario(seed, crossings, speed_kmh=(3.0, 40.0))
+    motions = schedule(scenario, geometry)
+    cells = LoadCellModel(geometry.n_channels, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    results = []
+    for number, motion in enumerate(motions, start=1):
+        truck = motion.truck
+        judgement = judge(_crossing(motion, geometry, cells, config, rng, number), config, limits)
+        m = judgement.measurement
+        gross_err = math.nan
+        axle_err: list[float] = []
+        if m is not None and math.isfinite(m.gross_kg):
+            gross_err = (m.gross_kg - truck.gross_kg) / truck.gross_kg * 100
+            axle_err = [(a - b) / b * 100 for a, b in zip(m.axle_loads_kg, truck.axle_loads_kg, strict=True)]
+        results.append(
+            Result(
+                truck.speed_kmh,
+                gross_err,
+                axle_err,
+                judgement.decision.verdict.value,
+                truck.expected_verdict,
+                judgement.vehicle_class.code,
+            )
+        )
+    return results
+
+
+def _met_class(errors_pct: np.ndarray) -> str:
+    for label, mpe in CLASSES:
+        if errors_pct.size and np.mean(np.abs(errors_pct) <= mpe) >= 0.95:
+            return label
+    return "worse than 10"
+
+
+def summarise(name: str, results: list[Result]) -> dict[str, Any]:
+    out: dict[str, Any] = {"geometry": name, "crossings": len(results), "ranges": {}}
+    for label, lo, hi in SPEED_RANGES:
+        chosen = [r for r in results if lo < r.speed_kmh <= hi or (lo == 0 and r.speed_kmh <= hi)]
+        judged = [r for r in chosen if r.verdict != "reweigh" and math.isfinite(r.gross_error_pct)]
+        errors = np.array([r.gross_error_pct for r in judged])
+        axle_ok = [all(abs(e) <= 2.0 for e in r.axle_errors_pct) for r in judged]
+        wrong = sum(1 for r in judged if r.expected not in ("reweigh", r.verdict))
+        row: dict[str, Any] = {
+            "crossings": len(chosen),
+            "reweigh": len(chosen) - len(judged),
+            "wrong_verdicts": wrong,
+        }
+        if errors.size:
+            row.update(
+                {
+                    "gross_error_pct_p50_abs": round(float(np.percentile(np.abs(errors), 50)), 3),
+                    "gross_error_pct_p95_abs": round(float(np.percentile(np.abs(errors), 95)), 3),
+                    "gross_error_pct_mean": round(float(errors.mean()), 3),
+                    "gross_error_pct_std": round(float(errors.std()), 3),
+                    "within_0.5pct": round(float(np.mean(np.abs(errors) <= 0.5)), 4),
+                    "within_1pct": round(float(np.mean(np.abs(errors) <= 1.0)), 4),
+                    "within_2.5pct": round(float(np.mean(np.abs(errors) <= 2.5)), 4),
+                    "axles_all_within_2pct": round(float(np.mean(axle_ok)), 4),
+                    "oiml_r134_class_met": _met_class(errors),
+                }
+            )
+            target = TARGETS[name].get(label)
+            if target is not None:
+                row["target"] = f">= 95 % within +/-{target} %"
+                row["target_met"] = bool(np.mean(np.abs(errors) <= target) >= 0.95)
+        out["ranges"][label] = row
+    judged_all = [r for r in results if r.verdict != "reweigh" and r.axle_errors_pct]
+    if "axle_2pct" in TARGETS[name] and judged_all:
+        share = float(np.mean([all(abs(e) <= 2.0 for e in r.axle_errors_pct) for r in judged_all]))
+        out["axle_loads_within_2pct_all_speeds"] = round(share, 4)
+        out["axle_target_met"] = share >= TARGETS[name]["axle_2pct"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--crossings", type=int, default=1200, help="crossings per geometry (>= 1000 for the report)"
+    )
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--rate-hz", type=int, default=1000)
+    parser.add_argument("--geometry", choices=list(GEOMETRIES), action="append")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    report = {
+        "benchmark": "wim_accuracy",
+        "seed": args.seed,
+        "sample_rate_hz": args.rate_hz,
+        "machine": f"{platform.machine()} python {platform.python_version()}",
+        "results": [
+            summarise(name, run_geometry(name, args.crossings, args.seed, args.rate_hz))
+            for name in (args.geometry or list(GEOMETRIES))
+        ],
+    }
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
