@@ -101,5 +101,13 @@ def config_schema() -> None:
     click.echo(json.dumps(Config.model_json_schema(), indent=2, ensure_ascii=False))
 
 
+def _register_subcommands() -> None:
+    from edge.cli_calibrate import calibrate
+
+    main.add_command(calibrate)
+
+
+_register_subcommands()
+
 if __name__ == "__main__":
     main()

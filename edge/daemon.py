@@ -23,6 +23,7 @@ from drivers.separator.driver import LightCurtain, VehicleEdge
 from drivers.wim_digitiser.driver import LoadSamples, WimDigitiser
 from edge import __version__
 from edge.actuate import LaneOutput
+from edge.calibration import active_calibration, apply_calibration, identity, is_overdue
 from edge.config import Config
 from edge.evidence import EvidenceError, EvidenceStore
 from edge.judge import Judgement, judge
@@ -47,6 +48,10 @@ class LaneDaemon:
     """One weigh lane.  ``on_record`` is called with every stored record (the demo's live table)."""
 
     def __init__(self, config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+        # The active static calibration (edge calibrate) replaces the configured spans and starting zero.
+        self.calibration = active_calibration(config.evidence.database)
+        if self.calibration is not None:
+            config = apply_calibration(config, self.calibration)
         self.config = config
         self._on_record = on_record
         scale = config.scale
@@ -65,6 +70,8 @@ class LaneDaemon:
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
         self._unstored: list[tuple[dict[str, Any], str]] = []  # records waiting for a writable disk
         self._zero_counts: np.ndarray | None = None
+        if self.calibration is not None:
+            self._zero_counts = np.asarray(self.calibration.zero_counts, dtype=np.float64)
         self.drift = DriftMonitor(alarm_fraction=config.wim.drift_alarm_fraction)
         self._utc_minus_mono = time.time() - time.monotonic()
         self.vehicles = 0
@@ -266,6 +273,8 @@ class LaneDaemon:
             "devices": self.device_health(),
             "calibration": {
                 "kg_per_count": self.config.scale.kg_per_count,
+                "static": identity(self.calibration) if self.calibration else None,
+                "static_overdue": is_overdue(self.calibration) if self.calibration else None,
                 "zero_source": judgement.zero_source,
                 "dynamic_correction_factor": judgement.correction_factor,
                 "drift_monitor": self.drift.state(),

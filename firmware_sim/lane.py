@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,8 +81,21 @@ class SimulatedLane:
         t0_s: float = 2.0,
         repeat: int = 1,
         link_dir: Path | None = None,
+        cell_gain_errors: Sequence[float] | None = None,
     ) -> None:
         self.geometry = geometry or LaneGeometry()
+        n_channels = self.geometry.n_channels
+        # Installation gain error of each cell (fraction): the cell sees load * (1 + error), so the nominal
+        # span is wrong until the lane is calibrated (``edge calibrate static``).
+        self._cell_gains = np.ones(n_channels)
+        if cell_gain_errors is not None:
+            errors = np.asarray(cell_gain_errors, dtype=np.float64)
+            if errors.shape != (n_channels,) or not np.all(errors > -1.0):
+                raise ValueError(
+                    f"cell_gain_errors must be {n_channels} fractions > -1 (one per cell), got {list(errors)}"
+                )
+            self._cell_gains = 1.0 + errors
+        self._test_loads_kg = np.zeros(n_channels)  # static test weights standing on the platforms
         trucks = list(scenario.trucks) * max(repeat, 1)
         self.scenario = scenario.model_copy(update={"trucks": trucks})
         self.motions: list[TruckMotion] = schedule(self.scenario, self.geometry, t0_s)
@@ -191,6 +204,24 @@ class SimulatedLane:
         with self._lock:
             self._garbage[device] = self._garbage.get(device, b"") + data
 
+    def place_test_weight(self, platform: int, kg: float, u: float = 0.5, w: float = 0.5) -> None:
+        """Put a static test weight of ``kg`` on ``platform`` (0 = entry), ``u`` along it from the entry
+        edge and ``w`` across it from the left edge, both fractions 0..1; the corners share it bilinearly
+        as in :func:`firmware_sim.physics.cell_loads_kg`.  Weights add up until :meth:`clear_test_weights`."""
+        if not 0 <= platform < self.geometry.n_platforms:
+            raise ValueError(f"platform must be 0..{self.geometry.n_platforms - 1}, got {platform}")
+        if not (0.0 <= u <= 1.0 and 0.0 <= w <= 1.0) or kg < 0.0:
+            raise ValueError(f"need 0 <= u, w <= 1 and kg >= 0, got u={u}, w={w}, kg={kg}")
+        # Corner order entry-left, entry-right, exit-left, exit-right (physics.CORNERS).
+        shares = np.array([(1.0 - u) * (1.0 - w), (1.0 - u) * w, u * (1.0 - w), u * w])
+        with self._lock:
+            self._test_loads_kg[4 * platform : 4 * platform + 4] += kg * shares
+
+    def clear_test_weights(self) -> None:
+        """Take every test weight off the scale."""
+        with self._lock:
+            self._test_loads_kg[:] = 0.0
+
     def _run(self) -> None:
         tick = self.block_samples / self.sample_rate_hz
         next_heartbeat = 0.0
@@ -237,7 +268,9 @@ class SimulatedLane:
             index = self._next_sample + np.arange(self.block_samples)
             t = index / rate
             loads = cell_loads_kg(self.motions, t, self.geometry)
-            counts = self.cells.counts(t, loads)
+            with self._lock:
+                loads += self._test_loads_kg
+            counts = self.cells.counts(t, loads * self._cell_gains)
             block = SampleBlock(self._next_seq("wim"), device_start + int(index[0]), rate, counts)
             self._send("wim", block)
             self._next_sample += self.block_samples

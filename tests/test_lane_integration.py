@@ -122,3 +122,38 @@ async def test_outbox_holds_records_until_the_broker_returns(make_rig: Any, shor
         assert [r["seq"] for r in received] == [1, 2, 3]
     finally:
         broker.cleanup()
+
+
+async def test_active_calibration_is_applied_and_named_in_every_record(
+    make_rig: Any, short_scenario: Scenario, tmp_path: Any
+) -> None:
+    """The simulator's cells read 2 % high; the stored calibration corrects them, and records name it."""
+    from edge.calibration import Calibration, save_calibration
+
+    gains = [0.02] * 12
+    rig = make_rig(short_scenario, None, cell_gain_errors=[0.02] * 12)
+    calibration = Calibration(
+        calibration_id="CAL-TEST-0001",
+        created_utc="2026-11-22T00:00:00Z",
+        technician="Zhang Wei",
+        reference="JL-2026-0042",
+        method="platform",
+        zero_counts=tuple([40_000.0] * 12),
+        kg_per_count=tuple(g / 1.02 for g in gains),
+        test_weights_kg=(2000.0, 2000.0, 2000.0),
+        checks=(),
+        valid_until_utc="2027-11-22T00:00:00Z",
+    )
+    save_calibration(rig.config.evidence.database, calibration)
+    from edge.daemon import LaneDaemon
+
+    rig.daemon = LaneDaemon(rig.config, on_record=rig.records.append)  # reads the active calibration
+    await rig.start()
+    await rig.wait_records(len(short_scenario.trucks), timeout_s=rig.sim.duration_s + 60)
+    truth = rig.sim.truth()
+    for record, known in zip(rig.records, truth, strict=True):
+        assert record["calibration"]["static"]["id"] == "CAL-TEST-0001"
+        assert record["calibration"]["static"]["technician"] == "Zhang Wei"
+        assert record["verdict"] == known["expected_verdict"]
+        if known["expected_verdict"] != "reweigh":
+            assert abs(record["wim"]["gross_kg"] - known["gross_kg"]) / known["gross_kg"] < 0.01

@@ -1,0 +1,51 @@
+"""Static calibration of the scale: the wizard's core (static.py) and the calibration store (store.py)."""
+
+from edge.calibration.static import (
+    CalibrationError,
+    CountReading,
+    CountSource,
+    DigitiserCountSource,
+    DigitiserUnavailable,
+    Instruction,
+    Prompter,
+    SpanRefused,
+    UnstableScale,
+    calibrate_static,
+)
+from edge.calibration.store import (
+    Calibration,
+    CalibrationMismatch,
+    CalibrationStoreError,
+    PlatformCheck,
+    activate_calibration,
+    active_calibration,
+    apply_calibration,
+    calibration_history,
+    identity,
+    is_overdue,
+    save_calibration,
+)
+
+__all__ = [
+    "Calibration",
+    "CalibrationError",
+    "CalibrationMismatch",
+    "CalibrationStoreError",
+    "CountReading",
+    "CountSource",
+    "DigitiserCountSource",
+    "DigitiserUnavailable",
+    "Instruction",
+    "PlatformCheck",
+    "Prompter",
+    "SpanRefused",
+    "UnstableScale",
+    "activate_calibration",
+    "active_calibration",
+    "apply_calibration",
+    "calibrate_static",
+    "calibration_history",
+    "identity",
+    "is_overdue",
+    "save_calibration",
+]
