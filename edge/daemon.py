@@ -32,6 +32,7 @@ from edge.lane.crossing import build_crossing
 from edge.rules import LimitTable
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
+from edge.wim.capture import CaptureWriter, live_result_from_record
 from edge.wim.drift import DriftMonitor
 
 __all__ = ["LaneDaemon"]
@@ -73,6 +74,8 @@ class LaneDaemon:
         if self.calibration is not None:
             self._zero_counts = np.asarray(self.calibration.zero_counts, dtype=np.float64)
         self.drift = DriftMonitor(alarm_fraction=config.wim.drift_alarm_fraction)
+        self.captures = CaptureWriter.from_config(config)
+        self._background: set[asyncio.Task[Any]] = set()
         self._utc_minus_mono = time.time() - time.monotonic()
         self.vehicles = 0
         self.ready = asyncio.Event()
@@ -122,6 +125,9 @@ class LaneDaemon:
                 self.ready.set()
         finally:
             await self.output.close()
+            if self._background:
+                await asyncio.wait(self._background, timeout=10)
+            self.captures.close()
             await self.store.close()
 
     async def _initial_display(self) -> None:
@@ -200,7 +206,18 @@ class LaneDaemon:
         )
         decided = time.monotonic()
         self.vehicles += 1
-        await self._store(self._record(session, judgement, output, decided))
+        record = self._record(session, judgement, output, decided)
+        await self._store(record)
+        if self.captures.enabled:
+            # In the background: a slow disk must never hold up the next vehicle.  The same config
+            # object judge() used goes into the capture, so it replays to this very result.
+            self._spawn(self.captures.save(crossing, self.config, live_result_from_record(record)), "capture")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
 
     async def _judge_failed(self, session: VehicleSession, error: Exception) -> None:
         """Last resort: tell the driver to re-weigh and keep what is known as evidence."""
@@ -330,6 +347,7 @@ class LaneDaemon:
             },
             "vehicles": self.vehicles,
             "drift_monitor": self.drift.state(),
+            "captures": self.captures.health(),
         }
 
 

@@ -157,3 +157,37 @@ async def test_active_calibration_is_applied_and_named_in_every_record(
         assert record["verdict"] == known["expected_verdict"]
         if known["expected_verdict"] != "reweigh":
             assert abs(record["wim"]["gross_kg"] - known["gross_kg"]) / known["gross_kg"] < 0.01
+
+
+async def test_daemon_captures_replay_to_the_live_results(
+    make_rig: Any, short_scenario: Scenario, tmp_path: Any
+) -> None:
+    """Raw captures written by the running lane replay (edge wim replay) to exactly what it decided live."""
+    from click.testing import CliRunner
+
+    from edge.cli import main
+    from edge.config import WimConfig
+    from edge.daemon import LaneDaemon
+
+    rig = make_rig(short_scenario, None)
+    capture_dir = tmp_path / "captures"
+    rig.config = rig.config.model_copy(update={"wim": WimConfig(capture_dir=str(capture_dir))})
+    rig.daemon = LaneDaemon(rig.config, on_record=rig.records.append)
+    await rig.start()
+    await rig.wait_records(len(short_scenario.trucks), timeout_s=rig.sim.duration_s + 60)
+    for _ in range(100):
+        files = sorted(capture_dir.rglob("*.wlcap"))
+        if len(files) == len(short_scenario.trucks):
+            break
+        await asyncio.sleep(0.1)
+    assert len(files) == len(short_scenario.trucks)
+    result = CliRunner().invoke(main, ["wim", "replay", "--json", *map(str, files)])
+    assert result.exit_code == 0, result.output
+    replayed = {row["vehicle_number"]: row for row in map(json.loads, result.output.splitlines())}
+    for record in rig.records:
+        row = replayed[record["vehicle_number"]]
+        assert row["matches_live"] is True
+        assert row["verdict"] == record["verdict"]
+        assert row["axle_count"] == record["axle_count"]
+        assert row["gross_kg"] == pytest.approx(record["wim"]["gross_kg"], abs=0.1)
+        assert row["axle_loads_kg"] == pytest.approx(record["wim"]["axle_loads_kg"], abs=0.1)
