@@ -354,3 +354,97 @@ def activate_command(config_path: Path, calibration_id: str) -> None:
     except CalibrationStoreError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{calibration_id} is now the active calibration; restart the lane service to use it")
+
+
+@calibrate.command("dynamic")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Lane TOML (its speed bands).",
+)
+@click.option(
+    "--reference-gross",
+    "reference_gross_kg",
+    type=click.FloatRange(min=1000),
+    required=True,
+    help="Static gross of the reference vehicle (kg), from a verified static scale.",
+)
+@click.option(
+    "--vehicle-class", default="default", show_default=True, help="Factors for this class code only."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
+@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+def dynamic_command(
+    config_path: Path,
+    reference_gross_kg: float,
+    vehicle_class: str,
+    as_json: bool,
+    captures: tuple[Path, ...],
+) -> None:
+    """Speed-band correction factors from raw captures of reference-vehicle runs.
+
+    Turn capture on ([wim] capture_dir), drive the reference vehicle over the lane many times at low and
+    higher speeds, then pass its captures here.  Each is replayed without corrections; the factor of a
+    speed band is the median of reference / measured in that band.  Paste the printed lines into the
+    lane config under [wim.corrections] and restart the lane.
+    """
+    from edge.config import WimConfig
+    from edge.judge import judge
+    from edge.rules import LimitTable
+    from edge.wim.capture import CaptureError, read_capture
+    from edge.wim.corrections import ReferenceRun, fit_speed_band_factors
+
+    config = _load(config_path)
+    limits = LimitTable.load(config.rules.limits_table or None)
+    runs: list[ReferenceRun] = []
+    skipped: list[str] = []
+    for path in captures:
+        try:
+            capture = read_capture(path)
+        except CaptureError as exc:
+            skipped.append(f"{path}: {exc}")
+            continue
+        raw_config = capture.config.model_copy(update={"wim": WimConfig()})  # uncorrected weights
+        judgement = judge(capture.crossing, raw_config, limits)
+        if judgement.measurement is None or judgement.decision.verdict.value == "reweigh":
+            skipped.append(f"{path}: crossing not judged ({'; '.join(judgement.decision.reasons)})")
+            continue
+        runs.append(ReferenceRun(judgement.measurement.speed_kmh, judgement.gross_kg, reference_gross_kg))
+    if not runs:
+        raise click.ClickException("no usable reference runs:\n  " + "\n  ".join(skipped))
+    fit = fit_speed_band_factors(runs, config.wim.speed_band_edges_kmh)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "vehicle_class": vehicle_class,
+                    "speed_band_edges_kmh": fit.edges_kmh,
+                    "factors": fit.factors,
+                    "runs_per_band": fit.runs_per_band,
+                    "spread_pct": fit.spread_pct,
+                    "skipped": skipped,
+                }
+            )
+        )
+        return
+    click.echo(f"{len(runs)} runs used, {len(skipped)} skipped")
+    for lo, hi, factor, n, spread in zip(
+        fit.edges_kmh, fit.edges_kmh[1:], fit.factors, fit.runs_per_band, fit.spread_pct, strict=False
+    ):
+        note = (
+            "no runs: drive the reference vehicle at these speeds"
+            if n == 0
+            else f"{n} runs, spread {spread} %"
+        )
+        click.echo(f"  {lo:5g}-{hi:<5g} km/h  factor {factor:.5f}  ({note})")
+    for line in skipped:
+        click.echo(f"  skipped {line}")
+    edges = ", ".join(f"{e:g}" for e in fit.edges_kmh)
+    factors = ", ".join(f"{f:.5f}" for f in fit.factors)
+    click.echo(
+        f"\n[wim]\nspeed_band_edges_kmh = [{edges}]\n\n[wim.corrections]\n{vehicle_class!r} = [{factors}]".replace(
+            "'", '"'
+        )
+    )
