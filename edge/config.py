@@ -62,11 +62,18 @@ class ScaleConfig(_Strict):
     )
     separator_x_m: float = Field(0.0, description="Position of the light-curtain separator (m).")
     edge_margin_m: float = Field(
-        0.35,
+        0.1,
         ge=0,
         le=1.5,
         description="Samples taken while any axle is within this distance of a platform edge are not used"
-        " (the tyre footprint is crossing the edge).",
+        " (the strips' timing uncertainty makes the footprint's position uncertain there).",
+    )
+    tyre_footprint_m: float = Field(
+        0.25,
+        gt=0,
+        le=0.6,
+        description="Length of a tyre's contact patch (m): an axle crossing a platform edge shares its load"
+        " between the two platforms over this length.",
     )
     preroll_s: float = Field(
         0.5, gt=0, le=5, description="Empty-scale samples before the first axle used to zero each cell (s)."
@@ -171,11 +178,15 @@ class RulesConfig(_Strict):
         2.0, gt=0.5, le=3.0, description="Axles closer than this (m) form one axle group (tandem, tridem)."
     )
     max_residual_fraction: float = Field(
-        0.05,
+        0.04,
         gt=0,
         le=1,
         description="Re-weigh when the RMS misfit of the axle-load model exceeds this fraction of the mean"
-        " axle load (rocking, stop-and-go, jumping).",
+        " axle load (rocking, stop-and-go, jumping), at residual_reference_speed_kmh and below.  Above it the"
+        " allowance grows with sqrt(speed / reference speed), as truck dynamic load coefficients do.",
+    )
+    residual_reference_speed_kmh: float = Field(
+        5.0, gt=0, le=40, description="Speed at which max_residual_fraction applies unscaled (km/h)."
     )
     min_speed_kmh: float = Field(1.0, ge=0, description="Re-weigh when any axle crossed slower than this.")
     max_speed_kmh: float = Field(40.0, gt=0, description="Re-weigh when any axle crossed faster than this.")

@@ -17,6 +17,22 @@ A scenario is a TOML file (see ``firmware_sim/scenarios/default.toml``)::
     rear_overhang_m = 1.8
     expected_verdict = "pass"
 
+How a truck drives (all optional; at most one of the three speed profiles per truck):
+``stop_on_scale_s`` (stop-and-go, 搓磅), ``accel_mps2`` (constant acceleration or braking while on the scale),
+``jump = true`` (hard brake and release on the scale, 跳磅), plus ``lateral_offset_m``.
+
+Vehicle dynamics (optional): a ``[truck.dynamics]`` sub-table after a truck's keys switches on body bounce,
+pitch, axle hop, load transfer under acceleration and lateral wander for that truck (see
+:class:`DynamicsSettings` and ``firmware_sim.physics.Dynamics``)::
+
+    [truck.dynamics]
+    roughness = 0.5          # 0 smooth .. 1 rough approach
+    lateral_wander_m = 0.05
+
+A truck without the sub-table carries its static axle loads (the noise-only model).  Load-cell options
+beyond noise and drift (temperature, span errors) go in an optional top-level ``[sensor]`` table
+(:class:`SensorSettings`).
+
 :func:`load_scenario` reads and validates one; every problem is reported as a :class:`ScenarioError` naming
 the file, the TOML line, the key path (``truck[3].axle_loads_kg``) and what to change.
 """
@@ -34,7 +50,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-__all__ = ["Body", "Scenario", "ScenarioError", "Truck", "Tyre", "Verdict", "load_scenario"]
+__all__ = [
+    "Body",
+    "DynamicsSettings",
+    "Scenario",
+    "ScenarioError",
+    "SensorSettings",
+    "Truck",
+    "Tyre",
+    "Verdict",
+    "load_scenario",
+]
 
 MIN_AXLES = 2
 MAX_AXLES = 10
@@ -62,6 +88,104 @@ class ScenarioError(ValueError):
         else:
             message = f"{file}: {len(problems)} problems:\n" + "\n".join(f"  {p}" for p in problems)
         super().__init__(message)
+
+
+class DynamicsSettings(BaseModel):
+    """``[truck.dynamics]``: the truck bounces, pitches and hops instead of carrying static loads.
+
+    Every key is optional; an empty table gives the default dynamics of a truck on a smooth approach.
+    ``firmware_sim.physics.Dynamics`` documents the model and where its numbers come from.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    roughness: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Roughness of the approach: 0 a smooth, level WIM approach (ISO 8608 class A), "
+            "1 about one class rougher; the dynamic load coefficient doubles from 0 to 1."
+        ),
+    )
+    body_bounce_hz: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=20.0,
+        description="Sprung-mass bounce frequency, Hz; omitted: drawn per vehicle unit from 1.5-4 Hz.",
+    )
+    axle_hop_hz: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=40.0,
+        description="Unsprung-mass (axle hop) frequency, Hz; omitted: drawn per axle group from 8-15 Hz.",
+    )
+    cg_height_m: float = Field(
+        default=1.5,
+        ge=0.0,
+        le=4.0,
+        description="Height of the centre of gravity, m: sets the load moved between axles when braking.",
+    )
+    lateral_wander_m: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Largest slow lateral drift about lateral_offset_m while crossing, m; 0 drives straight.",
+    )
+    dlc_scale: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=5.0,
+        description="Multiplies the dynamic load coefficient: below 1 a good air suspension, above 1 a worn one.",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        description="Seed of this truck's random modes; omitted: derived from the scenario seed and truck index.",
+    )
+
+
+class SensorSettings(BaseModel):
+    """``[sensor]``: load-cell behaviour beyond noise and zero drift (temperature effects, span errors).
+
+    All zero by default, which leaves the load-cell model as it was.  The temperature follows a slow
+    sinusoid ``temperature_mean_c + temperature_amplitude_c * sin(2 pi t / temperature_period_s)``;
+    ``firmware_sim.physics.LoadCellModel`` documents how each term enters the counts.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    temperature_mean_c: float = Field(
+        default=20.0, ge=-50.0, le=80.0, description="Mean temperature of the load cells, °C."
+    )
+    temperature_amplitude_c: float = Field(
+        default=0.0, ge=0.0, le=60.0, description="Amplitude of the slow temperature swing, °C."
+    )
+    temperature_period_s: float = Field(
+        default=86_400.0, gt=0.0, description="Period of the temperature swing, s (a day by default)."
+    )
+    zero_tc_kg_per_c: float = Field(
+        default=0.0, description="Zero shift of every cell per °C away from 20 °C, kg/°C."
+    )
+    span_tc_per_c: float = Field(
+        default=0.0,
+        ge=-0.01,
+        le=0.01,
+        description="Relative gain change of every cell per °C away from 20 °C, e.g. 2e-5 = 0.002 %/°C.",
+    )
+    span_error_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.2,
+        description="Standard deviation of the seeded per-cell gain errors (uncalibrated cells), e.g. 0.01.",
+    )
+    span_errors: list[float] | None = Field(
+        default=None,
+        description=(
+            "Gain error of each cell as a fraction, channel order; replaces span_error_fraction. "
+            "Its length must equal the number of channels of the lane."
+        ),
+    )
 
 
 class Truck(BaseModel):
@@ -101,6 +225,26 @@ class Truck(BaseModel):
         le=1.0,
         description="Offset of the vehicle centre from the lane centre, m; positive to the driver's left.",
     )
+    accel_mps2: float = Field(
+        default=0.0,
+        ge=-3.0,
+        le=2.0,
+        description=(
+            "Constant acceleration (positive) or braking (negative), m/s^2, from the front axle reaching the "
+            "scale entry until the last axle leaves the scale end; the speed never drops below 1 km/h."
+        ),
+    )
+    jump: bool = Field(
+        default=False,
+        description=(
+            "Jump crossing (跳磅): the driver brakes hard and releases with the axles on the scale, so the "
+            "truck bounces; such a crossing must be re-weighed."
+        ),
+    )
+    dynamics: DynamicsSettings | None = Field(
+        default=None,
+        description="'[truck.dynamics]' sub-table: bounce, pitch and axle hop; omitted carries static loads.",
+    )
 
     @field_validator("axle_spacings_m")
     @classmethod
@@ -113,6 +257,26 @@ class Truck(BaseModel):
                 {"got": len(spacings), "axles": len(loads), "want": len(loads) - 1},
             )
         return spacings
+
+    @field_validator("accel_mps2")
+    @classmethod
+    def _accel_excludes_stop(cls, accel: float, info: ValidationInfo) -> float:
+        if accel != 0.0 and info.data.get("stop_on_scale_s", 0.0) > 0.0:
+            raise PydanticCustomError(
+                "profile_conflict",
+                "cannot be combined with stop_on_scale_s: a truck has one speed profile",
+            )
+        return accel
+
+    @field_validator("jump")
+    @classmethod
+    def _jump_excludes_other_profiles(cls, jump: bool, info: ValidationInfo) -> bool:
+        if jump and (info.data.get("stop_on_scale_s", 0.0) > 0.0 or info.data.get("accel_mps2", 0.0) != 0.0):
+            raise PydanticCustomError(
+                "profile_conflict",
+                "cannot be combined with stop_on_scale_s or accel_mps2: a truck has one speed profile",
+            )
+        return jump
 
     @field_validator("tyres")
     @classmethod
@@ -174,6 +338,10 @@ class Scenario(BaseModel):
     )
     trucks: list[Truck] = Field(
         alias="truck", min_length=1, description="The trucks, in arrival order; TOML '[[truck]]' tables."
+    )
+    sensor: SensorSettings = Field(
+        default_factory=SensorSettings,
+        description="'[sensor]' table: load-cell temperature effects and span errors; all off by default.",
     )
 
 
@@ -246,34 +414,66 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 
 _TABLE_HEADER = re.compile(r"^\s*\[")
+_ARRAY_TABLE_HEADER = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.\s-]+?)\s*\]\]")
+_PLAIN_TABLE_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\s-]+?)\s*\](?!\])")
+
+_TablePath = tuple[int | str, ...]
+
+
+def _table_paths(lines: list[str]) -> list[tuple[_TablePath, int]]:
+    """(key path, 0-based header line) of every table header: ``[[truck]]`` -> ``("truck", 3)``,
+    ``[truck.dynamics]`` under it -> ``("truck", 3, "dynamics")``, ``[sensor]`` -> ``("sensor",)``."""
+    counts: dict[str, int] = {}
+    tables: list[tuple[_TablePath, int]] = []
+    for index, line in enumerate(lines):
+        array = _ARRAY_TABLE_HEADER.match(line)
+        plain = None if array else _PLAIN_TABLE_HEADER.match(line)
+        match = array or plain
+        if match is None:
+            continue
+        parts = [part.strip() for part in match.group(1).split(".")]
+        dotted = ".".join(parts)
+        if array:
+            counts[dotted] = counts.get(dotted, 0) + 1
+        path: list[int | str] = []
+        for depth in range(len(parts)):
+            path.append(parts[depth])
+            prefix = ".".join(parts[: depth + 1])
+            if prefix in counts:
+                path.append(counts[prefix] - 1)
+        tables.append((tuple(path), index))
+    return tables
 
 
 def _find_line(lines: list[str], loc: tuple[int | str, ...]) -> int | None:
     """1-based line of the TOML text where ``loc`` is written, or None when it cannot be found.
 
-    Handles the layout scenario files use: top-level keys, then ``[[truck]]`` tables of ``key = value`` lines.
-    ``truck[3]`` is the fourth ``[[truck]]`` header; its keys are searched from there to the next header.  A
-    key that cannot be found inside its table is reported at the table's header.
+    Handles the layout scenario files use: top-level keys, then tables (``[[truck]]``, its
+    ``[truck.dynamics]`` sub-table, ``[sensor]``) of ``key = value`` lines.  ``truck[3]`` is the fourth
+    ``[[truck]]`` header; its keys are searched from there to the next header.  A key that cannot be found
+    inside its table is reported at the table's header.
     """
     if not loc or not isinstance(loc[0], str):
         return None
+    tables = _table_paths(lines)
+    # The deepest table whose path is a prefix of loc holds the key (or is where it has to be added).
+    best: tuple[_TablePath, int] | None = None
+    for path, header in tables:
+        if loc[: len(path)] == path and (best is None or len(path) > len(best[0])):
+            best = (path, header)
+    if best is not None:
+        path, header = best
+        rest = loc[len(path) :]
+        if rest and isinstance(rest[0], str):
+            found = _key_line(lines, rest[0], header + 1, _next_header(lines, header + 1))
+            if found is not None:
+                return found
+        return header + 1
     name = loc[0]
-    first_table = _next_header(lines, 0)
-    if len(loc) >= 2 and isinstance(loc[1], int):
-        header = re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]")
-        headers = [i for i, line in enumerate(lines) if header.match(line)]
-        if loc[1] < len(headers):
-            table = headers[loc[1]]
-            rest = loc[2:]
-            if rest and isinstance(rest[0], str):
-                found = _key_line(lines, rest[0], table + 1, _next_header(lines, table + 1))
-                if found is not None:
-                    return found
-            return table + 1
-    found = _key_line(lines, name, 0, first_table)
+    found = _key_line(lines, name, 0, _next_header(lines, 0))
     if found is None:
-        header = re.compile(rf"^\s*\[\[?\s*{re.escape(name)}\s*\]")
-        found = next((i + 1 for i, line in enumerate(lines) if header.match(line)), None)
+        header_pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(name)}\s*\]")
+        found = next((i + 1 for i, line in enumerate(lines) if header_pattern.match(line)), None)
     return found
 
 
@@ -308,8 +508,18 @@ def _describe(error: ErrorDetails, line: int | None, file: str) -> str:
     return f"{where}: {key_path}: {message}, got {_short(error['input'])}; correct the value"
 
 
+_SUB_TABLES: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+    (Scenario, "truck"): Truck,
+    (Scenario, "sensor"): SensorSettings,
+    (Truck, "dynamics"): DynamicsSettings,
+}
+
+
 def _allowed_keys(table_loc: tuple[int | str, ...]) -> list[str]:
-    model: type[BaseModel] = Truck if table_loc else Scenario
+    model: type[BaseModel] = Scenario
+    for part in table_loc:
+        if isinstance(part, str):
+            model = _SUB_TABLES.get((model, part), model)
     return [info.alias or name for name, info in model.model_fields.items()]
 
 

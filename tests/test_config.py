@@ -41,7 +41,7 @@ def _line_of(text: str, needle: str) -> int:
             "rules.tolerance_factor",
             "tolerance_factor = 2.0",
         ),
-        ("edge_margin_m = 0.35", "edge_margn_m = 0.35", "scale.edge_margn_m", "edge_margn_m"),
+        ("edge_margin_m = 0.1", "edge_margn_m = 0.1", "scale.edge_margn_m", "edge_margn_m"),
         ('type = "barrier"', 'type = "barier"', "devices.barrier", "[devices.barrier]"),
         ('port = "/dev/weigh/axles"', "", "devices.axle_sensor.port", "[devices.axle_sensor]"),
     ],

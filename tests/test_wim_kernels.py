@@ -38,16 +38,18 @@ def test_axle_normal_equations_match_reference(seed: int) -> None:
     times = np.arange(0.0, float(exit_t.max()) + 1.0, 1e-3)
     loads = rng.normal(0, 5000, (times.size, n_platforms))
     margin = float(rng.uniform(0.0, 0.5))
-    got = kernels.axle_normal_equations(times, loads, edges, entry_t, exit_t, entry_x, exit_x, margin)
-    want = reference.axle_normal_equations_ref(times, loads, edges, entry_t, exit_t, entry_x, exit_x, margin)
-    np.testing.assert_allclose(got[0], want[0])
+    footprint = float(rng.uniform(0.1, 0.4))
+    args = (times, loads, edges, entry_t, exit_t, entry_x, exit_x, margin, footprint)
+    got = kernels.axle_normal_equations(*args)
+    want = reference.axle_normal_equations_ref(*args)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-9, atol=1e-6)
     assert got[2] == pytest.approx(want[2], rel=1e-12)
     assert got[3] == want[3]
 
 
 def test_normal_equations_recover_exact_loads() -> None:
-    """A noise-free signal built from the model gives back the axle loads exactly."""
+    """A noise-free signal built from the model (footprints ramping over edges) gives back the loads exactly."""
     edges = np.array([0.0, 6.0, 12.0, 18.0])
     axle_loads = np.array([7000.0, 11000.0, 11000.0, 9000.0, 9000.0, 9000.0])
     offsets = np.array([0.0, 3.4, 4.75, 11.0, 12.31, 13.62])
@@ -59,10 +61,9 @@ def test_normal_equations_recover_exact_loads() -> None:
     positions = reference.axle_positions_ref(times, entry_t, exit_t, entry_x, exit_x)
     loads = np.zeros((times.size, 3))
     for p in range(3):
-        on = (positions >= edges[p]) & (positions < edges[p + 1])
-        loads[:, p] = on @ axle_loads
+        loads[:, p] = reference.footprint_share_ref(positions, edges[p], edges[p + 1], 0.25) @ axle_loads
     ata, atb, _, used = kernels.axle_normal_equations(
-        times, loads, edges, entry_t, exit_t, entry_x, exit_x, 0.3
+        times, loads, edges, entry_t, exit_t, entry_x, exit_x, 0.0, 0.25
     )
     assert used > 0
     np.testing.assert_allclose(np.linalg.solve(ata, atb), axle_loads, rtol=1e-9)
@@ -88,3 +89,9 @@ def test_spacings_at_constant_speed_are_exact() -> None:
     speeds, spacings = kernels.crossing_kinematics(entry_t, exit_t, -0.5, 18.0)
     np.testing.assert_allclose(speeds, speed)
     np.testing.assert_allclose(spacings, np.diff(offsets))
+
+
+def test_footprint_share_ramps_across_an_edge() -> None:
+    positions = np.array([[-0.2, -0.125, 0.0, 0.0625, 0.125, 3.0, 5.95, 6.2]])
+    share = reference.footprint_share_ref(positions, 0.0, 6.0, 0.25)
+    np.testing.assert_allclose(share[0], [0.0, 0.0, 0.5, 0.75, 1.0, 1.0, 0.7, 0.0])

@@ -1,9 +1,11 @@
 """Axle loads, spacings, speed and gross weight of one crossing of a multi-platform scale.
 
 Model: between the two axle strips every axle moves at its own constant speed, so its position at any
-sample time is known.  Each platform then weighs the sum of the loads of the axles standing on it:
+sample time is known.  Each platform then weighs the sum of the loads of the axles standing on it,
+where an axle whose tyre footprint straddles a platform edge counts for the share of the footprint on
+the platform (uniform contact pressure over ``scale.tyre_footprint_m``):
 
-    platform_kg[t, p] = sum_i load_i * [axle i on platform p at time t]
+    platform_kg[t, p] = sum_i load_i * share(i, p, t)
 
 Solving this in the least-squares sense over every sample and platform uses the whole residence
 time (averaging out noise and body bounce) and separates the axles of a tandem by the moments they
@@ -99,6 +101,7 @@ def estimate_crossing(
         scale.entry_strip_x_m,
         scale.exit_x_m,
         scale.edge_margin_m,
+        scale.tyre_footprint_m,
     )
     n_axles = entry_t_s.shape[0]
     axle_loads = np.full(n_axles, np.nan)
@@ -144,10 +147,15 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
         if loads.min() <= 0:
             reasons.append("an axle load came out non-positive (vehicle did not cross cleanly)")
         mean_load = float(loads.mean())
-        if mean_load > 0 and m.residual_rms_kg > rules.max_residual_fraction * mean_load:
+        # Normal bounce and axle hop grow roughly with sqrt(speed) (dynamic load coefficient); a jump,
+        # a rocking or a stop-and-go crossing misfits far more than that.
+        reference = rules.residual_reference_speed_kmh
+        speed = m.speed_kmh if math.isfinite(m.speed_kmh) else reference
+        allowed = rules.max_residual_fraction * math.sqrt(max(speed, reference) / reference)
+        if mean_load > 0 and m.residual_rms_kg > allowed * mean_load:
             reasons.append(
                 f"load signal does not fit a steady crossing (misfit {m.residual_rms_kg:.0f} kg RMS,"
-                f" > {rules.max_residual_fraction:.0%} of the mean axle load): rocking, jumping or stop-and-go"
+                f" > {allowed:.1%} of the mean axle load at {speed:.0f} km/h): rocking, jumping or stop-and-go"
             )
     elif not m.problems:
         reasons.append("axle loads could not be computed")

@@ -40,6 +40,7 @@ def axle_normal_equations(
     entry_x_m: float,
     exit_x_m: float,
     margin_m: float,
+    footprint_m: float,
 ) -> tuple[F64, F64, float, int]:
     n_samples = times_s.shape[0]
     n_axles = entry_t_s.shape[0]
@@ -52,35 +53,40 @@ def axle_normal_equations(
     atb = np.zeros(n_axles)
     btb = 0.0
     used = 0
-    platform_of = np.empty(n_axles, dtype=np.int64)
+    half = footprint_m / 2
+    position = np.empty(n_axles)
+    share = np.zeros((n_platforms, n_axles))
     for s in range(n_samples):
         t = times_s[s]
         skip = False
         for i in range(n_axles):
             x = entry_x_m + (t - entry_t_s[i]) * speed[i]
-            platform_of[i] = -1
+            position[i] = x
             for e in range(n_edges):
                 if abs(x - edges_m[e]) < margin_m:
                     skip = True
                     break
-                if e < n_platforms and x >= edges_m[e] and x < edges_m[e + 1]:
-                    platform_of[i] = e
             if skip:
                 break
         if skip:
             continue
         used += n_platforms
         for p in range(n_platforms):
+            start = edges_m[p]
+            end = edges_m[p + 1]
             w = platform_kg[s, p]
             btb += w * w
-        for i in range(n_axles):
-            p = platform_of[i]
-            if p < 0:
-                continue
-            atb[i] += platform_kg[s, p]
-            for j in range(n_axles):
-                if platform_of[j] == p:
-                    ata[i, j] += 1.0
+            for i in range(n_axles):
+                low = max(position[i] - half, start)
+                high = min(position[i] + half, end)
+                share[p, i] = (high - low) / footprint_m if high > low else 0.0
+            for i in range(n_axles):
+                a = share[p, i]
+                if a == 0.0:
+                    continue
+                atb[i] += a * w
+                for j in range(n_axles):
+                    ata[i, j] += a * share[p, j]
     return ata, atb, btb, used
 
 
@@ -112,5 +118,6 @@ def warm_up() -> None:
         -0.5,
         6.0,
         0.3,
+        0.25,
     )
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)

@@ -9,7 +9,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["axle_normal_equations_ref", "crossing_kinematics_ref", "platform_loads_ref"]
+__all__ = [
+    "axle_normal_equations_ref",
+    "axle_positions_ref",
+    "crossing_kinematics_ref",
+    "footprint_share_ref",
+    "platform_loads_ref",
+]
 
 F64 = npt.NDArray[np.float64]
 
@@ -30,6 +36,14 @@ def axle_positions_ref(times_s: F64, entry_t_s: F64, exit_t_s: F64, entry_x_m: f
     return entry_x_m + (times_s[:, None] - entry_t_s[None, :]) * speed[None, :]
 
 
+def footprint_share_ref(positions_m: F64, start_m: float, end_m: float, footprint_m: float) -> F64:
+    """Share of each tyre footprint ``[x - f/2, x + f/2]`` that stands on the platform ``[start, end)``."""
+    low = np.maximum(positions_m - footprint_m / 2, start_m)
+    high = np.minimum(positions_m + footprint_m / 2, end_m)
+    share: F64 = np.clip(high - low, 0.0, None) / footprint_m
+    return share
+
+
 def axle_normal_equations_ref(
     times_s: F64,
     platform_kg: F64,
@@ -39,11 +53,14 @@ def axle_normal_equations_ref(
     entry_x_m: float,
     exit_x_m: float,
     margin_m: float,
+    footprint_m: float,
 ) -> tuple[F64, F64, float, int]:
-    """Normal equations of the axle-load model ``platform_kg[t, p] = sum_i load_i * on(i, p, t)``.
+    """Normal equations of the axle-load model ``platform_kg[t, p] = sum_i load_i * share(i, p, t)``.
 
-    Returns (A^T A, A^T b, b^T b, rows used).  Samples with any axle within ``margin_m`` of a platform
-    edge are skipped: its tyre footprint straddles the edge and the load splits unpredictably.
+    ``share`` is the part of axle i's tyre footprint (``footprint_m`` long, uniform pressure) standing on
+    platform p: 1 inside, 0 outside, a ramp while the footprint crosses an edge.  Returns (A^T A,
+    A^T b, b^T b, rows used).  Samples with any axle within ``margin_m`` of a platform edge are skipped
+    (the timing uncertainty of the strips makes the ramp's position uncertain there).
     """
     positions = axle_positions_ref(times_s, entry_t_s, exit_t_s, entry_x_m, exit_x_m)
     near_edge = (np.abs(positions[:, :, None] - edges_m[None, None, :]) < margin_m).any(axis=(1, 2))
@@ -55,7 +72,9 @@ def axle_normal_equations_ref(
     atb = np.zeros(n_axles)
     btb = 0.0
     for p in range(n_platforms):
-        on = ((positions >= edges_m[p]) & (positions < edges_m[p + 1])).astype(np.float64)  # (n, axles)
+        on = footprint_share_ref(
+            positions, float(edges_m[p]), float(edges_m[p + 1]), footprint_m
+        )  # (n, axles)
         ata += on.T @ on
         atb += on.T @ loads[:, p]
         btb += float(loads[:, p] @ loads[:, p])

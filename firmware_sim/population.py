@@ -1,0 +1,415 @@
+"""Seeded random truck populations for benchmarks and tests: every class of the legal table, realistic
+geometry and loads, optional dynamics, jump and stop-and-go crossings.
+
+    scenario = random_scenario(seed=7, n_trucks=1000, speed_kmh=(3.0, 40.0))
+
+Classes and layouts (every layout is built so that ``edge.rules.classify`` lands on its class: axles at most
+2.0 m apart form a group, <= 2 groups is rigid, >= 3 a combination):
+
+==============================  ==============================================================
+class                           layouts (axle groups, front to rear)
+==============================  ==============================================================
+2-rigid                         4x2 truck (1 + 1)
+3-rigid                         6x4 truck (1 + tandem); 6x2 twin-steer truck (2 + 1)
+3-combination                   4x2 tractor + 1-axle semi-trailer (1 + 1 + 1)
+4-rigid                         8x4 twin-steer truck (2 + tandem)
+4-combination                   4x2 tractor + tandem semi (1 + 1 + 2); 6x4 tractor + 1-axle semi (1 + 2 + 1)
+5-combination                   4x2 tractor + tridem semi (1 + 1 + 3); 6x4 tractor + tandem semi (1 + 2 + 2)
+6-combination                   6x4 tractor + tridem semi (1 + 2 + 3)
+6-combination-single-drive      6x2 twin-steer tractor + tridem semi (2 + 1 + 3)
+==============================  ==============================================================
+
+(A "1 + 1 + tridem" tractor-trailer has 5 axles and is generated as a 5-combination; the 6-axle
+single-drive class is the twin-steer tractor, whose drive group is one single axle.)
+
+Geometry: 2-axle and rigid wheelbases 3.8-5.5 m, tractor wheelbases 3.2-3.8 m, tandem spacing 1.3-1.4 m,
+tridem 1.31 m, twin steer 1.8-1.95 m, tractor-to-trailer gap 5.5-8 m, total axle span <= 13.5 m.
+Tyres: single on steer axles, dual elsewhere; 10 % of combinations have single and 10 % approved wide single
+tyres on all trailer axles.  Loads: gross = ratio x the class limit (after any single-tyre deduction), the
+ratio drawn per ``loads`` (empty ~40 % up to ~200 %); steer axles 4.5-8 t growing with the load, the rest
+shared by drive (heavier) and trailer axles, tandem/tridem axles within a few per cent of each other.
+
+``expected_verdict`` comes from ``edge.rules`` (classify, gross_limit, decide with tolerance 1.05) on the
+static loads; jump and stop-and-go crossings are "reweigh".
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from edge.rules import LimitTable, Tyre, classify, decide, gross_limit
+from firmware_sim.scenario import Body, DynamicsSettings, Scenario, Truck
+
+__all__ = ["CLASS_CODES", "LoadMix", "random_scenario"]
+
+LoadMix = Literal["mixed", "empty", "compliant", "overloaded"]
+
+CLASS_CODES = (
+    "2-rigid",
+    "3-rigid",
+    "3-combination",
+    "4-rigid",
+    "4-combination",
+    "5-combination",
+    "6-combination",
+    "6-combination-single-drive",
+)
+"""Every class of the 2016 legal table (edge/rules/limits_gb2016.toml), as ``VehicleClass.code``."""
+
+TOLERANCE_FACTOR = 1.05
+MAX_AXLE_SPAN_M = 13.5
+_MIN_TRAILER_GAP_M, _MAX_TRAILER_GAP_M = 5.5, 8.0
+_RIGID_WHEELBASE_M = (3.8, 5.5)
+_TRACTOR_WHEELBASE_M = (3.2, 3.8)
+_TANDEM_SPACING_M = (1.3, 1.4)
+_TRIDEM_SPACING_M = 1.31
+_TWIN_STEER_SPACING_M = (1.8, 1.95)
+_STEER_KG = (4500.0, 8000.0)
+_MIN_AXLE_KG = 1000.0
+_STOP_ON_SCALE_S = (2.0, 6.0)
+_LATERAL_OFFSET_M = 0.3
+_LATERAL_WANDER_M = 0.05
+_PROVINCES = "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川贵云藏陕甘青宁新"
+_PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O (GA 36)
+_PLATE_CHARS = "0123456789" * 3 + _PLATE_LETTERS
+
+# Gross / limit ratio bands of the "mixed" population: (probability, low, high).
+_MIXED_LOADS = (
+    (0.20, 0.40, 0.85),  # empty or part-loaded
+    (0.40, 0.85, 1.00),  # compliant
+    (0.10, 1.00, 1.05),  # over the limit, within the entrance tolerance
+    (0.15, 1.05, 1.30),  # over
+    (0.15, 1.30, 2.00),  # far over
+)
+_LOAD_BANDS: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "mixed": _MIXED_LOADS,
+    "empty": ((1.0, 0.40, 0.70),),
+    "compliant": ((1.0, 0.70, 1.00),),
+    "overloaded": ((1.0, 1.10, 2.00),),
+}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    code: str
+    body: Body
+    description: str
+    groups: tuple[tuple[Literal["steer", "drive", "trailer"], int], ...]
+
+
+_LAYOUTS: dict[str, tuple[_Layout, ...]] = {
+    "2-rigid": (_Layout("2-rigid", "rigid", "4x2 truck", (("steer", 1), ("drive", 1))),),
+    "3-rigid": (
+        _Layout("3-rigid", "rigid", "6x4 truck", (("steer", 1), ("drive", 2))),
+        _Layout("3-rigid", "rigid", "6x2 twin-steer truck", (("steer", 2), ("drive", 1))),
+    ),
+    "3-combination": (
+        _Layout(
+            "3-combination",
+            "combination",
+            "4x2 tractor + 1-axle semi-trailer",
+            (("steer", 1), ("drive", 1), ("trailer", 1)),
+        ),
+    ),
+    "4-rigid": (_Layout("4-rigid", "rigid", "8x4 twin-steer truck", (("steer", 2), ("drive", 2))),),
+    "4-combination": (
+        _Layout(
+            "4-combination",
+            "combination",
+            "4x2 tractor + tandem semi-trailer",
+            (("steer", 1), ("drive", 1), ("trailer", 2)),
+        ),
+        _Layout(
+            "4-combination",
+            "combination",
+            "6x4 tractor + 1-axle semi-trailer",
+            (("steer", 1), ("drive", 2), ("trailer", 1)),
+        ),
+    ),
+    "5-combination": (
+        _Layout(
+            "5-combination",
+            "combination",
+            "4x2 tractor + tridem semi-trailer",
+            (("steer", 1), ("drive", 1), ("trailer", 3)),
+        ),
+        _Layout(
+            "5-combination",
+            "combination",
+            "6x4 tractor + tandem semi-trailer",
+            (("steer", 1), ("drive", 2), ("trailer", 2)),
+        ),
+    ),
+    "6-combination": (
+        _Layout(
+            "6-combination",
+            "combination",
+            "6x4 tractor + tridem semi-trailer",
+            (("steer", 1), ("drive", 2), ("trailer", 3)),
+        ),
+    ),
+    "6-combination-single-drive": (
+        _Layout(
+            "6-combination-single-drive",
+            "combination",
+            "6x2 twin-steer tractor + tridem semi-trailer",
+            (("steer", 2), ("drive", 1), ("trailer", 3)),
+        ),
+    ),
+}
+
+
+@functools.cache
+def _limit_table() -> LimitTable:
+    return LimitTable.load()
+
+
+def random_scenario(
+    seed: int,
+    n_trucks: int,
+    *,
+    speed_kmh: tuple[float, float] = (3.0, 40.0),
+    roughness: tuple[float, float] = (0.0, 1.0),
+    dynamics: bool = True,
+    jump_fraction: float = 0.0,
+    stop_fraction: float = 0.0,
+    loads: LoadMix = "mixed",
+    accel_mps2: tuple[float, float] = (0.0, 0.0),
+    gap_s: float = 3.0,
+) -> Scenario:
+    """``n_trucks`` seeded random trucks over every class of the legal table (see the module docstring).
+
+    The same arguments always give the same scenario.  Classes come in shuffled rounds of all eight, so
+    every block of 8 consecutive trucks holds each class once.  Speeds are uniform in ``speed_kmh``; with
+    ``dynamics`` each truck gets a ``[truck.dynamics]`` table with roughness uniform in ``roughness`` and
+    up to 5 cm of lateral wander; each truck's lateral offset is uniform in +/-0.3 m.  A share
+    ``jump_fraction`` of the trucks jump (跳磅) and ``stop_fraction`` stop on the scale (搓磅) for 2-6 s;
+    the others drive through with an acceleration uniform in ``accel_mps2`` (default 0).  ``loads`` picks
+    the gross / limit ratios: "mixed" (40-85 %: 20 %, 85-100 %: 40 %, 100-105 %: 10 %, 105-130 %: 15 %,
+    130-200 %: 15 % of the trucks), "empty" (40-70 %), "compliant" (70-100 %) or "overloaded" (110-200 %).
+    Works for any scale geometry: it only makes trucks.
+    """
+    _check_arguments(n_trucks, speed_kmh, roughness, jump_fraction, stop_fraction, loads, accel_mps2)
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    table = _limit_table()
+    order: list[str] = []
+    while len(order) < n_trucks:
+        order.extend(CLASS_CODES[i] for i in rng.permutation(len(CLASS_CODES)))
+    plates: set[str] = set()
+    trucks = []
+    for code in order[:n_trucks]:
+        plate = _plate(rng, plates)
+        trucks.append(
+            _random_truck(
+                rng,
+                table,
+                code,
+                plate,
+                speed_kmh=speed_kmh,
+                roughness=roughness,
+                dynamics=dynamics,
+                jump_fraction=jump_fraction,
+                stop_fraction=stop_fraction,
+                loads=loads,
+                accel_mps2=accel_mps2,
+            )
+        )
+    return Scenario(
+        name=f"random-{seed}",
+        description=(
+            f"{n_trucks} random trucks over every class (seed {seed}, {speed_kmh[0]:g}-{speed_kmh[1]:g} km/h, "
+            f"loads {loads}, dynamics {'on' if dynamics else 'off'}, jump {jump_fraction:g}, "
+            f"stop {stop_fraction:g})"
+        ),
+        seed=seed,
+        gap_s=gap_s,
+        trucks=trucks,
+    )
+
+
+def _check_arguments(
+    n_trucks: int,
+    speed_kmh: tuple[float, float],
+    roughness: tuple[float, float],
+    jump_fraction: float,
+    stop_fraction: float,
+    loads: str,
+    accel_mps2: tuple[float, float],
+) -> None:
+    if n_trucks < 1:
+        raise ValueError(f"n_trucks must be at least 1, got {n_trucks}")
+    if not 0.0 < speed_kmh[0] <= speed_kmh[1] <= 60.0:
+        raise ValueError(f"speed_kmh must be (low, high) with 0 < low <= high <= 60, got {speed_kmh}")
+    if not 0.0 <= roughness[0] <= roughness[1] <= 1.0:
+        raise ValueError(f"roughness must be (low, high) with 0 <= low <= high <= 1, got {roughness}")
+    if min(jump_fraction, stop_fraction) < 0.0 or jump_fraction + stop_fraction > 1.0:
+        raise ValueError(
+            f"jump_fraction and stop_fraction must be >= 0 with a sum <= 1, got {jump_fraction}, {stop_fraction}"
+        )
+    if loads not in _LOAD_BANDS:
+        raise ValueError(f"loads must be one of {sorted(_LOAD_BANDS)}, got {loads!r}")
+    if not -3.0 <= accel_mps2[0] <= accel_mps2[1] <= 2.0:
+        raise ValueError(f"accel_mps2 must be (low, high) with -3 <= low <= high <= 2, got {accel_mps2}")
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    return low if low == high else float(rng.uniform(low, high))
+
+
+def _plate(rng: np.random.Generator, used: set[str]) -> str:
+    while True:
+        plate = (
+            _PROVINCES[rng.integers(len(_PROVINCES))]
+            + _PLATE_LETTERS[rng.integers(len(_PLATE_LETTERS))]
+            + "".join(_PLATE_CHARS[i] for i in rng.integers(len(_PLATE_CHARS), size=5))
+        )
+        if plate not in used:
+            used.add(plate)
+            return plate
+
+
+def _spacings(rng: np.random.Generator, layout: _Layout) -> list[float]:
+    """Axle spacings of ``layout``, front to rear, with the total span <= MAX_AXLE_SPAN_M."""
+    while True:
+        spacings: list[float] = []
+        gap_index: int | None = None
+        for index, (role, n_axles) in enumerate(layout.groups):
+            if index == 1:  # steer group to the next group: the wheelbase
+                bounds = _TRACTOR_WHEELBASE_M if layout.body == "combination" else _RIGID_WHEELBASE_M
+                spacings.append(_uniform(rng, bounds))
+            elif index == 2:  # tractor to trailer: filled in below, once the rest is known
+                gap_index = len(spacings)
+                spacings.append(0.0)
+            for _ in range(n_axles - 1):
+                if role == "steer":
+                    spacings.append(_uniform(rng, _TWIN_STEER_SPACING_M))
+                elif role == "trailer" and n_axles == 3:
+                    spacings.append(_TRIDEM_SPACING_M)
+                else:
+                    spacings.append(_uniform(rng, _TANDEM_SPACING_M))
+        if gap_index is None:
+            return [round(spacing, 3) for spacing in spacings]
+        room_m = MAX_AXLE_SPAN_M - sum(spacings)
+        if room_m >= _MIN_TRAILER_GAP_M:
+            spacings[gap_index] = _uniform(rng, (_MIN_TRAILER_GAP_M, min(_MAX_TRAILER_GAP_M, room_m)))
+            rounded = [round(spacing, 3) for spacing in spacings]
+            if sum(rounded) <= MAX_AXLE_SPAN_M:
+                return rounded
+
+
+def _load_ratio(rng: np.random.Generator, loads: str) -> float:
+    bands = _LOAD_BANDS[loads]
+    pick = rng.random()
+    for probability, low, high in bands:
+        if pick < probability:
+            return float(rng.uniform(low, high))
+        pick -= probability
+    _, low, high = bands[-1]
+    return float(rng.uniform(low, high))
+
+
+def _axle_loads(rng: np.random.Generator, layout: _Layout, gross_kg: float, load_ratio: float) -> list[float]:
+    """Static axle loads summing to about ``gross_kg`` (rounded to 10 kg per axle)."""
+    roles = [role for role, n_axles in layout.groups for _ in range(n_axles)]
+    n_steer = roles.count("steer")
+    laden = min(max((load_ratio - 0.4) / 1.6, 0.0), 1.0)
+    steer_kg = _STEER_KG[0] + rng.uniform(0.0, 1000.0) + 2500.0 * laden * rng.uniform(0.8, 1.0)
+    steer = [float(np.clip(steer_kg * rng.uniform(0.97, 1.0), *_STEER_KG)) for _ in range(n_steer)]
+    n_rest = len(roles) - n_steer
+    # A light truck must leave its other axles something to carry.
+    room_kg = gross_kg - n_rest * _MIN_AXLE_KG
+    if sum(steer) > room_kg:
+        steer = [max(_STEER_KG[0], room_kg / n_steer)] * n_steer
+    weights: list[float] = []
+    for role, n_axles in layout.groups:
+        if role == "steer":
+            continue
+        group_weight = (1.15 if role == "drive" else 1.0) * rng.uniform(0.9, 1.1)
+        weights.extend(group_weight * rng.uniform(0.98, 1.02) for _ in range(n_axles))
+    rest_kg = max(gross_kg - sum(steer), n_rest * _MIN_AXLE_KG)
+    rest = [rest_kg * weight / sum(weights) for weight in weights]
+    return [float(round(load / 10.0) * 10.0) for load in steer + rest]
+
+
+def _tyres(rng: np.random.Generator, layout: _Layout) -> list[Tyre]:
+    pick = rng.random()
+    trailer: Tyre = Tyre.SINGLE if pick < 0.1 else Tyre.WIDE_SINGLE if pick < 0.2 else Tyre.DUAL
+    tyres: list[Tyre] = []
+    for role, n_axles in layout.groups:
+        tyre = Tyre.SINGLE if role == "steer" else trailer if role == "trailer" else Tyre.DUAL
+        tyres.extend([tyre] * n_axles)
+    return tyres
+
+
+def _random_truck(
+    rng: np.random.Generator,
+    table: LimitTable,
+    code: str,
+    plate: str,
+    *,
+    speed_kmh: tuple[float, float],
+    roughness: tuple[float, float],
+    dynamics: bool,
+    jump_fraction: float,
+    stop_fraction: float,
+    loads: str,
+    accel_mps2: tuple[float, float],
+) -> Truck:
+    # Every draw happens whatever the options, so changing one option leaves the rest of the truck alone.
+    layouts = _LAYOUTS[code]
+    layout = layouts[int(rng.integers(len(layouts)))]
+    spacings = _spacings(rng, layout)
+    vclass = classify(spacings)
+    if vclass.code != code or vclass.body.value != layout.body:
+        raise RuntimeError(f"internal error: {layout.description} {spacings} classifies as {vclass.code}")
+    tyres = _tyres(rng, layout)
+    limit = gross_limit(vclass, tyres, table)
+    load_ratio = _load_ratio(rng, loads)
+    axle_loads = _axle_loads(rng, layout, load_ratio * limit.limit_kg, load_ratio)
+    speed = round(_uniform(rng, speed_kmh), 2)
+    truck_roughness = round(_uniform(rng, roughness), 3)
+    wander_m = round(float(rng.uniform(0.0, _LATERAL_WANDER_M)), 3)
+    lateral_offset_m = round(float(rng.uniform(-_LATERAL_OFFSET_M, _LATERAL_OFFSET_M)), 3)
+    front_overhang_m = round(float(rng.uniform(1.2, 1.5)), 2)
+    rear_bounds = (1.5, 2.5) if layout.body == "rigid" else (0.8, 1.6)
+    rear_overhang_m = round(float(rng.uniform(*rear_bounds)), 2)
+    behaviour = rng.random()
+    stop_s = round(float(rng.uniform(*_STOP_ON_SCALE_S)), 2)
+    accel = round(_uniform(rng, accel_mps2), 3)
+
+    jump = behaviour < jump_fraction
+    stops = not jump and behaviour < jump_fraction + stop_fraction
+    unstable = ("jump on the platform",) if jump else ("stopped on the platform",) if stops else ()
+    gross_kg = sum(axle_loads)
+    decision = decide(gross_kg, limit, tolerance_factor=TOLERANCE_FACTOR, unstable_reasons=unstable)
+    share = 100.0 * gross_kg / limit.limit_kg if limit.limit_kg else math.inf
+    how = ""
+    if jump:
+        how = ", jumps on the scale (跳磅)"
+    elif stops:
+        how = f", stops {stop_s:g} s on the scale (搓磅)"
+    return Truck(
+        plate=plate,
+        body=layout.body,
+        speed_kmh=speed,
+        axle_loads_kg=axle_loads,
+        axle_spacings_m=spacings,
+        tyres=[tyre.value for tyre in tyres],
+        front_overhang_m=front_overhang_m,
+        rear_overhang_m=rear_overhang_m,
+        expected_verdict=decision.verdict.value,
+        note=(
+            f"{code}: {layout.description}, {gross_kg:,.0f} kg = {share:.1f} % of {limit.limit_kg:,} kg{how}"
+        ),
+        stop_on_scale_s=stop_s if stops else 0.0,
+        lateral_offset_m=lateral_offset_m,
+        accel_mps2=0.0 if jump or stops else accel,
+        jump=jump,
+        dynamics=DynamicsSettings(roughness=truck_roughness, lateral_wander_m=wander_m) if dynamics else None,
+    )
