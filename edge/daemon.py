@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -32,8 +33,10 @@ from edge.lane.crossing import build_crossing
 from edge.rules import LimitTable
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
+from edge.wim.autozero import AutoZeroTracker
 from edge.wim.capture import CaptureWriter, live_result_from_record
 from edge.wim.drift import DriftMonitor
+from edge.wim.estimate import span_per_cell
 
 __all__ = ["LaneDaemon"]
 
@@ -75,6 +78,12 @@ class LaneDaemon:
             self._zero_counts = np.asarray(self.calibration.zero_counts, dtype=np.float64)
         self.drift = DriftMonitor(alarm_fraction=config.wim.drift_alarm_fraction)
         self.captures = CaptureWriter.from_config(config)
+        self.autozero = AutoZeroTracker(
+            span_per_cell(config.scale),
+            config.scale.cells_per_platform,
+            reference_counts=None if self._zero_counts is None else self._zero_counts.copy(),
+        )
+        self._last_activity_s = -math.inf
         self._background: set[asyncio.Task[Any]] = set()
         self._utc_minus_mono = time.time() - time.monotonic()
         self.vehicles = 0
@@ -88,6 +97,7 @@ class LaneDaemon:
         self._samples_arrived.set()
 
     def _on_edge(self, edge: VehicleEdge) -> None:
+        self._last_activity_s = time.monotonic()
         self.lane.on_edge(edge)
         if edge.kind == "enter":
             task = asyncio.get_running_loop().create_task(
@@ -96,6 +106,7 @@ class LaneDaemon:
             task.add_done_callback(_log_failure)
 
     def _on_axle(self, axle: AxlePassage) -> None:
+        self._last_activity_s = time.monotonic()
         self.lane.on_axle(axle)
 
     def _session_complete(self, session: VehicleSession) -> None:
@@ -142,9 +153,21 @@ class LaneDaemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             self.lane.expire(time.monotonic())
+            self._track_zero()
             self._utc_minus_mono = time.time() - time.monotonic()
             if self._unstored:
                 await self._retry_unstored()
+
+    def _track_zero(self) -> None:
+        """Auto-zero between vehicles: only on an empty, quiet lane."""
+        now = time.monotonic()
+        if self.lane.open is not None or self.lane.on_scale or now - self._last_activity_s < 3.0:
+            return
+        if self.curtain.occupied:
+            return
+        window = self.buffer.window(now - 1.0, now)
+        if window.samples_lost == 0 and self.autozero.observe(window.counts):
+            self._zero_counts = self.autozero.zero_counts
 
     async def _weigh_loop(self, stop: asyncio.Event) -> None:
         stop_wait = asyncio.ensure_future(stop.wait())
@@ -347,6 +370,7 @@ class LaneDaemon:
             },
             "vehicles": self.vehicles,
             "drift_monitor": self.drift.state(),
+            "auto_zero": self.autozero.state(),
             "captures": self.captures.health(),
         }
 

@@ -85,6 +85,12 @@ async def test_short_scenario_end_to_end(
     health = rig.daemon.health()
     assert all(device["state"] == "up" for device in health["devices"].values())
     assert health["devices"]["wim"]["samples_lost"] == 0
+    for _ in range(80):  # the lane is empty now: auto-zero tracking takes over within a few seconds
+        if rig.daemon.health()["auto_zero"]["updates"] > 0:
+            break
+        await asyncio.sleep(0.1)
+    assert rig.daemon.health()["auto_zero"]["updates"] > 0
+    assert rig.daemon.health()["auto_zero"]["refused"] == 0
 
 
 @pytest.mark.slow

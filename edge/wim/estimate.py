@@ -25,7 +25,7 @@ from edge.config import RulesConfig, ScaleConfig
 from edge.lane.buffer import SampleWindow
 from edge.wim.kernels import axle_normal_equations, crossing_kinematics, platform_loads
 
-__all__ = ["WimMeasurement", "estimate_crossing", "stability_problems", "zero_from_preroll"]
+__all__ = ["WimMeasurement", "estimate_crossing", "span_per_cell", "stability_problems", "zero_from_preroll"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _finite(value: float, digits: int) -> float | None:
     return round(value, digits) if math.isfinite(value) else None
 
 
-def _span(scale: ScaleConfig) -> npt.NDArray[np.float64]:
+def span_per_cell(scale: ScaleConfig) -> npt.NDArray[np.float64]:
     span = scale.kg_per_count
     n = scale.n_channels
     return np.full(n, span) if isinstance(span, float) else np.asarray(span, dtype=np.float64)
@@ -90,7 +90,7 @@ def estimate_crossing(
 ) -> WimMeasurement:
     problems: list[str] = []
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
-    loads = platform_loads(window.counts, zero_counts, _span(scale), scale.cells_per_platform)
+    loads = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
     speeds_mps, spacings = crossing_kinematics(entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m)
     ata, atb, btb, used = axle_normal_equations(
         window.times_s,
