@@ -67,7 +67,13 @@ def run(config_path: Path, verbose: bool) -> None:
     help="Where the evidence database, the port symlinks and the log go.",
 )
 @click.option("--no-broker", is_flag=True, help="Do not start Mosquitto; records stay in the outbox.")
-def demo(vehicles: int | None, scenario: str, workdir: Path, no_broker: bool) -> None:
+@click.option(
+    "--platforms",
+    default="6,6,6",
+    show_default=True,
+    help="Platform lengths in metres: 6,6,6 is a full-length scale (整车式), 3.6,3.6 an axle-group scale (轴组式).",
+)
+def demo(vehicles: int | None, scenario: str, workdir: Path, no_broker: bool, platforms: str) -> None:
     """Run a complete simulated toll-entrance lane with a live table of verdicts."""
     from rich.console import Console
 
@@ -76,7 +82,13 @@ def demo(vehicles: int | None, scenario: str, workdir: Path, no_broker: bool) ->
     workdir.mkdir(parents=True, exist_ok=True)
     _logging(False, workdir / "demo.log")
     console = Console()
-    sys.exit(asyncio.run(run_demo(vehicles, scenario, workdir, not no_broker, console)))
+    try:
+        lengths = tuple(float(part) for part in platforms.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            "give platform lengths in metres separated by commas, e.g. 3.6,3.6"
+        ) from None
+    sys.exit(asyncio.run(run_demo(vehicles, scenario, workdir, not no_broker, console, lengths)))
 
 
 @main.group()

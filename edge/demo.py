@@ -114,12 +114,17 @@ def geometry_for(config: Config) -> LaneGeometry:
 
 
 def demo_config(
-    ports: dict[str, str], database: str, mqtt_port: int, site_id: str = "demo-station-01"
+    ports: dict[str, str],
+    database: str,
+    mqtt_port: int,
+    site_id: str = "demo-station-01",
+    platform_lengths_m: tuple[float, ...] = (6.0, 6.0, 6.0),
 ) -> Config:
     """The example lane's configuration, pointed at simulator ports."""
     return Config.model_validate(
         {
             "site": {"id": site_id, "lane": 1, "name": "Simulated toll entrance"},
+            "scale": {"platform_lengths_m": list(platform_lengths_m)},
             "devices": {
                 "wim": {"type": "wim_digitiser", "port": ports["wim"]},
                 "separator": {"type": "light_curtain", "port": ports["separator"]},
@@ -197,7 +202,12 @@ def _footer(daemon: LaneDaemon, broker_note: str, received: int, pending: int | 
 
 
 async def run_demo(
-    vehicles: int | None, scenario_name: str, workdir: Path, use_broker: bool, console: Console
+    vehicles: int | None,
+    scenario_name: str,
+    workdir: Path,
+    use_broker: bool,
+    console: Console,
+    platform_lengths_m: tuple[float, ...] = (6.0, 6.0, 6.0),
 ) -> int:
     scenario: Scenario = load_scenario(scenario_name)
     repeat = 1 if vehicles is None else max(1, -(-vehicles // len(scenario.trucks)))
@@ -219,10 +229,14 @@ async def run_demo(
             dict.fromkeys(("wim", "separator", "axle_sensor", "display", "barrier"), "loop://"),
             str(database),
             broker.port,
+            platform_lengths_m=platform_lengths_m,
         )
         sim = SimulatedLane(scenario, geometry_for(probe), repeat=repeat, link_dir=workdir / "ports")
         config = demo_config(
-            {name: port.path for name, port in sim.ports.items()}, str(database), broker.port
+            {name: port.path for name, port in sim.ports.items()},
+            str(database),
+            broker.port,
+            platform_lengths_m=platform_lengths_m,
         )
         target = vehicles or len(sim.motions)
         truth = sim.truth()

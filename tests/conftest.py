@@ -87,12 +87,20 @@ def short_scenario(tmp_path: Path) -> Scenario:
 class LaneRig:
     """A simulated lane and a daemon on its ptys, with every stored record collected."""
 
-    def __init__(self, scenario: Scenario, tmp_path: Path, mqtt_port: int, **sim_options: Any) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        tmp_path: Path,
+        mqtt_port: int,
+        platform_lengths_m: tuple[float, ...] = (6.0, 6.0, 6.0),
+        **sim_options: Any,
+    ) -> None:
         database = str(tmp_path / "evidence.db")
         probe = demo_config(
             dict.fromkeys(("wim", "separator", "axle_sensor", "display", "barrier"), "loop://"),
             database,
             mqtt_port,
+            platform_lengths_m=platform_lengths_m,
         )
         self.sim = SimulatedLane(scenario, geometry_for(probe), link_dir=tmp_path / "ports", **sim_options)
         self.config: Config = demo_config(
@@ -100,6 +108,7 @@ class LaneRig:
             database,
             mqtt_port,
             site_id=f"test-{tmp_path.name[-20:]}".replace(".", "-"),
+            platform_lengths_m=platform_lengths_m,
         )
         self.records: list[dict[str, Any]] = []
         self.daemon = LaneDaemon(self.config, on_record=self.records.append)

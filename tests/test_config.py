@@ -89,3 +89,10 @@ def test_password_is_never_printed() -> None:
     config = parse_config(_broken('topic_prefix = "site"', 'topic_prefix = "site"\npassword = "s3cret"'), "x")
     assert "s3cret" not in repr(config)
     assert config.mqtt.password.get_secret_value() == "s3cret"
+
+
+def test_axle_group_example_config_is_valid() -> None:
+    config = load_config(EXAMPLE.with_name("axle-group.example.toml"))
+    assert config.scale.platform_lengths_m == (3.6, 3.6)
+    assert config.scale.n_channels == 8
+    assert config.scale.exit_x_m == 7.2

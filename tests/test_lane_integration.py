@@ -197,3 +197,22 @@ async def test_daemon_captures_replay_to_the_live_results(
         assert row["axle_count"] == record["axle_count"]
         assert row["gross_kg"] == pytest.approx(record["wim"]["gross_kg"], abs=0.1)
         assert row["axle_loads_kg"] == pytest.approx(record["wim"]["axle_loads_kg"], abs=0.1)
+
+
+async def test_axle_group_scale_end_to_end(
+    make_rig: Any, short_scenario: Scenario, mosquitto: MosquittoProcess
+) -> None:
+    """Two 3.6 m platforms: the truck is never wholly on the scale; gross is the sum of its axle loads."""
+    rig = make_rig(short_scenario, mosquitto.port, platform_lengths_m=(3.6, 3.6))
+    received: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+    subscriber = asyncio.create_task(_collect(mosquitto.port, record_topic(rig.config), received, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    await rig.start()
+    await rig.wait_records(len(short_scenario.trucks), timeout_s=rig.sim.duration_s + 60)
+    for _ in range(50):
+        if len(received) >= len(short_scenario.trucks):
+            break
+        await asyncio.sleep(0.1)
+    subscriber.cancel()
+    _check(rig, short_scenario, received, max_gross_error=0.01)
