@@ -72,6 +72,20 @@ def span_per_cell(scale: ScaleConfig) -> npt.NDArray[np.float64]:
     return np.full(n, span) if isinstance(span, float) else np.asarray(span, dtype=np.float64)
 
 
+def _separable(ata: npt.NDArray[np.float64]) -> bool:
+    """True when A^T A is well-conditioned positive definite (a Cholesky factor with no tiny pivot).
+
+    Cheaper than an SVD rank test; a pivot below 1e-9 of the largest means some combination of axles
+    was never weighed apart from the others.
+    """
+    try:
+        factor = np.linalg.cholesky(ata)
+    except np.linalg.LinAlgError:
+        return False
+    pivots = np.abs(np.diag(factor))
+    return bool(pivots.size and pivots.min() > 1e-9 * pivots.max())
+
+
 def zero_from_preroll(window: SampleWindow, before_s: float) -> npt.NDArray[np.float64] | None:
     """Per-cell zero (counts): the median of the empty-scale samples before ``before_s``."""
     rows = window.times_s < before_s
@@ -108,7 +122,7 @@ def estimate_crossing(
     residual_rms = float("nan")
     if used == 0:
         problems.append("no load samples usable for this crossing")
-    elif np.linalg.matrix_rank(ata) < n_axles:
+    elif not _separable(ata):
         problems.append("axle loads cannot be separated (axles never stood on different platforms)")
     else:
         axle_loads = np.linalg.solve(ata, atb)

@@ -23,11 +23,66 @@ def platform_loads(
 ) -> F64:
     n_samples, n_cells = counts.shape
     n_platforms = n_cells // cells_per_platform
-    out = np.zeros((n_samples, n_platforms))
+    out = np.empty((n_samples, n_platforms))
+    if cells_per_platform == 4:
+        # The lane's case, unrolled: one row view, the four corner cells summed left to right.
+        for s in range(n_samples):
+            row = counts[s]
+            for p in range(n_platforms):
+                c = 4 * p
+                a0 = (row[c] - zero_counts[c]) * kg_per_count[c]
+                a1 = (row[c + 1] - zero_counts[c + 1]) * kg_per_count[c + 1]
+                a2 = (row[c + 2] - zero_counts[c + 2]) * kg_per_count[c + 2]
+                a3 = (row[c + 3] - zero_counts[c + 3]) * kg_per_count[c + 3]
+                out[s, p] = ((a0 + a1) + a2) + a3
+        return out
     for s in range(n_samples):
-        for c in range(n_cells):
-            out[s, c // cells_per_platform] += (counts[s, c] - zero_counts[c]) * kg_per_count[c]
+        for p in range(n_platforms):
+            acc = 0.0
+            for k in range(cells_per_platform):
+                c = p * cells_per_platform + k
+                acc += (counts[s, c] - zero_counts[c]) * kg_per_count[c]
+            out[s, p] = acc
     return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _skipped(
+    t: float, entry_x_m: float, entry_t_s: F64, speed: F64, edges_m: F64, margin_m: float, position: F64
+) -> bool:
+    """The per-sample skip test (an axle within the margin of an edge); fills ``position``."""
+    for i in range(entry_t_s.shape[0]):
+        x = entry_x_m + (t - entry_t_s[i]) * speed[i]
+        position[i] = x
+        for e in range(edges_m.shape[0]):
+            if abs(x - edges_m[e]) < margin_m:
+                return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_at_or_above(times_s: F64, t0: float, speed: float, entry_x_m: float, threshold: float) -> int:
+    """First sample index where x(t) >= threshold (x computed as in the kernel, monotone in t)."""
+    lo, hi = 0, times_s.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if entry_x_m + (times_s[mid] - t0) * speed >= threshold:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@numba.njit(cache=True, nogil=True)
+def _axle_state(x: float, edges_m: F64, half: float) -> int:
+    """-1: footprint off the scale; p: footprint wholly on platform p; -2: footprint on an edge (ramp)."""
+    n_edges = edges_m.shape[0]
+    if x + half <= edges_m[0] or x - half >= edges_m[n_edges - 1]:
+        return -1
+    for p in range(n_edges - 1):
+        if x - half >= edges_m[p] and x + half <= edges_m[p + 1]:
+            return p
+    return -2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -42,10 +97,20 @@ def axle_normal_equations(
     margin_m: float,
     footprint_m: float,
 ) -> tuple[F64, F64, float, int]:
+    """Normal equations of the footprint-share axle model (see edge.wim.reference), summed by segments.
+
+    An axle's footprint share and the skip test only change where some axle passes an edge +/- margin
+    or +/- half a footprint: bisect for those samples (same float expression as the per-sample code,
+    monotone in t).  A segment where at both ends every axle's footprint is wholly on the
+    same platform (or off the scale) and every axle is on the same side of every margin zone is the
+    same at every sample by monotonicity: its rows are sums of platform loads over the segment, a tight
+    loop.  Anything else (footprint on an edge, the segment's ends disagree) runs the kernel's
+    per-sample body."""
     n_samples = times_s.shape[0]
     n_axles = entry_t_s.shape[0]
     n_edges = edges_m.shape[0]
     n_platforms = n_edges - 1
+    half = footprint_m / 2
     speed = np.empty(n_axles)
     for i in range(n_axles):
         speed[i] = (exit_x_m - entry_x_m) / (exit_t_s[i] - entry_t_s[i])
@@ -53,40 +118,100 @@ def axle_normal_equations(
     atb = np.zeros(n_axles)
     btb = 0.0
     used = 0
-    half = footprint_m / 2
-    position = np.empty(n_axles)
-    share = np.zeros((n_platforms, n_axles))
-    for s in range(n_samples):
-        t = times_s[s]
-        skip = False
+    monotone = True
+    for i in range(n_axles):
+        if not speed[i] > 0.0:
+            monotone = False
+    for s in range(1, n_samples):
+        if times_s[s] < times_s[s - 1]:
+            monotone = False
+            break
+    cuts = np.empty(2 + 4 * n_axles * n_edges, dtype=np.int64)
+    k = 0
+    cuts[k] = 0
+    k += 1
+    cuts[k] = n_samples
+    k += 1
+    if monotone:
         for i in range(n_axles):
-            x = entry_x_m + (t - entry_t_s[i]) * speed[i]
-            position[i] = x
             for e in range(n_edges):
-                if abs(x - edges_m[e]) < margin_m:
-                    skip = True
-                    break
-            if skip:
-                break
-        if skip:
+                for th in (
+                    edges_m[e] - margin_m,
+                    edges_m[e] + margin_m,
+                    edges_m[e] - half,
+                    edges_m[e] + half,
+                ):
+                    cuts[k] = _first_at_or_above(times_s, entry_t_s[i], speed[i], entry_x_m, th)
+                    k += 1
+    cuts = np.unique(cuts[:k])
+    pos_a = np.empty(n_axles)
+    pos_b = np.empty(n_axles)
+    position = np.empty(n_axles)
+    state = np.empty(n_axles, dtype=np.int64)
+    share = np.zeros((n_platforms, n_axles))
+    seg_sum = np.zeros(n_platforms)
+    for c in range(cuts.shape[0] - 1):
+        a, b = cuts[c], cuts[c + 1]
+        if a >= b:
             continue
-        used += n_platforms
-        for p in range(n_platforms):
-            start = edges_m[p]
-            end = edges_m[p + 1]
-            w = platform_kg[s, p]
-            btb += w * w
+        constant = monotone
+        skip_all = False
+        if constant:
             for i in range(n_axles):
-                low = max(position[i] - half, start)
-                high = min(position[i] + half, end)
-                share[p, i] = (high - low) / footprint_m if high > low else 0.0
+                pos_a[i] = entry_x_m + (times_s[a] - entry_t_s[i]) * speed[i]
+                pos_b[i] = entry_x_m + (times_s[b - 1] - entry_t_s[i]) * speed[i]
             for i in range(n_axles):
-                a = share[p, i]
-                if a == 0.0:
+                sa = _axle_state(pos_a[i], edges_m, half)
+                if sa == -2 or sa != _axle_state(pos_b[i], edges_m, half):
+                    constant = False
+                state[i] = sa
+                for e in range(n_edges):
+                    da = pos_a[i] - edges_m[e]
+                    db = pos_b[i] - edges_m[e]
+                    if abs(da) < margin_m and abs(db) < margin_m:
+                        skip_all = True  # both ends in one margin zone: the zone is an interval
+                    elif not ((da >= margin_m and db >= margin_m) or (da <= -margin_m and db <= -margin_m)):
+                        constant = False
+        if skip_all:
+            continue
+        if constant:
+            used += n_platforms * (b - a)
+            for p in range(n_platforms):
+                seg_sum[p] = 0.0
+            for s in range(a, b):
+                for p in range(n_platforms):
+                    w = platform_kg[s, p]
+                    seg_sum[p] += w
+                    btb += w * w
+            for i in range(n_axles):
+                p = state[i]
+                if p < 0:
                     continue
-                atb[i] += a * w
+                atb[i] += seg_sum[p]
                 for j in range(n_axles):
-                    ata[i, j] += a * share[p, j]
+                    if state[j] == p:
+                        ata[i, j] += b - a
+            continue
+        for s in range(a, b):  # per sample: a footprint is on an edge somewhere in this segment
+            if _skipped(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position):
+                continue
+            used += n_platforms
+            for p in range(n_platforms):
+                start = edges_m[p]
+                end = edges_m[p + 1]
+                w = platform_kg[s, p]
+                btb += w * w
+                for i in range(n_axles):
+                    low = max(position[i] - half, start)
+                    high = min(position[i] + half, end)
+                    share[p, i] = (high - low) / footprint_m if high > low else 0.0
+                for i in range(n_axles):
+                    aa = share[p, i]
+                    if aa == 0.0:
+                        continue
+                    atb[i] += aa * w
+                    for j in range(n_axles):
+                        ata[i, j] += aa * share[p, j]
     return ata, atb, btb, used
 
 
