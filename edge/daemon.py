@@ -364,6 +364,7 @@ class LaneDaemon:
             "uplink": self.uplink.health(),
             "evidence": {
                 "database": str(self.store.path),
+                "signing_key_id": self.store.key_id,
                 "write_errors": self.store.write_errors,
                 "last_error": self.store.last_error,
                 "records_waiting_for_disk": len(self._unstored),

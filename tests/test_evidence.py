@@ -1,4 +1,6 @@
-"""Evidence store: one transaction per record and outbox row; a full disk loses nothing."""
+"""Evidence store: one transaction per record and outbox row; a full disk loses nothing.
+
+The hash chain itself is tested in test_evidence_chain.py."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge.evidence import EvidenceError, EvidenceStore, canonical_json
+from edge.evidence import EvidenceError, EvidenceStore, canonical_json, verify_database
 
 
 def _record(i: int) -> dict[str, Any]:
@@ -36,12 +38,13 @@ async def test_records_get_site_sequence_numbers_and_outbox_rows(tmp_path: Path)
         pending = await store.pending(10)
         assert [p.seq for p in pending] == [1, 2, 3, 4, 5]
         assert json.loads(pending[0].payload) == stored[0]
+        assert "chain" in stored[0]
         await store.mark_sent([1, 2])
         await store.mark_failed([3], "broker gone")
         assert [p.seq for p in await store.pending(10)] == [3, 4, 5]
         assert (await store.pending(10))[0].attempts == 1
         assert await store.counts() == {"records": 5, "outbox_pending": 3}
-        assert (await store.record("rec-3"))["seq"] == 4  # type: ignore[index]
+        assert (await store.record("rec-3")) == stored[3]
     finally:
         await store.close()
     with sqlite3.connect(tmp_path / "e.db") as conn:
@@ -68,6 +71,10 @@ async def test_full_disk_raises_a_clear_error_and_keeps_earlier_records(tmp_path
         assert stored["seq"] == counts["records"] + 1
     finally:
         await store.close()
+    # The failed writes left no half-chained row: the chain runs unbroken across the full disk.
+    report = verify_database(tmp_path / "e.db")
+    assert report.ok, report.lines()
+    assert report.verified == counts["records"] + 1
 
 
 async def test_unwritable_location_says_what_to_check(tmp_path: Path) -> None:

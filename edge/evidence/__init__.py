@@ -1,5 +1,38 @@
-"""Evidence: durable vehicle records and the upload outbox (SQLite, WAL)."""
+"""Evidence: durable, hash-chained and signed vehicle records and the upload outbox (SQLite, WAL)."""
 
-from edge.evidence.store import EvidenceError, EvidenceStore, OutboxEntry, canonical_json
+from edge.evidence.chain import ChainEntry, Problem, VerifyReport
+from edge.evidence.package import ExportResult, export_package, verify_package, verify_payload
+from edge.evidence.signing import (
+    SignatureScheme,
+    Signer,
+    Verifier,
+    load_or_create_signer,
+    register_signature_scheme,
+)
+from edge.evidence.store import (
+    EvidenceError,
+    EvidenceStore,
+    OutboxEntry,
+    canonical_json,
+    verify_database,
+)
 
-__all__ = ["EvidenceError", "EvidenceStore", "OutboxEntry", "canonical_json"]
+__all__ = [
+    "ChainEntry",
+    "EvidenceError",
+    "EvidenceStore",
+    "ExportResult",
+    "OutboxEntry",
+    "Problem",
+    "SignatureScheme",
+    "Signer",
+    "Verifier",
+    "VerifyReport",
+    "canonical_json",
+    "export_package",
+    "load_or_create_signer",
+    "register_signature_scheme",
+    "verify_database",
+    "verify_package",
+    "verify_payload",
+]

@@ -1,36 +1,68 @@
-"""Durable evidence: every vehicle record and its outbox entry, in one SQLite file (WAL).
+"""Durable evidence: every vehicle record and its outbox entry, in one SQLite file (WAL), hash-chained.
 
 The outbox is the source of truth for the uplink: a record counts as sent only when the broker has
 acknowledged it (PUBACK at QoS 1).  Writes run in one worker thread that owns the connection, so the
 event loop never waits on the disk.
+
+Every record is hashed, chained to the previous one and signed in the transaction that assigns its
+``seq`` (:mod:`edge.evidence.chain` has the byte layouts); :func:`verify_database` walks the chain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import sqlite_utils
 
-__all__ = ["EvidenceError", "EvidenceStore", "OutboxEntry", "canonical_json"]
+from edge.evidence.chain import (
+    DEFAULT_HASH_ALG,
+    ChainEntry,
+    EvidenceError,
+    Problem,
+    VerifyReport,
+    canonical_json,
+    check_entry,
+    genesis,
+    hash_algorithm,
+    seal,
+)
+from edge.evidence.signing import (
+    DEFAULT_SIG_ALG,
+    Signer,
+    Verifier,
+    key_paths,
+    load_or_create_signer,
+    load_signer,
+    load_verifier,
+)
+
+__all__ = [
+    "EvidenceError",
+    "EvidenceStore",
+    "OutboxEntry",
+    "StoredRecord",
+    "canonical_json",
+    "read_stored_record",
+    "station_verifier",
+    "verify_database",
+]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: chain columns on records
 
-
-class EvidenceError(Exception):
-    """Raised when the evidence database cannot be opened or written."""
-
-
-def canonical_json(value: Any) -> str:
-    """One canonical text per value: sorted keys, no spaces, UTF-8 kept (hashes are taken over it)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# Added to ``records`` by schema 2; rows written before have them NULL ("unsigned, before chaining").
+CHAIN_COLUMNS = ("record_hash", "prev_chain_hash", "chain_hash", "signature", "sig_alg", "hash_alg", "key_id")
 
 
 @dataclass(frozen=True)
@@ -46,17 +78,40 @@ def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _columns(record: dict[str, Any]) -> dict[str, Any]:
+    """The searchable copies of record fields kept in columns beside ``record_json``."""
+    return {
+        "id": record["id"],
+        "site_id": record["site_id"],
+        "lane": record["lane"],
+        "time_utc": record["time_utc"],
+        "verdict": record["verdict"],
+        "axle_count": record.get("axle_count"),
+        "gross_kg": (record.get("wim") or {}).get("gross_kg"),
+        "limit_kg": (record.get("limit") or {}).get("limit_kg"),
+        "plate": record.get("plate"),
+    }
+
+
 class _Db:
     """The synchronous part; used only from the store's worker thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, signer: Signer | None, hash_alg: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db = sqlite_utils.Database(self.conn)
         self.db.enable_wal()
         self.conn.execute("PRAGMA synchronous=FULL")  # a verdict is evidence: survive power loss
         self.conn.execute("PRAGMA busy_timeout=5000")
-        self._create()
+        try:
+            self._create()
+            # Loaded after the database opened, so an unwritable folder is reported as such.
+            self.signer = signer if signer is not None else load_or_create_signer(key_paths(path)[0])
+        except BaseException:
+            self.conn.close()
+            raise
+        self.hash_alg = hash_alg
+        self._genesis = genesis(hash_alg)
 
     def _create(self) -> None:
         if "records" not in self.db.table_names():
@@ -73,12 +128,15 @@ class _Db:
                     "limit_kg": int,
                     "plate": str,
                     "record_json": str,
+                    **dict.fromkeys(CHAIN_COLUMNS, str),
                 },
                 pk="seq",
                 not_null={"id", "site_id", "lane", "time_utc", "verdict", "record_json"},
             )
             self.db.table("records").create_index(["id"], unique=True)
             self.db.table("records").create_index(["time_utc"])
+        else:
+            self._add_chain_columns()
         if "outbox" not in self.db.table_names():
             self.db.table("outbox").create(
                 {
@@ -100,39 +158,74 @@ class _Db:
             {"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key", replace=True
         )
 
+    def _add_chain_columns(self) -> None:
+        """Schema 1 -> 2: add the chain columns; the rows already there stay unsigned (NULL)."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")  # another process may be upgrading the same file
+            present = {str(row[1]) for row in self.conn.execute("PRAGMA table_info(records)")}
+            missing = [name for name in CHAIN_COLUMNS if name not in present]
+            for name in missing:
+                self.conn.execute(f"ALTER TABLE records ADD COLUMN {name} TEXT")
+        if missing:
+            log.info("evidence database upgraded: chain columns added; earlier records stay unsigned")
+
     def add(self, record: dict[str, Any], topic: str) -> dict[str, Any]:
         with self.conn:  # one transaction: a record never exists without its outbox entry
             self.conn.execute("BEGIN IMMEDIATE")
-            row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM records").fetchone()
-            seq = int(row[0])
-            record = {**record, "seq": seq}
+            last = self.conn.execute(
+                "SELECT seq, chain_hash FROM records ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            seq = 1 if last is None else int(last[0]) + 1
+            prev = self._prev(last)
+            # The chain belongs to the store: a "chain" the caller passes (a retried record) is replaced.
+            record = {key: value for key, value in record.items() if key != "chain"}
+            record["seq"] = seq
             text = canonical_json(record)
+            try:
+                entry = seal(text.encode("utf-8"), prev, self.signer, self.hash_alg)
+            except Exception as exc:  # a pluggable signer (HSM, card) may fail in its own way
+                raise EvidenceError(f"cannot sign record seq {seq}: {exc}; check the signing key") from exc
             self.db.table("records").insert(
                 {
                     "seq": seq,
-                    "id": record["id"],
-                    "site_id": record["site_id"],
-                    "lane": record["lane"],
-                    "time_utc": record["time_utc"],
-                    "verdict": record["verdict"],
-                    "axle_count": record.get("axle_count"),
-                    "gross_kg": record.get("wim", {}).get("gross_kg"),
-                    "limit_kg": record.get("limit", {}).get("limit_kg"),
-                    "plate": record.get("plate"),
+                    **_columns(record),
                     "record_json": text,
+                    "record_hash": entry.record_hash,
+                    "prev_chain_hash": entry.prev,
+                    "chain_hash": entry.chain_hash,
+                    "signature": entry.sig,
+                    "sig_alg": entry.alg,
+                    "hash_alg": entry.hash_alg,
+                    "key_id": entry.key_id,
                 }
             )
+            published = {**record, "chain": entry.as_dict()}
             self.db.table("outbox").insert(
                 {
                     "seq": seq,
                     "record_id": record["id"],
                     "topic": topic,
-                    "payload": text.encode("utf-8"),
+                    "payload": canonical_json(published).encode("utf-8"),
                     "queued_utc": _utc_now(),
                     "attempts": 0,
                 }
             )
-        return record
+        return published
+
+    def _prev(self, last: tuple[Any, ...] | None) -> bytes:
+        """The chain hash the next record links to: the newest row's, or genesis."""
+        if last is None or last[1] is None:  # empty, or the newest row predates chaining
+            return self._genesis
+        try:
+            prev = bytes.fromhex(str(last[1]))
+        except ValueError:
+            prev = b""
+        if len(prev) != len(self._genesis):
+            # Someone edited the newest row.  Keep storing evidence (the lane must not stop); the
+            # break shows in `edge evidence verify` at the next seq.
+            log.error("chain_hash of seq %s is damaged; the chain restarts from genesis", last[0])
+            return self._genesis
+        return prev
 
     def pending(self, limit: int) -> list[OutboxEntry]:
         rows = self.conn.execute(
@@ -164,15 +257,29 @@ class _Db:
         return {"records": int(records), "outbox_pending": int(pending)}
 
     def record(self, record_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT record_json FROM records WHERE id = ?", (record_id,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        stored = _read_stored(self.conn, record_id)
+        if stored is None:
+            return None
+        record = dict(json.loads(stored.record_text))
+        if stored.chain is not None:
+            record["chain"] = stored.chain.as_dict()
+        return record
 
 
 class EvidenceStore:
-    """Async front of the evidence database; every call runs in the store's own thread."""
+    """Async front of the evidence database; every call runs in the store's own thread.
 
-    def __init__(self, path: str | Path) -> None:
+    ``signer`` signs the chain; None loads (or creates) the key pair beside the database,
+    ``<db>.ed25519.key`` (mode 0600) and ``<db>.ed25519.pub``.
+    """
+
+    def __init__(
+        self, path: str | Path, signer: Signer | None = None, *, hash_alg: str = DEFAULT_HASH_ALG
+    ) -> None:
+        hash_algorithm(hash_alg)  # an unknown name fails here, not at the first vehicle
         self.path = Path(path)
+        self.hash_alg = hash_alg
+        self._signer = signer
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence")
         self._db: _Db | None = None
         self.write_errors = 0
@@ -184,12 +291,17 @@ class EvidenceStore:
 
     async def open(self) -> None:
         try:
-            self._db = await self._call(_Db, self.path)
+            self._db = await self._call(_Db, self.path, self._signer, self.hash_alg)
         except (sqlite3.Error, OSError) as exc:
             raise EvidenceError(
                 f"cannot open the evidence database {self.path}: {exc}; check that its folder exists, is"
                 " writable by the service user, and that the disk is not full"
             ) from exc
+
+    @property
+    def key_id(self) -> str | None:
+        """The signing key's id once open (publish it to the central system with the public key)."""
+        return None if self._db is None else self._db.signer.key_id
 
     def _require(self) -> _Db:
         if self._db is None:
@@ -197,7 +309,8 @@ class EvidenceStore:
         return self._db
 
     async def add(self, record: dict[str, Any], topic: str) -> dict[str, Any]:
-        """Store a record and queue it for upload; returns it with its site sequence number."""
+        """Store, chain and sign a record and queue it for upload; returns the published form: the
+        record with its site sequence number and its ``chain`` object."""
         db = self._require()
         try:
             stored: dict[str, Any] = await self._call(db.add, record, topic)
@@ -210,6 +323,10 @@ class EvidenceStore:
             )
             self.last_error = f"cannot write evidence to {self.path}: {exc}; {hint}"
             raise EvidenceError(self.last_error) from exc
+        except EvidenceError as exc:
+            self.write_errors += 1
+            self.last_error = str(exc)
+            raise
         return stored
 
     async def pending(self, limit: int) -> list[OutboxEntry]:
@@ -229,6 +346,7 @@ class EvidenceStore:
         return result
 
     async def record(self, record_id: str) -> dict[str, Any] | None:
+        """A stored record with its ``chain`` object (absent for records from before chaining)."""
         result: dict[str, Any] | None = await self._call(self._require().record, record_id)
         return result
 
@@ -238,3 +356,221 @@ class EvidenceStore:
             await self._call(db.conn.close)
             self._db = None
         self._executor.shutdown(wait=True)
+
+
+# -- reading and verifying (offline: the CLI, a technician, a court expert) --------------------------
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as stored: the exact text that was hashed and its chain entry (None before chaining)."""
+
+    seq: int
+    record_id: str
+    record_text: str
+    chain: ChainEntry | None
+
+
+def _open_read_only(db_path: Path) -> sqlite3.Connection:
+    if not db_path.is_file():
+        raise EvidenceError(f"{db_path}: no such evidence database; check the path (or --config)")
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?mode=ro", uri=True)
+        conn.execute("SELECT 1 FROM records LIMIT 1")
+    except sqlite3.Error as exc:
+        raise EvidenceError(f"{db_path}: not a readable evidence database ({exc})") from exc
+    return conn
+
+
+def _chain_columns_present(conn: sqlite3.Connection) -> bool:
+    present = {str(row[1]) for row in conn.execute("PRAGMA table_info(records)")}
+    return all(name in present for name in CHAIN_COLUMNS)
+
+
+def _entry(values: tuple[Any, ...]) -> ChainEntry | None:
+    """A chain entry from the columns in CHAIN_COLUMNS order; None when the row is unsigned."""
+    record_h, prev, chain_h, sig, sig_alg, hash_alg, key_id = values
+    if all(value is None for value in values):
+        return None
+    return ChainEntry(
+        alg=str(sig_alg or ""),
+        hash_alg=str(hash_alg or ""),
+        record_hash=str(record_h or ""),
+        prev=str(prev or ""),
+        chain_hash=str(chain_h or ""),
+        sig=str(sig or ""),
+        key_id=str(key_id or ""),
+    )
+
+
+def _read_stored(conn: sqlite3.Connection, record_id: str) -> StoredRecord | None:
+    chained = _chain_columns_present(conn)
+    columns = ", ".join(CHAIN_COLUMNS) if chained else ", ".join(["NULL"] * len(CHAIN_COLUMNS))
+    row = conn.execute(
+        f"SELECT seq, id, record_json, {columns} FROM records WHERE id = ?", (record_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredRecord(int(row[0]), str(row[1]), str(row[2]), _entry(tuple(row[3:])))
+
+
+def read_stored_record(db_path: str | Path, record_id: str) -> StoredRecord | None:
+    """Read one record (read-only) by its id; None when there is no such record."""
+    conn = _open_read_only(Path(db_path))
+    try:
+        return _read_stored(conn, record_id)
+    finally:
+        conn.close()
+
+
+def station_verifier(db_path: str | Path, public_key_pem: bytes | None = None) -> tuple[Verifier | None, str]:
+    """The key to check a database's signatures with, and where it came from: the given PEM, else the
+    public key file beside the database, else the one derived from the private key file; else None."""
+    db_path = Path(db_path)
+    if public_key_pem is not None:
+        return load_verifier(public_key_pem, None), "given"
+    key_file, pub_file = key_paths(db_path, DEFAULT_SIG_ALG)
+    if pub_file.is_file():
+        return load_verifier(pub_file.read_bytes(), DEFAULT_SIG_ALG), f"from {pub_file}"
+    if key_file.is_file():
+        signer = load_signer(key_file.read_bytes(), DEFAULT_SIG_ALG)
+        return load_verifier(signer.public_key_pem(), signer.alg), f"derived from {key_file}"
+    return None, ""
+
+
+def verify_database(
+    db_path: str | Path, public_key_pem: bytes | None = None, *, max_problems: int = 100
+) -> VerifyReport:
+    """Walk the chain in seq order and report every problem found (listed up to ``max_problems``).
+
+    ``public_key_pem`` is the trusted key; None takes the public key beside the database.  Rows from
+    before chaining are counted as unsigned, not as problems.  Raises :class:`EvidenceError` when the
+    database cannot be read or chained rows exist and no key is found.
+    """
+    db_path = Path(db_path)
+    report = VerifyReport(source=str(db_path), max_problems=max_problems)
+    conn = _open_read_only(db_path)
+    try:
+        chained = _chain_columns_present(conn)
+        has_chain = (
+            chained and conn.execute("SELECT 1 FROM records WHERE chain_hash IS NOT NULL LIMIT 1").fetchone()
+        )
+        verifier, key_source = station_verifier(db_path, public_key_pem)
+        if has_chain and verifier is None:
+            raise EvidenceError(
+                f"{db_path}: no public key to check the signatures: none was given and"
+                f" {key_paths(db_path)[1]} does not exist; pass the station's public key (--public-key)"
+            )
+        if verifier is not None:
+            report.key_id, report.key_source = verifier.key_id, key_source
+        if public_key_pem is None and verifier is not None:
+            report.notes.append(
+                "the public key was read from beside the database: this detects records edited or"
+                " deleted with SQL, not someone who also replaced the key; pass the key registered"
+                " with the central system (--public-key) for that"
+            )
+        columns = ", ".join(CHAIN_COLUMNS) if chained else ", ".join(["NULL"] * len(CHAIN_COLUMNS))
+        rows = conn.execute(
+            "SELECT seq, id, site_id, lane, time_utc, verdict, axle_count, gross_kg, limit_kg, plate,"
+            f" record_json, {columns} FROM records ORDER BY seq"
+        )
+        _walk(rows, verifier, report)
+    except sqlite3.Error as exc:
+        raise EvidenceError(f"{db_path}: cannot read the records ({exc})") from exc
+    finally:
+        conn.close()
+    report.notes.append(
+        "the chain cannot show that the newest records were deleted: compare the last seq and chain_hash"
+        " with what the central system received"
+    )
+    return report
+
+
+_COLUMN_NAMES = (
+    "id",
+    "site_id",
+    "lane",
+    "time_utc",
+    "verdict",
+    "axle_count",
+    "gross_kg",
+    "limit_kg",
+    "plate",
+)
+
+
+def _walk(rows: Any, verifier: Verifier | None, report: VerifyReport) -> None:
+    """Per row, in this order: the entry itself (hashes, signature), its link to the row before,
+    then the searchable columns against the signed JSON."""
+    prev_seq: int | None = None
+    prev_chain: str | None = None
+    chain_started = False
+    for row in rows:
+        seq, text, entry = int(row[0]), str(row[10]), _entry(tuple(row[11:]))
+        before = report.problem_count
+        report.records += 1
+        if report.first_seq is None:
+            report.first_seq = seq
+        report.last_seq = seq
+        if entry is not None:
+            for kind, detail in check_entry(text.encode("utf-8"), entry, verifier):
+                report.add(seq, kind, detail)
+        gap = prev_seq is not None and seq != prev_seq + 1
+        if prev_seq is not None and gap:
+            missing = f"seq {prev_seq + 1}" if seq == prev_seq + 2 else f"seq {prev_seq + 1}..{seq - 1}"
+            report.add(seq, Problem.ROWS_MISSING, f"row deleted: {missing} missing before this record")
+        if entry is None:
+            if chain_started:
+                report.add(
+                    seq, Problem.CHAIN_MISSING, "chain fields emptied on a record stored after chaining began"
+                )
+        elif not chain_started:
+            try:
+                start = genesis(entry.hash_alg).hex()
+            except EvidenceError:
+                start = entry.prev  # unknown hash: check_entry has said so
+            if entry.prev != start:
+                report.add(
+                    seq,
+                    Problem.NOT_GENESIS,
+                    "row deleted: the first chained record does not link to the genesis (zeros), so"
+                    " earlier chained records were removed",
+                )
+        elif not gap and entry.prev != prev_chain:
+            report.add(
+                seq,
+                Problem.PREV_MISMATCH,
+                f"row deleted or replaced: prev_chain_hash does not match the chain_hash of seq {seq - 1}",
+            )
+        _check_columns(seq, dict(zip(_COLUMN_NAMES, row[1:10], strict=True)), text, report)
+        prev_seq = seq
+        if entry is None:
+            if not chain_started:
+                report.unsigned += 1
+            continue
+        chain_started = True
+        prev_chain = entry.chain_hash
+        if report.problem_count == before:
+            report.verified += 1
+    report.head_chain_hash = prev_chain
+
+
+def _check_columns(seq: int, columns: dict[str, Any], text: str, report: VerifyReport) -> None:
+    """The searchable columns and the row's seq must say what the hashed JSON says."""
+    try:
+        record = json.loads(text)
+        expected = _columns(record)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        report.add(seq, Problem.MALFORMED, f"record_json is not a valid record ({type(exc).__name__}: {exc})")
+        return
+    if record.get("seq") != seq:
+        report.add(
+            seq, Problem.COLUMN_EDITED, f"the row's seq is {seq} but its record says {record.get('seq')}"
+        )
+    changed = [name for name in _COLUMN_NAMES if columns[name] != expected[name]]
+    if changed:
+        report.add(
+            seq,
+            Problem.COLUMN_EDITED,
+            f"column(s) {', '.join(changed)} edited: they differ from the signed record_json",
+        )
