@@ -104,7 +104,10 @@ def test_normal_equations_fall_back_on_unsorted_times_and_reversing_axles() -> N
     times = rng.permutation(np.arange(0.0, 6.0, 1e-3))
     loads = rng.normal(0, 3000, (times.size, 2))
     entry_t = np.array([1.0, 1.5])
-    for exit_t in (np.array([3.0, 3.5]), np.array([0.5, 3.5])):  # the second: an axle "exits" before it enters
+    for exit_t in (
+        np.array([3.0, 3.5]),
+        np.array([0.5, 3.5]),
+    ):  # the second: an axle "exits" before it enters
         args = (times, loads, edges, entry_t, exit_t, -0.5, 7.2, 0.1, 0.25)
         got = kernels.axle_normal_equations(*args)
         want = reference.axle_normal_equations_ref(*args)
