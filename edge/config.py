@@ -283,6 +283,9 @@ class MqttConfig(_Strict):
         64, ge=1, le=1000, description="Records published concurrently while draining the outbox."
     )
     reconnect_max_s: float = Field(10, gt=0, description="Longest back-off between reconnect attempts (s).")
+    heartbeat_s: float = Field(
+        30, gt=0, le=3600, description="Retained status with device health is published this often (s)."
+    )
 
 
 class Config(_Strict):

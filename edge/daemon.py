@@ -9,9 +9,11 @@ import asyncio
 import contextlib
 import logging
 import math
+import shutil
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,7 +72,7 @@ class LaneDaemon:
         self.barrier = Barrier("barrier", _link(devices.barrier), devices.barrier.ack_timeout_s)
         self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
         self.store = EvidenceStore(config.evidence.database)
-        self.uplink = Uplink(config, self.store)
+        self.uplink = Uplink(config, self.store, health=self.status_summary)
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
         self._unstored: list[tuple[dict[str, Any], str]] = []  # records waiting for a writable disk
         self._zero_counts: np.ndarray | None = None
@@ -357,6 +359,40 @@ class LaneDaemon:
             "barrier": self.barrier.health(),
         }
 
+    def status_summary(self) -> dict[str, Any]:
+        """What the station's heartbeat tells the central office: link states, bad frames, calibration due,
+        disk, clock."""
+        devices = {
+            name: {
+                "state": dev.get("state"),
+                "frames_bad": dev.get("frames_bad"),
+                "last_error": dev.get("last_error") or None,
+            }
+            for name, dev in self.device_health().items()
+        }
+        disk: dict[str, Any]
+        try:
+            usage = shutil.disk_usage(Path(self.config.evidence.database).resolve().parent)
+            disk = {"free_mb": round(usage.free / 1e6), "used_fraction": round(usage.used / usage.total, 3)}
+        except OSError as exc:
+            disk = {"error": str(exc)}
+        return {
+            "vehicles": self.vehicles,
+            "devices": devices,
+            "calibration": None
+            if self.calibration is None
+            else {
+                "id": self.calibration.calibration_id,
+                "valid_until_utc": self.calibration.valid_until_utc,
+                "overdue": is_overdue(self.calibration),
+            },
+            "disk": disk,
+            "clock_synchronised": _clock_synchronised(),
+            "drift_alarm": self.drift.alarm,
+            "evidence_write_errors": self.store.write_errors,
+            "records_waiting_for_disk": len(self._unstored),
+        }
+
     def health(self) -> dict[str, Any]:
         return {
             "devices": self.device_health(),
@@ -374,6 +410,23 @@ class LaneDaemon:
             "auto_zero": self.autozero.state(),
             "captures": self.captures.health(),
         }
+
+
+def _clock_synchronised() -> bool | None:
+    """systemd-timesyncd / chrony via the kernel: True when NTP discipline is active, None if unknown."""
+    if Path("/run/systemd/timesync/synchronized").exists():
+        return True
+    try:
+        import ctypes
+
+        class _Timex(ctypes.Structure):
+            _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        state = libc.adjtimex(ctypes.byref(_Timex()))
+    except (OSError, AttributeError):
+        return None
+    return bool(state != 5)  # TIME_ERROR (5): the clock is not synchronised
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

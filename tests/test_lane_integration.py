@@ -112,6 +112,32 @@ async def test_default_scenario_every_truck(make_rig: Any, mosquitto: MosquittoP
     _check(rig, scenario, received, max_gross_error=0.01)
 
 
+async def test_heartbeat_reports_device_health(
+    make_rig: Any, short_scenario: Scenario, mosquitto: MosquittoProcess
+) -> None:
+    """The retained status carries link states, bad frames, disk and clock for the central office."""
+    from edge.uplink import status_topic
+
+    rig = make_rig(short_scenario, mosquitto.port)
+    await rig.start()
+    statuses: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+    subscriber = asyncio.create_task(_collect(mosquitto.port, status_topic(rig.config), statuses, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    for _ in range(100):
+        if any("health" in s for s in statuses):
+            break
+        await asyncio.sleep(0.1)
+    subscriber.cancel()
+    status = next(s for s in statuses if "health" in s)
+    assert status["online"] is True and status["site_id"] == rig.config.site.id
+    health = status["health"]
+    assert set(health["devices"]) == {"wim", "separator", "axle_sensor", "display", "barrier"}
+    assert all(d["state"] in ("up", "silent", "connecting") for d in health["devices"].values())
+    assert health["disk"]["free_mb"] > 0
+    assert "clock_synchronised" in health
+
+
 async def test_outbox_holds_records_until_the_broker_returns(make_rig: Any, short_scenario: Scenario) -> None:
     """No broker at first: the lane still decides, records wait in the outbox, then drain in order."""
     broker = MosquittoProcess()

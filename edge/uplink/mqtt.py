@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -34,7 +35,9 @@ def status_topic(config: Config) -> str:
 
 
 class Uplink:
-    def __init__(self, config: Config, store: EvidenceStore) -> None:
+    def __init__(
+        self, config: Config, store: EvidenceStore, health: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self.config = config
         self.mqtt = config.mqtt
         self.store = store
@@ -44,16 +47,31 @@ class Uplink:
         self.published = 0
         self.connects = 0
         self._rng = random.Random()
+        self._health = health
+        self._next_heartbeat_s = 0.0
+        self.heartbeats = 0
 
-    def _status_payload(self, online: bool) -> bytes:
-        return json.dumps(
-            {
-                "site_id": self.config.site.id,
-                "lane": self.config.site.lane,
-                "online": online,
-                "time": time.time(),
-            }
-        ).encode()
+    def _status_payload(self, online: bool, with_health: bool = False) -> bytes:
+        status: dict[str, Any] = {
+            "site_id": self.config.site.id,
+            "lane": self.config.site.lane,
+            "online": online,
+            "time": time.time(),
+        }
+        if with_health and self._health is not None:
+            status["health"] = self._health()
+        return json.dumps(status, ensure_ascii=False, default=str).encode()
+
+    async def _heartbeat(self, client: aiomqtt.Client) -> None:
+        """Retained station status with device health, every mqtt.heartbeat_s."""
+        now = time.monotonic()
+        if now < self._next_heartbeat_s:
+            return
+        self._next_heartbeat_s = now + self.mqtt.heartbeat_s
+        await client.publish(
+            status_topic(self.config), self._status_payload(True, with_health=True), qos=1, retain=True
+        )
+        self.heartbeats += 1
 
     async def run(self, stop: asyncio.Event) -> None:
         if not self.mqtt.enabled:
@@ -107,7 +125,9 @@ class Uplink:
         self.state = "stopped"
 
     async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        self._next_heartbeat_s = 0.0
         while not stop.is_set():
+            await self._heartbeat(client)
             self.wake.clear()
             batch = await self.store.pending(self.mqtt.max_inflight)
             if not batch:
@@ -139,4 +159,5 @@ class Uplink:
             "last_error": self.last_error,
             "published": self.published,
             "connects": self.connects,
+            "heartbeats": self.heartbeats,
         }
