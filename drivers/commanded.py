@@ -8,7 +8,7 @@ import time
 from typing import Any, Generic, TypeVar
 
 from drivers.base import ClockedDriver
-from drivers.errors import DeviceTimeout, DeviceUnavailable
+from drivers.errors import DeviceTimeout, DeviceUnavailable, DriverError
 from drivers.link import LinkConfig
 from drivers.messages import MessageCodec
 
@@ -39,6 +39,7 @@ class CommandedDriver(ClockedDriver[M], Generic[M]):
 
     async def _command(self, message: M) -> int:
         """Send and wait for the acknowledgement; returns the device's result code."""
+        self.link.codec.encode(message)  # raises FrameError now, before it becomes the state to restore
         self._desired = message
         async with self._lock:
             seq: int = message.seq  # type: ignore[attr-defined]
@@ -72,7 +73,7 @@ class CommandedDriver(ClockedDriver[M], Generic[M]):
         if self._desired is not None:
             # Re-apply the last wanted state: the device may have rebooted while the link was down.
             # Without waiting for the ack: the read loop that delivers it is not running yet.
-            with contextlib.suppress(DeviceUnavailable):
+            with contextlib.suppress(DriverError):
                 await self.link.send(self._desired)
 
     def health(self) -> dict[str, Any]:

@@ -71,6 +71,7 @@ class SerialLink(Generic[M]):
         self.connects = 0
         self.disconnects = 0
         self.last_rx_host_s: float | None = None
+        self.handler_errors = 0
         self._rng = random.Random()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -90,9 +91,9 @@ class SerialLink(Generic[M]):
             self.connects += 1
             self.last_error = ""
             log.info("%s: opened %s", self.name, self.config.url)
-            if self._on_connect is not None:
-                await self._on_connect()
             try:
+                if self._on_connect is not None:
+                    await self._on_connect()
                 got_data = await self._read_until_lost(reader, stop)
             finally:
                 self._writer = None
@@ -139,7 +140,11 @@ class SerialLink(Generic[M]):
                 silent = 0
                 self.state = LinkState.UP
                 for message in self.codec.feed(data):
-                    self._on_message(message, now)
+                    try:
+                        self._on_message(message, now)
+                    except Exception:  # a bug in one reading's handling must not take the port down
+                        self.handler_errors += 1
+                        log.exception("%s: handling %r failed", self.name, message)
         finally:
             stop_wait.cancel()
         return got_data
@@ -179,6 +184,7 @@ class SerialLink(Generic[M]):
             "last_error": self.last_error,
             "connects": self.connects,
             "disconnects": self.disconnects,
+            "handler_errors": self.handler_errors,
             "last_rx_age_s": None
             if self.last_rx_host_s is None
             else round(time.monotonic() - self.last_rx_host_s, 3),

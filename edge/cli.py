@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -44,7 +45,11 @@ def run(config_path: Path, verbose: bool) -> None:
         config = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    from drivers.errors import DriverError
+    from edge.calibration import CalibrationStoreError
     from edge.daemon import LaneDaemon
+    from edge.evidence import EvidenceError
+    from edge.rules import LimitTableError
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -53,7 +58,13 @@ def run(config_path: Path, verbose: bool) -> None:
             loop.add_signal_handler(sig, stop.set)
         await LaneDaemon(config).run(stop)
 
-    asyncio.run(_main())
+    try:
+        asyncio.run(_main())
+    except (LimitTableError, CalibrationStoreError, EvidenceError, DriverError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ExceptionGroup as group:  # a task of the lane failed: say which, in plain words
+        messages = "; ".join(f"{type(e).__name__}: {e}" for e in group.exceptions)
+        raise click.ClickException(f"the lane stopped: {messages}") from group
 
 
 @main.command()
@@ -100,10 +111,16 @@ def config() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 def config_check(path: Path) -> None:
     """Validate a lane TOML file; errors name the line and key."""
+    from edge.rules import LimitTable, LimitTableError
+
     try:
-        load_config(path)
-    except ConfigError as exc:
+        config = load_config(path)
+        LimitTable.load(config.rules.limits_table or None)
+    except (ConfigError, LimitTableError) as exc:
         raise click.ClickException(str(exc)) from exc
+    folder = Path(config.evidence.database).resolve().parent
+    if folder.exists() and not os.access(folder, os.W_OK):
+        raise click.ClickException(f"{folder}: the evidence folder is not writable by this user")
     click.echo(f"{path}: OK")
 
 

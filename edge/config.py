@@ -260,6 +260,16 @@ class LaneConfig(_Strict):
         8.0, gt=0, description="Return the display to idle_lines this long after a verdict."
     )
 
+    @model_validator(mode="after")
+    def _check_lines(self) -> LaneConfig:
+        for line in self.idle_lines:
+            if len(line.encode("utf-8")) > 64:
+                raise ValueError(
+                    f"idle_lines: {line!r} is {len(line.encode('utf-8'))} UTF-8 bytes; the board takes at most 64"
+                    " (about 21 Chinese characters): shorten it"
+                )
+        return self
+
 
 class EvidenceConfig(_Strict):
     database: str = Field("var/evidence.db", description="SQLite file (WAL mode) for records and the outbox.")

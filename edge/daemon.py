@@ -31,7 +31,7 @@ from edge.config import Config
 from edge.evidence import EvidenceError, EvidenceStore
 from edge.judge import Judgement, judge
 from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
-from edge.lane.crossing import build_crossing
+from edge.lane.crossing import POSTROLL_S, build_crossing
 from edge.rules import LimitTable
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
@@ -185,7 +185,10 @@ class LaneDaemon:
                     await self._judge(session)
                 except Exception as exc:  # one bad vehicle must never stop the lane
                     log.exception("vehicle %d could not be judged", session.number)
-                    await self._judge_failed(session, exc)
+                    try:
+                        await self._judge_failed(session, exc)
+                    except Exception:
+                        log.exception("vehicle %d: even the fallback record failed", session.number)
         finally:
             stop_wait.cancel()
 
@@ -210,7 +213,7 @@ class LaneDaemon:
 
     async def _judge(self, session: VehicleSession) -> None:
         if session.last_exit_t_s is not None:
-            await self._wait_for_samples(session.last_exit_t_s)
+            await self._wait_for_samples(session.last_exit_t_s + POSTROLL_S)
         crossing = build_crossing(
             session,
             self.buffer,
@@ -218,7 +221,8 @@ class LaneDaemon:
             self.config.scale.preroll_s,
             self._zero_counts,
         )
-        judgement = judge(crossing, self.config, self.limits)
+        # Off the event loop: the kernels release the GIL, and serial reads go on meanwhile.
+        judgement = await asyncio.to_thread(judge, crossing, self.config, self.limits)
         if judgement.zero_source == "preroll":
             self._zero_counts = judgement.zero_counts  # auto-zero: the last empty-scale zero
         if judgement.measurement is not None and judgement.decision.verdict.value != "reweigh":
@@ -331,12 +335,19 @@ class LaneDaemon:
         except EvidenceError as exc:
             log.error("%s; the record is kept in memory and retried", exc)
             self._unstored.append((record, record_topic(self.config)))
-            if self._on_record is not None:
-                self._on_record({**record, "seq": None})
+            self._notify({**record, "seq": None})
             return
         self.uplink.wake.set()
-        if self._on_record is not None:
-            self._on_record(stored)
+        self._notify(stored)
+
+    def _notify(self, record: dict[str, Any]) -> None:
+        """Tell the observer (the demo's table); its failure is logged, never taken for the vehicle's."""
+        if self._on_record is None:
+            return
+        try:
+            self._on_record(record)
+        except Exception:
+            log.exception("record observer failed")
 
     async def _retry_unstored(self) -> None:
         while self._unstored:

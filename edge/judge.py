@@ -43,7 +43,10 @@ def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
     measurement: WimMeasurement | None = None
     zero: npt.NDArray[np.float64] | None = None
     zero_source = "none"
-    if crossing.complete:
+    timing_ok = bool(np.all(crossing.exit_t_s > crossing.entry_t_s)) if crossing.complete else False
+    if crossing.complete and not timing_ok:
+        reasons.append("an axle crossed the exit strip before the entry strip (axle sensor fault)")
+    if crossing.complete and timing_ok:
         zero = zero_from_preroll(crossing.window, float(crossing.entry_t_s.min()))
         zero_source = "preroll"
         if zero is None and crossing.fallback_zero_counts is not None:
@@ -59,9 +62,14 @@ def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
     elif crossing.entry_t_s.size:
         reasons.append("not every axle crossed the exit strip")
     spacings = measurement.axle_spacings_m if measurement is not None else ()
+    if spacings and not all(math.isfinite(s) and s > 0 for s in spacings):
+        spacings = ()
+        reasons.append("axle spacings could not be measured")
     if not spacings and crossing.entry_t_s.size > 1:
         # An unfinished crossing has no speed; classify it at an assumed speed (it is re-weighed anyway).
-        spacings = tuple(float(b - a) * _ASSUMED_SPEED_MPS for a, b in itertools.pairwise(crossing.entry_t_s))
+        spacings = tuple(
+            max(float(b - a), 0.01) * _ASSUMED_SPEED_MPS for a, b in itertools.pairwise(crossing.entry_t_s)
+        )
     if not spacings:
         spacings = (3.0,)  # a single axle seen: classify as the smallest vehicle; it is re-weighed anyway
         reasons.append("fewer than two axles seen")
@@ -80,6 +88,9 @@ def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
     gross = measurement.gross_kg if measurement is not None else math.nan
     if not math.isfinite(gross) and not reasons:
         reasons.append("no weight measured")
+    if math.isfinite(gross) and gross < 0:
+        reasons.append(f"negative gross ({gross:.0f} kg): the scale's zero is wrong")
+        gross = math.nan
     decision = decide(
         gross if math.isfinite(gross) else 0.0,
         limit,

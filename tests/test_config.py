@@ -96,3 +96,10 @@ def test_axle_group_example_config_is_valid() -> None:
     assert config.scale.platform_lengths_m == (3.6, 3.6)
     assert config.scale.n_channels == 8
     assert config.scale.exit_x_m == 7.2
+
+
+def test_idle_lines_longer_than_the_board_takes_are_refused() -> None:
+    with pytest.raises(ConfigError, match="at most 64"):
+        parse_config(
+            _broken('idle_lines = ["减速慢行", "依次称重"]', 'idle_lines = ["' + "超" * 30 + '"]'), "x"
+        )

@@ -111,3 +111,29 @@ async def test_display_command_waits_for_the_ack(tmp_path: Path) -> None:
         stop.set()
         await asyncio.wait_for(task, 5)
         port.close()
+
+
+async def test_a_failing_reading_handler_does_not_take_the_port_down(tmp_path: Path) -> None:
+    port = PtyPort("axles", tmp_path)
+    codec = axle_codec()
+    seen: list[AxlePassage] = []
+
+    def handler(passage: AxlePassage) -> None:
+        seen.append(passage)
+        if len(seen) == 1:
+            raise RuntimeError("bug in the lane")
+
+    driver = TyreRecogniser("axle_sensor", _link(port), handler)
+    stop = asyncio.Event()
+    task = asyncio.create_task(driver.run(stop))
+    try:
+        await _until(lambda: driver.link.state == LinkState.UP)
+        port.write(codec.encode(AxleEvent(1, 5_000_000, AxleEvent.STRIP_ENTRY, AxleEvent.TYRE_DUAL)))
+        port.write(codec.encode(AxleEvent(2, 5_100_000, AxleEvent.STRIP_EXIT, AxleEvent.TYRE_DUAL)))
+        await _until(lambda: len(seen) == 2)
+        assert driver.health()["handler_errors"] == 1
+        assert driver.link.state == LinkState.UP and driver.link.disconnects == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        port.close()

@@ -67,3 +67,39 @@ def test_drifting_zero_is_removed_by_the_preroll() -> None:
 def test_zero_needs_empty_scale_samples() -> None:
     window = SampleWindow(np.arange(10) / RATE_HZ, np.zeros((10, 12), dtype=np.int32), 0)
     assert zero_from_preroll(window, 1.0) is None
+
+
+def test_sensor_fault_timings_give_a_reweigh_not_an_exception() -> None:
+    """An exit stamped before its entry (a faulty strip) is judged re-weigh with a plain reason."""
+    from edge.config import Config
+    from edge.judge import judge
+    from edge.lane.crossing import Crossing
+    from edge.rules import LimitTable
+
+    motion = _default_motions()[0]
+    cells = LoadCellModel(GEOMETRY.n_channels, seed=5)
+    entry_t = motion.axle_crossing_times(GEOMETRY.entry_strip_x_m)
+    exit_t = motion.axle_crossing_times(GEOMETRY.exit_x_m)
+    t = np.arange(np.floor((entry_t[0] - 1) * RATE_HZ), np.ceil((exit_t[-1] + 0.1) * RATE_HZ)) / RATE_HZ
+    window = SampleWindow(t, cells.counts(t, cell_loads_kg([motion], t, GEOMETRY)), 0)
+    config = Config.model_validate(
+        {
+            "site": {"id": "t", "lane": 1},
+            "devices": {
+                role: {"type": kind, "port": "loop://"}
+                for role, kind in (
+                    ("wim", "wim_digitiser"),
+                    ("separator", "light_curtain"),
+                    ("axle_sensor", "tyre_recogniser"),
+                    ("display", "led_display"),
+                    ("barrier", "barrier"),
+                )
+            },
+        }
+    )
+    broken_exit = exit_t.copy()
+    broken_exit[1] = entry_t[1] - 0.1
+    crossing = Crossing(1, window, RATE_HZ, entry_t, broken_exit, tuple(motion.truck.tyres), (), None)
+    judgement = judge(crossing, config, LimitTable.load())
+    assert judgement.decision.verdict.value == "reweigh"
+    assert any("axle sensor fault" in r for r in judgement.decision.reasons)

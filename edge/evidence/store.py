@@ -154,9 +154,17 @@ class _Db:
                 defaults={"attempts": 0},
             )
             self.db.execute("CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(seq) WHERE sent_utc IS NULL")
-        self.db.table("meta").insert(
-            {"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key", replace=True
+        row = (
+            self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if ("meta" in self.db.table_names())
+            else None
         )
+        if row is None or row[0] != str(
+            SCHEMA_VERSION
+        ):  # no write on a normal open (a full disk may refuse it)
+            self.db.table("meta").insert(
+                {"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key", replace=True
+            )
 
     def _add_chain_columns(self) -> None:
         """Schema 1 -> 2: add the chain columns; the rows already there stay unsigned (NULL)."""
@@ -286,8 +294,21 @@ class EvidenceStore:
         self.last_error = ""
 
     async def _call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn`` in the store's thread; any database failure comes back as EvidenceError."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except EvidenceError:
+            raise
+        except sqlite3.OperationalError as exc:
+            hint = (
+                "the disk is full: free space on the evidence volume (old logs, exported packages)"
+                if "full" in str(exc)
+                else "check the disk and the file permissions"
+            )
+            raise EvidenceError(f"evidence database {self.path}: {exc}; {hint}") from exc
+        except (sqlite3.Error, ValueError) as exc:
+            raise EvidenceError(f"evidence database {self.path}: {exc}") from exc
 
     async def open(self) -> None:
         try:
@@ -314,15 +335,6 @@ class EvidenceStore:
         db = self._require()
         try:
             stored: dict[str, Any] = await self._call(db.add, record, topic)
-        except sqlite3.OperationalError as exc:
-            self.write_errors += 1
-            hint = (
-                "the disk is full: free space on the evidence volume (old logs, exported packages)"
-                if "full" in str(exc)
-                else "check the disk and the file permissions"
-            )
-            self.last_error = f"cannot write evidence to {self.path}: {exc}; {hint}"
-            raise EvidenceError(self.last_error) from exc
         except EvidenceError as exc:
             self.write_errors += 1
             self.last_error = str(exc)

@@ -42,7 +42,12 @@ class SampleBuffer:
             raise ValueError("block larger than the buffer")
         idx = (self._written + np.arange(n)) % self.capacity
         self._counts[idx] = block.counts
-        self._times[idx] = block.host_time_first_s + np.arange(n) / block.sample_rate_hz
+        first = block.host_time_first_s
+        if self._written and block.samples_lost == 0:
+            # The clock mapping can step back by a few ms when a faster-arriving block lowers the offset
+            # estimate; consecutive samples must still be in order (windows are cut by time).
+            first = max(first, self.latest_time_s + 1.0 / block.sample_rate_hz)
+        self._times[idx] = first + np.arange(n) / block.sample_rate_hz
         self._lost[idx] = 0
         self._lost[idx[0]] = block.samples_lost
         self._written += n

@@ -52,7 +52,7 @@ def build_crossing(
     if entry_t.size:
         last = float(np.nanmax(exit_t)) if np.isfinite(exit_t).any() else float(entry_t.max())
         window = buffer.window(float(entry_t.min()) - preroll_s, last + POSTROLL_S)
-        if window.times_s.size == 0 or window.times_s[-1] < last - POSTROLL_S:
+        if window.times_s.size == 0 or window.times_s[-1] < last:
             problems.append("load samples do not cover the whole crossing (digitiser link interrupted)")
     else:
         window = SampleWindow(np.zeros(0), np.zeros((0, buffer.n_channels), dtype=np.int32), 0)

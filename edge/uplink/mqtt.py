@@ -19,7 +19,7 @@ from typing import Any
 import aiomqtt
 
 from edge.config import Config
-from edge.evidence import EvidenceStore
+from edge.evidence import EvidenceError, EvidenceStore
 
 __all__ = ["Uplink", "record_topic", "status_topic"]
 
@@ -115,6 +115,13 @@ class Uplink:
                         self.mqtt.port,
                         exc,
                     )
+                self.last_error = str(exc)
+            except EvidenceError as exc:
+                # The outbox could not be read or updated (disk full, locked): keep the lane running,
+                # retry later; the rows stay unsent and nothing is lost.
+                self.state = "outbox error"
+                if str(exc) != self.last_error:
+                    log.error("uplink: %s; retrying", exc)
                 self.last_error = str(exc)
             if stop.is_set():
                 break
