@@ -31,7 +31,7 @@ from edge.config import Config
 from edge.evidence import EvidenceError, EvidenceStore
 from edge.judge import Judgement, judge
 from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
-from edge.lane.crossing import POSTROLL_S, build_crossing
+from edge.lane.crossing import build_crossing
 from edge.rules import LimitTable
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
@@ -213,7 +213,9 @@ class LaneDaemon:
 
     async def _judge(self, session: VehicleSession) -> None:
         if session.last_exit_t_s is not None:
-            await self._wait_for_samples(session.last_exit_t_s + POSTROLL_S)
+            # Samples up to the last exit suffice (after it the scale is empty); waiting for the post-roll
+            # too would add its length to every verdict's latency.
+            await self._wait_for_samples(session.last_exit_t_s)
         crossing = build_crossing(
             session,
             self.buffer,
