@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from drivers.base import ClockedDriver
@@ -71,6 +72,8 @@ class CommandedDriver(ClockedDriver[M], Generic[M]):
 
     async def _on_connect(self) -> None:
         if self._desired is not None:
+            # A fresh sequence number: the device may keep the old one as already done.
+            self._desired = replace(self._desired, seq=self._next_seq())  # type: ignore[type-var]
             # Re-apply the last wanted state: the device may have rebooted while the link was down.
             # Without waiting for the ack: the read loop that delivers it is not running yet.
             with contextlib.suppress(DriverError):

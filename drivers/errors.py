@@ -1,6 +1,13 @@
 """The small error tree shared by every driver."""
 
-__all__ = ["DeviceTimeout", "DeviceUnavailable", "DriverError", "FrameError", "UnknownDriver"]
+__all__ = [
+    "DeviceRejected",
+    "DeviceTimeout",
+    "DeviceUnavailable",
+    "DriverError",
+    "FrameError",
+    "UnknownDriver",
+]
 
 
 class DriverError(Exception):
@@ -13,6 +20,10 @@ class DeviceUnavailable(DriverError):
 
 class DeviceTimeout(DriverError):
     """Raised when a device does not answer or acknowledge within its configured timeout."""
+
+
+class DeviceRejected(DriverError):
+    """Raised when a device acknowledges a command but refuses it or reports a fault doing it."""
 
 
 class FrameError(DriverError):

@@ -86,6 +86,7 @@ class LaneDaemon:
             reference_counts=None if self._zero_counts is None else self._zero_counts.copy(),
         )
         self._last_activity_s = -math.inf
+        self._rate_warned = False
         self._background: set[asyncio.Task[Any]] = set()
         self._utc_minus_mono = time.time() - time.monotonic()
         self.vehicles = 0
@@ -95,6 +96,14 @@ class LaneDaemon:
     # -- driver callbacks (synchronous, on the event loop) -----------------------------------------
 
     def _on_samples(self, block: LoadSamples) -> None:
+        if block.sample_rate_hz != self.config.scale.sample_rate_hz and not self._rate_warned:
+            self._rate_warned = True
+            log.warning(
+                "digitiser sends %d Hz but scale.sample_rate_hz is %d: correct the config (weighing uses the"
+                " device's rate)",
+                block.sample_rate_hz,
+                self.config.scale.sample_rate_hz,
+            )
         self.buffer.append(block)
         self._samples_arrived.set()
 

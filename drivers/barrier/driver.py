@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from drivers.barrier.codec import BarrierCommand, BarrierState, new_codec
 from drivers.commanded import CommandedDriver
+from drivers.errors import DeviceRejected
 from drivers.link import LinkConfig
 
 __all__ = ["Barrier"]
@@ -20,14 +20,25 @@ class Barrier(CommandedDriver[BarrierCommand | BarrierState]):
 
     async def open(self) -> None:
         await self._command(BarrierCommand(self._next_seq(), BarrierCommand.OPEN))
+        self._check_faults("open")
 
     async def close(self) -> None:
         await self._command(BarrierCommand(self._next_seq(), BarrierCommand.CLOSE))
+        self._check_faults("close")
 
-    async def _on_connect(self) -> None:
-        if self._desired is not None:
-            self._desired = replace(self._desired, seq=self._next_seq())
-        await super()._on_connect()
+    def _check_faults(self, action: str) -> None:
+        if self.fault_flags:
+            faults = [
+                name
+                for bit, name in (
+                    (BarrierState.FAULT_OBSTRUCTED, "obstructed"),
+                    (BarrierState.FAULT_MOTOR, "motor"),
+                )
+                if self.fault_flags & bit
+            ] or [f"0x{self.fault_flags:04x}"]
+            raise DeviceRejected(
+                f"{self.name}: acknowledged {action} but reports a fault ({', '.join(faults)}); inspect the boom"
+            )
 
     def _handle(self, message: BarrierCommand | BarrierState, host_receive_s: float) -> None:
         if isinstance(message, BarrierState):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import replace
 from typing import Any, Literal
 
 from drivers.commanded import CommandedDriver
 from drivers.display.codec import DisplayAck, DisplayStatus, ShowText, new_codec
+from drivers.errors import DeviceRejected
 from drivers.link import LinkConfig
 
 __all__ = ["Colour", "LedDisplay"]
@@ -27,12 +27,12 @@ class LedDisplay(CommandedDriver[ShowText | DisplayAck | DisplayStatus]):
         """Show ``lines``; raises DeviceUnavailable / DeviceTimeout, keeping them to re-send on reconnect."""
         self.wanted_lines = lines
         message = ShowText(self._next_seq(), _COLOURS[colour], lines)
-        await self._command(message)
-
-    async def _on_connect(self) -> None:
-        if self._desired is not None:
-            self._desired = replace(self._desired, seq=self._next_seq())
-        await super()._on_connect()
+        result = await self._command(message)
+        if result != DisplayAck.OK:
+            raise DeviceRejected(
+                f"{self.name}: the board refused the text (result {result}); check the board's character"
+                " set and line length (docs/protocols/display.md)"
+            )
 
     def _handle(self, message: ShowText | DisplayAck | DisplayStatus, host_receive_s: float) -> None:
         if isinstance(message, DisplayAck):

@@ -55,6 +55,7 @@ class Uplink:
         status: dict[str, Any] = {
             "site_id": self.config.site.id,
             "lane": self.config.site.lane,
+            "name": self.config.site.name,
             "online": online,
             "time": time.time(),
         }
