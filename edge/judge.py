@@ -16,7 +16,8 @@ import numpy.typing as npt
 from edge.config import Config
 from edge.lane.crossing import Crossing
 from edge.rules import Decision, LimitDecision, LimitTable, Tyre, VehicleClass, classify, decide, gross_limit
-from edge.wim.estimate import WimMeasurement, estimate_crossing, stability_problems, zero_from_preroll
+from edge.wim.autozero import AutoZeroTracker
+from edge.wim.estimate import WimMeasurement, estimate_crossing, span_per_cell, stability_problems
 
 __all__ = ["Judgement", "judge"]
 
@@ -38,29 +39,41 @@ class Judgement:
         return self.measurement.gross_kg if self.measurement is not None else math.nan
 
 
+def _zero(crossing: Crossing, config: Config) -> tuple[npt.NDArray[np.float64] | None, str, str]:
+    """The zero for this vehicle: its own empty-scale pre-roll when that is quiet and close to the last
+    good zero, else the last good zero (tracked), else none (the vehicle is re-weighed)."""
+    preroll = crossing.window.times_s < float(crossing.entry_t_s.min())
+    checker = AutoZeroTracker(
+        span_per_cell(config.scale),
+        config.scale.cells_per_platform,
+        zero_counts=None if crossing.fallback_zero_counts is None else crossing.fallback_zero_counts.copy(),
+    )
+    if preroll.sum() >= 20 and checker.observe(crossing.window.counts[preroll]):
+        return checker.zero_counts, "preroll", ""
+    if crossing.fallback_zero_counts is not None:
+        return crossing.fallback_zero_counts, "tracked", ""
+    return None, "none", "the scale was not empty and quiet before the vehicle, so it could not be zeroed"
+
+
 def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
     reasons = list(crossing.problems)
     measurement: WimMeasurement | None = None
     zero: npt.NDArray[np.float64] | None = None
     zero_source = "none"
-    timing_ok = bool(np.all(crossing.exit_t_s > crossing.entry_t_s)) if crossing.complete else False
-    if crossing.complete and not timing_ok:
+    if not crossing.complete:
+        if crossing.entry_t_s.size:
+            reasons.append("not every axle crossed the exit strip")
+    elif not np.all(crossing.exit_t_s > crossing.entry_t_s):
         reasons.append("an axle crossed the exit strip before the entry strip (axle sensor fault)")
-    if crossing.complete and timing_ok:
-        zero = zero_from_preroll(crossing.window, float(crossing.entry_t_s.min()))
-        zero_source = "preroll"
-        if zero is None and crossing.fallback_zero_counts is not None:
-            zero, zero_source = crossing.fallback_zero_counts, "tracked"
+    else:
+        zero, zero_source, note = _zero(crossing, config)
         if zero is None:
-            zero_source = "none"
-            reasons.append("no empty-scale samples before the vehicle to zero the scale")
+            reasons.append(note)
         else:
             measurement = estimate_crossing(
                 crossing.window, zero, crossing.entry_t_s, crossing.exit_t_s, config.scale
             )
             reasons += stability_problems(measurement, config.rules)
-    elif crossing.entry_t_s.size:
-        reasons.append("not every axle crossed the exit strip")
     spacings = measurement.axle_spacings_m if measurement is not None else ()
     if spacings and not all(math.isfinite(s) and s > 0 for s in spacings):
         spacings = ()

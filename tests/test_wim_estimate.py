@@ -103,3 +103,52 @@ def test_sensor_fault_timings_give_a_reweigh_not_an_exception() -> None:
     judgement = judge(crossing, config, LimitTable.load())
     assert judgement.decision.verdict.value == "reweigh"
     assert any("axle sensor fault" in r for r in judgement.decision.reasons)
+
+
+def _lane_config():  # type: ignore[no-untyped-def]
+    from edge.config import Config
+
+    return Config.model_validate(
+        {
+            "site": {"id": "t", "lane": 1},
+            "devices": {
+                role: {"type": kind, "port": "loop://"}
+                for role, kind in (
+                    ("wim", "wim_digitiser"),
+                    ("separator", "light_curtain"),
+                    ("axle_sensor", "tyre_recogniser"),
+                    ("display", "led_display"),
+                    ("barrier", "barrier"),
+                )
+            },
+        }
+    )
+
+
+def test_a_busy_preroll_falls_back_to_the_tracked_zero() -> None:
+    """Something still on the scale before the vehicle: its pre-roll cannot zero the scale."""
+    from edge.judge import judge
+    from edge.lane.crossing import Crossing
+    from edge.rules import LimitTable
+
+    motion = _default_motions()[0]
+    cells = LoadCellModel(GEOMETRY.n_channels, seed=6)
+    entry_t = motion.axle_crossing_times(GEOMETRY.entry_strip_x_m)
+    exit_t = motion.axle_crossing_times(GEOMETRY.exit_x_m)
+    t = np.arange(np.floor((entry_t[0] - 0.6) * RATE_HZ), np.ceil((exit_t[-1] + 0.05) * RATE_HZ)) / RATE_HZ
+    loads = cell_loads_kg([motion], t, GEOMETRY)
+    empty_counts = cells.counts(t[:50], np.zeros((50, GEOMETRY.n_channels)))
+    tracked_zero = np.median(empty_counts, axis=0).astype(np.float64)
+    busy = t < entry_t[0]
+    loads[busy, 8:12] += np.linspace(3000.0, 0.0, int(busy.sum()))[:, None] / 4  # the last truck rolls off
+    window = SampleWindow(t, cells.counts(t, loads), 0)
+    tyres = tuple(motion.truck.tyres)
+    limits = LimitTable.load()
+    with_tracked = judge(
+        Crossing(1, window, RATE_HZ, entry_t, exit_t, tyres, (), tracked_zero), _lane_config(), limits
+    )
+    assert with_tracked.zero_source == "tracked"
+    assert abs(with_tracked.gross_kg - motion.truck.gross_kg) / motion.truck.gross_kg < 0.01
+    without = judge(Crossing(1, window, RATE_HZ, entry_t, exit_t, tyres, (), None), _lane_config(), limits)
+    assert without.decision.verdict.value == "reweigh"
+    assert any("not empty and quiet" in r for r in without.decision.reasons)
