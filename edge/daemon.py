@@ -64,7 +64,11 @@ class LaneDaemon:
         devices = config.devices
         self.limits = LimitTable.load(config.rules.limits_table or None)
         self.buffer = SampleBuffer(scale.n_channels, capacity=int(scale.sample_rate_hz * 240))
-        self.lane = LaneStateMachine(self._session_complete, config.lane.session_timeout_s)
+        self.lane = LaneStateMachine(
+            self._session_complete,
+            config.lane.session_timeout_s,
+            strip_distance_m=config.scale.exit_x_m - config.scale.entry_strip_x_m,
+        )
         self.wim = WimDigitiser("wim", _link(devices.wim), self._on_samples, scale.n_channels)
         self.curtain = LightCurtain("separator", _link(devices.separator), self._on_edge)
         self.axles = TyreRecogniser("axle_sensor", _link(devices.axle_sensor), self._on_axle)

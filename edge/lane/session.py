@@ -29,6 +29,7 @@ class AxleTiming:
     tyre: str
     tyre_width_mm: int
     exit_t_s: float | None = None
+    exit_missed: bool = False  # the exit strip missed this axle's pulse (judged from the vehicle's speed)
 
 
 @dataclass
@@ -46,7 +47,12 @@ class VehicleSession:
 
     @property
     def exits_pending(self) -> int:
-        return sum(1 for axle in self.axles if axle.exit_t_s is None)
+        return sum(1 for axle in self.axles if axle.exit_t_s is None and not axle.exit_missed)
+
+    def _transit_s(self) -> float | None:
+        """Median entry-to-exit time of this vehicle's axles so far (its speed over the scale)."""
+        transits = sorted(a.exit_t_s - a.entry_t_s for a in self.axles if a.exit_t_s is not None)
+        return transits[len(transits) // 2] if transits else None
 
     @property
     def complete(self) -> bool:
@@ -69,7 +75,21 @@ class LaneStateMachine:
     weighing.  Nothing here blocks or does I/O.
     """
 
-    def __init__(self, on_complete: Callable[[VehicleSession], None], session_timeout_s: float) -> None:
+    #: Exit pulses are paired with axles by plausibility, not only by order: an axle's transit over
+    #: the scale may differ from its vehicle's median transit by this factor before the pulse is taken
+    #: for a missed one (too late: the axle's own pulse was lost) or a spurious one (too early).
+    TRANSIT_TOLERANCE = 1.8
+    #: Pulses closer than this to the vehicle's previous exit pulse are contact bounce.
+    DEBOUNCE_S = 0.03
+
+    def __init__(
+        self,
+        on_complete: Callable[[VehicleSession], None],
+        session_timeout_s: float,
+        strip_distance_m: float = 18.5,
+        max_speed_kmh: float = 80.0,
+    ) -> None:
+        self.min_transit_s = strip_distance_m / (max_speed_kmh / 3.6)
         self._on_complete = on_complete
         self.session_timeout_s = session_timeout_s
         self._numbers = itertools.count(1)
@@ -133,7 +153,35 @@ class LaneStateMachine:
 
     def _on_exit(self, axle: AxlePassage) -> None:
         for session in itertools.chain(self.on_scale, [self.open] if self.open else []):
-            pending = next((a for a in session.axles if a.exit_t_s is None), None)
+            pending = next((a for a in session.axles if a.exit_t_s is None and not a.exit_missed), None)
+            if pending is None:
+                continue
+            transit = axle.host_time_s - pending.entry_t_s
+            if transit <= 0:
+                continue  # a pulse before this axle reached the entry strip cannot be its exit
+            last_exit = session.last_exit_t_s
+            if last_exit is not None and axle.host_time_s - last_exit < self.DEBOUNCE_S:
+                # Two axles cannot cross one strip this close together (1 m at 80 km/h is 45 ms).
+                self.stray_exits += 1
+                session.add_problem("the exit strip gave a spurious pulse")
+                return
+            typical = session._transit_s()
+            if transit < (self.min_transit_s if typical is None else typical / self.TRANSIT_TOLERANCE):
+                # Too early for this axle: a doubled or spurious pulse.  Dropping it keeps the pairing.
+                self.stray_exits += 1
+                session.add_problem("the exit strip gave a spurious pulse")
+                return
+            while typical is not None and transit > typical * self.TRANSIT_TOLERANCE:
+                # Too late for this axle: its own pulse was lost.  Mark it and try the next axle, so
+                # one lost pulse does not shift every later axle (and vehicle) by one.
+                pending.exit_missed = True
+                session.add_problem("the exit strip missed an axle")
+                pending = next((a for a in session.axles if a.exit_t_s is None and not a.exit_missed), None)
+                if pending is None:
+                    self._maybe_complete()
+                    self._on_exit(axle)  # the pulse belongs to a later vehicle
+                    return
+                transit = axle.host_time_s - pending.entry_t_s
             if pending is not None:
                 pending.exit_t_s = axle.host_time_s
                 if axle.reverse:
