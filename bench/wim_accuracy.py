@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge.config import Config  # noqa: E402
+from edge.config import OFFLINE_DEVICES, Config  # noqa: E402
 from edge.judge import judge  # noqa: E402
 from edge.lane.buffer import SampleWindow  # noqa: E402
 from edge.lane.crossing import Crossing  # noqa: E402
@@ -66,21 +66,11 @@ class Result:
 
 
 def _config(lengths: tuple[float, ...], rate_hz: int) -> Config:
-    devices = {
-        role: {"type": kind, "port": "loop://"}
-        for role, kind in (
-            ("wim", "wim_digitiser"),
-            ("separator", "light_curtain"),
-            ("axle_sensor", "tyre_recogniser"),
-            ("display", "led_display"),
-            ("barrier", "barrier"),
-        )
-    }
     return Config.model_validate(
         {
             "site": {"id": "bench", "lane": 1},
             "scale": {"platform_lengths_m": list(lengths), "sample_rate_hz": rate_hz},
-            "devices": devices,
+            "devices": OFFLINE_DEVICES,
         }
     )
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from drivers.registry import DRIVERS
 from edge.tomlpos import find_line
 
-__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+__all__ = ["OFFLINE_DEVICES", "Config", "ConfigError", "load_config", "parse_config"]
 
 
 class ConfigError(ValueError):
@@ -307,6 +307,19 @@ class Config(_Strict):
     lane: LaneConfig = Field(default_factory=lambda: LaneConfig())
     evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
     mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
+
+
+#: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.
+OFFLINE_DEVICES: dict[str, dict[str, str]] = {
+    role: {"type": kind, "port": "loop://"}
+    for role, kind in (
+        ("wim", "wim_digitiser"),
+        ("separator", "light_curtain"),
+        ("axle_sensor", "tyre_recogniser"),
+        ("display", "led_display"),
+        ("barrier", "barrier"),
+    )
+}
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:

@@ -71,7 +71,6 @@ def test_zero_needs_empty_scale_samples() -> None:
 
 def test_sensor_fault_timings_give_a_reweigh_not_an_exception() -> None:
     """An exit stamped before its entry (a faulty strip) is judged re-weigh with a plain reason."""
-    from edge.config import Config
     from edge.judge import judge
     from edge.lane.crossing import Crossing
     from edge.rules import LimitTable
@@ -82,21 +81,7 @@ def test_sensor_fault_timings_give_a_reweigh_not_an_exception() -> None:
     exit_t = motion.axle_crossing_times(GEOMETRY.exit_x_m)
     t = np.arange(np.floor((entry_t[0] - 1) * RATE_HZ), np.ceil((exit_t[-1] + 0.1) * RATE_HZ)) / RATE_HZ
     window = SampleWindow(t, cells.counts(t, cell_loads_kg([motion], t, GEOMETRY)), 0)
-    config = Config.model_validate(
-        {
-            "site": {"id": "t", "lane": 1},
-            "devices": {
-                role: {"type": kind, "port": "loop://"}
-                for role, kind in (
-                    ("wim", "wim_digitiser"),
-                    ("separator", "light_curtain"),
-                    ("axle_sensor", "tyre_recogniser"),
-                    ("display", "led_display"),
-                    ("barrier", "barrier"),
-                )
-            },
-        }
-    )
+    config = _lane_config()
     broken_exit = exit_t.copy()
     broken_exit[1] = entry_t[1] - 0.1
     crossing = Crossing(1, window, RATE_HZ, entry_t, broken_exit, tuple(motion.truck.tyres), (), None)
@@ -106,23 +91,9 @@ def test_sensor_fault_timings_give_a_reweigh_not_an_exception() -> None:
 
 
 def _lane_config():  # type: ignore[no-untyped-def]
-    from edge.config import Config
+    from edge.config import OFFLINE_DEVICES, Config
 
-    return Config.model_validate(
-        {
-            "site": {"id": "t", "lane": 1},
-            "devices": {
-                role: {"type": kind, "port": "loop://"}
-                for role, kind in (
-                    ("wim", "wim_digitiser"),
-                    ("separator", "light_curtain"),
-                    ("axle_sensor", "tyre_recogniser"),
-                    ("display", "led_display"),
-                    ("barrier", "barrier"),
-                )
-            },
-        }
-    )
+    return Config.model_validate({"site": {"id": "t", "lane": 1}, "devices": OFFLINE_DEVICES})
 
 
 def test_a_busy_preroll_falls_back_to_the_tracked_zero() -> None:

@@ -41,7 +41,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge import __version__
-from edge.config import Config, RulesConfig, ScaleConfig, SiteConfig, WimConfig
+from edge.config import OFFLINE_DEVICES, Config, RulesConfig, ScaleConfig, SiteConfig, WimConfig
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 
@@ -387,21 +387,11 @@ def replay_config(meta: CaptureMeta) -> Config:
         site = SiteConfig(id=meta.site_id, lane=meta.lane if meta.lane is not None else 1)
     except ValidationError:
         site = SiteConfig(id="capture", lane=1)  # another tool's site naming; judge() never looks at it
-    devices = {
-        name: {"type": kind, "port": "loop://"}
-        for name, kind in (
-            ("wim", "wim_digitiser"),
-            ("separator", "light_curtain"),
-            ("axle_sensor", "tyre_recogniser"),
-            ("display", "led_display"),
-            ("barrier", "barrier"),
-        )
-    }
     return Config.model_validate(
         {
             "site": site.model_dump(),
             "scale": meta.scale.model_dump(),
-            "devices": devices,
+            "devices": OFFLINE_DEVICES,
             "rules": meta.rules.model_dump(),
             "wim": meta.wim.model_dump(),
         }
