@@ -1,0 +1,152 @@
+"""Chinese licence-plate alphabet, layouts and grammar (GA 36-2018 / GA 36-2014).
+
+One table that the renderer, the training scripts and the runtime all share, so the recogniser's output
+classes, the synthetic data and the validation rules can never drift apart.
+
+Rules encoded here (GA 36, see ../shared/DOMAIN.md section 6):
+
+- character 1 is a province abbreviation, character 2 the issuing office's letter;
+- the letters I and O are never used (they read as 1 and 0);
+- ordinary plates have 5 more characters (letters or digits);
+- trailers end in 挂, coach-school cars in 学, police in 警, Hong Kong / Macau vehicles in 港 / 澳 (with 粤Z),
+  embassies and consulates in 使 / 领, each after 4 characters;
+- new-energy plates have 6 characters after the office letter: small vehicles put D or F (electric / hybrid)
+  first, large vehicles last.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "ALPHABET",
+    "ALPHANUMERIC",
+    "BLANK",
+    "CHARSET",
+    "DIGITS",
+    "LAYOUTS",
+    "LAYOUT_BY_NAME",
+    "LETTERS",
+    "PROVINCES",
+    "SUFFIXES",
+    "Layout",
+    "PlateColor",
+    "PlateType",
+    "plate_type",
+    "validate",
+]
+
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # GA 36: no I, no O
+DIGITS = "0123456789"
+SUFFIXES = "挂学警港澳使领"
+ALPHANUMERIC = LETTERS + DIGITS
+
+#: Recogniser output classes: index 0 is the CTC blank, then every character a plate can carry.
+BLANK = "_"
+CHARSET = PROVINCES + LETTERS + DIGITS + SUFFIXES
+ALPHABET = BLANK + CHARSET
+
+
+class PlateColor(StrEnum):
+    BLUE = "blue"
+    YELLOW = "yellow"
+    WHITE = "white"
+    BLACK = "black"
+    GREEN = "green"  # small new-energy: white-to-green gradient, black characters
+    YELLOW_GREEN = "yellow_green"  # large new-energy: yellow and green, black characters
+
+
+class PlateType(StrEnum):
+    STANDARD = "standard"
+    TRAILER = "trailer"
+    COACH = "coach"
+    POLICE = "police"
+    HK_MACAU = "hk_macau"
+    EMBASSY = "embassy"
+    NEW_ENERGY_SMALL = "new_energy_small"
+    NEW_ENERGY_LARGE = "new_energy_large"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A physical plate layout: what the colour/type classifier predicts."""
+
+    name: str
+    color: PlateColor
+    rows: int
+    width_mm: int
+    height_mm: int
+
+
+#: Classifier classes, in output order.  Names match ../shared/plates/templates where a template exists.
+LAYOUTS: tuple[Layout, ...] = (
+    Layout("blue_single", PlateColor.BLUE, 1, 440, 140),
+    Layout("yellow_single", PlateColor.YELLOW, 1, 440, 140),
+    Layout("yellow_double", PlateColor.YELLOW, 2, 440, 220),
+    Layout("white_single", PlateColor.WHITE, 1, 440, 140),
+    Layout("white_double", PlateColor.WHITE, 2, 440, 220),
+    Layout("black_single", PlateColor.BLACK, 1, 440, 140),
+    Layout("green_small", PlateColor.GREEN, 1, 480, 140),
+    Layout("green_large", PlateColor.YELLOW_GREEN, 1, 480, 140),
+)
+LAYOUT_BY_NAME = {layout.name: layout for layout in LAYOUTS}
+
+_P = f"[{PROVINCES}]"
+_L = f"[{LETTERS}]"
+_A = f"[{ALPHANUMERIC}]"
+_D = "[0-9]"
+
+#: Text grammar per plate type (full match).
+GRAMMAR: dict[PlateType, re.Pattern[str]] = {
+    PlateType.STANDARD: re.compile(f"{_P}{_L}{_A}{{5}}"),
+    PlateType.TRAILER: re.compile(f"{_P}{_L}{_A}{{4}}挂"),
+    PlateType.COACH: re.compile(f"{_P}{_L}{_A}{{4}}学"),
+    PlateType.POLICE: re.compile(f"{_P}{_L}{_A}{{4}}警"),
+    PlateType.HK_MACAU: re.compile(f"粤Z{_A}{{4}}[港澳]"),
+    PlateType.EMBASSY: re.compile(f"{_P}{_L}{_A}{{4}}[使领]"),
+    # Small new energy: D/F (or since 2021 another letter) then a letter or digit, then 4 digits.
+    PlateType.NEW_ENERGY_SMALL: re.compile(f"{_P}{_L}[DF]{_A}{_D}{{4}}"),
+    PlateType.NEW_ENERGY_LARGE: re.compile(f"{_P}{_L}{_D}{{5}}[DF]"),
+}
+
+#: Which layouts each plate type is issued on.
+TYPE_LAYOUTS: dict[PlateType, tuple[str, ...]] = {
+    PlateType.STANDARD: ("blue_single", "yellow_single", "yellow_double", "white_double"),
+    PlateType.TRAILER: ("yellow_single", "yellow_double"),
+    PlateType.COACH: ("yellow_single",),
+    PlateType.POLICE: ("white_single", "white_double"),
+    PlateType.HK_MACAU: ("black_single",),
+    PlateType.EMBASSY: ("black_single",),
+    PlateType.NEW_ENERGY_SMALL: ("green_small",),
+    PlateType.NEW_ENERGY_LARGE: ("green_large",),
+}
+
+
+def plate_type(text: str, layout: str | None = None) -> PlateType | None:
+    """The plate type whose grammar ``text`` matches (preferring one issued on ``layout``), else None."""
+    matches = [kind for kind, pattern in GRAMMAR.items() if pattern.fullmatch(text)]
+    if layout is not None:
+        on_layout = [kind for kind in matches if layout in TYPE_LAYOUTS[kind]]
+        matches = on_layout or matches
+    return matches[0] if matches else None
+
+
+def validate(text: str, layout: str | None = None) -> list[str]:
+    """Problems with ``text`` as a plate (empty when it is valid), in words a technician can act on."""
+    problems: list[str] = []
+    if not text:
+        return ["no characters read"]
+    if text[0] not in PROVINCES:
+        problems.append(f"first character {text[0]!r} is not a province abbreviation")
+    if len(text) > 1 and text[1] not in LETTERS:
+        problems.append(f"second character {text[1]!r} is not an office letter (A-Z without I and O)")
+    if any(ch in "IO" for ch in text):
+        problems.append("plates never carry the letters I or O")
+    if len(text) not in (7, 8):
+        problems.append(f"{len(text)} characters; plates have 7 (8 for new energy)")
+    if not problems and plate_type(text, layout) is None:
+        problems.append("characters do not follow any GA 36 plate pattern")
+    return problems

@@ -1,0 +1,1 @@
+"""The project's own models: training scripts, synthetic data and the shipped ONNX files."""

@@ -1,0 +1,1 @@
+"""Licence-plate models: the synthetic renderer, the networks, their training scripts and ONNX exports."""

@@ -1,0 +1,169 @@
+"""Synthetic plate renderer: layouts, grammar-valid texts, determinism, crops and frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.plates.grammar import LAYOUT_BY_NAME, LAYOUTS, TYPE_LAYOUTS, PlateType, plate_type, validate
+
+render = pytest.importorskip("models.plates.render")
+
+try:
+    _RENDERER = render.PlateRenderer()
+except render.SharedAssetsMissing as error:  # pragma: no cover - depends on the checkout
+    pytest.skip(f"shared plate assets missing: {error}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def renderer() -> render.PlateRenderer:
+    return _RENDERER
+
+
+@pytest.mark.parametrize("layout", [layout.name for layout in LAYOUTS])
+def test_every_layout_renders_at_3_px_per_mm(renderer: render.PlateRenderer, layout: str) -> None:
+    rng = np.random.default_rng(3)
+    text, name = renderer.random_text(rng, layout)
+    assert name == layout
+    image, corners = renderer.render(text, layout)
+    spec = LAYOUT_BY_NAME[layout]
+    assert image.dtype == np.uint8
+    assert image.shape == (round(spec.height_mm * 3), round(spec.width_mm * 3), 3)
+    assert corners.dtype == np.float32
+    assert corners.shape == (4, 2)
+    height, width = image.shape[:2]
+    np.testing.assert_array_equal(corners, [[0, 0], [width, 0], [width, height], [0, height]])
+    # Characters were drawn: the plate is not a flat background.
+    assert image[int(height * 0.3) : int(height * 0.8)].std() > 20
+
+
+def test_random_text_is_valid_and_covers_every_type(renderer: render.PlateRenderer) -> None:
+    rng = np.random.default_rng(0)
+    kinds: set[PlateType] = set()
+    layouts: set[str] = set()
+    provinces: dict[str, int] = {}
+    for _ in range(3000):
+        text, layout = renderer.random_text(rng)
+        assert validate(text, layout) == [], (text, layout)
+        kind = plate_type(text, layout)
+        assert kind is not None
+        assert layout in TYPE_LAYOUTS[kind], (text, layout, kind)
+        kinds.add(kind)
+        layouts.add(layout)
+        if kind is not PlateType.HK_MACAU:
+            provinces[text[0]] = provinces.get(text[0], 0) + 1
+    assert kinds == set(PlateType)
+    assert layouts == set(LAYOUT_BY_NAME)
+    # Provinces roughly uniform: none more than three times its fair share.
+    fair = sum(provinces.values()) / 31
+    assert len(provinces) == 31
+    assert max(provinces.values()) < 3 * fair
+
+
+def test_random_text_respects_the_requested_layout(renderer: render.PlateRenderer) -> None:
+    rng = np.random.default_rng(1)
+    for layout in LAYOUT_BY_NAME:
+        for _ in range(50):
+            text, name = renderer.random_text(rng, layout)
+            assert name == layout
+            assert validate(text, layout) == []
+
+
+def test_render_is_deterministic_for_a_seed(renderer: render.PlateRenderer) -> None:
+    first, _ = renderer.render("苏A12345", "blue_single", np.random.default_rng(42))
+    second, _ = renderer.render("苏A12345", "blue_single", np.random.default_rng(42))
+    other, _ = renderer.render("苏A12345", "blue_single", np.random.default_rng(43))
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+    crop_a = renderer.crop_sample(np.random.default_rng(5))
+    crop_b = renderer.crop_sample(np.random.default_rng(5))
+    np.testing.assert_array_equal(crop_a[0], crop_b[0])
+    assert crop_a[1:] == crop_b[1:]
+
+
+def test_red_characters_where_ga36_says(renderer: render.PlateRenderer) -> None:
+    image, _ = renderer.render("京A1234警", "white_single")
+    cell = image[75:345, 1138:1273].astype(int)  # the 7th cell, 379.5..424.5 mm at 3 px/mm
+    red = (cell[:, :, 2] > 150) & (cell[:, :, 1] < 100)
+    assert red.mean() > 0.1
+    image, _ = renderer.render("京A1234学", "yellow_single")
+    cell = image[75:345, 1138:1273].astype(int)
+    assert ((cell[:, :, 2] > 150) & (cell[:, :, 1] < 100)).mean() < 0.01  # 学 is black (table 1)
+
+
+def test_crop_sample_every_layout(renderer: render.PlateRenderer) -> None:
+    rng = np.random.default_rng(7)
+    for layout in LAYOUT_BY_NAME:
+        for _ in range(15):
+            image, text, name = renderer.crop_sample(rng, layout=layout)
+            assert name == layout
+            assert validate(text, layout) == []
+            assert image.dtype == np.uint8
+            assert image.ndim == 3
+            assert image.shape[2] == 3
+            assert image.shape[0] >= 8
+            assert 28 <= image.shape[1] <= 260
+    image, text, layout = renderer.crop_sample(rng, text="皖A12345")
+    assert (text, layout) == ("皖A12345", "blue_single")
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_frame_corners_inside_and_plate_differs_from_background(
+    renderer: render.PlateRenderer, size: tuple[int, int]
+) -> None:
+    rng = np.random.default_rng(11)
+    seen = 0
+    for _ in range(6):
+        frame, plates = renderer.frame_sample(rng, size)
+        assert frame.shape == (size[1], size[0], 3)
+        assert frame.dtype == np.uint8
+        assert len(plates) <= 2
+        for plate in plates:
+            assert validate(plate["text"], plate["layout"]) == []
+            corners = plate["corners"]
+            assert corners.dtype == np.float32
+            assert corners.shape == (4, 2)
+            assert (corners >= 0).all()
+            assert (corners[:, 0] <= size[0]).all()
+            assert (corners[:, 1] <= size[1]).all()
+            # TL, TR, BR, BL: clockwise in image coordinates (positive shoelace area).
+            x, y = corners[:, 0], corners[:, 1]
+            assert 0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y) > 0
+            seen += 1
+    assert seen > 0
+
+
+def test_given_plates_are_drawn_where_the_corners_say() -> None:
+    import cv2
+
+    renderer = _RENDERER
+    rng = np.random.default_rng(2)
+    wanted = [("鲁B12345", "yellow_double"), ("川A9F88D", "green_small")]
+    frame, plates = renderer.frame_sample(rng, (1280, 720), plates=wanted)
+    assert sorted((p["text"], p["layout"]) for p in plates) == sorted(wanted)
+    for plate in plates:
+        corners = plate["corners"]
+        mask = np.zeros(frame.shape[:2], np.uint8)
+        cv2.fillConvexPoly(mask, np.round(corners).astype(np.int32), 255)
+        ring = cv2.dilate(mask, np.ones((15, 15), np.uint8)) - mask
+        inside = frame[mask > 0].astype(float).mean(axis=0)
+        around = frame[ring > 0].astype(float).mean(axis=0)
+        # The plate region really differs from its surroundings (colour or texture).
+        assert np.abs(inside - around).max() > 8 or frame[mask > 0].std() > 2 * frame[ring > 0].std()
+
+
+def test_missing_shared_dir_error_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    with pytest.raises(render.SharedAssetsMissing, match=str(missing)):
+        render.PlateRenderer(missing)
+    with pytest.raises(FileNotFoundError):  # the error is also a FileNotFoundError
+        render.PlateRenderer(missing)
+
+
+def test_shared_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WEIGHLANE_SHARED", str(tmp_path))
+    assert render.locate_shared_dir() == tmp_path
+    with pytest.raises(render.SharedAssetsMissing, match="WEIGHLANE_SHARED"):
+        render.PlateRenderer()
