@@ -296,6 +296,63 @@ class MqttConfig(_Strict):
     heartbeat_s: float = Field(
         30, gt=0, le=3600, description="Retained status with device health is published this often (s)."
     )
+    tls_ca_file: str = Field(
+        "",
+        description="CA certificate (PEM) the broker's certificate must chain to; setting it turns TLS on."
+        " Empty means plain TCP (loopback or a trusted network only).",
+    )
+    tls_cert_file: str = Field(
+        "",
+        description="The station's client certificate (PEM); with the example broker configuration"
+        " (docs/mosquitto/) its CN must be the site id.",
+    )
+    tls_key_file: str = Field("", description="The private key of tls_cert_file (PEM).")
+    tls_key_password: SecretStr = Field(
+        SecretStr(""), description="Password of an encrypted tls_key_file; never logged."
+    )
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> MqttConfig:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both or neither")
+        if self.tls_cert_file and not self.tls_ca_file:
+            raise ValueError("a client certificate needs TLS: set tls_ca_file too")
+        return self
+
+
+class QueryConfig(_Strict):
+    """Central queries over MQTT 5 request/response (docs/central-queries.md)."""
+
+    enabled: bool = Field(
+        True,
+        description="Answer central requests on <prefix>/<site id>/lane/<lane>/query (needs mqtt.enabled).",
+    )
+    response_prefixes: tuple[str, ...] = Field(
+        (),
+        description="A request's Response Topic must start with one of these; empty means the station's own"
+        " <prefix>/<site id>/response/, the only subtree the example broker ACL lets a station write besides"
+        " its lanes.  Requests naming any other topic are dropped and logged, never answered.",
+    )
+    token: SecretStr = Field(
+        SecretStr(""),
+        description="Shared secret a request must carry in its `token` field; empty means the broker's"
+        " ACL alone decides who may ask.  Never logged.",
+    )
+    max_request_bytes: int = Field(
+        65536, ge=1024, le=1 << 20, description="Larger request payloads get a `too_large` error."
+    )
+    max_packet_bytes: int = Field(
+        262144,
+        ge=4096,
+        le=1 << 28,
+        description="Largest MQTT message the station sends in a response; larger objects (images, raw"
+        " captures, long pages) go in chunks.  Keep it below the broker's message_size_limit /"
+        " max_packet_size (Mosquitto 2.1: 2 MB by default).",
+    )
+    max_page_size: int = Field(500, ge=1, le=10000, description="Most records one `records` page returns.")
+    max_file_mb: float = Field(
+        256, gt=0, description="Larger attachments and captures are refused with `too_large` (MB)."
+    )
 
 
 class Config(_Strict):
@@ -307,6 +364,7 @@ class Config(_Strict):
     lane: LaneConfig = Field(default_factory=lambda: LaneConfig())
     evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
     mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
+    query: QueryConfig = Field(default_factory=lambda: QueryConfig())
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.

@@ -32,6 +32,7 @@ from edge.evidence import EvidenceError, EvidenceStore
 from edge.judge import Judgement, judge
 from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
 from edge.lane.crossing import build_crossing
+from edge.query import QueryService
 from edge.rules import LimitTable
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
@@ -77,6 +78,7 @@ class LaneDaemon:
         self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
         self.store = EvidenceStore(config.evidence.database)
         self.uplink = Uplink(config, self.store, health=self.status_summary)
+        self.query = QueryService(config, health=self.health)  # answers central requests (edge/query)
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
         self._unstored: list[tuple[dict[str, Any], str]] = []  # records waiting for a writable disk
         self._zero_counts: np.ndarray | None = None
@@ -147,6 +149,7 @@ class LaneDaemon:
                 tasks.create_task(self._weigh_loop(stop), name="weigh")
                 tasks.create_task(self._housekeeping(stop), name="housekeeping")
                 tasks.create_task(self.uplink.run(stop), name="uplink")
+                tasks.create_task(self.query.run(stop), name="query")
                 tasks.create_task(self._initial_display(), name="display-initial")
                 self.ready.set()
         finally:
@@ -424,6 +427,7 @@ class LaneDaemon:
             "devices": self.device_health(),
             "lane": self.lane.state(),
             "uplink": self.uplink.health(),
+            "query": self.query.health(),
             "evidence": {
                 "database": str(self.store.path),
                 "signing_key_id": self.store.key_id,

@@ -51,7 +51,9 @@ __all__ = [
     "OutboxEntry",
     "StoredRecord",
     "canonical_json",
+    "database_summary",
     "read_stored_record",
+    "search_records",
     "station_verifier",
     "verify_database",
 ]
@@ -433,6 +435,87 @@ def read_stored_record(db_path: str | Path, record_id: str) -> StoredRecord | No
         return _read_stored(conn, record_id)
     finally:
         conn.close()
+
+
+#: What :func:`search_records` returns for each record besides its JSON (the searchable columns).
+SUMMARY_COLUMNS = ("seq", "id", "lane", "time_utc", "verdict", "plate", "axle_count", "gross_kg", "limit_kg")
+
+
+def search_records(
+    db_path: str | Path,
+    *,
+    from_utc: str | None = None,
+    to_utc: str | None = None,
+    plate: str | None = None,
+    verdict: str | None = None,
+    after_seq: int = 0,
+    limit: int = 100,
+    full: bool = False,
+) -> list[dict[str, Any]]:
+    """Records in seq order after ``after_seq`` (a cursor: stable while new records arrive), read-only.
+
+    ``from_utc`` (inclusive) and ``to_utc`` (exclusive) compare with the stored ``time_utc`` text, so give
+    them in its form, ``2026-11-22T08:30:00.000Z``.  Each row is the searchable columns; ``full`` adds the
+    stored record (``record``) and its chain entry (``chain``)."""
+    where = ["seq > ?"]
+    params: list[Any] = [after_seq]
+    for column, op, value in (
+        ("time_utc", ">=", from_utc),
+        ("time_utc", "<", to_utc),
+        ("plate", "=", plate),
+        ("verdict", "=", verdict),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    conn = _open_read_only(Path(db_path))
+    try:
+        chained = _chain_columns_present(conn)
+        columns = ", ".join(CHAIN_COLUMNS) if chained else ", ".join(["NULL"] * len(CHAIN_COLUMNS))
+        rows = conn.execute(
+            f"SELECT {', '.join(SUMMARY_COLUMNS)}, record_json, {columns} FROM records"
+            f" WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+    except sqlite3.Error as exc:
+        raise EvidenceError(f"{db_path}: cannot read the records ({exc})") from exc
+    finally:
+        conn.close()
+    found = []
+    width = len(SUMMARY_COLUMNS)
+    for row in rows:
+        summary = dict(zip(SUMMARY_COLUMNS, row[:width], strict=True))
+        if full:
+            summary["record"] = json.loads(row[width])
+            entry = _entry(tuple(row[width + 1 :]))
+            summary["chain"] = None if entry is None else entry.as_dict()
+        found.append(summary)
+    return found
+
+
+def database_summary(db_path: str | Path) -> dict[str, Any]:
+    """Record count, the newest seq and chain hash, and the outbox backlog (read-only): what a central
+    system compares with what it received to find gaps."""
+    conn = _open_read_only(Path(db_path))
+    try:
+        count, last_seq = conn.execute("SELECT COUNT(*), MAX(seq) FROM records").fetchone()
+        head = None
+        if last_seq is not None and _chain_columns_present(conn):
+            head = conn.execute("SELECT chain_hash FROM records WHERE seq = ?", (last_seq,)).fetchone()[0]
+        pending, oldest = conn.execute(
+            "SELECT COUNT(*), MIN(seq) FROM outbox WHERE sent_utc IS NULL"
+        ).fetchone()
+    except sqlite3.Error as exc:
+        raise EvidenceError(f"{db_path}: cannot read the records ({exc})") from exc
+    finally:
+        conn.close()
+    return {
+        "records": int(count),
+        "last_seq": last_seq,
+        "last_chain_hash": head,
+        "outbox_pending": int(pending),
+        "oldest_unsent_seq": oldest,
+    }
 
 
 def station_verifier(db_path: str | Path, public_key_pem: bytes | None = None) -> tuple[Verifier | None, str]:

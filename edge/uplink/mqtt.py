@@ -18,10 +18,10 @@ from typing import Any
 
 import aiomqtt
 
-from edge.config import Config
+from edge.config import Config, MqttConfig
 from edge.evidence import EvidenceError, EvidenceStore
 
-__all__ = ["Uplink", "record_topic", "status_topic"]
+__all__ = ["Uplink", "client_id", "record_topic", "status_topic", "tls_parameters"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,24 @@ def record_topic(config: Config) -> str:
 
 def status_topic(config: Config) -> str:
     return f"{config.mqtt.topic_prefix}/{config.site.id}/lane/{config.site.lane}/status"
+
+
+def client_id(config: Config) -> str:
+    return config.mqtt.client_id or f"edge-{config.site.id}-{config.site.lane}"
+
+
+def tls_parameters(mqtt: MqttConfig) -> aiomqtt.TLSParameters | None:
+    """TLS towards the broker (with a client certificate when one is configured); None for plain TCP.
+
+    The key password goes to the TLS library only: it is a SecretStr everywhere else and never logged."""
+    if not mqtt.tls_ca_file:
+        return None
+    return aiomqtt.TLSParameters(
+        ca_certs=mqtt.tls_ca_file,
+        certfile=mqtt.tls_cert_file or None,
+        keyfile=mqtt.tls_key_file or None,
+        keyfile_password=mqtt.tls_key_password.get_secret_value() or None,
+    )
 
 
 class Uplink:
@@ -79,20 +97,21 @@ class Uplink:
             await stop.wait()
             return
         backoff = 0.5
-        client_id = self.mqtt.client_id or f"edge-{self.config.site.id}-{self.config.site.lane}"
+        identifier = client_id(self.config)
         will = aiomqtt.Will(status_topic(self.config), self._status_payload(False), qos=1, retain=True)
         while not stop.is_set():
             try:
                 async with aiomqtt.Client(
                     self.mqtt.host,
                     self.mqtt.port,
-                    identifier=client_id,
+                    identifier=identifier,
                     username=self.mqtt.username or None,
                     password=self.mqtt.password.get_secret_value() or None,
                     keepalive=self.mqtt.keepalive_s,
                     will=will,
                     timeout=self.mqtt.publish_timeout_s,
                     max_queued_outgoing_messages=self.mqtt.max_inflight * 4,
+                    tls_params=tls_parameters(self.mqtt),
                 ) as client:
                     self.state = "connected"
                     self.connects += 1

@@ -1,0 +1,514 @@
+"""The station's side of central queries: answers MQTT 5 requests from what the station holds.
+
+**Its own MQTT connection** (client id ``<mqtt client id>-query``), not the uplink's, because:
+
+- the uplink treats any failed publish as a broken connection and reconnects (its outbox logic depends on
+  that); a large chunked answer or a central client that vanishes must never cost the outbox a
+  reconnect, nor delay a record's PUBACK behind megabytes of images;
+- request/response needs MQTT 5, the uplink's records and will need nothing beyond 3.1.1, and its tests
+  pin its behaviour: it stays exactly as it was;
+- the two can be switched, limited and diagnosed separately (``query.enabled``; the broker shows two
+  sessions).  The cost is one more TCP/TLS connection per lane; docs/fleet.md counts it.
+
+Both connections present the same client certificate, so the broker's ACL treats them alike.
+
+**Reading.**  Records are read through a read-only SQLite connection per request, in a worker thread:
+WAL lets it read while the daemon writes, and it never queues behind (or delays) the evidence store's
+writer thread, which a vehicle's verdict is waiting on.
+
+**Refusals.**  Every request is checked in this order, and a failure is logged and counted, never raised:
+
+1. no Response Topic, a retained request, a Response Topic outside ``query.response_prefixes`` (default:
+   the station's own ``<prefix>/<site>/response/``) or an over-long Correlation Data: dropped without an
+   answer (answering would let anyone make the station publish where they like);
+2. payload over ``query.max_request_bytes``: ``too_large``;
+3. wrong or missing ``token`` when ``query.token`` is set: ``unauthorised``;
+4. not JSON: ``bad_json``; unknown ``method``: ``unknown_method``; anything else invalid: ``bad_request``;
+5. the method itself: ``not_found``, ``too_large`` (a file over ``query.max_file_mb``), ``unavailable``
+   (database or calibration store unreadable), ``internal`` (a bug; logged with its traceback).
+
+Requests are answered one at a time, in arrival order; the client holds at most a few dozen waiting
+(more are dropped by the client library, so a flood costs memory only up to that bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+
+from edge.calibration import CalibrationStoreError, active_calibration, calibration_history
+from edge.config import Config
+from edge.evidence import EvidenceError
+from edge.evidence.package import find_capture
+from edge.evidence.store import database_summary, read_stored_record, search_records
+from edge.query.protocol import (
+    ENVELOPE_NAME,
+    PROTOCOL,
+    CalibrationsRequest,
+    CaptureRequest,
+    ChunkHeader,
+    RecordRequest,
+    RecordsRequest,
+    RequestError,
+    StatusRequest,
+    error_envelope,
+    mqtt_properties,
+    parse_request,
+    request_topic,
+    response_root,
+    utc_text,
+)
+from edge.uplink.mqtt import client_id, tls_parameters
+
+__all__ = ["QueryService"]
+
+log = logging.getLogger(__name__)
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # as edge.evidence.package accepts
+_MAX_CORRELATION_BYTES = 256
+_MAX_RESPONSE_TOPIC_CHARS = 256
+# Room for the fixed header, topic, packet id and properties of a response message beside its chunk.
+_OVERHEAD_BYTES = 1024 + _MAX_RESPONSE_TOPIC_CHARS + _MAX_CORRELATION_BYTES
+_FILE_READ_BYTES = 1 << 20
+_INCOMING_QUEUE = 32
+
+
+@dataclass(frozen=True)
+class _File:
+    name: str  # "attachments/<name>" or "capture/<file name>"
+    path: Path
+    sha256: str
+    size: int
+
+
+class QueryService:
+    """Answers central requests on ``<prefix>/<site id>/lane/<lane>/query`` until ``stop`` is set.
+
+    ``health`` is the daemon's health callable; its result is the ``status`` method's ``health``."""
+
+    def __init__(self, config: Config, health: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.config = config
+        self.mqtt = config.mqtt
+        self.settings = config.query
+        self.topic = request_topic(config.mqtt.topic_prefix, config.site.id, config.site.lane)
+        self.database = Path(config.evidence.database)
+        self.capture_dir = Path(config.wim.capture_dir) if config.wim.capture_dir else None
+        self.response_prefixes = self.settings.response_prefixes or (
+            response_root(config.mqtt.topic_prefix, config.site.id),
+        )
+        self._health = health
+        self._rng = random.Random()
+        self.state = "disabled" if not (self.mqtt.enabled and self.settings.enabled) else "connecting"
+        self.last_error = ""
+        self.answered = 0  # requests answered with ok
+        self.errors = 0  # requests answered with an error
+        self.dropped = 0  # requests not answered (no or unauthorised response topic, retained)
+        self.chunk_bytes = self.settings.max_packet_bytes - _OVERHEAD_BYTES
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "topic": self.topic,
+            "answered": self.answered,
+            "errors": self.errors,
+            "dropped": self.dropped,
+            "last_error": self.last_error,
+        }
+
+    # -- connection --------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.state == "disabled":
+            await stop.wait()
+            return
+        backoff = 0.5
+        connect = mqtt_properties(PacketTypes.CONNECT)
+        # The broker drops anything bigger before it reaches us: an oversized request costs no memory.
+        connect.MaximumPacketSize = max(4 * self.settings.max_request_bytes, 256 * 1024)
+        while not stop.is_set():
+            try:
+                async with aiomqtt.Client(
+                    self.mqtt.host,
+                    self.mqtt.port,
+                    identifier=f"{client_id(self.config)}-query",
+                    username=self.mqtt.username or None,
+                    password=self.mqtt.password.get_secret_value() or None,
+                    keepalive=self.mqtt.keepalive_s,
+                    timeout=self.mqtt.publish_timeout_s,
+                    protocol=aiomqtt.ProtocolVersion.V5,
+                    properties=connect,
+                    max_queued_incoming_messages=_INCOMING_QUEUE,
+                    tls_params=tls_parameters(self.mqtt),
+                ) as client:
+                    await client.subscribe(self.topic, qos=1)
+                    self.state = "connected"
+                    self.last_error = ""
+                    backoff = 0.5
+                    log.info("query: answering central requests on %s", self.topic)
+                    await self._serve(client, stop)
+            except aiomqtt.MqttError as exc:
+                self.state = "disconnected"
+                if str(exc) != self.last_error:
+                    log.warning(
+                        "query: broker %s:%d unavailable (%s); retrying", self.mqtt.host, self.mqtt.port, exc
+                    )
+                self.last_error = str(exc)
+            if stop.is_set():
+                break
+            delay = backoff * (0.5 + self._rng.random())
+            backoff = min(backoff * 2, self.mqtt.reconnect_max_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+        self.state = "stopped"
+
+    async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        messages = aiter(client.messages)
+        stop_wait = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                incoming = asyncio.ensure_future(anext(messages))
+                done, _ = await asyncio.wait({incoming, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if incoming not in done:
+                    incoming.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                        await incoming
+                    return
+                await self.handle(client, incoming.result())  # a lost connection raises MqttError
+        finally:
+            stop_wait.cancel()
+
+    # -- one request -------------------------------------------------------------------------------
+
+    async def handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """Answer one request; only a broken connection (MqttError) leaves this method."""
+        props = message.properties
+        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        refusal = self._refuse_routing(message, response_topic, correlation)
+        if refusal is not None:
+            self.dropped += 1
+            self.last_error = refusal
+            log.warning("query: request on %s dropped, not answered: %s", message.topic, refusal)
+            return
+        assert isinstance(response_topic, str)
+        payload = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
+        try:
+            envelope, files = await self._answer(payload)
+        except RequestError as exc:
+            envelope, files = self._refused(response_topic, exc.code, exc.message, payload), []
+        except (EvidenceError, CalibrationStoreError, OSError, sqlite3.Error) as exc:
+            message_text = f"the station cannot read its data: {exc}"
+            envelope, files = self._refused(response_topic, "unavailable", message_text, payload), []
+        except Exception as exc:
+            log.exception("query: internal error while answering a request")
+            message_text = f"internal error ({type(exc).__name__}); see the station log"
+            envelope, files = self._refused(response_topic, "internal", message_text, payload), []
+        try:
+            await self._send(client, response_topic, correlation, envelope, files)
+        except (RequestError, OSError) as exc:  # a file changed or vanished while it was being sent
+            self.errors += 1
+            self.last_error = f"answer cut short: {exc}"
+            log.warning("query: answer to %s cut short: %s", response_topic, exc)
+            return
+        if envelope.get("ok"):
+            self.answered += 1
+            log.info("query: %s answered to %s (%d file(s))", envelope["method"], response_topic, len(files))
+
+    def _refused(self, response_topic: str, code: str, message: str, payload: bytes) -> dict[str, Any]:
+        self.errors += 1
+        self.last_error = f"{code}: {message}"
+        log.warning("query: request to %s refused: %s: %s", response_topic, code, message)
+        return error_envelope(_method_of(payload), code, message, **self._where())
+
+    def _refuse_routing(self, message: aiomqtt.Message, response_topic: Any, correlation: Any) -> str | None:
+        """Why a request must not be answered at all, or None."""
+        if message.retain:
+            return "a retained request (it would be answered again at every reconnect)"
+        if not isinstance(response_topic, str) or not response_topic:
+            return "no MQTT 5 Response Topic"
+        if (
+            len(response_topic) > _MAX_RESPONSE_TOPIC_CHARS
+            or any(char in response_topic for char in "+#\0")
+            or not response_topic.startswith(self.response_prefixes)
+        ):
+            return (
+                f"Response Topic {response_topic[:80]!r} is not under an allowed prefix"
+                f" ({', '.join(self.response_prefixes)})"
+            )
+        if correlation is not None and (
+            not isinstance(correlation, bytes | bytearray) or len(correlation) > _MAX_CORRELATION_BYTES
+        ):
+            return f"Correlation Data longer than {_MAX_CORRELATION_BYTES} bytes"
+        return None
+
+    def _where(self) -> dict[str, Any]:
+        return {"site_id": self.config.site.id, "lane": self.config.site.lane}
+
+    def _check_token(self, payload: bytes) -> None:
+        expected = self.settings.token.get_secret_value()
+        if not expected:
+            return
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            data = None
+        given = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise RequestError("unauthorised", "missing or wrong token")
+
+    async def _answer(self, payload: bytes) -> tuple[dict[str, Any], list[_File]]:
+        if len(payload) > self.settings.max_request_bytes:
+            raise RequestError(
+                "too_large",
+                f"the request is {len(payload)} bytes; at most {self.settings.max_request_bytes} are accepted",
+            )
+        self._check_token(payload)
+        request = parse_request(payload)
+        files: list[_File] = []
+        if isinstance(request, RecordsRequest):
+            result = await self._records(request)
+        elif isinstance(request, RecordRequest):
+            result, files = await self._record(request)
+        elif isinstance(request, CaptureRequest):
+            result, files = await self._capture(request)
+        elif isinstance(request, StatusRequest):
+            result = await self._status()
+        elif isinstance(request, CalibrationsRequest):
+            result = await asyncio.to_thread(self._calibrations)
+        envelope = {
+            "protocol": PROTOCOL,
+            "ok": True,
+            "method": request.method,
+            **self._where(),
+            "result": result,
+            "files": [{"name": f.name, "sha256": f.sha256, "bytes": f.size} for f in files],
+        }
+        return envelope, files
+
+    # -- methods -----------------------------------------------------------------------------------
+
+    async def _records(self, request: RecordsRequest) -> dict[str, Any]:
+        if request.page_size > self.settings.max_page_size:
+            raise RequestError(
+                "bad_request",
+                f"page_size {request.page_size} exceeds the maximum {self.settings.max_page_size}",
+            )
+        rows = await asyncio.to_thread(
+            search_records,
+            self.database,
+            from_utc=None if request.from_utc is None else utc_text(request.from_utc),
+            to_utc=None if request.to_utc is None else utc_text(request.to_utc),
+            plate=request.plate,
+            verdict=request.verdict,
+            after_seq=request.after_seq,
+            limit=request.page_size + 1,  # one more tells whether another page follows
+            full=request.full,
+        )
+        page = rows[: request.page_size]
+        more = len(rows) > request.page_size
+        return {
+            "records": page,
+            "count": len(page),
+            "next_after_seq": page[-1]["seq"] if more else None,
+        }
+
+    async def _record(self, request: RecordRequest) -> tuple[dict[str, Any], list[_File]]:
+        stored = await asyncio.to_thread(read_stored_record, self.database, request.id)
+        if stored is None:
+            raise RequestError("not_found", f"no record with id {request.id!r}")
+        record = json.loads(stored.record_text)
+        files: list[_File] = []
+        problems: list[str] = []
+        if request.attachments:
+            files, problems = await asyncio.to_thread(self._attachments, request.id, record)
+        result = {
+            "seq": stored.seq,
+            "record_text": stored.record_text,  # the exact bytes that were hashed and signed
+            "chain": None if stored.chain is None else stored.chain.as_dict(),
+            "attachments_missing": problems,
+        }
+        return result, files
+
+    def _attachments(self, record_id: str, record: dict[str, Any]) -> tuple[list[_File], list[str]]:
+        """The record's attachment files that match the sha256 it lists; the others are named as
+        problems (a file that differs from the signed listing is no evidence and is not sent)."""
+        files: list[_File] = []
+        problems: list[str] = []
+        folder = self.database.parent / "attachments" / record_id
+        for index, entry in enumerate(record.get("attachments") or []):
+            name = str(entry.get("name", "")) if isinstance(entry, dict) else ""
+            listed = str(entry.get("sha256", "")) if isinstance(entry, dict) else ""
+            if not _SAFE_NAME.match(name):
+                problems.append(f"attachment {index}: unusable name {name[:80]!r}")
+                continue
+            path = folder / name
+            if not path.is_file():
+                problems.append(f"attachment {name}: file not found on the station")
+                continue
+            found = self._file(f"attachments/{name}", path)
+            if found.sha256 != listed:
+                problems.append(f"attachment {name}: the file differs from the signed record's sha256")
+                continue
+            files.append(found)
+        return files, problems
+
+    def _file(self, name: str, path: Path) -> _File:
+        size = path.stat().st_size
+        if size > self.settings.max_file_mb * 1e6:
+            raise RequestError(
+                "too_large",
+                f"{name} is {size / 1e6:.1f} MB; query.max_file_mb allows {self.settings.max_file_mb}",
+            )
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            while block := stream.read(_FILE_READ_BYTES):
+                digest.update(block)
+        return _File(name, path, digest.hexdigest(), size)
+
+    async def _capture(self, request: CaptureRequest) -> tuple[dict[str, Any], list[_File]]:
+        if self.capture_dir is None:
+            raise RequestError(
+                "not_found", "this station does not keep raw captures (wim.capture_dir is empty)"
+            )
+        capture_dir = self.capture_dir
+
+        def find() -> _File | None:
+            path = find_capture(capture_dir, request.record_id)
+            return None if path is None else self._file(f"capture/{path.name}", path)
+
+        found = await asyncio.to_thread(find)
+        if found is None:
+            raise RequestError(
+                "not_found",
+                f"no raw capture for record {request.record_id!r} (never taken, or deleted for space)",
+            )
+        return {"record_id": request.record_id, "file": found.name}, [found]
+
+    async def _status(self) -> dict[str, Any]:
+        summary = await asyncio.to_thread(database_summary, self.database)
+        health: dict[str, Any] | None = None
+        if self._health is not None:
+            health = json.loads(json.dumps(self._health(), default=str))
+        return {
+            "time_utc": utc_text(datetime.now(UTC)),
+            "evidence": summary,
+            "health": health,
+            "query": self.health(),
+        }
+
+    def _calibrations(self) -> dict[str, Any]:
+        active = active_calibration(self.database)
+        return {
+            "active_id": None if active is None else active.calibration_id,
+            "calibrations": [cal.to_dict() for cal in calibration_history(self.database)],
+        }
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        client: aiomqtt.Client,
+        topic: str,
+        correlation: bytes | bytearray | None,
+        envelope: dict[str, Any],
+        files: list[_File],
+    ) -> None:
+        body = json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8")
+        objects = 1 + len(files)
+        body_header = (ENVELOPE_NAME, len(body), hashlib.sha256(body).hexdigest())
+        await self._send_object(
+            client, topic, correlation, 0, objects, body_header, _chunks_of(body, self.chunk_bytes)
+        )
+        for index, file in enumerate(files, start=1):
+            header = (file.name, file.size, file.sha256)
+            await self._send_object(
+                client, topic, correlation, index, objects, header, _file_chunks(file, self.chunk_bytes)
+            )
+
+    async def _send_object(
+        self,
+        client: aiomqtt.Client,
+        topic: str,
+        correlation: bytes | bytearray | None,
+        index: int,
+        objects: int,
+        header: tuple[str, int, str],
+        chunks: AsyncIterator[bytes],
+    ) -> None:
+        name, size, sha256 = header
+        total = max(1, -(-size // self.chunk_bytes))
+        sent = 0
+        async for number, chunk in _enumerate(chunks):
+            props = mqtt_properties(PacketTypes.PUBLISH)
+            if correlation is not None:
+                props.CorrelationData = bytes(correlation)
+            props.ContentType = "application/json" if index == 0 else "application/octet-stream"
+            props.UserProperty = ChunkHeader(
+                object=index,
+                objects=objects,
+                chunk=number,
+                chunks=total,
+                bytes=size,
+                sha256=sha256,
+                name=name,
+            ).properties()
+            await client.publish(topic, chunk, qos=1, properties=props, timeout=self.mqtt.publish_timeout_s)
+            sent += 1
+        if sent != total:
+            raise RequestError("unavailable", f"{name} changed while it was being sent")
+
+
+def _method_of(payload: bytes | bytearray) -> str | None:
+    """The method a refused request named, if it is readable (for the error envelope)."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    method = data.get("method") if isinstance(data, dict) else None
+    return method if isinstance(method, str) and len(method) <= 32 else None
+
+
+async def _chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
+    if not data:
+        yield b""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def _file_chunks(file: _File, size: int) -> AsyncIterator[bytes]:
+    """The file in chunks, read in a thread; stops at the size announced (the sha256 covers that)."""
+    stream = await asyncio.to_thread(file.path.open, "rb")
+    try:
+        remaining = file.size
+        if remaining == 0:
+            yield b""
+        while remaining > 0:
+            block: bytes = await asyncio.to_thread(stream.read, min(size, remaining))
+            if not block:
+                return
+            remaining -= len(block)
+            yield block
+    finally:
+        await asyncio.to_thread(stream.close)
+
+
+async def _enumerate(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    number = 0
+    async for chunk in chunks:
+        yield number, chunk
+        number += 1
