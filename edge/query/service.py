@@ -155,7 +155,13 @@ class QueryService:
                     max_queued_incoming_messages=_INCOMING_QUEUE,
                     tls_params=tls_parameters(self.mqtt),
                 ) as client:
-                    await client.subscribe(self.topic, qos=1)
+                    granted = await client.subscribe(self.topic, qos=1)
+                    if any(_refused(code) for code in granted):
+                        raise aiomqtt.MqttError(
+                            f"the broker refused the subscription to {self.topic}: under the example ACL"
+                            " (docs/mosquitto/) the client certificate's CN must equal site.id"
+                            f" ({self.config.site.id})"
+                        )
                     self.state = "connected"
                     self.last_error = ""
                     backoff = 0.5
@@ -471,6 +477,12 @@ class QueryService:
             sent += 1
         if sent != total:
             raise RequestError("unavailable", f"{name} changed while it was being sent")
+
+
+def _refused(code: Any) -> bool:
+    """A SUBACK code that refuses: an MQTT 5 reason code or a 3.1.1 return code >= 0x80."""
+    value = getattr(code, "value", code)
+    return isinstance(value, int) and value >= 0x80
 
 
 def _method_of(payload: bytes | bytearray) -> str | None:

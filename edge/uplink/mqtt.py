@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -21,7 +22,7 @@ import aiomqtt
 from edge.config import Config, MqttConfig
 from edge.evidence import EvidenceError, EvidenceStore
 
-__all__ = ["Uplink", "client_id", "record_topic", "status_topic", "tls_parameters"]
+__all__ = ["Uplink", "certificate_mismatch", "client_id", "record_topic", "status_topic", "tls_parameters"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,32 @@ def tls_parameters(mqtt: MqttConfig) -> aiomqtt.TLSParameters | None:
     )
 
 
+def certificate_mismatch(config: Config) -> str | None:
+    """Why the client certificate's CN cannot work as this station's broker identity, or None.
+
+    Under the example ACL (docs/mosquitto/) the CN is the MQTT user name and must equal site.id.  The
+    broker drops a mismatched station's records while still acknowledging them (it does not tell a
+    client what it may not see), so the outbox would count them as sent: say so loudly at start."""
+    path = config.mqtt.tls_cert_file
+    if not path:
+        return None
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        return f"cannot read the client certificate {path}: {exc}"
+    names = [str(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if names != [config.site.id]:
+        return (
+            f"the client certificate {path} has CN {', '.join(names) or '(none)'} but site.id is"
+            f" {config.site.id}: a broker with the example ACL will drop every record; install this"
+            " station's own certificate"
+        )
+    return None
+
+
 class Uplink:
     def __init__(
         self, config: Config, store: EvidenceStore, health: Callable[[], dict[str, Any]] | None = None
@@ -68,6 +95,7 @@ class Uplink:
         self._health = health
         self._next_heartbeat_s = 0.0
         self.heartbeats = 0
+        self.identity_problem: str | None = None
 
     def _status_payload(self, online: bool, with_health: bool = False) -> bytes:
         status: dict[str, Any] = {
@@ -96,6 +124,9 @@ class Uplink:
         if not self.mqtt.enabled:
             await stop.wait()
             return
+        self.identity_problem = certificate_mismatch(self.config)
+        if self.identity_problem:
+            log.error("uplink: %s", self.identity_problem)
         backoff = 0.5
         identifier = client_id(self.config)
         will = aiomqtt.Will(status_topic(self.config), self._status_payload(False), qos=1, retain=True)
@@ -187,4 +218,5 @@ class Uplink:
             "published": self.published,
             "connects": self.connects,
             "heartbeats": self.heartbeats,
+            "identity_problem": self.identity_problem,
         }
