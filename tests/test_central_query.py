@@ -357,6 +357,32 @@ async def test_token_is_required_and_never_logged(
     assert secret not in caplog.text
 
 
+async def test_a_failing_health_callable_gets_an_internal_error_not_a_crash(
+    tmp_path: Path, mosquitto: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _fill(tmp_path, {})
+
+    def broken_health() -> dict[str, Any]:
+        raise RuntimeError("device table locked")
+
+    service = QueryService(_config(tmp_path, mosquitto.port), health=broken_health)
+    task, stop = await _start(service)
+    broker = Broker(port=mosquitto.port)
+    try:
+        status = await ask(broker, {"method": "status"}, site_id=SITE, timeout_s=10)
+        assert status.error == {
+            "code": "internal",
+            "message": "internal error (RuntimeError); see the station log",
+        }
+        assert "device table locked" in caplog.text  # the traceback is in the station's log
+        records = await ask(broker, {"method": "records", "page_size": 1}, site_id=SITE, timeout_s=10)
+        assert records.ok and records.result["next_after_seq"] == 1
+        assert not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
 # -- the command line -----------------------------------------------------------------------------
 
 

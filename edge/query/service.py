@@ -174,6 +174,10 @@ class QueryService:
                         "query: broker %s:%d unavailable (%s); retrying", self.mqtt.host, self.mqtt.port, exc
                     )
                 self.last_error = str(exc)
+            except Exception as exc:  # a bug here must never stop the lane: log it, reconnect, go on
+                self.state = "failed"
+                self.last_error = f"internal error: {exc!r}"
+                log.exception("query: internal error; reconnecting")
             if stop.is_set():
                 break
             delay = backoff * (0.5 + self._rng.random())
@@ -194,7 +198,14 @@ class QueryService:
                     with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                         await incoming
                     return
-                await self.handle(client, incoming.result())  # a lost connection raises MqttError
+                message = incoming.result()  # a lost connection raises MqttError
+                try:
+                    await self.handle(client, message)
+                except aiomqtt.MqttError:
+                    raise
+                except Exception:  # one bad request must never stop the service (nor the lane)
+                    self.errors += 1
+                    log.exception("query: internal error on a request to %s", message.topic)
         finally:
             stop_wait.cancel()
 
