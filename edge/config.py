@@ -221,6 +221,36 @@ class WimConfig(_Strict):
         le=0.5,
         description="Steer-axle drift monitor: alarm when the recent mean shifts this much.",
     )
+    dynamic_knot_m: float = Field(
+        0.5,
+        ge=0,
+        le=5,
+        description="Axle-load estimator: the body's heave and pitch are fitted as time courses shared by the"
+        " axles of each vehicle unit, piecewise linear between knots this far apart in distance travelled"
+        " (m); 0 fits constant axle loads only.",
+    )
+    body_dynamic_std: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Prior spread of the body's heave and pitch load (fraction of the static axle load) at a"
+        " knot: the dynamic load coefficient expected on the approach.",
+    )
+    misfit_correlation_s: float = Field(
+        0.06,
+        gt=0,
+        le=1,
+        description="The misfit left by the body terms (axle hop, 8-15 Hz) stays correlated this long (s);"
+        " the samples within it count as one observation when weighed against the priors.",
+    )
+    group_share_std: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Prior spread of an axle's load about its group's mean axle load (fraction), for axles"
+        " of a tandem or tridem (load-sharing suspension); the crossing's data override it where they"
+        " separate the axles well (low speed). 0 turns the prior off.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> WimConfig:
