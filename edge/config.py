@@ -229,12 +229,12 @@ class WimConfig(_Strict):
         " axles of each vehicle unit, piecewise linear between knots this far apart in distance travelled"
         " (m); 0 fits constant axle loads only.",
     )
-    body_dynamic_std: float = Field(
-        0.05,
+    body_min_frequency_hz: float = Field(
+        1.5,
         gt=0,
-        le=1,
-        description="Prior spread of the body's heave and pitch load (fraction of the static axle load) at a"
-        " knot: the dynamic load coefficient expected on the approach.",
+        le=20,
+        description="Lowest sprung-mass (bounce, pitch) frequency expected (Hz): at low speed a knot interval"
+        " spans several body periods, whose motion averages down, so the body terms' prior tightens.",
     )
     misfit_correlation_s: float = Field(
         0.06,

@@ -22,10 +22,11 @@ with ``L_i`` the first fit's load, ``d_i`` the axle's distance from its unit's c
 ``pitch_u`` piecewise-linear time courses shared by the axles of the vehicle unit (the truck; or the
 tractor and the trailer of a combination).  The body's motion, seen on all its axles over the whole
 crossing, is then no longer mistaken for a different split between the axles of a group.  It is a
-regularised (maximum a posteriori) fit: the body terms have a prior spread of a few per cent of the
-load, and the axles of a tandem or tridem a prior of near-equal load sharing; both weigh as much as
-the crossing's data allow, the samples counted as correlated over the axle-hop time scale.  The
-misfit used for re-weigh stays the first (steady) fit's.
+regularised (maximum a posteriori) fit: the body terms have a prior spread as large, relative to the
+load, as the steady fit's misfit (how much this truck moved on this crossing), and the axles of a
+tandem or tridem a prior of near-equal load sharing; both weigh against the crossing's data, the
+samples counted as correlated over the axle-hop time scale.  The misfit used for re-weigh stays the
+first (steady) fit's.
 """
 
 from __future__ import annotations
@@ -261,20 +262,24 @@ def _with_body_dynamics(
         step_s,
         n_knots,
     )
-    # Priors in the units of the data: a sample's variance is the steady fit's misfit (floored at
-    # 0.1 % of the mean axle load, the order of a cell's resolution), and samples within the misfit's
-    # correlation time count as one.
+    # Priors in the units of the data.  A sample's variance is the steady fit's misfit (floored at 0.1 %
+    # of the mean axle load, the order of a cell's resolution); samples within the misfit's correlation
+    # time count as one.  The body's motion is as large, relative to the load, as that misfit says this
+    # truck moved on this crossing (suspension, road, speed: nothing set by hand), and a knot's
+    # coefficient is that motion averaged over about a knot interval: once the interval is longer than
+    # the slowest body period it averages down (sinc envelope 1 / (pi f T)).
     times = window.times_s
     rate_hz = (
         (times.size - 1) / float(times[-1] - times[0]) if times.size > 1 else float(scale.sample_rate_hz)
     )
-    floor_kg = 1e-3 * float(np.mean(steady_kg))
-    data_variance = max(misfit_variance_kg2, floor_kg * floor_kg) * max(
-        wim.misfit_correlation_s * rate_hz, 1.0
-    )
+    mean_axle_kg = float(np.mean(steady_kg))
+    misfit_kg2 = max(misfit_variance_kg2, (1e-3 * mean_axle_kg) ** 2)
+    data_variance = misfit_kg2 * max(wim.misfit_correlation_s * rate_hz, 1.0)
+    averaging = min(1.0, 1.0 / (math.pi * wim.body_min_frequency_hz * step_s))
+    body_spread = math.sqrt(misfit_kg2) / mean_axle_kg * averaging
     system = ata.copy()
     dynamic = np.arange(n_axles, system.shape[0])
-    system[dynamic, dynamic] += data_variance / wim.body_dynamic_std**2
+    system[dynamic, dynamic] += data_variance / body_spread**2
     if wim.group_share_std > 0:
         for group in _groups(spacings_m, group_max_spacing_m):
             if len(group) < 2:
