@@ -65,8 +65,8 @@ class ScaleConfig(_Strict):
         0.1,
         ge=0,
         le=1.5,
-        description="Samples taken while any axle is within this distance of a platform edge are not used"
-        " (the strips' timing uncertainty makes the footprint's position uncertain there).",
+        description="A platform's samples taken while any axle is within this distance of one of its edges"
+        " are not used (the strips' timing uncertainty makes the footprint's position uncertain there).",
     )
     tyre_footprint_m: float = Field(
         0.25,

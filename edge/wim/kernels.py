@@ -53,17 +53,26 @@ def platform_loads(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _skipped(
-    t: float, entry_x_m: float, entry_t_s: F64, speed: F64, edges_m: F64, margin_m: float, position: F64
-) -> bool:
-    """The per-sample skip test (an axle within the margin of an edge); fills ``position``."""
+def _near_edges(
+    t: float,
+    entry_x_m: float,
+    entry_t_s: F64,
+    speed: F64,
+    edges_m: F64,
+    margin_m: float,
+    position: F64,
+    near: npt.NDArray[np.bool_],
+) -> None:
+    """The per-sample skip test: ``near[e]`` when some axle is within the margin of edge e; fills
+    ``position``.  A platform's row is skipped when either of its two edges is near an axle."""
+    for e in range(edges_m.shape[0]):
+        near[e] = False
     for i in range(entry_t_s.shape[0]):
         x = entry_x_m + (t - entry_t_s[i]) * speed[i]
         position[i] = x
         for e in range(edges_m.shape[0]):
             if abs(x - edges_m[e]) < margin_m:
-                return True
-    return False
+                near[e] = True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -110,8 +119,8 @@ def axle_normal_equations(
     monotone in t).  A segment where at both ends every axle's footprint is wholly on the
     same platform (or off the scale) and every axle is on the same side of every margin zone is the
     same at every sample by monotonicity: its rows are sums of platform loads over the segment, a tight
-    loop.  Anything else (footprint on an edge, the segment's ends disagree) runs the kernel's
-    per-sample body."""
+    loop (leaving out the platforms bounded by an edge some axle is within the margin of).  Anything
+    else (footprint on an edge, the segment's ends disagree) runs the kernel's per-sample body."""
     n_samples = times_s.shape[0]
     n_axles = entry_t_s.shape[0]
     n_edges = edges_m.shape[0]
@@ -154,6 +163,8 @@ def axle_normal_equations(
     pos_b = np.empty(n_axles)
     position = np.empty(n_axles)
     state = np.empty(n_axles, dtype=np.int64)
+    zone = np.zeros(n_edges, dtype=np.bool_)
+    near = np.zeros(n_edges, dtype=np.bool_)
     share = np.zeros((n_platforms, n_axles))
     seg_sum = np.zeros(n_platforms)
     for c in range(cuts.shape[0] - 1):
@@ -161,7 +172,8 @@ def axle_normal_equations(
         if a >= b:
             continue
         constant = monotone
-        skip_all = False
+        for e in range(n_edges):
+            zone[e] = False
         if constant:
             for i in range(n_axles):
                 pos_a[i] = entry_x_m + (times_s[a] - entry_t_s[i]) * speed[i]
@@ -175,23 +187,24 @@ def axle_normal_equations(
                     da = pos_a[i] - edges_m[e]
                     db = pos_b[i] - edges_m[e]
                     if abs(da) < margin_m and abs(db) < margin_m:
-                        skip_all = True  # both ends in one margin zone: the zone is an interval
+                        zone[e] = True  # both ends in one margin zone: the zone is an interval
                     elif not ((da >= margin_m and db >= margin_m) or (da <= -margin_m and db <= -margin_m)):
                         constant = False
-        if skip_all:
-            continue
         if constant:
-            used += n_platforms * (b - a)
             for p in range(n_platforms):
                 seg_sum[p] = 0.0
+                if not (zone[p] or zone[p + 1]):
+                    used += b - a
             for s in range(a, b):
                 for p in range(n_platforms):
+                    if zone[p] or zone[p + 1]:
+                        continue
                     w = platform_kg[s, p]
                     seg_sum[p] += w
                     btb += w * w
             for i in range(n_axles):
                 p = state[i]
-                if p < 0:
+                if p < 0 or zone[p] or zone[p + 1]:
                     continue
                 atb[i] += seg_sum[p]
                 for j in range(n_axles):
@@ -199,10 +212,11 @@ def axle_normal_equations(
                         ata[i, j] += b - a
             continue
         for s in range(a, b):  # per sample: a footprint is on an edge somewhere in this segment
-            if _skipped(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position):
-                continue
-            used += n_platforms
+            _near_edges(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position, near)
             for p in range(n_platforms):
+                if near[p] or near[p + 1]:
+                    continue
+                used += 1
                 start = edges_m[p]
                 end = edges_m[p + 1]
                 w = platform_kg[s, p]
@@ -329,6 +343,8 @@ def dynamic_normal_equations(
     pos_b = np.empty(n_axles)
     position = np.empty(n_axles)
     state = np.empty(n_axles, dtype=np.int64)
+    zone = np.zeros(n_edges, dtype=np.bool_)
+    near = np.zeros(n_edges, dtype=np.bool_)
     share = np.zeros(n_axles)
     max_nnz = n_axles + 2 * n_terms
     idx = np.empty(max_nnz, dtype=np.int64)
@@ -342,7 +358,8 @@ def dynamic_normal_equations(
         if a >= b:
             continue
         constant = monotone
-        skip_all = False
+        for e in range(n_edges):
+            zone[e] = False
         if constant:
             for i in range(n_axles):
                 pos_a[i] = entry_x_m + (times_s[a] - entry_t_s[i]) * speed[i]
@@ -356,11 +373,9 @@ def dynamic_normal_equations(
                     da = pos_a[i] - edges_m[e]
                     db = pos_b[i] - edges_m[e]
                     if abs(da) < margin_m and abs(db) < margin_m:
-                        skip_all = True
+                        zone[e] = True
                     elif not ((da >= margin_m and db >= margin_m) or (da <= -margin_m and db <= -margin_m)):
                         constant = False
-        if skip_all:
-            continue
         if constant:
             knot_seg = _knot_index(_knot_position(times_s[a], knot_t0_s, knot_step_s, n_knots), n_knots)
             n_seg = float(b - a)
@@ -388,6 +403,8 @@ def dynamic_normal_equations(
                 for q in range(r):
                     moments[r, q] = moments[q, r]
             for p in range(n_platforms):
+                if zone[p] or zone[p + 1]:
+                    continue
                 nnz = 0
                 for i in range(n_axles):
                     if state[i] == p:
@@ -417,12 +434,13 @@ def dynamic_normal_equations(
                         ata[idx[r], idx[q]] += val[r] * val[q] * moments[kind[r], kind[q]]
             continue
         for s in range(a, b):  # per sample: a footprint is on an edge somewhere in this segment
-            if _skipped(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position):
-                continue
+            _near_edges(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position, near)
             u = _knot_position(times_s[s], knot_t0_s, knot_step_s, n_knots)
             knot = _knot_index(u, n_knots)
             f = u - knot
             for p in range(n_platforms):
+                if near[p] or near[p + 1]:
+                    continue
                 start = edges_m[p]
                 end = edges_m[p + 1]
                 nnz = 0

@@ -17,6 +17,7 @@ __all__ = [
     "footprint_share_ref",
     "hat_basis_ref",
     "platform_loads_ref",
+    "rows_kept_ref",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -62,25 +63,35 @@ def axle_normal_equations_ref(
     ``share`` is the part of axle i's tyre footprint (``footprint_m`` long, uniform pressure) standing on
     platform p: 1 inside, 0 outside, a ramp while the footprint crosses an edge.  Returns (A^T A,
     A^T b, b^T b, rows used).  Samples with any axle within ``margin_m`` of a platform edge are skipped
-    (the timing uncertainty of the strips makes the ramp's position uncertain there).
+    (the timing uncertainty of the strips makes the ramp's position uncertain there), on the two
+    platforms that edge bounds: the other platforms' rows are kept (see :func:`rows_kept_ref`).
     """
     positions = axle_positions_ref(times_s, entry_t_s, exit_t_s, entry_x_m, exit_x_m)
-    near_edge = (np.abs(positions[:, :, None] - edges_m[None, None, :]) < margin_m).any(axis=(1, 2))
-    keep = ~near_edge
-    positions, loads = positions[keep], platform_kg[keep]
+    kept = rows_kept_ref(positions, edges_m, margin_m)
     n_axles = entry_t_s.shape[0]
     n_platforms = edges_m.shape[0] - 1
     ata = np.zeros((n_axles, n_axles))
     atb = np.zeros(n_axles)
     btb = 0.0
     for p in range(n_platforms):
+        keep = kept[:, p]
         on = footprint_share_ref(
-            positions, float(edges_m[p]), float(edges_m[p + 1]), footprint_m
+            positions[keep], float(edges_m[p]), float(edges_m[p + 1]), footprint_m
         )  # (n, axles)
+        loads = platform_kg[keep, p]
         ata += on.T @ on
-        atb += on.T @ loads[:, p]
-        btb += float(loads[:, p] @ loads[:, p])
-    return ata, atb, btb, int(keep.sum()) * n_platforms
+        atb += on.T @ loads
+        btb += float(loads @ loads)
+    return ata, atb, btb, int(kept.sum())
+
+
+def rows_kept_ref(positions_m: F64, edges_m: F64, margin_m: float) -> npt.NDArray[np.bool_]:
+    """(samples, platforms): False where an axle is within ``margin_m`` of either edge of the platform."""
+    near_edge: npt.NDArray[np.bool_] = np.any(
+        np.abs(positions_m[:, :, None] - edges_m[None, None, :]) < margin_m, axis=1
+    )
+    kept: npt.NDArray[np.bool_] = ~(near_edge[:, :-1] | near_edge[:, 1:])
+    return kept
 
 
 def crossing_kinematics_ref(
@@ -139,21 +150,20 @@ def dynamic_normal_equations_ref(
     block of A^T A and the first n values of A^T b are the same as there).  Returns (A^T A, A^T b).
     """
     positions = axle_positions_ref(times_s, entry_t_s, exit_t_s, entry_x_m, exit_x_m)
-    near_edge = (np.abs(positions[:, :, None] - edges_m[None, None, :]) < margin_m).any(axis=(1, 2))
-    keep = ~near_edge
-    positions, loads, times = positions[keep], platform_kg[keep], times_s[keep]
-    basis = hat_basis_ref(times, knot_t0_s, knot_step_s, n_knots)  # (n, knots)
+    kept = rows_kept_ref(positions, edges_m, margin_m)
+    basis = hat_basis_ref(times_s, knot_t0_s, knot_step_s, n_knots)  # (n, knots)
     n_axles = entry_t_s.shape[0]
     n_terms = term_weights_kg.shape[0]
     n_cols = n_axles + n_terms * n_knots
     ata = np.zeros((n_cols, n_cols))
     atb = np.zeros(n_cols)
     for p in range(edges_m.shape[0] - 1):
-        on = footprint_share_ref(positions, float(edges_m[p]), float(edges_m[p + 1]), footprint_m)
+        keep = kept[:, p]
+        on = footprint_share_ref(positions[keep], float(edges_m[p]), float(edges_m[p + 1]), footprint_m)
         term_on = on @ term_weights_kg.T  # (n, terms): each term's weight standing on platform p
         design = np.concatenate(
-            [on, (term_on[:, :, None] * basis[:, None, :]).reshape(times.shape[0], n_terms * n_knots)], axis=1
+            [on, (term_on[:, :, None] * basis[keep, None, :]).reshape(on.shape[0], n_terms * n_knots)], axis=1
         )
         ata += design.T @ design
-        atb += design.T @ loads[:, p]
+        atb += design.T @ platform_kg[keep, p]
     return ata, atb
