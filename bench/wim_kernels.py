@@ -69,11 +69,16 @@ import numpy.typing as npt  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge.config import ScaleConfig  # noqa: E402
+from edge.config import ScaleConfig, WimConfig  # noqa: E402
 from edge.lane.buffer import SampleWindow  # noqa: E402
 from edge.lane.crossing import POSTROLL_S  # noqa: E402
 from edge.wim import estimate, kernels, reference  # noqa: E402
-from edge.wim.estimate import WimMeasurement, estimate_crossing, zero_from_preroll  # noqa: E402
+from edge.wim.estimate import (  # noqa: E402
+    WimMeasurement,
+    body_term_weights,
+    estimate_crossing,
+    zero_from_preroll,
+)
 
 F64 = npt.NDArray[np.float64]
 
@@ -232,23 +237,32 @@ def build_stream(seconds: float, seed: int) -> Stream:
 
 @dataclass(frozen=True)
 class Impl:
-    """One implementation of the three kernels."""
+    """One implementation of the four kernels."""
 
     platform_loads: Callable[..., Any]
     axle_normal_equations: Callable[..., Any]
     crossing_kinematics: Callable[..., Any]
+    dynamic_normal_equations: Callable[..., Any]
 
 
-NUMBA = Impl(kernels.platform_loads, kernels.axle_normal_equations, kernels.crossing_kinematics)
+NUMBA = Impl(
+    kernels.platform_loads,
+    kernels.axle_normal_equations,
+    kernels.crossing_kinematics,
+    kernels.dynamic_normal_equations,
+)
 REFERENCE = Impl(
-    reference.platform_loads_ref, reference.axle_normal_equations_ref, reference.crossing_kinematics_ref
+    reference.platform_loads_ref,
+    reference.axle_normal_equations_ref,
+    reference.crossing_kinematics_ref,
+    reference.dynamic_normal_equations_ref,
 )
 
 
 @contextmanager
 def kernels_of(impl: Impl) -> Iterator[None]:
     """``edge.wim.estimate`` calling ``impl``'s kernels: the same estimator code on either side."""
-    names = ("platform_loads", "axle_normal_equations", "crossing_kinematics")
+    names = ("platform_loads", "axle_normal_equations", "crossing_kinematics", "dynamic_normal_equations")
     saved = {name: getattr(estimate, name) for name in names}
     for name in names:
         setattr(estimate, name, getattr(impl, name))
@@ -299,6 +313,17 @@ class Work:
             kernels.platform_loads(v.window.counts, v.zero_counts, stream.span, CELLS_PER_PLATFORM)
             for v in stream.vehicles
         ]
+        # Term weights and knot grids as the estimator derives them from the steady fit (Numba side).
+        self.dynamic_terms = []
+        for v, (ata, atb, _, _) in zip(stream.vehicles, self.normal_equations(NUMBA), strict=True):
+            speeds, spacings = kernels.crossing_kinematics(v.entry_t_s, v.exit_t_s, *self.strips)
+            steady = np.linalg.solve(ata, atb)
+            half = sc.tyre_footprint_m / 2
+            t0 = float(np.min(v.entry_t_s + (stream.edges_m[0] - half - sc.entry_strip_x_m) / speeds))
+            t1 = float(np.max(v.entry_t_s + (stream.edges_m[-1] + half - sc.entry_strip_x_m) / speeds))
+            step = WimConfig().dynamic_knot_m / float(np.mean(speeds))
+            n_knots = max(2, int(np.ceil((t1 - t0) / step)) + 1)
+            self.dynamic_terms.append((body_term_weights(steady, spacings, 2.0), t0, step, n_knots))
 
     def platform_loads(self, impl: Impl) -> F64:
         s = self.s
@@ -317,6 +342,16 @@ class Work:
         return [
             impl.axle_normal_equations(v.window.times_s, loads, edges, v.entry_t_s, v.exit_t_s, *geometry)
             for v, loads in zip(self.s.vehicles, self.window_loads, strict=True)
+        ]
+
+    def dynamic_equations(self, impl: Impl) -> list[tuple[F64, F64]]:
+        """The body-dynamics normal equations per vehicle, with the term weights the estimator would use."""
+        edges, geometry = self.s.edges_m, self.geometry
+        return [
+            impl.dynamic_normal_equations(
+                v.window.times_s, loads, edges, v.entry_t_s, v.exit_t_s, *geometry, *terms
+            )
+            for v, loads, terms in zip(self.s.vehicles, self.window_loads, self.dynamic_terms, strict=True)
         ]
 
     def kinematics(self, impl: Impl) -> list[tuple[F64, F64]]:
@@ -359,6 +394,22 @@ class Work:
                 axle_loads = np.linalg.solve(ata, atb)
                 sse = btb - 2.0 * float(axle_loads @ atb) + float(axle_loads @ ata @ axle_loads)
                 rms = float(np.sqrt(max(sse, 0.0) / used))
+                window = SampleWindow(s.times_s[v.lo : v.hi], s.counts[v.lo : v.hi], 0)
+                with kernels_of(impl):  # the estimator's body-dynamics step, on this side's kernels
+                    axle_loads = estimate._with_body_dynamics(
+                        window,
+                        loads[v.lo : v.hi],
+                        s.edges_m,
+                        v.entry_t_s,
+                        v.exit_t_s,
+                        s.scale,
+                        WimConfig(),
+                        2.0,
+                        axle_loads,
+                        speeds,
+                        spacings,
+                        max(sse, 0.0) / used,
+                    )
             out.append((axle_loads, speeds, spacings, rms))
         return out
 
@@ -597,6 +648,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "crossing_kinematics": check_agreement(
             "crossing_kinematics", work.kinematics(NUMBA), work.kinematics(REFERENCE)
         ),
+        "dynamic_normal_equations": check_agreement(
+            "dynamic_normal_equations", work.dynamic_equations(NUMBA), work.dynamic_equations(REFERENCE)
+        ),
     }
     measured = work.estimate_windows(NUMBA)
     # Solved loads amplify the last-bit differences of A^T b; 1e-7 relative is still exact for weighing.
@@ -612,6 +666,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         compare("platform_loads (whole stream)", work.platform_loads, sec, reps),
         compare("axle_normal_equations (per vehicle window)", work.normal_equations, sec, reps),
         compare("crossing_kinematics (per vehicle)", work.kinematics, sec, reps),
+        compare("dynamic_normal_equations (per vehicle window)", work.dynamic_equations, sec, reps),
     ]
     pipeline_rows = [
         compare("pipeline: estimate_crossing per vehicle window", work.estimate_windows, sec, reps),
@@ -628,6 +683,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ],
             "axle_normal_equations": measure(lambda i=impl: work.normal_equations(i), reps)["median_s"],
             "crossing_kinematics": measure(lambda i=impl: work.kinematics(i), reps)["median_s"],
+            "dynamic_normal_equations": measure(lambda i=impl: work.dynamic_equations(i), reps)["median_s"],
         }
         parts[label]["rank + solve + misfit (numpy)"] = measure(lambda: work.solve(equations), reps)[
             "median_s"

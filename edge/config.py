@@ -65,8 +65,8 @@ class ScaleConfig(_Strict):
         0.1,
         ge=0,
         le=1.5,
-        description="Samples taken while any axle is within this distance of a platform edge are not used"
-        " (the strips' timing uncertainty makes the footprint's position uncertain there).",
+        description="A platform's samples taken while any axle is within this distance of one of its edges"
+        " are not used (the strips' timing uncertainty makes the footprint's position uncertain there).",
     )
     tyre_footprint_m: float = Field(
         0.25,
@@ -220,6 +220,36 @@ class WimConfig(_Strict):
         gt=0,
         le=0.5,
         description="Steer-axle drift monitor: alarm when the recent mean shifts this much.",
+    )
+    dynamic_knot_m: float = Field(
+        0.5,
+        ge=0,
+        le=5,
+        description="Axle-load estimator: the body's heave and pitch are fitted as time courses shared by the"
+        " axles of each vehicle unit, piecewise linear between knots this far apart in distance travelled"
+        " (m); 0 fits constant axle loads only.",
+    )
+    body_min_frequency_hz: float = Field(
+        1.5,
+        gt=0,
+        le=20,
+        description="Lowest sprung-mass (bounce, pitch) frequency expected (Hz): at low speed a knot interval"
+        " spans several body periods, whose motion averages down, so the body terms' prior tightens.",
+    )
+    misfit_correlation_s: float = Field(
+        0.06,
+        gt=0,
+        le=1,
+        description="The misfit left by the body terms (axle hop, 8-15 Hz) stays correlated this long (s);"
+        " the samples within it count as one observation when weighed against the priors.",
+    )
+    group_share_std: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Prior spread of an axle's load about its group's mean axle load (fraction), for axles"
+        " of a tandem or tridem (load-sharing suspension); the crossing's data override it where they"
+        " separate the axles well (low speed). 0 turns the prior off.",
     )
 
     @model_validator(mode="after")

@@ -71,7 +71,13 @@ def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
             reasons.append(note)
         else:
             measurement = estimate_crossing(
-                crossing.window, zero, crossing.entry_t_s, crossing.exit_t_s, config.scale
+                crossing.window,
+                zero,
+                crossing.entry_t_s,
+                crossing.exit_t_s,
+                config.scale,
+                config.wim,
+                config.rules.group_max_spacing_m,
             )
             reasons += stability_problems(measurement, config.rules)
     spacings = measurement.axle_spacings_m if measurement is not None else ()

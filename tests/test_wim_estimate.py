@@ -123,3 +123,37 @@ def test_a_busy_preroll_falls_back_to_the_tracked_zero() -> None:
     without = judge(Crossing(1, window, RATE_HZ, entry_t, exit_t, tyres, (), None), _lane_config(), limits)
     assert without.decision.verdict.value == "reweigh"
     assert any("not empty and quiet" in r for r in without.decision.reasons)
+
+
+def test_body_term_weights_follow_the_vehicle_units() -> None:
+    """Heave weighs each axle by its load; pitch by load times distance from the unit's centroid."""
+    from edge.wim.estimate import body_term_weights
+
+    rigid = body_term_weights(np.array([7000.0, 11000.0, 11000.0]), np.array([3.4, 1.35]), 2.0)
+    assert rigid.shape == (2, 3)  # one unit: heave and pitch
+    np.testing.assert_allclose(rigid[0], [7000.0, 11000.0, 11000.0])
+    assert rigid[1].sum() == pytest.approx(0.0, abs=1e-6)  # pitch moves load, it adds none
+    loads = np.array([7000.0, 11000.0, 11000.0, 9000.0, 9000.0, 9000.0])
+    combination = body_term_weights(loads, np.array([3.4, 1.35, 6.0, 1.31, 1.31]), 2.0)
+    assert combination.shape == (4, 6)  # tractor and trailer, heave and pitch each
+    np.testing.assert_array_equal(combination[2, :3], 0.0)  # the trailer's terms leave the tractor alone
+    np.testing.assert_allclose(combination[2, 3:], 9000.0)
+    np.testing.assert_allclose(combination[3, 3:] / 9000.0, [-1.2247, 0.0, 1.2247], atol=1e-4)
+
+
+def test_body_terms_leave_a_steady_crossing_as_the_steady_fit_weighs_it() -> None:
+    """Without dynamics the second fit has nothing to explain: it agrees with the constant-load fit."""
+    from edge.config import WimConfig
+
+    motion = _default_motions()[3]
+    cells = LoadCellModel(GEOMETRY.n_channels, seed=12)
+    entry_t = motion.axle_crossing_times(GEOMETRY.entry_strip_x_m)
+    exit_t = motion.axle_crossing_times(GEOMETRY.exit_x_m)
+    t = np.arange(np.floor((entry_t[0] - 0.6) * RATE_HZ), np.ceil((exit_t[-1] + 0.05) * RATE_HZ)) / RATE_HZ
+    window = SampleWindow(t, cells.counts(t, cell_loads_kg([motion], t, GEOMETRY)), 0)
+    zero = zero_from_preroll(window, float(entry_t[0]))
+    assert zero is not None
+    steady = estimate_crossing(window, zero, entry_t, exit_t, SCALE, WimConfig(dynamic_knot_m=0.0))
+    with_body = estimate_crossing(window, zero, entry_t, exit_t, SCALE, WimConfig())
+    np.testing.assert_allclose(with_body.axle_loads_kg, steady.axle_loads_kg, rtol=0.005)
+    assert with_body.residual_rms_kg == steady.residual_rms_kg  # re-weigh judges the steady misfit

@@ -113,7 +113,7 @@ class CaptureScale(ScaleConfig):
 
 
 class CaptureWim(_Strict):
-    """The parts of the lane's ``[wim]`` table that judge() uses: the dynamic correction factors."""
+    """The parts of the lane's ``[wim]`` table that judge() uses: correction factors, axle-load fit."""
 
     speed_band_edges_kmh: tuple[float, ...] = Field(
         WimConfig.model_fields["speed_band_edges_kmh"].default,
@@ -123,6 +123,30 @@ class CaptureWim(_Strict):
     corrections: dict[str, tuple[float, ...]] = Field(
         default_factory=dict,
         description="Correction factors per speed band: key 'default' or a vehicle class code.",
+    )
+    dynamic_knot_m: float = Field(
+        WimConfig.model_fields["dynamic_knot_m"].default,
+        ge=0,
+        le=5,
+        description="Knot spacing of the body heave/pitch terms (m travelled); 0 = constant axle loads.",
+    )
+    body_min_frequency_hz: float = Field(
+        WimConfig.model_fields["body_min_frequency_hz"].default,
+        gt=0,
+        le=20,
+        description="Lowest body frequency expected (Hz): tightens the body terms' prior at low speed.",
+    )
+    misfit_correlation_s: float = Field(
+        WimConfig.model_fields["misfit_correlation_s"].default,
+        gt=0,
+        le=1,
+        description="Correlation time of the misfit (s): samples within it count as one observation.",
+    )
+    group_share_std: float = Field(
+        WimConfig.model_fields["group_share_std"].default,
+        ge=0,
+        le=1,
+        description="Prior spread of a group axle's load about the group's mean axle load; 0 = off.",
     )
 
     @model_validator(mode="after")
@@ -224,7 +248,7 @@ def write_capture(
         "problems": list(crossing.problems),
         "scale": config.scale.model_dump(mode="json"),
         "rules": config.rules.model_dump(mode="json"),
-        "wim": config.wim.model_dump(mode="json", include={"speed_band_edges_kmh", "corrections"}),
+        "wim": config.wim.model_dump(mode="json", include=set(CaptureWim.model_fields)),
         "software": {"name": "weighlane-edge", "version": __version__},
     }
     if live_result is not None:

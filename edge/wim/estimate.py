@@ -11,6 +11,22 @@ Solving this in the least-squares sense over every sample and platform uses the 
 time (averaging out noise and body bounce) and separates the axles of a tandem by the moments they
 stand on different platforms.  The misfit (RMS residual) measures how well the crossing fits the
 model: rocking, jumping and stop-and-go crossings fit badly and are sent to re-weigh.
+
+At speed those moments are short (1.3 m at 40 km/h is 0.12 s) and the axle loads move during them:
+the sprung body heaves and pitches at 1.5-5 Hz.  A second fit therefore lets each axle's load vary
+as a rigid body on load-proportional springs would make it (a pitch-plane model):
+
+    load_i(t) = load_i + L_i * heave_u(t) + L_i * d_i * pitch_u(t)
+
+with ``L_i`` the first fit's load, ``d_i`` the axle's distance from its unit's centroid and ``heave_u``,
+``pitch_u`` piecewise-linear time courses shared by the axles of the vehicle unit (the truck; or the
+tractor and the trailer of a combination).  The body's motion, seen on all its axles over the whole
+crossing, is then no longer mistaken for a different split between the axles of a group.  It is a
+regularised (maximum a posteriori) fit: the body terms have a prior spread as large, relative to the
+load, as the steady fit's misfit (how much this truck moved on this crossing), and the axles of a
+tandem or tridem a prior of near-equal load sharing; both weigh against the crossing's data, the
+samples counted as correlated over the axle-hop time scale.  The misfit used for re-weigh stays the
+first (steady) fit's.
 """
 
 from __future__ import annotations
@@ -21,9 +37,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import RulesConfig, ScaleConfig
+from edge.config import RulesConfig, ScaleConfig, WimConfig
 from edge.lane.buffer import SampleWindow
-from edge.wim.kernels import axle_normal_equations, crossing_kinematics, platform_loads
+from edge.wim.kernels import (
+    axle_normal_equations,
+    crossing_kinematics,
+    dynamic_normal_equations,
+    platform_loads,
+)
 
 __all__ = ["WimMeasurement", "estimate_crossing", "span_per_cell", "stability_problems", "zero_from_preroll"]
 
@@ -101,7 +122,12 @@ def estimate_crossing(
     entry_t_s: npt.NDArray[np.float64],
     exit_t_s: npt.NDArray[np.float64],
     scale: ScaleConfig,
+    wim: WimConfig | None = None,
+    group_max_spacing_m: float = 2.0,
 ) -> WimMeasurement:
+    """Axle loads and the rest of one crossing; ``wim`` sets the body-dynamics fit (default settings when
+    None), ``group_max_spacing_m`` which axles form a group (as the rules classify them)."""
+    wim = wim if wim is not None else WimConfig()
     problems: list[str] = []
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     loads = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
@@ -118,16 +144,31 @@ def estimate_crossing(
         scale.tyre_footprint_m,
     )
     n_axles = entry_t_s.shape[0]
-    axle_loads = np.full(n_axles, np.nan)
+    axle_loads: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
     residual_rms = float("nan")
     if used == 0:
         problems.append("no load samples usable for this crossing")
     elif not _separable(ata):
         problems.append("axle loads cannot be separated (axles never stood on different platforms)")
     else:
-        axle_loads = np.linalg.solve(ata, atb)
+        axle_loads = np.asarray(np.linalg.solve(ata, atb), dtype=np.float64)
         sse = btb - 2.0 * float(axle_loads @ atb) + float(axle_loads @ ata @ axle_loads)
         residual_rms = float(np.sqrt(max(sse, 0.0) / used))
+        if wim.dynamic_knot_m > 0 and np.all(axle_loads > 0) and np.all(speeds_mps > 0):
+            axle_loads = _with_body_dynamics(
+                window,
+                loads,
+                edges,
+                entry_t_s,
+                exit_t_s,
+                scale,
+                wim,
+                group_max_spacing_m,
+                axle_loads,
+                speeds_mps,
+                spacings,
+                max(sse, 0.0) / used,
+            )
     mean_speed = float(np.mean(speeds_mps)) if n_axles else float("nan")
     return WimMeasurement(
         axle_loads_kg=tuple(float(v) for v in axle_loads),
@@ -140,6 +181,120 @@ def estimate_crossing(
         samples_lost=window.samples_lost,
         problems=tuple(problems),
     )
+
+
+def _groups(spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float) -> list[list[int]]:
+    groups: list[list[int]] = [[0]]
+    for axle, spacing_m in enumerate(spacings_m, start=1):
+        if spacing_m <= group_max_spacing_m:
+            groups[-1].append(axle)
+        else:
+            groups.append([axle])
+    return groups
+
+
+def body_term_weights(
+    loads_kg: npt.NDArray[np.float64], spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float
+) -> npt.NDArray[np.float64]:
+    """Per-axle weights (kg) of the heave and pitch terms of each vehicle unit: shape (terms, axles).
+
+    Units as the rules classify: at most two axle groups is one rigid body; otherwise the first two
+    groups are the tractor (or towing truck) and the rest the trailer.  Heave moves every axle of a unit
+    in proportion to its load (suspension stiffness roughly follows the load it is rated for); pitch in
+    proportion to load times distance from the unit's load-weighted centroid, scaled so its
+    load-weighted mean square is 1, so one prior spread fits both.
+    """
+    groups = _groups(spacings_m, group_max_spacing_m)
+    if len(groups) <= 2:
+        units = [[axle for group in groups for axle in group]]
+    else:
+        units = [groups[0] + groups[1], [axle for group in groups[2:] for axle in group]]
+    position_m = np.concatenate(([0.0], np.cumsum(spacings_m)))
+    rows: list[npt.NDArray[np.float64]] = []
+    for unit in units:
+        heave = np.zeros(loads_kg.size)
+        heave[unit] = loads_kg[unit]
+        rows.append(heave)
+        unit_kg = float(loads_kg[unit].sum())
+        ahead_m = position_m[unit] - float(np.dot(loads_kg[unit], position_m[unit])) / unit_kg
+        mean_square = float(np.dot(loads_kg[unit], ahead_m * ahead_m)) / unit_kg
+        if len(unit) > 1 and mean_square > 1e-6:
+            pitch = np.zeros(loads_kg.size)
+            pitch[unit] = loads_kg[unit] * ahead_m / math.sqrt(mean_square)
+            rows.append(pitch)
+    return np.array(rows)
+
+
+def _with_body_dynamics(
+    window: SampleWindow,
+    platform_kg: npt.NDArray[np.float64],
+    edges_m: npt.NDArray[np.float64],
+    entry_t_s: npt.NDArray[np.float64],
+    exit_t_s: npt.NDArray[np.float64],
+    scale: ScaleConfig,
+    wim: WimConfig,
+    group_max_spacing_m: float,
+    steady_kg: npt.NDArray[np.float64],
+    speeds_mps: npt.NDArray[np.float64],
+    spacings_m: npt.NDArray[np.float64],
+    misfit_variance_kg2: float,
+) -> npt.NDArray[np.float64]:
+    """Axle loads of the fit with shared body terms (module docstring); the steady fit if it fails."""
+    n_axles = steady_kg.size
+    weights = body_term_weights(steady_kg, spacings_m, group_max_spacing_m)
+    half = scale.tyre_footprint_m / 2
+    first_on_s = float(np.min(entry_t_s + (edges_m[0] - half - scale.entry_strip_x_m) / speeds_mps))
+    last_off_s = float(np.max(entry_t_s + (edges_m[-1] + half - scale.entry_strip_x_m) / speeds_mps))
+    step_s = wim.dynamic_knot_m / float(np.mean(speeds_mps))
+    n_knots = max(2, math.ceil((last_off_s - first_on_s) / step_s) + 1)
+    ata, atb = dynamic_normal_equations(
+        window.times_s,
+        platform_kg,
+        edges_m,
+        entry_t_s,
+        exit_t_s,
+        scale.entry_strip_x_m,
+        scale.exit_x_m,
+        scale.edge_margin_m,
+        scale.tyre_footprint_m,
+        weights,
+        first_on_s,
+        step_s,
+        n_knots,
+    )
+    # Priors in the units of the data.  A sample's variance is the steady fit's misfit (floored at 0.1 %
+    # of the mean axle load, the order of a cell's resolution); samples within the misfit's correlation
+    # time count as one.  The body's motion is as large, relative to the load, as that misfit says this
+    # truck moved on this crossing (suspension, road, speed: nothing set by hand), and a knot's
+    # coefficient is that motion averaged over about a knot interval: once the interval is longer than
+    # the slowest body period it averages down (sinc envelope 1 / (pi f T)).
+    times = window.times_s
+    rate_hz = (
+        (times.size - 1) / float(times[-1] - times[0]) if times.size > 1 else float(scale.sample_rate_hz)
+    )
+    mean_axle_kg = float(np.mean(steady_kg))
+    misfit_kg2 = max(misfit_variance_kg2, (1e-3 * mean_axle_kg) ** 2)
+    data_variance = misfit_kg2 * max(wim.misfit_correlation_s * rate_hz, 1.0)
+    averaging = min(1.0, 1.0 / (math.pi * wim.body_min_frequency_hz * step_s))
+    body_spread = math.sqrt(misfit_kg2) / mean_axle_kg * averaging
+    system = ata.copy()
+    dynamic = np.arange(n_axles, system.shape[0])
+    system[dynamic, dynamic] += data_variance / body_spread**2
+    if wim.group_share_std > 0:
+        for group in _groups(spacings_m, group_max_spacing_m):
+            if len(group) < 2:
+                continue
+            spread_kg = wim.group_share_std * float(np.mean(steady_kg[group]))
+            centring = np.eye(len(group)) - 1.0 / len(group)
+            system[np.ix_(group, group)] += data_variance / spread_kg**2 * centring
+    # Knots no axle of a term ever stands at carry no data: their coefficient is 0, drop them.
+    keep = np.concatenate((np.ones(n_axles, dtype=bool), np.diag(ata)[n_axles:] > 0))
+    try:
+        solution = np.linalg.solve(system[np.ix_(keep, keep)], atb[keep])
+    except np.linalg.LinAlgError:
+        return steady_kg
+    loads = solution[:n_axles]
+    return loads if np.all(np.isfinite(loads)) else steady_kg
 
 
 def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:

@@ -12,7 +12,13 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["axle_normal_equations", "crossing_kinematics", "platform_loads", "warm_up"]
+__all__ = [
+    "axle_normal_equations",
+    "crossing_kinematics",
+    "dynamic_normal_equations",
+    "platform_loads",
+    "warm_up",
+]
 
 F64 = npt.NDArray[np.float64]
 
@@ -47,17 +53,26 @@ def platform_loads(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _skipped(
-    t: float, entry_x_m: float, entry_t_s: F64, speed: F64, edges_m: F64, margin_m: float, position: F64
-) -> bool:
-    """The per-sample skip test (an axle within the margin of an edge); fills ``position``."""
+def _near_edges(
+    t: float,
+    entry_x_m: float,
+    entry_t_s: F64,
+    speed: F64,
+    edges_m: F64,
+    margin_m: float,
+    position: F64,
+    near: npt.NDArray[np.bool_],
+) -> None:
+    """The per-sample skip test: ``near[e]`` when some axle is within the margin of edge e; fills
+    ``position``.  A platform's row is skipped when either of its two edges is near an axle."""
+    for e in range(edges_m.shape[0]):
+        near[e] = False
     for i in range(entry_t_s.shape[0]):
         x = entry_x_m + (t - entry_t_s[i]) * speed[i]
         position[i] = x
         for e in range(edges_m.shape[0]):
             if abs(x - edges_m[e]) < margin_m:
-                return True
-    return False
+                near[e] = True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -104,8 +119,8 @@ def axle_normal_equations(
     monotone in t).  A segment where at both ends every axle's footprint is wholly on the
     same platform (or off the scale) and every axle is on the same side of every margin zone is the
     same at every sample by monotonicity: its rows are sums of platform loads over the segment, a tight
-    loop.  Anything else (footprint on an edge, the segment's ends disagree) runs the kernel's
-    per-sample body."""
+    loop (leaving out the platforms bounded by an edge some axle is within the margin of).  Anything
+    else (footprint on an edge, the segment's ends disagree) runs the kernel's per-sample body."""
     n_samples = times_s.shape[0]
     n_axles = entry_t_s.shape[0]
     n_edges = edges_m.shape[0]
@@ -148,6 +163,8 @@ def axle_normal_equations(
     pos_b = np.empty(n_axles)
     position = np.empty(n_axles)
     state = np.empty(n_axles, dtype=np.int64)
+    zone = np.zeros(n_edges, dtype=np.bool_)
+    near = np.zeros(n_edges, dtype=np.bool_)
     share = np.zeros((n_platforms, n_axles))
     seg_sum = np.zeros(n_platforms)
     for c in range(cuts.shape[0] - 1):
@@ -155,7 +172,8 @@ def axle_normal_equations(
         if a >= b:
             continue
         constant = monotone
-        skip_all = False
+        for e in range(n_edges):
+            zone[e] = False
         if constant:
             for i in range(n_axles):
                 pos_a[i] = entry_x_m + (times_s[a] - entry_t_s[i]) * speed[i]
@@ -169,23 +187,24 @@ def axle_normal_equations(
                     da = pos_a[i] - edges_m[e]
                     db = pos_b[i] - edges_m[e]
                     if abs(da) < margin_m and abs(db) < margin_m:
-                        skip_all = True  # both ends in one margin zone: the zone is an interval
+                        zone[e] = True  # both ends in one margin zone: the zone is an interval
                     elif not ((da >= margin_m and db >= margin_m) or (da <= -margin_m and db <= -margin_m)):
                         constant = False
-        if skip_all:
-            continue
         if constant:
-            used += n_platforms * (b - a)
             for p in range(n_platforms):
                 seg_sum[p] = 0.0
+                if not (zone[p] or zone[p + 1]):
+                    used += b - a
             for s in range(a, b):
                 for p in range(n_platforms):
+                    if zone[p] or zone[p + 1]:
+                        continue
                     w = platform_kg[s, p]
                     seg_sum[p] += w
                     btb += w * w
             for i in range(n_axles):
                 p = state[i]
-                if p < 0:
+                if p < 0 or zone[p] or zone[p + 1]:
                     continue
                 atb[i] += seg_sum[p]
                 for j in range(n_axles):
@@ -193,10 +212,11 @@ def axle_normal_equations(
                         ata[i, j] += b - a
             continue
         for s in range(a, b):  # per sample: a footprint is on an edge somewhere in this segment
-            if _skipped(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position):
-                continue
-            used += n_platforms
+            _near_edges(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position, near)
             for p in range(n_platforms):
+                if near[p] or near[p + 1]:
+                    continue
+                used += 1
                 start = edges_m[p]
                 end = edges_m[p + 1]
                 w = platform_kg[s, p]
@@ -213,6 +233,239 @@ def axle_normal_equations(
                     for j in range(n_axles):
                         ata[i, j] += aa * share[p, j]
     return ata, atb, btb, used
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _knot_position(t: float, knot_t0_s: float, knot_step_s: float, n_knots: int) -> float:
+    """Position of time t on the knot grid, held at the first and the last knot (as the reference)."""
+    u = (t - knot_t0_s) / knot_step_s
+    if u < 0.0:
+        return 0.0
+    if u > n_knots - 1.0:
+        return n_knots - 1.0
+    return u
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _knot_index(u: float, n_knots: int) -> int:
+    k = int(np.floor(u))
+    return n_knots - 2 if k > n_knots - 2 else k
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_knot_at_or_above(times_s: F64, knot_t0_s: float, knot_step_s: float, threshold: float) -> int:
+    """First sample index whose knot position (same float expression as the kernel) is >= threshold."""
+    lo, hi = 0, times_s.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (times_s[mid] - knot_t0_s) / knot_step_s >= threshold:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_outer(ata: F64, atb: F64, idx: npt.NDArray[np.int64], val: F64, n: int, y: float) -> None:
+    for a in range(n):
+        va = val[a]
+        ia = idx[a]
+        atb[ia] += va * y
+        for b in range(n):
+            ata[ia, idx[b]] += va * val[b]
+
+
+@numba.njit(cache=True, nogil=True)
+def dynamic_normal_equations(
+    times_s: F64,
+    platform_kg: F64,
+    edges_m: F64,
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    margin_m: float,
+    footprint_m: float,
+    term_weights_kg: F64,
+    knot_t0_s: float,
+    knot_step_s: float,
+    n_knots: int,
+) -> tuple[F64, F64]:
+    """Normal equations of the axle model with shared body terms (see edge.wim.reference), by segments.
+
+    As :func:`axle_normal_equations`, the samples are cut where an axle passes an edge +/- margin or
+    +/- half a footprint, and also where the time passes a knot.  In a segment where every axle's
+    footprint stays wholly on one platform (or off the scale) only the hat basis changes, linearly in
+    the knot position f: the rows are summed through the sums of 1, f, f^2, y and y f over the segment.
+    Anything else runs the per-sample body."""
+    n_samples = times_s.shape[0]
+    n_axles = entry_t_s.shape[0]
+    n_edges = edges_m.shape[0]
+    n_platforms = n_edges - 1
+    n_terms = term_weights_kg.shape[0]
+    n_cols = n_axles + n_terms * n_knots
+    half = footprint_m / 2
+    speed = np.empty(n_axles)
+    for i in range(n_axles):
+        speed[i] = (exit_x_m - entry_x_m) / (exit_t_s[i] - entry_t_s[i])
+    ata = np.zeros((n_cols, n_cols))
+    atb = np.zeros(n_cols)
+    monotone = True
+    for i in range(n_axles):
+        if not speed[i] > 0.0:
+            monotone = False
+    for s in range(1, n_samples):
+        if times_s[s] < times_s[s - 1]:
+            monotone = False
+            break
+    cuts = np.empty(2 + 4 * n_axles * n_edges + n_knots, dtype=np.int64)
+    k = 0
+    cuts[k] = 0
+    k += 1
+    cuts[k] = n_samples
+    k += 1
+    if monotone:
+        for i in range(n_axles):
+            for e in range(n_edges):
+                for th in (
+                    edges_m[e] - margin_m,
+                    edges_m[e] + margin_m,
+                    edges_m[e] - half,
+                    edges_m[e] + half,
+                ):
+                    cuts[k] = _first_at_or_above(times_s, entry_t_s[i], speed[i], entry_x_m, th)
+                    k += 1
+        for knot in range(1, n_knots - 1):
+            cuts[k] = _first_knot_at_or_above(times_s, knot_t0_s, knot_step_s, float(knot))
+            k += 1
+    cuts = np.unique(cuts[:k])
+    pos_a = np.empty(n_axles)
+    pos_b = np.empty(n_axles)
+    position = np.empty(n_axles)
+    state = np.empty(n_axles, dtype=np.int64)
+    zone = np.zeros(n_edges, dtype=np.bool_)
+    near = np.zeros(n_edges, dtype=np.bool_)
+    share = np.zeros(n_axles)
+    max_nnz = n_axles + 2 * n_terms
+    idx = np.empty(max_nnz, dtype=np.int64)
+    val = np.empty(max_nnz)
+    kind = np.empty(max_nnz, dtype=np.int64)  # 0: axle load, 1: knot k, 2: knot k + 1
+    y0 = np.zeros(n_platforms)
+    y1 = np.zeros(n_platforms)
+    moments = np.empty((3, 3))
+    for c in range(cuts.shape[0] - 1):
+        a, b = cuts[c], cuts[c + 1]
+        if a >= b:
+            continue
+        constant = monotone
+        for e in range(n_edges):
+            zone[e] = False
+        if constant:
+            for i in range(n_axles):
+                pos_a[i] = entry_x_m + (times_s[a] - entry_t_s[i]) * speed[i]
+                pos_b[i] = entry_x_m + (times_s[b - 1] - entry_t_s[i]) * speed[i]
+            for i in range(n_axles):
+                sa = _axle_state(pos_a[i], edges_m, half)
+                if sa == -2 or sa != _axle_state(pos_b[i], edges_m, half):
+                    constant = False
+                state[i] = sa
+                for e in range(n_edges):
+                    da = pos_a[i] - edges_m[e]
+                    db = pos_b[i] - edges_m[e]
+                    if abs(da) < margin_m and abs(db) < margin_m:
+                        zone[e] = True
+                    elif not ((da >= margin_m and db >= margin_m) or (da <= -margin_m and db <= -margin_m)):
+                        constant = False
+        if constant:
+            knot_seg = _knot_index(_knot_position(times_s[a], knot_t0_s, knot_step_s, n_knots), n_knots)
+            n_seg = float(b - a)
+            s1 = 0.0
+            s2 = 0.0
+            for p in range(n_platforms):
+                y0[p] = 0.0
+                y1[p] = 0.0
+            for s in range(a, b):
+                f = _knot_position(times_s[s], knot_t0_s, knot_step_s, n_knots) - knot_seg
+                s1 += f
+                s2 += f * f
+                for p in range(n_platforms):
+                    w = platform_kg[s, p]
+                    y0[p] += w
+                    y1[p] += w * f
+            # sums over the segment of g_a * g_b, g = (1, 1 - f, f) for (axle, knot k, knot k + 1)
+            moments[0, 0] = n_seg
+            moments[0, 1] = n_seg - s1
+            moments[0, 2] = s1
+            moments[1, 1] = n_seg - 2.0 * s1 + s2
+            moments[1, 2] = s1 - s2
+            moments[2, 2] = s2
+            for r in range(3):
+                for q in range(r):
+                    moments[r, q] = moments[q, r]
+            for p in range(n_platforms):
+                if zone[p] or zone[p + 1]:
+                    continue
+                nnz = 0
+                for i in range(n_axles):
+                    if state[i] == p:
+                        idx[nnz] = i
+                        val[nnz] = 1.0
+                        kind[nnz] = 0
+                        nnz += 1
+                for j in range(n_terms):
+                    v = 0.0
+                    for i in range(n_axles):
+                        if state[i] == p:
+                            v += term_weights_kg[j, i]
+                    if v == 0.0:
+                        continue
+                    column = n_axles + j * n_knots + knot_seg
+                    idx[nnz] = column
+                    val[nnz] = v
+                    kind[nnz] = 1
+                    idx[nnz + 1] = column + 1
+                    val[nnz + 1] = v
+                    kind[nnz + 1] = 2
+                    nnz += 2
+                for r in range(nnz):
+                    gy = y0[p] if kind[r] == 0 else (y0[p] - y1[p] if kind[r] == 1 else y1[p])
+                    atb[idx[r]] += val[r] * gy
+                    for q in range(nnz):
+                        ata[idx[r], idx[q]] += val[r] * val[q] * moments[kind[r], kind[q]]
+            continue
+        for s in range(a, b):  # per sample: a footprint is on an edge somewhere in this segment
+            _near_edges(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position, near)
+            u = _knot_position(times_s[s], knot_t0_s, knot_step_s, n_knots)
+            knot = _knot_index(u, n_knots)
+            f = u - knot
+            for p in range(n_platforms):
+                if near[p] or near[p + 1]:
+                    continue
+                start = edges_m[p]
+                end = edges_m[p + 1]
+                nnz = 0
+                for i in range(n_axles):
+                    low = max(position[i] - half, start)
+                    high = min(position[i] + half, end)
+                    share[i] = (high - low) / footprint_m if high > low else 0.0
+                    if share[i] != 0.0:
+                        idx[nnz] = i
+                        val[nnz] = share[i]
+                        nnz += 1
+                for j in range(n_terms):
+                    v = 0.0
+                    for i in range(n_axles):
+                        v += share[i] * term_weights_kg[j, i]
+                    if v == 0.0:
+                        continue
+                    column = n_axles + j * n_knots + knot
+                    idx[nnz] = column
+                    val[nnz] = v * (1.0 - f)
+                    idx[nnz + 1] = column + 1
+                    val[nnz + 1] = v * f
+                    nnz += 2
+                _add_outer(ata, atb, idx, val, nnz, platform_kg[s, p])
+    return ata, atb
 
 
 @numba.njit(cache=True, nogil=True)
@@ -244,5 +497,20 @@ def warm_up() -> None:
         6.0,
         0.3,
         0.25,
+    )
+    dynamic_normal_equations(
+        times,
+        np.zeros((4, 1)),
+        np.array([0.0, 6.0]),
+        np.array([0.0, 0.1]),
+        np.array([1.0, 1.1]),
+        -0.5,
+        6.0,
+        0.3,
+        0.25,
+        np.ones((1, 2)),
+        0.0,
+        0.5,
+        3,
     )
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)
