@@ -78,13 +78,16 @@ def run(config_path: Path, verbose: bool) -> None:
     help="Where the evidence database, the port symlinks and the log go.",
 )
 @click.option("--no-broker", is_flag=True, help="Do not start Mosquitto; records stay in the outbox.")
+@click.option("--no-camera", is_flag=True, help="No simulated camera and no plate reading.")
 @click.option(
     "--platforms",
     default="6,6,6",
     show_default=True,
     help="Platform lengths in metres: 6,6,6 is a full-length scale (整车式), 3.6,3.6 an axle-group scale (轴组式).",
 )
-def demo(vehicles: int | None, scenario: str, workdir: Path, no_broker: bool, platforms: str) -> None:
+def demo(
+    vehicles: int | None, scenario: str, workdir: Path, no_broker: bool, no_camera: bool, platforms: str
+) -> None:
     """Run a complete simulated toll-entrance lane with a live table of verdicts."""
     from rich.console import Console
 
@@ -99,7 +102,11 @@ def demo(vehicles: int | None, scenario: str, workdir: Path, no_broker: bool, pl
         raise click.BadParameter(
             "give platform lengths in metres separated by commas, e.g. 3.6,3.6"
         ) from None
-    sys.exit(asyncio.run(run_demo(vehicles, scenario, workdir, not no_broker, console, lengths)))
+    sys.exit(
+        asyncio.run(
+            run_demo(vehicles, scenario, workdir, not no_broker, console, lengths, camera=not no_camera)
+        )
+    )
 
 
 @main.group()
@@ -134,11 +141,13 @@ def _register_subcommands() -> None:
     from edge.cli_calibrate import calibrate
     from edge.cli_central import central
     from edge.cli_evidence import evidence
+    from edge.cli_plate import plate
     from edge.cli_wim import wim
 
     main.add_command(calibrate)
     main.add_command(central)
     main.add_command(evidence)
+    main.add_command(plate)
     main.add_command(wim)
 
 

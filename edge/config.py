@@ -385,6 +385,39 @@ class QueryConfig(_Strict):
     )
 
 
+class PlatesConfig(_Strict):
+    enabled: bool = Field(False, description="Read licence plates from the lane camera.")
+    camera: str = Field(
+        "",
+        description="Camera source for OpenCV: a USB index ('0'), a stream URL ('rtsp://user:pw@host/...'),"
+        " or a folder that JPEG frames are written into (FTP-push cameras, the simulator).",
+    )
+    pre_trigger_s: float = Field(
+        6.0,
+        ge=0,
+        le=30,
+        description="Frames from this long before the separator saw the vehicle are read (s).",
+    )
+    post_trigger_s: float = Field(
+        1.0, ge=0, le=30, description="... and frames up to this long after it (s)."
+    )
+    max_frames: int = Field(6, ge=1, le=50, description="At most this many frames are read per vehicle.")
+    min_confidence: float = Field(
+        0.5, ge=0, le=1, description="A plate read less surely than this is kept but flagged 'unsure'."
+    )
+    wait_s: float = Field(
+        3.0, ge=0, le=60, description="How long a record waits for its plate after the verdict (s)."
+    )
+    threads: int = Field(1, ge=1, le=16, description="onnxruntime threads for plate reading.")
+    model_dir: str = Field("", description="Folder of the plate ONNX models; empty = the packaged ones.")
+
+    @model_validator(mode="after")
+    def _camera_needed(self) -> PlatesConfig:
+        if self.enabled and not self.camera:
+            raise ValueError("plates.enabled needs plates.camera (a USB index, a stream URL or a folder)")
+        return self
+
+
 class Config(_Strict):
     site: SiteConfig
     scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig())
@@ -395,6 +428,7 @@ class Config(_Strict):
     evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
     mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
     query: QueryConfig = Field(default_factory=lambda: QueryConfig())
+    plates: PlatesConfig = Field(default_factory=lambda: PlatesConfig())
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from edge.wim.autozero import AutoZeroTracker
 from edge.wim.capture import CaptureWriter, live_result_from_record
 from edge.wim.drift import DriftMonitor
 from edge.wim.estimate import span_per_cell
+
+if TYPE_CHECKING:
+    from edge.plates.lane import LanePlates
 
 __all__ = ["LaneDaemon"]
 
@@ -86,6 +89,11 @@ class LaneDaemon:
             self._zero_counts = np.asarray(self.calibration.zero_counts, dtype=np.float64)
         self.drift = DriftMonitor(alarm_fraction=config.wim.drift_alarm_fraction)
         self.captures = CaptureWriter.from_config(config)
+        self.plates: LanePlates | None = None
+        if config.plates.enabled:
+            from edge.plates.lane import LanePlates  # OpenCV and onnxruntime load only when plates are on
+
+            self.plates = LanePlates(config.plates)
         self.autozero = AutoZeroTracker(
             span_per_cell(config.scale),
             config.scale.cells_per_platform,
@@ -117,6 +125,8 @@ class LaneDaemon:
         self._last_activity_s = time.monotonic()
         self.lane.on_edge(edge)
         if edge.kind == "enter":
+            if self.plates is not None:
+                self.plates.trigger(edge.host_time_s)
             task = asyncio.get_running_loop().create_task(
                 self.output.vehicle_arriving(), name="barrier-close"
             )
@@ -135,7 +145,9 @@ class LaneDaemon:
         started = time.monotonic()
         await asyncio.to_thread(kernels.warm_up)
         await self.store.open()
-        log.info("kernels and evidence ready in %.2f s", time.monotonic() - started)
+        if self.plates is not None:
+            await self.plates.start()
+        log.info("kernels, evidence and plate models ready in %.2f s", time.monotonic() - started)
         try:
             async with asyncio.TaskGroup() as tasks:
                 for name, driver in (
@@ -153,6 +165,8 @@ class LaneDaemon:
                 tasks.create_task(self._initial_display(), name="display-initial")
                 self.ready.set()
         finally:
+            if self.plates is not None:
+                self.plates.stop()
             await self.output.close()
             if self._background:
                 await asyncio.wait(self._background, timeout=10)
@@ -247,18 +261,43 @@ class LaneDaemon:
             self.drift.observe(
                 judgement.vehicle_class.code, judgement.gross_kg, judgement.measurement.axle_loads_kg[0]
             )
-        label = f"{session.number}号车"
+        # The plate names the vehicle on the board when it is already read; it is never waited for here.
+        plate = self.plates.ready(session.curtain_enter_t_s) if self.plates is not None else None
+        read = plate.result if plate is not None else None
+        label = read.text if read is not None and read.valid else f"{session.number}号车"
         output = await self.output.show_verdict(
             judgement.decision.verdict.value, judgement.gross_kg, judgement.limit.limit_kg, label
         )
         decided = time.monotonic()
         self.vehicles += 1
         record = self._record(session, judgement, output, decided)
+        if self.plates is not None:
+            await self._add_plate(record, session)
         await self._store(record)
         if self.captures.enabled:
             # In the background: a slow disk must never hold up the next vehicle.  The same config
             # object judge() used goes into the capture, so it replays to this very result.
             self._spawn(self.captures.save(crossing, self.config, live_result_from_record(record)), "capture")
+
+    async def _add_plate(self, record: dict[str, Any], session: VehicleSession) -> None:
+        """The vehicle's plate, frame and crop join its record (the images by their sha256)."""
+        from edge.plates.lane import write_attachments
+
+        assert self.plates is not None
+        evidence = await self.plates.result(session.curtain_enter_t_s)
+        reading = evidence.as_record(self.config.plates.min_confidence)
+        record["plate"] = reading["text"]
+        record["plate_reading"] = reading
+        folder = Path(self.config.evidence.database).parent / "attachments"
+        try:
+            record["attachments"] = await asyncio.to_thread(write_attachments, folder, record["id"], evidence)
+        except OSError as exc:  # a full disk loses the images, never the record
+            log.error(
+                "plate images of record %s not written (%s): free space on the evidence volume",
+                record["id"],
+                exc,
+            )
+            reading["problem"] = f"images not stored: {exc}"
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -380,13 +419,16 @@ class LaneDaemon:
     # -- diagnostics -------------------------------------------------------------------------------
 
     def device_health(self) -> dict[str, Any]:
-        return {
+        health = {
             "wim": self.wim.health(),
             "separator": self.curtain.health(),
             "axle_sensor": self.axles.health(),
             "display": self.display.health(),
             "barrier": self.barrier.health(),
         }
+        if self.plates is not None:
+            health["camera"] = self.plates.camera.health()
+        return health
 
     def status_summary(self) -> dict[str, Any]:
         """What the station's heartbeat tells the central office: link states, bad frames, calibration due,
@@ -439,6 +481,7 @@ class LaneDaemon:
             "drift_monitor": self.drift.state(),
             "auto_zero": self.autozero.state(),
             "captures": self.captures.health(),
+            "plates": None if self.plates is None else self.plates.health(),
         }
 
 

@@ -119,8 +119,9 @@ def demo_config(
     mqtt_port: int,
     site_id: str = "demo-station-01",
     platform_lengths_m: tuple[float, ...] = (6.0, 6.0, 6.0),
+    camera_dir: str = "",
 ) -> Config:
-    """The example lane's configuration, pointed at simulator ports."""
+    """The example lane's configuration, pointed at simulator ports (and camera folder, when given)."""
     return Config.model_validate(
         {
             "site": {"id": site_id, "lane": 1, "name": "Simulated toll entrance"},
@@ -135,6 +136,7 @@ def demo_config(
             "lane": {"idle_after_s": 4.0},
             "evidence": {"database": database},
             "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "reconnect_max_s": 5},
+            "plates": {"enabled": bool(camera_dir), "camera": camera_dir},
         }
     )
 
@@ -145,6 +147,7 @@ def _table(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> Table:
         "#",
         "seq",
         "plate (sim)",
+        "plate read",
         "class",
         "axles",
         "axle loads t",
@@ -156,7 +159,8 @@ def _table(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> Table:
         "verdict",
     ):
         table.add_column(
-            column, justify="right" if column not in ("plate (sim)", "class", "verdict") else "left"
+            column,
+            justify="right" if column not in ("plate (sim)", "plate read", "class", "verdict") else "left",
         )
     for record in records[-30:]:
         number = int(record["vehicle_number"])
@@ -172,6 +176,7 @@ def _table(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> Table:
             str(number),
             str(record.get("seq") or "-"),
             known["plate"] if known else "?",
+            _plate_cell(record, known),
             record["vehicle_class"],
             str(record["axle_count"]),
             loads,
@@ -183,6 +188,20 @@ def _table(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> Table:
             Text(verdict.upper(), style=_VERDICT_STYLE.get(verdict, "")),
         )
     return table
+
+
+def _plate_cell(record: dict[str, Any], known: dict[str, Any] | None) -> Text:
+    reading = record.get("plate_reading")
+    if not reading:
+        return Text("-")
+    text = reading.get("text") or "?"
+    if known is not None and text == known["plate"]:
+        style = "green"
+    elif reading.get("unsure"):
+        style = "yellow"
+    else:
+        style = "red"
+    return Text(text, style=style)
 
 
 def _footer(daemon: LaneDaemon, broker_note: str, received: int, pending: int | None) -> Text:
@@ -201,6 +220,20 @@ def _footer(daemon: LaneDaemon, broker_note: str, received: int, pending: int | 
     return Text("\n".join(lines))
 
 
+def _camera_folder(workdir: Path) -> tuple[Path | None, str]:
+    """A fresh folder for the simulated camera, or None (and why) when plates cannot be shown."""
+    from edge.plates.reader import MODEL_DIR, RECOGNISER_FILE
+    from models.plates.render import locate_shared_dir
+
+    templates = locate_shared_dir() / "plates" / "templates"
+    if not templates.is_dir():
+        return None, f"No simulated camera: plate templates not found in {templates} (set WEIGHLANE_SHARED)"
+    if not (MODEL_DIR / RECOGNISER_FILE).is_file():
+        return None, f"No plate reading: the models are missing from {MODEL_DIR}"
+    folder = workdir / f"camera-{time.strftime('%Y%m%d-%H%M%S')}"
+    return folder, ""
+
+
 async def run_demo(
     vehicles: int | None,
     scenario_name: str,
@@ -208,6 +241,7 @@ async def run_demo(
     use_broker: bool,
     console: Console,
     platform_lengths_m: tuple[float, ...] = (6.0, 6.0, 6.0),
+    camera: bool = True,
 ) -> int:
     scenario: Scenario = load_scenario(scenario_name)
     repeat = 1 if vehicles is None else max(1, -(-vehicles // len(scenario.trucks)))
@@ -231,12 +265,18 @@ async def run_demo(
             broker.port,
             platform_lengths_m=platform_lengths_m,
         )
-        sim = SimulatedLane(scenario, geometry_for(probe), repeat=repeat, link_dir=workdir / "ports")
+        camera_dir, camera_note = _camera_folder(workdir) if camera else (None, "Camera off (--no-camera).")
+        if camera_note:
+            broker_note = f"{broker_note}\n{camera_note}".strip()
+        sim = SimulatedLane(
+            scenario, geometry_for(probe), repeat=repeat, link_dir=workdir / "ports", camera_dir=camera_dir
+        )
         config = demo_config(
             {name: port.path for name, port in sim.ports.items()},
             str(database),
             broker.port,
             platform_lengths_m=platform_lengths_m,
+            camera_dir="" if camera_dir is None else str(camera_dir),
         )
         target = vehicles or len(sim.motions)
         truth = sim.truth()
@@ -288,8 +328,11 @@ async def run_demo(
                 tasks.create_task(daemon.run(stop), name="daemon")
                 await daemon.ready.wait()
                 sim.start()
-                tasks.create_task(subscribe(), name="demo-subscriber")
+                subscriber = tasks.create_task(subscribe(), name="demo-subscriber")
                 tasks.create_task(watch(live), name="demo-table")
+                # The subscriber waits on the broker, not on the stop event: end it when the demo stops.
+                await stop.wait()
+                subscriber.cancel()
         console.print()
         agree = sum(
             1

@@ -82,6 +82,7 @@ class SimulatedLane:
         repeat: int = 1,
         link_dir: Path | None = None,
         cell_gain_errors: Sequence[float] | None = None,
+        camera_dir: Path | None = None,
     ) -> None:
         self.geometry = geometry or LaneGeometry()
         n_channels = self.geometry.n_channels
@@ -139,6 +140,14 @@ class SimulatedLane:
         self._lock = threading.Lock()
         self._garbage: dict[str, bytes] = {}
         self.paused_devices: set[str] = set()
+        # The lane camera writes JPEG frames of each approaching truck into camera_dir (firmware_sim.camera).
+        self.camera = None
+        if camera_dir is not None:
+            from firmware_sim.camera import SimulatedCamera
+
+            self.camera = SimulatedCamera(
+                self.motions, camera_dir, lambda: self.world_time_s, seed=scenario.seed
+            )
 
     # -- schedule ----------------------------------------------------------------------------------
 
@@ -189,9 +198,13 @@ class SimulatedLane:
         self._origin = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="simulated-lane", daemon=True)
         self._thread.start()
+        if self.camera is not None:
+            self.camera.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self.camera is not None:
+            self.camera.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         for port in self.ports.values():

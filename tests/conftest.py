@@ -109,6 +109,7 @@ class LaneRig:
             mqtt_port,
             site_id=f"test-{tmp_path.name[-20:]}".replace(".", "-"),
             platform_lengths_m=platform_lengths_m,
+            camera_dir=str(sim_options["camera_dir"]) if sim_options.get("camera_dir") else "",
         )
         self.records: list[dict[str, Any]] = []
         self.daemon = LaneDaemon(self.config, on_record=self.records.append)

@@ -44,7 +44,11 @@ _ALNUM = LETTERS + DIGITS
 _CJK_FONTS = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+    # Heavy sans strokes, the closest to the plate lettering's province characters (fonts-noto-cjk).
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
 )
+#: Face index inside each collection: Noto's collection starts with the Japanese face; 2 is Simplified Chinese.
+_CJK_FACE = {"NotoSansCJK-Bold.ttc": 2}
 #: Pixels per millimetre of :meth:`PlateRenderer.render` (the templates are drawn at about 2.95).
 RENDER_PX_PER_MM = 3.0
 #: Scales (px/mm) at which plates are composed for crops and frames; templates are cached per scale.
@@ -167,6 +171,7 @@ class PlateRenderer:
         from models.plates import scene
 
         self._glyphs = self._render_glyphs(plate_font, cjk_fonts, extra=scene.DECOR_CHARS)
+        self._cjk_count = len(cjk_fonts)
         self._template_cache: dict[tuple[str, int, int], np.ndarray] = {}
         self._glyph_cache: dict[tuple[str, int, int, int, int], np.ndarray] = {}
         self._glyph_pyramid = {key: _pyramid(mask) for key, mask in self._glyphs.items()}
@@ -210,7 +215,9 @@ class PlateRenderer:
 
         size = 300
         fonts = [ImageFont.truetype(str(plate_font), size)]
-        fonts += [ImageFont.truetype(str(path), size, index=0) for path in cjk_fonts]
+        fonts += [
+            ImageFont.truetype(str(path), size, index=_CJK_FACE.get(path.name, 0)) for path in cjk_fonts
+        ]
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
         bold = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
         glyphs: dict[tuple[str, int, int], np.ndarray] = {}
@@ -323,7 +330,7 @@ class PlateRenderer:
             background = new_background
             ink_jitter = rng.normal(0, 8, 3).astype(np.float32)
             weight = int(rng.choice((-1, 0, 0, 1, 1)))
-            cjk_font = 1 + int(rng.integers(len(_CJK_FONTS))) if self._has_font(2) else 1
+            cjk_font = 1 + int(rng.integers(self._cjk_count))
             offset_mm = rng.uniform(-1.2, 1.2, 2)
             size_scale = np.array([rng.uniform(0.94, 1.04), rng.uniform(0.95, 1.03)])
 
@@ -373,9 +380,6 @@ class PlateRenderer:
         elif ir:
             image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         return image
-
-    def _has_font(self, font_id: int) -> bool:
-        return ("京", font_id, 0) in self._glyphs
 
     def _weather_plate(
         self,

@@ -1,0 +1,184 @@
+"""Plate reading: accuracy per plate type on synthetic held-out crops, accuracy on the real crops, the
+detector's recall on synthetic frames, and latency per crop and per frame on one core.
+
+    python bench/plates.py                 # everything (a few minutes)
+    python bench/plates.py --per-type 200 --frames 100 --json
+
+The real crops (../shared/plates/real_crops, file name = plate text) are read here only, to validate:
+no training script reads them.  Synthetic sets use seeds the training never used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+if hasattr(os, "sched_setaffinity"):
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {0})
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge.plates.grammar import TYPE_LAYOUTS  # noqa: E402
+from edge.plates.reader import PlateReader  # noqa: E402
+from models.plates.render import PlateRenderer, locate_shared_dir  # noqa: E402
+
+SEED = 777_001  # never used by training (2026 and 2026 + 10,000 are)
+
+
+def _percentiles(values_ms: list[float]) -> dict[str, float]:
+    a = np.asarray(values_ms)
+    return {"p50_ms": round(float(np.percentile(a, 50)), 3), "p99_ms": round(float(np.percentile(a, 99)), 3)}
+
+
+def synthetic_types(reader: PlateReader, renderer: PlateRenderer, per_type: int) -> dict[str, Any]:
+    """Exact match (text and layout) per (plate type, layout) on held-out rendered crops."""
+    from edge.plates.grammar import plate_type
+
+    rng = np.random.default_rng(SEED)
+    rows: dict[str, Any] = {}
+    for kind, layouts in TYPE_LAYOUTS.items():
+        for layout in layouts:
+            texts_done = 0
+            correct = layout_ok = 0
+            failures: list[str] = []
+            while texts_done < per_type:
+                text, drawn_layout = renderer.random_text(rng, layout)
+                if plate_type(text, drawn_layout) != kind:
+                    continue
+                crop, text, drawn_layout = renderer.crop_sample(rng, text=text, layout=layout)
+                result = reader.read_crop(crop)
+                texts_done += 1
+                correct += result.text == text
+                layout_ok += result.layout == layout
+                if result.text != text and len(failures) < 5:
+                    failures.append(f"{text} -> {result.text}")
+            rows[f"{kind.value}/{layout}"] = {
+                "n": per_type,
+                "exact_match": correct / per_type,
+                "layout_accuracy": layout_ok / per_type,
+                "examples_wrong": failures,
+            }
+    return rows
+
+
+def real_crops(reader: PlateReader, folder: Path) -> dict[str, Any]:
+    files = sorted(folder.glob("*.jpg"))
+    correct = 0
+    latencies = []
+    wrong = []
+    for path in files:
+        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+        started = time.perf_counter()
+        result = reader.read_crop(image)
+        latencies.append((time.perf_counter() - started) * 1000)
+        truth = path.stem
+        if result.text == truth:
+            correct += 1
+        else:
+            wrong.append(f"{truth} -> {result.text} ({result.confidence:.2f})")
+    return {
+        "n": len(files),
+        "exact_match": correct / len(files) if files else float("nan"),
+        "latency_per_crop": _percentiles(latencies),
+        "wrong": wrong,
+    }
+
+
+def frames(reader: PlateReader, renderer: PlateRenderer, count: int) -> dict[str, Any]:
+    """Detector recall (a true plate with a detection whose corners are within half the plate height)
+    and end-to-end reading, per frame size."""
+    rng = np.random.default_rng(SEED + 1)
+    out: dict[str, Any] = {}
+    for size in ((1280, 720), (1920, 1080)):
+        plates = found = read_ok = false = 0
+        detect_ms, read_ms = [], []
+        for _ in range(count):
+            frame, truth = renderer.frame_sample(rng, size=size)
+            started = time.perf_counter()
+            detections = reader.detect(frame)
+            detect_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            results = reader.read_frame(frame)
+            read_ms.append((time.perf_counter() - started) * 1000)
+            matched: set[int] = set()
+            for plate in truth:
+                plates += 1
+                corners = np.asarray(plate["corners"], np.float32)
+                height = float(np.linalg.norm(corners[3] - corners[0]))
+                errors = [float(np.abs(q - corners).max()) for q, _ in detections]
+                best = int(np.argmin(errors)) if errors else -1
+                if best >= 0 and best not in matched and errors[best] < max(0.5 * height, 2.0):
+                    matched.add(best)
+                    found += 1
+                    read_ok += any(r.text == plate["text"] for r in results)
+            false += len(detections) - len(matched)
+        out[f"{size[0]}x{size[1]}"] = {
+            "frames": count,
+            "plates": plates,
+            "recall": found / plates if plates else float("nan"),
+            "read_exact_match": read_ok / plates if plates else float("nan"),
+            "false_detections_per_frame": false / count,
+            "detect": _percentiles(detect_ms),
+            "detect_and_read": _percentiles(read_ms),
+        }
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--per-type", type=int, default=400, help="held-out crops per plate type and layout")
+    parser.add_argument("--frames", type=int, default=200, help="synthetic frames per frame size")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    reader = PlateReader(threads=1)
+    renderer = PlateRenderer()
+    started = time.monotonic()
+    report: dict[str, Any] = {
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "one_core": True,
+        "real_crops": real_crops(reader, locate_shared_dir() / "plates" / "real_crops"),
+        "synthetic_types": synthetic_types(reader, renderer, args.per_type),
+        "frames": frames(reader, renderer, args.frames),
+    }
+    report["wall_time_s"] = round(time.monotonic() - started, 1)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    real = report["real_crops"]
+    print(f"real crops: {real['exact_match']:.2%} of {real['n']} exact, {real['latency_per_crop']} per crop")
+    for wrong in real["wrong"]:
+        print(f"    wrong: {wrong}")
+    print("synthetic held-out crops (exact match / layout):")
+    for name, row in report["synthetic_types"].items():
+        print(
+            f"  {name:34s} {row['exact_match']:.2%}  {row['layout_accuracy']:.2%}  {row['examples_wrong'][:3]}"
+        )
+    print("synthetic frames:")
+    for name, row in report["frames"].items():
+        print(
+            f"  {name}: recall {row['recall']:.2%} of {row['plates']}, read {row['read_exact_match']:.2%},"
+            f" false/frame {row['false_detections_per_frame']:.3f}, detect {row['detect']},"
+            f" detect+read {row['detect_and_read']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

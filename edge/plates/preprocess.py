@@ -1,0 +1,152 @@
+"""Image preparation for the plate models: one module shared by the training scripts and the runtime.
+
+Training (``models/plates/train_*.py``) and inference (:mod:`edge.plates.reader`) call the same
+functions, so the models always see at run time exactly what they saw in training.
+
+- The **classifier** takes the whole crop resized to ``CLASSIFIER_SIZE``.
+- The **recogniser** takes one text line of ``RECOGNISER_SIZE``.  A double-row plate is cut into its top
+  row (province and office letter) and its bottom row, which are put side by side: the usual trick that
+  lets one CTC reader handle both layouts (DOMAIN.md section 6).
+- The **detector** takes the frame letter-boxed into ``DETECTOR_SIZE``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CLASSIFIER_SIZE",
+    "DETECTOR_SIZE",
+    "DETECTOR_STRIDE",
+    "RECOGNISER_SIZE",
+    "Letterbox",
+    "classifier_input",
+    "detector_input",
+    "order_corners",
+    "recogniser_input",
+    "rectify",
+    "to_chw_float",
+]
+
+#: (height, width) of the model inputs.
+RECOGNISER_SIZE = (24, 80)
+CLASSIFIER_SIZE = (32, 64)
+DETECTOR_SIZE = (288, 512)
+DETECTOR_STRIDE = 4
+
+#: Double-row split, as fractions of the crop height.  GA 36: the top row's 60 mm characters sit in the
+#: upper ~40 % of the 220 mm plate, the bottom row's 110 mm characters in the lower ~55 %; the two cuts
+#: overlap so a loose crop still keeps every character whole.
+_TOP_ROW = (0.0, 0.45)
+_BOTTOM_ROW = (0.33, 1.0)
+#: Width shares of the two rows in the recogniser's line (2 and 5 characters).
+_TOP_SHARE = 0.32
+
+UInt8Image = npt.NDArray[np.uint8]
+
+
+def _resize(image: UInt8Image, height: int, width: int) -> UInt8Image:
+    shrinking = image.shape[0] > height or image.shape[1] > width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(image, (width, height), interpolation=interpolation), dtype=np.uint8)
+
+
+def _as_bgr(image: npt.NDArray[np.uint8]) -> UInt8Image:
+    if image.ndim == 2:
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    if image.shape[2] == 4:
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
+    return image
+
+
+def recogniser_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
+    """The text line the recogniser reads (BGR uint8, ``RECOGNISER_SIZE``)."""
+    crop = _as_bgr(crop_bgr)
+    height, width = RECOGNISER_SIZE
+    if rows == 1:
+        return _resize(crop, height, width)
+    h = crop.shape[0]
+    top = crop[int(_TOP_ROW[0] * h) : max(int(_TOP_ROW[1] * h), 1)]
+    # The top row's two characters sit in the middle 60 % of the plate's width.
+    w = crop.shape[1]
+    top = top[:, int(0.18 * w) : max(int(0.82 * w), 1)]
+    bottom = crop[int(_BOTTOM_ROW[0] * h) :]
+    top_width = round(width * _TOP_SHARE)
+    return np.hstack([_resize(top, height, top_width), _resize(bottom, height, width - top_width)])
+
+
+def classifier_input(crop_bgr: UInt8Image) -> UInt8Image:
+    """The whole crop at ``CLASSIFIER_SIZE`` (BGR uint8)."""
+    return _resize(_as_bgr(crop_bgr), *CLASSIFIER_SIZE)
+
+
+def to_chw_float(images: UInt8Image) -> npt.NDArray[np.float32]:
+    """uint8 HWC (or NHWC) BGR -> float32 CHW (NCHW) in [-1, 1], the models' input convention."""
+    x = images.astype(np.float32) * (2.0 / 255.0) - 1.0
+    return np.ascontiguousarray(np.moveaxis(x, -1, -3))
+
+
+class Letterbox:
+    """Scale and padding that fit a frame into ``DETECTOR_SIZE`` without distortion."""
+
+    def __init__(self, frame_height: int, frame_width: int) -> None:
+        out_h, out_w = DETECTOR_SIZE
+        self.scale = min(out_h / frame_height, out_w / frame_width)
+        self.new_h = round(frame_height * self.scale)
+        self.new_w = round(frame_width * self.scale)
+        self.pad_y = (out_h - self.new_h) // 2
+        self.pad_x = (out_w - self.new_w) // 2
+
+    def to_frame(self, points: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Detector-input coordinates (x, y) -> frame pixels."""
+        out = points.astype(np.float32).copy()
+        out[..., 0] = (out[..., 0] - self.pad_x) / self.scale
+        out[..., 1] = (out[..., 1] - self.pad_y) / self.scale
+        return out
+
+    def to_input(self, points: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Frame pixels -> detector-input coordinates."""
+        out = points.astype(np.float32).copy()
+        out[..., 0] = out[..., 0] * self.scale + self.pad_x
+        out[..., 1] = out[..., 1] * self.scale + self.pad_y
+        return out
+
+
+def detector_input(frame_bgr: UInt8Image) -> tuple[UInt8Image, Letterbox]:
+    """The frame letter-boxed into ``DETECTOR_SIZE`` (grey padding), and the mapping back."""
+    frame = _as_bgr(frame_bgr)
+    box = Letterbox(frame.shape[0], frame.shape[1])
+    canvas = np.full((*DETECTOR_SIZE, 3), 114, dtype=np.uint8)
+    canvas[box.pad_y : box.pad_y + box.new_h, box.pad_x : box.pad_x + box.new_w] = cv2.resize(
+        frame, (box.new_w, box.new_h), interpolation=cv2.INTER_AREA
+    )
+    return canvas, box
+
+
+def order_corners(points: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Four points in the order top-left, top-right, bottom-right, bottom-left."""
+    pts = np.asarray(points, dtype=np.float32).reshape(4, 2)
+    centre = pts.mean(axis=0)
+    angles = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    pts = pts[np.argsort(angles)]  # counter-clockwise from the left in image coordinates: TL first-ish
+    start = int(np.argmin(pts.sum(axis=1)))
+    return np.roll(pts, -start, axis=0)
+
+
+def rectify(frame_bgr: UInt8Image, corners: npt.NDArray[np.float32], margin: float = 0.06) -> UInt8Image:
+    """Warp the plate quadrilateral to an upright crop of its own size, with a small margin around it."""
+    tl, tr, br, bl = order_corners(corners)
+    width = max(float(np.linalg.norm(tr - tl)), float(np.linalg.norm(br - bl)), 8.0)
+    height = max(float(np.linalg.norm(bl - tl)), float(np.linalg.norm(br - tr)), 4.0)
+    mx, my = margin * height, margin * height
+    out_w, out_h = round(width + 2 * mx), round(height + 2 * my)
+    target = np.array(
+        [[mx, my], [mx + width, my], [mx + width, my + height], [mx, my + height]], dtype=np.float32
+    )
+    matrix = cv2.getPerspectiveTransform(np.stack([tl, tr, br, bl]), target)
+    warped = cv2.warpPerspective(
+        frame_bgr, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return np.asarray(warped, dtype=np.uint8)

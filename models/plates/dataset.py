@@ -1,0 +1,119 @@
+"""Synthetic training sets for the plate models, rendered on the fly by :mod:`models.plates.render`.
+
+Rendering is the slow part on a CPU, so a set is rendered once per training run, in parallel worker
+processes with their own seeds, kept in memory as uint8 arrays already prepared exactly as the runtime
+prepares its inputs (:mod:`edge.plates.preprocess`), and optionally cached on disk under ``var/``
+(never committed: it is rebuilt bit for bit from the seed).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.plates.grammar import ALPHABET, LAYOUT_BY_NAME, LAYOUTS
+from edge.plates.preprocess import RECOGNISER_SIZE, classifier_input, recogniser_input
+
+LAYOUT_INDEX = {layout.name: i for i, layout in enumerate(LAYOUTS)}
+CHAR_INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
+MAX_CHARS = 8
+
+
+@dataclass
+class CropSet:
+    recogniser: np.ndarray  # N, 32, 96, 3 uint8 (BGR)
+    classifier: np.ndarray  # N, 32, 64, 3 uint8
+    labels: np.ndarray  # N, MAX_CHARS int64, 0-padded (0 is the CTC blank)
+    lengths: np.ndarray  # N int64
+    layouts: np.ndarray  # N int64 index into LAYOUTS
+    texts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+_worker: dict[str, Any] = {}  # the renderer of this worker process
+
+
+def _render_chunk(args: tuple[int, int, str | None]) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    seed, count, layout = args
+    if "renderer" not in _worker:
+        import cv2
+
+        from models.plates.render import PlateRenderer
+
+        cv2.setNumThreads(1)  # the pool already uses every core
+
+        _worker["renderer"] = PlateRenderer()
+    renderer = _worker["renderer"]
+    rng = np.random.default_rng(seed)
+    rec, cls, texts, layouts = [], [], [], []
+    for _ in range(count):
+        crop, text, name = renderer.crop_sample(rng, layout=layout)
+        rec.append(recogniser_input(crop, LAYOUT_BY_NAME[name].rows))
+        cls.append(classifier_input(crop))
+        texts.append(text)
+        layouts.append(name)
+    return np.stack(rec), np.stack(cls), texts, layouts
+
+
+def render_crops(
+    count: int, seed: int, workers: int = 2, layout: str | None = None, chunk: int = 500
+) -> CropSet:
+    """``count`` augmented crops; the same ``seed`` gives the same set whatever ``workers`` is."""
+    jobs = [
+        (seed * 1_000_003 + i, min(chunk, count - start), layout)
+        for i, start in enumerate(range(0, count, chunk))
+    ]
+    if workers > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_render_chunk, jobs, chunksize=1)
+    else:
+        parts = [_render_chunk(job) for job in jobs]
+    texts = [t for part in parts for t in part[2]]
+    layouts = [name for part in parts for name in part[3]]
+    labels = np.zeros((len(texts), MAX_CHARS), dtype=np.int64)
+    for i, text in enumerate(texts):
+        labels[i, : len(text)] = [CHAR_INDEX[ch] for ch in text]
+    return CropSet(
+        recogniser=np.concatenate([p[0] for p in parts]),
+        classifier=np.concatenate([p[1] for p in parts]),
+        labels=labels,
+        lengths=np.array([len(t) for t in texts], dtype=np.int64),
+        layouts=np.array([LAYOUT_INDEX[name] for name in layouts], dtype=np.int64),
+        texts=texts,
+    )
+
+
+def cached_crops(path: Path, count: int, seed: int, workers: int = 2) -> CropSet:
+    """:func:`render_crops`, kept in ``path`` (an .npz) for the next run with the same count and seed."""
+    if path.exists():
+        data = np.load(path, allow_pickle=False)
+        same_inputs = tuple(data["recogniser"].shape[1:3]) == RECOGNISER_SIZE
+        if int(data["count"]) == count and int(data["seed"]) == seed and same_inputs:
+            return CropSet(
+                data["recogniser"],
+                data["classifier"],
+                data["labels"],
+                data["lengths"],
+                data["layouts"],
+                [str(t) for t in data["texts"]],
+            )
+    crops = render_crops(count, seed, workers)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        path,
+        count=count,
+        seed=seed,
+        recogniser=crops.recogniser,
+        classifier=crops.classifier,
+        labels=crops.labels,
+        lengths=crops.lengths,
+        layouts=crops.layouts,
+        texts=np.array(crops.texts),
+    )
+    return crops

@@ -1,0 +1,143 @@
+"""Continue training an exported recogniser on freshly rendered crops (a second sitting of the schedule).
+
+    python -m models.plates.finetune_recogniser               # the committed recogniser: see MODEL_CARD.md
+
+The ONNX export folds batch norm into the convolutions, so the network is rebuilt without batch norm
+(convolutions with biases) and starts from the exported weights; it is fine-tuned at a lower learning
+rate on a new rendered set (another seed), then exported again in place.  The layout classifier is not
+touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+from edge.plates.preprocess import RECOGNISER_SIZE
+from models.plates.dataset import cached_crops, render_crops
+from models.plates.nets import Recogniser
+from models.plates.train_recogniser import MODEL_DIR, ROOT, _ctc_accuracy, _export, _jitter, _to_tensor
+
+
+def recogniser_from_onnx(path: Path) -> Recogniser:
+    """A :class:`Recogniser` without batch norm, holding the (folded) weights of an exported one."""
+    model = Recogniser()
+    convs: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            for i, child in enumerate(module):
+                if isinstance(child, nn.BatchNorm1d | nn.BatchNorm2d):
+                    module[i] = nn.Identity()
+    for module in model.modules():
+        if isinstance(module, nn.Conv1d | nn.Conv2d):
+            if module.bias is None:
+                module.bias = nn.Parameter(torch.zeros(module.out_channels))
+            convs.append(module)
+    graph = onnx.load(str(path)).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    nodes = [node for node in graph.node if node.op_type == "Conv"]
+    if len(nodes) != len(convs):
+        raise SystemExit(f"{path}: {len(nodes)} convolutions, the network has {len(convs)}")
+    with torch.no_grad():
+        for node, conv in zip(nodes, convs, strict=True):
+            conv.weight.copy_(torch.from_numpy(weights[node.input[1]].copy()))
+            conv.bias.copy_(torch.from_numpy(weights[node.input[2]].copy()))  # type: ignore[union-attr]
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=200_000)
+    parser.add_argument("--validation", type=int, default=8_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=2027)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
+    args = parser.parse_args()
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    generator = torch.Generator().manual_seed(args.seed)
+    started = time.monotonic()
+    path = args.model_dir / "plate_recogniser.onnx"
+    model = recogniser_from_onnx(path)
+    crops = cached_crops(
+        ROOT / "var" / "train" / f"crops-{args.samples}-{args.seed}.npz",
+        args.samples,
+        args.seed,
+        args.workers,
+    )
+    held_out = render_crops(args.validation, 2026 + 10_000, args.workers)  # the first sitting's held-out set
+    before, _ = _ctc_accuracy(model, held_out)
+    print(
+        f"rendered in {time.monotonic() - started:.0f} s; held-out exact match before: {before:.2%}",
+        flush=True,
+    )
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = math.ceil(len(crops) / args.batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.1
+    )
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    labels, lengths = torch.from_numpy(crops.labels), torch.from_numpy(crops.lengths)
+    for epoch in range(args.epochs):
+        model.train()
+        order = torch.randperm(len(crops), generator=generator)
+        total = 0.0
+        for step in range(steps):
+            index = order[step * args.batch : (step + 1) * args.batch]
+            log_probs = model(_jitter(_to_tensor(crops.recogniser[index.numpy()]), generator))
+            loss = ctc(
+                log_probs.permute(1, 0, 2),
+                labels[index],
+                torch.full((len(index),), log_probs.shape[1], dtype=torch.long),
+                lengths[index],
+            )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach())
+            if step % 200 == 0:
+                print(f"epoch {epoch + 1} step {step}/{steps} loss {total / (step + 1):.4f}", flush=True)
+        accuracy, _ = _ctc_accuracy(model, held_out)
+        print(
+            f"epoch {epoch + 1}/{args.epochs}: held-out exact match {accuracy:.2%}, {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
+    accuracy, per_layout = _ctc_accuracy(model, held_out)
+    _export(model, (1, 3, *RECOGNISER_SIZE), path, "probabilities")
+    report_path = args.model_dir / "plate_recogniser.train.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    report["finetune"] = {
+        "seed": args.seed,
+        "samples": args.samples,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "threads": args.threads,
+        "wall_time_s": round(time.monotonic() - started, 1),
+        "held_out_exact_match_before": before,
+        "held_out_exact_match": accuracy,
+        "held_out_exact_match_by_layout": per_layout,
+    }
+    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(report["finetune"], indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The three plate networks (PyTorch, training only; the runtime loads their ONNX exports).
+
+All three are small plain CNNs sized for one CPU core at the lane: convolutions, batch norm and ReLU,
+nothing an ONNX runtime handles slowly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edge.plates.grammar import ALPHABET, LAYOUTS
+
+
+def _conv(
+    c_in: int, c_out: int, stride: int | tuple[int, int] = 1, kernel: int | tuple[int, int] = 3
+) -> nn.Sequential:
+    padding = (kernel // 2) if isinstance(kernel, int) else (kernel[0] // 2, kernel[1] // 2)
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Recogniser(nn.Module):
+    """CRNN without the RNN: 3x24x80 text line -> (20 time steps, classes) probabilities' logs for CTC.
+
+    Height is pooled away, width kept at stride 4 (20 steps for at most 8 characters and the blanks
+    between repeats); two 1-D convolutions over the width give each step the context of its neighbours.
+    About 25 M multiply-adds: well under a millisecond on one core.
+    """
+
+    def __init__(
+        self, n_classes: int = len(ALPHABET), width: tuple[int, ...] = (24, 48, 64, 96, 128)
+    ) -> None:
+        super().__init__()
+        c1, c2, c3, c4, c5 = width
+        self.features = nn.Sequential(
+            _conv(3, c1, stride=2),  # 12 x 40
+            _conv(c1, c2),
+            nn.MaxPool2d(2),  # 6 x 20
+            _conv(c2, c3),
+            _conv(c3, c3),
+            nn.MaxPool2d((2, 1)),  # 3 x 20
+            _conv(c3, c4),
+            _conv(c4, c5),
+        )
+        self.sequence = nn.Sequential(
+            nn.Conv1d(c5, c5, 3, padding=1, bias=False),
+            nn.BatchNorm1d(c5),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(c5, c5, 3, padding=1, bias=False),
+            nn.BatchNorm1d(c5),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.1),
+            nn.Conv1d(c5, n_classes, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.features(x).amax(dim=2)  # N, C, 20
+        logits = self.sequence(features)  # N, classes, 20
+        return logits.permute(0, 2, 1).log_softmax(-1)  # N, T, classes
+
+
+class LayoutClassifier(nn.Module):
+    """3x32x64 plate crop -> logits over ``LAYOUTS`` (colour and number of rows)."""
+
+    def __init__(self, n_classes: int = len(LAYOUTS)) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv(3, 16, stride=2),  # 16 x 32
+            _conv(16, 32),
+            nn.MaxPool2d(2),  # 8 x 16
+            _conv(32, 64),
+            nn.MaxPool2d(2),  # 4 x 8
+            _conv(64, 96),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(96, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).mean(dim=(2, 3)))
+
+
+class Detector(nn.Module):
+    """3x288x512 letter-boxed frame -> plate centre heat map and corner offsets at stride 4.
+
+    Output (N, 9, 72, 128): channel 0 is the centre logit; channels 1-8 are the four corners (TL, TR,
+    BR, BL; x then y) relative to the cell, in units of 16 input pixels.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(_conv(3, 16, stride=2), _conv(16, 24, stride=2))  # /4
+        self.down8 = nn.Sequential(_conv(24, 48, stride=2), _conv(48, 48))  # /8
+        self.down16 = nn.Sequential(_conv(48, 64, stride=2), _conv(64, 64))  # /16
+        self.down32 = nn.Sequential(_conv(64, 96, stride=2), _conv(96, 96))  # /32
+        self.lat16 = _conv(96 + 64, 64, kernel=1)
+        self.lat8 = _conv(64 + 48, 48, kernel=1)
+        self.lat4 = _conv(48 + 24, 32, kernel=1)
+        self.head = nn.Conv2d(32, 9, 3, padding=1)
+        with torch.no_grad():  # CenterNet's prior: plates are rare, start the centre map at p = 0.1
+            self.head.bias[0] = -2.19
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s4 = self.stem(x)
+        s8 = self.down8(s4)
+        s16 = self.down16(s8)
+        s32 = self.down32(s16)
+        up = nn.functional.interpolate(s32, size=s16.shape[-2:], mode="nearest")
+        f16 = self.lat16(torch.cat([up, s16], 1))
+        up = nn.functional.interpolate(f16, size=s8.shape[-2:], mode="nearest")
+        f8 = self.lat8(torch.cat([up, s8], 1))
+        up = nn.functional.interpolate(f8, size=s4.shape[-2:], mode="nearest")
+        f4 = self.lat4(torch.cat([up, s4], 1))
+        return self.head(f4)

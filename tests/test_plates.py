@@ -1,0 +1,293 @@
+"""Plate grammar, CTC decoding, the shipped ONNX models, the camera folder and `edge plate read`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edge.cli import main as cli
+from edge.plates.camera import Camera
+from edge.plates.ctc import decode
+from edge.plates.grammar import ALPHABET, LAYOUTS, PlateType, plate_type, validate
+from edge.plates.preprocess import RECOGNISER_SIZE, order_corners, recogniser_input
+from edge.plates.reader import PlateReader, PlateResult, vote
+from models.plates.render import PlateRenderer, locate_shared_dir
+
+REAL_CROPS = locate_shared_dir() / "plates" / "real_crops"
+
+
+# -- grammar --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "layout", "kind"),
+    [
+        ("皖A12345", "blue_single", PlateType.STANDARD),
+        ("冀B3K721", "yellow_double", PlateType.STANDARD),
+        ("鲁C1234挂", "yellow_double", PlateType.TRAILER),
+        ("京A1234学", "yellow_single", PlateType.COACH),
+        ("沪A0123警", "white_single", PlateType.POLICE),
+        ("粤Z1234港", "black_single", PlateType.HK_MACAU),
+        ("粤BD12345", "green_small", PlateType.NEW_ENERGY_SMALL),
+        ("粤B12345D", "green_large", PlateType.NEW_ENERGY_LARGE),
+    ],
+)
+def test_grammar_accepts_each_plate_type(text: str, layout: str, kind: PlateType) -> None:
+    assert validate(text, layout) == []
+    assert plate_type(text, layout) == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "no characters"),
+        ("1A12345", "province"),
+        ("皖112345", "office letter"),
+        ("皖AO2345", "I or O"),
+        ("皖A1234", "6 characters"),
+        ("皖A1234挂5", "pattern"),
+    ],
+)
+def test_grammar_rejects_with_a_reason(text: str, problem: str) -> None:
+    problems = validate(text)
+    assert problems and any(problem in p for p in problems), problems
+
+
+# -- CTC decoding ---------------------------------------------------------------------------------
+
+
+def _probabilities(steps: list[str], sure: float = 0.9) -> np.ndarray:
+    """One row per time step: ``sure`` on the named character ("_" = blank), the rest spread."""
+    p = np.full((len(steps), len(ALPHABET)), (1 - sure) / (len(ALPHABET) - 1), dtype=np.float32)
+    for t, ch in enumerate(steps):
+        p[t, ALPHABET.index(ch)] = sure
+    return p
+
+
+def test_ctc_collapses_repeats_and_keeps_doubles_split_by_blanks() -> None:
+    reading = decode(_probabilities(list("_皖皖_AA_1_22_2_3_4_")))
+    assert reading.text == "皖A12234"
+    assert len(reading.char_confidences) == 7
+    assert reading.confidence == pytest.approx(0.9)
+
+
+def test_ctc_repairs_a_character_the_position_cannot_hold() -> None:
+    probs = _probabilities(list("_8_A_1_2_3_4_5_"))
+    # The province step reads "8" but 皖 is the next best: a plate never starts with a digit.
+    probs[1, ALPHABET.index("皖")] = 0.05
+    reading = decode(probs)
+    assert reading.text == "皖A12345"
+    assert reading.repaired
+    assert reading.char_confidences[0] == pytest.approx(0.05)
+
+
+def test_ctc_never_invents_characters() -> None:
+    reading = decode(_probabilities(list("_皖_A_1_2_")))
+    assert reading.text == "皖A12"
+    assert not reading.repaired
+    assert validate(reading.text)
+
+
+# -- preprocessing --------------------------------------------------------------------------------
+
+
+def test_double_row_becomes_one_line_of_the_recogniser_size() -> None:
+    crop = np.zeros((110, 220, 3), np.uint8)
+    assert recogniser_input(crop, 1).shape == (*RECOGNISER_SIZE, 3)
+    assert recogniser_input(crop, 2).shape == (*RECOGNISER_SIZE, 3)
+
+
+def test_corners_are_ordered_whatever_order_they_come_in() -> None:
+    quad = np.array([[10, 10], [110, 14], [108, 50], [8, 46]], np.float32)
+    for shift in range(4):
+        assert np.array_equal(order_corners(np.roll(quad, shift, axis=0)), quad)
+
+
+# -- the shipped models ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return PlateReader()
+
+
+@pytest.fixture(scope="module")
+def renderer() -> PlateRenderer:
+    return PlateRenderer()
+
+
+def _imread(path: Path) -> np.ndarray:
+    return cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_reads_real_blue_plate_crops(reader: PlateReader) -> None:
+    files = sorted(REAL_CROPS.glob("*.jpg"))[::4]
+    assert len(files) >= 80
+    results = reader.read_crops([_imread(f) for f in files])
+    correct = sum(r.text == f.stem for r, f in zip(results, files, strict=True))
+    # The shipped models read 73 of these 81 (bench/plates.py has the full figures); this guards regressions.
+    assert correct / len(files) >= 0.8, f"{correct} of {len(files)} real crops read exactly"
+    assert all(
+        r.color == "blue" and r.rows == 1 for r, f in zip(results, files, strict=True) if r.text == f.stem
+    )
+
+
+def test_reads_synthetic_crops_of_every_layout(reader: PlateReader, renderer: PlateRenderer) -> None:
+    rng = np.random.default_rng(4242)
+    for layout in LAYOUTS:
+        crops, texts = [], []
+        for _ in range(25):
+            crop, text, _ = renderer.crop_sample(rng, layout=layout.name)
+            crops.append(crop)
+            texts.append(text)
+        results = reader.read_crops(crops)
+        correct = sum(r.text == t for r, t in zip(results, texts, strict=True))
+        layouts_ok = sum(r.layout == layout.name for r in results)
+        assert correct >= 14, f"{layout.name}: {correct}/25 exact"  # shipped models: 16-23 of 25
+        assert layouts_ok >= 20, f"{layout.name}: layout right {layouts_ok}/25"
+        for r in results:
+            assert len(r.char_confidences) == len(r.text)
+            assert all(0.0 <= c <= 1.0 for c in r.char_confidences)
+
+
+def test_finds_and_reads_plates_in_frames(reader: PlateReader, renderer: PlateRenderer) -> None:
+    rng = np.random.default_rng(99)
+    plates = found = read = 0
+    for k in range(16):
+        size = (1920, 1080) if k % 2 else (1280, 720)
+        text, layout = renderer.random_text(rng)
+        frame, truth = renderer.frame_sample(rng, size=size, plates=[(text, layout)])
+        results = reader.read_frame(frame)
+        plates += 1
+        centre = np.asarray(truth[0]["corners"]).mean(axis=0)
+        hit = [
+            r
+            for r in results
+            if r.box
+            and r.box[0] <= centre[0] <= r.box[0] + r.box[2]
+            and r.box[1] <= centre[1] <= r.box[1] + r.box[3]
+        ]
+        found += bool(hit)
+        read += any(r.text == text for r in hit)
+    assert found >= 15, f"detected {found}/{plates}"
+    assert read >= 12, f"read {read}/{plates}"
+
+
+def _result(text: str, confidence: float) -> PlateResult:
+    return PlateResult(
+        text=text,
+        color="yellow",
+        layout="yellow_single",
+        type="standard",
+        rows=1,
+        confidence=confidence,
+        char_confidences=(confidence,) * len(text),
+        layout_confidence=1.0,
+        valid=not validate(text),
+        problems=(),
+    )
+
+
+def test_vote_prefers_the_text_most_frames_agree_on() -> None:
+    readings = [_result("冀A3K721", 0.8), _result("冀A3K721", 0.7), _result("冀A3K72T", 0.95)]
+    chosen = vote(readings)
+    assert chosen is not None and chosen.text == "冀A3K721"
+    assert chosen.confidence < 0.8, "disagreement between frames lowers the confidence"
+    assert vote([_result("冀A3K7", 0.99), _result("冀A3K721", 0.4)]).text == "冀A3K721"  # type: ignore[union-attr]
+    assert vote([]) is None
+
+
+# -- camera folder ----------------------------------------------------------------------------------
+
+
+def test_folder_camera_decodes_new_frames_and_counts_corrupt_ones(tmp_path: Path) -> None:
+    (tmp_path / "old.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    camera = Camera("test", str(tmp_path), poll_s=0.01)
+    camera.start()
+    try:
+        started = time.monotonic()
+        (tmp_path / "0001.jpg").write_bytes(
+            cv2.imencode(".jpg", np.full((20, 30, 3), 200, np.uint8))[1].tobytes()
+        )
+        (tmp_path / "0002.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+        deadline = time.monotonic() + 5
+        while (camera.frames_total < 1 or camera.frames_bad < 1) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        frames = camera.frames_between(started, time.monotonic())
+        assert [f.source_name for f in frames] == ["0001.jpg"], "the file already there is not a new frame"
+        assert frames[0].image.shape == (20, 30, 3)
+        assert camera.frames_bad == 1
+        assert "0002.jpg" in camera.health()["last_error"]
+    finally:
+        camera.stop()
+
+
+def test_stream_camera_that_cannot_open_says_so(tmp_path: Path) -> None:
+    camera = Camera("test", "rtsp://user:secret@127.0.0.1:9/none")
+    camera.start()
+    try:
+        deadline = time.monotonic() + 10
+        while camera.state != "down" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        health = camera.health()
+        assert health["state"] == "down"
+        assert "secret" not in json.dumps(health), "credentials never reach the health report"
+    finally:
+        camera.stop()
+
+
+# -- CLI --------------------------------------------------------------------------------------------
+
+
+def test_cli_reads_crops_and_reports_bad_files_without_stopping(tmp_path: Path) -> None:
+    crops = sorted(REAL_CROPS.glob("*.jpg"))[:3]
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    missing = tmp_path / "missing.jpg"
+    args = [
+        "plate",
+        "read",
+        "--crop",
+        "--json",
+        str(crops[0]),
+        str(corrupt),
+        str(missing),
+        *map(str, crops[1:]),
+    ]
+    result = CliRunner().invoke(cli, args)
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert result.exit_code == 1
+    assert [entry["file"] for entry in lines] == [args[4], str(corrupt), str(missing), *args[7:]]
+    assert "error" in lines[1] and "decodable" in lines[1]["error"]
+    assert "error" in lines[2]
+    for entry in (lines[0], lines[3], lines[4]):
+        (plate,) = entry["plates"]
+        assert set(plate) >= {"text", "color", "type", "rows", "confidence", "char_confidences", "box"}
+        assert len(plate["char_confidences"]) == len(plate["text"])
+    assert (
+        sum(
+            entry["plates"][0]["text"] == Path(entry["file"]).stem for entry in (lines[0], lines[3], lines[4])
+        )
+        >= 2
+    )
+
+
+def test_cli_reads_a_frame_with_detection(tmp_path: Path, renderer: PlateRenderer) -> None:
+    frame, truth = renderer.frame_sample(
+        np.random.default_rng(3), size=(1920, 1080), plates=[("鲁C1234挂", "yellow_double")]
+    )
+    path = tmp_path / "frame.jpg"
+    path.write_bytes(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes())
+    result = CliRunner().invoke(cli, ["plate", "read", str(path)])
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.output)
+    assert entry["plates"], "the plate was found"
+    x, y, w, h = entry["plates"][0]["box"]
+    cx, cy = np.asarray(truth[0]["corners"]).mean(axis=0)
+    assert x <= cx <= x + w and y <= cy <= y + h
