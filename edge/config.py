@@ -273,6 +273,17 @@ class LaneConfig(_Strict):
 
 class EvidenceConfig(_Strict):
     database: str = Field("var/evidence.db", description="SQLite file (WAL mode) for records and the outbox.")
+    budget_mb: float = Field(
+        8192,
+        gt=0,
+        description="Disk budget of the evidence database and its attachments (MB).  Over it, records"
+        " already uploaded (PUBACK) are evicted oldest first to chain-only stubs that still verify;"
+        " records not yet uploaded are never deleted: the daemon raises an alarm instead (health,"
+        " heartbeat, log).",
+    )
+    retention_interval_s: float = Field(
+        60, ge=1, le=86400, description="How often the retention checks the budget (s)."
+    )
 
 
 class MqttConfig(_Strict):

@@ -28,7 +28,7 @@ from edge import __version__
 from edge.actuate import LaneOutput
 from edge.calibration import active_calibration, apply_calibration, identity, is_overdue
 from edge.config import Config
-from edge.evidence import EvidenceError, EvidenceStore
+from edge.evidence import EvidenceError, EvidenceStore, Retention
 from edge.judge import Judgement, judge
 from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
 from edge.lane.crossing import build_crossing
@@ -77,6 +77,7 @@ class LaneDaemon:
         self.barrier = Barrier("barrier", _link(devices.barrier), devices.barrier.ack_timeout_s)
         self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
         self.store = EvidenceStore(config.evidence.database)
+        self.retention = Retention.from_config(self.store, config)  # evidence.budget_mb
         self.uplink = Uplink(config, self.store, health=self.status_summary)
         self.query = QueryService(config, health=self.health)  # answers central requests (edge/query)
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
@@ -149,6 +150,8 @@ class LaneDaemon:
                 tasks.create_task(self._weigh_loop(stop), name="weigh")
                 tasks.create_task(self._housekeeping(stop), name="housekeeping")
                 tasks.create_task(self.uplink.run(stop), name="uplink")
+                # evidence.budget_mb; its own task, as a pass over a large database may take seconds
+                tasks.create_task(self.retention.run(stop), name="retention")
                 tasks.create_task(self.query.run(stop), name="query")
                 tasks.create_task(self._initial_display(), name="display-initial")
                 self.ready.set()
@@ -420,6 +423,7 @@ class LaneDaemon:
             "drift_alarm": self.drift.alarm,
             "evidence_write_errors": self.store.write_errors,
             "records_waiting_for_disk": len(self._unstored),
+            "evidence_budget_alarm": self.retention.alarm,
         }
 
     def health(self) -> dict[str, Any]:
@@ -434,6 +438,7 @@ class LaneDaemon:
                 "write_errors": self.store.write_errors,
                 "last_error": self.store.last_error,
                 "records_waiting_for_disk": len(self._unstored),
+                "retention": self.retention.health(),
             },
             "vehicles": self.vehicles,
             "drift_monitor": self.drift.state(),
