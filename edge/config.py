@@ -366,6 +366,16 @@ class QueryConfig(_Strict):
     )
 
 
+class DownlinkConfig(_Strict):
+    """Versioned retained documents from the central office (docs/downlink.md)."""
+
+    enabled: bool = Field(
+        True,
+        description="Receive the watch-list, permits and the remote config subset (rules.tolerance_factor,"
+        " lane.idle_lines, lane.idle_after_s) on <prefix>/<site id>/downlink/<kind>; needs mqtt.enabled.",
+    )
+
+
 class Config(_Strict):
     site: SiteConfig
     scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig())
@@ -376,6 +386,7 @@ class Config(_Strict):
     evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
     mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
     query: QueryConfig = Field(default_factory=lambda: QueryConfig())
+    downlink: DownlinkConfig = Field(default_factory=lambda: DownlinkConfig())
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.

@@ -28,6 +28,7 @@ from edge import __version__
 from edge.actuate import LaneOutput
 from edge.calibration import active_calibration, apply_calibration, identity, is_overdue
 from edge.config import Config
+from edge.downlink import DownlinkService
 from edge.evidence import EvidenceError, EvidenceStore, Retention
 from edge.judge import Judgement, judge
 from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
@@ -80,6 +81,7 @@ class LaneDaemon:
         self.retention = Retention.from_config(self.store, config)  # evidence.budget_mb
         self.uplink = Uplink(config, self.store, health=self.status_summary)
         self.query = QueryService(config, health=self.health)  # answers central requests (edge/query)
+        self.downlink = DownlinkService(config, on_config=self._apply_remote_config)  # edge/downlink
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
         self._unstored: list[tuple[dict[str, Any], str]] = []  # records waiting for a writable disk
         self._zero_counts: np.ndarray | None = None
@@ -136,6 +138,7 @@ class LaneDaemon:
         started = time.monotonic()
         await asyncio.to_thread(kernels.warm_up)
         await self.store.open()
+        await self.downlink.load()  # a stored remote config applies from the first vehicle
         log.info("kernels and evidence ready in %.2f s", time.monotonic() - started)
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -153,6 +156,7 @@ class LaneDaemon:
                 # evidence.budget_mb; its own task, as a pass over a large database may take seconds
                 tasks.create_task(self.retention.run(stop), name="retention")
                 tasks.create_task(self.query.run(stop), name="query")
+                tasks.create_task(self.downlink.run(stop), name="downlink")
                 tasks.create_task(self._initial_display(), name="display-initial")
                 self.ready.set()
         finally:
@@ -161,6 +165,12 @@ class LaneDaemon:
                 await asyncio.wait(self._background, timeout=10)
             self.captures.close()
             await self.store.close()
+
+    def _apply_remote_config(self, config: Config) -> None:
+        """A downlink config document was applied: the next vehicle is judged with it."""
+        self.config = config
+        self.output.idle_lines = config.lane.idle_lines
+        self.output.idle_after_s = config.lane.idle_after_s
 
     async def _initial_display(self) -> None:
         for _ in range(50):
@@ -424,6 +434,7 @@ class LaneDaemon:
             "evidence_write_errors": self.store.write_errors,
             "records_waiting_for_disk": len(self._unstored),
             "evidence_budget_alarm": self.retention.alarm,
+            "downlink_versions": self.downlink.versions(),
         }
 
     def health(self) -> dict[str, Any]:
@@ -432,6 +443,7 @@ class LaneDaemon:
             "lane": self.lane.state(),
             "uplink": self.uplink.health(),
             "query": self.query.health(),
+            "downlink": self.downlink.health(),
             "evidence": {
                 "database": str(self.store.path),
                 "signing_key_id": self.store.key_id,

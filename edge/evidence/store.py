@@ -159,7 +159,6 @@ class _Db:
             self.db.table("records").create_index(["time_utc"])
         else:
             self._add_chain_columns()
-        self._add_eviction_column()
         if "outbox" not in self.db.table_names():
             self.db.table("outbox").create(
                 {
@@ -177,6 +176,7 @@ class _Db:
                 defaults={"attempts": 0},
             )
             self.db.execute("CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(seq) WHERE sent_utc IS NULL")
+        self._add_eviction_column()
         row = (
             self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if ("meta" in self.db.table_names())
@@ -201,7 +201,7 @@ class _Db:
             log.info("evidence database upgraded: chain columns added; earlier records stay unsigned")
 
     def _add_eviction_column(self) -> None:
-        """Schema 2 -> 3: ``evicted_utc`` and the index of live (not evicted) rows the retention walks."""
+        """Schema 2 -> 3: ``evicted_utc`` and the index of uploaded, not yet evicted outbox rows."""
         present = {str(row[1]) for row in self.conn.execute("PRAGMA table_info(records)")}
         if "evicted_utc" not in present:
             with self.conn:
@@ -209,7 +209,11 @@ class _Db:
                 present = {str(row[1]) for row in self.conn.execute("PRAGMA table_info(records)")}
                 if "evicted_utc" not in present:
                     self.conn.execute("ALTER TABLE records ADD COLUMN evicted_utc TEXT")
-        self.conn.execute("CREATE INDEX IF NOT EXISTS records_live ON records(seq) WHERE evicted_utc IS NULL")
+        # Uploaded and not yet evicted: the retention finds its next rows here without walking the
+        # unsent ones (a station offline for weeks may hold a million).
+        self.conn.execute(
+            "CREATE INDEX IF NOT EXISTS outbox_evictable ON outbox(seq) WHERE sent_utc IS NOT NULL AND payload != x''"
+        )
 
     def add(self, record: dict[str, Any], topic: str) -> dict[str, Any]:
         with self.conn:  # one transaction: a record never exists without its outbox entry
@@ -316,8 +320,10 @@ class _Db:
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             rows = self.conn.execute(
-                "SELECT r.seq, r.id FROM records AS r INDEXED BY records_live JOIN outbox AS o ON o.seq = r.seq"
-                " WHERE r.evicted_utc IS NULL AND o.sent_utc IS NOT NULL ORDER BY r.seq LIMIT ?",
+                "SELECT o.seq, o.record_id FROM outbox AS o INDEXED BY outbox_evictable"
+                " JOIN records AS r ON r.seq = o.seq"
+                " WHERE o.sent_utc IS NOT NULL AND o.payload != x'' AND r.evicted_utc IS NULL"
+                " ORDER BY o.seq LIMIT ?",
                 (limit,),
             ).fetchall()
             seqs = [(int(row[0]),) for row in rows]
