@@ -273,10 +273,11 @@ class _Db:
             return self._genesis
         return prev
 
-    def pending(self, limit: int) -> list[OutboxEntry]:
+    def pending(self, limit: int, after_seq: int = 0) -> list[OutboxEntry]:
         rows = self.conn.execute(
-            "SELECT seq, record_id, topic, payload, attempts FROM outbox WHERE sent_utc IS NULL ORDER BY seq LIMIT ?",
-            (limit,),
+            "SELECT seq, record_id, topic, payload, attempts FROM outbox WHERE sent_utc IS NULL AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (after_seq, limit),
         ).fetchall()
         return [OutboxEntry(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4])) for r in rows]
 
@@ -444,8 +445,9 @@ class EvidenceStore:
             raise
         return stored
 
-    async def pending(self, limit: int) -> list[OutboxEntry]:
-        result: list[OutboxEntry] = await self._call(self._require().pending, limit)
+    async def pending(self, limit: int, after_seq: int = 0) -> list[OutboxEntry]:
+        """The oldest unsent rows with a seq above ``after_seq``, at most ``limit``, in seq order."""
+        result: list[OutboxEntry] = await self._call(self._require().pending, limit, after_seq)
         return result
 
     async def mark_sent(self, seqs: list[int]) -> None:
