@@ -7,6 +7,8 @@ samples, the Numba kernels, the limits, and the board's frame on its pty.
 
     python bench/lane_latency.py                      # default scenario once (28 vehicles, ~6.5 min)
     python bench/lane_latency.py --repeat 3           # 84 vehicles
+    python bench/lane_latency.py --outbox var/bench/uplink-backlog-1000000.db   # with 1,000,000 unsent
+                                                      # records (bench/uplink.py makes it) draining meanwhile
 
 Prints one JSON object: n, p50_ms, p90_ms, p99_ms, max_ms, plus the daemon's own decide latency.
 """
@@ -16,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -48,6 +52,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     scenario = load_scenario(args.scenario)
     workdir = Path(tempfile.mkdtemp(prefix="lane-latency-"))
     database = str(workdir / "evidence.db")
+    if args.outbox:  # a copy, with its key: the lane appends to that chain, the uplink drains it
+        for suffix in ("", ".ed25519.key", ".ed25519.pub"):
+            shutil.copyfile(args.outbox + suffix, database + suffix)
+        os.chmod(database + ".ed25519.key", 0o600)
     broker = MosquittoProcess()
     if broker.available and not args.no_broker:
         broker.start()
@@ -68,6 +76,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         deadline = time.monotonic() + sim.duration_s + 60
         while len(records) < len(sim.motions) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
+        counts = await daemon.store.counts()
         stop.set()
         await task
         sim.stop()
@@ -91,6 +100,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "lane_latency",
         "scenario": scenario.name,
         "vehicles": len(truth),
+        "outbox_start": args.outbox or None,
+        "records_at_end": counts["records"],
+        "outbox_pending_at_end": counts["outbox_pending"],
         "verdicts_shown": len(latencies),
         "last_axle_exit_to_display": _percentiles(latencies),
         "daemon_last_exit_to_decided": _percentiles(decided),
@@ -105,6 +117,9 @@ def main() -> None:
     parser.add_argument("--scenario", default="default")
     parser.add_argument("--repeat", type=int, default=1, help="run the scenario's trucks this many times")
     parser.add_argument("--no-broker", action="store_true", help="do not start Mosquitto")
+    parser.add_argument(
+        "--outbox", default="", help="start from a copy of this evidence database (its backlog)"
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), ensure_ascii=False, indent=2))
 

@@ -303,6 +303,17 @@ class LaneConfig(_Strict):
 
 class EvidenceConfig(_Strict):
     database: str = Field("var/evidence.db", description="SQLite file (WAL mode) for records and the outbox.")
+    budget_mb: float = Field(
+        8192,
+        gt=0,
+        description="Disk budget of the evidence database and its attachments (MB).  Over it, records"
+        " already uploaded (PUBACK) are evicted oldest first to chain-only stubs that still verify;"
+        " records not yet uploaded are never deleted: the daemon raises an alarm instead (health,"
+        " heartbeat, log).",
+    )
+    retention_interval_s: float = Field(
+        60, ge=1, le=86400, description="How often the retention checks the budget (s)."
+    )
 
 
 class MqttConfig(_Strict):
@@ -418,6 +429,16 @@ class PlatesConfig(_Strict):
         return self
 
 
+class DownlinkConfig(_Strict):
+    """Versioned retained documents from the central office (docs/downlink.md)."""
+
+    enabled: bool = Field(
+        True,
+        description="Receive the watch-list, permits and the remote config subset (rules.tolerance_factor,"
+        " lane.idle_lines, lane.idle_after_s) on <prefix>/<site id>/downlink/<kind>; needs mqtt.enabled.",
+    )
+
+
 class Config(_Strict):
     site: SiteConfig
     scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig())
@@ -429,6 +450,7 @@ class Config(_Strict):
     mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
     query: QueryConfig = Field(default_factory=lambda: QueryConfig())
     plates: PlatesConfig = Field(default_factory=lambda: PlatesConfig())
+    downlink: DownlinkConfig = Field(default_factory=lambda: DownlinkConfig())
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.

@@ -28,7 +28,8 @@ from edge import __version__
 from edge.actuate import LaneOutput
 from edge.calibration import active_calibration, apply_calibration, identity, is_overdue
 from edge.config import Config
-from edge.evidence import EvidenceError, EvidenceStore
+from edge.downlink import DownlinkService
+from edge.evidence import EvidenceError, EvidenceStore, Retention
 from edge.judge import Judgement, judge
 from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
 from edge.lane.crossing import build_crossing
@@ -80,8 +81,10 @@ class LaneDaemon:
         self.barrier = Barrier("barrier", _link(devices.barrier), devices.barrier.ack_timeout_s)
         self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
         self.store = EvidenceStore(config.evidence.database)
+        self.retention = Retention.from_config(self.store, config)  # evidence.budget_mb
         self.uplink = Uplink(config, self.store, health=self.status_summary)
         self.query = QueryService(config, health=self.health)  # answers central requests (edge/query)
+        self.downlink = DownlinkService(config, on_config=self._apply_remote_config)  # edge/downlink
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
         self._unstored: list[tuple[dict[str, Any], str]] = []  # records waiting for a writable disk
         self._zero_counts: np.ndarray | None = None
@@ -145,6 +148,7 @@ class LaneDaemon:
         started = time.monotonic()
         await asyncio.to_thread(kernels.warm_up)
         await self.store.open()
+        await self.downlink.load()  # a stored remote config applies from the first vehicle
         if self.plates is not None:
             await self.plates.start()
         log.info("kernels, evidence and plate models ready in %.2f s", time.monotonic() - started)
@@ -161,7 +165,10 @@ class LaneDaemon:
                 tasks.create_task(self._weigh_loop(stop), name="weigh")
                 tasks.create_task(self._housekeeping(stop), name="housekeeping")
                 tasks.create_task(self.uplink.run(stop), name="uplink")
+                # evidence.budget_mb; its own task, as a pass over a large database may take seconds
+                tasks.create_task(self.retention.run(stop), name="retention")
                 tasks.create_task(self.query.run(stop), name="query")
+                tasks.create_task(self.downlink.run(stop), name="downlink")
                 tasks.create_task(self._initial_display(), name="display-initial")
                 self.ready.set()
         finally:
@@ -172,6 +179,12 @@ class LaneDaemon:
                 await asyncio.wait(self._background, timeout=10)
             self.captures.close()
             await self.store.close()
+
+    def _apply_remote_config(self, config: Config) -> None:
+        """A downlink config document was applied: the next vehicle is judged with it."""
+        self.config = config
+        self.output.idle_lines = config.lane.idle_lines
+        self.output.idle_after_s = config.lane.idle_after_s
 
     async def _initial_display(self) -> None:
         for _ in range(50):
@@ -462,6 +475,8 @@ class LaneDaemon:
             "drift_alarm": self.drift.alarm,
             "evidence_write_errors": self.store.write_errors,
             "records_waiting_for_disk": len(self._unstored),
+            "evidence_budget_alarm": self.retention.alarm,
+            "downlink_versions": self.downlink.versions(),
         }
 
     def health(self) -> dict[str, Any]:
@@ -470,12 +485,14 @@ class LaneDaemon:
             "lane": self.lane.state(),
             "uplink": self.uplink.health(),
             "query": self.query.health(),
+            "downlink": self.downlink.health(),
             "evidence": {
                 "database": str(self.store.path),
                 "signing_key_id": self.store.key_id,
                 "write_errors": self.store.write_errors,
                 "last_error": self.store.last_error,
                 "records_waiting_for_disk": len(self._unstored),
+                "retention": self.retention.health(),
             },
             "vehicles": self.vehicles,
             "drift_monitor": self.drift.state(),

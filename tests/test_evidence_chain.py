@@ -246,7 +246,19 @@ async def test_a_database_from_before_chaining_is_upgraded(tmp_path: Path) -> No
     assert (report.records, report.unsigned, report.verified) == (5, 3, 2)
     assert "3 unsigned (before chaining)" in report.lines()[0]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+        # Schema 3 (retention): the eviction column, empty on every row.
+        assert conn.execute("SELECT COUNT(*) FROM records WHERE evicted_utc IS NULL").fetchone()[0] == 5
+    # An uploaded record from before chaining can be evicted too; it stays counted as unsigned.
+    store = EvidenceStore(db)
+    await store.open()
+    try:
+        assert [r.seq for r in await store.evict_sent(1)] == [1]
+    finally:
+        await store.close()
+    report = verify_database(db)
+    assert report.ok, report.lines()
+    assert (report.records, report.unsigned, report.verified, report.evicted) == (5, 3, 2, 0)
 
     # Emptying the chain fields of a record written after chaining is not "old": it is tampering.
     _sql(db, "UPDATE records SET record_hash = NULL, prev_chain_hash = NULL, chain_hash = NULL,"

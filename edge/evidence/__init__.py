@@ -2,6 +2,7 @@
 
 from edge.evidence.chain import ChainEntry, Problem, VerifyReport
 from edge.evidence.package import ExportResult, export_package, verify_package, verify_payload
+from edge.evidence.retention import Retention, RetentionPass
 from edge.evidence.signing import (
     SignatureScheme,
     Signer,
@@ -24,6 +25,8 @@ __all__ = [
     "ExportResult",
     "OutboxEntry",
     "Problem",
+    "Retention",
+    "RetentionPass",
     "SignatureScheme",
     "Signer",
     "Verifier",

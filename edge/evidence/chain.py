@@ -163,10 +163,13 @@ def _unhex(value: str, what: str) -> bytes:
         raise EvidenceError(f"{what} is not hex") from None
 
 
-def check_entry(record_text: bytes, entry: ChainEntry, verifier: Verifier | None) -> list[tuple[str, str]]:
+def check_entry(
+    record_text: bytes | None, entry: ChainEntry, verifier: Verifier | None
+) -> list[tuple[str, str]]:
     """Everything one entry proves on its own: ``(kind, detail)`` for each problem, [] when sound.
 
-    Checks that the text hashes to ``record_hash``, that ``chain_hash`` = H(prev || record_hash), and
+    Checks that the text hashes to ``record_hash`` (skipped when ``record_text`` is None: a retention
+    stub whose text was evicted after upload), that ``chain_hash`` = H(prev || record_hash), and
     that the signature over ``chain_hash`` verifies with ``verifier`` (skipped when None).  Whether
     ``prev`` is the previous record's ``chain_hash`` is the caller's business (it knows the previous row).
     """
@@ -179,7 +182,7 @@ def check_entry(record_text: bytes, entry: ChainEntry, verifier: Verifier | None
         signature = _unhex(entry.sig, "signature")
     except EvidenceError as exc:
         return [(Problem.MALFORMED, f"chain entry unreadable: {exc}")]
-    computed = algorithm.digest(record_text)
+    computed = stored_record if record_text is None else algorithm.digest(record_text)
     if computed != stored_record:
         problems.append(
             (
@@ -228,6 +231,7 @@ class Problem:
     SIGNATURE_INVALID = "signature_invalid"
     WRONG_KEY = "wrong_key"
     MALFORMED = "malformed"
+    EVICTED_UNSENT = "evicted_unsent"
     ATTACHMENT = "attachment"
     FILE_MISMATCH = "file_mismatch"
 
@@ -247,6 +251,7 @@ class VerifyReport:
     records: int = 0
     verified: int = 0
     unsigned: int = 0
+    evicted: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
     head_chain_hash: str | None = None
@@ -278,6 +283,7 @@ class VerifyReport:
             "records": self.records,
             "verified": self.verified,
             "unsigned": self.unsigned,
+            "evicted": self.evicted,
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
             "head_chain_hash": self.head_chain_hash,
@@ -295,6 +301,11 @@ class VerifyReport:
             f"{self.source}: {self.records} records{span}, {self.verified} verified,"
             f" {self.unsigned} unsigned (before chaining); {key}"
         ]
+        if self.evicted:
+            out.append(
+                f"{self.evicted} evicted after upload (evidence.budget_mb): their content is gone, their"
+                " chain entries verify"
+            )
         if self.head_chain_hash:
             out.append(f"head: seq {self.last_seq}, chain_hash {self.head_chain_hash}")
         out += [f"PROBLEM {p.text()}" for p in self.problems]

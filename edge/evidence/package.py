@@ -129,6 +129,12 @@ def export_package(
     stored = read_stored_record(db_path, record_id)
     if stored is None:
         raise EvidenceError(f"{db_path}: no record with id {record_id!r}")
+    if stored.evicted_utc is not None:
+        raise EvidenceError(
+            f"record {record_id} (seq {stored.seq}) was uploaded, then evicted at {stored.evicted_utc} to"
+            " stay within evidence.budget_mb: only its chain entry is kept here; export it from the central"
+            " archive, which holds the signed record"
+        )
     if stored.chain is None:
         raise EvidenceError(
             f"record {record_id} (seq {stored.seq}) was stored before chaining: it is unsigned and cannot"

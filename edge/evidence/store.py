@@ -46,6 +46,7 @@ from edge.evidence.signing import (
 )
 
 __all__ = [
+    "EvictedRecord",
     "EvidenceError",
     "EvidenceStore",
     "OutboxEntry",
@@ -61,10 +62,23 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SCHEMA_VERSION = 2  # 2: chain columns on records
+SCHEMA_VERSION = 3  # 2: chain columns on records; 3: evicted_utc (retention stubs)
 
 # Added to ``records`` by schema 2; rows written before have them NULL ("unsigned, before chaining").
 CHAIN_COLUMNS = ("record_hash", "prev_chain_hash", "chain_hash", "signature", "sig_alg", "hash_alg", "key_id")
+
+
+@dataclass(frozen=True)
+class EvictedRecord:
+    """A record the retention turned into a stub: its id and seq (to delete its files)."""
+
+    seq: int
+    record_id: str
+
+
+#: Evicted rows are stubs: the chain columns, ``seq``, ``id``, ``site_id``, ``lane``, ``time_utc`` and
+#: ``verdict`` stay, ``record_json`` becomes '' and the other searchable columns (plate, weights) NULL.
+EVICTED_TEXT = ""
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,12 @@ class _Db:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db = sqlite_utils.Database(self.conn)
+        if not self.db.table_names():
+            # Only possible before the first table exists: evicted records' pages can then be handed
+            # back to the file system in small steps (incremental_vacuum) instead of a blocking VACUUM.
+            self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.enable_wal()
+        self.conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MB
         self.conn.execute("PRAGMA synchronous=FULL")  # a verdict is evidence: survive power loss
         self.conn.execute("PRAGMA busy_timeout=5000")
         try:
@@ -131,6 +150,7 @@ class _Db:
                     "plate": str,
                     "record_json": str,
                     **dict.fromkeys(CHAIN_COLUMNS, str),
+                    "evicted_utc": str,
                 },
                 pk="seq",
                 not_null={"id", "site_id", "lane", "time_utc", "verdict", "record_json"},
@@ -156,6 +176,7 @@ class _Db:
                 defaults={"attempts": 0},
             )
             self.db.execute("CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(seq) WHERE sent_utc IS NULL")
+        self._add_eviction_column()
         row = (
             self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if ("meta" in self.db.table_names())
@@ -178,6 +199,21 @@ class _Db:
                 self.conn.execute(f"ALTER TABLE records ADD COLUMN {name} TEXT")
         if missing:
             log.info("evidence database upgraded: chain columns added; earlier records stay unsigned")
+
+    def _add_eviction_column(self) -> None:
+        """Schema 2 -> 3: ``evicted_utc`` and the index of uploaded, not yet evicted outbox rows."""
+        present = {str(row[1]) for row in self.conn.execute("PRAGMA table_info(records)")}
+        if "evicted_utc" not in present:
+            with self.conn:
+                self.conn.execute("BEGIN IMMEDIATE")
+                present = {str(row[1]) for row in self.conn.execute("PRAGMA table_info(records)")}
+                if "evicted_utc" not in present:
+                    self.conn.execute("ALTER TABLE records ADD COLUMN evicted_utc TEXT")
+        # Uploaded and not yet evicted: the retention finds its next rows here without walking the
+        # unsent ones (a station offline for weeks may hold a million).
+        self.conn.execute(
+            "CREATE INDEX IF NOT EXISTS outbox_evictable ON outbox(seq) WHERE sent_utc IS NOT NULL AND payload != x''"
+        )
 
     def add(self, record: dict[str, Any], topic: str) -> dict[str, Any]:
         with self.conn:  # one transaction: a record never exists without its outbox entry
@@ -237,10 +273,11 @@ class _Db:
             return self._genesis
         return prev
 
-    def pending(self, limit: int) -> list[OutboxEntry]:
+    def pending(self, limit: int, after_seq: int = 0) -> list[OutboxEntry]:
         rows = self.conn.execute(
-            "SELECT seq, record_id, topic, payload, attempts FROM outbox WHERE sent_utc IS NULL ORDER BY seq LIMIT ?",
-            (limit,),
+            "SELECT seq, record_id, topic, payload, attempts FROM outbox WHERE sent_utc IS NULL AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (after_seq, limit),
         ).fetchall()
         return [OutboxEntry(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4])) for r in rows]
 
@@ -261,6 +298,71 @@ class _Db:
                 [(error[:500], seq) for seq in seqs],
             )
 
+    def usage(self) -> dict[str, int]:
+        """Bytes of the database's live pages (free pages excluded: SQLite reuses them), the file's
+        size, and the unsent rows (through the partial index)."""
+        page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        free = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
+        unsent = int(self.conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_utc IS NULL").fetchone()[0])
+        return {
+            "live_bytes": (pages - free) * page_size,
+            "file_bytes": pages * page_size,
+            "free_pages": free,
+            "unsent": unsent,
+        }
+
+    def evict_sent(self, limit: int) -> list[EvictedRecord]:
+        """Turn up to ``limit`` of the oldest uploaded records into stubs, in one transaction.
+
+        Only rows whose outbox entry has a PUBACK (``sent_utc``) qualify: unsent evidence is never
+        touched.  The chain columns stay, so the chain still verifies over the stubs."""
+        now = _utc_now()
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            rows = self.conn.execute(
+                "SELECT o.seq, o.record_id FROM outbox AS o INDEXED BY outbox_evictable"
+                " JOIN records AS r ON r.seq = o.seq"
+                " WHERE o.sent_utc IS NOT NULL AND o.payload != x'' AND r.evicted_utc IS NULL"
+                " ORDER BY o.seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+            seqs = [(int(row[0]),) for row in rows]
+            # Delete and re-insert rather than UPDATE: SQLite frees the pages of deleted rows, while an
+            # UPDATE that shrinks a row leaves its page allocated and mostly empty.
+            kept = ("seq", "id", "site_id", "lane", "time_utc", "verdict", *CHAIN_COLUMNS)
+            stubs = self._take(f"SELECT {', '.join(kept)} FROM records WHERE seq = ?", "records", seqs)
+            self.conn.executemany(
+                f"INSERT INTO records ({', '.join(kept)}, record_json, evicted_utc)"
+                f" VALUES ({', '.join('?' * len(kept))}, ?, ?)",
+                [(*stub, EVICTED_TEXT, now) for stub in stubs],
+            )
+            # The outbox row stays (it proves the PUBACK came) without its copy of the record.
+            sent = ("seq", "record_id", "topic", "queued_utc", "attempts", "last_error", "sent_utc")
+            rows_out = self._take(f"SELECT {', '.join(sent)} FROM outbox WHERE seq = ?", "outbox", seqs)
+            self.conn.executemany(
+                f"INSERT INTO outbox ({', '.join(sent)}, payload) VALUES ({', '.join('?' * len(sent))}, x'')",
+                rows_out,
+            )
+        return [EvictedRecord(int(row[0]), str(row[1])) for row in rows]
+
+    def _take(self, select: str, table: str, seqs: list[tuple[int]]) -> list[tuple[Any, ...]]:
+        """Read the rows ``select`` names for each seq, then delete them (inside the caller's transaction)."""
+        taken = [tuple(self.conn.execute(select, seq).fetchone()) for seq in seqs]
+        self.conn.executemany(f"DELETE FROM {table} WHERE seq = ?", seqs)
+        return taken
+
+    def reclaim(self, max_pages: int) -> int:
+        """Hand up to ``max_pages`` free pages back to the file system (databases created with
+        auto_vacuum=INCREMENTAL; others reuse free pages for new records).  Returns the pages freed."""
+        if int(self.conn.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:
+            return 0
+        before = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
+        # executescript runs the pragma to completion; execute() would step it once (one page).
+        self.conn.executescript(f"PRAGMA incremental_vacuum({int(max_pages)});")
+        after = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
+        return before - after
+
     def counts(self) -> dict[str, int]:
         records = self.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         pending = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_utc IS NULL").fetchone()[0]
@@ -268,7 +370,7 @@ class _Db:
 
     def record(self, record_id: str) -> dict[str, Any] | None:
         stored = _read_stored(self.conn, record_id)
-        if stored is None:
+        if stored is None or stored.evicted_utc is not None:
             return None
         record = dict(json.loads(stored.record_text))
         if stored.chain is not None:
@@ -343,8 +445,9 @@ class EvidenceStore:
             raise
         return stored
 
-    async def pending(self, limit: int) -> list[OutboxEntry]:
-        result: list[OutboxEntry] = await self._call(self._require().pending, limit)
+    async def pending(self, limit: int, after_seq: int = 0) -> list[OutboxEntry]:
+        """The oldest unsent rows with a seq above ``after_seq``, at most ``limit``, in seq order."""
+        result: list[OutboxEntry] = await self._call(self._require().pending, limit, after_seq)
         return result
 
     async def mark_sent(self, seqs: list[int]) -> None:
@@ -364,6 +467,21 @@ class EvidenceStore:
         result: dict[str, Any] | None = await self._call(self._require().record, record_id)
         return result
 
+    async def usage(self) -> dict[str, int]:
+        """Live and file bytes of the database and the unsent count (see :mod:`edge.evidence.retention`)."""
+        result: dict[str, int] = await self._call(self._require().usage)
+        return result
+
+    async def evict_sent(self, limit: int) -> list[EvictedRecord]:
+        """Evict up to ``limit`` of the oldest uploaded records to chain-only stubs; never unsent ones."""
+        result: list[EvictedRecord] = await self._call(self._require().evict_sent, limit)
+        return result
+
+    async def reclaim(self, max_pages: int) -> int:
+        """Return up to ``max_pages`` free pages to the file system; the number returned."""
+        result: int = await self._call(self._require().reclaim, max_pages)
+        return result
+
     async def close(self) -> None:
         db = self._db
         if db is not None:
@@ -377,12 +495,16 @@ class EvidenceStore:
 
 @dataclass(frozen=True)
 class StoredRecord:
-    """A record as stored: the exact text that was hashed and its chain entry (None before chaining)."""
+    """A record as stored: the exact text that was hashed and its chain entry (None before chaining).
+
+    ``evicted_utc`` is set on a retention stub: its text is gone (uploaded, then evicted within
+    ``evidence.budget_mb``); only the chain entry is left."""
 
     seq: int
     record_id: str
     record_text: str
     chain: ChainEntry | None
+    evicted_utc: str | None = None
 
 
 def _open_read_only(db_path: Path) -> sqlite3.Connection:
@@ -399,6 +521,12 @@ def _open_read_only(db_path: Path) -> sqlite3.Connection:
 def _chain_columns_present(conn: sqlite3.Connection) -> bool:
     present = {str(row[1]) for row in conn.execute("PRAGMA table_info(records)")}
     return all(name in present for name in CHAIN_COLUMNS)
+
+
+def _evicted_column(conn: sqlite3.Connection) -> str:
+    """``evicted_utc``, or NULL for a database from before retention (schema < 3)."""
+    present = {str(row[1]) for row in conn.execute("PRAGMA table_info(records)")}
+    return "evicted_utc" if "evicted_utc" in present else "NULL"
 
 
 def _entry(values: tuple[Any, ...]) -> ChainEntry | None:
@@ -421,11 +549,13 @@ def _read_stored(conn: sqlite3.Connection, record_id: str) -> StoredRecord | Non
     chained = _chain_columns_present(conn)
     columns = ", ".join(CHAIN_COLUMNS) if chained else ", ".join(["NULL"] * len(CHAIN_COLUMNS))
     row = conn.execute(
-        f"SELECT seq, id, record_json, {columns} FROM records WHERE id = ?", (record_id,)
+        f"SELECT seq, id, record_json, {_evicted_column(conn)}, {columns} FROM records WHERE id = ?",
+        (record_id,),
     ).fetchone()
     if row is None:
         return None
-    return StoredRecord(int(row[0]), str(row[1]), str(row[2]), _entry(tuple(row[3:])))
+    evicted = None if row[3] is None else str(row[3])
+    return StoredRecord(int(row[0]), str(row[1]), str(row[2]), _entry(tuple(row[4:])), evicted)
 
 
 def read_stored_record(db_path: str | Path, record_id: str) -> StoredRecord | None:
@@ -456,7 +586,8 @@ def search_records(
 
     ``from_utc`` (inclusive) and ``to_utc`` (exclusive) compare with the stored ``time_utc`` text, so give
     them in its form, ``2026-11-22T08:30:00.000Z``.  Each row is the searchable columns; ``full`` adds the
-    stored record (``record``) and its chain entry (``chain``)."""
+    stored record (``record``, None for a retention stub) and its chain entry (``chain``); every row
+    has ``evicted_utc`` (None unless the retention evicted the record's content after upload)."""
     where = ["seq > ?"]
     params: list[Any] = [after_seq]
     for column, op, value in (
@@ -473,7 +604,7 @@ def search_records(
         chained = _chain_columns_present(conn)
         columns = ", ".join(CHAIN_COLUMNS) if chained else ", ".join(["NULL"] * len(CHAIN_COLUMNS))
         rows = conn.execute(
-            f"SELECT {', '.join(SUMMARY_COLUMNS)}, record_json, {columns} FROM records"
+            f"SELECT {', '.join(SUMMARY_COLUMNS)}, {_evicted_column(conn)}, record_json, {columns} FROM records"
             f" WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
             (*params, limit),
         ).fetchall()
@@ -485,9 +616,10 @@ def search_records(
     width = len(SUMMARY_COLUMNS)
     for row in rows:
         summary = dict(zip(SUMMARY_COLUMNS, row[:width], strict=True))
+        summary["evicted_utc"] = row[width]
         if full:
-            summary["record"] = json.loads(row[width])
-            entry = _entry(tuple(row[width + 1 :]))
+            summary["record"] = None if row[width] is not None else json.loads(row[width + 1])
+            entry = _entry(tuple(row[width + 2 :]))
             summary["chain"] = None if entry is None else entry.as_dict()
         found.append(summary)
     return found
@@ -565,9 +697,11 @@ def verify_database(
                 " with the central system (--public-key) for that"
             )
         columns = ", ".join(CHAIN_COLUMNS) if chained else ", ".join(["NULL"] * len(CHAIN_COLUMNS))
+        evicted = "NULL" if _evicted_column(conn) == "NULL" else "r.evicted_utc"
         rows = conn.execute(
-            "SELECT seq, id, site_id, lane, time_utc, verdict, axle_count, gross_kg, limit_kg, plate,"
-            f" record_json, {columns} FROM records ORDER BY seq"
+            "SELECT r.seq, r.id, r.site_id, r.lane, r.time_utc, r.verdict, r.axle_count, r.gross_kg,"
+            f" r.limit_kg, r.plate, r.record_json, {columns}, {evicted}, o.sent_utc"
+            " FROM records AS r LEFT JOIN outbox AS o ON o.seq = r.seq ORDER BY r.seq"
         )
         _walk(rows, verifier, report)
     except sqlite3.Error as exc:
@@ -600,16 +734,27 @@ def _walk(rows: Any, verifier: Verifier | None, report: VerifyReport) -> None:
     prev_seq: int | None = None
     prev_chain: str | None = None
     chain_started = False
+    width = 11 + len(CHAIN_COLUMNS)
     for row in rows:
-        seq, text, entry = int(row[0]), str(row[10]), _entry(tuple(row[11:]))
+        seq, text, entry = int(row[0]), str(row[10]), _entry(tuple(row[11:width]))
+        evicted_utc, sent_utc = row[width], row[width + 1]
+        # A stub: the text was evicted after upload; its entry (hashes, signature, link) is still checked.
+        stub = evicted_utc is not None and text == EVICTED_TEXT  # an unsigned stub stays "unsigned"
         before = report.problem_count
         report.records += 1
         if report.first_seq is None:
             report.first_seq = seq
         report.last_seq = seq
         if entry is not None:
-            for kind, detail in check_entry(text.encode("utf-8"), entry, verifier):
+            for kind, detail in check_entry(None if stub else text.encode("utf-8"), entry, verifier):
                 report.add(seq, kind, detail)
+        if stub and sent_utc is None:
+            report.add(
+                seq,
+                Problem.EVICTED_UNSENT,
+                "record content deleted although its outbox row shows no PUBACK: evidence removed before"
+                " upload (the retention never does this)",
+            )
         gap = prev_seq is not None and seq != prev_seq + 1
         if prev_seq is not None and gap:
             missing = f"seq {prev_seq + 1}" if seq == prev_seq + 2 else f"seq {prev_seq + 1}..{seq - 1}"
@@ -637,7 +782,8 @@ def _walk(rows: Any, verifier: Verifier | None, report: VerifyReport) -> None:
                 Problem.PREV_MISMATCH,
                 f"row deleted or replaced: prev_chain_hash does not match the chain_hash of seq {seq - 1}",
             )
-        _check_columns(seq, dict(zip(_COLUMN_NAMES, row[1:10], strict=True)), text, report)
+        if not stub:
+            _check_columns(seq, dict(zip(_COLUMN_NAMES, row[1:10], strict=True)), text, report)
         prev_seq = seq
         if entry is None:
             if not chain_started:
@@ -646,7 +792,10 @@ def _walk(rows: Any, verifier: Verifier | None, report: VerifyReport) -> None:
         chain_started = True
         prev_chain = entry.chain_hash
         if report.problem_count == before:
-            report.verified += 1
+            if stub:
+                report.evicted += 1
+            else:
+                report.verified += 1
     report.head_chain_hash = prev_chain
 
 

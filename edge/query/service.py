@@ -348,6 +348,13 @@ class QueryService:
         stored = await asyncio.to_thread(read_stored_record, self.database, request.id)
         if stored is None:
             raise RequestError("not_found", f"no record with id {request.id!r}")
+        if stored.evicted_utc is not None:
+            raise RequestError(
+                "not_found",
+                f"record {request.id} (seq {stored.seq}) was uploaded, then evicted at {stored.evicted_utc}"
+                " to stay within evidence.budget_mb; only its chain entry is kept here: take it from the"
+                " central archive",
+            )
         record = json.loads(stored.record_text)
         files: list[_File] = []
         problems: list[str] = []

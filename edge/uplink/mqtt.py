@@ -20,7 +20,7 @@ from typing import Any
 import aiomqtt
 
 from edge.config import Config, MqttConfig
-from edge.evidence import EvidenceError, EvidenceStore
+from edge.evidence import EvidenceError, EvidenceStore, OutboxEntry
 
 __all__ = ["Uplink", "certificate_mismatch", "client_id", "record_topic", "status_topic", "tls_parameters"]
 
@@ -132,18 +132,21 @@ class Uplink:
         will = aiomqtt.Will(status_topic(self.config), self._status_payload(False), qos=1, retain=True)
         while not stop.is_set():
             try:
-                async with aiomqtt.Client(
-                    self.mqtt.host,
-                    self.mqtt.port,
-                    identifier=identifier,
-                    username=self.mqtt.username or None,
-                    password=self.mqtt.password.get_secret_value() or None,
-                    keepalive=self.mqtt.keepalive_s,
-                    will=will,
-                    timeout=self.mqtt.publish_timeout_s,
-                    max_queued_outgoing_messages=self.mqtt.max_inflight * 4,
-                    tls_params=tls_parameters(self.mqtt),
-                ) as client:
+                async with (
+                    aiomqtt.Client(
+                        self.mqtt.host,
+                        self.mqtt.port,
+                        identifier=identifier,
+                        username=self.mqtt.username or None,
+                        password=self.mqtt.password.get_secret_value() or None,
+                        keepalive=self.mqtt.keepalive_s,
+                        will=will,
+                        timeout=self.mqtt.publish_timeout_s,
+                        max_queued_outgoing_messages=self.mqtt.max_inflight * 4,
+                        max_inflight_messages=self.mqtt.max_inflight,  # paho's own default (20) would queue the rest
+                        tls_params=tls_parameters(self.mqtt),
+                    ) as client
+                ):
                     self.state = "connected"
                     self.connects += 1
                     self.last_error = ""
@@ -183,32 +186,65 @@ class Uplink:
         self.state = "stopped"
 
     async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """Publish the outbox in seq order, ``max_inflight`` rows at a time, pipelined: while the broker
+        acknowledges one batch the store reads the next, and the rows of a batch are marked sent (one
+        fsync) while the next batch is on the wire.  A row is marked sent only after its PUBACK."""
         self._next_heartbeat_s = 0.0
-        while not stop.is_set():
-            await self._heartbeat(client)
-            self.wake.clear()
-            batch = await self.store.pending(self.mqtt.max_inflight)
-            if not batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-                continue
-            results = await asyncio.gather(
-                *(
-                    client.publish(entry.topic, entry.payload, qos=1, timeout=self.mqtt.publish_timeout_s)
-                    for entry in batch
-                ),
-                return_exceptions=True,
-            )
-            sent = [entry.seq for entry, result in zip(batch, results, strict=True) if result is None]
-            failed = [entry.seq for entry, result in zip(batch, results, strict=True) if result is not None]
-            await self.store.mark_sent(sent)
-            self.published += len(sent)
-            if failed:
-                error = next(r for r in results if r is not None)
-                await self.store.mark_failed(failed, str(error))
-                if isinstance(error, aiomqtt.MqttError):
-                    raise error
-                raise aiomqtt.MqttError(f"publish failed: {error!r}")
+        # Up to max_inflight publishes wait for their PUBACK by design: no warning for each of them.
+        client.pending_calls_threshold = self.mqtt.max_inflight * 4
+        cursor = 0  # highest seq handed to the broker on this connection
+        batch: list[OutboxEntry] = []
+        marking: asyncio.Future[None] | None = None
+        try:
+            while not stop.is_set():
+                await self._heartbeat(client)
+                if not batch:
+                    if marking is not None:
+                        await marking
+                        marking = None
+                    self.wake.clear()
+                    batch = await self.store.pending(self.mqtt.max_inflight, after_seq=cursor)
+                    if not batch and cursor:
+                        cursor = 0  # once more from the oldest: rows left unsent below the cursor
+                        batch = await self.store.pending(self.mqtt.max_inflight)
+                    if not batch:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                        continue
+                publishing = asyncio.gather(
+                    *(
+                        client.publish(entry.topic, entry.payload, qos=1, timeout=self.mqtt.publish_timeout_s)
+                        for entry in batch
+                    ),
+                    return_exceptions=True,
+                )
+                cursor = batch[-1].seq
+                try:
+                    following = await self.store.pending(self.mqtt.max_inflight, after_seq=cursor)
+                except BaseException:
+                    publishing.cancel()  # the rows stay unsent and go out after the retry
+                    raise
+                results = await publishing
+                sent = [entry.seq for entry, result in zip(batch, results, strict=True) if result is None]
+                failed = [
+                    entry.seq for entry, result in zip(batch, results, strict=True) if result is not None
+                ]
+                if marking is not None:
+                    await marking
+                marking = asyncio.ensure_future(self.store.mark_sent(sent))
+                self.published += len(sent)
+                if failed:
+                    await marking
+                    marking = None
+                    error = next(r for r in results if r is not None)
+                    await self.store.mark_failed(failed, str(error))
+                    if isinstance(error, aiomqtt.MqttError):
+                        raise error
+                    raise aiomqtt.MqttError(f"publish failed: {error!r}")
+                batch = following
+        finally:
+            if marking is not None:
+                await marking  # rows with their PUBACK are recorded before the connection goes
 
     def health(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,207 @@
+"""Downlink: versioned retained documents from the central office, validated, applied, acknowledged.
+
+The station subscribes to ``<prefix>/<site>/downlink/+`` (kinds in :data:`KINDS`).  The broker hands
+over the retained document of each kind at every (re)connection, so a station that was offline catches
+up by itself.  For each message:
+
+1. validate it strictly (:func:`parse_document`; config also as a whole configuration);
+2. apply it only when its ``version`` is greater than the stored one: one SQLite transaction replaces
+   the previous document of that kind, then the in-memory copy (and, for config, the daemon's
+   configuration through ``on_config``) is swapped in one assignment;
+3. acknowledge on ``<prefix>/<site>/downlink/<kind>/ack`` (QoS 1, not retained: several lanes of a
+   site share the topic; each lane's applied versions are also in its retained heartbeat):
+   ``{"site_id", "lane", "kind", "version", "status", "applied_version", "errors"}`` with status
+   ``applied``, ``ignored`` (version not newer: stale or already applied) or ``rejected``.
+
+Its own MQTT connection, like the query service: the uplink's outbox logic must never see a failure
+caused by a downlink document, and a broken document must never cost the lane its uplink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+
+from edge.config import Config
+from edge.downlink.documents import (
+    KINDS,
+    AppliedDocument,
+    ConfigDocument,
+    DocumentError,
+    DownlinkStore,
+    apply_config,
+    parse_document,
+)
+from edge.uplink.mqtt import client_id, tls_parameters
+
+__all__ = ["DownlinkService", "ack_topic", "downlink_topic"]
+
+log = logging.getLogger(__name__)
+
+
+def downlink_topic(config: Config, kind: str) -> str:
+    return f"{config.mqtt.topic_prefix}/{config.site.id}/downlink/{kind}"
+
+
+def ack_topic(config: Config, kind: str) -> str:
+    return f"{downlink_topic(config, kind)}/ack"
+
+
+class DownlinkService:
+    """Receives, stores and acknowledges downlink documents; ``current(kind)`` is the applied one.
+
+    ``on_config`` receives the file configuration with the applied remote settings, at start (from
+    the stored document) and after each applied config document."""
+
+    def __init__(self, config: Config, on_config: Callable[[Config], None] | None = None) -> None:
+        self.config = config  # the file's configuration: remote settings are applied on top of it
+        self.store = DownlinkStore(config.evidence.database)
+        self._on_config = on_config
+        self._applied: dict[str, AppliedDocument] = {}
+        self.state = "disabled" if not (config.mqtt.enabled and config.downlink.enabled) else "connecting"
+        self.last_error = ""
+        self.counts = {"applied": 0, "ignored": 0, "rejected": 0}
+        self._rng = random.Random()
+
+    def current(self, kind: str) -> Any:
+        """The applied document of ``kind`` (a validated model), or None."""
+        applied = self._applied.get(kind)
+        return None if applied is None else applied.document
+
+    def versions(self) -> dict[str, int | None]:
+        return {kind: (self._applied[kind].version if kind in self._applied else None) for kind in KINDS}
+
+    async def load(self) -> None:
+        """Load the stored documents (the daemon's start); a stored config is applied at once."""
+        self._applied = await asyncio.to_thread(self.store.load)
+        stored = self._applied.get("config")
+        if stored is not None and self._on_config is not None:
+            try:
+                self._on_config(apply_config(self.config, stored.document))
+            except DocumentError as exc:  # the file changed under it: keep the file's values
+                log.error("downlink: stored config version %d no longer applies: %s", stored.version, exc)
+
+    async def handle(self, kind: str, payload: bytes) -> dict[str, Any]:
+        """Validate and apply one document; returns the acknowledgement."""
+        ack: dict[str, Any] = {"site_id": self.config.site.id, "lane": self.config.site.lane, "kind": kind}
+        version: int | None = None
+        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError, TypeError):
+            raw = json.loads(payload).get("version")
+            version = raw if isinstance(raw, int) else None
+        try:
+            document = parse_document(kind, payload)
+            new_config = apply_config(self.config, document) if isinstance(document, ConfigDocument) else None
+        except DocumentError as exc:
+            self.counts["rejected"] += 1
+            log.warning("downlink: %s version %s rejected: %s", kind, version, exc)
+            return {
+                **ack,
+                "version": version,
+                "status": "rejected",
+                **self._current(kind),
+                "errors": exc.errors,
+            }
+        stored, previous = await asyncio.to_thread(self.store.replace, kind, document)
+        if not stored:
+            self.counts["ignored"] += 1
+            return {
+                **ack,
+                "version": document.version,
+                "status": "ignored",
+                **self._current(kind),
+                "errors": [f"version {document.version} is not newer than the applied version {previous}"],
+            }
+        self._applied[kind] = AppliedDocument(
+            kind, document.version, document, "", time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+        if new_config is not None and self._on_config is not None:
+            self._on_config(new_config)
+        self.counts["applied"] += 1
+        log.info("downlink: %s version %d applied (was %s)", kind, document.version, previous)
+        return {**ack, "version": document.version, "status": "applied", **self._current(kind), "errors": []}
+
+    def _current(self, kind: str) -> dict[str, Any]:
+        return {"applied_version": self.versions()[kind]}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.state == "disabled":
+            await stop.wait()
+            return
+        mqtt = self.config.mqtt
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                async with aiomqtt.Client(
+                    mqtt.host,
+                    mqtt.port,
+                    identifier=f"{client_id(self.config)}-downlink",
+                    username=mqtt.username or None,
+                    password=mqtt.password.get_secret_value() or None,
+                    keepalive=mqtt.keepalive_s,
+                    timeout=mqtt.publish_timeout_s,
+                    tls_params=tls_parameters(mqtt),
+                ) as client:
+                    await client.subscribe(f"{mqtt.topic_prefix}/{self.config.site.id}/downlink/+", qos=1)
+                    self.state, self.last_error, backoff = "connected", "", 0.5
+                    await self._serve(client, stop)
+            except aiomqtt.MqttError as exc:
+                self.state = "disconnected"
+                if str(exc) != self.last_error:
+                    log.warning(
+                        "downlink: broker %s:%d unavailable (%s); retrying", mqtt.host, mqtt.port, exc
+                    )
+                self.last_error = str(exc)
+            if stop.is_set():
+                break
+            delay = backoff * (0.5 + self._rng.random())
+            backoff = min(backoff * 2, mqtt.reconnect_max_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+        self.state = "stopped"
+
+    async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        messages = aiter(client.messages)
+        stop_wait = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                nxt = asyncio.ensure_future(anext(messages))
+                done, _ = await asyncio.wait({nxt, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if nxt not in done:
+                    nxt.cancel()
+                    return
+                message = nxt.result()
+                kind = str(message.topic).rsplit("/", 1)[-1]
+                if kind not in KINDS:
+                    log.warning(
+                        "downlink: ignoring %s: unknown kind (known: %s)", message.topic, ", ".join(KINDS)
+                    )
+                    continue
+                payload = (
+                    message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+                )
+                if not payload:  # a retained message cleared by the central office: keep what is applied
+                    continue
+                try:
+                    ack = await self.handle(kind, payload)
+                except Exception as exc:  # the store failed: say so, never crash the lane
+                    log.exception("downlink: %s could not be applied", kind)
+                    ack = {"kind": kind, "status": "rejected", "errors": [f"station error: {exc}"]}
+                await client.publish(ack_topic(self.config, kind), json.dumps(ack, ensure_ascii=False), qos=1)
+        finally:
+            stop_wait.cancel()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "versions": self.versions(),
+            **self.counts,
+            "last_error": self.last_error,
+        }

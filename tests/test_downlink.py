@@ -1,0 +1,200 @@
+"""Downlink: versioned retained documents validated, stored atomically, applied and acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from edge.config import OFFLINE_DEVICES, Config
+from edge.daemon import LaneDaemon
+from edge.demo import MosquittoProcess
+from edge.downlink import (
+    DocumentError,
+    DownlinkService,
+    DownlinkStore,
+    ack_topic,
+    apply_config,
+    downlink_topic,
+    parse_document,
+)
+
+WATCHLIST = {
+    "version": 3,
+    "entries": [{"plate": "冀A12345", "reason": "unpaid fine", "until_utc": "2027-01-01T00:00:00Z"}],
+}
+PERMITS = {
+    "version": 7,
+    "permits": [
+        {
+            "permit_id": "JT-2026-0001",
+            "plate": "晋B20002",
+            "max_gross_kg": 80000,
+            "valid_from_utc": "2026-11-01T00:00:00Z",
+            "valid_until_utc": "2026-12-31T00:00:00Z",
+            "route": "G5 太原-石家庄",
+        }
+    ],
+}
+
+
+def _config(tmp_path: Path, port: int = 1883, site: str = "s1") -> Config:
+    return Config.model_validate(
+        {
+            "site": {"id": site, "lane": 1},
+            "devices": OFFLINE_DEVICES,
+            "evidence": {"database": str(tmp_path / "evidence.db")},
+            "mqtt": {"port": port, "reconnect_max_s": 1},
+        }
+    )
+
+
+def _bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def test_documents_are_validated_strictly() -> None:
+    assert parse_document("watchlist", _bytes(WATCHLIST)).version == 3
+    assert parse_document("permits", _bytes(PERMITS)).version == 7
+    with pytest.raises(DocumentError, match=r"entries\.0\.plate.*province"):
+        parse_document("watchlist", _bytes({"version": 4, "entries": [{"plate": "XX12345", "reason": "r"}]}))
+    with pytest.raises(DocumentError, match="valid_until_utc must be after"):
+        bad = json.loads(json.dumps(PERMITS))
+        bad["permits"][0]["valid_until_utc"] = "2026-10-01T00:00:00Z"
+        parse_document("permits", _bytes(bad))
+    with pytest.raises(DocumentError, match="version"):
+        parse_document("permits", _bytes({"permits": []}))
+    with pytest.raises(DocumentError, match="not valid JSON"):
+        parse_document("config", b"{")
+    with pytest.raises(DocumentError, match=r"may set only rules\.tolerance_factor"):
+        parse_document("config", _bytes({"version": 1, "settings": {"mqtt": {"host": "evil"}}}))
+    with pytest.raises(DocumentError, match="'permits' sent on the 'watchlist' topic"):
+        parse_document("watchlist", _bytes({**WATCHLIST, "kind": "permits"}))
+
+
+def test_a_remote_config_is_validated_as_a_whole_configuration(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    document = parse_document(
+        "config", _bytes({"version": 1, "settings": {"rules": {"tolerance_factor": 1.02}}})
+    )
+    applied = apply_config(config, document)  # type: ignore[arg-type]
+    assert applied.rules.tolerance_factor == 1.02
+    assert applied.lane.idle_lines == config.lane.idle_lines, "unset keys keep the file's value"
+    too_long = parse_document(
+        "config", _bytes({"version": 2, "settings": {"lane": {"idle_lines": ["超" * 30]}}})
+    )
+    with pytest.raises(DocumentError, match="UTF-8 bytes"):
+        apply_config(config, too_long)  # type: ignore[arg-type]
+
+
+def test_the_store_replaces_atomically_and_only_with_newer_versions(tmp_path: Path) -> None:
+    store = DownlinkStore(tmp_path / "evidence.db")
+    first = parse_document("watchlist", _bytes(WATCHLIST))
+    assert store.replace("watchlist", first) == (True, None)
+    same = parse_document("watchlist", _bytes({**WATCHLIST, "entries": []}))
+    assert store.replace("watchlist", same) == (False, 3)
+    newer = parse_document("watchlist", _bytes({"version": 4, "entries": []}))
+    assert store.replace("watchlist", newer) == (True, 3)
+    loaded = store.load()
+    assert loaded["watchlist"].version == 4
+    assert loaded["watchlist"].document.entries == ()
+
+
+async def test_the_daemon_judges_with_an_applied_remote_config(tmp_path: Path) -> None:
+    daemon = LaneDaemon(_config(tmp_path))
+    ack = await daemon.downlink.handle(
+        "config",
+        _bytes(
+            {
+                "version": 5,
+                "settings": {"rules": {"tolerance_factor": 1.0}, "lane": {"idle_lines": ["请慢行"]}},
+            }
+        ),
+    )
+    assert ack["status"] == "applied" and ack["applied_version"] == 5
+    assert daemon.config.rules.tolerance_factor == 1.0
+    assert daemon.output.idle_lines == ("请慢行",)
+    assert daemon.status_summary()["downlink_versions"] == {"watchlist": None, "permits": None, "config": 5}
+    # A restarted daemon applies the stored document before its first vehicle.
+    again = LaneDaemon(_config(tmp_path))
+    await again.downlink.load()
+    assert again.config.rules.tolerance_factor == 1.0
+
+
+async def test_retained_documents_are_applied_and_acknowledged_over_a_real_broker(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    config = _config(tmp_path, mosquitto.port, site="dl-site")
+    applied_configs: list[Config] = []
+    acks: list[dict[str, Any]] = []
+    subscribed = asyncio.Event()
+
+    async def central() -> None:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="central-dl") as client:
+            await client.subscribe(f"site/{config.site.id}/downlink/+/ack", qos=1)
+            subscribed.set()
+            async for message in client.messages:
+                acks.append(json.loads(bytes(message.payload)))  # type: ignore[arg-type]
+
+    async def publish(kind: str, payload: bytes) -> None:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier=f"pub-{kind}") as client:
+            await client.publish(downlink_topic(config, kind), payload, qos=1, retain=True)
+
+    async def wait_acks(count: int) -> None:
+        for _ in range(200):
+            if len(acks) >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{len(acks)} acknowledgements, expected {count}: {acks}")
+
+    listener = asyncio.create_task(central())
+    await asyncio.wait_for(subscribed.wait(), 10)
+    # Published before the station is up: the broker keeps them (retained) and hands them over.
+    await publish("watchlist", _bytes(WATCHLIST))
+    await publish("permits", _bytes(PERMITS))
+    service = DownlinkService(config, on_config=applied_configs.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        await wait_acks(2)
+        assert {(a["kind"], a["version"], a["status"]) for a in acks} == {
+            ("watchlist", 3, "applied"),
+            ("permits", 7, "applied"),
+        }
+        assert service.current("permits").permits[0].max_gross_kg == 80000
+        assert service.current("watchlist").entries[0].plate == "冀A12345"
+
+        await publish("permits", _bytes({**PERMITS, "version": 6}))  # older: ignored, said so
+        await publish("config", _bytes({"version": 1, "settings": {"devices": {}}}))  # outside the subset
+        await publish("config", _bytes({"version": 2, "settings": {"rules": {"tolerance_factor": 1.1}}}))
+        await wait_acks(5)
+        older, refused, accepted = acks[2:5]
+        assert (older["kind"], older["status"], older["applied_version"]) == ("permits", "ignored", 7)
+        assert "not newer" in older["errors"][0]
+        assert refused["status"] == "rejected" and "may set only" in refused["errors"][0]
+        assert refused["applied_version"] is None
+        assert (accepted["status"], accepted["applied_version"]) == ("applied", 2)
+        assert applied_configs[-1].rules.tolerance_factor == 1.1
+        assert ack_topic(config, "config") == f"site/{config.site.id}/downlink/config/ack"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    # A restarted station keeps what it applied; the retained documents re-delivered are not newer.
+    restarted = DownlinkService(config, on_config=applied_configs.append)
+    await restarted.load()
+    assert restarted.versions() == {"watchlist": 3, "permits": 7, "config": 2}
+    assert applied_configs[-1].rules.tolerance_factor == 1.1
+    stop = asyncio.Event()
+    task = asyncio.create_task(restarted.run(stop))
+    try:
+        await wait_acks(8)
+        assert {a["status"] for a in acks[5:]} == {"ignored"}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        listener.cancel()
