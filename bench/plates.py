@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from edge.plates.grammar import TYPE_LAYOUTS  # noqa: E402
 from edge.plates.reader import PlateReader  # noqa: E402
+from models.plates.metrics import match_detection  # noqa: E402
 from models.plates.render import PlateRenderer, locate_shared_dir  # noqa: E402
 
 SEED = 777_001  # never used by training (2026 and 2026 + 10,000 are)
@@ -117,11 +118,9 @@ def frames(reader: PlateReader, renderer: PlateRenderer, count: int) -> dict[str
             matched: set[int] = set()
             for plate in truth:
                 plates += 1
-                corners = np.asarray(plate["corners"], np.float32)
-                height = float(np.linalg.norm(corners[3] - corners[0]))
-                errors = [float(np.abs(q - corners).max()) for q, _ in detections]
-                best = int(np.argmin(errors)) if errors else -1
-                if best >= 0 and best not in matched and errors[best] < max(0.5 * height, 2.0):
+                quads = [q for q, _ in detections]
+                best, _ = match_detection(np.asarray(plate["corners"], np.float32), quads, matched)
+                if best >= 0:
                     matched.add(best)
                     found += 1
                     read_ok += any(r.text == plate["text"] for r in results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -66,7 +67,7 @@ def read(images: tuple[Path, ...], crop: bool, as_json: bool, threads: int) -> N
         results = [reader.read_crop(image)] if crop else reader.read_frame(image)
         if crop:
             h, w = image.shape[:2]
-            results = [r.__class__(**{**r.__dict__, "box": (0.0, 0.0, float(w), float(h))}) for r in results]
+            results = [dataclasses.replace(r, box=(0.0, 0.0, float(w), float(h))) for r in results]
         entry = {"file": str(path), "plates": [r.as_dict() for r in results]}
         click.echo(json.dumps(entry, ensure_ascii=False))
     sys.exit(1 if failed else 0)

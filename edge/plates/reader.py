@@ -7,8 +7,8 @@ input, so the first truck does not pay for graph optimisation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,13 +198,11 @@ class PlateReader:
             x0, y0 = corners.min(axis=0)
             x1, y1 = corners.max(axis=0)
             results.append(
-                PlateResult(
-                    **{
-                        **result.__dict__,
-                        "box": (float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
-                        "corners": tuple((float(x), float(y)) for x, y in corners),
-                        "detection_score": score,
-                    }
+                dataclasses.replace(
+                    result,
+                    box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
+                    corners=tuple((float(x), float(y)) for x, y in corners),
+                    detection_score=score,
                 )
             )
         return results
@@ -265,9 +263,4 @@ def vote(readings: list[PlateResult]) -> PlateResult | None:
     text = max(scores, key=lambda t: scores[t])
     best = max((r for r in pool if r.text == text), key=lambda r: r.confidence)
     share = scores[text] / sum(scores.values())
-    return PlateResult(
-        **{
-            **best.__dict__,
-            "confidence": best.confidence * share if not math.isclose(share, 1.0) else best.confidence,
-        }
-    )
+    return dataclasses.replace(best, confidence=best.confidence * share)

@@ -26,6 +26,7 @@ from torch import nn
 
 from edge.plates.preprocess import DETECTOR_SIZE, DETECTOR_STRIDE, detector_input
 from edge.plates.reader import CORNER_UNIT_PX, decode_detections
+from models.plates.metrics import match_detection
 from models.plates.nets import Detector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,14 +184,11 @@ def evaluate(
                 detections = decode_detections(output, _Identity(), 0.35, MAX_PLATES)
                 used = set()
                 for j in range(counts[i]):
-                    truth = corners[i, j]
-                    height = float(np.linalg.norm(truth[3] - truth[0]))
-                    errors = [float(np.abs(q - truth).max()) for q, _ in detections]
-                    best = int(np.argmin(errors)) if errors else -1
-                    if best >= 0 and best not in used and errors[best] < max(0.5 * height, 2.0):
+                    best, error = match_detection(corners[i, j], [q for q, _ in detections], used)
+                    if best >= 0:
                         used.add(best)
                         found += 1
-                        corner_errors.append(errors[best] / max(height, 1.0))
+                        corner_errors.append(error)
                     else:
                         missed += 1
                 false += len(detections) - len(used)
