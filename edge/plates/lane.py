@@ -83,6 +83,8 @@ class LanePlates:
         except PlateModelError as exc:
             self.load_error = str(exc)
             log.error("plate reading is off: %s", exc)
+        else:
+            log.info("plate models loaded; camera %s", self.camera.health()["source"])
 
     def stop(self) -> None:
         self.camera.stop()
