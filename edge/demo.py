@@ -25,6 +25,7 @@ from rich.text import Text
 from edge.config import Config
 from edge.daemon import LaneDaemon
 from edge.uplink import record_topic
+from edge.uplink.mqtt import messages_until
 from firmware_sim.lane import SimulatedLane
 from firmware_sim.physics import LaneGeometry
 from firmware_sim.scenario import Scenario, load_scenario
@@ -298,7 +299,7 @@ async def run_demo(
                         "127.0.0.1", broker.port, identifier="demo-subscriber"
                     ) as client:
                         await client.subscribe(record_topic(config), qos=1)
-                        async for message in client.messages:
+                        async for message in messages_until(client, stop):
                             json.loads(bytes(message.payload))
                             received += 1
                 except aiomqtt.MqttError:
@@ -328,11 +329,8 @@ async def run_demo(
                 tasks.create_task(daemon.run(stop), name="daemon")
                 await daemon.ready.wait()
                 sim.start()
-                subscriber = tasks.create_task(subscribe(), name="demo-subscriber")
+                tasks.create_task(subscribe(), name="demo-subscriber")
                 tasks.create_task(watch(live), name="demo-table")
-                # The subscriber waits on the broker, not on the stop event: end it when the demo stops.
-                await stop.wait()
-                subscriber.cancel()
         console.print()
         agree = sum(
             1

@@ -40,7 +40,7 @@ from edge.downlink.documents import (
     apply_config,
     parse_document,
 )
-from edge.uplink.mqtt import client_id, tls_parameters
+from edge.uplink.mqtt import client_id, messages_until, tls_parameters
 
 __all__ = ["DownlinkService", "ack_topic", "downlink_topic"]
 
@@ -168,35 +168,22 @@ class DownlinkService:
         self.state = "stopped"
 
     async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        messages = aiter(client.messages)
-        stop_wait = asyncio.ensure_future(stop.wait())
-        try:
-            while not stop.is_set():
-                nxt = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({nxt, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    return
-                message = nxt.result()
-                kind = str(message.topic).rsplit("/", 1)[-1]
-                if kind not in KINDS:
-                    log.warning(
-                        "downlink: ignoring %s: unknown kind (known: %s)", message.topic, ", ".join(KINDS)
-                    )
-                    continue
-                payload = (
-                    message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        async for message in messages_until(client, stop):
+            kind = str(message.topic).rsplit("/", 1)[-1]
+            if kind not in KINDS:
+                log.warning(
+                    "downlink: ignoring %s: unknown kind (known: %s)", message.topic, ", ".join(KINDS)
                 )
-                if not payload:  # a retained message cleared by the central office: keep what is applied
-                    continue
-                try:
-                    ack = await self.handle(kind, payload)
-                except Exception as exc:  # the store failed: say so, never crash the lane
-                    log.exception("downlink: %s could not be applied", kind)
-                    ack = {"kind": kind, "status": "rejected", "errors": [f"station error: {exc}"]}
-                await client.publish(ack_topic(self.config, kind), json.dumps(ack, ensure_ascii=False), qos=1)
-        finally:
-            stop_wait.cancel()
+                continue
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            if not payload:  # a retained message cleared by the central office: keep what is applied
+                continue
+            try:
+                ack = await self.handle(kind, payload)
+            except Exception as exc:  # the store failed: say so, never crash the lane
+                log.exception("downlink: %s could not be applied", kind)
+                ack = {"kind": kind, "status": "rejected", "errors": [f"station error: {exc}"]}
+            await client.publish(ack_topic(self.config, kind), json.dumps(ack, ensure_ascii=False), qos=1)
 
     def health(self) -> dict[str, Any]:
         return {

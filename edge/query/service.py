@@ -73,7 +73,7 @@ from edge.query.protocol import (
     response_root,
     utc_text,
 )
-from edge.uplink.mqtt import client_id, tls_parameters
+from edge.uplink.mqtt import client_id, messages_until, tls_parameters
 
 __all__ = ["QueryService"]
 
@@ -187,27 +187,14 @@ class QueryService:
         self.state = "stopped"
 
     async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        messages = aiter(client.messages)
-        stop_wait = asyncio.ensure_future(stop.wait())
-        try:
-            while not stop.is_set():
-                incoming = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({incoming, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-                if incoming not in done:
-                    incoming.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                        await incoming
-                    return
-                message = incoming.result()  # a lost connection raises MqttError
-                try:
-                    await self.handle(client, message)
-                except aiomqtt.MqttError:
-                    raise
-                except Exception:  # one bad request must never stop the service (nor the lane)
-                    self.errors += 1
-                    log.exception("query: internal error on a request to %s", message.topic)
-        finally:
-            stop_wait.cancel()
+        async for message in messages_until(client, stop):  # a lost connection raises MqttError
+            try:
+                await self.handle(client, message)
+            except aiomqtt.MqttError:
+                raise
+            except Exception:  # one bad request must never stop the service (nor the lane)
+                self.errors += 1
+                log.exception("query: internal error on a request to %s", message.topic)
 
     # -- one request -------------------------------------------------------------------------------
 

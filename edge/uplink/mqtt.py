@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,38 @@ import aiomqtt
 from edge.config import Config, MqttConfig
 from edge.evidence import EvidenceError, EvidenceStore, OutboxEntry
 
-__all__ = ["Uplink", "certificate_mismatch", "client_id", "record_topic", "status_topic", "tls_parameters"]
+__all__ = [
+    "Uplink",
+    "certificate_mismatch",
+    "client_id",
+    "messages_until",
+    "record_topic",
+    "status_topic",
+    "tls_parameters",
+]
 
 log = logging.getLogger(__name__)
+
+
+async def messages_until(client: aiomqtt.Client, stop: asyncio.Event) -> AsyncIterator[aiomqtt.Message]:
+    """The client's messages until ``stop`` is set; a lost connection raises MqttError as usual.
+
+    ``async for message in client.messages`` alone waits on the broker and never sees the stop event.
+    """
+    messages = aiter(client.messages)
+    stop_wait = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            incoming = asyncio.ensure_future(anext(messages))
+            done, _ = await asyncio.wait({incoming, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if incoming not in done:
+                incoming.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await incoming
+                return
+            yield incoming.result()
+    finally:
+        stop_wait.cancel()
 
 
 def record_topic(config: Config) -> str:
