@@ -76,25 +76,40 @@ def synthetic_types(reader: PlateReader, renderer: PlateRenderer, per_type: int)
     return rows
 
 
+def _imread(path: Path) -> np.ndarray:
+    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SystemExit(f"{path}: not a decodable image; restore ../shared/plates/real_crops")
+    return image
+
+
 def real_crops(reader: PlateReader, folder: Path) -> dict[str, Any]:
     files = sorted(folder.glob("*.jpg"))
     correct = 0
     latencies = []
     wrong = []
+    by_province: dict[str, list[int]] = {}  # province -> [right, n]
+    province_right = 0
     for path in files:
-        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+        image = _imread(path)
         started = time.perf_counter()
         result = reader.read_crop(image)
         latencies.append((time.perf_counter() - started) * 1000)
         truth = path.stem
+        tally = by_province.setdefault(truth[0], [0, 0])
+        tally[1] += 1
+        province_right += result.text[:1] == truth[:1]
         if result.text == truth:
             correct += 1
+            tally[0] += 1
         else:
             wrong.append(f"{truth} -> {result.text} ({result.confidence:.2f})")
     return {
         "n": len(files),
         "exact_match": correct / len(files) if files else float("nan"),
         "latency_per_crop": _percentiles(latencies),
+        "province_right": province_right / len(files) if files else float("nan"),
+        "exact_match_by_province": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_province.items())},
         "wrong": wrong,
     }
 
@@ -144,15 +159,26 @@ def main() -> int:
     parser.add_argument("--per-type", type=int, default=400, help="held-out crops per plate type and layout")
     parser.add_argument("--frames", type=int, default=200, help="synthetic frames per frame size")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--model-dir", type=Path, default=None, help="plate models (default: the packaged)")
+    parser.add_argument(
+        "--home-province",
+        default="皖",
+        help="also read the real crops as a station of this province would (plates.home_province)",
+    )
     args = parser.parse_args()
 
-    reader = PlateReader(threads=1)
+    reader = PlateReader(args.model_dir, threads=1)
+    home_reader = PlateReader(args.model_dir, threads=1, detector=False, home_province=args.home_province)
+    shared = locate_shared_dir()
     renderer = PlateRenderer()
     started = time.monotonic()
     report: dict[str, Any] = {
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}",
         "one_core": True,
-        "real_crops": real_crops(reader, locate_shared_dir() / "plates" / "real_crops"),
+        "real_crops": real_crops(reader, shared / "plates" / "real_crops"),
+        f"real_crops_home_{args.home_province}_share_0.5": real_crops(
+            home_reader, shared / "plates" / "real_crops"
+        ),
         "synthetic_types": synthetic_types(reader, renderer, args.per_type),
         "frames": frames(reader, renderer, args.frames),
     }
@@ -164,6 +190,12 @@ def main() -> int:
     print(f"real crops: {real['exact_match']:.2%} of {real['n']} exact, {real['latency_per_crop']} per crop")
     for wrong in real["wrong"]:
         print(f"    wrong: {wrong}")
+    for key, row in report.items():
+        if key.startswith("real_crops"):
+            print(
+                f"{key}: exact {row['exact_match']:.2%}, province right {row['province_right']:.2%},"
+                f" by province {row['exact_match_by_province']}"
+            )
     print("synthetic held-out crops (exact match / layout):")
     for name, row in report["synthetic_types"].items():
         print(

@@ -44,7 +44,21 @@ def plate() -> None:
 @click.option(
     "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="onnxruntime threads."
 )
-def read(images: tuple[Path, ...], crop: bool, as_json: bool, threads: int) -> None:
+@click.option(
+    "--home-province",
+    default="",
+    help="The station's own province character (e.g. 皖): a weak reading of the province leans to it.",
+)
+@click.option(
+    "--home-share",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="Share of traffic expected from --home-province.",
+)
+def read(
+    images: tuple[Path, ...], crop: bool, as_json: bool, threads: int, home_province: str, home_share: float
+) -> None:
     """Read the plates in IMAGE files: one JSON line per file, in order.
 
     A file that cannot be read gets {"file": ..., "error": ...} and the others are still read; the exit
@@ -53,8 +67,10 @@ def read(images: tuple[Path, ...], crop: bool, as_json: bool, threads: int) -> N
     from edge.plates.reader import PlateModelError, PlateReader
 
     try:
-        reader = PlateReader(threads=threads, detector=not crop)
-    except PlateModelError as exc:
+        reader = PlateReader(
+            threads=threads, detector=not crop, home_province=home_province, home_share=home_share
+        )
+    except (PlateModelError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     failed = False
     del as_json  # JSON lines are the only output format; the flag is accepted for scripts that pass it

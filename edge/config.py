@@ -12,9 +12,18 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from drivers.registry import DRIVERS
+from edge.plates.grammar import PROVINCES
 from edge.tomlpos import find_line
 
 __all__ = ["OFFLINE_DEVICES", "Config", "ConfigError", "load_config", "parse_config"]
@@ -421,6 +430,25 @@ class PlatesConfig(_Strict):
     )
     threads: int = Field(1, ge=1, le=16, description="onnxruntime threads for plate reading.")
     model_dir: str = Field("", description="Folder of the plate ONNX models; empty = the packaged ones.")
+    home_province: str = Field(
+        "",
+        description="The station's own province character (e.g. '皖'); empty = no prior. Most plates at a"
+        " station are local, and the province character is the hardest to read: a weak reading of it leans"
+        " towards this one.",
+    )
+    home_province_share: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="Share of the station's traffic expected to carry plates of plates.home_province.",
+    )
+
+    @field_validator("home_province")
+    @classmethod
+    def _known_province(cls, value: str) -> str:
+        if value and (len(value) != 1 or value not in PROVINCES):
+            raise ValueError(f"{value!r} is not a province character; use one of {PROVINCES}, or ''")
+        return value
 
     @model_validator(mode="after")
     def _camera_needed(self) -> PlatesConfig:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from edge.cli import main as cli
 from edge.plates.camera import Camera
-from edge.plates.ctc import decode
+from edge.plates.ctc import decode, province_prior
 from edge.plates.grammar import ALPHABET, LAYOUTS, PlateType, plate_type, validate
 from edge.plates.preprocess import RECOGNISER_SIZE, order_corners, recogniser_input
 from edge.plates.reader import PlateReader, PlateResult, vote
@@ -92,6 +92,38 @@ def test_ctc_never_invents_characters() -> None:
     assert reading.text == "皖A12"
     assert not reading.repaired
     assert validate(reading.text)
+
+
+def test_home_province_prior_settles_a_weak_province_but_not_a_clear_one() -> None:
+    prior = province_prior("皖", 0.5)
+    assert prior is not None
+    weak = _probabilities(list("_陕_A_1_2_3_4_5_"), sure=0.5)
+    weak[1, ALPHABET.index("皖")] = 0.1  # the model leans to 陕, but 皖 is close behind
+    assert decode(weak).text == "陕A12345"
+    reading = decode(weak, prior=prior)
+    assert reading.text == "皖A12345"
+    assert 0.5 < reading.char_confidences[0] < 1.0  # the posterior, not the raw 0.1
+    clear = _probabilities(list("_陕_A_1_2_3_4_5_"), sure=0.98)
+    assert decode(clear, prior=prior).text == "陕A12345"  # a clear other province is kept
+
+
+def test_home_province_prior_never_touches_other_positions_or_the_length() -> None:
+    prior = province_prior("皖", 0.9)
+    probs = _probabilities(list("_京_A_1_2_"), sure=0.6)
+    reading = decode(probs, prior=prior)
+    assert reading.text == "皖A12"  # (0.4 / 72) x 270 = 1.5 outweighs 0.6, only for the province
+    assert reading.char_confidences[1:] == pytest.approx((0.6, 0.6, 0.6))
+    assert province_prior("", 0.5) is None
+    assert province_prior("皖", 1 / 31) is None  # no more than a uniform draw: no prior
+    with pytest.raises(ValueError, match="not a GA 36 province"):
+        province_prior("A", 0.5)
+
+
+def test_config_rejects_a_home_province_that_is_not_one() -> None:
+    from edge.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="home_province"):
+        parse_config('[plates]\nhome_province = "AB"\n')
 
 
 # -- preprocessing --------------------------------------------------------------------------------

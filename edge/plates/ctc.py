@@ -7,6 +7,11 @@ confidence is the highest probability it reached over the steps that produced it
 Grammar repair: when greedy decoding gives the right number of characters but breaks the GA 36 grammar
 (a digit where the province must be, an O for a 0), every position is re-chosen among the characters
 that position may hold, from the same time steps.  It never adds or drops characters.
+
+Home-province prior: most traffic at a station carries its own province's plates, and the province
+character is the hardest one to read at plate resolution.  ``province_prior`` (see :func:`province_prior`)
+turns the station's expected share of home plates into Bayes weights over the provinces; only the choice
+*among provinces* for the first character changes, never the characters or their number.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy.typing as npt
 
 from edge.plates.grammar import ALPHABET, ALPHANUMERIC, DIGITS, LETTERS, PROVINCES, SUFFIXES, validate
 
-__all__ = ["Reading", "decode"]
+__all__ = ["Reading", "decode", "province_prior"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,46 @@ _POSITION_SETS: dict[int, list[npt.NDArray[np.int64]]] = {
 }
 
 
-def decode(probabilities: npt.NDArray[np.float32], layout: str | None = None) -> Reading:
-    """Decode one (T, classes) probability matrix."""
+_PROVINCE_INDEX = _allowed(PROVINCES)
+
+
+def province_prior(home: str, share: float) -> npt.NDArray[np.float64] | None:
+    """Weights over ``ALPHABET`` for a station that expects ``share`` of its plates from ``home``.
+
+    The other provinces share the rest evenly, so the home province is weighted
+    ``share / ((1 - share) / (n - 1))`` relative to each of them (30x for a share of 0.5).  None when
+    there is no home province or its share is no more than a uniform draw's.
+    """
+    if not home:
+        return None
+    if home not in PROVINCES:
+        raise ValueError(f"home province {home!r} is not a GA 36 province character; use one of {PROVINCES}")
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"home province share must be in [0, 1), got {share}")
+    uniform = 1.0 / len(PROVINCES)
+    if share <= uniform:
+        return None
+    weights = np.ones(len(ALPHABET))
+    weights[_INDEX[home]] = share / ((1.0 - share) / (len(PROVINCES) - 1))
+    return weights
+
+
+def _pick_province(window: npt.NDArray[np.float32], prior: npt.NDArray[np.float64]) -> tuple[str, float]:
+    """The province with the highest prior-weighted probability over a segment's steps, and its
+    posterior (the weighted probability renormalised over the whole step)."""
+    weighted = window.astype(np.float64) * prior  # steps x classes
+    weighted /= weighted.sum(axis=1, keepdims=True)
+    provinces = weighted[:, _PROVINCE_INDEX]
+    row, pick = np.unravel_index(int(provinces.argmax()), provinces.shape)
+    return ALPHABET[_PROVINCE_INDEX[pick]], float(provinces[row, pick])
+
+
+def decode(
+    probabilities: npt.NDArray[np.float32],
+    layout: str | None = None,
+    prior: npt.NDArray[np.float64] | None = None,
+) -> Reading:
+    """Decode one (T, classes) probability matrix; ``prior`` from :func:`province_prior` or None."""
     best = probabilities.argmax(axis=1)
     segments: list[tuple[int, int]] = []  # (first step, last step) of each emitted character
     previous = 0
@@ -64,11 +107,19 @@ def decode(probabilities: npt.NDArray[np.float32], layout: str | None = None) ->
         previous = int(cls)
     chars = [ALPHABET[best[a]] for a, _ in segments]
     confidences = [float(probabilities[a : b + 1, best[a]].max()) for a, b in segments]
+    if prior is not None and segments and chars[0] in PROVINCES:
+        a, b = segments[0]
+        chars[0], confidences[0] = _pick_province(probabilities[a : b + 1], prior)
     text = "".join(chars)
     if not validate(text, layout) or len(segments) not in _POSITION_SETS:
         return Reading(text, tuple(confidences), repaired=False)
     repaired_chars, repaired_conf = [], []
-    for (a, b), allowed in zip(segments, _POSITION_SETS[len(segments)], strict=True):
+    for position, ((a, b), allowed) in enumerate(zip(segments, _POSITION_SETS[len(segments)], strict=True)):
+        if position == 0 and prior is not None:
+            ch, conf = _pick_province(probabilities[a : b + 1], prior)
+            repaired_chars.append(ch)
+            repaired_conf.append(conf)
+            continue
         window = probabilities[a : b + 1][:, allowed]
         row, pick = np.unravel_index(int(window.argmax()), window.shape)
         repaired_chars.append(ALPHABET[allowed[pick]])

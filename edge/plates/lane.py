@@ -79,6 +79,8 @@ class LanePlates:
                 PlateReader,
                 Path(self.config.model_dir) if self.config.model_dir else None,
                 self.config.threads,
+                home_province=self.config.home_province,
+                home_share=self.config.home_province_share,
             )
         except PlateModelError as exc:
             self.load_error = str(exc)

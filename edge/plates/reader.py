@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.plates.ctc import Reading, decode
+from edge.plates.ctc import Reading, decode, province_prior
 from edge.plates.grammar import LAYOUTS, plate_type, validate
 from edge.plates.preprocess import (
     CLASSIFIER_SIZE,
@@ -113,10 +113,19 @@ class PlateReader:
     """Reads plates from crops or whole frames.  Not thread-safe: one reader per thread."""
 
     def __init__(
-        self, model_dir: Path | None = None, threads: int = 1, detector: bool = True, min_score: float = 0.35
+        self,
+        model_dir: Path | None = None,
+        threads: int = 1,
+        detector: bool = True,
+        min_score: float = 0.35,
+        home_province: str = "",
+        home_share: float = 0.5,
     ) -> None:
+        """``home_province``/``home_share``: the station's own province and the share of its traffic
+        expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
+        self._prior = province_prior(home_province, home_share)
         self._recogniser = _session(model_dir / RECOGNISER_FILE, threads)
         self._classifier = _session(model_dir / CLASSIFIER_FILE, threads)
         self._detector = _session(model_dir / DETECTOR_FILE, threads) if detector else None
@@ -149,7 +158,7 @@ class PlateReader:
         results = []
         for crop, k, layout_p, probs in zip(crops, layout_index, layout_probs, probabilities, strict=True):
             layout = LAYOUTS[int(k)]
-            reading: Reading = decode(probs, layout.name)
+            reading: Reading = decode(probs, layout.name, self._prior)
             problems = validate(reading.text, layout.name)
             kind = plate_type(reading.text, layout.name)
             results.append(
