@@ -46,9 +46,13 @@ _CJK_FONTS = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
     # Heavy sans strokes, the closest to the plate lettering's province characters (fonts-noto-cjk).
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
+    # Lighter strokes of the same design, and a third sans (fonts-droid-fallback): no UI font is the
+    # plate typeface, so the recogniser sees several and learns what they share.
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
 )
 #: Face index inside each collection: Noto's collection starts with the Japanese face; 2 is Simplified Chinese.
-_CJK_FACE = {"NotoSansCJK-Bold.ttc": 2}
+_CJK_FACE = {"NotoSansCJK-Bold.ttc": 2, "NotoSansCJK-Regular.ttc": 2}
 #: Pixels per millimetre of :meth:`PlateRenderer.render` (the templates are drawn at about 2.95).
 RENDER_PX_PER_MM = 3.0
 #: Scales (px/mm) at which plates are composed for crops and frames; templates are cached per scale.
