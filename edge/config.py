@@ -337,6 +337,14 @@ class MqttConfig(_Strict):
     heartbeat_s: float = Field(
         30, gt=0, le=3600, description="Retained status with device health is published this often (s)."
     )
+    refused_retry_max_s: float = Field(
+        60,
+        gt=0,
+        le=3600,
+        description="Longest pause before records are published again after the broker refused some (an"
+        " MQTT 5 PUBACK reason code >= 0x80, e.g. 0x87 Not authorized); the pause starts at 1 s and doubles"
+        " while every retry is refused.  Refused records stay in the outbox (s).",
+    )
     tls_ca_file: str = Field(
         "",
         description="CA certificate (PEM) the broker's certificate must chain to; setting it turns TLS on."

@@ -476,6 +476,7 @@ class LaneDaemon:
             "drift_alarm": self.drift.alarm,
             "evidence_write_errors": self.store.write_errors,
             "records_waiting_for_disk": len(self._unstored),
+            "records_refused_by_broker": self.uplink.refused,  # MQTT 5 PUBACK >= 0x80; the rows stay unsent
             "evidence_budget_alarm": self.retention.alarm,
             "downlink_versions": self.downlink.versions(),
         }

@@ -7,16 +7,111 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
 
+from edge.config import OFFLINE_DEVICES, Config
 from edge.demo import MosquittoProcess
+from edge.evidence import EvidenceStore
+from edge.uplink import Uplink, record_topic, status_topic
 from edge.uplink.acks import AckedClient, PublishRefused
 from tests.conftest import IN_CI
 
 pytestmark = pytest.mark.broker
+
+
+def _config(database: Path, port: int, site_id: str, **mqtt: Any) -> Config:
+    return Config.model_validate(
+        {
+            "site": {"id": site_id, "lane": 1},
+            "devices": OFFLINE_DEVICES,
+            "evidence": {"database": str(database)},
+            "mqtt": {"port": port, "reconnect_max_s": 1, "heartbeat_s": 3600, **mqtt},
+        }
+    )
+
+
+async def _outbox(config: Config, count: int) -> EvidenceStore:
+    store = EvidenceStore(config.evidence.database)
+    await store.open()
+    for number in range(1, count + 1):
+        record = {
+            "id": f"{config.site.id}-{number}",
+            "site_id": config.site.id,
+            "lane": 1,
+            "time_utc": "2026-12-02T08:00:00.000Z",
+            "verdict": "pass",
+            "axle_count": 2,
+            "plate": None,
+            "attachments": [],
+        }
+        await store.add(record, record_topic(config))
+    return store
+
+
+def _unsent(config: Config) -> list[tuple[int, int, str | None]]:
+    """(seq, attempts, last_error) of every unsent outbox row, read beside the store as a tool would."""
+    with contextlib.closing(sqlite3.connect(config.evidence.database)) as conn:
+        rows = conn.execute(
+            "SELECT seq, attempts, last_error FROM outbox WHERE sent_utc IS NULL ORDER BY seq"
+        )
+        return [(int(seq), int(attempts), error) for seq, attempts, error in rows]
+
+
+class Central:
+    """A QoS 1 subscriber on the station's record topic: what really reached the broker."""
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+
+
+@contextlib.asynccontextmanager
+async def _central(port: int, topic: str) -> AsyncIterator[Central]:
+    central = Central()
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        async with aiomqtt.Client("127.0.0.1", port, identifier=f"central-{time.monotonic_ns()}") as client:
+            await client.subscribe(topic, qos=1)
+            ready.set()
+            async for message in client.messages:
+                assert isinstance(message.payload, bytes)
+                central.records.append(message.payload)
+
+    task = asyncio.create_task(listen(), name="central")
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        yield central
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def _running(uplink: Uplink) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(uplink.run(stop), name="uplink")
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout_s} s")
+        await asyncio.sleep(0.01)
 
 
 # -- MQTT 5 PUBACK reason codes ----------------------------------------------------------------------
@@ -68,3 +163,57 @@ async def test_acked_client_tells_a_refused_publish_from_an_accepted_one(
     assert str(refused.value) == "Not authorized (0x87)"
     # Pipelined publishes each get their own PUBACK's verdict.
     assert [type(result).__name__ for result in results] == ["NoneType", "PublishRefused"] * 8
+
+
+async def test_records_the_broker_refuses_stay_in_the_outbox_until_the_acl_is_fixed(
+    tmp_path: Path, acl_broker: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _config(tmp_path / "e.db", acl_broker.port, "acl-1", refused_retry_max_s=1)
+    store = await _outbox(config, 3)
+    uplink = Uplink(config, store)
+    try:
+        async with _central(acl_broker.port, record_topic(config)) as central, _running(uplink):
+            await _until(lambda: uplink.refused >= 3, 10, "the first refusal")
+            await asyncio.sleep(3.0)
+            rows = _unsent(config)
+            assert central.records == [] and uplink.published == 0
+            assert [seq for seq, _, _ in rows] == [1, 2, 3], "refused rows stay unsent"
+            # Backed off: a few retries in 3 s (each pause 0.5-1.5 s), not a retry storm.
+            assert all(2 <= attempts <= 8 for _, attempts, _ in rows), rows
+            assert all(error == "refused by the broker: Not authorized (0x87)" for _, _, error in rows)
+            health = uplink.health()
+            assert health["refused"] >= 6 and "Not authorized (0x87)" in health["last_refusal"]
+            assert uplink.heartbeats == 1 and uplink.connects == 1, "status allowed, connection kept"
+
+            acl_broker.write_acl("topic read site/#\ntopic write site/+/lane/+/#\n")
+            acl_broker.reload()
+            await _until(lambda: len(central.records) == 3, 10, "the records after the ACL was fixed")
+            await _until(lambda: not _unsent(config), 10, "every row marked sent")
+    finally:
+        await store.close()
+    message = (
+        "uplink: broker refused 3 records (seq 1-3) on topic site/acl-1/lane/1/record: Not authorized (0x87);"
+        " check the broker ACL: this station (its certificate CN or user name) must be allowed to publish to"
+        " site/acl-1/#; they stay in the outbox, next try in"
+    )
+    assert message in caplog.text
+    assert any(r.levelno == logging.ERROR and "Not authorized" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_refused_status_is_logged_and_the_records_still_go_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the records are evidence: a refused heartbeat is reported, never stops the drain."""
+    with _broker_with_acl("topic read site/#\ntopic write site/+/lane/+/record\n") as broker:
+        config = _config(tmp_path / "e.db", broker.port, "acl-2")
+        store = await _outbox(config, 5)
+        uplink = Uplink(config, store)
+        try:
+            async with _central(broker.port, record_topic(config)) as central, _running(uplink):
+                await _until(lambda: len(central.records) == 5, 10, "the records")
+        finally:
+            await store.close()
+    assert uplink.heartbeats == 0 and uplink.published == 5 and uplink.refused == 0
+    assert (
+        f"broker refused the station status on {status_topic(config)}: Not authorized (0x87)" in caplog.text
+    )
