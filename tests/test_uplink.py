@@ -1,4 +1,4 @@
-"""The uplink with a real Mosquitto: MQTT 5 PUBACK reason codes.
+"""The uplink with a real Mosquitto: pacing while a vehicle is on the scale, and MQTT 5 PUBACK refusals.
 
 Each test has its own broker on a free port, its own SQLite outbox and its own site id; a QoS 1
 subscriber counts what reaches the broker."""
@@ -20,6 +20,7 @@ import pytest
 from edge.config import OFFLINE_DEVICES, Config
 from edge.demo import MosquittoProcess
 from edge.evidence import EvidenceStore
+from edge.lane import LaneBusy
 from edge.uplink import Uplink, record_topic, status_topic
 from edge.uplink.acks import AckedClient, PublishRefused
 from tests.conftest import IN_CI
@@ -112,6 +113,103 @@ async def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout_s} s")
         await asyncio.sleep(0.01)
+
+
+# -- pacing while a vehicle is on the scale ----------------------------------------------------------
+
+
+async def test_a_backlog_waits_while_the_lane_is_busy_and_drains_after(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    total = 400
+    config = _config(tmp_path / "e.db", mosquitto.port, "pace-1", max_inflight=4, heartbeat_s=0.3)
+    store = await _outbox(config, total)
+    busy = LaneBusy()
+    busy.set(True)  # a vehicle is on the scale when the uplink connects
+    uplink = Uplink(config, store, lane_busy=busy)
+    try:
+        async with _central(mosquitto.port, record_topic(config)) as central, _running(uplink):
+            await _until(lambda: uplink.heartbeats >= 1, 10, "the first heartbeat")
+            heartbeats = uplink.heartbeats
+            await asyncio.sleep(1.5)
+            assert uplink.published == 0 and central.records == []
+            assert len(_unsent(config)) == total
+            assert uplink.health()["hold"] == "lane busy"
+            assert uplink.heartbeats >= heartbeats + 3, "heartbeats go on while the backlog waits"
+
+            busy.set(False)  # the verdict is on the board
+            await _until(lambda: uplink.published >= 40, 10, "the drain after the verdict")
+            busy.set(True)  # the next vehicle, mid-drain
+            await asyncio.sleep(0.3)  # the batch already on the wire completes
+            held_at = uplink.published
+            await asyncio.sleep(1.5)
+            assert uplink.published == held_at < total, "no new batch starts while the lane is busy"
+
+            busy.set(False)
+            await _until(lambda: len(central.records) == total, 30, "the whole backlog at the broker")
+            await _until(lambda: not _unsent(config), 10, "every row marked sent")
+    finally:
+        await store.close()
+    health = uplink.health()
+    assert health["lane_holds"] == 2 and health["held_for_lane_s"] >= 3.0
+    assert health["published"] == total and health["refused"] == 0
+
+
+async def test_the_newest_records_go_out_while_the_lane_is_busy(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """Fewer rows than a batch are the live case (the last vehicle's record), not a backlog."""
+    config = _config(tmp_path / "e.db", mosquitto.port, "pace-2", max_inflight=64)
+    store = await _outbox(config, 3)
+    busy = LaneBusy()
+    busy.set(True)
+    uplink = Uplink(config, store, lane_busy=busy)
+    try:
+        async with _central(mosquitto.port, record_topic(config)) as central, _running(uplink):
+            await _until(lambda: len(central.records) == 3, 10, "the three records at the broker")
+    finally:
+        await store.close()
+    assert busy.busy and uplink.lane_holds == 0
+
+
+async def test_a_lane_busy_for_too_long_no_longer_holds_the_backlog(
+    tmp_path: Path, mosquitto: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    total = 200
+    config = _config(
+        tmp_path / "e.db", mosquitto.port, "pace-3", max_inflight=4, pause_while_weighing_max_s=1.5
+    )
+    store = await _outbox(config, total)
+    busy = LaneBusy()
+    busy.set(True)  # and never cleared: a curtain stuck on "vehicle present"
+    uplink = Uplink(config, store, lane_busy=busy)
+    try:
+        async with _central(mosquitto.port, record_topic(config)) as central, _running(uplink):
+            await _until(lambda: uplink.state == "connected", 10, "the connection")
+            await asyncio.sleep(0.8)
+            assert uplink.published == 0, "held while the busy period is shorter than the limit"
+            await _until(
+                lambda: len(central.records) == total, 30, "the backlog drained despite the busy lane"
+            )
+            await _until(lambda: not _unsent(config), 10, "every row marked sent")
+    finally:
+        await store.close()
+    assert busy.busy and busy.busy_for_s() >= 1.5
+    assert uplink.lane_holds == 1
+    assert "the backlog drains anyway (mqtt.pause_while_weighing_max_s)" in caplog.text
+
+
+def test_pause_while_weighing_has_a_default_and_limits() -> None:
+    base = {"site": {"id": "x", "lane": 1}, "devices": OFFLINE_DEVICES}
+    assert Config.model_validate(base).mqtt.pause_while_weighing_max_s == 30
+    assert (
+        Config.model_validate(
+            {**base, "mqtt": {"pause_while_weighing_max_s": 0}}
+        ).mqtt.pause_while_weighing_max_s
+        == 0
+    )
+    with pytest.raises(ValueError, match="pause_while_weighing_max_s"):
+        Config.model_validate({**base, "mqtt": {"pause_while_weighing_max_s": -1}})
 
 
 # -- MQTT 5 PUBACK reason codes ----------------------------------------------------------------------

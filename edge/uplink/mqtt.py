@@ -3,7 +3,8 @@
 The outbox is the source of truth.  A row is marked sent only after a PUBACK that accepts it; anything
 that fails stays and goes out after the reconnect, in sequence order.  A PUBACK whose reason code refuses
 the record (0x87 Not authorized, 0x97 Quota exceeded, ...) leaves the row unsent too: the uplink says
-what to do, pauses, and tries again.  The client's will publishes
+what to do, pauses, and tries again.  While a vehicle crosses the scale a backlog waits (the lane's
+verdict needs the CPU); the newest records and the heartbeat do not.  The client's will publishes
 ``offline`` to the status topic if the station vanishes without saying goodbye.
 """
 
@@ -23,6 +24,7 @@ import aiomqtt
 
 from edge.config import Config, MqttConfig
 from edge.evidence import EvidenceError, EvidenceStore, OutboxEntry
+from edge.lane import LaneBusy
 from edge.uplink.acks import AckedClient, PublishRefused
 
 __all__ = [
@@ -123,12 +125,19 @@ def certificate_mismatch(config: Config) -> str | None:
 
 
 class Uplink:
+    """Drains the outbox; ``lane_busy`` (the lane's signal) holds a backlog back while a vehicle crosses."""
+
     def __init__(
-        self, config: Config, store: EvidenceStore, health: Callable[[], dict[str, Any]] | None = None
+        self,
+        config: Config,
+        store: EvidenceStore,
+        health: Callable[[], dict[str, Any]] | None = None,
+        lane_busy: LaneBusy | None = None,
     ) -> None:
         self.config = config
         self.mqtt = config.mqtt
         self.store = store
+        self.lane_busy = lane_busy
         self.wake = asyncio.Event()
         self.state = "disabled" if not self.mqtt.enabled else "connecting"
         self.last_error = ""
@@ -139,7 +148,11 @@ class Uplink:
         self._next_heartbeat_s = 0.0
         self.heartbeats = 0
         self.identity_problem: str | None = None
-        self.hold = ""  # why records wait right now: "" or "broker refused"
+        self.hold = ""  # why records wait right now: "", "lane busy" or "broker refused"
+        self.lane_holds = 0  # busy periods of the lane in which a backlog waited
+        self.held_for_lane_s = 0.0
+        self._held_period = 0  # LaneBusy.periods of the last period counted / released
+        self._released_period = 0
         self.refused = 0  # publishes of records the broker refused (a record retried counts again)
         self.last_refusal = ""
         self._refusal_pause_s = 0.0  # grows while refusals go on; 0 after an accepted batch
@@ -251,7 +264,8 @@ class Uplink:
         acknowledges one batch the store reads the next, and the rows of a batch are marked sent (one
         fsync) while the next batch is on the wire.  A row is marked sent only after its PUBACK accepts it.
 
-        Before each batch, :meth:`_hold` may make it wait: after the broker refused records."""
+        Before each batch, :meth:`_hold` may make it wait: while the broker's refusals are paused for,
+        and while the lane is busy if the batch is a full one (a backlog)."""
         self._next_heartbeat_s = 0.0
         # Up to max_inflight publishes wait for their PUBACK by design: no warning for each of them.
         client.pending_calls_threshold = self.mqtt.max_inflight * 4
@@ -274,7 +288,7 @@ class Uplink:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self.wake.wait(), timeout=1.0)
                         continue
-                if self._must_hold():
+                if self._must_hold(backlog=len(batch) >= self.mqtt.max_inflight):
                     if marking is not None:
                         await marking
                         marking = None
@@ -323,16 +337,53 @@ class Uplink:
             if marking is not None:
                 await marking  # rows with their PUBACK are recorded before the connection goes
 
-    def _must_hold(self) -> bool:
+    def _must_hold(self, backlog: bool) -> bool:
         """Whether the next batch waits; sets ``hold`` to the reason."""
-        self.hold = "broker refused" if time.monotonic() < self._refused_until_s else ""
+        self.hold = ""
+        if time.monotonic() < self._refused_until_s:
+            self.hold = "broker refused"
+        elif backlog and self._lane_holds_backlog():
+            self.hold = "lane busy"
         return bool(self.hold)
 
+    def _lane_holds_backlog(self) -> bool:
+        """A backlog waits while a vehicle crosses, for at most mqtt.pause_while_weighing_max_s of a busy
+        period.  Only full batches wait: the newest few records (the last vehicle's) still go out."""
+        busy, limit_s = self.lane_busy, self.mqtt.pause_while_weighing_max_s
+        if busy is None or not busy.busy or limit_s <= 0:
+            return False
+        if busy.busy_for_s() < limit_s:
+            if self._held_period != busy.periods:
+                self._held_period = busy.periods
+                self.lane_holds += 1
+            return True
+        if self._released_period != busy.periods:
+            self._released_period = busy.periods
+            log.warning(
+                "uplink: the lane has been busy for %.0f s (a vehicle still on the scale, or a sensor stuck on"
+                " 'vehicle present'); the backlog drains anyway (mqtt.pause_while_weighing_max_s)",
+                busy.busy_for_s(),
+            )
+        return False
+
     async def _hold(self, stop: asyncio.Event) -> None:
-        """Wait until the refusal pause ends, or a heartbeat is due (heartbeats never wait)."""
-        timeout_s = min(self._next_heartbeat_s, self._refused_until_s) - time.monotonic()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=max(timeout_s, 0.001))
+        """Wait until the hold may be over: the refusal pause ends, the lane goes idle or its busy period
+        reaches the limit, or a heartbeat is due (heartbeats never wait)."""
+        now = time.monotonic()
+        until = self._next_heartbeat_s
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if self.hold == "broker refused":
+            until = min(until, self._refused_until_s)
+        elif self.lane_busy is not None:
+            until = min(until, now + self.mqtt.pause_while_weighing_max_s - self.lane_busy.busy_for_s())
+            waiters.append(asyncio.ensure_future(self.lane_busy.wait_idle()))
+        try:
+            await asyncio.wait(waiters, timeout=max(until - now, 0.001), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if self.hold == "lane busy":
+            self.held_for_lane_s += time.monotonic() - now
 
     async def _refused(self, refused: list[tuple[int, PublishRefused]]) -> None:
         """The broker refused these records: they stay unsent; say what to do, and pause before retrying."""
@@ -363,6 +414,8 @@ class Uplink:
             "heartbeats": self.heartbeats,
             "identity_problem": self.identity_problem,
             "hold": self.hold,
+            "lane_holds": self.lane_holds,
+            "held_for_lane_s": round(self.held_for_lane_s, 1),
             "refused": self.refused,
             "last_refusal": self.last_refusal,
         }
