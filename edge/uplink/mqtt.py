@@ -264,8 +264,8 @@ class Uplink:
         acknowledges one batch the store reads the next, and the rows of a batch are marked sent (one
         fsync) while the next batch is on the wire.  A row is marked sent only after its PUBACK accepts it.
 
-        Before each batch, :meth:`_hold` may make it wait: while the broker's refusals are paused for,
-        and while the lane is busy if the batch is a full one (a backlog)."""
+        Before each batch :meth:`_must_hold` decides whether it waits: during the pause after a refusal,
+        and, for a full batch (a backlog), while the lane is busy."""
         self._next_heartbeat_s = 0.0
         # Up to max_inflight publishes wait for their PUBACK by design: no warning for each of them.
         client.pending_calls_threshold = self.mqtt.max_inflight * 4
