@@ -10,7 +10,8 @@ samples, the Numba kernels, the limits, and the board's frame on its pty.
     python bench/lane_latency.py --outbox var/bench/uplink-backlog-1000000.db   # with 1,000,000 unsent
                                                       # records (bench/uplink.py makes it) draining meanwhile
 
-Prints one JSON object: n, p50_ms, p90_ms, p99_ms, max_ms, plus the daemon's own decide latency.
+Prints one JSON object: n, p50_ms, p90_ms, p99_ms, max_ms, plus the daemon's own decide latency, what
+the uplink sent and how long it held the backlog back for the lane, and the load average.
 """
 
 from __future__ import annotations
@@ -67,21 +68,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         sim = SimulatedLane(scenario, geometry_for(probe), repeat=args.repeat, link_dir=workdir / "ports")
         config = demo_config({n: p.path for n, p in sim.ports.items()}, database, broker.port)
+        if args.pause_max_s is not None:  # 0: the uplink never holds the backlog back (the old behaviour)
+            mqtt = config.mqtt.model_copy(update={"pause_while_weighing_max_s": args.pause_max_s})
+            config = config.model_copy(update={"mqtt": mqtt})
         records: list[dict[str, Any]] = []
         daemon = LaneDaemon(config, on_record=records.append)
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop))
         await daemon.ready.wait()
+        load_start = os.getloadavg()
         sim.start()
         deadline = time.monotonic() + sim.duration_s + 60
         while len(records) < len(sim.motions) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         counts = await daemon.store.counts()
+        load_end = os.getloadavg()
+        uplink = daemon.uplink.health()
+        busy = daemon.lane_busy.state()
         stop.set()
         await task
         sim.stop()
     finally:
         broker.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)  # with --outbox, a copy of a multi-GB database
     truth = sim.truth()
     shown = {}
     for entry in sim.display_log:
@@ -106,6 +115,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "verdicts_shown": len(latencies),
         "last_axle_exit_to_display": _percentiles(latencies),
         "daemon_last_exit_to_decided": _percentiles(decided),
+        "uplink": {key: uplink[key] for key in ("published", "lane_holds", "held_for_lane_s", "refused")},
+        "lane_busy": busy,
+        "pause_while_weighing_max_s": config.mqtt.pause_while_weighing_max_s,
+        "loadavg_1min_start_end": [round(load_start[0], 2), round(load_end[0], 2)],
         "machine": f"{platform.machine()} {platform.processor() or ''} {platform.python_version()}".strip(),
     }
 
@@ -119,6 +132,12 @@ def main() -> None:
     parser.add_argument("--no-broker", action="store_true", help="do not start Mosquitto")
     parser.add_argument(
         "--outbox", default="", help="start from a copy of this evidence database (its backlog)"
+    )
+    parser.add_argument(
+        "--pause-max-s",
+        type=float,
+        default=None,
+        help="mqtt.pause_while_weighing_max_s (default: the config's, 30 s; 0: never hold the backlog back)",
     )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), ensure_ascii=False, indent=2))

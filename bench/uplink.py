@@ -2,6 +2,7 @@
 
     python bench/uplink.py                      # 100,000-record backlog -> local Mosquitto: records/s
     python bench/uplink.py --large 1000000      # + store latencies with 1,000,000 unsent rows (once)
+    python bench/uplink.py --generate 500000    # only write (or find) that backlog, for bench/lane_latency.py
 
 The backlog is written through the real ``EvidenceStore.add`` (canonical JSON, hash chain, Ed25519
 signature, record and outbox row in one transaction) into a real SQLite file, cached under ``var/``
@@ -342,6 +343,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
             "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if args.generate:
+            result["backlog"] = str(await backlog(args.generate, cache_dir))
+            return result
         if args.records:
             source = await backlog(args.records, cache_dir)
             result["drain"] = await drain(source, args.records, args.max_inflight, workdir)
@@ -366,6 +370,12 @@ if __name__ == "__main__":
         "--large", type=int, default=0, help="unsent rows for the store latencies (e.g. 1000000)"
     )
     parser.add_argument("--calls", type=int, default=500, help="timed calls of add() and pending()")
+    parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        help="only generate a backlog of this many records (cached) and exit",
+    )
     parser.add_argument(
         "--cache-dir", default=str(ROOT / "var" / "bench"), help="where generated backlogs are kept"
     )

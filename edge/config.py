@@ -346,6 +346,23 @@ class MqttConfig(_Strict):
     heartbeat_s: float = Field(
         30, gt=0, le=3600, description="Retained status with device health is published this often (s)."
     )
+    pause_while_weighing_max_s: float = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="While a vehicle crosses the scale, until its verdict is shown, the uplink starts no new"
+        " batch of a backlog (a full mqtt.max_inflight batch); the newest few records and the heartbeat"
+        " still go out.  A busy period longer than this no longer holds the backlog back (a sensor stuck"
+        " on 'vehicle present' must not starve the uplink).  0 never holds it back (s).",
+    )
+    refused_retry_max_s: float = Field(
+        60,
+        gt=0,
+        le=3600,
+        description="Longest pause before records are published again after the broker refused some (an"
+        " MQTT 5 PUBACK reason code >= 0x80, e.g. 0x87 Not authorized); the pause starts at 1 s and doubles"
+        " while every retry is refused.  Refused records stay in the outbox (s).",
+    )
     tls_ca_file: str = Field(
         "",
         description="CA certificate (PEM) the broker's certificate must chain to; setting it turns TLS on."

@@ -31,7 +31,7 @@ from edge.config import Config
 from edge.downlink import DownlinkService
 from edge.evidence import EvidenceError, EvidenceStore, Retention
 from edge.judge import Judgement, judge
-from edge.lane import LaneStateMachine, SampleBuffer, VehicleSession
+from edge.lane import LaneBusy, LaneStateMachine, SampleBuffer, VehicleSession
 from edge.lane.crossing import build_crossing
 from edge.query import QueryService
 from edge.rules import LimitTable
@@ -82,7 +82,10 @@ class LaneDaemon:
         self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
         self.store = EvidenceStore(config.evidence.database)
         self.retention = Retention.from_config(self.store, config)  # evidence.budget_mb
-        self.uplink = Uplink(config, self.store, health=self.status_summary)
+        # Set while a vehicle crosses and until its verdict is shown: the uplink holds back a backlog.
+        self.lane_busy = LaneBusy()
+        self._judging = False
+        self.uplink = Uplink(config, self.store, health=self.status_summary, lane_busy=self.lane_busy)
         self.query = QueryService(config, health=self.health)  # answers central requests (edge/query)
         self.downlink = DownlinkService(config, on_config=self._apply_remote_config)  # edge/downlink
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
@@ -127,6 +130,7 @@ class LaneDaemon:
     def _on_edge(self, edge: VehicleEdge) -> None:
         self._last_activity_s = time.monotonic()
         self.lane.on_edge(edge)
+        self._update_busy()
         if edge.kind == "enter":
             if self.plates is not None:
                 self.plates.trigger(edge.host_time_s)
@@ -138,9 +142,23 @@ class LaneDaemon:
     def _on_axle(self, axle: AxlePassage) -> None:
         self._last_activity_s = time.monotonic()
         self.lane.on_axle(axle)
+        self._update_busy()
 
     def _session_complete(self, session: VehicleSession) -> None:
         self._sessions.put_nowait(session)
+
+    def _update_busy(self) -> None:
+        """Busy while a vehicle is open or on the scale, and until every finished one has its verdict."""
+        self.lane_busy.set(
+            self.lane.open is not None
+            or bool(self.lane.on_scale)
+            or not self._sessions.empty()
+            or self._judging
+        )
+
+    def _verdict_shown(self) -> None:
+        self._judging = False
+        self._update_busy()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -199,6 +217,7 @@ class LaneDaemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             self.lane.expire(time.monotonic())
+            self._update_busy()
             self._track_zero()
             self._utc_minus_mono = time.time() - time.monotonic()
             if self._unstored:
@@ -225,6 +244,7 @@ class LaneDaemon:
                     get.cancel()
                     return
                 session = get.result()
+                self._judging = True
                 try:
                     await self._judge(session)
                 except Exception as exc:  # one bad vehicle must never stop the lane
@@ -233,6 +253,8 @@ class LaneDaemon:
                         await self._judge_failed(session, exc)
                     except Exception:
                         log.exception("vehicle %d: even the fallback record failed", session.number)
+                finally:
+                    self._verdict_shown()  # already, unless judging failed before the board
         finally:
             stop_wait.cancel()
 
@@ -283,6 +305,7 @@ class LaneDaemon:
             judgement.decision.verdict.value, judgement.gross_kg, judgement.limit.limit_kg, label
         )
         decided = time.monotonic()
+        self._verdict_shown()  # the record, plate and capture below are no longer the lane's hurry
         self.vehicles += 1
         record = self._record(session, judgement, output, decided)
         if self.plates is not None:
@@ -322,6 +345,7 @@ class LaneDaemon:
     async def _judge_failed(self, session: VehicleSession, error: Exception) -> None:
         """Last resort: tell the driver to re-weigh and keep what is known as evidence."""
         output = await self.output.show_verdict("reweigh", None, None, f"{session.number}号车")
+        self._verdict_shown()
         now = time.monotonic()
         await self._store(
             {
@@ -476,6 +500,7 @@ class LaneDaemon:
             "drift_alarm": self.drift.alarm,
             "evidence_write_errors": self.store.write_errors,
             "records_waiting_for_disk": len(self._unstored),
+            "records_refused_by_broker": self.uplink.refused,  # MQTT 5 PUBACK >= 0x80; the rows stay unsent
             "evidence_budget_alarm": self.retention.alarm,
             "downlink_versions": self.downlink.versions(),
         }
@@ -483,7 +508,7 @@ class LaneDaemon:
     def health(self) -> dict[str, Any]:
         return {
             "devices": self.device_health(),
-            "lane": self.lane.state(),
+            "lane": {**self.lane.state(), "busy": self.lane_busy.state()},
             "uplink": self.uplink.health(),
             "query": self.query.health(),
             "downlink": self.downlink.health(),

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import shutil
 import signal
 import socket
@@ -45,13 +46,14 @@ def free_port() -> int:
 class MosquittoProcess:
     """A private Mosquitto on a free loopback port (the demo's and the tests' broker)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, acl: str | None = None) -> None:
         self.binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
         self.port = port or free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="weighlane-mosquitto-")
         self.process: subprocess.Popen[bytes] | None = None
+        self.acl = acl  # Mosquitto acl_file text (anonymous clients obey its lines before any `user`)
 
     @property
     def available(self) -> bool:
@@ -63,10 +65,16 @@ class MosquittoProcess:
                 "mosquitto is not installed: run scripts/install-system.sh (apt-get install mosquitto)"
             )
         conf = Path(self._dir.name) / "mosquitto.conf"
-        conf.write_text(
+        text = (
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             f"log_dest file {Path(self._dir.name) / 'mosquitto.log'}\n"
         )
+        if self.acl is not None:
+            self.write_acl(self.acl)
+            text += f"acl_file {Path(self._dir.name) / 'acl'}\n"
+            if os.geteuid() == 0:  # as root Mosquitto becomes user mosquitto, who cannot read this folder
+                text += "user root\n"
+        conf.write_text(text)
         self.process = subprocess.Popen(
             [self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -82,6 +90,16 @@ class MosquittoProcess:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout_s} s")
+
+    def write_acl(self, acl: str) -> None:
+        """Replace the ACL; a running broker reads it again on :meth:`reload`."""
+        self.acl = acl
+        (Path(self._dir.name) / "acl").write_text(acl)
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reloads its configuration and ACL, keeping its clients connected."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
 
     def kill(self) -> None:
         """Stop it abruptly (kill -9), as a crash would."""

@@ -95,6 +95,11 @@ async def test_short_scenario_end_to_end(
         assert verify_payload(json.dumps(message, ensure_ascii=False).encode(), public_key).ok
     health = rig.daemon.health()
     assert all(device["state"] == "up" for device in health["devices"].values())
+    # The lane was busy while the trucks crossed (the uplink's backlog would have waited), and is idle
+    # again now that every verdict is on the board.
+    busy = health["lane"]["busy"]
+    assert 1 <= busy["periods"] <= len(short_scenario.trucks) and busy["busy_total_s"] > 1.0
+    assert busy["busy"] is False
     assert health["devices"]["wim"]["samples_lost"] == 0
     for _ in range(80):  # the lane is empty now: auto-zero tracking takes over within a few seconds
         if rig.daemon.health()["auto_zero"]["updates"] > 0:

@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import os
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -332,7 +333,7 @@ async def test_station_over_tls_sends_records_and_answers_queries_without_loggin
 async def test_a_station_whose_certificate_is_not_its_id_reaches_no_one(
     tmp_path: Path, tls_broker: TlsBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Configured as site-B but holding site-A's certificate: the broker drops its records and the
+    """Configured as site-B but holding site-A's certificate: the broker refuses its records and the
     central office cannot query it as site-B (its subscription to site-B's query topic is refused)."""
     config = _station_config(tmp_path, tls_broker, "site-B", "site-A")
     async with tls_broker.client("central") as central:
@@ -340,6 +341,11 @@ async def test_a_station_whose_certificate_is_not_its_id_reaches_no_one(
         seen, (uplink, query, answer) = await _run_station(config, 3.0, central)
     assert seen == []  # neither its record nor its status reached the central office
     assert answer == "no answer" and query.answered == 0
-    # The broker acknowledged the dropped record, so the station itself must say what is wrong.
+    # Under MQTT 5 the broker refuses the record (PUBACK 0x87): it stays unsent, and the station says
+    # why at start, before the first refusal.
+    assert uplink.published == 0 and uplink.refused >= 1
+    with contextlib.closing(sqlite3.connect(config.evidence.database)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_utc IS NULL").fetchone()[0] == 1
+    assert "broker refused record seq 1 on topic site/site-B/lane/1/record: Not authorized" in caplog.text
     assert uplink.health()["identity_problem"].startswith("the client certificate")
     assert "has CN site-A but site.id is site-B" in caplog.text

@@ -1,7 +1,10 @@
-"""Uplink: drains the evidence outbox to the broker at QoS 1, and keeps a retained station status.
+"""Uplink: drains the evidence outbox to the broker at QoS 1 (MQTT 5), and keeps a retained station status.
 
-The outbox is the source of truth.  A row is marked sent only after its PUBACK; anything that fails
-stays and goes out after the reconnect, in sequence order.  The client's will publishes
+The outbox is the source of truth.  A row is marked sent only after a PUBACK that accepts it; anything
+that fails stays and goes out after the reconnect, in sequence order.  A PUBACK whose reason code refuses
+the record (0x87 Not authorized, 0x97 Quota exceeded, ...) leaves the row unsent too: the uplink says
+what to do, pauses, and tries again.  While a vehicle crosses the scale a backlog waits (the lane's
+verdict needs the CPU); the newest records and the heartbeat do not.  The client's will publishes
 ``offline`` to the status topic if the station vanishes without saying goodbye.
 """
 
@@ -21,6 +24,8 @@ import aiomqtt
 
 from edge.config import Config, MqttConfig
 from edge.evidence import EvidenceError, EvidenceStore, OutboxEntry
+from edge.lane import LaneBusy
+from edge.uplink.acks import AckedClient, PublishRefused
 
 __all__ = [
     "Uplink",
@@ -33,6 +38,17 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# What to do about a refused publish, by its PUBACK reason code (MQTT 5.0, section 3.4.2.1).
+_REFUSAL_ADVICE = {
+    0x87: "check the broker ACL: this station (its certificate CN or user name) must be allowed to publish"
+    " to {prefix}/{site}/#",
+    0x97: "the broker's quota for this client is used up; the records go out once it allows more",
+    0x99: "the broker refused the payload format; check its payload rules or plugins",
+    0x95: "the message is larger than the broker accepts; raise the broker's maximum packet size",
+    0x90: "the broker refused the topic name; check mqtt.topic_prefix and site.id",
+    0x83: "see the broker's log (Mosquitto answers this for a message over its message_size_limit)",
+}
 
 
 async def messages_until(client: aiomqtt.Client, stop: asyncio.Event) -> AsyncIterator[aiomqtt.Message]:
@@ -86,8 +102,8 @@ def certificate_mismatch(config: Config) -> str | None:
     """Why the client certificate's CN cannot work as this station's broker identity, or None.
 
     Under the example ACL (docs/mosquitto/) the CN is the MQTT user name and must equal site.id.  The
-    broker drops a mismatched station's records while still acknowledging them (it does not tell a
-    client what it may not see), so the outbox would count them as sent: say so loudly at start."""
+    broker refuses a mismatched station's records (PUBACK 0x87 under MQTT 5; an MQTT 3.1.1 broker would
+    even acknowledge and drop them), so they stay in the outbox: say why, plainly, at start."""
     path = config.mqtt.tls_cert_file
     if not path:
         return None
@@ -109,12 +125,19 @@ def certificate_mismatch(config: Config) -> str | None:
 
 
 class Uplink:
+    """Drains the outbox; ``lane_busy`` (the lane's signal) holds a backlog back while a vehicle crosses."""
+
     def __init__(
-        self, config: Config, store: EvidenceStore, health: Callable[[], dict[str, Any]] | None = None
+        self,
+        config: Config,
+        store: EvidenceStore,
+        health: Callable[[], dict[str, Any]] | None = None,
+        lane_busy: LaneBusy | None = None,
     ) -> None:
         self.config = config
         self.mqtt = config.mqtt
         self.store = store
+        self.lane_busy = lane_busy
         self.wake = asyncio.Event()
         self.state = "disabled" if not self.mqtt.enabled else "connecting"
         self.last_error = ""
@@ -125,6 +148,15 @@ class Uplink:
         self._next_heartbeat_s = 0.0
         self.heartbeats = 0
         self.identity_problem: str | None = None
+        self.hold = ""  # why records wait right now: "", "lane busy" or "broker refused"
+        self.lane_holds = 0  # busy periods of the lane in which a backlog waited
+        self.held_for_lane_s = 0.0
+        self._held_period = 0  # LaneBusy.periods of the last period counted / released
+        self._released_period = 0
+        self.refused = 0  # publishes of records the broker refused (a record retried counts again)
+        self.last_refusal = ""
+        self._refusal_pause_s = 0.0  # grows while refusals go on; 0 after an accepted batch
+        self._refused_until_s = 0.0
 
     def _status_payload(self, online: bool, with_health: bool = False) -> bytes:
         status: dict[str, Any] = {
@@ -138,16 +170,32 @@ class Uplink:
             status["health"] = self._health()
         return json.dumps(status, ensure_ascii=False, default=str).encode()
 
-    async def _heartbeat(self, client: aiomqtt.Client) -> None:
+    def _advice(self, refusal: PublishRefused) -> str:
+        advice = _REFUSAL_ADVICE.get(refusal.code, "see the broker's log for why")
+        return advice.format(prefix=self.mqtt.topic_prefix, site=self.config.site.id)
+
+    async def _publish_status(self, client: AckedClient, payload: bytes) -> bool:
+        """The retained status; a refusal is logged (once per distinct refusal), never fatal."""
+        try:
+            await client.publish_acked(status_topic(self.config), payload, qos=1, retain=True)
+        except PublishRefused as refusal:
+            message = (
+                f"broker refused the station status on {refusal.topic}: {refusal}; {self._advice(refusal)}"
+            )
+            if message != self.last_refusal:
+                log.error("uplink: %s", message)
+            self.last_refusal = message
+            return False
+        return True
+
+    async def _heartbeat(self, client: AckedClient) -> None:
         """Retained station status with device health, every mqtt.heartbeat_s."""
         now = time.monotonic()
         if now < self._next_heartbeat_s:
             return
         self._next_heartbeat_s = now + self.mqtt.heartbeat_s
-        await client.publish(
-            status_topic(self.config), self._status_payload(True, with_health=True), qos=1, retain=True
-        )
-        self.heartbeats += 1
+        if await self._publish_status(client, self._status_payload(True, with_health=True)):
+            self.heartbeats += 1
 
     async def run(self, stop: asyncio.Event) -> None:
         if not self.mqtt.enabled:
@@ -162,15 +210,16 @@ class Uplink:
         while not stop.is_set():
             try:
                 async with (
-                    aiomqtt.Client(
+                    AckedClient(
                         self.mqtt.host,
                         self.mqtt.port,
                         identifier=identifier,
                         username=self.mqtt.username or None,
                         password=self.mqtt.password.get_secret_value() or None,
+                        protocol=aiomqtt.ProtocolVersion.V5,  # for the PUBACK reason codes
                         keepalive=self.mqtt.keepalive_s,
                         will=will,
-                        timeout=self.mqtt.publish_timeout_s,
+                        timeout=self.mqtt.publish_timeout_s,  # each publish's wait for its PUBACK
                         max_queued_outgoing_messages=self.mqtt.max_inflight * 4,
                         max_inflight_messages=self.mqtt.max_inflight,  # paho's own default (20) would queue the rest
                         tls_params=tls_parameters(self.mqtt),
@@ -181,14 +230,10 @@ class Uplink:
                     self.last_error = ""
                     backoff = 0.5
                     log.info("uplink: connected to %s:%d", self.mqtt.host, self.mqtt.port)
-                    await client.publish(
-                        status_topic(self.config), self._status_payload(True), qos=1, retain=True
-                    )
+                    await self._publish_status(client, self._status_payload(True))
                     await self._drain(client, stop)
                     if stop.is_set():
-                        await client.publish(
-                            status_topic(self.config), self._status_payload(False), qos=1, retain=True
-                        )
+                        await self._publish_status(client, self._status_payload(False))
             except aiomqtt.MqttError as exc:
                 self.state = "disconnected"
                 if str(exc) != self.last_error:
@@ -214,10 +259,13 @@ class Uplink:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
         self.state = "stopped"
 
-    async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+    async def _drain(self, client: AckedClient, stop: asyncio.Event) -> None:
         """Publish the outbox in seq order, ``max_inflight`` rows at a time, pipelined: while the broker
         acknowledges one batch the store reads the next, and the rows of a batch are marked sent (one
-        fsync) while the next batch is on the wire.  A row is marked sent only after its PUBACK."""
+        fsync) while the next batch is on the wire.  A row is marked sent only after its PUBACK accepts it.
+
+        Before each batch :meth:`_must_hold` decides whether it waits: during the pause after a refusal,
+        and, for a full batch (a backlog), while the lane is busy."""
         self._next_heartbeat_s = 0.0
         # Up to max_inflight publishes wait for their PUBACK by design: no warning for each of them.
         client.pending_calls_threshold = self.mqtt.max_inflight * 4
@@ -240,11 +288,14 @@ class Uplink:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self.wake.wait(), timeout=1.0)
                         continue
+                if self._must_hold(backlog=len(batch) >= self.mqtt.max_inflight):
+                    if marking is not None:
+                        await marking
+                        marking = None
+                    await self._hold(stop)
+                    continue
                 publishing = asyncio.gather(
-                    *(
-                        client.publish(entry.topic, entry.payload, qos=1, timeout=self.mqtt.publish_timeout_s)
-                        for entry in batch
-                    ),
+                    *(client.publish_acked(entry.topic, entry.payload, qos=1) for entry in batch),
                     return_exceptions=True,
                 )
                 cursor = batch[-1].seq
@@ -254,26 +305,104 @@ class Uplink:
                     publishing.cancel()  # the rows stay unsent and go out after the retry
                     raise
                 results = await publishing
-                sent = [entry.seq for entry, result in zip(batch, results, strict=True) if result is None]
-                failed = [
-                    entry.seq for entry, result in zip(batch, results, strict=True) if result is not None
-                ]
+                sent: list[int] = []
+                refused: list[tuple[int, PublishRefused]] = []
+                failed: list[tuple[int, BaseException]] = []
+                for entry, result in zip(batch, results, strict=True):
+                    if result is None:
+                        sent.append(entry.seq)
+                    elif isinstance(result, PublishRefused):
+                        refused.append((entry.seq, result))
+                    else:
+                        failed.append((entry.seq, result))
                 if marking is not None:
                     await marking
                 marking = asyncio.ensure_future(self.store.mark_sent(sent))
                 self.published += len(sent)
+                if refused:
+                    await self._refused(refused)
+                elif sent:
+                    self._refusal_pause_s = 0.0
                 if failed:
                     await marking
                     marking = None
-                    error = next(r for r in results if r is not None)
-                    await self.store.mark_failed(failed, str(error))
+                    error = failed[0][1]
+                    await self.store.mark_failed([seq for seq, _ in failed], str(error))
                     if isinstance(error, aiomqtt.MqttError):
                         raise error
                     raise aiomqtt.MqttError(f"publish failed: {error!r}")
                 batch = following
         finally:
+            self.hold = ""
             if marking is not None:
                 await marking  # rows with their PUBACK are recorded before the connection goes
+
+    def _must_hold(self, backlog: bool) -> bool:
+        """Whether the next batch waits; sets ``hold`` to the reason."""
+        self.hold = ""
+        if time.monotonic() < self._refused_until_s:
+            self.hold = "broker refused"
+        elif backlog and self._lane_holds_backlog():
+            self.hold = "lane busy"
+        return bool(self.hold)
+
+    def _lane_holds_backlog(self) -> bool:
+        """A backlog waits while a vehicle crosses, for at most mqtt.pause_while_weighing_max_s of a busy
+        period.  Only full batches wait: the newest few records (the last vehicle's) still go out."""
+        busy, limit_s = self.lane_busy, self.mqtt.pause_while_weighing_max_s
+        if busy is None or not busy.busy or limit_s <= 0:
+            return False
+        if busy.busy_for_s() < limit_s:
+            if self._held_period != busy.periods:
+                self._held_period = busy.periods
+                self.lane_holds += 1
+            return True
+        if self._released_period != busy.periods:
+            self._released_period = busy.periods
+            log.warning(
+                "uplink: the lane has been busy for %.0f s (a vehicle still on the scale, or a sensor stuck on"
+                " 'vehicle present'); the backlog drains anyway (mqtt.pause_while_weighing_max_s)",
+                busy.busy_for_s(),
+            )
+        return False
+
+    async def _hold(self, stop: asyncio.Event) -> None:
+        """Wait until the hold may be over: the refusal pause ends, the lane goes idle or its busy period
+        reaches the limit, or a heartbeat is due (heartbeats never wait)."""
+        now = time.monotonic()
+        until = self._next_heartbeat_s
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if self.hold == "broker refused":
+            until = min(until, self._refused_until_s)
+        elif self.lane_busy is not None:
+            until = min(until, now + self.mqtt.pause_while_weighing_max_s - self.lane_busy.busy_for_s())
+            waiters.append(asyncio.ensure_future(self.lane_busy.wait_idle()))
+        try:
+            await asyncio.wait(waiters, timeout=max(until - now, 0.001), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if self.hold == "lane busy":
+            self.held_for_lane_s += time.monotonic() - now
+
+    async def _refused(self, refused: list[tuple[int, PublishRefused]]) -> None:
+        """The broker refused these records: they stay unsent; say what to do, and pause before retrying."""
+        by_reason: dict[str, list[int]] = {}
+        for seq, refusal in refused:
+            by_reason.setdefault(f"refused by the broker: {refusal}", []).append(seq)
+        for error, seqs in by_reason.items():
+            await self.store.mark_failed(seqs, error)
+        self.refused += len(refused)
+        self._refusal_pause_s = min(max(1.0, self._refusal_pause_s * 2), self.mqtt.refused_retry_max_s)
+        delay = self._refusal_pause_s * (0.5 + self._rng.random())  # stations refused together spread out
+        self._refused_until_s = time.monotonic() + delay
+        seqs = [seq for seq, _ in refused]
+        first = refused[0][1]
+        which = (
+            f"record seq {seqs[0]}" if len(seqs) == 1 else f"{len(seqs)} records (seq {seqs[0]}-{seqs[-1]})"
+        )
+        self.last_refusal = f"broker refused {which} on topic {first.topic}: {first}; {self._advice(first)}"
+        log.error("uplink: %s; they stay in the outbox, next try in %.0f s", self.last_refusal, delay)
 
     def health(self) -> dict[str, Any]:
         return {
@@ -284,4 +413,9 @@ class Uplink:
             "connects": self.connects,
             "heartbeats": self.heartbeats,
             "identity_problem": self.identity_problem,
+            "hold": self.hold,
+            "lane_holds": self.lane_holds,
+            "held_for_lane_s": round(self.held_for_lane_s, 1),
+            "refused": self.refused,
+            "last_refusal": self.last_refusal,
         }
