@@ -124,7 +124,7 @@ def main() -> None:
     _export(model, (1, 3, *RECOGNISER_SIZE), path, "probabilities")
     report_path = args.model_dir / "plate_recogniser.train.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    report["finetune"] = {
+    sitting = {
         "seed": args.seed,
         "samples": args.samples,
         "epochs": args.epochs,
@@ -135,8 +135,9 @@ def main() -> None:
         "held_out_exact_match": accuracy,
         "held_out_exact_match_by_layout": per_layout,
     }
+    report.setdefault("finetunes", []).append(sitting)  # one entry per sitting, in order
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(report["finetune"], indent=2, ensure_ascii=False))
+    print(json.dumps(sitting, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":
