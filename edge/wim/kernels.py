@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 __all__ = [
     "axle_normal_equations",
+    "body_knot_covariance",
     "crossing_kinematics",
     "dynamic_normal_equations",
     "platform_loads",
@@ -469,6 +470,80 @@ def dynamic_normal_equations(
 
 
 @numba.njit(cache=True, nogil=True)
+def body_knot_covariance(
+    step_s: float, n_knots: int, min_frequency_hz: float, max_frequency_hz: float, damping_ratio: float
+) -> F64:
+    """Covariance of the body terms' knot coefficients at lags 0 .. n_knots - 1 (see edge.wim.reference).
+
+    The same midpoint sum over frequency as the reference.  The cosines of the lags come from the
+    Chebyshev recurrence cos((m + 1) x) = 2 cos(x) cos(m x) - cos((m - 1) x), run for all frequencies
+    at once lag by lag (independent, so the loop pipelines), each term already multiplied by its
+    frequency's weight; a lag's value is their sum, kept in four partial sums."""
+    f1 = min_frequency_hz
+    f2 = max_frequency_hz
+    z = damping_ratio
+    root = np.sqrt(1.0 - z * z)
+    single = f2 - f1 <= 1e-9 * f2
+    df = min(1.0 / (2.0 * n_knots * step_s), z * f1 / 2.0)
+    n_freqs = int(np.ceil(3.0 / (step_s * df)))
+    twice_cos = np.empty(n_freqs)
+    previous = np.empty(n_freqs)  # weight * cos((m - 1) x)
+    current = np.empty(n_freqs)  # weight * cos(m x)
+    for j in range(n_freqs):
+        f = (j + 0.5) * df
+        ff = f * f
+        if single:
+            detuning = f1 * f1 - ff
+            width = 2.0 * z * f1 * f
+            density = 4.0 * z * f1 / np.pi * ff / (detuning * detuning + width * width)
+        else:
+            a = ff * (1.0 - 2.0 * z * z)
+            b = 2.0 * z * ff * root
+            density = (np.arctan((f2 * f2 - a) / b) - np.arctan((f1 * f1 - a) / b)) / (
+                np.pi * (f2 - f1) * root
+            )
+        x = np.pi * f * step_s
+        sinc = np.sin(x) / x
+        sinc2 = sinc * sinc
+        weight = density * df * sinc2 * sinc2
+        twice_cos[j] = 2.0 * np.cos(2.0 * x)
+        previous[j] = weight
+        current[j] = weight * 0.5 * twice_cos[j]
+    row = np.empty(n_knots)
+    row[0] = _sum4(previous)
+    if n_knots > 1:
+        row[1] = _sum4(current)
+    for lag in range(2, n_knots):
+        for j in range(n_freqs):
+            following = twice_cos[j] * current[j] - previous[j]
+            previous[j] = current[j]
+            current[j] = following
+        row[lag] = _sum4(current)
+    return row
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sum4(values: F64) -> float:
+    """Sum in four interleaved partial sums (independent additions pipeline; the order is fixed)."""
+    n = values.shape[0]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    i = 0
+    while i + 4 <= n:
+        s0 += values[i]
+        s1 += values[i + 1]
+        s2 += values[i + 2]
+        s3 += values[i + 3]
+        i += 4
+    while i < n:
+        s0 += values[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@numba.njit(cache=True, nogil=True)
 def crossing_kinematics(entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_m: float) -> tuple[F64, F64]:
     n_axles = entry_t_s.shape[0]
     speeds = np.empty(n_axles)
@@ -513,4 +588,5 @@ def warm_up() -> None:
         0.5,
         3,
     )
+    body_knot_covariance(0.05, 3, 1.5, 4.0, 0.15)
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)
