@@ -476,9 +476,10 @@ def body_knot_covariance(
     """Covariance of the body terms' knot coefficients at lags 0 .. n_knots - 1 (see edge.wim.reference).
 
     The same midpoint sum over frequency as the reference.  The cosines of the lags come from the
-    Chebyshev recurrence cos((m + 1) x) = 2 cos(x) cos(m x) - cos((m - 1) x), run for all frequencies
-    at once lag by lag (independent, so the loop pipelines), each term already multiplied by its
-    frequency's weight; a lag's value is their sum, kept in four partial sums."""
+    Chebyshev recurrence cos((m + 1) x) = 2 cos(x) cos(m x) - cos((m - 1) x), each already multiplied by
+    its frequency's weight, run for four frequencies at a time (four independent chains pipeline; the
+    frequencies are padded to a multiple of four with zero weights); the sines of the frequencies come
+    by rotation from one to the next, and the two arctangents of the spectrum as one atan2."""
     f1 = min_frequency_hz
     f2 = max_frequency_hz
     z = damping_ratio
@@ -486,10 +487,18 @@ def body_knot_covariance(
     single = f2 - f1 <= 1e-9 * f2
     df = min(1.0 / (2.0 * n_knots * step_s), z * f1 / 2.0)
     n_freqs = int(np.ceil(3.0 / (step_s * df)))
-    twice_cos = np.empty(n_freqs)
-    previous = np.empty(n_freqs)  # weight * cos((m - 1) x)
-    current = np.empty(n_freqs)  # weight * cos(m x)
+    n_padded = (n_freqs + 3) // 4 * 4
+    weights = np.zeros(n_padded)
+    twice_cos = np.zeros(n_padded)
+    # sin(x) at x = pi f step for f = (j + 1/2) df, by rotation from one j to the next
+    half_angle = 0.5 * np.pi * df * step_s
+    rotate_cos = np.cos(2.0 * half_angle)
+    rotate_sin = np.sin(2.0 * half_angle)
+    sin_x = np.sin(half_angle)
+    cos_x = np.cos(half_angle)
     for j in range(n_freqs):
+        if j > 0:
+            sin_x, cos_x = sin_x * rotate_cos + cos_x * rotate_sin, cos_x * rotate_cos - sin_x * rotate_sin
         f = (j + 0.5) * df
         ff = f * f
         if single:
@@ -497,50 +506,43 @@ def body_knot_covariance(
             width = 2.0 * z * f1 * f
             density = 4.0 * z * f1 / np.pi * ff / (detuning * detuning + width * width)
         else:
+            # atan(p / b) - atan(q / b) as one atan2 (exact in every quadrant, b > 0)
             a = ff * (1.0 - 2.0 * z * z)
             b = 2.0 * z * ff * root
-            density = (np.arctan((f2 * f2 - a) / b) - np.arctan((f1 * f1 - a) / b)) / (
-                np.pi * (f2 - f1) * root
-            )
+            p = f2 * f2 - a
+            q = f1 * f1 - a
+            density = np.arctan2((p - q) * b, b * b + p * q) / (np.pi * (f2 - f1) * root)
         x = np.pi * f * step_s
-        sinc = np.sin(x) / x
+        sinc = sin_x / x
         sinc2 = sinc * sinc
-        weight = density * df * sinc2 * sinc2
-        twice_cos[j] = 2.0 * np.cos(2.0 * x)
-        previous[j] = weight
-        current[j] = weight * 0.5 * twice_cos[j]
-    row = np.empty(n_knots)
-    row[0] = _sum4(previous)
-    if n_knots > 1:
-        row[1] = _sum4(current)
-    for lag in range(2, n_knots):
-        for j in range(n_freqs):
-            following = twice_cos[j] * current[j] - previous[j]
-            previous[j] = current[j]
-            current[j] = following
-        row[lag] = _sum4(current)
+        weights[j] = density * df * sinc2 * sinc2
+        twice_cos[j] = 2.0 - 4.0 * sin_x * sin_x  # 2 cos(2x)
+    row = np.zeros(n_knots)
+    for j in range(0, n_padded, 4):
+        t0 = twice_cos[j]
+        t1 = twice_cos[j + 1]
+        t2 = twice_cos[j + 2]
+        t3 = twice_cos[j + 3]
+        p0 = weights[j]  # weight * cos((m - 1) x), starting at m = 1
+        p1 = weights[j + 1]
+        p2 = weights[j + 2]
+        p3 = weights[j + 3]
+        c0 = 0.5 * t0 * p0  # weight * cos(m x)
+        c1 = 0.5 * t1 * p1
+        c2 = 0.5 * t2 * p2
+        c3 = 0.5 * t3 * p3
+        row[0] += (p0 + p1) + (p2 + p3)
+        if n_knots > 1:
+            row[1] += (c0 + c1) + (c2 + c3)
+        for lag in range(2, n_knots):
+            d0 = t0 * c0 - p0
+            d1 = t1 * c1 - p1
+            d2 = t2 * c2 - p2
+            d3 = t3 * c3 - p3
+            p0, p1, p2, p3 = c0, c1, c2, c3
+            c0, c1, c2, c3 = d0, d1, d2, d3
+            row[lag] += (d0 + d1) + (d2 + d3)
     return row
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _sum4(values: F64) -> float:
-    """Sum in four interleaved partial sums (independent additions pipeline; the order is fixed)."""
-    n = values.shape[0]
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    i = 0
-    while i + 4 <= n:
-        s0 += values[i]
-        s1 += values[i + 1]
-        s2 += values[i + 2]
-        s3 += values[i + 3]
-        i += 4
-    while i < n:
-        s0 += values[i]
-        i += 1
-    return (s0 + s1) + (s2 + s3)
 
 
 @numba.njit(cache=True, nogil=True)
