@@ -27,7 +27,7 @@ process with the spectrum of damped modes whose natural frequencies lie in the b
 (``wim.body_min_frequency_hz`` .. ``body_max_frequency_hz``, damping ``wim.body_damping_ratio``; see
 :func:`edge.wim.reference.body_load_spectrum_ref`), as large, relative to the load, as the steady
 fit's misfit (how much this truck moved on this crossing).  Such motion has no steady part and keeps
-its rhythm for about a second, so the swing caught while a group's axles stood on different platforms
+its rhythm for several periods (about 1 / (2 pi z f) s), so the swing caught while a group's axles stood on different platforms
 is tied to the same swing seen on all the unit's axles before and after, and what stays the same all
 crossing long is static load.  The axles of a tandem or tridem have a prior of near-equal load
 sharing.  Both weigh against the crossing's data, the samples counted as correlated over the axle-hop

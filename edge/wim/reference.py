@@ -217,10 +217,11 @@ def body_knot_covariance_ref(
 
     (C(0) is near 1 when the knots are much closer than the body's periods, at speed; it falls as the
     hat averages over several periods, at low speed).  The integral is a midpoint sum over
-    f = (j + 1/2) df up to 3 / step (the third zero of sinc, beyond which sinc^4 leaves < 1e-4), with
-    df small enough both for the longest lag (1 / (2 n_knots step): the sum's spurious period is twice
-    the knot span) and for the narrowest resonance (z * min_frequency_hz / 2).  The sequence is the first
-    row of a symmetric Toeplitz matrix: the prior covariance of one body term's knots.
+    f = (j + 1/2) df up to 3 / step (the third zero of sinc, beyond which sinc^4 is about 1e-4 or
+    less).  df is small enough for the longest lag, 1 / (2 n_knots step): the sum mirrors lag m, with
+    the opposite sign, at lag 1 / (df step) - m >= 2 n_knots - m, beyond the knots.  It is also small
+    enough for the narrowest resonance, z * min_frequency_hz / 2.  The sequence is the first row of a
+    symmetric Toeplitz matrix: the prior covariance of one body term's knots.
     """
     df = min(1.0 / (2.0 * n_knots * step_s), damping_ratio * min_frequency_hz / 2.0)
     n_freqs = int(np.ceil(3.0 / (step_s * df)))
