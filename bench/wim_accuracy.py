@@ -6,6 +6,8 @@ model (firmware_sim.physics), sampled at the digitiser rate, with the axle-strip
 
     python bench/wim_accuracy.py                       # 1,200 crossings per geometry, both geometries
     python bench/wim_accuracy.py --crossings 300 --json
+    python bench/wim_accuracy.py --crossings 300 --wim group_share_std=0     # a [wim] setting changed
+    python bench/wim_accuracy.py --crossings 300 --without hop               # diagnostic: no axle hop
 
 Reports, per geometry and speed range (<= 10 km/h, 10-40 km/h): gross error percentiles, the share of
 crossings within +/-0.5 / 1 / 2 / 2.5 % gross, the share with every axle load within +/-2 %, the
@@ -30,6 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import firmware_sim.physics  # noqa: E402
 from edge.config import OFFLINE_DEVICES, Config  # noqa: E402
 from edge.judge import judge  # noqa: E402
 from edge.lane.buffer import SampleWindow  # noqa: E402
@@ -65,14 +68,43 @@ class Result:
     static_to_threshold: float  # static gross / refusal threshold of the class judged
 
 
+#: [wim] settings given with --wim KEY=VALUE, applied to every lane configuration of the run.
+WIM_SETTINGS: dict[str, Any] = {}
+
+
 def _config(lengths: tuple[float, ...], rate_hz: int) -> Config:
     return Config.model_validate(
         {
             "site": {"id": "bench", "lane": 1},
             "scale": {"platform_lengths_m": list(lengths), "sample_rate_hz": rate_hz},
             "devices": OFFLINE_DEVICES,
+            "wim": WIM_SETTINGS,
         }
     )
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. group_share_std=0")
+    return key.strip(), json.loads(value)
+
+
+def _switch_off(part: str) -> None:
+    """Diagnostic only: simulate every truck without its axle hop ("hop") or without its body bounce and
+    pitch ("body"), everything else (and every random draw) unchanged, to see which part of the dynamics
+    the estimator's errors come from.  Scales the simulator's private mode amplitudes after it draws them."""
+    dynamics = firmware_sim.physics._AxleDynamics
+    original = dynamics.__init__
+
+    def without(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if part == "hop":
+            self._hop_amplitude = 0.0
+        else:
+            self._body_weights = self._body_weights * 0.0
+
+    dynamics.__init__ = without  # type: ignore[method-assign]
 
 
 def _crossing(
@@ -249,13 +281,31 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--rate-hz", type=int, default=1000)
     parser.add_argument("--geometry", choices=list(GEOMETRIES), action="append")
+    parser.add_argument(
+        "--wim",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [wim] setting of the lane configuration (JSON value), e.g. group_share_std=0; repeatable",
+    )
+    parser.add_argument(
+        "--without",
+        choices=("hop", "body"),
+        help="diagnostic: simulate the trucks without axle hop, or without body bounce and pitch",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    WIM_SETTINGS.update(args.wim)
+    if args.without:
+        _switch_off(args.without)
     started = time.perf_counter()
     report = {
         "benchmark": "wim_accuracy",
         "seed": args.seed,
         "sample_rate_hz": args.rate_hz,
+        "wim_settings": WIM_SETTINGS,
+        "simulated_without": args.without,
         "machine": f"{platform.machine()} python {platform.python_version()}",
         "results": [
             summarise(name, run_geometry(name, args.crossings, args.seed, args.rate_hz))

@@ -9,8 +9,9 @@ has its window (pre-roll included) and its per-axle entry/exit times, exactly wh
 
 Measured, after a warm-up call whose time (compilation) is reported separately, over repetitions:
 
-* each kernel on the stream: ``platform_loads`` on the whole stream, ``axle_normal_equations`` and
-  ``crossing_kinematics`` once per vehicle over its window;
+* each kernel on the stream: ``platform_loads`` on the whole stream, ``axle_normal_equations``,
+  ``dynamic_normal_equations`` and ``crossing_kinematics`` once per vehicle over its window, and
+  ``body_knot_covariance`` once per vehicle on the knot grid the estimator gives it;
 * the whole pipeline, two ways: ``estimate_crossing`` over every vehicle window (the lane's path), and
   ``platform_loads`` over the whole stream followed, per vehicle, by the normal equations, the solve
   and the kinematics; the reference side is the very same code with the NumPy references swapped in;
@@ -237,12 +238,13 @@ def build_stream(seconds: float, seed: int) -> Stream:
 
 @dataclass(frozen=True)
 class Impl:
-    """One implementation of the four kernels."""
+    """One implementation of the five kernels."""
 
     platform_loads: Callable[..., Any]
     axle_normal_equations: Callable[..., Any]
     crossing_kinematics: Callable[..., Any]
     dynamic_normal_equations: Callable[..., Any]
+    body_knot_covariance: Callable[..., Any]
 
 
 NUMBA = Impl(
@@ -250,19 +252,27 @@ NUMBA = Impl(
     kernels.axle_normal_equations,
     kernels.crossing_kinematics,
     kernels.dynamic_normal_equations,
+    kernels.body_knot_covariance,
 )
 REFERENCE = Impl(
     reference.platform_loads_ref,
     reference.axle_normal_equations_ref,
     reference.crossing_kinematics_ref,
     reference.dynamic_normal_equations_ref,
+    reference.body_knot_covariance_ref,
 )
 
 
 @contextmanager
 def kernels_of(impl: Impl) -> Iterator[None]:
     """``edge.wim.estimate`` calling ``impl``'s kernels: the same estimator code on either side."""
-    names = ("platform_loads", "axle_normal_equations", "crossing_kinematics", "dynamic_normal_equations")
+    names = (
+        "platform_loads",
+        "axle_normal_equations",
+        "crossing_kinematics",
+        "dynamic_normal_equations",
+        "body_knot_covariance",
+    )
     saved = {name: getattr(estimate, name) for name in names}
     for name in names:
         setattr(estimate, name, getattr(impl, name))
@@ -353,6 +363,12 @@ class Work:
             )
             for v, loads, terms in zip(self.s.vehicles, self.window_loads, self.dynamic_terms, strict=True)
         ]
+
+    def body_covariances(self, impl: Impl) -> list[F64]:
+        """The body terms' prior covariance over each vehicle's knots, with the default [wim] band."""
+        wim = WimConfig()
+        band = (wim.body_min_frequency_hz, wim.body_max_frequency_hz, wim.body_damping_ratio)
+        return [impl.body_knot_covariance(step, n_knots, *band) for _, _, step, n_knots in self.dynamic_terms]
 
     def kinematics(self, impl: Impl) -> list[tuple[F64, F64]]:
         entry_x, exit_x = self.strips
@@ -529,6 +545,9 @@ def first_calls(stream: Stream) -> dict[str, float]:
     t0 = time.perf_counter()
     kernels.crossing_kinematics(v.entry_t_s, v.exit_t_s, sc.entry_strip_x_m, sc.exit_x_m)
     out["crossing_kinematics"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    kernels.body_knot_covariance(0.05, 80, 1.5, 4.0, 0.15)
+    out["body_knot_covariance"] = time.perf_counter() - t0
     return out
 
 
@@ -651,6 +670,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dynamic_normal_equations": check_agreement(
             "dynamic_normal_equations", work.dynamic_equations(NUMBA), work.dynamic_equations(REFERENCE)
         ),
+        "body_knot_covariance": check_agreement(
+            "body_knot_covariance", work.body_covariances(NUMBA), work.body_covariances(REFERENCE)
+        ),
     }
     measured = work.estimate_windows(NUMBA)
     # Solved loads amplify the last-bit differences of A^T b; 1e-7 relative is still exact for weighing.
@@ -667,6 +689,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         compare("axle_normal_equations (per vehicle window)", work.normal_equations, sec, reps),
         compare("crossing_kinematics (per vehicle)", work.kinematics, sec, reps),
         compare("dynamic_normal_equations (per vehicle window)", work.dynamic_equations, sec, reps),
+        compare("body_knot_covariance (per vehicle)", work.body_covariances, sec, reps),
     ]
     pipeline_rows = [
         compare("pipeline: estimate_crossing per vehicle window", work.estimate_windows, sec, reps),
@@ -684,6 +707,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "axle_normal_equations": measure(lambda i=impl: work.normal_equations(i), reps)["median_s"],
             "crossing_kinematics": measure(lambda i=impl: work.kinematics(i), reps)["median_s"],
             "dynamic_normal_equations": measure(lambda i=impl: work.dynamic_equations(i), reps)["median_s"],
+            "body_knot_covariance": measure(lambda i=impl: work.body_covariances(i), reps)["median_s"],
         }
         parts[label]["rank + solve + misfit (numpy)"] = measure(lambda: work.solve(equations), reps)[
             "median_s"

@@ -242,8 +242,25 @@ class WimConfig(_Strict):
         1.5,
         gt=0,
         le=20,
-        description="Lowest sprung-mass (bounce, pitch) frequency expected (Hz): at low speed a knot interval"
-        " spans several body periods, whose motion averages down, so the body terms' prior tightens.",
+        description="Lowest natural frequency of the sprung-mass (bounce, pitch) modes expected (Hz): the body"
+        " terms' prior is the spectrum of damped modes with natural frequencies between this and"
+        " body_max_frequency_hz, so the body's motion has no steady part and, at low speed, averages down"
+        " over a knot interval.",
+    )
+    body_max_frequency_hz: float = Field(
+        4.0,
+        gt=0,
+        le=20,
+        description="Highest natural frequency of the sprung-mass modes expected (Hz); heavy vehicles' body"
+        " modes lie around 1.5-4 Hz (axle hop, 8-15 Hz, is another process).",
+    )
+    body_damping_ratio: float = Field(
+        0.15,
+        gt=0,
+        lt=1,
+        description="Damping ratio of the sprung-mass modes in the body terms' prior (typically 0.1-0.3 for"
+        " truck suspensions): sets how long the body's motion keeps its rhythm (about"
+        " 1 / (2 pi ratio f) s).",
     )
     misfit_correlation_s: float = Field(
         0.06,
@@ -266,6 +283,8 @@ class WimConfig(_Strict):
         edges = self.speed_band_edges_kmh
         if any(b <= a for a, b in itertools.pairwise(edges)):
             raise ValueError("speed_band_edges_kmh must increase")
+        if self.body_max_frequency_hz < self.body_min_frequency_hz:
+            raise ValueError("body_max_frequency_hz must be at least body_min_frequency_hz")
         for key, factors in self.corrections.items():
             if len(factors) != len(edges) - 1:
                 raise ValueError(

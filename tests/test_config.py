@@ -103,3 +103,12 @@ def test_idle_lines_longer_than_the_board_takes_are_refused() -> None:
         parse_config(
             _broken('idle_lines = ["减速慢行", "依次称重"]', 'idle_lines = ["' + "超" * 30 + '"]'), "x"
         )
+
+
+def test_body_frequency_band_must_not_be_reversed() -> None:
+    text = (
+        EXAMPLE.read_text(encoding="utf-8")
+        + "\n[wim]\nbody_min_frequency_hz = 3.0\nbody_max_frequency_hz = 2.0\n"
+    )
+    with pytest.raises(ConfigError, match="body_max_frequency_hz must be at least body_min_frequency_hz"):
+        parse_config(text, "lane.toml")

@@ -204,3 +204,45 @@ def test_dynamic_normal_equations_recover_a_bouncing_body_exactly() -> None:
     prior = 1e-10 * np.diag(np.where(np.arange(ata.shape[0]) < 3, 0.0, float(np.diag(ata).max())))
     solution = np.linalg.solve((ata + prior)[np.ix_(keep, keep)], atb[keep])
     np.testing.assert_allclose(solution[:3] / solution[:3].sum(), axle_loads / axle_loads.sum(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_body_knot_covariance_matches_reference(seed: int) -> None:
+    rng = np.random.default_rng(400 + seed)
+    step = float(rng.uniform(0.01, 2.0))
+    n_knots = int(rng.integers(1, 150))
+    low = float(rng.uniform(0.5, 5.0))
+    high = low if seed % 5 == 4 else low + float(rng.uniform(0.0, 6.0))  # a single mode too
+    damping = float(rng.uniform(0.02, 0.9))
+    args = (step, n_knots, low, high, damping)
+    got = kernels.body_knot_covariance(*args)
+    want = reference.body_knot_covariance_ref(*args)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10 * float(want[0]))
+
+
+def test_body_load_spectrum_is_a_unit_variance_mix_of_band_pass_modes() -> None:
+    """The closed form equals the average of single modes over the band, and integrates to 1."""
+    f = np.linspace(1e-3, 50.0, 50_000)
+    spectrum = reference.body_load_spectrum_ref(f, 1.5, 4.0, 0.15)
+    modes = np.linspace(1.5, 4.0, 2001)
+    mixed = np.mean([reference.body_load_spectrum_ref(f[::50], f0, f0, 0.15) for f0 in modes], axis=0)
+    np.testing.assert_allclose(spectrum[::50], mixed, atol=2e-3 * spectrum.max())
+    fine = np.linspace(1e-4, 400.0, 4_000_001)  # the 1 / f^2 tail beyond 400 Hz holds ~0.2 %
+    assert np.trapezoid(reference.body_load_spectrum_ref(fine, 1.5, 4.0, 0.15), fine) == pytest.approx(
+        1.0, abs=3e-3
+    )
+    assert reference.body_load_spectrum_ref(np.array([1e-3]), 1.5, 4.0, 0.15)[0] < 1e-6  # no steady part
+
+
+def test_body_knot_covariance_is_a_covariance_that_averages_down_with_the_knot_interval() -> None:
+    close = kernels.body_knot_covariance(0.002, 400, 1.5, 4.0, 0.15)
+    assert close[0] == pytest.approx(1.0, abs=0.02)  # knots much closer than a period: the process itself
+    wide = kernels.body_knot_covariance(1.0, 40, 1.5, 4.0, 0.15)
+    assert wide[0] < 0.01  # a knot interval of several periods averages the motion down
+    for row in (close, wide, kernels.body_knot_covariance(0.05, 80, 1.5, 4.0, 0.15)):
+        n = row.size
+        toeplitz = row[np.abs(np.subtract.outer(np.arange(n), np.arange(n)))]
+        assert np.linalg.eigvalsh(toeplitz).min() > -1e-9 * row[0]
+    # About 1 / (2 pi z f) s after a swing the body no longer remembers it: over 2 s the lags fall.
+    mid = kernels.body_knot_covariance(0.05, 80, 1.5, 4.0, 0.15)
+    assert np.abs(mid[40:]).max() < 0.05 * mid[0]

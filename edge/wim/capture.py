@@ -134,7 +134,19 @@ class CaptureWim(_Strict):
         WimConfig.model_fields["body_min_frequency_hz"].default,
         gt=0,
         le=20,
-        description="Lowest body frequency expected (Hz): tightens the body terms' prior at low speed.",
+        description="Lowest natural frequency of the body modes in the body terms' prior (Hz).",
+    )
+    body_max_frequency_hz: float = Field(
+        WimConfig.model_fields["body_max_frequency_hz"].default,
+        gt=0,
+        le=20,
+        description="Highest natural frequency of the body modes in the body terms' prior (Hz).",
+    )
+    body_damping_ratio: float = Field(
+        WimConfig.model_fields["body_damping_ratio"].default,
+        gt=0,
+        lt=1,
+        description="Damping ratio of the body modes in the body terms' prior.",
     )
     misfit_correlation_s: float = Field(
         WimConfig.model_fields["misfit_correlation_s"].default,
@@ -152,7 +164,12 @@ class CaptureWim(_Strict):
     @model_validator(mode="after")
     def _check(self) -> CaptureWim:
         try:
-            WimConfig(speed_band_edges_kmh=self.speed_band_edges_kmh, corrections=self.corrections)
+            WimConfig(
+                speed_band_edges_kmh=self.speed_band_edges_kmh,
+                corrections=self.corrections,
+                body_min_frequency_hz=self.body_min_frequency_hz,
+                body_max_frequency_hz=self.body_max_frequency_hz,
+            )
         except ValidationError as exc:
             raise ValueError("; ".join(_message(error["msg"]) for error in exc.errors())) from None
         return self

@@ -22,11 +22,16 @@ with ``L_i`` the first fit's load, ``d_i`` the axle's distance from its unit's c
 ``pitch_u`` piecewise-linear time courses shared by the axles of the vehicle unit (the truck; or the
 tractor and the trailer of a combination).  The body's motion, seen on all its axles over the whole
 crossing, is then no longer mistaken for a different split between the axles of a group.  It is a
-regularised (maximum a posteriori) fit: the body terms have a prior spread as large, relative to the
-load, as the steady fit's misfit (how much this truck moved on this crossing), and the axles of a
-tandem or tridem a prior of near-equal load sharing; both weigh against the crossing's data, the
-samples counted as correlated over the axle-hop time scale.  The misfit used for re-weigh stays the
-first (steady) fit's.
+regularised (maximum a posteriori) fit.  The body terms' prior is what a sprung body does: a random
+process with the spectrum of damped modes whose natural frequencies lie in the body band
+(``wim.body_min_frequency_hz`` .. ``body_max_frequency_hz``, damping ``wim.body_damping_ratio``; see
+:func:`edge.wim.reference.body_load_spectrum_ref`), as large, relative to the load, as the steady
+fit's misfit (how much this truck moved on this crossing).  Such motion has no steady part and keeps
+its rhythm for several periods (about 1 / (2 pi z f) s), so the swing caught while a group's axles stood on different platforms
+is tied to the same swing seen on all the unit's axles before and after, and what stays the same all
+crossing long is static load.  The axles of a tandem or tridem have a prior of near-equal load
+sharing.  Both weigh against the crossing's data, the samples counted as correlated over the axle-hop
+time scale.  The misfit used for re-weigh stays the first (steady) fit's.
 """
 
 from __future__ import annotations
@@ -41,12 +46,16 @@ from edge.config import RulesConfig, ScaleConfig, WimConfig
 from edge.lane.buffer import SampleWindow
 from edge.wim.kernels import (
     axle_normal_equations,
+    body_knot_covariance,
     crossing_kinematics,
     dynamic_normal_equations,
     platform_loads,
 )
 
 __all__ = ["WimMeasurement", "estimate_crossing", "span_per_cell", "stability_problems", "zero_from_preroll"]
+
+_KNOT_NUGGET = 1e-3
+"""Share of a body knot's prior variance taken as independent per knot (see _with_body_dynamics)."""
 
 
 @dataclass(frozen=True)
@@ -265,9 +274,12 @@ def _with_body_dynamics(
     # Priors in the units of the data.  A sample's variance is the steady fit's misfit (floored at 0.1 %
     # of the mean axle load, the order of a cell's resolution); samples within the misfit's correlation
     # time count as one.  The body's motion is as large, relative to the load, as that misfit says this
-    # truck moved on this crossing (suspension, road, speed: nothing set by hand), and a knot's
-    # coefficient is that motion averaged over about a knot interval: once the interval is longer than
-    # the slowest body period it averages down (sinc envelope 1 / (pi f T)).
+    # truck moved on this crossing (suspension, road, speed: nothing set by hand).  Its time course is
+    # a random process with the spectrum of sprung-mass modes (natural frequencies in the body band,
+    # zero mean): knots close together in time move together, and the motion cannot hold a steady
+    # offset for long, so what stays the same all crossing long is static load.  Its covariance on the
+    # knots is Toeplitz (knots evenly spaced in time); at low speed a knot interval spans several body
+    # periods, whose motion averages down, and the covariance shrinks with it.
     times = window.times_s
     rate_hz = (
         (times.size - 1) / float(times[-1] - times[0]) if times.size > 1 else float(scale.sample_rate_hz)
@@ -275,11 +287,25 @@ def _with_body_dynamics(
     mean_axle_kg = float(np.mean(steady_kg))
     misfit_kg2 = max(misfit_variance_kg2, (1e-3 * mean_axle_kg) ** 2)
     data_variance = misfit_kg2 * max(wim.misfit_correlation_s * rate_hz, 1.0)
-    averaging = min(1.0, 1.0 / (math.pi * wim.body_min_frequency_hz * step_s))
-    body_spread = math.sqrt(misfit_kg2) / mean_axle_kg * averaging
+    body_variance = misfit_kg2 / mean_axle_kg**2
+    lags = body_knot_covariance(
+        step_s, n_knots, wim.body_min_frequency_hz, wim.body_max_frequency_hz, wim.body_damping_ratio
+    )
+    if not lags[0] > 1e-9:  # knot intervals of very many body periods: no body motion survives averaging
+        return steady_kg
+    knots = np.arange(n_knots)
+    covariance = lags[np.abs(knots[:, None] - knots[None, :])]
+    # The hat basis follows the process only approximately: 0.1 % of the variance independent per knot
+    # keeps the covariance invertible when the knots are much closer than the body's periods.
+    covariance[knots, knots] += _KNOT_NUGGET * lags[0]
+    try:
+        knot_precision = np.linalg.inv(covariance) * (data_variance / body_variance)
+    except np.linalg.LinAlgError:
+        return steady_kg
     system = ata.copy()
-    dynamic = np.arange(n_axles, system.shape[0])
-    system[dynamic, dynamic] += data_variance / body_spread**2
+    for term in range(weights.shape[0]):
+        block = slice(n_axles + term * n_knots, n_axles + (term + 1) * n_knots)
+        system[block, block] += knot_precision
     if wim.group_share_std > 0:
         for group in _groups(spacings_m, group_max_spacing_m):
             if len(group) < 2:
@@ -287,13 +313,12 @@ def _with_body_dynamics(
             spread_kg = wim.group_share_std * float(np.mean(steady_kg[group]))
             centring = np.eye(len(group)) - 1.0 / len(group)
             system[np.ix_(group, group)] += data_variance / spread_kg**2 * centring
-    # Knots no axle of a term ever stands at carry no data: their coefficient is 0, drop them.
-    keep = np.concatenate((np.ones(n_axles, dtype=bool), np.diag(ata)[n_axles:] > 0))
+    # Every knot stays in: one no axle stands at is tied to its neighbours by the prior.
     try:
-        solution = np.linalg.solve(system[np.ix_(keep, keep)], atb[keep])
+        solution = np.linalg.solve(system, atb)
     except np.linalg.LinAlgError:
         return steady_kg
-    loads = solution[:n_axles]
+    loads = np.asarray(solution[:n_axles], dtype=np.float64)
     return loads if np.all(np.isfinite(loads)) else steady_kg
 
 

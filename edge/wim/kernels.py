@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 __all__ = [
     "axle_normal_equations",
+    "body_knot_covariance",
     "crossing_kinematics",
     "dynamic_normal_equations",
     "platform_loads",
@@ -469,6 +470,82 @@ def dynamic_normal_equations(
 
 
 @numba.njit(cache=True, nogil=True)
+def body_knot_covariance(
+    step_s: float, n_knots: int, min_frequency_hz: float, max_frequency_hz: float, damping_ratio: float
+) -> F64:
+    """Covariance of the body terms' knot coefficients at lags 0 .. n_knots - 1 (see edge.wim.reference).
+
+    The same midpoint sum over frequency as the reference.  The cosines of the lags come from the
+    Chebyshev recurrence cos((m + 1) x) = 2 cos(x) cos(m x) - cos((m - 1) x), each already multiplied by
+    its frequency's weight, run for four frequencies at a time (four independent chains pipeline; the
+    frequencies are padded to a multiple of four with zero weights); the sines of the frequencies come
+    by rotation from one to the next, and the two arctangents of the spectrum as one atan2."""
+    f1 = min_frequency_hz
+    f2 = max_frequency_hz
+    z = damping_ratio
+    root = np.sqrt(1.0 - z * z)
+    single = f2 - f1 <= 1e-9 * f2
+    df = min(1.0 / (2.0 * n_knots * step_s), z * f1 / 2.0)
+    n_freqs = int(np.ceil(3.0 / (step_s * df)))
+    n_padded = (n_freqs + 3) // 4 * 4
+    weights = np.zeros(n_padded)
+    twice_cos = np.zeros(n_padded)
+    # sin(x) at x = pi f step for f = (j + 1/2) df, by rotation from one j to the next
+    half_angle = 0.5 * np.pi * df * step_s
+    rotate_cos = np.cos(2.0 * half_angle)
+    rotate_sin = np.sin(2.0 * half_angle)
+    sin_x = np.sin(half_angle)
+    cos_x = np.cos(half_angle)
+    for j in range(n_freqs):
+        if j > 0:
+            sin_x, cos_x = sin_x * rotate_cos + cos_x * rotate_sin, cos_x * rotate_cos - sin_x * rotate_sin
+        f = (j + 0.5) * df
+        ff = f * f
+        if single:
+            detuning = f1 * f1 - ff
+            width = 2.0 * z * f1 * f
+            density = 4.0 * z * f1 / np.pi * ff / (detuning * detuning + width * width)
+        else:
+            # atan(p / b) - atan(q / b) as one atan2 (exact in every quadrant, b > 0)
+            a = ff * (1.0 - 2.0 * z * z)
+            b = 2.0 * z * ff * root
+            p = f2 * f2 - a
+            q = f1 * f1 - a
+            density = np.arctan2((p - q) * b, b * b + p * q) / (np.pi * (f2 - f1) * root)
+        x = np.pi * f * step_s
+        sinc = sin_x / x
+        sinc2 = sinc * sinc
+        weights[j] = density * df * sinc2 * sinc2
+        twice_cos[j] = 2.0 - 4.0 * sin_x * sin_x  # 2 cos(2x)
+    row = np.zeros(n_knots)
+    for j in range(0, n_padded, 4):
+        t0 = twice_cos[j]
+        t1 = twice_cos[j + 1]
+        t2 = twice_cos[j + 2]
+        t3 = twice_cos[j + 3]
+        p0 = weights[j]  # weight * cos((m - 1) x), starting at m = 1
+        p1 = weights[j + 1]
+        p2 = weights[j + 2]
+        p3 = weights[j + 3]
+        c0 = 0.5 * t0 * p0  # weight * cos(m x)
+        c1 = 0.5 * t1 * p1
+        c2 = 0.5 * t2 * p2
+        c3 = 0.5 * t3 * p3
+        row[0] += (p0 + p1) + (p2 + p3)
+        if n_knots > 1:
+            row[1] += (c0 + c1) + (c2 + c3)
+        for lag in range(2, n_knots):
+            d0 = t0 * c0 - p0
+            d1 = t1 * c1 - p1
+            d2 = t2 * c2 - p2
+            d3 = t3 * c3 - p3
+            p0, p1, p2, p3 = c0, c1, c2, c3
+            c0, c1, c2, c3 = d0, d1, d2, d3
+            row[lag] += (d0 + d1) + (d2 + d3)
+    return row
+
+
+@numba.njit(cache=True, nogil=True)
 def crossing_kinematics(entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_m: float) -> tuple[F64, F64]:
     n_axles = entry_t_s.shape[0]
     speeds = np.empty(n_axles)
@@ -513,4 +590,5 @@ def warm_up() -> None:
         0.5,
         3,
     )
+    body_knot_covariance(0.05, 3, 1.5, 4.0, 0.15)
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)

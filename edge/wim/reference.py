@@ -12,6 +12,8 @@ import numpy.typing as npt
 __all__ = [
     "axle_normal_equations_ref",
     "axle_positions_ref",
+    "body_knot_covariance_ref",
+    "body_load_spectrum_ref",
     "crossing_kinematics_ref",
     "dynamic_normal_equations_ref",
     "footprint_share_ref",
@@ -167,3 +169,65 @@ def dynamic_normal_equations_ref(
         ata += design.T @ design
         atb += design.T @ platform_kg[keep, p]
     return ata, atb
+
+
+def body_load_spectrum_ref(
+    frequencies_hz: F64, min_frequency_hz: float, max_frequency_hz: float, damping_ratio: float
+) -> F64:
+    """One-sided power spectral density (1/Hz) of a unit-variance body (sprung-mass) load process.
+
+    Each body mode is a second-order band-pass resonance at its natural frequency f0 with damping
+    ratio z (a damped sprung mass driven by broadband road input: zero at f = 0, since the body's
+    dynamic load has no mean, and falling as 1 / f^2 far from f0), scaled to unit variance::
+
+        S0(f) = (4 z f0 / pi) * f^2 / ((f0^2 - f^2)^2 + (2 z f0 f)^2)
+
+    The truck's f0 is not known, only that it lies in ``[min_frequency_hz, max_frequency_hz]``: the
+    spectrum is S0 averaged over f0 uniform in that range, which has a closed form (substitute u = f0^2;
+    the denominator is (u - a)^2 + b^2 with a = f^2 (1 - 2 z^2), b = 2 z f^2 sqrt(1 - z^2))::
+
+        S(f) = (atan((f2^2 - a) / b) - atan((f1^2 - a) / b)) / (pi (f2 - f1) sqrt(1 - z^2))
+
+    With ``min_frequency_hz == max_frequency_hz`` it is the single mode S0.
+    """
+    f = frequencies_hz
+    f1, f2, z = min_frequency_hz, max_frequency_hz, damping_ratio
+    if f2 - f1 <= 1e-9 * f2:
+        detuning = f1 * f1 - f * f
+        single: F64 = 4.0 * z * f1 / np.pi * f * f / (detuning**2 + (2.0 * z * f1 * f) ** 2)
+        return single
+    a = f * f * (1.0 - 2.0 * z * z)
+    b = 2.0 * z * f * f * np.sqrt(1.0 - z * z)
+    spectrum: F64 = (np.arctan((f2 * f2 - a) / b) - np.arctan((f1 * f1 - a) / b)) / (
+        np.pi * (f2 - f1) * np.sqrt(1.0 - z * z)
+    )
+    return spectrum
+
+
+def body_knot_covariance_ref(
+    step_s: float, n_knots: int, min_frequency_hz: float, max_frequency_hz: float, damping_ratio: float
+) -> F64:
+    """Covariance of knot coefficients ``step_s`` apart of the body process, at lags 0 .. n_knots - 1.
+
+    A knot's coefficient is taken as the average of the process (:func:`body_load_spectrum_ref`) under
+    its hat, a triangle of half-width ``step_s``, whose transfer function is sinc^2(f step).  So the
+    covariance of two coefficients m knots apart is
+
+        C(m) = integral over f > 0 of S(f) sinc^4(f step) cos(2 pi f m step) df
+
+    (C(0) is near 1 when the knots are much closer than the body's periods, at speed; it falls as the
+    hat averages over several periods, at low speed).  The integral is a midpoint sum over
+    f = (j + 1/2) df up to 3 / step (the third zero of sinc, beyond which sinc^4 is about 1e-4 or
+    less).  df is small enough for the longest lag, 1 / (2 n_knots step): the sum mirrors lag m, with
+    the opposite sign, at lag 1 / (df step) - m >= 2 n_knots - m, beyond the knots.  It is also small
+    enough for the narrowest resonance, z * min_frequency_hz / 2.  The sequence is the first row of a
+    symmetric Toeplitz matrix: the prior covariance of one body term's knots.
+    """
+    df = min(1.0 / (2.0 * n_knots * step_s), damping_ratio * min_frequency_hz / 2.0)
+    n_freqs = int(np.ceil(3.0 / (step_s * df)))
+    f = (np.arange(n_freqs, dtype=np.float64) + 0.5) * df
+    weight = body_load_spectrum_ref(f, min_frequency_hz, max_frequency_hz, damping_ratio)
+    weight = weight * df * np.sinc(f * step_s) ** 4
+    lags_s = np.arange(n_knots) * step_s
+    row: F64 = np.cos(2.0 * np.pi * np.outer(lags_s, f)) @ weight
+    return row
