@@ -211,7 +211,7 @@ async def drain(source: Path, count: int, max_inflight: int, workdir: Path) -> d
     copy_database(source, database)
     broker = MosquittoProcess()
     if not broker.available:
-        raise SystemExit("mosquitto is not installed: apt-get install mosquitto (scripts/install-system.sh)")
+        raise SystemExit("mosquitto is not installed: apt-get install mosquitto (scripts/install.sh does)")
     broker.start()
     try:
         config = config_for(database, broker.port, max_inflight)

@@ -62,7 +62,7 @@ class MosquittoProcess:
     def start(self, timeout_s: float = 10.0) -> None:
         if self.binary is None:
             raise RuntimeError(
-                "mosquitto is not installed: run scripts/install-system.sh (apt-get install mosquitto)"
+                "mosquitto is not installed: run scripts/install.sh (it apt-get installs mosquitto)"
             )
         conf = Path(self._dir.name) / "mosquitto.conf"
         text = (

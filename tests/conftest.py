@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import textwrap
 from collections.abc import AsyncIterator, Iterator
@@ -20,18 +21,27 @@ from firmware_sim.scenario import Scenario, load_scenario
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-@pytest.fixture
-def mosquitto() -> Iterator[MosquittoProcess]:
-    """A private broker; in CI a missing mosquitto fails the test instead of skipping it."""
-    broker = MosquittoProcess()
+@contextlib.contextmanager
+def running_broker(acl: str | None = None) -> Iterator[MosquittoProcess]:
+    """A private broker (with an ACL, if given); in CI a missing mosquitto fails the test instead of
+    skipping it."""
+    broker = MosquittoProcess(acl=acl)
     if not broker.available:
-        message = "mosquitto is not installed (scripts/install-system.sh installs it)"
+        message = "mosquitto is not installed (scripts/install.sh installs it)"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
     broker.start()
-    yield broker
-    broker.cleanup()
+    try:
+        yield broker
+    finally:
+        broker.cleanup()
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[MosquittoProcess]:
+    with running_broker() as broker:
+        yield broker
 
 
 SHORT_SCENARIO = textwrap.dedent(

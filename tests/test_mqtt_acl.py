@@ -131,7 +131,7 @@ class TlsBroker:
 def tls_broker(tmp_path: Path) -> Iterator[TlsBroker]:
     binary = MosquittoProcess().binary
     if binary is None:
-        message = "mosquitto is not installed (scripts/install-system.sh installs it)"
+        message = "mosquitto is not installed (scripts/install.sh installs it)"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)

@@ -23,7 +23,7 @@ from edge.evidence import EvidenceStore
 from edge.lane import LaneBusy
 from edge.uplink import Uplink, record_topic, status_topic
 from edge.uplink.acks import AckedClient, PublishRefused
-from tests.conftest import IN_CI
+from tests.conftest import running_broker
 
 pytestmark = pytest.mark.broker
 
@@ -215,25 +215,10 @@ def test_pause_while_weighing_has_a_default_and_limits() -> None:
 # -- MQTT 5 PUBACK reason codes ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _broker_with_acl(acl: str) -> Iterator[MosquittoProcess]:
-    broker = MosquittoProcess(acl=acl)
-    if not broker.available:
-        message = "mosquitto is not installed (scripts/install-system.sh installs it)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.cleanup()
-
-
 @pytest.fixture
 def acl_broker() -> Iterator[MosquittoProcess]:
     """A Mosquitto whose ACL lets anonymous clients read site/# and write only the status topics."""
-    with _broker_with_acl("topic read site/#\ntopic write site/+/lane/+/status\n") as broker:
+    with running_broker("topic read site/#\ntopic write site/+/lane/+/status\n") as broker:
         yield broker
 
 
@@ -302,7 +287,7 @@ async def test_a_refused_status_is_logged_and_the_records_still_go_out(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Only the records are evidence: a refused heartbeat is reported, never stops the drain."""
-    with _broker_with_acl("topic read site/#\ntopic write site/+/lane/+/record\n") as broker:
+    with running_broker("topic read site/#\ntopic write site/+/lane/+/record\n") as broker:
         config = _config(tmp_path / "e.db", broker.port, "acl-2")
         store = await _outbox(config, 5)
         uplink = Uplink(config, store)
