@@ -101,6 +101,48 @@ def _axle_state(x: float, edges_m: F64, half: float) -> int:
     return -2
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _segment_constant(
+    times_s: F64,
+    a: int,
+    b: int,
+    entry_t_s: F64,
+    speed: F64,
+    entry_x_m: float,
+    edges_m: F64,
+    half: float,
+    margin_m: float,
+    pos_a: F64,
+    pos_b: F64,
+    state: npt.NDArray[np.int64],
+    zone: npt.NDArray[np.bool_],
+) -> bool:
+    """Whether samples a..b-1 share one design row: every axle stays on the same platform (``state``)
+    and on one side of each edge's margin zone.  Fills ``pos_a``/``pos_b`` (axle positions at the
+    segment's ends), ``state`` and ``zone`` (edges whose margin zone holds an axle throughout)."""
+    n_axles = entry_t_s.shape[0]
+    n_edges = edges_m.shape[0]
+    constant = True
+    for e in range(n_edges):
+        zone[e] = False
+    for i in range(n_axles):
+        pos_a[i] = entry_x_m + (times_s[a] - entry_t_s[i]) * speed[i]
+        pos_b[i] = entry_x_m + (times_s[b - 1] - entry_t_s[i]) * speed[i]
+    for i in range(n_axles):
+        sa = _axle_state(pos_a[i], edges_m, half)
+        if sa == -2 or sa != _axle_state(pos_b[i], edges_m, half):
+            constant = False
+        state[i] = sa
+        for e in range(n_edges):
+            da = pos_a[i] - edges_m[e]
+            db = pos_b[i] - edges_m[e]
+            if abs(da) < margin_m and abs(db) < margin_m:
+                zone[e] = True  # both ends in one margin zone: the zone is an interval
+            elif not ((da >= margin_m and db >= margin_m) or (da <= -margin_m and db <= -margin_m)):
+                constant = False
+    return constant
+
+
 @numba.njit(cache=True, nogil=True)
 def axle_normal_equations(
     times_s: F64,
@@ -172,25 +214,11 @@ def axle_normal_equations(
         a, b = cuts[c], cuts[c + 1]
         if a >= b:
             continue
-        constant = monotone
-        for e in range(n_edges):
-            zone[e] = False
-        if constant:
-            for i in range(n_axles):
-                pos_a[i] = entry_x_m + (times_s[a] - entry_t_s[i]) * speed[i]
-                pos_b[i] = entry_x_m + (times_s[b - 1] - entry_t_s[i]) * speed[i]
-            for i in range(n_axles):
-                sa = _axle_state(pos_a[i], edges_m, half)
-                if sa == -2 or sa != _axle_state(pos_b[i], edges_m, half):
-                    constant = False
-                state[i] = sa
-                for e in range(n_edges):
-                    da = pos_a[i] - edges_m[e]
-                    db = pos_b[i] - edges_m[e]
-                    if abs(da) < margin_m and abs(db) < margin_m:
-                        zone[e] = True  # both ends in one margin zone: the zone is an interval
-                    elif not ((da >= margin_m and db >= margin_m) or (da <= -margin_m and db <= -margin_m)):
-                        constant = False
+        constant = monotone and _segment_constant(
+            times_s, a, b, entry_t_s, speed, entry_x_m, edges_m, half, margin_m, pos_a, pos_b, state, zone
+        )
+        if not monotone:
+            zone[:] = False
         if constant:
             for p in range(n_platforms):
                 seg_sum[p] = 0.0
@@ -358,25 +386,11 @@ def dynamic_normal_equations(
         a, b = cuts[c], cuts[c + 1]
         if a >= b:
             continue
-        constant = monotone
-        for e in range(n_edges):
-            zone[e] = False
-        if constant:
-            for i in range(n_axles):
-                pos_a[i] = entry_x_m + (times_s[a] - entry_t_s[i]) * speed[i]
-                pos_b[i] = entry_x_m + (times_s[b - 1] - entry_t_s[i]) * speed[i]
-            for i in range(n_axles):
-                sa = _axle_state(pos_a[i], edges_m, half)
-                if sa == -2 or sa != _axle_state(pos_b[i], edges_m, half):
-                    constant = False
-                state[i] = sa
-                for e in range(n_edges):
-                    da = pos_a[i] - edges_m[e]
-                    db = pos_b[i] - edges_m[e]
-                    if abs(da) < margin_m and abs(db) < margin_m:
-                        zone[e] = True
-                    elif not ((da >= margin_m and db >= margin_m) or (da <= -margin_m and db <= -margin_m)):
-                        constant = False
+        constant = monotone and _segment_constant(
+            times_s, a, b, entry_t_s, speed, entry_x_m, edges_m, half, margin_m, pos_a, pos_b, state, zone
+        )
+        if not monotone:
+            zone[:] = False
         if constant:
             knot_seg = _knot_index(_knot_position(times_s[a], knot_t0_s, knot_step_s, n_knots), n_knots)
             n_seg = float(b - a)
