@@ -111,9 +111,6 @@ def test_scenario_loads_with_truck_properties(scenario: Scenario) -> None:
 
 
 def test_builtin_default_scenario_loads_by_name() -> None:
-    default = Path(__file__).resolve().parents[1] / "firmware_sim" / "scenarios" / "default.toml"
-    if not default.is_file():
-        pytest.skip("firmware_sim/scenarios/default.toml is not written yet")
     scenario = load_scenario("default")
     assert scenario.trucks
 
