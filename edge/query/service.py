@@ -5,8 +5,9 @@
 - the uplink treats any failed publish as a broken connection and reconnects (its outbox logic depends on
   that); a large chunked answer or a central client that vanishes must never cost the outbox a
   reconnect, nor delay a record's PUBACK behind megabytes of images;
-- request/response needs MQTT 5, the uplink's records and will need nothing beyond 3.1.1, and its tests
-  pin its behaviour: it stays exactly as it was;
+- request/response has its own MQTT 5 properties (Response Topic, Correlation Data, chunk headers) and
+  its own failure handling (a refused answer is counted and dropped, below), which the uplink's outbox
+  logic must never see;
 - the two can be switched, limited and diagnosed separately (``query.enabled``; the broker shows two
   sessions).  The cost is one more TCP/TLS connection per lane; docs/fleet.md counts it.
 
