@@ -137,6 +137,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             seen += len(index)
             if step % 200 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {total / seen:.4f}", flush=True)
+        checkpoint = cache / f"recogniser-{args.seed}.pt"  # the ONNX files fold batch norm: keep the weights
+        torch.save({"recogniser": recogniser.state_dict(), "classifier": classifier.state_dict()}, checkpoint)
         accuracy, _ = _ctc_accuracy(recogniser, held_out)
         print(
             f"epoch {epoch + 1}/{args.epochs}: loss {total / seen:.4f}, held-out exact match {accuracy:.2%},"
@@ -146,8 +148,6 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     accuracy, per_layout = _ctc_accuracy(recogniser, held_out)
     layout_accuracy = _classifier_accuracy(classifier, held_out)
     args.out.mkdir(parents=True, exist_ok=True)
-    checkpoint = cache / f"recogniser-{args.seed}.pt"  # the ONNX files fold batch norm: keep the weights
-    torch.save({"recogniser": recogniser.state_dict(), "classifier": classifier.state_dict()}, checkpoint)
     _export(recogniser, (1, 3, *RECOGNISER_SIZE), args.out / "plate_recogniser.onnx", "probabilities")
     _export(classifier, (1, 3, *CLASSIFIER_SIZE), args.out / "plate_layout.onnx", "logits")
     report = {
