@@ -359,7 +359,7 @@ class MqttConfig(_Strict):
         10, gt=0, description="A publish not acknowledged (PUBACK) in this time fails."
     )
     max_inflight: int = Field(
-        64, ge=1, le=1000, description="Records published concurrently while draining the outbox."
+        256, ge=1, le=1000, description="Records published concurrently while draining the outbox."
     )
     reconnect_max_s: float = Field(10, gt=0, description="Longest back-off between reconnect attempts (s).")
     heartbeat_s: float = Field(

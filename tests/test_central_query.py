@@ -25,6 +25,7 @@ from edge.evidence.store import read_stored_record
 from edge.query import QueryService, request_topic
 from edge.query.client import Broker, QueryTimeout, ask
 from firmware_sim.scenario import Scenario
+from tests.conftest import running_broker
 
 SITE = "q-site"
 TOPIC = f"site/{SITE}/lane/1/record"
@@ -381,6 +382,63 @@ async def test_a_failing_health_callable_gets_an_internal_error_not_a_crash(
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_an_answer_the_broker_refuses_is_logged_and_counted_and_the_next_request_is_answered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Response Topic is inside query.response_prefixes, but the broker's ACL does not let the station
+    write it: the PUBACK's 0x87 is seen, logged with what to do and counted, and the service goes on."""
+    caplog.set_level(logging.INFO, logger="edge.query")
+    images = {"plate.jpg": os.urandom(100_000)}  # several chunks: only the first is tried
+    await _fill(tmp_path, images)
+    denied, allowed = f"site/{SITE}/response/denied/c1", f"site/{SITE}/response/allowed/c1"
+    acl = f"topic read site/#\ntopic write site/{SITE}/lane/1/query\ntopic write site/{SITE}/response/allowed/#\n"
+    with running_broker(acl) as broker:
+        service = QueryService(_config(tmp_path, broker.port))
+        task, stop = await _start(service)
+        central = Broker(port=broker.port)
+        try:
+            with pytest.raises(QueryTimeout, match="nothing"):
+                await ask(
+                    central,
+                    {"method": "record", "id": "rec-03"},
+                    site_id=SITE,
+                    response_topic=denied,
+                    timeout_s=2,
+                )
+            for _ in range(40):
+                if service.refused:
+                    break
+                await asyncio.sleep(0.05)
+            assert service.refused == 1 and service.answered == 0
+            answer = await ask(
+                central,
+                {"method": "record", "id": "rec-03"},
+                site_id=SITE,
+                response_topic=allowed,
+                timeout_s=10,
+            )
+            assert answer.ok and answer.files == {"attachments/plate.jpg": images["plate.jpg"]}
+            status = await ask(
+                central, {"method": "status"}, site_id=SITE, response_topic=allowed, timeout_s=10
+            )
+            assert status.result["query"]["refused"] == 1, "the refusal shows in the status answer"
+            assert service.state == "connected" and not task.done()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    health = service.health()
+    assert (health["refused"], health["answered"], health["errors"], health["dropped"]) == (1, 2, 0, 0)
+    assert health["last_error"] == f"answer refused by the broker on {denied}: Not authorized (0x87)"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        f"query: the broker refused the record answer on {denied}: Not authorized (0x87); the answer is lost"
+        " and the asking side times out; check the broker ACL: this station (its certificate CN or user name)"
+        f" must be allowed to publish to {denied}; the example ACL (docs/mosquitto/) allows"
+        f" site/{SITE}/response/#, and query.response_prefixes should name only topics the ACL lets the"
+        " station write"
+    ]
 
 
 # -- the command line -----------------------------------------------------------------------------

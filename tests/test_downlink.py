@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from edge.downlink import (
     downlink_topic,
     parse_document,
 )
+from tests.conftest import running_broker
 
 WATCHLIST = {
     "version": 3,
@@ -198,3 +200,46 @@ async def test_retained_documents_are_applied_and_acknowledged_over_a_real_broke
         stop.set()
         await asyncio.wait_for(task, 10)
         listener.cancel()
+
+
+async def test_a_refused_acknowledgement_is_logged_and_counted_and_the_documents_still_apply(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker's ACL lets the station read its documents but not write their acks: each ack's PUBACK
+    0x87 is logged with what to do and counted; the documents apply and the connection stays."""
+    with running_broker("topic read site/#\ntopic write site/+/downlink/+\n") as broker:
+        config = _config(tmp_path, broker.port, site="dl-acl")
+        service = DownlinkService(config)
+
+        async def publish(kind: str, payload: bytes) -> None:
+            async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"pub-{kind}") as client:
+                await client.publish(downlink_topic(config, kind), payload, qos=1, retain=True)
+
+        async def until_refused(count: int) -> None:
+            for _ in range(200):
+                if service.acks_refused >= count:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"{service.acks_refused} refused acknowledgements, expected {count}")
+
+        await publish("watchlist", _bytes(WATCHLIST))  # retained: handed over when the station subscribes
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        try:
+            await until_refused(1)
+            await publish("permits", _bytes(PERMITS))
+            await until_refused(2)
+            assert service.state == "connected" and not task.done()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    assert service.versions() == {"watchlist": 3, "permits": 7, "config": None}
+    health = service.health()
+    assert (health["applied"], health["acks_refused"]) == (2, 2)
+    topic = ack_topic(config, "permits")
+    assert health["last_refusal"] == (
+        f"broker refused the permits acknowledgement on {topic}: Not authorized (0x87); check the broker ACL:"
+        f" this station (its certificate CN or user name) must be allowed to publish to {topic}"
+    )
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and errors[1].startswith(f"downlink: {health['last_refusal']}; permits version 7")

@@ -3,7 +3,10 @@ still verify, unsent evidence is never deleted (an alarm instead), and stubs can
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +169,94 @@ async def test_stubs_cannot_hide_tampering(tmp_path: Path) -> None:
     assert (5, Problem.CHAIN_HASH) in kinds
     assert (20, Problem.RECORD_EDITED) in kinds
     assert not report.ok
+
+
+def _leave_files(tmp_path: Path, record_id: str, capture_name: str | None = None) -> tuple[Path, Path]:
+    """An attachments folder and a raw capture for ``record_id``, as the daemon writes them."""
+    folder = tmp_path / "attachments" / record_id
+    folder.mkdir(parents=True)
+    (folder / "frame.jpg").write_bytes(b"\xff" * 20_000)
+    (folder / "plate.jpg").write_bytes(b"\xff" * 2_000)
+    capture = tmp_path / "captures" / "20261122" / (capture_name or f"080000-1-{record_id}.wlcap")
+    capture.parent.mkdir(parents=True, exist_ok=True)
+    capture.write_bytes(b"cap" * 100)
+    return folder, capture
+
+
+async def test_files_left_by_a_stop_during_eviction_are_swept_at_the_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stubs were committed, then the daemon died before deleting the files (kill -9): the first pass
+    after the restart deletes them, and nothing of a live record or of an id the store does not hold."""
+    caplog.set_level(logging.INFO, logger="edge.evidence.retention")
+    db = tmp_path / "evidence.db"
+    store = await _store_with(db, 30, sent=20)
+    try:
+        assert [r.record_id for r in await store.evict_sent(10)] == [f"rec-{i:04d}" for i in range(10)]
+        # The crash: the files of seq 1-10 are still there.  Seq 16 is uploaded but not evicted, seq 26
+        # not uploaded; the last two ids are unknown to the store (an old leftover, one being written).
+        evicted = [
+            _leave_files(tmp_path, "rec-0000"),
+            _leave_files(tmp_path, "rec-0005", "080005-6-rec-0005-a1b2c3.wlcap"),
+        ]
+        live = [_leave_files(tmp_path, "rec-0015"), _leave_files(tmp_path, "rec-0025")]
+        old_unknown = _leave_files(tmp_path, "lost-before-storing")
+        fresh_unknown = _leave_files(tmp_path, "being-written-now")
+        day_ago = time.time() - 86_400
+        for path in old_unknown:
+            os.utime(path, (day_ago, day_ago))
+
+        retention = Retention(store, 100 * 1_000_000, capture_dir=tmp_path / "captures")
+        first = await retention.run_once()
+        sweep = retention.health()["orphan_sweep"]
+        second = await retention.run_once()
+    finally:
+        await store.close()
+
+    for folder, capture in evicted:
+        assert not folder.exists() and not capture.exists(), "files of evicted records are swept"
+    for folder, capture in (*live, old_unknown, fresh_unknown):
+        assert (folder / "frame.jpg").is_file() and capture.is_file(), folder.name
+    assert (first.evicted, first.files_deleted, first.orphan_files_deleted) == (0, 0, 6)
+    assert sweep == {
+        "folders_checked": 6,
+        "captures_checked": 6,
+        "folders_deleted": 2,
+        "captures_deleted": 2,
+        "files_deleted": 6,
+        "bytes_freed": 2 * (22_000 + 300),
+        "unknown_kept": 4,
+        "duration_s": sweep["duration_s"],
+    }
+    assert second.orphan_files_deleted == 0, "the sweep runs once per start"
+    assert "start-up sweep checked 6 attachment folder(s) and 6 raw capture(s); deleted 2" in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "2 attachment folder(s) or raw capture(s) older than 1 h match no record" in warnings[0]
+    assert str(old_unknown[0]) in warnings[0] and str(old_unknown[1]) in warnings[0]
+    assert "being-written-now" not in warnings[0] and "move or delete them by hand" in warnings[0]
+    assert verify_database(db).ok
+
+
+async def test_the_sweep_cannot_delete_anything_of_an_unsent_record(tmp_path: Path) -> None:
+    """Only a stub whose outbox row has its PUBACK loses its files: not an unsent record, not even one
+    someone marked evicted by hand, and not while the budget alarm is up."""
+    db = tmp_path / "evidence.db"
+    store = await _store_with(db, 10, sent=0)
+    try:
+        files = [_leave_files(tmp_path, f"rec-{i:04d}") for i in range(10)]
+        with sqlite3.connect(db) as conn:  # a forged or buggy eviction mark on unsent records
+            conn.execute("UPDATE records SET record_json = '', evicted_utc = 'x' WHERE seq <= 5")
+        states = await store.evicted_after_upload([f"rec-{i:04d}" for i in range(10)] + ["nope"])
+        assert states == {f"rec-{i:04d}": False for i in range(10)}
+        retention = Retention(store, 1, capture_dir=tmp_path / "captures")  # over any budget
+        result = await retention.run_once()
+    finally:
+        await store.close()
+    assert result.alarm is not None and (result.evicted, result.orphan_files_deleted) == (0, 0)
+    assert retention.health()["orphan_sweep"]["unknown_kept"] == 0
+    for folder, capture in files:
+        assert (folder / "frame.jpg").is_file() and (folder / "plate.jpg").is_file() and capture.is_file()
 
 
 def test_the_budget_keys_have_defaults_and_limits() -> None:

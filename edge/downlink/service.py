@@ -14,7 +14,10 @@ up by itself.  For each message:
    ``applied``, ``ignored`` (version not newer: stale or already applied) or ``rejected``.
 
 Its own MQTT connection, like the query service: the uplink's outbox logic must never see a failure
-caused by a downlink document, and a broken document must never cost the lane its uplink.
+caused by a downlink document, and a broken document must never cost the lane its uplink.  It speaks
+MQTT 5 so that each acknowledgement's PUBACK says whether the broker took it: a refusal (0x87 Not
+authorized when the ACL does not let the station write ``.../<kind>/ack``) is logged with what to do and
+counted (``acks_refused``); the document stays applied, and the service goes on.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from edge.downlink.documents import (
     apply_config,
     parse_document,
 )
+from edge.uplink.acks import AckedClient, PublishRefused
 from edge.uplink.mqtt import client_id, messages_until, tls_parameters
 
 __all__ = ["DownlinkService", "ack_topic", "downlink_topic"]
@@ -69,6 +73,8 @@ class DownlinkService:
         self.state = "disabled" if not (config.mqtt.enabled and config.downlink.enabled) else "connecting"
         self.last_error = ""
         self.counts = {"applied": 0, "ignored": 0, "rejected": 0}
+        self.acks_refused = 0  # acknowledgements the broker refused (MQTT 5 PUBACK reason code >= 0x80)
+        self.last_refusal = ""
         self._rng = random.Random()
 
     def current(self, kind: str) -> Any:
@@ -139,12 +145,13 @@ class DownlinkService:
         backoff = 0.5
         while not stop.is_set():
             try:
-                async with aiomqtt.Client(
+                async with AckedClient(
                     mqtt.host,
                     mqtt.port,
                     identifier=f"{client_id(self.config)}-downlink",
                     username=mqtt.username or None,
                     password=mqtt.password.get_secret_value() or None,
+                    protocol=aiomqtt.ProtocolVersion.V5,  # for the PUBACK reason codes of the acks
                     keepalive=mqtt.keepalive_s,
                     timeout=mqtt.publish_timeout_s,
                     tls_params=tls_parameters(mqtt),
@@ -167,7 +174,7 @@ class DownlinkService:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
         self.state = "stopped"
 
-    async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+    async def _serve(self, client: AckedClient, stop: asyncio.Event) -> None:
         async for message in messages_until(client, stop):
             kind = str(message.topic).rsplit("/", 1)[-1]
             if kind not in KINDS:
@@ -183,12 +190,38 @@ class DownlinkService:
             except Exception as exc:  # the store failed: say so, never crash the lane
                 log.exception("downlink: %s could not be applied", kind)
                 ack = {"kind": kind, "status": "rejected", "errors": [f"station error: {exc}"]}
-            await client.publish(ack_topic(self.config, kind), json.dumps(ack, ensure_ascii=False), qos=1)
+            await self._acknowledge(client, kind, ack)
+
+    async def _acknowledge(self, client: AckedClient, kind: str, ack: dict[str, Any]) -> None:
+        """Publish the acknowledgement; a refusal is logged and counted, never raised (the document's
+        fate does not depend on it: it is applied, ignored or rejected already)."""
+        topic = ack_topic(self.config, kind)
+        try:
+            await client.publish_acked(topic, json.dumps(ack, ensure_ascii=False).encode(), qos=1)
+        except PublishRefused as refusal:
+            self.acks_refused += 1
+            advice = (
+                "check the broker ACL: this station (its certificate CN or user name) must be allowed to"
+                f" publish to {topic}"
+                if refusal.code == 0x87
+                else "see the broker's log for why"
+            )
+            self.last_refusal = f"broker refused the {kind} acknowledgement on {topic}: {refusal}; {advice}"
+            log.error(
+                "downlink: %s; %s version %s is %s all the same, but the central office gets no"
+                " acknowledgement (the heartbeat's downlink_versions still shows what is applied)",
+                self.last_refusal,
+                kind,
+                ack.get("version"),
+                ack.get("status"),
+            )
 
     def health(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "versions": self.versions(),
             **self.counts,
+            "acks_refused": self.acks_refused,
+            "last_refusal": self.last_refusal,
             "last_error": self.last_error,
         }

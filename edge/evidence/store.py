@@ -346,6 +346,20 @@ class _Db:
             )
         return [EvictedRecord(int(row[0]), str(row[1])) for row in rows]
 
+    def evicted_after_upload(self, record_ids: list[str]) -> dict[str, bool]:
+        """For each of ``record_ids`` the store holds: True for a stub evicted after its PUBACK (its files
+        may go), False for anything else (a live record, or a stub whose outbox row shows no PUBACK,
+        which only a hand edit makes).  Ids the store does not hold are left out."""
+        if not record_ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT r.id, r.evicted_utc IS NOT NULL AND o.sent_utc IS NOT NULL"
+            " FROM records AS r LEFT JOIN outbox AS o ON o.seq = r.seq"
+            f" WHERE r.id IN ({', '.join('?' * len(record_ids))})",
+            record_ids,
+        ).fetchall()
+        return {str(row[0]): bool(row[1]) for row in rows}
+
     def _take(self, select: str, table: str, seqs: list[tuple[int]]) -> list[tuple[Any, ...]]:
         """Read the rows ``select`` names for each seq, then delete them (inside the caller's transaction)."""
         taken = [tuple(self.conn.execute(select, seq).fetchone()) for seq in seqs]
@@ -475,6 +489,12 @@ class EvidenceStore:
     async def evict_sent(self, limit: int) -> list[EvictedRecord]:
         """Evict up to ``limit`` of the oldest uploaded records to chain-only stubs; never unsent ones."""
         result: list[EvictedRecord] = await self._call(self._require().evict_sent, limit)
+        return result
+
+    async def evicted_after_upload(self, record_ids: list[str]) -> dict[str, bool]:
+        """Which of ``record_ids`` are stubs evicted after upload (True) or held otherwise (False); ids the
+        store does not hold are left out.  One query: pass a few hundred ids at a time."""
+        result: dict[str, bool] = await self._call(self._require().evicted_after_upload, list(record_ids))
         return result
 
     async def reclaim(self, max_pages: int) -> int:

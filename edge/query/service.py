@@ -5,8 +5,9 @@
 - the uplink treats any failed publish as a broken connection and reconnects (its outbox logic depends on
   that); a large chunked answer or a central client that vanishes must never cost the outbox a
   reconnect, nor delay a record's PUBACK behind megabytes of images;
-- request/response needs MQTT 5, the uplink's records and will need nothing beyond 3.1.1, and its tests
-  pin its behaviour: it stays exactly as it was;
+- request/response has its own MQTT 5 properties (Response Topic, Correlation Data, chunk headers) and
+  its own failure handling (a refused answer is counted and dropped, below), which the uplink's outbox
+  logic must never see;
 - the two can be switched, limited and diagnosed separately (``query.enabled``; the broker shows two
   sessions).  The cost is one more TCP/TLS connection per lane; docs/fleet.md counts it.
 
@@ -26,6 +27,12 @@ writer thread, which a vehicle's verdict is waiting on.
 4. not JSON: ``bad_json``; unknown ``method``: ``unknown_method``; anything else invalid: ``bad_request``;
 5. the method itself: ``not_found``, ``too_large`` (a file over ``query.max_file_mb``), ``unavailable``
    (database or calibration store unreadable), ``internal`` (a bug; logged with its traceback).
+
+**Answers the broker refuses.**  Each response message waits for its PUBACK, and a reason code of 0x80
+or more (0x87 Not authorized: the broker's ACL does not let the station write the Response Topic; 0x97
+Quota exceeded; a message over the broker's size limit) ends that answer: the rest is not sent, one error
+line names the topic, the reason and what to do, ``refused`` counts it, and the next request is answered
+as usual.  aiomqtt drops the reason code; :class:`edge.uplink.acks.AckedClient` keeps it.
 
 Requests are answered one at a time, in arrival order; the client holds at most a few dozen waiting
 (more are dropped by the client library, so a flood costs memory only up to that bound).
@@ -73,6 +80,7 @@ from edge.query.protocol import (
     response_root,
     utc_text,
 )
+from edge.uplink.acks import AckedClient, PublishRefused
 from edge.uplink.mqtt import client_id, messages_until, tls_parameters
 
 __all__ = ["QueryService"]
@@ -118,6 +126,7 @@ class QueryService:
         self.answered = 0  # requests answered with ok
         self.errors = 0  # requests answered with an error
         self.dropped = 0  # requests not answered (no or unauthorised response topic, retained)
+        self.refused = 0  # answers the broker refused (MQTT 5 PUBACK reason code >= 0x80)
         self.chunk_bytes = self.settings.max_packet_bytes - _OVERHEAD_BYTES
 
     def health(self) -> dict[str, Any]:
@@ -127,6 +136,7 @@ class QueryService:
             "answered": self.answered,
             "errors": self.errors,
             "dropped": self.dropped,
+            "refused": self.refused,
             "last_error": self.last_error,
         }
 
@@ -142,7 +152,7 @@ class QueryService:
         connect.MaximumPacketSize = max(4 * self.settings.max_request_bytes, 256 * 1024)
         while not stop.is_set():
             try:
-                async with aiomqtt.Client(
+                async with AckedClient(  # keeps the PUBACK reason codes: refused answers are seen
                     self.mqtt.host,
                     self.mqtt.port,
                     identifier=f"{client_id(self.config)}-query",
@@ -186,7 +196,7 @@ class QueryService:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
         self.state = "stopped"
 
-    async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+    async def _serve(self, client: AckedClient, stop: asyncio.Event) -> None:
         async for message in messages_until(client, stop):  # a lost connection raises MqttError
             try:
                 await self.handle(client, message)
@@ -198,7 +208,7 @@ class QueryService:
 
     # -- one request -------------------------------------------------------------------------------
 
-    async def handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    async def handle(self, client: AckedClient, message: aiomqtt.Message) -> None:
         """Answer one request; only a broken connection (MqttError) leaves this method."""
         props = message.properties
         response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
@@ -224,6 +234,18 @@ class QueryService:
             envelope, files = self._refused(response_topic, "internal", message_text, payload), []
         try:
             await self._send(client, response_topic, correlation, envelope, files)
+        except PublishRefused as exc:
+            self.refused += 1
+            self.last_error = f"answer refused by the broker on {exc.topic}: {exc}"
+            log.error(
+                "query: the broker refused the %s answer on %s: %s; the answer is lost and the asking side"
+                " times out; %s",
+                envelope.get("method") or "error",
+                exc.topic,
+                exc,
+                self._advice(exc),
+            )
+            return
         except (RequestError, OSError) as exc:  # a file changed or vanished while it was being sent
             self.errors += 1
             self.last_error = f"answer cut short: {exc}"
@@ -232,6 +254,25 @@ class QueryService:
         if envelope.get("ok"):
             self.answered += 1
             log.info("query: %s answered to %s (%d file(s))", envelope["method"], response_topic, len(files))
+
+    def _advice(self, refusal: PublishRefused) -> str:
+        """What to do about a refused answer, by its PUBACK reason code (MQTT 5.0, section 3.4.2.1)."""
+        if refusal.code == 0x87:
+            return (
+                f"check the broker ACL: this station (its certificate CN or user name) must be allowed to"
+                f" publish to {refusal.topic}; the example ACL (docs/mosquitto/) allows"
+                f" {response_root(self.mqtt.topic_prefix, self.config.site.id)}#, and query.response_prefixes"
+                " should name only topics the ACL lets the station write"
+            )
+        if refusal.code in (0x83, 0x95):
+            return (
+                f"the message was larger than the broker accepts: lower query.max_packet_bytes"
+                f" ({self.settings.max_packet_bytes}) below the broker's limit (Mosquitto: message_size_limit,"
+                " max_packet_size), or raise that limit"
+            )
+        if refusal.code == 0x97:
+            return "the broker's quota for this client is used up; the central side may ask again later"
+        return "see the broker's log for why"
 
     def _refused(self, response_topic: str, code: str, message: str, payload: bytes) -> dict[str, Any]:
         self.errors += 1
@@ -433,7 +474,7 @@ class QueryService:
 
     async def _send(
         self,
-        client: aiomqtt.Client,
+        client: AckedClient,
         topic: str,
         correlation: bytes | bytearray | None,
         envelope: dict[str, Any],
@@ -453,7 +494,7 @@ class QueryService:
 
     async def _send_object(
         self,
-        client: aiomqtt.Client,
+        client: AckedClient,
         topic: str,
         correlation: bytes | bytearray | None,
         index: int,
@@ -478,7 +519,10 @@ class QueryService:
                 sha256=sha256,
                 name=name,
             ).properties()
-            await client.publish(topic, chunk, qos=1, properties=props, timeout=self.mqtt.publish_timeout_s)
+            # A refusal raises PublishRefused: the remaining chunks would be refused alike and are not sent.
+            await client.publish_acked(
+                topic, chunk, qos=1, properties=props, timeout_s=self.mqtt.publish_timeout_s
+            )
             sent += 1
         if sent != total:
             raise RequestError("unavailable", f"{name} changed while it was being sent")

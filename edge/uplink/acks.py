@@ -56,12 +56,26 @@ class AckedClient(aiomqtt.Client):
         super().__init__(*args, **kwargs)
         self._refusals: dict[int, tuple[ReasonCode, Properties | None]] = {}
 
-    async def publish_acked(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
-        """``publish()`` (within the client's ``timeout``); raises PublishRefused when the broker's PUBACK
-        refuses the message."""
+    async def publish_acked(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        """``publish()``; raises PublishRefused when the broker's PUBACK refuses the message.
+
+        ``properties`` are the message's MQTT 5 properties (Response Topic, Correlation Data, User
+        Properties, ...); ``timeout_s`` is the wait for the PUBACK (None: the client's ``timeout``), after
+        which aiomqtt raises MqttError.  At QoS 0 there is no PUBACK, so a refusal cannot be seen."""
         _publish_mid.set(None)
         try:
-            await self.publish(topic, payload, qos=qos, retain=retain)
+            await self.publish(
+                topic, payload, qos=qos, retain=retain, properties=properties, timeout=timeout_s
+            )
         finally:
             mid = _publish_mid.get()
             refusal = None if mid is None else self._refusals.pop(mid, None)
