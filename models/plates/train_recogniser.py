@@ -26,6 +26,7 @@ from edge.plates.grammar import LAYOUTS
 from edge.plates.preprocess import CLASSIFIER_SIZE, RECOGNISER_SIZE
 from models.plates.dataset import CropSet, cached_crops, render_crops
 from models.plates.nets import LayoutClassifier, Recogniser
+from models.plates.quantize_recogniser import FLOAT_FILE, quantize
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = Path(__file__).resolve().parent
@@ -148,7 +149,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     accuracy, per_layout = _ctc_accuracy(recogniser, held_out)
     layout_accuracy = _classifier_accuracy(classifier, held_out)
     args.out.mkdir(parents=True, exist_ok=True)
-    _export(recogniser, (1, 3, *RECOGNISER_SIZE), args.out / "plate_recogniser.onnx", "probabilities")
+    _export(recogniser, (1, 3, *RECOGNISER_SIZE), args.out / FLOAT_FILE, "probabilities")
+    quantize(args.out, workers=args.workers)  # the lane runs the int8 copy: plate_recogniser.onnx
     _export(classifier, (1, 3, *CLASSIFIER_SIZE), args.out / "plate_layout.onnx", "logits")
     report = {
         "seed": args.seed,
