@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: (height, width) of the model inputs.
-RECOGNISER_SIZE = (24, 80)
+RECOGNISER_SIZE = (32, 128)
 CLASSIFIER_SIZE = (32, 64)
 DETECTOR_SIZE = (288, 512)
 DETECTOR_STRIDE = 4

@@ -1,11 +1,12 @@
-"""Continue training an exported recogniser on freshly rendered crops (a second sitting of the schedule).
+"""Continue training the exported recogniser on freshly rendered crops (a second sitting of the schedule).
 
     python -m models.plates.finetune_recogniser               # the committed recogniser: see MODEL_CARD.md
 
-The ONNX export folds batch norm into the convolutions, so the network is rebuilt without batch norm
-(convolutions with biases) and starts from the exported weights; it is fine-tuned at a lower learning
-rate on a new rendered set (another seed), then exported again in place.  The layout classifier is not
-touched.
+It reads the float model (``plate_recogniser.fp32.onnx``).  The ONNX export folds batch norm into the
+convolutions, so the network is rebuilt without batch norm (convolutions with biases) and starts from
+the exported weights; it is fine-tuned at a lower learning rate on a new rendered set (another seed),
+exported again in place, and quantised to the int8 ``plate_recogniser.onnx`` the lane runs
+(:mod:`models.plates.quantize_recogniser`).  The layout classifier is not touched.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import nn
 from edge.plates.preprocess import RECOGNISER_SIZE
 from models.plates.dataset import cached_crops, render_crops
 from models.plates.nets import Recogniser
+from models.plates.quantize_recogniser import FLOAT_FILE, quantize
 from models.plates.train_recogniser import MODEL_DIR, ROOT, _ctc_accuracy, _export, _jitter, _to_tensor
 
 
@@ -73,7 +75,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(args.seed)
     started = time.monotonic()
-    path = args.model_dir / "plate_recogniser.onnx"
+    path = args.model_dir / FLOAT_FILE  # the float model; the int8 copy is made from it at the end
     model = recogniser_from_onnx(path)
     crops = cached_crops(
         ROOT / "var" / "train" / f"crops-{args.samples}-{args.seed}.npz",
@@ -122,6 +124,7 @@ def main() -> None:
         )
     accuracy, per_layout = _ctc_accuracy(model, held_out)
     _export(model, (1, 3, *RECOGNISER_SIZE), path, "probabilities")
+    quantize(args.model_dir, workers=args.workers)
     report_path = args.model_dir / "plate_recogniser.train.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     sitting = {

@@ -26,6 +26,7 @@ from edge.plates.grammar import LAYOUTS
 from edge.plates.preprocess import CLASSIFIER_SIZE, RECOGNISER_SIZE
 from models.plates.dataset import CropSet, cached_crops, render_crops
 from models.plates.nets import LayoutClassifier, Recogniser
+from models.plates.quantize_recogniser import FLOAT_FILE, quantize
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = Path(__file__).resolve().parent
@@ -137,6 +138,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             seen += len(index)
             if step % 200 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps_per_epoch} loss {total / seen:.4f}", flush=True)
+        checkpoint = cache / f"recogniser-{args.seed}.pt"  # the ONNX files fold batch norm: keep the weights
+        torch.save({"recogniser": recogniser.state_dict(), "classifier": classifier.state_dict()}, checkpoint)
         accuracy, _ = _ctc_accuracy(recogniser, held_out)
         print(
             f"epoch {epoch + 1}/{args.epochs}: loss {total / seen:.4f}, held-out exact match {accuracy:.2%},"
@@ -146,9 +149,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     accuracy, per_layout = _ctc_accuracy(recogniser, held_out)
     layout_accuracy = _classifier_accuracy(classifier, held_out)
     args.out.mkdir(parents=True, exist_ok=True)
-    checkpoint = cache / f"recogniser-{args.seed}.pt"  # the ONNX files fold batch norm: keep the weights
-    torch.save({"recogniser": recogniser.state_dict(), "classifier": classifier.state_dict()}, checkpoint)
-    _export(recogniser, (1, 3, *RECOGNISER_SIZE), args.out / "plate_recogniser.onnx", "probabilities")
+    _export(recogniser, (1, 3, *RECOGNISER_SIZE), args.out / FLOAT_FILE, "probabilities")
+    quantize(args.out, workers=args.workers)  # the lane runs the int8 copy: plate_recogniser.onnx
     _export(classifier, (1, 3, *CLASSIFIER_SIZE), args.out / "plate_layout.onnx", "logits")
     report = {
         "seed": args.seed,

@@ -1,0 +1,84 @@
+"""Quantise the trained recogniser to int8 for the lane: ``plate_recogniser.fp32.onnx`` -> ``plate_recogniser.onnx``.
+
+    python -m models.plates.quantize_recogniser            # the committed models (seed 2031)
+
+onnxruntime's static quantisation (QDQ, weights int8 per output channel, activations uint8), with the
+activation ranges calibrated on freshly rendered crops of a seed no training run uses.  The float model
+stays beside it: ``finetune_recogniser`` continues training from it, and this script runs after each
+training run (``train_recogniser`` and ``finetune_recogniser`` call it).  On this machine's CPU the int8
+recogniser runs about 2.7x faster than the float one, with the same exact-match rate (MODEL_CARD.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edge.plates.preprocess import to_chw_float
+from models.plates.dataset import render_crops
+
+MODEL_DIR = Path(__file__).resolve().parent
+FLOAT_FILE = "plate_recogniser.fp32.onnx"
+INT8_FILE = "plate_recogniser.onnx"
+CALIBRATION_SEED = 2031  # never a training or held-out seed (2026-2030, +10,000, bench 777,001)
+
+
+def quantize(model_dir: Path, samples: int = 600, seed: int = CALIBRATION_SEED, workers: int = 1) -> Path:
+    """Write ``model_dir/plate_recogniser.onnx`` (int8) from ``model_dir/plate_recogniser.fp32.onnx``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    source = model_dir / FLOAT_FILE
+    if not source.is_file():
+        raise SystemExit(f"{source} is missing: train the recogniser first (models.plates.train_recogniser)")
+    crops = render_crops(samples, seed, workers)
+
+    class Crops(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.index = 0
+
+        def get_next(self) -> dict[str, Any] | None:
+            if self.index >= len(crops):
+                return None
+            batch = to_chw_float(crops.recogniser[self.index : self.index + 1])
+            self.index += 1
+            return {"image": batch}
+
+    target = model_dir / INT8_FILE
+    with tempfile.TemporaryDirectory() as work:
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared))
+        quantize_static(
+            str(prepared),
+            str(target),
+            Crops(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB) from {source}, {samples} calibration crops")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
+    parser.add_argument("--samples", type=int, default=600, help="calibration crops")
+    parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    quantize(args.model_dir, args.samples, args.seed, args.workers)
+
+
+if __name__ == "__main__":
+    main()
