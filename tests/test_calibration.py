@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import textwrap
@@ -138,6 +139,9 @@ async def _run_wizard(sim: SimulatedLane, prompter: SimPrompter, **options: Any)
         for platform, (u, w) in enumerate([(0.3, 0.7), (0.8, 0.2), (0.15, 0.35)]):
             sim.clear_test_weights()
             sim.place_test_weight(platform, TEST_WEIGHT_KG, u, w)
+            # Settle as the wizard does: samples already on the wire when the weight moved must not count
+            # (without this, a busy CI machine averaged in 2.5 % of empty-scale samples).
+            await asyncio.sleep(FAST["settle_s"])
             reading = await source.read(0.4)
             ch = slice(4 * platform, 4 * platform + 4)
             weighed[platform] = float(
