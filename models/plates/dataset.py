@@ -39,8 +39,10 @@ class CropSet:
 _worker: dict[str, Any] = {}  # the renderer of this worker process
 
 
-def _render_chunk(args: tuple[int, int, str | None]) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    seed, count, layout = args
+def _render_chunk(
+    args: tuple[int, int, str | None, float],
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    seed, count, layout, mild_share = args
     if "renderer" not in _worker:
         import cv2
 
@@ -51,9 +53,11 @@ def _render_chunk(args: tuple[int, int, str | None]) -> tuple[np.ndarray, np.nda
         _worker["renderer"] = PlateRenderer()
     renderer = _worker["renderer"]
     rng = np.random.default_rng(seed)
+    # A stream of its own decides which crops are mild, so a share of 0 renders the same set as before.
+    mild = np.random.default_rng([seed, 1]).random(count) < mild_share
     rec, cls, texts, layouts = [], [], [], []
-    for _ in range(count):
-        crop, text, name = renderer.crop_sample(rng, layout=layout)
+    for index in range(count):
+        crop, text, name = renderer.crop_sample(rng, layout=layout, mild=bool(mild[index]))
         rec.append(recogniser_input(crop, LAYOUT_BY_NAME[name].rows))
         cls.append(classifier_input(crop))
         texts.append(text)
@@ -62,11 +66,19 @@ def _render_chunk(args: tuple[int, int, str | None]) -> tuple[np.ndarray, np.nda
 
 
 def render_crops(
-    count: int, seed: int, workers: int = 2, layout: str | None = None, chunk: int = 500
+    count: int,
+    seed: int,
+    workers: int = 2,
+    layout: str | None = None,
+    chunk: int = 500,
+    mild_share: float = 0.0,
 ) -> CropSet:
-    """``count`` augmented crops; the same ``seed`` gives the same set whatever ``workers`` is."""
+    """``count`` augmented crops; the same ``seed`` gives the same set whatever ``workers`` is.
+
+    ``mild_share`` of them (at random) are rendered with ``crop_sample(mild=True)``: legible crops.
+    """
     jobs = [
-        (seed * 1_000_003 + i, min(chunk, count - start), layout)
+        (seed * 1_000_003 + i, min(chunk, count - start), layout, mild_share)
         for i, start in enumerate(range(0, count, chunk))
     ]
     if workers > 1:
@@ -89,12 +101,18 @@ def render_crops(
     )
 
 
-def cached_crops(path: Path, count: int, seed: int, workers: int = 2) -> CropSet:
-    """:func:`render_crops`, kept in ``path`` (an .npz) for the next run with the same count and seed."""
+def cached_crops(path: Path, count: int, seed: int, workers: int = 2, mild_share: float = 0.0) -> CropSet:
+    """:func:`render_crops`, kept in ``path`` (an .npz) for the next run with the same arguments."""
     if path.exists():
         data = np.load(path, allow_pickle=False)
         same_inputs = tuple(data["recogniser"].shape[1:3]) == RECOGNISER_SIZE
-        if int(data["count"]) == count and int(data["seed"]) == seed and same_inputs:
+        same_mix = float(data["mild_share"]) if "mild_share" in data else 0.0
+        if (
+            int(data["count"]) == count
+            and int(data["seed"]) == seed
+            and same_inputs
+            and same_mix == mild_share
+        ):
             return CropSet(
                 data["recogniser"],
                 data["classifier"],
@@ -103,12 +121,13 @@ def cached_crops(path: Path, count: int, seed: int, workers: int = 2) -> CropSet
                 data["layouts"],
                 [str(t) for t in data["texts"]],
             )
-    crops = render_crops(count, seed, workers)
+    crops = render_crops(count, seed, workers, mild_share=mild_share)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
         path,
         count=count,
         seed=seed,
+        mild_share=mild_share,
         recogniser=crops.recogniser,
         classifier=crops.classifier,
         labels=crops.labels,

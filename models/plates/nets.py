@@ -6,6 +6,8 @@ nothing an ONNX runtime handles slowly.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -117,3 +119,36 @@ class Detector(nn.Module):
         up = nn.functional.interpolate(f8, size=s4.shape[-2:], mode="nearest")
         f4 = self.lat4(torch.cat([up, s4], 1))
         return self.head(f4)
+
+
+def folded_from_onnx(model: nn.Module, path: Path) -> nn.Module:
+    """``model`` without batch norm, holding the weights of its exported ONNX file ``path``.
+
+    The export folds batch norm into the convolutions, so every batch norm becomes an identity and every
+    convolution gets the folded weights and biases, in the order the graph runs them (the order the
+    modules are defined in, for these networks).  Training continues from there.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            for i, child in enumerate(module):
+                if isinstance(child, nn.BatchNorm1d | nn.BatchNorm2d):
+                    module[i] = nn.Identity()
+    convs: list[nn.Conv1d | nn.Conv2d] = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv1d | nn.Conv2d):
+            if module.bias is None:
+                module.bias = nn.Parameter(torch.zeros(module.out_channels))
+            convs.append(module)
+    graph = onnx.load(str(path)).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    nodes = [node for node in graph.node if node.op_type == "Conv"]
+    if len(nodes) != len(convs):
+        raise SystemExit(f"{path}: {len(nodes)} convolutions, the network has {len(convs)}")
+    with torch.no_grad():
+        for node, conv in zip(nodes, convs, strict=True):
+            conv.weight.copy_(torch.from_numpy(weights[node.input[1]].copy()))
+            conv.bias.copy_(torch.from_numpy(weights[node.input[2]].copy()))  # type: ignore[union-attr]
+    return model

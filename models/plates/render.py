@@ -304,6 +304,7 @@ class PlateRenderer:
         rng: np.random.Generator | None,
         *,
         ir: bool = False,
+        mild: bool = False,
     ) -> np.ndarray:
         if layout not in _STYLES:
             raise ValueError(f"unknown layout {layout!r}; known: {', '.join(_LAYOUT_NAMES)}")
@@ -380,7 +381,7 @@ class PlateRenderer:
             )
         if rng is not None:
             ink = np.clip(np.array(style.ink_bgr, np.float32) + ink_jitter, 0, 255)
-            image = self._weather_plate(image, rng, ir=ir, background=background, ink=ink)
+            image = self._weather_plate(image, rng, ir=ir, background=background, ink=ink, mild=mild)
         elif ir:
             image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         return image
@@ -393,6 +394,7 @@ class PlateRenderer:
         ir: bool,
         background: np.ndarray,
         ink: np.ndarray,
+        mild: bool = False,
     ) -> np.ndarray:
         """Dirt, fading and the infrared look on the plate itself (before it is placed in a scene)."""
         height, width = image.shape[:2]
@@ -408,6 +410,8 @@ class PlateRenderer:
                 stain[y : y + side, x : x + side], (width, height), interpolation=cv2.INTER_AREA
             )
             strength = rng.uniform(0.3, 1.0)
+            if mild:
+                strength = min(strength, 0.6)
             factor = 1.0 - strength * (1.0 - patch.astype(np.float32) / 255.0)
             image = (image * factor[:, :, None]).astype(np.uint8)
         if rng.random() < 0.25:  # faded / sun-bleached paint: less saturation, lighter
@@ -435,8 +439,17 @@ class PlateRenderer:
         rng: np.random.Generator,
         text: str | None = None,
         layout: str | None = None,
+        *,
+        mild: bool = False,
     ) -> tuple[np.ndarray, str, str]:
-        """A heavily augmented plate crop at its natural (small) size: (BGR uint8, text, layout)."""
+        """A heavily augmented plate crop at its natural (small) size: (BGR uint8, text, layout).
+
+        ``mild`` draws the same random numbers but caps every degradation at a level where a person still
+        reads the plate without doubt: at least 90 px wide (or the fixed 94 x 24 / 70 x 35), captured at
+        0.85 of that or more, no occluding bar or glare, at most half the blur, dusk no darker than 0.6,
+        sensor noise sigma 5 or less and JPEG quality 50 or more. The full augmentation also makes crops
+        that nobody can read, which caps any reader's exact match on them well below 100 %.
+        """
         text, layout = self._text_and_layout(rng, text, layout)
         spec = LAYOUT_BY_NAME[layout]
         double = spec.rows == 2
@@ -448,12 +461,16 @@ class PlateRenderer:
         else:
             out_w = round(math.exp(rng.uniform(math.log(60), math.log(200))))
             out_h = 0
+            if mild:
+                out_w = max(out_w, 90)
 
         corners, canvas_w, canvas_h = _crop_geometry(rng, spec.width_mm, spec.height_mm)
         if not fixed:
             out_h = max(12, round(out_w * canvas_h / canvas_w))
         # The camera's real resolution may be below the output size (then it was upsampled).
         capture = rng.uniform(0.55, 1.25) if rng.random() < 0.6 else 1.0
+        if mild:
+            capture = max(capture, 0.85)
         cap_w = max(28, round(out_w * capture))
         cap_h = max(10, round(cap_w * canvas_h / canvas_w))
         px_per_unit = cap_w / canvas_w
@@ -462,7 +479,7 @@ class PlateRenderer:
         level = _level_for(plate_px * 1.15 / spec.width_mm)
 
         ir = rng.random() < 0.12
-        plate = self._compose(text, layout, level, rng, ir=ir)
+        plate = self._compose(text, layout, level, rng, ir=ir, mild=mild)
         if rng.random() < 0.3:
             plate = _bolts(plate, rng, level)
 
@@ -474,13 +491,13 @@ class PlateRenderer:
             _plate_frame(canvas, corners, rng)
         _paste(plate, canvas, corners)
 
-        canvas = _degrade_scene(canvas, corners, rng)
+        canvas = _degrade_scene(canvas, corners, rng, mild=mild)
         interp = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA, cv2.INTER_NEAREST)[
             int(rng.choice(4, p=(0.45, 0.25, 0.25, 0.05)))
         ]
         if (cap_w, cap_h) != (out_w, out_h):
             canvas = cv2.resize(canvas, (out_w, out_h), interpolation=interp)
-        canvas = _degrade_sensor(canvas, rng, gray=ir)
+        canvas = _degrade_sensor(canvas, rng, gray=ir, mild=mild)
         return canvas, text, layout
 
     def _text_and_layout(
@@ -759,8 +776,10 @@ def _paste(plate: np.ndarray, canvas: np.ndarray, corners: np.ndarray) -> None:
     )
 
 
-def _degrade_scene(canvas: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Occlusion, shadows, glare, lighting and blur at capture resolution."""
+def _degrade_scene(
+    canvas: np.ndarray, corners: np.ndarray, rng: np.random.Generator, *, mild: bool = False
+) -> np.ndarray:
+    """Occlusion, shadows, glare, lighting and blur at capture resolution (``mild``: see crop_sample)."""
     height, width = canvas.shape[:2]
     plate_w = float(np.linalg.norm(corners[1] - corners[0]))
     plate_h = float(np.linalg.norm(corners[3] - corners[0]))
@@ -779,7 +798,8 @@ def _degrade_scene(canvas: np.ndarray, corners: np.ndarray, rng: np.random.Gener
             pts = np.array(
                 [edge[0] - inward * 0.5, edge[1] - inward * 0.5, edge[1] + inward, edge[0] + inward]
             )
-        cv2.fillConvexPoly(canvas, np.round(pts * 16).astype(np.int32), colour, cv2.LINE_AA, 4)
+        if not mild:
+            cv2.fillConvexPoly(canvas, np.round(pts * 16).astype(np.int32), colour, cv2.LINE_AA, 4)
     tone_gain = np.ones(3)
     if rng.random() < 0.25:  # cast shadow with a straight edge
         mask = np.zeros((height, width), np.uint8)
@@ -791,6 +811,8 @@ def _degrade_scene(canvas: np.ndarray, corners: np.ndarray, rng: np.random.Gener
         if rng.random() < 0.5:
             mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, rng.uniform(0.5, 3.0)))
         darkness = rng.uniform(0.3, 0.75)
+        if mild:
+            darkness = max(darkness, 0.5)
         factor = 1 - (1 - darkness) * (mask.astype(np.float32) / 255.0)
         canvas = (canvas * factor[:, :, None]).astype(np.uint8)
     if rng.random() < 0.15:  # specular glare on the sheeting
@@ -800,11 +822,13 @@ def _degrade_scene(canvas: np.ndarray, corners: np.ndarray, rng: np.random.Gener
         blob = np.exp(
             -((xx - centre[0]) ** 2 + ((yy - centre[1]) * rng.uniform(1, 2.5)) ** 2) / (2 * radius**2)
         )
-        canvas = np.clip(canvas + blob[:, :, None] * rng.uniform(60, 180), 0, 255).astype(np.uint8)
+        gain = rng.uniform(60, 180)
+        if not mild:
+            canvas = np.clip(canvas + blob[:, :, None] * gain, 0, 255).astype(np.uint8)
     # Tone: exposure, gamma (low light), white balance / colour cast, contrast, in one lookup table.
     exposure = min(1.35, math.exp(rng.normal(0.0, 0.17)))
     if rng.random() < 0.12:
-        exposure *= rng.uniform(0.35, 0.7)  # dusk / night
+        exposure *= max(rng.uniform(0.35, 0.7), 0.6 if mild else 0.0)  # dusk / night
     gamma = math.exp(rng.normal(0, 0.15))
     tone_gain = tone_gain * np.exp(rng.normal(0, 0.05, 3))
     black = rng.uniform(0, 25) if rng.random() < 0.3 else 0.0
@@ -816,11 +840,11 @@ def _degrade_scene(canvas: np.ndarray, corners: np.ndarray, rng: np.random.Gener
     # Optics: defocus and motion blur, relative to the plate size.
     roll = rng.random()
     if roll < 0.35:
-        sigma = plate_h * rng.uniform(0.01, 0.045)
+        sigma = plate_h * rng.uniform(0.01, 0.045) * (0.5 if mild else 1.0)
         if sigma > 0.3:
             canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
     elif roll < 0.5:
-        length = max(2, round(plate_h * rng.uniform(0.03, 0.12)))
+        length = max(2, round(plate_h * rng.uniform(0.03, 0.12) * (0.5 if mild else 1.0)))
         canvas = cv2.filter2D(canvas, -1, _motion_kernel(length, float(rng.uniform(0, 180))))
     return canvas
 
@@ -851,10 +875,12 @@ def _motion_kernel(length: int, angle_deg: float) -> np.ndarray:
     return kernel
 
 
-def _degrade_sensor(image: np.ndarray, rng: np.random.Generator, *, gray: bool) -> np.ndarray:
-    """Sensor noise and JPEG at the output size (what reaches the reader)."""
+def _degrade_sensor(
+    image: np.ndarray, rng: np.random.Generator, *, gray: bool, mild: bool = False
+) -> np.ndarray:
+    """Sensor noise and JPEG at the output size (what reaches the reader; ``mild``: see crop_sample)."""
     if rng.random() < 0.6:
-        sigma = rng.uniform(1, 10)
+        sigma = rng.uniform(1, 10) * (0.5 if mild else 1.0)
         if rng.random() < 0.5:  # shot noise grows with brightness
             noise = rng.standard_normal(image.shape, dtype=np.float32) * np.sqrt(
                 image.astype(np.float32) * sigma / 16 + 1
@@ -865,6 +891,8 @@ def _degrade_sensor(image: np.ndarray, rng: np.random.Generator, *, gray: bool) 
         image = np.clip(image + noise, 0, 255).astype(np.uint8)
     if rng.random() < 0.7:
         quality = int(rng.integers(15, 96))
+        if mild:
+            quality = max(quality, 50)
         ok, data = cv2.imencode(".jpg", image, (cv2.IMWRITE_JPEG_QUALITY, quality))
         if ok:
             image = cv2.imdecode(data, cv2.IMREAD_COLOR)

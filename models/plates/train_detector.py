@@ -1,7 +1,15 @@
 """Train the plate detector on synthetic lane-camera frames; export it to ONNX.
 
-    python -m models.plates.train_detector                  # the committed model (seed 2026)
     python -m models.plates.train_detector --frames 600 --epochs 1 --out /tmp/try   # a quick try
+    python -m models.plates.train_detector --seed 2026 --frames 6000                 # the first model
+    python -m models.plates.train_detector --init models/plates/plate_detector.onnx \
+        --seed 2027 --frames 4000 --epochs 2 --lr 1e-3 --small-plate-px 24           # the shipped one
+
+``--init`` continues from an exported detector (its batch norm folded into the convolutions) instead
+of starting from scratch; the report then keeps the previous run's under ``continues``.
+``--small-plate-px H`` weights the corner regression of a plate h pixels high (in the 512 x 288
+input) by H / h, at most 4x: a plate counts as found only when every corner is within half its
+height, so a small plate needs proportionally finer corners than a large one.
 
 The detector is CenterNet-like: a heat map of plate centres at stride 4 and, at each centre, the offsets
 of the plate's four corners (so tilted and perspective plates are cut out exactly).  Frames are 1280x720
@@ -27,7 +35,7 @@ from torch import nn
 from edge.plates.preprocess import DETECTOR_SIZE, DETECTOR_STRIDE, detector_input
 from edge.plates.reader import CORNER_UNIT_PX, decode_detections
 from models.plates.metrics import match_detection
-from models.plates.nets import Detector
+from models.plates.nets import Detector, folded_from_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = Path(__file__).resolve().parent
@@ -77,10 +85,14 @@ def render_frames(
 
 
 def targets(
-    corners: np.ndarray, counts: np.ndarray, size: tuple[int, int] = DETECTOR_SIZE
+    corners: np.ndarray,
+    counts: np.ndarray,
+    size: tuple[int, int] = DETECTOR_SIZE,
+    small_plate_px: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Heat map (N, H, W) with a Gaussian per plate centre, corner offsets (N, 8, H, W) and their mask,
-    for inputs of ``size`` (height, width)."""
+    for inputs of ``size`` (height, width).  The mask is each cell's weight in the corner regression:
+    1, or ``small_plate_px / h`` (1 to 4) for a plate h input pixels high when ``small_plate_px`` is set."""
     n = corners.shape[0]
     out_h, out_w = size[0] // DETECTOR_STRIDE, size[1] // DETECTOR_STRIDE
     heat = np.zeros((n, out_h, out_w), np.float32)
@@ -95,6 +107,11 @@ def targets(
                 continue  # its centre is outside this input: nothing to learn here
             width = np.linalg.norm(quad[1] - quad[0]) / DETECTOR_STRIDE
             height = np.linalg.norm(quad[3] - quad[0]) / DETECTOR_STRIDE
+            weight = (
+                float(np.clip(small_plate_px / max(height * DETECTOR_STRIDE, 1e-3), 1.0, 4.0))
+                if small_plate_px > 0
+                else 1.0
+            )
             sigma_x, sigma_y = max(width / 6, 0.8), max(height / 6, 0.6)
             gauss = np.exp(
                 -((xs - centre[0]) ** 2 / (2 * sigma_x**2) + (ys - centre[1]) ** 2 / (2 * sigma_y**2))
@@ -107,44 +124,10 @@ def targets(
                     if 0 <= y < out_h and 0 <= x < out_w:
                         cell = np.array([(x + 0.5) * DETECTOR_STRIDE, (y + 0.5) * DETECTOR_STRIDE])
                         offsets[i, :, y, x] = ((quad - cell) / CORNER_UNIT_PX).reshape(8)
-                        mask[i, 0, y, x] = 1.0
+                        mask[i, 0, y, x] = weight
             if 0 <= cy < out_h and 0 <= cx < out_w:
                 heat[i, cy, cx] = 1.0
     return heat, offsets, mask
-
-
-PATCH = 160  # training patches (px of the detector input): the network is fully convolutional
-
-
-def patches(
-    images: np.ndarray, corners: np.ndarray, counts: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One PATCH x PATCH patch per frame: around a plate (whole, at a random place) three times in four,
-    anywhere otherwise; corners moved into patch coordinates."""
-    n = len(images)
-    height, width = images.shape[1:3]
-    out = np.empty((n, PATCH, PATCH, 3), np.uint8)
-    moved = corners.copy()
-    for i in range(n):
-        if counts[i] and rng.random() < 0.75:
-            quad = corners[i, int(rng.integers(counts[i]))]
-            lo, hi = quad.min(axis=0), quad.max(axis=0)
-            x_min, x_max = max(hi[0] - PATCH, 0), min(lo[0], width - PATCH)
-            y_min, y_max = max(hi[1] - PATCH, 0), min(lo[1], height - PATCH)
-            x0 = (
-                int(rng.uniform(x_min, x_max)) if x_max > x_min else int(np.clip(lo[0] - 8, 0, width - PATCH))
-            )
-            y0 = (
-                int(rng.uniform(y_min, y_max))
-                if y_max > y_min
-                else int(np.clip(lo[1] - 8, 0, height - PATCH))
-            )
-        else:
-            x0 = int(rng.integers(0, width - PATCH + 1))
-            y0 = int(rng.integers(0, height - PATCH + 1))
-        out[i] = images[i, y0 : y0 + PATCH, x0 : x0 + PATCH]
-        moved[i] -= np.array([x0, y0], np.float32)
-    return out, moved, counts
 
 
 def focal_loss(logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
@@ -218,9 +201,17 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     print(
         f"rendered {len(images)} + {len(val_images)} frames in {time.monotonic() - started:.0f} s", flush=True
     )
-    heat, offsets, mask = (torch.from_numpy(a) for a in targets(corners, counts))
+    heat, offsets, mask = (
+        torch.from_numpy(a) for a in targets(corners, counts, small_plate_px=args.small_plate_px)
+    )
 
-    model = Detector()
+    model = Detector() if args.init is None else folded_from_onnx(Detector(), args.init)
+    previous = None
+    if args.init is not None:
+        report_path = args.init.with_name("plate_detector.train.json")
+        previous = json.loads(report_path.read_text()) if report_path.exists() else None
+        before = evaluate(model, val_images, val_corners, val_counts)
+        print(f"continuing from {args.init}: {before}", flush=True)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(images) / args.batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -273,12 +264,16 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         "frames": args.frames,
         "epochs": args.epochs,
         "batch": args.batch,
+        "lr": args.lr,
+        "small_plate_px": args.small_plate_px,
         "threads": args.threads,
         "wall_time_s": round(time.monotonic() - started, 1),
         "validation_frames": args.validation,
         **metrics,
         "torch": torch.__version__,
     }
+    if args.init is not None:
+        report["continues"] = previous
     (args.out / "plate_detector.train.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     print(json.dumps(report, indent=2))
@@ -298,6 +293,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
+    parser.add_argument("--init", type=Path, default=None, help="continue from this exported detector")
+    parser.add_argument(
+        "--small-plate-px",
+        type=float,
+        default=0.0,
+        help="weight small plates' corner regression by this height (input px) / theirs, at most 4x",
+    )
     train(parser.parse_args())
 
 
