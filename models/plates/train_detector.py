@@ -3,7 +3,8 @@
     python -m models.plates.train_detector --frames 600 --epochs 1 --out /tmp/try   # a quick try
     python -m models.plates.train_detector --seed 2026 --frames 6000                 # the first model
     python -m models.plates.train_detector --init models/plates/plate_detector.onnx \
-        --seed 2027 --frames 4000 --epochs 2 --lr 1e-3 --small-plate-px 24           # the shipped one
+        --seed 2027 --frames 4000 --epochs 2 --lr 1e-3 --small-plate-px 24           # one sitting
+    # the shipped detector: the first model, then sittings with seeds 2027, 2028, 2029 (MODEL_CARD.md)
 
 ``--init`` continues from an exported detector (its batch norm folded into the convolutions) instead
 of starting from scratch; the report then keeps the previous run's under ``continues``.
