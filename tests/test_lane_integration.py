@@ -35,6 +35,14 @@ def _pending(path: str) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_utc IS NULL").fetchone()[0])
 
 
+async def _wait_marked_sent(path: str, timeout_s: float = 10.0) -> None:
+    """The subscriber can see a record before its PUBACK reaches the uplink and the outbox marks it sent."""
+    for _ in range(int(timeout_s / 0.1)):
+        if _pending(path) == 0:
+            return
+        await asyncio.sleep(0.1)
+
+
 async def _run_scenario(
     make_rig: Any, scenario: Scenario, broker: MosquittoProcess
 ) -> tuple[Any, list[dict[str, Any]]]:
@@ -51,6 +59,7 @@ async def _run_scenario(
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)  # a duplicate, if any, would arrive now
     subscriber.cancel()
+    await _wait_marked_sent(rig.config.evidence.database)
     return rig, received
 
 
@@ -257,4 +266,5 @@ async def test_axle_group_scale_end_to_end(
             break
         await asyncio.sleep(0.1)
     subscriber.cancel()
+    await _wait_marked_sent(rig.config.evidence.database)
     _check(rig, short_scenario, received, max_gross_error=0.01)
