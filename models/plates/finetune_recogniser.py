@@ -30,9 +30,7 @@ from models.plates.train_recogniser import MODEL_DIR, ROOT, _ctc_accuracy, _expo
 
 def recogniser_from_onnx(path: Path) -> Recogniser:
     """A :class:`Recogniser` without batch norm, holding the (folded) weights of an exported one."""
-    model = folded_from_onnx(Recogniser(), path)
-    assert isinstance(model, Recogniser)
-    return model
+    return folded_from_onnx(Recogniser(), path)
 
 
 def main() -> None:

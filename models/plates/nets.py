@@ -7,6 +7,7 @@ nothing an ONNX runtime handles slowly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -121,7 +122,10 @@ class Detector(nn.Module):
         return self.head(f4)
 
 
-def folded_from_onnx(model: nn.Module, path: Path) -> nn.Module:
+_Net = TypeVar("_Net", bound=nn.Module)
+
+
+def folded_from_onnx(model: _Net, path: Path) -> _Net:
     """``model`` without batch norm, holding the weights of its exported ONNX file ``path``.
 
     The export folds batch norm into the convolutions, so every batch norm becomes an identity and every

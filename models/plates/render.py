@@ -444,11 +444,13 @@ class PlateRenderer:
     ) -> tuple[np.ndarray, str, str]:
         """A heavily augmented plate crop at its natural (small) size: (BGR uint8, text, layout).
 
-        ``mild`` draws the same random numbers but caps every degradation at a level where a person still
-        reads the plate without doubt: at least 90 px wide (or the fixed 94 x 24 / 70 x 35), captured at
+        ``mild`` starts from the same draws (text, size, geometry) but caps every degradation at a level
+        where a person still reads the plate without doubt: at least 90 px wide (or the fixed 94 x 24 / 70 x 35), captured at
         0.85 of that or more, no occluding bar or glare, at most half the blur, dusk no darker than 0.6,
-        sensor noise sigma 5 or less and JPEG quality 50 or more. The full augmentation also makes crops
-        that nobody can read, which caps any reader's exact match on them well below 100 %.
+        sensor noise sigma 5 or less and JPEG quality 50 or more. The capped sizes change later draws, so
+        only a crop drawn from a saved random state is the same plate both ways. The full augmentation
+        also makes crops that nobody can read, which caps any reader's exact match on them well below
+        100 %.
         """
         text, layout = self._text_and_layout(rng, text, layout)
         spec = LAYOUT_BY_NAME[layout]
@@ -818,12 +820,11 @@ def _degrade_scene(
     if rng.random() < 0.15:  # specular glare on the sheeting
         centre = corners.mean(axis=0) + rng.uniform(-0.45, 0.45, 2) * np.array([plate_w, plate_h])
         radius = plate_h * rng.uniform(0.15, 0.5)
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-        blob = np.exp(
-            -((xx - centre[0]) ** 2 + ((yy - centre[1]) * rng.uniform(1, 2.5)) ** 2) / (2 * radius**2)
-        )
+        squash = rng.uniform(1, 2.5)
         gain = rng.uniform(60, 180)
-        if not mild:
+        if not mild:  # the draws are made either way, so the rest of the crop is drawn alike
+            yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+            blob = np.exp(-((xx - centre[0]) ** 2 + ((yy - centre[1]) * squash) ** 2) / (2 * radius**2))
             canvas = np.clip(canvas + blob[:, :, None] * gain, 0, 255).astype(np.uint8)
     # Tone: exposure, gamma (low light), white balance / colour cast, contrast, in one lookup table.
     exposure = min(1.35, math.exp(rng.normal(0.0, 0.17)))
