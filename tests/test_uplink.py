@@ -300,3 +300,17 @@ async def test_a_refused_status_is_logged_and_the_records_still_go_out(
     assert (
         f"broker refused the station status on {status_topic(config)}: Not authorized (0x87)" in caplog.text
     )
+
+
+def test_refusal_advice_by_reason_code() -> None:
+    denied = PublishRefused("wl/site/S1/record", 0x87, "Not authorized")
+    assert str(denied) == "Not authorized (0x87)"
+    assert denied.advice("wl/S1/#") == (
+        "check the broker ACL: this station (its certificate CN or user name) must be allowed to publish"
+        " to wl/S1/#"
+    )
+    quota = PublishRefused("wl/S1/record", 0x97, "Quota exceeded", "slow down")
+    assert str(quota) == "Quota exceeded (0x97); broker says: slow down"
+    assert quota.advice("wl/S1/#") == "see the broker's log for why"
+    assert quota.advice("wl/S1/#", {0x97: "wait"}) == "wait"  # a service's own advice comes first
+    assert denied.advice("wl/S1/#", {0x97: "wait"}).startswith("check the broker ACL")

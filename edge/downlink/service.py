@@ -200,12 +200,7 @@ class DownlinkService:
             await client.publish_acked(topic, json.dumps(ack, ensure_ascii=False).encode(), qos=1)
         except PublishRefused as refusal:
             self.acks_refused += 1
-            advice = (
-                "check the broker ACL: this station (its certificate CN or user name) must be allowed to"
-                f" publish to {topic}"
-                if refusal.code == 0x87
-                else "see the broker's log for why"
-            )
+            advice = refusal.advice(topic)
             self.last_refusal = f"broker refused the {kind} acknowledgement on {topic}: {refusal}; {advice}"
             log.error(
                 "downlink: %s; %s version %s is %s all the same, but the central office gets no"

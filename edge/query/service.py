@@ -257,22 +257,26 @@ class QueryService:
 
     def _advice(self, refusal: PublishRefused) -> str:
         """What to do about a refused answer, by its PUBACK reason code (MQTT 5.0, section 3.4.2.1)."""
+        too_large = (
+            f"the message was larger than the broker accepts: lower query.max_packet_bytes"
+            f" ({self.settings.max_packet_bytes}) below the broker's limit (Mosquitto: message_size_limit,"
+            " max_packet_size), or raise that limit"
+        )
+        advice = refusal.advice(
+            refusal.topic,
+            {
+                0x83: too_large,
+                0x95: too_large,
+                0x97: "the broker's quota for this client is used up; the central side may ask again later",
+            },
+        )
         if refusal.code == 0x87:
-            return (
-                f"check the broker ACL: this station (its certificate CN or user name) must be allowed to"
-                f" publish to {refusal.topic}; the example ACL (docs/mosquitto/) allows"
+            advice += (
+                f"; the example ACL (docs/mosquitto/) allows"
                 f" {response_root(self.mqtt.topic_prefix, self.config.site.id)}#, and query.response_prefixes"
                 " should name only topics the ACL lets the station write"
             )
-        if refusal.code in (0x83, 0x95):
-            return (
-                f"the message was larger than the broker accepts: lower query.max_packet_bytes"
-                f" ({self.settings.max_packet_bytes}) below the broker's limit (Mosquitto: message_size_limit,"
-                " max_packet_size), or raise that limit"
-            )
-        if refusal.code == 0x97:
-            return "the broker's quota for this client is used up; the central side may ask again later"
-        return "see the broker's log for why"
+        return advice
 
     def _refused(self, response_topic: str, code: str, message: str, payload: bytes) -> dict[str, Any]:
         self.errors += 1

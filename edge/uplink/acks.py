@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -47,6 +47,19 @@ class PublishRefused(Exception):
         self.reason_string = reason_string
         detail = f"; broker says: {reason_string}" if reason_string else ""
         super().__init__(f"{reason} (0x{code:02X}){detail}")
+
+    def advice(self, allowed: str, specific: Mapping[int, str] | None = None) -> str:
+        """What to do about the refusal, for the log line: ``specific`` advice by reason code if it has
+        this one; else, for 0x87 Not authorized, which ACL entry is missing (``allowed``: the topic or
+        filter the station must be allowed to publish to); else the broker's log."""
+        if specific is not None and self.code in specific:
+            return specific[self.code]
+        if self.code == 0x87:
+            return (
+                "check the broker ACL: this station (its certificate CN or user name) must be allowed to"
+                f" publish to {allowed}"
+            )
+        return "see the broker's log for why"
 
 
 class AckedClient(aiomqtt.Client):

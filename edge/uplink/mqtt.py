@@ -39,10 +39,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# What to do about a refused publish, by its PUBACK reason code (MQTT 5.0, section 3.4.2.1).
+# What to do about a refused publish, by its PUBACK reason code (MQTT 5.0, section 3.4.2.1); 0x87 and
+# the rest: PublishRefused.advice.
 _REFUSAL_ADVICE = {
-    0x87: "check the broker ACL: this station (its certificate CN or user name) must be allowed to publish"
-    " to {prefix}/{site}/#",
     0x97: "the broker's quota for this client is used up; the records go out once it allows more",
     0x99: "the broker refused the payload format; check its payload rules or plugins",
     0x95: "the message is larger than the broker accepts; raise the broker's maximum packet size",
@@ -171,8 +170,7 @@ class Uplink:
         return json.dumps(status, ensure_ascii=False, default=str).encode()
 
     def _advice(self, refusal: PublishRefused) -> str:
-        advice = _REFUSAL_ADVICE.get(refusal.code, "see the broker's log for why")
-        return advice.format(prefix=self.mqtt.topic_prefix, site=self.config.site.id)
+        return refusal.advice(f"{self.mqtt.topic_prefix}/{self.config.site.id}/#", _REFUSAL_ADVICE)
 
     async def _publish_status(self, client: AckedClient, payload: bytes) -> bool:
         """The retained status; a refusal is logged (once per distinct refusal), never fatal."""
