@@ -12,7 +12,8 @@ Rates on synthetic sets come with a 95 % Wilson interval (``*_ci95``): with 200 
 and one of 99 % are two and four misses, which that interval does not tell apart.
 
 The real crops (../shared/plates/real_crops, file name = plate text) are read here only, to validate:
-no training script reads them.  Synthetic sets use seeds the training never used.
+no training script reads them.  Synthetic sets use seeds the training never used.  They are also read by
+the recogniser alone (``PlateReader(province=False)``), to show what the province classifier adds.
 """
 
 from __future__ import annotations
@@ -62,11 +63,14 @@ def wilson(successes: int, n: int, z: float = 1.96) -> list[float]:
     return [round(centre - half, 4), round(centre + half, 4)]
 
 
-def synthetic_types(reader: PlateReader, renderer: PlateRenderer, per_type: int) -> dict[str, Any]:
+def synthetic_types(
+    reader: PlateReader, renderer: PlateRenderer, per_type: int, baseline: PlateReader | None = None
+) -> dict[str, Any]:
     """Exact match (text and layout) per (plate type, layout) on held-out rendered crops.
 
     Each crop is read twice: fully augmented (as the training draws them; some are unreadable by anyone)
     and legible (the same plate and draws with every degradation capped, ``crop_sample(mild=True)``).
+    ``baseline`` (e.g. the recogniser without the province classifier) reads the same crops too.
     """
     from edge.plates.grammar import plate_type
 
@@ -75,7 +79,7 @@ def synthetic_types(reader: PlateReader, renderer: PlateRenderer, per_type: int)
     for kind, layouts in TYPE_LAYOUTS.items():
         for layout in layouts:
             texts_done = 0
-            correct = layout_ok = legible_correct = 0
+            correct = layout_ok = legible_correct = base_correct = base_legible_correct = 0
             failures: list[str] = []
             legible_failures: list[str] = []
             while texts_done < per_type:
@@ -93,6 +97,9 @@ def synthetic_types(reader: PlateReader, renderer: PlateRenderer, per_type: int)
                 if legible_text != text and len(legible_failures) < 5:
                     legible_failures.append(f"{text} -> {legible_text}")
                 result = reader.read_crop(crop)
+                if baseline is not None:
+                    base_correct += baseline.read_crop(crop).text == text
+                    base_legible_correct += baseline.read_crop(legible).text == text
                 texts_done += 1
                 correct += result.text == text
                 layout_ok += result.layout == layout
@@ -108,6 +115,11 @@ def synthetic_types(reader: PlateReader, renderer: PlateRenderer, per_type: int)
                 "legible_exact_match_ci95": wilson(legible_correct, per_type),
                 "legible_examples_wrong": legible_failures,
             }
+            if baseline is not None:
+                rows[f"{kind.value}/{layout}"]["baseline_exact_match"] = base_correct / per_type
+                rows[f"{kind.value}/{layout}"]["baseline_legible_exact_match"] = (
+                    base_legible_correct / per_type
+                )
     return rows
 
 
@@ -236,7 +248,9 @@ def main() -> int:
         report[f"real_crops_home_{args.home_province}_share_0.5"] = real_crops(
             home_reader, shared / "plates" / "real_crops"
         )
-        report["synthetic_types"] = synthetic_types(reader, renderer, args.per_type)
+        recogniser_only = PlateReader(args.model_dir, threads=1, detector=False, province=False)
+        report["real_crops_recogniser_only"] = real_crops(recogniser_only, shared / "plates" / "real_crops")
+        report["synthetic_types"] = synthetic_types(reader, renderer, args.per_type, baseline=recogniser_only)
     if args.only in ("all", "frames"):
         report["frames"] = frames(reader, renderer, args.frames)
     report["wall_time_s"] = round(time.monotonic() - started, 1)
@@ -257,11 +271,15 @@ def main() -> int:
                 f" by province {row['exact_match_by_province']}"
             )
     if "synthetic_types" in report:
-        print("synthetic held-out crops (exact match fully augmented / legible / layout):")
+        print(
+            "synthetic held-out crops (exact match fully augmented / legible / layout;"
+            " recogniser only, fully augmented / legible):"
+        )
     for name, row in report.get("synthetic_types", {}).items():
         print(
             f"  {name:34s} {row['exact_match']:.2%}  {row['legible_exact_match']:.2%}"
-            f"  {row['layout_accuracy']:.2%}  {row['legible_examples_wrong'][:3]}"
+            f"  {row['layout_accuracy']:.2%};  {row['baseline_exact_match']:.2%}"
+            f"  {row['baseline_legible_exact_match']:.2%}  {row['legible_examples_wrong'][:3]}"
         )
     if "frames" in report:
         print("synthetic frames:")

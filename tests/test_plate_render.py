@@ -199,3 +199,53 @@ def test_render_crops_mild_share() -> None:
     assert legible.texts[0] == full.texts[0]  # the first plate; later draws depend on the capped sizes
     assert legible.recogniser.shape == full.recogniser.shape
     assert not np.array_equal(full.recogniser, legible.recogniser)
+
+
+def test_warped_glyph_keeps_its_box_and_changes_its_strokes(renderer: render.PlateRenderer) -> None:
+    mask = renderer._glyph("皖", 1, 0, 40, 80)
+    rng = np.random.default_rng(4)
+    warped = [render._warp_glyph(mask, rng) for _ in range(30)]
+    for glyph in warped:
+        assert glyph.shape == mask.shape and glyph.dtype == np.uint8
+        # Still the same character's ink in the cell: neither erased nor smeared over the whole box.
+        assert 0.4 * (mask > 127).sum() < (glyph > 127).sum() < 2.0 * (mask > 127).sum()
+    # Different draws, different shapes; narrower, wider, thinner and heavier ones among them.
+    ink = np.array([(glyph > 127).sum() for glyph in warped])
+    assert ink.min() < 0.85 * (mask > 127).sum() < ink.max()
+    assert len({glyph.tobytes() for glyph in warped}) == len(warped)
+
+
+def test_warp_touches_only_chinese_characters(
+    renderer: render.PlateRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, int]] = []
+    real_warp = render._warp_glyph
+
+    def recording(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        calls.append(mask.shape)
+        return real_warp(mask, rng)
+
+    monkeypatch.setattr(render, "_warp_glyph", recording)
+    renderer._compose("皖A12345", "blue_single", 3.0, np.random.default_rng(9))
+    assert calls == []  # off by default
+    renderer._compose("皖A12345", "blue_single", 3.0, np.random.default_rng(9), warp=True)
+    assert len(calls) == 1  # the province only: its cell is 45 x 90 mm, 135 x 270 px at 3 px/mm (+-6 %)
+    assert abs(calls[0][0] - 270) <= 17 and abs(calls[0][1] - 135) <= 9
+    calls.clear()
+    renderer._compose("皖A1234挂", "yellow_single", 3.0, np.random.default_rng(9), warp=True)
+    assert len(calls) == 2  # province and the trailer suffix; never the plate font's letters and digits
+    calls.clear()
+    renderer._compose("皖A12345", "blue_single", 3.0, None, warp=True)
+    assert calls == []  # a clean render (no generator) is never warped
+
+
+def test_render_crops_warp_share() -> None:
+    from models.plates.dataset import render_crops
+
+    full = render_crops(12, seed=5, workers=1)
+    unchanged = render_crops(12, seed=5, workers=1, warp_share=0.0)
+    assert unchanged.texts == full.texts
+    assert np.array_equal(unchanged.recogniser, full.recogniser)
+    warped = render_crops(12, seed=5, workers=1, warp_share=1.0)
+    assert warped.texts[0] == full.texts[0]  # the text is drawn before any glyph
+    assert not np.array_equal(full.recogniser, warped.recogniser)

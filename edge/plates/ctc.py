@@ -12,6 +12,11 @@ Home-province prior: most traffic at a station carries its own province's plates
 character is the hardest one to read at plate resolution.  ``province_prior`` (see :func:`province_prior`)
 turns the station's expected share of home plates into Bayes weights over the provinces; only the choice
 *among provinces* for the first character changes, never the characters or their number.
+
+Province classifier: ``province`` is a second opinion on the first character, from a network that reads
+only the region around it.  The choice among provinces is then the product of the two readings (the
+recogniser's best step over the segment, renormalised over the provinces) and the prior, again without
+changing the characters' number.
 """
 
 from __future__ import annotations
@@ -80,9 +85,27 @@ def province_prior(home: str, share: float) -> npt.NDArray[np.float64] | None:
     return weights
 
 
-def _pick_province(window: npt.NDArray[np.float32], prior: npt.NDArray[np.float64]) -> tuple[str, float]:
+def _pick_province(
+    window: npt.NDArray[np.float32],
+    prior: npt.NDArray[np.float64] | None,
+    province: npt.NDArray[np.float32] | None = None,
+) -> tuple[str, float]:
     """The province with the highest prior-weighted probability over a segment's steps, and its
-    posterior (the weighted probability renormalised over the whole step)."""
+    posterior (the weighted probability renormalised over the whole step).
+
+    With ``province`` (the province classifier's probabilities over ``PROVINCES``): the province with the
+    highest product of the recogniser's (its best step, renormalised over the provinces), the classifier's
+    and the prior's, and that product renormalised."""
+    if province is not None:
+        recogniser = window[:, _PROVINCE_INDEX].astype(np.float64).max(axis=0)
+        combined = recogniser / max(float(recogniser.sum()), 1e-12) * province.astype(np.float64)
+        if prior is not None:
+            combined = combined * prior[_PROVINCE_INDEX]
+        combined /= max(float(combined.sum()), 1e-300)
+        best = int(combined.argmax())
+        return ALPHABET[_PROVINCE_INDEX[best]], float(combined[best])
+    if prior is None:
+        prior = np.ones(len(ALPHABET))
     weighted = window.astype(np.float64) * prior  # steps x classes
     weighted /= weighted.sum(axis=1, keepdims=True)
     provinces = weighted[:, _PROVINCE_INDEX]
@@ -94,8 +117,11 @@ def decode(
     probabilities: npt.NDArray[np.float32],
     layout: str | None = None,
     prior: npt.NDArray[np.float64] | None = None,
+    province: npt.NDArray[np.float32] | None = None,
 ) -> Reading:
-    """Decode one (T, classes) probability matrix; ``prior`` from :func:`province_prior` or None."""
+    """Decode one (T, classes) probability matrix; ``prior`` from :func:`province_prior` or None;
+    ``province``: the province classifier's probabilities over ``PROVINCES``, or None."""
+    second_opinion = prior is not None or province is not None
     best = probabilities.argmax(axis=1)
     segments: list[tuple[int, int]] = []  # (first step, last step) of each emitted character
     previous = 0
@@ -107,16 +133,16 @@ def decode(
         previous = int(cls)
     chars = [ALPHABET[best[a]] for a, _ in segments]
     confidences = [float(probabilities[a : b + 1, best[a]].max()) for a, b in segments]
-    if prior is not None and segments and chars[0] in PROVINCES:
+    if second_opinion and segments and chars[0] in PROVINCES:
         a, b = segments[0]
-        chars[0], confidences[0] = _pick_province(probabilities[a : b + 1], prior)
+        chars[0], confidences[0] = _pick_province(probabilities[a : b + 1], prior, province)
     text = "".join(chars)
     if not validate(text, layout) or len(segments) not in _POSITION_SETS:
         return Reading(text, tuple(confidences), repaired=False)
     repaired_chars, repaired_conf = [], []
     for position, ((a, b), allowed) in enumerate(zip(segments, _POSITION_SETS[len(segments)], strict=True)):
-        if position == 0 and prior is not None:
-            ch, conf = _pick_province(probabilities[a : b + 1], prior)
+        if position == 0 and second_opinion:
+            ch, conf = _pick_province(probabilities[a : b + 1], prior, province)
             repaired_chars.append(ch)
             repaired_conf.append(conf)
             continue

@@ -4,6 +4,8 @@ Training (``models/plates/train_*.py``) and inference (:mod:`edge.plates.reader`
 functions, so the models always see at run time exactly what they saw in training.
 
 - The **classifier** takes the whole crop resized to ``CLASSIFIER_SIZE``.
+- The **province classifier** takes the region of the crop around the province character, resized to
+  ``PROVINCE_SIZE``: a second, closer look at the plate's most complex glyph.
 - The **recogniser** takes one text line of ``RECOGNISER_SIZE``.  A double-row plate is cut into its top
   row (province and office letter) and its bottom row, which are put side by side: the usual trick that
   lets one CTC reader handle both layouts (DOMAIN.md section 6).
@@ -20,11 +22,13 @@ __all__ = [
     "CLASSIFIER_SIZE",
     "DETECTOR_SIZE",
     "DETECTOR_STRIDE",
+    "PROVINCE_SIZE",
     "RECOGNISER_SIZE",
     "Letterbox",
     "classifier_input",
     "detector_input",
     "order_corners",
+    "province_input",
     "recogniser_input",
     "rectify",
     "to_chw_float",
@@ -33,6 +37,7 @@ __all__ = [
 #: (height, width) of the model inputs.
 RECOGNISER_SIZE = (32, 128)
 CLASSIFIER_SIZE = (32, 64)
+PROVINCE_SIZE = (40, 32)
 DETECTOR_SIZE = (288, 512)
 DETECTOR_STRIDE = 4
 
@@ -43,6 +48,11 @@ _TOP_ROW = (0.0, 0.45)
 _BOTTOM_ROW = (0.33, 1.0)
 #: Width shares of the two rows in the recogniser's line (2 and 5 characters).
 _TOP_SHARE = 0.32
+#: Where the province character is, as (top, bottom) and (left, right) fractions of the crop, by rows.
+#: GA 36: a single-row plate starts with it (15.5-60.5 mm of 440; new energy: of 480), a double-row one
+#: has it on the left of the top row (110-190 mm of 440, 15-75 mm of 220).  The cuts leave room for the
+#: crop margins of the detector and of third-party crops (a few per cent of the width either way).
+_PROVINCE_REGION = {1: ((0.0, 1.0), (0.0, 0.24)), 2: ((0.0, 0.45), (0.15, 0.52))}
 
 UInt8Image = npt.NDArray[np.uint8]
 
@@ -75,6 +85,15 @@ def recogniser_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
     bottom = crop[int(_BOTTOM_ROW[0] * h) :]
     top_width = round(width * _TOP_SHARE)
     return np.hstack([_resize(top, height, top_width), _resize(bottom, height, width - top_width)])
+
+
+def province_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
+    """The region around the province character (BGR uint8, ``PROVINCE_SIZE``)."""
+    crop = _as_bgr(crop_bgr)
+    (top, bottom), (left, right) = _PROVINCE_REGION[2 if rows == 2 else 1]
+    h, w = crop.shape[:2]
+    region = crop[int(top * h) : max(int(bottom * h), 1), int(left * w) : max(int(right * w), 1)]
+    return _resize(region, *PROVINCE_SIZE)
 
 
 def classifier_input(crop_bgr: UInt8Image) -> UInt8Image:

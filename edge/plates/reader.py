@@ -1,6 +1,7 @@
-"""Plate reading at run time: detector -> rectified crop -> layout classifier -> CTC recogniser.
+"""Plate reading at run time: detector -> rectified crop -> layout classifier -> CTC recogniser, with a
+province classifier's second look at the first character.
 
-Three ONNX models trained by ``models/plates/`` and shipped in that folder.  Each onnxruntime session is
+Four ONNX models trained by ``models/plates/`` and shipped in that folder.  Each onnxruntime session is
 created once, pinned to one thread by default (the lane PC's other core weighs) and warmed with a dummy
 input, so the first truck does not pay for graph optimisation.
 """
@@ -24,9 +25,11 @@ from edge.plates.preprocess import (
     CLASSIFIER_SIZE,
     DETECTOR_SIZE,
     DETECTOR_STRIDE,
+    PROVINCE_SIZE,
     RECOGNISER_SIZE,
     classifier_input,
     detector_input,
+    province_input,
     recogniser_input,
     rectify,
     to_chw_float,
@@ -40,6 +43,7 @@ MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "plates"
 RECOGNISER_FILE = "plate_recogniser.onnx"
 CLASSIFIER_FILE = "plate_layout.onnx"
 DETECTOR_FILE = "plate_detector.onnx"
+PROVINCE_FILE = "plate_province.onnx"
 #: Corner offsets are predicted in units of this many detector-input pixels.
 CORNER_UNIT_PX = 16.0
 
@@ -91,7 +95,7 @@ def _session(path: Path, threads: int) -> Any:
     if not path.is_file():
         raise PlateModelError(
             f"plate model {path} is missing: reinstall the package, or train it with"
-            " `python -m models.plates.train_recogniser` / `train_detector`"
+            " `python -m models.plates.train_recogniser` / `train_detector` / `train_province`"
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -120,14 +124,18 @@ class PlateReader:
         min_score: float = 0.35,
         home_province: str = "",
         home_share: float = 0.5,
+        province: bool = True,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
-        expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`)."""
+        expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
+        ``province``: take the province classifier's second look at the first character (False: the
+        recogniser alone, for comparisons)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
         self._prior = province_prior(home_province, home_share)
         self._recogniser = _session(model_dir / RECOGNISER_FILE, threads)
         self._classifier = _session(model_dir / CLASSIFIER_FILE, threads)
+        self._province = _session(model_dir / PROVINCE_FILE, threads) if province else None
         self._detector = _session(model_dir / DETECTOR_FILE, threads) if detector else None
         self._warm_up()
 
@@ -135,6 +143,8 @@ class PlateReader:
         started = time.perf_counter()
         self._recogniser.run(None, {"image": np.zeros((1, 3, *RECOGNISER_SIZE), np.float32)})
         self._classifier.run(None, {"image": np.zeros((1, 3, *CLASSIFIER_SIZE), np.float32)})
+        if self._province is not None:
+            self._province.run(None, {"image": np.zeros((1, 3, *PROVINCE_SIZE), np.float32)})
         if self._detector is not None:
             self._detector.run(None, {"image": np.zeros((1, 3, *DETECTOR_SIZE), np.float32)})
         log.debug("plate models warm in %.0f ms", (time.perf_counter() - started) * 1000)
@@ -155,10 +165,18 @@ class PlateReader:
             [recogniser_input(c, LAYOUTS[k].rows) for c, k in zip(crops, layout_index, strict=True)]
         )
         probabilities = self._recogniser.run(None, {"image": to_chw_float(lines)})[0]
+        provinces: list[npt.NDArray[np.float32] | None] = [None] * len(crops)
+        if self._province is not None:
+            regions = np.stack(
+                [province_input(c, LAYOUTS[k].rows) for c, k in zip(crops, layout_index, strict=True)]
+            )
+            provinces = list(_softmax(self._province.run(None, {"image": to_chw_float(regions)})[0]))
         results = []
-        for crop, k, layout_p, probs in zip(crops, layout_index, layout_probs, probabilities, strict=True):
+        for crop, k, layout_p, probs, province in zip(
+            crops, layout_index, layout_probs, probabilities, provinces, strict=True
+        ):
             layout = LAYOUTS[int(k)]
-            reading: Reading = decode(probs, layout.name, self._prior)
+            reading: Reading = decode(probs, layout.name, self._prior, province)
             problems = validate(reading.text, layout.name)
             kind = plate_type(reading.text, layout.name)
             results.append(

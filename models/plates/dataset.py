@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edge.plates.grammar import ALPHABET, LAYOUT_BY_NAME, LAYOUTS
-from edge.plates.preprocess import RECOGNISER_SIZE, classifier_input, recogniser_input
+from edge.plates.preprocess import RECOGNISER_SIZE, classifier_input, province_input, recogniser_input
 
 LAYOUT_INDEX = {layout.name: i for i, layout in enumerate(LAYOUTS)}
 CHAR_INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
@@ -31,6 +31,7 @@ class CropSet:
     lengths: np.ndarray  # N int64
     layouts: np.ndarray  # N int64 index into LAYOUTS
     texts: list[str]
+    province: np.ndarray  # N, 40, 32, 3 uint8: the province classifier's input
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -40,9 +41,9 @@ _worker: dict[str, Any] = {}  # the renderer of this worker process
 
 
 def _render_chunk(
-    args: tuple[int, int, str | None, float],
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    seed, count, layout, mild_share = args
+    args: tuple[int, int, str | None, float, float],
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], np.ndarray]:
+    seed, count, layout, mild_share, warp_share = args
     if "renderer" not in _worker:
         import cv2
 
@@ -55,14 +56,19 @@ def _render_chunk(
     rng = np.random.default_rng(seed)
     # A stream of its own decides which crops are mild, so a share of 0 renders the same set as before.
     mild = np.random.default_rng([seed, 1]).random(count) < mild_share
-    rec, cls, texts, layouts = [], [], [], []
+    warp = np.random.default_rng([seed, 2]).random(count) < warp_share  # likewise
+    rec, cls, texts, layouts, province = [], [], [], [], []
     for index in range(count):
-        crop, text, name = renderer.crop_sample(rng, layout=layout, mild=bool(mild[index]))
-        rec.append(recogniser_input(crop, LAYOUT_BY_NAME[name].rows))
+        crop, text, name = renderer.crop_sample(
+            rng, layout=layout, mild=bool(mild[index]), warp=bool(warp[index])
+        )
+        rows = LAYOUT_BY_NAME[name].rows
+        rec.append(recogniser_input(crop, rows))
         cls.append(classifier_input(crop))
+        province.append(province_input(crop, rows))
         texts.append(text)
         layouts.append(name)
-    return np.stack(rec), np.stack(cls), texts, layouts
+    return np.stack(rec), np.stack(cls), texts, layouts, np.stack(province)
 
 
 def render_crops(
@@ -72,13 +78,15 @@ def render_crops(
     layout: str | None = None,
     chunk: int = 500,
     mild_share: float = 0.0,
+    warp_share: float = 0.0,
 ) -> CropSet:
     """``count`` augmented crops; the same ``seed`` gives the same set whatever ``workers`` is.
 
-    ``mild_share`` of them (at random) are rendered with ``crop_sample(mild=True)``: legible crops.
+    ``mild_share`` of them (at random) are rendered with ``crop_sample(mild=True)``: legible crops;
+    ``warp_share`` (drawn independently) with ``crop_sample(warp=True)``: Chinese characters warped.
     """
     jobs = [
-        (seed * 1_000_003 + i, min(chunk, count - start), layout, mild_share)
+        (seed * 1_000_003 + i, min(chunk, count - start), layout, mild_share, warp_share)
         for i, start in enumerate(range(0, count, chunk))
     ]
     if workers > 1:
@@ -98,20 +106,31 @@ def render_crops(
         lengths=np.array([len(t) for t in texts], dtype=np.int64),
         layouts=np.array([LAYOUT_INDEX[name] for name in layouts], dtype=np.int64),
         texts=texts,
+        province=np.concatenate([p[4] for p in parts]),
     )
 
 
-def cached_crops(path: Path, count: int, seed: int, workers: int = 2, mild_share: float = 0.0) -> CropSet:
+def cached_crops(
+    path: Path,
+    count: int,
+    seed: int,
+    workers: int = 2,
+    mild_share: float = 0.0,
+    warp_share: float = 0.0,
+) -> CropSet:
     """:func:`render_crops`, kept in ``path`` (an .npz) for the next run with the same arguments."""
     if path.exists():
         data = np.load(path, allow_pickle=False)
-        same_inputs = tuple(data["recogniser"].shape[1:3]) == RECOGNISER_SIZE
+        # Caches written before the province classifier lack its input: render those again.
+        same_inputs = tuple(data["recogniser"].shape[1:3]) == RECOGNISER_SIZE and "province" in data
         same_mix = float(data["mild_share"]) if "mild_share" in data else 0.0
+        same_warp = float(data["warp_share"]) if "warp_share" in data else 0.0
         if (
             int(data["count"]) == count
             and int(data["seed"]) == seed
             and same_inputs
             and same_mix == mild_share
+            and same_warp == warp_share
         ):
             return CropSet(
                 data["recogniser"],
@@ -120,19 +139,22 @@ def cached_crops(path: Path, count: int, seed: int, workers: int = 2, mild_share
                 data["lengths"],
                 data["layouts"],
                 [str(t) for t in data["texts"]],
+                data["province"],
             )
-    crops = render_crops(count, seed, workers, mild_share=mild_share)
+    crops = render_crops(count, seed, workers, mild_share=mild_share, warp_share=warp_share)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
         path,
         count=count,
         seed=seed,
         mild_share=mild_share,
+        warp_share=warp_share,
         recogniser=crops.recogniser,
         classifier=crops.classifier,
         labels=crops.labels,
         lengths=crops.lengths,
         layouts=crops.layouts,
         texts=np.array(crops.texts),
+        province=crops.province,
     )
     return crops

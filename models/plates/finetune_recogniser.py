@@ -52,9 +52,16 @@ def main() -> None:
         default=0.0,
         help="share of the training crops rendered legible (crop_sample(mild=True)); the rest are fully augmented",
     )
+    parser.add_argument(
+        "--warp-share",
+        type=float,
+        default=0.0,
+        help="share of the training crops whose Chinese characters are warped (crop_sample(warp=True))",
+    )
     args = parser.parse_args()
-    if not 0.0 <= args.mild_share <= 1.0:
-        parser.error(f"--mild-share must be between 0 and 1, not {args.mild_share}")
+    for name in ("mild_share", "warp_share"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            parser.error(f"--{name.replace('_', '-')} must be between 0 and 1, not {getattr(args, name)}")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -63,11 +70,15 @@ def main() -> None:
     path = args.model_dir / FLOAT_FILE  # the float model; the int8 copy is made from it at the end
     model = recogniser_from_onnx(path)
     crops = cached_crops(
-        ROOT / "var" / "train" / f"crops-{args.samples}-{args.seed}-mild{args.mild_share:g}.npz",
+        ROOT
+        / "var"
+        / "train"
+        / f"crops-{args.samples}-{args.seed}-mild{args.mild_share:g}-warp{args.warp_share:g}.npz",
         args.samples,
         args.seed,
         args.workers,
         mild_share=args.mild_share,
+        warp_share=args.warp_share,
     )
     report_path = args.model_dir / "plate_recogniser.train.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
@@ -126,6 +137,7 @@ def main() -> None:
         "samples": args.samples,
         "epochs": args.epochs,
         "mild_share": args.mild_share,
+        "warp_share": args.warp_share,
         "lr": args.lr,
         "threads": args.threads,
         "wall_time_s": round(time.monotonic() - started, 1),

@@ -305,6 +305,7 @@ class PlateRenderer:
         *,
         ir: bool = False,
         mild: bool = False,
+        warp: bool = False,
     ) -> np.ndarray:
         if layout not in _STYLES:
             raise ValueError(f"unknown layout {layout!r}; known: {', '.join(_LAYOUT_NAMES)}")
@@ -360,6 +361,8 @@ class PlateRenderer:
             gw = max(1, round(glyph_w * px_per_mm))
             gh = max(2, round(box_h * px_per_mm))
             mask = self._glyph(ch, font_id, weight, gw, gh)
+            if warp and is_cjk and rng is not None:
+                mask = _warp_glyph(mask, rng)
             x0 = round(cx - gw / 2)
             y0 = round(cy - gh / 2)
             if emboss:
@@ -441,6 +444,7 @@ class PlateRenderer:
         layout: str | None = None,
         *,
         mild: bool = False,
+        warp: bool = False,
     ) -> tuple[np.ndarray, str, str]:
         """A heavily augmented plate crop at its natural (small) size: (BGR uint8, text, layout).
 
@@ -451,6 +455,12 @@ class PlateRenderer:
         only a crop drawn from a saved random state is the same plate both ways. The full augmentation
         also makes crops that nobody can read, which caps any reader's exact match on them well below
         100 %.
+
+        ``warp`` draws each Chinese character (province, suffix) as a font nobody installed would: narrower
+        or wider, slanted, with wobbling strokes that are thinner or heavier (:func:`_warp_glyph`). The
+        plate typeface's Chinese characters are not among the project's fonts, so this teaches the
+        recogniser what the UI fonts share rather than how they differ. It draws extra random numbers,
+        so a warped crop differs from the unwarped one after its first Chinese character.
         """
         text, layout = self._text_and_layout(rng, text, layout)
         spec = LAYOUT_BY_NAME[layout]
@@ -481,7 +491,7 @@ class PlateRenderer:
         level = _level_for(plate_px * 1.15 / spec.width_mm)
 
         ir = rng.random() < 0.12
-        plate = self._compose(text, layout, level, rng, ir=ir, mild=mild)
+        plate = self._compose(text, layout, level, rng, ir=ir, mild=mild, warp=warp)
         if rng.random() < 0.3:
             plate = _bolts(plate, rng, level)
 
@@ -629,6 +639,32 @@ def _erase_dot(image: np.ndarray) -> np.ndarray:
         np.uint8
     )
     return image
+
+
+def _warp_glyph(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``mask`` (a glyph's coverage, uint8) as another typeface might draw it: 82-104 % as wide, slanted
+    (shear sigma 0.08), its strokes displaced by a smooth field (sigma up to 3.5 % of the height, clipped
+    at two sigma) and made thinner (a raised coverage threshold, up to 45 %) or heavier (coverage gain up
+    to 1.8)."""
+    height, width = mask.shape
+    x_scale = rng.uniform(0.82, 1.04)
+    shear = rng.normal(0.0, 0.08)
+    field = np.clip(rng.normal(0.0, 1.0, (2, 3, 3)), -2.0, 2.0) * rng.uniform(0.0, 0.035) * height
+    stroke = rng.uniform(-1.0, 1.0)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    dx = cv2.resize(field[0].astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    dy = cv2.resize(field[1].astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    map_x = cx + (xs - cx) / x_scale + shear * (ys - cy) + dx
+    map_y = ys + dy
+    warped = cv2.remap(mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    coverage = warped.astype(np.float32) / 255.0
+    if stroke < 0:  # thinner: only the stroke cores stay inked
+        threshold = -stroke * 0.45
+        coverage = (coverage - threshold) / (1.0 - threshold)
+    else:  # heavier: anti-aliased edges fill in
+        coverage = coverage * (1.0 + stroke * 0.8)
+    return np.clip(coverage * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _pyramid(mask: np.ndarray) -> list[np.ndarray]:
