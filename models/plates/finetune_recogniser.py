@@ -24,6 +24,7 @@ from torch import nn
 from edge.plates.preprocess import RECOGNISER_SIZE
 from models.plates.dataset import cached_crops, render_crops
 from models.plates.nets import Recogniser, folded_from_onnx
+from models.plates.optim import OneCycle
 from models.plates.quantize_recogniser import FLOAT_FILE, quantize
 from models.plates.train_recogniser import MODEL_DIR, ROOT, _ctc_accuracy, _export, _jitter, _to_tensor
 
@@ -95,11 +96,8 @@ def main() -> None:
         f" (legible crops: {before_mild:.2%})",
         flush=True,
     )
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = math.ceil(len(crops) / args.batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.1
-    )
+    optimiser = OneCycle(model.parameters(), args.lr, args.epochs * steps, pct_start=0.1)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     labels, lengths = torch.from_numpy(crops.labels), torch.from_numpy(crops.lengths)
     for epoch in range(args.epochs):
@@ -115,11 +113,7 @@ def main() -> None:
                 torch.full((len(index),), log_probs.shape[1], dtype=torch.long),
                 lengths[index],
             )
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
-            schedule.step()
+            optimiser.step(loss)
             total += float(loss.detach())
             if step % 200 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps} loss {total / (step + 1):.4f}", flush=True)

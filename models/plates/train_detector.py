@@ -37,6 +37,7 @@ from edge.plates.preprocess import DETECTOR_SIZE, DETECTOR_STRIDE, detector_inpu
 from edge.plates.reader import CORNER_UNIT_PX, decode_detections
 from models.plates.metrics import match_detection
 from models.plates.nets import Detector, folded_from_onnx
+from models.plates.optim import OneCycle
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = Path(__file__).resolve().parent
@@ -213,11 +214,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         previous = json.loads(report_path.read_text()) if report_path.exists() else None
         before = evaluate(model, val_images, val_corners, val_counts)
         print(f"continuing from {args.init}: {before}", flush=True)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(images) / args.batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.1
-    )
+    optimiser = OneCycle(model.parameters(), args.lr, args.epochs * steps_per_epoch, pct_start=0.1, clip=10.0)
     for epoch in range(args.epochs):
         model.train()
         order = torch.randperm(len(images), generator=generator)
@@ -233,11 +231,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                 nn.functional.smooth_l1_loss(output[:, 1:], offsets[index], reduction="none", beta=0.1) * m
             ).sum()
             loss = focal_loss(output[:, 0], heat[index]) + regression / m.sum().clamp(min=1.0)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            optimiser.step()
-            schedule.step()
+            optimiser.step(loss)
             total += float(loss.detach())
             if step % 50 == 0:
                 print(

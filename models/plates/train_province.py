@@ -32,6 +32,7 @@ from edge.plates.grammar import PROVINCES
 from edge.plates.preprocess import PROVINCE_SIZE
 from models.plates.dataset import CropSet, render_crops
 from models.plates.nets import ProvinceClassifier, folded_from_onnx
+from models.plates.optim import OneCycle
 from models.plates.train_recogniser import MODEL_DIR, _export, _jitter, _to_tensor
 
 PROVINCE_FILE = "plate_province.onnx"
@@ -90,11 +91,8 @@ def main() -> None:
             f" (legible {accuracy(model, held_out_mild):.2%})",
             flush=True,
         )
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = math.ceil(len(train_set) / args.batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15
-    )
+    optimiser = OneCycle(model.parameters(), args.lr, args.epochs * steps, pct_start=0.15)
     xent = nn.CrossEntropyLoss(label_smoothing=0.05)
     labels = torch.from_numpy(province_labels(train_set))
     for epoch in range(args.epochs):
@@ -105,11 +103,7 @@ def main() -> None:
             index = order[step * args.batch : (step + 1) * args.batch]
             x = _jitter(_to_tensor(train_set.province[index.numpy()]), generator)
             loss = xent(model(x), labels[index])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
-            schedule.step()
+            optimiser.step(loss)
             total += float(loss.detach())
             if step % 200 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps} loss {total / (step + 1):.4f}", flush=True)

@@ -26,6 +26,7 @@ from edge.plates.grammar import LAYOUTS
 from edge.plates.preprocess import CLASSIFIER_SIZE, RECOGNISER_SIZE
 from models.plates.dataset import CropSet, cached_crops, render_crops
 from models.plates.nets import LayoutClassifier, Recogniser
+from models.plates.optim import OneCycle
 from models.plates.quantize_recogniser import FLOAT_FILE, quantize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,11 +101,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         classifier.load_state_dict(state["classifier"])
         print(f"continuing from {args.init}")
     parameters = list(recogniser.parameters()) + list(classifier.parameters())
-    optimiser = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(len(train_set) / args.batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15
-    )
+    optimiser = OneCycle(parameters, args.lr, args.epochs * steps_per_epoch, pct_start=0.15)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     xent = nn.CrossEntropyLoss(label_smoothing=0.05)
     labels = torch.from_numpy(train_set.labels)
@@ -129,11 +127,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             )
             c = _jitter(_to_tensor(train_set.classifier[numpy_index]), generator)
             loss = loss + 0.5 * xent(classifier(c), layouts[index])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(parameters, 5.0)
-            optimiser.step()
-            schedule.step()
+            optimiser.step(loss)
             total += float(loss.detach()) * len(index)
             seen += len(index)
             if step % 200 == 0:
