@@ -1,4 +1,5 @@
-"""Quantise the trained recogniser to int8 for the lane: ``plate_recogniser.fp32.onnx`` -> ``plate_recogniser.onnx``.
+"""Quantise the trained recogniser to int8 for the lane: ``plate_recogniser.fp32.onnx`` -> ``plate_recogniser.onnx``;
+likewise the province classifier (``plate_province.fp32.onnx`` -> ``plate_province.onnx``).
 
     python -m models.plates.quantize_recogniser            # the committed models (seed 2031)
 
@@ -22,11 +23,20 @@ from models.plates.dataset import render_crops
 MODEL_DIR = Path(__file__).resolve().parent
 FLOAT_FILE = "plate_recogniser.fp32.onnx"
 INT8_FILE = "plate_recogniser.onnx"
+PROVINCE_FLOAT_FILE = "plate_province.fp32.onnx"
+PROVINCE_INT8_FILE = "plate_province.onnx"
 CALIBRATION_SEED = 2031  # never a training or held-out seed (2026-2030, +10,000, bench 777,001)
 
 
-def quantize(model_dir: Path, samples: int = 600, seed: int = CALIBRATION_SEED, workers: int = 1) -> Path:
-    """Write ``model_dir/plate_recogniser.onnx`` (int8) from ``model_dir/plate_recogniser.fp32.onnx``."""
+def quantize(
+    model_dir: Path,
+    samples: int = 600,
+    seed: int = CALIBRATION_SEED,
+    workers: int = 1,
+    province: bool = False,
+) -> Path:
+    """Write ``model_dir/plate_recogniser.onnx`` (int8) from ``model_dir/plate_recogniser.fp32.onnx``;
+    with ``province``, ``plate_province.onnx`` from ``plate_province.fp32.onnx``."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -35,10 +45,12 @@ def quantize(model_dir: Path, samples: int = 600, seed: int = CALIBRATION_SEED, 
         quantize_static,
     )
 
-    source = model_dir / FLOAT_FILE
+    source = model_dir / (PROVINCE_FLOAT_FILE if province else FLOAT_FILE)
     if not source.is_file():
-        raise SystemExit(f"{source} is missing: train the recogniser first (models.plates.train_recogniser)")
+        script = "train_province" if province else "train_recogniser"
+        raise SystemExit(f"{source} is missing: train the model first (models.plates.{script})")
     crops = render_crops(samples, seed, workers)
+    inputs = crops.province if province else crops.recogniser
 
     class Crops(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -47,11 +59,11 @@ def quantize(model_dir: Path, samples: int = 600, seed: int = CALIBRATION_SEED, 
         def get_next(self) -> dict[str, Any] | None:
             if self.index >= len(crops):
                 return None
-            batch = to_chw_float(crops.recogniser[self.index : self.index + 1])
+            batch = to_chw_float(inputs[self.index : self.index + 1])
             self.index += 1
             return {"image": batch}
 
-    target = model_dir / INT8_FILE
+    target = model_dir / (PROVINCE_INT8_FILE if province else INT8_FILE)
     with tempfile.TemporaryDirectory() as work:
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))
@@ -76,8 +88,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=600, help="calibration crops")
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--province", action="store_true", help="the province classifier instead")
     args = parser.parse_args()
-    quantize(args.model_dir, args.samples, args.seed, args.workers)
+    quantize(args.model_dir, args.samples, args.seed, args.workers, province=args.province)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python -m models.plates.train_province                   # the committed model: see MODEL_CARD.md
     python -m models.plates.train_province --samples 20000 --epochs 1 --out /tmp/try   # a quick try
-    python -m models.plates.train_province --init models/plates/plate_province.onnx --seed 2036 --lr 1e-3
+    python -m models.plates.train_province --init models/plates/plate_province.fp32.onnx --seed 2036 --lr 1e-3
                                                              # another sitting, continuing the export
 
 Why: on legible synthetic blue plates of one province (皖), the CTC recogniser read the province
@@ -33,9 +33,8 @@ from edge.plates.preprocess import PROVINCE_SIZE
 from models.plates.dataset import CropSet, render_crops
 from models.plates.nets import ProvinceClassifier, folded_from_onnx
 from models.plates.optim import OneCycle
+from models.plates.quantize_recogniser import PROVINCE_FLOAT_FILE, quantize
 from models.plates.train_recogniser import MODEL_DIR, _export, _jitter, _to_tensor
-
-PROVINCE_FILE = "plate_province.onnx"
 
 
 def province_labels(crops: CropSet) -> np.ndarray:
@@ -67,7 +66,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
     parser.add_argument(
-        "--init", type=Path, default=None, help="continue from this exported model (batch norm folded)"
+        "--init", type=Path, default=None, help="continue from this exported float model (batch norm folded)"
     )
     args = parser.parse_args()
     if not 0.0 <= args.warp_share <= 1.0:
@@ -84,7 +83,11 @@ def main() -> None:
     print(f"rendered in {time.monotonic() - started:.0f} s", flush=True)
 
     model = ProvinceClassifier() if args.init is None else folded_from_onnx(ProvinceClassifier(), args.init)
-    previous = json.loads(args.init.with_suffix(".train.json").read_text()) if args.init is not None else None
+    previous = (
+        json.loads((args.init.parent / "plate_province.train.json").read_text())
+        if args.init is not None
+        else None
+    )
     if args.init is not None:
         print(
             f"continuing from {args.init}: held-out province accuracy {accuracy(model, held_out):.2%}"
@@ -113,7 +116,10 @@ def main() -> None:
             flush=True,
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    _export(model, (1, 3, *PROVINCE_SIZE), args.out / PROVINCE_FILE, "logits")
+    _export(model, (1, 3, *PROVINCE_SIZE), args.out / PROVINCE_FLOAT_FILE, "logits")
+    quantize(
+        args.out, workers=args.workers, province=True
+    )  # the lane runs the int8 copy: plate_province.onnx
     report = {
         "seed": args.seed,
         "samples": args.samples,
