@@ -104,9 +104,7 @@ def _pick_province(
         combined /= max(float(combined.sum()), 1e-300)
         best = int(combined.argmax())
         return ALPHABET[_PROVINCE_INDEX[best]], float(combined[best])
-    if prior is None:
-        prior = np.ones(len(ALPHABET))
-    weighted = window.astype(np.float64) * prior  # steps x classes
+    weighted = window.astype(np.float64) * (1.0 if prior is None else prior)  # steps x classes
     weighted /= weighted.sum(axis=1, keepdims=True)
     provinces = weighted[:, _PROVINCE_INDEX]
     row, pick = np.unravel_index(int(provinces.argmax()), provinces.shape)

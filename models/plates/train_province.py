@@ -82,13 +82,11 @@ def main() -> None:
     held_out_mild = render_crops(args.validation, 12_030, args.workers, mild_share=1.0)
     print(f"rendered in {time.monotonic() - started:.0f} s", flush=True)
 
-    model = ProvinceClassifier() if args.init is None else folded_from_onnx(ProvinceClassifier(), args.init)
-    previous = (
-        json.loads((args.init.parent / "plate_province.train.json").read_text())
-        if args.init is not None
-        else None
-    )
+    model = ProvinceClassifier()
+    previous = None  # the report of the run this one continues
     if args.init is not None:
+        model = folded_from_onnx(model, args.init)
+        previous = json.loads((args.init.parent / "plate_province.train.json").read_text())
         print(
             f"continuing from {args.init}: held-out province accuracy {accuracy(model, held_out):.2%}"
             f" (legible {accuracy(model, held_out_mild):.2%})",
