@@ -249,3 +249,75 @@ def test_render_crops_warp_share() -> None:
     warped = render_crops(12, seed=5, workers=1, warp_share=1.0)
     assert warped.texts[0] == full.texts[0]  # the text is drawn before any glyph
     assert not np.array_equal(full.recogniser, warped.recogniser)
+
+
+def test_extra_fonts_missing_say_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(render, "EXTRA_CJK_FONTS", (tmp_path / "NotoSansCJK-Black.ttc",))
+    with pytest.raises(render.SharedAssetsMissing, match="fonts-noto-cjk-extra fonts-smiley-sans"):
+        render.PlateRenderer(extra_fonts=True)
+    render.PlateRenderer()  # the default set does not need them
+
+
+def _ink_lean(mask: np.ndarray) -> float:
+    """Mean ink column of the top quarter minus that of the bottom quarter, in pixels."""
+    quarter = mask.shape[0] // 4
+    columns = np.arange(mask.shape[1])
+
+    def centre(rows: np.ndarray) -> float:
+        weights = rows.astype(np.float64).sum(axis=0)
+        return float((weights * columns).sum() / weights.sum())
+
+    return centre(mask[:quarter]) - centre(mask[-quarter:])
+
+
+def test_extra_fonts_join_the_draw_upright_and_at_their_own_weight(
+    renderer: render.PlateRenderer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Two copies of the first base font, one declared heavy and one declared oblique: what the renderer
+    # does with each is then measurable against the base font's own glyphs.
+    base = next(path for path in render._CJK_FONTS if path.is_file())
+    heavy, slanted = tmp_path / "Heavy.ttc", tmp_path / "Slanted.ttc"
+    heavy.write_bytes(base.read_bytes())
+    slanted.write_bytes(base.read_bytes())
+    monkeypatch.setattr(render, "EXTRA_CJK_FONTS", (heavy, slanted))
+    monkeypatch.setattr(render, "_CJK_HEAVY", {"Heavy.ttc"})
+    monkeypatch.setattr(render, "_CJK_SLANT", {"Slanted.ttc": 0.2})
+    monkeypatch.setattr(render, "_CJK_FACE", {**render._CJK_FACE, "Heavy.ttc": 0, "Slanted.ttc": 0})
+    extended = render.PlateRenderer(extra_fonts=True)
+    assert extended._cjk_count == renderer._cjk_count + 2
+    heavy_id, slanted_id = 1 + renderer._cjk_count, 2 + renderer._cjk_count
+    ink = {w: int((extended._glyphs["皖", heavy_id, w] > 127).sum()) for w in (-1, 0, 1)}
+    assert ink[-1] < ink[0] < ink[1]  # a heavy font is drawn as is, heavier and lighter
+    assert np.array_equal(extended._glyphs["皖", heavy_id, 0], renderer._glyphs["皖", 1, -1])  # as drawn
+    # The oblique copy is drawn sheared back: its top sits left of the upright drawing's by about
+    # 0.2 x the glyph's height between the quarters' centres (240 px master: about 36 px).
+    lean = _ink_lean(extended._glyphs["皖", slanted_id, -1]) - _ink_lean(renderer._glyphs["皖", 1, -1])
+    assert -60 < lean < -20, lean
+    # Crops draw from the larger set.
+    rng = np.random.default_rng(3)
+    fonts_used = set()
+    original = extended._glyph
+
+    def recording(ch: str, font_id: int, weight: int, width: int, height: int) -> np.ndarray:
+        fonts_used.add(font_id)
+        return original(ch, font_id, weight, width, height)
+
+    monkeypatch.setattr(extended, "_glyph", recording)
+    for _ in range(60):
+        extended.crop_sample(rng, layout="blue_single")
+    assert {heavy_id, slanted_id} <= fonts_used
+
+
+def test_render_crops_extra_fonts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from models.plates.dataset import render_crops
+
+    base = next(path for path in render._CJK_FONTS if path.is_file())
+    extra = tmp_path / "Extra.ttc"
+    extra.write_bytes(base.read_bytes())
+    monkeypatch.setattr(render, "EXTRA_CJK_FONTS", (extra,))
+    default = render_crops(16, seed=5, workers=1)
+    extended = render_crops(16, seed=5, workers=1, extra_fonts=True)
+    assert extended.texts[0] == default.texts[0]  # the text is drawn before any glyph
+    assert not np.array_equal(default.recogniser, extended.recogniser)
+    again = render_crops(16, seed=5, workers=1)  # the worker's renderer follows the flag back
+    assert np.array_equal(again.recogniser, default.recogniser)

@@ -41,17 +41,18 @@ _worker: dict[str, Any] = {}  # the renderer of this worker process
 
 
 def _render_chunk(
-    args: tuple[int, int, str | None, float, float],
+    args: tuple[int, int, str | None, float, float, bool],
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str], np.ndarray]:
-    seed, count, layout, mild_share, warp_share = args
-    if "renderer" not in _worker:
+    seed, count, layout, mild_share, warp_share, extra_fonts = args
+    if _worker.get("extra_fonts") != extra_fonts:
         import cv2
 
         from models.plates.render import PlateRenderer
 
         cv2.setNumThreads(1)  # the pool already uses every core
 
-        _worker["renderer"] = PlateRenderer()
+        _worker["renderer"] = PlateRenderer(extra_fonts=extra_fonts)
+        _worker["extra_fonts"] = extra_fonts
     renderer = _worker["renderer"]
     rng = np.random.default_rng(seed)
     # A stream of its own decides which crops are mild, so a share of 0 renders the same set as before.
@@ -79,14 +80,16 @@ def render_crops(
     chunk: int = 500,
     mild_share: float = 0.0,
     warp_share: float = 0.0,
+    extra_fonts: bool = False,
 ) -> CropSet:
     """``count`` augmented crops; the same ``seed`` gives the same set whatever ``workers`` is.
 
     ``mild_share`` of them (at random) are rendered with ``crop_sample(mild=True)``: legible crops;
-    ``warp_share`` (drawn independently) with ``crop_sample(warp=True)``: Chinese characters warped.
+    ``warp_share`` (drawn independently) with ``crop_sample(warp=True)``: Chinese characters warped;
+    ``extra_fonts``: Chinese characters drawn from ``PlateRenderer(extra_fonts=True)``'s larger font set.
     """
     jobs = [
-        (seed * 1_000_003 + i, min(chunk, count - start), layout, mild_share, warp_share)
+        (seed * 1_000_003 + i, min(chunk, count - start), layout, mild_share, warp_share, extra_fonts)
         for i, start in enumerate(range(0, count, chunk))
     ]
     if workers > 1:
@@ -117,6 +120,7 @@ def cached_crops(
     workers: int = 2,
     mild_share: float = 0.0,
     warp_share: float = 0.0,
+    extra_fonts: bool = False,
 ) -> CropSet:
     """:func:`render_crops`, kept in ``path`` (an .npz) for the next run with the same arguments."""
     if path.exists():
@@ -125,12 +129,14 @@ def cached_crops(
         same_inputs = tuple(data["recogniser"].shape[1:3]) == RECOGNISER_SIZE and "province" in data
         same_mix = float(data["mild_share"]) if "mild_share" in data else 0.0
         same_warp = float(data["warp_share"]) if "warp_share" in data else 0.0
+        same_fonts = bool(data["extra_fonts"]) if "extra_fonts" in data else False
         if (
             int(data["count"]) == count
             and int(data["seed"]) == seed
             and same_inputs
             and same_mix == mild_share
             and same_warp == warp_share
+            and same_fonts == extra_fonts
         ):
             return CropSet(
                 data["recogniser"],
@@ -141,7 +147,9 @@ def cached_crops(
                 [str(t) for t in data["texts"]],
                 data["province"],
             )
-    crops = render_crops(count, seed, workers, mild_share=mild_share, warp_share=warp_share)
+    crops = render_crops(
+        count, seed, workers, mild_share=mild_share, warp_share=warp_share, extra_fonts=extra_fonts
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
         path,
@@ -149,6 +157,7 @@ def cached_crops(
         seed=seed,
         mild_share=mild_share,
         warp_share=warp_share,
+        extra_fonts=extra_fonts,
         recogniser=crops.recogniser,
         classifier=crops.classifier,
         labels=crops.labels,

@@ -59,6 +59,11 @@ def main() -> None:
         default=0.0,
         help="share of the training crops whose Chinese characters are warped (crop_sample(warp=True))",
     )
+    parser.add_argument(
+        "--extra-fonts",
+        action="store_true",
+        help="draw Chinese characters from more fonts too (needs fonts-noto-cjk-extra fonts-smiley-sans)",
+    )
     args = parser.parse_args()
     for name in ("mild_share", "warp_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
@@ -74,12 +79,14 @@ def main() -> None:
         ROOT
         / "var"
         / "train"
-        / f"crops-{args.samples}-{args.seed}-mild{args.mild_share:g}-warp{args.warp_share:g}.npz",
+        / f"crops-{args.samples}-{args.seed}-mild{args.mild_share:g}-warp{args.warp_share:g}"
+        f"{'-fonts' if args.extra_fonts else ''}.npz",
         args.samples,
         args.seed,
         args.workers,
         mild_share=args.mild_share,
         warp_share=args.warp_share,
+        extra_fonts=args.extra_fonts,
     )
     report_path = args.model_dir / "plate_recogniser.train.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
@@ -132,6 +139,7 @@ def main() -> None:
         "epochs": args.epochs,
         "mild_share": args.mild_share,
         "warp_share": args.warp_share,
+        "extra_fonts": args.extra_fonts,
         "lr": args.lr,
         "threads": args.threads,
         "wall_time_s": round(time.monotonic() - started, 1),

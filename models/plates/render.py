@@ -51,8 +51,27 @@ _CJK_FONTS = (
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
     Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
 )
+#: More designs, only with ``PlateRenderer(extra_fonts=True)`` (re-training; the defaults' renders stay as
+#: they were): Noto's heaviest and a middle weight (fonts-noto-cjk-extra), and a condensed design drawn
+#: upright (fonts-smiley-sans).  Each has every province and suffix character.
+EXTRA_CJK_FONTS = (
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Black.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Medium.ttc"),
+    Path("/usr/share/fonts/truetype/smiley-sans/SmileySans-Oblique.ttf"),
+)
+EXTRA_FONT_PACKAGES = "fonts-noto-cjk-extra fonts-smiley-sans"
 #: Face index inside each collection: Noto's collection starts with the Japanese face; 2 is Simplified Chinese.
-_CJK_FACE = {"NotoSansCJK-Bold.ttc": 2, "NotoSansCJK-Regular.ttc": 2}
+_CJK_FACE = {
+    "NotoSansCJK-Bold.ttc": 2,
+    "NotoSansCJK-Regular.ttc": 2,
+    "NotoSansCJK-Black.ttc": 2,
+    "NotoSansCJK-Medium.ttc": 2,
+}
+#: Fonts whose strokes are already as heavy as plate lettering: weights as the plate font's (as drawn,
+#: heavier, lighter) instead of the UI fonts' (heavier, heaviest, as drawn).
+_CJK_HEAVY = {"NotoSansCJK-Black.ttc"}
+#: Slant (horizontal shift per unit of height) of oblique fonts, undone so their characters stand upright.
+_CJK_SLANT = {"SmileySans-Oblique.ttf": 0.141}
 #: Pixels per millimetre of :meth:`PlateRenderer.render` (the templates are drawn at about 2.95).
 RENDER_PX_PER_MM = 3.0
 #: Scales (px/mm) at which plates are composed for crops and frames; templates are cached per scale.
@@ -153,7 +172,9 @@ def _ink(ch: str, layout: str) -> tuple[int, int, int]:
 class PlateRenderer:
     """Fast synthetic plate renderer (see the module docstring); deterministic given a numpy Generator."""
 
-    def __init__(self, shared_dir: Path | None = None) -> None:
+    def __init__(self, shared_dir: Path | None = None, *, extra_fonts: bool = False) -> None:
+        """``extra_fonts``: draw Chinese characters from :data:`EXTRA_CJK_FONTS` too (re-training only;
+        the fonts must be installed)."""
         root = locate_shared_dir(shared_dir)
         plates = root / "plates"
         template_dir = plates / "templates"
@@ -169,6 +190,14 @@ class PlateRenderer:
                 f"no CJK font for province characters (looked for {', '.join(map(str, _CJK_FONTS))}); "
                 "install the Debian package fonts-wqy-microhei or fonts-wqy-zenhei"
             )
+        if extra_fonts:
+            missing = [str(path) for path in EXTRA_CJK_FONTS if not path.is_file()]
+            if missing:
+                raise SharedAssetsMissing(
+                    f"extra CJK fonts missing: {', '.join(missing)}; "
+                    f"install the Debian packages {EXTRA_FONT_PACKAGES}, or train without --extra-fonts"
+                )
+            cjk_fonts += EXTRA_CJK_FONTS
         self.shared_dir = root
         self._templates = self._load_templates(template_dir)
         self._stains = self._load_stains(template_dir)
@@ -232,13 +261,17 @@ class PlateRenderer:
                 canvas = Image.new("L", (size * 2, size * 2), 0)
                 ImageDraw.Draw(canvas).text((size // 2, size // 2), ch, font=fonts[font_id], fill=255)
                 mask = np.asarray(canvas)
+                slant = _CJK_SLANT.get(cjk_fonts[font_id - 1].name, 0.0) if font_id else 0.0
+                if slant:  # shift each row left by its height above the baseline times the slant
+                    shear = np.float32([[1, slant, -slant * size * 1.5], [0, 1, 0]])
+                    mask = cv2.warpAffine(mask, shear, (mask.shape[1], mask.shape[0]), flags=cv2.INTER_AREA)
                 ys, xs = np.nonzero(mask > 20)
                 mask = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
                 scale = _GLYPH_HEIGHT_PX / mask.shape[0]
                 width = max(4, round(mask.shape[1] * scale))
                 mask = cv2.resize(mask, (width, _GLYPH_HEIGHT_PX), interpolation=cv2.INTER_AREA)
                 mask = cv2.copyMakeBorder(mask, 6, 6, 6, 6, cv2.BORDER_CONSTANT, value=0)
-                if font_id == 0:  # the plate font: regular, bold, light
+                if font_id == 0 or cjk_fonts[font_id - 1].name in _CJK_HEAVY:  # regular, bold, light
                     variants = (mask, cv2.dilate(mask, kernel), cv2.erode(mask, kernel))
                 else:  # CJK UI fonts are lighter than plate lettering and their strokes break when eroded
                     variants = (cv2.dilate(mask, kernel), cv2.dilate(mask, bold), mask)

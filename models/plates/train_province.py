@@ -62,6 +62,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=2035)
     parser.add_argument("--warp-share", type=float, default=0.5)
+    parser.add_argument(
+        "--extra-fonts",
+        action="store_true",
+        help="draw Chinese characters from more fonts too (needs fonts-noto-cjk-extra fonts-smiley-sans)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="rendering processes")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
@@ -76,7 +81,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(args.seed)
     started = time.monotonic()
-    train_set = render_crops(args.samples, args.seed, args.workers, warp_share=args.warp_share)
+    train_set = render_crops(
+        args.samples, args.seed, args.workers, warp_share=args.warp_share, extra_fonts=args.extra_fonts
+    )
     # The shipped recogniser's held-out seed (its training seed 2030 + 10,000), fully augmented and legible.
     held_out = render_crops(args.validation, 12_030, args.workers)
     held_out_mild = render_crops(args.validation, 12_030, args.workers, mild_share=1.0)
@@ -125,6 +132,7 @@ def main() -> None:
         "batch": args.batch,
         "lr": args.lr,
         "warp_share": args.warp_share,
+        "extra_fonts": args.extra_fonts,
         "threads": args.threads,
         "wall_time_s": round(time.monotonic() - started, 1),
         "held_out": len(held_out),
