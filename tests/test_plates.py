@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from edge.cli import main as cli
 from edge.plates.camera import Camera
-from edge.plates.ctc import decode, province_prior
+from edge.plates.ctc import RECOGNISER_PROVINCE_WEIGHT, decode, province_prior
 from edge.plates.grammar import ALPHABET, LAYOUTS, PROVINCES, PlateType, plate_type, validate
 from edge.plates.preprocess import (
     PROVINCE_SIZE,
@@ -139,12 +139,19 @@ def test_province_classifier_settles_the_first_character_with_the_recogniser() -
     weak[1, ALPHABET.index("皖")] = 0.2  # the recogniser leans to 陕, 皖 close behind
     reading = decode(weak, province=_province({"皖": 0.9, "陕": 0.05}))
     assert reading.text == "皖A12345"
-    # The product renormalised over the provinces: 0.2 x 0.9 against 0.5 x 0.05 and the small rest.
-    assert 0.8 < reading.char_confidences[0] < 0.9
+    # The product renormalised over the provinces: sqrt(0.2) x 0.9 against sqrt(0.5) x 0.05 and the rest.
+    assert 0.88 < reading.char_confidences[0] < 0.93
     assert reading.char_confidences[1:] == pytest.approx((0.5,) * 6)  # nothing else changes
     # A recogniser sure of its province outvotes an unsure classifier ...
     clear = _probabilities(list("_陕_A_1_2_3_4_5_"), sure=0.98)
     assert decode(clear, province=_province({"皖": 0.6, "陕": 0.3})).text == "陕A12345"
+    # ... but counts at the power RECOGNISER_PROVINCE_WEIGHT (0.5): 0.8 : 0.2 weighs as 2 : 1, less than
+    # the classifier's 0.6 : 0.25 (the plain product would have kept 陕: 0.8 x 0.25 > 0.2 x 0.6).
+    assert RECOGNISER_PROVINCE_WEIGHT == 0.5
+    leaning = _probabilities(list("_陕_A_1_2_3_4_5_"), sure=0.8)
+    leaning[1, ALPHABET.index("皖")] = 0.2
+    assert decode(leaning, province=_province({"皖": 0.6, "陕": 0.25})).text == "皖A12345"
+    assert decode(leaning, province=_province({"皖": 0.45, "陕": 0.4})).text == "陕A12345"
     # ... and the home-province prior still weighs in, once.
     torn = _probabilities(list("_陕_A_1_2_3_4_5_"), sure=0.45)
     torn[1, ALPHABET.index("皖")] = 0.4
