@@ -33,7 +33,8 @@ __all__ = ["RECOGNISER_PROVINCE_WEIGHT", "Reading", "decode", "province_prior"]
 #: Exponent of the recogniser's province probabilities in the product with the province classifier's.
 #: The recogniser is over-confident on the province character: on 3,000 synthetic tuning crops (seed
 #: 555,001, none used by training or the benchmark) the plain product (1.0) chose no better than the
-#: classifier alone, and every exponent from 0.25 to 0.7 chose 0.3-0.4 points better than either.
+#: classifier alone, and every exponent from 0.25 to 0.7 chose 0.2-0.6 points better than either (0.5:
+#: 0.3-0.4 points, with each of two classifier sittings).  Measured by bench/province_weight.py.
 RECOGNISER_PROVINCE_WEIGHT = 0.5
 
 
