@@ -14,25 +14,20 @@ the real crops are shown beside them, not used to choose.  Exponent 0 is the cla
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_var] = "1"
-if hasattr(os, "sched_setaffinity"):
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, {0})
-
-import numpy as np  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# bench.plates pins this process to one core and one thread before numpy loads, as for its own figures.
 from bench.plates import _imread  # noqa: E402
+
+# isort: split
+import numpy as np  # noqa: E402
+
 from edge.plates import ctc  # noqa: E402
 from edge.plates.reader import PlateReader  # noqa: E402
 from models.plates.render import PlateRenderer, locate_shared_dir  # noqa: E402
