@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.plates.grammar import LAYOUT_BY_NAME, LAYOUTS, TYPE_LAYOUTS, PlateType, plate_type, validate
+from edge.plates.grammar import (
+    LAYOUT_BY_NAME,
+    LAYOUTS,
+    LETTERS,
+    TYPE_LAYOUTS,
+    PlateType,
+    plate_type,
+    validate,
+)
 from models.plates import render
 from tests.conftest import IN_CI
 
@@ -46,9 +54,11 @@ def test_random_text_is_valid_and_covers_every_type(renderer: render.PlateRender
     kinds: set[PlateType] = set()
     layouts: set[str] = set()
     provinces: dict[str, int] = {}
+    serial_letters: set[int] = set()
     for _ in range(3000):
         text, layout = renderer.random_text(rng)
-        assert validate(text, layout) == [], (text, layout)
+        assert validate(text, layout) == [], (text, layout)  # includes GA 36's two serial letters at most
+        serial_letters.add(sum(ch in LETTERS for ch in text[2:]))
         kind = plate_type(text, layout)
         assert kind is not None
         assert layout in TYPE_LAYOUTS[kind], (text, layout, kind)
@@ -58,6 +68,7 @@ def test_random_text_is_valid_and_covers_every_type(renderer: render.PlateRender
             provinces[text[0]] = provinces.get(text[0], 0) + 1
     assert kinds == set(PlateType)
     assert layouts == set(LAYOUT_BY_NAME)
+    assert serial_letters == {0, 1, 2}
     # Provinces roughly uniform: none more than three times its fair share.
     fair = sum(provinces.values()) / 31
     assert len(provinces) == 31

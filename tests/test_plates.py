@@ -58,6 +58,8 @@ def test_grammar_accepts_each_plate_type(text: str, layout: str, kind: PlateType
         ("皖AO2345", "I or O"),
         ("皖A1234", "6 characters"),
         ("皖A1234挂5", "pattern"),
+        ("皖AX77SX", "3 letters after the office letter"),  # GA 36-2014 5.8.1: two at most
+        ("鲁CAB1C挂", "3 letters"),  # four-character serials alike
     ],
 )
 def test_grammar_rejects_with_a_reason(text: str, problem: str) -> None:
@@ -91,6 +93,20 @@ def test_ctc_repairs_a_character_the_position_cannot_hold() -> None:
     assert reading.text == "皖A12345"
     assert reading.repaired
     assert reading.char_confidences[0] == pytest.approx(0.05)
+
+
+def test_ctc_turns_the_least_sure_of_three_serial_letters_into_its_digit() -> None:
+    # Read as 皖AX77SX: three letters after the office letter, which GA 36 never issues.
+    probs = _probabilities(list("_皖_A_X_7_7_S_X_"), sure=0.8)
+    probs[11, ALPHABET.index("5")] = 0.15  # the S step's best digit, close behind
+    probs[13, ALPHABET.index("8")] = 0.01  # the last X's best digit, far behind
+    reading = decode(probs)
+    assert reading.text == "皖AX775X"
+    assert reading.repaired
+    assert reading.char_confidences[5] == pytest.approx(0.15)
+    assert validate("皖AX77SX") and not validate(reading.text)
+    # Two serial letters are allowed: nothing to repair.
+    assert decode(_probabilities(list("_皖_A_X_7_7_5_X_"))).text == "皖AX775X"
 
 
 def test_ctc_never_invents_characters() -> None:

@@ -5,8 +5,10 @@ Greedy decoding takes the best class per step and collapses repeats and blanks. 
 confidence is the highest probability it reached over the steps that produced it.
 
 Grammar repair: when greedy decoding gives the right number of characters but breaks the GA 36 grammar
-(a digit where the province must be, an O for a 0), every position is re-chosen among the characters
-that position may hold, from the same time steps.  It never adds or drops characters.
+(a digit where the province must be, an O for a 0, three letters in the serial), every position is
+re-chosen among the characters that position may hold, from the same time steps; when that still leaves
+more letters after the office letter than GA 36 allows (two), the letters least ahead of their
+position's best digit become that digit.  It never adds or drops characters.
 
 Home-province prior: most traffic at a station carries its own province's plates, and the province
 character is the hardest one to read at plate resolution.  ``province_prior`` (see :func:`province_prior`)
@@ -26,7 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge.plates.grammar import ALPHABET, ALPHANUMERIC, DIGITS, LETTERS, PROVINCES, SUFFIXES, validate
+from edge.plates.grammar import (
+    ALPHABET,
+    ALPHANUMERIC,
+    DIGITS,
+    LETTERS,
+    MAX_SERIAL_LETTERS,
+    PROVINCES,
+    SUFFIXES,
+    validate,
+)
 
 __all__ = ["RECOGNISER_PROVINCE_WEIGHT", "Reading", "decode", "province_prior"]
 
@@ -69,6 +80,28 @@ _POSITION_SETS: dict[int, list[npt.NDArray[np.int64]]] = {
 
 
 _PROVINCE_INDEX = _allowed(PROVINCES)
+_DIGIT_INDEX = _allowed(DIGITS)
+
+
+def _best(window: npt.NDArray[np.float32], allowed: npt.NDArray[np.int64]) -> tuple[str, float]:
+    """The most probable of ``allowed`` over a segment's steps, and its probability."""
+    sub = window[:, allowed]
+    row, pick = np.unravel_index(int(sub.argmax()), sub.shape)
+    return ALPHABET[allowed[pick]], float(sub[row, pick])
+
+
+def _cap_serial_letters(
+    chars: list[str], confidences: list[float], windows: list[npt.NDArray[np.float32]]
+) -> None:
+    """In place: with more than ``MAX_SERIAL_LETTERS`` letters after the office letter, turn the letters
+    whose probability is least above their segment's best digit's into that digit."""
+    serial = [i for i in range(2, len(chars)) if chars[i] in LETTERS]
+    excess = len(serial) - MAX_SERIAL_LETTERS
+    if excess <= 0:
+        return
+    digits = {i: _best(windows[i], _DIGIT_INDEX) for i in serial}
+    for i in sorted(serial, key=lambda i: confidences[i] / max(digits[i][1], 1e-12))[:excess]:
+        chars[i], confidences[i] = digits[i]
 
 
 def province_prior(home: str, share: float) -> npt.NDArray[np.float64] | None:
@@ -145,17 +178,16 @@ def decode(
     text = "".join(chars)
     if not validate(text, layout) or len(segments) not in _POSITION_SETS:
         return Reading(text, tuple(confidences), repaired=False)
+    windows = [probabilities[a : b + 1] for a, b in segments]
     repaired_chars, repaired_conf = [], []
-    for position, ((a, b), allowed) in enumerate(zip(segments, _POSITION_SETS[len(segments)], strict=True)):
+    for position, (window, allowed) in enumerate(zip(windows, _POSITION_SETS[len(segments)], strict=True)):
         if position == 0 and second_opinion:
-            ch, conf = _pick_province(probabilities[a : b + 1], prior, province)
-            repaired_chars.append(ch)
-            repaired_conf.append(conf)
-            continue
-        window = probabilities[a : b + 1][:, allowed]
-        row, pick = np.unravel_index(int(window.argmax()), window.shape)
-        repaired_chars.append(ALPHABET[allowed[pick]])
-        repaired_conf.append(float(window[row, pick]))
+            ch, conf = _pick_province(window, prior, province)
+        else:
+            ch, conf = _best(window, allowed)
+        repaired_chars.append(ch)
+        repaired_conf.append(conf)
+    _cap_serial_letters(repaired_chars, repaired_conf, windows)
     repaired = "".join(repaired_chars)
     if repaired != text and not validate(repaired, layout):
         return Reading(repaired, tuple(repaired_conf), repaired=True)

@@ -7,7 +7,8 @@ Rules encoded here (GA 36, see ../shared/DOMAIN.md section 6):
 
 - character 1 is a province abbreviation, character 2 the issuing office's letter;
 - the letters I and O are never used (they read as 1 and 0);
-- ordinary plates have 5 more characters (letters or digits);
+- ordinary plates have 5 more characters (letters or digits), at most two of them letters (GA 36-2014
+  5.8.1 and table 3: every serial is digits with none, one or two letters; four-character serials alike);
 - trailers end in 挂, coach-school cars in 学, police in 警, Hong Kong / Macau vehicles in 港 / 澳 (with 粤Z),
   embassies and consulates in 使 / 领, each after 4 characters;
 - new-energy plates have 6 characters after the office letter: small vehicles put D or F (electric / hybrid)
@@ -29,6 +30,7 @@ __all__ = [
     "LAYOUTS",
     "LAYOUT_BY_NAME",
     "LETTERS",
+    "MAX_SERIAL_LETTERS",
     "PROVINCES",
     "SUFFIXES",
     "Layout",
@@ -43,6 +45,8 @@ LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # GA 36: no I, no O
 DIGITS = "0123456789"
 SUFFIXES = "挂学警港澳使领"
 ALPHANUMERIC = LETTERS + DIGITS
+#: Letters a plate may carry after the office letter (GA 36-2014 5.8.1, table 3); new-energy plates' D/F count.
+MAX_SERIAL_LETTERS = 2
 
 #: Recogniser output classes: index 0 is the CTC blank, then every character a plate can carry.
 BLANK = "_"
@@ -147,6 +151,12 @@ def validate(text: str, layout: str | None = None) -> list[str]:
         problems.append("plates never carry the letters I or O")
     if len(text) not in (7, 8):
         problems.append(f"{len(text)} characters; plates have 7 (8 for new energy)")
+    serial_letters = sum(ch in LETTERS for ch in text[2:])
+    if serial_letters > MAX_SERIAL_LETTERS:
+        problems.append(
+            f"{serial_letters} letters after the office letter; GA 36-2014 (5.8.1, table 3) allows at most "
+            f"{MAX_SERIAL_LETTERS}"
+        )
     if not problems and plate_type(text, layout) is None:
         problems.append("characters do not follow any GA 36 plate pattern")
     return problems

@@ -31,11 +31,13 @@ from edge.plates.grammar import (
     LAYOUT_BY_NAME,
     LAYOUTS,
     LETTERS,
+    MAX_SERIAL_LETTERS,
     PROVINCES,
     SUFFIXES,
     TYPE_LAYOUTS,
     PlateType,
     plate_type,
+    validate,
 )
 
 __all__ = ["PlateRenderer", "SharedAssetsMissing", "locate_shared_dir"]
@@ -616,12 +618,11 @@ def _pick(rng: np.random.Generator, chars: str) -> str:
 
 
 def _serial(rng: np.random.Generator, length: int) -> str:
-    """Serial characters: half the time uniform over letters and digits (every class often), else like
-    GA 36-2014 table 3 (digits with up to two letters)."""
-    if rng.random() < 0.5:
-        return "".join(_pick(rng, _ALNUM) for _ in range(length))
+    """Serial characters as GA 36-2014 (5.8.1, table 3) allows them: digits with none, one or two letters,
+    at any positions.  Plates with letters are drawn more often than issuing makes them, so that every
+    letter is seen often."""
     chars = [_pick(rng, DIGITS) for _ in range(length)]
-    letters = int(rng.choice(3, p=(0.3, 0.45, 0.25)))
+    letters = int(rng.choice(MAX_SERIAL_LETTERS + 1, p=(0.15, 0.4, 0.45)))
     for position in rng.choice(length, size=letters, replace=False):
         chars[int(position)] = _pick(rng, LETTERS)
     return "".join(chars)
@@ -647,7 +648,7 @@ def _random_text_of_type(rng: np.random.Generator, kind: PlateType) -> str:
         text += "".join(_pick(rng, DIGITS) for _ in range(4))
     else:
         text = province + office + "".join(_pick(rng, DIGITS) for _ in range(5)) + _pick(rng, "DF")
-    if not GRAMMAR[kind].fullmatch(text):  # the grammar module is the authority; never emit what it rejects
+    if not GRAMMAR[kind].fullmatch(text) or validate(text):  # the grammar module is the authority
         raise AssertionError(f"generated {text!r} does not match {kind}")
     return text
 
