@@ -53,8 +53,8 @@ _CJK_FONTS = (
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
     Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
 )
-#: More designs, only with ``PlateRenderer(extra_fonts=True)`` (re-training; the defaults' renders stay as
-#: they were): Noto's heaviest and a middle weight (fonts-noto-cjk-extra), and a condensed design drawn
+#: More designs, only with ``PlateRenderer(extra_fonts=True)`` (re-training; without it the font draws are
+#: as before): Noto's heaviest and a middle weight (fonts-noto-cjk-extra), and a condensed design drawn
 #: upright (fonts-smiley-sans).  Each has every province and suffix character.
 EXTRA_CJK_FONTS = (
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Black.ttc"),
