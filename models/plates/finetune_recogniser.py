@@ -132,7 +132,6 @@ def main() -> None:
     accuracy, per_layout = _ctc_accuracy(model, held_out)
     accuracy_mild, per_layout_mild = _ctc_accuracy(model, held_out_mild)
     _export(model, (1, 3, *RECOGNISER_SIZE), path, "probabilities")
-    quantize(args.model_dir, workers=args.workers)
     sitting = {
         "seed": args.seed,
         "samples": args.samples,
@@ -153,6 +152,9 @@ def main() -> None:
     report.setdefault("finetunes", []).append(sitting)  # one entry per sitting, in order
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(sitting, indent=2, ensure_ascii=False))
+    # Last, so that a failure here keeps the float model and the sitting's report: run
+    # `python -m models.plates.quantize_recogniser --model-dir DIR` again.
+    quantize(args.model_dir, workers=args.workers)
 
 
 if __name__ == "__main__":

@@ -122,9 +122,6 @@ def main() -> None:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     _export(model, (1, 3, *PROVINCE_SIZE), args.out / PROVINCE_FLOAT_FILE, "logits")
-    quantize(
-        args.out, workers=args.workers, province=True
-    )  # the lane runs the int8 copy: plate_province.onnx
     report = {
         "seed": args.seed,
         "samples": args.samples,
@@ -146,6 +143,9 @@ def main() -> None:
         json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     )
     print(json.dumps(report, indent=2, ensure_ascii=False))
+    # The lane runs the int8 copy, plate_province.onnx.  Last, so that a failure here keeps the float model
+    # and the report: run `python -m models.plates.quantize_recogniser --province --model-dir DIR` again.
+    quantize(args.out, workers=args.workers, province=True)
 
 
 if __name__ == "__main__":
