@@ -13,7 +13,8 @@ and one of 99 % are two and four misses, which that interval does not tell apart
 
 The real crops (../shared/plates/real_crops, file name = plate text) are read here only, to validate:
 no training script reads them.  Synthetic sets use seeds the training never used.  They are also read by
-the recogniser alone (``PlateReader(province=False)``), to show what the province classifier adds.
+the recogniser alone (``PlateReader(province=False, suffix=False)``), to show what the province and
+suffix classifiers add.
 """
 
 from __future__ import annotations
@@ -248,7 +249,7 @@ def main() -> int:
         report[f"real_crops_home_{args.home_province}_share_0.5"] = real_crops(
             home_reader, shared / "plates" / "real_crops"
         )
-        recogniser_only = PlateReader(args.model_dir, threads=1, detector=False, province=False)
+        recogniser_only = PlateReader(args.model_dir, threads=1, detector=False, province=False, suffix=False)
         report["real_crops_recogniser_only"] = real_crops(recogniser_only, shared / "plates" / "real_crops")
         report["synthetic_types"] = synthetic_types(reader, renderer, args.per_type, baseline=recogniser_only)
     if args.only in ("all", "frames"):

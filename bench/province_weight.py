@@ -76,7 +76,7 @@ def main() -> int:
             }
     finally:
         ctc.RECOGNISER_PROVINCE_WEIGHT = shipped
-    alone = PlateReader(args.model_dir, detector=False, province=False)
+    alone = PlateReader(args.model_dir, detector=False, province=False, suffix=False)
     report = {
         "synthetic_crops": args.crops,
         "real_crops": len(real),

@@ -14,13 +14,14 @@ from click.testing import CliRunner
 from edge.cli import main as cli
 from edge.plates.camera import Camera
 from edge.plates.ctc import RECOGNISER_PROVINCE_WEIGHT, decode, province_prior
-from edge.plates.grammar import ALPHABET, LAYOUTS, PROVINCES, PlateType, plate_type, validate
+from edge.plates.grammar import ALPHABET, LAYOUTS, PROVINCES, SUFFIXES, PlateType, plate_type, validate
 from edge.plates.preprocess import (
     PROVINCE_SIZE,
     RECOGNISER_SIZE,
     order_corners,
     province_input,
     recogniser_input,
+    suffix_input,
 )
 from edge.plates.reader import PlateReader, PlateResult, vote
 from models.plates.render import PlateRenderer, locate_shared_dir
@@ -176,6 +177,37 @@ def test_province_classifier_settles_the_first_character_with_the_recogniser() -
     assert decode(torn, prior=province_prior("皖", 0.5), province=even).text == "皖A12345"
 
 
+def _suffix(shares: dict[str, float]) -> np.ndarray:
+    """The suffix classifier's output over ``SUFFIXES`` and "none": ``shares`` named, the rest even."""
+    out = np.full(
+        len(SUFFIXES) + 1, (1.0 - sum(shares.values())) / (len(SUFFIXES) + 1 - len(shares)), np.float32
+    )
+    for ch, share in shares.items():
+        out[len(SUFFIXES) if ch == "none" else SUFFIXES.index(ch)] = share
+    return out
+
+
+def test_suffix_classifier_settles_the_last_character_and_nothing_else() -> None:
+    weak = _probabilities(list("_粤_Z_1_2_3_4_港_"), sure=0.6)
+    weak[13, ALPHABET.index("澳")] = 0.3  # the recogniser leans to 港, 澳 behind
+    reading = decode(weak, suffix=_suffix({"澳": 0.8, "港": 0.1}))
+    assert reading.text == "粤Z1234澳"
+    assert reading.char_confidences[:-1] == pytest.approx((0.6,) * 6)
+    # A sure recogniser keeps its suffix against an unsure classifier.
+    assert decode(_probabilities(list("_粤_Z_1_2_3_4_港_"), sure=0.98), suffix=_suffix({"澳": 0.6})).text == (
+        "粤Z1234港"
+    )
+    # A letter or digit read last stays: the classifier never adds a suffix, even when it says "none" is
+    # unlikely, and never changes the number of characters.
+    assert decode(_probabilities(list("_皖_A_1_2_3_4_5_")), suffix=_suffix({"挂": 0.95})).text == "皖A12345"
+    # Grammar repair (here the province) keeps the classifier's choice of suffix.
+    repaired = _probabilities(list("_8_A_1_2_3_4_使_"), sure=0.7)
+    repaired[1, ALPHABET.index("京")] = 0.05
+    repaired[13, ALPHABET.index("领")] = 0.2
+    reading = decode(repaired, suffix=_suffix({"领": 0.9}))
+    assert reading.text == "京A1234领" and reading.repaired
+
+
 def test_province_classifier_never_changes_the_length_or_a_non_province() -> None:
     sure = _province({"皖": 0.99})
     short = decode(_probabilities(list("_A_1_2_3_4_5_")), province=sure)
@@ -227,6 +259,22 @@ def test_province_region_holds_the_province_character(renderer: PlateRenderer) -
     assert province_input(blank2, 2).mean() > 200
 
 
+def test_suffix_region_holds_the_last_character(renderer: PlateRenderer) -> None:
+    for layout, text, suffix_changed, other_changed in (
+        ("yellow_single", "鲁C1234挂", "鲁C1234学", "京C1234挂"),
+        ("yellow_double", "鲁C1234挂", "鲁C12345", "京C1234挂"),
+        ("black_single", "粤Z1234港", "粤Z1234澳", "粤Z9234港"),
+        ("white_double", "沪A0123警", "沪A01234", "沪B0123警"),
+    ):
+        rows = next(x for x in LAYOUTS if x.name == layout).rows
+        region, changed, same = (
+            suffix_input(renderer.render(t, layout)[0], rows) for t in (text, suffix_changed, other_changed)
+        )
+        assert region.shape == (*PROVINCE_SIZE, 3)
+        assert not np.array_equal(region, changed), layout
+        assert np.array_equal(region, same), layout
+
+
 def test_corners_are_ordered_whatever_order_they_come_in() -> None:
     quad = np.array([[10, 10], [110, 14], [108, 50], [8, 46]], np.float32)
     for shift in range(4):
@@ -262,15 +310,19 @@ def test_reads_real_blue_plate_crops(reader: PlateReader) -> None:
     )
 
 
-def test_a_missing_province_model_is_named_with_what_to_do(tmp_path: Path) -> None:
+def test_a_missing_glyph_model_is_named_with_what_to_do(tmp_path: Path) -> None:
     from edge.plates.reader import MODEL_DIR, PlateModelError
 
     for name in ("plate_recogniser.onnx", "plate_layout.onnx"):
         (tmp_path / name).write_bytes((MODEL_DIR / name).read_bytes())
     with pytest.raises(PlateModelError, match=r"plate_province\.onnx is missing.*train_province"):
         PlateReader(tmp_path, detector=False)
-    # The recogniser alone (for comparisons) does not need it, and still reads.
-    result = PlateReader(tmp_path, detector=False, province=False).read_crop(np.zeros((24, 94, 3), np.uint8))
+    (tmp_path / "plate_province.onnx").write_bytes((MODEL_DIR / "plate_province.onnx").read_bytes())
+    with pytest.raises(PlateModelError, match=r"plate_suffix\.onnx is missing.*--target suffix"):
+        PlateReader(tmp_path, detector=False)
+    # The recogniser alone (for comparisons) needs neither, and still reads.
+    alone = PlateReader(tmp_path, detector=False, province=False, suffix=False)
+    result = alone.read_crop(np.zeros((24, 94, 3), np.uint8))
     assert len(result.char_confidences) == len(result.text)
 
 
@@ -305,29 +357,39 @@ def test_int8_recogniser_reads_as_the_float_one(renderer: PlateRenderer) -> None
     assert same >= 72, f"the int8 recogniser reads {same} of 80 crops as the float one does"
 
 
-def test_int8_province_classifier_reads_as_the_float_one(renderer: PlateRenderer) -> None:
-    """plate_province.onnx is the int8 copy of plate_province.fp32.onnx; on 80 crops it must pick the
-    province the float model picks (here 79 of 80 agree, each right in 74) and be right as often."""
+@pytest.mark.parametrize("glyph", ["province", "suffix"])
+def test_int8_glyph_classifier_reads_as_the_float_one(renderer: PlateRenderer, glyph: str) -> None:
+    """plate_province.onnx and plate_suffix.onnx are the int8 copies of their .fp32.onnx files; on 80
+    crops each must pick what the float model picks (here 79-80 of 80 agree) and be right as often.
+    The suffix crops are of the layouts that carry suffixes, so most have one."""
     import onnxruntime as ort
 
     from edge.plates.preprocess import to_chw_float
     from edge.plates.reader import MODEL_DIR
 
-    names = ("plate_province.onnx", "plate_province.fp32.onnx")
+    names = (f"plate_{glyph}.onnx", f"plate_{glyph}.fp32.onnx")
     sessions = [ort.InferenceSession(str(MODEL_DIR / n), providers=["CPUExecutionProvider"]) for n in names]
     assert (MODEL_DIR / names[0]).stat().st_size < 0.5 * (MODEL_DIR / names[1]).stat().st_size
     rng = np.random.default_rng(78)
     regions, truth = [], []
-    for _ in range(80):
-        crop, text, layout = renderer.crop_sample(rng)
-        regions.append(province_input(crop, next(x for x in LAYOUTS if x.name == layout).rows))
-        truth.append(PROVINCES.index(text[0]))
+    for i in range(80):
+        layout = None if glyph == "province" else ("black_single", "white_single", "yellow_single")[i % 3]
+        crop, text, layout = renderer.crop_sample(rng, layout=layout)
+        rows = next(x for x in LAYOUTS if x.name == layout).rows
+        if glyph == "province":
+            regions.append(province_input(crop, rows))
+            truth.append(PROVINCES.index(text[0]))
+        else:
+            regions.append(suffix_input(crop, rows))
+            truth.append(SUFFIXES.index(text[-1]) if text[-1] in SUFFIXES else len(SUFFIXES))
     batch = to_chw_float(np.stack(regions))
     int8, float32 = (s.run(None, {"image": batch})[0].argmax(axis=1) for s in sessions)
     assert (int8 == float32).sum() >= 74, (
         f"the int8 classifier picks as the float one in {(int8 == float32).sum()} of 80"
     )
     assert (int8 == np.array(truth)).sum() >= (float32 == np.array(truth)).sum() - 2
+    if glyph == "suffix":
+        assert sum(t < len(SUFFIXES) for t in truth) >= 50  # most of these crops do carry a suffix
 
 
 def test_reads_synthetic_crops_of_every_layout(reader: PlateReader, renderer: PlateRenderer) -> None:

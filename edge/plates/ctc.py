@@ -19,6 +19,10 @@ Province classifier: ``province`` is a second opinion on the first character, fr
 only the region around it.  The choice among provinces is then the product of the two readings (the
 recogniser's best step over the segment, renormalised over the provinces, raised to
 ``RECOGNISER_PROVINCE_WEIGHT``) and the prior, again without changing the characters' number.
+
+Suffix classifier: ``suffix`` is the same kind of second opinion on the last character.  When the
+recogniser reads a suffix there (挂学警港澳使领), the choice among the suffixes is the product of the two
+readings, the recogniser's at the same power (not tuned separately).
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ __all__ = ["RECOGNISER_PROVINCE_WEIGHT", "Reading", "decode", "province_prior"]
 #: The recogniser is over-confident on the province character: on 3,000 synthetic tuning crops (seed
 #: 555,001, none used by training or the benchmark) the plain product (1.0) chose no better than the
 #: classifier alone, and every exponent from 0.25 to 0.7 chose 0.2-0.6 points better than either (0.5:
-#: 0.3-0.4 points, with each of two classifier sittings).  Measured by bench/province_weight.py.
+#: 0.3-0.4 points, with each of two classifier sittings).  Measured by bench/province_weight.py.  The suffix
+#: classifier's product uses it too.
 RECOGNISER_PROVINCE_WEIGHT = 0.5
 
 
@@ -80,6 +85,7 @@ _POSITION_SETS: dict[int, list[npt.NDArray[np.int64]]] = {
 
 
 _PROVINCE_INDEX = _allowed(PROVINCES)
+_SUFFIX_INDEX = _allowed(SUFFIXES)
 _DIGIT_INDEX = _allowed(DIGITS)
 
 
@@ -125,6 +131,26 @@ def province_prior(home: str, share: float) -> npt.NDArray[np.float64] | None:
     return weights
 
 
+def _second_look(
+    window: npt.NDArray[np.float32],
+    index: npt.NDArray[np.int64],
+    classifier: npt.NDArray[np.float32],
+    weights: npt.NDArray[np.float64] | None = None,
+) -> tuple[str, float]:
+    """Among the characters ``index``: the one with the highest product of the recogniser's probability
+    (its best step over the segment, renormalised over them, to the power ``RECOGNISER_PROVINCE_WEIGHT``),
+    a classifier's (``classifier``, over the same characters in the same order) and ``weights``; and that
+    product renormalised."""
+    recogniser = window[:, index].astype(np.float64).max(axis=0)
+    recogniser = (recogniser / max(float(recogniser.sum()), 1e-12)) ** RECOGNISER_PROVINCE_WEIGHT
+    combined = recogniser * classifier.astype(np.float64)
+    if weights is not None:
+        combined = combined * weights[index]
+    combined /= max(float(combined.sum()), 1e-300)
+    best = int(combined.argmax())
+    return ALPHABET[index[best]], float(combined[best])
+
+
 def _pick_province(
     window: npt.NDArray[np.float32],
     prior: npt.NDArray[np.float64] | None,
@@ -133,18 +159,10 @@ def _pick_province(
     """The province with the highest prior-weighted probability over a segment's steps, and its
     posterior (the weighted probability renormalised over the whole step).
 
-    With ``province`` (the province classifier's probabilities over ``PROVINCES``): the province with the
-    highest product of the recogniser's (its best step, renormalised over the provinces, to the power
-    ``RECOGNISER_PROVINCE_WEIGHT``), the classifier's and the prior's, and that product renormalised."""
+    With ``province`` (the province classifier's probabilities over ``PROVINCES``): :func:`_second_look`
+    with the prior as weights."""
     if province is not None:
-        recogniser = window[:, _PROVINCE_INDEX].astype(np.float64).max(axis=0)
-        recogniser = (recogniser / max(float(recogniser.sum()), 1e-12)) ** RECOGNISER_PROVINCE_WEIGHT
-        combined = recogniser * province.astype(np.float64)
-        if prior is not None:
-            combined = combined * prior[_PROVINCE_INDEX]
-        combined /= max(float(combined.sum()), 1e-300)
-        best = int(combined.argmax())
-        return ALPHABET[_PROVINCE_INDEX[best]], float(combined[best])
+        return _second_look(window, _PROVINCE_INDEX, province, prior)
     weighted = window.astype(np.float64) * (1.0 if prior is None else prior)  # steps x classes
     weighted /= weighted.sum(axis=1, keepdims=True)
     provinces = weighted[:, _PROVINCE_INDEX]
@@ -152,14 +170,23 @@ def _pick_province(
     return ALPHABET[_PROVINCE_INDEX[pick]], float(provinces[row, pick])
 
 
+def _pick_suffix(window: npt.NDArray[np.float32], suffix: npt.NDArray[np.float32]) -> tuple[str, float]:
+    """The suffix character by :func:`_second_look`, from the suffix classifier's probabilities over
+    ``SUFFIXES`` and "none" (dropped: the recogniser has already read a suffix here)."""
+    return _second_look(window, _SUFFIX_INDEX, suffix[: len(SUFFIXES)])
+
+
 def decode(
     probabilities: npt.NDArray[np.float32],
     layout: str | None = None,
     prior: npt.NDArray[np.float64] | None = None,
     province: npt.NDArray[np.float32] | None = None,
+    suffix: npt.NDArray[np.float32] | None = None,
 ) -> Reading:
     """Decode one (T, classes) probability matrix; ``prior`` from :func:`province_prior` or None;
-    ``province``: the province classifier's probabilities over ``PROVINCES``, or None."""
+    ``province``: the province classifier's probabilities over ``PROVINCES``, or None; ``suffix``: the
+    suffix classifier's over ``SUFFIXES`` and "none", or None (then a suffix the recogniser reads on the
+    last character is re-chosen among the suffixes only; nothing else changes)."""
     second_opinion = prior is not None or province is not None
     best = probabilities.argmax(axis=1)
     segments: list[tuple[int, int]] = []  # (first step, last step) of each emitted character
@@ -175,6 +202,9 @@ def decode(
     if second_opinion and segments and chars[0] in PROVINCES:
         a, b = segments[0]
         chars[0], confidences[0] = _pick_province(probabilities[a : b + 1], prior, province)
+    if suffix is not None and len(segments) > 2 and chars[-1] in SUFFIXES:
+        a, b = segments[-1]
+        chars[-1], confidences[-1] = _pick_suffix(probabilities[a : b + 1], suffix)
     text = "".join(chars)
     if not validate(text, layout) or len(segments) not in _POSITION_SETS:
         return Reading(text, tuple(confidences), repaired=False)
@@ -185,6 +215,8 @@ def decode(
             ch, conf = _pick_province(window, prior, province)
         else:
             ch, conf = _best(window, allowed)
+            if suffix is not None and position == len(segments) - 1 and ch in SUFFIXES:
+                ch, conf = _pick_suffix(window, suffix)
         repaired_chars.append(ch)
         repaired_conf.append(conf)
     _cap_serial_letters(repaired_chars, repaired_conf, windows)

@@ -5,7 +5,8 @@ functions, so the models always see at run time exactly what they saw in trainin
 
 - The **classifier** takes the whole crop resized to ``CLASSIFIER_SIZE``.
 - The **province classifier** takes the region of the crop around the province character, resized to
-  ``PROVINCE_SIZE``: a second, closer look at the plate's most complex glyph.
+  ``PROVINCE_SIZE``: a second, closer look at the plate's most complex glyph.  The **suffix classifier**
+  takes the region around the last character (where 挂, 学, 警, 港, 澳, 使 and 领 stand) at the same size.
 - The **recogniser** takes one text line of ``RECOGNISER_SIZE``.  A double-row plate is cut into its top
   row (province and office letter) and its bottom row, which are put side by side: the usual trick that
   lets one CTC reader handle both layouts (DOMAIN.md section 6).
@@ -31,6 +32,7 @@ __all__ = [
     "province_input",
     "recogniser_input",
     "rectify",
+    "suffix_input",
     "to_chw_float",
 ]
 
@@ -53,6 +55,10 @@ _TOP_SHARE = 0.32
 #: has it on the left of the top row (110-190 mm of 440, 15-75 mm of 220).  The cuts leave room for the
 #: crop margins of the detector and of third-party crops (a few per cent of the width either way).
 _PROVINCE_REGION = {1: ((0.0, 1.0), (0.0, 0.24)), 2: ((0.0, 0.45), (0.15, 0.52))}
+#: Where the last character is, likewise: the right end of a single-row plate (379.5-424.5 mm of 440), or
+#: of a double-row plate's bottom row (its fifth 65 mm character ends 15 mm from the right edge, 95-205 mm
+#: of 220).
+_SUFFIX_REGION = {1: ((0.0, 1.0), (0.76, 1.0)), 2: ((0.33, 1.0), (0.78, 1.0))}
 
 UInt8Image = npt.NDArray[np.uint8]
 
@@ -89,8 +95,17 @@ def recogniser_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
 
 def province_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
     """The region around the province character (BGR uint8, ``PROVINCE_SIZE``)."""
+    return _region(crop_bgr, _PROVINCE_REGION[2 if rows == 2 else 1])
+
+
+def suffix_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
+    """The region around the last character (BGR uint8, ``PROVINCE_SIZE``)."""
+    return _region(crop_bgr, _SUFFIX_REGION[2 if rows == 2 else 1])
+
+
+def _region(crop_bgr: UInt8Image, where: tuple[tuple[float, float], tuple[float, float]]) -> UInt8Image:
     crop = _as_bgr(crop_bgr)
-    (top, bottom), (left, right) = _PROVINCE_REGION[2 if rows == 2 else 1]
+    (top, bottom), (left, right) = where
     h, w = crop.shape[:2]
     region = crop[int(top * h) : max(int(bottom * h), 1), int(left * w) : max(int(right * w), 1)]
     return _resize(region, *PROVINCE_SIZE)

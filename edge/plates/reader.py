@@ -32,6 +32,7 @@ from edge.plates.preprocess import (
     province_input,
     recogniser_input,
     rectify,
+    suffix_input,
     to_chw_float,
 )
 
@@ -44,6 +45,7 @@ RECOGNISER_FILE = "plate_recogniser.onnx"
 CLASSIFIER_FILE = "plate_layout.onnx"
 DETECTOR_FILE = "plate_detector.onnx"
 PROVINCE_FILE = "plate_province.onnx"
+SUFFIX_FILE = "plate_suffix.onnx"
 #: Corner offsets are predicted in units of this many detector-input pixels.
 CORNER_UNIT_PX = 16.0
 
@@ -95,7 +97,7 @@ def _session(path: Path, threads: int) -> Any:
     if not path.is_file():
         raise PlateModelError(
             f"plate model {path} is missing: reinstall the package, or train it with"
-            " `python -m models.plates.train_recogniser` / `train_detector` / `train_province`"
+            " `python -m models.plates.train_recogniser` / `train_detector` / `train_province [--target suffix]`"
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -125,17 +127,19 @@ class PlateReader:
         home_province: str = "",
         home_share: float = 0.5,
         province: bool = True,
+        suffix: bool = True,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
         expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
         ``province``: take the province classifier's second look at the first character (False: the
-        recogniser alone, for comparisons)."""
+        recogniser alone, for comparisons); ``suffix``: the suffix classifier's on the last character."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
         self._prior = province_prior(home_province, home_share)
         self._recogniser = _session(model_dir / RECOGNISER_FILE, threads)
         self._classifier = _session(model_dir / CLASSIFIER_FILE, threads)
         self._province = _session(model_dir / PROVINCE_FILE, threads) if province else None
+        self._suffix = _session(model_dir / SUFFIX_FILE, threads) if suffix else None
         self._detector = _session(model_dir / DETECTOR_FILE, threads) if detector else None
         self._warm_up()
 
@@ -143,8 +147,9 @@ class PlateReader:
         started = time.perf_counter()
         self._recogniser.run(None, {"image": np.zeros((1, 3, *RECOGNISER_SIZE), np.float32)})
         self._classifier.run(None, {"image": np.zeros((1, 3, *CLASSIFIER_SIZE), np.float32)})
-        if self._province is not None:
-            self._province.run(None, {"image": np.zeros((1, 3, *PROVINCE_SIZE), np.float32)})
+        for glyph in (self._province, self._suffix):
+            if glyph is not None:
+                glyph.run(None, {"image": np.zeros((1, 3, *PROVINCE_SIZE), np.float32)})
         if self._detector is not None:
             self._detector.run(None, {"image": np.zeros((1, 3, *DETECTOR_SIZE), np.float32)})
         log.debug("plate models warm in %.0f ms", (time.perf_counter() - started) * 1000)
@@ -165,18 +170,15 @@ class PlateReader:
             [recogniser_input(c, LAYOUTS[k].rows) for c, k in zip(crops, layout_index, strict=True)]
         )
         probabilities = self._recogniser.run(None, {"image": to_chw_float(lines)})[0]
-        provinces: list[npt.NDArray[np.float32] | None] = [None] * len(crops)
-        if self._province is not None:
-            regions = np.stack(
-                [province_input(c, LAYOUTS[k].rows) for c, k in zip(crops, layout_index, strict=True)]
-            )
-            provinces = list(_softmax(self._province.run(None, {"image": to_chw_float(regions)})[0]))
+        rows = [LAYOUTS[k].rows for k in layout_index]
+        provinces = self._second_looks(self._province, province_input, crops, rows)
+        suffixes = self._second_looks(self._suffix, suffix_input, crops, rows)
         results = []
-        for crop, k, layout_p, probs, province in zip(
-            crops, layout_index, layout_probs, probabilities, provinces, strict=True
+        for crop, k, layout_p, probs, province, suffix in zip(
+            crops, layout_index, layout_probs, probabilities, provinces, suffixes, strict=True
         ):
             layout = LAYOUTS[int(k)]
-            reading: Reading = decode(probs, layout.name, self._prior, province)
+            reading: Reading = decode(probs, layout.name, self._prior, province, suffix)
             problems = validate(reading.text, layout.name)
             kind = plate_type(reading.text, layout.name)
             results.append(
@@ -195,6 +197,19 @@ class PlateReader:
                 )
             )
         return results
+
+    @staticmethod
+    def _second_looks(
+        session: Any,
+        region: Any,
+        crops: list[npt.NDArray[np.uint8]],
+        rows: list[int],
+    ) -> list[npt.NDArray[np.float32] | None]:
+        """A glyph classifier's probabilities for each crop's region, or Nones when it is off."""
+        if session is None:
+            return [None] * len(crops)
+        regions = np.stack([region(c, r) for c, r in zip(crops, rows, strict=True)])
+        return list(_softmax(session.run(None, {"image": to_chw_float(regions)})[0]))
 
     def read_crop(self, crop: npt.NDArray[np.uint8]) -> PlateResult:
         return self.read_crops([crop])[0]

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from edge.plates.grammar import ALPHABET, LAYOUT_BY_NAME, LAYOUTS
-from edge.plates.preprocess import RECOGNISER_SIZE, classifier_input, province_input, recogniser_input
+from edge.plates.preprocess import (
+    RECOGNISER_SIZE,
+    classifier_input,
+    province_input,
+    recogniser_input,
+    suffix_input,
+)
 
 LAYOUT_INDEX = {layout.name: i for i, layout in enumerate(LAYOUTS)}
 CHAR_INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
@@ -32,6 +38,7 @@ class CropSet:
     layouts: np.ndarray  # N int64 index into LAYOUTS
     texts: list[str]
     province: np.ndarray  # N, 40, 32, 3 uint8: the province classifier's input
+    suffix: np.ndarray  # N, 40, 32, 3 uint8: the suffix classifier's input
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -42,7 +49,7 @@ _worker: dict[str, Any] = {}  # the renderer of this worker process
 
 def _render_chunk(
     args: tuple[int, int, str | None, float, float, bool],
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str], np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], np.ndarray, np.ndarray]:
     seed, count, layout, mild_share, warp_share, extra_fonts = args
     if _worker.get("extra_fonts") != extra_fonts:
         import cv2
@@ -58,7 +65,7 @@ def _render_chunk(
     # A stream of its own decides which crops are mild, so a share of 0 renders the same set as before.
     mild = np.random.default_rng([seed, 1]).random(count) < mild_share
     warp = np.random.default_rng([seed, 2]).random(count) < warp_share  # likewise
-    rec, cls, texts, layouts, province = [], [], [], [], []
+    rec, cls, texts, layouts, province, suffix = [], [], [], [], [], []
     for index in range(count):
         crop, text, name = renderer.crop_sample(
             rng, layout=layout, mild=bool(mild[index]), warp=bool(warp[index])
@@ -67,9 +74,10 @@ def _render_chunk(
         rec.append(recogniser_input(crop, rows))
         cls.append(classifier_input(crop))
         province.append(province_input(crop, rows))
+        suffix.append(suffix_input(crop, rows))
         texts.append(text)
         layouts.append(name)
-    return np.stack(rec), np.stack(cls), texts, layouts, np.stack(province)
+    return np.stack(rec), np.stack(cls), texts, layouts, np.stack(province), np.stack(suffix)
 
 
 def render_crops(
@@ -110,6 +118,7 @@ def render_crops(
         layouts=np.array([LAYOUT_INDEX[name] for name in layouts], dtype=np.int64),
         texts=texts,
         province=np.concatenate([p[4] for p in parts]),
+        suffix=np.concatenate([p[5] for p in parts]),
     )
 
 
@@ -125,8 +134,12 @@ def cached_crops(
     """:func:`render_crops`, kept in ``path`` (an .npz) for the next run with the same arguments."""
     if path.exists():
         data = np.load(path, allow_pickle=False)
-        # Caches written before the province classifier lack its input: render those again.
-        same_inputs = tuple(data["recogniser"].shape[1:3]) == RECOGNISER_SIZE and "province" in data
+        # Caches written before the province or suffix classifier lack its input: render those again.
+        same_inputs = (
+            tuple(data["recogniser"].shape[1:3]) == RECOGNISER_SIZE
+            and "province" in data
+            and "suffix" in data
+        )
         same_mix = float(data["mild_share"]) if "mild_share" in data else 0.0
         same_warp = float(data["warp_share"]) if "warp_share" in data else 0.0
         same_fonts = bool(data["extra_fonts"]) if "extra_fonts" in data else False
@@ -146,6 +159,7 @@ def cached_crops(
                 data["layouts"],
                 [str(t) for t in data["texts"]],
                 data["province"],
+                data["suffix"],
             )
     crops = render_crops(
         count, seed, workers, mild_share=mild_share, warp_share=warp_share, extra_fonts=extra_fonts
@@ -165,5 +179,6 @@ def cached_crops(
         layouts=crops.layouts,
         texts=np.array(crops.texts),
         province=crops.province,
+        suffix=crops.suffix,
     )
     return crops

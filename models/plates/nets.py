@@ -1,4 +1,4 @@
-"""The four plate networks (PyTorch, training only; the runtime loads their ONNX exports).
+"""The five plate networks (PyTorch, training only; the runtime loads their ONNX exports).
 
 All four are small plain CNNs sized for one CPU core at the lane: convolutions, batch norm and ReLU,
 nothing an ONNX runtime handles slowly.
@@ -12,7 +12,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from edge.plates.grammar import ALPHABET, LAYOUTS, PROVINCES
+from edge.plates.grammar import ALPHABET, LAYOUTS, PROVINCES, SUFFIXES
 
 
 def _conv(
@@ -97,6 +97,17 @@ class ProvinceClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x).mean(dim=(2, 3)))
+
+
+class SuffixClassifier(ProvinceClassifier):
+    """3x40x32 region around the last character -> logits over ``SUFFIXES`` and a last class for "none"
+    (a letter or digit ends the plate).  The same network as the province classifier's: the suffixes are
+    drawn from the same CJK faces, and 港/澳 and 使/领 are as alike at plate resolution as provinces."""
+
+    def __init__(
+        self, n_classes: int = len(SUFFIXES) + 1, width: tuple[int, ...] = (24, 48, 96, 128)
+    ) -> None:
+        super().__init__(n_classes, width)
 
 
 class LayoutClassifier(nn.Module):

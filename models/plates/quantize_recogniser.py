@@ -1,7 +1,9 @@
 """Quantise the trained recogniser to int8 for the lane: ``plate_recogniser.fp32.onnx`` -> ``plate_recogniser.onnx``;
-likewise the province classifier (``plate_province.fp32.onnx`` -> ``plate_province.onnx``).
+likewise the province and suffix classifiers (``plate_province.fp32.onnx`` -> ``plate_province.onnx``,
+``plate_suffix.fp32.onnx`` -> ``plate_suffix.onnx``).
 
     python -m models.plates.quantize_recogniser            # the committed models (seed 2031)
+    python -m models.plates.quantize_recogniser --glyph suffix
 
 onnxruntime's static quantisation (QDQ, weights int8 per output channel, activations uint8), with the
 activation ranges calibrated on freshly rendered crops of a seed no training run uses.  The float model
@@ -23,8 +25,11 @@ from models.plates.dataset import render_crops
 MODEL_DIR = Path(__file__).resolve().parent
 FLOAT_FILE = "plate_recogniser.fp32.onnx"
 INT8_FILE = "plate_recogniser.onnx"
-PROVINCE_FLOAT_FILE = "plate_province.fp32.onnx"
-PROVINCE_INT8_FILE = "plate_province.onnx"
+#: The glyph classifiers' float file, int8 file and training report, by target.
+GLYPH_FILES = {
+    "province": ("plate_province.fp32.onnx", "plate_province.onnx", "plate_province.train.json"),
+    "suffix": ("plate_suffix.fp32.onnx", "plate_suffix.onnx", "plate_suffix.train.json"),
+}
 CALIBRATION_SEED = 2031  # never a training or held-out seed (2026-2030, +10,000, bench 777,001)
 
 
@@ -33,10 +38,10 @@ def quantize(
     samples: int = 600,
     seed: int = CALIBRATION_SEED,
     workers: int = 1,
-    province: bool = False,
+    glyph: str | None = None,
 ) -> Path:
     """Write ``model_dir/plate_recogniser.onnx`` (int8) from ``model_dir/plate_recogniser.fp32.onnx``;
-    with ``province``, ``plate_province.onnx`` from ``plate_province.fp32.onnx``."""
+    with ``glyph`` ("province" or "suffix"), that classifier's int8 file from its float one."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -45,12 +50,13 @@ def quantize(
         quantize_static,
     )
 
-    source = model_dir / (PROVINCE_FLOAT_FILE if province else FLOAT_FILE)
+    float_file, int8_file = GLYPH_FILES[glyph][:2] if glyph else (FLOAT_FILE, INT8_FILE)
+    source = model_dir / float_file
     if not source.is_file():
-        script = "train_province" if province else "train_recogniser"
+        script = f"train_province --target {glyph}" if glyph else "train_recogniser"
         raise SystemExit(f"{source} is missing: train the model first (models.plates.{script})")
     crops = render_crops(samples, seed, workers)
-    inputs = crops.province if province else crops.recogniser
+    inputs = {"province": crops.province, "suffix": crops.suffix, None: crops.recogniser}[glyph]
 
     class Crops(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -63,7 +69,7 @@ def quantize(
             self.index += 1
             return {"image": batch}
 
-    target = model_dir / (PROVINCE_INT8_FILE if province else INT8_FILE)
+    target = model_dir / int8_file
     with tempfile.TemporaryDirectory() as work:
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))
@@ -88,9 +94,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=600, help="calibration crops")
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--province", action="store_true", help="the province classifier instead")
+    parser.add_argument("--glyph", choices=tuple(GLYPH_FILES), help="that glyph classifier instead")
     args = parser.parse_args()
-    quantize(args.model_dir, args.samples, args.seed, args.workers, province=args.province)
+    quantize(args.model_dir, args.samples, args.seed, args.workers, glyph=args.glyph)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Train the province classifier: a second, closer look at a plate's first character; export it to ONNX.
+With ``--target suffix``, the suffix classifier: the same look at the last character (挂学警港澳使领 or none).
 
     python -m models.plates.train_province                   # the committed model: see MODEL_CARD.md
+    python -m models.plates.train_province --target suffix --seed 2042   # the suffix classifier
     python -m models.plates.train_province --samples 20000 --epochs 1 --out /tmp/try   # a quick try
     python -m models.plates.train_province --init models/plates/plate_province.fp32.onnx --seed 2036 --lr 1e-3
                                                              # another sitting, continuing the export
@@ -23,17 +25,18 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from edge.plates.grammar import PROVINCES
+from edge.plates.grammar import PROVINCES, SUFFIXES
 from edge.plates.preprocess import PROVINCE_SIZE
 from models.plates.dataset import CropSet, render_crops
-from models.plates.nets import ProvinceClassifier, folded_from_onnx
+from models.plates.nets import ProvinceClassifier, SuffixClassifier, folded_from_onnx
 from models.plates.optim import OneCycle
-from models.plates.quantize_recogniser import PROVINCE_FLOAT_FILE, quantize
+from models.plates.quantize_recogniser import GLYPH_FILES, quantize
 from models.plates.train_recogniser import MODEL_DIR, _export, _jitter, _to_tensor
 
 
@@ -42,19 +45,36 @@ def province_labels(crops: CropSet) -> np.ndarray:
     return np.array([PROVINCES.index(text[0]) for text in crops.texts], dtype=np.int64)
 
 
-def accuracy(model: nn.Module, crops: CropSet) -> float:
+def suffix_labels(crops: CropSet) -> np.ndarray:
+    """Index into ``SUFFIXES`` of each crop's last character, ``len(SUFFIXES)`` when it is none of them."""
+    return np.array(
+        [SUFFIXES.index(t[-1]) if t[-1] in SUFFIXES else len(SUFFIXES) for t in crops.texts], dtype=np.int64
+    )
+
+
+def _task(target: str) -> tuple[type[ProvinceClassifier], Any, Any]:
+    """The network, the labels and the inputs of a target."""
+    if target == "suffix":
+        return SuffixClassifier, suffix_labels, lambda crops: crops.suffix
+    return ProvinceClassifier, province_labels, lambda crops: crops.province
+
+
+def accuracy(model: nn.Module, crops: CropSet, target: str = "province") -> float:
+    _, labels, inputs = _task(target)
     model.eval()
     with torch.no_grad():
+        x = inputs(crops)
         predicted = torch.cat(
-            [model(_to_tensor(crops.province[s : s + 1024])).argmax(1) for s in range(0, len(crops), 1024)]
+            [model(_to_tensor(x[s : s + 1024])).argmax(1) for s in range(0, len(crops), 1024)]
         )
-    return float((predicted.numpy() == province_labels(crops)).mean())
+    return float((predicted.numpy() == labels(crops)).mean())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--target", choices=("province", "suffix"), default="province")
     parser.add_argument("--samples", type=int, default=160_000, help="rendered training crops")
     parser.add_argument("--validation", type=int, default=8_000, help="held-out synthetic crops")
     parser.add_argument("--epochs", type=int, default=2)
@@ -89,40 +109,46 @@ def main() -> None:
     held_out_mild = render_crops(args.validation, 12_030, args.workers, mild_share=1.0)
     print(f"rendered in {time.monotonic() - started:.0f} s", flush=True)
 
-    model = ProvinceClassifier()
+    network, task_labels, task_inputs = _task(args.target)
+    float_file, _, report_file = GLYPH_FILES[args.target]
+    model = network()
     previous = None  # the report of the run this one continues
     if args.init is not None:
         model = folded_from_onnx(model, args.init)
-        previous = json.loads((args.init.parent / "plate_province.train.json").read_text())
+        previous = json.loads((args.init.parent / report_file).read_text())
         print(
-            f"continuing from {args.init}: held-out province accuracy {accuracy(model, held_out):.2%}"
-            f" (legible {accuracy(model, held_out_mild):.2%})",
+            f"continuing from {args.init}: held-out {args.target} accuracy"
+            f" {accuracy(model, held_out, args.target):.2%}"
+            f" (legible {accuracy(model, held_out_mild, args.target):.2%})",
             flush=True,
         )
     steps = math.ceil(len(train_set) / args.batch)
     optimiser = OneCycle(model.parameters(), args.lr, args.epochs * steps, pct_start=0.15)
     xent = nn.CrossEntropyLoss(label_smoothing=0.05)
-    labels = torch.from_numpy(province_labels(train_set))
+    labels = torch.from_numpy(task_labels(train_set))
+    train_inputs = task_inputs(train_set)
     for epoch in range(args.epochs):
         model.train()
         order = torch.randperm(len(train_set), generator=generator)
         total = 0.0
         for step in range(steps):
             index = order[step * args.batch : (step + 1) * args.batch]
-            x = _jitter(_to_tensor(train_set.province[index.numpy()]), generator)
+            x = _jitter(_to_tensor(train_inputs[index.numpy()]), generator)
             loss = xent(model(x), labels[index])
             optimiser.step(loss)
             total += float(loss.detach())
             if step % 200 == 0:
                 print(f"epoch {epoch + 1} step {step}/{steps} loss {total / (step + 1):.4f}", flush=True)
         print(
-            f"epoch {epoch + 1}/{args.epochs}: held-out province accuracy {accuracy(model, held_out):.2%}"
-            f" (legible {accuracy(model, held_out_mild):.2%}), {time.monotonic() - started:.0f} s",
+            f"epoch {epoch + 1}/{args.epochs}: held-out {args.target} accuracy"
+            f" {accuracy(model, held_out, args.target):.2%}"
+            f" (legible {accuracy(model, held_out_mild, args.target):.2%}), {time.monotonic() - started:.0f} s",
             flush=True,
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    _export(model, (1, 3, *PROVINCE_SIZE), args.out / PROVINCE_FLOAT_FILE, "logits")
+    _export(model, (1, 3, *PROVINCE_SIZE), args.out / float_file, "logits")
     report = {
+        "target": args.target,
         "seed": args.seed,
         "samples": args.samples,
         "epochs": args.epochs,
@@ -133,19 +159,17 @@ def main() -> None:
         "threads": args.threads,
         "wall_time_s": round(time.monotonic() - started, 1),
         "held_out": len(held_out),
-        "held_out_province_accuracy": accuracy(model, held_out),
-        "held_out_legible_province_accuracy": accuracy(model, held_out_mild),
+        f"held_out_{args.target}_accuracy": accuracy(model, held_out, args.target),
+        f"held_out_legible_{args.target}_accuracy": accuracy(model, held_out_mild, args.target),
         "torch": torch.__version__,
     }
     if previous is not None:
         report["continues"] = previous  # the run this one started from
-    (args.out / "plate_province.train.json").write_text(
-        json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    )
+    (args.out / report_file).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
-    # The lane runs the int8 copy, plate_province.onnx.  Last, so that a failure here keeps the float model
-    # and the report: run `python -m models.plates.quantize_recogniser --province --model-dir DIR` again.
-    quantize(args.out, workers=args.workers, province=True)
+    # The lane runs the int8 copy.  Last, so that a failure here keeps the float model and the report:
+    # run `python -m models.plates.quantize_recogniser --glyph TARGET --model-dir DIR` again.
+    quantize(args.out, workers=args.workers, glyph=args.target)
 
 
 if __name__ == "__main__":
