@@ -184,8 +184,8 @@ def decode(
 ) -> Reading:
     """Decode one (T, classes) probability matrix; ``prior`` from :func:`province_prior` or None;
     ``province``: the province classifier's probabilities over ``PROVINCES``, or None; ``suffix``: the
-    suffix classifier's over ``SUFFIXES`` and "none", or None (then a suffix the recogniser reads on the
-    last character is re-chosen among the suffixes only; nothing else changes)."""
+    suffix classifier's over ``SUFFIXES`` and "none", or None.  With it, a suffix that the recogniser reads
+    as the last character is re-chosen among the suffixes; a letter or digit there is left alone."""
     second_opinion = prior is not None or province is not None
     best = probabilities.argmax(axis=1)
     segments: list[tuple[int, int]] = []  # (first step, last step) of each emitted character

@@ -134,7 +134,8 @@ def cached_crops(
     """:func:`render_crops`, kept in ``path`` (an .npz) for the next run with the same arguments."""
     if path.exists():
         data = np.load(path, allow_pickle=False)
-        # Caches written before the province or suffix classifier lack its input: render those again.
+        # Caches written before the province or suffix classifier lack its input (and the latter came after
+        # the renderer took up the two-serial-letter rule): render those again.
         same_inputs = (
             tuple(data["recogniser"].shape[1:3]) == RECOGNISER_SIZE
             and "province" in data
