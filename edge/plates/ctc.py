@@ -48,8 +48,9 @@ __all__ = ["RECOGNISER_PROVINCE_WEIGHT", "Reading", "decode", "province_prior"]
 #: Exponent of the recogniser's province probabilities in the product with the province classifier's.
 #: The recogniser is over-confident on the province character.  On 3,000 synthetic tuning crops (seed
 #: 555,001, used by no training run and not by bench/plates.py), with the shipped models, the province is
-#: right in 96.17 % at 1 (the plain product), 96.40 % at 0 (the classifier alone), 96.37-96.57 % at 0.25-0.7
-#: and 96.63 % at 0.5 (`python bench/province_weight.py`).  The suffix classifier's product uses it too.
+#: right in 96.57 % at 1 (the plain product), 96.40 % at 0 (the classifier alone), 96.53-96.67 % at 0.25-0.7
+#: and 96.73 % at 0.5 (`python bench/province_weight.py`; docs/benchmarks.md).  The suffix classifier's
+#: product uses it too.
 RECOGNISER_PROVINCE_WEIGHT = 0.5
 
 
