@@ -142,13 +142,17 @@ def test_home_province_prior_never_touches_other_positions_or_the_length() -> No
         province_prior("A", 0.5)
 
 
+def _classifier(classes: list[str], shares: dict[str, float]) -> np.ndarray:
+    """A glyph classifier's output over ``classes``: ``shares`` on the named ones, the rest spread evenly."""
+    out = np.full(len(classes), (1.0 - sum(shares.values())) / (len(classes) - len(shares)), np.float32)
+    for ch, share in shares.items():
+        out[classes.index(ch)] = share
+    return out
+
+
 def _province(shares: dict[str, float]) -> np.ndarray:
     """The province classifier's output: ``shares`` on the named provinces, the rest spread evenly."""
-    rest = (1.0 - sum(shares.values())) / (len(PROVINCES) - len(shares))
-    out = np.full(len(PROVINCES), rest, dtype=np.float32)
-    for ch, share in shares.items():
-        out[PROVINCES.index(ch)] = share
-    return out
+    return _classifier(list(PROVINCES), shares)
 
 
 def test_province_classifier_settles_the_first_character_with_the_recogniser() -> None:
@@ -179,12 +183,7 @@ def test_province_classifier_settles_the_first_character_with_the_recogniser() -
 
 def _suffix(shares: dict[str, float]) -> np.ndarray:
     """The suffix classifier's output over ``SUFFIXES`` and "none": ``shares`` named, the rest even."""
-    out = np.full(
-        len(SUFFIXES) + 1, (1.0 - sum(shares.values())) / (len(SUFFIXES) + 1 - len(shares)), np.float32
-    )
-    for ch, share in shares.items():
-        out[len(SUFFIXES) if ch == "none" else SUFFIXES.index(ch)] = share
-    return out
+    return _classifier([*SUFFIXES, "none"], shares)
 
 
 def test_suffix_classifier_settles_the_last_character_and_nothing_else() -> None:

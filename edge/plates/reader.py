@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,11 +167,9 @@ class PlateReader:
             )[0]
         )
         layout_index = layout_probs.argmax(axis=1)
-        lines = np.stack(
-            [recogniser_input(c, LAYOUTS[k].rows) for c, k in zip(crops, layout_index, strict=True)]
-        )
-        probabilities = self._recogniser.run(None, {"image": to_chw_float(lines)})[0]
         rows = [LAYOUTS[k].rows for k in layout_index]
+        lines = np.stack([recogniser_input(c, r) for c, r in zip(crops, rows, strict=True)])
+        probabilities = self._recogniser.run(None, {"image": to_chw_float(lines)})[0]
         provinces = self._second_looks(self._province, province_input, crops, rows)
         suffixes = self._second_looks(self._suffix, suffix_input, crops, rows)
         results = []
@@ -201,7 +200,7 @@ class PlateReader:
     @staticmethod
     def _second_looks(
         session: Any,
-        region: Any,
+        region: Callable[[npt.NDArray[np.uint8], int], npt.NDArray[np.uint8]],
         crops: list[npt.NDArray[np.uint8]],
         rows: list[int],
     ) -> list[npt.NDArray[np.float32] | None]:
