@@ -64,7 +64,7 @@ def test_random_text_is_valid_and_covers_every_type(renderer: render.PlateRender
         assert layout in TYPE_LAYOUTS[kind], (text, layout, kind)
         kinds.add(kind)
         layouts.add(layout)
-        if kind is not PlateType.HK_MACAU:
+        if kind not in (PlateType.HK_MACAU, PlateType.EMBASSY):  # 粤Z; 使 and no province
             provinces[text[0]] = provinces.get(text[0], 0) + 1
     assert kinds == set(PlateType)
     assert layouts == set(LAYOUT_BY_NAME)
@@ -104,6 +104,26 @@ def test_red_characters_where_ga36_says(renderer: render.PlateRenderer) -> None:
     image, _ = renderer.render("京A1234学", "yellow_single")
     cell = image[75:345, 1138:1273].astype(int)
     assert ((cell[:, :, 2] > 150) & (cell[:, :, 1] < 100)).mean() < 0.01  # 学 is black (table 1)
+
+
+@pytest.mark.parametrize(("text", "dot_mm"), [("使014578", 248.5), ("沪A0023领", 134.5)])
+def test_embassy_plate_follows_ga36_figure_2(
+    renderer: render.PlateRenderer, text: str, dot_mm: float
+) -> None:
+    """使014·578 (figure 2): the dot between the 4th and 5th characters, and 使 red in the first cell; a
+    consulate's plate (figure 1, 沪A·0023领) keeps the dot after the 2nd character."""
+    image, _ = renderer.render(text, "black_single")
+    white = image[75:345].astype(int).sum(axis=2) > 300  # white ink, over the characters' height
+    columns = white.any(axis=0)
+    edges = np.flatnonzero(np.diff(np.r_[0, columns.astype(int), 0]))
+    dots = [
+        (a + b) / 2
+        for a, b in zip(edges[::2], edges[1::2], strict=True)
+        if np.ptp(np.flatnonzero(white[:, a:b].any(axis=1))) < 60  # ink no taller than 20 mm: the dot
+    ]
+    assert len(dots) == 1 and abs(dots[0] - dot_mm * 3) < 6, dots
+    red = image[75:345, 47:181].astype(int)  # the first cell, 15.5..60.5 mm at 3 px/mm
+    assert (((red[:, :, 2] > 150) & (red[:, :, 1] < 100)).mean() > 0.1) == text.startswith("使")
 
 
 def test_crop_sample_every_layout(renderer: render.PlateRenderer) -> None:

@@ -41,6 +41,8 @@ REAL_CROPS = locate_shared_dir() / "plates" / "real_crops"
         ("京A1234学", "yellow_single", PlateType.COACH),
         ("沪A0123警", "white_single", PlateType.POLICE),
         ("粤Z1234港", "black_single", PlateType.HK_MACAU),
+        ("使014578", "black_single", PlateType.EMBASSY),  # GA 36-2014 figure 2: 使014·578
+        ("沪A0023领", "black_single", PlateType.CONSULATE),  # figure 1 and B.5
         ("粤BD12345", "green_small", PlateType.NEW_ENERGY_SMALL),
         ("粤B12345D", "green_large", PlateType.NEW_ENERGY_LARGE),
     ],
@@ -61,6 +63,9 @@ def test_grammar_accepts_each_plate_type(text: str, layout: str, kind: PlateType
         ("皖A1234挂5", "pattern"),
         ("皖AX77SX", "3 letters after the office letter"),  # GA 36-2014 5.8.1: two at most
         ("鲁CAB1C挂", "3 letters"),  # four-character serials alike
+        ("使01457", "embassy plate is 使 and six digits"),
+        ("使01A578", "1 not digits"),
+        ("京A1234使", "only begins a plate"),  # 使 last was this project's grammar until GA 36's figure 2
     ],
 )
 def test_grammar_rejects_with_a_reason(text: str, problem: str) -> None:
@@ -205,6 +210,32 @@ def test_suffix_classifier_settles_the_last_character_and_nothing_else() -> None
     repaired[13, ALPHABET.index("领")] = 0.2
     reading = decode(repaired, suffix=_suffix({"领": 0.9}))
     assert reading.text == "京A1234领" and reading.repaired
+
+
+def test_embassy_plates_keep_their_leading_mark_and_repair_to_digits() -> None:
+    """使 stands where the province would (GA 36-2014 figure 2): neither the province classifier nor the
+    home-province prior may turn it into a province, and repair re-chooses the rest among the digits."""
+    sure_province = _province({"皖": 0.99})
+    prior = province_prior("皖", 0.9)
+    reading = decode(_probabilities(list("_使_0_1_4_5_7_8_"), sure=0.6), "black_single", prior, sure_province)
+    assert reading.text == "使014578" and not reading.repaired
+    misread = _probabilities(list("_使_0_1_A_5_7_8_"), sure=0.7)  # a 4 read as A ...
+    misread[7, ALPHABET.index("4")] = 0.2  # ... with 4 the best digit at that step
+    misread[7, ALPHABET.index("9")] = 0.05
+    reading = decode(misread, "black_single", prior, sure_province)
+    assert reading.text == "使014578" and reading.repaired
+    assert reading.char_confidences[3] == pytest.approx(0.2)
+    assert reading.char_confidences[0] == pytest.approx(0.7)  # the mark's own confidence, no posterior
+
+
+def test_suffix_classifier_never_puts_the_embassy_mark_last() -> None:
+    """A shipped suffix classifier that still favours 使 (it was trained when this project's grammar put
+    使 last) chooses among the suffixes a plate may end in."""
+    probs = _probabilities(list("_京_A_1_2_3_4_使_"), sure=0.6)
+    probs[13, ALPHABET.index("领")] = 0.3
+    reading = decode(probs, "black_single", suffix=_suffix({"使": 0.9, "领": 0.05}))
+    assert reading.text == "京A1234领"
+    assert not validate(reading.text, "black_single")
 
 
 def test_province_classifier_never_changes_the_length_or_a_non_province() -> None:
@@ -377,7 +408,7 @@ def test_int8_glyph_classifier_reads_as_the_float_one(renderer: PlateRenderer, g
         rows = next(x for x in LAYOUTS if x.name == layout).rows
         if glyph == "province":
             regions.append(province_input(crop, rows))
-            truth.append(PROVINCES.index(text[0]))
+            truth.append(PROVINCES.find(text[0]))  # -1 (right for neither) on an embassy plate
         else:
             regions.append(suffix_input(crop, rows))
             truth.append(SUFFIXES.index(text[-1]) if text[-1] in SUFFIXES else len(SUFFIXES))

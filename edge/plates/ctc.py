@@ -21,8 +21,12 @@ recogniser's best step over the segment, renormalised over the provinces, raised
 ``RECOGNISER_PROVINCE_WEIGHT``) and the prior, again without changing the characters' number.
 
 Suffix classifier: ``suffix`` is the same kind of second opinion on the last character.  When the
-recogniser reads a suffix there (挂学警港澳使领), the choice among the suffixes is the product of the two
-readings, the recogniser's at the same power (not tuned separately).
+recogniser reads a suffix there, the choice among the suffixes a plate may end in (挂学警港澳领) is the
+product of the two readings, the recogniser's at the same power (not tuned separately).
+
+Embassy plates (``使014578``, GA 36-2014 figure 2) begin with 使 instead of a province: when the recogniser
+reads 使 first, neither the province classifier nor the prior applies, and repair re-chooses the other six
+characters among the digits.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from edge.plates.grammar import (
     ALPHABET,
     ALPHANUMERIC,
     DIGITS,
+    EMBASSY_MARK,
+    LAST_SUFFIXES,
     LETTERS,
     MAX_SERIAL_LETTERS,
     PROVINCES,
@@ -77,15 +83,20 @@ def _allowed(chars: str) -> npt.NDArray[np.int64]:
 _POSITION_SETS: dict[int, list[npt.NDArray[np.int64]]] = {
     7: [_allowed(PROVINCES), _allowed(LETTERS)]
     + [_allowed(ALPHANUMERIC)] * 4
-    + [_allowed(ALPHANUMERIC + SUFFIXES)],
+    + [_allowed(ALPHANUMERIC + LAST_SUFFIXES)],
     8: [_allowed(PROVINCES), _allowed(LETTERS), _allowed(ALPHANUMERIC)]
     + [_allowed(DIGITS)] * 4
     + [_allowed(ALPHANUMERIC)],
 }
 
 
+#: An embassy plate's positions: 使, then six digits.
+_EMBASSY_SETS = [_allowed(EMBASSY_MARK)] + [_allowed(DIGITS)] * 6
+
 _PROVINCE_INDEX = _allowed(PROVINCES)
-_SUFFIX_INDEX = _allowed(SUFFIXES)
+_SUFFIX_INDEX = _allowed(LAST_SUFFIXES)
+#: The suffix classifier's columns (over ``SUFFIXES`` and "none") for ``LAST_SUFFIXES``, in that order.
+_SUFFIX_COLUMNS = np.array([SUFFIXES.index(ch) for ch in LAST_SUFFIXES], dtype=np.int64)
 _DIGIT_INDEX = _allowed(DIGITS)
 
 
@@ -171,9 +182,10 @@ def _pick_province(
 
 
 def _pick_suffix(window: npt.NDArray[np.float32], suffix: npt.NDArray[np.float32]) -> tuple[str, float]:
-    """The suffix character by :func:`_second_look`, from the suffix classifier's probabilities over
-    ``SUFFIXES`` and "none" (dropped: the recogniser has already read a suffix here)."""
-    return _second_look(window, _SUFFIX_INDEX, suffix[: len(SUFFIXES)])
+    """The suffix character by :func:`_second_look` among ``LAST_SUFFIXES``, from the suffix classifier's
+    probabilities over ``SUFFIXES`` and "none" (使, which never ends a plate, and "none" are dropped: the
+    recogniser has already read a suffix here)."""
+    return _second_look(window, _SUFFIX_INDEX, suffix[_SUFFIX_COLUMNS])
 
 
 def decode(
@@ -206,12 +218,17 @@ def decode(
         a, b = segments[-1]
         chars[-1], confidences[-1] = _pick_suffix(probabilities[a : b + 1], suffix)
     text = "".join(chars)
-    if not validate(text, layout) or len(segments) not in _POSITION_SETS:
+    embassy = text.startswith(EMBASSY_MARK)
+    if embassy:
+        position_sets = _EMBASSY_SETS if len(segments) == len(_EMBASSY_SETS) else None
+    else:
+        position_sets = _POSITION_SETS.get(len(segments))
+    if not validate(text, layout) or position_sets is None:
         return Reading(text, tuple(confidences), repaired=False)
     windows = [probabilities[a : b + 1] for a, b in segments]
     repaired_chars, repaired_conf = [], []
-    for position, (window, allowed) in enumerate(zip(windows, _POSITION_SETS[len(segments)], strict=True)):
-        if position == 0 and second_opinion:
+    for position, (window, allowed) in enumerate(zip(windows, position_sets, strict=True)):
+        if position == 0 and second_opinion and not embassy:
             ch, conf = _pick_province(window, prior, province)
         else:
             ch, conf = _best(window, allowed)

@@ -10,7 +10,9 @@ Rules encoded here (GA 36, see ../shared/DOMAIN.md section 6):
 - ordinary plates have 5 more characters (letters or digits), at most two of them letters (GA 36-2014
   5.8.1 and table 3: every serial is digits with none, one or two letters; four-character serials alike);
 - trailers end in 挂, coach-school cars in 学, police in 警, Hong Kong / Macau vehicles in 港 / 澳 (with 粤Z),
-  embassies and consulates in 使 / 领, each after 4 characters;
+  consulates in 领, each after 4 characters;
+- embassy plates carry no province: 使, a three-digit embassy number and a three-digit serial (GA 36-2014
+  5.1.2, figure 2: ``使014·578``);
 - new-energy plates have 6 characters after the office letter: small vehicles put D or F (electric / hybrid)
   first, large vehicles last.
 """
@@ -27,6 +29,8 @@ __all__ = [
     "BLANK",
     "CHARSET",
     "DIGITS",
+    "EMBASSY_MARK",
+    "LAST_SUFFIXES",
     "LAYOUTS",
     "LAYOUT_BY_NAME",
     "LETTERS",
@@ -44,6 +48,10 @@ PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕�
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # GA 36: no I, no O
 DIGITS = "0123456789"
 SUFFIXES = "挂学警港澳使领"
+#: The one special character that comes first instead of a province (GA 36-2014 figure 2), and the ones
+#: that end a plate.
+EMBASSY_MARK = "使"
+LAST_SUFFIXES = SUFFIXES.replace(EMBASSY_MARK, "")
 ALPHANUMERIC = LETTERS + DIGITS
 #: Letters a plate may carry after the office letter (GA 36-2014 5.8.1, table 3); new-energy plates' D/F count.
 MAX_SERIAL_LETTERS = 2
@@ -70,6 +78,7 @@ class PlateType(StrEnum):
     POLICE = "police"
     HK_MACAU = "hk_macau"
     EMBASSY = "embassy"
+    CONSULATE = "consulate"
     NEW_ENERGY_SMALL = "new_energy_small"
     NEW_ENERGY_LARGE = "new_energy_large"
 
@@ -110,7 +119,8 @@ GRAMMAR: dict[PlateType, re.Pattern[str]] = {
     PlateType.COACH: re.compile(f"{_P}{_L}{_A}{{4}}学"),
     PlateType.POLICE: re.compile(f"{_P}{_L}{_A}{{4}}警"),
     PlateType.HK_MACAU: re.compile(f"粤Z{_A}{{4}}[港澳]"),
-    PlateType.EMBASSY: re.compile(f"{_P}{_L}{_A}{{4}}[使领]"),
+    PlateType.EMBASSY: re.compile(f"{EMBASSY_MARK}{_D}{{6}}"),  # GA 36-2014 figure 2
+    PlateType.CONSULATE: re.compile(f"{_P}{_L}{_A}{{4}}领"),  # figure 1
     # Small new energy: D/F (or since 2021 another letter) then a letter or digit, then 4 digits.
     PlateType.NEW_ENERGY_SMALL: re.compile(f"{_P}{_L}[DF]{_A}{_D}{{4}}"),
     PlateType.NEW_ENERGY_LARGE: re.compile(f"{_P}{_L}{_D}{{5}}[DF]"),
@@ -124,6 +134,7 @@ TYPE_LAYOUTS: dict[PlateType, tuple[str, ...]] = {
     PlateType.POLICE: ("white_single", "white_double"),
     PlateType.HK_MACAU: ("black_single",),
     PlateType.EMBASSY: ("black_single",),
+    PlateType.CONSULATE: ("black_single",),
     PlateType.NEW_ENERGY_SMALL: ("green_small",),
     PlateType.NEW_ENERGY_LARGE: ("green_large",),
 }
@@ -143,8 +154,17 @@ def validate(text: str, layout: str | None = None) -> list[str]:
     problems: list[str] = []
     if not text:
         return ["no characters read"]
+    if text[0] == EMBASSY_MARK:
+        if not GRAMMAR[PlateType.EMBASSY].fullmatch(text):
+            problems.append(
+                f"an embassy plate is {EMBASSY_MARK} and six digits (GA 36-2014 figure 2, 使014·578); "
+                f"read {len(text) - 1} characters after it, {sum(ch not in DIGITS for ch in text[1:])} not digits"
+            )
+        return problems
     if text[0] not in PROVINCES:
-        problems.append(f"first character {text[0]!r} is not a province abbreviation")
+        problems.append(
+            f"first character {text[0]!r} is not a province abbreviation (nor the {EMBASSY_MARK} of an embassy plate)"
+        )
     if len(text) > 1 and text[1] not in LETTERS:
         problems.append(f"second character {text[1]!r} is not an office letter (A-Z without I and O)")
     if any(ch in "IO" for ch in text):
@@ -156,6 +176,10 @@ def validate(text: str, layout: str | None = None) -> list[str]:
         problems.append(
             f"{serial_letters} letters after the office letter; GA 36-2014 (5.8.1, table 3) allows at most "
             f"{MAX_SERIAL_LETTERS}"
+        )
+    if EMBASSY_MARK in text[1:]:
+        problems.append(
+            f"{EMBASSY_MARK} only begins a plate (embassy plates); a consulate's plate ends in 领"
         )
     if not problems and plate_type(text, layout) is None:
         problems.append("characters do not follow any GA 36 plate pattern")

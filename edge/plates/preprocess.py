@@ -6,7 +6,7 @@ functions, so the models always see at run time exactly what they saw in trainin
 - The **classifier** takes the whole crop resized to ``CLASSIFIER_SIZE``.
 - The **province classifier** takes the region of the crop around the province character, resized to
   ``PROVINCE_SIZE``: a second, closer look at the plate's most complex glyph.  The **suffix classifier**
-  takes the region around the last character (where 挂, 学, 警, 港, 澳, 使 and 领 stand) at the same size.
+  takes the region around the last character (where 挂, 学, 警, 港, 澳 and 领 stand) at the same size.
 - The **recogniser** takes one text line of ``RECOGNISER_SIZE``.  A double-row plate is cut into its top
   row (province and office letter) and its bottom row, which are put side by side: the usual trick that
   lets one CTC reader handle both layouts (DOMAIN.md section 6).

@@ -27,6 +27,7 @@ import numpy as np
 from edge.plates.grammar import (
     CHARSET,
     DIGITS,
+    EMBASSY_MARK,
     GRAMMAR,
     LAYOUT_BY_NAME,
     LAYOUTS,
@@ -123,6 +124,9 @@ _SINGLE_DOT = (134.5, 70.0)
 # Figure 3 (police, front): the dot sits after the province, 警 last.
 _POLICE = [_SINGLE[0], _Box(94.5, 25, 45, 90), *_SINGLE[2:]]
 _POLICE_DOT = (77.5, 70.0)
+# Figure 2 (embassy): 使 and the embassy's three digits, the dot, the three-digit serial.
+_EMBASSY = _row(15.5, 25, 45, 90, [12, 12, 12, 34, 12, 12])
+_EMBASSY_DOT = (248.5, 70.0)
 # Figure 5 (440 x 220): top row 2 cells 80 x 60 at x 110 and 250, bottom row 5 cells 65 x 110.
 _DOUBLE = [_Box(110, 15, 80, 60), _Box(250, 15, 80, 60), *_row(27.5, 90, 65, 110, [15, 15, 15, 15])]
 _DOUBLE_DOT = (220.0, 45.0)
@@ -158,6 +162,8 @@ def _cells(text: str, layout: str) -> tuple[list[_Box], tuple[float, float] | No
         return _NEW_ENERGY, None
     if text.endswith("警"):
         return _POLICE, _POLICE_DOT
+    if text.startswith(EMBASSY_MARK):
+        return _EMBASSY, _EMBASSY_DOT
     return _SINGLE, _SINGLE_DOT
 
 
@@ -596,6 +602,7 @@ _TYPE_WEIGHTS = {
     PlateType.POLICE: 1.0,
     PlateType.HK_MACAU: 1.0,
     PlateType.EMBASSY: 1.0,
+    PlateType.CONSULATE: 1.0,
     PlateType.NEW_ENERGY_SMALL: 1.0,
     PlateType.NEW_ENERGY_LARGE: 1.0,
 }
@@ -641,8 +648,10 @@ def _random_text_of_type(rng: np.random.Generator, kind: PlateType) -> str:
         text = province + office + _serial(rng, 4) + "警"
     elif kind is PlateType.HK_MACAU:
         text = "粤Z" + _serial(rng, 4) + _pick(rng, "港澳")
-    elif kind is PlateType.EMBASSY:
-        text = province + office + _serial(rng, 4) + _pick(rng, "使领")
+    elif kind is PlateType.EMBASSY:  # the embassy's number, then the serial (GA 36-2014 figure 2)
+        text = EMBASSY_MARK + "".join(_pick(rng, DIGITS) for _ in range(6))
+    elif kind is PlateType.CONSULATE:
+        text = province + office + _serial(rng, 4) + "领"
     elif kind is PlateType.NEW_ENERGY_SMALL:
         text = province + office + _pick(rng, "DF") + _pick(rng, _ALNUM)
         text += "".join(_pick(rng, DIGITS) for _ in range(4))

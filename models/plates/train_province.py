@@ -39,10 +39,15 @@ from models.plates.optim import OneCycle
 from models.plates.quantize_recogniser import GLYPH_FILES, quantize
 from models.plates.train_recogniser import MODEL_DIR, _export, _jitter, _to_tensor
 
+#: The label of a crop that a classifier does not learn from: an embassy plate (使 first) has no province.
+IGNORE = -100  # nn.CrossEntropyLoss's ignore_index
+
 
 def province_labels(crops: CropSet) -> np.ndarray:
-    """Index into ``PROVINCES`` of each crop's first character."""
-    return np.array([PROVINCES.index(text[0]) for text in crops.texts], dtype=np.int64)
+    """Index into ``PROVINCES`` of each crop's first character; ``IGNORE`` for an embassy plate."""
+    return np.array(
+        [PROVINCES.find(text[0]) if text[0] in PROVINCES else IGNORE for text in crops.texts], dtype=np.int64
+    )
 
 
 def suffix_labels(crops: CropSet) -> np.ndarray:
@@ -67,7 +72,9 @@ def accuracy(model: nn.Module, crops: CropSet, target: str = "province") -> floa
         predicted = torch.cat(
             [model(_to_tensor(x[s : s + 1024])).argmax(1) for s in range(0, len(crops), 1024)]
         )
-    return float((predicted.numpy() == labels(crops)).mean())
+    truth = labels(crops)
+    counted = truth != IGNORE
+    return float((predicted.numpy()[counted] == truth[counted]).mean())
 
 
 def main() -> None:
@@ -124,7 +131,7 @@ def main() -> None:
         )
     steps = math.ceil(len(train_set) / args.batch)
     optimiser = OneCycle(model.parameters(), args.lr, args.epochs * steps, pct_start=0.15)
-    xent = nn.CrossEntropyLoss(label_smoothing=0.05)
+    xent = nn.CrossEntropyLoss(label_smoothing=0.05, ignore_index=IGNORE)
     labels = torch.from_numpy(task_labels(train_set))
     train_inputs = task_inputs(train_set)
     for epoch in range(args.epochs):
