@@ -1,11 +1,14 @@
 """Train the province classifier: a second, closer look at a plate's first character; export it to ONNX.
-With ``--target suffix``, the suffix classifier: the same look at the last character (挂学警港澳使领 or none).
+With ``--target suffix``, the suffix classifier: the same look at the last character (挂学警港澳领 or none).
+With ``--target layout``, another sitting of the layout classifier (colour and rows, the whole crop), which
+``train_recogniser`` first trains beside the recogniser; it ships in float (``plate_layout.onnx``).
 
     python -m models.plates.train_province                   # the committed model: see MODEL_CARD.md
     python -m models.plates.train_province --target suffix --seed 2042   # the suffix classifier
     python -m models.plates.train_province --samples 20000 --epochs 1 --out /tmp/try   # a quick try
     python -m models.plates.train_province --init models/plates/plate_province.fp32.onnx --seed 2036 --lr 1e-3
                                                              # another sitting, continuing the export
+    python -m models.plates.train_province --target layout --init models/plates/plate_layout.onnx --seed 2045
 
 Why: on legible synthetic blue plates of one province (皖), the CTC recogniser read the province
 character wrong in about one plate in ten, and most of its misreads of the real crops are that
@@ -32,9 +35,9 @@ import torch
 from torch import nn
 
 from edge.plates.grammar import PROVINCES, SUFFIXES
-from edge.plates.preprocess import PROVINCE_SIZE
+from edge.plates.preprocess import CLASSIFIER_SIZE, PROVINCE_SIZE
 from models.plates.dataset import CropSet, render_crops
-from models.plates.nets import ProvinceClassifier, SuffixClassifier, folded_from_onnx
+from models.plates.nets import LayoutClassifier, ProvinceClassifier, SuffixClassifier, folded_from_onnx
 from models.plates.optim import OneCycle
 from models.plates.quantize_recogniser import GLYPH_FILES, quantize
 from models.plates.train_recogniser import MODEL_DIR, _export, _jitter, _to_tensor
@@ -57,15 +60,27 @@ def suffix_labels(crops: CropSet) -> np.ndarray:
     )
 
 
-def _task(target: str) -> tuple[type[ProvinceClassifier], Any, Any]:
-    """The network, the labels and the inputs of a target."""
+def layout_labels(crops: CropSet) -> np.ndarray:
+    """Index into ``LAYOUTS`` of each crop's layout."""
+    return crops.layouts.astype(np.int64)
+
+
+#: The layout classifier's float file (what the lane runs: it is not quantised) and its training report.
+#: Its first run is in ``plate_recogniser.train.json`` (``held_out_layout_accuracy``).
+LAYOUT_FILES = ("plate_layout.onnx", None, "plate_layout.train.json")
+
+
+def _task(target: str) -> tuple[type[nn.Module], Any, Any, tuple[int, int]]:
+    """The network, the labels, the inputs and the input size of a target."""
     if target == "suffix":
-        return SuffixClassifier, suffix_labels, lambda crops: crops.suffix
-    return ProvinceClassifier, province_labels, lambda crops: crops.province
+        return SuffixClassifier, suffix_labels, lambda crops: crops.suffix, PROVINCE_SIZE
+    if target == "layout":
+        return LayoutClassifier, layout_labels, lambda crops: crops.classifier, CLASSIFIER_SIZE
+    return ProvinceClassifier, province_labels, lambda crops: crops.province, PROVINCE_SIZE
 
 
 def accuracy(model: nn.Module, crops: CropSet, target: str = "province") -> float:
-    _, labels, inputs = _task(target)
+    _, labels, inputs, _ = _task(target)
     model.eval()
     with torch.no_grad():
         x = inputs(crops)
@@ -81,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--target", choices=("province", "suffix"), default="province")
+    parser.add_argument("--target", choices=("province", "suffix", "layout"), default="province")
     parser.add_argument("--samples", type=int, default=160_000, help="rendered training crops")
     parser.add_argument("--validation", type=int, default=8_000, help="held-out synthetic crops")
     parser.add_argument("--epochs", type=int, default=2)
@@ -116,13 +131,18 @@ def main() -> None:
     held_out_mild = render_crops(args.validation, 12_030, args.workers, mild_share=1.0)
     print(f"rendered in {time.monotonic() - started:.0f} s", flush=True)
 
-    network, task_labels, task_inputs = _task(args.target)
-    float_file, _, report_file = GLYPH_FILES[args.target]
+    network, task_labels, task_inputs, input_size = _task(args.target)
+    float_file, _, report_file = LAYOUT_FILES if args.target == "layout" else GLYPH_FILES[args.target]
     model = network()
     previous = None  # the report of the run this one continues
     if args.init is not None:
         model = folded_from_onnx(model, args.init)
-        previous = json.loads((args.init.parent / report_file).read_text())
+        report_path = args.init.parent / report_file
+        previous = (
+            json.loads(report_path.read_text())
+            if report_path.is_file()
+            else {"trained_by": "train_recogniser, beside the recogniser (plate_recogniser.train.json)"}
+        )
         print(
             f"continuing from {args.init}: held-out {args.target} accuracy"
             f" {accuracy(model, held_out, args.target):.2%}"
@@ -153,7 +173,7 @@ def main() -> None:
             flush=True,
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    _export(model, (1, 3, *PROVINCE_SIZE), args.out / float_file, "logits")
+    _export(model, (1, 3, *input_size), args.out / float_file, "logits")
     report = {
         "target": args.target,
         "seed": args.seed,
@@ -174,9 +194,10 @@ def main() -> None:
         report["continues"] = previous  # the run this one started from
     (args.out / report_file).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
-    # The lane runs the int8 copy.  Last, so that a failure here keeps the float model and the report:
-    # run `python -m models.plates.quantize_recogniser --glyph TARGET --model-dir DIR` again.
-    quantize(args.out, workers=args.workers, glyph=args.target)
+    # The lane runs the glyph classifiers' int8 copies.  Last, so that a failure here keeps the float model
+    # and the report: run `python -m models.plates.quantize_recogniser --glyph TARGET --model-dir DIR` again.
+    if args.target in GLYPH_FILES:
+        quantize(args.out, workers=args.workers, glyph=args.target)
 
 
 if __name__ == "__main__":
