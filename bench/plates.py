@@ -27,6 +27,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,16 @@ def real_in_frames(reader: PlateReader, renderer: PlateRenderer, folder: Path) -
     return out
 
 
+def _print_rows(
+    report: dict[str, Any], key: str, title: str, line: Callable[[str, dict[str, Any]], str]
+) -> None:
+    """``title`` and one indented ``line`` per row of ``report[key]``, when the report has that part."""
+    if key in report:
+        print(title)
+        for name, row in report[key].items():
+            print(f"  {line(name, row)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -311,40 +322,43 @@ def main() -> int:
         for wrong in real["wrong"]:
             print(f"    wrong: {wrong}")
     for key, row in report.items():
-        if key.startswith("real_crops"):
+        if key.startswith("real_crops") and "exact_match_by_province" in row:
             print(
                 f"{key}: exact {row['exact_match']:.2%}, province right {row['province_right']:.2%},"
                 f" by province {row['exact_match_by_province']}"
             )
-    if "synthetic_types" in report:
-        print(
-            "synthetic held-out crops (exact match fully augmented / legible / layout;"
-            " recogniser only, fully augmented / legible):"
-        )
-    for name, row in report.get("synthetic_types", {}).items():
-        print(
-            f"  {name:34s} {row['exact_match']:.2%}  {row['legible_exact_match']:.2%}"
+    _print_rows(
+        report,
+        "synthetic_types",
+        "synthetic held-out crops (exact match fully augmented / legible / layout;"
+        " recogniser only, fully augmented / legible):",
+        lambda name, row: (
+            f"{name:34s} {row['exact_match']:.2%}  {row['legible_exact_match']:.2%}"
             f"  {row['layout_accuracy']:.2%};  {row['baseline_exact_match']:.2%}"
             f"  {row['baseline_legible_exact_match']:.2%}  {row['legible_examples_wrong'][:3]}"
-        )
-    if "frames" in report:
-        print("synthetic frames:")
-    for name, row in report.get("frames", {}).items():
-        print(
-            f"  {name}: recall {row['recall']:.2%} {row['recall_ci95']} of {row['plates']}"
-            f" (box IoU >= 0.5: {row['recall_box_iou50']:.2%}),"
-            f" read {row['read_exact_match']:.2%},"
+        ),
+    )
+    _print_rows(
+        report,
+        "frames",
+        "synthetic frames:",
+        lambda name, row: (
+            f"{name}: recall {row['recall']:.2%} {row['recall_ci95']} of {row['plates']}"
+            f" (box IoU >= 0.5: {row['recall_box_iou50']:.2%}), read {row['read_exact_match']:.2%},"
             f" false/frame {row['false_detections_per_frame']:.3f}, detect {row['detect']},"
             f" detect+read {row['detect_and_read']}"
-        )
-    if "real_crops_in_frames" in report:
-        print("real crops pasted into synthetic frames:")
-    for name, row in report.get("real_crops_in_frames", {}).items():
-        print(
-            f"  {name}: found {row['found_box_iou50']:.2%} {row['found_ci95']} of {row['plates']},"
+        ),
+    )
+    _print_rows(
+        report,
+        "real_crops_in_frames",
+        "real crops pasted into synthetic frames:",
+        lambda name, row: (
+            f"{name}: found {row['found_box_iou50']:.2%} {row['found_ci95']} of {row['plates']},"
             f" read {row['read_exact_match']:.2%} {row['read_exact_match_ci95']},"
             f" plate width p5/p50/p95 {row['plate_width_px_p5_p50_p95']} px"
-        )
+        ),
+    )
     return 0
 
 

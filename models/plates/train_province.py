@@ -49,7 +49,7 @@ IGNORE = -100  # nn.CrossEntropyLoss's ignore_index
 def province_labels(crops: CropSet) -> np.ndarray:
     """Index into ``PROVINCES`` of each crop's first character; ``IGNORE`` for an embassy plate."""
     return np.array(
-        [PROVINCES.find(text[0]) if text[0] in PROVINCES else IGNORE for text in crops.texts], dtype=np.int64
+        [PROVINCES.index(text[0]) if text[0] in PROVINCES else IGNORE for text in crops.texts], dtype=np.int64
     )
 
 
