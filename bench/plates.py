@@ -241,9 +241,10 @@ def real_in_frames(reader: PlateReader, renderer: PlateRenderer, folder: Path) -
             inside = cv2.warpPerspective(np.full((height, width), 255, np.uint8), warp, size) > 127
             frame[inside] = pasted[inside]
             widths.append(float(np.linalg.norm(corners[1] - corners[0])))
-            hit = any(box_iou(corners, q) >= 0.5 for q, _ in reader.detect(frame))
+            results = reader.read_frame(frame)  # a reading per detection
+            hit = any(box_iou(corners, np.asarray(r.corners, np.float32)) >= 0.5 for r in results)
             found += hit
-            read_ok += any(r.text == path.stem for r in reader.read_frame(frame))
+            read_ok += any(r.text == path.stem for r in results)
             if not hit and len(missed) < 20:
                 missed.append(f"{path.stem} {widths[-1]:.0f} px wide")
         n = len(files)

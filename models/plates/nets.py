@@ -1,6 +1,6 @@
 """The five plate networks (PyTorch, training only; the runtime loads their ONNX exports).
 
-All four are small plain CNNs sized for one CPU core at the lane: convolutions, batch norm and ReLU,
+All five are small plain CNNs sized for one CPU core at the lane: convolutions, batch norm and ReLU,
 nothing an ONNX runtime handles slowly.
 """
 

@@ -27,8 +27,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -65,29 +66,45 @@ def layout_labels(crops: CropSet) -> np.ndarray:
     return crops.layouts.astype(np.int64)
 
 
-#: The layout classifier's float file (what the lane runs: it is not quantised) and its training report.
-#: Its first run is in ``plate_recogniser.train.json`` (``held_out_layout_accuracy``).
-LAYOUT_FILES = ("plate_layout.onnx", None, "plate_layout.train.json")
+@dataclass(frozen=True)
+class _Task:
+    """What one ``--target`` trains: its network, labels and inputs, the input size, and its files (float,
+    int8 or None when the lane runs the float file, training report)."""
+
+    network: type[nn.Module]
+    labels: Callable[[CropSet], np.ndarray]
+    inputs: Callable[[CropSet], np.ndarray]
+    size: tuple[int, int]
+    files: tuple[str, str | None, str]
 
 
-def _task(target: str) -> tuple[type[nn.Module], Any, Any, tuple[int, int]]:
-    """The network, the labels, the inputs and the input size of a target."""
-    if target == "suffix":
-        return SuffixClassifier, suffix_labels, lambda crops: crops.suffix, PROVINCE_SIZE
-    if target == "layout":
-        return LayoutClassifier, layout_labels, lambda crops: crops.classifier, CLASSIFIER_SIZE
-    return ProvinceClassifier, province_labels, lambda crops: crops.province, PROVINCE_SIZE
+_TASKS = {
+    "province": _Task(
+        ProvinceClassifier, province_labels, lambda c: c.province, PROVINCE_SIZE, GLYPH_FILES["province"]
+    ),
+    "suffix": _Task(
+        SuffixClassifier, suffix_labels, lambda c: c.suffix, PROVINCE_SIZE, GLYPH_FILES["suffix"]
+    ),
+    # Shipped in float; its first run is in plate_recogniser.train.json (held_out_layout_accuracy).
+    "layout": _Task(
+        LayoutClassifier,
+        layout_labels,
+        lambda c: c.classifier,
+        CLASSIFIER_SIZE,
+        ("plate_layout.onnx", None, "plate_layout.train.json"),
+    ),
+}
 
 
 def accuracy(model: nn.Module, crops: CropSet, target: str = "province") -> float:
-    _, labels, inputs, _ = _task(target)
+    task = _TASKS[target]
     model.eval()
     with torch.no_grad():
-        x = inputs(crops)
+        x = task.inputs(crops)
         predicted = torch.cat(
             [model(_to_tensor(x[s : s + 1024])).argmax(1) for s in range(0, len(crops), 1024)]
         )
-    truth = labels(crops)
+    truth = task.labels(crops)
     counted = truth != IGNORE
     return float((predicted.numpy()[counted] == truth[counted]).mean())
 
@@ -96,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--target", choices=("province", "suffix", "layout"), default="province")
+    parser.add_argument("--target", choices=tuple(_TASKS), default="province")
     parser.add_argument("--samples", type=int, default=160_000, help="rendered training crops")
     parser.add_argument("--validation", type=int, default=8_000, help="held-out synthetic crops")
     parser.add_argument("--epochs", type=int, default=2)
@@ -131,9 +148,9 @@ def main() -> None:
     held_out_mild = render_crops(args.validation, 12_030, args.workers, mild_share=1.0)
     print(f"rendered in {time.monotonic() - started:.0f} s", flush=True)
 
-    network, task_labels, task_inputs, input_size = _task(args.target)
-    float_file, _, report_file = LAYOUT_FILES if args.target == "layout" else GLYPH_FILES[args.target]
-    model = network()
+    task = _TASKS[args.target]
+    float_file, int8_file, report_file = task.files
+    model = task.network()
     previous = None  # the report of the run this one continues
     if args.init is not None:
         model = folded_from_onnx(model, args.init)
@@ -152,8 +169,8 @@ def main() -> None:
     steps = math.ceil(len(train_set) / args.batch)
     optimiser = OneCycle(model.parameters(), args.lr, args.epochs * steps, pct_start=0.15)
     xent = nn.CrossEntropyLoss(label_smoothing=0.05, ignore_index=IGNORE)
-    labels = torch.from_numpy(task_labels(train_set))
-    train_inputs = task_inputs(train_set)
+    labels = torch.from_numpy(task.labels(train_set))
+    train_inputs = task.inputs(train_set)
     for epoch in range(args.epochs):
         model.train()
         order = torch.randperm(len(train_set), generator=generator)
@@ -173,7 +190,7 @@ def main() -> None:
             flush=True,
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    _export(model, (1, 3, *input_size), args.out / float_file, "logits")
+    _export(model, (1, 3, *task.size), args.out / float_file, "logits")
     report = {
         "target": args.target,
         "seed": args.seed,
@@ -196,7 +213,7 @@ def main() -> None:
     print(json.dumps(report, indent=2, ensure_ascii=False))
     # The lane runs the glyph classifiers' int8 copies.  Last, so that a failure here keeps the float model
     # and the report: run `python -m models.plates.quantize_recogniser --glyph TARGET --model-dir DIR` again.
-    if args.target in GLYPH_FILES:
+    if int8_file is not None:
         quantize(args.out, workers=args.workers, glyph=args.target)
 
 
