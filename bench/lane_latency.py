@@ -90,7 +90,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             mqtt = config.mqtt.model_copy(update={"pause_while_weighing_max_s": args.pause_max_s})
             config = config.model_copy(update={"mqtt": mqtt})
         records: list[dict[str, Any]] = []
-        daemon = LaneDaemon(config, on_record=records.append)
+        daemon = LaneDaemon(config, on_record=lambda record: records.append(record.to_json_dict()))
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop))
         await daemon.ready.wait()
@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         counts = await daemon.store.counts()
         load_end = os.getloadavg()
         uplink = daemon.uplink.health()
-        busy = daemon.lane_busy.state()
+        busy = daemon.site.sensing.busy.state()
         stop.set()
         await task
         sim.stop()

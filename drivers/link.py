@@ -78,8 +78,9 @@ class SerialLink(Generic[M]):
         backoff = self.config.backoff_initial_s
         while not stop.is_set():
             try:
+                # exclusive: a second process opening the same device is refused by the kernel (flock)
                 reader, writer = await serial_asyncio_fast.open_serial_connection(
-                    url=self.config.url, baudrate=self.config.baudrate
+                    url=self.config.url, baudrate=self.config.baudrate, exclusive=True
                 )
             except (OSError, serial.SerialException, ValueError) as exc:
                 self._mark_down(f"cannot open {self.config.url}: {exc}")

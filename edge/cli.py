@@ -49,6 +49,7 @@ def run(config_path: Path, verbose: bool) -> None:
     from edge.calibration import CalibrationStoreError
     from edge.daemon import LaneDaemon
     from edge.evidence import EvidenceError
+    from edge.lock import AlreadyRunning
     from edge.rules import LimitTableError
 
     async def _main() -> None:
@@ -60,7 +61,7 @@ def run(config_path: Path, verbose: bool) -> None:
 
     try:
         asyncio.run(_main())
-    except (LimitTableError, CalibrationStoreError, EvidenceError, DriverError) as exc:
+    except (LimitTableError, CalibrationStoreError, EvidenceError, DriverError, AlreadyRunning) as exc:
         raise click.ClickException(str(exc)) from exc
     except ExceptionGroup as group:  # a task of the lane failed: say which, in plain words
         messages = "; ".join(f"{type(e).__name__}: {e}" for e in group.exceptions)

@@ -44,6 +44,11 @@ class SiteConfig(_Strict):
     )
     lane: int = Field(ge=1, le=99, description="Lane number at this station.")
     name: str = Field("", description="Human-readable station name, shown in the console and heartbeats.")
+    kind: Literal["toll_entrance"] = Field(
+        "toll_entrance",
+        description="What the site is, which chooses its stages: toll_entrance (weigh-in-motion lane that"
+        " refuses overloaded trucks entry).",
+    )
 
 
 class ScaleConfig(_Strict):

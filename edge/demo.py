@@ -300,7 +300,7 @@ async def run_demo(
         target = vehicles or len(sim.motions)
         truth = sim.truth()
         records: list[dict[str, Any]] = []
-        daemon = LaneDaemon(config, on_record=records.append)
+        daemon = LaneDaemon(config, on_record=lambda record: records.append(record.to_json_dict()))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

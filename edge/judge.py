@@ -1,4 +1,4 @@
-"""From a crossing to a verdict: weighing, stability checks, classification, limit and tolerance.
+"""Judging: from a weighed crossing to a verdict: classification, limit and tolerance.
 
 Pure code: the live daemon and ``edge wim replay`` both call :func:`judge`, so a raw capture replays
 to the same result the lane produced.
@@ -16,10 +16,10 @@ import numpy.typing as npt
 from edge.config import Config
 from edge.lane.crossing import Crossing
 from edge.rules import Decision, LimitDecision, LimitTable, Tyre, VehicleClass, classify, decide, gross_limit
-from edge.wim.autozero import AutoZeroTracker
-from edge.wim.estimate import WimMeasurement, estimate_crossing, span_per_cell, stability_problems
+from edge.wim.estimate import WimMeasurement
+from edge.wim.weighing import Weighed, weigh
 
-__all__ = ["Judgement", "judge"]
+__all__ = ["Judgement", "judge", "judge_weighed"]
 
 _ASSUMED_SPEED_MPS = 10 / 3.6
 
@@ -39,47 +39,15 @@ class Judgement:
         return self.measurement.gross_kg if self.measurement is not None else math.nan
 
 
-def _zero(crossing: Crossing, config: Config) -> tuple[npt.NDArray[np.float64] | None, str, str]:
-    """The zero for this vehicle: its own empty-scale pre-roll when that is quiet and close to the last
-    good zero, else the last good zero (tracked), else none (the vehicle is re-weighed)."""
-    preroll = crossing.window.times_s < float(crossing.entry_t_s.min())
-    checker = AutoZeroTracker(
-        span_per_cell(config.scale),
-        config.scale.cells_per_platform,
-        zero_counts=None if crossing.fallback_zero_counts is None else crossing.fallback_zero_counts.copy(),
-    )
-    if preroll.sum() >= 20 and checker.observe(crossing.window.counts[preroll]):
-        return checker.zero_counts, "preroll", ""
-    if crossing.fallback_zero_counts is not None:
-        return crossing.fallback_zero_counts, "tracked", ""
-    return None, "none", "the scale was not empty and quiet before the vehicle, so it could not be zeroed"
-
-
 def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
-    reasons = list(crossing.problems)
-    measurement: WimMeasurement | None = None
-    zero: npt.NDArray[np.float64] | None = None
-    zero_source = "none"
-    if not crossing.complete:
-        if crossing.entry_t_s.size:
-            reasons.append("not every axle crossed the exit strip")
-    elif not np.all(crossing.exit_t_s > crossing.entry_t_s):
-        reasons.append("an axle crossed the exit strip before the entry strip (axle sensor fault)")
-    else:
-        zero, zero_source, note = _zero(crossing, config)
-        if zero is None:
-            reasons.append(note)
-        else:
-            measurement = estimate_crossing(
-                crossing.window,
-                zero,
-                crossing.entry_t_s,
-                crossing.exit_t_s,
-                config.scale,
-                config.wim,
-                config.rules.group_max_spacing_m,
-            )
-            reasons += stability_problems(measurement, config.rules)
+    """Weigh a crossing and judge it (pure): what the live lane and ``edge wim replay`` both call."""
+    return judge_weighed(crossing, weigh(crossing, config), config, limits)
+
+
+def judge_weighed(crossing: Crossing, weighed: Weighed, config: Config, limits: LimitTable) -> Judgement:
+    """Classify the weighed vehicle, find its limit and decide."""
+    reasons = list(weighed.reasons)
+    measurement = weighed.measurement
     spacings = measurement.axle_spacings_m if measurement is not None else ()
     if spacings and not all(math.isfinite(s) and s > 0 for s in spacings):
         spacings = ()
@@ -116,4 +84,6 @@ def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
         tolerance_factor=config.rules.tolerance_factor,
         unstable_reasons=reasons,
     )
-    return Judgement(measurement, vehicle_class, limit, decision, zero, zero_source, correction)
+    return Judgement(
+        measurement, vehicle_class, limit, decision, weighed.zero_counts, weighed.zero_source, correction
+    )

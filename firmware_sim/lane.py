@@ -100,6 +100,11 @@ class SimulatedLane:
         trucks = list(scenario.trucks) * max(repeat, 1)
         self.scenario = scenario.model_copy(update={"trucks": trucks})
         self.motions: list[TruckMotion] = schedule(self.scenario, self.geometry, t0_s)
+        # On-scale intervals in schedule order: each block looks only at the trucks that can be on the
+        # scale (a --repeat 1000 schedule holds 10,000 trucks; scanning them all every 10 ms fell behind
+        # real time at 100 % CPU and the daemon then weighed late, bunched-up samples).
+        self._on_scale = [motion.on_scale_interval(self.geometry) for motion in self.motions]
+        self._first_motion = 0
         self.sample_rate_hz = sample_rate_hz
         self.block_samples = block_samples
         self.cells = LoadCellModel(
@@ -280,13 +285,23 @@ class SimulatedLane:
         while (self._next_sample + self.block_samples) / rate <= now:
             index = self._next_sample + np.arange(self.block_samples)
             t = index / rate
-            loads = cell_loads_kg(self.motions, t, self.geometry)
+            loads = cell_loads_kg(self._motions_between(float(t[0]), float(t[-1])), t, self.geometry)
             with self._lock:
                 loads += self._test_loads_kg
             counts = self.cells.counts(t, loads * self._cell_gains)
             block = SampleBlock(self._next_seq("wim"), device_start + int(index[0]), rate, counts)
             self._send("wim", block)
             self._next_sample += self.block_samples
+
+    def _motions_between(self, t_first: float, t_last: float) -> list[TruckMotion]:
+        """The trucks that can be on the scale between the two times (blocks come in time order)."""
+        n = len(self.motions)
+        while self._first_motion < n and self._on_scale[self._first_motion][1] < t_first:
+            self._first_motion += 1
+        end = self._first_motion
+        while end < n and self._on_scale[end][0] <= t_last:
+            end += 1
+        return self.motions[self._first_motion : end]
 
     def _emit_events(self, now: float) -> None:
         while self._events and self._events[0].world_t_s <= now:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
+import time
 import tty
 from pathlib import Path
 
@@ -17,6 +19,12 @@ class PtyPort:
         self.name = name
         self.link_dir = link_dir
         self.dropped_bytes = 0  # written while nobody read and the pty buffer was full
+        # A real device sends at its line rate, never in bursts; the simulator sends a burst when its
+        # own thread was starved (a busy host).  A full pty then waits up to this long for the reader
+        # instead of dropping what a real line would have delivered; a reader that stays away (a
+        # stopped daemon) loses bytes at once until it reads again.
+        self.drain_wait_s = 0.5
+        self._reader_away = False
         self._master = -1
         self._slave = -1
         self.slave_path = ""
@@ -60,10 +68,16 @@ class PtyPort:
             self.dropped_bytes += len(data)
             return
         view = memoryview(data)
+        deadline = time.monotonic() + self.drain_wait_s
         while view:
             try:
                 written = os.write(self._master, view)
             except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if not self._reader_away and remaining > 0:
+                    select.select([], [self._master], [], remaining)
+                    continue
+                self._reader_away = True
                 self.dropped_bytes += len(view)  # nobody reads: a real line would lose these too
                 return
             except OSError as exc:
@@ -72,6 +86,7 @@ class PtyPort:
                     return
                 raise
             view = view[written:]
+        self._reader_away = False
 
     def read(self) -> bytes:
         if self._master < 0:

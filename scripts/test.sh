@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 echo "== ruff"
 .venv/bin/ruff check edge drivers firmware_sim tests bench
+echo "== import contracts (lint-imports: the layers in pyproject.toml)"
+.venv/bin/lint-imports
 echo "== mypy --strict (edge, drivers)"
 .venv/bin/mypy
 echo "== pytest"

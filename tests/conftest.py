@@ -15,6 +15,7 @@ import pytest
 from edge.config import Config
 from edge.daemon import LaneDaemon
 from edge.demo import MosquittoProcess, demo_config, free_port, geometry_for
+from edge.evidence.record import EvidenceRecord
 from firmware_sim.lane import SimulatedLane
 from firmware_sim.scenario import Scenario, load_scenario
 
@@ -121,10 +122,13 @@ class LaneRig:
             platform_lengths_m=platform_lengths_m,
             camera_dir=str(sim_options["camera_dir"]) if sim_options.get("camera_dir") else "",
         )
-        self.records: list[dict[str, Any]] = []
-        self.daemon = LaneDaemon(self.config, on_record=self.records.append)
+        self.records: list[dict[str, Any]] = []  # each record's JSON form, as the store signed it
+        self.daemon = LaneDaemon(self.config, on_record=self.keep)
         self.stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def keep(self, record: EvidenceRecord) -> None:
+        self.records.append(record.to_json_dict())
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.daemon.run(self.stop), name="daemon")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge.config import ScaleConfig
+from edge.lane.buffer import SampleWindow
+from edge.lane.crossing import Crossing
 from edge.wim.autozero import AutoZeroTracker
+from edge.wim.weighing import Weighed, Weighing, ZeroSource, choose_zero
 
 SPAN = np.full(8, 0.02)
 
@@ -40,3 +44,83 @@ def test_refuses_a_jump_and_a_moving_scale() -> None:
     moving[500:, :4] += 20_000  # a vehicle arrives
     assert not tracker.observe(moving)
     assert tracker.updates == 1
+
+
+def test_a_zero_taken_under_a_load_is_reacquired_from_a_lower_empty_reading() -> None:
+    """A daemon restarted with a truck on the scale took the loaded scale as zero: the next quiet empty
+    reading is lower (cells only see compression) and replaces it, instead of being refused as a step."""
+    rng = np.random.default_rng(3)
+    zero = rng.uniform(20_000, 60_000, 8)
+    loaded = zero.copy()
+    loaded[4:] += 4000 * 50 / 4  # 4 t resting on platform 1 when the zero was taken
+    tracker = AutoZeroTracker(SPAN)
+    assert tracker.observe(_empty(rng, loaded))
+    assert tracker.observe(_empty(rng, zero))
+    assert tracker.zero_counts is not None
+    np.testing.assert_allclose(tracker.zero_counts, zero, atol=30)
+    assert tracker.reacquired == 1 and "taken with a load on the scale" in tracker.last_problem
+
+
+def test_a_zero_a_truck_away_from_the_calibration_raises_the_alarm_until_it_is_back() -> None:
+    rng = np.random.default_rng(4)
+    zero = rng.uniform(20_000, 60_000, 8)
+    tracker = AutoZeroTracker(SPAN, reference_counts=zero.copy())
+    loaded = zero.copy()
+    loaded[:4] += 3000 * 50 / 4  # 3 t on platform 0
+    tracker.adopt(loaded)  # e.g. a pre-roll accepted with no zero to compare it with
+    assert tracker.alarm and "differs from the calibration's by 3000 kg" in tracker.last_problem
+    assert tracker.observe(_empty(rng, zero))
+    assert not tracker.alarm and tracker.state()["alarm"] is False
+
+
+def _crossing(preroll_counts: np.ndarray, fallback: np.ndarray | None) -> Crossing:
+    n = preroll_counts.shape[0]
+    times = np.arange(n) / 1000.0
+    return Crossing(
+        vehicle_number=1,
+        window=SampleWindow(times, preroll_counts, 0),
+        sample_rate_hz=1000,
+        entry_t_s=np.array([n / 1000.0 + 0.1, n / 1000.0 + 1.0]),
+        exit_t_s=np.array([n / 1000.0 + 3.0, n / 1000.0 + 4.0]),
+        tyres=("single", "dual"),
+        problems=(),
+        fallback_zero_counts=fallback,
+    )
+
+
+def test_a_restart_under_a_truck_costs_at_most_the_one_vehicle_whose_preroll_was_loaded() -> None:
+    """Restarted with the last truck's rear axles still on platform 3 (no calibration): the next
+    vehicle's pre-roll is loaded and quiet.  The vehicle after it must be zeroed on its own empty
+    pre-roll again, not on the loaded zero (before, that was refused as a step for the rest of the run)."""
+    scale = ScaleConfig(platform_lengths_m=(6.0, 6.0, 6.0))
+    rng = np.random.default_rng(5)
+    empty = rng.uniform(20_000, 60_000, 12)
+    loaded = empty.copy()
+    loaded[8:] += 9000 / 0.02 / 4  # 9 t on platform 3
+    weighing = Weighing(scale, calibration_zero_counts=None)
+    first = weighing.prepare(_crossing(_empty(rng, loaded, 500, 100), None))
+    zero, source, _ = choose_zero(first, scale)
+    assert source == ZeroSource.PREROLL  # nothing to compare it with: this vehicle is weighed short
+    weighing.learn(Weighed(None, zero, source, ()))
+    second = weighing.prepare(_crossing(_empty(rng, empty, 500, 100), None))
+    zero, source, _ = choose_zero(second, scale)
+    assert source == ZeroSource.PREROLL
+    assert zero is not None
+    np.testing.assert_allclose(zero, empty, atol=40)
+    weighing.learn(Weighed(None, zero, source, ()))
+    assert weighing.zero_counts is not None
+    np.testing.assert_allclose(weighing.zero_counts, empty, atol=40)
+
+
+def test_with_a_calibration_a_loaded_preroll_is_refused_and_the_calibration_zero_used() -> None:
+    scale = ScaleConfig(platform_lengths_m=(6.0, 6.0, 6.0))
+    rng = np.random.default_rng(6)
+    empty = rng.uniform(20_000, 60_000, 12)
+    loaded = empty.copy()
+    loaded[8:] += 9000 / 0.02 / 4
+    weighing = Weighing(scale, calibration_zero_counts=empty)
+    crossing = weighing.prepare(_crossing(_empty(rng, loaded, 500, 100), None))
+    zero, source, _ = choose_zero(crossing, scale)
+    assert source == ZeroSource.TRACKED
+    assert zero is not None
+    np.testing.assert_allclose(zero, empty)

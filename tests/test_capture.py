@@ -26,7 +26,6 @@ from edge.rules import LimitTable
 from edge.wim.capture import (
     CaptureError,
     CaptureWriter,
-    live_result_from_record,
     read_capture,
     write_capture,
 )
@@ -106,17 +105,21 @@ def replay(*args: str | Path) -> tuple[int, list[dict[str, Any]], str]:
 
 
 def live_result(judgement: Judgement) -> dict[str, Any]:
-    """The daemon's record of a judgement, reduced to what a capture keeps."""
-    m = judgement.measurement
-    record = {
-        "id": "3f1c2a9e-0000-4000-8000-000000000001",
-        "calibration": {"dynamic_correction_factor": judgement.correction_factor},
+    """What the lane's record of a judgement keeps in a capture (EvidenceRecord.live_result)."""
+    m = judgement.measurement.as_dict() if judgement.measurement is not None else {}
+    return {
+        "record_id": "3f1c2a9e-0000-4000-8000-000000000001",
+        "time_utc": None,
         "verdict": judgement.decision.verdict.value,
         "reasons": list(judgement.decision.reasons),
-        "wim": m.as_dict() if m is not None else None,
-        "limit": {"limit_kg": judgement.limit.limit_kg},
+        "vehicle_class": judgement.vehicle_class.code,
+        "limit_kg": judgement.limit.limit_kg,
+        "gross_kg": m.get("gross_kg"),
+        "axle_loads_kg": m.get("axle_loads_kg"),
+        "axle_spacings_m": m.get("axle_spacings_m"),
+        "speed_kmh": m.get("speed_kmh"),
+        "correction_factor": judgement.correction_factor,
     }
-    return live_result_from_record(record)
 
 
 # -- round trip --------------------------------------------------------------------------------------

@@ -301,7 +301,7 @@ async def broker_kills(
     rig = make_rig(scenario, proxy.port, repeat=repeat)
     mqtt = rig.config.mqtt.model_copy(update={"reconnect_max_s": 1})  # more kills per minute
     rig.config = rig.config.model_copy(update={"mqtt": mqtt})
-    rig.daemon = LaneDaemon(rig.config, on_record=rig.records.append)
+    rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
     subscriber = Subscriber(broker.port, record_topic(rig.config))
     async with running(subscriber.run()):
         await subscriber.resubscribed(0)
@@ -367,7 +367,7 @@ async def tcp_cuts(
         update={"publish_timeout_s": 2.0, "keepalive_s": 5, "reconnect_max_s": 2}
     )
     rig.config = rig.config.model_copy(update={"mqtt": mqtt})
-    rig.daemon = LaneDaemon(rig.config, on_record=rig.records.append)
+    rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
     subscriber = Subscriber(broker.port, record_topic(rig.config))
     resets = stalls = 0
     async with running(subscriber.run()):

@@ -204,7 +204,7 @@ async def test_active_calibration_is_applied_and_named_in_every_record(
     save_calibration(rig.config.evidence.database, calibration)
     from edge.daemon import LaneDaemon
 
-    rig.daemon = LaneDaemon(rig.config, on_record=rig.records.append)  # reads the active calibration
+    rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)  # reads the active calibration
     await rig.start()
     await rig.wait_records(len(short_scenario.trucks), timeout_s=rig.sim.duration_s + 60)
     truth = rig.sim.truth()
@@ -229,7 +229,7 @@ async def test_daemon_captures_replay_to_the_live_results(
     rig = make_rig(short_scenario, None)
     capture_dir = tmp_path / "captures"
     rig.config = rig.config.model_copy(update={"wim": WimConfig(capture_dir=str(capture_dir))})
-    rig.daemon = LaneDaemon(rig.config, on_record=rig.records.append)
+    rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
     await rig.start()
     await rig.wait_records(len(short_scenario.trucks), timeout_s=rig.sim.duration_s + 60)
     for _ in range(100):

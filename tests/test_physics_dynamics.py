@@ -25,7 +25,7 @@ from firmware_sim.physics import (
     dynamic_load_coefficient,
     schedule,
 )
-from firmware_sim.population import CLASS_CODES, random_scenario
+from firmware_sim.population import CLASS_CODES, expected_verdict, legal_limit_kg, random_scenario
 from firmware_sim.scenario import DynamicsSettings, ScenarioError, Truck, load_scenario
 
 GEOMETRY = LaneGeometry()
@@ -595,6 +595,52 @@ def test_random_scenario_verdicts_follow_the_rules() -> None:
     assert verdicts == {"pass", "overweight"}
     assert sum(truck.jump for truck in scenario.trucks) > 10
     assert sum(truck.stop_on_scale_s > 0 for truck in scenario.trucks) > 10
+
+
+@pytest.mark.parametrize(
+    ("spacings", "tyres", "gross_kg", "limit_kg", "verdict"),
+    [
+        # Hand-written from 交通运输部令2016年第62号 article 3, not from either implementation.
+        ((4.5,), ["single", "dual"], 18_900, 18_000, "pass"),  # 105 % of 18 t exactly passes
+        ((4.5,), ["single", "dual"], 18_901, 18_000, "overweight"),
+        ((4.8, 1.35), ["single", "dual", "dual"], 26_000, 25_000, "pass"),
+        ((3.5, 7.0, 1.31, 1.31), ["single", "dual", "single", "single", "single"], 35_700, 34_000, "pass"),
+        (
+            (3.5, 7.0, 1.31, 1.31),
+            ["single", "dual", "single", "single", "single"],
+            35_701,
+            34_000,
+            "overweight",
+        ),
+        (
+            (3.5, 7.0, 1.31, 1.31),
+            ["single", "dual", "wide_single", "wide_single", "wide_single"],
+            43_000,
+            43_000,
+            "pass",
+        ),
+        ((3.6, 1.35, 6.5, 1.31, 1.31), ["single"] + ["dual"] * 5, 51_450, 49_000, "pass"),
+        ((3.6, 1.35, 6.5, 1.31, 1.31), ["single"] + ["dual"] * 5, 51_451, 49_000, "overweight"),
+        ((1.9, 3.2, 6.5, 1.31, 1.31), ["single", "single"] + ["dual"] * 4, 48_300, 46_000, "pass"),
+        ((1.9, 3.2, 6.5, 1.31, 1.31), ["single", "single"] + ["dual"] * 4, 48_301, 46_000, "overweight"),
+    ],
+)
+def test_the_rules_and_the_simulator_each_match_hand_written_cases(
+    spacings: tuple[float, ...], tyres: list[str], gross_kg: int, limit_kg: int, verdict: str
+) -> None:
+    limit = gross_limit(classify(spacings), [Tyre(t) for t in tyres], TABLE)
+    assert limit.limit_kg == limit_kg
+    assert decide(gross_kg, limit, tolerance_factor=1.05).verdict.value == verdict
+    code = classify(spacings).code
+    groups = classify(spacings).groups
+    roles = [
+        "steer" if g == 0 else "drive" if g == 1 else "trailer"
+        for g, size in enumerate(groups)
+        for _ in range(size)
+    ]
+    sim_limit = legal_limit_kg(code, roles, tyres)  # type: ignore[arg-type]
+    assert sim_limit == limit_kg
+    assert expected_verdict(gross_kg, sim_limit, unstable=False) == verdict
 
 
 def test_random_scenario_geometry_loads_and_tyres_are_realistic() -> None:

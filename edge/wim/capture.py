@@ -53,7 +53,6 @@ __all__ = [
     "CaptureError",
     "CaptureMeta",
     "CaptureWriter",
-    "live_result_from_record",
     "read_capture",
     "write_capture",
 ]
@@ -342,26 +341,6 @@ def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1) * 1000):03d}Z"
 
 
-def live_result_from_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The part of a daemon record a capture keeps as ``live_result`` (what replay compares with)."""
-    wim = record.get("wim") or {}
-    limit = record.get("limit") or {}
-    calibration = record.get("calibration") or {}
-    return {
-        "record_id": record.get("id"),
-        "time_utc": record.get("time_utc"),
-        "verdict": record.get("verdict"),
-        "reasons": list(record.get("reasons") or ()),
-        "vehicle_class": record.get("vehicle_class"),
-        "limit_kg": limit.get("limit_kg"),
-        "gross_kg": wim.get("gross_kg"),
-        "axle_loads_kg": wim.get("axle_loads_kg"),
-        "axle_spacings_m": wim.get("axle_spacings_m"),
-        "speed_kmh": wim.get("speed_kmh"),
-        "correction_factor": calibration.get("dynamic_correction_factor"),
-    }
-
-
 # -- reading -----------------------------------------------------------------------------------------
 
 
@@ -637,7 +616,7 @@ class CaptureWriter:
         """Write one capture in the writer's thread; the path written, or None (disabled, dropped, failed).
 
         ``config`` must be the configuration the crossing was judged with; ``live_result`` the lane's
-        result (:func:`live_result_from_record`).  Never raises (except cancellation).
+        result (``EvidenceRecord.live_result()``).  Never raises (except cancellation).
         """
         if not self.enabled:
             return None

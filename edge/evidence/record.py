@@ -1,0 +1,151 @@
+"""The evidence record: one typed model, written by the recording stage and read by every other reader.
+
+The store keeps the record as canonical JSON (``EvidenceRecord.to_json_dict``), hashes and signs that
+text, and hands it to the outbox.  Readers (the demo's table, capture replay, central queries, the
+evidence tools) parse it back with :meth:`EvidenceRecord.from_json_dict` and read attributes, never keys.
+
+Schema ``weighlane.record/1``.  A field that was not known when a record was made is left out of its
+JSON (``exclude_unset``), so a record signed by an older release keeps its exact text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.rules import Verdict
+
+__all__ = [
+    "RECORD_SCHEMA",
+    "EvidenceRecord",
+    "RecordCalibration",
+    "RecordLimit",
+    "RecordTiming",
+    "RecordWim",
+    "Software",
+]
+
+RECORD_SCHEMA = "weighlane.record/1"
+
+
+class _Part(BaseModel):
+    # Records are facts once written: frozen.  Unknown keys are kept (a newer release's record read by
+    # an older reader, or a signed record whose text must not change), never dropped.
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class RecordWim(_Part):
+    """What the weighing measured.  A value that could not be computed is null, never NaN."""
+
+    axle_loads_kg: list[float | None] = Field(default_factory=list, description="Per axle, driving order.")
+    axle_spacings_m: list[float | None] = Field(default_factory=list, description="Between axles i, i+1.")
+    axle_speeds_kmh: list[float | None] = Field(default_factory=list, description="Per axle.")
+    speed_kmh: float | None = Field(None, description="The vehicle's speed over the scale.")
+    gross_kg: float | None = Field(None, description="Gross vehicle weight (after the dynamic correction).")
+    residual_rms_kg: float | None = Field(None, description="RMS misfit of the load model.")
+    samples_used: int = Field(0, description="Load samples the fit used.")
+    samples_lost: int = Field(0, description="Samples the digitiser link lost during the crossing.")
+
+
+class RecordLimit(_Part):
+    """The limit applied and the threshold that decided."""
+
+    limit_kg: float = Field(description="Legal gross limit for the vehicle's class after deductions.")
+    base_limit_kg: float = Field(description="The table's limit before deductions.")
+    rule_id: str = Field(description="The rule of the limits table that applied.")
+    rule_text: str = Field(description="That rule in words.")
+    source: str = Field(description="The legal source of the limits table.")
+    deductions: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    tolerance_factor: float = Field(description="Refusal threshold = limit x this factor.")
+    threshold_kg: float = Field(description="The refusal threshold (kg).")
+
+
+class RecordTiming(_Part):
+    """UTC times of the crossing (ISO 8601 with milliseconds) and the verdict's latency."""
+
+    curtain_enter_utc: str | None = None
+    curtain_leave_utc: str | None = None
+    last_axle_exit_utc: str | None = None
+    decided_utc: str | None = None
+    verdict_latency_ms: float | None = Field(None, description="From the last axle's exit to the board.")
+
+
+class RecordCalibration(_Part):
+    """Which calibration and zero weighed the vehicle."""
+
+    kg_per_count: float | list[float]
+    static: dict[str, Any] | None = Field(None, description="Identity of the active static calibration.")
+    static_overdue: bool | None = None
+    zero_source: str = Field(description="preroll, tracked or none.")
+    dynamic_correction_factor: float = 1.0
+    drift_monitor: dict[str, Any] = Field(default_factory=dict)
+
+
+class Software(_Part):
+    name: str = "weighlane-edge"
+    version: str
+
+
+class EvidenceRecord(_Part):
+    """One vehicle's record.  ``seq`` and ``chain`` are set by the store."""
+
+    schema_: str = Field(RECORD_SCHEMA, alias="schema", description="Record schema and version.")
+    id: str = Field(description="UUID of the record.")
+    site_id: str
+    lane: int
+    vehicle_number: int = Field(description="Vehicle count of this daemon run.")
+    time_utc: str | None = Field(description="When the last axle left the scale.")
+    plate: str | None = Field(None, description="The plate, when read validly; else null.")
+    axle_count: int
+    tyres: list[str] | None = None
+    vehicle_class: str | None = None
+    body: str | None = None
+    axle_groups: list[int] | None = None
+    wim: RecordWim | None = None
+    limit: RecordLimit | None = None
+    verdict: Verdict
+    reasons: list[str] = Field(default_factory=list)
+    lane_output: dict[str, str] = Field(default_factory=dict, description="What each output device did.")
+    timing: RecordTiming | None = None
+    devices: dict[str, Any] = Field(default_factory=dict, description="Each device's health at the verdict.")
+    calibration: RecordCalibration | None = None
+    software: Software
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    plate_reading: dict[str, Any] | None = None
+    seq: int | None = Field(None, description="Per-site sequence number, set by the store.")
+    chain: dict[str, Any] | None = Field(None, description="Hash chain and signature, set by the store.")
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form the store signs: the fields that were given, by their JSON names."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> EvidenceRecord:
+        return cls.model_validate(data)
+
+    @property
+    def gross_kg(self) -> float | None:
+        return None if self.wim is None else self.wim.gross_kg
+
+    def live_result(self) -> dict[str, Any]:
+        """The part a raw capture keeps as ``live_result`` (what ``edge wim replay`` compares with)."""
+        wim = self.wim or RecordWim()
+        return {
+            "record_id": self.id,
+            "time_utc": self.time_utc,
+            "verdict": self.verdict.value,
+            "reasons": list(self.reasons),
+            "vehicle_class": self.vehicle_class,
+            "limit_kg": None if self.limit is None else self.limit.limit_kg,
+            "gross_kg": wim.gross_kg,
+            "axle_loads_kg": wim.axle_loads_kg if self.wim is not None else None,
+            "axle_spacings_m": wim.axle_spacings_m if self.wim is not None else None,
+            "speed_kmh": wim.speed_kmh,
+            "correction_factor": None
+            if self.calibration is None
+            else self.calibration.dynamic_correction_factor,
+        }

@@ -1,0 +1,201 @@
+"""Site kind ``toll_entrance``: a weigh-in-motion lane at a toll-station entrance (称重检测、超限拒入).
+
+One truck through the stages, in data order:
+
+1. sensing (:class:`edge.lane.sensing.Sensing`): serial frames -> a vehicle session -> a ``Crossing``;
+2. weighing (:class:`edge.wim.weighing.Weighing`): the crossing -> axle loads, speed, gross (``Weighed``);
+3. judging (:func:`edge.judge.judge_weighed`): measurements + limits -> a ``Judgement`` with its verdict;
+4. acting (:class:`edge.actuate.LaneOutput`): the verdict on the LED board and the barrier;
+5. recording (:class:`edge.evidence.recorder.Recorder`): the typed ``EvidenceRecord``, stored and signed;
+6. shipping (``edge.uplink``, built by the station): the outbox to MQTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from drivers.barrier.driver import Barrier
+from drivers.display.driver import LedDisplay
+from edge.actuate import LaneOutput
+from edge.config import Config
+from edge.evidence.recorder import Outcome, Recorder
+from edge.judge import judge_weighed
+from edge.lane.sensing import Sensing, link_config
+from edge.lane.session import VehicleSession
+from edge.rules import LimitTable, Verdict
+from edge.wim.capture import CaptureWriter
+from edge.wim.drift import DriftMonitor
+from edge.wim.weighing import Weighing, weigh
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from edge.plates.lane import LanePlates
+
+__all__ = ["TollEntrance"]
+
+log = logging.getLogger(__name__)
+
+
+class TollEntrance:
+    """The stages of one toll-entrance lane and the loop that takes each vehicle through them."""
+
+    def __init__(
+        self,
+        config: Config,
+        limits: LimitTable,
+        recorder_factory: Callable[[Callable[[], dict[str, Any]], Callable[[], dict[str, Any]]], Recorder],
+        calibration_zero: npt.NDArray[np.float64] | None,
+    ) -> None:
+        self.config = config
+        self.limits = limits
+        devices = config.devices
+        self.sensing = Sensing(config, self._vehicle_arriving)
+        self.weighing = Weighing(config.scale, calibration_zero)
+        self.drift = DriftMonitor(alarm_fraction=config.wim.drift_alarm_fraction)
+        self.display = LedDisplay("display", link_config(devices.display), devices.display.ack_timeout_s)
+        self.barrier = Barrier("barrier", link_config(devices.barrier), devices.barrier.ack_timeout_s)
+        self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
+        self.plates: LanePlates | None = None
+        if config.plates.enabled:
+            from edge.plates.lane import LanePlates  # OpenCV and onnxruntime load only when plates are on
+
+            self.plates = LanePlates(config.plates)
+        self.recorder = recorder_factory(self.device_health, self.drift.state)
+        self.captures = CaptureWriter.from_config(config)
+        self.vehicles = 0
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def apply_config(self, config: Config) -> None:
+        """A downlink config document was applied: the next vehicle is judged with it."""
+        self.config = config
+        self.recorder.config = config
+        self.output.idle_lines = config.lane.idle_lines
+        self.output.idle_after_s = config.lane.idle_after_s
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.plates is not None:
+            await self.plates.start()
+
+    def tasks(self, stop: asyncio.Event) -> dict[str, Any]:
+        """The coroutines the station runs in its TaskGroup, by task name."""
+        drivers: dict[str, Any] = {**self.sensing.drivers, "display": self.display, "barrier": self.barrier}
+        return {
+            **{f"driver-{name}": driver.run(stop) for name, driver in drivers.items()},
+            "weigh": self._vehicle_loop(stop),
+            "display-initial": self._initial_display(),
+        }
+
+    async def close(self) -> None:
+        if self.plates is not None:
+            self.plates.stop()
+        await self.output.close()
+        if self._background:
+            await asyncio.wait(self._background, timeout=10)
+        self.captures.close()
+
+    def tick(self) -> None:
+        """Once a second: expire stuck sessions, track the zero on the empty lane."""
+        self.sensing.tick()
+        self.weighing.between_vehicles(self.sensing.empty_window())
+
+    # -- one vehicle -------------------------------------------------------------------------------
+
+    def _vehicle_arriving(self, host_time_s: float) -> None:
+        if self.plates is not None:
+            self.plates.trigger(host_time_s)
+        self._spawn(self.output.vehicle_arriving(), "barrier-close")
+
+    async def _initial_display(self) -> None:
+        for _ in range(50):
+            if self.display.link.is_up:
+                break
+            await asyncio.sleep(0.1)
+        await self.output.show_idle()
+
+    async def _vehicle_loop(self, stop: asyncio.Event) -> None:
+        while (session := await self.sensing.next_session(stop)) is not None:
+            try:
+                await self._vehicle(session)
+            except Exception as exc:  # one bad vehicle must never stop the lane
+                log.exception("vehicle %d could not be judged", session.number)
+                try:
+                    output = await self.output.show_verdict(
+                        Verdict.REWEIGH, None, None, f"{session.number}号车"
+                    )
+                    self.sensing.verdict_shown()
+                    await self.recorder.store_record(self.recorder.make_failed(session, exc, output))
+                except Exception:
+                    log.exception("vehicle %d: even the fallback record failed", session.number)
+            finally:
+                self.sensing.verdict_shown()  # already, unless judging failed before the board
+
+    async def _vehicle(self, session: VehicleSession) -> None:
+        config = self.config  # one config for the whole vehicle, even if a downlink replaces it meanwhile
+        crossing = self.weighing.prepare(await self.sensing.crossing(session))
+        # Off the event loop: the kernels release the GIL, and serial reads go on meanwhile.
+        weighed = await asyncio.to_thread(weigh, crossing, config)
+        self.weighing.learn(weighed)
+        judgement = judge_weighed(crossing, weighed, config, self.limits)
+        if judgement.measurement is not None and judgement.decision.verdict is not Verdict.REWEIGH:
+            self.drift.observe(
+                judgement.vehicle_class.code, judgement.gross_kg, judgement.measurement.axle_loads_kg[0]
+            )
+        # The plate names the vehicle on the board when it is already read; it is never waited for here.
+        plate = self.plates.ready(session.curtain_enter_t_s) if self.plates is not None else None
+        read = plate.result if plate is not None else None
+        label = read.text if read is not None and read.valid else f"{session.number}号车"
+        output = await self.output.show_verdict(
+            judgement.decision.verdict, judgement.gross_kg, judgement.limit.limit_kg, label
+        )
+        decided = time.monotonic()
+        self.sensing.verdict_shown()  # the record, plate and capture below are no longer the lane's hurry
+        self.vehicles += 1
+        record = self.recorder.make(Outcome(session, judgement, output, decided))
+        if self.plates is not None:
+            evidence = await self.plates.result(session.curtain_enter_t_s)
+            record = await self.recorder.attach_plate(
+                record, evidence.as_record(config.plates.min_confidence), evidence
+            )
+        await self.recorder.store_record(record)
+        if self.captures.enabled:
+            # In the background: a slow disk must never hold up the next vehicle.  The same config
+            # object judge() used goes into the capture, so it replays to this very result.
+            self._spawn(self.captures.save(crossing, config, record.live_result()), "capture")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+
+    # -- diagnostics -------------------------------------------------------------------------------
+
+    def device_health(self) -> dict[str, Any]:
+        drivers: dict[str, Any] = {**self.sensing.drivers, "display": self.display, "barrier": self.barrier}
+        health = {name: driver.health() for name, driver in drivers.items()}
+        if self.plates is not None:
+            health["camera"] = self.plates.camera.health()
+        return health
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "lane": {**self.sensing.lane.state(), "busy": self.sensing.busy.state()},
+            "vehicles": self.vehicles,
+            "drift_monitor": self.drift.state(),
+            "auto_zero": self.weighing.state(),
+            "captures": self.captures.health(),
+            "plates": None if self.plates is None else self.plates.health(),
+        }
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed: %r", task.get_name(), task.exception())
