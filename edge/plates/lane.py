@@ -104,6 +104,7 @@ class LanePlates:
 
     def trigger(self, trigger_t_s: float) -> None:
         """The separator saw a vehicle at host time ``trigger_t_s``: start reading its frames."""
+        self.camera.vehicle_passed(trigger_t_s)
         task = asyncio.get_running_loop().create_task(self._read(trigger_t_s), name="plate-read")
         self._tasks[trigger_t_s] = task
         # Keep the last few vehicles only: a session that never completes must not leak its task.

@@ -128,8 +128,9 @@ class Letterbox:
     def __init__(self, frame_height: int, frame_width: int) -> None:
         out_h, out_w = DETECTOR_SIZE
         self.scale = min(out_h / frame_height, out_w / frame_width)
-        self.new_h = round(frame_height * self.scale)
-        self.new_w = round(frame_width * self.scale)
+        # At least one pixel either way: a 2 x 3000 px image would otherwise round to a height of 0.
+        self.new_h = max(round(frame_height * self.scale), 1)
+        self.new_w = max(round(frame_width * self.scale), 1)
         self.pad_y = (out_h - self.new_h) // 2
         self.pad_x = (out_w - self.new_w) // 2
 
@@ -149,8 +150,12 @@ class Letterbox:
 
 
 def detector_input(frame_bgr: UInt8Image) -> tuple[UInt8Image, Letterbox]:
-    """The frame letter-boxed into ``DETECTOR_SIZE`` (grey padding), and the mapping back."""
+    """The frame letter-boxed into ``DETECTOR_SIZE`` (grey padding), and the mapping back.
+
+    Raises ValueError for an image with no pixels."""
     frame = _as_bgr(frame_bgr)
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"an image of {frame.shape[1]} x {frame.shape[0]} px has no pixels to search")
     box = Letterbox(frame.shape[0], frame.shape[1])
     canvas = np.full((*DETECTOR_SIZE, 3), 114, dtype=np.uint8)
     canvas[box.pad_y : box.pad_y + box.new_h, box.pad_x : box.pad_x + box.new_w] = cv2.resize(

@@ -49,6 +49,13 @@ PROVINCE_FILE = "plate_province.onnx"
 SUFFIX_FILE = "plate_suffix.onnx"
 #: Corner offsets are predicted in units of this many detector-input pixels.
 CORNER_UNIT_PX = 16.0
+#: A crop smaller than this (height, width) holds no legible plate: the smallest GA 36 character is
+#: 45 x 90 mm on a 440 x 140 mm plate, under 2 px wide at 8 px of plate height.
+MIN_CROP_PX = (8, 16)
+#: A crop whose grey levels vary less than this (standard deviation, of 255) is blank: a wall, sky, glare.
+MIN_CROP_CONTRAST = 6.0
+#: A reading of fewer characters than this is no plate (the shortest, a 6-character one, losing half).
+MIN_READ_CHARS = 3
 
 
 class PlateModelError(RuntimeError):
@@ -72,8 +79,17 @@ class PlateResult:
     detection_score: float | None = None
     crop: npt.NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def status(self) -> str:
+        """``valid`` (a plate the reader is sure of), ``uncertain`` (read, but not sure: never to be
+        taken as the vehicle's plate without a look) or ``unreadable`` (no text: too small, blank)."""
+        if not self.text:
+            return "unreadable"
+        return "valid" if self.valid else "uncertain"
+
     def as_dict(self) -> dict[str, Any]:
         return {
+            "status": self.status,
             "text": self.text,
             "color": self.color,
             "type": self.type,
@@ -158,7 +174,17 @@ class PlateReader:
     # -- crops ------------------------------------------------------------------------------------
 
     def read_crops(self, crops: list[npt.NDArray[np.uint8]]) -> list[PlateResult]:
-        """Read plate crops (BGR uint8, roughly cut around one plate each), batched."""
+        """Read plate crops (BGR uint8, roughly cut around one plate each), batched.  A crop too small
+        or too blank to hold a plate is reported unreadable (empty text), never read."""
+        reasons = [unreadable_reason(c) for c in crops]
+        legible = [c for c, why in zip(crops, reasons, strict=True) if why is None]
+        read = iter(self._read_legible(legible))
+        return [
+            next(read) if why is None else unreadable_result(crop, why)
+            for crop, why in zip(crops, reasons, strict=True)
+        ]
+
+    def _read_legible(self, crops: list[npt.NDArray[np.uint8]]) -> list[PlateResult]:
         if not crops:
             return []
         layout_probs = _softmax(
@@ -178,6 +204,11 @@ class PlateReader:
         ):
             layout = LAYOUTS[int(k)]
             reading: Reading = decode(probs, layout.name, self._prior, province, suffix)
+            if len(reading.text) < MIN_READ_CHARS:
+                results.append(
+                    unreadable_result(crop, f"unreadable: only {len(reading.text)} character(s) legible")
+                )
+                continue
             problems = validate(reading.text, layout.name)
             kind = plate_type(reading.text, layout.name)
             results.append(
@@ -247,6 +278,35 @@ class PlateReader:
                 )
             )
         return results
+
+
+def unreadable_reason(crop: npt.NDArray[np.uint8]) -> str | None:
+    """Why ``crop`` cannot hold a legible plate, or None when it may."""
+    h, w = crop.shape[:2]
+    if h < MIN_CROP_PX[0] or w < MIN_CROP_PX[1]:
+        return f"unreadable: the crop is {w} x {h} px, under {MIN_CROP_PX[1]} x {MIN_CROP_PX[0]}"
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop[..., :3], cv2.COLOR_BGR2GRAY)
+    contrast = float(np.std(grey))
+    if contrast < MIN_CROP_CONTRAST:
+        return f"unreadable: the crop is blank (grey level spread {contrast:.1f} < {MIN_CROP_CONTRAST:g})"
+    return None
+
+
+def unreadable_result(crop: npt.NDArray[np.uint8], why: str) -> PlateResult:
+    """The result for a plate that is there (or may be) but cannot be read: no text, never valid."""
+    return PlateResult(
+        text="",
+        color="",
+        layout="",
+        type=None,
+        rows=0,
+        confidence=0.0,
+        char_confidences=(),
+        layout_confidence=0.0,
+        valid=False,
+        problems=(why,),
+        crop=crop,
+    )
 
 
 def loose_crop(
