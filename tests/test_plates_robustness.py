@@ -173,3 +173,22 @@ def test_folder_camera_is_stale_when_vehicles_pass_without_frames(tmp_path: Path
         assert _wait(lambda: camera.health()["state"] == "up"), "a new frame ends the staleness"
     finally:
         camera.stop()
+
+
+# -- colour proposals -------------------------------------------------------------------------------
+
+
+def test_colour_proposals_find_a_tilted_yellow_plate_and_not_a_grey_scene() -> None:
+    from edge.plates.proposals import colour_proposals
+
+    scene = np.full((720, 1280, 3), 110, np.uint8)
+    plate = np.array([[600, 400], [760, 380], [764, 460], [604, 480]], np.int32)  # sheared, 2:1
+    cv2.fillConvexPoly(scene, plate, (0, 200, 240))  # GA 36 yellow in BGR
+    cv2.putText(scene, "8888", (615, 455), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 3)
+    (proposal,) = colour_proposals(scene)
+    assert proposal.colour == "yellow"
+    x0, y0 = proposal.corners.min(axis=0)
+    x1, y1 = proposal.corners.max(axis=0)
+    assert x0 <= 605 and x1 >= 760 and y0 <= 385 and y1 >= 475, "the grown quadrilateral holds the plate"
+    assert proposal.contrast > 40
+    assert colour_proposals(np.full((720, 1280, 3), 110, np.uint8)) == []

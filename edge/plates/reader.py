@@ -30,12 +30,14 @@ from edge.plates.preprocess import (
     RECOGNISER_SIZE,
     classifier_input,
     detector_input,
+    order_corners,
     province_input,
     recogniser_input,
     rectify,
     suffix_input,
     to_chw_float,
 )
+from edge.plates.proposals import colour_proposals
 
 __all__ = ["MODEL_DIR", "PlateModelError", "PlateReader", "PlateResult"]
 
@@ -56,6 +58,17 @@ MIN_CROP_PX = (8, 16)
 MIN_CROP_CONTRAST = 6.0
 #: A reading of fewer characters than this is no plate (the shortest, a 6-character one, losing half).
 MIN_READ_CHARS = 3
+#: Weak detections down to this score are looked at (and kept only when read as a plate).
+PROPOSAL_MIN_SCORE = 0.05
+#: A weak detection or colour rectangle is a plate when read grammatically at least this sure.
+PROPOSAL_MIN_CONFIDENCE = 0.6
+#: A plate whose short side is under this many pixels is found but not read: its characters are under
+#: 3 px wide, where the recogniser guesses.
+MIN_LEGIBLE_PLATE_PX = 16.0
+#: A colour rectangle too small to read is reported (unreadable) when its grey levels spread at least
+#: this much: dark characters on a yellow or green plate, white ones on blue; a plain coloured patch
+#: (a sign, a light) spreads less.
+SMALL_PLATE_MIN_CONTRAST = 40.0
 
 
 class PlateModelError(RuntimeError):
@@ -145,13 +158,17 @@ class PlateReader:
         home_share: float = 0.5,
         province: bool = True,
         suffix: bool = True,
+        proposals: bool = True,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
         expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
         ``province``: take the province classifier's second look at the first character (False: the
-        recogniser alone, for comparisons); ``suffix``: the suffix classifier's on the last character."""
+        recogniser alone, for comparisons); ``suffix``: the suffix classifier's on the last character;
+        ``proposals``: look at weak detections and plate-coloured rectangles too (False: the detector's
+        confident plates alone, as before issue 15)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
+        self.proposals = proposals
         self._prior = province_prior(home_province, home_share)
         self._recogniser = _session(model_dir / RECOGNISER_FILE, threads)
         self._classifier = _session(model_dir / CLASSIFIER_FILE, threads)
@@ -247,37 +264,105 @@ class PlateReader:
     # -- frames -----------------------------------------------------------------------------------
 
     def detect(
-        self, frame: npt.NDArray[np.uint8], max_plates: int = 4
+        self, frame: npt.NDArray[np.uint8], max_plates: int = 4, min_score: float | None = None
     ) -> list[tuple[npt.NDArray[np.float32], float]]:
         """Plate quadrilaterals (4x2, frame pixels, TL TR BR BL) with their scores, best first."""
         if self._detector is None:
             raise PlateModelError("this reader was created without the detector")
         image, letterbox = detector_input(frame)
         output = self._detector.run(None, {"image": to_chw_float(image[None])})[0][0]
-        return decode_detections(output, letterbox, self.min_score, max_plates)
+        score = self.min_score if min_score is None else min_score
+        return decode_detections(output, letterbox, score, max_plates)
 
     def read_frame(self, frame: npt.NDArray[np.uint8], max_plates: int = 4) -> list[PlateResult]:
-        """Find and read every plate in a camera frame."""
-        detections = self.detect(frame, max_plates)
+        """Find and read every plate in a camera frame.
+
+        Two proposal stages: the detector, and plate-coloured rectangles
+        (:func:`edge.plates.proposals.colour_proposals`).  A detection at or above ``min_score`` is a
+        plate, read as well as it can be (its status says when the reading is uncertain).  A weaker
+        detection or a colour rectangle is only a place to look: it is kept when the recogniser reads a
+        grammatical plate there with at least ``PROPOSAL_MIN_CONFIDENCE``, or, when it is too small to
+        read (under ``MIN_LEGIBLE_PLATE_PX`` high), when it holds the contrast of characters on a plate
+        colour: then it is reported unreadable, with no text.
+        """
+        weak = self.proposals and self.min_score > PROPOSAL_MIN_SCORE
+        detections = self.detect(frame, max_plates * 2, PROPOSAL_MIN_SCORE if weak else None)
+        sure = [(q, s) for q, s in detections if s >= self.min_score][:max_plates]
+        looks: list[tuple[npt.NDArray[np.float32], float | None, float | None]] = []
+        if self.proposals:
+            looks += [(p.corners, None, p.contrast) for p in colour_proposals(frame)]
+            looks += [(q, s, None) for q, s in detections if s < self.min_score]
+        results = self._read_quads(frame, [(q, s) for q, s in sure])
+        kept: list[npt.NDArray[np.float32]] = [q for q, _ in sure]
+        candidates = []
+        for corners, score, contrast in looks:
+            if _inside_any(corners, kept):
+                continue
+            kept.append(corners)
+            candidates.append((corners, score, contrast))
+        legible = [(c, s, k) for c, s, k in candidates if _short_side(c) >= MIN_LEGIBLE_PLATE_PX]
+        for _, result in zip(legible, self._read_quads(frame, [(c, s) for c, s, _ in legible]), strict=True):
+            if result.valid and result.confidence >= PROPOSAL_MIN_CONFIDENCE:
+                results.append(result)
+        # A plate too small to read is reported (unreadable, the likeliest one) only when nothing was read:
+        # a lane camera frames one vehicle, and small coloured patches with characters (a sign, a plate
+        # two lanes away) are otherwise many.
+        small = [
+            (contrast, corners)
+            for corners, _, contrast in candidates
+            if contrast is not None
+            and contrast >= SMALL_PLATE_MIN_CONTRAST
+            and _short_side(corners) < MIN_LEGIBLE_PLATE_PX
+        ]
+        if small and not any(r.text for r in results):
+            _, corners = max(small, key=lambda item: item[0])
+            h = _short_side(corners)
+            why = f"unreadable: the plate is {h:.0f} px high, under {MIN_LEGIBLE_PLATE_PX:g}"
+            results.append(_placed(unreadable_result(rectify(frame, corners), why), corners, None))
+        # A plate found by a weak proposal is shown after the sure ones; at most max_plates in all.
+        return results[:max_plates]
+
+    def _read_quads(
+        self, frame: npt.NDArray[np.uint8], quads: list[tuple[npt.NDArray[np.float32], float | None]]
+    ) -> list[PlateResult]:
         # Two cuts of each plate: the perspective-rectified quadrilateral, and a loose upright box around
         # it (the recogniser was trained on loose, tilted crops too, so it forgives corner errors); the
         # better reading wins.
-        crops = [cut(frame, corners) for corners, _ in detections for cut in (rectify, loose_crop)]
+        crops = [cut(frame, corners) for corners, _ in quads for cut in (rectify, loose_crop)]
         readings = self.read_crops(crops)
         results = []
-        for k, (corners, score) in enumerate(detections):
+        for k, (corners, score) in enumerate(quads):
             result = max(readings[2 * k : 2 * k + 2], key=lambda r: (r.valid, r.confidence))
-            x0, y0 = corners.min(axis=0)
-            x1, y1 = corners.max(axis=0)
-            results.append(
-                dataclasses.replace(
-                    result,
-                    box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
-                    corners=tuple((float(x), float(y)) for x, y in corners),
-                    detection_score=score,
-                )
-            )
+            results.append(_placed(result, corners, score))
         return results
+
+
+def _placed(result: PlateResult, corners: npt.NDArray[np.float32], score: float | None) -> PlateResult:
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    return dataclasses.replace(
+        result,
+        box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
+        corners=tuple((float(x), float(y)) for x, y in corners),
+        detection_score=score,
+    )
+
+
+def _short_side(corners: npt.NDArray[np.float32]) -> float:
+    tl, tr, br, bl = order_corners(corners)
+    return float(min(np.linalg.norm(bl - tl), np.linalg.norm(br - tr), np.linalg.norm(tr - tl)))
+
+
+def _inside_any(corners: npt.NDArray[np.float32], quads: list[npt.NDArray[np.float32]]) -> bool:
+    """True when the centre of ``corners`` lies in one of ``quads``, or one of theirs in it."""
+    centre = corners.mean(axis=0)
+    for q in quads:
+        if cv2.pointPolygonTest(q.reshape(-1, 1, 2), (float(centre[0]), float(centre[1])), False) >= 0:
+            return True
+        c = q.mean(axis=0)
+        if cv2.pointPolygonTest(corners.reshape(-1, 1, 2), (float(c[0]), float(c[1])), False) >= 0:
+            return True
+    return False
 
 
 def unreadable_reason(crop: npt.NDArray[np.uint8]) -> str | None:
