@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.plates.ctc import Reading, decode, province_prior
-from edge.plates.grammar import LAYOUTS, plate_type, validate
+from edge.plates.grammar import LAYOUTS, PROVINCES, plate_type, validate
 from edge.plates.preprocess import (
     CLASSIFIER_SIZE,
     DETECTOR_SIZE,
@@ -38,6 +38,7 @@ from edge.plates.preprocess import (
     to_chw_float,
 )
 from edge.plates.proposals import colour_proposals
+from edge.plates.second_opinion import PaddleRecogniser
 
 __all__ = ["MODEL_DIR", "PlateModelError", "PlateReader", "PlateResult"]
 
@@ -58,6 +59,15 @@ MIN_CROP_PX = (8, 16)
 MIN_CROP_CONTRAST = 6.0
 #: A reading of fewer characters than this is no plate (the shortest, a 6-character one, losing half).
 MIN_READ_CHARS = 3
+#: A reading is sure, and needs no second opinion, when it is grammatical, its weakest character
+#: (the province, mostly) is at least this confident and the layout classifier at least this sure of
+#: the number of rows (the text is read by rows; a colour between blue and black does not change it).
+#: The figures were chosen before measuring (round figures), not fitted to the real crops.
+SURE_CONFIDENCE = 0.9
+SURE_LAYOUT = 0.9
+#: PP-OCR's reading replaces an unsure one of a different text when it is grammatical for the layout
+#: and PP-OCR's mean character score is at least this.
+PADDLE_SURE = 0.95
 #: Weak detections down to this score are looked at (and kept only when read as a plate).
 PROPOSAL_MIN_SCORE = 0.05
 #: A weak detection or colour rectangle is a plate when read grammatically at least this sure.
@@ -91,6 +101,9 @@ class PlateResult:
     corners: tuple[tuple[float, float], ...] | None = None  # TL, TR, BR, BL
     detection_score: float | None = None
     crop: npt.NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
+    rows_confidence: float = 1.0  # the layout classifier's share for layouts of this many rows
+    alternatives: tuple[str, ...] = ()  # other readings of an uncertain plate, likeliest first
+    second_opinion: str | None = None  # PP-OCR's reading when it was asked
 
     @property
     def status(self) -> str:
@@ -111,6 +124,7 @@ class PlateResult:
             "confidence": round(self.confidence, 4),
             "char_confidences": [round(c, 4) for c in self.char_confidences],
             "layout_confidence": round(self.layout_confidence, 4),
+            "rows_confidence": round(self.rows_confidence, 4),
             "valid": self.valid,
             "problems": list(self.problems),
             "box": None if self.box is None else [round(v, 1) for v in self.box],
@@ -118,6 +132,8 @@ class PlateResult:
             if self.corners is None
             else [[round(x, 1), round(y, 1)] for x, y in self.corners],
             "detection_score": None if self.detection_score is None else round(self.detection_score, 4),
+            "alternatives": list(self.alternatives),
+            "second_opinion": self.second_opinion,
         }
 
 
@@ -159,13 +175,16 @@ class PlateReader:
         province: bool = True,
         suffix: bool = True,
         proposals: bool = True,
+        second_opinion: bool = True,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
         expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
         ``province``: take the province classifier's second look at the first character (False: the
         recogniser alone, for comparisons); ``suffix``: the suffix classifier's on the last character;
         ``proposals``: look at weak detections and plate-coloured rectangles too (False: the detector's
-        confident plates alone, as before issue 15)."""
+        confident plates alone, as before issue 15); ``second_opinion``: ask PP-OCR
+        (:mod:`edge.plates.second_opinion`) about unsure single-row readings when it is installed (False,
+        or not installed: unsure readings are reported uncertain)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
         self.proposals = proposals
@@ -176,6 +195,12 @@ class PlateReader:
         self._suffix = _session(model_dir / SUFFIX_FILE, threads) if suffix else None
         self._detector = _session(model_dir / DETECTOR_FILE, threads) if detector else None
         self._warm_up()
+        self._paddle: PaddleRecogniser | None = None
+        if second_opinion:
+            try:
+                self._paddle = PaddleRecogniser(threads)
+            except ModuleNotFoundError as exc:
+                log.warning("no second opinion on unsure plates (%s): they are reported uncertain", exc)
 
     def _warm_up(self) -> None:
         started = time.perf_counter()
@@ -190,16 +215,33 @@ class PlateReader:
 
     # -- crops ------------------------------------------------------------------------------------
 
-    def read_crops(self, crops: list[npt.NDArray[np.uint8]]) -> list[PlateResult]:
+    def read_crops(self, crops: list[npt.NDArray[np.uint8]], settle: bool = True) -> list[PlateResult]:
         """Read plate crops (BGR uint8, roughly cut around one plate each), batched.  A crop too small
-        or too blank to hold a plate is reported unreadable (empty text), never read."""
+        or too blank to hold a plate is reported unreadable (empty text), never read.  ``settle``: give
+        unsure readings a second opinion (:meth:`settle`); False leaves them as read."""
         reasons = [unreadable_reason(c) for c in crops]
         legible = [c for c, why in zip(crops, reasons, strict=True) if why is None]
         read = iter(self._read_legible(legible))
-        return [
+        results = [
             next(read) if why is None else unreadable_result(crop, why)
             for crop, why in zip(crops, reasons, strict=True)
         ]
+        return self.settle(results) if settle else results
+
+    def settle(self, results: list[PlateResult]) -> list[PlateResult]:
+        """Sure readings as they are; every other one asked of PP-OCR (single-row plates, when it is
+        installed) and then: valid when both read the same grammatical text, PP-OCR's text when it is
+        grammatical for the layout at score >= ``PADDLE_SURE``, else uncertain with the alternatives."""
+        unsure = [k for k, r in enumerate(results) if r.text and _unsure_because(r)]
+        askable = [k for k in unsure if results[k].rows == 1 and results[k].crop is not None]
+        opinions: dict[int, tuple[str, float]] = {}
+        if self._paddle is not None and askable:
+            crops = [results[k].crop for k in askable]
+            opinions = dict(zip(askable, self._paddle.read([c for c in crops if c is not None]), strict=True))
+        settled = list(results)
+        for k in unsure:
+            settled[k] = _second_opinion(results[k], opinions.get(k))
+        return settled
 
     def _read_legible(self, crops: list[npt.NDArray[np.uint8]]) -> list[PlateResult]:
         if not crops:
@@ -238,6 +280,11 @@ class PlateReader:
                     confidence=reading.confidence,
                     char_confidences=reading.char_confidences,
                     layout_confidence=float(layout_p[k]),
+                    rows_confidence=float(
+                        sum(
+                            p for p, other in zip(layout_p, LAYOUTS, strict=True) if other.rows == layout.rows
+                        )
+                    ),
                     valid=not problems,
                     problems=tuple(problems),
                     crop=crop,
@@ -319,8 +366,9 @@ class PlateReader:
             h = _short_side(corners)
             why = f"unreadable: the plate is {h:.0f} px high, under {MIN_LEGIBLE_PLATE_PX:g}"
             results.append(_placed(unreadable_result(rectify(frame, corners), why), corners, None))
-        # A plate found by a weak proposal is shown after the sure ones; at most max_plates in all.
-        return results[:max_plates]
+        # A plate found by a weak proposal is shown after the sure ones; at most max_plates in all, and
+        # only those get a second opinion (PP-OCR is 10-30 times slower than the reader).
+        return self.settle(results[:max_plates])
 
     def _read_quads(
         self, frame: npt.NDArray[np.uint8], quads: list[tuple[npt.NDArray[np.float32], float | None]]
@@ -329,12 +377,56 @@ class PlateReader:
         # it (the recogniser was trained on loose, tilted crops too, so it forgives corner errors); the
         # better reading wins.
         crops = [cut(frame, corners) for corners, _ in quads for cut in (rectify, loose_crop)]
-        readings = self.read_crops(crops)
+        readings = self.read_crops(crops, settle=False)
         results = []
         for k, (corners, score) in enumerate(quads):
             result = max(readings[2 * k : 2 * k + 2], key=lambda r: (r.valid, r.confidence))
             results.append(_placed(result, corners, score))
         return results
+
+
+def _unsure_because(result: PlateResult) -> str:
+    """Why a reading is not sure (empty when it is)."""
+    if not result.valid:
+        return "grammar: " + "; ".join(result.problems)
+    if result.rows_confidence < SURE_LAYOUT:
+        return f"{result.rows}-row layout at {result.rows_confidence:.2f} < {SURE_LAYOUT:g}"
+    if result.confidence < SURE_CONFIDENCE:
+        weakest = int(np.argmin(result.char_confidences))
+        what = "province" if weakest == 0 and result.text[0] in PROVINCES else f"character {weakest + 1}"
+        return f"{what} at {result.confidence:.2f} < {SURE_CONFIDENCE:g}"
+    return ""
+
+
+def _second_opinion(result: PlateResult, opinion: tuple[str, float] | None) -> PlateResult:
+    """An unsure reading settled with PP-OCR's ``opinion`` (text, score), or marked uncertain."""
+    why = _unsure_because(result)
+    if opinion is None:
+        return _uncertain(result, why, ())
+    text, score = opinion
+    grammatical = not validate(text, result.layout)
+    if text == result.text and grammatical:
+        return dataclasses.replace(result, confidence=max(result.confidence, score), second_opinion=text)
+    if grammatical and score >= PADDLE_SURE:
+        kind = plate_type(text, result.layout)
+        return dataclasses.replace(
+            result,
+            text=text,
+            type=None if kind is None else kind.value,
+            confidence=score,
+            char_confidences=(score,) * len(text),
+            valid=True,
+            problems=(),
+            alternatives=(result.text,),
+            second_opinion=text,
+        )
+    alternatives = (text,) if text and text != result.text else ()
+    return dataclasses.replace(_uncertain(result, why, alternatives), second_opinion=text)
+
+
+def _uncertain(result: PlateResult, why: str, alternatives: tuple[str, ...]) -> PlateResult:
+    problems = result.problems if not result.valid else (f"uncertain: {why}",)
+    return dataclasses.replace(result, valid=False, problems=problems, alternatives=alternatives)
 
 
 def _placed(result: PlateResult, corners: npt.NDArray[np.float32], score: float | None) -> PlateResult:
