@@ -39,6 +39,7 @@ class PlateEvidence:
     def as_record(self, min_confidence: float) -> dict[str, Any]:
         r = self.result
         return {
+            "status": "none" if r is None else r.status,
             "text": None if r is None else r.text,
             "color": None if r is None else r.color,
             "type": None if r is None else r.type,
@@ -48,6 +49,7 @@ class PlateEvidence:
             "char_confidences": [] if r is None else [round(c, 4) for c in r.char_confidences],
             "valid": None if r is None else r.valid,
             "unsure": r is None or r.confidence < min_confidence or not r.valid,
+            "alternatives": [] if r is None else list(r.alternatives),
             "frames_read": self.frames_read,
             "readings": list(self.readings),
             "box": None if r is None or r.box is None else [round(v, 1) for v in r.box],
