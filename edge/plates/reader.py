@@ -529,12 +529,13 @@ def decode_detections(
 
 
 def vote(readings: list[PlateResult]) -> PlateResult | None:
-    """The plate read across several frames of one vehicle: readings grouped by text, each group scored
-    by the sum of its confidences (valid readings only when there are any); the best group's most
-    confident reading is returned with its confidence raised to the group's share of the total."""
-    pool = [r for r in readings if r.valid] or list(readings)
+    """The plate read across several frames (and cameras) of one vehicle: readings grouped by text, each
+    group scored by the sum of its confidences (valid readings only when there are any, else those with
+    a text); the best group's most confident reading is returned with its confidence raised to the
+    group's share of the total.  Only unreadable sightings: the first of them (its crop is evidence)."""
+    pool = [r for r in readings if r.valid] or [r for r in readings if r.text]
     if not pool:
-        return None
+        return readings[0] if readings else None
     scores: dict[str, float] = {}
     for r in pool:
         scores[r.text] = scores.get(r.text, 0.0) + max(r.confidence, 1e-6)
