@@ -32,6 +32,7 @@ __all__ = [
     "province_input",
     "recogniser_input",
     "rectify",
+    "rows_side_by_side",
     "suffix_input",
     "to_chw_float",
 ]
@@ -91,6 +92,21 @@ def recogniser_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
     bottom = crop[int(_BOTTOM_ROW[0] * h) :]
     top_width = round(width * _TOP_SHARE)
     return np.hstack([_resize(top, height, top_width), _resize(bottom, height, width - top_width)])
+
+
+def rows_side_by_side(crop_bgr: UInt8Image, height: int = 48) -> UInt8Image:
+    """A double-row plate as one text line ``height`` px high, its rows at their own aspect: the top row's
+    middle (where its two characters are), then the bottom row.  For a reader of text lines that takes
+    any width (PP-OCR's recogniser, :mod:`edge.plates.second_opinion`)."""
+    crop = _as_bgr(crop_bgr)
+    h, w = crop.shape[:2]
+    top = crop[int(_TOP_ROW[0] * h) : max(int(_TOP_ROW[1] * h), 1), int(0.18 * w) : max(int(0.82 * w), 1)]
+    bottom = crop[int(_BOTTOM_ROW[0] * h) :]
+    parts = [
+        _resize(part, height, max(round(part.shape[1] * height / max(part.shape[0], 1)), 1))
+        for part in (top, bottom)
+    ]
+    return np.hstack(parts)
 
 
 def province_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:

@@ -34,6 +34,7 @@ from edge.plates.preprocess import (
     province_input,
     recogniser_input,
     rectify,
+    rows_side_by_side,
     suffix_input,
     to_chw_float,
 )
@@ -229,15 +230,19 @@ class PlateReader:
         return self.settle(results) if settle else results
 
     def settle(self, results: list[PlateResult]) -> list[PlateResult]:
-        """Sure readings as they are; every other one asked of PP-OCR (single-row plates, when it is
-        installed) and then: valid when both read the same grammatical text, PP-OCR's text when it is
+        """Sure readings as they are; every other one asked of PP-OCR (when it is installed; a double-row
+        plate as its two rows side by side) and then: valid when both read the same grammatical text, PP-OCR's text when it is
         grammatical for the layout at score >= ``PADDLE_SURE``, else uncertain with the alternatives."""
         unsure = [k for k, r in enumerate(results) if r.text and _unsure_because(r)]
-        askable = [k for k in unsure if results[k].rows == 1 and results[k].crop is not None]
+        askable = [k for k in unsure if results[k].crop is not None]
         opinions: dict[int, tuple[str, float]] = {}
         if self._paddle is not None and askable:
-            crops = [results[k].crop for k in askable]
-            opinions = dict(zip(askable, self._paddle.read([c for c in crops if c is not None]), strict=True))
+            lines = []
+            for k in askable:
+                crop = results[k].crop
+                assert crop is not None
+                lines.append(rows_side_by_side(crop) if results[k].rows == 2 else crop)
+            opinions = dict(zip(askable, self._paddle.read(lines), strict=True))
         settled = list(results)
         for k in unsure:
             settled[k] = _second_opinion(results[k], opinions.get(k))

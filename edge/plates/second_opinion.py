@@ -4,8 +4,8 @@
 The project's own networks read a confident crop in 1-3 ms; PP-OCRv4, trained on a great deal of real
 text, takes 20-70 ms a crop on one core but reads real single-row plates more often right (97.5 % of the
 323 real crops in ``../shared`` against 93.2 %).  So it is asked only about readings the reader is not
-sure of (:func:`edge.plates.reader.PlateReader.read_crops`), and only about single-row plates: it reads
-text lines, and a double-row plate is two.
+sure of (:func:`edge.plates.reader.PlateReader.read_crops`).  It reads text lines, so a double-row
+plate is handed to it as its two rows side by side (:func:`edge.plates.preprocess.rows_side_by_side`).
 
 Its text is cleaned to the plate alphabet (the separator dot, spaces and colons dropped, letters upper
 case) and repaired like the reader's own: in the serial, where GA 36 has no I or O, an I is a 1 and an O
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 PACKAGE = "rapidocr_onnxruntime"
 MODEL = "ch_PP-OCRv4_rec_infer.onnx"
 _ALPHABET = set(ALPHABET)
+_SERIAL_LOOKALIKES = str.maketrans("IO", "10")
 
 
 def available() -> bool:
@@ -42,12 +43,9 @@ def available() -> bool:
 
 def clean(text: str) -> str:
     """PP-OCR's reading in the plate alphabet, I and O in the serial read as 1 and 0."""
-    kept = [c for c in text.upper() if c in _ALPHABET or c in "IO"]
-    return (
-        "".join(c if k < 2 or c not in "IO" else {"I": "1", "O": "0"}[c] for k, c in enumerate(kept))
-        .replace("I", "")
-        .replace("O", "")
-    )
+    kept = "".join(c for c in text.upper() if c in _ALPHABET or c in "IO")
+    head, serial = kept[:2], kept[2:]  # province (or 使) and office letter, then the serial
+    return head.replace("I", "").replace("O", "") + serial.translate(_SERIAL_LOOKALIKES)
 
 
 class PaddleRecogniser:
