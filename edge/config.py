@@ -471,7 +471,9 @@ class PlatesConfig(_Strict):
     post_trigger_s: float = Field(
         1.0, ge=0, le=30, description="... and frames up to this long after it (s)."
     )
-    max_frames: int = Field(6, ge=1, le=50, description="At most this many frames are read per vehicle.")
+    max_frames: int = Field(
+        6, ge=1, le=50, description="At most this many frames are read per vehicle and camera."
+    )
     min_confidence: float = Field(
         0.5, ge=0, le=1, description="A plate read less surely than this is kept but flagged 'unsure'."
     )
