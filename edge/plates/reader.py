@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,23 +339,24 @@ class PlateReader:
         """
         weak = self.proposals and self.min_score > PROPOSAL_MIN_SCORE
         detections = self.detect(frame, max_plates * 2, PROPOSAL_MIN_SCORE if weak else None)
-        sure = [(q, s) for q, s in detections if s >= self.min_score][:max_plates]
+        confident = [(q, s) for q, s in detections if s >= self.min_score][:max_plates]
         looks: list[tuple[npt.NDArray[np.float32], float | None, float | None]] = []
         if self.proposals:
             looks += [(p.corners, None, p.contrast) for p in colour_proposals(frame)]
             looks += [(q, s, None) for q, s in detections if s < self.min_score]
-        results = self._read_quads(frame, [(q, s) for q, s in sure])
-        kept: list[npt.NDArray[np.float32]] = [q for q, _ in sure]
+        results = self._read_quads(frame, confident)
+        # Each place is looked at once: a proposal over a plate found already, or over an earlier
+        # proposal (a colour rectangle and a weak peak on the same plate), is skipped.
+        taken: list[npt.NDArray[np.float32]] = [q for q, _ in confident]
         candidates = []
         for corners, score, contrast in looks:
-            if _inside_any(corners, kept):
-                continue
-            kept.append(corners)
-            candidates.append((corners, score, contrast))
-        legible = [(c, s, k) for c, s, k in candidates if _short_side(c) >= MIN_LEGIBLE_PLATE_PX]
-        for _, result in zip(legible, self._read_quads(frame, [(c, s) for c, s, _ in legible]), strict=True):
-            if result.valid and result.confidence >= PROPOSAL_MIN_CONFIDENCE:
-                results.append(result)
+            if not _inside_any(corners, taken):
+                taken.append(corners)
+                candidates.append((corners, score, contrast))
+        legible = [(c, s) for c, s, _ in candidates if _short_side(c) >= MIN_LEGIBLE_PLATE_PX]
+        results += [
+            r for r in self._read_quads(frame, legible) if r.valid and r.confidence >= PROPOSAL_MIN_CONFIDENCE
+        ]
         # A plate too small to read is reported (unreadable, the likeliest one) only when nothing was read:
         # a lane camera frames one vehicle, and small coloured patches with characters (a sign, a plate
         # two lanes away) are otherwise many.
@@ -376,7 +377,7 @@ class PlateReader:
         return self.settle(results[:max_plates])
 
     def _read_quads(
-        self, frame: npt.NDArray[np.uint8], quads: list[tuple[npt.NDArray[np.float32], float | None]]
+        self, frame: npt.NDArray[np.uint8], quads: Sequence[tuple[npt.NDArray[np.float32], float | None]]
     ) -> list[PlateResult]:
         # Two cuts of each plate: the perspective-rectified quadrilateral, and a loose upright box around
         # it (the recogniser was trained on loose, tilted crops too, so it forgives corner errors); the
