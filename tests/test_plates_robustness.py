@@ -192,3 +192,12 @@ def test_colour_proposals_find_a_tilted_yellow_plate_and_not_a_grey_scene() -> N
     assert x0 <= 605 and x1 >= 760 and y0 <= 385 and y1 >= 475, "the grown quadrilateral holds the plate"
     assert proposal.contrast > 40
     assert colour_proposals(np.full((720, 1280, 3), 110, np.uint8)) == []
+
+
+def test_cli_reports_a_blank_crop_unreadable(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(bytes(cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes()))
+    result = CliRunner().invoke(cli, ["plate", "read", "--crop", str(blank)])
+    assert result.exit_code == 0, result.output
+    (plate,) = json.loads(result.output)["plates"]
+    assert plate["status"] == "unreadable" and plate["text"] == "" and not plate["valid"]

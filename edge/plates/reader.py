@@ -489,6 +489,7 @@ def unreadable_result(crop: npt.NDArray[np.uint8], why: str) -> PlateResult:
         valid=False,
         problems=(why,),
         crop=crop,
+        rows_confidence=0.0,
     )
 
 
