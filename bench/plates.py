@@ -134,9 +134,16 @@ def _imread(path: Path) -> np.ndarray:
 
 
 def real_crops(reader: PlateReader, folder: Path) -> dict[str, Any]:
+    """Exact match of the text, and by status: valid and right, valid but wrong (the costly error),
+    uncertain, unreadable.  Latency is split into crops the reader was sure of (no second opinion) and
+    those it asked PP-OCR about."""
     files = sorted(folder.glob("*.jpg"))
     correct = 0
     latencies = []
+    sure_ms: list[float] = []
+    asked_ms: list[float] = []
+    status = {"valid_right": 0, "valid_wrong": 0, "uncertain": 0, "unreadable": 0, "uncertain_right": 0}
+    wrong_valid: list[str] = []
     wrong = []
     by_province: dict[str, list[int]] = {}  # province -> [right, n]
     province_right = 0
@@ -145,7 +152,18 @@ def real_crops(reader: PlateReader, folder: Path) -> dict[str, Any]:
         started = time.perf_counter()
         result = reader.read_crop(image)
         latencies.append((time.perf_counter() - started) * 1000)
+        (asked_ms if result.second_opinion is not None else sure_ms).append(latencies[-1])
         truth = path.stem
+        if result.status == "valid":
+            status["valid_right" if result.text == truth else "valid_wrong"] += 1
+            if result.text != truth:
+                wrong_valid.append(f"{truth} -> {result.text} ({result.confidence:.2f})")
+        else:
+            status[result.status] += 1
+            status["uncertain_right"] += result.status == "uncertain" and truth in (
+                result.text,
+                *result.alternatives,
+            )
         tally = by_province.setdefault(truth[0], [0, 0])
         tally[1] += 1
         province_right += result.text[:1] == truth[:1]
@@ -158,6 +176,12 @@ def real_crops(reader: PlateReader, folder: Path) -> dict[str, Any]:
         "n": len(files),
         "exact_match": correct / len(files) if files else float("nan"),
         "latency_per_crop": _percentiles(latencies),
+        "status": status,
+        "valid_right": status["valid_right"] / len(files) if files else float("nan"),
+        "valid_wrong": status["valid_wrong"] / len(files) if files else float("nan"),
+        "wrong_valid": wrong_valid,
+        "latency_per_sure_crop": _percentiles(sure_ms) if sure_ms else None,
+        "latency_per_asked_crop": _percentiles(asked_ms) if asked_ms else None,
         "province_right": province_right / len(files) if files else float("nan"),
         "exact_match_by_province": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_province.items())},
         "wrong": wrong,
@@ -260,6 +284,70 @@ def real_in_frames(reader: PlateReader, renderer: PlateRenderer, folder: Path) -
     return out
 
 
+def real_scenes(reader: PlateReader, folder: Path) -> dict[str, Any]:
+    """The labelled real photographs: each label matched by box IoU >= 0.3 (the boxes are drawn loose),
+    read exactly (or reported unreadable where the label has no text), and readings matching no label."""
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))["scenes"]
+    out: dict[str, Any] = {}
+    for name, plates in labels.items():
+        frame = _imread(folder / name)
+        started = time.perf_counter()
+        results = reader.read_frame(frame)
+        elapsed = (time.perf_counter() - started) * 1000
+        found = right = 0
+        used: set[int] = set()
+        for label in plates:
+            x0, y0, x1, y1 = label["box"]
+            label_quad = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+            for k, r in enumerate(results):
+                if k in used or r.corners is None:
+                    continue
+                if box_iou(label_quad, np.asarray(r.corners, np.float32)) >= 0.3:
+                    used.add(k)
+                    found += 1
+                    if label["text"] is None:
+                        right += r.status == "unreadable"
+                    else:
+                        right += r.status == "valid" and r.text == label["text"]
+                    break
+        out[name] = {
+            "plates": len(plates),
+            "found": found,
+            "right": right,
+            "extra": [r.text or r.status for k, r in enumerate(results) if k not in used],
+            "readings": [f"{r.status} {r.text}" for r in results],
+            "ms": round(elapsed, 1),
+        }
+    return out
+
+
+def frame_latency(reader: PlateReader, renderer: PlateRenderer, count: int, baseline: bool) -> dict[str, Any]:
+    """Detection plus reading (proposals and second opinions included) per synthetic 1080p frame, and,
+    on the first few of the same frames, rapidocr-onnxruntime's own full pipeline (PP-OCRv4 detection,
+    angle classifier and recognition) on one thread as the baseline."""
+    rng = np.random.default_rng(SEED + 3)
+    frames_ = [renderer.frame_sample(rng, size=(1920, 1080))[0] for _ in range(count)]
+    ours = []
+    for frame in frames_:
+        started = time.perf_counter()
+        reader.read_frame(frame)
+        ours.append((time.perf_counter() - started) * 1000)
+    out: dict[str, Any] = {"frames": count, "ours": _percentiles(ours)}
+    if baseline:
+        from rapidocr_onnxruntime import RapidOCR
+
+        engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+        engine(frames_[0])  # warm up
+        theirs = []
+        for frame in frames_[: min(count, 10)]:
+            started = time.perf_counter()
+            engine(frame)
+            theirs.append((time.perf_counter() - started) * 1000)
+        out["rapidocr_full_pipeline"] = _percentiles(theirs)
+        out["rapidocr_frames"] = len(theirs)
+    return out
+
+
 def _print_rows(
     report: dict[str, Any], key: str, title: str, line: Callable[[str, dict[str, Any]], str]
 ) -> None:
@@ -285,9 +373,10 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "crops", "frames"),
+        choices=("all", "crops", "frames", "real"),
         default="all",
-        help="crops: real and synthetic crops only",
+        help="crops: real and synthetic crops only; real: the real crops, the real scenes and the"
+        " 1080p frame latency with rapidocr's pipeline as the baseline",
     )
     args = parser.parse_args()
 
@@ -300,6 +389,12 @@ def main() -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}",
         "one_core": True,
     }
+    if args.only == "real":
+        report["real_crops"] = real_crops(reader, shared / "plates" / "real_crops")
+        alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
+        report["real_crops_no_second_opinion"] = real_crops(alone, shared / "plates" / "real_crops")
+        report["real_scenes"] = real_scenes(reader, shared / "plates" / "real_scenes")
+        report["frame_latency_1080p"] = frame_latency(reader, renderer, args.frames, baseline=True)
     if args.only in ("all", "crops"):
         report["real_crops"] = real_crops(reader, shared / "plates" / "real_crops")
         report[f"real_crops_home_{args.home_province}_share_0.5"] = real_crops(
@@ -322,6 +417,24 @@ def main() -> int:
         )
         for wrong in real["wrong"]:
             print(f"    wrong: {wrong}")
+    for key, row in report.items():
+        if key.startswith("real_crops") and "status" in row:
+            print(
+                f"{key}: valid and right {row['valid_right']:.2%}, valid but wrong {row['valid_wrong']:.2%}"
+                f" {row['wrong_valid']}, {row['status']}; sure crops {row['latency_per_sure_crop']},"
+                f" asked crops {row['latency_per_asked_crop']}"
+            )
+    _print_rows(
+        report,
+        "real_scenes",
+        "real scenes:",
+        lambda name, row: (
+            f"{name}: {row['found']}/{row['plates']} found, {row['right']} right, extra {row['extra']},"
+            f" {row['readings']}, {row['ms']} ms"
+        ),
+    )
+    if "frame_latency_1080p" in report:
+        print(f"1080p frames, detection + reading: {report['frame_latency_1080p']}")
     for key, row in report.items():
         if key.startswith("real_crops") and "exact_match_by_province" in row:
             print(

@@ -64,7 +64,9 @@ def read(
     A file that cannot be read gets {"file": ..., "error": ...} and the others are still read; the exit
     status is 1 when any file failed.
     """
-    from edge.plates.reader import PlateModelError, PlateReader
+    import cv2
+
+    from edge.plates.reader import MIN_CROP_PX, PlateModelError, PlateReader
 
     try:
         reader = PlateReader(
@@ -80,9 +82,20 @@ def read(
             failed = True
             click.echo(json.dumps({"file": str(path), "error": image}, ensure_ascii=False))
             continue
-        results = [reader.read_crop(image)] if crop else reader.read_frame(image)
+        h, w = image.shape[:2]
+        if not crop and (h < MIN_CROP_PX[0] or w < MIN_CROP_PX[1]):
+            failed = True
+            message = f"the image is {w} x {h} px: too small or too thin to hold a plate"
+            click.echo(json.dumps({"file": str(path), "error": message}, ensure_ascii=False))
+            continue
+        try:
+            results = [reader.read_crop(image)] if crop else reader.read_frame(image)
+        except (cv2.error, ValueError) as exc:  # an odd image costs its own line, never the batch
+            failed = True
+            message = f"cannot read plates in this image: {exc}"
+            click.echo(json.dumps({"file": str(path), "error": message}, ensure_ascii=False))
+            continue
         if crop:
-            h, w = image.shape[:2]
             results = [dataclasses.replace(r, box=(0.0, 0.0, float(w), float(h))) for r in results]
         entry = {"file": str(path), "plates": [r.as_dict() for r in results]}
         click.echo(json.dumps(entry, ensure_ascii=False))

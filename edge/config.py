@@ -451,7 +451,21 @@ class PlatesConfig(_Strict):
     camera: str = Field(
         "",
         description="Camera source for OpenCV: a USB index ('0'), a stream URL ('rtsp://user:pw@host/...'),"
-        " or a folder that JPEG frames are written into (FTP-push cameras, the simulator).",
+        " or a folder that JPEG frames are written into (FTP-push cameras, the simulator). The front camera:"
+        " it sees the vehicle's front plate (a truck's single-row yellow plate) as it approaches.",
+    )
+    rear_camera: str = Field(
+        "",
+        description="Optional second camera of the lane, the same kinds of source as plates.camera, facing"
+        " the vehicle's rear plate (a truck's double-row yellow plate, a trailer's 挂 plate); empty = none."
+        " Its frames from the same window join the vote.",
+    )
+    rear_offset_s: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="The rear camera's window is this much later than the front one's (s): the rear plate"
+        " passes it after the separator saw the vehicle's front.",
     )
     pre_trigger_s: float = Field(
         6.0,
@@ -462,7 +476,9 @@ class PlatesConfig(_Strict):
     post_trigger_s: float = Field(
         1.0, ge=0, le=30, description="... and frames up to this long after it (s)."
     )
-    max_frames: int = Field(6, ge=1, le=50, description="At most this many frames are read per vehicle.")
+    max_frames: int = Field(
+        6, ge=1, le=50, description="At most this many frames are read per vehicle and camera."
+    )
     min_confidence: float = Field(
         0.5, ge=0, le=1, description="A plate read less surely than this is kept but flagged 'unsure'."
     )

@@ -35,6 +35,8 @@ async def test_every_truck_gets_its_plate_and_images_in_the_signed_record(
         reading = record["plate_reading"]
         assert reading["frames_read"] >= 1, reading
         assert record["plate"] == reading["text"]
+        assert reading["status"] in ("valid", "uncertain", "unreadable")
+        assert reading["valid"] == (reading["status"] == "valid"), "an uncertain plate is never valid"
         read_right += record["plate"] == known["plate"]
         if record["plate"] == known["plate"]:
             assert reading["color"] == "yellow" and reading["rows"] == 1

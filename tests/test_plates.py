@@ -451,7 +451,9 @@ def test_reads_embassy_plates_as_ga36_figure_2_draws_them(
     correct = sum(r.text == t for r, t in zip(results, texts, strict=True))
     assert correct >= 34, f"{correct}/40 embassy plates read exactly"  # shipped models: 39 of 40, black 38
     assert sum(r.layout == "black_single" for r in results) >= 34
-    assert all(r.type == "embassy" and r.valid for r, t in zip(results, texts, strict=True) if r.text == t)
+    right = [r for r, t in zip(results, texts, strict=True) if r.text == t]
+    assert all(r.type == "embassy" and r.status in ("valid", "uncertain") for r in right)
+    assert sum(r.valid for r in right) >= 34, "an unsure one is uncertain (issue 15); 38 of 39 are sure"
 
 
 def test_finds_and_reads_plates_in_frames(reader: PlateReader, renderer: PlateRenderer) -> None:

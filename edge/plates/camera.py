@@ -7,8 +7,15 @@ window around that moment (:meth:`Camera.frames_between`): the truck's approach,
 - **USB index** (``"0"``) and **URLs** (``rtsp://...``) use ``cv2.VideoCapture``; a stream that stops is
   reopened with back-off, and the camera's state says why.
 - **Folder** (a path): every new ``*.jpg``/``*.png`` file is decoded once, in name order.  An FTP-push
-  camera or the simulator (:mod:`firmware_sim.camera`) writes there.  Files that cannot be decoded are
-  counted, not fatal.
+  camera or the simulator (:mod:`firmware_sim.camera`) writes there.  A file is only decoded once its
+  size and modification time have held still for one poll (an upload in progress is left for the next
+  poll), and only marked done once it decoded, or failed to decode ``decode_tries`` times while still
+  (then it is counted bad, not fatal).  A file is known by name, size and mtime, so a camera that reuses
+  its file names (a ring of ``0001.jpg``..``0100.jpg``) still delivers every frame.
+
+The camera's health says ``stale`` when vehicles pass (:meth:`Camera.vehicle_passed`) but no frame has
+arrived for ``stale_s`` before the latest of them: a camera that is connected but stuck, or an FTP
+upload that stopped.
 """
 
 from __future__ import annotations
@@ -40,11 +47,21 @@ class Frame:
 class Camera:
     """One lane camera.  ``source``: ``"0"`` (USB index), a URL, or a folder path."""
 
-    def __init__(self, name: str, source: str, keep_s: float = 8.0, poll_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        keep_s: float = 8.0,
+        poll_s: float = 0.05,
+        decode_tries: int = 3,
+        stale_s: float = 5.0,
+    ) -> None:
         self.name = name
         self.source = source
         self.keep_s = keep_s
         self.poll_s = poll_s
+        self.decode_tries = decode_tries
+        self.stale_s = stale_s
         self._frames: collections.deque[Frame] = collections.deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -53,7 +70,12 @@ class Camera:
         self.last_error = ""
         self.frames_total = 0
         self.frames_bad = 0
-        self._seen: set[str] = set()
+        #: Folder files done with (decoded, or given up on), by name: their (size, mtime_ns) then.
+        self._seen: dict[str, tuple[int, int]] = {}
+        #: Folder files waiting: (size, mtime_ns) at the last poll and failed decodes while still.
+        self._pending: dict[str, tuple[tuple[int, int], int]] = {}
+        self._last_frame_s: float | None = None
+        self._last_vehicle_s: float | None = None
 
     @property
     def is_folder(self) -> bool:
@@ -64,7 +86,9 @@ class Camera:
             folder = Path(self.source)
             folder.mkdir(parents=True, exist_ok=True)
             # Frames already there belong to earlier vehicles: never read them as this one's.
-            self._seen = {p.name for p in folder.iterdir()}
+            self._seen = {
+                p.name: signature for p in folder.iterdir() if (signature := _signature(p)) is not None
+            }
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.name}", daemon=True)
         self._thread.start()
 
@@ -74,13 +98,29 @@ class Camera:
             self._thread.join(timeout=5)
         self.state = "stopped"
 
+    def vehicle_passed(self, t_s: float) -> None:
+        """A vehicle passed at host monotonic time ``t_s``: its frames should be arriving."""
+        self._last_vehicle_s = t_s if self._last_vehicle_s is None else max(self._last_vehicle_s, t_s)
+
+    @property
+    def stale(self) -> bool:
+        """True when a vehicle passed but no frame arrived within ``stale_s`` before it, or since."""
+        if self._last_vehicle_s is None:
+            return False
+        last = self._last_frame_s
+        return last is None or last < self._last_vehicle_s - self.stale_s
+
     def health(self) -> dict[str, Any]:
+        state = "stale" if self.state == "up" and self.stale else self.state
         return {
             "source": self.source if "@" not in self.source else "<url with credentials>",
-            "state": self.state,
+            "state": state,
             "frames_total": self.frames_total,
             "frames_bad": self.frames_bad,
             "last_error": self.last_error,
+            "last_frame_age_s": None
+            if self._last_frame_s is None
+            else round(time.monotonic() - self._last_frame_s, 1),
         }
 
     def frames_between(self, start_s: float, end_s: float) -> list[Frame]:
@@ -93,6 +133,7 @@ class Camera:
             while self._frames and frame.t_s - self._frames[0].t_s > self.keep_s:
                 self._frames.popleft()
         self.frames_total += 1
+        self._last_frame_s = frame.t_s
 
     def _run(self) -> None:
         if self.is_folder:
@@ -101,32 +142,53 @@ class Camera:
             self._run_stream()
 
     def _run_folder(self, folder: Path) -> None:
-        import cv2
-
         self.state = "up"
         while not self._stop.is_set():
             try:
-                names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+                paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
             except OSError as exc:
                 self._fail(f"cannot list {folder}: {exc.strerror or exc}; check the camera folder exists")
                 self._stop.wait(1.0)
                 continue
-            for name in names:
-                if name in self._seen:
-                    continue
-                self._seen.add(name)
-                data = np.fromfile(folder / name, dtype=np.uint8)
-                image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-                if image is None:
-                    self.frames_bad += 1
-                    self.last_error = f"{name}: not a decodable image"
-                    continue
+            if self.state == "down":
                 self.state = "up"
-                self._keep(Frame(time.monotonic(), np.asarray(image, dtype=np.uint8), name))
-            if len(self._seen) > 10_000:  # names of files long gone
-                present = set(names)
-                self._seen &= present
+            for path in paths:
+                self._poll_file(path)
+            present = {p.name for p in paths}
+            for table in (self._seen, self._pending):
+                if len(table) > 10_000:  # names of files long gone
+                    for name in set(table) - present:
+                        del table[name]
             self._stop.wait(self.poll_s)
+
+    def _poll_file(self, path: Path) -> None:
+        """One poll of one folder file: decode it once it holds still, mark it done once decoded."""
+        import cv2
+
+        name = path.name
+        signature = _signature(path)
+        if signature is None or self._seen.get(name) == signature:
+            return  # gone, or done with
+        before, failures = self._pending.get(name, (None, 0))
+        if signature != before or signature[0] == 0:
+            self._pending[name] = (signature, 0)  # new, or still being written: look again next poll
+            return
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+        except OSError:
+            return  # removed or locked between the listing and the read: next poll decides
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if _complete(data) else None
+        if image is None:
+            failures += 1
+            if failures < self.decode_tries:
+                self._pending[name] = (signature, failures)
+                return
+            self.frames_bad += 1
+            self.last_error = f"{name}: not a decodable image ({failures} tries while its size held)"
+        else:
+            self._keep(Frame(time.monotonic(), np.asarray(image, dtype=np.uint8), name))
+        self._pending.pop(name, None)
+        self._seen[name] = signature
 
     def _run_stream(self) -> None:
         import cv2
@@ -154,3 +216,22 @@ class Camera:
             log.warning("%s", message)
         self.state = "down"
         self.last_error = message
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, or None when it is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _complete(data: npt.NDArray[np.uint8]) -> bool:
+    """False for an empty file or a JPEG without its end marker (OpenCV decodes a truncated JPEG, grey
+    below the cut, with only a warning); other formats fail to decode when truncated."""
+    if data.size == 0:
+        return False
+    if data[:2].tobytes() == b"\xff\xd8":
+        return b"\xff\xd9" in data[-64:].tobytes()  # some cameras pad after the end marker
+    return True

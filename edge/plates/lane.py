@@ -22,9 +22,30 @@ from edge.config import PlatesConfig
 from edge.plates.camera import Camera, Frame
 from edge.plates.reader import PlateModelError, PlateReader, PlateResult, vote
 
-__all__ = ["LanePlates", "PlateEvidence"]
+__all__ = ["LanePlates", "PlateEvidence", "Sighting"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One frame's best reading, and where it came from."""
+
+    camera: str  # "front" or "rear"
+    frame: str  # the frame's file name, or "stream"
+    t_s: float  # host monotonic time the frame arrived
+    text: str  # empty: no plate found, or found but unreadable
+    status: str  # "valid", "uncertain", "unreadable" or "none"
+    confidence: float
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "camera": self.camera,
+            "frame": self.frame,
+            "text": self.text,
+            "status": self.status,
+            "confidence": round(self.confidence, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -35,11 +56,15 @@ class PlateEvidence:
     frame_jpeg: bytes | None
     crop_jpeg: bytes | None
     problem: str = ""
+    sightings: tuple[Sighting, ...] = ()  # every frame's reading with its camera and frame
+    camera: str | None = None  # where the chosen reading came from
+    frame: str | None = None
 
     def as_record(self, min_confidence: float) -> dict[str, Any]:
         r = self.result
         return {
-            "text": None if r is None else r.text,
+            "status": "none" if r is None else r.status,
+            "text": None if r is None or not r.text else r.text,
             "color": None if r is None else r.color,
             "type": None if r is None else r.type,
             "layout": None if r is None else r.layout,
@@ -48,8 +73,12 @@ class PlateEvidence:
             "char_confidences": [] if r is None else [round(c, 4) for c in r.char_confidences],
             "valid": None if r is None else r.valid,
             "unsure": r is None or r.confidence < min_confidence or not r.valid,
+            "alternatives": [] if r is None else list(r.alternatives),
             "frames_read": self.frames_read,
             "readings": list(self.readings),
+            "sightings": [x.as_record() for x in self.sightings],
+            "camera": self.camera,
+            "frame": self.frame,
             "box": None if r is None or r.box is None else [round(v, 1) for v in r.box],
             "problem": self.problem or None,
         }
@@ -65,15 +94,21 @@ class LanePlates:
 
     def __init__(self, config: PlatesConfig) -> None:
         self.config = config
-        self.camera = Camera("lane", config.camera)
+        self.camera = Camera("front", config.camera)
+        self.rear_camera = Camera("rear", config.rear_camera) if config.rear_camera else None
         self.reader: PlateReader | None = None
         self.load_error = ""
         self._tasks: dict[float, asyncio.Task[PlateEvidence]] = {}
         self.vehicles_read = 0
         self.vehicles_unread = 0
 
+    @property
+    def cameras(self) -> list[Camera]:
+        return [self.camera] if self.rear_camera is None else [self.camera, self.rear_camera]
+
     async def start(self) -> None:
-        self.camera.start()
+        for camera in self.cameras:
+            camera.start()
         try:
             self.reader = await asyncio.to_thread(
                 PlateReader,
@@ -89,13 +124,15 @@ class LanePlates:
             log.info("plate models loaded; camera %s", self.camera.health()["source"])
 
     def stop(self) -> None:
-        self.camera.stop()
+        for camera in self.cameras:
+            camera.stop()
         for task in self._tasks.values():
             task.cancel()
 
     def health(self) -> dict[str, Any]:
         return {
             "camera": self.camera.health(),
+            "cameras": {camera.name: camera.health() for camera in self.cameras},
             "models_loaded": self.reader is not None,
             "model_error": self.load_error or None,
             "vehicles_read": self.vehicles_read,
@@ -104,6 +141,9 @@ class LanePlates:
 
     def trigger(self, trigger_t_s: float) -> None:
         """The separator saw a vehicle at host time ``trigger_t_s``: start reading its frames."""
+        self.camera.vehicle_passed(trigger_t_s)
+        if self.rear_camera is not None:
+            self.rear_camera.vehicle_passed(trigger_t_s + self.config.rear_offset_s)
         task = asyncio.get_running_loop().create_task(self._read(trigger_t_s), name="plate-read")
         self._tasks[trigger_t_s] = task
         # Keep the last few vehicles only: a session that never completes must not leak its task.
@@ -134,12 +174,21 @@ class LanePlates:
             return PlateEvidence(None, 0, (), None, None, f"plate reading failed: {exc!r}")
 
     async def _read(self, trigger_t_s: float) -> PlateEvidence:
-        wait = trigger_t_s + self.config.post_trigger_s - time.monotonic()
+        offset = self.config.rear_offset_s if self.rear_camera is not None else 0.0
+        wait = trigger_t_s + offset + self.config.post_trigger_s - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        frames = self.camera.frames_between(
-            trigger_t_s - self.config.pre_trigger_s, trigger_t_s + self.config.post_trigger_s
-        )
+        frames = [
+            (camera.name, frame)
+            for camera, shift in ((self.camera, 0.0), (self.rear_camera, offset))
+            if camera is not None
+            for frame in self._pick(
+                camera.frames_between(
+                    trigger_t_s + shift - self.config.pre_trigger_s,
+                    trigger_t_s + shift + self.config.post_trigger_s,
+                )
+            )
+        ]
         if self.reader is None:
             self.vehicles_unread += 1
             return PlateEvidence(None, 0, (), None, None, f"plate models not loaded: {self.load_error}")
@@ -151,9 +200,11 @@ class LanePlates:
                 (),
                 None,
                 None,
-                f"no camera frames ({self.camera.state}: {self.camera.last_error or 'none arrived'})",
+                "no camera frames ("
+                + "; ".join(f"{c.name} {c.state}: {c.last_error or 'none arrived'}" for c in self.cameras)
+                + ")",
             )
-        evidence = await asyncio.to_thread(self._read_frames, self._pick(frames))
+        evidence = await asyncio.to_thread(self._read_frames, frames)
         if evidence.result is None:
             self.vehicles_unread += 1
         else:
@@ -168,30 +219,51 @@ class LanePlates:
         index = np.linspace(len(frames) - 1, 0, n).round().astype(int)
         return [frames[i] for i in sorted(set(index.tolist()))]
 
-    def _read_frames(self, frames: list[Frame]) -> PlateEvidence:
+    def _read_frames(self, frames: list[tuple[str, Frame]]) -> PlateEvidence:
+        """Read each (camera name, frame), vote across all of them (both cameras), and keep where each
+        reading came from."""
         assert self.reader is not None
         readings: list[PlateResult] = []
-        per_frame: list[str] = []
-        source: dict[int, Frame] = {}
-        for frame in frames:
+        sightings: list[Sighting] = []
+        source: dict[int, tuple[str, Frame]] = {}
+        for camera, frame in frames:
             results = self.reader.read_frame(frame.image, max_plates=2)
-            best = max(results, key=lambda r: (r.valid, r.confidence), default=None)
-            per_frame.append("" if best is None else best.text)
+            best = max(results, key=lambda r: (r.valid, bool(r.text), r.confidence), default=None)
+            sightings.append(
+                Sighting(
+                    camera,
+                    frame.source_name,
+                    frame.t_s,
+                    "" if best is None else best.text,
+                    "none" if best is None else best.status,
+                    0.0 if best is None else best.confidence,
+                )
+            )
             if best is not None:
-                source[id(best)] = frame
+                source[id(best)] = (camera, frame)
                 readings.append(best)
+        per_frame = tuple(x.text for x in sightings)
         chosen = vote(readings)
         if chosen is None:
             return PlateEvidence(
-                None, len(frames), tuple(per_frame), None, None, "no plate found in the frames"
+                None, len(frames), per_frame, None, None, "no plate found in the frames", tuple(sightings)
             )
         # The frame whose reading won (the vote keeps the reading's corners) goes into the evidence.
-        frame = next(
+        camera, frame = next(
             (source[id(r)] for r in readings if r.text == chosen.text and r.corners == chosen.corners),
             frames[-1],
         )
         crop_jpeg = _jpeg(chosen.crop) if chosen.crop is not None else None
-        return PlateEvidence(chosen, len(frames), tuple(per_frame), _jpeg(frame.image), crop_jpeg)
+        return PlateEvidence(
+            chosen,
+            len(frames),
+            per_frame,
+            _jpeg(frame.image),
+            crop_jpeg,
+            sightings=tuple(sightings),
+            camera=camera,
+            frame=frame.source_name,
+        )
 
 
 def write_attachments(folder: Path, record_id: str, evidence: PlateEvidence) -> list[dict[str, Any]]:

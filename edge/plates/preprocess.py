@@ -32,6 +32,7 @@ __all__ = [
     "province_input",
     "recogniser_input",
     "rectify",
+    "rows_side_by_side",
     "suffix_input",
     "to_chw_float",
 ]
@@ -93,6 +94,21 @@ def recogniser_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
     return np.hstack([_resize(top, height, top_width), _resize(bottom, height, width - top_width)])
 
 
+def rows_side_by_side(crop_bgr: UInt8Image, height: int = 48) -> UInt8Image:
+    """A double-row plate as one text line ``height`` px high, its rows at their own aspect: the top row's
+    middle (where its two characters are), then the bottom row.  For a reader of text lines that takes
+    any width (PP-OCR's recogniser, :mod:`edge.plates.second_opinion`)."""
+    crop = _as_bgr(crop_bgr)
+    h, w = crop.shape[:2]
+    top = crop[int(_TOP_ROW[0] * h) : max(int(_TOP_ROW[1] * h), 1), int(0.18 * w) : max(int(0.82 * w), 1)]
+    bottom = crop[int(_BOTTOM_ROW[0] * h) :]
+    parts = [
+        _resize(part, height, max(round(part.shape[1] * height / max(part.shape[0], 1)), 1))
+        for part in (top, bottom)
+    ]
+    return np.hstack(parts)
+
+
 def province_input(crop_bgr: UInt8Image, rows: int) -> UInt8Image:
     """The region around the province character (BGR uint8, ``PROVINCE_SIZE``)."""
     return _region(crop_bgr, _PROVINCE_REGION[2 if rows == 2 else 1])
@@ -128,8 +144,9 @@ class Letterbox:
     def __init__(self, frame_height: int, frame_width: int) -> None:
         out_h, out_w = DETECTOR_SIZE
         self.scale = min(out_h / frame_height, out_w / frame_width)
-        self.new_h = round(frame_height * self.scale)
-        self.new_w = round(frame_width * self.scale)
+        # At least one pixel either way: a 2 x 3000 px image would otherwise round to a height of 0.
+        self.new_h = max(round(frame_height * self.scale), 1)
+        self.new_w = max(round(frame_width * self.scale), 1)
         self.pad_y = (out_h - self.new_h) // 2
         self.pad_x = (out_w - self.new_w) // 2
 
@@ -149,8 +166,12 @@ class Letterbox:
 
 
 def detector_input(frame_bgr: UInt8Image) -> tuple[UInt8Image, Letterbox]:
-    """The frame letter-boxed into ``DETECTOR_SIZE`` (grey padding), and the mapping back."""
+    """The frame letter-boxed into ``DETECTOR_SIZE`` (grey padding), and the mapping back.
+
+    Raises ValueError for an image with no pixels."""
     frame = _as_bgr(frame_bgr)
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"an image of {frame.shape[1]} x {frame.shape[0]} px has no pixels to search")
     box = Letterbox(frame.shape[0], frame.shape[1])
     canvas = np.full((*DETECTOR_SIZE, 3), 114, dtype=np.uint8)
     canvas[box.pad_y : box.pad_y + box.new_h, box.pad_x : box.pad_x + box.new_w] = cv2.resize(

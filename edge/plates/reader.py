@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.plates.ctc import Reading, decode, province_prior
-from edge.plates.grammar import LAYOUTS, plate_type, validate
+from edge.plates.grammar import LAYOUTS, PROVINCES, plate_type, validate
 from edge.plates.preprocess import (
     CLASSIFIER_SIZE,
     DETECTOR_SIZE,
@@ -30,12 +30,16 @@ from edge.plates.preprocess import (
     RECOGNISER_SIZE,
     classifier_input,
     detector_input,
+    order_corners,
     province_input,
     recogniser_input,
     rectify,
+    rows_side_by_side,
     suffix_input,
     to_chw_float,
 )
+from edge.plates.proposals import colour_proposals
+from edge.plates.second_opinion import PaddleRecogniser
 
 __all__ = ["MODEL_DIR", "PlateModelError", "PlateReader", "PlateResult"]
 
@@ -49,6 +53,33 @@ PROVINCE_FILE = "plate_province.onnx"
 SUFFIX_FILE = "plate_suffix.onnx"
 #: Corner offsets are predicted in units of this many detector-input pixels.
 CORNER_UNIT_PX = 16.0
+#: A crop smaller than this (height, width) holds no legible plate: the smallest GA 36 character is
+#: 45 x 90 mm on a 440 x 140 mm plate, under 2 px wide at 8 px of plate height.
+MIN_CROP_PX = (8, 16)
+#: A crop whose grey levels vary less than this (standard deviation, of 255) is blank: a wall, sky, glare.
+MIN_CROP_CONTRAST = 6.0
+#: A reading of fewer characters than this is no plate (the shortest, a 6-character one, losing half).
+MIN_READ_CHARS = 3
+#: A reading is sure, and needs no second opinion, when it is grammatical, its weakest character
+#: (the province, mostly) is at least this confident and the layout classifier at least this sure of
+#: the number of rows (the text is read by rows; a colour between blue and black does not change it).
+#: The figures were chosen before measuring (round figures), not fitted to the real crops.
+SURE_CONFIDENCE = 0.9
+SURE_LAYOUT = 0.9
+#: PP-OCR's reading replaces an unsure one of a different text when it is grammatical for the layout
+#: and PP-OCR's mean character score is at least this.
+PADDLE_SURE = 0.95
+#: Weak detections down to this score are looked at (and kept only when read as a plate).
+PROPOSAL_MIN_SCORE = 0.05
+#: A weak detection or colour rectangle is a plate when read grammatically at least this sure.
+PROPOSAL_MIN_CONFIDENCE = 0.6
+#: A plate whose short side is under this many pixels is found but not read: its characters are under
+#: 3 px wide, where the recogniser guesses.
+MIN_LEGIBLE_PLATE_PX = 16.0
+#: A colour rectangle too small to read is reported (unreadable) when its grey levels spread at least
+#: this much: dark characters on a yellow or green plate, white ones on blue; a plain coloured patch
+#: (a sign, a light) spreads less.
+SMALL_PLATE_MIN_CONTRAST = 40.0
 
 
 class PlateModelError(RuntimeError):
@@ -71,9 +102,21 @@ class PlateResult:
     corners: tuple[tuple[float, float], ...] | None = None  # TL, TR, BR, BL
     detection_score: float | None = None
     crop: npt.NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)
+    rows_confidence: float = 1.0  # the layout classifier's share for layouts of this many rows
+    alternatives: tuple[str, ...] = ()  # other readings of an uncertain plate, likeliest first
+    second_opinion: str | None = None  # PP-OCR's reading when it was asked
+
+    @property
+    def status(self) -> str:
+        """``valid`` (a plate the reader is sure of), ``uncertain`` (read, but not sure: never to be
+        taken as the vehicle's plate without a look) or ``unreadable`` (no text: too small, blank)."""
+        if not self.text:
+            return "unreadable"
+        return "valid" if self.valid else "uncertain"
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "status": self.status,
             "text": self.text,
             "color": self.color,
             "type": self.type,
@@ -82,6 +125,7 @@ class PlateResult:
             "confidence": round(self.confidence, 4),
             "char_confidences": [round(c, 4) for c in self.char_confidences],
             "layout_confidence": round(self.layout_confidence, 4),
+            "rows_confidence": round(self.rows_confidence, 4),
             "valid": self.valid,
             "problems": list(self.problems),
             "box": None if self.box is None else [round(v, 1) for v in self.box],
@@ -89,6 +133,8 @@ class PlateResult:
             if self.corners is None
             else [[round(x, 1), round(y, 1)] for x, y in self.corners],
             "detection_score": None if self.detection_score is None else round(self.detection_score, 4),
+            "alternatives": list(self.alternatives),
+            "second_opinion": self.second_opinion,
         }
 
 
@@ -129,13 +175,20 @@ class PlateReader:
         home_share: float = 0.5,
         province: bool = True,
         suffix: bool = True,
+        proposals: bool = True,
+        second_opinion: bool = True,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
         expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
         ``province``: take the province classifier's second look at the first character (False: the
-        recogniser alone, for comparisons); ``suffix``: the suffix classifier's on the last character."""
+        recogniser alone, for comparisons); ``suffix``: the suffix classifier's on the last character;
+        ``proposals``: look at weak detections and plate-coloured rectangles too (False: the detector's
+        confident plates alone, as before issue 15); ``second_opinion``: ask PP-OCR
+        (:mod:`edge.plates.second_opinion`) about unsure single-row readings when it is installed (False,
+        or not installed: unsure readings are reported uncertain)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
+        self.proposals = proposals
         self._prior = province_prior(home_province, home_share)
         self._recogniser = _session(model_dir / RECOGNISER_FILE, threads)
         self._classifier = _session(model_dir / CLASSIFIER_FILE, threads)
@@ -143,6 +196,12 @@ class PlateReader:
         self._suffix = _session(model_dir / SUFFIX_FILE, threads) if suffix else None
         self._detector = _session(model_dir / DETECTOR_FILE, threads) if detector else None
         self._warm_up()
+        self._paddle: PaddleRecogniser | None = None
+        if second_opinion:
+            try:
+                self._paddle = PaddleRecogniser(threads)
+            except ModuleNotFoundError as exc:
+                log.warning("no second opinion on unsure plates (%s): they are reported uncertain", exc)
 
     def _warm_up(self) -> None:
         started = time.perf_counter()
@@ -157,8 +216,39 @@ class PlateReader:
 
     # -- crops ------------------------------------------------------------------------------------
 
-    def read_crops(self, crops: list[npt.NDArray[np.uint8]]) -> list[PlateResult]:
-        """Read plate crops (BGR uint8, roughly cut around one plate each), batched."""
+    def read_crops(self, crops: list[npt.NDArray[np.uint8]], settle: bool = True) -> list[PlateResult]:
+        """Read plate crops (BGR uint8, roughly cut around one plate each), batched.  A crop too small
+        or too blank to hold a plate is reported unreadable (empty text), never read.  ``settle``: give
+        unsure readings a second opinion (:meth:`settle`); False leaves them as read."""
+        reasons = [unreadable_reason(c) for c in crops]
+        legible = [c for c, why in zip(crops, reasons, strict=True) if why is None]
+        read = iter(self._read_legible(legible))
+        results = [
+            next(read) if why is None else unreadable_result(crop, why)
+            for crop, why in zip(crops, reasons, strict=True)
+        ]
+        return self.settle(results) if settle else results
+
+    def settle(self, results: list[PlateResult]) -> list[PlateResult]:
+        """Sure readings as they are; every other one asked of PP-OCR (when it is installed; a double-row
+        plate as its two rows side by side) and then: valid when both read the same grammatical text, PP-OCR's text when it is
+        grammatical for the layout at score >= ``PADDLE_SURE``, else uncertain with the alternatives."""
+        unsure = [k for k, r in enumerate(results) if r.text and _unsure_because(r)]
+        askable = [k for k in unsure if results[k].crop is not None]
+        opinions: dict[int, tuple[str, float]] = {}
+        if self._paddle is not None and askable:
+            lines = []
+            for k in askable:
+                crop = results[k].crop
+                assert crop is not None
+                lines.append(rows_side_by_side(crop) if results[k].rows == 2 else crop)
+            opinions = dict(zip(askable, self._paddle.read(lines), strict=True))
+        settled = list(results)
+        for k in unsure:
+            settled[k] = _second_opinion(results[k], opinions.get(k))
+        return settled
+
+    def _read_legible(self, crops: list[npt.NDArray[np.uint8]]) -> list[PlateResult]:
         if not crops:
             return []
         layout_probs = _softmax(
@@ -178,6 +268,11 @@ class PlateReader:
         ):
             layout = LAYOUTS[int(k)]
             reading: Reading = decode(probs, layout.name, self._prior, province, suffix)
+            if len(reading.text) < MIN_READ_CHARS:
+                results.append(
+                    unreadable_result(crop, f"unreadable: only {len(reading.text)} character(s) legible")
+                )
+                continue
             problems = validate(reading.text, layout.name)
             kind = plate_type(reading.text, layout.name)
             results.append(
@@ -190,6 +285,11 @@ class PlateReader:
                     confidence=reading.confidence,
                     char_confidences=reading.char_confidences,
                     layout_confidence=float(layout_p[k]),
+                    rows_confidence=float(
+                        sum(
+                            p for p, other in zip(layout_p, LAYOUTS, strict=True) if other.rows == layout.rows
+                        )
+                    ),
                     valid=not problems,
                     problems=tuple(problems),
                     crop=crop,
@@ -216,37 +316,181 @@ class PlateReader:
     # -- frames -----------------------------------------------------------------------------------
 
     def detect(
-        self, frame: npt.NDArray[np.uint8], max_plates: int = 4
+        self, frame: npt.NDArray[np.uint8], max_plates: int = 4, min_score: float | None = None
     ) -> list[tuple[npt.NDArray[np.float32], float]]:
         """Plate quadrilaterals (4x2, frame pixels, TL TR BR BL) with their scores, best first."""
         if self._detector is None:
             raise PlateModelError("this reader was created without the detector")
         image, letterbox = detector_input(frame)
         output = self._detector.run(None, {"image": to_chw_float(image[None])})[0][0]
-        return decode_detections(output, letterbox, self.min_score, max_plates)
+        score = self.min_score if min_score is None else min_score
+        return decode_detections(output, letterbox, score, max_plates)
 
     def read_frame(self, frame: npt.NDArray[np.uint8], max_plates: int = 4) -> list[PlateResult]:
-        """Find and read every plate in a camera frame."""
-        detections = self.detect(frame, max_plates)
+        """Find and read every plate in a camera frame.
+
+        Two proposal stages: the detector, and plate-coloured rectangles
+        (:func:`edge.plates.proposals.colour_proposals`).  A detection at or above ``min_score`` is a
+        plate, read as well as it can be (its status says when the reading is uncertain).  A weaker
+        detection or a colour rectangle is only a place to look: it is kept when the recogniser reads a
+        grammatical plate there with at least ``PROPOSAL_MIN_CONFIDENCE``, or, when it is too small to
+        read (under ``MIN_LEGIBLE_PLATE_PX`` high), when it holds the contrast of characters on a plate
+        colour: then it is reported unreadable, with no text.
+        """
+        weak = self.proposals and self.min_score > PROPOSAL_MIN_SCORE
+        detections = self.detect(frame, max_plates * 2, PROPOSAL_MIN_SCORE if weak else None)
+        confident = [(q, s) for q, s in detections if s >= self.min_score][:max_plates]
+        looks: list[tuple[npt.NDArray[np.float32], float | None, float | None]] = []
+        if self.proposals:
+            looks += [(p.corners, None, p.contrast) for p in colour_proposals(frame)]
+            looks += [(q, s, None) for q, s in detections if s < self.min_score]
+        results = self._read_quads(frame, confident)
+        # Each place is looked at once: a proposal over a plate found already, or over an earlier
+        # proposal (a colour rectangle and a weak peak on the same plate), is skipped.
+        taken: list[npt.NDArray[np.float32]] = [q for q, _ in confident]
+        candidates = []
+        for corners, score, contrast in looks:
+            if not _inside_any(corners, taken):
+                taken.append(corners)
+                candidates.append((corners, score, contrast))
+        legible = [(c, s) for c, s, _ in candidates if _short_side(c) >= MIN_LEGIBLE_PLATE_PX]
+        results += [
+            r for r in self._read_quads(frame, legible) if r.valid and r.confidence >= PROPOSAL_MIN_CONFIDENCE
+        ]
+        # A plate too small to read is reported (unreadable, the likeliest one) only when nothing was read:
+        # a lane camera frames one vehicle, and small coloured patches with characters (a sign, a plate
+        # two lanes away) are otherwise many.
+        small = [
+            (contrast, corners)
+            for corners, _, contrast in candidates
+            if contrast is not None
+            and contrast >= SMALL_PLATE_MIN_CONTRAST
+            and _short_side(corners) < MIN_LEGIBLE_PLATE_PX
+        ]
+        if small and not any(r.text for r in results):
+            _, corners = max(small, key=lambda item: item[0])
+            h = _short_side(corners)
+            why = f"unreadable: the plate is {h:.0f} px high, under {MIN_LEGIBLE_PLATE_PX:g}"
+            results.append(_placed(unreadable_result(rectify(frame, corners), why), corners, None))
+        # A plate found by a weak proposal is shown after the sure ones; at most max_plates in all, and
+        # only those get a second opinion (PP-OCR is 10-30 times slower than the reader).
+        return self.settle(results[:max_plates])
+
+    def _read_quads(
+        self, frame: npt.NDArray[np.uint8], quads: Sequence[tuple[npt.NDArray[np.float32], float | None]]
+    ) -> list[PlateResult]:
         # Two cuts of each plate: the perspective-rectified quadrilateral, and a loose upright box around
         # it (the recogniser was trained on loose, tilted crops too, so it forgives corner errors); the
         # better reading wins.
-        crops = [cut(frame, corners) for corners, _ in detections for cut in (rectify, loose_crop)]
-        readings = self.read_crops(crops)
+        crops = [cut(frame, corners) for corners, _ in quads for cut in (rectify, loose_crop)]
+        readings = self.read_crops(crops, settle=False)
         results = []
-        for k, (corners, score) in enumerate(detections):
+        for k, (corners, score) in enumerate(quads):
             result = max(readings[2 * k : 2 * k + 2], key=lambda r: (r.valid, r.confidence))
-            x0, y0 = corners.min(axis=0)
-            x1, y1 = corners.max(axis=0)
-            results.append(
-                dataclasses.replace(
-                    result,
-                    box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
-                    corners=tuple((float(x), float(y)) for x, y in corners),
-                    detection_score=score,
-                )
-            )
+            results.append(_placed(result, corners, score))
         return results
+
+
+def _unsure_because(result: PlateResult) -> str:
+    """Why a reading is not sure (empty when it is)."""
+    if not result.valid:
+        return "grammar: " + "; ".join(result.problems)
+    if result.rows_confidence < SURE_LAYOUT:
+        return f"{result.rows}-row layout at {result.rows_confidence:.2f} < {SURE_LAYOUT:g}"
+    if result.confidence < SURE_CONFIDENCE:
+        weakest = int(np.argmin(result.char_confidences))
+        what = "province" if weakest == 0 and result.text[0] in PROVINCES else f"character {weakest + 1}"
+        return f"{what} at {result.confidence:.2f} < {SURE_CONFIDENCE:g}"
+    return ""
+
+
+def _second_opinion(result: PlateResult, opinion: tuple[str, float] | None) -> PlateResult:
+    """An unsure reading settled with PP-OCR's ``opinion`` (text, score), or marked uncertain."""
+    why = _unsure_because(result)
+    if opinion is None:
+        return _uncertain(result, why, ())
+    text, score = opinion
+    grammatical = not validate(text, result.layout)
+    if text == result.text and grammatical:
+        return dataclasses.replace(result, confidence=max(result.confidence, score), second_opinion=text)
+    if grammatical and score >= PADDLE_SURE:
+        kind = plate_type(text, result.layout)
+        return dataclasses.replace(
+            result,
+            text=text,
+            type=None if kind is None else kind.value,
+            confidence=score,
+            char_confidences=(score,) * len(text),
+            valid=True,
+            problems=(),
+            alternatives=(result.text,),
+            second_opinion=text,
+        )
+    alternatives = (text,) if text and text != result.text else ()
+    return dataclasses.replace(_uncertain(result, why, alternatives), second_opinion=text)
+
+
+def _uncertain(result: PlateResult, why: str, alternatives: tuple[str, ...]) -> PlateResult:
+    problems = result.problems if not result.valid else (f"uncertain: {why}",)
+    return dataclasses.replace(result, valid=False, problems=problems, alternatives=alternatives)
+
+
+def _placed(result: PlateResult, corners: npt.NDArray[np.float32], score: float | None) -> PlateResult:
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    return dataclasses.replace(
+        result,
+        box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
+        corners=tuple((float(x), float(y)) for x, y in corners),
+        detection_score=score,
+    )
+
+
+def _short_side(corners: npt.NDArray[np.float32]) -> float:
+    tl, tr, br, bl = order_corners(corners)
+    return float(min(np.linalg.norm(bl - tl), np.linalg.norm(br - tr), np.linalg.norm(tr - tl)))
+
+
+def _inside_any(corners: npt.NDArray[np.float32], quads: list[npt.NDArray[np.float32]]) -> bool:
+    """True when the centre of ``corners`` lies in one of ``quads``, or one of theirs in it."""
+    centre = corners.mean(axis=0)
+    for q in quads:
+        if cv2.pointPolygonTest(q.reshape(-1, 1, 2), (float(centre[0]), float(centre[1])), False) >= 0:
+            return True
+        c = q.mean(axis=0)
+        if cv2.pointPolygonTest(corners.reshape(-1, 1, 2), (float(c[0]), float(c[1])), False) >= 0:
+            return True
+    return False
+
+
+def unreadable_reason(crop: npt.NDArray[np.uint8]) -> str | None:
+    """Why ``crop`` cannot hold a legible plate, or None when it may."""
+    h, w = crop.shape[:2]
+    if h < MIN_CROP_PX[0] or w < MIN_CROP_PX[1]:
+        return f"unreadable: the crop is {w} x {h} px, under {MIN_CROP_PX[1]} x {MIN_CROP_PX[0]}"
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop[..., :3], cv2.COLOR_BGR2GRAY)
+    contrast = float(np.std(grey))
+    if contrast < MIN_CROP_CONTRAST:
+        return f"unreadable: the crop is blank (grey level spread {contrast:.1f} < {MIN_CROP_CONTRAST:g})"
+    return None
+
+
+def unreadable_result(crop: npt.NDArray[np.uint8], why: str) -> PlateResult:
+    """The result for a plate that is there (or may be) but cannot be read: no text, never valid."""
+    return PlateResult(
+        text="",
+        color="",
+        layout="",
+        type=None,
+        rows=0,
+        confidence=0.0,
+        char_confidences=(),
+        layout_confidence=0.0,
+        valid=False,
+        problems=(why,),
+        crop=crop,
+        rows_confidence=0.0,
+    )
 
 
 def loose_crop(
@@ -292,12 +536,13 @@ def decode_detections(
 
 
 def vote(readings: list[PlateResult]) -> PlateResult | None:
-    """The plate read across several frames of one vehicle: readings grouped by text, each group scored
-    by the sum of its confidences (valid readings only when there are any); the best group's most
-    confident reading is returned with its confidence raised to the group's share of the total."""
-    pool = [r for r in readings if r.valid] or list(readings)
+    """The plate read across several frames (and cameras) of one vehicle: readings grouped by text, each
+    group scored by the sum of its confidences (valid readings only when there are any, else those with
+    a text); the best group's most confident reading is returned with its confidence raised to the
+    group's share of the total.  Only unreadable sightings: the first of them (its crop is evidence)."""
+    pool = [r for r in readings if r.valid] or [r for r in readings if r.text]
     if not pool:
-        return None
+        return readings[0] if readings else None
     scores: dict[str, float] = {}
     for r in pool:
         scores[r.text] = scores.get(r.text, 0.0) + max(r.confidence, 1e-6)
