@@ -34,7 +34,8 @@ async def test_every_truck_gets_its_plate_and_images_in_the_signed_record(
     for record, known in zip(stored, truth, strict=True):
         reading = record["plate_reading"]
         assert reading["frames_read"] >= 1, reading
-        assert record["plate"] == reading["text"]
+        # Only a sure, valid reading names the vehicle; an uncertain one stays in plate_reading.
+        assert record["plate"] == (reading["text"] if not reading["unsure"] else None)
         assert reading["status"] in ("valid", "uncertain", "unreadable")
         assert reading["valid"] == (reading["status"] == "valid"), "an uncertain plate is never valid"
         read_right += record["plate"] == known["plate"]

@@ -34,6 +34,10 @@ class _Part(BaseModel):
     # an older reader, or a signed record whose text must not change), never dropped.
     model_config = ConfigDict(frozen=True, extra="allow")
 
+    def model_post_init(self, context: Any, /) -> None:
+        # A part is written whole: its defaults belong in the signed JSON too.
+        self.__pydantic_fields_set__.update(type(self).model_fields)
+
 
 class RecordWim(_Part):
     """What the weighing measured.  A value that could not be computed is null, never NaN."""
@@ -51,8 +55,8 @@ class RecordWim(_Part):
 class RecordLimit(_Part):
     """The limit applied and the threshold that decided."""
 
-    limit_kg: float = Field(description="Legal gross limit for the vehicle's class after deductions.")
-    base_limit_kg: float = Field(description="The table's limit before deductions.")
+    limit_kg: int = Field(description="Legal gross limit for the vehicle's class after deductions (kg).")
+    base_limit_kg: int = Field(description="The table's limit before deductions (kg).")
     rule_id: str = Field(description="The rule of the limits table that applied.")
     rule_text: str = Field(description="That rule in words.")
     source: str = Field(description="The legal source of the limits table.")
@@ -118,6 +122,11 @@ class EvidenceRecord(_Part):
     chain: dict[str, Any] | None = Field(None, description="Hash chain and signature, set by the store.")
 
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Sections a record was made without (the fallback record has no wim, limit or timing) stay out
+        # of its JSON; the schema is always in it.
+        self.__pydantic_fields_set__.add("schema_")
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON form the store signs: the fields that were given, by their JSON names."""

@@ -220,6 +220,7 @@ class Recorder:
                 exc,
             )
             reading = {**reading, "problem": f"images not stored: {exc}"}
-        return record.model_copy(
-            update={"plate": reading["text"], "plate_reading": reading, "attachments": attachments}
-        )
+        # A reading the reader is not sure of never names the vehicle: it stays in plate_reading, with
+        # its status and alternatives, beside the images.
+        plate = reading["text"] if not reading["unsure"] else None
+        return record.model_copy(update={"plate": plate, "plate_reading": reading, "attachments": attachments})
