@@ -242,11 +242,12 @@ def _footer(daemon: LaneDaemon, broker_note: str, received: int, pending: int | 
 def _camera_folder(workdir: Path) -> tuple[Path | None, str]:
     """A fresh folder for the simulated camera, or None (and why) when plates cannot be shown."""
     from edge.plates.reader import MODEL_DIR, RECOGNISER_FILE
-    from models.plates.render import locate_shared_dir
+    from models.plates.render import PlateAssetsMissing, require_assets
 
-    templates = locate_shared_dir() / "plates" / "templates"
-    if not templates.is_dir():
-        return None, f"No simulated camera: plate templates not found in {templates} (set WEIGHLANE_SHARED)"
+    try:
+        require_assets()
+    except PlateAssetsMissing as error:
+        return None, f"No simulated camera: {error}"
     if not (MODEL_DIR / RECOGNISER_FILE).is_file():
         return None, f"No plate reading: the models are missing from {MODEL_DIR}"
     folder = workdir / f"camera-{time.strftime('%Y%m%d-%H%M%S')}"
