@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import shutil
 import signal
 import socket
@@ -33,7 +32,7 @@ from firmware_sim.scenario import Scenario, load_scenario
 
 __all__ = [
     "DEFAULT_WORKDIR",
-    "MosquittoProcess",
+    "DemoBroker",
     "demo_config",
     "free_port",
     "geometry_for",
@@ -53,38 +52,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class MosquittoProcess:
-    """A private Mosquitto on a free loopback port (the demo's and the tests' broker)."""
+class DemoBroker:
+    """The demo's private Mosquitto on a free loopback port, anonymous, without persistence; its
+    configuration and log live in a temporary folder.  (tests/support/broker.py adds ACLs and faults.)"""
 
-    def __init__(self, port: int | None = None, acl: str | None = None) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
         self.port = port or free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="weighlane-mosquitto-")
+        self.folder = Path(self._dir.name)
         self.process: subprocess.Popen[bytes] | None = None
-        self.acl = acl  # Mosquitto acl_file text (anonymous clients obey its lines before any `user`)
 
     @property
     def available(self) -> bool:
         return self.binary is not None
+
+    def config_lines(self) -> list[str]:
+        """The lines of mosquitto.conf."""
+        return [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence false",
+            f"log_dest file {self.folder / 'mosquitto.log'}",
+        ]
 
     def start(self, timeout_s: float = 10.0) -> None:
         if self.binary is None:
             raise RuntimeError(
                 "mosquitto is not installed: run scripts/install.sh (it apt-get installs mosquitto)"
             )
-        conf = Path(self._dir.name) / "mosquitto.conf"
-        text = (
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"log_dest file {Path(self._dir.name) / 'mosquitto.log'}\n"
-        )
-        if self.acl is not None:
-            self.write_acl(self.acl)
-            text += f"acl_file {Path(self._dir.name) / 'acl'}\n"
-            if os.geteuid() == 0:  # as root Mosquitto becomes user mosquitto, who cannot read this folder
-                text += "user root\n"
-        conf.write_text(text)
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text("\n".join(self.config_lines()) + "\n")
         self.process = subprocess.Popen(
             [self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -101,22 +101,6 @@ class MosquittoProcess:
             time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout_s} s")
 
-    def write_acl(self, acl: str) -> None:
-        """Replace the ACL; a running broker reads it again on :meth:`reload`."""
-        self.acl = acl
-        (Path(self._dir.name) / "acl").write_text(acl)
-
-    def reload(self) -> None:
-        """SIGHUP: Mosquitto reloads its configuration and ACL, keeping its clients connected."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGHUP)
-
-    def kill(self) -> None:
-        """Stop it abruptly (kill -9), as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
-
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -124,6 +108,8 @@ class MosquittoProcess:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
         self.process = None
 
     def cleanup(self) -> None:
@@ -375,7 +361,7 @@ async def run_demo(
     place; piped, each vehicle is printed once as plain lines."""
     scenario: Scenario = load_scenario(scenario_name)
     repeat = 1 if vehicles is None else max(1, -(-vehicles // len(scenario.trucks)))
-    broker = MosquittoProcess()
+    broker = DemoBroker()
     broker_note = ""
     if use_broker and broker.available:
         broker.start()

@@ -17,7 +17,7 @@ from edge.plates.grammar import (
     validate,
 )
 from models.plates import render
-from tests.conftest import IN_CI
+from tests.support import IN_CI
 
 try:
     _RENDERER = render.PlateRenderer()
