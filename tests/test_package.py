@@ -97,7 +97,7 @@ def test_wheel_installed_outside_the_checkout_runs_the_demo(tmp_path: Path) -> N
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "3 vehicles judged" in result.stdout
     assert "No simulated camera" not in result.stdout
-    (database,) = (elsewhere / "work").glob("evidence-*.db")
+    (database,) = (elsewhere / "work").glob("run-*/evidence.db")
     with sqlite3.connect(database) as conn:
         plates = [
             row[0]
