@@ -471,7 +471,8 @@ async def run_demo(
             if 0 < r["vehicle_number"] <= len(truth)
             and r["verdict"] == truth[r["vehicle_number"] - 1]["expected_verdict"]
         )
-        console.print(f"{len(records)} vehicles judged; {agree} verdicts match the scenario's expected verdicts;")
+        judged = f"{len(records)} vehicle{'' if len(records) == 1 else 's'} judged"
+        console.print(f"{judged}; {agree} verdicts match the scenario's expected verdicts;")
         console.print(f"{received} records received from the broker.")
         newest = latest_database()
         found = newest is not None and newest.resolve() == database.resolve()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.cells import cell_len
 
 from edge import demo
@@ -105,6 +106,18 @@ def test_the_line_under_a_row_names_tolerance_deductions_and_the_reweigh_reason(
         _record("pass", plate_reading={"text": "冀A10007"}), truth, 1.05
     ).plain
     assert "plate is 冀A10001" in misread
+
+
+def test_missing_cjk_fonts_leave_the_demo_without_camera_and_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from models.plates import render
+
+    monkeypatch.setattr(render, "_CJK_FONTS", (tmp_path / "wqy-microhei.ttc",))
+    folder, note = demo._camera_folder(tmp_path)
+    assert folder is None
+    assert note.startswith("No simulated camera: ") and "\n" not in note
+    assert "fonts-wqy-microhei" in note and "fonts-noto-cjk" in note
 
 
 def test_kernels_cold_is_true_only_until_they_are_compiled(tmp_path: Path) -> None:
