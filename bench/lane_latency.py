@@ -38,9 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edge.daemon import LaneDaemon  # noqa: E402
-from edge.demo import MosquittoProcess, demo_config, geometry_for  # noqa: E402
+from edge.demo import demo_config, geometry_for  # noqa: E402
 from firmware_sim.lane import SimulatedLane  # noqa: E402
 from firmware_sim.scenario import load_scenario  # noqa: E402
+from tests.support.broker import MosquittoProcess  # noqa: E402
 
 
 def _percentiles(values_ms: list[float]) -> dict[str, float]:

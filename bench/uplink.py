@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 
 from edge.config import OFFLINE_DEVICES, Config  # noqa: E402
-from edge.demo import MosquittoProcess  # noqa: E402
 from edge.evidence import EvidenceStore, Retention  # noqa: E402
 from edge.evidence.store import OutboxEntry  # noqa: E402
 from edge.uplink import Uplink, record_topic  # noqa: E402
+from tests.support.broker import MosquittoProcess  # noqa: E402
 
 SITE = "bench-site"
 

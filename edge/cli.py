@@ -76,7 +76,8 @@ def run(config_path: Path, verbose: bool) -> None:
     type=click.Path(path_type=Path),
     default=Path("var/demo"),
     show_default=True,
-    help="Where the evidence database, the port symlinks and the log go.",
+    help="Each run gets a run-<time> folder here (evidence database, log, camera frames, port links);"
+    " the last 3 are kept.",
 )
 @click.option("--no-broker", is_flag=True, help="Do not start Mosquitto; records stay in the outbox.")
 @click.option("--no-camera", is_flag=True, help="No simulated camera and no plate reading.")
@@ -92,20 +93,20 @@ def demo(
     """Run a complete simulated toll-entrance lane with a live table of verdicts."""
     from rich.console import Console
 
-    from edge.demo import run_demo
+    from edge.demo import new_run_folder, run_demo
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    _logging(False, workdir / "demo.log")
-    console = Console()
     try:
         lengths = tuple(float(part) for part in platforms.split(","))
     except ValueError:
         raise click.BadParameter(
             "give platform lengths in metres separated by commas, e.g. 3.6,3.6"
         ) from None
+    run_dir = new_run_folder(workdir)
+    _logging(False, run_dir / "demo.log")
+    console = Console()
     sys.exit(
         asyncio.run(
-            run_demo(vehicles, scenario, workdir, not no_broker, console, lengths, camera=not no_camera)
+            run_demo(vehicles, scenario, run_dir, not no_broker, console, lengths, camera=not no_camera)
         )
     )
 

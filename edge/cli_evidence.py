@@ -21,9 +21,19 @@ __all__ = ["evidence"]
 
 
 def _database(config_path: Path | None, database: Path | None) -> tuple[Path, Path | None]:
-    """The database and the capture folder from --config or --database (exactly one)."""
-    if (config_path is None) == (database is None):
-        raise click.UsageError("give either --config LANE_TOML or --database PATH")
+    """The database and the capture folder from --config or --database (at most one); with neither, the
+    newest ``edge demo`` run's database under var/demo."""
+    if config_path is not None and database is not None:
+        raise click.UsageError("give either --config LANE_TOML or --database PATH, not both")
+    if config_path is None and database is None:
+        from edge.demo import DEFAULT_WORKDIR, latest_database
+
+        database = latest_database(DEFAULT_WORKDIR)
+        if database is None:
+            raise click.UsageError(
+                f"give --config LANE_TOML or --database PATH (no demo run under {DEFAULT_WORKDIR} either)"
+            )
+        click.echo(f"the newest demo run's database: {database}", err=True)
     if database is not None:
         return database, None
     from edge.config import ConfigError, load_config
@@ -59,7 +69,10 @@ _config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=None, help="Lane TOML file."
 )
 _database_option = click.option(
-    "--database", type=click.Path(path_type=Path), default=None, help="Evidence SQLite file."
+    "--database",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Evidence SQLite file (default without --config: the newest `edge demo` run's, in var/demo).",
 )
 _key_option = click.option(
     "--public-key",

@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import shutil
 import signal
 import socket
@@ -18,20 +17,32 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from edge.config import Config
 from edge.daemon import LaneDaemon
+from edge.evidence.record import EvidenceRecord
+from edge.rules import Verdict
 from edge.uplink import record_topic
 from edge.uplink.mqtt import messages_until
 from firmware_sim.lane import SimulatedLane
 from firmware_sim.physics import LaneGeometry
 from firmware_sim.scenario import Scenario, load_scenario
 
-__all__ = ["MosquittoProcess", "demo_config", "free_port", "geometry_for", "run_demo"]
+__all__ = [
+    "DEFAULT_WORKDIR",
+    "DemoBroker",
+    "demo_config",
+    "free_port",
+    "geometry_for",
+    "kernels_cold",
+    "latest_database",
+    "new_run_folder",
+    "run_demo",
+]
 
 log = logging.getLogger(__name__)
 _VERDICT_STYLE = {"pass": "bold green", "overweight": "bold red", "reweigh": "bold yellow"}
@@ -43,38 +54,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class MosquittoProcess:
-    """A private Mosquitto on a free loopback port (the demo's and the tests' broker)."""
+class DemoBroker:
+    """The demo's private Mosquitto on a free loopback port, anonymous, without persistence; its
+    configuration and log live in a temporary folder.  (tests/support/broker.py adds ACLs and faults.)"""
 
-    def __init__(self, port: int | None = None, acl: str | None = None) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
         self.port = port or free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="weighlane-mosquitto-")
+        self.folder = Path(self._dir.name)
         self.process: subprocess.Popen[bytes] | None = None
-        self.acl = acl  # Mosquitto acl_file text (anonymous clients obey its lines before any `user`)
 
     @property
     def available(self) -> bool:
         return self.binary is not None
+
+    def config_lines(self) -> list[str]:
+        """The lines of mosquitto.conf."""
+        return [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence false",
+            f"log_dest file {self.folder / 'mosquitto.log'}",
+        ]
 
     def start(self, timeout_s: float = 10.0) -> None:
         if self.binary is None:
             raise RuntimeError(
                 "mosquitto is not installed: run scripts/install.sh (it apt-get installs mosquitto)"
             )
-        conf = Path(self._dir.name) / "mosquitto.conf"
-        text = (
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"log_dest file {Path(self._dir.name) / 'mosquitto.log'}\n"
-        )
-        if self.acl is not None:
-            self.write_acl(self.acl)
-            text += f"acl_file {Path(self._dir.name) / 'acl'}\n"
-            if os.geteuid() == 0:  # as root Mosquitto becomes user mosquitto, who cannot read this folder
-                text += "user root\n"
-        conf.write_text(text)
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text("\n".join(self.config_lines()) + "\n")
         self.process = subprocess.Popen(
             [self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -91,22 +103,6 @@ class MosquittoProcess:
             time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout_s} s")
 
-    def write_acl(self, acl: str) -> None:
-        """Replace the ACL; a running broker reads it again on :meth:`reload`."""
-        self.acl = acl
-        (Path(self._dir.name) / "acl").write_text(acl)
-
-    def reload(self) -> None:
-        """SIGHUP: Mosquitto reloads its configuration and ACL, keeping its clients connected."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGHUP)
-
-    def kill(self) -> None:
-        """Stop it abruptly (kill -9), as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
-
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -114,6 +110,8 @@ class MosquittoProcess:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
         self.process = None
 
     def cleanup(self) -> None:
@@ -160,122 +158,220 @@ def demo_config(
     )
 
 
-def _table(records: list[dict[str, Any]], truth: list[dict[str, Any]]) -> Table:
-    table = Table(title="Toll-entrance lane: verdicts", expand=False)
-    for column in (
-        "#",
-        "seq",
-        "plate (sim)",
-        "plate read",
-        "class",
-        "axles",
-        "axle loads t",
-        "speed km/h",
-        "gross t",
-        "limit t",
-        "true t",
-        "err %",
-        "verdict",
-    ):
-        table.add_column(
-            column,
-            justify="right" if column not in ("plate (sim)", "plate read", "class", "verdict") else "left",
-        )
-    for record in records[-30:]:
-        number = int(record["vehicle_number"])
-        wim = record.get("wim") or {}
-        known = truth[number - 1] if 0 < number <= len(truth) else None
-        gross = wim.get("gross_kg")
-        err = ""
-        if known is not None and isinstance(gross, float) and math.isfinite(gross):
-            err = f"{(gross - known['gross_kg']) / known['gross_kg'] * 100:+.2f}"
-        loads = " ".join(f"{v / 1000:.1f}" for v in wim.get("axle_loads_kg", []) if math.isfinite(v))
-        verdict = record["verdict"]
-        table.add_row(
-            str(number),
-            str(record.get("seq") or "-"),
-            known["plate"] if known else "?",
-            _plate_cell(record, known),
-            record["vehicle_class"],
-            str(record["axle_count"]),
-            loads,
-            f"{wim.get('speed_kmh', float('nan')):.1f}",
-            f"{gross / 1000:.2f}" if isinstance(gross, float) and math.isfinite(gross) else "-",
-            f"{record['limit']['limit_kg'] / 1000:.1f}",
-            f"{known['gross_kg'] / 1000:.2f}" if known else "",
-            err,
-            Text(verdict.upper(), style=_VERDICT_STYLE.get(verdict, "")),
-        )
-    return table
+#: Columns of the verdict table: title, width in terminal cells, right-aligned.  80 columns in all with the
+#: gaps; a line under each vehicle says why (threshold and tolerance, deductions, the re-weigh reason).
+_COLUMNS = (
+    ("#", 3, True),
+    ("plate", 9, False),
+    ("class", 13, False),
+    ("km/h", 5, True),
+    ("gross t", 7, True),
+    ("true t", 6, True),
+    ("err %", 6, True),
+    ("limit t", 8, True),
+    ("verdict", 10, False),
+)
 
 
-def _plate_cell(record: dict[str, Any], known: dict[str, Any] | None) -> Text:
-    reading = record.get("plate_reading")
+def _fit(text: str, width: int, right: bool) -> str:
+    """``text`` padded or cut to ``width`` terminal cells (Chinese characters take two)."""
+    if cell_len(text) > width:
+        text = set_cell_size(text, width - 1) + "…"
+    pad = " " * (width - cell_len(text))
+    return pad + text if right else text + pad
+
+
+def _header() -> Text:
+    return Text(" ".join(_fit(title, width, right) for title, width, right in _COLUMNS), style="bold")
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _why(record: EvidenceRecord, known: dict[str, Any] | None, tolerance_factor: float) -> str:
+    """One line: what the verdict was decided on."""
+    limit = record.limit
+    gross = _finite(record.gross_kg)
+    parts: list[str] = []
+    if record.verdict is Verdict.REWEIGH:
+        parts.append("re-weigh: " + ("; ".join(record.reasons) or "no reason recorded"))
+    elif gross is not None and limit is not None and limit.limit_kg:
+        threshold = limit.limit_kg * tolerance_factor
+        sign = ">" if gross > threshold else "<="
+        parts.append(
+            f"{gross / 1000:.2f} t {sign} {threshold / 1000:.2f} t"
+            f" = limit {limit.limit_kg / 1000:.1f} t x {tolerance_factor * 100:g} %"
+        )
+    if limit is not None and limit.deductions:
+        parts.append(f"limit {limit.base_limit_kg / 1000:.1f} t, " + ", ".join(limit.deductions))
+    reading = record.plate_reading or {}
+    if known is not None and reading and reading.get("text") != known["plate"]:
+        parts.append(f"plate is {known['plate']}")
+    return "; ".join(parts)
+
+
+def _vehicle_lines(record: EvidenceRecord, truth: list[dict[str, Any]], tolerance_factor: float) -> Text:
+    """The vehicle's row and, under it, why."""
+    number = record.vehicle_number
+    known = truth[number - 1] if 0 < number <= len(truth) else None
+    gross = _finite(record.gross_kg)
+    speed = _finite(record.wim.speed_kmh if record.wim is not None else None)
+    err = ""
+    if known is not None and gross is not None:
+        err = f"{(gross - known['gross_kg']) / known['gross_kg'] * 100:+.2f}"
+    limit_kg = record.limit.limit_kg if record.limit is not None else None
+    reading = record.plate_reading or {}
+    plate = (reading.get("text") or "?") if reading else "-"
     if not reading:
-        return Text("-")
-    text = reading.get("text") or "?"
-    if known is not None and text == known["plate"]:
-        style = "green"
-    elif reading.get("unsure"):
-        style = "yellow"
+        plate_style = ""
+    elif known is not None and plate == known["plate"]:
+        plate_style = "green"
     else:
-        style = "red"
-    return Text(text, style=style)
+        plate_style = "yellow" if reading.get("unsure") else "red"
+    verdict = record.verdict.value
+    cells: list[tuple[str, str]] = [
+        (str(number), ""),
+        (plate, plate_style),
+        (record.vehicle_class or "-", ""),
+        (f"{speed:.1f}" if speed is not None else "-", ""),
+        (f"{gross / 1000:.2f}" if gross is not None else "-", ""),
+        (f"{known['gross_kg'] / 1000:.2f}" if known else "", ""),
+        (err, ""),
+        (f"{limit_kg / 1000:.1f}" if limit_kg else "-", ""),
+        (verdict.upper(), _VERDICT_STYLE.get(verdict, "")),
+    ]
+    line = Text()
+    for index, ((text, style), (_, width, right)) in enumerate(zip(cells, _COLUMNS, strict=True)):
+        if index:
+            line.append(" ")
+        line.append(_fit(text, width, right), style=style)
+    why = _why(record, known, tolerance_factor)
+    if why:
+        line.append("\n    " + why, style="dim")
+    return line
+
+
+def _table(records: list[EvidenceRecord], truth: list[dict[str, Any]], tolerance_factor: float, rows: int) -> Group:
+    """The last ``rows`` vehicles under the header (the live view on a terminal)."""
+    return Group(
+        Text("Toll-entrance lane: verdicts", style="bold"),
+        _header(),
+        *(_vehicle_lines(record, truth, tolerance_factor) for record in records[-rows:]),
+    )
 
 
 def _footer(daemon: LaneDaemon, broker_note: str, received: int, pending: int | None) -> Text:
     health = daemon.health()
-    links = "  ".join(f"{name}:{dev['state']}" for name, dev in health["devices"].items())
+    states = {name: dev["state"] for name, dev in health["devices"].items()}
+    if len(set(states.values())) == 1:
+        links = f"all {len(states)} {next(iter(states.values()))}"
+    else:
+        links = " ".join(f"{name}:{state}" for name, state in states.items())
     bad = sum(int(dev.get("frames_bad", 0)) for dev in health["devices"].values())
     up = health["uplink"]
     lines = [
-        f"devices  {links}  bad frames {bad}",
-        f"uplink   {up['state']} {up['broker']}  published {up['published']}  received by subscriber {received}"
-        f"  outbox pending {pending if pending is not None else '?'}",
-        f"evidence {health['evidence']['database']}",
+        f"devices   {links}; bad frames {bad}",
+        f"uplink    {up['state']} {up['broker']}; published {up['published']}, received {received},"
+        f" outbox pending {pending if pending is not None else '?'}",
+        f"evidence  {health['evidence']['database']}",
     ]
     if broker_note:
         lines.append(broker_note)
     return Text("\n".join(lines))
 
 
-def _camera_folder(workdir: Path) -> tuple[Path | None, str]:
+#: Where ``edge demo`` writes by default, and where ``edge evidence verify`` looks without a path.
+DEFAULT_WORKDIR = Path("var/demo")
+#: Runs kept in the work folder; older ones are deleted when a run starts, so it does not grow without bound.
+KEEP_RUNS = 3
+
+
+def new_run_folder(workdir: Path, keep: int = KEEP_RUNS) -> Path:
+    """A fresh ``run-<local time>`` folder in ``workdir`` (evidence, log, camera frames, ports); runs beyond
+    the newest ``keep - 1`` are deleted first."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    runs = sorted(path for path in workdir.glob("run-*") if path.is_dir())
+    for old in runs[: max(0, len(runs) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    stem = f"run-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, n = workdir / stem, 1
+    while folder.exists():
+        n += 1
+        folder = workdir / f"{stem}-{n}"
+    folder.mkdir()
+    return folder
+
+
+def latest_database(workdir: Path = DEFAULT_WORKDIR) -> Path | None:
+    """The evidence database of the newest demo run in ``workdir``, if any."""
+    found = sorted(workdir.glob("run-*/evidence.db"))
+    return found[-1] if found else None
+
+
+def kernels_cold() -> bool:
+    """True when numba's on-disk cache has no valid compiled code for a kernel the lane warms up, so the
+    daemon's start will compile them (first run, a new install, or the kernels changed)."""
+    from edge.wim import kernels
+
+    for name in (
+        "platform_loads",
+        "axle_normal_equations",
+        "dynamic_normal_equations",
+        "body_knot_covariance",
+        "crossing_kinematics",
+    ):
+        cache = getattr(getattr(kernels, name), "_cache", None)
+        load_index = getattr(getattr(cache, "_cache_file", None), "_load_index", None)
+        if load_index is None:  # numba moved its cache internals: we cannot tell
+            return False
+        try:
+            if not load_index():  # empty when missing or stale (the source's stamp changed)
+                return True
+        except Exception:
+            return True
+    return False
+
+
+def _camera_folder(run_dir: Path) -> tuple[Path | None, str]:
     """A fresh folder for the simulated camera, or None (and why) when plates cannot be shown."""
     from edge.plates.reader import MODEL_DIR, RECOGNISER_FILE
-    from models.plates.render import locate_shared_dir
+    from models.plates.render import PlateAssetsMissing, require_assets
 
-    templates = locate_shared_dir() / "plates" / "templates"
-    if not templates.is_dir():
-        return None, f"No simulated camera: plate templates not found in {templates} (set WEIGHLANE_SHARED)"
+    try:
+        require_assets()
+    except PlateAssetsMissing as error:
+        return None, f"No simulated camera: {error}"
     if not (MODEL_DIR / RECOGNISER_FILE).is_file():
         return None, f"No plate reading: the models are missing from {MODEL_DIR}"
-    folder = workdir / f"camera-{time.strftime('%Y%m%d-%H%M%S')}"
-    return folder, ""
+    return run_dir / "camera", ""
 
 
 async def run_demo(
     vehicles: int | None,
     scenario_name: str,
-    workdir: Path,
+    run_dir: Path,
     use_broker: bool,
     console: Console,
     platform_lengths_m: tuple[float, ...] = (6.0, 6.0, 6.0),
     camera: bool = True,
 ) -> int:
+    """Run the lane in ``run_dir`` (from :func:`new_run_folder`).  On a terminal the table is redrawn in
+    place; piped, each vehicle is printed once as plain lines."""
     scenario: Scenario = load_scenario(scenario_name)
     repeat = 1 if vehicles is None else max(1, -(-vehicles // len(scenario.trucks)))
-    broker = MosquittoProcess()
+    broker = DemoBroker()
     broker_note = ""
     if use_broker and broker.available:
         broker.start()
     elif use_broker:
         broker_note = (
             "Mosquitto is not installed, so records stay in the SQLite outbox (watch it fill). "
-            "Install it with: sudo apt-get install mosquitto"
+            "Install it with scripts/install.sh, or apt-get install mosquitto"
         )
     else:
         broker_note = "Broker disabled (--no-broker): records stay in the SQLite outbox."
-    database = workdir / f"evidence-{time.strftime('%Y%m%d-%H%M%S')}.db"
+    database = run_dir / "evidence.db"
     sim = None
     try:
         probe = demo_config(
@@ -284,11 +380,11 @@ async def run_demo(
             broker.port,
             platform_lengths_m=platform_lengths_m,
         )
-        camera_dir, camera_note = _camera_folder(workdir) if camera else (None, "Camera off (--no-camera).")
+        camera_dir, camera_note = _camera_folder(run_dir) if camera else (None, "Camera off (--no-camera).")
         if camera_note:
             broker_note = f"{broker_note}\n{camera_note}".strip()
         sim = SimulatedLane(
-            scenario, geometry_for(probe), repeat=repeat, link_dir=workdir / "ports", camera_dir=camera_dir
+            scenario, geometry_for(probe), repeat=repeat, link_dir=run_dir / "ports", camera_dir=camera_dir
         )
         config = demo_config(
             {name: port.path for name, port in sim.ports.items()},
@@ -297,15 +393,17 @@ async def run_demo(
             platform_lengths_m=platform_lengths_m,
             camera_dir="" if camera_dir is None else str(camera_dir),
         )
+        tolerance = config.rules.tolerance_factor
         target = vehicles or len(sim.motions)
         truth = sim.truth()
-        records: list[dict[str, Any]] = []
-        daemon = LaneDaemon(config, on_record=lambda record: records.append(record.to_json_dict()))
+        records: list[EvidenceRecord] = []
+        daemon = LaneDaemon(config, on_record=records.append)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         received = 0
+        pending: int | None = None
 
         async def subscribe() -> None:
             nonlocal received
@@ -323,43 +421,62 @@ async def run_demo(
                 except aiomqtt.MqttError:
                     await asyncio.sleep(1)
 
-        async def watch(live: Live) -> None:
-            pending: int | None = None
+        def view() -> Group:
+            rows = max(3, (console.height - 12) // 2)
+            return Group(_table(records, truth, tolerance, rows), _footer(daemon, broker_note, received, pending))
+
+        async def watch(live: Live | None) -> None:
+            nonlocal pending
+            printed = 0
             while not stop.is_set():
                 with contextlib.suppress(Exception):
                     pending = (await daemon.store.counts())["outbox_pending"]
-                live.update(Group(_table(records, truth), _footer(daemon, broker_note, received, pending)))
+                if live is not None:
+                    live.update(view())
+                else:  # piped: each vehicle once, as plain lines
+                    for record in records[printed:]:
+                        console.print(_vehicle_lines(record, truth, tolerance), soft_wrap=True)
+                    printed = len(records)
                 if len(records) >= target:
                     await asyncio.sleep(1.5)  # let the uplink catch up before stopping
-                    live.update(
-                        Group(_table(records, truth), _footer(daemon, broker_note, received, pending))
-                    )
+                    with contextlib.suppress(Exception):
+                        pending = (await daemon.store.counts())["outbox_pending"]
+                    if live is not None:
+                        live.update(view())
+                    else:
+                        console.print(_footer(daemon, broker_note, received, pending), soft_wrap=True)
                     stop.set()
                 await asyncio.sleep(0.25)
 
-        console.print(
-            f"[bold]Simulated lane[/bold]: {len(sim.motions)} trucks from scenario {scenario.name!r};"
-            f" ports in {workdir / 'ports'}; evidence in {database}"
-        )
-        console.print("Starting the daemon (compiling kernels on first run)... Ctrl-C stops.")
-        with Live(console=console, refresh_per_second=4) as live:
+        console.print(f"[bold]Simulated lane[/bold]: {len(sim.motions)} trucks from scenario {scenario.name!r}")
+        console.print(f"Run folder {run_dir} (evidence.db, demo.log, camera/, ports/)", soft_wrap=True)
+        if kernels_cold():
+            console.print("Compiling the weighing kernels (once; numba caches them)...")
+        console.print("Starting the daemon... Ctrl-C stops.")
+        live_view = Live(console=console, refresh_per_second=4) if console.is_terminal else None
+        with live_view or contextlib.nullcontext():
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(daemon.run(stop), name="daemon")
                 await daemon.ready.wait()
+                if live_view is None:
+                    console.print(_header())
                 sim.start()
                 tasks.create_task(subscribe(), name="demo-subscriber")
-                tasks.create_task(watch(live), name="demo-table")
+                tasks.create_task(watch(live_view), name="demo-table")
         console.print()
         agree = sum(
             1
             for r in records
-            if 0 < r["vehicle_number"] <= len(truth)
-            and r["verdict"] == truth[r["vehicle_number"] - 1]["expected_verdict"]
+            if 0 < r.vehicle_number <= len(truth)
+            and r.verdict.value == truth[r.vehicle_number - 1]["expected_verdict"]
         )
-        console.print(
-            f"{len(records)} vehicles judged; {agree} verdicts match the scenario's expected verdicts;"
-            f" {received} records received from the broker."
-        )
+        judged = f"{len(records)} vehicle{'' if len(records) == 1 else 's'} judged"
+        console.print(f"{judged}; {agree} verdicts match the scenario's expected verdicts;")
+        console.print(f"{received} records received from the broker.")
+        newest = latest_database()
+        found = newest is not None and newest.resolve() == database.resolve()
+        check = "edge evidence verify" if found else f"edge evidence verify --database {database}"
+        console.print(f"Check the evidence chain: {check}", soft_wrap=True)
         return 0
     finally:
         if sim is not None:

@@ -64,7 +64,7 @@ class SimulatedCamera:
         shot_x_m: Sequence[float] = DEFAULT_SHOT_X_M,
         jpeg_quality: int = 90,
     ) -> None:
-        from models.plates.render import PlateRenderer  # needs ../shared/plates (templates, fonts)
+        from models.plates.render import PlateRenderer  # package data and a CJK font (PlateAssetsMissing)
 
         self.renderer = PlateRenderer()
         self.folder = folder

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything the project needs on a fresh Debian/Ubuntu machine:
-#   system packages (Mosquitto for the broker tests and the demo, python3-venv) and a virtual
-#   environment in .venv with the package and its test tools.  Safe to run again.
+# Installs everything the project needs on a fresh Debian/Ubuntu machine, as root or as a user (sudo is
+# used for apt-get only, and only when something is missing):
+#   system packages (Mosquitto for the broker tests and the demo, the CJK fonts of the simulated camera,
+#   python3-venv; about 120 MB, listed in the README) and a virtual environment in .venv with the
+#   package and its test tools.  Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,10 @@ if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing system packages: ${need_apt[*]}"
+  if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "missing: ${need_apt[*]}; sudo is not installed: run this script as root, or apt-get install them as root" >&2
+    exit 1
+  fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null

@@ -1,10 +1,9 @@
-"""Shared fixtures: a real Mosquitto on a free port, a simulated lane on real ptys, a lane daemon."""
+"""Shared fixtures: a real Mosquitto on a free port (tests/support/broker.py), a simulated lane on real ptys,
+a lane daemon."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,29 +13,14 @@ import pytest
 
 from edge.config import Config
 from edge.daemon import LaneDaemon
-from edge.demo import MosquittoProcess, demo_config, free_port, geometry_for
+from edge.demo import demo_config, free_port, geometry_for
 from edge.evidence.record import EvidenceRecord
 from firmware_sim.lane import SimulatedLane
 from firmware_sim.scenario import Scenario, load_scenario
+from tests.support import IN_CI
+from tests.support.broker import MosquittoProcess, running_broker
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@contextlib.contextmanager
-def running_broker(acl: str | None = None) -> Iterator[MosquittoProcess]:
-    """A private broker (with an ACL, if given); in CI a missing mosquitto fails the test instead of
-    skipping it."""
-    broker = MosquittoProcess(acl=acl)
-    if not broker.available:
-        message = "mosquitto is not installed (scripts/install.sh installs it)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.cleanup()
+__all__ = ["IN_CI", "LaneRig", "MosquittoProcess", "running_broker"]
 
 
 @pytest.fixture

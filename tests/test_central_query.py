@@ -19,13 +19,12 @@ from click.testing import CliRunner
 from edge.calibration import Calibration, PlatformCheck, save_calibration
 from edge.cli import main
 from edge.config import OFFLINE_DEVICES, Config
-from edge.demo import MosquittoProcess
 from edge.evidence import EvidenceStore
 from edge.evidence.store import read_stored_record
 from edge.query import QueryService, request_topic
 from edge.query.client import Broker, QueryTimeout, ask
 from firmware_sim.scenario import Scenario
-from tests.conftest import running_broker
+from tests.support.broker import MosquittoProcess, running_broker
 
 SITE = "q-site"
 TOPIC = f"site/{SITE}/lane/1/record"

@@ -13,7 +13,6 @@ import pytest
 
 from edge.config import OFFLINE_DEVICES, Config
 from edge.daemon import LaneDaemon
-from edge.demo import MosquittoProcess
 from edge.downlink import (
     DocumentError,
     DownlinkService,
@@ -23,7 +22,7 @@ from edge.downlink import (
     downlink_topic,
     parse_document,
 )
-from tests.conftest import running_broker
+from tests.support.broker import MosquittoProcess, running_broker
 
 WATCHLIST = {
     "version": 3,

@@ -11,10 +11,10 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from edge.demo import MosquittoProcess
 from edge.uplink import record_topic
 from firmware_sim.scenario import Scenario, load_scenario
-from tests.conftest import IN_CI
+from tests.support import IN_CI
+from tests.support.broker import MosquittoProcess
 
 
 async def _collect(port: int, topic: str, sink: list[dict[str, Any]], ready: asyncio.Event) -> None:
@@ -119,6 +119,7 @@ async def test_short_scenario_end_to_end(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 28 trucks in real time: about 7 minutes
 async def test_default_scenario_every_truck(make_rig: Any, mosquitto: MosquittoProcess) -> None:
     """Every truck of the default scenario (all legal classes; minutes of real time)."""
     scenario = load_scenario("default")

@@ -29,12 +29,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from edge.config import OFFLINE_DEVICES, Config
-from edge.demo import MosquittoProcess, free_port
+from edge.demo import free_port
 from edge.evidence import EvidenceStore
 from edge.query import QueryService
 from edge.query.client import Broker, QueryTimeout, ask
 from edge.uplink import Uplink, record_topic
-from tests.conftest import IN_CI
+from tests.support import IN_CI
+from tests.support.broker import MosquittoProcess
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "mosquitto"
 KEY_PASSWORD = "k3y-pass-7d1e-never-log"

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
 
 
 def _blas_threads_after_import(env: dict[str, str]) -> str:
@@ -18,3 +23,84 @@ def test_importing_edge_limits_blas_to_one_thread_unless_told_otherwise() -> Non
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     assert _blas_threads_after_import(env) == "1"
     assert _blas_threads_after_import({**env, "OPENBLAS_NUM_THREADS": "4"}) == "4"
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_run_time_code_never_names_the_shared_folder() -> None:
+    """Only benches and tests read ../shared (the validation crops); the installed package carries its assets."""
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for folder in ("edge", "drivers", "firmware_sim")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "locate_shared_dir" in line or "WEIGHLANE_SHARED" in line
+    ]
+    assert offenders == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_wheel_installed_outside_the_checkout_runs_the_demo(tmp_path: Path) -> None:
+    """`pip install` of a wheel into a fresh venv, then `edge demo --vehicles 3` from another folder: the
+    templates, fonts and models come from the installed package, with no ../shared beside it.  The venv
+    borrows this interpreter's dependencies through a .pth line (a full install copies about 640 MB)."""
+    pip = [sys.executable, "-m", "pip"]
+    subprocess.run(
+        [*pip, "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("weighlane_edge-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    dependencies = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(site) / "dependencies.pth").write_text("\n".join(sorted(dependencies)) + "\n")
+    subprocess.run(
+        [*pip, "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import edge; from edge.plates.reader import MODEL_DIR; from models.plates.render import assets_dir;"
+            "print(edge.__file__); print(MODEL_DIR); print(assets_dir())",
+        ],
+        cwd=elsewhere,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert all(line.startswith(site) for line in where), where  # not the checkout
+    env = {k: v for k, v in os.environ.items() if k != "WEIGHLANE_SHARED"}
+    result = subprocess.run(
+        [str(venv / "bin" / "edge"), "demo", "--vehicles", "3", "--no-broker", "--workdir", "work"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "3 vehicles judged" in result.stdout
+    assert "No simulated camera" not in result.stdout
+    (database,) = (elsewhere / "work").glob("run-*/evidence.db")
+    with sqlite3.connect(database) as conn:
+        plates = [
+            row[0]
+            for row in conn.execute("SELECT json_extract(record_json, '$.plate_reading.text') FROM records")
+        ]
+    assert len(plates) >= 3 and sum(bool(text) for text in plates) >= 2, plates  # the camera really ran

@@ -17,14 +17,14 @@ from edge.plates.grammar import (
     validate,
 )
 from models.plates import render
-from tests.conftest import IN_CI
+from tests.support import IN_CI
 
 try:
     _RENDERER = render.PlateRenderer()
-except render.SharedAssetsMissing as error:  # pragma: no cover - depends on the checkout
-    if IN_CI:  # CI has ../shared and scripts/install.sh installs the fonts: a missing asset is a failure
+except render.PlateAssetsMissing as error:  # pragma: no cover - depends on the machine's fonts
+    if IN_CI:  # scripts/install.sh installs the fonts: a missing asset is a failure
         raise
-    pytest.skip(f"shared plate assets missing: {error}", allow_module_level=True)
+    pytest.skip(f"plate assets missing: {error}", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -187,19 +187,35 @@ def test_given_plates_are_drawn_where_the_corners_say() -> None:
         assert np.abs(inside - around).max() > 8 or frame[mask > 0].std() > 2 * frame[ring > 0].std()
 
 
-def test_missing_shared_dir_error_names_the_path(tmp_path: Path) -> None:
+def test_missing_assets_error_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    with pytest.raises(render.SharedAssetsMissing, match=str(missing)):
+    with pytest.raises(render.PlateAssetsMissing, match=str(missing)):
         render.PlateRenderer(missing)
     with pytest.raises(FileNotFoundError):  # the error is also a FileNotFoundError
         render.PlateRenderer(missing)
 
 
-def test_shared_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("WEIGHLANE_SHARED", str(tmp_path))
-    assert render.locate_shared_dir() == tmp_path
-    with pytest.raises(render.SharedAssetsMissing, match="WEIGHLANE_SHARED"):
+def test_assets_are_package_data_not_the_shared_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = render.assets_dir()
+    assert folder.parent == Path(render.__file__).parent  # inside the package, found by importlib.resources
+    for name in ("templates/single_blue1.png", "templates/stain_smu.jpg", "fonts/platechar.ttf", "LICENSE"):
+        assert (folder / name).is_file(), name
+    assert "MIT License" in (folder / "LICENSE").read_text(encoding="utf-8")
+    # A shared folder that does not exist changes nothing: the renderer never reads it.
+    monkeypatch.setenv("WEIGHLANE_SHARED", str(tmp_path / "no-shared"))
+    image, _ = render.PlateRenderer().render("京A12345", "blue_single")
+    assert image.shape[0] > 100
+
+
+def test_missing_cjk_fonts_give_one_line_naming_the_debian_packages(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(render, "_CJK_FONTS", (tmp_path / "wqy-microhei.ttc",))
+    with pytest.raises(render.PlateAssetsMissing) as caught:
         render.PlateRenderer()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "fonts-wqy-microhei" in message and "fonts-noto-cjk" in message
 
 
 def test_mild_crops_draw_the_same_numbers_and_cap_the_degradations(renderer: render.PlateRenderer) -> None:
@@ -284,7 +300,7 @@ def test_render_crops_warp_share() -> None:
 
 def test_extra_fonts_missing_say_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(render, "EXTRA_CJK_FONTS", (tmp_path / "NotoSansCJK-Black.ttc",))
-    with pytest.raises(render.SharedAssetsMissing, match="fonts-noto-cjk-extra fonts-smiley-sans"):
+    with pytest.raises(render.PlateAssetsMissing, match="fonts-noto-cjk-extra fonts-smiley-sans"):
         render.PlateRenderer(extra_fonts=True)
     render.PlateRenderer()  # the default set does not need them
 

@@ -18,12 +18,11 @@ import aiomqtt
 import pytest
 
 from edge.config import OFFLINE_DEVICES, Config
-from edge.demo import MosquittoProcess
 from edge.evidence import EvidenceStore
 from edge.lane import LaneBusy
 from edge.uplink import Uplink, record_topic, status_topic
 from edge.uplink.acks import AckedClient, PublishRefused
-from tests.conftest import running_broker
+from tests.support.broker import MosquittoProcess, running_broker
 
 pytestmark = pytest.mark.broker
 

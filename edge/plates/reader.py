@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ __all__ = ["MODEL_DIR", "PlateModelError", "PlateReader", "PlateResult"]
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "plates"
+#: The shipped models, package data of ``models.plates`` (the package is installed unzipped, as pip does).
+MODEL_DIR = Path(str(resources.files("models.plates")))
 RECOGNISER_FILE = "plate_recogniser.onnx"
 CLASSIFIER_FILE = "plate_layout.onnx"
 DETECTOR_FILE = "plate_detector.onnx"

@@ -1,7 +1,8 @@
 """Synthetic Chinese licence plates: clean plates, augmented crops and lane-camera frames.
 
-Everything is drawn from local assets (``<shared>/plates/templates`` and the plate/CJK fonts), so training data
-for the project's own plate models needs no download.  Character geometry follows GA 36-2014 figures 1, 3 and 5
+Everything is drawn from local assets (the templates and the plate font in ``models/plates/assets``, installed
+with the package, and the system's CJK fonts), so training data for the project's own plate models needs no
+download.  Character geometry follows GA 36-2014 figures 1, 3 and 5
 (single row, police, double row); the new-energy layout follows the template generator the templates come
 from.  Alphabet, plate types and layouts come from :mod:`edge.plates.grammar`, never from here.
 
@@ -19,6 +20,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -41,7 +43,14 @@ from edge.plates.grammar import (
     validate,
 )
 
-__all__ = ["PlateRenderer", "SharedAssetsMissing", "locate_shared_dir"]
+__all__ = [
+    "CJK_FONT_PACKAGES",
+    "PlateAssetsMissing",
+    "PlateRenderer",
+    "assets_dir",
+    "locate_shared_dir",
+    "require_assets",
+]
 
 _ALNUM = LETTERS + DIGITS
 _CJK_FONTS = (
@@ -63,6 +72,8 @@ EXTRA_CJK_FONTS = (
     Path("/usr/share/fonts/truetype/smiley-sans/SmileySans-Oblique.ttf"),
 )
 EXTRA_FONT_PACKAGES = "fonts-noto-cjk-extra fonts-smiley-sans"
+#: The Debian packages that provide :data:`_CJK_FONTS` (scripts/install.sh installs them).
+CJK_FONT_PACKAGES = "fonts-wqy-microhei fonts-wqy-zenhei fonts-noto-cjk fonts-droid-fallback"
 #: Face index inside each collection: Noto's collection starts with the Japanese face; 2 is Simplified Chinese.
 _CJK_FACE = {
     "NotoSansCJK-Bold.ttc": 2,
@@ -83,21 +94,48 @@ _GLYPH_HEIGHT_PX = 240  # master glyph masks, cropped to ink
 _RED_INK = (40, 30, 205)  # GB/T 3181 R03 "大红" as a camera sees it (BGR)
 
 
-class SharedAssetsMissing(FileNotFoundError):
-    """Raised when the shared plate assets (templates, plate font, CJK font) cannot be found."""
+class PlateAssetsMissing(FileNotFoundError):
+    """Raised when the plate assets (templates, plate font) or a CJK font for the province characters cannot
+    be found; the message is one line that says what to install."""
+
+
+def assets_dir() -> Path:
+    """The templates, the plate font and their MIT licence, installed with the package (package data)."""
+    folder = resources.files("models.plates") / "assets"
+    if not isinstance(folder, Path):  # a zip import: cv2 and PIL need real files
+        raise PlateAssetsMissing(f"plate assets are not on the file system ({folder}); install the package unzipped")
+    return folder
+
+
+def require_assets(assets: Path | None = None) -> tuple[Path, Path, Path, list[Path]]:
+    """The asset folder, its templates folder, the plate font and the installed CJK fonts; raises
+    :class:`PlateAssetsMissing` (one line saying what to install) when any is missing.  Cheap: the demo
+    asks before it starts the simulated camera."""
+    root = assets_dir() if assets is None else Path(assets)
+    template_dir = root / "templates"
+    plate_font = root / "fonts" / "platechar.ttf"
+    if not template_dir.is_dir() or not plate_font.is_file():
+        raise PlateAssetsMissing(
+            f"plate assets not found under {root} (need {template_dir} and {plate_font}); reinstall the package"
+        )
+    cjk_fonts = [path for path in _CJK_FONTS if path.is_file()]
+    if not cjk_fonts:
+        raise PlateAssetsMissing(
+            "no CJK font for the province characters of plates; install one of the Debian packages "
+            f"{CJK_FONT_PACKAGES} (scripts/install.sh does)"
+        )
+    return root, template_dir, plate_font, cjk_fonts
 
 
 def locate_shared_dir(explicit: Path | None = None) -> Path:
-    """The shared folder: ``explicit``, else ``$WEIGHLANE_SHARED``, else ``<repo root>/../shared``."""
+    """The project's shared folder of validation data (real crops and scenes; benches and tests only, never at
+    run time): ``explicit``, else ``$WEIGHLANE_SHARED``, else ``<repo root>/../shared``."""
     if explicit is not None:
         return Path(explicit)
     env = os.environ.get("WEIGHLANE_SHARED")
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2].parent / "shared"
-
-
-# --------------------------------------------------------------------------------------------- geometry
 
 
 @dataclass(frozen=True)
@@ -180,33 +218,20 @@ def _ink(ch: str, layout: str) -> tuple[int, int, int]:
 class PlateRenderer:
     """Fast synthetic plate renderer (see the module docstring); deterministic given a numpy Generator."""
 
-    def __init__(self, shared_dir: Path | None = None, *, extra_fonts: bool = False) -> None:
-        """``extra_fonts``: draw Chinese characters from :data:`EXTRA_CJK_FONTS` too (re-training only;
-        the fonts must be installed)."""
-        root = locate_shared_dir(shared_dir)
-        plates = root / "plates"
-        template_dir = plates / "templates"
-        plate_font = plates / "fonts" / "platechar.ttf"
-        if not template_dir.is_dir() or not plate_font.is_file():
-            raise SharedAssetsMissing(
-                f"plate assets not found under {root} (need {template_dir} and {plate_font}); "
-                "set WEIGHLANE_SHARED or pass shared_dir to PlateRenderer"
-            )
-        cjk_fonts = [path for path in _CJK_FONTS if path.is_file()]
-        if not cjk_fonts:
-            raise SharedAssetsMissing(
-                f"no CJK font for province characters (looked for {', '.join(map(str, _CJK_FONTS))}); "
-                "install the Debian package fonts-wqy-microhei or fonts-wqy-zenhei"
-            )
+    def __init__(self, assets: Path | None = None, *, extra_fonts: bool = False) -> None:
+        """``assets``: a folder laid out as :func:`assets_dir` (``templates/``, ``fonts/platechar.ttf``);
+        the installed one by default.  ``extra_fonts``: draw Chinese characters from :data:`EXTRA_CJK_FONTS`
+        too (re-training only; the fonts must be installed)."""
+        root, template_dir, plate_font, cjk_fonts = require_assets(assets)
         if extra_fonts:
             missing = [str(path) for path in EXTRA_CJK_FONTS if not path.is_file()]
             if missing:
-                raise SharedAssetsMissing(
+                raise PlateAssetsMissing(
                     f"extra CJK fonts missing: {', '.join(missing)}; "
                     f"install the Debian packages {EXTRA_FONT_PACKAGES}, or train without --extra-fonts"
                 )
             cjk_fonts += EXTRA_CJK_FONTS
-        self.shared_dir = root
+        self.assets = root
         self._templates = self._load_templates(template_dir)
         self._stains = self._load_stains(template_dir)
         from models.plates import scene
@@ -228,7 +253,7 @@ class PlateRenderer:
                 path = template_dir / f"{name}.png"
                 image = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if image is None:
-                    raise SharedAssetsMissing(f"plate template {path} is missing or unreadable")
+                    raise PlateAssetsMissing(f"plate template {path} is missing or unreadable")
                 templates[name] = _erase_dot(image)
         return templates
 
