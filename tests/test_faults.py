@@ -41,6 +41,7 @@ from edge.uplink import record_topic
 from firmware_sim.lane import SimulatedLane
 from firmware_sim.scenario import Scenario
 from tests.support.broker import MosquittoProcess
+from tests.support.load import cpu_hogs
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
@@ -293,6 +294,14 @@ def write_summary(folder: Path, name: str, figures: dict[str, Any]) -> None:
 
 
 async def broker_kills(
+    kills: int, make_rig: Any, scenario: Scenario, broker: MosquittoProcess, seed: int, hog: bool = False
+) -> dict[str, Any]:
+    """``hog``: with a busy-looping process on every core beside the lane the whole time."""
+    with cpu_hogs() if hog else contextlib.nullcontext():
+        return await _broker_kills(kills, make_rig, scenario, broker, seed)
+
+
+async def _broker_kills(
     kills: int, make_rig: Any, scenario: Scenario, broker: MosquittoProcess, seed: int
 ) -> dict[str, Any]:
     rng = random.Random(seed)
@@ -340,6 +349,15 @@ async def test_broker_killed_during_a_stream(
     figures = await broker_kills(3, make_rig, short_scenario, mosquitto, seed=1)
     assert figures["station_connects"] >= 4, "the station reconnected after every kill"
     write_summary(tmp_path, "broker_kills_fast", figures)
+
+
+async def test_broker_killed_during_a_stream_beside_a_cpu_hog(
+    make_rig: Any, short_scenario: Scenario, mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """Broker kills and a saturated CPU together change no verdict (checked inside broker_kills)."""
+    figures = await broker_kills(3, make_rig, short_scenario, mosquitto, seed=3, hog=True)
+    assert figures["station_connects"] >= 4
+    write_summary(tmp_path, "broker_kills_hog", figures)
 
 
 @pytest.mark.slow

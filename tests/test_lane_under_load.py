@@ -3,28 +3,10 @@ verdicts (a busy station PC must not turn a legal truck into a re-weigh, or the 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 from firmware_sim.scenario import Scenario
-
-
-@contextlib.contextmanager
-def cpu_hogs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """One busy-looping process per core, at the daemon's own priority."""
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)
-    ]
-    try:
-        yield hogs
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait(10)
+from tests.support.load import cpu_hogs
 
 
 async def test_a_cpu_hog_on_every_core_changes_no_verdict(
@@ -44,4 +26,3 @@ async def test_a_cpu_hog_on_every_core_changes_no_verdict(
         assert error < 0.02, (record["vehicle_number"], record["wim"], known["gross_kg"])
         assert record["wim"]["samples_lost"] == 0
         assert (record["lane_output"]["display"], record["lane_output"]["barrier"]) == ("ok", "ok")
-
