@@ -102,7 +102,9 @@ class Uplink:
             config,
             "uplink",
             will=aiomqtt.Will(status_topic(config), self._status_payload(False), qos=1, retain=True),
-            max_inflight=self.mqtt.max_inflight,
+            # The drain's PublishWindow keeps mqtt.max_inflight; paho's own limit (0: none) would also
+            # scan every message in flight at each PUBACK (its _update_inflight), O(window) per record.
+            max_inflight=0,
         )
         self._outbox_error = ""
         self.published = 0

@@ -163,7 +163,7 @@ class MqttSession:
     ``name`` names the owner in log lines and health (``uplink``, ``query``, ``downlink``); ``suffix`` is
     appended to the station's client id; ``will`` is published by the broker if the connection vanishes;
     ``properties`` are the CONNECT properties; ``max_inflight`` is paho's window of unacknowledged QoS 1
-    publishes; ``incoming_queue`` bounds the received messages not yet read (0: unbounded)."""
+    publishes (None: paho's default, 20; 0: none, when the owner keeps its own window); ``incoming_queue`` bounds the received messages not yet read (0: unbounded)."""
 
     def __init__(
         self,
@@ -208,7 +208,7 @@ class MqttSession:
             timeout=self.mqtt.publish_timeout_s,  # each publish's wait for its PUBACK
             # paho's own defaults (20 in flight, then a queue) would hold back the outbox's window.
             max_inflight_messages=inflight,
-            max_queued_outgoing_messages=None if inflight is None else inflight * 4,
+            max_queued_outgoing_messages=inflight * 4 if inflight else None,
             max_queued_incoming_messages=self.incoming_queue,
             tls_params=tls_parameters(self.mqtt),
             logger=_CLIENT_LOG,
