@@ -148,7 +148,7 @@ async def test_an_idle_uplink_notices_a_dead_broker_at_once_and_is_back_soon_aft
             assert noticed < config.mqtt.publish_timeout_s / 2
             await asyncio.sleep(3.0)  # the back-off grows while the broker is down
             await asyncio.to_thread(broker.start)
-            await _until(lambda: uplink.connects == 2, 5, "the reconnection")
+            await _until(lambda: uplink.connects == 2, 10, "the reconnection")
             record = {"id": "r1", "site_id": "fault-1", "lane": 1, "time_utc": "2026-12-03T07:00:00.000Z"}
             await store.add({**record, "verdict": "pass", "attachments": []}, record_topic(config))
             uplink.wake.set()

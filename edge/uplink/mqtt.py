@@ -236,9 +236,11 @@ class Uplink:
         marking: asyncio.Future[None] | None = None
 
         async def record_outcomes(wait: bool) -> None:
+            # The mark is shielded: a lost connection cancels the drain, never a mark half way; the
+            # ``finally`` below waits for it and marks what was accepted since.
             nonlocal marking
             if marking is not None and (wait or marking.done()):
-                await marking
+                await asyncio.shield(marking)
                 marking = None
             if refused:
                 outcome = refused[:]
@@ -249,7 +251,7 @@ class Uplink:
                 self._refusal_pause_s = 0.0
                 accepted.clear()
                 if wait:
-                    await marking
+                    await asyncio.shield(marking)
                     marking = None
 
         try:
