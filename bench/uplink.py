@@ -3,6 +3,7 @@
     python bench/uplink.py                      # 100,000-record backlog -> local Mosquitto: records/s
     python bench/uplink.py --large 1000000      # + store latencies with 1,000,000 unsent rows (once)
     python bench/uplink.py --generate 500000    # only write (or find) that backlog, for bench/lane_latency.py
+    python bench/uplink.py --records 0 --restarts 10   # broker killed and restarted: reconnect times
 
 The backlog is written through the real ``EvidenceStore.add`` (canonical JSON, hash chain, Ed25519
 signature, record and outbox row in one transaction) into a real SQLite file, cached under ``var/``
@@ -11,6 +12,9 @@ measurement runs with the store's own ``synchronous=FULL``.
 
 Drain: the real ``Uplink`` (QoS 1, a row marked sent only after its PUBACK, ``mqtt.max_inflight``
 publishes in flight) against a private Mosquitto on a free port; a subscriber counts what arrives.
+In the same run, on the same broker, a minimal paho publisher (its own process, no asyncio, no
+SQLite writes) sends the same payloads at QoS 1 with the same window (a new publish whenever a PUBACK
+frees a slot): the baseline.  ``uplink_to_paho`` is the ratio of the two rates (target >= 0.5).
 
 Large outbox: with ``--large N`` unsent rows, the latency of ``store.add`` (what a vehicle's record
 costs; the verdict is on the board before it), of ``store.pending`` (the uplink's next batch), and of
@@ -214,6 +218,7 @@ async def drain(source: Path, count: int, max_inflight: int, workdir: Path) -> d
         raise SystemExit("mosquitto is not installed: apt-get install mosquitto (scripts/install.sh does)")
     broker.start()
     try:
+        baseline = await asyncio.to_thread(paho_baseline, database, broker.port, count, max_inflight)
         config = config_for(database, broker.port, max_inflight)
         store = TimedStore(database)
         await store.open()
@@ -258,8 +263,73 @@ async def drain(source: Path, count: int, max_inflight: int, workdir: Path) -> d
         ),
         "mark_sent_transaction": percentiles(store.mark_ms),
         "received_by_subscriber": received,
+        # Fewer than ``records`` when the counting subscriber falls behind: Mosquitto then drops QoS 1
+        # messages for it past max_queued_messages (1000).  Every row marked sent had its accepting PUBACK.
         "uplink_connects": uplink.connects,
+        "paho_baseline": baseline,
+        "uplink_to_paho": round(count / elapsed / baseline["messages_per_s"], 3),
     }
+
+
+def paho_baseline(database: Path, port: int, count: int, window: int) -> dict[str, Any]:
+    """The minimal windowed publisher, in its own process; returns its JSON report."""
+    finished = subprocess.run(
+        [sys.executable, __file__, "--paho-baseline", str(database), str(port), str(count), str(window)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    report: dict[str, Any] = json.loads(finished.stdout)
+    return report
+
+
+def paho_publisher(database: Path, port: int, count: int, window: int) -> None:
+    """Publish the outbox's first ``count`` payloads at QoS 1 (MQTT 5), at most ``window`` unacknowledged,
+    through paho's own network thread; print messages/s from the first publish to the last PUBACK.  The
+    payloads are read beforehand (not timed) and nothing is written back: the ceiling for one client."""
+    import sqlite3
+    import threading
+
+    import paho.mqtt.client as paho
+
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT topic, payload FROM outbox ORDER BY seq LIMIT ?", (count,)).fetchall()
+    slots = threading.Semaphore(window)
+    done = threading.Event()
+    acked = 0
+
+    def on_publish(_client: Any, _userdata: Any, _mid: int, _reason: Any, _properties: Any) -> None:
+        nonlocal acked
+        acked += 1
+        slots.release()
+        if acked == len(rows):
+            done.set()
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-paho", protocol=paho.MQTTv5)
+    client.max_inflight_messages_set(window)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    started = time.perf_counter()
+    for topic, payload in rows:
+        slots.acquire()
+        client.publish(topic + "/paho", bytes(payload), qos=1)
+    done.wait(600)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    print(
+        json.dumps(
+            {
+                "messages": acked,
+                "window": window,
+                "seconds": round(elapsed, 2),
+                "messages_per_s": round(acked / elapsed),
+            }
+        )
+    )
 
 
 def start_subscriber(port: int, topic: str, count: int) -> subprocess.Popen[str]:
@@ -335,6 +405,71 @@ async def large_outbox(count: int, cache_dir: Path, workdir: Path, calls: int) -
     return {"rows": count, "empty_store": empty, "large_outbox": full}
 
 
+async def restarts(times: int, down_s: float, workdir: Path) -> dict[str, Any]:
+    """Kill the broker (kill -9) ``times`` times under a connected uplink that streams a record every
+    0.1 s, and start it again on the same port after ``down_s``: how long the uplink takes to notice (its
+    state leaves "connected"; capped at ``down_s``) and, once the broker listens again, to be connected
+    again."""
+    broker = MosquittoProcess()
+    if not broker.available:
+        raise SystemExit("mosquitto is not installed: apt-get install mosquitto (scripts/install.sh does)")
+    broker.start()
+    store = EvidenceStore(workdir / "restarts.db")
+    await store.open()
+    config = config_for(workdir / "restarts.db", broker.port, 256)
+    uplink = Uplink(config, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(uplink.run(stop))
+
+    async def stream() -> None:
+        for number in itertools.count(1):
+            await store.add(vehicle_record(number), record_topic(config))
+            uplink.wake.set()
+            await asyncio.sleep(0.1)
+
+    feeder = asyncio.create_task(stream())
+    noticed: list[float] = []
+    reconnected: list[float] = []
+
+    async def until(condition: Any, limit_s: float) -> float | None:
+        started = time.perf_counter()
+        while not condition():
+            if time.perf_counter() - started > limit_s:
+                return None
+            await asyncio.sleep(0.005)
+        return time.perf_counter() - started
+
+    try:
+        await until(lambda: uplink.state == "connected", 30)
+        for _ in range(times):
+            await asyncio.sleep(1.0)
+            connects = uplink.connects
+            broker.kill()
+            seen = await until(lambda: uplink.state != "connected", down_s)
+            noticed.append(down_s if seen is None else seen)
+            await asyncio.sleep(max(0.0, down_s - noticed[-1]))
+            await asyncio.to_thread(broker.start)
+            back = await until(lambda before=connects: uplink.connects > before, 60)
+            if back is None:
+                raise SystemExit(f"the uplink did not reconnect within 60 s: {uplink.health()}")
+            reconnected.append(back)
+    finally:
+        feeder.cancel()
+        stop.set()
+        await task
+        await store.close()
+        broker.cleanup()
+    return {
+        "restarts": times,
+        "broker_down_s": down_s,
+        "noticed_s": {"median": round(float(np.median(noticed)), 3), "max": round(max(noticed), 3)},
+        "reconnected_after_start_s": {
+            "median": round(float(np.median(reconnected)), 3),
+            "max": round(max(reconnected), 3),
+        },
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     cache_dir = Path(args.cache_dir)
     workdir = Path(tempfile.mkdtemp(prefix="bench-uplink-", dir=args.workdir or None))
@@ -350,6 +485,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             source = await backlog(args.records, cache_dir)
             result["drain"] = await drain(source, args.records, args.max_inflight, workdir)
             result["drain"]["target_records_per_s"] = 2000
+        if args.restarts:
+            result["restarts"] = await restarts(args.restarts, args.down_s, workdir)
         if args.large:
             result["large"] = await large_outbox(args.large, cache_dir, workdir, args.calls)
         return result
@@ -358,6 +495,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--paho-baseline":
+        paho_publisher(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        raise SystemExit(0)
     if len(sys.argv) == 5 and sys.argv[1] == "--count-subscriber":
         count_subscriber(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
         raise SystemExit(0)
@@ -365,10 +505,14 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--records", type=int, default=100_000, help="backlog to drain (0 skips the drain)")
-    parser.add_argument("--max-inflight", type=int, default=64, help="mqtt.max_inflight for the drain")
+    parser.add_argument(
+        "--max-inflight", type=int, default=256, help="mqtt.max_inflight for the drain (shipped: 256)"
+    )
     parser.add_argument(
         "--large", type=int, default=0, help="unsent rows for the store latencies (e.g. 1000000)"
     )
+    parser.add_argument("--restarts", type=int, default=0, help="broker kills and restarts to time")
+    parser.add_argument("--down-s", type=float, default=5.0, help="how long the broker stays down (s)")
     parser.add_argument("--calls", type=int, default=500, help="timed calls of add() and pending()")
     parser.add_argument(
         "--generate",

@@ -15,6 +15,7 @@ from typing import Any
 import aiomqtt
 import pytest
 from click.testing import CliRunner
+from paho.mqtt.packettypes import PacketTypes
 
 from edge.calibration import Calibration, PlatformCheck, save_calibration
 from edge.cli import main
@@ -23,6 +24,8 @@ from edge.evidence import EvidenceStore
 from edge.evidence.store import read_stored_record
 from edge.query import QueryService, request_topic
 from edge.query.client import Broker, QueryTimeout, ask
+from edge.query.protocol import mqtt_properties
+from edge.query.service import MAX_WAITING
 from firmware_sim.scenario import Scenario
 from tests.support.broker import MosquittoProcess, running_broker
 
@@ -278,6 +281,11 @@ async def test_capture_status_and_calibrations(station: Station) -> None:
         (b'{"method": "record", "id": "../../etc/passwd"}', "bad_request", "id: String should match pattern"),
         (b'{"method": "record", "id": "no-such-record"}', "not_found", "no record with id"),
         (b'{"method": "status", "x": "' + b"y" * 70_000 + b'"}', "too_large", "at most 65536"),
+        # Neither may end in an internal error (a UnicodeEncodeError, a RecursionError) and no answer.
+        (b'{"method": "\\ud800"}', "bad_request", "method: not valid Unicode text"),
+        (b'{"method": "records", "plate": "\\udc80"}', "bad_request", "lone leading surrogate"),
+        (b'{"method": "status", "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "bad_request", "nests too"),
+        (b'{"method": "status", "x": ' + b"[" * 60_000 + b"]" * 60_000 + b"}", "too_large", "at most 65536"),
     ],
 )
 async def test_bad_requests_get_clear_errors(
@@ -289,6 +297,48 @@ async def test_bad_requests_get_clear_errors(
     assert message_part in answer.error["message"]
     assert station.service.errors == 1
     assert (await station.ask({"method": "status"})).ok  # and the service goes on answering
+
+
+async def test_a_burst_of_requests_gets_an_answer_or_busy_for_each(
+    station: Station, mosquitto: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """100 `status` requests at once (the library used to drop a third to half of them silently): each
+    gets its own answer, `ok` or the explicit error `busy`; MAX_WAITING of them at least are answered."""
+    caplog.set_level(logging.WARNING, logger="edge.query")
+    burst = 100
+    response_topic = f"site/{SITE}/response/burst"
+    envelopes: dict[bytes, dict[str, Any]] = {}
+    async with aiomqtt.Client(
+        "127.0.0.1", mosquitto.port, identifier="central-burst", protocol=aiomqtt.ProtocolVersion.V5
+    ) as client:
+        await client.subscribe(response_topic, qos=1)
+        requests = []
+        for number in range(burst):
+            props = mqtt_properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = response_topic
+            props.CorrelationData = number.to_bytes(2, "big")
+            requests.append(
+                client.publish(
+                    request_topic("site", SITE, 1), b'{"method": "status"}', qos=1, properties=props
+                )
+            )
+        await asyncio.gather(*requests)
+        async with asyncio.timeout(30):
+            async for message in client.messages:
+                assert message.properties is not None and isinstance(message.payload, bytes)
+                envelopes[message.properties.CorrelationData] = json.loads(message.payload)
+                if len(envelopes) == burst:
+                    break
+    assert sorted(envelopes) == [number.to_bytes(2, "big") for number in range(burst)]
+    ok = [e for e in envelopes.values() if e["ok"]]
+    busy = [e for e in envelopes.values() if not e["ok"]]
+    assert all(e["error"]["code"] == "busy" and "retry later" in e["error"]["message"] for e in busy)
+    assert all(e["method"] == "status" for e in envelopes.values())
+    assert len(ok) >= MAX_WAITING, (len(ok), len(busy))
+    assert (station.service.answered, station.service.busy) == (len(ok), len(busy))
+    busy_lines = [r for r in caplog.records if "busy" in r.getMessage()]
+    assert len(busy_lines) == (1 if busy else 0), "one line per burst, not one per request"
+    assert (await station.ask({"method": "status"})).ok, "and the queue empties"
 
 
 async def test_unroutable_requests_are_dropped_and_the_service_keeps_answering(

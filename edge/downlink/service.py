@@ -13,9 +13,10 @@ up by itself.  For each message:
    ``{"site_id", "lane", "kind", "version", "status", "applied_version", "errors"}`` with status
    ``applied``, ``ignored`` (version not newer: stale or already applied) or ``rejected``.
 
-Its own MQTT connection, like the query service: the uplink's outbox logic must never see a failure
-caused by a downlink document, and a broken document must never cost the lane its uplink.  It speaks
-MQTT 5 so that each acknowledgement's PUBACK says whether the broker took it: a refusal (0x87 Not
+Its own MQTT session (:class:`edge.uplink.session.MqttSession`, client id ``<mqtt client id>-downlink``),
+like the query service: the uplink's outbox logic must never see a failure caused by a downlink
+document, and a broken document must never cost the lane its uplink (edge/uplink/session.py says why
+in full).  It speaks MQTT 5 so that each acknowledgement's PUBACK says whether the broker took it: a refusal (0x87 Not
 authorized when the ACL does not let the station write ``.../<kind>/ack``) is logged with what to do and
 counted (``acks_refused``); the document stays applied, and the service goes on.
 """
@@ -26,12 +27,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any
-
-import aiomqtt
 
 from edge.config import Config
 from edge.downlink.documents import (
@@ -44,7 +42,7 @@ from edge.downlink.documents import (
     parse_document,
 )
 from edge.uplink.acks import AckedClient, PublishRefused
-from edge.uplink.mqtt import client_id, messages_until, tls_parameters
+from edge.uplink.session import MqttSession, messages_until
 
 __all__ = ["DownlinkService", "ack_topic", "downlink_topic"]
 
@@ -70,12 +68,20 @@ class DownlinkService:
         self.store = DownlinkStore(config.evidence.database)
         self._on_config = on_config
         self._applied: dict[str, AppliedDocument] = {}
-        self.state = "disabled" if not (config.mqtt.enabled and config.downlink.enabled) else "connecting"
-        self.last_error = ""
+        self.enabled = config.mqtt.enabled and config.downlink.enabled
+        self.session = MqttSession(config, "downlink", suffix="-downlink")
         self.counts = {"applied": 0, "ignored": 0, "rejected": 0}
         self.acks_refused = 0  # acknowledgements the broker refused (MQTT 5 PUBACK reason code >= 0x80)
         self.last_refusal = ""
-        self._rng = random.Random()
+
+    @property
+    def state(self) -> str:
+        """disabled, connecting, connected, disconnected or stopped."""
+        return self.session.state if self.enabled else "disabled"
+
+    @property
+    def last_error(self) -> str:
+        return self.session.last_error
 
     def current(self, kind: str) -> Any:
         """The applied document of ``kind`` (a validated model), or None."""
@@ -138,41 +144,15 @@ class DownlinkService:
         return {"applied_version": self.versions()[kind]}
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self.state == "disabled":
+        if not self.enabled:
             await stop.wait()
             return
+        await self.session.run(stop, lambda client: self._connected(client, stop))
+
+    async def _connected(self, client: AckedClient, stop: asyncio.Event) -> None:
         mqtt = self.config.mqtt
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                async with AckedClient(
-                    mqtt.host,
-                    mqtt.port,
-                    identifier=f"{client_id(self.config)}-downlink",
-                    username=mqtt.username or None,
-                    password=mqtt.password.get_secret_value() or None,
-                    protocol=aiomqtt.ProtocolVersion.V5,  # for the PUBACK reason codes of the acks
-                    keepalive=mqtt.keepalive_s,
-                    timeout=mqtt.publish_timeout_s,
-                    tls_params=tls_parameters(mqtt),
-                ) as client:
-                    await client.subscribe(f"{mqtt.topic_prefix}/{self.config.site.id}/downlink/+", qos=1)
-                    self.state, self.last_error, backoff = "connected", "", 0.5
-                    await self._serve(client, stop)
-            except aiomqtt.MqttError as exc:
-                self.state = "disconnected"
-                if str(exc) != self.last_error:
-                    log.warning(
-                        "downlink: broker %s:%d unavailable (%s); retrying", mqtt.host, mqtt.port, exc
-                    )
-                self.last_error = str(exc)
-            if stop.is_set():
-                break
-            delay = backoff * (0.5 + self._rng.random())
-            backoff = min(backoff * 2, mqtt.reconnect_max_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-        self.state = "stopped"
+        await client.subscribe(f"{mqtt.topic_prefix}/{self.config.site.id}/downlink/+", qos=1)
+        await self._serve(client, stop)
 
     async def _serve(self, client: AckedClient, stop: asyncio.Event) -> None:
         async for message in messages_until(client, stop):

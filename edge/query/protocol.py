@@ -166,9 +166,13 @@ def parse_request(
         raise RequestError(
             "bad_json", f"the request is not JSON ({type(exc).__name__}: {_short(exc)})"
         ) from None
+    except RecursionError:
+        raise RequestError("bad_request", "the request nests too deeply") from None
     if not isinstance(data, dict):
         raise RequestError("bad_request", "the request must be a JSON object with a `method`")
     method = data.get("method")
+    if isinstance(method, str) and not _is_text(method):
+        raise RequestError("bad_request", "method: not valid Unicode text (a lone surrogate)")
     if method not in METHODS:
         raise RequestError(
             "unknown_method", f"unknown method {_short(method)!r}; known methods: {', '.join(METHODS)}"
@@ -184,6 +188,15 @@ def parse_request(
                 message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
                 problems.append(f"{where}: {message}")
         raise RequestError("bad_request", "; ".join(problems) or "invalid request") from None
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` can be UTF-8 (JSON's ``\\ud800`` escapes decode to lone surrogates that cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -1,17 +1,9 @@
 """The station's side of central queries: answers MQTT 5 requests from what the station holds.
 
-**Its own MQTT connection** (client id ``<mqtt client id>-query``), not the uplink's, because:
-
-- the uplink treats any failed publish as a broken connection and reconnects (its outbox logic depends on
-  that); a large chunked answer or a central client that vanishes must never cost the outbox a
-  reconnect, nor delay a record's PUBACK behind megabytes of images;
-- request/response has its own MQTT 5 properties (Response Topic, Correlation Data, chunk headers) and
-  its own failure handling (a refused answer is counted and dropped, below), which the uplink's outbox
-  logic must never see;
-- the two can be switched, limited and diagnosed separately (``query.enabled``; the broker shows two
-  sessions).  The cost is one more TCP/TLS connection per lane; docs/fleet.md counts it.
-
-Both connections present the same client certificate, so the broker's ACL treats them alike.
+**Its own MQTT session** (:class:`edge.uplink.session.MqttSession`, client id ``<mqtt client id>-query``),
+not the uplink's: a large chunked answer or a flood of requests must never share the outbox's window,
+nor a refusal of an answer pause the evidence; edge/uplink/session.py says why in full.  The session
+connects, reconnects and logs faults; this module subscribes and answers.
 
 **Reading.**  Records are read through a read-only SQLite connection per request, in a worker thread:
 WAL lets it read while the daemon writes, and it never queues behind (or delays) the evidence store's
@@ -34,8 +26,12 @@ Quota exceeded; a message over the broker's size limit) ends that answer: the re
 line names the topic, the reason and what to do, ``refused`` counts it, and the next request is answered
 as usual.  aiomqtt drops the reason code; :class:`edge.uplink.acks.AckedClient` keeps it.
 
-Requests are answered one at a time, in arrival order; the client holds at most a few dozen waiting
-(more are dropped by the client library, so a flood costs memory only up to that bound).
+**Load.**  Requests are answered one at a time, in arrival order.  At most :data:`MAX_WAITING` (64)
+routable requests wait for their turn; each one beyond that is answered at once with the error ``busy``
+(``retry`` in the message: ask again later), without reading the database, so a burst of any size gets
+an answer or an explicit ``busy`` for every request, and the station holds at most 64 requests (each
+at most ``query.max_request_bytes`` plus its MQTT properties) in memory.  The first ``busy`` of a burst
+is logged; the rest are counted (``busy`` in health).
 """
 
 from __future__ import annotations
@@ -81,9 +77,9 @@ from edge.query.protocol import (
     utc_text,
 )
 from edge.uplink.acks import AckedClient, PublishRefused
-from edge.uplink.mqtt import client_id, messages_until, tls_parameters
+from edge.uplink.session import Backoff, MqttSession, messages_until
 
-__all__ = ["QueryService"]
+__all__ = ["MAX_WAITING", "QueryService"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +89,7 @@ _MAX_RESPONSE_TOPIC_CHARS = 256
 # Room for the fixed header, topic, packet id and properties of a response message beside its chunk.
 _OVERHEAD_BYTES = 1024 + _MAX_RESPONSE_TOPIC_CHARS + _MAX_CORRELATION_BYTES
 _FILE_READ_BYTES = 1 << 20
-_INCOMING_QUEUE = 32
+MAX_WAITING = 64  # requests waiting for their answer; each one more gets `busy` at once
 
 
 @dataclass(frozen=True)
@@ -121,13 +117,31 @@ class QueryService:
         )
         self._health = health
         self._rng = random.Random()
-        self.state = "disabled" if not (self.mqtt.enabled and self.settings.enabled) else "connecting"
+        self.enabled = self.mqtt.enabled and self.settings.enabled
+        connect = mqtt_properties(PacketTypes.CONNECT)
+        # The broker drops anything bigger before it reaches us: an oversized request costs no memory.
+        connect.MaximumPacketSize = max(4 * self.settings.max_request_bytes, 256 * 1024)
+        # The client library's queue is unbounded: the reader below takes each message at once, and
+        # bounds what waits itself (MAX_WAITING), answering `busy` instead of dropping silently.
+        self.session = MqttSession(config, "query", suffix="-query", properties=connect, incoming_queue=0)
+        self._failure = ""  # an internal error that ended the last connection
         self.last_error = ""
         self.answered = 0  # requests answered with ok
-        self.errors = 0  # requests answered with an error
+        self.errors = 0  # requests answered with an error (busy ones included)
+        self.busy = 0  # requests answered `busy` (more than MAX_WAITING waiting)
+        self._busy_logged = False
         self.dropped = 0  # requests not answered (no or unauthorised response topic, retained)
         self.refused = 0  # answers the broker refused (MQTT 5 PUBACK reason code >= 0x80)
         self.chunk_bytes = self.settings.max_packet_bytes - _OVERHEAD_BYTES
+
+    @property
+    def state(self) -> str:
+        """disabled, connecting, connected, disconnected, failed or stopped."""
+        if not self.enabled:
+            return "disabled"
+        if self._failure and self.session.state != "stopped":
+            return "failed"
+        return self.session.state
 
     def health(self) -> dict[str, Any]:
         return {
@@ -135,6 +149,7 @@ class QueryService:
             "topic": self.topic,
             "answered": self.answered,
             "errors": self.errors,
+            "busy": self.busy,
             "dropped": self.dropped,
             "refused": self.refused,
             "last_error": self.last_error,
@@ -143,61 +158,52 @@ class QueryService:
     # -- connection --------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self.state == "disabled":
+        if not self.enabled:
             await stop.wait()
             return
-        backoff = 0.5
-        connect = mqtt_properties(PacketTypes.CONNECT)
-        # The broker drops anything bigger before it reaches us: an oversized request costs no memory.
-        connect.MaximumPacketSize = max(4 * self.settings.max_request_bytes, 256 * 1024)
+        retry = Backoff(self.mqtt.reconnect_max_s, first_s=0.5, rng=self._rng)
         while not stop.is_set():
             try:
-                async with AckedClient(  # keeps the PUBACK reason codes: refused answers are seen
-                    self.mqtt.host,
-                    self.mqtt.port,
-                    identifier=f"{client_id(self.config)}-query",
-                    username=self.mqtt.username or None,
-                    password=self.mqtt.password.get_secret_value() or None,
-                    keepalive=self.mqtt.keepalive_s,
-                    timeout=self.mqtt.publish_timeout_s,
-                    protocol=aiomqtt.ProtocolVersion.V5,
-                    properties=connect,
-                    max_queued_incoming_messages=_INCOMING_QUEUE,
-                    tls_params=tls_parameters(self.mqtt),
-                ) as client:
-                    granted = await client.subscribe(self.topic, qos=1)
-                    if any(_refused(code) for code in granted):
-                        raise aiomqtt.MqttError(
-                            f"the broker refused the subscription to {self.topic}: under the example ACL"
-                            " (docs/mosquitto/) the client certificate's CN must equal site.id"
-                            f" ({self.config.site.id})"
-                        )
-                    self.state = "connected"
-                    self.last_error = ""
-                    backoff = 0.5
-                    log.info("query: answering central requests on %s", self.topic)
-                    await self._serve(client, stop)
-            except aiomqtt.MqttError as exc:
-                self.state = "disconnected"
-                if str(exc) != self.last_error:
-                    log.warning(
-                        "query: broker %s:%d unavailable (%s); retrying", self.mqtt.host, self.mqtt.port, exc
-                    )
-                self.last_error = str(exc)
+                await self.session.run(stop, lambda client: self._connected(client, stop))
             except Exception as exc:  # a bug here must never stop the lane: log it, reconnect, go on
-                self.state = "failed"
-                self.last_error = f"internal error: {exc!r}"
+                self._failure = self.last_error = f"internal error: {exc!r}"
                 log.exception("query: internal error; reconnecting")
-            if stop.is_set():
-                break
-            delay = backoff * (0.5 + self._rng.random())
-            backoff = min(backoff * 2, self.mqtt.reconnect_max_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-        self.state = "stopped"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=retry.next())
+
+    async def _connected(self, client: AckedClient, stop: asyncio.Event) -> None:
+        granted = await client.subscribe(self.topic, qos=1)
+        if any(_refused(code) for code in granted):
+            raise aiomqtt.MqttError(
+                f"the broker refused the subscription to {self.topic}: under the example ACL"
+                " (docs/mosquitto/) the client certificate's CN must equal site.id"
+                f" ({self.config.site.id})"
+            )
+        self._failure = ""
+        log.info("query: answering central requests on %s", self.topic)
+        await self._serve(client, stop)
 
     async def _serve(self, client: AckedClient, stop: asyncio.Event) -> None:
-        async for message in messages_until(client, stop):  # a lost connection raises MqttError
+        """Read requests as they come; a worker answers them in order, at most MAX_WAITING waiting; one
+        more is answered `busy` at once."""
+        waiting: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(MAX_WAITING)
+        worker = asyncio.create_task(self._work(client, waiting), name="query answers")
+        try:
+            async for message in messages_until(client, stop):  # a lost connection raises MqttError
+                if worker.done():
+                    worker.result()  # MqttError: the connection broke while answering
+                try:
+                    waiting.put_nowait(message)
+                except asyncio.QueueFull:
+                    await self._answer_busy(client, message)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await worker
+
+    async def _work(self, client: AckedClient, waiting: asyncio.Queue[aiomqtt.Message]) -> None:
+        while True:
+            message = await waiting.get()
             try:
                 await self.handle(client, message)
             except aiomqtt.MqttError:
@@ -205,6 +211,30 @@ class QueryService:
             except Exception:  # one bad request must never stop the service (nor the lane)
                 self.errors += 1
                 log.exception("query: internal error on a request to %s", message.topic)
+            if waiting.empty():
+                self._busy_logged = False
+
+    async def _answer_busy(self, client: AckedClient, message: aiomqtt.Message) -> None:
+        """Answer ``busy`` without reading anything; unroutable requests are dropped as usual."""
+        props = message.properties
+        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        refusal = self._refuse_routing(message, response_topic, correlation)
+        if refusal is not None:
+            self.dropped += 1
+            self.last_error = refusal
+            return
+        assert isinstance(response_topic, str)
+        self.busy += 1
+        self.errors += 1
+        text = f"{MAX_WAITING} requests are waiting for an answer; retry later"
+        if not self._busy_logged:
+            self._busy_logged = True
+            log.warning("query: busy: %s; further requests get `busy` until the queue empties", text)
+        payload = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
+        envelope = error_envelope(_method_of(payload), "busy", text, **self._where())
+        with contextlib.suppress(PublishRefused):  # counted by the broker's refusal of the next answer
+            await self._send(client, response_topic, correlation, envelope, [])
 
     # -- one request -------------------------------------------------------------------------------
 
@@ -223,6 +253,8 @@ class QueryService:
         payload = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
         try:
             envelope, files = await self._answer(payload)
+        except _TooLarge as exc:  # not parsed, not even for its method
+            envelope, files = self._refused(response_topic, exc.code, exc.message, b""), []
         except RequestError as exc:
             envelope, files = self._refused(response_topic, exc.code, exc.message, payload), []
         except (EvidenceError, CalibrationStoreError, OSError, sqlite3.Error) as exc:
@@ -314,7 +346,7 @@ class QueryService:
             return
         try:
             data = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         given = data.get("token") if isinstance(data, dict) else None
         if not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -322,8 +354,7 @@ class QueryService:
 
     async def _answer(self, payload: bytes) -> tuple[dict[str, Any], list[_File]]:
         if len(payload) > self.settings.max_request_bytes:
-            raise RequestError(
-                "too_large",
+            raise _TooLarge(
                 f"the request is {len(payload)} bytes; at most {self.settings.max_request_bytes} are accepted",
             )
         self._check_token(payload)
@@ -484,7 +515,8 @@ class QueryService:
         envelope: dict[str, Any],
         files: list[_File],
     ) -> None:
-        body = json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8")
+        # A lone surrogate (from a request's JSON) cannot be UTF-8: it goes out as its JSON escape.
+        body = json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace")
         objects = 1 + len(files)
         body_header = (ENVELOPE_NAME, len(body), hashlib.sha256(body).hexdigest())
         await self._send_object(
@@ -538,14 +570,25 @@ def _refused(code: Any) -> bool:
     return isinstance(value, int) and value >= 0x80
 
 
+class _TooLarge(RequestError):
+    def __init__(self, message: str) -> None:
+        super().__init__("too_large", message)
+
+
 def _method_of(payload: bytes | bytearray) -> str | None:
     """The method a refused request named, if it is readable (for the error envelope)."""
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     method = data.get("method") if isinstance(data, dict) else None
-    return method if isinstance(method, str) and len(method) <= 32 else None
+    if not isinstance(method, str) or len(method) > 32:
+        return None
+    try:
+        method.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    return method
 
 
 async def _chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:

@@ -7,16 +7,28 @@ passes the code to ``on_publish`` (callback API v2); aiomqtt 2.5's handler only 
 ``publish()`` by message id, so a refused record would look sent.  :class:`AckedClient` keeps the code
 and :meth:`AckedClient.publish_acked` raises :class:`PublishRefused` for a refusal.
 
-It extends two private hooks of aiomqtt (``_pending_call``, ``_on_publish``; unchanged from 2.3 to 2.5).
-``tests/test_uplink.py`` runs them against a real Mosquitto, so an aiomqtt that changes them
-fails that test rather than letting refusals pass for PUBACKs.
+This is the only module that touches aiomqtt's private parts (unchanged from 2.3 to 2.5):
+
+- it extends two hooks, ``_pending_call`` and ``_on_publish``, for the reason codes;
+- :meth:`AckedClient.until_lost` and ``__aexit__`` read ``_disconnected``, the future aiomqtt fails when
+  the connection drops, so that a session notices a dead broker at once and the future's exception is
+  always retrieved (else asyncio prints "Future exception was never retrieved" at exit for every
+  connection lost while nobody iterated ``messages``: the uplink's);
+- :meth:`AckedClient.publish_window` hands publishes to paho directly (``_client``) and collects their
+  PUBACKs through ``_on_publish`` without a task per message, for the outbox's throughput.
+
+``tests/test_mqtt_session.py`` checks that those internals are still there and runs each of them
+against a real Mosquitto, so an aiomqtt that changes them fails that test rather than letting
+refusals pass for PUBACKs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -24,7 +36,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["AckedClient", "PublishRefused"]
+__all__ = ["AckedClient", "PublishRefused", "PublishWindow"]
 
 _T = TypeVar("_T")
 
@@ -68,6 +80,49 @@ class AckedClient(aiomqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refusals: dict[int, tuple[ReasonCode, Properties | None]] = {}
+        self._windows: dict[int, PublishWindow] = {}  # message id -> the window waiting for its PUBACK
+
+    async def until_lost(self, work: Awaitable[None]) -> None:
+        """Run ``work`` while connected: its result, or, the moment the connection is lost, cancel it and
+        raise MqttError (whatever ``work`` was waiting for: a PUBACK, the outbox, a timer)."""
+        task = asyncio.ensure_future(work)
+        lost = self._disconnected
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await task
+            raise
+        if task.done() and not (lost.done() and isinstance(task.exception(), aiomqtt.MqttError)):
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await task
+        cause = None if lost.cancelled() else lost.exception()
+        raise aiomqtt.MqttError(f"connection lost: {cause or 'closed by the broker'}") from cause
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            lost = self._disconnected
+            if lost.done() and not lost.cancelled():
+                lost.exception()  # retrieved: no "Future exception was never retrieved" at exit
+
+    def publish_window(self, size: int) -> PublishWindow:
+        """A window of at most ``size`` QoS 1 publishes awaiting their PUBACK (see :class:`PublishWindow`)."""
+        return PublishWindow(self, size)
+
+    def _send(self, topic: str, payload: bytes, window: PublishWindow) -> int:
+        """Hand one QoS 1 publish to paho, its PUBACK to ``window``; returns the message id."""
+        info = self._client.publish(topic, payload, 1)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        self._windows[info.mid] = window
+        return int(info.mid)
 
     async def publish_acked(
         self,
@@ -108,7 +163,58 @@ class AckedClient(aiomqtt.Client):
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Properties
     ) -> None:
+        window = self._windows.pop(mid, None)
+        if window is not None:
+            window.acked(mid, reason_code, properties)
+            return
         # Only while someone waits for it: a late PUBACK after a timeout must not stick to a reused id.
         if reason_code.is_failure and mid in self._pending_publishes:
             self._refusals[mid] = (reason_code, properties)
         super()._on_publish(client, userdata, mid, reason_code, properties)
+
+
+class PublishWindow:
+    """Up to ``size`` QoS 1 publishes on the wire at once, each settled by its own PUBACK.
+
+    :meth:`send_all` hands messages to paho while slots are free (no task, no future per message);
+    ``on_settled(key, refusal)`` is called once per message from the PUBACK (refusal None: accepted;
+    else :class:`PublishRefused`).  A lost connection is seen by :meth:`AckedClient.until_lost`, which
+    cancels whatever waits here; messages unsettled then were not acknowledged, and count as not sent."""
+
+    def __init__(self, client: AckedClient, size: int) -> None:
+        self._client = client
+        self.size = size
+        self._waiting: dict[int, tuple[Any, str]] = {}  # message id -> (key, topic)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.on_settled: Callable[[Any, PublishRefused | None], None] = lambda key, refusal: None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._waiting)
+
+    def send_all(self, messages: Sequence[tuple[Any, str, bytes]]) -> int:
+        """Hand as many of ``messages`` as there are free slots to paho at once; returns how many."""
+        free = self.size - len(self._waiting)
+        for key, topic, payload in messages[:free]:
+            mid = self._client._send(topic, payload, self)
+            self._waiting[mid] = (key, topic)
+            self._idle.clear()
+        return max(0, min(free, len(messages)))
+
+    async def drained(self) -> None:
+        """Until every message sent has its PUBACK."""
+        await self._idle.wait()
+
+    def acked(self, mid: int, reason_code: ReasonCode, properties: Properties | None) -> None:
+        entry = self._waiting.pop(mid, None)
+        if entry is None:
+            return
+        key, topic = entry
+        refusal = None
+        if reason_code.is_failure:
+            reason_string = str(getattr(properties, "ReasonString", "") or "")
+            refusal = PublishRefused(topic, reason_code.value, reason_code.getName(), reason_string)
+        if not self._waiting:
+            self._idle.set()
+        self.on_settled(key, refusal)

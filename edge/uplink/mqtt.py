@@ -16,25 +16,24 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
-from edge.config import Config, MqttConfig
+from edge.config import Config
 from edge.evidence import EvidenceError, EvidenceStore, OutboxEntry
 from edge.lane import LaneBusy
 from edge.uplink.acks import AckedClient, PublishRefused
+from edge.uplink.session import Backoff, MqttSession, messages_until
 
 __all__ = [
     "Uplink",
     "certificate_mismatch",
-    "client_id",
     "messages_until",
     "record_topic",
     "status_topic",
-    "tls_parameters",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,51 +49,12 @@ _REFUSAL_ADVICE = {
 }
 
 
-async def messages_until(client: aiomqtt.Client, stop: asyncio.Event) -> AsyncIterator[aiomqtt.Message]:
-    """The client's messages until ``stop`` is set; a lost connection raises MqttError as usual.
-
-    ``async for message in client.messages`` alone waits on the broker and never sees the stop event.
-    """
-    messages = aiter(client.messages)
-    stop_wait = asyncio.ensure_future(stop.wait())
-    try:
-        while not stop.is_set():
-            incoming = asyncio.ensure_future(anext(messages))
-            done, _ = await asyncio.wait({incoming, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if incoming not in done:
-                incoming.cancel()
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await incoming
-                return
-            yield incoming.result()
-    finally:
-        stop_wait.cancel()
-
-
 def record_topic(config: Config) -> str:
     return f"{config.mqtt.topic_prefix}/{config.site.id}/lane/{config.site.lane}/record"
 
 
 def status_topic(config: Config) -> str:
     return f"{config.mqtt.topic_prefix}/{config.site.id}/lane/{config.site.lane}/status"
-
-
-def client_id(config: Config) -> str:
-    return config.mqtt.client_id or f"edge-{config.site.id}-{config.site.lane}"
-
-
-def tls_parameters(mqtt: MqttConfig) -> aiomqtt.TLSParameters | None:
-    """TLS towards the broker (with a client certificate when one is configured); None for plain TCP.
-
-    The key password goes to the TLS library only: it is a SecretStr everywhere else and never logged."""
-    if not mqtt.tls_ca_file:
-        return None
-    return aiomqtt.TLSParameters(
-        ca_certs=mqtt.tls_ca_file,
-        certfile=mqtt.tls_cert_file or None,
-        keyfile=mqtt.tls_key_file or None,
-        keyfile_password=mqtt.tls_key_password.get_secret_value() or None,
-    )
 
 
 def certificate_mismatch(config: Config) -> str | None:
@@ -138,10 +98,16 @@ class Uplink:
         self.store = store
         self.lane_busy = lane_busy
         self.wake = asyncio.Event()
-        self.state = "disabled" if not self.mqtt.enabled else "connecting"
-        self.last_error = ""
+        self.session = MqttSession(
+            config,
+            "uplink",
+            will=aiomqtt.Will(status_topic(config), self._status_payload(False), qos=1, retain=True),
+            # The drain's PublishWindow keeps mqtt.max_inflight; paho's own limit (0: none) would also
+            # scan every message in flight at each PUBACK (its _update_inflight), O(window) per record.
+            max_inflight=0,
+        )
+        self._outbox_error = ""
         self.published = 0
-        self.connects = 0
         self._rng = random.Random()
         self._health = health
         self._next_heartbeat_s = 0.0
@@ -156,6 +122,23 @@ class Uplink:
         self.last_refusal = ""
         self._refusal_pause_s = 0.0  # grows while refusals go on; 0 after an accepted batch
         self._refused_until_s = 0.0
+
+    @property
+    def state(self) -> str:
+        """disabled, connecting, connected, disconnected, outbox error or stopped."""
+        if not self.mqtt.enabled:
+            return "disabled"
+        if self._outbox_error and self.session.state != "stopped":
+            return "outbox error"
+        return self.session.state
+
+    @property
+    def connects(self) -> int:
+        return self.session.connects
+
+    @property
+    def last_error(self) -> str:
+        return self._outbox_error or self.session.last_error
 
     def _status_payload(self, online: bool, with_health: bool = False) -> bytes:
         status: dict[str, Any] = {
@@ -202,141 +185,131 @@ class Uplink:
         self.identity_problem = certificate_mismatch(self.config)
         if self.identity_problem:
             log.error("uplink: %s", self.identity_problem)
-        backoff = 0.5
-        identifier = client_id(self.config)
-        will = aiomqtt.Will(status_topic(self.config), self._status_payload(False), qos=1, retain=True)
+        retry = Backoff(self.mqtt.reconnect_max_s, first_s=0.5, rng=self._rng)
         while not stop.is_set():
             try:
-                async with (
-                    AckedClient(
-                        self.mqtt.host,
-                        self.mqtt.port,
-                        identifier=identifier,
-                        username=self.mqtt.username or None,
-                        password=self.mqtt.password.get_secret_value() or None,
-                        protocol=aiomqtt.ProtocolVersion.V5,  # for the PUBACK reason codes
-                        keepalive=self.mqtt.keepalive_s,
-                        will=will,
-                        timeout=self.mqtt.publish_timeout_s,  # each publish's wait for its PUBACK
-                        max_queued_outgoing_messages=self.mqtt.max_inflight * 4,
-                        max_inflight_messages=self.mqtt.max_inflight,  # paho's own default (20) would queue the rest
-                        tls_params=tls_parameters(self.mqtt),
-                    ) as client
-                ):
-                    self.state = "connected"
-                    self.connects += 1
-                    self.last_error = ""
-                    backoff = 0.5
-                    log.info("uplink: connected to %s:%d", self.mqtt.host, self.mqtt.port)
-                    await self._publish_status(client, self._status_payload(True))
-                    await self._drain(client, stop)
-                    if stop.is_set():
-                        await self._publish_status(client, self._status_payload(False))
-            except aiomqtt.MqttError as exc:
-                self.state = "disconnected"
-                if str(exc) != self.last_error:
-                    log.warning(
-                        "uplink: broker %s:%d unavailable (%s); records stay in the outbox",
-                        self.mqtt.host,
-                        self.mqtt.port,
-                        exc,
-                    )
-                self.last_error = str(exc)
+                await self.session.run(stop, lambda client: self._serve(client, stop))
             except EvidenceError as exc:
                 # The outbox could not be read or updated (disk full, locked): keep the lane running,
                 # retry later; the rows stay unsent and nothing is lost.
-                self.state = "outbox error"
-                if str(exc) != self.last_error:
+                if str(exc) != self._outbox_error:
                     log.error("uplink: %s; retrying", exc)
-                self.last_error = str(exc)
-            if stop.is_set():
-                break
-            delay = backoff * (0.5 + self._rng.random())
-            backoff = min(backoff * 2, self.mqtt.reconnect_max_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-        self.state = "stopped"
+                self._outbox_error = str(exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=retry.next())
+
+    async def _serve(self, client: AckedClient, stop: asyncio.Event) -> None:
+        await self._publish_status(client, self._status_payload(True))
+        await self._drain(client, stop)
+        self._outbox_error = ""
+        if stop.is_set():
+            await self._publish_status(client, self._status_payload(False))
 
     async def _drain(self, client: AckedClient, stop: asyncio.Event) -> None:
-        """Publish the outbox in seq order, ``max_inflight`` rows at a time, pipelined: while the broker
-        acknowledges one batch the store reads the next, and the rows of a batch are marked sent (one
-        fsync) while the next batch is on the wire.  A row is marked sent only after its PUBACK accepts it.
+        """Publish the outbox in seq order through a sliding window of ``max_inflight`` publishes: a new
+        row goes out as soon as a PUBACK frees a slot, rows are read from the store ``max_inflight`` at a
+        time while the window is on the wire, and the rows whose PUBACK accepted them are marked sent in
+        one transaction (one fsync) while the next are in flight: one mark at a time, of every row settled
+        since the last one.  A row is marked sent only after its PUBACK accepts it; a lost connection
+        cancels this method (:meth:`AckedClient.until_lost`), and the rows in flight stay unsent.
 
-        Before each batch :meth:`_must_hold` decides whether it waits: during the pause after a refusal,
-        and, for a full batch (a backlog), while the lane is busy."""
+        Before each read :meth:`_must_hold` decides whether the backlog waits: during the pause after a
+        refusal, and, for a full batch (a backlog), while the lane is busy."""
         self._next_heartbeat_s = 0.0
-        # Up to max_inflight publishes wait for their PUBACK by design: no warning for each of them.
-        client.pending_calls_threshold = self.mqtt.max_inflight * 4
+        limit = self.mqtt.max_inflight
+        window = client.publish_window(limit)
+        accepted: list[int] = []
+        refused: list[tuple[int, PublishRefused]] = []
+        progress = asyncio.Event()
+
+        def settled(seq: int, refusal: PublishRefused | None) -> None:
+            if refusal is None:
+                accepted.append(seq)
+                self.published += 1
+            else:
+                refused.append((seq, refusal))
+            progress.set()
+
+        window.on_settled = settled
         cursor = 0  # highest seq handed to the broker on this connection
-        batch: list[OutboxEntry] = []
+        batch: list[OutboxEntry] = []  # read, not yet handed to the broker
         marking: asyncio.Future[None] | None = None
+
+        async def record_outcomes(wait: bool) -> None:
+            # The mark is shielded: a lost connection cancels the drain, never a mark half way; the
+            # ``finally`` below waits for it and marks what was accepted since.
+            nonlocal marking
+            if marking is not None and (wait or marking.done()):
+                await asyncio.shield(marking)
+                marking = None
+            if refused:
+                outcome = refused[:]
+                refused.clear()
+                await self._refused(outcome)
+            if accepted and marking is None:
+                marking = asyncio.ensure_future(self.store.mark_sent(accepted[:]))
+                self._refusal_pause_s = 0.0
+                accepted.clear()
+                if wait:
+                    await asyncio.shield(marking)
+                    marking = None
+
         try:
             while not stop.is_set():
                 await self._heartbeat(client)
+                await record_outcomes(wait=False)
                 if not batch:
-                    if marking is not None:
-                        await marking
-                        marking = None
                     self.wake.clear()
-                    batch = await self.store.pending(self.mqtt.max_inflight, after_seq=cursor)
-                    if not batch and cursor:
+                    if not self._must_hold(backlog=False):
+                        batch = await self.store.pending(limit, after_seq=cursor)
+                    if not batch and cursor and not window.in_flight and not self.hold:
+                        await record_outcomes(wait=True)
                         cursor = 0  # once more from the oldest: rows left unsent below the cursor
-                        batch = await self.store.pending(self.mqtt.max_inflight)
+                        batch = await self.store.pending(limit)
                     if not batch:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                        progress.clear()
+                        waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self.wake.wait())}
+                        if window.in_flight:
+                            waiters.add(asyncio.ensure_future(progress.wait()))
+                        await self._wait(waiters, self._hold_until() if self.hold else 1.0)
                         continue
-                if self._must_hold(backlog=len(batch) >= self.mqtt.max_inflight):
-                    if marking is not None:
-                        await marking
-                        marking = None
+                if self._must_hold(backlog=len(batch) >= limit):
+                    await record_outcomes(wait=True)
                     await self._hold(stop)
                     continue
-                publishing = asyncio.gather(
-                    *(client.publish_acked(entry.topic, entry.payload, qos=1) for entry in batch),
-                    return_exceptions=True,
-                )
-                cursor = batch[-1].seq
-                try:
-                    following = await self.store.pending(self.mqtt.max_inflight, after_seq=cursor)
-                except BaseException:
-                    publishing.cancel()  # the rows stay unsent and go out after the retry
-                    raise
-                results = await publishing
-                sent: list[int] = []
-                refused: list[tuple[int, PublishRefused]] = []
-                failed: list[tuple[int, BaseException]] = []
-                for entry, result in zip(batch, results, strict=True):
-                    if result is None:
-                        sent.append(entry.seq)
-                    elif isinstance(result, PublishRefused):
-                        refused.append((entry.seq, result))
-                    else:
-                        failed.append((entry.seq, result))
-                if marking is not None:
-                    await marking
-                marking = asyncio.ensure_future(self.store.mark_sent(sent))
-                self.published += len(sent)
-                if refused:
-                    await self._refused(refused)
-                elif sent:
-                    self._refusal_pause_s = 0.0
-                if failed:
-                    await marking
-                    marking = None
-                    error = failed[0][1]
-                    await self.store.mark_failed([seq for seq, _ in failed], str(error))
-                    if isinstance(error, aiomqtt.MqttError):
-                        raise error
-                    raise aiomqtt.MqttError(f"publish failed: {error!r}")
-                batch = following
+                sent = window.send_all([(entry.seq, entry.topic, entry.payload) for entry in batch])
+                if sent:
+                    cursor = batch[sent - 1].seq
+                    batch = batch[sent:]
+                if batch:  # the window is full: wait for a PUBACK
+                    progress.clear()
+                    try:
+                        await asyncio.wait_for(progress.wait(), self.mqtt.publish_timeout_s)
+                    except TimeoutError:
+                        raise aiomqtt.MqttError(
+                            f"no PUBACK within mqtt.publish_timeout_s ({self.mqtt.publish_timeout_s} s)"
+                        ) from None
+            with contextlib.suppress(TimeoutError):  # the last PUBACKs before the goodbye
+                await asyncio.wait_for(window.drained(), self.mqtt.publish_timeout_s)
         finally:
             self.hold = ""
-            if marking is not None:
-                await marking  # rows with their PUBACK are recorded before the connection goes
+            # Rows with an accepting PUBACK are recorded before the connection goes.
+            await record_outcomes(wait=True)
+
+    def _hold_until(self) -> float:
+        """Seconds until the refusal pause ends (at least 1 ms, at most 1 s)."""
+        return min(1.0, max(0.001, self._refused_until_s - time.monotonic()))
+
+    @staticmethod
+    async def _wait(waiters: set[asyncio.Future[Any]], timeout_s: float) -> None:
+        try:
+            await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def _must_hold(self, backlog: bool) -> bool:
-        """Whether the next batch waits; sets ``hold`` to the reason."""
+        """Whether the next batch waits (no new read either during a refusal pause); sets ``hold``."""
         self.hold = ""
         if time.monotonic() < self._refused_until_s:
             self.hold = "broker refused"
