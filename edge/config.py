@@ -7,26 +7,24 @@ prints them all.  Errors name the file, the line and the key, and say what to do
 from __future__ import annotations
 
 import itertools
-import math
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 from drivers.registry import DRIVERS
-from edge.plates.grammar import PROVINCES
-from edge.tomlpos import find_line
+from edge.configerrors import Loc, format_errors
 
-__all__ = ["OFFLINE_DEVICES", "Config", "ConfigError", "load_config", "parse_config"]
+__all__ = ["OFFLINE_DEVICES", "Array", "Config", "ConfigError", "load_config", "parse_config"]
 
 
 class ConfigError(ValueError):
@@ -34,7 +32,22 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict: a value of the wrong type is refused (``lane = "3"``, ``enabled = "yes"``), never
+    converted; an int is still a valid float.  Unknown keys are refused.  Models hold data only: what is
+    done with it lives in the module that uses it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+T = TypeVar("T")
+
+
+def _list_to_tuple(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+#: A TOML array read into a tuple (strict mode takes only tuples for tuple fields); items stay strict.
+Array = Annotated[tuple[T, ...], BeforeValidator(_list_to_tuple)]
 
 
 class SiteConfig(_Strict):
@@ -47,7 +60,7 @@ class SiteConfig(_Strict):
 
 
 class ScaleConfig(_Strict):
-    platform_lengths_m: tuple[float, ...] = Field(
+    platform_lengths_m: Array[float] = Field(
         (6.0, 6.0, 6.0),
         min_length=1,
         max_length=8,
@@ -61,7 +74,7 @@ class ScaleConfig(_Strict):
     sample_rate_hz: int = Field(
         1000, ge=500, le=10000, description="Digitiser sample rate the lane expects (Hz)."
     )
-    kg_per_count: float | tuple[float, ...] = Field(
+    kg_per_count: float | Array[float] = Field(
         0.02,
         description="Span of each load cell (kg per ADC count): one value for all cells or one per channel.",
     )
@@ -209,12 +222,12 @@ class RulesConfig(_Strict):
 
 
 class WimConfig(_Strict):
-    speed_band_edges_kmh: tuple[float, ...] = Field(
+    speed_band_edges_kmh: Array[float] = Field(
         (0.0, 10.0, 20.0, 40.0, 100.0),
         min_length=2,
         description="Speed bands (km/h) of the dynamic correction factors; GB/T 21296 splits at 10 and 40.",
     )
-    corrections: dict[str, tuple[float, ...]] = Field(
+    corrections: dict[str, Array[float]] = Field(
         default_factory=dict,
         description="Dynamic correction factors per speed band: key 'default' or a vehicle class code"
         " (e.g. '6-combination'), one factor per band; measured loads are multiplied by it."
@@ -295,14 +308,6 @@ class WimConfig(_Strict):
                 raise ValueError(f"corrections.{key}: a factor outside 0.8-1.2 means a broken calibration")
         return self
 
-    def correction(self, vehicle_class: str, speed_kmh: float) -> float:
-        factors = self.corrections.get(vehicle_class) or self.corrections.get("default")
-        if factors is None or not math.isfinite(speed_kmh):
-            return 1.0
-        edges = self.speed_band_edges_kmh
-        band = sum(1 for edge in edges[1:-1] if speed_kmh > edge)
-        return factors[band]
-
 
 class LaneConfig(_Strict):
     session_timeout_s: float = Field(
@@ -311,7 +316,7 @@ class LaneConfig(_Strict):
     data_wait_s: float = Field(
         0.3, gt=0, le=5, description="How long to wait for load samples covering the last axle's exit."
     )
-    idle_lines: tuple[str, ...] = Field(
+    idle_lines: Array[str] = Field(
         ("减速慢行", "依次称重"), max_length=4, description="Display text while the lane waits for a vehicle."
     )
     idle_after_s: float = Field(
@@ -413,7 +418,7 @@ class QueryConfig(_Strict):
         True,
         description="Answer central requests on <prefix>/<site id>/lane/<lane>/query (needs mqtt.enabled).",
     )
-    response_prefixes: tuple[str, ...] = Field(
+    response_prefixes: Array[str] = Field(
         (),
         description="A request's Response Topic must start with one of these; empty means the station's own"
         " <prefix>/<site id>/response/, the only subtree the example broker ACL lets a station write besides"
@@ -468,9 +473,10 @@ class PlatesConfig(_Strict):
     model_dir: str = Field("", description="Folder of the plate ONNX models; empty = the packaged ones.")
     home_province: str = Field(
         "",
+        pattern=r"^\p{Han}?$",
         description="The station's own province character (e.g. '皖'); empty = no prior. Most plates at a"
         " station are local, and the province character is the hardest to read: a weak reading of it leans"
-        " towards this one.",
+        " towards this one.  The plate reader checks it against the GA 36 province list when it starts.",
     )
     home_province_share: float = Field(
         0.5,
@@ -478,13 +484,6 @@ class PlatesConfig(_Strict):
         lt=1,
         description="Share of the station's traffic expected to carry plates of plates.home_province.",
     )
-
-    @field_validator("home_province")
-    @classmethod
-    def _known_province(cls, value: str) -> str:
-        if value and (len(value) != 1 or value not in PROVINCES):
-            raise ValueError(f"{value!r} is not a province character; use one of {PROVINCES}, or ''")
-        return value
 
     @model_validator(mode="after")
     def _camera_needed(self) -> PlatesConfig:
@@ -504,17 +503,29 @@ class DownlinkConfig(_Strict):
 
 
 class Config(_Strict):
-    site: SiteConfig
-    scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig())
-    devices: DevicesConfig
-    rules: RulesConfig = Field(default_factory=lambda: RulesConfig())
-    wim: WimConfig = Field(default_factory=lambda: WimConfig())
-    lane: LaneConfig = Field(default_factory=lambda: LaneConfig())
-    evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
-    mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
-    query: QueryConfig = Field(default_factory=lambda: QueryConfig())
-    plates: PlatesConfig = Field(default_factory=lambda: PlatesConfig())
-    downlink: DownlinkConfig = Field(default_factory=lambda: DownlinkConfig())
+    """The whole configuration file: one table per section."""
+
+    site: SiteConfig = Field(description="Which station and lane this is.")
+    scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig(), description="Scale geometry and span.")
+    devices: DevicesConfig = Field(description="The lane's devices and their serial links.")
+    rules: RulesConfig = Field(
+        default_factory=lambda: RulesConfig(), description="Legal limits and the re-weigh criteria."
+    )
+    wim: WimConfig = Field(
+        default_factory=lambda: WimConfig(), description="Axle-load estimation, corrections, captures."
+    )
+    lane: LaneConfig = Field(default_factory=lambda: LaneConfig(), description="Lane sequencing and display.")
+    evidence: EvidenceConfig = Field(
+        default_factory=lambda: EvidenceConfig(), description="The evidence database and its budget."
+    )
+    mqtt: MqttConfig = Field(
+        default_factory=lambda: MqttConfig(), description="The uplink's broker connection."
+    )
+    query: QueryConfig = Field(default_factory=lambda: QueryConfig(), description="Central queries.")
+    plates: PlatesConfig = Field(default_factory=lambda: PlatesConfig(), description="Licence-plate reading.")
+    downlink: DownlinkConfig = Field(
+        default_factory=lambda: DownlinkConfig(), description="Documents from the central office."
+    )
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.
@@ -538,22 +549,21 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            # A discriminated union puts the selected ``type`` into the location; the file has no such key.
-            loc = tuple(error["loc"])
-            if len(loc) > 2 and loc[0] == "devices" and loc[2] in DRIVERS:
-                loc = loc[:2] + loc[3:]
-            key = ".".join(str(part) for part in loc) or "(top level)"
-            line = find_line(text, loc)
-            where = f"{source}:{line}" if line else source
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown key (misspelt? see `edge config schema` for the allowed keys)"
-            elif error["type"] == "missing":
-                message = "required key is missing"
-            problems.append(f"{where}: {key}: {message}")
+        problems = format_errors(
+            exc,
+            source=source,
+            text=text,
+            relocate=_without_device_type,
+            fixes={"extra_forbidden": "misspelt? `edge config schema` lists the allowed keys"},
+        )
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def _without_device_type(loc: Loc) -> Loc:
+    """A discriminated union puts the selected ``type`` into the location; the file has no such key."""
+    if len(loc) > 2 and loc[0] == "devices" and loc[2] in DRIVERS:
+        return loc[:2] + loc[3:]
+    return loc
 
 
 def load_config(path: str | Path) -> Config:

@@ -17,6 +17,7 @@ from edge.config import Config
 from edge.lane.crossing import Crossing
 from edge.rules import Decision, LimitDecision, LimitTable, Tyre, VehicleClass, classify, decide, gross_limit
 from edge.wim.autozero import AutoZeroTracker
+from edge.wim.corrections import correction_factor
 from edge.wim.estimate import WimMeasurement, estimate_crossing, span_per_cell, stability_problems
 
 __all__ = ["Judgement", "judge"]
@@ -95,7 +96,9 @@ def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
     vehicle_class = classify(spacings, group_max_spacing_m=config.rules.group_max_spacing_m)
     correction = 1.0
     if measurement is not None:
-        correction = config.wim.correction(vehicle_class.code, measurement.speed_kmh)
+        correction = correction_factor(
+            config.wim.corrections, config.wim.speed_band_edges_kmh, vehicle_class.code, measurement.speed_kmh
+        )
         if correction != 1.0:
             measurement = measurement.corrected(correction)
     tyres = (

@@ -62,7 +62,7 @@ def _bytes(value: Any) -> bytes:
 def test_documents_are_validated_strictly() -> None:
     assert parse_document("watchlist", _bytes(WATCHLIST)).version == 3
     assert parse_document("permits", _bytes(PERMITS)).version == 7
-    with pytest.raises(DocumentError, match=r"entries\.0\.plate.*province"):
+    with pytest.raises(DocumentError, match=r"entries\[0\]\.plate.*province"):
         parse_document("watchlist", _bytes({"version": 4, "entries": [{"plate": "XX12345", "reason": "r"}]}))
     with pytest.raises(DocumentError, match="valid_until_utc must be after"):
         bad = json.loads(json.dumps(PERMITS))

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from edge.config import Config
+from edge.configerrors import DEFAULT_FIXES, Loc, format_errors
 from edge.plates.grammar import validate as plate_problems
 
 __all__ = [
@@ -144,16 +146,14 @@ _MODELS: dict[str, type[_Document]] = {
 }
 
 
-def _format(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "(document)"
-    message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = "unknown key" + (
-            f" (the remote config may set only {', '.join(CONFIG_KEYS)})"
-            if where.startswith("settings")
-            else ""
-        )
-    return f"{where}: {message}"
+def _fix(error: ErrorDetails, loc: Loc) -> str | None:
+    if error["type"] == "extra_forbidden" and loc[:1] == ("settings",):
+        return f"the remote config may set only {', '.join(CONFIG_KEYS)}"
+    return DEFAULT_FIXES.get(error["type"])
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return format_errors(exc, fixes=_fix, show_input=False)
 
 
 def parse_document(kind: str, payload: bytes) -> _Document:
@@ -171,7 +171,7 @@ def parse_document(kind: str, payload: bytes) -> _Document:
     try:
         return _MODELS[kind].model_validate(data)
     except ValidationError as exc:
-        raise DocumentError([_format(error) for error in exc.errors()]) from None
+        raise DocumentError(_problems(exc)) from None
 
 
 def apply_config(config: Config, document: ConfigDocument | None) -> Config:
@@ -185,7 +185,7 @@ def apply_config(config: Config, document: ConfigDocument | None) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise DocumentError([_format(error) for error in exc.errors()]) from None
+        raise DocumentError(_problems(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from paho.mqtt.properties import Properties
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+
+from edge.configerrors import format_errors
 
 __all__ = [
     "ENVELOPE_NAME",
@@ -176,13 +178,10 @@ def parse_request(
     try:
         return _REQUEST.validate_json(payload, strict=True)
     except ValueError as exc:
-        errors = getattr(exc, "errors", None)
+        # No values in the answer (a request may hold a token); the location's first part is the method.
         problems = []
-        if callable(errors):
-            for error in errors(include_input=False, include_url=False):
-                where = ".".join(str(part) for part in error["loc"][1:]) or "(request)"
-                message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-                problems.append(f"{where}: {message}")
+        if isinstance(exc, ValidationError):
+            problems = format_errors(exc, relocate=lambda loc: loc[1:], show_input=False)
         raise RequestError("bad_request", "; ".join(problems) or "invalid request") from None
 
 
