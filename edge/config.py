@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -18,13 +18,14 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
-from drivers.registry import DRIVERS
-from edge.configerrors import Loc, format_errors
+from drivers.registry import types_for
+from edge.configerrors import format_errors
 
-__all__ = ["OFFLINE_DEVICES", "Array", "Config", "ConfigError", "load_config", "parse_config"]
+__all__ = ["OFFLINE_DEVICES", "Array", "Config", "ConfigError", "DeviceConfig", "load_config", "parse_config"]
 
 
 class ConfigError(ValueError):
@@ -130,7 +131,15 @@ class ScaleConfig(_Strict):
         return self
 
 
-class _Serial(_Strict):
+class _Device(_Strict):
+    """A device on a serial link; ``type`` names the driver class (drivers/registry.py) that runs it.
+    Keys besides the link's (port, baudrate, read_timeout_s) are passed to the driver's constructor."""
+
+    role: ClassVar[str]
+
+    type: str = Field(
+        description="Driver type (drivers/registry.py); `edge config schema` lists them per role."
+    )
     port: str = Field(
         description="pyserial URL: /dev/ttyUSB0, /dev/weigh/scale0, socket://host:port, loop://"
     )
@@ -139,50 +148,56 @@ class _Serial(_Strict):
         1.0, gt=0, le=60, description="A link that delivers nothing for this long is shown as silent."
     )
 
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        known = types_for(cls.role)
+        if value not in known:
+            raise ValueError(
+                f"no {cls.role} driver of type {value!r}; known types for {cls.role}: {', '.join(known)}"
+            )
+        return value
 
-class WimDigitiserConfig(_Serial):
-    type: Literal["wim_digitiser"] = Field(
-        description="Lane-bus WIM digitiser (docs/protocols/wim_digitiser.md)."
-    )
+
+class WimDigitiserConfig(_Device):
+    role = "wim"
     baudrate: int = Field(921600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
 
 
-class LightCurtainConfig(_Serial):
-    type: Literal["light_curtain"] = Field(description="Lane-bus light-curtain separator.")
+class SeparatorConfig(_Device):
+    role = "separator"
 
 
-class TyreRecogniserConfig(_Serial):
-    type: Literal["tyre_recogniser"] = Field(
-        description="Lane-bus tyre/axle recogniser with entry and exit strips."
-    )
+class AxleSensorConfig(_Device):
+    role = "axle_sensor"
 
 
-class LedDisplayConfig(_Serial):
-    type: Literal["led_display"] = Field(description="Lane-bus LED message board.")
+class DisplayConfig(_Device):
+    role = "display"
     ack_timeout_s: float = Field(
         0.5, gt=0, le=10, description="How long to wait for the board's acknowledgement."
     )
 
 
-class BarrierConfig(_Serial):
-    type: Literal["barrier"] = Field(description="Lane-bus barrier controller.")
+class BarrierConfig(_Device):
+    role = "barrier"
     ack_timeout_s: float = Field(
         0.5, gt=0, le=10, description="How long to wait for the controller's state reply."
     )
 
 
+#: Any device's configuration.
+DeviceConfig = WimDigitiserConfig | SeparatorConfig | AxleSensorConfig | DisplayConfig | BarrierConfig
+
+
 class DevicesConfig(_Strict):
-    wim: Annotated[WimDigitiserConfig, Field(discriminator="type")] = Field(
-        description="Load-cell digitiser."
-    )
-    separator: Annotated[LightCurtainConfig, Field(discriminator="type")] = Field(
-        description="Vehicle separator."
-    )
-    axle_sensor: Annotated[TyreRecogniserConfig, Field(discriminator="type")] = Field(
-        description="Tyre/axle recogniser."
-    )
-    display: Annotated[LedDisplayConfig, Field(discriminator="type")] = Field(description="Lane LED display.")
-    barrier: Annotated[BarrierConfig, Field(discriminator="type")] = Field(description="Barrier controller.")
+    """One table per device role; each names its driver ``type``."""
+
+    wim: WimDigitiserConfig = Field(description="Load-cell digitiser (type wim_digitiser).")
+    separator: SeparatorConfig = Field(description="Vehicle separator (type light_curtain).")
+    axle_sensor: AxleSensorConfig = Field(description="Tyre/axle recogniser (type tyre_recogniser).")
+    display: DisplayConfig = Field(description="Lane LED display (type led_display).")
+    barrier: BarrierConfig = Field(description="Barrier controller (type barrier).")
 
 
 class RulesConfig(_Strict):
@@ -553,17 +568,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             exc,
             source=source,
             text=text,
-            relocate=_without_device_type,
             fixes={"extra_forbidden": "misspelt? `edge config schema` lists the allowed keys"},
         )
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
-
-
-def _without_device_type(loc: Loc) -> Loc:
-    """A discriminated union puts the selected ``type`` into the location; the file has no such key."""
-    if len(loc) > 2 and loc[0] == "devices" and loc[2] in DRIVERS:
-        return loc[:2] + loc[3:]
-    return loc
 
 
 def load_config(path: str | Path) -> Config:

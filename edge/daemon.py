@@ -21,7 +21,6 @@ import numpy as np
 from drivers.axle_sensor.driver import AxlePassage, TyreRecogniser
 from drivers.barrier.driver import Barrier
 from drivers.display.driver import LedDisplay
-from drivers.link import LinkConfig
 from drivers.separator.driver import LightCurtain, VehicleEdge
 from drivers.wim_digitiser.driver import LoadSamples, WimDigitiser
 from edge import __version__
@@ -33,6 +32,7 @@ from edge.evidence import EvidenceError, EvidenceStore, Retention
 from edge.judge import Judgement, judge
 from edge.lane import LaneBusy, LaneStateMachine, SampleBuffer, VehicleSession
 from edge.lane.crossing import build_crossing
+from edge.lane.devices import build_driver
 from edge.query import QueryService
 from edge.rules import LimitTable
 from edge.uplink import Uplink, record_topic
@@ -49,10 +49,6 @@ __all__ = ["LaneDaemon"]
 
 log = logging.getLogger(__name__)
 RECORD_SCHEMA = "weighlane.record/1"
-
-
-def _link(device: Any) -> LinkConfig:
-    return LinkConfig(url=device.port, baudrate=device.baudrate, read_timeout_s=device.read_timeout_s)
 
 
 class LaneDaemon:
@@ -74,11 +70,13 @@ class LaneDaemon:
             config.lane.session_timeout_s,
             strip_distance_m=config.scale.exit_x_m - config.scale.entry_strip_x_m,
         )
-        self.wim = WimDigitiser("wim", _link(devices.wim), self._on_samples, scale.n_channels)
-        self.curtain = LightCurtain("separator", _link(devices.separator), self._on_edge)
-        self.axles = TyreRecogniser("axle_sensor", _link(devices.axle_sensor), self._on_axle)
-        self.display = LedDisplay("display", _link(devices.display), devices.display.ack_timeout_s)
-        self.barrier = Barrier("barrier", _link(devices.barrier), devices.barrier.ack_timeout_s)
+        self.wim = build_driver(
+            devices.wim, WimDigitiser, on_samples=self._on_samples, expected_channels=scale.n_channels
+        )
+        self.curtain = build_driver(devices.separator, LightCurtain, on_edge=self._on_edge)
+        self.axles = build_driver(devices.axle_sensor, TyreRecogniser, on_axle=self._on_axle)
+        self.display = build_driver(devices.display, LedDisplay)
+        self.barrier = build_driver(devices.barrier, Barrier)
         self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
         self.store = EvidenceStore(config.evidence.database)
         self.retention = Retention.from_config(self.store, config)  # evidence.budget_mb

@@ -47,7 +47,7 @@ def _line_of(text: str, needle: str) -> int:
             "tolerance_factor = 2.0",
         ),
         ("edge_margin_m = 0.1", "edge_margn_m = 0.1", "scale.edge_margn_m", "edge_margn_m"),
-        ('type = "barrier"', 'type = "barier"', "devices.barrier", "[devices.barrier]"),
+        ('type = "barrier"', 'type = "barier"', "devices.barrier.type", 'type = "barier"'),
         ('port = "/dev/weigh/axles"', "", "devices.axle_sensor.port", "[devices.axle_sensor]"),
     ],
 )
