@@ -24,11 +24,12 @@ from pydantic import (
 
 from drivers.registry import types_for
 from edge.configerrors import format_errors
+from edge.errors import EdgeError
 
 __all__ = ["OFFLINE_DEVICES", "Array", "Config", "ConfigError", "DeviceConfig", "load_config", "parse_config"]
 
 
-class ConfigError(ValueError):
+class ConfigError(EdgeError, ValueError):
     """Raised when a configuration file cannot be read or does not validate."""
 
 

@@ -34,7 +34,7 @@ from edge.lane import LaneBusy, LaneStateMachine, SampleBuffer, VehicleSession
 from edge.lane.crossing import build_crossing
 from edge.lane.devices import build_driver
 from edge.query import QueryService
-from edge.rules import LimitTable
+from edge.rules import LimitTable, Verdict
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
 from edge.wim.autozero import AutoZeroTracker
@@ -300,7 +300,7 @@ class LaneDaemon:
         read = plate.result if plate is not None else None
         label = read.text if read is not None and read.valid else f"{session.number}号车"
         output = await self.output.show_verdict(
-            judgement.decision.verdict.value, judgement.gross_kg, judgement.limit.limit_kg, label
+            judgement.decision.verdict, judgement.gross_kg, judgement.limit.limit_kg, label
         )
         decided = time.monotonic()
         self._verdict_shown()  # the record, plate and capture below are no longer the lane's hurry
@@ -342,7 +342,7 @@ class LaneDaemon:
 
     async def _judge_failed(self, session: VehicleSession, error: Exception) -> None:
         """Last resort: tell the driver to re-weigh and keep what is known as evidence."""
-        output = await self.output.show_verdict("reweigh", None, None, f"{session.number}号车")
+        output = await self.output.show_verdict(Verdict.REWEIGH, None, None, f"{session.number}号车")
         self._verdict_shown()
         now = time.monotonic()
         await self._store(

@@ -49,6 +49,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from drivers.errors import EdgeError
 from edge.configerrors import Loc, format_errors
 
 __all__ = [
@@ -74,7 +75,7 @@ _PositiveMetres = Annotated[float, Field(gt=0.0)]
 _PositiveKg = Annotated[float, Field(gt=0.0)]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(EdgeError, ValueError):
     """Raised when a scenario file cannot be found, is not valid TOML, or does not describe valid trucks.
 
     The message holds one line per problem: ``file:line: key.path: what is wrong; what to do``.

@@ -27,6 +27,7 @@ from pydantic_core import ErrorDetails
 
 from edge.config import Config
 from edge.configerrors import DEFAULT_FIXES, Loc, format_errors
+from edge.errors import EdgeError
 from edge.plates.grammar import validate as plate_problems
 
 __all__ = [
@@ -50,7 +51,7 @@ MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 CONFIG_KEYS = ("rules.tolerance_factor", "lane.idle_lines", "lane.idle_after_s")
 
 
-class DocumentError(ValueError):
+class DocumentError(EdgeError, ValueError):
     """Raised when a downlink document is not valid JSON or does not match its schema."""
 
     def __init__(self, errors: list[str]) -> None:

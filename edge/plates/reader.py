@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.errors import EdgeError
 from edge.plates.ctc import Reading, decode, province_prior
 from edge.plates.grammar import LAYOUTS, plate_type, validate
 from edge.plates.preprocess import (
@@ -51,7 +52,7 @@ SUFFIX_FILE = "plate_suffix.onnx"
 CORNER_UNIT_PX = 16.0
 
 
-class PlateModelError(RuntimeError):
+class PlateModelError(EdgeError, RuntimeError):
     """Raised when a plate model file is missing or cannot be loaded."""
 
 

@@ -29,6 +29,8 @@ from paho.mqtt.properties import Properties
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 
 from edge.configerrors import format_errors
+from edge.errors import EdgeError
+from edge.rules import Verdict
 
 __all__ = [
     "ENVELOPE_NAME",
@@ -58,7 +60,7 @@ SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _SAFE_OBJECT_NAME = re.compile(r"^(attachments|capture)/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class QueryProtocolError(Exception):
+class QueryProtocolError(EdgeError):
     """Raised when response messages cannot be reassembled: inconsistent chunk headers or a sha256 that
     does not match."""
 
@@ -103,7 +105,7 @@ class RecordsRequest(_Request):
     from_utc: AwareDatetime | None = Field(None, description="Records at or after this time.")
     to_utc: AwareDatetime | None = Field(None, description="Records before this time.")
     plate: str | None = Field(None, min_length=1, max_length=16, description="Exact plate.")
-    verdict: Literal["pass", "overweight", "reweigh"] | None = None
+    verdict: Verdict | None = None
     after_seq: int = Field(
         0, ge=0, description="Only records after this seq: the previous page's next_after_seq."
     )
@@ -148,7 +150,7 @@ _REQUEST = TypeAdapter(Request)
 METHODS = ("records", "record", "capture", "status", "calibrations")
 
 
-class RequestError(Exception):
+class RequestError(EdgeError):
     """Raised when a request is refused; ``code`` goes into the error response."""
 
     def __init__(self, code: str, message: str) -> None:

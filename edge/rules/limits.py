@@ -49,6 +49,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.configerrors import Loc, find_line, format_errors
+from edge.errors import EdgeError
 
 __all__ = [
     "Body",
@@ -71,7 +72,7 @@ _MIN_TOLERANCE_FACTOR = 1.0
 _MAX_TOLERANCE_FACTOR = 1.5
 
 
-class LimitTableError(ValueError):
+class LimitTableError(EdgeError, ValueError):
     """Raised when a limit table file cannot be read, is not valid TOML, breaks the table schema, or has no
     row for a vehicle. The message names the file, the key and (when known) the line, and what to fix."""
 

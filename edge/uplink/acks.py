@@ -24,6 +24,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.errors import EdgeError
+
 __all__ = ["AckedClient", "PublishRefused"]
 
 _T = TypeVar("_T")
@@ -33,7 +35,7 @@ _T = TypeVar("_T")
 _publish_mid: contextvars.ContextVar[int | None] = contextvars.ContextVar("_publish_mid", default=None)
 
 
-class PublishRefused(Exception):
+class PublishRefused(EdgeError):
     """Raised when the broker's PUBACK refuses a publish (MQTT 5 reason code >= 0x80).
 
     The message was not accepted; the connection is fine.  ``code`` is the reason code's value,

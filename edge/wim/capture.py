@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edge import __version__
 from edge.config import OFFLINE_DEVICES, Array, Config, RulesConfig, ScaleConfig, SiteConfig, WimConfig
 from edge.configerrors import format_errors
+from edge.errors import EdgeError
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 
@@ -85,7 +86,7 @@ _DOC = "docs/capture-format.md"
 F64 = npt.NDArray[np.float64]
 
 
-class CaptureError(ValueError):
+class CaptureError(EdgeError, ValueError):
     """Raised when a capture cannot be read or written: not a ZIP, a missing or invalid member, a meta
     key that is missing or wrong, an unsupported version, an array of the wrong dtype or shape.  The
     message names the file, the member and the key, and what to fix."""
