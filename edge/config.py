@@ -16,11 +16,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from drivers.registry import types_for
 from edge.configerrors import format_errors
@@ -139,7 +142,7 @@ class _Device(_Strict):
     role: ClassVar[str]
 
     type: str = Field(
-        description="Driver type (drivers/registry.py); `edge config schema` lists them per role."
+        description="Driver type: one registered for this role in drivers/registry.py (`edge config schema` lists them)."
     )
     port: str = Field(
         description="pyserial URL: /dev/ttyUSB0, /dev/weigh/scale0, socket://host:port, loop://"
@@ -148,6 +151,14 @@ class _Device(_Strict):
     read_timeout_s: float = Field(
         1.0, gt=0, le=60, description="A link that delivers nothing for this long is shown as silent."
     )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        schema["properties"]["type"]["enum"] = types_for(cls.role)  # `edge config schema` lists them
+        return schema
 
     @field_validator("type")
     @classmethod

@@ -11,7 +11,7 @@ from drivers.errors import UnknownDriver
 from drivers.registry import DRIVERS, load_driver_class, types_for
 from drivers.separator.driver import LightCurtain
 from drivers.wim_digitiser.driver import WimDigitiser
-from edge.config import ConfigError, parse_config
+from edge.config import Config, ConfigError, parse_config
 from edge.lane.devices import build_driver
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "lane.example.toml"
@@ -85,3 +85,10 @@ def test_a_driver_that_cannot_be_imported_says_so(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(DRIVERS, "gone", ("drivers.no_such_module", "Gone", "barrier"))
     with pytest.raises(UnknownDriver, match="cannot be imported"):
         load_driver_class("gone", "barrier")
+
+
+def test_the_schema_lists_each_roles_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(DRIVERS, "recording_display", (__name__, "RecordingDisplay", "display"))
+    definitions = Config.model_json_schema()["$defs"]
+    assert definitions["DisplayConfig"]["properties"]["type"]["enum"] == ["led_display", "recording_display"]
+    assert definitions["WimDigitiserConfig"]["properties"]["type"]["enum"] == ["wim_digitiser"]
