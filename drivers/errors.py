@@ -1,16 +1,27 @@
-"""The small error tree shared by every driver."""
+"""The project's error root, and the small error tree shared by every driver.
+
+:class:`EdgeError` is the root of every exception the project raises.  It lives here, in the lowest
+layer, because drivers must not import ``edge``; ``edge.errors`` re-exports it, and ``firmware_sim``
+(which may use drivers but nothing of ``edge``) derives from it here too.
+"""
 
 __all__ = [
     "DeviceRejected",
     "DeviceTimeout",
     "DeviceUnavailable",
     "DriverError",
+    "EdgeError",
     "FrameError",
     "UnknownDriver",
 ]
 
 
-class DriverError(Exception):
+class EdgeError(Exception):
+    """Raised when anything in weighlane-edge fails in a way it knows about: the root of every
+    project exception (``except EdgeError`` catches them all, and no bug or library error)."""
+
+
+class DriverError(EdgeError):
     """Raised when a device driver cannot do what was asked of it."""
 
 

@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import serial
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M")
 
 
-class LinkState:
-    """Link states as shown to technicians."""
+class LinkState(StrEnum):
+    """Link states as shown to technicians (the values are what health and heartbeats show)."""
 
     CONNECTING = "connecting"
     UP = "up"

@@ -1,7 +1,9 @@
 """Driver registry: a configuration ``type`` names a driver class, imported only when used.
 
-A missing optional dependency of one driver therefore breaks only that driver, with a message that
-says what to install, never ``import edge``.
+As in python-can (``can.Bus(interface="socketcan")``), the name is resolved to a class at run time, so a
+missing optional dependency of one driver breaks only that driver, with a message that says what to
+install, never ``import edge``.  This module imports no driver: the configuration checks a ``type``
+against :data:`DRIVERS` without loading any device code.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from drivers.errors import UnknownDriver
 
-__all__ = ["DRIVERS", "load_driver_class"]
+__all__ = ["DRIVERS", "ROLES", "load_driver_class", "types_for"]
 
 #: type -> (module, class, device role)
 DRIVERS: dict[str, tuple[str, str, str]] = {
@@ -22,13 +24,26 @@ DRIVERS: dict[str, tuple[str, str, str]] = {
     "barrier": ("drivers.barrier.driver", "Barrier", "barrier"),
 }
 
+#: The lane's device roles, in the order the lane lists them.
+ROLES = ("wim", "separator", "axle_sensor", "display", "barrier")
 
-def load_driver_class(type_name: str) -> Any:
-    try:
-        module_name, class_name, _role = DRIVERS[type_name]
-    except KeyError:
-        known = ", ".join(sorted(DRIVERS))
-        raise UnknownDriver(f"no driver of type {type_name!r}; known types: {known}") from None
+
+def types_for(role: str) -> list[str]:
+    """The registered driver types that can fill ``role``, sorted."""
+    return sorted(name for name, (_module, _class, kind) in DRIVERS.items() if kind == role)
+
+
+def load_driver_class(type_name: str, role: str) -> type[Any]:
+    """Import and return the driver class registered as ``type_name`` for ``role``.
+
+    Raises :class:`UnknownDriver` naming the known types of the role when ``type_name`` is not one of
+    them, or the import error when the driver's module cannot be imported.
+    """
+    entry = DRIVERS.get(type_name)
+    if entry is None or entry[2] != role:
+        known = ", ".join(types_for(role)) or "none"
+        raise UnknownDriver(f"no {role} driver of type {type_name!r}; known types for {role}: {known}")
+    module_name, class_name, _role = entry
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -36,4 +51,7 @@ def load_driver_class(type_name: str) -> Any:
             f"driver {type_name!r} cannot be imported ({exc}); install the package it needs"
             " (pip install -e . installs every runtime dependency)"
         ) from exc
-    return getattr(module, class_name)
+    cls = getattr(module, class_name)
+    if not isinstance(cls, type):
+        raise UnknownDriver(f"driver {type_name!r}: {module_name}.{class_name} is not a class")
+    return cls

@@ -392,7 +392,7 @@ def dynamic_command(
     """
     from edge.config import WimConfig
     from edge.judge import judge
-    from edge.rules import LimitTable
+    from edge.rules import LimitTable, Verdict
     from edge.wim.capture import CaptureError, read_capture
     from edge.wim.corrections import ReferenceRun, fit_speed_band_factors
 
@@ -408,7 +408,7 @@ def dynamic_command(
             continue
         raw_config = capture.config.model_copy(update={"wim": WimConfig()})  # uncorrected weights
         judgement = judge(capture.crossing, raw_config, limits)
-        if judgement.measurement is None or judgement.decision.verdict.value == "reweigh":
+        if judgement.measurement is None or judgement.decision.verdict is Verdict.REWEIGH:
             skipped.append(f"{path}: crossing not judged ({'; '.join(judgement.decision.reasons)})")
             continue
         runs.append(ReferenceRun(judgement.measurement.speed_kmh, judgement.gross_kg, reference_gross_kg))

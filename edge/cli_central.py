@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from edge.rules import Verdict
+
 __all__ = ["central"]
 
 
@@ -152,7 +154,7 @@ class _AwareTime(click.ParamType[str]):  # checked here for a clear message, and
 )
 @click.option("--to", "to_utc", type=_AwareTime(), default=None, help="Before this time (with zone).")
 @click.option("--plate", default=None, help="Exact plate.")
-@click.option("--verdict", type=click.Choice(["pass", "overweight", "reweigh"]), default=None)
+@click.option("--verdict", type=click.Choice([verdict.value for verdict in Verdict]), default=None)
 @click.option("--after-seq", type=click.IntRange(min=0), default=0, show_default=True, help="Page cursor.")
 @click.option("--page-size", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--full", is_flag=True, help="Whole records with their chain entries, not summaries.")

@@ -7,34 +7,52 @@ prints them all.  Errors name the file, the line and the key, and say what to do
 from __future__ import annotations
 
 import itertools
-import math
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from drivers.registry import DRIVERS
-from edge.plates.grammar import PROVINCES
-from edge.tomlpos import find_line
+from drivers.registry import types_for
+from edge.configerrors import format_errors
+from edge.errors import EdgeError
 
-__all__ = ["OFFLINE_DEVICES", "Config", "ConfigError", "load_config", "parse_config"]
+__all__ = ["OFFLINE_DEVICES", "Array", "Config", "ConfigError", "DeviceConfig", "load_config", "parse_config"]
 
 
-class ConfigError(ValueError):
+class ConfigError(EdgeError, ValueError):
     """Raised when a configuration file cannot be read or does not validate."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict: a value of the wrong type is refused (``lane = "3"``, ``enabled = "yes"``), never
+    converted; an int is still a valid float.  Unknown keys are refused.  Models hold data only: what is
+    done with it lives in the module that uses it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+T = TypeVar("T")
+
+
+def _list_to_tuple(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+#: A TOML array read into a tuple (strict mode takes only tuples for tuple fields); items stay strict.
+Array = Annotated[tuple[T, ...], BeforeValidator(_list_to_tuple)]
 
 
 class SiteConfig(_Strict):
@@ -52,7 +70,7 @@ class SiteConfig(_Strict):
 
 
 class ScaleConfig(_Strict):
-    platform_lengths_m: tuple[float, ...] = Field(
+    platform_lengths_m: Array[float] = Field(
         (6.0, 6.0, 6.0),
         min_length=1,
         max_length=8,
@@ -66,7 +84,7 @@ class ScaleConfig(_Strict):
     sample_rate_hz: int = Field(
         1000, ge=500, le=10000, description="Digitiser sample rate the lane expects (Hz)."
     )
-    kg_per_count: float | tuple[float, ...] = Field(
+    kg_per_count: float | Array[float] = Field(
         0.02,
         description="Span of each load cell (kg per ADC count): one value for all cells or one per channel.",
     )
@@ -122,7 +140,15 @@ class ScaleConfig(_Strict):
         return self
 
 
-class _Serial(_Strict):
+class _Device(_Strict):
+    """A device on a serial link; ``type`` names the driver class (drivers/registry.py) that runs it.
+    Keys besides the link's (port, baudrate, read_timeout_s) are passed to the driver's constructor."""
+
+    role: ClassVar[str]
+
+    type: str = Field(
+        description="Driver type: one registered for this role in drivers/registry.py (`edge config schema` lists them)."
+    )
     port: str = Field(
         description="pyserial URL: /dev/ttyUSB0, /dev/weigh/scale0, socket://host:port, loop://"
     )
@@ -131,50 +157,64 @@ class _Serial(_Strict):
         1.0, gt=0, le=60, description="A link that delivers nothing for this long is shown as silent."
     )
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        schema["properties"]["type"]["enum"] = types_for(cls.role)  # `edge config schema` lists them
+        return schema
 
-class WimDigitiserConfig(_Serial):
-    type: Literal["wim_digitiser"] = Field(
-        description="Lane-bus WIM digitiser (docs/protocols/wim_digitiser.md)."
-    )
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        known = types_for(cls.role)
+        if value not in known:
+            raise ValueError(
+                f"no {cls.role} driver of type {value!r}; known types for {cls.role}: {', '.join(known)}"
+            )
+        return value
+
+
+class WimDigitiserConfig(_Device):
+    role = "wim"
     baudrate: int = Field(921600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
 
 
-class LightCurtainConfig(_Serial):
-    type: Literal["light_curtain"] = Field(description="Lane-bus light-curtain separator.")
+class SeparatorConfig(_Device):
+    role = "separator"
 
 
-class TyreRecogniserConfig(_Serial):
-    type: Literal["tyre_recogniser"] = Field(
-        description="Lane-bus tyre/axle recogniser with entry and exit strips."
-    )
+class AxleSensorConfig(_Device):
+    role = "axle_sensor"
 
 
-class LedDisplayConfig(_Serial):
-    type: Literal["led_display"] = Field(description="Lane-bus LED message board.")
+class DisplayConfig(_Device):
+    role = "display"
     ack_timeout_s: float = Field(
         0.5, gt=0, le=10, description="How long to wait for the board's acknowledgement."
     )
 
 
-class BarrierConfig(_Serial):
-    type: Literal["barrier"] = Field(description="Lane-bus barrier controller.")
+class BarrierConfig(_Device):
+    role = "barrier"
     ack_timeout_s: float = Field(
         0.5, gt=0, le=10, description="How long to wait for the controller's state reply."
     )
 
 
+#: Any device's configuration.
+DeviceConfig = WimDigitiserConfig | SeparatorConfig | AxleSensorConfig | DisplayConfig | BarrierConfig
+
+
 class DevicesConfig(_Strict):
-    wim: Annotated[WimDigitiserConfig, Field(discriminator="type")] = Field(
-        description="Load-cell digitiser."
-    )
-    separator: Annotated[LightCurtainConfig, Field(discriminator="type")] = Field(
-        description="Vehicle separator."
-    )
-    axle_sensor: Annotated[TyreRecogniserConfig, Field(discriminator="type")] = Field(
-        description="Tyre/axle recogniser."
-    )
-    display: Annotated[LedDisplayConfig, Field(discriminator="type")] = Field(description="Lane LED display.")
-    barrier: Annotated[BarrierConfig, Field(discriminator="type")] = Field(description="Barrier controller.")
+    """One table per device role; each names its driver ``type``."""
+
+    wim: WimDigitiserConfig = Field(description="Load-cell digitiser (type wim_digitiser).")
+    separator: SeparatorConfig = Field(description="Vehicle separator (type light_curtain).")
+    axle_sensor: AxleSensorConfig = Field(description="Tyre/axle recogniser (type tyre_recogniser).")
+    display: DisplayConfig = Field(description="Lane LED display (type led_display).")
+    barrier: BarrierConfig = Field(description="Barrier controller (type barrier).")
 
 
 class RulesConfig(_Strict):
@@ -214,12 +254,12 @@ class RulesConfig(_Strict):
 
 
 class WimConfig(_Strict):
-    speed_band_edges_kmh: tuple[float, ...] = Field(
+    speed_band_edges_kmh: Array[float] = Field(
         (0.0, 10.0, 20.0, 40.0, 100.0),
         min_length=2,
         description="Speed bands (km/h) of the dynamic correction factors; GB/T 21296 splits at 10 and 40.",
     )
-    corrections: dict[str, tuple[float, ...]] = Field(
+    corrections: dict[str, Array[float]] = Field(
         default_factory=dict,
         description="Dynamic correction factors per speed band: key 'default' or a vehicle class code"
         " (e.g. '6-combination'), one factor per band; measured loads are multiplied by it."
@@ -300,14 +340,6 @@ class WimConfig(_Strict):
                 raise ValueError(f"corrections.{key}: a factor outside 0.8-1.2 means a broken calibration")
         return self
 
-    def correction(self, vehicle_class: str, speed_kmh: float) -> float:
-        factors = self.corrections.get(vehicle_class) or self.corrections.get("default")
-        if factors is None or not math.isfinite(speed_kmh):
-            return 1.0
-        edges = self.speed_band_edges_kmh
-        band = sum(1 for edge in edges[1:-1] if speed_kmh > edge)
-        return factors[band]
-
 
 class LaneConfig(_Strict):
     session_timeout_s: float = Field(
@@ -316,7 +348,7 @@ class LaneConfig(_Strict):
     data_wait_s: float = Field(
         0.3, gt=0, le=5, description="How long to wait for load samples covering the last axle's exit."
     )
-    idle_lines: tuple[str, ...] = Field(
+    idle_lines: Array[str] = Field(
         ("减速慢行", "依次称重"), max_length=4, description="Display text while the lane waits for a vehicle."
     )
     idle_after_s: float = Field(
@@ -418,7 +450,7 @@ class QueryConfig(_Strict):
         True,
         description="Answer central requests on <prefix>/<site id>/lane/<lane>/query (needs mqtt.enabled).",
     )
-    response_prefixes: tuple[str, ...] = Field(
+    response_prefixes: Array[str] = Field(
         (),
         description="A request's Response Topic must start with one of these; empty means the station's own"
         " <prefix>/<site id>/response/, the only subtree the example broker ACL lets a station write besides"
@@ -489,9 +521,10 @@ class PlatesConfig(_Strict):
     model_dir: str = Field("", description="Folder of the plate ONNX models; empty = the packaged ones.")
     home_province: str = Field(
         "",
+        pattern=r"^\p{Han}?$",
         description="The station's own province character (e.g. '皖'); empty = no prior. Most plates at a"
         " station are local, and the province character is the hardest to read: a weak reading of it leans"
-        " towards this one.",
+        " towards this one.  The plate reader checks it against the GA 36 province list when it starts.",
     )
     home_province_share: float = Field(
         0.5,
@@ -499,13 +532,6 @@ class PlatesConfig(_Strict):
         lt=1,
         description="Share of the station's traffic expected to carry plates of plates.home_province.",
     )
-
-    @field_validator("home_province")
-    @classmethod
-    def _known_province(cls, value: str) -> str:
-        if value and (len(value) != 1 or value not in PROVINCES):
-            raise ValueError(f"{value!r} is not a province character; use one of {PROVINCES}, or ''")
-        return value
 
     @model_validator(mode="after")
     def _camera_needed(self) -> PlatesConfig:
@@ -525,17 +551,29 @@ class DownlinkConfig(_Strict):
 
 
 class Config(_Strict):
-    site: SiteConfig
-    scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig())
-    devices: DevicesConfig
-    rules: RulesConfig = Field(default_factory=lambda: RulesConfig())
-    wim: WimConfig = Field(default_factory=lambda: WimConfig())
-    lane: LaneConfig = Field(default_factory=lambda: LaneConfig())
-    evidence: EvidenceConfig = Field(default_factory=lambda: EvidenceConfig())
-    mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
-    query: QueryConfig = Field(default_factory=lambda: QueryConfig())
-    plates: PlatesConfig = Field(default_factory=lambda: PlatesConfig())
-    downlink: DownlinkConfig = Field(default_factory=lambda: DownlinkConfig())
+    """The whole configuration file: one table per section."""
+
+    site: SiteConfig = Field(description="Which station and lane this is.")
+    scale: ScaleConfig = Field(default_factory=lambda: ScaleConfig(), description="Scale geometry and span.")
+    devices: DevicesConfig = Field(description="The lane's devices and their serial links.")
+    rules: RulesConfig = Field(
+        default_factory=lambda: RulesConfig(), description="Legal limits and the re-weigh criteria."
+    )
+    wim: WimConfig = Field(
+        default_factory=lambda: WimConfig(), description="Axle-load estimation, corrections, captures."
+    )
+    lane: LaneConfig = Field(default_factory=lambda: LaneConfig(), description="Lane sequencing and display.")
+    evidence: EvidenceConfig = Field(
+        default_factory=lambda: EvidenceConfig(), description="The evidence database and its budget."
+    )
+    mqtt: MqttConfig = Field(
+        default_factory=lambda: MqttConfig(), description="The uplink's broker connection."
+    )
+    query: QueryConfig = Field(default_factory=lambda: QueryConfig(), description="Central queries.")
+    plates: PlatesConfig = Field(default_factory=lambda: PlatesConfig(), description="Licence-plate reading.")
+    downlink: DownlinkConfig = Field(
+        default_factory=lambda: DownlinkConfig(), description="Documents from the central office."
+    )
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.
@@ -559,21 +597,12 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            # A discriminated union puts the selected ``type`` into the location; the file has no such key.
-            loc = tuple(error["loc"])
-            if len(loc) > 2 and loc[0] == "devices" and loc[2] in DRIVERS:
-                loc = loc[:2] + loc[3:]
-            key = ".".join(str(part) for part in loc) or "(top level)"
-            line = find_line(text, loc)
-            where = f"{source}:{line}" if line else source
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown key (misspelt? see `edge config schema` for the allowed keys)"
-            elif error["type"] == "missing":
-                message = "required key is missing"
-            problems.append(f"{where}: {key}: {message}")
+        problems = format_errors(
+            exc,
+            source=source,
+            text=text,
+            fixes={"extra_forbidden": "misspelt? `edge config schema` lists the allowed keys"},
+        )
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 
 

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from edge.config import Config
 from edge.lane.crossing import Crossing
 from edge.rules import Decision, LimitDecision, LimitTable, Tyre, VehicleClass, classify, decide, gross_limit
+from edge.wim.corrections import correction_factor
 from edge.wim.estimate import WimMeasurement
 from edge.wim.weighing import Weighed, weigh
 
@@ -63,7 +64,9 @@ def judge_weighed(crossing: Crossing, weighed: Weighed, config: Config, limits: 
     vehicle_class = classify(spacings, group_max_spacing_m=config.rules.group_max_spacing_m)
     correction = 1.0
     if measurement is not None:
-        correction = config.wim.correction(vehicle_class.code, measurement.speed_kmh)
+        correction = correction_factor(
+            config.wim.corrections, config.wim.speed_band_edges_kmh, vehicle_class.code, measurement.speed_kmh
+        )
         if correction != 1.0:
             measurement = measurement.corrected(correction)
     tyres = (

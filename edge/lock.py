@@ -15,10 +15,12 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from edge.errors import EdgeError
+
 __all__ = ["AlreadyRunning", "StationLock", "port_lock_dir"]
 
 
-class AlreadyRunning(RuntimeError):
+class AlreadyRunning(EdgeError, RuntimeError):
     """Raised when another process holds the evidence database or a port this daemon needs."""
 
 

@@ -143,7 +143,6 @@ class SimulatedLane:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._garbage: dict[str, bytes] = {}
         self.paused_devices: set[str] = set()
         # The lane camera writes JPEG frames of each approaching truck into camera_dir (firmware_sim.camera).
         self.camera = None
@@ -217,11 +216,6 @@ class SimulatedLane:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def inject_garbage(self, device: str, data: bytes) -> None:
-        """Send raw bytes on a device's line before its next frame (line noise)."""
-        with self._lock:
-            self._garbage[device] = self._garbage.get(device, b"") + data
-
     def place_test_weight(self, platform: int, kg: float, u: float = 0.5, w: float = 0.5) -> None:
         """Put a static test weight of ``kg`` on ``platform`` (0 = entry), ``u`` along it from the entry
         edge and ``w`` across it from the left edge, both fractions 0..1; the corners share it bilinearly
@@ -267,10 +261,7 @@ class SimulatedLane:
     def _send(self, device: str, message: object) -> None:
         if device in self.paused_devices:
             return
-        with self._lock:
-            garbage = self._garbage.pop(device, b"")
-        data = garbage + self._encoders[device].encode(message)
-        self.ports[device].write(data)
+        self.ports[device].write(self._encoders[device].encode(message))
 
     def _next_seq(self, device: str) -> int:
         self._seq[device] = (self._seq[device] + 1) & 0xFFFFFFFF

@@ -40,15 +40,17 @@ the file, the TOML line, the key path (``truck[3].axle_loads_kg``) and what to c
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
+
+from drivers.errors import EdgeError
+from edge.configerrors import Loc, format_errors
 
 __all__ = [
     "Body",
@@ -73,7 +75,7 @@ _PositiveMetres = Annotated[float, Field(gt=0.0)]
 _PositiveKg = Annotated[float, Field(gt=0.0)]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(EdgeError, ValueError):
     """Raised when a scenario file cannot be found, is not valid TOML, or does not describe valid trucks.
 
     The message holds one line per problem: ``file:line: key.path: what is wrong; what to do``.
@@ -397,115 +399,19 @@ def _parse(text: str, file: str) -> Scenario:
     try:
         return Scenario.model_validate(document)
     except ValidationError as exc:
-        lines = text.splitlines()
-        located = [(_find_line(lines, tuple(e["loc"])), e) for e in exc.errors(include_url=False)]
-        located.sort(key=lambda item: item[0] or 0)  # in the order they appear in the file
-        raise ScenarioError(file, [_describe(error, line, file) for line, error in located]) from None
+        raise ScenarioError(file, format_errors(exc, source=file, text=text, fixes=_fix)) from None
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else part
-    return path or "(top level)"
-
-
-_TABLE_HEADER = re.compile(r"^\s*\[")
-_ARRAY_TABLE_HEADER = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.\s-]+?)\s*\]\]")
-_PLAIN_TABLE_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\s-]+?)\s*\](?!\])")
-
-_TablePath = tuple[int | str, ...]
-
-
-def _table_paths(lines: list[str]) -> list[tuple[_TablePath, int]]:
-    """(key path, 0-based header line) of every table header: ``[[truck]]`` -> ``("truck", 3)``,
-    ``[truck.dynamics]`` under it -> ``("truck", 3, "dynamics")``, ``[sensor]`` -> ``("sensor",)``."""
-    counts: dict[str, int] = {}
-    tables: list[tuple[_TablePath, int]] = []
-    for index, line in enumerate(lines):
-        array = _ARRAY_TABLE_HEADER.match(line)
-        plain = None if array else _PLAIN_TABLE_HEADER.match(line)
-        match = array or plain
-        if match is None:
-            continue
-        parts = [part.strip() for part in match.group(1).split(".")]
-        dotted = ".".join(parts)
-        if array:
-            counts[dotted] = counts.get(dotted, 0) + 1
-        path: list[int | str] = []
-        for depth in range(len(parts)):
-            path.append(parts[depth])
-            prefix = ".".join(parts[: depth + 1])
-            if prefix in counts:
-                path.append(counts[prefix] - 1)
-        tables.append((tuple(path), index))
-    return tables
-
-
-def _find_line(lines: list[str], loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the TOML text where ``loc`` is written, or None when it cannot be found.
-
-    Handles the layout scenario files use: top-level keys, then tables (``[[truck]]``, its
-    ``[truck.dynamics]`` sub-table, ``[sensor]``) of ``key = value`` lines.  ``truck[3]`` is the fourth
-    ``[[truck]]`` header; its keys are searched from there to the next header.  A key that cannot be found
-    inside its table is reported at the table's header.
-    """
-    if not loc or not isinstance(loc[0], str):
-        return None
-    tables = _table_paths(lines)
-    # The deepest table whose path is a prefix of loc holds the key (or is where it has to be added).
-    best: tuple[_TablePath, int] | None = None
-    for path, header in tables:
-        if loc[: len(path)] == path and (best is None or len(path) > len(best[0])):
-            best = (path, header)
-    if best is not None:
-        path, header = best
-        rest = loc[len(path) :]
-        if rest and isinstance(rest[0], str):
-            found = _key_line(lines, rest[0], header + 1, _next_header(lines, header + 1))
-            if found is not None:
-                return found
-        return header + 1
-    name = loc[0]
-    found = _key_line(lines, name, 0, _next_header(lines, 0))
-    if found is None:
-        header_pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(name)}\s*\]")
-        found = next((i + 1 for i, line in enumerate(lines) if header_pattern.match(line)), None)
-    return found
-
-
-def _next_header(lines: list[str], start: int) -> int:
-    return next((i for i in range(start, len(lines)) if _TABLE_HEADER.match(lines[i])), len(lines))
-
-
-def _key_line(lines: list[str], key: str, start: int, stop: int) -> int | None:
-    quoted = re.escape(key)
-    pattern = re.compile(rf"""^\s*(?:{quoted}|"{quoted}"|'{quoted}')\s*=""")
-    return next((i + 1 for i in range(start, stop) if pattern.match(lines[i])), None)
-
-
-def _describe(error: ErrorDetails, line: int | None, file: str) -> str:
-    loc = tuple(error["loc"])
-    key_path = _key_path(loc)
-    where = f"{file}:{line}" if line is not None else file
+def _fix(error: ErrorDetails, loc: Loc) -> str:
     kind = error["type"]
-    key = str(loc[-1]) if loc else ""
     if kind == "missing":
-        # _find_line falls back to the table's header, which is where the key has to be added.
-        fix = "add one [[truck]] table per truck" if loc == ("truck",) else f"add `{key} = ...`"
-        return f"{where}: {key_path}: required key is missing; {fix}"
+        # find_line falls back to the table's header, which is where the key has to be added.
+        return "add one [[truck]] table per truck" if loc == ("truck",) else f"add `{loc[-1]} = ...`"
     if kind == "extra_forbidden":
-        allowed = ", ".join(_allowed_keys(loc[:-1]))
-        return (
-            f"{where}: {key_path}: unknown key; remove it or correct its spelling (allowed here: {allowed})"
-        )
-    message = error["msg"]
+        return f"remove it or correct its spelling (allowed here: {', '.join(_allowed_keys(loc[:-1]))})"
     if kind == "length_mismatch":
-        return f"{where}: {key_path}: {message}; make the per-axle lists the same length"
-    return f"{where}: {key_path}: {message}, got {_short(error['input'])}; correct the value"
+        return "make the per-axle lists the same length"
+    return "correct the value"
 
 
 _SUB_TABLES: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
@@ -521,8 +427,3 @@ def _allowed_keys(table_loc: tuple[int | str, ...]) -> list[str]:
         if isinstance(part, str):
             model = _SUB_TABLES.get((model, part), model)
     return [info.alias or name for name, info in model.model_fields.items()]
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from click.testing import CliRunner
+from pydantic import BaseModel
 
 from edge.cli import main
-from edge.config import ConfigError, load_config, parse_config
+from edge.config import Config, ConfigError, load_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "lane.example.toml"
 
@@ -42,7 +47,7 @@ def _line_of(text: str, needle: str) -> int:
             "tolerance_factor = 2.0",
         ),
         ("edge_margin_m = 0.1", "edge_margn_m = 0.1", "scale.edge_margn_m", "edge_margn_m"),
-        ('type = "barrier"', 'type = "barier"', "devices.barrier", "[devices.barrier]"),
+        ('type = "barrier"', 'type = "barier"', "devices.barrier.type", 'type = "barier"'),
         ('port = "/dev/weigh/axles"', "", "devices.axle_sensor.port", "[devices.axle_sensor]"),
     ],
 )
@@ -112,3 +117,80 @@ def test_body_frequency_band_must_not_be_reversed() -> None:
     )
     with pytest.raises(ConfigError, match="body_max_frequency_hz must be at least body_min_frequency_hz"):
         parse_config(text, "lane.toml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "fix"),
+    [
+        ("lane = 1", 'lane = "3"', "site.lane", "whole number"),
+        (
+            "tolerance_factor = 1.05 ",
+            'tolerance_factor = "1.05" ',
+            "rules.tolerance_factor",
+            "without quotes",
+        ),
+        ("enabled = true", 'enabled = "yes"', "mqtt.enabled", "true or false"),
+        ("baudrate = 921600", "baudrate = 921600.0", "devices.wim.baudrate", "whole number"),
+        ("kg_per_count = 0.02", 'kg_per_count = ["0.02"]', "scale.kg_per_count", "without quotes"),
+    ],
+)
+def test_wrong_types_are_refused_not_converted(old: str, new: str, key: str, fix: str) -> None:
+    text = _broken(old, new)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "lane.toml")
+    message = str(info.value)
+    assert f"lane.toml:{_line_of(text, new.strip())}: {key}" in message
+    assert fix in message
+
+
+def test_whole_numbers_are_valid_floats_and_arrays_become_tuples() -> None:
+    config = parse_config(
+        _broken("tolerance_factor = 1.05 ", "tolerance_factor = 1 ").replace(
+            "[lane]", "[lane]\nidle_after_s = 5", 1
+        ),
+        "lane.toml",
+    )
+    assert config.rules.tolerance_factor == 1.0 and isinstance(config.rules.tolerance_factor, float)
+    assert config.lane.idle_after_s == 5.0
+    assert isinstance(config.scale.platform_lengths_m, tuple)
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    found = [model]
+    for field in model.model_fields.values():
+        for arg in (field.annotation, *get_args(field.annotation)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel) and arg not in found:
+                found += [m for m in _models(arg) if m not in found]
+    return found
+
+
+def test_every_key_has_a_description_and_models_hold_data_only() -> None:
+    models = _models(Config)
+    assert len(models) >= 15
+    for model in models:
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"
+        assert model.model_config.get("strict") and model.model_config.get("extra") == "forbid"
+        methods = [
+            name
+            for name, value in vars(model).items()
+            if callable(value) and not name.startswith("_") and name not in ("model_post_init",)
+        ]
+        assert methods == [], f"{model.__name__} has behaviour: {methods}"
+
+
+def test_config_imports_nothing_above_it() -> None:
+    """Leaf modules only: the error root, the error formatter and the driver registry's names (no driver)."""
+    code = (
+        "import sys, edge.config; print(sorted(m for m in sys.modules if m.startswith(('edge', 'drivers'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ast.literal_eval(result.stdout) == [
+        "drivers",
+        "drivers.errors",
+        "drivers.registry",
+        "edge",
+        "edge.config",
+        "edge.configerrors",
+        "edge.errors",
+    ]

@@ -15,7 +15,7 @@ from edge.config import WimConfig, load_config
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.wim.capture import write_capture
-from edge.wim.corrections import ReferenceRun, fit_speed_band_factors
+from edge.wim.corrections import ReferenceRun, correction_factor, fit_speed_band_factors
 from firmware_sim.physics import LaneGeometry, LoadCellModel, cell_loads_kg, schedule
 from firmware_sim.scenario import load_scenario
 
@@ -42,11 +42,15 @@ def test_config_applies_class_then_default_factors() -> None:
     wim = WimConfig(
         speed_band_edges_kmh=(0, 10, 40), corrections={"default": (1.01, 0.99), "6-combination": (1.02, 0.98)}
     )
-    assert wim.correction("2-rigid", 5.0) == 1.01
-    assert wim.correction("2-rigid", 25.0) == 0.99
-    assert wim.correction("6-combination", 10.5) == 0.98
-    assert wim.correction("6-combination", float("nan")) == 1.0
-    assert WimConfig().correction("2-rigid", 12.0) == 1.0
+
+    def factor(wim: WimConfig, vehicle_class: str, speed_kmh: float) -> float:
+        return correction_factor(wim.corrections, wim.speed_band_edges_kmh, vehicle_class, speed_kmh)
+
+    assert factor(wim, "2-rigid", 5.0) == 1.01
+    assert factor(wim, "2-rigid", 25.0) == 0.99
+    assert factor(wim, "6-combination", 10.5) == 0.98
+    assert factor(wim, "6-combination", float("nan")) == 1.0
+    assert factor(WimConfig(), "2-rigid", 12.0) == 1.0
 
 
 def test_bad_factor_tables_are_refused() -> None:

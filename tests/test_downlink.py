@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,7 @@ def _bytes(value: Any) -> bytes:
 def test_documents_are_validated_strictly() -> None:
     assert parse_document("watchlist", _bytes(WATCHLIST)).version == 3
     assert parse_document("permits", _bytes(PERMITS)).version == 7
-    with pytest.raises(DocumentError, match=r"entries\.0\.plate.*province"):
+    with pytest.raises(DocumentError, match=r"entries\[0\]\.plate.*province"):
         parse_document("watchlist", _bytes({"version": 4, "entries": [{"plate": "XX12345", "reason": "r"}]}))
     with pytest.raises(DocumentError, match="valid_until_utc must be after"):
         bad = json.loads(json.dumps(PERMITS))
@@ -103,6 +105,21 @@ def test_the_store_replaces_atomically_and_only_with_newer_versions(tmp_path: Pa
     loaded = store.load()
     assert loaded["watchlist"].version == 4
     assert loaded["watchlist"].document.entries == ()
+
+
+async def test_applied_time_is_utc_in_any_time_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Shanghai")  # UTC+8 all year: a local stamp would be 8 h off
+    time.tzset()
+    try:
+        service = DownlinkService(_config(tmp_path))
+        ack = await service.handle("watchlist", _bytes(WATCHLIST))
+        assert ack["status"] == "applied"
+        stamp = service._applied["watchlist"].applied_utc  # the in-memory record of the applied document
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    applied = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - applied).total_seconds()) < 60
 
 
 async def test_the_daemon_judges_with_an_applied_remote_config(tmp_path: Path) -> None:

@@ -324,7 +324,7 @@ def test_wrong_type_names_file_key_and_line(tmp_path: Path) -> None:
     assert "limit_kg" in message
     assert '"5-combination"' in message
     bad_line = _line_of(path, 'limit_kg = "43000"')
-    assert f"line {bad_line}" in message
+    assert f"{path}:{bad_line}: " in message
     assert "whole number" in message
 
 

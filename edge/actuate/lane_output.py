@@ -11,6 +11,7 @@ from typing import Any
 from drivers.barrier.driver import Barrier
 from drivers.display.driver import Colour, LedDisplay
 from drivers.errors import DriverError
+from edge.rules import Verdict
 
 __all__ = ["LaneOutput", "verdict_text"]
 
@@ -22,15 +23,15 @@ def _tonnes(kg: float) -> str:
 
 
 def verdict_text(
-    verdict: str, gross_kg: float | None, limit_kg: int | None, label: str
+    verdict: Verdict, gross_kg: float | None, limit_kg: int | None, label: str
 ) -> tuple[Colour, tuple[str, ...]]:
     """Board colour and lines for a verdict (Chinese, as drivers read it; <= 64 bytes a line)."""
     weights = ""
     if gross_kg is not None and limit_kg is not None and math.isfinite(gross_kg):
         weights = f"总重{_tonnes(gross_kg)} 限{_tonnes(limit_kg)}"
-    if verdict == "pass":
+    if verdict is Verdict.PASS:
         return "green", (f"{label} 请通行", weights)
-    if verdict == "overweight":
+    if verdict is Verdict.OVERWEIGHT:
         return "red", (f"{label} 超限 禁止驶入", weights, "请掉头驶离")
     return "yellow", (f"{label} 称重无效", "请倒车 重新低速过磅")
 
@@ -56,13 +57,13 @@ class LaneOutput:
         return "ok"
 
     async def show_verdict(
-        self, verdict: str, gross_kg: float | None, limit_kg: int | None, label: str
+        self, verdict: Verdict, gross_kg: float | None, limit_kg: int | None, label: str
     ) -> dict[str, str]:
         """Show the verdict and move the barrier; returns what each device did (goes into the evidence)."""
         if self._idle_task is not None:
             self._idle_task.cancel()
         colour, lines = verdict_text(verdict, gross_kg, limit_kg, label)
-        barrier_action = self.barrier.open() if verdict == "pass" else self.barrier.close()
+        barrier_action = self.barrier.open() if verdict is Verdict.PASS else self.barrier.close()
         display_result, barrier_result = await asyncio.gather(
             self._attempt("display", self.display.show(lines, colour)),
             self._attempt("barrier", barrier_action),
@@ -73,7 +74,7 @@ class LaneOutput:
             "display": display_result,
             "display_text": " / ".join(line for line in lines if line),
             "barrier": barrier_result,
-            "barrier_command": "open" if verdict == "pass" else "close",
+            "barrier_command": "open" if verdict is Verdict.PASS else "close",
         }
 
     async def vehicle_arriving(self) -> None:

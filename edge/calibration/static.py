@@ -39,6 +39,7 @@ import numpy.typing as npt
 from drivers.link import LinkConfig, LinkState
 from drivers.wim_digitiser.driver import LoadSamples, WimDigitiser
 from edge.calibration.store import UTC_FORMAT, Calibration, PlatformCheck
+from edge.errors import EdgeError
 
 if TYPE_CHECKING:
     from edge.config import Config
@@ -73,7 +74,7 @@ CHECK_POSITION = (0.25, 0.75)
 """Off-centre check weighing: a quarter in from the entry edge and from the right edge."""
 
 
-class CalibrationError(Exception):
+class CalibrationError(EdgeError):
     """Raised when a calibration cannot be completed; the message says what to do."""
 
 

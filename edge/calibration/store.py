@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlite_utils
 
+from edge.errors import EdgeError
+
 if TYPE_CHECKING:
     from edge.config import Config
 
@@ -44,7 +46,7 @@ UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 Method = Literal["platform", "cell"]
 
 
-class CalibrationStoreError(Exception):
+class CalibrationStoreError(EdgeError):
     """Raised when the calibration table cannot be read or written, or a calibration is not found."""
 
 

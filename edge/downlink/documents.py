@@ -23,8 +23,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from edge.config import Config
+from edge.configerrors import DEFAULT_FIXES, Loc, format_errors
+from edge.errors import EdgeError
 from edge.plates.grammar import validate as plate_problems
 
 __all__ = [
@@ -48,7 +51,7 @@ MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 CONFIG_KEYS = ("rules.tolerance_factor", "lane.idle_lines", "lane.idle_after_s")
 
 
-class DocumentError(ValueError):
+class DocumentError(EdgeError, ValueError):
     """Raised when a downlink document is not valid JSON or does not match its schema."""
 
     def __init__(self, errors: list[str]) -> None:
@@ -144,16 +147,14 @@ _MODELS: dict[str, type[_Document]] = {
 }
 
 
-def _format(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "(document)"
-    message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = "unknown key" + (
-            f" (the remote config may set only {', '.join(CONFIG_KEYS)})"
-            if where.startswith("settings")
-            else ""
-        )
-    return f"{where}: {message}"
+def _fix(error: ErrorDetails, loc: Loc) -> str | None:
+    if error["type"] == "extra_forbidden" and loc[:1] == ("settings",):
+        return f"the remote config may set only {', '.join(CONFIG_KEYS)}"
+    return DEFAULT_FIXES.get(error["type"])
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return format_errors(exc, fixes=_fix, show_input=False)
 
 
 def parse_document(kind: str, payload: bytes) -> _Document:
@@ -171,7 +172,7 @@ def parse_document(kind: str, payload: bytes) -> _Document:
     try:
         return _MODELS[kind].model_validate(data)
     except ValidationError as exc:
-        raise DocumentError([_format(error) for error in exc.errors()]) from None
+        raise DocumentError(_problems(exc)) from None
 
 
 def apply_config(config: Config, document: ConfigDocument | None) -> Config:
@@ -185,7 +186,7 @@ def apply_config(config: Config, document: ConfigDocument | None) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise DocumentError([_format(error) for error in exc.errors()]) from None
+        raise DocumentError(_problems(exc)) from None
 
 
 @dataclass(frozen=True)

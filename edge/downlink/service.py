@@ -132,7 +132,7 @@ class DownlinkService:
                 "errors": [f"version {document.version} is not newer than the applied version {previous}"],
             }
         self._applied[kind] = AppliedDocument(
-            kind, document.version, document, "", time.strftime("%Y-%m-%dT%H:%M:%SZ")
+            kind, document.version, document, "", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         )
         if new_config is not None and self._on_config is not None:
             self._on_config(new_config)

@@ -8,7 +8,6 @@ from edge.evidence.signing import (
     Signer,
     Verifier,
     load_or_create_signer,
-    register_signature_scheme,
 )
 from edge.evidence.store import (
     EvidenceError,
@@ -34,7 +33,6 @@ __all__ = [
     "canonical_json",
     "export_package",
     "load_or_create_signer",
-    "register_signature_scheme",
     "verify_database",
     "verify_package",
     "verify_payload",

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from edge.errors import EdgeError
+
 if TYPE_CHECKING:
     from edge.evidence.signing import Signer, Verifier
 
@@ -38,14 +40,13 @@ __all__ = [
     "genesis",
     "hash_algorithm",
     "record_hash",
-    "register_hash_algorithm",
     "seal",
 ]
 
 DEFAULT_HASH_ALG = "sha256"
 
 
-class EvidenceError(Exception):
+class EvidenceError(EdgeError):
     """Raised when evidence cannot be opened, written, signed or read (database, key file, package)."""
 
 
@@ -69,11 +70,6 @@ class HashAlgorithm:
 _HASHES: dict[str, HashAlgorithm] = {
     "sha256": HashAlgorithm("sha256", 32, lambda data: hashlib.sha256(data).digest()),
 }
-
-
-def register_hash_algorithm(algorithm: HashAlgorithm) -> None:
-    """Make a hash usable by name (e.g. SM3 from a national-crypto package); names are lower case."""
-    _HASHES[algorithm.name] = algorithm
 
 
 def hash_algorithm(name: str) -> HashAlgorithm:

@@ -35,7 +35,6 @@ __all__ = [
     "load_signer",
     "load_verifier",
     "public_key_path",
-    "register_signature_scheme",
     "signature_scheme",
 ]
 
@@ -150,11 +149,6 @@ def _ed25519_verifier(pem: bytes) -> Verifier:
 _SCHEMES: dict[str, SignatureScheme] = {
     "ed25519": SignatureScheme("ed25519", _ed25519_generate, _ed25519_signer, _ed25519_verifier),
 }
-
-
-def register_signature_scheme(scheme: SignatureScheme) -> None:
-    """Make a signature scheme usable by name (e.g. "sm2"); names are lower case."""
-    _SCHEMES[scheme.name] = scheme
 
 
 def signature_scheme(name: str) -> SignatureScheme:

@@ -17,26 +17,21 @@ import time
 from collections.abc import Callable
 
 from drivers.axle_sensor.driver import AxlePassage, TyreRecogniser
-from drivers.link import LinkConfig
 from drivers.separator.driver import LightCurtain, VehicleEdge
 from drivers.wim_digitiser.driver import LoadSamples, WimDigitiser
 from edge.config import Config
-from edge.config import _Serial as SerialDeviceConfig
 from edge.lane.buffer import SampleBuffer, SampleWindow
 from edge.lane.busy import LaneBusy
 from edge.lane.crossing import Crossing, build_crossing
+from edge.lane.devices import build_driver
 from edge.lane.session import LaneStateMachine, VehicleSession
 
-__all__ = ["QUIET_AFTER_ACTIVITY_S", "Sensing", "link_config"]
+__all__ = ["QUIET_AFTER_ACTIVITY_S", "Sensing"]
 
 log = logging.getLogger(__name__)
 
 #: The lane counts as empty this long after the last curtain or axle event (s).
 QUIET_AFTER_ACTIVITY_S = 3.0
-
-
-def link_config(device: SerialDeviceConfig) -> LinkConfig:
-    return LinkConfig(url=device.port, baudrate=device.baudrate, read_timeout_s=device.read_timeout_s)
 
 
 class Sensing:
@@ -54,9 +49,12 @@ class Sensing:
             config.lane.session_timeout_s,
             strip_distance_m=scale.exit_x_m - scale.entry_strip_x_m,
         )
-        self.wim = WimDigitiser("wim", link_config(devices.wim), self._on_samples, scale.n_channels)
-        self.curtain = LightCurtain("separator", link_config(devices.separator), self._on_edge)
-        self.axles = TyreRecogniser("axle_sensor", link_config(devices.axle_sensor), self._on_axle)
+        # Each device's configured type selects its driver class (drivers/registry.py).
+        self.wim = build_driver(
+            devices.wim, WimDigitiser, on_samples=self._on_samples, expected_channels=scale.n_channels
+        )
+        self.curtain = build_driver(devices.separator, LightCurtain, on_edge=self._on_edge)
+        self.axles = build_driver(devices.axle_sensor, TyreRecogniser, on_axle=self._on_axle)
         self.busy = LaneBusy()
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
         self._judging = False

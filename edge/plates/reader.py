@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.errors import EdgeError
 from edge.plates.ctc import Reading, decode, province_prior
 from edge.plates.grammar import LAYOUTS, PROVINCES, plate_type, validate
 from edge.plates.preprocess import (
@@ -84,7 +85,7 @@ MIN_LEGIBLE_PLATE_PX = 16.0
 SMALL_PLATE_MIN_CONTRAST = 40.0
 
 
-class PlateModelError(RuntimeError):
+class PlateModelError(EdgeError, RuntimeError):
     """Raised when a plate model file is missing or cannot be loaded."""
 
 

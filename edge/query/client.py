@@ -17,6 +17,7 @@ from typing import Any
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 
+from edge.errors import EdgeError
 from edge.query.protocol import (
     ChunkHeader,
     QueryProtocolError,
@@ -29,7 +30,7 @@ from edge.query.protocol import (
 __all__ = ["Answer", "Broker", "QueryProtocolError", "QueryTimeout", "ask"]
 
 
-class QueryTimeout(Exception):
+class QueryTimeout(EdgeError):
     """Raised when no complete response arrived in time (station offline, request dropped as
     unauthorised, or the broker refused the response topic)."""
 

@@ -26,7 +26,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from paho.mqtt.properties import Properties
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+
+from edge.configerrors import format_errors
+from edge.errors import EdgeError
+from edge.rules import Verdict
 
 __all__ = [
     "ENVELOPE_NAME",
@@ -56,7 +60,7 @@ SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _SAFE_OBJECT_NAME = re.compile(r"^(attachments|capture)/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class QueryProtocolError(Exception):
+class QueryProtocolError(EdgeError):
     """Raised when response messages cannot be reassembled: inconsistent chunk headers or a sha256 that
     does not match."""
 
@@ -101,7 +105,7 @@ class RecordsRequest(_Request):
     from_utc: AwareDatetime | None = Field(None, description="Records at or after this time.")
     to_utc: AwareDatetime | None = Field(None, description="Records before this time.")
     plate: str | None = Field(None, min_length=1, max_length=16, description="Exact plate.")
-    verdict: Literal["pass", "overweight", "reweigh"] | None = None
+    verdict: Verdict | None = None
     after_seq: int = Field(
         0, ge=0, description="Only records after this seq: the previous page's next_after_seq."
     )
@@ -146,7 +150,7 @@ _REQUEST = TypeAdapter(Request)
 METHODS = ("records", "record", "capture", "status", "calibrations")
 
 
-class RequestError(Exception):
+class RequestError(EdgeError):
     """Raised when a request is refused; ``code`` goes into the error response."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -180,13 +184,10 @@ def parse_request(
     try:
         return _REQUEST.validate_json(payload, strict=True)
     except ValueError as exc:
-        errors = getattr(exc, "errors", None)
+        # No values in the answer (a request may hold a token); the location's first part is the method.
         problems = []
-        if callable(errors):
-            for error in errors(include_input=False, include_url=False):
-                where = ".".join(str(part) for part in error["loc"][1:]) or "(request)"
-                message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-                problems.append(f"{where}: {message}")
+        if isinstance(exc, ValidationError):
+            problems = format_errors(exc, relocate=lambda loc: loc[1:], show_input=False)
         raise RequestError("bad_request", "; ".join(problems) or "invalid request") from None
 
 

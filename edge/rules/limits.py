@@ -48,7 +48,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge.tomlpos import find_line
+from edge.configerrors import Loc, find_line, format_errors
+from edge.errors import EdgeError
 
 __all__ = [
     "Body",
@@ -71,7 +72,7 @@ _MIN_TOLERANCE_FACTOR = 1.0
 _MAX_TOLERANCE_FACTOR = 1.5
 
 
-class LimitTableError(ValueError):
+class LimitTableError(EdgeError, ValueError):
     """Raised when a limit table file cannot be read, is not valid TOML, breaks the table schema, or has no
     row for a vehicle. The message names the file, the key and (when known) the line, and what to fix."""
 
@@ -208,7 +209,7 @@ _FIX_HINTS: dict[str, str] = {
 }
 
 
-def _describe_loc(loc: Sequence[str | int], data: object) -> str:
+def _describe_loc(loc: Loc, data: object) -> str:
     """'[[rule]] #4 (id = "5-combination"), key limit_kg' rather than pydantic's ('rule', 3, 'limit_kg')."""
     if len(loc) >= 2 and loc[0] == "rule" and isinstance(loc[1], int):
         rule_number = loc[1]
@@ -224,15 +225,15 @@ def _describe_loc(loc: Sequence[str | int], data: object) -> str:
 
 
 def _validation_message(path: str, text: str, data: object, exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        loc = error["loc"]
-        line = find_line(text, loc)
-        where = f" (line {line})" if line is not None else ""
-        hint = _FIX_HINTS.get(error["type"], "correct the value")
-        got = "" if error["type"] == "missing" else f" (got {error['input']!r})"
-        problems.append(f"  {_describe_loc(loc, data)}{where}: {error['msg']}{got}; {hint}")
-    return f"{path}: invalid limit table:\n" + "\n".join(problems)
+    problems = format_errors(
+        exc, source=path, text=text, fixes=_FIX_HINTS, describe_loc=lambda loc: _describe_loc(loc, data)
+    )
+    return f"{path}: invalid limit table:\n" + "\n".join(f"  {problem}" for problem in problems)
+
+
+def _where(path: str, text: str, loc: Loc) -> str:
+    line = find_line(text, loc)
+    return f"{path}:{line}" if line is not None else path
 
 
 def _check_rows(path: str, text: str, model: _TableModel) -> None:
@@ -240,20 +241,17 @@ def _check_rows(path: str, text: str, model: _TableModel) -> None:
     seen_keys: dict[tuple[int, str, str | None], int] = {}
     for index, row in enumerate(model.rule):
         if row.id in seen_ids:
-            line = find_line(text, ("rule", index, "id"))
-            where = f" (line {line})" if line is not None else ""
             raise LimitTableError(
-                f"{path}: [[rule]] #{index + 1}, key 'id'{where}: id {row.id!r} is already used by "
+                f"{_where(path, text, ('rule', index, 'id'))}: [[rule]] #{index + 1}, key 'id': id {row.id!r} is already used by "
                 f"[[rule]] #{seen_ids[row.id] + 1}; give each row its own id"
             )
         seen_ids[row.id] = index
         key = (row.axles, row.body, row.condition)
         if key in seen_keys:
-            line = find_line(text, ("rule", index, "axles"))
-            where = f" (line {line})" if line is not None else ""
             condition = f", condition {row.condition!r}" if row.condition else ""
             raise LimitTableError(
-                f"{path}: [[rule]] #{index + 1} (id = {row.id!r}), key 'axles'{where}: a row for "
+                f"{_where(path, text, ('rule', index, 'axles'))}: [[rule]] #{index + 1} (id = {row.id!r}),"
+                f" key 'axles': a row for "
                 f"{row.axles} axles, body {row.body!r}{condition} already exists ([[rule]] "
                 f"#{seen_keys[key] + 1}); delete one of them"
             )

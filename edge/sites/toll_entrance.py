@@ -24,7 +24,8 @@ from edge.actuate import LaneOutput
 from edge.config import Config
 from edge.evidence.recorder import Outcome, Recorder
 from edge.judge import judge_weighed
-from edge.lane.sensing import Sensing, link_config
+from edge.lane.devices import build_driver
+from edge.lane.sensing import Sensing
 from edge.lane.session import VehicleSession
 from edge.rules import LimitTable, Verdict
 from edge.wim.capture import CaptureWriter
@@ -58,8 +59,8 @@ class TollEntrance:
         self.sensing = Sensing(config, self._vehicle_arriving)
         self.weighing = Weighing(config.scale, calibration_zero)
         self.drift = DriftMonitor(alarm_fraction=config.wim.drift_alarm_fraction)
-        self.display = LedDisplay("display", link_config(devices.display), devices.display.ack_timeout_s)
-        self.barrier = Barrier("barrier", link_config(devices.barrier), devices.barrier.ack_timeout_s)
+        self.display = build_driver(devices.display, LedDisplay)
+        self.barrier = build_driver(devices.barrier, Barrier)
         self.output = LaneOutput(self.display, self.barrier, config.lane.idle_lines, config.lane.idle_after_s)
         self.plates: LanePlates | None = None
         if config.plates.enabled:

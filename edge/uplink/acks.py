@@ -36,6 +36,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.errors import EdgeError
+
 __all__ = ["AckedClient", "PublishRefused", "PublishWindow"]
 
 _T = TypeVar("_T")
@@ -45,7 +47,7 @@ _T = TypeVar("_T")
 _publish_mid: contextvars.ContextVar[int | None] = contextvars.ContextVar("_publish_mid", default=None)
 
 
-class PublishRefused(Exception):
+class PublishRefused(EdgeError):
     """Raised when the broker's PUBACK refuses a publish (MQTT 5 reason code >= 0x80).
 
     The message was not accepted; the connection is fine.  ``code`` is the reason code's value,

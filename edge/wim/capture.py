@@ -41,7 +41,9 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge import __version__
-from edge.config import OFFLINE_DEVICES, Config, RulesConfig, ScaleConfig, SiteConfig, WimConfig
+from edge.config import OFFLINE_DEVICES, Array, Config, RulesConfig, ScaleConfig, SiteConfig, WimConfig
+from edge.configerrors import format_errors
+from edge.errors import EdgeError
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 
@@ -83,7 +85,7 @@ _DOC = "docs/capture-format.md"
 F64 = npt.NDArray[np.float64]
 
 
-class CaptureError(ValueError):
+class CaptureError(EdgeError, ValueError):
     """Raised when a capture cannot be read or written: not a ZIP, a missing or invalid member, a meta
     key that is missing or wrong, an unsupported version, an array of the wrong dtype or shape.  The
     message names the file, the member and the key, and what to fix."""
@@ -100,12 +102,12 @@ class CaptureScale(ScaleConfig):
     """The lane's :class:`ScaleConfig`; geometry and calibration keys are required in a capture, since a
     default there would silently change every weight."""
 
-    platform_lengths_m: tuple[float, ...] = Field(
+    platform_lengths_m: Array[float] = Field(
         min_length=1,
         max_length=8,
         description="Length of each weighing platform in driving order (m); x = 0 is the scale entry.",
     )
-    kg_per_count: float | tuple[float, ...] = Field(
+    kg_per_count: float | Array[float] = Field(
         description="Span of each load cell (kg per ADC count): one value for all cells or one per channel.",
     )
     entry_strip_x_m: float = Field(description="Position of the axle recogniser's entry strip (m).")
@@ -170,7 +172,7 @@ class CaptureWim(_Strict):
                 body_max_frequency_hz=self.body_max_frequency_hz,
             )
         except ValidationError as exc:
-            raise ValueError("; ".join(_message(error["msg"]) for error in exc.errors())) from None
+            raise ValueError("; ".join(format_errors(exc, show_input=False))) from None
         return self
 
 
@@ -456,22 +458,14 @@ def _parse_meta(raw: bytes, where: str) -> CaptureMeta:
     try:
         return CaptureMeta.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-            message = _message(error["msg"])
-            if error["type"] == "extra_forbidden":
-                message = (
-                    f"unknown key (misspelt? {_DOC} lists the keys; put a tool's own data under 'extra')"
-                )
-            elif error["type"] == "missing":
-                message = "required key is missing"
-            problems.append(f"{where}: {META}: {key}: {message}")
+        problems = format_errors(
+            exc,
+            source=f"{where}: {META}",
+            fixes={
+                "extra_forbidden": f"misspelt? {_DOC} lists the keys; put a tool's own data under 'extra'"
+            },
+        )
         raise CaptureError("invalid capture:\n  " + "\n  ".join(problems)) from None
-
-
-def _message(pydantic_message: str) -> str:
-    return pydantic_message.removeprefix("Value error, ")
 
 
 def _read_npy(archive: zipfile.ZipFile, name: str, where: str) -> np.ndarray[Any, Any]:

@@ -10,12 +10,28 @@ under ``[wim.corrections]`` (key ``default`` or a vehicle class code).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BandFit", "ReferenceRun", "fit_speed_band_factors"]
+__all__ = ["BandFit", "ReferenceRun", "correction_factor", "fit_speed_band_factors"]
+
+
+def correction_factor(
+    corrections: Mapping[str, Sequence[float]],
+    edges_kmh: Sequence[float],
+    vehicle_class: str,
+    speed_kmh: float,
+) -> float:
+    """The factor a measurement of ``vehicle_class`` at ``speed_kmh`` is multiplied by: the class's own
+    factors (``[wim.corrections]``) or else the ``default`` ones, for the speed band it falls in; 1.0
+    when there are none or the speed is unknown."""
+    factors = corrections.get(vehicle_class) or corrections.get("default")
+    if factors is None or not math.isfinite(speed_kmh):
+        return 1.0
+    band = sum(1 for edge in edges_kmh[1:-1] if speed_kmh > edge)
+    return factors[band]
 
 
 @dataclass(frozen=True)
