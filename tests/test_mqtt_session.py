@@ -18,14 +18,13 @@ import paho.mqtt.client as paho
 import pytest
 
 from edge.config import OFFLINE_DEVICES, Config
-from edge.demo import MosquittoProcess
 from edge.downlink import DownlinkService
 from edge.evidence import EvidenceStore
 from edge.query import QueryService
 from edge.uplink import Uplink, record_topic
 from edge.uplink.acks import AckedClient, PublishRefused
 from edge.uplink.session import Backoff
-from tests.conftest import running_broker
+from tests.support.broker import MosquittoProcess, running_broker
 
 pytestmark = pytest.mark.broker
 
