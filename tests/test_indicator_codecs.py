@@ -105,8 +105,9 @@ def test_toledo_frame_layout_and_checksum() -> None:
 def test_toledo_status_bits_and_scaling() -> None:
     codec = ToledoCodec()
     # SWA 0x29: decimal code 1 (x10), increment x1; SWB 0x36: negative, out of range, kg; digits 001234 -> -12340 kg.
-    body = b"\x02\x29\x36\x20" + b"001234" + b"000000" + b"\r"
-    wire = body + bytes([-sum(body) & 0x7F])
+    wire = bytes.fromhex(
+        "02 29 36 20 30 30 31 32 33 34 30 30 30 30 30 30 0D 28"
+    )  # docs/protocols/indicators.md
     (frame,) = codec.feed(wire)
     assert frame.weight == -12_340.0 and frame.negative and frame.over_range and frame.kg
     assert not frame.motion and not frame.net and frame.increment == 1
