@@ -53,7 +53,7 @@ class StabilityParams:
 
     division_kg: float = 20.0  # e, the verification scale interval
     max_kg: float = 100_000.0  # Max, the capacity
-    window_s: float = 2.0
+    window_s: float = 1.0
     band_divisions: float = 1.0  # peak-to-peak spread allowed in the window, in e
     motion_window_s: float = 0.5
     min_readings: int = 5
