@@ -15,6 +15,8 @@ Standalone, for a technician's bench::
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import math
 import signal
 import sys
@@ -24,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,8 +37,8 @@ from firmware_sim.pty import PtyPort
 
 __all__ = ["DeckLoad", "SimulatedIndicator", "main"]
 
-Protocol = Literal["xk3190", "xk3190_command", "toledo", "mt_sics"]
-PROTOCOLS: tuple[str, ...] = ("xk3190", "xk3190_command", "toledo", "mt_sics")
+Protocol = Literal["xk3190", "xk3190_command", "toledo", "mt_sics", "modbus_rtu"]
+PROTOCOLS: tuple[str, ...] = ("xk3190", "xk3190_command", "toledo", "mt_sics", "modbus_rtu")
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,14 @@ class SimulatedIndicator:
         self._xk_codec = Xk3190Codec("indicator")
         self._sics_codec = SicsCodec("indicator")
         self._toledo_codec = ToledoCodec()
+        # Modbus RTU: pymodbus's server on an inner pty, bridged byte for byte to ``port`` by tick().
+        self.device_id = 1
+        self._inner: PtyPort | None = None
+        self._modbus_loop: asyncio.AbstractEventLoop | None = None
+        self._modbus_server: Any = None
+        self._modbus_thread: threading.Thread | None = None
+        if protocol == "modbus_rtu":
+            self._inner = PtyPort(f".{self.port.name}-server")
 
     # -- the world -----------------------------------------------------------------------------------
 
@@ -202,6 +212,15 @@ class SimulatedIndicator:
     def tick(self) -> None:
         """Answer commands and send what is due; the thread calls this every few milliseconds."""
         t = self.now_s
+        if self._inner is not None:  # modbus_rtu: the wire between pymodbus's server and the host
+            to_host = self._inner.read()
+            from_host = self.port.read()
+            if not self.paused:
+                if to_host:
+                    self.port.write(to_host)
+                if from_host:
+                    self._inner.write(from_host)
+            return
         if self.protocol == "xk3190_command":
             for command in self._xk_codec.feed(self.port.read()):
                 if isinstance(command, Xk3190Command) and command.address == self.address:
@@ -305,9 +324,55 @@ class SimulatedIndicator:
         if reply is not None:
             self._send(self._sics_codec.encode(reply))
 
+    def modbus_registers(self, t: float) -> list[int]:
+        """The transmitter's four holding registers at ``t`` (docs/protocols/indicators.md)."""
+        from pymodbus.client import ModbusSerialClient
+
+        gross, stable = self.gross_kg(t)
+        over, under = self._over(gross), self._under(gross)
+        status = (stable and not (over or under)) | over << 1 | under << 2 | (self.tare_kg != 0.0) << 3
+        weight = max(-(2**31), min(2**31 - 1, round(gross - self.tare_kg)))
+        words = ModbusSerialClient.convert_to_registers(weight, ModbusSerialClient.DATATYPE.INT32)
+        return [*words, int(status), 0]
+
+    async def _modbus_action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        current_registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> None:
+        for i, value in enumerate(self.modbus_registers(self.now_s)):
+            if 0 <= i - start_address < len(current_registers):
+                current_registers[i - start_address] = value
+
+    def _serve_modbus(self) -> None:
+        asyncio.run(self._modbus_main())
+
+    async def _modbus_main(self) -> None:
+        from pymodbus.server import ModbusSerialServer
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        assert self._inner is not None
+        self._modbus_loop = asyncio.get_running_loop()
+        device = SimDevice(
+            id=self.device_id,
+            simdata=[SimData(0, count=4, values=0, datatype=DataType.REGISTERS)],
+            action=self._modbus_action,
+        )
+        self._modbus_server = ModbusSerialServer(device, port=self._inner.slave_path, baudrate=9600)
+        await self._modbus_server.serve_forever()
+
     # -- running -------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._inner is not None:
+            self._modbus_thread = threading.Thread(
+                target=self._serve_modbus, name="modbus-server", daemon=True
+            )
+            self._modbus_thread.start()
         self._thread = threading.Thread(target=self._run, name=f"indicator-{self.protocol}", daemon=True)
         self._thread.start()
 
@@ -320,6 +385,13 @@ class SimulatedIndicator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._modbus_loop is not None and self._modbus_server is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._modbus_server.shutdown(), self._modbus_loop).result(5)
+        if self._modbus_thread is not None:
+            self._modbus_thread.join(timeout=5)
+        if self._inner is not None:
+            self._inner.close()
         self.port.close()
 
 
