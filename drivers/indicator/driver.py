@@ -85,13 +85,9 @@ class IndicatorDriver(Generic[F]):
         if self.poll_interval_s is None:
             await self.link.run(stop)
             return
-        poller = asyncio.create_task(self._poll_loop(stop))
-        try:
-            await self.link.run(stop)
-        finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+        async with asyncio.TaskGroup() as tasks:  # a crash in either is raised here, not lost
+            tasks.create_task(self.link.run(stop), name=f"{self.name}-link")
+            tasks.create_task(self._poll_loop(stop), name=f"{self.name}-poll")
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         assert self.poll_interval_s is not None
