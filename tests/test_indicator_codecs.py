@@ -265,3 +265,55 @@ def test_sics_bit_flips_never_make_a_reply_with_another_meaning_unnoticed() -> N
         else:
             assert got[0].command in ("S", "T") and got[0].value is not None  # type: ignore[union-attr]
     assert rejected >= len(wire) * 8 * 3 // 4  # most flips break the grammar
+
+
+# -- round trips of every valid frame ----------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-999_999, 999_999), st.integers(0, 9), st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+def test_xk3190_round_trip(value: int, decimals: int, address: str) -> None:
+    host, indicator = Xk3190Codec("host"), Xk3190Codec("indicator")
+    weight = Xk3190Weight(value, decimals)
+    reply = Xk3190Reply(address, "B", weight)
+    assert host.feed(host.encode(weight) + indicator.encode(reply)) == [weight, reply]
+    assert weight.weight == pytest.approx(value / 10**decimals)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.builds(
+        ToledoFrame,
+        weight_digits=st.integers(0, 999_999),
+        tare_digits=st.integers(0, 999_999),
+        decimal_code=st.integers(0, 7),
+        increment_code=st.integers(1, 3),
+        net=st.booleans(),
+        negative=st.booleans(),
+        over_range=st.booleans(),
+        motion=st.booleans(),
+        kg=st.booleans(),
+        swc=st.integers(0, 0x1F),
+    )
+)
+def test_toledo_round_trip(frame: ToledoFrame) -> None:
+    assert ToledoCodec().feed(frame.pack()) == [frame]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.decimals(min_value=-99_999, max_value=999_999, places=2, allow_nan=False, allow_infinity=False),
+    st.sampled_from(["S", "D"]),
+    st.sampled_from(["kg", "g", "t", "lb"]),
+)
+def test_sics_weight_reply_round_trip(value: Decimal, status: str, unit: str) -> None:
+    reply = SicsReply("S", status, value, unit)
+    (decoded,) = SicsCodec().feed(SicsCodec("indicator").encode(reply))
+    assert decoded.value == value and decoded.status == status and decoded.unit == unit  # type: ignore[union-attr]
+
+
+def test_sics_exponent_decimals_are_sent_as_plain_digits() -> None:
+    wire = SicsCodec("indicator").encode(SicsReply("S", "S", Decimal("1E+3"), "kg"))
+    assert wire == b"S S       1000 kg\r\n"
+    with pytest.raises(FrameError):
+        SicsCodec("indicator").encode(SicsReply("S", "S", Decimal("12345678.901"), "kg"))

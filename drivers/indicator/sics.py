@@ -84,7 +84,7 @@ class SicsReply:
                 raise FrameError(f"no weight reply {self.command} {self.status} with unit {self.unit!r}")
             if self.command == "T" and self.status == "D":
                 raise FrameError("a tare reply is never dynamic")
-            text = f"{self.value:>10}"
+            text = f"{self.value:>10f}"  # never an exponent: 1E+3 is sent as 1000
             if len(text) > 10 or not self.value.is_finite():
                 raise FrameError(f"weight {self.value} does not fit ten characters")
             return f"{self.command} {self.status} {text} {self.unit}".encode("ascii")
