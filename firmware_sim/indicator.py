@@ -182,6 +182,10 @@ class SimulatedIndicator:
     def unplug(self) -> None:
         self.port.unplug()
 
+    def stop_stream(self) -> None:
+        """MT-SICS: end an ``SIR`` repetition, as a power cycle does."""
+        self._sir = False
+
     def plug(self) -> None:
         self.port.plug()
 

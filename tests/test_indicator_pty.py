@@ -200,6 +200,30 @@ async def test_mt_sics_polls_weights_zeroes_tares_and_refuses_in_motion(tmp_path
         assert health["over_range_readings"] >= 1 and health["commands_failed"] == 2
 
 
+async def test_mt_sics_stream_mode_restarts_sir_after_a_tare_and_a_replug(tmp_path: Path) -> None:
+    port = PtyPort("sics", tmp_path)
+    sim = SimulatedIndicator("mt_sics", port, noise_kg=1.0, rate_hz=20)
+    sim.deck.ring_fraction = 0.0
+    seen: list[IndicatorReading] = []
+    driver = MtSics("scale", _link(port), seen.append, mode="stream")
+    async with _running(driver, sim):
+        sim.drive_on(8_000.0, ramp_s=0.0)
+        await _until(lambda: len(seen) >= 20 and seen[-1].stable is True)
+        assert driver.polls_failed == 0 and seen[-1].weight_kg == 8_000.0
+        assert await driver.tare() == 8_000.0
+        count = len(seen)
+        await _until(lambda: len(seen) > count + 10)  # the stream goes on after T
+        assert seen[-1].net and seen[-1].weight_kg == 0.0
+
+        sim.unplug()
+        await _until(lambda: driver.link.state == LinkState.DOWN)
+        sim.stop_stream()  # as after a power cycle: nothing streams until the driver sends SIR again
+        sim.plug()
+        count = len(seen)
+        await _until(lambda: len(seen) > count + 10)
+        assert driver.link.connects >= 2
+
+
 def test_mt_sics_indicator_answers_unknown_commands_with_es(tmp_path: Path) -> None:
 
     port = PtyPort("sics", tmp_path)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from drivers.errors import DeviceRejected, DeviceTimeout, DeviceUnavailable, FrameError
+from drivers.errors import DeviceRejected, DeviceTimeout, DeviceUnavailable, DriverError, FrameError
 from drivers.indicator.sics import SicsCodec, SicsCommand, SicsFrame, SicsReply
 from drivers.indicator.toledo import ToledoCodec, ToledoFrame
 from drivers.indicator.xk3190 import (
@@ -69,7 +69,7 @@ class IndicatorDriver(Generic[F]):
         reply_timeout_s: float = 0.5,
     ) -> None:
         self.name = name
-        self.link: SerialLink[F] = SerialLink(name, link_config, codec, self._receive)
+        self.link: SerialLink[F] = SerialLink(name, link_config, codec, self._receive, self._on_connect)
         self._on_reading = on_reading
         self.poll_interval_s = poll_interval_s
         self.reply_timeout_s = reply_timeout_s
@@ -88,6 +88,9 @@ class IndicatorDriver(Generic[F]):
         async with asyncio.TaskGroup() as tasks:  # a crash in either is raised here, not lost
             tasks.create_task(self.link.run(stop), name=f"{self.name}-link")
             tasks.create_task(self._poll_loop(stop), name=f"{self.name}-poll")
+
+    async def _on_connect(self) -> None:
+        """Called each time the port (re)opens; a driver that must start the indicator's output does it."""
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         assert self.poll_interval_s is not None
@@ -267,8 +270,10 @@ class ToledoContinuous(IndicatorDriver[ToledoFrame]):
 
 
 class MtSics(IndicatorDriver[SicsFrame]):
-    """MT-SICS: polls ``SI`` (the weight now, stable or dynamic) every ``poll_interval_s``;
-    :meth:`zero` and :meth:`tare` send ``Z`` and ``T``."""
+    """MT-SICS.  ``mode="poll"`` asks ``SI`` (the weight now, stable or dynamic) every
+    ``poll_interval_s``; ``mode="stream"`` sends ``SIR`` on every (re)connect and listens, as the
+    indicator then repeats ``SI`` at its own rate.  :meth:`zero` and :meth:`tare` send ``Z`` and ``T``
+    (any command ends ``SIR``: the stream is restarted after them)."""
 
     PROTOCOL = "mt_sics"
 
@@ -279,9 +284,25 @@ class MtSics(IndicatorDriver[SicsFrame]):
         on_reading: Callable[[IndicatorReading], None] | None = None,
         poll_interval_s: float = 0.1,
         reply_timeout_s: float = 0.5,
+        mode: Literal["poll", "stream"] = "poll",
     ) -> None:
-        super().__init__(name, link_config, SicsCodec("host"), on_reading, poll_interval_s, reply_timeout_s)
+        if mode not in ("poll", "stream"):
+            raise ValueError(f"mode must be poll or stream, not {mode!r}")
+        super().__init__(
+            name,
+            link_config,
+            SicsCodec("host"),
+            on_reading,
+            poll_interval_s if mode == "poll" else None,
+            reply_timeout_s,
+        )
+        self.mode = mode
         self.tare_kg: float | None = None
+
+    async def _on_connect(self) -> None:
+        if self.mode == "stream":
+            with contextlib.suppress(DriverError):
+                await self.link.send(SicsCommand("SIR"))
 
     def _reply_key(self, frame: SicsFrame) -> str | None:
         if not isinstance(frame, SicsReply):
@@ -319,6 +340,8 @@ class MtSics(IndicatorDriver[SicsFrame]):
         except (DeviceTimeout, DeviceUnavailable):
             self.commands_failed += 1
             raise
+        finally:
+            await self._on_connect()  # stream mode: the command ended SIR; start it again
         if reply.command == "E" or reply.status not in ("A", "S"):
             self.commands_failed += 1
             why = {"I": "not executable now (the scale is moving?)", "+": "over range", "-": "under range"}
