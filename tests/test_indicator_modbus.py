@@ -10,6 +10,7 @@ import pytest
 
 from drivers.indicator.driver import IndicatorReading
 from drivers.indicator.modbus import ModbusTransmitter, decode_registers
+from drivers.link import LinkConfig
 from firmware_sim.indicator import SimulatedIndicator
 from firmware_sim.pty import PtyPort
 
@@ -45,9 +46,8 @@ async def test_transmitter_polled_through_a_truck_overload_silence_and_unplug(tm
     sim = SimulatedIndicator("modbus_rtu", port, noise_kg=1.0)
     sim.deck.ring_fraction = 0.0
     seen: list[IndicatorReading] = []
-    driver = ModbusTransmitter(
-        "scale", port.path, seen.append, poll_interval_s=0.03, reply_timeout_s=0.2, backoff_initial_s=0.05
-    )
+    link = LinkConfig(url=port.path, baudrate=9600, backoff_initial_s=0.05, backoff_max_s=0.2)
+    driver = ModbusTransmitter("scale", link, seen.append, poll_interval_s=0.03, reply_timeout_s=0.2)
     stop = asyncio.Event()
     sim.start()
     task = asyncio.create_task(driver.run(stop))

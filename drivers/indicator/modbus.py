@@ -27,6 +27,7 @@ from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusException
 
 from drivers.indicator.driver import IndicatorReading
+from drivers.link import LinkConfig
 
 __all__ = ["ModbusTransmitter", "RegisterMap", "decode_registers"]
 
@@ -72,37 +73,33 @@ def decode_registers(
 
 
 class ModbusTransmitter:
-    """Polls one transmitter on a pyserial URL; reconnects with jittered back-off."""
+    """Polls one transmitter on ``link_config.url`` (a pyserial URL) with pymodbus's client; reconnects
+    with the link's jittered back-off.  The constructor matches the other indicator drivers'."""
 
     PROTOCOL = "modbus_rtu"
 
     def __init__(
         self,
         name: str,
-        url: str,
+        link_config: LinkConfig,
         on_reading: Callable[[IndicatorReading], None] | None = None,
         *,
         device_id: int = 1,
-        baudrate: int = 9600,
         poll_interval_s: float = 0.1,
         reply_timeout_s: float = 0.5,
         register_map: RegisterMap | None = None,
         unit_kg: float = 1.0,
-        backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 5.0,
     ) -> None:
         if not 1 <= device_id <= 247:
             raise ValueError(f"device_id must be 1..247, not {device_id}")
         self.name = name
-        self.url = url
+        self.config = link_config
+        self.url = link_config.url
         self.device_id = device_id
-        self.baudrate = baudrate
         self.poll_interval_s = poll_interval_s
         self.reply_timeout_s = reply_timeout_s
         self.map = register_map or RegisterMap()
         self.unit_kg = unit_kg
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
         self._on_reading = on_reading
         self.latest: IndicatorReading | None = None
         self.readings = 0
@@ -113,11 +110,11 @@ class ModbusTransmitter:
         self._rng = random.Random()
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = self.backoff_initial_s
+        backoff = self.config.backoff_initial_s
         while not stop.is_set():
             client = AsyncModbusSerialClient(
                 self.url,
-                baudrate=self.baudrate,
+                baudrate=self.config.baudrate,
                 timeout=self.reply_timeout_s,
                 retries=0,
                 reconnect_delay=0,  # the loop below reconnects, with back-off
@@ -127,14 +124,14 @@ class ModbusTransmitter:
                     self._down(f"cannot open {self.url}")
                 else:
                     self.connects += 1
-                    backoff = self.backoff_initial_s
+                    backoff = self.config.backoff_initial_s
                     await self._poll_until_lost(client, stop)
             finally:
                 client.close()
             if not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff * (0.5 + self._rng.random()))
-                backoff = min(backoff * 2, self.backoff_max_s)
+                backoff = min(backoff * 2, self.config.backoff_max_s)
 
     async def _poll_until_lost(self, client: AsyncModbusSerialClient, stop: asyncio.Event) -> None:
         failures = 0
