@@ -15,18 +15,33 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import serial
 import serial_asyncio_fast
 
 from drivers.errors import DeviceUnavailable
-from drivers.messages import MessageCodec
 
-__all__ = ["LinkConfig", "LinkState", "SerialLink"]
+__all__ = ["ByteCodec", "LinkConfig", "LinkState", "SerialLink"]
 
 log = logging.getLogger(__name__)
 M = TypeVar("M")
+
+
+class _Stats(Protocol):
+    def as_dict(self) -> dict[str, int]: ...
+
+
+class ByteCodec(Protocol[M]):
+    """What a link needs of a codec: :class:`drivers.messages.MessageCodec` for the lane-bus families,
+    the ASCII codecs of drivers.indicator for weighing indicators."""
+
+    @property
+    def stats(self) -> _Stats: ...
+
+    def feed(self, data: bytes) -> list[M]: ...
+
+    def encode(self, message: M) -> bytes: ...
 
 
 class LinkState(StrEnum):
@@ -57,7 +72,7 @@ class SerialLink(Generic[M]):
         self,
         name: str,
         config: LinkConfig,
-        codec: MessageCodec[M],
+        codec: ByteCodec[M],
         on_message: Callable[[M, float], None],
         on_connect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:

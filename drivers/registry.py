@@ -22,6 +22,12 @@ DRIVERS: dict[str, tuple[str, str, str]] = {
     "tyre_recogniser": ("drivers.axle_sensor.driver", "TyreRecogniser", "axle_sensor"),
     "led_display": ("drivers.display.driver", "LedDisplay", "display"),
     "barrier": ("drivers.barrier.driver", "Barrier", "barrier"),
+    # Weighing indicators of a static weighbridge (docs/protocols/indicators.md); the site kind that uses
+    # them comes with issue 18.
+    "xk3190_a9": ("drivers.indicator.driver", "Xk3190", "indicator"),
+    "toledo_continuous": ("drivers.indicator.driver", "ToledoContinuous", "indicator"),
+    "mt_sics": ("drivers.indicator.driver", "MtSics", "indicator"),
+    "modbus_rtu": ("drivers.indicator.modbus", "ModbusTransmitter", "indicator"),
 }
 
 #: The lane's device roles, in the order the lane lists them.

@@ -1,0 +1,1 @@
+"""Static weighing (source-enterprise weighbridges): stability, zero tracking, refusals."""
