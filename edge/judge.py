@@ -22,6 +22,10 @@ from edge.wim.estimate import WimMeasurement, estimate_crossing, span_per_cell, 
 __all__ = ["Judgement", "judge"]
 
 _ASSUMED_SPEED_MPS = 10 / 3.6
+"""Speed at which a crossing none of whose axles crossed both strips is classified (it is re-weighed)."""
+
+MIN_PREROLL_SAMPLES = 20
+"""Empty-scale samples before the first axle needed to zero the scale on the vehicle's own pre-roll."""
 
 
 @dataclass(frozen=True)
@@ -42,17 +46,44 @@ class Judgement:
 def _zero(crossing: Crossing, config: Config) -> tuple[npt.NDArray[np.float64] | None, str, str]:
     """The zero for this vehicle: its own empty-scale pre-roll when that is quiet and close to the last
     good zero, else the last good zero (tracked), else none (the vehicle is re-weighed)."""
-    preroll = crossing.window.times_s < float(crossing.entry_t_s.min())
+    window = crossing.window
+    preroll = window.times_s < float(crossing.entry_t_s.min())
     checker = AutoZeroTracker(
         span_per_cell(config.scale),
         config.scale.cells_per_platform,
         zero_counts=None if crossing.fallback_zero_counts is None else crossing.fallback_zero_counts.copy(),
     )
-    if preroll.sum() >= 20 and checker.observe(crossing.window.counts[preroll]):
+    if preroll.sum() >= MIN_PREROLL_SAMPLES and checker.observe(window.counts[preroll]):
         return checker.zero_counts, "preroll", ""
     if crossing.fallback_zero_counts is not None:
         return crossing.fallback_zero_counts, "tracked", ""
+    if window.times_s.size == 0:
+        return None, "none", "no load samples were recorded for this crossing"
+    if preroll.sum() < MIN_PREROLL_SAMPLES:
+        return (
+            None,
+            "none",
+            (
+                f"only {int(preroll.sum())} load samples before the first axle (at least {MIN_PREROLL_SAMPLES}"
+                " are needed to zero the scale) and no earlier zero to fall back on"
+            ),
+        )
     return None, "none", "the scale was not empty and quiet before the vehicle, so it could not be zeroed"
+
+
+def _spacings_without_weight(
+    crossing: Crossing, entry_strip_x_m: float, exit_x_m: float
+) -> tuple[float, ...]:
+    """Axle spacings of a crossing that was not weighed, for its class: entry-time differences at the speed
+    measured by the axles that did cross both strips (their median), else at an assumed 10 km/h."""
+    entry, exit_ = crossing.entry_t_s, crossing.exit_t_s
+    crossed = np.isfinite(exit_) & (exit_ > entry) if exit_.shape == entry.shape else np.zeros(0, bool)
+    speed = (
+        float(np.median((exit_x_m - entry_strip_x_m) / (exit_[crossed] - entry[crossed])))
+        if crossed.any()
+        else _ASSUMED_SPEED_MPS
+    )
+    return tuple(max(float(b - a), 0.01) * speed for a, b in itertools.pairwise(entry))
 
 
 def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
@@ -85,10 +116,8 @@ def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
         spacings = ()
         reasons.append("axle spacings could not be measured")
     if not spacings and crossing.entry_t_s.size > 1:
-        # An unfinished crossing has no speed; classify it at an assumed speed (it is re-weighed anyway).
-        spacings = tuple(
-            max(float(b - a), 0.01) * _ASSUMED_SPEED_MPS for a, b in itertools.pairwise(crossing.entry_t_s)
-        )
+        # Not weighed (it is re-weighed anyway): classify at the speed its axles measured, else assumed.
+        spacings = _spacings_without_weight(crossing, config.scale.entry_strip_x_m, config.scale.exit_x_m)
     if not spacings:
         spacings = (3.0,)  # a single axle seen: classify as the smallest vehicle; it is re-weighed anyway
         reasons.append("fewer than two axles seen")

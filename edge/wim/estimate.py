@@ -322,15 +322,26 @@ def _with_body_dynamics(
     return loads if np.all(np.isfinite(loads)) else steady_kg
 
 
+def _beyond(value: float, limit: float) -> str:
+    """``value`` with one decimal, or as many more (up to 4) as it takes to show it is not ``limit``
+    (40.04 km/h against 40 reads 40.04, not 40.0)."""
+    for digits in range(1, 5):
+        text = f"{value:.{digits}f}"
+        if float(text) != limit:
+            return text
+    return f"{value:.4f}"
+
+
 def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
     """Reasons this crossing cannot be judged (re-weigh), from the measurement alone."""
     reasons = list(m.problems)
     speeds = np.array(m.axle_speeds_kmh)
-    if speeds.size and (speeds.min() < rules.min_speed_kmh or speeds.max() > rules.max_speed_kmh):
-        reasons.append(
-            f"speed {speeds.min():.1f}-{speeds.max():.1f} km/h outside"
-            f" {rules.min_speed_kmh:g}-{rules.max_speed_kmh:g} km/h"
-        )
+    if speeds.size and speeds.max() > rules.max_speed_kmh:
+        top = _beyond(float(speeds.max()), rules.max_speed_kmh)
+        reasons.append(f"an axle crossed at {top} km/h, faster than the {rules.max_speed_kmh:g} km/h allowed")
+    if speeds.size and speeds.min() < rules.min_speed_kmh:
+        low = _beyond(float(speeds.min()), rules.min_speed_kmh)
+        reasons.append(f"an axle crossed at {low} km/h, slower than the {rules.min_speed_kmh:g} km/h allowed")
     if speeds.size:
         median = float(np.median(speeds))
         change = float(np.max(np.abs(speeds - median)) / median) if median > 0 else math.inf
