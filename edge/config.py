@@ -222,6 +222,12 @@ class RulesConfig(_Strict):
         " load misfit, residence time, platforms, speed-profile misfit) exceeds this fraction of the gross;"
         " set it to what the scale's accuracy class allows (e.g. 0.01 for class 1, 0.025 for class 5).",
     )
+    near_threshold: Literal["measured", "refuse", "pass", "reweigh"] = Field(
+        "measured",
+        description="Verdict for a truck whose gross is within its expanded uncertainty of the refusal"
+        " threshold: 'measured' (the measured gross decides, as without uncertainty), 'refuse', 'pass' or"
+        " 'reweigh'; the site chooses.",
+    )
 
 
 class WimConfig(_Strict):

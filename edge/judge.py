@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from edge.config import Config
 from edge.lane.crossing import Crossing
-from edge.rules import Decision, LimitDecision, LimitTable, Tyre, VehicleClass, classify, decide, gross_limit
+from edge.rules import (
+    Decision,
+    LimitDecision,
+    LimitTable,
+    Tyre,
+    VehicleClass,
+    Verdict,
+    classify,
+    decide,
+    gross_limit,
+)
 from edge.wim.autozero import AutoZeroTracker
 from edge.wim.estimate import WimMeasurement, estimate_crossing, span_per_cell, stability_problems
 
@@ -86,6 +96,23 @@ def _spacings_without_weight(
     return tuple(max(float(b - a), 0.01) * speed for a, b in itertools.pairwise(entry))
 
 
+def _near_threshold(decision: Decision, gross_kg: float, uncertainty_kg: float, rule: str) -> Decision:
+    """The site's rule for a gross within its expanded uncertainty of the refusal threshold, where the
+    measurement cannot tell a legal truck from an overloaded one ("measured": the measured gross decides)."""
+    if rule == "measured" or not math.isfinite(uncertainty_kg):
+        return decision
+    if abs(gross_kg - decision.threshold_kg) > uncertainty_kg:
+        return decision
+    note = (
+        f"gross {gross_kg:,.0f} +/- {uncertainty_kg:,.0f} kg is within its uncertainty of the"
+        f" {decision.threshold_kg:,.0f} kg threshold; the site's rule for such trucks:"
+    )
+    if rule == "reweigh":
+        return replace(decision, verdict=Verdict.REWEIGH, reasons=(f"{note} reweigh",))
+    verdict = Verdict.OVERWEIGHT if rule == "refuse" else Verdict.PASS
+    return replace(decision, verdict=verdict, reasons=(*decision.reasons, f"{note} {rule}"))
+
+
 def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
     reasons = list(crossing.problems)
     measurement: WimMeasurement | None = None
@@ -145,4 +172,8 @@ def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
         tolerance_factor=config.rules.tolerance_factor,
         unstable_reasons=reasons,
     )
+    if measurement is not None and decision.verdict is not Verdict.REWEIGH:
+        decision = _near_threshold(
+            decision, gross, measurement.gross_uncertainty_kg, config.rules.near_threshold
+        )
     return Judgement(measurement, vehicle_class, limit, decision, zero, zero_source, correction)

@@ -204,14 +204,14 @@ def test_a_large_speed_change_is_reweighed_saying_how_much() -> None:
 
 
 def _short_scale_crossing(
-    speed_kmh: float, pulse_kg: float, seed: int = 4
+    speed_kmh: float, pulse_kg: float, seed: int = 4, loads_kg: tuple[float, float] = (6000.0, 10000.0)
 ) -> tuple[Crossing, Config, np.ndarray]:
     """A 2-axle truck (6 t + 10 t, 4.5 m) over one 4.2 m platform at constant speed; with ``pulse_kg`` the
     driver brakes hard for 0.3 s while the front axle is on the platform: its load rises by pulse_kg and
     the rear's falls by as much (a jump's pitch), so the gross is right but the axles are not."""
     rng = np.random.default_rng(seed)
     v = speed_kmh / 3.6
-    loads = np.array([6000.0, 10000.0])
+    loads = np.array(loads_kg)
     offsets = np.array([0.0, 4.5])
     entry = 1.0 + offsets / v
     exit_ = entry + (4.2 + 0.5) / v
@@ -257,3 +257,33 @@ def test_a_brake_pulse_on_a_short_platform_is_reweighed_for_its_uncertainty() ->
     assert judgement.decision.verdict.value == "reweigh"
     assert m.gross_uncertainty_kg > config.rules.max_gross_uncertainty_fraction * m.gross_kg
     assert any("gross uncertain by" in r for r in judgement.decision.reasons), judgement.decision.reasons
+
+
+@pytest.mark.parametrize(
+    ("rule", "verdict"),
+    [("measured", None), ("refuse", "overweight"), ("pass", "pass"), ("reweigh", "reweigh")],
+)
+def test_a_gross_within_its_uncertainty_of_the_threshold_gets_the_sites_rule(
+    rule: str, verdict: str | None
+) -> None:
+    """A 2-axle truck at exactly its refusal threshold (18,000 kg x 1.05 = 18,900 kg)."""
+    crossing, config, _ = _short_scale_crossing(8.0, 0.0, loads_kg=(7000.0, 11900.0))
+    config = config.model_copy(update={"rules": config.rules.model_copy(update={"near_threshold": rule})})
+    judgement = judge(crossing, config, LimitTable.load())
+    m = judgement.measurement
+    assert m is not None and abs(m.gross_kg - 18_900) < m.gross_uncertainty_kg
+    if verdict is None:  # the measured gross decides, as without uncertainty
+        expected = "overweight" if m.gross_kg > judgement.decision.threshold_kg else "pass"
+        assert judgement.decision.verdict.value == expected
+        assert not any("site's rule" in r for r in judgement.decision.reasons)
+    else:
+        assert judgement.decision.verdict.value == verdict
+        assert any(
+            "within its uncertainty" in r and f"rule for such trucks: {rule}" in r
+            for r in judgement.decision.reasons
+        )
+    far, config_far, _ = _short_scale_crossing(8.0, 0.0, loads_kg=(6000.0, 10000.0))
+    config_far = config_far.model_copy(
+        update={"rules": config_far.rules.model_copy(update={"near_threshold": rule})}
+    )
+    assert judge(far, config_far, LimitTable.load()).decision.verdict.value == "pass"  # 16 t: far below
