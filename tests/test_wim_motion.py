@@ -287,3 +287,23 @@ def test_a_gross_within_its_uncertainty_of_the_threshold_gets_the_sites_rule(
         update={"rules": config_far.rules.model_copy(update={"near_threshold": rule})}
     )
     assert judge(far, config_far, LimitTable.load()).decision.verdict.value == "pass"  # 16 t: far below
+
+
+def test_load_transfer_of_a_two_axle_truck_is_the_textbook_moment() -> None:
+    """Braking at 1 m/s^2 moves M a h / (g W) from the rear axle to the front (M 16 t, h 2 m, W 4.5 m)."""
+    from edge.wim.estimate import CG_HEIGHT_MAX_M, load_transfer_kg
+
+    moved = load_transfer_kg(np.array([6000.0, 10000.0]), np.array([4.5]), 2.0, -1.0)
+    expected = 16000 * 1.0 * CG_HEIGHT_MAX_M / (9.81 * 4.5)
+    np.testing.assert_allclose(moved, [expected, expected], rtol=1e-9)
+    assert not load_transfer_kg(np.array([6000.0, 10000.0]), np.array([4.5]), 2.0, 0.0).any()
+
+
+def test_axle_uncertainties_widen_under_measured_acceleration() -> None:
+    path, end = _steady_change(5.0, -0.10)
+    changing = _judge(_crossing(path, end)).measurement
+    steady_path, steady_end = _steady_change(5.0, 0.0)
+    steady = _judge(_crossing(steady_path, steady_end)).measurement
+    assert changing is not None and steady is not None
+    assert changing.accel_mps2 < -0.005
+    assert changing.axle_uncertainties_kg[0] > steady.axle_uncertainties_kg[0]

@@ -219,6 +219,9 @@ def estimate_crossing(
             axle_loads,
         )
         axle_u, gross_u = _uncertainties(ata, residuals, rate_hz, wim, profile, scale, axle_loads)
+        if profile is not None and np.all(axle_loads > 0):
+            transfer = load_transfer_kg(axle_loads, spacings, group_max_spacing_m, profile.accel_mps2)
+            axle_u = np.sqrt(axle_u**2 + transfer**2)
         if wim.dynamic_knot_m > 0 and np.all(axle_loads > 0) and np.all(speeds_mps > 0):
             axle_loads = _with_body_dynamics(
                 window,
@@ -306,6 +309,50 @@ def _uncertainties(
     gross_var = float(covariance.sum()) + float(np.sum(motion_kg) ** 2)
     k = UNCERTAINTY_COVERAGE_FACTOR
     return k * np.sqrt(np.maximum(axle_var, 0.0)), k * math.sqrt(max(gross_var, 0.0))
+
+
+CG_HEIGHT_MAX_M = 2.0
+"""Highest centre of gravity of a loaded truck expected (m): sets the load transfer the axle loads may
+carry under the measured acceleration."""
+
+GRAVITY_MPS2 = 9.81
+
+
+def load_transfer_kg(
+    loads_kg: npt.NDArray[np.float64],
+    spacings_m: npt.NDArray[np.float64],
+    group_max_spacing_m: float,
+    accel_mps2: float,
+) -> npt.NDArray[np.float64]:
+    """Per axle, how much load the body's pitch may have moved onto or off it under ``accel_mps2`` (kg).
+
+    Braking or accelerating at ``a`` puts a moment ``M a h`` on each vehicle unit (``M`` its load, ``h`` its
+    centre of gravity, at most :data:`CG_HEIGHT_MAX_M`); on suspensions as stiff as the loads they carry
+    it moves ``M a h L_i d_i / (g sum_j L_j d_j^2)`` onto axle ``i`` (``d_i`` its distance ahead of the
+    unit's load centroid; units as in :func:`body_term_weights`).  The gross does not change; two strips
+    cannot tell the axles' share, so it widens each axle load's uncertainty.
+    """
+    out = np.zeros(loads_kg.size)
+    if accel_mps2 == 0.0 or loads_kg.size < 2:
+        return out
+    groups = _groups(spacings_m, group_max_spacing_m)
+    units = (
+        [[a for g in groups for a in g]]
+        if len(groups) <= 2
+        else [groups[0] + groups[1], [a for g in groups[2:] for a in g]]
+    )
+    position_m = np.concatenate(([0.0], np.cumsum(spacings_m)))
+    for unit in units:
+        unit_loads = loads_kg[unit]
+        unit_kg = float(unit_loads.sum())
+        ahead_m = -(position_m[unit] - float(np.dot(unit_loads, position_m[unit])) / unit_kg)
+        moment = float(np.dot(unit_loads, ahead_m * ahead_m))
+        if len(unit) < 2 or moment <= 1e-9:
+            continue
+        out[unit] = np.abs(
+            unit_kg * accel_mps2 * CG_HEIGHT_MAX_M * unit_loads * ahead_m / (GRAVITY_MPS2 * moment)
+        )
+    return out
 
 
 def _groups(spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float) -> list[list[int]]:
