@@ -266,7 +266,11 @@ def _measurement(speeds_kmh: tuple[float, ...]) -> WimMeasurement:
 
 @pytest.mark.parametrize(
     ("speeds", "shown"),
-    [((39.96, 40.04), "40.04 km/h, faster than the 40 km/h"), ((0.97, 1.0), "0.97 km/h, slower than the 1")],
+    [
+        ((39.96, 40.04), "40.04 km/h, faster than the 40 km/h"),
+        ((0.97, 1.0), "0.97 km/h, slower than the 1"),
+        ((0.99999, 1.0), "0.99999 km/h, slower than the 1"),
+    ],
 )
 def test_a_speed_outside_the_limits_is_shown_beyond_them(speeds: tuple[float, ...], shown: str) -> None:
     reasons = stability_problems(_measurement(speeds), RulesConfig())

@@ -486,13 +486,13 @@ def _with_body_dynamics(
 
 
 def _beyond(value: float, limit: float) -> str:
-    """``value`` with one decimal, or as many more (up to 4) as it takes to show it is not ``limit``
+    """``value`` with one decimal, or as many more (up to 8) as it takes to show it is not ``limit``
     (40.04 km/h against 40 reads 40.04, not 40.0)."""
-    for digits in range(1, 5):
+    for digits in range(1, 9):
         text = f"{value:.{digits}f}"
         if float(text) != limit:
             return text
-    return f"{value:.4f}"
+    return f"{value:.8f}"
 
 
 def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
