@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import platform
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -53,6 +54,19 @@ TARGETS = {
     "full-length 3x6 m": {"<=10 km/h": 0.5, "10-40 km/h": 1.0, "axle_2pct": 0.95},
     "axle-group 2x3.6 m": {"<=10 km/h": 1.0, "10-40 km/h": 2.5},
 }
+#: Scales of the driving populations (--driving): the two lane types and a short single platform.
+DRIVING_GEOMETRIES = {**GEOMETRIES, "single 1x4.2 m": {"platform_lengths_m": (4.2,)}}
+#: Gross error (%) a judged crossing of a driving fault population may have and still count as weighed
+#: within its class: the widest class target of the scale (a single platform: class 5, +/-2.5 %).
+CLASS_LIMIT_PCT = {"full-length 3x6 m": 1.0, "axle-group 2x3.6 m": 2.5, "single 1x4.2 m": 2.5}
+#: Named driving populations: random_scenario arguments (every crossing of one kind).
+POPULATIONS: dict[str, dict[str, Any]] = {
+    "steady": {},
+    "speed-change-10pct": {"speed_change": (-0.10, 0.10)},
+    "braking": {"accel_mps2": (-2.0, -0.3)},
+    "stop-and-go": {"stop_fraction": 1.0},
+    "jump": {"jump_fraction": 1.0},
+}
 
 
 @dataclass
@@ -72,13 +86,18 @@ class Result:
 WIM_SETTINGS: dict[str, Any] = {}
 
 
-def _config(lengths: tuple[float, ...], rate_hz: int) -> Config:
+#: [rules] settings given with --rules KEY=VALUE (over the per-scale class allowance of --driving).
+RULES_SETTINGS: dict[str, Any] = {}
+
+
+def _config(lengths: tuple[float, ...], rate_hz: int, rules: dict[str, Any] | None = None) -> Config:
     return Config.model_validate(
         {
             "site": {"id": "bench", "lane": 1},
             "scale": {"platform_lengths_m": list(lengths), "sample_rate_hz": rate_hz},
             "devices": OFFLINE_DEVICES,
             "wim": WIM_SETTINGS,
+            "rules": {**(rules or {}), **RULES_SETTINGS},
         }
     )
 
@@ -244,6 +263,69 @@ def _axle_group_sizes(groups: tuple[int, ...]) -> list[int]:
     return [size for size in groups for _ in range(size)]
 
 
+def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int) -> dict[str, Any]:
+    """One named driving population on one scale: the share sent to re-weigh (and why), and of the rest
+    the gross errors, the share within the scale's class limit and of axle loads within 2 %."""
+    lengths = DRIVING_GEOMETRIES[name]["platform_lengths_m"]
+    geometry = LaneGeometry(platform_lengths_m=lengths)
+    # The site sets the uncertainty allowance to what its scale's class allows.
+    config = _config(lengths, rate_hz, {"max_gross_uncertainty_fraction": CLASS_LIMIT_PCT[name] / 100})
+    limits = LimitTable.load()
+    scenario = random_scenario(
+        seed, crossings, speed_kmh=(3.0, 40.0), speed_change_over_m=sum(lengths), **POPULATIONS[population]
+    )
+    cells = LoadCellModel(geometry.n_channels, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    reweigh = 0
+    caught_or_within = 0
+    errors: list[float] = []
+    axle_errors: list[float] = []
+    reasons: dict[str, int] = {}
+    judge_s = 0.0
+    recorded_s = 0.0
+    for number, motion in enumerate(schedule(scenario, geometry), start=1):
+        truck = motion.truck
+        crossing = _crossing(motion, geometry, cells, config, rng, number)
+        started = time.process_time()
+        judgement = judge(crossing, config, limits)
+        if number > 1:  # the first call loads the compiled kernels
+            judge_s += time.process_time() - started
+            recorded_s += float(crossing.window.times_s[-1] - crossing.window.times_s[0])
+        if judgement.decision.verdict.value == "reweigh":
+            reweigh += 1
+            caught_or_within += 1
+            for reason in judgement.decision.reasons:
+                # One key per kind of reason: its figures replaced by N, up to the first colon or bracket.
+                key = re.sub(r"(\+/-)?[+-]?\d[\d.,]*", "N", reason.split(" (")[0].split(":")[0])[:70]
+                reasons[key] = reasons.get(key, 0) + 1
+            continue
+        m = judgement.measurement
+        assert m is not None
+        error = (m.gross_kg - truck.gross_kg) / truck.gross_kg * 100
+        errors.append(error)
+        caught_or_within += abs(error) <= CLASS_LIMIT_PCT[name]
+        axle_errors += [(a - b) / b * 100 for a, b in zip(m.axle_loads_kg, truck.axle_loads_kg, strict=True)]
+    judged = np.abs(np.array(errors))
+    return {
+        "geometry": name,
+        "population": population,
+        "crossings": crossings,
+        "sent_to_reweigh": round(reweigh / crossings, 4),
+        "reweigh_or_within_class": round(caught_or_within / crossings, 4),
+        "class_limit_pct": CLASS_LIMIT_PCT[name],
+        "judged_gross_error_pct_max_abs": round(float(judged.max()), 2) if judged.size else None,
+        "judged_within_class": round(float(np.mean(judged <= CLASS_LIMIT_PCT[name])), 4)
+        if judged.size
+        else None,
+        "axle_loads_within_2pct": round(float(np.mean(np.abs(axle_errors) <= 2.0)), 4)
+        if axle_errors
+        else None,
+        "reweigh_reasons": dict(sorted(reasons.items(), key=lambda item: -item[1])),
+        # Recorded seconds per CPU second of judge() (weighing, checks, verdict), all but the first crossing.
+        "judge_realtime_x": round(recorded_s / judge_s) if judge_s > 0 else None,
+    }
+
+
 def fault_detection(name: str, crossings: int, seed: int, rate_hz: int) -> dict[str, Any]:
     """Share of jump (跳磅) and stop-and-go (搓磅) crossings sent to re-weigh, and the error of the rest."""
     lengths = GEOMETRIES[name]["platform_lengths_m"]
@@ -290,12 +372,53 @@ def main() -> None:
         help="a [wim] setting of the lane configuration (JSON value), e.g. group_share_std=0; repeatable",
     )
     parser.add_argument(
+        "--rules",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [rules] setting of the lane configuration (JSON value), e.g. max_gross_uncertainty_fraction=1",
+    )
+    parser.add_argument(
         "--without",
         choices=("hop", "body"),
         help="diagnostic: simulate the trucks without axle hop, or without body bounce and pitch",
     )
+    parser.add_argument(
+        "--driving",
+        choices=list(POPULATIONS),
+        action="append",
+        help="instead of the report: run this named driving population on every scale of DRIVING_GEOMETRIES"
+        " (or those given with --driving-geometry); repeatable",
+    )
+    parser.add_argument("--driving-geometry", choices=list(DRIVING_GEOMETRIES), action="append")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    RULES_SETTINGS.update(args.rules)
+    if args.driving:
+        WIM_SETTINGS.update(args.wim)
+        started = time.perf_counter()
+        rows = [
+            driving(name, population, args.crossings, args.seed, args.rate_hz)
+            for population in args.driving
+            for name in (args.driving_geometry or list(DRIVING_GEOMETRIES))
+        ]
+        print(
+            json.dumps(
+                {
+                    "benchmark": "wim_accuracy --driving",
+                    "seed": args.seed,
+                    "wim_settings": WIM_SETTINGS,
+                    "rules_settings": RULES_SETTINGS,
+                    "machine": f"{platform.machine()} python {platform.python_version()}",
+                    "results": rows,
+                    "seconds": round(time.perf_counter() - started, 1),
+                },
+                ensure_ascii=False,
+                indent=None if args.json else 2,
+            )
+        )
+        return
     WIM_SETTINGS.update(args.wim)
     if args.without:
         _switch_off(args.without)

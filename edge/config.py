@@ -251,6 +251,28 @@ class RulesConfig(_Strict):
         description="Re-weigh when axle speeds differ from their median by more than this fraction (speed changed"
         " on the scale: braking, stop-and-go).",
     )
+    max_profile_misfit_s: float = Field(
+        0.012,
+        gt=0,
+        le=1,
+        description="Re-weigh when the axles' entry and exit strip times misfit the fitted constant-acceleration"
+        " speed profile by more than this, RMS, in seconds of travel at the mean speed (jerky driving,"
+        " stop-and-go; the strips' own timing jitter is a few ms). Needs 3 or more axles.",
+    )
+    max_gross_uncertainty_fraction: float = Field(
+        0.02,
+        gt=0,
+        le=1,
+        description="Re-weigh when the gross's expanded uncertainty (k = 2, from the crossing's own evidence:"
+        " load misfit, residence time, platforms, speed-profile misfit) exceeds this fraction of the gross;"
+        " set it to what the scale's accuracy class allows (e.g. 0.01 for class 1, 0.025 for class 5).",
+    )
+    near_threshold: Literal["measured", "refuse", "pass", "reweigh"] = Field(
+        "measured",
+        description="Verdict for a truck whose gross is within its expanded uncertainty of the refusal"
+        " threshold: 'measured' (the measured gross decides, as without uncertainty), 'refuse', 'pass' or"
+        " 'reweigh'; the site chooses.",
+    )
 
 
 class WimConfig(_Strict):
@@ -321,6 +343,21 @@ class WimConfig(_Strict):
         description="Prior spread of an axle's load about its group's mean axle load (fraction), for axles"
         " of a tandem or tridem (load-sharing suspension); the crossing's data override it where they"
         " separate the axles well (low speed). 0 turns the prior off.",
+    )
+
+    uncertainty_block_s: float = Field(
+        0.1,
+        gt=0,
+        le=2,
+        description="Expanded uncertainty of the loads: the load fit's residuals are averaged in blocks of this"
+        " length (s); the spread of the block means says how correlated, and so how telling, the misfit is"
+        " (batch means).",
+    )
+    speed_profile: Literal["constant_acceleration", "per_axle_constant"] = Field(
+        "constant_acceleration",
+        description="Axle motion of the axle-load fit: one constant-acceleration profile fitted to every"
+        " axle's entry and exit strip times (speed may change on the scale), or each axle at its own"
+        " constant speed between the strips (the estimator before profiles).",
     )
 
     @model_validator(mode="after")

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from edge.config import Config
 from edge.lane.crossing import Crossing
-from edge.rules import Decision, LimitDecision, LimitTable, Tyre, VehicleClass, classify, decide, gross_limit
+from edge.rules import (
+    Decision,
+    LimitDecision,
+    LimitTable,
+    Tyre,
+    VehicleClass,
+    Verdict,
+    classify,
+    decide,
+    gross_limit,
+)
 from edge.wim.corrections import correction_factor
 from edge.wim.estimate import WimMeasurement
 from edge.wim.weighing import Weighed, weigh
@@ -23,6 +33,7 @@ from edge.wim.weighing import Weighed, weigh
 __all__ = ["Judgement", "judge", "judge_weighed"]
 
 _ASSUMED_SPEED_MPS = 10 / 3.6
+"""Speed at which a crossing none of whose axles crossed both strips is classified (it is re-weighed)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,38 @@ class Judgement:
         return self.measurement.gross_kg if self.measurement is not None else math.nan
 
 
+def _spacings_without_weight(
+    crossing: Crossing, entry_strip_x_m: float, exit_x_m: float
+) -> tuple[float, ...]:
+    """Axle spacings of a crossing that was not weighed, for its class: entry-time differences at the speed
+    measured by the axles that did cross both strips (their median), else at an assumed 10 km/h."""
+    entry, exit_ = crossing.entry_t_s, crossing.exit_t_s
+    crossed = np.isfinite(exit_) & (exit_ > entry) if exit_.shape == entry.shape else np.zeros(0, bool)
+    speed = (
+        float(np.median((exit_x_m - entry_strip_x_m) / (exit_[crossed] - entry[crossed])))
+        if crossed.any()
+        else _ASSUMED_SPEED_MPS
+    )
+    return tuple(max(float(b - a), 0.01) * speed for a, b in itertools.pairwise(entry))
+
+
+def _near_threshold(decision: Decision, gross_kg: float, uncertainty_kg: float, rule: str) -> Decision:
+    """The site's rule for a gross within its expanded uncertainty of the refusal threshold, where the
+    measurement cannot tell a legal truck from an overloaded one ("measured": the measured gross decides)."""
+    if rule == "measured" or not math.isfinite(uncertainty_kg):
+        return decision
+    if abs(gross_kg - decision.threshold_kg) > uncertainty_kg:
+        return decision
+    note = (
+        f"gross {gross_kg:,.0f} +/- {uncertainty_kg:,.0f} kg is within its uncertainty of the"
+        f" {decision.threshold_kg:,.0f} kg threshold; the site's rule for such trucks:"
+    )
+    if rule == "reweigh":
+        return replace(decision, verdict=Verdict.REWEIGH, reasons=(f"{note} reweigh",))
+    verdict = Verdict.OVERWEIGHT if rule == "refuse" else Verdict.PASS
+    return replace(decision, verdict=verdict, reasons=(*decision.reasons, f"{note} {rule}"))
+
+
 def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
     """Weigh a crossing and judge it (pure): what the live lane and ``edge wim replay`` both call."""
     return judge_weighed(crossing, weigh(crossing, config), config, limits)
@@ -54,10 +97,8 @@ def judge_weighed(crossing: Crossing, weighed: Weighed, config: Config, limits: 
         spacings = ()
         reasons.append("axle spacings could not be measured")
     if not spacings and crossing.entry_t_s.size > 1:
-        # An unfinished crossing has no speed; classify it at an assumed speed (it is re-weighed anyway).
-        spacings = tuple(
-            max(float(b - a), 0.01) * _ASSUMED_SPEED_MPS for a, b in itertools.pairwise(crossing.entry_t_s)
-        )
+        # Not weighed (it is re-weighed anyway): classify at the speed its axles measured, else assumed.
+        spacings = _spacings_without_weight(crossing, config.scale.entry_strip_x_m, config.scale.exit_x_m)
     if not spacings:
         spacings = (3.0,)  # a single axle seen: classify as the smallest vehicle; it is re-weighed anyway
         reasons.append("fewer than two axles seen")
@@ -87,6 +128,10 @@ def judge_weighed(crossing: Crossing, weighed: Weighed, config: Config, limits: 
         tolerance_factor=config.rules.tolerance_factor,
         unstable_reasons=reasons,
     )
+    if measurement is not None and decision.verdict is not Verdict.REWEIGH:
+        decision = _near_threshold(
+            decision, gross, measurement.gross_uncertainty_kg, config.rules.near_threshold
+        )
     return Judgement(
         measurement, vehicle_class, limit, decision, weighed.zero_counts, weighed.zero_source, correction
     )

@@ -207,6 +207,8 @@ def random_scenario(
     loads: LoadMix = "mixed",
     accel_mps2: tuple[float, float] = (0.0, 0.0),
     gap_s: float = 3.0,
+    speed_change: tuple[float, float] = (0.0, 0.0),
+    speed_change_over_m: float = 18.0,
 ) -> Scenario:
     """``n_trucks`` seeded random trucks over every class of the legal table (see the module docstring).
 
@@ -215,13 +217,24 @@ def random_scenario(
     ``dynamics`` each truck gets a ``[truck.dynamics]`` table with roughness uniform in ``roughness`` and
     up to 5 cm of lateral wander; each truck's lateral offset is uniform in +/-0.3 m.  A share
     ``jump_fraction`` of the trucks jump (跳磅) and ``stop_fraction`` stop on the scale (搓磅) for 2-6 s;
-    the others drive through with an acceleration uniform in ``accel_mps2`` (default 0).  ``loads`` picks
+    the others drive through with an acceleration uniform in ``accel_mps2`` (default 0).  With
+    ``speed_change`` (low, high) set, those drivers instead change speed gently on the scale: a fraction
+    uniform in ``speed_change`` of their speed (e.g. (-0.1, 0.1): braking or accelerating by up to 10 %),
+    reached at constant acceleration over ``speed_change_over_m`` (the scale's length) plus the truck's
+    axle span.  The speed changes come from their own stream (seeded from ``seed``), so every other draw,
+    and every truck of a scenario without them, stays the same.  ``loads`` picks
     the gross / limit ratios: "mixed" (40-85 %: 20 %, 85-100 %: 40 %, 100-105 %: 10 %, 105-130 %: 15 %,
     130-200 %: 15 % of the trucks), "empty" (40-70 %), "compliant" (70-100 %) or "overloaded" (110-200 %).
     Works for any scale geometry: it only makes trucks.
     """
     _check_arguments(n_trucks, speed_kmh, roughness, jump_fraction, stop_fraction, loads, accel_mps2)
+    if not -0.5 <= speed_change[0] <= speed_change[1] <= 0.5 or not speed_change_over_m > 0:
+        raise ValueError(
+            f"speed_change must be (low, high) with -0.5 <= low <= high <= 0.5 and speed_change_over_m > 0,"
+            f" got {speed_change}, {speed_change_over_m}"
+        )
     rng = np.random.default_rng(np.random.SeedSequence(seed))
+    drivers = np.random.default_rng(np.random.SeedSequence([seed, _DRIVER_STREAM]))
     order: list[str] = []
     while len(order) < n_trucks:
         order.extend(CLASS_CODES[i] for i in rng.permutation(len(CLASS_CODES)))
@@ -243,6 +256,10 @@ def random_scenario(
                 accel_mps2=accel_mps2,
             )
         )
+        change = _uniform(drivers, speed_change)
+        truck = trucks[-1]
+        if change != 0.0 and truck.accel_mps2 == 0.0 and not truck.jump and truck.stop_on_scale_s == 0.0:
+            trucks[-1] = _changing_speed(truck, change, speed_change_over_m)
     return Scenario(
         name=f"random-{seed}",
         description=(
@@ -253,6 +270,25 @@ def random_scenario(
         seed=seed,
         gap_s=gap_s,
         trucks=trucks,
+    )
+
+
+_DRIVER_STREAM = 0x16
+"""Second SeedSequence entropy word of the drivers' speed changes (their own stream)."""
+
+
+def _changing_speed(truck: Truck, change: float, over_m: float) -> Truck:
+    """``truck`` with the constant acceleration that changes its speed by ``change`` (a fraction) while it
+    travels ``over_m`` plus its axle span (:class:`firmware_sim.physics.TruckMotion` starts it when the
+    front axle reaches the scale)."""
+    v = truck.speed_kmh / 3.6
+    distance_m = over_m + sum(truck.axle_spacings_m)
+    accel = round(min(max(v * v * ((1.0 + change) ** 2 - 1.0) / (2.0 * distance_m), -3.0), 2.0), 4)
+    if accel == 0.0:
+        return truck
+    how = "accelerates" if accel > 0 else "slows"
+    return truck.model_copy(
+        update={"accel_mps2": accel, "note": f"{truck.note}, {how} by {abs(change):.1%} on the scale"}
     )
 
 

@@ -702,3 +702,22 @@ def test_random_scenario_rejects_bad_arguments() -> None:
         random_scenario(1, 5, jump_fraction=0.6, stop_fraction=0.6)
     with pytest.raises(ValueError, match="loads"):
         random_scenario(1, 5, loads="heavy")  # type: ignore[arg-type]
+
+
+def test_random_scenario_speed_changes_are_gentle_seeded_and_leave_the_trucks_alone() -> None:
+    """Drivers who change speed by up to 10 % over an 18 m scale: the same trucks as without (their own
+    random stream), each reaching the drawn change over the scale plus its axle span."""
+    plain = random_scenario(31, 48)
+    changing = random_scenario(31, 48, speed_change=(-0.1, 0.1), speed_change_over_m=18.0)
+    assert changing == random_scenario(31, 48, speed_change=(-0.1, 0.1), speed_change_over_m=18.0)
+    changes = []
+    geometry = LaneGeometry()
+    for before, after in zip(plain.trucks, changing.trucks, strict=True):
+        assert before.model_copy(update={"accel_mps2": after.accel_mps2, "note": after.note}) == after
+        motion = TruckMotion(after, 10.0, geometry)
+        v0 = float(motion.speed_at(motion.time_at_front_x(0.0)))
+        end = motion.time_at_front_x(after.front_overhang_m + 18.0 + after.axle_span_m)
+        changes.append(float(motion.speed_at(end)) / v0 - 1.0)
+    changes_array = np.array(changes)
+    assert np.all(np.abs(changes_array) <= 0.1 + 1e-3)
+    assert changes_array.min() < -0.05 and changes_array.max() > 0.05  # both braking and accelerating

@@ -48,6 +48,34 @@ def test_axle_normal_equations_match_reference(seed: int) -> None:
     assert got[3] == want[3]
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_axle_residuals_match_reference_and_the_normal_equations(seed: int) -> None:
+    rng = np.random.default_rng(300 + seed)
+    n_platforms = int(rng.integers(1, 4))
+    edges = np.concatenate(([0.0], np.cumsum(rng.uniform(2.5, 7.0, n_platforms))))
+    n_axles = int(rng.integers(2, 7))
+    speed = rng.uniform(1.0, 8.0)
+    offsets = np.concatenate(([0.0], np.cumsum(rng.uniform(1.2, 5.0, n_axles - 1))))
+    entry_x, exit_x = -0.5, float(edges[-1])
+    entry_t = 1.0 + offsets / speed + rng.normal(0, 0.01, n_axles)
+    exit_t = entry_t + (exit_x - entry_x) / (speed * rng.uniform(0.9, 1.1, n_axles))
+    times = np.arange(0.0, float(exit_t.max()) + 1.0, 1e-3)
+    platform_kg = rng.normal(0, 5000, (times.size, n_platforms))
+    margin = float(rng.uniform(0.0, 0.5))
+    footprint = float(rng.uniform(0.1, 0.4))
+    loads = rng.uniform(3000, 12000, n_axles)
+    args = (times, platform_kg, edges, entry_t, exit_t, entry_x, exit_x, margin, footprint)
+    got = kernels.axle_residuals(*args, loads)
+    want = reference.axle_residuals_ref(*args, loads)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-9, atol=1e-6)
+    # The squared residuals are the normal equations' sum of squares at these loads.
+    ata, atb, btb, used = kernels.axle_normal_equations(*args)
+    assert int((~np.isnan(got)).sum()) == used
+    sse = btb - 2 * loads @ atb + loads @ ata @ loads
+    assert float(np.nansum(got * got)) == pytest.approx(sse, rel=1e-8)
+
+
 def test_normal_equations_recover_exact_loads() -> None:
     """A noise-free signal built from the model (footprints ramping over edges) gives back the loads exactly."""
     edges = np.array([0.0, 6.0, 12.0, 18.0])

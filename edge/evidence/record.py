@@ -34,10 +34,6 @@ class _Part(BaseModel):
     # an older reader, or a signed record whose text must not change), never dropped.
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    def model_post_init(self, context: Any, /) -> None:
-        # A part is written whole: its defaults belong in the signed JSON too.
-        self.__pydantic_fields_set__.update(type(self).model_fields)
-
 
 class RecordWim(_Part):
     """What the weighing measured.  A value that could not be computed is null, never NaN."""
@@ -50,6 +46,12 @@ class RecordWim(_Part):
     residual_rms_kg: float | None = Field(None, description="RMS misfit of the load model.")
     samples_used: int = Field(0, description="Load samples the fit used.")
     samples_lost: int = Field(0, description="Samples the digitiser link lost during the crossing.")
+    gross_uncertainty_kg: float | None = Field(None, description="Expanded (k = 2) uncertainty of the gross.")
+    axle_uncertainties_kg: list[float | None] = Field(
+        default_factory=list, description="Expanded (k = 2) uncertainty of each axle load."
+    )
+    acceleration_mps2: float | None = Field(None, description="The fitted speed profile's acceleration.")
+    speed_change_fraction: float | None = Field(None, description="Speed change over the scale / mean speed.")
 
 
 class RecordLimit(_Part):
@@ -90,6 +92,9 @@ class RecordCalibration(_Part):
 class Software(_Part):
     name: str = "weighlane-edge"
     version: str
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.__pydantic_fields_set__.add("name")  # the default name belongs in the signed JSON too
 
 
 class EvidenceRecord(_Part):

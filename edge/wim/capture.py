@@ -162,6 +162,18 @@ class CaptureWim(_Strict):
         description="Prior spread of a group axle's load about the group's mean axle load; 0 = off.",
     )
 
+    uncertainty_block_s: float = Field(
+        WimConfig.model_fields["uncertainty_block_s"].default,
+        gt=0,
+        le=2,
+        description="Block length (s) of the batch means of the load fit's residuals (expanded uncertainty).",
+    )
+    speed_profile: Literal["constant_acceleration", "per_axle_constant"] = Field(
+        WimConfig.model_fields["speed_profile"].default,
+        description="Axle motion of the axle-load fit (edge.wim.motion): one constant-acceleration profile"
+        " or each axle at its own constant speed.",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> CaptureWim:
         try:

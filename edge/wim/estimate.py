@@ -1,7 +1,10 @@
 """Axle loads, spacings, speed and gross weight of one crossing of a multi-platform scale.
 
-Model: between the two axle strips every axle moves at its own constant speed, so its position at any
-sample time is known.  Each platform then weighs the sum of the loads of the axles standing on it,
+Model: the axles follow one smooth speed profile (constant acceleration, fitted to every axle's entry and
+exit strip times: :mod:`edge.wim.motion`), so each axle's position at any sample time is known.  With
+``wim.speed_profile = "per_axle_constant"`` (the estimator before profiles), or when the profile is not
+plausible (a standstill or a reversal), every axle instead moves at its own constant speed between the
+strips.  Each platform then weighs the sum of the loads of the axles standing on it,
 where an axle whose tyre footprint straddles a platform edge counts for the share of the footprint on
 the platform (uniform contact pressure over ``scale.tyre_footprint_m``):
 
@@ -46,11 +49,13 @@ from edge.config import RulesConfig, ScaleConfig, WimConfig
 from edge.lane.buffer import SampleWindow
 from edge.wim.kernels import (
     axle_normal_equations,
+    axle_residuals,
     body_knot_covariance,
     crossing_kinematics,
     dynamic_normal_equations,
     platform_loads,
 )
+from edge.wim.motion import SpeedProfile, fit_speed_profile
 
 __all__ = ["WimMeasurement", "estimate_crossing", "span_per_cell", "stability_problems", "zero_from_preroll"]
 
@@ -69,6 +74,11 @@ class WimMeasurement:
     samples_used: int
     samples_lost: int
     problems: tuple[str, ...]
+    accel_mps2: float = 0.0  # the fitted speed profile's acceleration (0: none fitted)
+    speed_change_fraction: float = 0.0  # the profile's (end - start speed) / mean speed over the strips
+    profile_misfit_m: float = 0.0  # RMS misfit of the strip events to the profile (m)
+    axle_uncertainties_kg: tuple[float, ...] = ()  # expanded (k = 2) uncertainty of each axle load
+    gross_uncertainty_kg: float = math.nan  # expanded (k = 2) uncertainty of the gross
 
     def corrected(self, factor: float) -> WimMeasurement:
         """The same measurement with loads multiplied by a dynamic correction factor."""
@@ -76,6 +86,8 @@ class WimMeasurement:
             self,
             axle_loads_kg=tuple(v * factor for v in self.axle_loads_kg),
             gross_kg=self.gross_kg * factor,
+            axle_uncertainties_kg=tuple(v * factor for v in self.axle_uncertainties_kg),
+            gross_uncertainty_kg=self.gross_uncertainty_kg * factor,
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -89,6 +101,10 @@ class WimMeasurement:
             "residual_rms_kg": _finite(self.residual_rms_kg, 1),
             "samples_used": self.samples_used,
             "samples_lost": self.samples_lost,
+            "gross_uncertainty_kg": _finite(self.gross_uncertainty_kg, 1),
+            "axle_uncertainties_kg": [_finite(v, 1) for v in self.axle_uncertainties_kg],
+            "acceleration_mps2": _finite(self.accel_mps2, 3),
+            "speed_change_fraction": _finite(self.speed_change_fraction, 4),
         }
 
 
@@ -140,7 +156,32 @@ def estimate_crossing(
     problems: list[str] = []
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     loads = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
-    speeds_mps, spacings = crossing_kinematics(entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m)
+    times = window.times_s
+    rate_hz = (
+        (times.size - 1) / float(times[-1] - times[0])
+        if times.size > 1 and times[-1] > times[0]
+        else float(scale.sample_rate_hz)
+    )
+    axle_speeds_mps, spacings = crossing_kinematics(
+        entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m
+    )
+    speeds_mps = axle_speeds_mps
+    profile: SpeedProfile | None = None
+    if wim.speed_profile == "constant_acceleration":
+        profile = fit_speed_profile(entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m)
+    if profile is not None and not profile.monotone:
+        problems.append(
+            f"the axle strip times put a standstill or a reversal on the scale (speed from"
+            f" {profile.start_speed_mps * 3.6:.1f} to {profile.end_speed_mps * 3.6:.1f} km/h): stop-and-go"
+        )
+        profile = None
+    if profile is not None:
+        # On the profile's warped clock every axle moves at one constant speed: the kernels apply as they are.
+        warped_t, entry_t_s, exit_t_s, _ = profile.warped_times(
+            window.times_s, scale.entry_strip_x_m, scale.exit_x_m
+        )
+        window = replace(window, times_s=warped_t)
+        speeds_mps, spacings = crossing_kinematics(entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m)
     ata, atb, btb, used = axle_normal_equations(
         window.times_s,
         loads,
@@ -155,6 +196,8 @@ def estimate_crossing(
     n_axles = entry_t_s.shape[0]
     axle_loads: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
     residual_rms = float("nan")
+    axle_u: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
+    gross_u = math.nan
     if used == 0:
         problems.append("no load samples usable for this crossing")
     elif not _separable(ata):
@@ -163,6 +206,22 @@ def estimate_crossing(
         axle_loads = np.asarray(np.linalg.solve(ata, atb), dtype=np.float64)
         sse = btb - 2.0 * float(axle_loads @ atb) + float(axle_loads @ ata @ axle_loads)
         residual_rms = float(np.sqrt(max(sse, 0.0) / used))
+        residuals = axle_residuals(
+            window.times_s,
+            loads,
+            edges,
+            entry_t_s,
+            exit_t_s,
+            scale.entry_strip_x_m,
+            scale.exit_x_m,
+            scale.edge_margin_m,
+            scale.tyre_footprint_m,
+            axle_loads,
+        )
+        axle_u, gross_u = _uncertainties(ata, residuals, rate_hz, wim, profile, scale, axle_loads)
+        if profile is not None and np.all(axle_loads > 0):
+            transfer = load_transfer_kg(axle_loads, spacings, group_max_spacing_m, profile.accel_mps2)
+            axle_u = np.sqrt(axle_u**2 + transfer**2)
         if wim.dynamic_knot_m > 0 and np.all(axle_loads > 0) and np.all(speeds_mps > 0):
             axle_loads = _with_body_dynamics(
                 window,
@@ -178,18 +237,122 @@ def estimate_crossing(
                 spacings,
                 max(sse, 0.0) / used,
             )
-    mean_speed = float(np.mean(speeds_mps)) if n_axles else float("nan")
+    mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
     return WimMeasurement(
         axle_loads_kg=tuple(float(v) for v in axle_loads),
         axle_spacings_m=tuple(float(v) for v in spacings),
-        axle_speeds_kmh=tuple(float(v) * 3.6 for v in speeds_mps),
+        axle_speeds_kmh=tuple(float(v) * 3.6 for v in axle_speeds_mps),
         speed_kmh=mean_speed * 3.6,
         gross_kg=float(np.sum(axle_loads)),
         residual_rms_kg=residual_rms,
         samples_used=int(used),
         samples_lost=window.samples_lost,
         problems=tuple(problems),
+        accel_mps2=profile.accel_mps2 if profile is not None else 0.0,
+        speed_change_fraction=profile.speed_change_fraction if profile is not None else 0.0,
+        profile_misfit_m=profile.misfit_rms_m if profile is not None else 0.0,
+        axle_uncertainties_kg=tuple(float(v) for v in axle_u),
+        gross_uncertainty_kg=gross_u,
     )
+
+
+UNCERTAINTY_COVERAGE_FACTOR = 2.0
+"""k of the expanded uncertainties (about 95 % coverage)."""
+
+
+def _uncertainties(
+    ata: npt.NDArray[np.float64],
+    residuals_kg: npt.NDArray[np.float64],
+    rate_hz: float,
+    wim: WimConfig,
+    profile: SpeedProfile | None,
+    scale: ScaleConfig,
+    loads_kg: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Expanded uncertainties (k = 2) of the axle loads and the gross from the crossing's own evidence.
+
+    * The load fit: the least-squares covariance ``(A^T A)^-1 s^2 c`` of the steady fit, with ``s^2 c``
+      estimated by batch means: the residuals of each platform, in blocks of ``wim.uncertainty_block_s``,
+      give ``s^2 c = B var(block means)`` (``B`` samples a block).  White noise gives ``c = 1``; a body
+      that bounces, or a brake pulse, keeps the residual on one side for many samples and ``c`` grows
+      with it.  So it grows with the misfit and how long it lasts, and shrinks with the residence time and
+      the platforms an axle is weighed on.
+    * The motion: the speed profile's misfit (m) moves each axle's weighed interval by about as much at
+      both ends; an axle weighed over the scale's length ``D`` is off by about ``load x misfit / D`` per end
+      (independent ends, summed over the axles for the gross).
+    """
+    n_axles = loads_kg.size
+    try:
+        inverse = np.linalg.inv(ata)
+    except np.linalg.LinAlgError:
+        return np.full(n_axles, np.nan), math.nan
+    block = max(round(wim.uncertainty_block_s * rate_hz), 1)
+    means: list[float] = []
+    squares = 0.0
+    count = 0
+    for p in range(residuals_kg.shape[1]):
+        kept = residuals_kg[:, p][~np.isnan(residuals_kg[:, p])]
+        squares += float(kept @ kept)
+        count += kept.size
+        whole = kept.size // block * block
+        if whole:
+            means.extend(kept[:whole].reshape(-1, block).mean(axis=1).tolist())
+    if count == 0:
+        return np.full(n_axles, np.nan), math.nan
+    white = squares / count
+    # Too few blocks to tell: take the residuals as correlated over a whole block (the cautious side).
+    block_variance = float(np.mean(np.square(means))) * block if len(means) >= 4 else white * block
+    covariance = inverse * max(block_variance, white)
+    motion_m = profile.misfit_rms_m if profile is not None else 0.0
+    motion_kg = np.abs(loads_kg) * motion_m * math.sqrt(2.0) / sum(scale.platform_lengths_m)
+    axle_var = np.diag(covariance) + motion_kg**2
+    gross_var = float(covariance.sum()) + float(np.sum(motion_kg) ** 2)
+    k = UNCERTAINTY_COVERAGE_FACTOR
+    return k * np.sqrt(np.maximum(axle_var, 0.0)), k * math.sqrt(max(gross_var, 0.0))
+
+
+CG_HEIGHT_MAX_M = 2.0
+"""Highest centre of gravity of a loaded truck expected (m): sets the load transfer the axle loads may
+carry under the measured acceleration."""
+
+GRAVITY_MPS2 = 9.81
+
+
+def load_transfer_kg(
+    loads_kg: npt.NDArray[np.float64],
+    spacings_m: npt.NDArray[np.float64],
+    group_max_spacing_m: float,
+    accel_mps2: float,
+) -> npt.NDArray[np.float64]:
+    """Per axle, how much load the body's pitch may have moved onto or off it under ``accel_mps2`` (kg).
+
+    Braking or accelerating at ``a`` puts a moment ``M a h`` on each vehicle unit (``M`` its load, ``h`` its
+    centre of gravity, at most :data:`CG_HEIGHT_MAX_M`); on suspensions as stiff as the loads they carry
+    it moves ``M a h L_i d_i / (g sum_j L_j d_j^2)`` onto axle ``i`` (``d_i`` its distance ahead of the
+    unit's load centroid; units as in :func:`body_term_weights`).  The gross does not change; two strips
+    cannot tell the axles' share, so it widens each axle load's uncertainty.
+    """
+    out = np.zeros(loads_kg.size)
+    if accel_mps2 == 0.0 or loads_kg.size < 2:
+        return out
+    groups = _groups(spacings_m, group_max_spacing_m)
+    units = (
+        [[a for g in groups for a in g]]
+        if len(groups) <= 2
+        else [groups[0] + groups[1], [a for g in groups[2:] for a in g]]
+    )
+    position_m = np.concatenate(([0.0], np.cumsum(spacings_m)))
+    for unit in units:
+        unit_loads = loads_kg[unit]
+        unit_kg = float(unit_loads.sum())
+        ahead_m = -(position_m[unit] - float(np.dot(unit_loads, position_m[unit])) / unit_kg)
+        moment = float(np.dot(unit_loads, ahead_m * ahead_m))
+        if len(unit) < 2 or moment <= 1e-9:
+            continue
+        out[unit] = np.abs(
+            unit_kg * accel_mps2 * CG_HEIGHT_MAX_M * unit_loads * ahead_m / (GRAVITY_MPS2 * moment)
+        )
+    return out
 
 
 def _groups(spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float) -> list[list[int]]:
@@ -322,20 +485,46 @@ def _with_body_dynamics(
     return loads if np.all(np.isfinite(loads)) else steady_kg
 
 
+def _beyond(value: float, limit: float) -> str:
+    """``value`` with one decimal, or as many more (up to 8) as it takes to show it is not ``limit``
+    (40.04 km/h against 40 reads 40.04, not 40.0)."""
+    for digits in range(1, 9):
+        text = f"{value:.{digits}f}"
+        if float(text) != limit:
+            return text
+    return f"{value:.8f}"
+
+
 def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
     """Reasons this crossing cannot be judged (re-weigh), from the measurement alone."""
     reasons = list(m.problems)
     speeds = np.array(m.axle_speeds_kmh)
-    if speeds.size and (speeds.min() < rules.min_speed_kmh or speeds.max() > rules.max_speed_kmh):
-        reasons.append(
-            f"speed {speeds.min():.1f}-{speeds.max():.1f} km/h outside"
-            f" {rules.min_speed_kmh:g}-{rules.max_speed_kmh:g} km/h"
-        )
+    if speeds.size and speeds.max() > rules.max_speed_kmh:
+        top = _beyond(float(speeds.max()), rules.max_speed_kmh)
+        reasons.append(f"an axle crossed at {top} km/h, faster than the {rules.max_speed_kmh:g} km/h allowed")
+    if speeds.size and speeds.min() < rules.min_speed_kmh:
+        low = _beyond(float(speeds.min()), rules.min_speed_kmh)
+        reasons.append(f"an axle crossed at {low} km/h, slower than the {rules.min_speed_kmh:g} km/h allowed")
     if speeds.size:
         median = float(np.median(speeds))
         change = float(np.max(np.abs(speeds - median)) / median) if median > 0 else math.inf
         if change > rules.max_speed_change_fraction:
             reasons.append(f"speed changed on the scale by {change:.0%} (braking or stop-and-go)")
+    change = m.speed_change_fraction
+    if math.isfinite(change) and abs(change) > rules.max_speed_change_fraction:
+        how = "slowed" if change < 0 else "sped up"
+        reasons.append(
+            f"the truck {how} by {abs(change):.0%} on the scale, more than the"
+            f" {rules.max_speed_change_fraction:.0%} the scale can follow (braking or stop-and-go)"
+        )
+    mean_speed_mps = m.speed_kmh / 3.6
+    if m.profile_misfit_m > 0 and mean_speed_mps > 0:
+        misfit_s = m.profile_misfit_m / mean_speed_mps
+        if misfit_s > rules.max_profile_misfit_s:
+            reasons.append(
+                f"the axle strip times do not follow one steady change of speed (misfit {misfit_s * 1000:.0f} ms"
+                f" RMS, > {rules.max_profile_misfit_s * 1000:g} ms): jerky driving or stop-and-go"
+            )
     loads = np.array(m.axle_loads_kg)
     if loads.size and np.all(np.isfinite(loads)):
         if loads.min() <= 0:
@@ -350,6 +539,14 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
             reasons.append(
                 f"load signal does not fit a steady crossing (misfit {m.residual_rms_kg:.0f} kg RMS,"
                 f" > {allowed:.1%} of the mean axle load at {speed:.0f} km/h): rocking, jumping or stop-and-go"
+            )
+        uncertainty = m.gross_uncertainty_kg
+        if m.gross_kg > 0 and uncertainty > rules.max_gross_uncertainty_fraction * m.gross_kg:
+            reasons.append(
+                f"gross uncertain by +/-{uncertainty:.0f} kg ({uncertainty / m.gross_kg:.1%}), more than the"
+                f" {rules.max_gross_uncertainty_fraction:.1%} the scale's class allows (load misfit"
+                f" {m.residual_rms_kg:.0f} kg RMS, speed-profile misfit {m.profile_misfit_m * 100:.0f} cm):"
+                " braking, jumping or too short a look at the axles"
             )
     elif not m.problems:
         reasons.append("axle loads could not be computed")

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 __all__ = [
     "axle_normal_equations",
+    "axle_residuals",
     "body_knot_covariance",
     "crossing_kinematics",
     "dynamic_normal_equations",
@@ -262,6 +263,50 @@ def axle_normal_equations(
                     for j in range(n_axles):
                         ata[i, j] += aa * share[p, j]
     return ata, atb, btb, used
+
+
+@numba.njit(cache=True, nogil=True)
+def axle_residuals(
+    times_s: F64,
+    platform_kg: F64,
+    edges_m: F64,
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    margin_m: float,
+    footprint_m: float,
+    loads_kg: F64,
+) -> F64:
+    """Residuals of the footprint-share axle model for ``loads_kg`` per sample and platform (see
+    edge.wim.reference.axle_residuals_ref); NaN on the rows the model skips.  One pass, per sample."""
+    n_samples = times_s.shape[0]
+    n_axles = entry_t_s.shape[0]
+    n_edges = edges_m.shape[0]
+    n_platforms = n_edges - 1
+    half = footprint_m / 2
+    speed = np.empty(n_axles)
+    for i in range(n_axles):
+        speed[i] = (exit_x_m - entry_x_m) / (exit_t_s[i] - entry_t_s[i])
+    out = np.empty((n_samples, n_platforms))
+    position = np.empty(n_axles)
+    near = np.zeros(n_edges, dtype=np.bool_)
+    for s in range(n_samples):
+        _near_edges(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position, near)
+        for p in range(n_platforms):
+            if near[p] or near[p + 1]:
+                out[s, p] = np.nan
+                continue
+            start = edges_m[p]
+            end = edges_m[p + 1]
+            model = 0.0
+            for i in range(n_axles):
+                low = max(position[i] - half, start)
+                high = min(position[i] + half, end)
+                if high > low:
+                    model += loads_kg[i] * (high - low) / footprint_m
+            out[s, p] = platform_kg[s, p] - model
+    return out
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -588,6 +633,18 @@ def warm_up() -> None:
         6.0,
         0.3,
         0.25,
+    )
+    axle_residuals(
+        times,
+        np.zeros((4, 1)),
+        np.array([0.0, 6.0]),
+        np.array([0.0, 0.1]),
+        np.array([1.0, 1.1]),
+        -0.5,
+        6.0,
+        0.3,
+        0.25,
+        np.ones(2),
     )
     dynamic_normal_equations(
         times,

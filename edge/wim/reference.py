@@ -12,6 +12,7 @@ import numpy.typing as npt
 __all__ = [
     "axle_normal_equations_ref",
     "axle_positions_ref",
+    "axle_residuals_ref",
     "body_knot_covariance_ref",
     "body_load_spectrum_ref",
     "crossing_kinematics_ref",
@@ -85,6 +86,30 @@ def axle_normal_equations_ref(
         atb += on.T @ loads
         btb += float(loads @ loads)
     return ata, atb, btb, int(kept.sum())
+
+
+def axle_residuals_ref(
+    times_s: F64,
+    platform_kg: F64,
+    edges_m: F64,
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    margin_m: float,
+    footprint_m: float,
+    loads_kg: F64,
+) -> F64:
+    """(samples, platforms): ``platform_kg`` minus the axle model's platform load for ``loads_kg`` (see
+    :func:`axle_normal_equations_ref`); NaN on the rows that model skips."""
+    positions = axle_positions_ref(times_s, entry_t_s, exit_t_s, entry_x_m, exit_x_m)
+    kept = rows_kept_ref(positions, edges_m, margin_m)
+    out = np.full(platform_kg.shape, np.nan)
+    for p in range(edges_m.shape[0] - 1):
+        on = footprint_share_ref(positions, float(edges_m[p]), float(edges_m[p + 1]), footprint_m)
+        residual = platform_kg[:, p] - on @ loads_kg
+        out[kept[:, p], p] = residual[kept[:, p]]
+    return out
 
 
 def rows_kept_ref(positions_m: F64, edges_m: F64, margin_m: float) -> npt.NDArray[np.bool_]:

@@ -21,9 +21,12 @@ from edge.lane.crossing import Crossing
 from edge.wim.autozero import AutoZeroTracker
 from edge.wim.estimate import WimMeasurement, estimate_crossing, span_per_cell, stability_problems
 
-__all__ = ["Weighed", "Weighing", "ZeroSource", "choose_zero", "weigh"]
+__all__ = ["MIN_PREROLL_SAMPLES", "Weighed", "Weighing", "ZeroSource", "choose_zero", "weigh"]
 
 F64 = npt.NDArray[np.float64]
+
+MIN_PREROLL_SAMPLES = 20
+"""Empty-scale samples before the first axle needed to zero the scale on the vehicle's own pre-roll."""
 
 
 class ZeroSource:
@@ -47,16 +50,26 @@ class Weighed:
 def choose_zero(crossing: Crossing, scale: ScaleConfig) -> tuple[F64 | None, str, str]:
     """The zero for this vehicle: its own empty-scale pre-roll when that is quiet and not above the
     fallback zero by more than a step, else the fallback zero (tracked), else none (re-weigh)."""
-    preroll = crossing.window.times_s < float(crossing.entry_t_s.min())
+    window = crossing.window
+    preroll = window.times_s < float(crossing.entry_t_s.min())
     checker = AutoZeroTracker(
         span_per_cell(scale),
         scale.cells_per_platform,
         zero_counts=None if crossing.fallback_zero_counts is None else crossing.fallback_zero_counts.copy(),
     )
-    if preroll.sum() >= 20 and checker.observe(crossing.window.counts[preroll]):
+    if preroll.sum() >= MIN_PREROLL_SAMPLES and checker.observe(window.counts[preroll]):
         return checker.zero_counts, ZeroSource.PREROLL, ""
     if crossing.fallback_zero_counts is not None:
         return crossing.fallback_zero_counts, ZeroSource.TRACKED, ""
+    if window.times_s.size == 0:
+        return None, ZeroSource.NONE, "no load samples were recorded for this crossing"
+    if preroll.sum() < MIN_PREROLL_SAMPLES:
+        return (
+            None,
+            ZeroSource.NONE,
+            f"only {int(preroll.sum())} load samples before the first axle (at least {MIN_PREROLL_SAMPLES}"
+            " are needed to zero the scale) and no earlier zero to fall back on",
+        )
     return (
         None,
         ZeroSource.NONE,
@@ -104,7 +117,6 @@ class Weighing:
             zero_counts=None if reference is None else reference.copy(),
         )
         self._acquired = False  # a zero read on the provably empty lane in this run
-
 
     @property
     def zero_counts(self) -> F64 | None:

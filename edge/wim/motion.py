@@ -1,0 +1,147 @@
+"""The vehicle's motion over the scale: one smooth speed profile fitted to every axle-strip event.
+
+A truck is rigid along the lane: every axle follows the front axle's path ``X(t)`` at a fixed distance
+``d_i`` behind it (``d_0 = 0``).  Each axle gives two events, the times its axle (the centre of its tyres'
+contact patch) was over the entry strip and over the exit strip:
+
+    X(entry_t_s[i]) - d_i = entry_strip_x_m,      X(exit_t_s[i]) - d_i = exit_x_m
+
+The profile is constant acceleration, ``X(t) = x0 + v0 tau + a tau^2 / 2`` with ``tau = t - t_c`` (``t_c``
+the mean event time, for conditioning).  The equations are linear in ``(x0, v0, a, d_1 .. d_n-1)``: 2 n
+equations, n + 2 unknowns, solved by least squares (a 2-axle truck exactly, more axles with a misfit that
+says how far the motion is from constant acceleration).  A single axle gives a constant speed.
+
+Outside the events' time span the profile goes on at the speed it has at its ends (the truck is still
+approaching, or already off the scale, and nothing measured says more), so the position is monotone
+whenever the speed is positive at both ends.
+
+The weighing uses the profile through a change of clock: ``warp(t) = X(t) / V`` (``V`` the mean speed) is
+a time in which every axle moves at the constant speed ``V``, so the constant-speed footprint kernels of
+:mod:`edge.wim.kernels` apply unchanged to warped sample and strip times.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["SpeedProfile", "fit_speed_profile"]
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SpeedProfile:
+    """The fitted motion (module docstring); positions in m on the scale's x axis, times on the crossing's
+    clock."""
+
+    t_c_s: float
+    x0_m: float
+    v0_mps: float
+    accel_mps2: float
+    offsets_m: F64  # d_i: distance of each axle behind the front axle
+    t_start_s: float  # first event
+    t_end_s: float  # last event
+    misfit_rms_m: float  # RMS of the events' distance residuals (0 when exactly determined)
+
+    def speed_at(self, t: float) -> float:
+        tau = min(max(t, self.t_start_s), self.t_end_s) - self.t_c_s
+        return self.v0_mps + self.accel_mps2 * tau
+
+    @property
+    def start_speed_mps(self) -> float:
+        return self.speed_at(self.t_start_s)
+
+    @property
+    def end_speed_mps(self) -> float:
+        return self.speed_at(self.t_end_s)
+
+    @property
+    def mean_speed_mps(self) -> float:
+        span = self.t_end_s - self.t_start_s
+        if span <= 0:
+            return self.v0_mps
+        ends = self.front_x(np.array([self.t_start_s, self.t_end_s]))
+        return float(ends[1] - ends[0]) / span
+
+    @property
+    def speed_change_fraction(self) -> float:
+        """(end speed - start speed) / mean speed over the events' span: signed, negative when slowing."""
+        mean = self.mean_speed_mps
+        return (self.end_speed_mps - self.start_speed_mps) / mean if mean > 0 else math.inf
+
+    @property
+    def monotone(self) -> bool:
+        """Whether the truck moves forward all along (positive speed at both ends of the events' span)."""
+        return self.start_speed_mps > 0 and self.end_speed_mps > 0
+
+    def front_x(self, t: F64) -> F64:
+        """The front axle's position at times ``t``: the quadratic within the events' span, its tangent
+        lines outside it."""
+        clipped = np.clip(t, self.t_start_s, self.t_end_s) - self.t_c_s
+        inside = self.x0_m + clipped * (self.v0_mps + 0.5 * self.accel_mps2 * clipped)
+        before = np.minimum(t - self.t_start_s, 0.0) * self.start_speed_mps
+        after = np.maximum(t - self.t_end_s, 0.0) * self.end_speed_mps
+        result: F64 = inside + before + after
+        return result
+
+    def warped_times(self, times_s: F64, entry_x_m: float, exit_x_m: float) -> tuple[F64, F64, F64, float]:
+        """(sample times, entry times, exit times, speed) on the warped clock, on which axle ``i`` is at
+        ``entry_x_m + speed * (t - entry[i])`` exactly where the profile puts it."""
+        speed = self.mean_speed_mps
+        warped: F64 = self.front_x(times_s) / speed
+        entry: F64 = (entry_x_m + self.offsets_m) / speed
+        exit_: F64 = entry + (exit_x_m - entry_x_m) / speed
+        return warped, entry, exit_, speed
+
+
+def fit_speed_profile(
+    entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_m: float
+) -> SpeedProfile | None:
+    """The constant-acceleration profile of a complete crossing (every exit time finite); None without
+    axles or when the events cannot determine it."""
+    n = entry_t_s.shape[0]
+    if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
+        return None
+    times = np.concatenate((entry_t_s, exit_t_s))
+    t_c = float(times.mean())
+    tau = times - t_c
+    targets = np.concatenate((np.full(n, entry_x_m), np.full(n, exit_x_m)))
+    quadratic = n >= 2
+    n_cols = 2 + int(quadratic) + (n - 1)
+    design = np.zeros((2 * n, n_cols))
+    design[:, 0] = 1.0
+    design[:, 1] = tau
+    if quadratic:
+        design[:, 2] = 0.5 * tau * tau
+    first_offset = 2 + int(quadratic)
+    for axle in range(1, n):
+        # X(t) - d_i = strip x  ->  x0 + v0 tau + a tau^2 / 2 - d_i = strip x
+        design[axle, first_offset + axle - 1] = -1.0
+        design[n + axle, first_offset + axle - 1] = -1.0
+    # Columns scaled to unit norm: tau^2 is ~100 x larger than tau at crawling speed.
+    norms = np.linalg.norm(design, axis=0)
+    if np.any(norms == 0):
+        return None
+    scaled = design / norms
+    solution, _, rank, _ = np.linalg.lstsq(scaled, targets, rcond=None)
+    if rank < n_cols:
+        return None
+    coef = solution / norms
+    residual = design @ coef - targets
+    dof = 2 * n - n_cols
+    misfit = float(np.sqrt(np.sum(residual * residual) / max(dof, 1))) if dof > 0 else 0.0
+    offsets = np.concatenate(([0.0], coef[first_offset:]))
+    return SpeedProfile(
+        t_c_s=t_c,
+        x0_m=float(coef[0]),
+        v0_mps=float(coef[1]),
+        accel_mps2=float(coef[2]) if quadratic else 0.0,
+        offsets_m=offsets,
+        t_start_s=float(times.min()),
+        t_end_s=float(times.max()),
+        misfit_rms_m=misfit,
+    )

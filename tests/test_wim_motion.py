@@ -1,0 +1,309 @@
+"""The speed profile (edge.wim.motion) and weighing trucks whose speed changes on the scale.
+
+The crossings here come from a small physics model written in this file, not from firmware_sim: rigid
+trucks whose front axle follows a given path X(t), tyre footprints of uniform pressure, four cells a
+platform.  It checks the estimator against a model it was not written with.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from edge.config import Config
+from edge.judge import Judgement, judge
+from edge.lane.buffer import SampleWindow
+from edge.lane.crossing import Crossing
+from edge.rules import LimitTable
+from edge.wim.motion import SpeedProfile, fit_speed_profile
+
+RATE_HZ = 1000
+LENGTHS = (6.0, 6.0, 6.0)
+ENTRY_X, EXIT_X = -0.5, 18.0
+FOOTPRINT_M = 0.25
+KG_PER_COUNT = 0.02
+
+# A 5-axle tractor and tandem semi-trailer (1 + 2 + 2): offsets behind the front axle (m), static loads (kg).
+OFFSETS = np.array([0.0, 3.6, 4.95, 12.0, 13.31])
+LOADS = np.array([6500.0, 9000.0, 9000.0, 8500.0, 8500.0])
+
+
+def _config(**wim: object) -> Config:
+    return Config.model_validate(
+        {
+            "site": {"id": "motion", "lane": 1},
+            "scale": {"platform_lengths_m": list(LENGTHS), "kg_per_count": KG_PER_COUNT},
+            "wim": wim,
+            "devices": {
+                name: {"type": kind, "port": "loop://"}
+                for name, kind in (
+                    ("wim", "wim_digitiser"),
+                    ("separator", "light_curtain"),
+                    ("axle_sensor", "tyre_recogniser"),
+                    ("display", "led_display"),
+                    ("barrier", "barrier"),
+                )
+            },
+        }
+    )
+
+
+def _times_at(path: Callable[[np.ndarray], np.ndarray], x: float, t_grid: np.ndarray) -> float:
+    """When the monotone path first reaches x (linear interpolation on a fine grid)."""
+    positions = path(t_grid)
+    return float(np.interp(x, positions, t_grid))
+
+
+def _crossing(path: Callable[[np.ndarray], np.ndarray], t_end_s: float, seed: int = 3) -> Crossing:
+    """Samples and strip times of the 5-axle truck whose front axle is at path(t); noise 2 kg a cell."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, round(t_end_s * RATE_HZ)) / RATE_HZ
+    fine = np.linspace(0.0, t_end_s, 400_001)
+    entry = np.array([_times_at(lambda s, d=d: path(s) - d, ENTRY_X, fine) for d in OFFSETS])
+    exit_ = np.array([_times_at(lambda s, d=d: path(s) - d, EXIT_X, fine) for d in OFFSETS])
+    edges = np.concatenate(([0.0], np.cumsum(LENGTHS)))
+    platform_kg = np.zeros((t.size, len(LENGTHS)))
+    front = path(t)
+    for offset, load in zip(OFFSETS, LOADS, strict=True):
+        x = front - offset
+        for p in range(len(LENGTHS)):
+            overlap = np.clip(
+                np.minimum(x + FOOTPRINT_M / 2, edges[p + 1]) - np.maximum(x - FOOTPRINT_M / 2, edges[p]),
+                0,
+                None,
+            )
+            platform_kg[:, p] += load * overlap / FOOTPRINT_M
+    cell_kg = np.repeat(platform_kg / 4, 4, axis=1) + rng.normal(0.0, 2.0, (t.size, 4 * len(LENGTHS)))
+    zero = rng.integers(20_000, 40_000, 4 * len(LENGTHS))
+    counts = np.rint(zero + cell_kg / KG_PER_COUNT).astype(np.int32)
+    window = SampleWindow(t, counts, 0)
+    assert entry[0] > 0.6 and exit_[-1] < t_end_s - 0.1  # a quiet pre-roll, the whole crossing
+    return Crossing(1, window, RATE_HZ, entry, exit_, ("single",) + ("dual",) * 4, (), None)
+
+
+def _steady_change(speed_kmh: float, change: float) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
+    """A front axle at speed_kmh that, from 1 s before the scale on, changes speed at constant
+    acceleration by `change` over the 18 m scale plus the truck's axle span."""
+    v = speed_kmh / 3.6
+    distance = sum(LENGTHS) + OFFSETS[-1] + 0.5
+    accel = v * v * ((1 + change) ** 2 - 1) / (2 * distance)
+    start_x = ENTRY_X - 1.0 * v
+
+    def path(t: np.ndarray) -> np.ndarray:
+        t0 = 1.0  # the front axle is at start_x at t = 1 s, at constant speed before
+        tau = np.asarray(t) - t0
+        return np.where(tau < 0, start_x + v * tau, start_x + v * tau + 0.5 * accel * tau * tau)
+
+    travel = distance + 1.0 * v + 2.0
+    duration = (math.sqrt(v * v + 2 * accel * travel) - v) / accel if accel else travel / v
+    return path, 1.0 + duration
+
+
+def _judge(crossing: Crossing, **wim: object) -> Judgement:
+    return judge(crossing, _config(**wim), LimitTable.load())
+
+
+@pytest.mark.parametrize(("speed_kmh", "change"), [(5.0, -0.10), (8.0, 0.10), (25.0, -0.08)])
+def test_a_truck_changing_speed_gently_is_weighed_not_reweighed(speed_kmh: float, change: float) -> None:
+    path, end = _steady_change(speed_kmh, change)
+    crossing = _crossing(path, end)
+    profiled = _judge(crossing)
+    assert profiled.decision.verdict.value == "pass", profiled.decision.reasons
+    m = profiled.measurement
+    assert m is not None
+    assert m.gross_kg == pytest.approx(LOADS.sum(), rel=0.002)
+    np.testing.assert_allclose(m.axle_loads_kg, LOADS, rtol=0.01)
+    np.testing.assert_allclose(m.axle_spacings_m, np.diff(OFFSETS), atol=0.02)
+    assert m.speed_change_fraction == pytest.approx(change, abs=0.03)
+    # Each axle at its own constant speed (the estimator before profiles) misfits far more.
+    constant = _judge(crossing, speed_profile="per_axle_constant").measurement
+    assert constant is not None
+    assert constant.residual_rms_kg > 3 * m.residual_rms_kg
+
+
+def test_the_profile_recovers_a_constant_acceleration_exactly() -> None:
+    v0, accel, t0 = 2.0, -0.05, 5.0
+    offsets = np.array([0.0, 3.2, 4.5, 10.1])
+
+    # X(t) = ENTRY_X + v0 (t - t0) + accel (t - t0)^2 / 2: solve X(t) = x + d for t.
+    def when(x: float) -> float:
+        return t0 + (-v0 + math.sqrt(v0 * v0 + 2 * accel * (x - ENTRY_X))) / accel
+
+    entry = np.array([when(ENTRY_X + d) for d in offsets])
+    exit_ = np.array([when(EXIT_X + d) for d in offsets])
+    profile = fit_speed_profile(entry, exit_, ENTRY_X, EXIT_X)
+    assert profile is not None
+    assert profile.accel_mps2 == pytest.approx(accel, rel=1e-6)
+    np.testing.assert_allclose(profile.offsets_m, offsets, atol=1e-6)
+    assert profile.speed_at(t0) == pytest.approx(v0, rel=1e-6)
+    assert profile.misfit_rms_m < 1e-6
+    assert profile.monotone
+    np.testing.assert_allclose(profile.front_x(entry) - offsets, ENTRY_X, atol=1e-6)
+
+
+def test_the_profile_extends_at_its_end_speeds_and_flags_a_standstill() -> None:
+    profile = SpeedProfile(
+        t_c_s=0.0,
+        x0_m=0.0,
+        v0_mps=1.0,
+        accel_mps2=-0.5,
+        offsets_m=np.zeros(1),
+        t_start_s=-1.0,
+        t_end_s=3.0,
+        misfit_rms_m=0.0,
+    )
+    assert profile.end_speed_mps == pytest.approx(-0.5)
+    assert not profile.monotone
+    x = profile.front_x(np.array([-2.0, -1.0, 3.0, 4.0]))
+    # before: slope of the start speed 1.5 m/s; after: the end speed -0.5 m/s
+    assert x[0] == pytest.approx(x[1] - 1.5)
+    assert x[3] == pytest.approx(x[2] - 0.5)
+
+
+def test_stop_and_go_is_reweighed_and_named() -> None:
+    """The truck brakes to a stop for 2 s with its axles on the scale, then pulls away."""
+    v = 6 / 3.6
+
+    def path(t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, dtype=np.float64)
+        brake_t, decel, stop_s, accel = 5.0, 0.8, 2.0, 0.5
+        stop_t = brake_t + v / decel
+        go_t = stop_t + stop_s
+        x_brake = ENTRY_X - 1.0 * v + v * (brake_t - 1.0)
+        x_stop = x_brake + v * v / (2 * decel)
+        cruise = ENTRY_X - 1.0 * v + v * (t - 1.0)
+        braking = x_brake + v * (t - brake_t) - 0.5 * decel * (t - brake_t) ** 2
+        pulling = (
+            x_stop
+            + 0.5 * accel * np.clip(t - go_t, 0, v / accel) ** 2
+            + v * np.clip(t - go_t - v / accel, 0, None)
+            - 0.0
+        )
+        x = np.where(t < brake_t, cruise, np.where(t < stop_t, braking, np.where(t < go_t, x_stop, pulling)))
+        return x + 1e-6 * t  # strictly monotone for the test's own inversion
+
+    judgement = _judge(_crossing(path, 30.0))
+    assert judgement.decision.verdict.value == "reweigh"
+    reasons = " ".join(judgement.decision.reasons)
+    assert "steady change of speed" in reasons or "standstill" in reasons or "slowed" in reasons, reasons
+
+
+def test_a_large_speed_change_is_reweighed_saying_how_much() -> None:
+    path, end = _steady_change(8.0, -0.45)
+    judgement = _judge(_crossing(path, end))
+    assert judgement.decision.verdict.value == "reweigh"
+    assert any("slowed by" in r and "more than the 25%" in r for r in judgement.decision.reasons), (
+        judgement.decision.reasons
+    )
+
+
+# -- expanded uncertainty -----------------------------------------------------------------------------
+
+
+def _short_scale_crossing(
+    speed_kmh: float, pulse_kg: float, seed: int = 4, loads_kg: tuple[float, float] = (6000.0, 10000.0)
+) -> tuple[Crossing, Config, np.ndarray]:
+    """A 2-axle truck (6 t + 10 t, 4.5 m) over one 4.2 m platform at constant speed; with ``pulse_kg`` the
+    driver brakes hard for 0.3 s while the front axle is on the platform: its load rises by pulse_kg and
+    the rear's falls by as much (a jump's pitch), so the gross is right but the axles are not."""
+    rng = np.random.default_rng(seed)
+    v = speed_kmh / 3.6
+    loads = np.array(loads_kg)
+    offsets = np.array([0.0, 4.5])
+    entry = 1.0 + offsets / v
+    exit_ = entry + (4.2 + 0.5) / v
+    t = np.arange(0, round((exit_[-1] + 0.5) * RATE_HZ)) / RATE_HZ
+    pulse = np.where(np.abs(t - (entry[0] + 2.5 / v)) < 0.15, pulse_kg, 0.0)
+    platform_kg = np.zeros(t.size)
+    for axle, (offset, load) in enumerate(zip(offsets, loads, strict=True)):
+        x = -0.5 + v * (t - entry[0]) - offset
+        overlap = np.clip(
+            np.minimum(x + FOOTPRINT_M / 2, 4.2) - np.maximum(x - FOOTPRINT_M / 2, 0.0), 0, None
+        )
+        platform_kg += (load + (pulse if axle == 0 else -pulse)) * overlap / FOOTPRINT_M
+    cell_kg = np.repeat(platform_kg[:, None] / 4, 4, axis=1) + rng.normal(0.0, 2.0, (t.size, 4))
+    counts = np.rint(30_000 + cell_kg / KG_PER_COUNT).astype(np.int32)
+    config = _config().model_copy(
+        update={"scale": _config().scale.model_copy(update={"platform_lengths_m": (4.2,)})}
+    )
+    return (
+        Crossing(1, SampleWindow(t, counts, 0), RATE_HZ, entry, exit_, ("single", "dual"), (), None),
+        config,
+        loads,
+    )
+
+
+def test_a_clean_crossing_carries_a_small_uncertainty_that_covers_its_error() -> None:
+    crossing, config, loads = _short_scale_crossing(8.0, 0.0)
+    judgement = judge(crossing, config, LimitTable.load())
+    m = judgement.measurement
+    assert m is not None and judgement.decision.verdict.value == "pass", judgement.decision.reasons
+    assert 0 < m.gross_uncertainty_kg < 0.01 * m.gross_kg
+    assert abs(m.gross_kg - loads.sum()) <= m.gross_uncertainty_kg
+    assert np.all(np.abs(np.array(m.axle_loads_kg) - loads) <= np.array(m.axle_uncertainties_kg))
+    assert m.as_dict()["gross_uncertainty_kg"] == pytest.approx(m.gross_uncertainty_kg, abs=0.1)
+
+
+def test_a_brake_pulse_on_a_short_platform_is_reweighed_for_its_uncertainty() -> None:
+    """One platform sees each axle alone for a moment: a brake pulse there cannot be told from load, so
+    the misfit, and with it the uncertainty, is what catches it."""
+    crossing, config, _ = _short_scale_crossing(8.0, 2500.0)
+    judgement = judge(crossing, config, LimitTable.load())
+    m = judgement.measurement
+    assert m is not None
+    assert judgement.decision.verdict.value == "reweigh"
+    assert m.gross_uncertainty_kg > config.rules.max_gross_uncertainty_fraction * m.gross_kg
+    assert any("gross uncertain by" in r for r in judgement.decision.reasons), judgement.decision.reasons
+
+
+@pytest.mark.parametrize(
+    ("rule", "verdict"),
+    [("measured", None), ("refuse", "overweight"), ("pass", "pass"), ("reweigh", "reweigh")],
+)
+def test_a_gross_within_its_uncertainty_of_the_threshold_gets_the_sites_rule(
+    rule: str, verdict: str | None
+) -> None:
+    """A 2-axle truck at exactly its refusal threshold (18,000 kg x 1.05 = 18,900 kg)."""
+    crossing, config, _ = _short_scale_crossing(8.0, 0.0, loads_kg=(7000.0, 11900.0))
+    config = config.model_copy(update={"rules": config.rules.model_copy(update={"near_threshold": rule})})
+    judgement = judge(crossing, config, LimitTable.load())
+    m = judgement.measurement
+    assert m is not None and abs(m.gross_kg - 18_900) < m.gross_uncertainty_kg
+    if verdict is None:  # the measured gross decides, as without uncertainty
+        expected = "overweight" if m.gross_kg > judgement.decision.threshold_kg else "pass"
+        assert judgement.decision.verdict.value == expected
+        assert not any("site's rule" in r for r in judgement.decision.reasons)
+    else:
+        assert judgement.decision.verdict.value == verdict
+        assert any(
+            "within its uncertainty" in r and f"rule for such trucks: {rule}" in r
+            for r in judgement.decision.reasons
+        )
+    far, config_far, _ = _short_scale_crossing(8.0, 0.0, loads_kg=(6000.0, 10000.0))
+    config_far = config_far.model_copy(
+        update={"rules": config_far.rules.model_copy(update={"near_threshold": rule})}
+    )
+    assert judge(far, config_far, LimitTable.load()).decision.verdict.value == "pass"  # 16 t: far below
+
+
+def test_load_transfer_of_a_two_axle_truck_is_the_textbook_moment() -> None:
+    """Braking at 1 m/s^2 moves M a h / (g W) from the rear axle to the front (M 16 t, h 2 m, W 4.5 m)."""
+    from edge.wim.estimate import CG_HEIGHT_MAX_M, load_transfer_kg
+
+    moved = load_transfer_kg(np.array([6000.0, 10000.0]), np.array([4.5]), 2.0, -1.0)
+    expected = 16000 * 1.0 * CG_HEIGHT_MAX_M / (9.81 * 4.5)
+    np.testing.assert_allclose(moved, [expected, expected], rtol=1e-9)
+    assert not load_transfer_kg(np.array([6000.0, 10000.0]), np.array([4.5]), 2.0, 0.0).any()
+
+
+def test_axle_uncertainties_widen_under_measured_acceleration() -> None:
+    path, end = _steady_change(5.0, -0.10)
+    changing = _judge(_crossing(path, end)).measurement
+    steady_path, steady_end = _steady_change(5.0, 0.0)
+    steady = _judge(_crossing(steady_path, steady_end)).measurement
+    assert changing is not None and steady is not None
+    assert changing.accel_mps2 < -0.005
+    assert changing.axle_uncertainties_kg[0] > steady.axle_uncertainties_kg[0]
