@@ -1,0 +1,235 @@
+"""Numba kernels of the outline measurement.
+
+Plain functions over arrays, no I/O.  Each has a NumPy reference in :mod:`edge.outline.reference` that
+defines its result; tests compare them.  ``cache=True`` keeps compiled code on disk; :func:`warm_up`
+compiles or loads everything before the first vehicle.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["extents", "neighbour_counts", "range_noise_sigma", "scan_points", "travel", "warm_up"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@numba.njit(cache=True, nogil=True)
+def travel(times_s: F64, profile_t_s: F64, profile_v_m_s: F64) -> F64:
+    n = profile_t_s.size
+    knots = np.empty(n)
+    knots[0] = 0.0
+    for k in range(1, n):
+        knots[k] = knots[k - 1] + 0.5 * (profile_v_m_s[k] + profile_v_m_s[k - 1]) * (
+            profile_t_s[k] - profile_t_s[k - 1]
+        )
+    out = np.empty(times_s.size)
+    for i in range(times_s.size):
+        t = times_s[i]
+        k = np.searchsorted(profile_t_s, t, side="right") - 1
+        k = min(max(k, 0), n - 1)
+        tau = t - profile_t_s[k]
+        slope = 0.0
+        if t >= profile_t_s[0] and k < n - 1:
+            slope = (profile_v_m_s[k + 1] - profile_v_m_s[k]) / (profile_t_s[k + 1] - profile_t_s[k])
+        out[i] = knots[k] + profile_v_m_s[k] * tau + 0.5 * slope * tau * tau
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def scan_points(
+    ranges_mm: npt.NDArray[np.uint16],
+    times_s: F64,
+    angles_rad: F64,
+    mount_y_m: float,
+    mount_z_m: float,
+    scanner_x_m: float,
+    profile_t_s: F64,
+    profile_v_m_s: F64,
+    y_half_m: float,
+    z_min_m: float,
+) -> tuple[F64, I64]:
+    n_scans, n_beams = ranges_mm.shape
+    x_scan = travel(times_s, profile_t_s, profile_v_m_s)
+    cos_a = np.cos(angles_rad)
+    sin_a = np.sin(angles_rad)
+    points = np.empty((n_scans * n_beams, 4))
+    scan = np.empty(n_scans * n_beams, dtype=np.int64)
+    n = 0
+    for s in range(n_scans):
+        x = x_scan[s] - scanner_x_m
+        for b in range(n_beams):
+            raw = ranges_mm[s, b]
+            if raw == 0:
+                continue
+            r = raw / 1000.0
+            y = mount_y_m + r * cos_a[b]
+            z = mount_z_m + r * sin_a[b]
+            if z < z_min_m or abs(y) > y_half_m:
+                continue
+            points[n, 0] = x
+            points[n, 1] = y
+            points[n, 2] = z
+            points[n, 3] = r
+            scan[n] = s
+            n += 1
+    return points[:n].copy(), scan[:n].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def neighbour_counts(xyz: F64, radius_m: float) -> I64:
+    """Grid of cubes of side ``radius_m``; each point looks at the 27 cubes around its own."""
+    n = xyz.shape[0]
+    counts = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return counts
+    inv = 1.0 / radius_m
+    lo = np.empty(3)
+    for a in range(3):
+        lo[a] = xyz[:, a].min()
+    cells = np.empty((n, 3), dtype=np.int64)
+    dims = np.zeros(3, dtype=np.int64)
+    for i in range(n):
+        for a in range(3):
+            c = math.floor((xyz[i, a] - lo[a]) * inv)
+            cells[i, a] = c
+            dims[a] = max(dims[a], c + 3)
+    keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    r2 = radius_m * radius_m
+    for i in range(n):
+        cx, cy, cz = cells[i, 0], cells[i, 1], cells[i, 2]
+        px, py, pz = xyz[i, 0], xyz[i, 1], xyz[i, 2]
+        total = 0
+        for dx in range(-1, 2):
+            for dy in range(-1, 2):
+                if cx + dx < 0 or cy + dy < 0:
+                    continue
+                # the three z cells of one (x, y) column are consecutive keys
+                base = ((cx + dx) * dims[1] + (cy + dy)) * dims[2]
+                k0 = base + max(cz - 1, 0)
+                k1 = base + cz + 1
+                start = np.searchsorted(sorted_keys, k0, side="left")
+                stop = np.searchsorted(sorted_keys, k1, side="right")
+                for j in range(start, stop):
+                    q = order[j]
+                    ddx = xyz[q, 0] - px
+                    ddy = xyz[q, 1] - py
+                    ddz = xyz[q, 2] - pz
+                    if ddx * ddx + ddy * ddy + ddz * ddz <= r2:
+                        total += 1
+        counts[i] = total - 1
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def range_noise_sigma(ranges_mm: npt.NDArray[np.uint16]) -> float:
+    n_scans, n_beams = ranges_mm.shape
+    d2 = np.empty(n_scans * max(n_beams - 2, 0))
+    n = 0
+    for s in range(n_scans):
+        for b in range(1, n_beams - 1):
+            a, m, c = ranges_mm[s, b - 1], ranges_mm[s, b], ranges_mm[s, b + 1]
+            if a == 0 or m == 0 or c == 0:
+                continue
+            d2[n] = abs((a / 1000.0 - 2.0 * (m / 1000.0)) + c / 1000.0)
+            n += 1
+    if n == 0:
+        return 0.0
+    return float(np.median(d2[:n]) / 0.6745 / math.sqrt(6.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _kth_index(values: F64, mask: npt.NDArray[np.bool_], k: int, largest: bool) -> int:
+    """Index of the k-th (0 = extreme) largest or smallest masked value; ties go to the lower index,
+    as a stable argsort orders them."""
+    best_idx = np.full(k + 1, -1, dtype=np.int64)
+    best_val = np.empty(k + 1)
+    held = 0
+    sign = 1.0 if largest else -1.0
+    # walk in index order for the smallest, reverse order for the largest, so that ties resolve as a
+    # stable ascending argsort does (its last entries are the highest index among equals)
+    n = values.size
+    for step in range(n):
+        i = n - 1 - step if largest else step
+        if not mask[i]:
+            continue
+        v = sign * values[i]
+        if held <= k:
+            pos = held
+            held += 1
+        elif v > best_val[k]:
+            pos = k
+        else:
+            continue
+        while pos > 0 and v > best_val[pos - 1]:
+            best_val[pos] = best_val[pos - 1]
+            best_idx[pos] = best_idx[pos - 1]
+            pos -= 1
+        best_val[pos] = v
+        best_idx[pos] = i
+    return int(best_idx[k]) if held > k else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def extents(
+    points: F64, scan_key: I64, keep: npt.NDArray[np.bool_], min_points_per_scan: int, trim: int
+) -> F64:
+    out = np.full(10, np.nan)
+    n = points.shape[0]
+    if n == 0:
+        return out
+    counts = np.zeros(scan_key.max() + 1, dtype=np.int64)
+    for i in range(n):
+        if keep[i]:
+            counts[scan_key[i]] += 1
+    good = np.zeros(n, dtype=np.bool_)
+    n_good = 0
+    for i in range(n):
+        if keep[i] and counts[scan_key[i]] >= min_points_per_scan:
+            good[i] = True
+            n_good += 1
+    if n_good <= trim:
+        return out
+    xs = np.empty(n_good)
+    j = 0
+    for i in range(n):
+        if good[i]:
+            xs[j] = points[i, 0]
+            j += 1
+    xs = np.unique(xs)
+    out[0] = xs[0]
+    out[1] = xs[-1]
+    m = min(4, xs.size)
+    if m >= 2:
+        out[5] = (xs[m - 1] - xs[0]) / (m - 1)
+        out[6] = (xs[-1] - xs[-m]) / (m - 1)
+    y = points[:, 1].copy()
+    z = points[:, 2].copy()
+    i_lo = _kth_index(y, good, trim, False)
+    i_hi = _kth_index(y, good, trim, True)
+    i_top = _kth_index(z, good, trim, True)
+    out[2] = points[i_lo, 1]
+    out[3] = points[i_hi, 1]
+    out[4] = points[i_top, 2]
+    out[7] = points[i_lo, 3]
+    out[8] = points[i_hi, 3]
+    out[9] = points[i_top, 3]
+    return out
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel on a tiny input."""
+    ranges = np.array([[1000, 1200, 0, 1100]], dtype=np.uint16)
+    t = np.array([0.0, 1.0])
+    v = np.array([2.0, 2.0])
+    pts, scan = scan_points(ranges, np.array([0.5]), np.linspace(0, 1, 4), 0.0, 2.0, 0.0, t, v, 3.0, 0.0)
+    keep = neighbour_counts(pts[:, :3], 0.15) >= 0
+    extents(pts, scan, keep, 1, 0)
+    range_noise_sigma(ranges)
