@@ -56,6 +56,10 @@ def test_scan_points_and_noise_match_reference(seed: int) -> None:
         np.testing.assert_allclose(got_p, want_p, rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(got_s, want_s)
         assert got_p.shape[0] > 1000
+        support_args = (sim.ranges_mm[mount.name], mount.beam_angles_rad(), 2, 0.08)
+        np.testing.assert_array_equal(
+            kernels.beam_support(*support_args), reference.beam_support_ref(*support_args)
+        )
         assert kernels.range_noise_sigma(sim.ranges_mm[mount.name]) == pytest.approx(
             reference.range_noise_sigma_ref(sim.ranges_mm[mount.name]), rel=1e-12
         )
@@ -77,14 +81,32 @@ def test_neighbour_counts_match_reference(seed: int) -> None:
 def test_extents_match_reference(seed: int) -> None:
     rng = np.random.default_rng(50 + seed)
     n = int(rng.integers(5, 4000))
-    points = rng.normal(0, 1, (n, 4))
+    points = rng.normal(0, 1, (n, 6))
     points[:, 1] = np.round(points[:, 1], 2)  # ties
-    scan_key = rng.integers(0, max(n // 20, 1), n).astype(np.int64)
+    scan_key = np.sort(rng.integers(0, max(n // 20, 1), n)).astype(np.int64)
     points[:, 0] = scan_key * 0.05  # one x per scan, as from a scanner
     keep = rng.random(n) < 0.8
     trim = int(rng.integers(0, 4))
     mpp = int(rng.integers(1, 5))
-    got = kernels.extents(points, scan_key, keep, mpp, trim)
-    want = reference.extents_ref(points, scan_key, keep, mpp, trim)
+    band = float(rng.uniform(0.0, 0.5))
+    scan_trim = int(rng.integers(0, 3))
+    got = kernels.extents(points, scan_key, keep, mpp, trim, band, scan_trim)
+    want = reference.extents_ref(points, scan_key, keep, mpp, trim, band, scan_trim)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
     assert np.isfinite(got[:5]).all()
+
+
+def test_extents_band_median_does_not_overshoot_a_noisy_roof() -> None:
+    rng = np.random.default_rng(7)
+    n_scans, per_scan = 200, 100
+    roof = 3.8 + rng.normal(0, 0.01, (n_scans, per_scan))
+    points = np.zeros((n_scans * per_scan, 6))
+    points[:, 0] = np.repeat(np.arange(n_scans) * 0.04, per_scan)
+    points[:, 1] = np.tile(np.linspace(-1.25, 1.25, per_scan), n_scans)
+    points[:, 2] = roof.ravel()
+    points[:, 3] = 6.5 - points[:, 2]
+    key = np.repeat(np.arange(n_scans), per_scan).astype(np.int64)
+    keep = np.ones(key.size, dtype=bool)
+    top = kernels.extents(points, key, keep, 3, 2, 0.04, 2)[4]  # band 4 sigma
+    assert abs(top - 3.8) < 0.01  # the plain maximum is 3.8 + about 4 sigma
+    assert points[:, 2].max() - 3.8 > 0.03

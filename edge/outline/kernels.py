@@ -13,7 +13,15 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["extents", "neighbour_counts", "range_noise_sigma", "scan_points", "travel", "warm_up"]
+__all__ = [
+    "beam_support",
+    "extents",
+    "neighbour_counts",
+    "range_noise_sigma",
+    "scan_points",
+    "travel",
+    "warm_up",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -58,7 +66,7 @@ def scan_points(
     x_scan = travel(times_s, profile_t_s, profile_v_m_s)
     cos_a = np.cos(angles_rad)
     sin_a = np.sin(angles_rad)
-    points = np.empty((n_scans * n_beams, 4))
+    points = np.empty((n_scans * n_beams, 6))
     scan = np.empty(n_scans * n_beams, dtype=np.int64)
     n = 0
     for s in range(n_scans):
@@ -76,9 +84,41 @@ def scan_points(
             points[n, 1] = y
             points[n, 2] = z
             points[n, 3] = r
+            points[n, 4] = times_s[s]
+            points[n, 5] = b
             scan[n] = s
             n += 1
     return points[:n].copy(), scan[:n].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def beam_support(
+    ranges_mm: npt.NDArray[np.uint16], angles_rad: F64, reach: int, max_gap_m: float
+) -> npt.NDArray[np.bool_]:
+    n_scans, n_beams = ranges_mm.shape
+    cos_a = np.cos(angles_rad)
+    sin_a = np.sin(angles_rad)
+    gap2 = max_gap_m * max_gap_m
+    support = np.zeros((n_scans, n_beams), dtype=np.bool_)
+    for s in range(n_scans):
+        for b in range(n_beams):
+            if ranges_mm[s, b] == 0:
+                continue
+            r = ranges_mm[s, b] / 1000.0
+            y, z = r * cos_a[b], r * sin_a[b]
+            for d in range(1, reach + 1):
+                c = b + d
+                if c >= n_beams:
+                    break
+                if ranges_mm[s, c] == 0:
+                    continue
+                rc = ranges_mm[s, c] / 1000.0
+                dy = rc * cos_a[c] - y
+                dz = rc * sin_a[c] - z
+                if dy * dy + dz * dz <= gap2:
+                    support[s, b] = True
+                    support[s, c] = True
+    return support
 
 
 @numba.njit(cache=True, nogil=True)
@@ -178,49 +218,72 @@ def _kth_index(values: F64, mask: npt.NDArray[np.bool_], k: int, largest: bool) 
 
 
 @numba.njit(cache=True, nogil=True)
+def _band_median(values: F64, ranges: F64, band_m: float, upper: bool, scan_trim: int) -> tuple[float, float]:
+    ordered = np.sort(values)
+    k = min(scan_trim, values.size - 1)
+    edge = ordered[-1 - k] if upper else ordered[k]
+    near = values >= edge - band_m if upper else values <= edge + band_m
+    return float(np.median(values[near])), float(np.median(ranges[near]))
+
+
+@numba.njit(cache=True, nogil=True)
 def extents(
-    points: F64, scan_key: I64, keep: npt.NDArray[np.bool_], min_points_per_scan: int, trim: int
+    points: F64,
+    scan_key: I64,
+    keep: npt.NDArray[np.bool_],
+    min_points_per_scan: int,
+    trim: int,
+    band_m: float,
+    scan_trim: int,
 ) -> F64:
     out = np.full(10, np.nan)
     n = points.shape[0]
-    if n == 0:
+    per_scan = np.empty((n, 7))
+    n_rows = 0
+    start = 0
+    buf_y = np.empty(n)
+    buf_z = np.empty(n)
+    buf_r = np.empty(n)
+    while start < n:
+        stop = start
+        while stop < n and scan_key[stop] == scan_key[start]:
+            stop += 1
+        m = 0
+        for i in range(start, stop):
+            if keep[i]:
+                buf_y[m] = points[i, 1]
+                buf_z[m] = points[i, 2]
+                buf_r[m] = points[i, 3]
+                m += 1
+        if m >= min_points_per_scan and m > 0:
+            y_lo, r_lo = _band_median(buf_y[:m], buf_r[:m], band_m, False, scan_trim)
+            y_hi, r_hi = _band_median(buf_y[:m], buf_r[:m], band_m, True, scan_trim)
+            z_hi, r_top = _band_median(buf_z[:m], buf_r[:m], band_m, True, scan_trim)
+            row = per_scan[n_rows]
+            row[0] = points[start, 0]
+            row[1], row[2], row[3] = y_lo, y_hi, z_hi
+            row[4], row[5], row[6] = r_lo, r_hi, r_top
+            n_rows += 1
+        start = stop
+    if n_rows <= trim:
         return out
-    counts = np.zeros(scan_key.max() + 1, dtype=np.int64)
-    for i in range(n):
-        if keep[i]:
-            counts[scan_key[i]] += 1
-    good = np.zeros(n, dtype=np.bool_)
-    n_good = 0
-    for i in range(n):
-        if keep[i] and counts[scan_key[i]] >= min_points_per_scan:
-            good[i] = True
-            n_good += 1
-    if n_good <= trim:
-        return out
-    xs = np.empty(n_good)
-    j = 0
-    for i in range(n):
-        if good[i]:
-            xs[j] = points[i, 0]
-            j += 1
-    xs = np.unique(xs)
+    xs = np.unique(per_scan[:n_rows, 0])
     out[0] = xs[0]
     out[1] = xs[-1]
     m = min(4, xs.size)
     if m >= 2:
         out[5] = (xs[m - 1] - xs[0]) / (m - 1)
         out[6] = (xs[-1] - xs[-m]) / (m - 1)
-    y = points[:, 1].copy()
-    z = points[:, 2].copy()
-    i_lo = _kth_index(y, good, trim, False)
-    i_hi = _kth_index(y, good, trim, True)
-    i_top = _kth_index(z, good, trim, True)
-    out[2] = points[i_lo, 1]
-    out[3] = points[i_hi, 1]
-    out[4] = points[i_top, 2]
-    out[7] = points[i_lo, 3]
-    out[8] = points[i_hi, 3]
-    out[9] = points[i_top, 3]
+    every = np.ones(n_rows, dtype=np.bool_)
+    i_lo = _kth_index(per_scan[:n_rows, 1].copy(), every, trim, False)
+    i_hi = _kth_index(per_scan[:n_rows, 2].copy(), every, trim, True)
+    i_top = _kth_index(per_scan[:n_rows, 3].copy(), every, trim, True)
+    out[2] = per_scan[i_lo, 1]
+    out[3] = per_scan[i_hi, 2]
+    out[4] = per_scan[i_top, 3]
+    out[7] = per_scan[i_lo, 4]
+    out[8] = per_scan[i_hi, 5]
+    out[9] = per_scan[i_top, 6]
     return out
 
 
@@ -229,7 +292,8 @@ def warm_up() -> None:
     ranges = np.array([[1000, 1200, 0, 1100]], dtype=np.uint16)
     t = np.array([0.0, 1.0])
     v = np.array([2.0, 2.0])
+    beam_support(ranges, np.linspace(0, 1, 4), 2, 0.08)
     pts, scan = scan_points(ranges, np.array([0.5]), np.linspace(0, 1, 4), 0.0, 2.0, 0.0, t, v, 3.0, 0.0)
     keep = neighbour_counts(pts[:, :3], 0.15) >= 0
-    extents(pts, scan, keep, 1, 0)
+    extents(pts, scan, keep, 1, 0, 0.01, 0)
     range_noise_sigma(ranges)

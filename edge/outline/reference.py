@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 __all__ = [
     "EXTENT_FIELDS",
+    "beam_support_ref",
     "extents_ref",
     "neighbour_counts_ref",
     "range_noise_sigma_ref",
@@ -53,6 +54,28 @@ def travel_ref(times_s: F64, profile_t_s: F64, profile_v_m_s: F64) -> F64:
     return out
 
 
+def beam_support_ref(
+    ranges_mm: npt.NDArray[np.uint16], angles_rad: F64, reach: int, max_gap_m: float
+) -> npt.NDArray[np.bool_]:
+    """Whether each echo has another echo within ``max_gap_m`` among the ``reach`` beams on either side
+    in the same scan.  A surface is sampled every few centimetres, so its echoes support each other; a rain
+    drop or a late mirror echo is one beam alone."""
+    r = ranges_mm.astype(np.float64) / 1000.0
+    y, z = r * np.cos(angles_rad)[None, :], r * np.sin(angles_rad)[None, :]
+    valid = ranges_mm > 0
+    support = np.zeros(ranges_mm.shape, dtype=bool)
+    n = ranges_mm.shape[1]
+    for d in range(1, reach + 1):
+        close = (
+            valid[:, d:]
+            & valid[:, :-d]
+            & ((y[:, d:] - y[:, :-d]) ** 2 + (z[:, d:] - z[:, :-d]) ** 2 <= max_gap_m**2)
+        )
+        support[:, d:] |= close
+        support[:, : n - d] |= close
+    return support & valid
+
+
 def scan_points_ref(
     ranges_mm: npt.NDArray[np.uint16],
     times_s: F64,
@@ -65,7 +88,7 @@ def scan_points_ref(
     y_half_m: float,
     z_min_m: float,
 ) -> tuple[F64, I64]:
-    """Points (x, y, z, range) in the vehicle's frame and the scan index of each.
+    """Points (x, y, z, range, t, beam) in the vehicle's frame and the scan index of each.
 
     x is the distance the vehicle has travelled at the scan's time minus the scanner's position along the
     lane, so every surface seen keeps its place on the vehicle whatever the speed.  Beams without an echo,
@@ -75,9 +98,11 @@ def scan_points_ref(
     y = mount_y_m + r * np.cos(angles_rad)[None, :]
     z = mount_z_m + r * np.sin(angles_rad)[None, :]
     x = np.broadcast_to((travel_ref(times_s, profile_t_s, profile_v_m_s) - scanner_x_m)[:, None], r.shape)
+    t = np.broadcast_to(times_s[:, None], r.shape)
+    beam = np.broadcast_to(np.arange(r.shape[1], dtype=np.float64)[None, :], r.shape)
     keep = (ranges_mm > 0) & (z >= z_min_m) & (np.abs(y) <= y_half_m)
     scan = np.broadcast_to(np.arange(r.shape[0])[:, None], r.shape)
-    points: F64 = np.stack([x[keep], y[keep], z[keep], r[keep]], axis=1)
+    points: F64 = np.stack([x[keep], y[keep], z[keep], r[keep], t[keep], beam[keep]], axis=1)
     return points, scan[keep].astype(np.int64)
 
 
@@ -109,29 +134,54 @@ def range_noise_sigma_ref(ranges_mm: npt.NDArray[np.uint16]) -> float:
     return float(np.median(np.abs(d2[valid])) / 0.6745 / np.sqrt(6.0))
 
 
+def _band_median(values: F64, ranges: F64, band_m: float, upper: bool, scan_trim: int) -> tuple[float, float]:
+    """Median of the values from ``band_m`` inside the ``scan_trim``-th extreme outwards, and the median range
+    of those points (the anchor ``scan_trim`` in keeps one or two stray echoes from being the band)."""
+    ordered = np.sort(values)
+    k = min(scan_trim, values.size - 1)
+    edge = ordered[-1 - k] if upper else ordered[k]
+    near = values >= edge - band_m if upper else values <= edge + band_m
+    return float(np.median(values[near])), float(np.median(ranges[near]))
+
+
 def extents_ref(
-    points: F64, scan_key: I64, keep: npt.NDArray[np.bool_], min_points_per_scan: int, trim: int
+    points: F64,
+    scan_key: I64,
+    keep: npt.NDArray[np.bool_],
+    min_points_per_scan: int,
+    trim: int,
+    band_m: float,
+    scan_trim: int,
 ) -> F64:
     """The :data:`EXTENT_FIELDS` of the kept points of scans with at least ``min_points_per_scan`` of them.
 
-    ``scan_key`` numbers scans uniquely over all scanners.  The y and z extremes are the ``trim``-th next
-    to the extreme (0 = the extreme itself), so a few stray points that survived filtering cannot set them.
+    ``scan_key`` numbers scans uniquely over all scanners, in non-decreasing order.  Each scan gives its own
+    extremes as the median of its points within ``band_m`` of its extreme (the maximum of many noisy points
+    overshoots by several sigma; that median does not); across scans the extremes are the ``trim``-th next
+    to the extreme (0 = the extreme itself), so a few scans with stray points cannot set them.
     """
-    counts = np.bincount(scan_key[keep], minlength=int(scan_key.max()) + 1 if scan_key.size else 0)
-    good = keep & (counts[scan_key] >= min_points_per_scan)
-    p = points[good]
     out = np.full(len(EXTENT_FIELDS), np.nan)
-    if p.shape[0] <= trim:
+    rows = []  # x, y_lo, y_hi, z_hi, range_y_lo, range_y_hi, range_z_hi per valid scan
+    for key in np.unique(scan_key):
+        p = points[(scan_key == key) & keep]
+        if p.shape[0] < min_points_per_scan or p.shape[0] == 0:
+            continue
+        y_lo, r_lo = _band_median(p[:, 1], p[:, 3], band_m, False, scan_trim)
+        y_hi, r_hi = _band_median(p[:, 1], p[:, 3], band_m, True, scan_trim)
+        z_hi, r_top = _band_median(p[:, 2], p[:, 3], band_m, True, scan_trim)
+        rows.append((p[0, 0], y_lo, y_hi, z_hi, r_lo, r_hi, r_top))
+    if len(rows) <= trim:
         return out
-    xs = np.unique(p[:, 0])
+    per_scan = np.array(rows)
+    xs = np.unique(per_scan[:, 0])
     out[0], out[1] = xs[0], xs[-1]
     m = min(4, xs.size)
     if m >= 2:
         out[5] = (xs[m - 1] - xs[0]) / (m - 1)
         out[6] = (xs[-1] - xs[-m]) / (m - 1)
-    order_y = np.argsort(p[:, 1], kind="stable")
-    order_z = np.argsort(p[:, 2], kind="stable")
-    i_lo, i_hi, i_top = order_y[trim], order_y[-1 - trim], order_z[-1 - trim]
-    out[2], out[3], out[4] = p[i_lo, 1], p[i_hi, 1], p[i_top, 2]
-    out[7], out[8], out[9] = p[i_lo, 3], p[i_hi, 3], p[i_top, 3]
+    i_lo = np.argsort(per_scan[:, 1], kind="stable")[trim]
+    i_hi = np.argsort(per_scan[:, 2], kind="stable")[-1 - trim]
+    i_top = np.argsort(per_scan[:, 3], kind="stable")[-1 - trim]
+    out[2], out[3], out[4] = per_scan[i_lo, 1], per_scan[i_hi, 2], per_scan[i_top, 3]
+    out[7], out[8], out[9] = per_scan[i_lo, 4], per_scan[i_hi, 5], per_scan[i_top, 6]
     return out
