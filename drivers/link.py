@@ -20,7 +20,7 @@ import serial
 import serial_asyncio_fast
 
 from drivers.errors import DeviceUnavailable
-from drivers.messages import MessageCodec
+from drivers.messages import StreamCodec
 
 __all__ = ["LinkConfig", "LinkState", "SerialLink"]
 
@@ -56,7 +56,7 @@ class SerialLink(Generic[M]):
         self,
         name: str,
         config: LinkConfig,
-        codec: MessageCodec[M],
+        codec: StreamCodec[M],
         on_message: Callable[[M, float], None],
         on_connect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:

@@ -20,6 +20,7 @@ DRIVERS: dict[str, tuple[str, str, str]] = {
     "tyre_recogniser": ("drivers.axle_sensor.driver", "TyreRecogniser", "axle_sensor"),
     "led_display": ("drivers.display.driver", "LedDisplay", "display"),
     "barrier": ("drivers.barrier.driver", "Barrier", "barrier"),
+    "sick_lms5xx": ("drivers.lidar.driver", "LidarScanner", "lidar"),
 }
 
 
