@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from drivers.errors import FrameError
-from drivers.lidar.codec import START_SCANS, ColaBCodec, ColaCommand, ScanTelegram
+from drivers.lidar.codec import START_SCANS, ColaACodec, ColaBCodec, ColaCommand, ScanTelegram
 
 
 def _hand_built_scan() -> bytes:
@@ -165,3 +165,37 @@ def test_checksum_right_but_fields_wrong_is_bad_length() -> None:
 def test_encoding_out_of_range_raises_frame_error() -> None:
     with pytest.raises(FrameError):
         ColaBCodec().encode(ScanTelegram(0, 0, 0, 5000, np.array([], dtype=np.uint16)))
+
+
+# The LMS1xx/5xx manual's CoLa A example answer to sRN LMDscandata (21 values, 50 Hz, 0.5 deg).
+_COLA_A_EXAMPLE = (
+    b"\x02sRA LMDscandata 1 1 89A27F 0 0 343 347 27477BA9 2747884A 0 0 7 0 0 1388 168 0 1 DIST1 3F800000"
+    b" 00000000 186A0 1388 15 8A1 8A5 8AB 8AC 8B6 8C8 8C2 8C9 8CB 8C4 8E4 8E1 8EB 8E0 8F5 908 8FC 907 906"
+    b" 8FB 909 0 0 0 0 0 0\x03"
+)
+
+
+def test_cola_a_example_decodes() -> None:
+    codec = ColaACodec()
+    (scan,) = codec.feed(b"noise" + _COLA_A_EXAMPLE[:30] + _COLA_A_EXAMPLE)
+    assert isinstance(scan, ScanTelegram)
+    assert scan.command_type == "sRA"
+    assert scan.serial_number == 0x89A27F
+    assert scan.scan_counter == 0x347
+    assert scan.scan_frequency_centi_hz == 5000
+    assert scan.start_angle_deg == 10.0 and scan.angular_step_deg == 0.5
+    assert scan.ranges.size == 21
+    assert scan.ranges[0] == 0x8A1 and scan.ranges[-1] == 0x909
+    assert codec.stats.frames_ok == 1 and codec.stats.bad_length == 1  # the cut-short copy
+
+
+def test_cola_a_round_trip_with_negative_start_angle() -> None:
+    scan = ScanTelegram(5, 123456, -450000, 5000, np.array([0, 1, 65535], dtype=np.uint16), scale_factor=2.0)
+    codec = ColaACodec()
+    wire = codec.encode(scan)
+    assert b" FFF92230 " in wire  # -45 deg as the manual writes it
+    (back,) = codec.feed(wire)
+    assert isinstance(back, ScanTelegram)
+    assert back.start_angle_udeg == -450000 and back.scale_factor == 2.0
+    assert back.ranges.tolist() == [0, 1, 65535]
+    assert codec.feed(codec.encode(START_SCANS)) == [ColaCommand("sEN", "LMDscandata", b"1")]

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "START_SCANS",
     "STOP_SCANS",
+    "ColaACodec",
     "ColaBCodec",
     "ColaCommand",
     "ColaStats",
@@ -314,3 +315,165 @@ class ColaBCodec:
 #: The request that starts a scanner's continuous scan output, and its answer.
 START_SCANS = ColaCommand("sEN", "LMDscandata", b"\x01")
 STOP_SCANS = ColaCommand("sEN", "LMDscandata", b"\x00")
+
+
+# --- CoLa A: the same telegrams in ASCII --------------------------------------------------------------
+
+_ETX = 0x03
+_STX_A = 0x02
+#: A CoLa A scan of 1,141 values is under 6 kB; longer runs between STX and ETX are garbage.
+MAX_COLA_A_BYTES = 16384
+
+
+def _hex_i32(token: bytes) -> int:
+    value = int(token, 16)
+    if value >= 1 << 31:
+        value -= 1 << 32  # negative angles are sent as two's complement
+    return value
+
+
+def _hex_f32(token: bytes) -> float:
+    (value,) = struct.unpack(">f", int(token, 16).to_bytes(4, "big"))
+    return float(value)
+
+
+def _parse_cola_a(payload: bytes) -> ScanTelegram | ColaCommand:
+    tokens = payload.split(b" ")
+    if len(tokens) < 2 or len(tokens[0]) != 3:
+        raise ValueError("payload does not start with a 3-letter command type")
+    command_type, name = tokens[0].decode("ascii"), tokens[1].decode("ascii")
+    if name != _SCAN_NAME or command_type not in _SCAN_TYPES:
+        return ColaCommand(command_type, name, b" ".join(tokens[2:]))
+    f = tokens[2:]
+    # version device serial status(2) telegram scan t_start t_tx inputs(2) outputs(2) reserved
+    # scan_freq meas_freq n_encoders ...
+    h = [int(t, 16) for t in f[:17]]
+    pos = 17 + 2 * h[16]
+    n_channels = int(f[pos], 16)
+    pos += 1
+    for _ in range(n_channels):
+        content = f[pos]
+        scale, offset = _hex_f32(f[pos + 1]), _hex_f32(f[pos + 2])
+        start, step, count = _hex_i32(f[pos + 3]), int(f[pos + 4], 16), int(f[pos + 5], 16)
+        values = f[pos + 6 : pos + 6 + count]
+        if len(values) != count:
+            raise ValueError("16-bit channel runs past the end of the telegram")
+        if content.startswith(b"DIST"):
+            if count == 0 or step == 0:
+                raise ValueError("distance channel without data or step")
+            return ScanTelegram(
+                scan_counter=h[6],
+                time_since_startup_us=h[7],
+                start_angle_udeg=start,
+                angular_step_udeg=step,
+                ranges=np.array([int(v, 16) for v in values], dtype=np.uint16),
+                scale_factor=scale,
+                scale_offset=offset,
+                telegram_counter=h[5],
+                time_of_transmission_us=h[8],
+                scan_frequency_centi_hz=h[14],
+                measurement_frequency_hecto_hz=h[15],
+                serial_number=h[2],
+                device_number=h[1],
+                device_status=(h[3] << 8) | h[4],
+                version=h[0],
+                command_type=command_type,
+            )
+        pos += 6 + count
+    raise ValueError("scan without a DIST channel")
+
+
+def _cola_a_scan(scan: ScanTelegram) -> bytes:
+    if scan.ranges.ndim != 1 or scan.ranges.size == 0:
+        raise ValueError("ranges must be a non-empty 1-D array")
+    fields = [
+        scan.version,
+        scan.device_number,
+        scan.serial_number,
+        scan.device_status >> 8,
+        scan.device_status & 0xFF,
+        scan.telegram_counter & 0xFFFF,
+        scan.scan_counter & 0xFFFF,
+        scan.time_since_startup_us & 0xFFFFFFFF,
+        scan.time_of_transmission_us & 0xFFFFFFFF,
+        0,
+        0,
+        0,
+        0,
+        0,
+        scan.scan_frequency_centi_hz,
+        scan.measurement_frequency_hecto_hz,
+        0,
+        1,
+    ]
+    head = " ".join(f"{v:X}" for v in fields)
+    channel = " ".join(
+        [
+            "DIST1",
+            struct.pack(">f", scan.scale_factor).hex().upper(),
+            struct.pack(">f", scan.scale_offset).hex().upper(),
+            f"{scan.start_angle_udeg & 0xFFFFFFFF:X}",
+            f"{scan.angular_step_udeg:X}",
+            f"{scan.ranges.size:X}",
+            *(f"{int(v):X}" for v in scan.ranges),
+        ]
+    )
+    return f"{scan.command_type} {_SCAN_NAME} {head} {channel} 0 0 0 0 0 0".encode("ascii")
+
+
+@dataclass
+class ColaACodec:
+    """CoLa A (ASCII, port 2111): ``<STX>sSN LMDscandata 1 1 ...<ETX>``, numbers in hex, no checksum.
+
+    Command arguments are encoded one hex token per byte and come back as the ASCII tokens (``b"1"``), not
+    bytes: only scans are meant to travel this way; the driver speaks CoLa B."""
+
+    stats: ColaStats = field(default_factory=ColaStats)
+    _buffer: bytearray = field(default_factory=bytearray)
+
+    def feed(self, data: bytes) -> list[ScanTelegram | ColaCommand]:
+        self._buffer += data
+        out: list[ScanTelegram | ColaCommand] = []
+        buf = self._buffer
+        while True:
+            start = buf.find(_STX_A)
+            if start < 0:
+                self.stats.bytes_discarded += len(buf)
+                buf.clear()
+                return out
+            if start:
+                self.stats.bytes_discarded += start
+                del buf[:start]
+            end = buf.find(_ETX, 1)
+            restart = buf.find(_STX_A, 1)
+            if 0 < restart < end or (end < 0 and restart > 0):
+                self.stats.bytes_discarded += restart  # a telegram cut short by a new STX
+                self.stats.bad_length += 1
+                del buf[:restart]
+                continue
+            if end < 0:
+                if len(buf) > MAX_COLA_A_BYTES:
+                    self.stats.oversize += 1
+                    self.stats.bytes_discarded += len(buf)
+                    buf.clear()
+                return out
+            payload = bytes(buf[1:end])
+            del buf[: end + 1]
+            try:
+                out.append(_parse_cola_a(payload))
+            except (ValueError, IndexError, struct.error, UnicodeDecodeError, OverflowError):
+                self.stats.bad_length += 1
+                self.stats.bytes_discarded += len(payload) + 2
+                continue
+            self.stats.frames_ok += 1
+
+    def encode(self, message: ScanTelegram | ColaCommand) -> bytes:
+        try:
+            if isinstance(message, ScanTelegram):
+                payload = _cola_a_scan(message)
+            else:
+                args = " ".join(f"{b:X}" for b in message.args)
+                payload = f"{message.command_type} {message.name}{' ' + args if args else ''}".encode("ascii")
+        except (struct.error, ValueError, OverflowError, TypeError, UnicodeEncodeError) as exc:
+            raise FrameError(f"{type(message).__name__} cannot be encoded: {exc}") from exc
+        return bytes([_STX_A]) + payload + bytes([_ETX])
