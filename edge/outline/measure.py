@@ -45,6 +45,26 @@ class ScannerScans:
     mount_z_m: float
     scanner_x_m: float = 0.0
 
+    @classmethod
+    def from_device(
+        cls,
+        times_s: F64,
+        ranges_mm: Sequence[F64] | npt.NDArray[np.float64],
+        start_angle_deg: float,
+        angular_step_deg: float,
+        mount_deg: float,
+        mount_y_m: float,
+        mount_z_m: float,
+        scanner_x_m: float = 0.0,
+    ) -> ScannerScans:
+        """From a driver's scans (ranges in mm as floats, angles in the scanner's own frame) and the
+        scanner's mounting (``mount_deg`` turns the scanner's angle into the lane's)."""
+        ranges = np.vstack(list(ranges_mm)) if len(ranges_mm) else np.zeros((0, 1))
+        raw = np.clip(np.rint(ranges), 0, 65535).astype(np.uint16)
+        k = np.arange(raw.shape[1], dtype=np.float64)
+        angles = np.radians(start_angle_deg + k * angular_step_deg + mount_deg)
+        return cls(np.asarray(times_s, dtype=np.float64), raw, angles, mount_y_m, mount_z_m, scanner_x_m)
+
     @property
     def angular_step_rad(self) -> float:
         return float(abs(self.angles_rad[1] - self.angles_rad[0])) if self.angles_rad.size > 1 else 0.0
