@@ -72,9 +72,14 @@ def test_neighbour_counts_match_reference(seed: int) -> None:
     xyz = rng.uniform(-1, 1, (n, 3)) * rng.uniform(0.2, 3.0, 3)
     xyz[: n // 3] = np.round(xyz[: n // 3], 1)  # points on exact grid lines and duplicates
     radius = float(rng.uniform(0.05, 0.4))
-    got = kernels.neighbour_counts(xyz, radius)
-    want = reference.neighbour_counts_ref(xyz, radius)
+    cap = int(rng.integers(1, 40))
+    got = kernels.neighbour_counts(xyz, radius, cap)
+    want = reference.neighbour_counts_ref(xyz, radius, cap)
     np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(
+        kernels.neighbour_counts(xyz, radius, n), reference.neighbour_counts_ref(xyz, radius, n)
+    )
+    assert got.max() <= cap
 
 
 @pytest.mark.parametrize("seed", range(6))

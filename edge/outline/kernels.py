@@ -122,8 +122,9 @@ def beam_support(
 
 
 @numba.njit(cache=True, nogil=True)
-def neighbour_counts(xyz: F64, radius_m: float) -> I64:
-    """Grid of cubes of side ``radius_m``; each point looks at the 27 cubes around its own."""
+def neighbour_counts(xyz: F64, radius_m: float, cap: int) -> I64:
+    """Grid of cubes of side ``radius_m``; each point looks at the 27 cubes around its own and stops
+    counting at ``cap`` (the outlier test only asks whether a point has that many)."""
     n = xyz.shape[0]
     counts = np.zeros(n, dtype=np.int64)
     if n == 0:
@@ -146,10 +147,10 @@ def neighbour_counts(xyz: F64, radius_m: float) -> I64:
     for i in range(n):
         cx, cy, cz = cells[i, 0], cells[i, 1], cells[i, 2]
         px, py, pz = xyz[i, 0], xyz[i, 1], xyz[i, 2]
-        total = 0
+        total = 0  # counts the point itself too
         for dx in range(-1, 2):
             for dy in range(-1, 2):
-                if cx + dx < 0 or cy + dy < 0:
+                if cx + dx < 0 or cy + dy < 0 or total > cap:
                     continue
                 # the three z cells of one (x, y) column are consecutive keys
                 base = ((cx + dx) * dims[1] + (cy + dy)) * dims[2]
@@ -164,7 +165,9 @@ def neighbour_counts(xyz: F64, radius_m: float) -> I64:
                     ddz = xyz[q, 2] - pz
                     if ddx * ddx + ddy * ddy + ddz * ddz <= r2:
                         total += 1
-        counts[i] = total - 1
+                        if total > cap:
+                            break
+        counts[i] = min(total - 1, cap)
     return counts
 
 
@@ -294,6 +297,6 @@ def warm_up() -> None:
     v = np.array([2.0, 2.0])
     beam_support(ranges, np.linspace(0, 1, 4), 2, 0.08)
     pts, scan = scan_points(ranges, np.array([0.5]), np.linspace(0, 1, 4), 0.0, 2.0, 0.0, t, v, 3.0, 0.0)
-    keep = neighbour_counts(pts[:, :3], 0.15) >= 0
+    keep = neighbour_counts(pts[:, :3], 0.15, 10) >= 0
     extents(pts, scan, keep, 1, 0, 0.01, 0)
     range_noise_sigma(ranges)

@@ -171,7 +171,7 @@ def measure_outline(
     step = float(np.max(np.concatenate(steps)))
     range_sigma = float(np.median(sigmas))
     test_space = np.column_stack([points[:, 4] * params.neighbour_speed_m_s, points[:, 1], points[:, 2]])
-    keep = (counts(test_space, params.radius_m) >= params.min_neighbours) & np.concatenate(supported)
+    keep = (counts(test_space, params.radius_m, params.min_neighbours) >= params.min_neighbours) & np.concatenate(supported)
     band = max(params.band_sigmas * range_sigma, params.band_min_m)
     e = extents(points, scan_key, keep, params.min_points_per_scan, params.trim, band, params.scan_trim)
     x_lo, x_hi, y_lo, y_hi, z_hi, gap_f, gap_t, r_ylo, r_yhi, r_top = (float(v) for v in e)

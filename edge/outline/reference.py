@@ -106,8 +106,8 @@ def scan_points_ref(
     return points, scan[keep].astype(np.int64)
 
 
-def neighbour_counts_ref(xyz: F64, radius_m: float) -> I64:
-    """How many other points lie within ``radius_m`` (Euclidean) of each point."""
+def neighbour_counts_ref(xyz: F64, radius_m: float, cap: int) -> I64:
+    """How many other points lie within ``radius_m`` (Euclidean) of each point, at most ``cap``."""
     order = np.argsort(xyz[:, 0], kind="stable")
     sx = xyz[order]
     lo = np.searchsorted(sx[:, 0], sx[:, 0] - radius_m, side="left")
@@ -116,7 +116,7 @@ def neighbour_counts_ref(xyz: F64, radius_m: float) -> I64:
     r2 = radius_m * radius_m
     for i in range(sx.shape[0]):
         d = sx[lo[i] : hi[i]] - sx[i]
-        counts[order[i]] = int(np.count_nonzero((d * d).sum(axis=1) <= r2)) - 1
+        counts[order[i]] = min(int(np.count_nonzero((d * d).sum(axis=1) <= r2)) - 1, cap)
     return counts
 
 
