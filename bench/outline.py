@@ -140,7 +140,7 @@ def speed(repeat: int, seed: int) -> dict[str, Any]:
     pts, scan = kernels.scan_points(*point_args)
     space = np.column_stack([pts[:, 4] * 4.0, pts[:, 1], pts[:, 2]])
     keep = kernels.neighbour_counts(space, 0.15, 10) >= 10
-    ext_args = (pts, scan, keep, 3, 2, 0.04, 2)
+    ext_args = (pts, scan, keep, 3, 2, 0.04, 2, np.zeros(scan.size, dtype=np.int64), 2)
     steps: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
         "scan_points (overhead)": (
             lambda: kernels.scan_points(*point_args),

@@ -95,8 +95,12 @@ def test_extents_match_reference(seed: int) -> None:
     mpp = int(rng.integers(1, 5))
     band = float(rng.uniform(0.0, 0.5))
     scan_trim = int(rng.integers(0, 3))
-    got = kernels.extents(points, scan_key, keep, mpp, trim, band, scan_trim)
-    want = reference.extents_ref(points, scan_key, keep, mpp, trim, band, scan_trim)
+    # scans of up to three scanners, each scanner's scans contiguous as measure_outline builds them
+    scanner = np.searchsorted(np.sort(rng.integers(0, scan_key.max() + 1, 2)), scan_key, side="right")
+    half = int(rng.integers(0, 4))
+    args = (points, scan_key, keep, mpp, trim, band, scan_trim, scanner.astype(np.int64), half)
+    got = kernels.extents(*args)
+    want = reference.extents_ref(*args)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
     assert np.isfinite(got[:5]).all()
 
@@ -112,6 +116,8 @@ def test_extents_band_median_does_not_overshoot_a_noisy_roof() -> None:
     points[:, 3] = 6.5 - points[:, 2]
     key = np.repeat(np.arange(n_scans), per_scan).astype(np.int64)
     keep = np.ones(key.size, dtype=bool)
-    top = kernels.extents(points, key, keep, 3, 2, 0.04, 2)[4]  # band 4 sigma
+    top = kernels.extents(points, key, keep, 3, 2, 0.04, 2, np.zeros(key.size, dtype=np.int64), 2)[
+        4
+    ]  # band 4 sigma
     assert abs(top - 3.8) < 0.01  # the plain maximum is 3.8 + about 4 sigma
     assert points[:, 2].max() - 3.8 > 0.03

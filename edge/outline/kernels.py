@@ -238,10 +238,12 @@ def extents(
     trim: int,
     band_m: float,
     scan_trim: int,
+    scanner: I64,
+    median_half: int,
 ) -> F64:
     out = np.full(10, np.nan)
     n = points.shape[0]
-    per_scan = np.empty((n, 7))
+    per_scan = np.empty((n, 8))
     n_rows = 0
     start = 0
     buf_y = np.empty(n)
@@ -266,10 +268,23 @@ def extents(
             row[0] = points[start, 0]
             row[1], row[2], row[3] = y_lo, y_hi, z_hi
             row[4], row[5], row[6] = r_lo, r_hi, r_top
+            row[7] = scanner[start]
             n_rows += 1
         start = stop
     if n_rows <= trim:
         return out
+    raw = per_scan[:n_rows].copy()
+    window = np.empty(2 * median_half + 1)
+    for i in range(n_rows):
+        lo = max(0, i - median_half)
+        hi = min(n_rows, i + median_half + 1)
+        for col in range(1, 4):
+            m = 0
+            for j in range(lo, hi):
+                if raw[j, 7] == raw[i, 7]:
+                    window[m] = raw[j, col]
+                    m += 1
+            per_scan[i, col] = np.median(window[:m])
     xs = np.unique(per_scan[:n_rows, 0])
     out[0] = xs[0]
     out[1] = xs[-1]
@@ -298,5 +313,5 @@ def warm_up() -> None:
     beam_support(ranges, np.linspace(0, 1, 4), 2, 0.08)
     pts, scan = scan_points(ranges, np.array([0.5]), np.linspace(0, 1, 4), 0.0, 2.0, 0.0, t, v, 3.0, 0.0)
     keep = neighbour_counts(pts[:, :3], 0.15, 10) >= 0
-    extents(pts, scan, keep, 1, 0, 0.01, 0)
+    extents(pts, scan, keep, 1, 0, 0.01, 0, np.zeros(scan.size, dtype=np.int64), 2)
     range_noise_sigma(ranges)

@@ -152,13 +152,18 @@ def extents_ref(
     trim: int,
     band_m: float,
     scan_trim: int,
+    scanner: I64,
+    median_half: int,
 ) -> F64:
     """The :data:`EXTENT_FIELDS` of the kept points of scans with at least ``min_points_per_scan`` of them.
 
     ``scan_key`` numbers scans uniquely over all scanners, in non-decreasing order.  Each scan gives its own
     extremes as the median of its points within ``band_m`` of its extreme (the maximum of many noisy points
     overshoots by several sigma; that median does not); across scans the extremes are the ``trim``-th next
-    to the extreme (0 = the extreme itself), so a few scans with stray points cannot set them.
+    to the extreme (0 = the extreme itself), so a few scans with stray points cannot set them.  Before
+    that, each scan's extremes are replaced by their running median over ``median_half`` valid scans either
+    side from the same ``scanner`` (one value per point): a real edge lasts several scans, a dust puff
+    does not.
     """
     out = np.full(len(EXTENT_FIELDS), np.nan)
     rows = []  # x, y_lo, y_hi, z_hi, range_y_lo, range_y_hi, range_z_hi per valid scan
@@ -169,10 +174,17 @@ def extents_ref(
         y_lo, r_lo = _band_median(p[:, 1], p[:, 3], band_m, False, scan_trim)
         y_hi, r_hi = _band_median(p[:, 1], p[:, 3], band_m, True, scan_trim)
         z_hi, r_top = _band_median(p[:, 2], p[:, 3], band_m, True, scan_trim)
-        rows.append((p[0, 0], y_lo, y_hi, z_hi, r_lo, r_hi, r_top))
+        rows.append((p[0, 0], y_lo, y_hi, z_hi, r_lo, r_hi, r_top, scanner[scan_key == key][0]))
     if len(rows) <= trim:
         return out
     per_scan = np.array(rows)
+    raw = per_scan.copy()
+    groups = per_scan[:, 7]
+    for i in range(per_scan.shape[0]):
+        lo, hi = max(0, i - median_half), min(per_scan.shape[0], i + median_half + 1)
+        same = groups[lo:hi] == groups[i]
+        for col in (1, 2, 3):
+            per_scan[i, col] = np.median(raw[lo:hi, col][same])
     xs = np.unique(per_scan[:, 0])
     out[0], out[1] = xs[0], xs[-1]
     m = min(4, xs.size)
