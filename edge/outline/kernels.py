@@ -143,30 +143,35 @@ def neighbour_counts(xyz: F64, radius_m: float, cap: int) -> I64:
     keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
     order = np.argsort(keys)
     sorted_keys = keys[order]
+    # coordinates in key order: the inner loop then reads memory in sequence
+    sx = xyz[order, 0].copy()
+    sy = xyz[order, 1].copy()
+    sz = xyz[order, 2].copy()
     r2 = radius_m * radius_m
-    for i in range(n):
+    # the point's own column first: most neighbours are there, so the cap is reached sooner
+    offsets = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+    for ii in range(n):
+        i = order[ii]
         cx, cy, cz = cells[i, 0], cells[i, 1], cells[i, 2]
-        px, py, pz = xyz[i, 0], xyz[i, 1], xyz[i, 2]
+        px, py, pz = sx[ii], sy[ii], sz[ii]
         total = 0  # counts the point itself too
-        for dx in range(-1, 2):
-            for dy in range(-1, 2):
-                if cx + dx < 0 or cy + dy < 0 or total > cap:
-                    continue
-                # the three z cells of one (x, y) column are consecutive keys
-                base = ((cx + dx) * dims[1] + (cy + dy)) * dims[2]
-                k0 = base + max(cz - 1, 0)
-                k1 = base + cz + 1
-                start = np.searchsorted(sorted_keys, k0, side="left")
-                stop = np.searchsorted(sorted_keys, k1, side="right")
-                for j in range(start, stop):
-                    q = order[j]
-                    ddx = xyz[q, 0] - px
-                    ddy = xyz[q, 1] - py
-                    ddz = xyz[q, 2] - pz
-                    if ddx * ddx + ddy * ddy + ddz * ddz <= r2:
-                        total += 1
-                        if total > cap:
-                            break
+        for dx, dy in offsets:
+            if cx + dx < 0 or cy + dy < 0 or total > cap:
+                continue
+            # the three z cells of one (x, y) column are consecutive keys
+            base = ((cx + dx) * dims[1] + (cy + dy)) * dims[2]
+            k0 = base + max(cz - 1, 0)
+            k1 = base + cz + 1
+            start = np.searchsorted(sorted_keys, k0, side="left")
+            stop = np.searchsorted(sorted_keys, k1, side="right")
+            for j in range(start, stop):
+                ddx = sx[j] - px
+                ddy = sy[j] - py
+                ddz = sz[j] - pz
+                if ddx * ddx + ddy * ddy + ddz * ddz <= r2:
+                    total += 1
+                    if total > cap:
+                        break
         counts[i] = min(total - 1, cap)
     return counts
 
