@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from drivers.clock import ClockMapper
 from drivers.link import LinkConfig, SerialLink
-from drivers.messages import MessageCodec
+from drivers.messages import StreamCodec
 
 __all__ = ["ClockedDriver"]
 
@@ -20,7 +20,7 @@ _RESTART_STEP_S = 1.0
 class ClockedDriver(Generic[M]):
     """Base of the family drivers.  Subclasses implement :meth:`_handle`."""
 
-    def __init__(self, name: str, link_config: LinkConfig, codec: MessageCodec[M]) -> None:
+    def __init__(self, name: str, link_config: LinkConfig, codec: StreamCodec[M]) -> None:
         self.name = name
         self.clock = ClockMapper()
         self.link: SerialLink[M] = SerialLink(name, link_config, codec, self._receive, self._on_connect)

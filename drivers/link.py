@@ -15,33 +15,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import serial
 import serial_asyncio_fast
 
 from drivers.errors import DeviceUnavailable
+from drivers.messages import StreamCodec
 
-__all__ = ["ByteCodec", "LinkConfig", "LinkState", "SerialLink"]
+__all__ = ["LinkConfig", "LinkState", "SerialLink"]
 
 log = logging.getLogger(__name__)
 M = TypeVar("M")
-
-
-class _Stats(Protocol):
-    def as_dict(self) -> dict[str, int]: ...
-
-
-class ByteCodec(Protocol[M]):
-    """What a link needs of a codec: :class:`drivers.messages.MessageCodec` for the lane-bus families,
-    the ASCII codecs of drivers.indicator for weighing indicators."""
-
-    @property
-    def stats(self) -> _Stats: ...
-
-    def feed(self, data: bytes) -> list[M]: ...
-
-    def encode(self, message: M) -> bytes: ...
 
 
 class LinkState(StrEnum):
@@ -72,7 +57,7 @@ class SerialLink(Generic[M]):
         self,
         name: str,
         config: LinkConfig,
-        codec: ByteCodec[M],
+        codec: StreamCodec[M],
         on_message: Callable[[M, float], None],
         on_connect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:

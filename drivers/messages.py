@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from drivers.errors import FrameError
 from drivers.framing import FrameDecoder, FrameStats, encode_frame
 
-__all__ = ["CodecStats", "Message", "MessageCodec"]
+__all__ = ["CodecStats", "Message", "MessageCodec", "StreamCodec"]
 
 
 class Message(Protocol):
@@ -29,6 +29,22 @@ class Message(Protocol):
 
 
 M = TypeVar("M")
+
+
+class _Stats(Protocol):
+    def as_dict(self) -> dict[str, int]: ...
+
+
+class StreamCodec(Protocol[M]):
+    """What a serial link needs of a codec: the lane-bus :class:`MessageCodec`, or a vendor protocol's own
+    codec (the LiDAR scanners' CoLa B)."""
+
+    @property
+    def stats(self) -> _Stats: ...
+
+    def feed(self, data: bytes) -> list[M]: ...
+
+    def encode(self, message: M) -> bytes: ...
 
 
 @dataclass

@@ -28,6 +28,8 @@ DRIVERS: dict[str, tuple[str, str, str]] = {
     "toledo_continuous": ("drivers.indicator.driver", "ToledoContinuous", "indicator"),
     "mt_sics": ("drivers.indicator.driver", "MtSics", "indicator"),
     "modbus_rtu": ("drivers.indicator.modbus", "ModbusTransmitter", "indicator"),
+    # 2-D LiDAR scanners of an outline gantry (docs/protocols/lidar.md); wired into a site with issue 17.
+    "sick_lms5xx": ("drivers.lidar.driver", "LidarScanner", "lidar"),
 }
 
 #: The lane's device roles, in the order the lane lists them.

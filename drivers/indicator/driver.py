@@ -26,7 +26,8 @@ from drivers.indicator.xk3190 import (
     Xk3190Reply,
     Xk3190Weight,
 )
-from drivers.link import ByteCodec, LinkConfig, SerialLink
+from drivers.link import LinkConfig, SerialLink
+from drivers.messages import StreamCodec
 
 __all__ = ["IndicatorDriver", "IndicatorReading", "MtSics", "ToledoContinuous", "Xk3190"]
 
@@ -63,7 +64,7 @@ class IndicatorDriver(Generic[F]):
         self,
         name: str,
         link_config: LinkConfig,
-        codec: ByteCodec[F],
+        codec: StreamCodec[F],
         on_reading: Callable[[IndicatorReading], None] | None = None,
         poll_interval_s: float | None = None,
         reply_timeout_s: float = 0.5,

@@ -571,6 +571,8 @@ def _refused(code: Any) -> bool:
 
 
 class _TooLarge(RequestError):
+    """Raised when a request is larger than the service accepts (answered as ``too_large``)."""
+
     def __init__(self, message: str) -> None:
         super().__init__("too_large", message)
 

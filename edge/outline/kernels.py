@@ -1,0 +1,322 @@
+"""Numba kernels of the outline measurement.
+
+Plain functions over arrays, no I/O.  Each has a NumPy reference in :mod:`edge.outline.reference` that
+defines its result; tests compare them.  ``cache=True`` keeps compiled code on disk; :func:`warm_up`
+compiles or loads everything before the first vehicle.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "beam_support",
+    "extents",
+    "neighbour_counts",
+    "range_noise_sigma",
+    "scan_points",
+    "travel",
+    "warm_up",
+]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@numba.njit(cache=True, nogil=True)
+def travel(times_s: F64, profile_t_s: F64, profile_v_m_s: F64) -> F64:
+    n = profile_t_s.size
+    knots = np.empty(n)
+    knots[0] = 0.0
+    for k in range(1, n):
+        knots[k] = knots[k - 1] + 0.5 * (profile_v_m_s[k] + profile_v_m_s[k - 1]) * (
+            profile_t_s[k] - profile_t_s[k - 1]
+        )
+    out = np.empty(times_s.size)
+    for i in range(times_s.size):
+        t = times_s[i]
+        k = np.searchsorted(profile_t_s, t, side="right") - 1
+        k = min(max(k, 0), n - 1)
+        tau = t - profile_t_s[k]
+        slope = 0.0
+        if t >= profile_t_s[0] and k < n - 1:
+            slope = (profile_v_m_s[k + 1] - profile_v_m_s[k]) / (profile_t_s[k + 1] - profile_t_s[k])
+        out[i] = knots[k] + profile_v_m_s[k] * tau + 0.5 * slope * tau * tau
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def scan_points(
+    ranges_mm: npt.NDArray[np.uint16],
+    times_s: F64,
+    angles_rad: F64,
+    mount_y_m: float,
+    mount_z_m: float,
+    scanner_x_m: float,
+    profile_t_s: F64,
+    profile_v_m_s: F64,
+    y_half_m: float,
+    z_min_m: float,
+) -> tuple[F64, I64]:
+    n_scans, n_beams = ranges_mm.shape
+    x_scan = travel(times_s, profile_t_s, profile_v_m_s)
+    cos_a = np.cos(angles_rad)
+    sin_a = np.sin(angles_rad)
+    points = np.empty((n_scans * n_beams, 6))
+    scan = np.empty(n_scans * n_beams, dtype=np.int64)
+    n = 0
+    for s in range(n_scans):
+        x = x_scan[s] - scanner_x_m
+        for b in range(n_beams):
+            raw = ranges_mm[s, b]
+            if raw == 0:
+                continue
+            r = raw / 1000.0
+            y = mount_y_m + r * cos_a[b]
+            z = mount_z_m + r * sin_a[b]
+            if z < z_min_m or abs(y) > y_half_m:
+                continue
+            points[n, 0] = x
+            points[n, 1] = y
+            points[n, 2] = z
+            points[n, 3] = r
+            points[n, 4] = times_s[s]
+            points[n, 5] = b
+            scan[n] = s
+            n += 1
+    return points[:n].copy(), scan[:n].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def beam_support(
+    ranges_mm: npt.NDArray[np.uint16], angles_rad: F64, reach: int, max_gap_m: float
+) -> npt.NDArray[np.bool_]:
+    n_scans, n_beams = ranges_mm.shape
+    cos_a = np.cos(angles_rad)
+    sin_a = np.sin(angles_rad)
+    gap2 = max_gap_m * max_gap_m
+    support = np.zeros((n_scans, n_beams), dtype=np.bool_)
+    for s in range(n_scans):
+        for b in range(n_beams):
+            if ranges_mm[s, b] == 0:
+                continue
+            r = ranges_mm[s, b] / 1000.0
+            y, z = r * cos_a[b], r * sin_a[b]
+            for d in range(1, reach + 1):
+                c = b + d
+                if c >= n_beams:
+                    break
+                if ranges_mm[s, c] == 0:
+                    continue
+                rc = ranges_mm[s, c] / 1000.0
+                dy = rc * cos_a[c] - y
+                dz = rc * sin_a[c] - z
+                if dy * dy + dz * dz <= gap2:
+                    support[s, b] = True
+                    support[s, c] = True
+    return support
+
+
+@numba.njit(cache=True, nogil=True)
+def neighbour_counts(xyz: F64, radius_m: float, cap: int) -> I64:
+    """Grid of cubes of side ``radius_m``; each point looks at the 27 cubes around its own and stops
+    counting at ``cap`` (the outlier test only asks whether a point has that many)."""
+    n = xyz.shape[0]
+    counts = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return counts
+    inv = 1.0 / radius_m
+    lo = np.empty(3)
+    for a in range(3):
+        lo[a] = xyz[:, a].min()
+    cells = np.empty((n, 3), dtype=np.int64)
+    dims = np.zeros(3, dtype=np.int64)
+    for i in range(n):
+        for a in range(3):
+            c = math.floor((xyz[i, a] - lo[a]) * inv)
+            cells[i, a] = c
+            dims[a] = max(dims[a], c + 3)
+    keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    # coordinates in key order: the inner loop then reads memory in sequence
+    sx = xyz[order, 0].copy()
+    sy = xyz[order, 1].copy()
+    sz = xyz[order, 2].copy()
+    r2 = radius_m * radius_m
+    # the point's own column first: most neighbours are there, so the cap is reached sooner
+    offsets = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+    for ii in range(n):
+        i = order[ii]
+        cx, cy, cz = cells[i, 0], cells[i, 1], cells[i, 2]
+        px, py, pz = sx[ii], sy[ii], sz[ii]
+        total = 0  # counts the point itself too
+        for dx, dy in offsets:
+            if cx + dx < 0 or cy + dy < 0 or total > cap:
+                continue
+            # the three z cells of one (x, y) column are consecutive keys
+            base = ((cx + dx) * dims[1] + (cy + dy)) * dims[2]
+            k0 = base + max(cz - 1, 0)
+            k1 = base + cz + 1
+            start = np.searchsorted(sorted_keys, k0, side="left")
+            stop = np.searchsorted(sorted_keys, k1, side="right")
+            for j in range(start, stop):
+                ddx = sx[j] - px
+                ddy = sy[j] - py
+                ddz = sz[j] - pz
+                if ddx * ddx + ddy * ddy + ddz * ddz <= r2:
+                    total += 1
+                    if total > cap:
+                        break
+        counts[i] = min(total - 1, cap)
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def range_noise_sigma(ranges_mm: npt.NDArray[np.uint16]) -> float:
+    n_scans, n_beams = ranges_mm.shape
+    d2 = np.empty(n_scans * max(n_beams - 2, 0))
+    n = 0
+    for s in range(n_scans):
+        for b in range(1, n_beams - 1):
+            a, m, c = ranges_mm[s, b - 1], ranges_mm[s, b], ranges_mm[s, b + 1]
+            if a == 0 or m == 0 or c == 0:
+                continue
+            d2[n] = abs((a / 1000.0 - 2.0 * (m / 1000.0)) + c / 1000.0)
+            n += 1
+    if n == 0:
+        return 0.0
+    return float(np.median(d2[:n]) / 0.6745 / math.sqrt(6.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _kth_index(values: F64, mask: npt.NDArray[np.bool_], k: int, largest: bool) -> int:
+    """Index of the k-th (0 = extreme) largest or smallest masked value; ties go to the lower index,
+    as a stable argsort orders them."""
+    best_idx = np.full(k + 1, -1, dtype=np.int64)
+    best_val = np.empty(k + 1)
+    held = 0
+    sign = 1.0 if largest else -1.0
+    # walk in index order for the smallest, reverse order for the largest, so that ties resolve as a
+    # stable ascending argsort does (its last entries are the highest index among equals)
+    n = values.size
+    for step in range(n):
+        i = n - 1 - step if largest else step
+        if not mask[i]:
+            continue
+        v = sign * values[i]
+        if held <= k:
+            pos = held
+            held += 1
+        elif v > best_val[k]:
+            pos = k
+        else:
+            continue
+        while pos > 0 and v > best_val[pos - 1]:
+            best_val[pos] = best_val[pos - 1]
+            best_idx[pos] = best_idx[pos - 1]
+            pos -= 1
+        best_val[pos] = v
+        best_idx[pos] = i
+    return int(best_idx[k]) if held > k else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_median(values: F64, ranges: F64, band_m: float, upper: bool, scan_trim: int) -> tuple[float, float]:
+    ordered = np.sort(values)
+    k = min(scan_trim, values.size - 1)
+    edge = ordered[-1 - k] if upper else ordered[k]
+    near = values >= edge - band_m if upper else values <= edge + band_m
+    return float(np.median(values[near])), float(np.median(ranges[near]))
+
+
+@numba.njit(cache=True, nogil=True)
+def extents(
+    points: F64,
+    scan_key: I64,
+    keep: npt.NDArray[np.bool_],
+    min_points_per_scan: int,
+    trim: int,
+    band_m: float,
+    scan_trim: int,
+    scanner: I64,
+    median_half: int,
+) -> F64:
+    out = np.full(10, np.nan)
+    n = points.shape[0]
+    per_scan = np.empty((n, 8))
+    n_rows = 0
+    start = 0
+    buf_y = np.empty(n)
+    buf_z = np.empty(n)
+    buf_r = np.empty(n)
+    while start < n:
+        stop = start
+        while stop < n and scan_key[stop] == scan_key[start]:
+            stop += 1
+        m = 0
+        for i in range(start, stop):
+            if keep[i]:
+                buf_y[m] = points[i, 1]
+                buf_z[m] = points[i, 2]
+                buf_r[m] = points[i, 3]
+                m += 1
+        if m >= min_points_per_scan and m > 0:
+            y_lo, r_lo = _band_median(buf_y[:m], buf_r[:m], band_m, False, scan_trim)
+            y_hi, r_hi = _band_median(buf_y[:m], buf_r[:m], band_m, True, scan_trim)
+            z_hi, r_top = _band_median(buf_z[:m], buf_r[:m], band_m, True, scan_trim)
+            row = per_scan[n_rows]
+            row[0] = points[start, 0]
+            row[1], row[2], row[3] = y_lo, y_hi, z_hi
+            row[4], row[5], row[6] = r_lo, r_hi, r_top
+            row[7] = scanner[start]
+            n_rows += 1
+        start = stop
+    if n_rows <= trim:
+        return out
+    raw = per_scan[:n_rows].copy()
+    window = np.empty(2 * median_half + 1)
+    for i in range(n_rows):
+        lo = max(0, i - median_half)
+        hi = min(n_rows, i + median_half + 1)
+        for col in range(1, 4):
+            m = 0
+            for j in range(lo, hi):
+                if raw[j, 7] == raw[i, 7]:
+                    window[m] = raw[j, col]
+                    m += 1
+            per_scan[i, col] = np.median(window[:m])
+    xs = np.unique(per_scan[:n_rows, 0])
+    out[0] = xs[0]
+    out[1] = xs[-1]
+    m = min(4, xs.size)
+    if m >= 2:
+        out[5] = (xs[m - 1] - xs[0]) / (m - 1)
+        out[6] = (xs[-1] - xs[-m]) / (m - 1)
+    every = np.ones(n_rows, dtype=np.bool_)
+    i_lo = _kth_index(per_scan[:n_rows, 1].copy(), every, trim, False)
+    i_hi = _kth_index(per_scan[:n_rows, 2].copy(), every, trim, True)
+    i_top = _kth_index(per_scan[:n_rows, 3].copy(), every, trim, True)
+    out[2] = per_scan[i_lo, 1]
+    out[3] = per_scan[i_hi, 2]
+    out[4] = per_scan[i_top, 3]
+    out[7] = per_scan[i_lo, 4]
+    out[8] = per_scan[i_hi, 5]
+    out[9] = per_scan[i_top, 6]
+    return out
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel on a tiny input."""
+    ranges = np.array([[1000, 1200, 0, 1100]], dtype=np.uint16)
+    t = np.array([0.0, 1.0])
+    v = np.array([2.0, 2.0])
+    beam_support(ranges, np.linspace(0, 1, 4), 2, 0.08)
+    pts, scan = scan_points(ranges, np.array([0.5]), np.linspace(0, 1, 4), 0.0, 2.0, 0.0, t, v, 3.0, 0.0)
+    keep = neighbour_counts(pts[:, :3], 0.15, 10) >= 0
+    extents(pts, scan, keep, 1, 0, 0.01, 0, np.zeros(scan.size, dtype=np.int64), 2)
+    range_noise_sigma(ranges)
