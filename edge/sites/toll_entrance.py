@@ -13,21 +13,25 @@ One truck through the stages, in data order:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from drivers.barrier.driver import Barrier
 from drivers.display.driver import LedDisplay
 from edge.actuate import LaneOutput
 from edge.config import Config
+from edge.evidence.record import EvidenceRecord, RecordPermit, RecordWatchMatch
 from edge.evidence.recorder import Outcome, Recorder
 from edge.judge import judge_weighed
 from edge.lane.devices import build_driver
 from edge.lane.sensing import Sensing
 from edge.lane.session import VehicleSession
 from edge.rules import LimitTable, Verdict
+from edge.rules.permits import PermitFinding, apply_permit, check_permit, match_watchlist
 from edge.wim.capture import CaptureWriter
 from edge.wim.drift import DriftMonitor
 from edge.wim.weighing import Weighing, weigh
@@ -71,6 +75,10 @@ class TollEntrance:
         self.captures = CaptureWriter.from_config(config)
         self.vehicles = 0
         self._background: set[asyncio.Task[Any]] = set()
+        # Wired by the station: the applied downlink documents (DownlinkService.current) and the
+        # watch-list alert's publisher (Uplink.publish_alert).
+        self.documents: Callable[[str], Any] = lambda kind: None
+        self.alert: Callable[[dict[str, Any]], Awaitable[bool]] | None = None
 
     def apply_config(self, config: Config) -> None:
         """A downlink config document was applied: the next vehicle is judged with it."""
@@ -149,9 +157,22 @@ class TollEntrance:
             self.drift.observe(
                 judgement.vehicle_class.code, judgement.gross_kg, judgement.measurement.axle_loads_kg[0]
             )
-        # The plate names the vehicle on the board when it is already read; it is never waited for here.
+        # The plate names the vehicle on the board when it is already read; it is waited for (at most
+        # plates.wait_s) only when a permit could turn a refusal into a pass.
         plate = self.plates.ready(session.curtain_enter_t_s) if self.plates is not None else None
+        permits = self._permits()
+        if (
+            plate is None
+            and self.plates is not None
+            and permits
+            and judgement.decision.verdict is Verdict.OVERWEIGHT
+        ):
+            plate = await self.plates.result(session.curtain_enter_t_s)
         read = plate.result if plate is not None else None
+        finding = None
+        if read is not None:
+            finding = self._permit_finding(permits, read.text if read.valid else None, judgement, config)
+            judgement = dataclasses.replace(judgement, decision=apply_permit(judgement.decision, finding))
         label = read.text if read is not None and read.valid else f"{session.number}号车"
         output = await self.output.show_verdict(
             judgement.decision.verdict, judgement.gross_kg, judgement.limit.limit_kg, label
@@ -160,16 +181,81 @@ class TollEntrance:
         self.sensing.verdict_shown()  # the record, plate and capture below are no longer the lane's hurry
         self.vehicles += 1
         record = self.recorder.make(Outcome(session, judgement, output, decided))
+        if finding is not None:
+            record = _with_permit(record, finding, applied=True)
         if self.plates is not None:
-            evidence = await self.plates.result(session.curtain_enter_t_s)
-            record = await self.recorder.attach_plate(
-                record, evidence.as_record(config.plates.min_confidence), evidence
-            )
+            evidence = plate if plate is not None else await self.plates.result(session.curtain_enter_t_s)
+            reading = evidence.as_record(config.plates.min_confidence)
+            record = await self.recorder.attach_plate(record, reading, evidence)
+            if finding is None and evidence.result is not None and evidence.result.valid:
+                # Read after the verdict: the permit cannot change it any more, but the record says it.
+                late = self._permit_finding(permits, evidence.result.text, judgement, config)
+                if late is not None:
+                    record = _with_permit(record, late, applied=False)
+            record = await self._watchlist(record, reading)
         await self.recorder.store_record(record)
         if self.captures.enabled:
             # In the background: a slow disk must never hold up the next vehicle.  The same config
             # object judge() used goes into the capture, so it replays to this very result.
             self._spawn(self.captures.save(crossing, config, record.live_result()), "capture")
+
+    def _permits(self) -> tuple[Any, ...]:
+        document = self.documents("permits")
+        return () if document is None else tuple(document.permits)
+
+    def _permit_finding(
+        self, permits: tuple[Any, ...], plate: str | None, judgement: Any, config: Config
+    ) -> PermitFinding | None:
+        m = judgement.measurement
+        return check_permit(
+            permits,
+            plate,
+            when=datetime.now(UTC),
+            site_id=config.site.id,
+            axle_count=judgement.vehicle_class.axle_count,
+            gross_kg=judgement.gross_kg,
+            axle_loads_kg=() if m is None else tuple(m.axle_loads_kg),
+            tolerance_factor=config.rules.tolerance_factor,
+        )
+
+    async def _watchlist(self, record: EvidenceRecord, reading: dict[str, Any]) -> EvidenceRecord:
+        """A watch-list match: the alert goes out at once (before the record), and joins the record."""
+        document = self.documents("watchlist")
+        if document is None:
+            return record
+        matches = match_watchlist(
+            document.entries, reading.get("text"), reading.get("alternatives") or (), when=datetime.now(UTC)
+        )
+        if not matches:
+            return record
+        log.warning(
+            "watch-list: vehicle %d read as %s matches %s",
+            record.vehicle_number,
+            reading.get("text"),
+            ", ".join(f"{m.plate} ({m.reason})" for m in matches),
+        )
+        sent = False
+        if self.alert is not None:
+            sent = await self.alert(
+                {
+                    "type": "watchlist",
+                    "site_id": record.site_id,
+                    "lane": record.lane,
+                    "record_id": record.id,
+                    "vehicle_number": record.vehicle_number,
+                    "time_utc": record.time_utc,
+                    "plate_read": reading.get("text"),
+                    "verdict": record.verdict.value,
+                    "matches": [m.as_record() for m in matches],
+                }
+            )
+        watch = [RecordWatchMatch(**m.as_record(), alert_sent=sent) for m in matches]
+        return record.model_copy(
+            update={
+                "watchlist": watch,
+                "reasons": [*record.reasons, *(f"watch-list: {m.plate}: {m.reason}" for m in matches)],
+            }
+        )
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -195,6 +281,11 @@ class TollEntrance:
             "captures": self.captures.health(),
             "plates": None if self.plates is None else self.plates.health(),
         }
+
+
+def _with_permit(record: EvidenceRecord, finding: PermitFinding, *, applied: bool) -> EvidenceRecord:
+    permit = RecordPermit(**finding.as_record(), applied_to_verdict=applied)
+    return record.model_copy(update={"permit": permit})
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
