@@ -353,3 +353,35 @@ async def test_permits_and_the_watch_list_in_the_verdict_end_to_end(
     # The board showed what the records say.
     board = " ".join(" ".join(e.lines) for e in rig.sim.display_log)
     assert "晋B20002" in board and "晋B52816" in board
+
+    # `edge rules explain` says why, from the signed record: the limit row, its source, the tolerance, the
+    # measurement, the permit and the watch-list facts.
+    from click.testing import CliRunner
+
+    from edge.cli import main
+
+    database = config.evidence.database
+    runner = CliRunner()
+    said = runner.invoke(main, ["rules", "explain", within["id"], "--database", database])
+    assert said.exit_code == 0, said.output
+    lines = said.output.splitlines()
+    assert "结论 Verdict: 通行 / pass: allowed in" in lines
+    assert f"限值 Limit rule {within['limit']['rule_id']}: {within['limit']['rule_text']}" in lines
+    assert f"适用限值 Limit applied: {within['limit']['limit_kg']:,} kg" in lines
+    assert f"容差 Tolerance: x{within['limit']['tolerance_factor']:g} -> 判定阈值 threshold" in " ".join(
+        lines
+    )
+    assert any(line.startswith("比较 Comparison: ") and "超过 above" in line for line in lines)
+    assert (
+        "许可证 Permit P-20002 (许可总质量 permitted gross 33,000 kg): 许可证覆盖本车 / the permit covers the vehicle;"
+        " 用于判定 used in the verdict"
+    ) in lines
+    said = runner.invoke(main, ["rules", "explain", mismatched["id"], "--database", database, "--json"])
+    assert "  不符项 Field: axle_count: permit 4, vehicle 3" in json.loads(said.output)["lines"]
+    said = runner.invoke(main, ["rules", "explain", watched["id"], "--database", database])
+    assert (
+        "黑名单 Watch-list 冀A10001: 严重失信超限超载 (车牌一致 plate as read; 已即时告警 alert sent)"
+        in said.output
+    )
+    missing = runner.invoke(main, ["rules", "explain", "no-such-id", "--database", database])
+    assert missing.exit_code == 1 and "no record no-such-id" in missing.output
