@@ -315,18 +315,22 @@ async def test_permits_and_the_watch_list_in_the_verdict_end_to_end(
 
     watched = by_plate["冀A10001"]
     assert watched["verdict"] == "pass"
-    assert watched["watchlist"] == [
-        {"plate": "冀A10001", "reason": "严重失信超限超载", "exact": True, "alert_sent": True}
-    ]
-    assert "watch-list: 冀A10001: 严重失信超限超载" in watched["reasons"]
     topics = [topic for topic, _ in seen]
     alert_at = topics.index(alert_topic(config))
     alert = seen[alert_at][1]
-    assert (alert["type"], alert["record_id"], alert["plate_read"]) == (
-        "watchlist",
-        watched["id"],
-        "冀A10001",
-    )
+    assert (alert["type"], alert["plate_read"], alert["site_id"]) == ("watchlist", "冀A10001", site)
+    assert alert["matches"] == [{"plate": "冀A10001", "reason": "严重失信超限超载", "exact": True}]
+    assert watched["watchlist"] == [
+        {
+            "plate": "冀A10001",
+            "reason": "严重失信超限超载",
+            "exact": True,
+            "alert_id": alert["alert_id"],
+            "alert_sent": True,
+        }
+    ]
+    assert "watch-list: 冀A10001: 严重失信超限超载" in watched["reasons"]
+    assert alert["curtain_enter_utc"] == watched["timing"]["curtain_enter_utc"]
     record_at = next(
         i for i, (t, p) in enumerate(seen) if t == record_topic(config) and p["id"] == watched["id"]
     )

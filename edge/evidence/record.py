@@ -107,6 +107,7 @@ class RecordWatchMatch(_Part):
     plate: str = Field(description="The watch-list's plate.")
     reason: str
     exact: bool = Field(description="True: the plate as read; false: one of the reader's alternatives.")
+    alert_id: str = Field(description="The alert's id (UUID), as published on the alert topic.")
     alert_sent: bool = Field(description="Whether the alert reached the broker before this record.")
 
 

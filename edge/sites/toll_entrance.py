@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,7 @@ class TollEntrance:
         # watch-list alert's publisher (Uplink.publish_alert).
         self.documents: Callable[[str], Any] = lambda kind: None
         self.alert: Callable[[dict[str, Any]], Awaitable[bool]] | None = None
+        self._watches: dict[float, asyncio.Task[list[RecordWatchMatch]]] = {}  # by trigger time
 
     def apply_config(self, config: Config) -> None:
         """A downlink config document was applied: the next vehicle is judged with it."""
@@ -120,6 +122,10 @@ class TollEntrance:
     def _vehicle_arriving(self, host_time_s: float) -> None:
         if self.plates is not None:
             self.plates.trigger(host_time_s)
+            if self.documents("watchlist") is not None:  # alert the moment the plate is read
+                self._watches[host_time_s] = self._spawn(self._watch(host_time_s), "watchlist")
+                for key in sorted(self._watches)[:-8]:  # a session that never completes must not leak
+                    self._watches.pop(key).cancel()
         self._spawn(self.output.vehicle_arriving(), "barrier-close")
 
     async def _initial_display(self) -> None:
@@ -187,12 +193,12 @@ class TollEntrance:
             evidence = plate if plate is not None else await self.plates.result(session.curtain_enter_t_s)
             reading = evidence.as_record(config.plates.min_confidence)
             record = await self.recorder.attach_plate(record, reading, evidence)
+            record = await self._watchlist(record, session.curtain_enter_t_s)
             if finding is None and evidence.result is not None and evidence.result.valid:
                 # Read after the verdict: the permit cannot change it any more, but the record says it.
                 late = self._permit_finding(permits, evidence.result.text, judgement, config)
                 if late is not None:
                     record = _with_permit(record, late, applied=False)
-            record = await self._watchlist(record, reading)
         await self.recorder.store_record(record)
         if self.captures.enabled:
             # In the background: a slow disk must never hold up the next vehicle.  The same config
@@ -218,19 +224,23 @@ class TollEntrance:
             tolerance_factor=config.rules.tolerance_factor,
         )
 
-    async def _watchlist(self, record: EvidenceRecord, reading: dict[str, Any]) -> EvidenceRecord:
-        """A watch-list match: the alert goes out at once (before the record), and joins the record."""
+    async def _watch(self, trigger_t_s: float) -> list[RecordWatchMatch]:
+        """Once the plate of the vehicle triggered at ``trigger_t_s`` is read: match it against the
+        watch-list and, on a match, publish the alert at once (long before the record)."""
+        assert self.plates is not None
+        evidence = await self.plates.reading(trigger_t_s)
         document = self.documents("watchlist")
-        if document is None:
-            return record
+        if evidence is None or evidence.result is None or document is None:
+            return []
+        reading = evidence.as_record(self.config.plates.min_confidence)
         matches = match_watchlist(
             document.entries, reading.get("text"), reading.get("alternatives") or (), when=datetime.now(UTC)
         )
         if not matches:
-            return record
+            return []
+        alert_id = str(uuid.uuid4())
         log.warning(
-            "watch-list: vehicle %d read as %s matches %s",
-            record.vehicle_number,
+            "watch-list: plate read as %s matches %s",
             reading.get("text"),
             ", ".join(f"{m.plate} ({m.reason})" for m in matches),
         )
@@ -239,29 +249,37 @@ class TollEntrance:
             sent = await self.alert(
                 {
                     "type": "watchlist",
-                    "site_id": record.site_id,
-                    "lane": record.lane,
-                    "record_id": record.id,
-                    "vehicle_number": record.vehicle_number,
-                    "time_utc": record.time_utc,
+                    "alert_id": alert_id,
+                    "site_id": self.config.site.id,
+                    "lane": self.config.site.lane,
+                    "curtain_enter_utc": self.recorder.clock.utc(trigger_t_s),
                     "plate_read": reading.get("text"),
-                    "verdict": record.verdict.value,
+                    "alternatives": reading.get("alternatives") or [],
                     "matches": [m.as_record() for m in matches],
                 }
             )
-        watch = [RecordWatchMatch(**m.as_record(), alert_sent=sent) for m in matches]
-        return record.model_copy(
-            update={
-                "watchlist": watch,
-                "reasons": [*record.reasons, *(f"watch-list: {m.plate}: {m.reason}" for m in matches)],
-            }
-        )
+        return [RecordWatchMatch(**m.as_record(), alert_id=alert_id, alert_sent=sent) for m in matches]
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    async def _watchlist(self, record: EvidenceRecord, trigger_t_s: float | None) -> EvidenceRecord:
+        """The watch-list matches (and whether their alert went out) join the vehicle's record."""
+        task = self._watches.pop(trigger_t_s, None) if trigger_t_s is not None else None
+        if task is None:
+            return record
+        try:
+            watch = await asyncio.wait_for(asyncio.shield(task), 10)
+        except (TimeoutError, asyncio.CancelledError):
+            return record
+        if not watch:
+            return record
+        reasons = [*record.reasons, *(f"watch-list: {m.plate}: {m.reason}" for m in watch)]
+        return record.model_copy(update={"watchlist": watch, "reasons": reasons})
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
+        return task
 
     # -- diagnostics -------------------------------------------------------------------------------
 
