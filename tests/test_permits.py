@@ -389,3 +389,54 @@ async def test_permits_and_the_watch_list_in_the_verdict_end_to_end(
     )
     missing = runner.invoke(main, ["rules", "explain", "no-such-id", "--database", database])
     assert missing.exit_code == 1 and "no record no-such-id" in missing.output
+
+
+def test_rules_explain_what_if_uses_the_stations_rules_and_applied_permits(tmp_path: Path) -> None:
+    """`edge rules explain --vehicle`: a vehicle described on the command line, judged by the lane's TOML
+    (its tolerance) and the permits its database holds."""
+    import re
+
+    from click.testing import CliRunner
+
+    from edge.cli import main
+    from edge.config import load_config
+    from edge.downlink import DownlinkStore, parse_document
+
+    example = Path(__file__).resolve().parent.parent / "config" / "lane.example.toml"
+    text = re.sub(
+        r"(?m)^database = .*$", f'database = "{tmp_path / "evidence.db"}"', example.read_text("utf-8")
+    )
+    lane = tmp_path / "lane.toml"
+    lane.write_text(text, encoding="utf-8")
+    config = load_config(lane)
+    permits = {
+        "version": 1,
+        "permits": [
+            {
+                "permit_id": "P-9",
+                "plate": "晋B20002",
+                "max_gross_kg": 33000,
+                "axle_count": 3,
+                "valid_from_utc": "2026-01-01T00:00:00Z",
+                "valid_until_utc": "2099-01-01T00:00:00Z",
+                "stations": [config.site.id],
+            },
+        ],
+    }
+    DownlinkStore(config.evidence.database).replace(
+        "permits", parse_document("permits", json.dumps(permits).encode())
+    )
+    runner = CliRunner()
+    vehicle = ["--vehicle", "7000,12000,12000", "--spacings", "4.2,1.35", "--tyres", "single,dual,dual"]
+    said = runner.invoke(main, ["rules", "explain", "--config", str(lane), *vehicle, "--plate", "晋B20002"])
+    assert said.exit_code == 0, said.output
+    lines = said.output.splitlines()
+    assert lines[0].startswith("假设 What-if")
+    assert "结论 Verdict: 通行 / pass: allowed in" in lines
+    assert "容差 Tolerance: x1.05 -> 判定阈值 threshold 26,250 kg" in lines
+    assert any(line.startswith("许可证 Permit P-9 ") and "许可证覆盖本车" in line for line in lines)
+    other = runner.invoke(main, ["rules", "explain", "--config", str(lane), *vehicle, "--plate", "晋B20003"])
+    assert "结论 Verdict: 超限，禁止驶入 / overweight: refused entry" in other.output.splitlines()
+    assert "许可证" not in other.output
+    wrong = runner.invoke(main, ["rules", "explain", "--vehicle", "7000,12000", "--spacings", "4.2,1.35"])
+    assert wrong.exit_code == 2 and "2 axle loads need 1 spacings" in wrong.output
