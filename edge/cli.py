@@ -144,12 +144,14 @@ def _register_subcommands() -> None:
     from edge.cli_central import central
     from edge.cli_evidence import evidence
     from edge.cli_plate import plate
+    from edge.cli_rules import rules
     from edge.cli_wim import wim
 
     main.add_command(calibrate)
     main.add_command(central)
     main.add_command(evidence)
     main.add_command(plate)
+    main.add_command(rules)
     main.add_command(wim)
 
 

@@ -202,3 +202,59 @@ def calibrations(ctx: click.Context) -> None:
 def raw(ctx: click.Context, payload: str) -> None:
     """Send PAYLOAD exactly as given (testing a station's validation)."""
     _run(ctx, payload.encode("utf-8"))
+
+
+@central.command()
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the private key (PEM, mode 0600); keep it off the stations.",
+)
+@click.option("--key-id", required=True, help="The key's name, as stations will list it.")
+def keygen(out_file: Path, key_id: str) -> None:
+    """Make an Ed25519 key pair for signing downlink documents; prints the stations' config lines."""
+    from edge.downlink.signing import generate_ed25519
+
+    if out_file.exists():
+        raise click.ClickException(f"{out_file} exists; refusing to overwrite a signing key")
+    pem, public = generate_ed25519()
+    out_file.touch(mode=0o600)
+    out_file.write_bytes(pem)
+    click.echo(f'[[downlink.trusted_keys]]\nid = "{key_id}"\nscheme = "ed25519"\npublic_key = "{public}"')
+
+
+@central.command()
+@click.argument("document", type=click.File("rb"))
+@click.option(
+    "--kind",
+    type=click.Choice(["watchlist", "permits", "config"]),
+    required=True,
+    help="The document's kind (its topic): the signature is bound to it.",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The central office's private key (PEM, from `edge central keygen`).",
+)
+@click.option("--key-id", required=True, help="The name the stations know the key by.")
+@click.option("--scheme", type=click.Choice(["ed25519"]), default="ed25519", show_default=True)
+def sign(document: Any, kind: str, key_file: Path, key_id: str, scheme: str) -> None:
+    """Sign DOCUMENT (a downlink JSON file, or - for stdin) and print the envelope to publish, retained,
+    on <prefix>/<site>/downlink/<kind>.  The document is validated first, as a station would."""
+    from edge.downlink import DocumentError, parse_document
+    from edge.downlink.signing import sign_document
+
+    body = document.read()
+    try:
+        parse_document(kind, body)
+    except DocumentError as exc:
+        raise click.ClickException("the document would be rejected: " + "; ".join(exc.errors)) from exc
+    try:
+        envelope = sign_document(kind, body, key_file.read_bytes(), key_id, scheme)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(envelope.decode("utf-8"))

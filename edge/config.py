@@ -6,6 +6,8 @@ prints them all.  Errors name the file, the line and the key, and say what to do
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import tomllib
 from pathlib import Path
@@ -29,7 +31,17 @@ from drivers.registry import types_for
 from edge.configerrors import format_errors
 from edge.errors import EdgeError
 
-__all__ = ["OFFLINE_DEVICES", "Array", "Config", "ConfigError", "DeviceConfig", "load_config", "parse_config"]
+__all__ = [
+    "OFFLINE_DEVICES",
+    "Array",
+    "Config",
+    "ConfigError",
+    "DeviceConfig",
+    "DownlinkConfig",
+    "TrustedKey",
+    "load_config",
+    "parse_config",
+]
 
 
 class ConfigError(EdgeError, ValueError):
@@ -577,6 +589,28 @@ class PlatesConfig(_Strict):
         return self
 
 
+class TrustedKey(_Strict):
+    """A central office public key that downlink documents must be signed with (``edge central keygen``
+    prints one)."""
+
+    id: str = Field(
+        min_length=1, max_length=64, description="The key's name; the signed envelope's key_id picks it."
+    )
+    scheme: Literal["ed25519"] = Field("ed25519", description="Signature scheme (SM2 may follow).")
+    public_key: str = Field(description="The raw public key in base64 (32 bytes for ed25519).")
+
+    @field_validator("public_key")
+    @classmethod
+    def _check_key(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not valid base64") from None
+        if len(raw) != 32:
+            raise ValueError(f"an ed25519 public key is 32 bytes, this one is {len(raw)}")
+        return value
+
+
 class DownlinkConfig(_Strict):
     """Versioned retained documents from the central office (docs/downlink.md)."""
 
@@ -585,6 +619,26 @@ class DownlinkConfig(_Strict):
         description="Receive the watch-list, permits and the remote config subset (rules.tolerance_factor,"
         " lane.idle_lines, lane.idle_after_s) on <prefix>/<site id>/downlink/<kind>; needs mqtt.enabled.",
     )
+    trusted_keys: Array[TrustedKey] = Field(
+        (),
+        max_length=8,
+        description="Central office public keys ([[downlink.trusted_keys]] id, scheme, public_key). Every"
+        " document must be signed with one of them (`edge central sign`); an unsigned or wrongly signed"
+        " one is rejected and the last good one stays. Without keys every document is rejected, unless"
+        " accept_unsigned is set.",
+    )
+    accept_unsigned: bool = Field(
+        False,
+        description="Accept unsigned documents (a lab or demo only: anyone who can publish on the"
+        " downlink topics could then change the station's permits, watch-list and tolerance). Not"
+        " allowed together with trusted_keys.",
+    )
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> DownlinkConfig:
+        if self.accept_unsigned and self.trusted_keys:
+            raise ValueError("accept_unsigned cannot be true when trusted_keys is set: signatures are required")
+        return self
 
 
 class Config(_Strict):

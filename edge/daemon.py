@@ -78,6 +78,8 @@ class LaneDaemon:
         self.uplink = Uplink(config, self.store, health=self.status_summary, lane_busy=self.site.sensing.busy)
         self.query = QueryService(config, health=self.health)  # answers central requests (edge/query)
         self.downlink = DownlinkService(config, on_config=self._apply_remote_config)  # edge/downlink
+        self.site.documents = self.downlink.current  # permits and watch-list in the verdict
+        self.site.alert = self.uplink.publish_alert  # watch-list alerts, ahead of the record
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:

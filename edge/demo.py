@@ -153,6 +153,8 @@ def demo_config(
             "lane": {"idle_after_s": 4.0},
             "evidence": {"database": database},
             "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "reconnect_max_s": 5},
+            # A private loopback broker: unsigned documents are fine here, never on a station.
+            "downlink": {"accept_unsigned": True},
             "plates": {"enabled": bool(camera_dir), "camera": camera_dir},
         }
     )

@@ -24,6 +24,7 @@ from edge.downlink import (
     downlink_topic,
     parse_document,
 )
+from edge.downlink.signing import generate_ed25519, sign_document
 from tests.support.broker import MosquittoProcess, running_broker
 
 WATCHLIST = {
@@ -45,19 +46,28 @@ PERMITS = {
 }
 
 
-def _config(tmp_path: Path, port: int = 1883, site: str = "s1") -> Config:
+CENTRAL_KEY, CENTRAL_PUBLIC = generate_ed25519()  # the central office's signing key for these tests
+TRUSTED = [{"id": "central-test", "scheme": "ed25519", "public_key": CENTRAL_PUBLIC}]
+
+
+def _config(tmp_path: Path, port: int = 1883, site: str = "s1", **downlink: Any) -> Config:
     return Config.model_validate(
         {
             "site": {"id": site, "lane": 1},
             "devices": OFFLINE_DEVICES,
             "evidence": {"database": str(tmp_path / "evidence.db")},
             "mqtt": {"port": port, "reconnect_max_s": 1},
+            "downlink": downlink or {"trusted_keys": TRUSTED},
         }
     )
 
 
 def _bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _signed(kind: str, value: Any, key: bytes = CENTRAL_KEY, key_id: str = "central-test") -> bytes:
+    return sign_document(kind, _bytes(value), key, key_id)
 
 
 def test_documents_are_validated_strictly() -> None:
@@ -112,7 +122,7 @@ async def test_applied_time_is_utc_in_any_time_zone(tmp_path: Path, monkeypatch:
     time.tzset()
     try:
         service = DownlinkService(_config(tmp_path))
-        ack = await service.handle("watchlist", _bytes(WATCHLIST))
+        ack = await service.handle("watchlist", _signed("watchlist", WATCHLIST))
         assert ack["status"] == "applied"
         stamp = service._applied["watchlist"].applied_utc  # the in-memory record of the applied document
     finally:
@@ -126,11 +136,12 @@ async def test_the_daemon_judges_with_an_applied_remote_config(tmp_path: Path) -
     daemon = LaneDaemon(_config(tmp_path))
     ack = await daemon.downlink.handle(
         "config",
-        _bytes(
+        _signed(
+            "config",
             {
                 "version": 5,
                 "settings": {"rules": {"tolerance_factor": 1.0}, "lane": {"idle_lines": ["请慢行"]}},
-            }
+            },
         ),
     )
     assert ack["status"] == "applied" and ack["applied_version"] == 5
@@ -172,8 +183,8 @@ async def test_retained_documents_are_applied_and_acknowledged_over_a_real_broke
     listener = asyncio.create_task(central())
     await asyncio.wait_for(subscribed.wait(), 10)
     # Published before the station is up: the broker keeps them (retained) and hands them over.
-    await publish("watchlist", _bytes(WATCHLIST))
-    await publish("permits", _bytes(PERMITS))
+    await publish("watchlist", _signed("watchlist", WATCHLIST))
+    await publish("permits", _signed("permits", PERMITS))
     service = DownlinkService(config, on_config=applied_configs.append)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
@@ -186,9 +197,13 @@ async def test_retained_documents_are_applied_and_acknowledged_over_a_real_broke
         assert service.current("permits").permits[0].max_gross_kg == 80000
         assert service.current("watchlist").entries[0].plate == "冀A12345"
 
-        await publish("permits", _bytes({**PERMITS, "version": 6}))  # older: ignored, said so
-        await publish("config", _bytes({"version": 1, "settings": {"devices": {}}}))  # outside the subset
-        await publish("config", _bytes({"version": 2, "settings": {"rules": {"tolerance_factor": 1.1}}}))
+        await publish("permits", _signed("permits", {**PERMITS, "version": 6}))  # older: ignored, said so
+        await publish(
+            "config", _signed("config", {"version": 1, "settings": {"devices": {}}})
+        )  # outside the subset
+        await publish(
+            "config", _signed("config", {"version": 2, "settings": {"rules": {"tolerance_factor": 1.1}}})
+        )
         await wait_acks(5)
         older, refused, accepted = acks[2:5]
         assert (older["kind"], older["status"], older["applied_version"]) == ("permits", "ignored", 7)
@@ -238,12 +253,14 @@ async def test_a_refused_acknowledgement_is_logged_and_counted_and_the_documents
                 await asyncio.sleep(0.05)
             raise AssertionError(f"{service.acks_refused} refused acknowledgements, expected {count}")
 
-        await publish("watchlist", _bytes(WATCHLIST))  # retained: handed over when the station subscribes
+        await publish(
+            "watchlist", _signed("watchlist", WATCHLIST)
+        )  # retained: handed over when the station subscribes
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
         try:
             await until_refused(1)
-            await publish("permits", _bytes(PERMITS))
+            await publish("permits", _signed("permits", PERMITS))
             await until_refused(2)
             assert service.state == "connected" and not task.done()
         finally:
@@ -259,3 +276,140 @@ async def test_a_refused_acknowledgement_is_logged_and_counted_and_the_documents
     )
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 2 and errors[1].startswith(f"downlink: {health['last_refusal']}; permits version 7")
+
+
+# -- signatures ------------------------------------------------------------------------------------------
+
+
+async def test_unsigned_forged_or_misdirected_documents_are_rejected_and_the_last_good_one_stays(
+    tmp_path: Path,
+) -> None:
+    service = DownlinkService(_config(tmp_path))
+    good = await service.handle(
+        "config", _signed("config", {"version": 3, "settings": {"rules": {"tolerance_factor": 1.02}}})
+    )
+    assert good["status"] == "applied"
+    attack = {"version": 9, "settings": {"rules": {"tolerance_factor": 1.5}}}
+    rogue_key, _ = generate_ed25519()
+    envelope = json.loads(_signed("config", {**attack, "version": 4}))
+    envelope["document"] = json.dumps(attack)  # a signed document, altered after signing
+    cases = {
+        "unsigned": (_bytes(attack), "unsigned document refused (downlink.trusted_keys is set)"),
+        "rogue key, trusted id": (
+            _signed("config", attack, key=rogue_key),
+            "does not verify with key 'central-test' for kind 'config'",
+        ),
+        "unknown key id": (
+            _signed("config", attack, key=rogue_key, key_id="rogue"),
+            "key 'rogue' (ed25519) is not trusted; trusted: central-test (ed25519)",
+        ),
+        "altered": (_bytes(envelope), "does not verify"),
+        "signed as a watch-list": (
+            sign_document("watchlist", _bytes(attack), CENTRAL_KEY, "central-test"),
+            "does not verify",
+        ),
+    }
+    for name, (payload, message) in cases.items():
+        ack = await service.handle("config", payload)
+        assert ack["status"] == "rejected", name
+        assert ack["version"] == 9 and ack["applied_version"] == 3, name
+        assert len(ack["errors"]) == 1 and ack["errors"][0].startswith("signature: "), name
+        assert message in ack["errors"][0], name
+    assert service.current("config").settings.rules.tolerance_factor == 1.02
+    assert service.counts == {"applied": 1, "ignored": 0, "rejected": 5}
+    assert DownlinkStore(tmp_path / "evidence.db").load()["config"].version == 3
+
+
+async def test_without_keys_every_document_is_refused_unless_a_lab_accepts_unsigned(tmp_path: Path) -> None:
+    strict = DownlinkService(_config(tmp_path / "strict", accept_unsigned=False))
+    ack = await strict.handle("watchlist", _bytes(WATCHLIST))
+    assert ack["status"] == "rejected" and "trusts no central key" in ack["errors"][0]
+    lab = DownlinkService(_config(tmp_path / "lab", accept_unsigned=True))
+    assert (await lab.handle("watchlist", _bytes(WATCHLIST)))["status"] == "applied"
+    with pytest.raises(ValueError, match="accept_unsigned cannot be true when trusted_keys is set"):
+        _config(tmp_path, accept_unsigned=True, trusted_keys=TRUSTED)
+    with pytest.raises(ValueError, match="32 bytes"):
+        _config(tmp_path, trusted_keys=[{"id": "short", "public_key": "AAAA"}])
+
+
+def test_edge_central_keygen_and_sign_make_documents_a_station_accepts(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from edge.cli import main
+
+    runner = CliRunner()
+    key = tmp_path / "central.pem"
+    made = runner.invoke(main, ["central", "keygen", "--out", str(key), "--key-id", "c-2026"])
+    assert made.exit_code == 0, made.output
+    assert key.stat().st_mode & 0o077 == 0
+    import tomllib
+
+    trusted = tomllib.loads(made.output)["downlink"]["trusted_keys"]
+    assert [k["id"] for k in trusted] == ["c-2026"]
+    again = runner.invoke(main, ["central", "keygen", "--out", str(key), "--key-id", "c-2026"])
+    assert again.exit_code != 0 and "refusing to overwrite" in again.output
+    document = tmp_path / "permits.json"
+    document.write_bytes(_bytes(PERMITS))
+    signed = runner.invoke(
+        main, ["central", "sign", str(document), "--kind", "permits", "--key", str(key), "--key-id", "c-2026"]
+    )
+    assert signed.exit_code == 0, signed.output
+    config = _config(tmp_path, trusted_keys=trusted)
+    from edge.downlink.signing import open_envelope
+
+    assert json.loads(open_envelope("permits", signed.output.encode(), config.downlink)) == PERMITS
+    document.write_bytes(_bytes({"version": 1, "permits": [{"permit_id": "x"}]}))
+    invalid = runner.invoke(
+        main, ["central", "sign", str(document), "--kind", "permits", "--key", str(key), "--key-id", "c-2026"]
+    )
+    assert invalid.exit_code != 0 and "would be rejected" in invalid.output
+
+
+async def test_a_forged_document_that_a_lax_broker_lets_through_is_refused(tmp_path: Path) -> None:
+    """A broker whose ACL lets anyone write the downlink topics: a station certificate's forged config
+    arrives, retained, and the station still refuses it and keeps the central office's document."""
+    with running_broker("topic readwrite site/#\n") as broker:
+        config = _config(tmp_path, broker.port, site="dl-lax")
+        daemon = LaneDaemon(config)
+        acks: list[dict[str, Any]] = []
+        subscribed = asyncio.Event()
+
+        async def central() -> None:
+            async with aiomqtt.Client("127.0.0.1", broker.port, identifier="central-lax") as client:
+                await client.subscribe(f"site/{config.site.id}/downlink/+/ack", qos=1)
+                subscribed.set()
+                async for message in client.messages:
+                    acks.append(json.loads(bytes(message.payload)))  # type: ignore[arg-type]
+
+        async def publish(payload: bytes) -> None:
+            async with aiomqtt.Client("127.0.0.1", broker.port, identifier="someone") as client:
+                await client.publish(downlink_topic(config, "config"), payload, qos=1, retain=True)
+
+        async def wait_acks(count: int) -> None:
+            for _ in range(200):
+                if len(acks) >= count:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"{len(acks)} acknowledgements, expected {count}: {acks}")
+
+        listener = asyncio.create_task(central())
+        await asyncio.wait_for(subscribed.wait(), 10)
+        await publish(_signed("config", {"version": 2, "settings": {"rules": {"tolerance_factor": 1.01}}}))
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.downlink.run(stop))
+        try:
+            await wait_acks(1)
+            rogue, _ = generate_ed25519()
+            await publish(
+                _signed("config", {"version": 3, "settings": {"rules": {"tolerance_factor": 1.5}}}, key=rogue)
+            )
+            await wait_acks(2)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            listener.cancel()
+    assert [(a["status"], a["version"], a["applied_version"]) for a in acks] == [
+        ("applied", 2, 2),
+        ("rejected", 3, 2),
+    ]
+    assert daemon.config.rules.tolerance_factor == 1.01

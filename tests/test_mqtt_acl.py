@@ -350,3 +350,49 @@ async def test_a_station_whose_certificate_is_not_its_id_reaches_no_one(
     assert "broker refused record seq 1 on topic site/site-B/lane/1/record: Not authorized" in caplog.text
     assert uplink.health()["identity_problem"].startswith("the client certificate")
     assert "has CN site-A but site.id is site-B" in caplog.text
+
+
+# -- the downlink under the example ACL ----------------------------------------------------------------
+
+
+async def _retained(tls: TlsBroker, topic: str) -> list[tuple[str, bytes]]:
+    """What a new subscriber (central) gets as retained on ``topic``."""
+    seen: list[tuple[str, bytes]] = []
+    async with tls.client("central") as central:
+        await central.subscribe(topic, qos=1)
+        await _collect(central, seen, 1.0)
+    return seen
+
+
+async def test_a_station_cannot_write_any_downlink_topic_but_reads_its_own(tls_broker: TlsBroker) -> None:
+    """A station certificate publishing a document on its own or another site's downlink topic is refused
+    (PUBACK 0x87 under MQTT 5): nobody receives it and the broker retains nothing.  The central office's
+    document reaches the station, and the station's acknowledgement reaches the central office."""
+    from edge.uplink.acks import AckedClient, PublishRefused
+
+    seen_by_central: list[tuple[str, bytes]] = []
+    seen_by_a: list[tuple[str, bytes]] = []
+    forged = b'{"version": 99, "settings": {"rules": {"tolerance_factor": 1.5}}}'
+    async with tls_broker.client("central") as central:
+        await central.subscribe("site/+/downlink/#", qos=1)
+        async with AckedClient(
+            "127.0.0.1",
+            tls_broker.port,
+            identifier="test-site-A-acked",
+            tls_params=tls_broker.broker("site-A").tls(),
+            protocol=aiomqtt.ProtocolVersion.V5,
+        ) as station_a:
+            for topic in ("site/site-A/downlink/config", "site/site-B/downlink/config"):
+                with pytest.raises(PublishRefused, match="0x87"):
+                    await station_a.publish_acked(topic, forged, qos=1, retain=True)
+            await station_a.subscribe("site/site-A/downlink/+", qos=1)
+            await central.publish("site/site-A/downlink/permits", b"from central", qos=1)
+            await _collect(station_a, seen_by_a, 1.0)
+            await station_a.publish_acked("site/site-A/downlink/permits/ack", b"ack", qos=1)
+        await _collect(central, seen_by_central, 1.0)
+    assert seen_by_a == [("site/site-A/downlink/permits", b"from central")]
+    assert seen_by_central == [
+        ("site/site-A/downlink/permits", b"from central"),
+        ("site/site-A/downlink/permits/ack", b"ack"),
+    ]
+    assert await _retained(tls_broker, "site/+/downlink/config") == []

@@ -3,7 +3,8 @@
 Three kinds arrive from the central office as retained MQTT messages (docs/downlink.md):
 
 * ``watchlist``: plates to flag, each with a reason and an optional end;
-* ``permits``: oversize/overweight permits (大件运输许可): plate, permitted gross, validity, route;
+* ``permits``: oversize/overweight permits (大件运输许可): plates, permitted gross, axles, dimensions,
+  validity, route and its stations (:class:`edge.rules.permits.Permit`);
 * ``config``: a safe subset of the lane configuration, :data:`CONFIG_KEYS`, nothing else.
 
 Each document carries a ``version`` (an integer that only grows).  A document is applied only when its
@@ -22,13 +23,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from edge.config import Config
 from edge.configerrors import DEFAULT_FIXES, Loc, format_errors
 from edge.errors import EdgeError
-from edge.plates.grammar import validate as plate_problems
+from edge.rules.permits import Permit, WatchEntry
 
 __all__ = [
     "CONFIG_KEYS",
@@ -70,41 +71,9 @@ class _Document(_Strict):
     issued_utc: datetime | None = Field(None, description="When the central office issued it (informative).")
 
 
-def _plate(value: str) -> str:
-    problems = plate_problems(value)
-    if problems:
-        raise ValueError(f"plate {value!r}: {'; '.join(problems)}")
-    return value
-
-
-class WatchEntry(_Strict):
-    plate: str = Field(description="Plate as GA 36 writes it, e.g. 冀A12345.")
-    reason: str = Field(max_length=200, description="Why the vehicle is watched (shown to the operator).")
-    until_utc: datetime | None = Field(None, description="End of the watch; none means until removed.")
-
-    _check_plate = field_validator("plate")(_plate)
-
-
 class WatchlistDocument(_Document):
     kind: Literal["watchlist"] = "watchlist"
     entries: tuple[WatchEntry, ...] = Field(max_length=200_000)
-
-
-class Permit(_Strict):
-    permit_id: str = Field(min_length=1, max_length=64, description="The permit's number.")
-    plate: str = Field(description="Plate of the permitted vehicle.")
-    max_gross_kg: int = Field(gt=0, le=1_000_000, description="Permitted gross weight (kg).")
-    valid_from_utc: datetime
-    valid_until_utc: datetime
-    route: str = Field("", max_length=500, description="Permitted route, as issued.")
-
-    _check_plate = field_validator("plate")(_plate)
-
-    @model_validator(mode="after")
-    def _check_validity(self) -> Permit:
-        if self.valid_until_utc <= self.valid_from_utc:
-            raise ValueError(f"permit {self.permit_id}: valid_until_utc must be after valid_from_utc")
-        return self
 
 
 class PermitsDocument(_Document):

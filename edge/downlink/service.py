@@ -5,6 +5,8 @@ over the retained document of each kind at every (re)connection, so a station th
 up by itself.  For each message:
 
 1. validate it strictly (:func:`parse_document`; config also as a whole configuration);
+   Before that its signature is checked (:mod:`edge.downlink.signing`): against
+   ``downlink.trusted_keys``; an unsigned document only under ``downlink.accept_unsigned``;
 2. apply it only when its ``version`` is greater than the stored one: one SQLite transaction replaces
    the previous document of that kind, then the in-memory copy (and, for config, the daemon's
    configuration through ``on_config``) is swapped in one assignment;
@@ -41,6 +43,7 @@ from edge.downlink.documents import (
     apply_config,
     parse_document,
 )
+from edge.downlink.signing import open_envelope
 from edge.uplink.acks import AckedClient, PublishRefused
 from edge.uplink.session import MqttSession, messages_until
 
@@ -55,6 +58,17 @@ def downlink_topic(config: Config, kind: str) -> str:
 
 def ack_topic(config: Config, kind: str) -> str:
     return f"{downlink_topic(config, kind)}/ack"
+
+
+def _claimed_version(payload: bytes) -> int | None:
+    """The version a document (signed or not) says it has, for the acknowledgement of a rejected one."""
+    with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError, TypeError):
+        data = json.loads(payload)
+        if isinstance(data, dict) and isinstance(data.get("document"), str):
+            data = json.loads(data["document"])
+        raw = data.get("version")
+        return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    return None
 
 
 class DownlinkService:
@@ -104,12 +118,9 @@ class DownlinkService:
     async def handle(self, kind: str, payload: bytes) -> dict[str, Any]:
         """Validate and apply one document; returns the acknowledgement."""
         ack: dict[str, Any] = {"site_id": self.config.site.id, "lane": self.config.site.lane, "kind": kind}
-        version: int | None = None
-        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError, TypeError):
-            raw = json.loads(payload).get("version")
-            version = raw if isinstance(raw, int) else None
+        version = _claimed_version(payload)
         try:
-            document = parse_document(kind, payload)
+            document = parse_document(kind, open_envelope(kind, payload, self.config.downlink))
             new_config = apply_config(self.config, document) if isinstance(document, ConfigDocument) else None
         except DocumentError as exc:
             self.counts["rejected"] += 1
@@ -147,6 +158,12 @@ class DownlinkService:
         if not self.enabled:
             await stop.wait()
             return
+        settings = self.config.downlink
+        if not settings.trusted_keys and not settings.accept_unsigned:
+            log.error(
+                "downlink: no central key in downlink.trusted_keys: every document will be rejected"
+                " (`edge central keygen` makes a key pair; docs/downlink.md)"
+            )
         await self.session.run(stop, lambda client: self._connected(client, stop))
 
     async def _connected(self, client: AckedClient, stop: asyncio.Event) -> None:

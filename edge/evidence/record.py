@@ -21,7 +21,9 @@ __all__ = [
     "EvidenceRecord",
     "RecordCalibration",
     "RecordLimit",
+    "RecordPermit",
     "RecordTiming",
+    "RecordWatchMatch",
     "RecordWim",
     "Software",
 ]
@@ -89,6 +91,28 @@ class RecordCalibration(_Part):
     drift_monitor: dict[str, Any] = Field(default_factory=dict)
 
 
+class RecordPermit(_Part):
+    """The permit (大件运输许可) of the plate read, and what it said about the vehicle."""
+
+    permit_id: str
+    status: str = Field(
+        description="covers, exceeded or mismatch (大车小证), expired, not_yet_valid or not_on_route."
+    )
+    problems: list[str] = Field(default_factory=list, description="Each names the permit field that failed.")
+    max_gross_kg: int = Field(description="The permitted gross (kg).")
+    applied_to_verdict: bool = Field(description="Whether the permit was known when the verdict was shown.")
+
+
+class RecordWatchMatch(_Part):
+    """A watch-list (严重失信超限超载) entry that the plate matched."""
+
+    plate: str = Field(description="The watch-list's plate.")
+    reason: str
+    exact: bool = Field(description="True: the plate as read; false: one of the reader's alternatives.")
+    alert_id: str = Field(description="The alert's id (UUID), as published on the alert topic.")
+    alert_sent: bool = Field(description="Whether the alert reached the broker before this record.")
+
+
 class Software(_Part):
     name: str = "weighlane-edge"
     version: str
@@ -123,6 +147,8 @@ class EvidenceRecord(_Part):
     software: Software
     attachments: list[dict[str, Any]] = Field(default_factory=list)
     plate_reading: dict[str, Any] | None = None
+    permit: RecordPermit | None = Field(None, description="The permit of the plate, when it has one.")
+    watchlist: list[RecordWatchMatch] | None = Field(None, description="Watch-list matches, when any.")
     seq: int | None = Field(None, description="Per-site sequence number, set by the store.")
     chain: dict[str, Any] | None = Field(None, description="Hash chain and signature, set by the store.")
 

@@ -150,6 +150,22 @@ class LanePlates:
         for key in sorted(self._tasks)[:-8]:
             self._tasks.pop(key).cancel()
 
+    async def reading(self, trigger_t_s: float) -> PlateEvidence | None:
+        """Wait for the reading of the vehicle triggered at ``trigger_t_s`` without taking it (``result``
+        still hands it over): the watch-list check, the moment the plate is read.  None when there is no
+        such reading, or it failed or was given up."""
+        task = self._tasks.get(trigger_t_s)
+        if task is None:
+            return None
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # this waiter was cancelled, not the reading
+            return None
+        except Exception:
+            return None  # result() logs it
+
     def ready(self, trigger_t_s: float | None) -> PlateEvidence | None:
         """The plate of the vehicle triggered at ``trigger_t_s`` if it is already read, else None."""
         task = self._tasks.get(trigger_t_s) if trigger_t_s is not None else None

@@ -13,21 +13,26 @@ One truck through the stages, in data order:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from drivers.barrier.driver import Barrier
 from drivers.display.driver import LedDisplay
 from edge.actuate import LaneOutput
 from edge.config import Config
+from edge.evidence.record import EvidenceRecord, RecordPermit, RecordWatchMatch
 from edge.evidence.recorder import Outcome, Recorder
 from edge.judge import judge_weighed
 from edge.lane.devices import build_driver
 from edge.lane.sensing import Sensing
 from edge.lane.session import VehicleSession
 from edge.rules import LimitTable, Verdict
+from edge.rules.permits import PermitFinding, apply_permit, check_permit, match_watchlist
 from edge.wim.capture import CaptureWriter
 from edge.wim.drift import DriftMonitor
 from edge.wim.weighing import Weighing, weigh
@@ -71,6 +76,11 @@ class TollEntrance:
         self.captures = CaptureWriter.from_config(config)
         self.vehicles = 0
         self._background: set[asyncio.Task[Any]] = set()
+        # Wired by the station: the applied downlink documents (DownlinkService.current) and the
+        # watch-list alert's publisher (Uplink.publish_alert).
+        self.documents: Callable[[str], Any] = lambda kind: None
+        self.alert: Callable[[dict[str, Any]], Awaitable[bool]] | None = None
+        self._watches: dict[float, asyncio.Task[list[RecordWatchMatch]]] = {}  # by trigger time
 
     def apply_config(self, config: Config) -> None:
         """A downlink config document was applied: the next vehicle is judged with it."""
@@ -112,6 +122,10 @@ class TollEntrance:
     def _vehicle_arriving(self, host_time_s: float) -> None:
         if self.plates is not None:
             self.plates.trigger(host_time_s)
+            if self.documents("watchlist") is not None:  # alert the moment the plate is read
+                self._watches[host_time_s] = self._spawn(self._watch(host_time_s), "watchlist")
+                for key in sorted(self._watches)[:-8]:  # a session that never completes must not leak
+                    self._watches.pop(key).cancel()
         self._spawn(self.output.vehicle_arriving(), "barrier-close")
 
     async def _initial_display(self) -> None:
@@ -149,9 +163,22 @@ class TollEntrance:
             self.drift.observe(
                 judgement.vehicle_class.code, judgement.gross_kg, judgement.measurement.axle_loads_kg[0]
             )
-        # The plate names the vehicle on the board when it is already read; it is never waited for here.
+        # The plate names the vehicle on the board when it is already read; it is waited for (at most
+        # plates.wait_s) only when a permit could turn a refusal into a pass.
         plate = self.plates.ready(session.curtain_enter_t_s) if self.plates is not None else None
+        permits = self._permits()
+        if (
+            plate is None
+            and self.plates is not None
+            and permits
+            and judgement.decision.verdict is Verdict.OVERWEIGHT
+        ):
+            plate = await self.plates.result(session.curtain_enter_t_s)
         read = plate.result if plate is not None else None
+        finding = None
+        if read is not None:
+            finding = self._permit_finding(permits, read.text if read.valid else None, judgement, config)
+            judgement = dataclasses.replace(judgement, decision=apply_permit(judgement.decision, finding))
         label = read.text if read is not None and read.valid else f"{session.number}号车"
         output = await self.output.show_verdict(
             judgement.decision.verdict, judgement.gross_kg, judgement.limit.limit_kg, label
@@ -160,22 +187,99 @@ class TollEntrance:
         self.sensing.verdict_shown()  # the record, plate and capture below are no longer the lane's hurry
         self.vehicles += 1
         record = self.recorder.make(Outcome(session, judgement, output, decided))
+        if finding is not None:
+            record = _with_permit(record, finding, applied=True)
         if self.plates is not None:
-            evidence = await self.plates.result(session.curtain_enter_t_s)
-            record = await self.recorder.attach_plate(
-                record, evidence.as_record(config.plates.min_confidence), evidence
-            )
+            evidence = plate if plate is not None else await self.plates.result(session.curtain_enter_t_s)
+            reading = evidence.as_record(config.plates.min_confidence)
+            record = await self.recorder.attach_plate(record, reading, evidence)
+            record = await self._watchlist(record, session.curtain_enter_t_s)
+            if finding is None and evidence.result is not None and evidence.result.valid:
+                # Read after the verdict: the permit cannot change it any more, but the record says it.
+                late = self._permit_finding(permits, evidence.result.text, judgement, config)
+                if late is not None:
+                    record = _with_permit(record, late, applied=False)
         await self.recorder.store_record(record)
         if self.captures.enabled:
             # In the background: a slow disk must never hold up the next vehicle.  The same config
             # object judge() used goes into the capture, so it replays to this very result.
             self._spawn(self.captures.save(crossing, config, record.live_result()), "capture")
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _permits(self) -> tuple[Any, ...]:
+        document = self.documents("permits")
+        return () if document is None else tuple(document.permits)
+
+    def _permit_finding(
+        self, permits: tuple[Any, ...], plate: str | None, judgement: Any, config: Config
+    ) -> PermitFinding | None:
+        m = judgement.measurement
+        return check_permit(
+            permits,
+            plate,
+            when=datetime.now(UTC),
+            site_id=config.site.id,
+            axle_count=judgement.vehicle_class.axle_count,
+            gross_kg=judgement.gross_kg,
+            axle_loads_kg=() if m is None else tuple(m.axle_loads_kg),
+            tolerance_factor=config.rules.tolerance_factor,
+        )
+
+    async def _watch(self, trigger_t_s: float) -> list[RecordWatchMatch]:
+        """Once the plate of the vehicle triggered at ``trigger_t_s`` is read: match it against the
+        watch-list and, on a match, publish the alert at once (long before the record)."""
+        assert self.plates is not None
+        evidence = await self.plates.reading(trigger_t_s)
+        document = self.documents("watchlist")
+        if evidence is None or evidence.result is None or document is None:
+            return []
+        reading = evidence.as_record(self.config.plates.min_confidence)
+        matches = match_watchlist(
+            document.entries, reading.get("text"), reading.get("alternatives") or (), when=datetime.now(UTC)
+        )
+        if not matches:
+            return []
+        alert_id = str(uuid.uuid4())
+        log.warning(
+            "watch-list: plate read as %s matches %s",
+            reading.get("text"),
+            ", ".join(f"{m.plate} ({m.reason})" for m in matches),
+        )
+        sent = False
+        if self.alert is not None:
+            sent = await self.alert(
+                {
+                    "type": "watchlist",
+                    "alert_id": alert_id,
+                    "site_id": self.config.site.id,
+                    "lane": self.config.site.lane,
+                    "curtain_enter_utc": self.recorder.clock.utc(trigger_t_s),
+                    "plate_read": reading.get("text"),
+                    "alternatives": reading.get("alternatives") or [],
+                    "matches": [m.as_record() for m in matches],
+                }
+            )
+        return [RecordWatchMatch(**m.as_record(), alert_id=alert_id, alert_sent=sent) for m in matches]
+
+    async def _watchlist(self, record: EvidenceRecord, trigger_t_s: float | None) -> EvidenceRecord:
+        """The watch-list matches (and whether their alert went out) join the vehicle's record."""
+        task = self._watches.pop(trigger_t_s, None) if trigger_t_s is not None else None
+        if task is None:
+            return record
+        try:
+            watch = await asyncio.wait_for(asyncio.shield(task), 10)
+        except (TimeoutError, asyncio.CancelledError):
+            return record
+        if not watch:
+            return record
+        reasons = [*record.reasons, *(f"watch-list: {m.plate}: {m.reason}" for m in watch)]
+        return record.model_copy(update={"watchlist": watch, "reasons": reasons})
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
+        return task
 
     # -- diagnostics -------------------------------------------------------------------------------
 
@@ -195,6 +299,11 @@ class TollEntrance:
             "captures": self.captures.health(),
             "plates": None if self.plates is None else self.plates.health(),
         }
+
+
+def _with_permit(record: EvidenceRecord, finding: PermitFinding, *, applied: bool) -> EvidenceRecord:
+    permit = RecordPermit(**finding.as_record(), applied_to_verdict=applied)
+    return record.model_copy(update={"permit": permit})
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -57,6 +57,11 @@ def status_topic(config: Config) -> str:
     return f"{config.mqtt.topic_prefix}/{config.site.id}/lane/{config.site.lane}/status"
 
 
+def alert_topic(config: Config) -> str:
+    """Watch-list alerts: published at once (QoS 1, not retained), before the vehicle's record."""
+    return f"{config.mqtt.topic_prefix}/{config.site.id}/lane/{config.site.lane}/alert"
+
+
 def certificate_mismatch(config: Config) -> str | None:
     """Why the client certificate's CN cannot work as this station's broker identity, or None.
 
@@ -118,6 +123,8 @@ class Uplink:
         self.held_for_lane_s = 0.0
         self._held_period = 0  # LaneBusy.periods of the last period counted / released
         self._released_period = 0
+        self.alerts_sent = 0
+        self.alerts_failed = 0  # alerts not delivered at once (offline, refused): the record carries them
         self.refused = 0  # publishes of records the broker refused (a record retried counts again)
         self.last_refusal = ""
         self._refusal_pause_s = 0.0  # grows while refusals go on; 0 after an accepted batch
@@ -177,6 +184,30 @@ class Uplink:
         self._next_heartbeat_s = now + self.mqtt.heartbeat_s
         if await self._publish_status(client, self._status_payload(True, with_health=True)):
             self.heartbeats += 1
+
+    async def publish_alert(self, alert: dict[str, Any], timeout_s: float = 5.0) -> bool:
+        """Publish ``alert`` now on :func:`alert_topic` over the uplink's connection (QoS 1), ahead of the
+        outbox.  False when it could not go out at once (offline, refused, no PUBACK in time): logged and
+        counted; the vehicle's record carries the same facts and follows through the outbox."""
+        client = self.session.client
+        topic = alert_topic(self.config)
+        if not self.mqtt.enabled or client is None:
+            self.alerts_failed += 1
+            log.warning("uplink: alert not sent at once (%s); the record carries it", self.state)
+            return False
+        payload = json.dumps(alert, ensure_ascii=False).encode()
+        try:
+            await asyncio.wait_for(client.publish_acked(topic, payload, qos=1), timeout_s)
+        except PublishRefused as refusal:
+            self.alerts_failed += 1
+            log.error("uplink: broker refused the alert on %s: %s; %s", topic, refusal, self._advice(refusal))
+            return False
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            self.alerts_failed += 1
+            log.warning("uplink: alert on %s not acknowledged (%r); the record carries it", topic, exc)
+            return False
+        self.alerts_sent += 1
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         if not self.mqtt.enabled:
@@ -389,4 +420,6 @@ class Uplink:
             "held_for_lane_s": round(self.held_for_lane_s, 1),
             "refused": self.refused,
             "last_refusal": self.last_refusal,
+            "alerts_sent": self.alerts_sent,
+            "alerts_failed": self.alerts_failed,
         }

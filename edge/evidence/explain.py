@@ -1,0 +1,104 @@
+"""Why a record's verdict was reached, in plain words (Chinese and English): ``edge rules explain``.
+
+Everything comes from the record itself (the signed text), never from today's tables or documents: the
+limit row and its source, the deductions, the tolerance and the threshold, the measurement and its misfit,
+the permit and watch-list facts used, and the reasons.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.evidence.record import EvidenceRecord
+from edge.rules import Verdict
+
+__all__ = ["explain"]
+
+_VERDICT = {
+    Verdict.PASS: ("通行", "pass: allowed in"),
+    Verdict.OVERWEIGHT: ("超限，禁止驶入", "overweight: refused entry"),
+    Verdict.REWEIGH: ("复检", "re-weigh: the measurement cannot decide"),
+}
+
+_PERMIT = {
+    "covers": ("许可证覆盖本车", "the permit covers the vehicle"),
+    "exceeded": ("大车小证：超出许可", "大车小证: beyond the permit"),
+    "mismatch": ("大车小证：车辆与许可不符", "大车小证: the vehicle does not match the permit"),
+    "expired": ("许可证已过期", "the permit has expired"),
+    "not_yet_valid": ("许可证尚未生效", "the permit is not valid yet"),
+    "not_on_route": ("本站不在许可路线上", "this station is not on the permitted route"),
+}
+
+
+def _kg(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} kg"
+
+
+def explain(record: EvidenceRecord) -> list[str]:
+    """The explanation, one line per fact, each line Chinese then English."""
+    lines = [
+        f"记录 Record {record.id} (seq {record.seq}), {record.site_id} 车道 lane {record.lane}, {record.time_utc}"
+    ]
+    reading: dict[str, Any] = record.plate_reading or {}
+    plate = record.plate or reading.get("text")
+    if plate:
+        sure = "" if record.plate else "（不确定 uncertain）"
+        alternatives = reading.get("alternatives") or []
+        alt = f"; 备选 alternatives: {', '.join(alternatives)}" if alternatives else ""
+        lines.append(f"车牌 Plate: {plate}{sure}{alt}")
+    else:
+        lines.append("车牌 Plate: 未识别 not read")
+    zh, en = _VERDICT[record.verdict]
+    lines.append(f"结论 Verdict: {zh} / {en}")
+    if record.vehicle_class:
+        groups = "+".join(str(g) for g in record.axle_groups or [])
+        lines.append(
+            f"车型 Class: {record.vehicle_class} ({record.body}), {record.axle_count} 轴 axles"
+            + (f", 轴组 groups {groups}" if groups else "")
+        )
+    limit = record.limit
+    if limit is not None:
+        lines.append(f"限值 Limit rule {limit.rule_id}: {limit.rule_text}")
+        lines.append(f"依据 Source: {limit.source}")
+        lines.append(f"表内限值 Table limit: {_kg(limit.base_limit_kg)}")
+        for deduction in limit.deductions:
+            lines.append(f"扣减 Deduction: {deduction}")
+        for note in limit.notes:
+            lines.append(f"说明 Note: {note}")
+        lines.append(f"适用限值 Limit applied: {_kg(limit.limit_kg)}")
+        lines.append(
+            f"容差 Tolerance: x{limit.tolerance_factor:g} -> 判定阈值 threshold {_kg(limit.threshold_kg)}"
+        )
+    wim = record.wim
+    if wim is not None:
+        loads = ", ".join(_kg(load) for load in wim.axle_loads_kg)
+        lines.append(f"测量 Measured gross: {_kg(wim.gross_kg)} (轴重 axle loads: {loads})")
+        speed = "—" if wim.speed_kmh is None else f"{wim.speed_kmh:.1f} km/h"
+        misfit = "—" if wim.residual_rms_kg is None else _kg(wim.residual_rms_kg)
+        lines.append(f"车速 Speed: {speed}; 测量不确定度 model misfit (RMS): {misfit}")
+        if limit is not None and wim.gross_kg is not None:
+            over = wim.gross_kg > limit.threshold_kg
+            relation = "超过 above" if over else "未超过 not above"
+            lines.append(f"比较 Comparison: {_kg(wim.gross_kg)} {relation} {_kg(limit.threshold_kg)}")
+    if record.calibration is not None and record.calibration.dynamic_correction_factor != 1.0:
+        lines.append(f"动态修正 Dynamic correction: x{record.calibration.dynamic_correction_factor:g}")
+    permit = record.permit
+    if permit is not None:
+        zh, en = _PERMIT.get(permit.status, (permit.status, permit.status))
+        used = (
+            "用于判定 used in the verdict"
+            if permit.applied_to_verdict
+            else "判定后识别 read after the verdict"
+        )
+        lines.append(
+            f"许可证 Permit {permit.permit_id} (许可总质量 permitted gross {_kg(permit.max_gross_kg)}): {zh} / {en}; {used}"
+        )
+        for problem in permit.problems:
+            lines.append(f"  不符项 Field: {problem}")
+    for match in record.watchlist or []:
+        how = "车牌一致 plate as read" if match.exact else "备选车牌 one of the reader's alternatives"
+        sent = "已即时告警 alert sent" if match.alert_sent else "告警未即时送达 alert not sent at once"
+        lines.append(f"黑名单 Watch-list {match.plate}: {match.reason} ({how}; {sent})")
+    for reason in record.reasons:
+        lines.append(f"原因 Reason: {reason}")
+    return lines
