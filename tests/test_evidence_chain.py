@@ -473,7 +473,7 @@ async def test_cli_verify_reports_ok_and_tampering_with_exit_codes(tmp_path: Pat
     assert report["first_broken_seq"] == 13 and report["problems"][0]["kind"] == "record_edited"
 
     result = runner.invoke(evidence, ["verify"])
-    assert result.exit_code == 2 and "either --config" in result.output
+    assert result.exit_code == 2 and "give --config LANE_TOML or --database PATH" in result.output
     result = runner.invoke(evidence, ["verify", "--database", str(tmp_path / "none.db")])
     assert result.exit_code == 1 and "no such evidence database" in result.output
 
