@@ -86,6 +86,9 @@ class LaneDaemon:
             await asyncio.to_thread(kernels.warm_up)
             await self.store.open()
             try:
+                await self.recorder.open()  # the disk-full spool: reserved now, while there is room
+                # The heartbeat's vehicle count goes on from the last run: every vehicle has a record.
+                self.site.vehicles = (await self.store.counts())["records"] + self.recorder.waiting_for_disk
                 await self.downlink.load()  # a stored remote config applies from the first vehicle
                 await self.site.start()
                 # Tools and tests wait for this line: keep its words.
@@ -104,6 +107,7 @@ class LaneDaemon:
                 finally:
                     await self.site.close()
             finally:
+                self.recorder.close()
                 await self.store.close()
 
     def _apply_remote_config(self, config: Config) -> None:

@@ -382,6 +382,9 @@ class _Db:
         pending = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_utc IS NULL").fetchone()[0]
         return {"records": int(records), "outbox_pending": int(pending)}
 
+    def holds(self, record_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is not None
+
     def record(self, record_id: str) -> dict[str, Any] | None:
         stored = _read_stored(self.conn, record_id)
         if stored is None or stored.evicted_utc is not None:
@@ -474,6 +477,11 @@ class EvidenceStore:
 
     async def counts(self) -> dict[str, int]:
         result: dict[str, int] = await self._call(self._require().counts)
+        return result
+
+    async def holds(self, record_id: str) -> bool:
+        """Whether the store has a row (record or stub) with this id."""
+        result: bool = await self._call(self._require().holds, record_id)
         return result
 
     async def record(self, record_id: str) -> dict[str, Any] | None:
