@@ -18,13 +18,15 @@ __all__ = ["main"]
 
 
 def _logging(verbose: bool, to_file: Path | None = None) -> None:
-    handlers: list[logging.Handler] = [logging.FileHandler(to_file)] if to_file else [logging.StreamHandler()]
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    """To ``to_file``, or stderr: with ``<N>`` priorities and no timestamp of ours under journald."""
+    from edge.service import logging_handler
+
+    if to_file:
+        handler: logging.Handler = logging.FileHandler(to_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler = logging_handler()
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
 
 
 @click.group()

@@ -27,6 +27,7 @@ from edge.evidence.recorder import Recorder
 from edge.lock import StationLock
 from edge.query import QueryService
 from edge.rules import LimitTable
+from edge.service import Notifier, watchdog_interval_s
 from edge.sites.toll_entrance import TollEntrance
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
@@ -79,6 +80,7 @@ class LaneDaemon:
         self.query = QueryService(config, health=self.health)  # answers central requests (edge/query)
         self.downlink = DownlinkService(config, on_config=self._apply_remote_config)  # edge/downlink
         self.ready = asyncio.Event()
+        self.notifier = Notifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (edge/service.py)
 
     async def run(self, stop: asyncio.Event) -> None:
         started = time.monotonic()
@@ -93,6 +95,9 @@ class LaneDaemon:
                 await self.site.start()
                 # Tools and tests wait for this line: keep its words.
                 log.info("kernels and evidence ready in %.2f s", time.monotonic() - started)
+                self.notifier.ready(
+                    f"site {self.config.site.id} lane {self.config.site.lane} deciding; {self.site.vehicles} vehicles so far"
+                )
                 try:
                     async with asyncio.TaskGroup() as tasks:
                         for name, coro in self.site.tasks(stop).items():
@@ -105,6 +110,7 @@ class LaneDaemon:
                         tasks.create_task(self.downlink.run(stop), name="downlink")
                         self.ready.set()
                 finally:
+                    self.notifier.stopping()
                     await self.site.close()
             finally:
                 self.recorder.close()
@@ -116,12 +122,17 @@ class LaneDaemon:
         self.site.apply_config(config)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
+        # The watchdog hears from this loop, so a stuck event loop (or housekeeping) gets the service
+        # restarted; WatchdogSec= is far above the 1 s beat.
+        watchdog = watchdog_interval_s() is not None
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             self.site.tick()
             self.recorder.clock.refresh()
             await self.recorder.retry_unstored()
+            if watchdog:
+                self.notifier.watchdog()
 
     # -- views (edge/health.py) --------------------------------------------------------------------
 
