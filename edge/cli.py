@@ -145,7 +145,7 @@ def _register_subcommands() -> None:
     from edge.cli_calibrate import calibrate
     from edge.cli_central import central
     from edge.cli_evidence import evidence
-    from edge.cli_ops import doctor
+    from edge.cli_ops import doctor, status, tail
     from edge.cli_plate import plate
     from edge.cli_wim import wim
 
@@ -153,6 +153,8 @@ def _register_subcommands() -> None:
     main.add_command(central)
     main.add_command(evidence)
     main.add_command(doctor)
+    main.add_command(status)
+    main.add_command(tail)
     main.add_command(plate)
     main.add_command(wim)
 

@@ -112,6 +112,7 @@ class LaneDaemon:
                 finally:
                     self.notifier.stopping()
                     await self.site.close()
+                    await self._write_status("stopped")
             finally:
                 self.recorder.close()
                 await self.store.close()
@@ -125,6 +126,7 @@ class LaneDaemon:
         # The watchdog hears from this loop, so a stuck event loop (or housekeeping) gets the service
         # restarted; WatchdogSec= is far above the 1 s beat.
         watchdog = watchdog_interval_s() is not None
+        status_at = 0.0
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
@@ -133,6 +135,19 @@ class LaneDaemon:
             await self.recorder.retry_unstored()
             if watchdog:
                 self.notifier.watchdog()
+            if time.monotonic() - status_at >= _health.STATUS_EVERY_S:
+                status_at = time.monotonic()
+                await self._write_status("running")
+
+    async def _write_status(self, state: str) -> None:
+        """The status file ``edge status`` reads (beside the database)."""
+        document = _health.status_document(self, state)
+        try:
+            await asyncio.to_thread(
+                _health.write_status_file, _health.status_path(self.config.evidence.database), document
+            )
+        except OSError as exc:
+            log.debug("status file not written: %s", exc)
 
     # -- views (edge/health.py) --------------------------------------------------------------------
 
