@@ -88,25 +88,38 @@ def _record_line(row: dict[str, Any]) -> str:
 def local_status(config: Any, vehicles: int = 5) -> dict[str, Any]:
     """What ``edge status`` shows: the daemon's status file and the evidence database (read-only)."""
     from edge.evidence.store import EvidenceError, outbox_backlog, recent_records
-    from edge.health import STATUS_EVERY_S, status_path
+    from edge.health import STATUS_EVERY_S, status_candidates
+    from edge.lock import database_held
 
-    path = status_path(config.evidence.database)
     document: dict[str, Any] | None = None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        document = None
+    for path in status_candidates(config.evidence.database):
+        try:
+            candidate = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if document is None or float(candidate.get("written_unix", 0)) > float(
+            document.get("written_unix", 0)
+        ):
+            document = candidate
+    # The database lock says whether a daemon runs, whatever the status file (a full disk may keep it old).
+    locked = database_held(config.evidence.database)
     if document is None:
-        daemon = {"running": False, "why": f"no status file {path}: the daemon has not run with this config"}
+        daemon: dict[str, Any] = {
+            "running": locked,
+            "why": "no status file yet"
+            if locked
+            else "no status file: the daemon has not run with this config",
+        }
     else:
         age = time.time() - float(document.get("written_unix", 0))
-        running = document.get("state") == "running" and age < 3 * STATUS_EVERY_S
-        daemon = {
-            "running": running,
-            "pid": document.get("pid"),
-            "status_age_s": round(age, 1),
-            "why": "" if running else f"last status {age:.0f} s ago, state {document.get('state')}",
-        }
+        fresh = document.get("state") == "running" and age < 3 * STATUS_EVERY_S
+        running = locked or fresh
+        why = ""
+        if not running:
+            why = f"last status {age:.0f} s ago, state {document.get('state')}"
+        elif not fresh:
+            why = f"the daemon holds the database but its status is {age:.0f} s old: is the disk full?"
+        daemon = {"running": running, "pid": document.get("pid"), "status_age_s": round(age, 1), "why": why}
     out: dict[str, Any] = {"daemon": daemon, "status": document}
     try:
         out["outbox"] = outbox_backlog(config.evidence.database)
@@ -153,8 +166,12 @@ def status(config_path: Path, vehicles: int, as_json: bool) -> None:
         click.echo(json.dumps(info, default=str, ensure_ascii=False))
         raise SystemExit(0 if daemon["running"] else 1)
     site = f"site {config.site.id} lane {config.site.lane}"
-    if daemon["running"]:
+    if daemon["running"] and "status_age_s" in daemon:
         click.echo(f"{site}: daemon running (PID {daemon['pid']}, status {daemon['status_age_s']:.0f} s old)")
+        if daemon["why"]:
+            click.echo(f"  warning         {daemon['why']}")
+    elif daemon["running"]:
+        click.echo(f"{site}: daemon running ({daemon['why']})")
     else:
         click.echo(f"{site}: daemon NOT running ({daemon['why']})")
     document = info["status"] or {}

@@ -4,6 +4,7 @@ heartbeat's summary.  Read-only views over the stages; no stage imports this mod
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ __all__ = [
     "STATUS_EVERY_S",
     "clock_synchronised",
     "health",
+    "status_candidates",
     "status_document",
     "status_path",
     "status_summary",
@@ -105,10 +107,28 @@ def status_summary(station: LaneDaemon) -> dict[str, Any]:
     }
 
 
+def _status_name(database: str | Path) -> str:
+    digest = hashlib.sha256(str(Path(database).resolve()).encode()).hexdigest()[:16]
+    return f"weighlane-{digest}.status.json"
+
+
 def status_path(database: str | Path) -> Path:
-    """The daemon's status file, beside its evidence database: what ``edge status`` reads, broker or not."""
+    """Where the daemon writes its status file (what ``edge status`` reads, broker or not): systemd's
+    ``RuntimeDirectory=`` (a tmpfs: no flash wear, and written even when the disk is full) when given,
+    else beside the evidence database."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if runtime and os.access(runtime, os.W_OK):
+        return Path(runtime) / _status_name(database)
     db = Path(database)
     return db.with_name(db.name + ".status.json")
+
+
+def status_candidates(database: str | Path) -> list[Path]:
+    """Every place a daemon of this database may have written its status (the reader has no
+    ``$RUNTIME_DIRECTORY``: /run/weighlane/<instance>/ is searched)."""
+    db = Path(database)
+    found = sorted(Path("/run/weighlane").glob(f"*/{_status_name(database)}"))
+    return [*found, db.with_name(db.name + ".status.json")]
 
 
 def status_document(station: LaneDaemon, state: str) -> dict[str, Any]:

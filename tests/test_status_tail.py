@@ -102,3 +102,28 @@ async def test_tail_shows_the_backlog_first(tmp_path: Path, monkeypatch: pytest.
         await store.close()
     plates = [line.split()[2] for line in result.output.splitlines()]
     assert plates == ["P3", "P4", "P5"]
+
+
+def test_database_held_reads_the_lock_without_making_one(tmp_path: Path) -> None:
+    from edge.lock import StationLock, database_held
+
+    db = tmp_path / "evidence.db"
+    assert database_held(db) is False
+    assert not (tmp_path / "evidence.db.lock").exists(), "a probe never creates the lock file"
+    with StationLock(db, {}):
+        assert database_held(db) is True
+    assert database_held(db) is False
+
+
+def test_status_file_goes_to_the_runtime_directory_under_systemd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge.health import status_path
+
+    db = tmp_path / "evidence.db"
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    assert status_path(db) == tmp_path / "evidence.db.status.json"
+    (tmp_path / "run").mkdir()
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
+    assert status_path(db).parent == tmp_path / "run"
+    assert status_path(db).name.startswith("weighlane-") and status_path(db).name.endswith(".status.json")
