@@ -18,13 +18,15 @@ __all__ = ["main"]
 
 
 def _logging(verbose: bool, to_file: Path | None = None) -> None:
-    handlers: list[logging.Handler] = [logging.FileHandler(to_file)] if to_file else [logging.StreamHandler()]
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    """To ``to_file``, or stderr: with ``<N>`` priorities and no timestamp of ours under journald."""
+    from edge.service import logging_handler
+
+    if to_file:
+        handler: logging.Handler = logging.FileHandler(to_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler = logging_handler()
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
 
 
 @click.group()
@@ -143,6 +145,7 @@ def _register_subcommands() -> None:
     from edge.cli_calibrate import calibrate
     from edge.cli_central import central
     from edge.cli_evidence import evidence
+    from edge.cli_ops import doctor, status, tail
     from edge.cli_plate import plate
     from edge.cli_rules import rules
     from edge.cli_wim import wim
@@ -150,6 +153,9 @@ def _register_subcommands() -> None:
     main.add_command(calibrate)
     main.add_command(central)
     main.add_command(evidence)
+    main.add_command(doctor)
+    main.add_command(status)
+    main.add_command(tail)
     main.add_command(plate)
     main.add_command(rules)
     main.add_command(wim)

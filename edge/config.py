@@ -641,6 +641,16 @@ class DownlinkConfig(_Strict):
         return self
 
 
+class MetricsConfig(_Strict):
+    """A Prometheus endpoint (text format on /metrics); off unless enabled."""
+
+    enabled: bool = Field(False, description="Serve Prometheus metrics.")
+    bind: str = Field(
+        "127.0.0.1", description="Address to listen on: loopback, or the technician/monitoring interface."
+    )
+    port: int = Field(9108, ge=1, le=65535, description="TCP port; give each lane of a host its own.")
+
+
 class Config(_Strict):
     """The whole configuration file: one table per section."""
 
@@ -665,6 +675,7 @@ class Config(_Strict):
     downlink: DownlinkConfig = Field(
         default_factory=lambda: DownlinkConfig(), description="Documents from the central office."
     )
+    metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics.")
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.

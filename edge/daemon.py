@@ -9,6 +9,7 @@ hand-offs are ``Crossing`` (sensing -> weighing), ``Weighed`` (weighing -> judgi
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import logging
 import time
@@ -24,9 +25,12 @@ from edge.downlink import DownlinkService
 from edge.evidence import EvidenceStore, Retention
 from edge.evidence.record import EvidenceRecord
 from edge.evidence.recorder import Recorder
+from edge.evidence.store import outbox_backlog
 from edge.lock import StationLock
+from edge.metrics import Metrics
 from edge.query import QueryService
 from edge.rules import LimitTable
+from edge.service import Notifier, watchdog_interval_s
 from edge.sites.toll_entrance import TollEntrance
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
@@ -57,6 +61,15 @@ class LaneDaemon:
         self.store = EvidenceStore(config.evidence.database)
         self.retention = Retention.from_config(self.store, config)  # evidence.budget_mb
         zero = None if self.calibration is None else np.asarray(self.calibration.zero_counts, np.float64)
+        # Prometheus (off by default): verdicts and latency per record, the rest from the status snapshot.
+        self.metrics = Metrics(config.site.id, config.site.lane) if config.metrics.enabled else None
+
+        def announce(record: EvidenceRecord) -> None:
+            if self.metrics is not None:
+                latency = None if record.timing is None else record.timing.verdict_latency_ms
+                self.metrics.observe(str(record.verdict.value), latency)
+            if on_record is not None:
+                on_record(record)
 
         def recorder(devices: Callable[[], dict[str, Any]], drift: Callable[[], dict[str, Any]]) -> Recorder:
             return Recorder(
@@ -67,7 +80,7 @@ class LaneDaemon:
                 drift,
                 self.calibration,
                 wake_uplink=lambda: self.uplink.wake.set(),
-                on_record=on_record,
+                on_record=announce,
             )
 
         self.site = SITE_KINDS[config.site.kind](
@@ -81,6 +94,7 @@ class LaneDaemon:
         self.site.documents = self.downlink.current  # permits and watch-list in the verdict
         self.site.alert = self.uplink.publish_alert  # watch-list alerts, ahead of the record
         self.ready = asyncio.Event()
+        self.notifier = Notifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (edge/service.py)
 
     async def run(self, stop: asyncio.Event) -> None:
         started = time.monotonic()
@@ -88,10 +102,17 @@ class LaneDaemon:
             await asyncio.to_thread(kernels.warm_up)
             await self.store.open()
             try:
+                await self.recorder.open()  # the disk-full spool: reserved now, while there is room
+                # The heartbeat's vehicle count goes on from the last run: every vehicle has a record.
+                self.site.vehicles = (await self.store.counts())["records"] + self.recorder.waiting_for_disk
                 await self.downlink.load()  # a stored remote config applies from the first vehicle
                 await self.site.start()
                 # Tools and tests wait for this line: keep its words.
                 log.info("kernels and evidence ready in %.2f s", time.monotonic() - started)
+                self._start_metrics()
+                self.notifier.ready(
+                    f"site {self.config.site.id} lane {self.config.site.lane} deciding; {self.site.vehicles} vehicles so far"
+                )
                 try:
                     async with asyncio.TaskGroup() as tasks:
                         for name, coro in self.site.tasks(stop).items():
@@ -104,8 +125,13 @@ class LaneDaemon:
                         tasks.create_task(self.downlink.run(stop), name="downlink")
                         self.ready.set()
                 finally:
+                    self.notifier.stopping()
                     await self.site.close()
+                    await self._write_status("stopped")
+                    if self.metrics is not None:
+                        self.metrics.stop()
             finally:
+                self.recorder.close()
                 await self.store.close()
 
     def _apply_remote_config(self, config: Config) -> None:
@@ -114,12 +140,56 @@ class LaneDaemon:
         self.site.apply_config(config)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
+        # The watchdog hears from this loop, so a stuck event loop (or housekeeping) gets the service
+        # restarted; WatchdogSec= is far above the 1 s beat.
+        watchdog = watchdog_interval_s() is not None
+        status_at = 0.0
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             self.site.tick()
             self.recorder.clock.refresh()
             await self.recorder.retry_unstored()
+            if watchdog:
+                self.notifier.watchdog()
+            if time.monotonic() - status_at >= _health.STATUS_EVERY_S:
+                status_at = time.monotonic()
+                await self._write_status("running")
+
+    def _start_metrics(self) -> None:
+        if self.metrics is None:
+            return
+        bind, port = self.config.metrics.bind, self.config.metrics.port
+        try:
+            self.metrics.start(bind, port)
+        except OSError as exc:  # the lane first: it decides without its metrics
+            log.error(
+                "metrics not served on %s:%d (%s): give this lane its own metrics.port", bind, port, exc
+            )
+        else:
+            log.info("Prometheus metrics on http://%s:%d/metrics", bind, port)
+
+    async def _write_status(self, state: str) -> None:
+        """The status file ``edge status`` reads (beside the database), and the metrics' snapshot."""
+        document = _health.status_document(self, state)
+        try:
+            outbox = await asyncio.to_thread(outbox_backlog, self.config.evidence.database)
+        except Exception as exc:  # a read-only look; never the lane's problem
+            outbox = {"error": str(exc)}
+        oldest = outbox.get("oldest_unsent_queued_utc")
+        if oldest:
+            with contextlib.suppress(ValueError):
+                queued = calendar.timegm(time.strptime(str(oldest), "%Y-%m-%dT%H:%M:%SZ"))
+                outbox["oldest_unsent_age_s"] = round(max(0.0, time.time() - queued), 1)
+        document["outbox"] = outbox
+        if self.metrics is not None:
+            self.metrics.update(document)
+        try:
+            await asyncio.to_thread(
+                _health.write_status_file, _health.status_path(self.config.evidence.database), document
+            )
+        except OSError as exc:
+            log.debug("status file not written: %s", exc)
 
     # -- views (edge/health.py) --------------------------------------------------------------------
 

@@ -4,7 +4,11 @@ heartbeat's summary.  Read-only views over the stages; no stage imports this mod
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +17,19 @@ from edge.calibration import is_overdue
 if TYPE_CHECKING:
     from edge.daemon import LaneDaemon
 
-__all__ = ["clock_synchronised", "health", "status_summary"]
+__all__ = [
+    "STATUS_EVERY_S",
+    "clock_synchronised",
+    "health",
+    "status_candidates",
+    "status_document",
+    "status_path",
+    "status_summary",
+    "write_status_file",
+]
+
+#: How often the daemon rewrites its status file (``edge status`` calls one older than 3x this stale).
+STATUS_EVERY_S = 5.0
 
 _TIME_ERROR = 5  # adjtimex(2): the kernel's clock is not synchronised
 
@@ -89,3 +105,47 @@ def status_summary(station: LaneDaemon) -> dict[str, Any]:
         "evidence_budget_alarm": station.retention.alarm,
         "downlink_versions": station.downlink.versions(),
     }
+
+
+def _status_name(database: str | Path) -> str:
+    digest = hashlib.sha256(str(Path(database).resolve()).encode()).hexdigest()[:16]
+    return f"weighlane-{digest}.status.json"
+
+
+def status_path(database: str | Path) -> Path:
+    """Where the daemon writes its status file (what ``edge status`` reads, broker or not): systemd's
+    ``RuntimeDirectory=`` (a tmpfs: no flash wear, and written even when the disk is full) when given,
+    else beside the evidence database."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if runtime and os.access(runtime, os.W_OK):
+        return Path(runtime) / _status_name(database)
+    db = Path(database)
+    return db.with_name(db.name + ".status.json")
+
+
+def status_candidates(database: str | Path) -> list[Path]:
+    """Every place a daemon of this database may have written its status (the reader has no
+    ``$RUNTIME_DIRECTORY``: /run/weighlane/<instance>/ is searched)."""
+    db = Path(database)
+    found = sorted(Path("/run/weighlane").glob(f"*/{_status_name(database)}"))
+    return [*found, db.with_name(db.name + ".status.json")]
+
+
+def status_document(station: LaneDaemon, state: str) -> dict[str, Any]:
+    return {
+        "state": state,
+        "pid": os.getpid(),
+        "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "written_unix": round(time.time(), 3),
+        "site_id": station.config.site.id,
+        "lane": station.config.site.lane,
+        "summary": status_summary(station),
+        "health": health(station),
+    }
+
+
+def write_status_file(path: Path, document: dict[str, Any]) -> None:
+    """Atomically (a reader never sees half a file); a full disk only leaves the previous one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, default=str, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)

@@ -17,7 +17,7 @@ from types import TracebackType
 
 from edge.errors import EdgeError
 
-__all__ = ["AlreadyRunning", "StationLock", "port_lock_dir"]
+__all__ = ["AlreadyRunning", "StationLock", "database_held", "port_lock_dir"]
 
 
 class AlreadyRunning(EdgeError, RuntimeError):
@@ -36,6 +36,25 @@ def _port_lock_path(port: str) -> Path | None:
     real = os.path.realpath(port)  # /dev/weigh/scale0 and /dev/ttyUSB0 are the same device
     digest = hashlib.sha256(real.encode()).hexdigest()[:16]
     return port_lock_dir() / f"weighlane-port-{digest}.lock"
+
+
+def database_held(database: str | Path) -> bool:
+    """Whether a daemon holds this evidence database now.  Read-only: creates nothing (a root shell must
+    never leave a lock file the service user cannot open) and takes only a shared lock for an instant."""
+    db = Path(database)
+    try:
+        fd = os.open(db.with_name(db.name + ".lock"), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the shared lock too
+    return False
 
 
 class StationLock:

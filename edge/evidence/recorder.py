@@ -1,8 +1,10 @@
 """Recording: one vehicle's outcome to its :class:`EvidenceRecord`, stored and queued for upload.
 
-The only place a record is made.  A record that cannot be written (a full or failing disk) is kept and
-retried by :meth:`Recorder.retry_unstored` (the station's housekeeping, once a second); it is never lost
-while the daemon runs, and the heartbeat counts it.
+The only place a record is made.  A record that cannot be written (a full or failing disk) goes to the
+disk-full spool (:mod:`edge.evidence.spool`: a file reserved at start, fsync'd per record, so a power cut
+loses nothing) and is replayed into the store, in order, by :meth:`Recorder.retry_unstored` (the
+station's housekeeping, once a second).  Only when the spool itself is full is a record held in memory.
+The heartbeat counts both.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from edge.evidence.record import (
     RecordWim,
     Software,
 )
+from edge.evidence.spool import Spool, SpoolFull, spool_path
 from edge.evidence.store import EvidenceError, EvidenceStore
 from edge.judge import Judgement
 from edge.lane.session import VehicleSession
@@ -76,6 +79,7 @@ class Recorder:
         calibration: Calibration | None,
         wake_uplink: Callable[[], None],
         on_record: Callable[[EvidenceRecord], None] | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.config = config  # replaced when a downlink config applies
         self.store = store
@@ -86,11 +90,29 @@ class Recorder:
         self._calibration = calibration
         self._wake_uplink = wake_uplink
         self._on_record = on_record
-        self._unstored: list[EvidenceRecord] = []  # records waiting for a writable disk
+        self.spool = spool if spool is not None else Spool(spool_path(config.evidence.database))
+        self._spool_open = False
+        self._unstored: list[EvidenceRecord] = []  # only when the spool is full (or not open)
+        self._disk_lock = asyncio.Lock()  # one spool user at a time (the lane, the housekeeping)
+
+    async def open(self) -> None:
+        """Reserve the spool's room and find records a previous run left in it (replayed by
+        :meth:`retry_unstored`)."""
+        try:
+            await asyncio.to_thread(self.spool.open)
+        except OSError as exc:  # the lane still decides; failed writes are then held in memory
+            log.error("cannot open the disk-full spool %s (%s): check the evidence folder", self.spool.path, exc)
+            return
+        self._spool_open = True
+
+    def close(self) -> None:
+        if self._spool_open:
+            self.spool.close()
+            self._spool_open = False
 
     @property
     def waiting_for_disk(self) -> int:
-        return len(self._unstored)
+        return (len(self.spool) if self._spool_open else 0) + len(self._unstored)
 
     def _base(self, session: VehicleSession, time_s: float | None) -> dict[str, Any]:
         return {
@@ -174,15 +196,30 @@ class Recorder:
         )
 
     async def store_record(self, record: EvidenceRecord) -> None:
-        try:
-            stored = await self.store.add(record.to_json_dict(), self.topic)
-        except EvidenceError as exc:
-            log.error("%s; the record is kept in memory and retried", exc)
-            self._unstored.append(record)
-            self._announce(record)
-            return
-        self._wake_uplink()
-        self._announce(EvidenceRecord.from_json_dict(stored))
+        async with self._disk_lock:
+            if self.waiting_for_disk:
+                await self._replay()  # older records first: the chain keeps the lane's order
+            if not self.waiting_for_disk:
+                try:
+                    stored = await self.store.add(record.to_json_dict(), self.topic)
+                except EvidenceError as exc:
+                    log.error("%s; the record goes to the disk-full spool and is retried", exc)
+                else:
+                    self._wake_uplink()
+                    self._announce(EvidenceRecord.from_json_dict(stored))
+                    return
+            await self._keep(record)
+        self._announce(record)
+
+    async def _keep(self, record: EvidenceRecord) -> None:
+        """Into the spool (durable), or memory when the spool has no room left."""
+        if self._spool_open and not self._unstored:
+            try:
+                await asyncio.to_thread(self.spool.append, record.to_json_dict())
+                return
+            except SpoolFull as exc:
+                log.error("%s; record %s is held in memory until the disk has room", exc, record.id)
+        self._unstored.append(record)
 
     def _announce(self, record: EvidenceRecord) -> None:
         """Tell the observer (the demo's table) once per record; its failure is logged, never taken for
@@ -195,6 +232,27 @@ class Recorder:
             log.exception("record observer failed")
 
     async def retry_unstored(self) -> None:
+        """Replay the spool, then the records in memory, into the store, oldest first, while it takes
+        them."""
+        if not self.waiting_for_disk:
+            return
+        async with self._disk_lock:
+            await self._replay()
+
+    async def _replay(self) -> None:
+        if self._spool_open and len(self.spool):
+            replayed = 0
+            for record in await asyncio.to_thread(self.spool.records):
+                try:
+                    # A crash during an earlier replay may have stored it already: never twice.
+                    if not await self.store.holds(str(record["id"])):
+                        await self.store.add(record, self.topic)
+                except EvidenceError:
+                    return
+                replayed += 1
+            await asyncio.to_thread(self.spool.clear)
+            log.info("%d records from the disk-full spool are stored", replayed)
+            self._wake_uplink()
         while self._unstored:
             try:
                 await self.store.add(self._unstored[0].to_json_dict(), self.topic)

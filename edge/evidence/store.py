@@ -53,7 +53,9 @@ __all__ = [
     "StoredRecord",
     "canonical_json",
     "database_summary",
+    "outbox_backlog",
     "read_stored_record",
+    "recent_records",
     "search_records",
     "station_verifier",
     "verify_database",
@@ -382,6 +384,9 @@ class _Db:
         pending = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_utc IS NULL").fetchone()[0]
         return {"records": int(records), "outbox_pending": int(pending)}
 
+    def holds(self, record_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is not None
+
     def record(self, record_id: str) -> dict[str, Any] | None:
         stored = _read_stored(self.conn, record_id)
         if stored is None or stored.evicted_utc is not None:
@@ -474,6 +479,11 @@ class EvidenceStore:
 
     async def counts(self) -> dict[str, int]:
         result: dict[str, int] = await self._call(self._require().counts)
+        return result
+
+    async def holds(self, record_id: str) -> bool:
+        """Whether the store has a row (record or stub) with this id."""
+        result: bool = await self._call(self._require().holds, record_id)
         return result
 
     async def record(self, record_id: str) -> dict[str, Any] | None:
@@ -668,6 +678,48 @@ def database_summary(db_path: str | Path) -> dict[str, Any]:
         "outbox_pending": int(pending),
         "oldest_unsent_seq": oldest,
     }
+
+
+#: The searchable columns ``recent_records`` returns, in order.
+RECENT_COLUMNS = ("seq", "id", "time_utc", "plate", "verdict", "axle_count", "gross_kg", "limit_kg")
+
+
+def recent_records(
+    db_path: str | Path, after_seq: int | None = None, limit: int = 10
+) -> list[dict[str, Any]]:
+    """Records in seq order (read-only, from the columns: cheap on a large database): the newest
+    ``limit`` when ``after_seq`` is None, else the first ``limit`` after it."""
+    conn = _open_read_only(Path(db_path))
+    try:
+        columns = ", ".join(RECENT_COLUMNS)
+        if after_seq is None:
+            rows = conn.execute(
+                f"SELECT {columns} FROM records ORDER BY seq DESC LIMIT ?", (limit,)
+            ).fetchall()
+            rows.reverse()
+        else:
+            rows = conn.execute(
+                f"SELECT {columns} FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            ).fetchall()
+    except sqlite3.Error as exc:
+        raise EvidenceError(f"{db_path}: cannot read the records ({exc})") from exc
+    finally:
+        conn.close()
+    return [dict(zip(RECENT_COLUMNS, row, strict=True)) for row in rows]
+
+
+def outbox_backlog(db_path: str | Path) -> dict[str, Any]:
+    """Unsent rows and when the oldest was queued (read-only, through the partial index)."""
+    conn = _open_read_only(Path(db_path))
+    try:
+        pending, oldest = conn.execute(
+            "SELECT COUNT(*), MIN(queued_utc) FROM outbox WHERE sent_utc IS NULL"
+        ).fetchone()
+    except sqlite3.Error as exc:
+        raise EvidenceError(f"{db_path}: cannot read the outbox ({exc})") from exc
+    finally:
+        conn.close()
+    return {"unsent": int(pending), "oldest_unsent_queued_utc": oldest}
 
 
 def station_verifier(db_path: str | Path, public_key_pem: bytes | None = None) -> tuple[Verifier | None, str]:
