@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edge.errors import EdgeError
+
 __all__ = ["DEFAULT_SPOOL_BYTES", "Spool", "SpoolFull", "spool_path"]
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SPOOL_BYTES = 8 * 1024 * 1024
 
 
-class SpoolFull(OSError):
-    """The spool has no room left for a record (nor could it grow)."""
+class SpoolFull(EdgeError, OSError):
+    """Raised when the spool has no room left for a record (nor could it grow)."""
 
 
 def spool_path(database: str | Path) -> Path:
