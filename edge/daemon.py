@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +38,6 @@ from edge.wim import kernels
 __all__ = ["SITE_KINDS", "LaneDaemon"]
 
 log = logging.getLogger(__name__)
-
-SiteKind = Literal["toll_entrance"]
 
 #: Site kinds by ``site.kind``: each is a composition of stages (see edge/sites/).
 SITE_KINDS: dict[str, type[TollEntrance]] = {"toll_entrance": TollEntrance}
