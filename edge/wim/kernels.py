@@ -55,6 +55,15 @@ def platform_loads(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _strip_speeds(entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_m: float) -> F64:
+    """Each axle's mean speed between the entry and exit strips (m/s)."""
+    speed = np.empty(entry_t_s.shape[0])
+    for i in range(entry_t_s.shape[0]):
+        speed[i] = (exit_x_m - entry_x_m) / (exit_t_s[i] - entry_t_s[i])
+    return speed
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _near_edges(
     t: float,
     entry_x_m: float,
@@ -170,9 +179,7 @@ def axle_normal_equations(
     n_edges = edges_m.shape[0]
     n_platforms = n_edges - 1
     half = footprint_m / 2
-    speed = np.empty(n_axles)
-    for i in range(n_axles):
-        speed[i] = (exit_x_m - entry_x_m) / (exit_t_s[i] - entry_t_s[i])
+    speed = _strip_speeds(entry_t_s, exit_t_s, entry_x_m, exit_x_m)
     ata = np.zeros((n_axles, n_axles))
     atb = np.zeros(n_axles)
     btb = 0.0
@@ -285,9 +292,7 @@ def axle_residuals(
     n_edges = edges_m.shape[0]
     n_platforms = n_edges - 1
     half = footprint_m / 2
-    speed = np.empty(n_axles)
-    for i in range(n_axles):
-        speed[i] = (exit_x_m - entry_x_m) / (exit_t_s[i] - entry_t_s[i])
+    speed = _strip_speeds(entry_t_s, exit_t_s, entry_x_m, exit_x_m)
     out = np.empty((n_samples, n_platforms))
     position = np.empty(n_axles)
     near = np.zeros(n_edges, dtype=np.bool_)
@@ -379,9 +384,7 @@ def dynamic_normal_equations(
     n_terms = term_weights_kg.shape[0]
     n_cols = n_axles + n_terms * n_knots
     half = footprint_m / 2
-    speed = np.empty(n_axles)
-    for i in range(n_axles):
-        speed[i] = (exit_x_m - entry_x_m) / (exit_t_s[i] - entry_t_s[i])
+    speed = _strip_speeds(entry_t_s, exit_t_s, entry_x_m, exit_x_m)
     ata = np.zeros((n_cols, n_cols))
     atb = np.zeros(n_cols)
     monotone = True
