@@ -484,3 +484,39 @@ async def run_demo(
         if sim is not None:
             sim.stop()
         broker.cleanup()
+
+
+def weighbridge_config(
+    ports: dict[str, str],
+    database: str,
+    mqtt_port: int,
+    *,
+    site_id: str = "demo-weighbridge-01",
+    entry_camera: str = "",
+    exit_camera: str = "",
+    **weighbridge: Any,
+) -> Config:
+    """The example static weighbridge's configuration, pointed at simulator ports and camera folders."""
+    return Config.model_validate(
+        {
+            "site": {"id": site_id, "lane": 1, "name": "Simulated quarry weighbridge", "kind": "static_weighbridge"},
+            "devices": {
+                "indicator": {"type": "toledo_continuous", "port": ports["indicator"]},
+                "position": {"type": "position_beams", "port": ports["position"]},
+                "display": {"type": "led_display", "port": ports["display"]},
+                "barrier": {"type": "barrier", "port": ports["barrier"]},
+            },
+            "lane": {"idle_lines": ["欢迎过磅", "请按指示驶上磅台"], "idle_after_s": 4.0},
+            "evidence": {"database": database},
+            "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "reconnect_max_s": 5},
+            "downlink": {"accept_unsigned": True},
+            "weighbridge": {
+                "enterprise_id": "91140100MA0XXXXX1Q",
+                "enterprise_name": "示范砂石场",
+                "cargo": "砂石",
+                "entry_camera": entry_camera,
+                "exit_camera": exit_camera,
+                **weighbridge,
+            },
+        }
+    )
