@@ -494,6 +494,7 @@ def weighbridge_config(
     site_id: str = "demo-weighbridge-01",
     entry_camera: str = "",
     exit_camera: str = "",
+    indicator_type: str = "toledo_continuous",
     **weighbridge: Any,
 ) -> Config:
     """The example static weighbridge's configuration, pointed at simulator ports and camera folders."""
@@ -501,7 +502,7 @@ def weighbridge_config(
         {
             "site": {"id": site_id, "lane": 1, "name": "Simulated quarry weighbridge", "kind": "static_weighbridge"},
             "devices": {
-                "indicator": {"type": "toledo_continuous", "port": ports["indicator"]},
+                "indicator": {"type": indicator_type, "port": ports["indicator"]},
                 "position": {"type": "position_beams", "port": ports["position"]},
                 "display": {"type": "led_display", "port": ports["display"]},
                 "barrier": {"type": "barrier", "port": ports["barrier"]},

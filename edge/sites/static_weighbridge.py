@@ -74,6 +74,8 @@ _OFF_DECK_NOTICE_S = 4.0
 #: Pictures from this long before the arrival belong to the truck (the entry camera fires on approach).
 _CAMERA_LEAD_S = 15.0
 
+#: The stability judgement's reasons as the board and the record name them.
+_REASONS = {"motion": "timeout", "indicator_motion": "timeout", "no_readings": "stale", "gap": "stale"}
 _REFUSAL_TEXT: dict[str, tuple[Colour, tuple[str, ...]]] = {
     "stale": ("yellow", ("仪表通讯中断", "称重暂停 请勿下磅")),
     "no_readings": ("yellow", ("仪表通讯中断", "称重暂停 请勿下磅")),
@@ -385,16 +387,14 @@ class StaticWeighbridge:
         loaded = (
             judgement.accepted and judgement.weight_kg is not None and judgement.weight_kg > wb.occupied_kg
         )
-        if refusal is None and loaded:
-            arrival.intrusion.arm(judgement.weight_kg)
+        if refusal is None and weight is not None and weight > wb.occupied_kg:
+            arrival.intrusion.arm(weight)  # the truck stands fully on: any beam blocked now is another
         if refusal is None:
             arrival.flag(anticheat.remote_control_claim(judgement, self.params.division_kg))
         if refusal is None and loaded:
             await self._decide(now, judgement)
             return
-        reason = refusal or (
-            "timeout" if judgement.reason in ("motion", "indicator_motion") else judgement.reason
-        )
+        reason = refusal or _REASONS.get(judgement.reason, judgement.reason)
         if reason != arrival.refusal:
             arrival.refusal, arrival.refused_since_s = reason, now
             if reason in (
