@@ -217,13 +217,24 @@ class BarrierConfig(_Device):
 
 
 class IndicatorConfig(_Device):
-    """A static weighbridge's weighing indicator.  Keys besides the link's go to the driver's constructor
-    as they are (``mode``, ``address``, ``poll_interval_s``, ``unit_kg``, ``device_id``: see
-    docs/protocols/indicators.md); a key the driver does not take fails when the daemon starts."""
+    """A static weighbridge's weighing indicator (docs/protocols/indicators.md).  The keys a protocol does
+    not use stay unset; a key its driver does not take is refused when the daemon starts."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
     role = "indicator"
     baudrate: int = Field(9600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
+    mode: Literal["continuous", "command", "poll", "stream"] | None = Field(
+        None,
+        description="xk3190_a9: continuous (tF=0) or command (tF=1); mt_sics: poll (SI) or stream (SIR).",
+    )
+    address: str | None = Field(None, description="xk3190_a9 command mode: the indicator's address A-Z.")
+    device_id: int | None = Field(None, ge=1, le=247, description="modbus_rtu: the transmitter's unit id.")
+    poll_interval_s: float | None = Field(
+        None, gt=0, le=10, description="Polled protocols: ask for the weight this often (s)."
+    )
+    reply_timeout_s: float | None = Field(None, gt=0, le=10, description="Polled protocols: reply timeout (s).")
+    unit_kg: float | None = Field(
+        None, gt=0, description="xk3190_a9, modbus_rtu: the indicator's unit in kg (1000 when it shows tonnes)."
+    )
 
 
 class PositionConfig(_Device):
@@ -700,10 +711,10 @@ class WeighbridgeCard(_Strict):
     """An RFID/IC card issued to a truck: what the site learns when it is read at the entry."""
 
     plate: str = Field("", description="The plate the card was issued to (checked against the camera).")
-    carrier: str = ""
-    driver: str = ""
-    cargo: str = ""
-    waybill: str = ""
+    carrier: str = Field("", description="The transport company (运输企业).")
+    driver: str = Field("", description="The driver the card is issued to.")
+    cargo: str = Field("", description="The cargo type this card's trips carry.")
+    waybill: str = Field("", description="The waybill (运单) number.")
 
 
 class WeighbridgeConfig(_Strict):

@@ -33,9 +33,10 @@ import numpy.typing as npt
 
 from drivers.barrier.driver import Barrier
 from drivers.display.driver import Colour, LedDisplay
-from drivers.errors import DriverError
+from drivers.errors import DriverError, UnknownDriver
 from drivers.indicator.driver import IndicatorDriver, IndicatorReading
 from drivers.position.driver import BeamReading, PositionBeams
+from drivers.registry import load_driver_class
 from edge import __version__
 from edge.config import Config
 from edge.evidence.record import (
@@ -49,7 +50,7 @@ from edge.evidence.record import (
 )
 from edge.evidence.recorder import Recorder
 from edge.lane.busy import LaneBusy
-from edge.lane.devices import build_driver
+from edge.lane.devices import build_driver, link_config
 from edge.rules import LimitTable, Tyre, VehicleClass, Verdict, classify, decide, gross_limit
 from edge.static import anticheat
 from edge.static.anticheat import Cheat
@@ -204,8 +205,17 @@ class StaticWeighbridge:
             band_divisions=wb.stable_band_divisions,
         )
         self.monitor = StabilityMonitor(self.params)
-        self.indicator: IndicatorDriver[Any] = build_driver(
-            devices.indicator, IndicatorDriver, on_reading=self._on_reading
+        # The indicator's keys that are set, and only those, go to its driver (each protocol takes others).
+        indicator_class: Any = load_driver_class(devices.indicator.type, "indicator")
+        if not issubclass(indicator_class, IndicatorDriver):
+            raise UnknownDriver(f"devices.indicator: {devices.indicator.type!r} is not an indicator driver")
+        settings = {
+            key: value
+            for key, value in devices.indicator
+            if key not in ("type", "port", "baudrate", "read_timeout_s") and value is not None
+        }
+        self.indicator: IndicatorDriver[Any] = indicator_class(
+            "indicator", link_config(devices.indicator), on_reading=self._on_reading, **settings
         )
         self.beams: PositionBeams = build_driver(devices.position, PositionBeams, on_beams=self._on_beams)
         self.display = build_driver(devices.display, LedDisplay)
