@@ -87,10 +87,10 @@ class SimulatedGate:
                 self._crc = zlib.crc32("\n".join(message.lines).encode("utf-8"))
                 self.display_log.append(BoardShown(now, message.colour, tuple(message.lines)))
                 self.display_port.write(self._display.encode(DisplayAck(message.seq, DisplayAck.OK)))
-        for message in self._barrier.feed(self.barrier_port.read()):
-            if isinstance(message, BarrierCommand):
-                self._last_cmd = message.seq
-                opening = message.action == BarrierCommand.OPEN
+        for command in self._barrier.feed(self.barrier_port.read()):
+            if isinstance(command, BarrierCommand):
+                self._last_cmd = command.seq
+                opening = command.action == BarrierCommand.OPEN
                 self.barrier_log.append((now, "open" if opening else "close"))
                 target = BarrierState.OPEN if opening else BarrierState.CLOSED
                 if self.barrier_position != target:
@@ -302,26 +302,27 @@ def run_steps(
             getattr(bridge, step.action)(*step.args, **dict(step.kwargs))
 
 
-#: The demo's visits: an overloaded truck that unloads and is weighed again, a two-pass truck, a plate
-#: swap, a person on the deck, a remote-control jump and a low tare (docs/weighbridge.md).
+#: The demo's visits (two-pass weighing): a tare, an overloaded gross that unloads and is weighed again,
+#: then a truck whose plates differ between the entry and exit cameras (docs/weighbridge.md).
 DEMO_STEPS: tuple[Step, ...] = (
+    Step("drive_on", ("晋A12345", 15_200.0)),
+    Step("board", ("皮重",)),
+    Step("wait", (1.0,)),
+    Step("drive_off"),
+    Step("wait", (4.0,)),
     Step("drive_on", ("晋A12345", 56_000.0)),
     Step("board", ("超载",)),
-    Step("wait", (1.5,)),
-    Step("back_off"),
     Step("wait", (2.0,)),
+    Step("back_off"),
+    Step("wait", (4.0,)),
     Step("drive_on", ("晋A12345", 48_600.0)),
     Step("board", ("请通行",)),
     Step("wait", (1.0,)),
     Step("drive_off"),
-    Step("wait", (2.5,)),
-    Step("drive_on", ("晋B67890", 31_000.0), (("exit_plate", "晋B67899"),)),
+    Step("wait", (4.0,)),
+    Step("drive_on", ("晋B67890", 14_100.0), (("exit_plate", "晋B67899"),)),
     Step("board", ("异常",)),
-    Step("wait", (1.0,)),
+    Step("wait", (2.0,)),
     Step("back_off"),
-    Step("wait", (2.5,)),
-    Step("drive_on", ("晋C24680", 40_200.0)),
-    Step("board", ("请通行",)),
-    Step("drive_off"),
-    Step("wait", (3.0,)),
+    Step("wait", (2.0,)),
 )
