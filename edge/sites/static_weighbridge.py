@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -238,6 +239,9 @@ class StaticWeighbridge:
         self._previous_reading: IndicatorReading | None = None
         self._weighed_at_s = 0.0
         self._background: set[asyncio.Task[Any]] = set()
+        #: per weighing, ms from the reading that made the window stable to the record stored and to the
+        #: board and barrier acknowledged (bench/weighbridge_decision.py)
+        self.timings: deque[dict[str, float]] = deque(maxlen=1000)
 
     def apply_config(self, config: Config) -> None:
         self.config = config
@@ -319,7 +323,11 @@ class StaticWeighbridge:
                 await asyncio.sleep(0.5)
 
     async def _step(self, now: float) -> None:
-        judgement = self.monitor.judge(now)
+        # Stability is judged at the instant of the newest reading while readings flow, so a weight
+        # becomes stable with a reading (never between two); a silent indicator is judged at ``now``.
+        latest = self.indicator.latest
+        fresh = latest is not None and now - latest.host_time_s <= self.params.max_gap_s
+        judgement = self.monitor.judge(latest.host_time_s if fresh and latest is not None else now)
         beams = self.beams.current(now)
         weight = self._deck_kg(now)
         occupied = (weight is not None and weight > self.config.weighbridge.occupied_kg) or (
@@ -391,14 +399,14 @@ class StaticWeighbridge:
             await self._left()
             return
         refusal = position_refusal(beams)
+        if beams is not None and beams.ends_clear and weight is not None and weight > wb.occupied_kg:
+            arrival.intrusion.arm(weight)  # the truck stands fully on: any beam blocked now is another
         if arrival.intrusion.observe(beams):
             assert beams is not None
             arrival.flag(anticheat.deck_intrusion(sorted(beams.blocked), None))
         loaded = (
             judgement.accepted and judgement.weight_kg is not None and judgement.weight_kg > wb.occupied_kg
         )
-        if refusal is None and weight is not None and weight > wb.occupied_kg:
-            arrival.intrusion.arm(weight)  # the truck stands fully on: any beam blocked now is another
         if refusal is None:
             arrival.flag(anticheat.remote_control_claim(judgement, self.params.division_kg))
         if refusal is None and loaded:
@@ -580,6 +588,7 @@ class StaticWeighbridge:
         )
         # The record first: on disk (signed, queued for upload) before the barrier may open.
         record = await self._store(record)
+        stored_s = time.monotonic()
         closed = pass_kind in ("gross", "single") and decision.verdict is Verdict.PASS
         visit = visit.weighed(record.id, pass_kind, decision.verdict.value, closed=closed)
         if pass_kind == "tare" and decision.verdict is Verdict.PASS:
@@ -598,7 +607,9 @@ class StaticWeighbridge:
         )
         self.barrier_open = opens
         decided = time.monotonic()
-        self.decision_latency_s = decided - stable_t
+        self.timings.append(
+            {"stored_ms": 1000 * (stored_s - stable_t), "decided_ms": 1000 * (decided - stable_t)}
+        )
         log.info(
             "weighed %s: %s %s %.0f kg (%s) in %.0f ms after stable",
             label,
