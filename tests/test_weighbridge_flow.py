@@ -78,3 +78,9 @@ async def test_single_pass_uses_the_stored_tare(make_bridge: Any) -> None:
     assert record.axle_count == 5 and record.limit is not None and record.limit.limit_kg == 43_000
     assert record.static is not None and record.static.tare_source == "stored"
     assert record.static.net_kg == pytest.approx(28_000, abs=40)
+    health = rig.daemon.health()  # the station's views work for this site kind too
+    assert health["weighbridge"]["state"] == "weighed" and health["vehicles"] == 1
+    assert set(health["devices"]) == {"indicator", "position", "display", "barrier"}
+    assert health["devices"]["indicator"]["state"] == "up"
+    summary = rig.daemon.status_summary()
+    assert summary["zero_alarm"] is False and summary["vehicles"] == 1
