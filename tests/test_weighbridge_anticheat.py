@@ -52,11 +52,16 @@ async def test_deck_not_back_at_zero_is_flagged_on_the_next_truck(make_bridge: A
     assert second.verdict.value == "pass"  # flagged, the verdict stands
 
 
-async def test_person_on_the_deck_holds_the_weighing_and_is_flagged(make_bridge: Any) -> None:
+@pytest.mark.parametrize(
+    ("kg", "beam"), [(75.0, "left"), (7_000.0, "entry")], ids=["person", "second_vehicle"]
+)
+async def test_person_or_second_vehicle_on_the_deck_holds_the_weighing_and_is_flagged(
+    make_bridge: Any, kg: float, beam: str
+) -> None:
     rig = make_bridge()
     await rig.start()
     await rig.do("drive_on", "晋F66666", 30_000.0)
-    person = asyncio.create_task(rig.do("person_on_deck", 75.0, "left", 3.0))
+    person = asyncio.create_task(rig.do("person_on_deck", kg, beam, 3.0))
     await rig.board("磅台上有人")
     await asyncio.sleep(1.0)
     assert rig.records == []  # no weighing while someone stands on the deck
@@ -64,7 +69,7 @@ async def test_person_on_the_deck_holds_the_weighing_and_is_flagged(make_bridge:
     await rig.board("请通行")
     record = (await rig.wait_records(1))[0]
     assert _checks(record) == ["deck_intrusion"]
-    assert "left" in record.static.cheating[0].detail
+    assert beam in record.static.cheating[0].detail
     assert record.static.gross_kg == pytest.approx(30_000, abs=40)  # weighed after the person left
 
 
@@ -129,3 +134,23 @@ async def test_indicator_lost_mid_weighing(make_bridge: Any) -> None:
     assert weighed.static.previous_record_id == refused.id
     assert weighed.static.visit_id == refused.static.visit_id
     assert weighed.static.gross_kg == pytest.approx(40_000, abs=40)
+
+
+async def test_card_read_at_the_entry_joins_the_record(make_bridge: Any) -> None:
+    rig = make_bridge(
+        cards={
+            "E2003412": {"plate": "晋L13579", "driver": "张三", "carrier": "某运输公司", "waybill": "YD001"}
+        }
+    )
+    await rig.start()
+    rig.daemon.site.card_read("E2003412")  # what the card reader's driver calls
+    await rig.do("drive_on", "晋L13579", 30_000.0)
+    await rig.board("请通行")
+    record = (await rig.wait_records(1))[0]
+    assert record.static.card_id == "E2003412"
+    assert (record.static.driver, record.static.carrier, record.static.waybill) == (
+        "张三",
+        "某运输公司",
+        "YD001",
+    )
+    assert _checks(record) == []

@@ -404,6 +404,8 @@ class StaticWeighbridge:
         if arrival.intrusion.observe(beams):
             assert beams is not None
             arrival.flag(anticheat.deck_intrusion(sorted(beams.blocked), None))
+        if refusal is not None and arrival.intrusion.armed and beams is not None and beams.blocked:
+            refusal = "deck_intrusion"  # the truck stood fully on: whatever blocks a beam now is another
         loaded = (
             judgement.accepted and judgement.weight_kg is not None and judgement.weight_kg > wb.occupied_kg
         )
