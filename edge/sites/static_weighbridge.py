@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 import uuid
 from collections import deque
@@ -238,7 +239,6 @@ class StaticWeighbridge:
         self._card: tuple[str, float] | None = None
         self._previous_reading: IndicatorReading | None = None
         self._weighed_at_s = 0.0
-        self._background: set[asyncio.Task[Any]] = set()
         #: per weighing, ms from the reading that made the window stable to the record stored and to the
         #: board and barrier acknowledged (bench/weighbridge_decision.py)
         self.timings: deque[dict[str, float]] = deque(maxlen=1000)
@@ -295,8 +295,6 @@ class StaticWeighbridge:
         }
 
     async def close(self) -> None:
-        if self._background:
-            await asyncio.wait(self._background, timeout=5)
         self.visits.close()
 
     def tick(self) -> None:
@@ -595,13 +593,16 @@ class StaticWeighbridge:
         visit = visit.weighed(record.id, pass_kind, decision.verdict.value, closed=closed)
         if pass_kind == "tare" and decision.verdict is Verdict.PASS:
             visit = replace(visit, tare_kg=weight, tare_source="weighed")
-        await asyncio.to_thread(
-            self._save_visit,
-            visit,
-            plate if pass_kind == "tare" and decision.verdict is Verdict.PASS else None,
-            weight,
-            record.id,
-        )
+        try:
+            await asyncio.to_thread(
+                self._save_visit,
+                visit,
+                plate if pass_kind == "tare" and decision.verdict is Verdict.PASS else None,
+                weight,
+                record.id,
+            )
+        except sqlite3.Error as exc:  # the weighing is on disk already; only its link to the next is lost
+            log.error("visit %s not saved (%s): its next weighing will not link to it", visit.visit_id, exc)
         arrival.intrusion.disarm()
         await asyncio.gather(
             self._show(colour, lines),
