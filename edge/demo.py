@@ -495,6 +495,7 @@ def weighbridge_config(
     entry_camera: str = "",
     exit_camera: str = "",
     indicator_type: str = "toledo_continuous",
+    indicator_settings: dict[str, Any] | None = None,
     **weighbridge: Any,
 ) -> Config:
     """The example static weighbridge's configuration, pointed at simulator ports and camera folders."""
@@ -502,7 +503,7 @@ def weighbridge_config(
         {
             "site": {"id": site_id, "lane": 1, "name": "Simulated quarry weighbridge", "kind": "static_weighbridge"},
             "devices": {
-                "indicator": {"type": indicator_type, "port": ports["indicator"]},
+                "indicator": {"type": indicator_type, "port": ports["indicator"], **(indicator_settings or {})},
                 "position": {"type": "position_beams", "port": ports["position"]},
                 "display": {"type": "led_display", "port": ports["display"]},
                 "barrier": {"type": "barrier", "port": ports["barrier"]},

@@ -84,3 +84,19 @@ async def test_single_pass_uses_the_stored_tare(make_bridge: Any) -> None:
     assert health["devices"]["indicator"]["state"] == "up"
     summary = rig.daemon.status_summary()
     assert summary["zero_alarm"] is False and summary["vehicles"] == 1
+
+
+@pytest.mark.parametrize("protocol", ["mt_sics", "xk3190_command"])
+async def test_polled_indicators_weigh_too(make_bridge: Any, protocol: str) -> None:
+    """MT-SICS (SI polled) and XK3190-A9 command mode (B polled) through the same flow."""
+    rig = make_bridge(protocol=protocol)
+    await rig.start()
+    await rig.do("drive_on", "晋M24680", 51_000.0)
+    await rig.board("超载")
+    record = (await rig.wait_records(1))[0]
+    assert record.verdict.value == "overweight"
+    assert record.static is not None and record.static.gross_kg == pytest.approx(51_000, abs=40)
+    assert (
+        record.devices["indicator"]["protocol"]
+        == {"mt_sics": "mt_sics", "xk3190_command": "xk3190"}[protocol]
+    )

@@ -24,7 +24,12 @@ class BridgeRig:
         self.sim = SimulatedWeighbridge(tmp_path / "ports", protocol)  # type: ignore[arg-type]
         self.database = str(tmp_path / "evidence.db")
         self.weighbridge = weighbridge
-        self.indicator_type = {"toledo": "toledo_continuous", "xk3190": "xk3190_a9"}[protocol]
+        self.indicator_type, self.indicator_settings = {
+            "toledo": ("toledo_continuous", {}),
+            "xk3190": ("xk3190_a9", {}),
+            "xk3190_command": ("xk3190_a9", {"mode": "command"}),
+            "mt_sics": ("mt_sics", {"mode": "poll"}),
+        }[protocol]
         self.records: list[EvidenceRecord] = []
         self.daemon: LaneDaemon | None = None
         self.stop = asyncio.Event()
@@ -36,6 +41,7 @@ class BridgeRig:
             self.database,
             free_port(),
             indicator_type=self.indicator_type,
+            indicator_settings=self.indicator_settings,
             site_id="test-weighbridge",
             entry_camera=str(self.sim.entry_camera),
             exit_camera=str(self.sim.exit_camera),
