@@ -297,10 +297,10 @@ async def test_permits_and_the_watch_list_in_the_verdict_end_to_end(
     rig._task = asyncio.create_task(rig.daemon.run(rig.stop), name="daemon")
     await asyncio.wait_for(rig.daemon.ready.wait(), 60)
     for _ in range(200):  # the retained documents arrive with the downlink's subscription
-        if rig.daemon.downlink.versions() == {"watchlist": 1, "permits": 1, "config": None}:
+        if rig.daemon.downlink.versions() == {"watchlist": 1, "permits": 1, "config": None, "registry": None}:
             break
         await asyncio.sleep(0.05)
-    assert rig.daemon.downlink.versions() == {"watchlist": 1, "permits": 1, "config": None}
+    assert rig.daemon.downlink.versions() == {"watchlist": 1, "permits": 1, "config": None, "registry": None}
     rig.sim.start()
     try:
         await rig.wait_records(3, timeout_s=rig.sim.duration_s + 60)
