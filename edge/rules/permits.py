@@ -145,6 +145,7 @@ def _check_one(
     oversize: Sequence[str] = (),
     coverage: float = 2.0,
     trailer_plate: str | None = None,
+    plate: str | None = None,
 ) -> PermitFinding:
     def finding(status: PermitStatus, *problems: str) -> PermitFinding:
         return PermitFinding(permit.permit_id, status, problems, permit.max_gross_kg)
@@ -156,6 +157,8 @@ def _check_one(
     if permit.stations and site_id not in permit.stations:
         return finding("not_on_route", f"stations: {site_id} is not on the permitted route")
     mismatch = []
+    if plate and plate != permit.plate:
+        mismatch.append(f"plate: permit {permit.plate}, vehicle {plate}")
     if (
         permit.trailer_plate is not None
         and trailer_plate is not None
@@ -251,6 +254,7 @@ def check_permit(
             oversize=oversize,
             coverage=coverage,
             trailer_plate=trailer_plate,
+            plate=plate,
         )
         for permit in permits
         if (plate and permit.plate == plate)
