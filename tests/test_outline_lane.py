@@ -255,3 +255,24 @@ def test_the_outline_rules_in_the_verdict(
     assert unavailable.verdict is weight
     assert unavailable.reasons == ("外廓未测: outline not measured (no scans from overhead); weight only",)
     assert np.isclose(verdict.dimensions[0].value_m, height)
+
+
+def test_the_light_curtains_height_goes_on_the_record_when_it_reports_one() -> None:
+    from edge.config import OFFLINE_DEVICES
+    from edge.evidence.record import EvidenceRecord, Software
+    from edge.sites.toll_entrance import _with_outline
+
+    config = Config.model_validate({"site": {"id": "s1", "lane": 1}, "devices": OFFLINE_DEVICES})
+    record = EvidenceRecord(
+        id="r1",
+        site_id="s1",
+        lane=1,
+        vehicle_number=1,
+        time_utc=None,
+        axle_count=2,
+        verdict=Verdict.PASS,
+        software=Software(version="test"),
+    )
+    assert "curtain_max_height_mm" not in _with_outline(record, None, config, 0).to_json_dict()
+    assert "outline" not in _with_outline(record, None, config, 0).to_json_dict()  # no gantry: as before
+    assert _with_outline(record, None, config, 4210).to_json_dict()["curtain_max_height_mm"] == 4210

@@ -231,7 +231,7 @@ def finish_outline(
     to_travel, extents = (
         (reference.travel_ref, reference.extents_ref) if use_reference else (kernels.travel, kernels.extents)
     )
-    points = prepared.points.copy()
+    points = prepared.points  # x is (re)written here: no copy of the whole cloud on the verdict path
     points[:, 0] = (
         to_travel(np.ascontiguousarray(points[:, 4]), profile_t_s, profile_v_m_s) - prepared.scanner_x_m
     )
