@@ -131,6 +131,10 @@ class PreparedScans:
     scanner_x_m: F64  # per point: its scanner's position along the lane
     step_rad: float
     range_sigma_m: float
+    #: the kernels' per-scan rows (:func:`~edge.outline.kernels.scan_rows`, column 0 = scan time); None
+    #: on the reference path, which recomputes everything in finish_outline
+    rows: F64 | None = None
+    rows_scanner_x_m: F64 | None = None
 
     @property
     def empty(self) -> bool:
@@ -205,14 +209,33 @@ def prepare_outline(
     keep = (
         counts(test_space, params.radius_m, params.min_neighbours) >= params.min_neighbours
     ) & np.concatenate(supported)
+    scan_key, ids = np.concatenate(keys), np.concatenate(scanner_ids)
+    rows = rows_x = None
+    if not use_reference:  # the per-scan extremes need no speed either: only the rows' x is left to do
+        band = max(params.band_sigmas * range_sigma, params.band_min_m)
+        rows = kernels.scan_rows(
+            points,
+            scan_key,
+            keep,
+            params.min_points_per_scan,
+            band,
+            params.scan_trim,
+            ids,
+            params.median_half,
+            4,
+        )
+        by_scanner = np.array([float(x[0]) if x.size else 0.0 for x in scanner_x])
+        rows_x = by_scanner[rows[:, 7].astype(np.int64)]
     return PreparedScans(
         points,
-        np.concatenate(keys),
+        scan_key,
         keep,
-        np.concatenate(scanner_ids),
+        ids,
         np.concatenate(scanner_x),
         float(np.max(np.concatenate(steps))),
         range_sigma,
+        rows,
+        rows_x,
     )
 
 
@@ -231,13 +254,17 @@ def finish_outline(
     to_travel, extents = (
         (reference.travel_ref, reference.extents_ref) if use_reference else (kernels.travel, kernels.extents)
     )
-    points = prepared.points  # x is (re)written here: no copy of the whole cloud on the verdict path
+    range_sigma = prepared.range_sigma_m
+    keep = prepared.keep
+    if prepared.rows is not None and prepared.rows_scanner_x_m is not None:
+        # the kernels' path: each scan's x from its time; the points themselves are done with
+        x_rows = kernels.travel(np.ascontiguousarray(prepared.rows[:, 0]), profile_t_s, profile_v_m_s)
+        e = kernels.extents_from_rows(prepared.rows, x_rows - prepared.rows_scanner_x_m, params.trim)
+        return _outline(e, prepared, params)
+    points = prepared.points  # x is (re)written here: no copy of the whole cloud
     points[:, 0] = (
         to_travel(np.ascontiguousarray(points[:, 4]), profile_t_s, profile_v_m_s) - prepared.scanner_x_m
     )
-    range_sigma = prepared.range_sigma_m
-    step = prepared.step_rad
-    keep = prepared.keep
     band = max(params.band_sigmas * range_sigma, params.band_min_m)
     e = extents(
         points,
@@ -250,6 +277,12 @@ def finish_outline(
         prepared.scanner_ids,
         params.median_half,
     )
+    return _outline(e, prepared, params)
+
+
+def _outline(e: F64, prepared: PreparedScans, params: OutlineParams) -> Outline:
+    """Dimensions and uncertainties from the extents (the order of :func:`edge.outline.kernels.extents`)."""
+    range_sigma, step = prepared.range_sigma_m, prepared.step_rad
     x_lo, x_hi, y_lo, y_hi, z_hi, gap_f, gap_t, r_ylo, r_yhi, r_top = (float(v) for v in e)
     gap_f = 0.0 if math.isnan(gap_f) else gap_f
     gap_t = 0.0 if math.isnan(gap_t) else gap_t
@@ -265,8 +298,8 @@ def finish_outline(
         u_length_m=u_length,
         u_width_m=math.hypot(u_y_lo, u_y_hi),
         u_height_m=u_height,
-        points=int(points.shape[0]),
-        rejected=int(np.count_nonzero(~keep)),
+        points=int(prepared.points.shape[0]),
+        rejected=int(np.count_nonzero(~prepared.keep)),
         range_sigma_m=range_sigma,
     )
 

@@ -114,6 +114,10 @@ class TollEntrance:
     async def start(self) -> None:
         if self.plates is not None:
             await self.plates.start()
+        if self.outline is not None:  # compiled (or loaded from Numba's cache) now, not at the first vehicle
+            from edge.outline import kernels as outline_kernels
+
+            await asyncio.to_thread(outline_kernels.warm_up)
 
     def tasks(self, stop: asyncio.Event) -> dict[str, Any]:
         """The coroutines the station runs in its TaskGroup, by task name."""
