@@ -431,9 +431,6 @@ def _with_outline(
         update["curtain_max_height_mm"] = curtain_max_height_mm
     if outline is not None:
         o, v = outline.outline, outline.verdict
-        limits = {"height_m": 0.0, "width_m": 0.0, "length_m": 0.0}
-        if v is not None:
-            limits = {f"{d.name}_m": d.limit_m for d in v.dimensions}
         update["outline"] = RecordOutline(
             status=outline.status,
             reason=outline.reason or None,
@@ -445,7 +442,7 @@ def _with_outline(
             u_height_m=None if o is None or not outline.measured else round(o.u_height_m, 4),
             coverage=config.outline.coverage,
             states={} if v is None else {d.name: d.state for d in v.dimensions},
-            limits_m=limits if v is not None else {},
+            limits_m={} if v is None else {f"{d.name}_m": d.limit_m for d in v.dimensions},
             source=None if v is None else v.source,
             oversize=None if v is None else v.oversize,
             uncertain_rule=config.outline.uncertain,
