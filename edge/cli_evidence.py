@@ -186,7 +186,13 @@ def _stored_checks(
 
 
 def _write_ticket(
-    db_path: Path, record_id: str, out: Path, public_key: bytes | None, tz: str | None, folders: list[Path]
+    db_path: Path,
+    record_id: str,
+    out: Path,
+    public_key: bytes | None,
+    tz: str | None,
+    folders: list[Path],
+    font_file: Path | None,
 ) -> None:
     from edge.static.ticket import TicketError, load_images, ticket_from_record, write_ticket
 
@@ -214,7 +220,7 @@ def _write_ticket(
             images_missing=missing,
             tz=tz,
         )
-        write_ticket(ticket, out)
+        write_ticket(ticket, out, font_file)
     except (TicketError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {out} (ticket {ticket.number}, {len(images)} image(s))")
@@ -313,6 +319,13 @@ def check_ticket(
     multiple=True,
     help="Where the record's images are (default: attachments/ beside the database).",
 )
+@click.option(
+    "--font",
+    "font_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="PDF: a TrueType font with Chinese glyphs to embed (simsun.ttc); default the built-in STSong-Light.",
+)
 @_key_option
 @_json_option
 def ticket(
@@ -323,6 +336,7 @@ def ticket(
     check: str | None,
     tz: str,
     attachment_dirs: tuple[Path, ...],
+    font_file: Path | None,
     public_key: Path | None,
     as_json: bool,
 ) -> None:
@@ -343,7 +357,7 @@ def ticket(
             raise click.UsageError("--out NAME.pdf or NAME.html is required to print a ticket")
         folders = list(attachment_dirs) or [db_path.parent / "attachments"]
         try:
-            _write_ticket(db_path, record_id, out, key, tz or None, folders)
+            _write_ticket(db_path, record_id, out, key, tz or None, folders, font_file)
         except EvidenceError as exc:
             raise click.ClickException(str(exc)) from exc
         return

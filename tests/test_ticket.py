@@ -140,6 +140,14 @@ async def station(tmp_path: Path) -> dict[str, Any]:
     return {"db": db, "stored": {r["id"]: r for r in stored}, "images": images, "tmp": tmp_path}
 
 
+def _forged(code: str, record_hash: str) -> str:
+    """The code with the first digit of its record hash changed."""
+    other = "1" if record_hash[0] == "0" else "0"
+    forged = code.replace(f"rh={record_hash}", f"rh={other}{record_hash[1:]}")
+    assert forged != code
+    return forged
+
+
 def _cli(*args: str) -> Any:
     return CliRunner().invoke(evidence, [str(a) for a in args], catch_exceptions=False)
 
@@ -251,7 +259,7 @@ async def test_check_fails_for_a_forged_code_another_station_or_an_unknown_recor
 ) -> None:
     stored = station["stored"]["rec-gross"]
     true_code = ticket_from_record(stored, stored["chain"]).code
-    forged = true_code.text().replace(f"rh={true_code.record_hash[:4]}", "rh=0000")
+    forged = _forged(true_code.text(), true_code.record_hash)
     result = _cli("ticket", "--check", forged, "--database", station["db"])
     assert result.exit_code == 1 and "record hash differs" in result.output
     wrong_seq = true_code.text().replace("seq=2;", "seq=3;")
@@ -303,3 +311,44 @@ def test_a_ticket_code_round_trips_ids_with_any_characters() -> None:
     code = ticket_from_record(record, None, record_hash="ab" * 32).code
     assert code.text().isascii() and find_ticket_code(f"scan: {code.text()}\r\n") == code.text()
     assert parse_ticket_code(code.text()) == code
+
+
+async def test_a_ticket_of_a_record_evicted_after_upload_is_checked_by_its_chain_entry(
+    station: dict[str, Any],
+) -> None:
+    stored = station["stored"]["rec-tare"]
+    code = ticket_from_record(stored, stored["chain"]).code.text()
+    store = EvidenceStore(station["db"])
+    await store.open()
+    try:
+        await store.mark_sent([1])  # the central system acknowledged seq 1
+        assert [r.record_id for r in await store.evict_sent(10)] == ["rec-tare"]
+    finally:
+        await store.close()
+    result = _cli("ticket", "--check", code, "--database", station["db"])
+    assert result.exit_code == 0, result.output
+    assert "evicted after upload" in result.output and "the record says" not in result.output
+    forged = _forged(code, stored["chain"]["record_hash"])
+    assert _cli("ticket", "--check", forged, "--database", station["db"]).exit_code == 1
+    printed = _cli("ticket", "rec-tare", "--out", station["tmp"] / "x.pdf", "--database", station["db"])
+    assert printed.exit_code == 1 and "evicted after upload" in printed.output
+
+
+async def test_a_truetype_font_given_is_embedded_and_an_otf_is_refused(station: dict[str, Any]) -> None:
+    import reportlab
+
+    vera = Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"  # shipped with reportlab
+    out = station["tmp"] / "embedded.pdf"
+    result = _cli("ticket", "rec-lane", "--out", out, "--database", station["db"], "--font", vera)
+    assert result.exit_code == 0, result.output
+    fonts = [
+        font.get_object()["/FontDescriptor"]
+        for font in PdfReader(out).pages[0]["/Resources"]["/Font"].values()
+        if "/FontDescriptor" in font.get_object()
+    ]
+    assert any("/FontFile2" in descriptor for descriptor in fonts)  # the TrueType subset is in the file
+    assert "19,850 kg" in _pdf_text(out)
+    not_truetype = station["tmp"] / "font.otf"
+    not_truetype.write_bytes(b"OTTO" + bytes(60))
+    result = _cli("ticket", "rec-lane", "--out", out, "--database", station["db"], "--font", not_truetype)
+    assert result.exit_code == 1 and "cannot be embedded" in result.output

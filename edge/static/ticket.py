@@ -19,7 +19,7 @@ database: the caller (edge/cli_evidence.py) reads the record and the attachment 
 
 PDF: reportlab, with its built-in CID font STSong-Light for Chinese (works offline; the font is named,
 not embedded, so the PDF viewer supplies the glyphs, as every common viewer does for the Adobe CJK
-fonts).  HTML: one self-contained page (images and the QR code inline as data URIs) from a Jinja2
+fonts), or a TrueType font the site gives, embedded.  HTML: one self-contained page (images and the QR code inline as data URIs) from a Jinja2
 template, autoescaped.
 """
 
@@ -465,20 +465,35 @@ def render_html(ticket: Ticket) -> str:
 
 
 @cache
-def _font() -> str:
+def _font(font_file: Path | None = None) -> str:
+    """The registered name of the ticket's font: the built-in CID font, or ``font_file`` embedded."""
     from reportlab import rl_config
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
-    pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
     # Images as binary streams, not ASCII85 text: a quarter smaller, and each evidence JPEG is then the
     # signed file byte for byte inside the PDF (DCTDecode passes it through).
     rl_config.useA85 = 0
-    return _FONT
+    if font_file is None:
+        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+        return _FONT
+    name = f"ticket-{hashlib.sha256(str(font_file.resolve()).encode()).hexdigest()[:12]}"
+    try:
+        pdfmetrics.registerFont(TTFont(name, str(font_file), subfontIndex=0))
+    except (TTFError, OSError) as exc:
+        raise TicketError(
+            f"font {font_file} cannot be embedded ({exc}); give a TrueType font (.ttf, or the first font"
+            " of a .ttc such as simsun.ttc): reportlab does not embed CFF (.otf) outlines"
+        ) from exc
+    return name
 
 
-def render_pdf(ticket: Ticket) -> bytes:
-    """The ticket as a one- or two-page A4 PDF; its Subject is the ticket code."""
+def render_pdf(ticket: Ticket, font_file: Path | None = None) -> bytes:
+    """The ticket as a one- or two-page A4 PDF; its Subject is the ticket code.
+
+    ``font_file``: a TrueType font with CJK glyphs to embed (its subset), for a PDF that shows the same
+    on any viewer; None names the built-in STSong-Light, which the viewer supplies."""
     from xml.sax.saxutils import escape
 
     from reportlab.lib import colors
@@ -488,7 +503,7 @@ def render_pdf(ticket: Ticket) -> bytes:
     from reportlab.lib.utils import ImageReader
     from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    font = _font()
+    font = _font(font_file)
     body = ParagraphStyle("body", fontName=font, fontSize=10, leading=13, wordWrap="CJK")
     label = ParagraphStyle("label", parent=body, textColor=colors.HexColor("#333333"))
     mono = ParagraphStyle("mono", fontName="Courier", fontSize=8.5, leading=11)
@@ -565,11 +580,11 @@ def render_pdf(ticket: Ticket) -> bytes:
     return buffer.getvalue()
 
 
-def write_ticket(ticket: Ticket, path: Path) -> Path:
+def write_ticket(ticket: Ticket, path: Path, font_file: Path | None = None) -> Path:
     """Write the ticket as PDF (``.pdf``) or HTML (``.html``/``.htm``) by the file's suffix."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        data = render_pdf(ticket)
+        data = render_pdf(ticket, font_file)
     elif suffix in (".html", ".htm"):
         data = render_html(ticket).encode("utf-8")
     else:
