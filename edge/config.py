@@ -34,10 +34,12 @@ from edge.errors import EdgeError
 __all__ = [
     "OFFLINE_DEVICES",
     "Array",
+    "CardReaderConfig",
     "Config",
     "ConfigError",
     "DeviceConfig",
     "DownlinkConfig",
+    "IndicatorDeviceConfig",
     "TrustedKey",
     "load_config",
     "parse_config",
@@ -215,8 +217,101 @@ class BarrierConfig(_Device):
     )
 
 
+class _Indicator(_Device):
+    """A static weighbridge's weighing indicator: one model per driver ``type``, each with exactly its
+    driver's constructor keys (docs/protocols/indicators.md), so a key that does not apply to the
+    indicator in hand is refused here, with its line, not when the daemon starts."""
+
+    role = "indicator"
+    baudrate: int = Field(9600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler.resolve_ref_schema(handler(core_schema))  # `type` is this model's one constant
+
+
+_POLL_S = Field(0.1, gt=0, le=10, description="How often the weight is asked for (s).")
+_REPLY_S = Field(0.5, gt=0, le=10, description="How long to wait for the indicator's reply (s).")
+_UNIT_KG = Field(
+    1.0, gt=0, le=1000, description="The indicator's unit in kg: 1 when it shows kg, 1000 when it shows t."
+)
+
+
+class Xk3190IndicatorConfig(_Indicator):
+    """Yaohua XK3190-A9 (and compatibles): continuous output (tF=0) or command mode (tF=1)."""
+
+    type: Literal["xk3190_a9"] = Field(description="Yaohua XK3190-A9 continuous or command output.")
+    mode: Literal["continuous", "command"] = Field(
+        "continuous", description="continuous: the indicator's tF=0 stream; command: tF=1, the host polls."
+    )
+    address: str = Field(
+        "A", pattern=r"^[A-Z]$", description="Command mode: the indicator's address, one letter A-Z."
+    )
+    poll_interval_s: float = _POLL_S
+    reply_timeout_s: float = _REPLY_S
+    unit_kg: float = _UNIT_KG
+
+
+class ToledoIndicatorConfig(_Indicator):
+    """Mettler Toledo continuous output (and the many indicators that copy it); it takes no other keys."""
+
+    type: Literal["toledo_continuous"] = Field(description="Toledo continuous output, 18-byte frames.")
+
+
+class MtSicsIndicatorConfig(_Indicator):
+    """Mettler-Toledo MT-SICS terminals and transmitters."""
+
+    type: Literal["mt_sics"] = Field(description="MT-SICS level 0 (S, SI, SIR, Z, T).")
+    mode: Literal["poll", "stream"] = Field(
+        "poll", description="poll: ask SI every poll_interval_s; stream: send SIR and listen."
+    )
+    poll_interval_s: float = _POLL_S
+    reply_timeout_s: float = _REPLY_S
+
+
+class ModbusIndicatorConfig(_Indicator):
+    """A Modbus RTU weighing transmitter (needs pymodbus: pip install -e ".[modbus]"), default register map."""
+
+    type: Literal["modbus_rtu"] = Field(description="Modbus RTU weighing transmitter, through pymodbus.")
+    device_id: int = Field(1, ge=1, le=247, description="The transmitter's Modbus address.")
+    poll_interval_s: float = _POLL_S
+    reply_timeout_s: float = _REPLY_S
+    unit_kg: float = _UNIT_KG
+
+
+#: A weighing indicator's configuration, chosen by its ``type``.
+IndicatorDeviceConfig = Annotated[
+    Xk3190IndicatorConfig | ToledoIndicatorConfig | MtSicsIndicatorConfig | ModbusIndicatorConfig,
+    Field(discriminator="type"),
+]
+
+
+class CardReaderConfig(_Device):
+    """A static weighbridge's RFID/IC card reader (docs/protocols/card_reader.md)."""
+
+    role = "card_reader"
+    baudrate: int = Field(9600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
+    hold_off_s: float = Field(
+        1.5,
+        ge=0,
+        le=60,
+        description="A frame of the same card within this long of its previous one is the reader repeating"
+        " it, not a new presentation (s).",
+    )
+
+
 #: Any device's configuration.
 DeviceConfig = WimDigitiserConfig | SeparatorConfig | AxleSensorConfig | DisplayConfig | BarrierConfig
+#: Devices of a static weighbridge (issue 18), beside the lane's.
+StaticDeviceConfig = (
+    Xk3190IndicatorConfig
+    | ToledoIndicatorConfig
+    | MtSicsIndicatorConfig
+    | ModbusIndicatorConfig
+    | CardReaderConfig
+)
 
 
 class DevicesConfig(_Strict):
@@ -227,6 +322,14 @@ class DevicesConfig(_Strict):
     axle_sensor: AxleSensorConfig = Field(description="Tyre/axle recogniser (type tyre_recogniser).")
     display: DisplayConfig = Field(description="Lane LED display (type led_display).")
     barrier: BarrierConfig = Field(description="Barrier controller (type barrier).")
+    indicator: IndicatorDeviceConfig | None = Field(
+        None,
+        description="Static weighbridge: the weighing indicator; its keys depend on its type (xk3190_a9,"
+        " toledo_continuous, mt_sics, modbus_rtu).",
+    )
+    card_reader: CardReaderConfig | None = Field(
+        None, description="Static weighbridge: the RFID/IC card reader at the entry (type em4100_ascii)."
+    )
 
 
 class RulesConfig(_Strict):
@@ -637,7 +740,9 @@ class DownlinkConfig(_Strict):
     @model_validator(mode="after")
     def _one_policy(self) -> DownlinkConfig:
         if self.accept_unsigned and self.trusted_keys:
-            raise ValueError("accept_unsigned cannot be true when trusted_keys is set: signatures are required")
+            raise ValueError(
+                "accept_unsigned cannot be true when trusted_keys is set: signatures are required"
+            )
         return self
 
 
@@ -691,6 +796,17 @@ OFFLINE_DEVICES: dict[str, dict[str, str]] = {
 }
 
 
+def _without_device_tag(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """``devices.indicator.xk3190_a9.mode`` -> ``devices.indicator.mode``: the discriminated union's tag
+    is not a key of the file."""
+    if len(loc) > 2 and loc[0] == "devices" and loc[2] in _DEVICE_TAGS:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+_DEVICE_TAGS = frozenset(("xk3190_a9", "toledo_continuous", "mt_sics", "modbus_rtu"))
+
+
 def parse_config(text: str, source: str = "<config>") -> Config:
     try:
         data = tomllib.loads(text)
@@ -704,6 +820,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             source=source,
             text=text,
             fixes={"extra_forbidden": "misspelt? `edge config schema` lists the allowed keys"},
+            relocate=_without_device_tag,
         )
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 
