@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -18,6 +21,7 @@ from edge.config import Config, ConsoleConfig
 from edge.console.auth import hash_password, verify_password
 from edge.console.waveform import WaveformTap
 from edge.daemon import LaneDaemon
+from edge.demo import free_port
 from edge.lane.buffer import SampleBuffer
 from edge.lane.session import AxleTiming, LaneStateMachine, VehicleSession
 from firmware_sim.scenario import Scenario
@@ -127,3 +131,44 @@ async def test_lane_decides_when_the_console_port_is_taken(
         await asyncio.sleep(0)
     assert any("console not served" in r.getMessage() for r in caplog.records)
     assert rig.records[0]["verdict"] in ("pass", "overweight", "reweigh")
+
+
+async def test_client_certificate_alone_lets_the_technician_in(
+    make_rig: Any, short_scenario: Scenario, tmp_path: Path
+) -> None:
+    from tests.test_mqtt_acl import _issue, _write
+
+    ca = _issue("technician-ca", None)
+    _write(tmp_path, "ca", *ca)
+    _write(tmp_path, "server", *_issue("station", ca, server=True))
+    _write(tmp_path, "laptop", *_issue("technician-laptop", ca))
+    _write(tmp_path, "stranger", *_issue("stranger", _issue("other-ca", None)))
+    rig = make_rig(short_scenario)
+    port = free_port()
+    data = rig.config.model_dump()
+    data["console"] = {
+        "enabled": True,
+        "port": port,
+        "tls_cert": str(tmp_path / "server.crt"),
+        "tls_key": str(tmp_path / "server.key"),
+        "client_ca": str(tmp_path / "ca.crt"),
+    }
+    rig.config = Config.model_validate(data)
+    rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
+    await rig.start()
+
+    def client(stem: str | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+        if stem is not None:
+            context.load_cert_chain(str(tmp_path / f"{stem}.crt"), str(tmp_path / f"{stem}.key"))
+        return context
+
+    url = f"https://127.0.0.1:{port}/api/status"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, ssl=client("laptop")) as response:
+            assert response.status == 200
+            assert (await response.json())["site_id"] == rig.config.site.id
+        for stem in (None, "stranger"):  # no certificate, or one another CA signed: no TLS session at all
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(url, ssl=client(stem)) as response:
+                    await response.read()
