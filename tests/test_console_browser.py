@@ -94,6 +94,8 @@ async def test_console_shows_the_crossing_waveform_and_the_vehicle(
         await page.wait_for_selector("#devices tbody tr")
         devices = await page.locator("#devices tbody tr td:first-child").all_inner_texts()
         assert {"wim", "separator", "axle_sensor", "display", "barrier"} <= set(devices)
+        assert "none: the config's spans apply" in await page.inner_text("#calibration")
+        assert "ok (" in await page.inner_text("#zero-drift")
         await page.wait_for_selector("#doctor tbody tr")
         checks = await page.locator("#doctor tbody tr td:first-child").all_inner_texts()
         assert any("disk" in c for c in checks)

@@ -34,6 +34,7 @@ from aiohttp import web
 
 from edge import health as _health
 from edge.calibration import is_overdue
+from edge.calibration.store import calibration_history
 from edge.console.auth import verify_password
 from edge.console.waveform import WaveformTap
 from edge.evidence.explain import explain
@@ -235,12 +236,27 @@ class Console:
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
         document = self.status()
+        database = self.station.config.evidence.database
         try:
-            document["outbox"] = await asyncio.to_thread(
-                outbox_backlog, self.station.config.evidence.database
-            )
+            document["outbox"] = await asyncio.to_thread(outbox_backlog, database)
         except EvidenceError as exc:
             document["outbox"] = {"error": str(exc)}
+        try:
+            history = await asyncio.to_thread(calibration_history, database)
+        except Exception as exc:  # a look only: the page says why
+            document["calibration_history"] = {"error": str(exc)}
+        else:
+            document["calibration_history"] = [
+                {
+                    "calibration_id": c.calibration_id,
+                    "created_utc": c.created_utc,
+                    "technician": c.technician,
+                    "method": c.method,
+                    "valid_until_utc": c.valid_until_utc,
+                    "checks_passed": c.all_checks_passed,
+                }
+                for c in history[:10]
+            ]
         return web.json_response(document, dumps=_dumps)
 
     async def _records(self, request: web.Request) -> web.StreamResponse:
@@ -264,12 +280,10 @@ class Console:
         from edge.doctor import check_broker, check_calibration, check_clock, check_disk
 
         config = self.station.config
-        checks = [
-            *await check_broker(config),
-            await asyncio.to_thread(check_disk, config),
-            check_clock(),
-            check_calibration(config),
-        ]
+        local = await asyncio.to_thread(
+            lambda: [check_disk(config), check_clock(), check_calibration(config)]
+        )
+        checks = [*await check_broker(config), *local]
         return web.json_response(
             {
                 "ok": all(c.ok for c in checks),

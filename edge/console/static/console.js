@@ -183,6 +183,34 @@ async function loadStatus() {
     ["Overdue", cal.overdue ? "YES: recalibrate" : "no"],
   ] : [["Active calibration", "none: the config's spans apply (edge calibrate)"],
        ["Platforms", s.scale.platforms], ["Sample rate", s.scale.sample_rate_hz + " Hz"]]);
+  const checks = document.querySelector("#calibration-checks tbody");
+  checks.replaceChildren();
+  for (const c of (cal && cal.checks) || []) {
+    const row = el("tr");
+    row.append(el("td", c.platform + 1), el("td", fmt(c.test_weight_kg)), el("td", fmt(c.span_factor, 4)),
+               el("td", fmt(c.check_error_kg, 1) + " kg (" + fmt(c.check_error_pct, 2) + " %)"),
+               el("td", c.passed ? "yes" : "NO", c.passed ? "ok" : "fail"));
+    checks.append(row);
+  }
+  const history = document.querySelector("#calibration-history tbody");
+  history.replaceChildren();
+  for (const c of Array.isArray(s.calibration_history) ? s.calibration_history : []) {
+    const row = el("tr");
+    row.append(el("td", c.calibration_id), el("td", c.created_utc), el("td", c.technician), el("td", c.method),
+               el("td", c.valid_until_utc),
+               el("td", c.checks_passed ? "passed" : "failed", c.checks_passed ? "ok" : "fail"));
+    history.append(row);
+  }
+  const health = s.health || {};
+  const drift = health.drift_monitor || {};
+  const zero = health.auto_zero || {};
+  kv(document.getElementById("zero-drift"), [
+    ["Drift monitor", drift.alarm ? "ALARM: " + (drift.message || "") : "ok (" + (drift.observations || 0) + " vehicles)"],
+    ["Drift baseline mean", drift.baseline_mean_kg == null ? null : drift.baseline_mean_kg + " kg"],
+    ["Auto-zero", zero.alarm ? "ALARM: " + (zero.last_problem || "") : "ok (" + (zero.updates || 0) + " updates)"],
+    ["Zero drift from calibration", zero.zero_drift_from_calibration_kg == null ? null
+      : JSON.stringify(zero.zero_drift_from_calibration_kg) + " kg"],
+  ]);
   const alarms = document.getElementById("alarms");
   alarms.replaceChildren();
   const found = [];
