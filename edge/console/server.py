@@ -77,16 +77,23 @@ class Console:
         self.url = ""
         self.events_sent = 0
         self.events_dropped = 0
-        sensing, scale = station.site.sensing, station.config.scale
-        self.tap = WaveformTap(
-            sensing.buffer,
-            sensing.lane,
-            scale.sample_rate_hz,
-            scale.cells_per_platform,
-            scale.kg_per_count,
-            self.config.waveform_points_per_s,
-            epoch_s=time.monotonic(),
-        )
+        # A site kind whose stages have no sample buffer and lane state machine (a static weighbridge,
+        # say) gets the console without the live waveform.
+        sensing = getattr(station.site, "sensing", None)
+        buffer, lane = getattr(sensing, "buffer", None), getattr(sensing, "lane", None)
+        scale = station.config.scale
+        self.tap: WaveformTap | None = None
+        if buffer is not None and lane is not None:
+            self.tap = WaveformTap(
+                buffer,
+                lane,
+                scale.sample_rate_hz,
+                scale.cells_per_platform,
+                scale.kg_per_count,
+                self.config.waveform_points_per_s,
+                epoch_s=time.monotonic(),
+            )
+        self._lane = lane
         self.app = self._build_app()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -227,7 +234,7 @@ class Console:
             None if cal is None else {**dataclasses.asdict(cal), "overdue": is_overdue(cal), "active": True}
         )
         document["scale"] = {
-            "platforms": self.tap.platforms,
+            "platforms": 0 if self.tap is None else self.tap.platforms,
             "platform_lengths_m": list(station.config.scale.platform_lengths_m),
             "sample_rate_hz": station.config.scale.sample_rate_hz,
         }
@@ -306,7 +313,10 @@ class Console:
         )
         await response.prepare(request)
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=2)
-        hello = {"platforms": self.tap.platforms, "rate_hz": self.config.waveform_hz}
+        hello = {
+            "platforms": 0 if self.tap is None else self.tap.platforms,
+            "rate_hz": self.config.waveform_hz,
+        }
         await response.write(f"event: hello\ndata: {json.dumps(hello)}\n\n".encode())
         self._clients.add(queue)
         self._wake.set()
@@ -329,9 +339,12 @@ class Console:
                 self._wake.clear()
                 await self._wake.wait()
             started = time.monotonic()
-            frame = self.tap.read(self.station.site.weighing.zero_counts)
-            frame["lane"] = self.station.site.sensing.lane.state()
-            frame["vehicles"] = self.station.site.vehicles
+            site = self.station.site
+            frame: dict[str, Any] = {"t": [], "kg": [], "axles": []}
+            if self.tap is not None:
+                frame = self.tap.read(getattr(getattr(site, "weighing", None), "zero_counts", None))
+            frame["lane"] = {} if self._lane is None else self._lane.state()
+            frame["vehicles"] = getattr(site, "vehicles", None)
             event = f"event: wave\ndata: {json.dumps(frame, separators=(',', ':'))}\n\n"
             for queue in list(self._clients):
                 try:
