@@ -8,6 +8,7 @@ missing Chromium fails these tests (tests/support/browser.py).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -120,3 +121,14 @@ async def test_console_refuses_a_wrong_password(make_rig: Any, short_scenario: S
             assert response.status == 401, path
         await page.goto(url + "/")
         assert page.url.endswith("/login")
+
+        # A flood of guesses: after ten wrong passwords in a minute, even the right one is refused (429)
+        # for the rest of the minute, unchecked.
+        async def guess(password: str) -> int:
+            response = await context.request.post(
+                url + "/login", form={"password": password}, max_redirects=0
+            )
+            return response.status
+
+        assert set(await asyncio.gather(*(guess(f"guess-{i}") for i in range(9)))) == {302}
+        assert await guess(PASSWORD) == 429

@@ -27,6 +27,7 @@ import re
 import secrets
 import ssl
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,9 @@ COOKIE = "weighlane_console"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _OPEN_PATHS = ("/login", "/static/login.css", "/static/vendor/")
 _FAILED_LOGIN_DELAY_S = 1.0
+#: After this many wrong passwords within a minute, logins are refused (429) for the rest of that minute
+#: without checking: a flood of guesses never costs the station more than one scrypt at a time.
+_MAX_FAILURES_PER_MINUTE = 10
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
     "X-Content-Type-Options": "nosniff",
@@ -69,6 +73,8 @@ class Console:
         self.station = station
         self.config = station.config.console
         self._sessions: dict[str, float] = {}  # token -> expiry (monotonic)
+        self._failures: deque[float] = deque(maxlen=_MAX_FAILURES_PER_MINUTE)  # when (monotonic)
+        self._checking = asyncio.Semaphore(1)  # one scrypt at a time
         self._clients: set[asyncio.Queue[str]] = set()
         self._runner: web.AppRunner | None = None
         self._pusher: asyncio.Task[None] | None = None
@@ -196,9 +202,16 @@ class Console:
         form = await request.post()
         password = str(form.get("password", ""))
         stored = self.config.password_hash
-        # scrypt takes tens of ms and most of a core: off the event loop, so the lane's callbacks go on.
-        ok = bool(stored) and await asyncio.to_thread(verify_password, password, stored)
+        if self._locked_out():
+            raise web.HTTPTooManyRequests(
+                text="too many wrong passwords: wait a minute", content_type="text/plain"
+            )
+        # scrypt takes tens of ms and most of a core: off the event loop (the lane's callbacks go on), and
+        # one at a time.
+        async with self._checking:
+            ok = bool(stored) and await asyncio.to_thread(verify_password, password, stored)
         if not ok:
+            self._failures.append(time.monotonic())
             log.warning("console: a wrong password from %s", request.remote)
             await asyncio.sleep(_FAILED_LOGIN_DELAY_S)
             raise web.HTTPFound("/login?failed=1")
@@ -217,6 +230,10 @@ class Console:
         )
         log.info("console: technician logged in from %s", request.remote)
         raise response
+
+    def _locked_out(self) -> bool:
+        failures = self._failures
+        return len(failures) == failures.maxlen and time.monotonic() - failures[0] < 60.0
 
     async def _logout(self, request: web.Request) -> web.StreamResponse:
         self._sessions.pop(request.cookies.get(COOKIE, ""), None)
