@@ -102,6 +102,12 @@ async def test_console_shows_the_crossing_waveform_and_the_vehicle(
         assert any("disk" in c for c in checks)
         assert rig.daemon.console is not None and rig.daemon.console.events_sent > 0
 
+        # The daemon stops with the stream still open: the stream ends, and the page says so.
+        await asyncio.wait_for(rig.close(), 20)
+        await page.wait_for_function(
+            "!document.getElementById('stream-state').textContent.startsWith('live')", timeout=10_000
+        )
+
 
 async def test_console_refuses_a_wrong_password(make_rig: Any, short_scenario: Scenario) -> None:
     rig, url = _console_rig(make_rig, short_scenario, password_hash=hash_password(PASSWORD))

@@ -343,7 +343,7 @@ class Console:
                 if not event:
                     break
                 await response.write(event.encode())
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the browser went away
             pass
         finally:
             self._clients.discard(queue)
