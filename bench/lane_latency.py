@@ -8,6 +8,8 @@ samples, the Numba kernels, the limits, and the board's frame on its pty.
     python bench/lane_latency.py                      # default scenario once (28 vehicles, ~6.5 min)
     python bench/lane_latency.py --repeat 3           # 84 vehicles
     python bench/lane_latency.py --plates             # with the simulated camera and plate reading on
+    python bench/lane_latency.py --console 2          # the technician console on, two Chromium pages
+                                                      # logged in and streaming the whole time
     python bench/lane_latency.py --outbox var/bench/uplink-backlog-1000000.db   # with 1,000,000 unsent
                                                       # records (bench/uplink.py makes it) draining meanwhile
 
@@ -42,6 +44,8 @@ from edge.demo import demo_config, geometry_for  # noqa: E402
 from firmware_sim.lane import SimulatedLane  # noqa: E402
 from firmware_sim.scenario import load_scenario  # noqa: E402
 from tests.support.broker import MosquittoProcess  # noqa: E402
+
+CONSOLE_PASSWORD = "bench-console-password"
 
 
 def _percentiles(values_ms: list[float]) -> dict[str, float]:
@@ -87,6 +91,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             broker.port,
             camera_dir="" if camera_dir is None else str(camera_dir),
         )
+        if args.console:  # the technician console on, and browsers streaming it (bench/console_client.py)
+            from edge.console import hash_password
+            from edge.demo import free_port
+
+            console_port = free_port()
+            config = config.model_copy(
+                update={
+                    "console": config.console.model_copy(
+                        update={
+                            "enabled": True,
+                            "port": console_port,
+                            "password_hash": hash_password(CONSOLE_PASSWORD),
+                        }
+                    )
+                }
+            )
         if args.pause_max_s is not None:  # 0: the uplink never holds the backlog back (the old behaviour)
             mqtt = config.mqtt.model_copy(update={"pause_while_weighing_max_s": args.pause_max_s})
             config = config.model_copy(update={"mqtt": mqtt})
@@ -94,7 +114,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         daemon = LaneDaemon(config, on_record=lambda record: records.append(record.to_json_dict()))
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop))
+        client = None
+        if args.console:  # Chromium starts meanwhile; it logs in once the console is up (at READY)
+            client = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(ROOT / "bench" / "console_client.py"),
+                f"http://127.0.0.1:{config.console.port}/",
+                CONSOLE_PASSWORD,
+                "--pages",
+                str(args.console),
+                stdout=asyncio.subprocess.PIPE,
+            )
         await daemon.ready.wait()
+        if client is not None:
+            assert client.stdout is not None
+            started = json.loads(await asyncio.wait_for(client.stdout.readline(), 120))
+            assert started.get("console_client") == "streaming", started
         load_start = os.getloadavg()
         sim.start()
         deadline = time.monotonic() + sim.duration_s + 60
@@ -104,6 +139,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         load_end = os.getloadavg()
         uplink = daemon.uplink.health()
         busy = daemon.site.sensing.busy.state()
+        console_report: dict[str, Any] | None = None
+        if client is not None:
+            client.terminate()
+            out, _ = await client.communicate()
+            console_report = {
+                "pages": args.console,
+                "events_sent": daemon.console.events_sent if daemon.console else 0,
+                "events_dropped": daemon.console.events_dropped if daemon.console else 0,
+                "browsers": json.loads(out.decode().strip().splitlines()[-1]),
+            }
         stop.set()
         await task
         sim.stop()
@@ -148,6 +193,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if r.get("plate") and r["plate"] == truth[int(r["vehicle_number"]) - 1]["plate"]
             ),
         },
+        "console": console_report,
         "uplink": {key: uplink[key] for key in ("published", "lane_holds", "held_for_lane_s", "refused")},
         "lane_busy": busy,
         "pause_while_weighing_max_s": config.mqtt.pause_while_weighing_max_s,
@@ -176,6 +222,13 @@ def main() -> None:
         "--plates",
         action="store_true",
         help="the simulated lane camera on and plates read (plates.enabled), as in the demo",
+    )
+    parser.add_argument(
+        "--console",
+        type=int,
+        default=0,
+        metavar="PAGES",
+        help="the technician console on, with this many headless Chromium pages streaming it",
     )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), ensure_ascii=False, indent=2))

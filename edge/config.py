@@ -37,6 +37,7 @@ __all__ = [
     "CardReaderConfig",
     "Config",
     "ConfigError",
+    "ConsoleConfig",
     "DeviceConfig",
     "DownlinkConfig",
     "IndicatorDeviceConfig",
@@ -756,6 +757,56 @@ class MetricsConfig(_Strict):
     port: int = Field(9108, ge=1, le=65535, description="TCP port; give each lane of a host its own.")
 
 
+class ConsoleConfig(_Strict):
+    """The technician's web console (edge/console, docs/console.md); off unless enabled."""
+
+    enabled: bool = Field(False, description="Serve the technician console.")
+    bind: str = Field(
+        "127.0.0.1",
+        description="Address to listen on: loopback (the default) or the technician interface's own address;"
+        " never a wildcard (0.0.0.0, ::).",
+    )
+    port: int = Field(8470, ge=1, le=65535, description="TCP port; give each lane of a host its own.")
+    password_hash: str = Field(
+        "",
+        description="scrypt hash of the technician's password, from `edge console hash-password`;"
+        " empty: no password (then client_ca is required).",
+    )
+    tls_cert: str = Field(
+        "", description="PEM certificate the console serves HTTPS with (empty: plain HTTP)."
+    )
+    tls_key: str = Field("", description="PEM private key of tls_cert.")
+    client_ca: str = Field(
+        "",
+        description="PEM CA bundle: when set, every client must present a certificate it signed (needs tls_cert).",
+    )
+    waveform_hz: float = Field(
+        4.0, gt=0, le=20, description="Waveform pushes per second to each open console (rate limit)."
+    )
+    waveform_points_per_s: int = Field(
+        100, ge=10, le=1000, description="Points per second and platform in the pushed waveform (decimation)."
+    )
+    session_hours: float = Field(12.0, gt=0, le=168, description="A login lasts this long.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ConsoleConfig:
+        if self.bind.strip() in ("", "0.0.0.0", "::", "*"):
+            raise ValueError(
+                "console.bind must name one address (127.0.0.1, or the technician interface's), not a wildcard"
+            )
+        if self.password_hash and not self.password_hash.startswith("scrypt$"):
+            raise ValueError("console.password_hash is not a hash from `edge console hash-password`")
+        if self.enabled and not self.password_hash and not self.client_ca:
+            raise ValueError(
+                "console.enabled needs console.password_hash (edge console hash-password) or console.client_ca"
+            )
+        if self.client_ca and not (self.tls_cert and self.tls_key):
+            raise ValueError("console.client_ca needs console.tls_cert and console.tls_key (HTTPS)")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("console.tls_cert and console.tls_key go together")
+        return self
+
+
 class Config(_Strict):
     """The whole configuration file: one table per section."""
 
@@ -781,6 +832,9 @@ class Config(_Strict):
         default_factory=lambda: DownlinkConfig(), description="Documents from the central office."
     )
     metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics.")
+    console: ConsoleConfig = Field(
+        default_factory=lambda: ConsoleConfig(), description="The technician's web console."
+    )
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.
