@@ -37,7 +37,7 @@ from edge.wim.corrections import correction_factor
 from edge.wim.estimate import WimMeasurement
 from edge.wim.weighing import Weighed, weigh
 
-__all__ = ["Judgement", "judge", "judge_weighed"]
+__all__ = ["Judgement", "axle_refusal", "judge", "judge_weighed", "site_facts"]
 
 _ASSUMED_SPEED_MPS = 10 / 3.6
 """Speed at which a crossing none of whose axles crossed both strips is classified (it is re-weighed)."""
@@ -102,7 +102,7 @@ def site_facts(config: Config) -> VehicleFacts:
     )
 
 
-def _axle_refusal(decision: Decision, assessment: Assessment) -> Decision:
+def axle_refusal(decision: Decision, assessment: Assessment) -> Decision:
     """``findings = "refuse"``: a group above its limit x tolerance turns a pass into a refusal."""
     over = assessment.overloaded
     if assessment.findings_rule != "refuse" or not over or decision.verdict is not Verdict.PASS:
@@ -185,7 +185,7 @@ def judge_weighed(
         decision = _near_threshold(
             decision, gross, measurement.gross_uncertainty_kg, config.rules.near_threshold
         )
-    decision = _axle_refusal(decision, assessment)
+    decision = axle_refusal(decision, assessment)
     return Judgement(
         measurement,
         vehicle_class,
