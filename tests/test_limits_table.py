@@ -493,3 +493,25 @@ def test_a_gross_row_with_a_list_of_conditions_is_checked(tmp_path: Path) -> Non
         LimitTable.load(path)
     bad = 'condition = ["drive_dual_tyres", "air_suspension"]'
     assert f"{path}:{_line_of(path, bad)}: " in str(caught.value)
+
+
+def test_edge_config_check_refuses_a_malformed_axle_row_with_file_and_line(tmp_path: Path) -> None:
+    import re
+
+    from click.testing import CliRunner
+
+    from edge.cli import main
+
+    table = _variant(tmp_path, ("limit_kg = 21000\n", "limit_kg = 21000.5\n"))
+    example = Path(__file__).resolve().parent.parent / "config" / "lane.example.toml"
+    text = re.sub(
+        r"(?m)^database = .*$", f'database = "{tmp_path / "evidence.db"}"', example.read_text("utf-8")
+    )
+    text = re.sub(r"(?m)^limits_table = .*$", f'limits_table = "{table}"', text)
+    assert f'limits_table = "{table}"' in text
+    lane = tmp_path / "lane.toml"
+    lane.write_text(text, encoding="utf-8")
+    said = CliRunner().invoke(main, ["config", "check", str(lane)])
+    assert said.exit_code == 1
+    assert f"{table}:{_line_of(table, 'limit_kg = 21000.5')}: [[axle_limit]] #10" in said.output
+    assert "whole number" in said.output
