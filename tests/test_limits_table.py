@@ -515,3 +515,39 @@ def test_edge_config_check_refuses_a_malformed_axle_row_with_file_and_line(tmp_p
     assert said.exit_code == 1
     assert f"{table}:{_line_of(table, 'limit_kg = 21000.5')}: [[axle_limit]] #10" in said.output
     assert "whole number" in said.output
+
+
+def test_the_record_carries_the_groups_the_sum_and_the_facts(table: LimitTable) -> None:
+    from edge.evidence.record import RecordLimit
+    from edge.evidence.recorder import _axle_extras, _limit_extras
+
+    crossing, weighed = _weighed_3_axle((4000.0, 11000.0, 11000.0))
+    judgement = judge_weighed(crossing, weighed, _config(), table)
+    extras = _axle_extras(judgement)
+    groups = extras["axle_limits"]
+    assert [(g.axles, g.limit_kg, g.load_kg, g.over_kg, g.beyond_tolerance) for g in groups] == [
+        ([1], 7000, 4000.0, 0.0, False),
+        ([2, 3], 18000, 22000.0, 4000.0, True),
+    ]
+    assert extras["vehicle_facts"] == {
+        "air_suspension": False,
+        "articulated": False,
+        "registered_gross_kg": None,
+        "source": "config",
+    }
+    limit = _limit_extras(judgement.limit)
+    assert limit == {
+        "row_source": "交通运输部令2016年第62号 第三条第一款第(五)项 / MOT Order 2016 No. 62, art. 3 para 1 item 5",
+        "axle_sum_kg": 25000,
+        "axle_sum_applied": False,
+    }
+    RecordLimit(
+        limit_kg=25000,
+        base_limit_kg=25000,
+        rule_id="3-rigid",
+        rule_text="t",
+        source="s",
+        tolerance_factor=1.05,
+        threshold_kg=26250.0,
+        **limit,
+    )
