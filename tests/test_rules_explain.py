@@ -39,7 +39,9 @@ def _record() -> EvidenceRecord:
         vehicle_class="5-combination",
         body="combination",
         axle_groups=[1, 1, 3],
-        wim=RecordWim(axle_loads_kg=loads, axle_spacings_m=spacings, gross_kg=sum(loads)),
+        wim=RecordWim(
+            axle_loads_kg=loads, axle_spacings_m=spacings, gross_kg=sum(loads), gross_uncertainty_kg=412.0
+        ),
         limit=RecordLimit(
             limit_kg=limit.limit_kg,
             base_limit_kg=limit.base_limit_kg,
@@ -75,6 +77,7 @@ def test_explain_names_each_group_its_limit_source_and_excess() -> None:
         "车辆事实 Vehicle facts (registry): 空气悬架 air suspension 否 no, 铰接列车 articulated 是 yes"
         in lines
     )
+    assert "总重扩展不确定度 Gross expanded uncertainty (k = 2): ±412 kg" in lines
     drive = next(line for line in lines if line.startswith("轴组 Axle group 2 "))
     assert "(轴 axles 2, 单轴 single axle, drive)" in drive
     assert "限值 limit 11,500 kg (single-drive-dual-tyres; GB 1589-2016" in drive

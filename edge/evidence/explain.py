@@ -122,6 +122,10 @@ def explain(record: EvidenceRecord) -> list[str]:
         speed = "—" if wim.speed_kmh is None else f"{wim.speed_kmh:.1f} km/h"
         misfit = "—" if wim.residual_rms_kg is None else _kg(wim.residual_rms_kg)
         lines.append(f"车速 Speed: {speed}; 测量不确定度 model misfit (RMS): {misfit}")
+        if wim.gross_uncertainty_kg is not None:
+            lines.append(
+                f"总重扩展不确定度 Gross expanded uncertainty (k = 2): ±{_kg(wim.gross_uncertainty_kg)}"
+            )
         if limit is not None and wim.gross_kg is not None:
             over = wim.gross_kg > limit.threshold_kg
             relation = "超过 above" if over else "未超过 not above"
