@@ -383,6 +383,18 @@ class RulesConfig(_Strict):
         " load misfit, residence time, platforms, speed-profile misfit) exceeds this fraction of the gross;"
         " set it to what the scale's accuracy class allows (e.g. 0.01 for class 1, 0.025 for class 5).",
     )
+    assume_air_suspension: bool = Field(
+        False,
+        description="What the rules assume, when no registry or permit says, about a truck's drive-axle"
+        " suspension (WIM cannot see it). false (default): no air-suspension variant (交公路发〔2016〕124号"
+        " +1,000 kg, 37 t, 19 t drive tandem) is granted on a guess, which does not favour the driver;"
+        " true grants them to every dual-tyre drive axle, which does.",
+    )
+    assume_articulated: bool = Field(
+        False,
+        description="Likewise for tractor + semi-trailer (铰接列车) vs truck + drawbar trailer; needed by the"
+        " 37 t four-axle row. false (default) does not favour the driver.",
+    )
     near_threshold: Literal["measured", "refuse", "pass", "reweigh"] = Field(
         "measured",
         description="Verdict for a truck whose gross is within its expanded uncertainty of the refusal"
