@@ -8,6 +8,8 @@ samples, the Numba kernels, the limits, and the board's frame on its pty.
     python bench/lane_latency.py                      # default scenario once (28 vehicles, ~6.5 min)
     python bench/lane_latency.py --repeat 3           # 84 vehicles
     python bench/lane_latency.py --plates             # with the simulated camera and plate reading on
+    python bench/lane_latency.py --console 2          # the technician console on, two Chromium pages
+                                                      # logged in and streaming the whole time
     python bench/lane_latency.py --outbox var/bench/uplink-backlog-1000000.db   # with 1,000,000 unsent
                                                       # records (bench/uplink.py makes it) draining meanwhile
     python bench/lane_latency.py --full --compare     # the whole verdict (issue 17): the LiDAR gantry
@@ -52,6 +54,8 @@ from firmware_sim.lidar import LidarGantry  # noqa: E402
 from firmware_sim.lidar_scene import FAULTS, Part, Passage, VehicleShape, default_gantry  # noqa: E402
 from firmware_sim.scenario import load_scenario  # noqa: E402
 from tests.support.broker import MosquittoProcess  # noqa: E402
+
+CONSOLE_PASSWORD = "bench-console-password"
 
 
 def _percentiles(values_ms: list[float]) -> dict[str, float]:
@@ -192,6 +196,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             broker.port,
             camera_dir="" if camera_dir is None else str(camera_dir),
         )
+        if args.console:  # the technician console on, and browsers streaming it (bench/console_client.py)
+            from edge.console import hash_password
+            from edge.demo import free_port
+
+            console_port = free_port()
+            config = config.model_copy(
+                update={
+                    "console": config.console.model_copy(
+                        update={
+                            "enabled": True,
+                            "port": console_port,
+                            "password_hash": hash_password(CONSOLE_PASSWORD),
+                        }
+                    )
+                }
+            )
         if args.pause_max_s is not None:  # 0: the uplink never holds the backlog back (the old behaviour)
             mqtt = config.mqtt.model_copy(update={"pause_while_weighing_max_s": args.pause_max_s})
             config = config.model_copy(update={"mqtt": mqtt})
@@ -222,12 +242,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         daemon = LaneDaemon(config, on_record=lambda record: records.append(record.to_json_dict()))
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop))
+        client = None
+        if args.console:  # Chromium starts meanwhile; it logs in once the console is up (at READY)
+            client = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(ROOT / "bench" / "console_client.py"),
+                f"http://127.0.0.1:{config.console.port}/",
+                CONSOLE_PASSWORD,
+                "--pages",
+                str(args.console),
+                stdout=asyncio.subprocess.PIPE,
+            )
         await daemon.ready.wait()
         if gantry is not None:
             late = time.monotonic() - (gantry.start_s + LEAD_S)
             if late > 0:
                 raise SystemExit(f"the daemon took {late:.1f} s longer than LEAD_S to start: raise LEAD_S")
             await asyncio.sleep(gantry.start_s + LEAD_S - time.monotonic())
+        if client is not None:
+            assert client.stdout is not None
+            started = json.loads(await asyncio.wait_for(client.stdout.readline(), 120))
+            assert started.get("console_client") == "streaming", started
         load_start = os.getloadavg()
         sim.start()
         deadline = time.monotonic() + sim.duration_s + 60
@@ -237,6 +272,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         load_end = os.getloadavg()
         uplink = daemon.uplink.health()
         busy = daemon.site.sensing.busy.state()
+        console_report: dict[str, Any] | None = None
+        if client is not None:
+            client.terminate()
+            out, _ = await client.communicate()
+            console_report = {
+                "pages": args.console,
+                "events_sent": daemon.console.events_sent if daemon.console else 0,
+                "events_dropped": daemon.console.events_dropped if daemon.console else 0,
+                "browsers": json.loads(out.decode().strip().splitlines()[-1]),
+            }
         stop.set()
         await task
         sim.stop()
@@ -296,6 +341,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if r.get("plate") and r["plate"] == truth[int(r["vehicle_number"]) - 1]["plate"]
             ),
         },
+        "console": console_report,
         "uplink": {key: uplink[key] for key in ("published", "lane_holds", "held_for_lane_s", "refused")},
         "lane_busy": busy,
         "pause_while_weighing_max_s": config.mqtt.pause_while_weighing_max_s,
@@ -336,6 +382,13 @@ def main() -> None:
         help="with --full: run the plain lane first, same trucks, as the baseline",
     )
     parser.add_argument("--trucks", type=int, default=0, help="only the scenario's first N trucks")
+    parser.add_argument(
+        "--console",
+        type=int,
+        default=0,
+        metavar="PAGES",
+        help="the technician console on, with this many headless Chromium pages streaming it",
+    )
     args = parser.parse_args()
     if args.compare:
         plain = argparse.Namespace(**{**vars(args), "full": False, "plates": False})

@@ -1,15 +1,16 @@
 """Why a record's verdict was reached, in plain words (Chinese and English): ``edge rules explain``.
 
 Everything comes from the record itself (the signed text), never from today's tables or documents: the
-limit row and its source, the deductions, the tolerance and the threshold, the measurement and its misfit,
-the permit and watch-list facts used, and the reasons.
+limit row, its source and clause, the deductions, the sum of the axle(-group) limits, the vehicle facts
+assumed (air suspension...) and their origin, each axle group's limit, source and load, the tolerance and
+the threshold, the measurement and its misfit, the permit and watch-list facts used, and the reasons.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from edge.evidence.record import EvidenceRecord
+from edge.evidence.record import EvidenceRecord, RecordAxleGroup
 from edge.rules import Verdict
 
 __all__ = ["explain"]
@@ -32,6 +33,35 @@ _PERMIT = {
 
 def _kg(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} kg"
+
+
+def _yes_no(value: object) -> str:
+    return "未知 unknown" if value is None else ("是 yes" if value else "否 no")
+
+
+_KIND = {"single": "单轴 single axle", "tandem": "二轴组 tandem", "tridem": "三轴组 tridem"}
+
+
+def _axle_line(group: RecordAxleGroup) -> str:
+    axles = "+".join(str(axle) for axle in group.axles)
+    head = f"轴组 Axle group {group.group} (轴 axles {axles}, {_KIND.get(group.kind, group.kind)}, {group.position})"
+    if group.limit_kg is None:
+        return f"{head}: 无适用限值 no limit row; " + "; ".join(group.notes)
+    sure = "" if group.verified else " [未核实 unverified]"
+    text = f"{head}: 限值 limit {_kg(group.limit_kg)} ({group.rule_id}; {group.source}){sure}"
+    if group.deductions:
+        text += f"; 扣减 deductions: {', '.join(group.deductions)}"
+    if group.load_kg is not None:
+        if group.over_kg:
+            beyond = (
+                "，超出容差 beyond the tolerance"
+                if group.beyond_tolerance
+                else "，在容差内 within the tolerance"
+            )
+            text += f"; 实测 measured {_kg(group.load_kg)}, 超 over by {_kg(group.over_kg)}{beyond}"
+        else:
+            text += f"; 实测 measured {_kg(group.load_kg)}, 未超 within"
+    return text
 
 
 def explain(record: EvidenceRecord) -> list[str]:
@@ -60,11 +90,27 @@ def explain(record: EvidenceRecord) -> list[str]:
     if limit is not None:
         lines.append(f"限值 Limit rule {limit.rule_id}: {limit.rule_text}")
         lines.append(f"依据 Source: {limit.source}")
+        if limit.row_source:
+            lines.append(f"条款 Clause: {limit.row_source}")
         lines.append(f"表内限值 Table limit: {_kg(limit.base_limit_kg)}")
         for deduction in limit.deductions:
             lines.append(f"扣减 Deduction: {deduction}")
         for note in limit.notes:
             lines.append(f"说明 Note: {note}")
+        if limit.axle_sum_kg is not None:
+            how = (
+                "低于表内限值，按轴荷之和 lower than the row: the sum applies"
+                if limit.axle_sum_applied
+                else (
+                    "不低于表内限值 not lower than the row"
+                    if limit.axle_sum_kg >= limit.base_limit_kg
+                    else "低于表内限值，仅记录 lower than the row: reported only"
+                )
+            )
+            lines.append(
+                f"轴荷之和 Sum of axle(-group) limits: {_kg(limit.axle_sum_kg)} ({how}; 第62号令第三条第二款第(三)项"
+                " / Order 62 art. 3 para 2 item 3)"
+            )
         lines.append(f"适用限值 Limit applied: {_kg(limit.limit_kg)}")
         lines.append(
             f"容差 Tolerance: x{limit.tolerance_factor:g} -> 判定阈值 threshold {_kg(limit.threshold_kg)}"
@@ -76,10 +122,27 @@ def explain(record: EvidenceRecord) -> list[str]:
         speed = "—" if wim.speed_kmh is None else f"{wim.speed_kmh:.1f} km/h"
         misfit = "—" if wim.residual_rms_kg is None else _kg(wim.residual_rms_kg)
         lines.append(f"车速 Speed: {speed}; 测量不确定度 model misfit (RMS): {misfit}")
+        if wim.gross_uncertainty_kg is not None:
+            lines.append(
+                f"总重扩展不确定度 Gross expanded uncertainty (k = 2): ±{_kg(wim.gross_uncertainty_kg)}"
+            )
         if limit is not None and wim.gross_kg is not None:
             over = wim.gross_kg > limit.threshold_kg
             relation = "超过 above" if over else "未超过 not above"
             lines.append(f"比较 Comparison: {_kg(wim.gross_kg)} {relation} {_kg(limit.threshold_kg)}")
+    facts = record.vehicle_facts
+    if facts:
+        lines.append(
+            f"车辆事实 Vehicle facts ({facts.get('source')}): 空气悬架 air suspension {_yes_no(facts.get('air_suspension'))}"
+            f", 铰接列车 articulated {_yes_no(facts.get('articulated'))}"
+            + (
+                f", 行驶证总质量 registered gross {_kg(facts['registered_gross_kg'])}"
+                if facts.get("registered_gross_kg") is not None
+                else ""
+            )
+        )
+    for group in record.axle_limits or []:
+        lines.append(_axle_line(group))
     if record.calibration is not None and record.calibration.dynamic_correction_factor != 1.0:
         lines.append(f"动态修正 Dynamic correction: x{record.calibration.dynamic_correction_factor:g}")
     permit = record.permit

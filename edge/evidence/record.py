@@ -19,6 +19,7 @@ from edge.rules import Verdict
 __all__ = [
     "RECORD_SCHEMA",
     "EvidenceRecord",
+    "RecordAxleGroup",
     "RecordCalibration",
     "RecordLimit",
     "RecordOutline",
@@ -70,6 +71,32 @@ class RecordLimit(_Part):
     notes: list[str] = Field(default_factory=list)
     tolerance_factor: float = Field(description="Refusal threshold = limit x this factor.")
     threshold_kg: float = Field(description="The refusal threshold (kg).")
+    row_source: str | None = Field(None, description="The applied row's own law and clause.")
+    axle_sum_kg: int | None = Field(None, description="Sum of the axle(-group) limits (Order 62 art. 3).")
+    axle_sum_applied: bool | None = Field(
+        None, description="Whether that sum was lower and became the limit."
+    )
+
+
+class RecordAxleGroup(_Part):
+    """One axle group's limit (GB 1589-2016) and measured load."""
+
+    group: int = Field(description="1-based group number, front to rear.")
+    axles: list[int] = Field(description="1-based axle numbers.")
+    kind: str = Field(description="single, tandem or tridem.")
+    position: str = Field(description="steer, drive or other.")
+    spacing_m: float | None = None
+    limit_kg: int | None = Field(None, description="Null: no row matched.")
+    rule_id: str | None = None
+    rule_text: str = ""
+    source: str = ""
+    verified: bool = Field(False, description="Whether the number was read in the standard's own text.")
+    deductions: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    load_kg: float | None = None
+    threshold_kg: float | None = None
+    over_kg: float | None = Field(None, description="Load above the limit (0 when within it).")
+    beyond_tolerance: bool = False
 
 
 class RecordTiming(_Part):
@@ -198,6 +225,13 @@ class EvidenceRecord(_Part):
         None, description="The light curtain's highest blocked beam (mm), when the curtain reports it."
     )
     registry: RecordRegistry | None = Field(None, description="The registry's facts about the plate.")
+    axle_limits: list[RecordAxleGroup] | None = Field(
+        None, description="Each axle group's limit and load (GB 1589-2016), when the table has axle rows."
+    )
+    vehicle_facts: dict[str, Any] | None = Field(
+        None,
+        description="What the rules assumed that WIM cannot measure (air suspension...), and from where.",
+    )
     seq: int | None = Field(None, description="Per-site sequence number, set by the store.")
     chain: dict[str, Any] | None = Field(None, description="Hash chain and signature, set by the store.")
 
