@@ -41,6 +41,8 @@ __all__ = [
     "DeviceConfig",
     "DownlinkConfig",
     "IndicatorDeviceConfig",
+    "LidarScannerConfig",
+    "OutlineConfig",
     "TrustedKey",
     "load_config",
     "parse_config",
@@ -769,6 +771,70 @@ class MetricsConfig(_Strict):
     port: int = Field(9108, ge=1, le=65535, description="TCP port; give each lane of a host its own.")
 
 
+
+class LidarScannerConfig(_Device):
+    """One 2-D scanner of the outline gantry (type sick_lms5xx: CoLa B over TCP) and where it hangs."""
+
+    role = "lidar"
+    port: str = Field(description="pyserial URL of the scanner, normally socket://<its address>:2112 (CoLa B).")
+    name: str = Field(min_length=1, max_length=32, description="The scanner's name (overhead, left, right).")
+    y_m: float = Field(ge=-20, le=20, description="Across the lane from the lane centre (m, + = right).")
+    z_m: float = Field(gt=0, le=20, description="Height above the road (m).")
+    mount_deg: float = Field(
+        ge=-360,
+        le=360,
+        description="Turns the scanner's own angle into the lane's (0 = +y, 90 = up); 180 for a scanner"
+        " looking down from above, -90 / 90 for one on the left / right post looking across.",
+    )
+    x_m: float = Field(0.0, ge=-5, le=5, description="Along the lane from the gantry plane (m).")
+
+
+class OutlineConfig(_Strict):
+    """Outline dimensions (外廓尺寸) from a LiDAR gantry at the light curtain, judged against the oversize
+    limits of 交通运输部令2016年第62号 第三条 (height 4.0 m, width 2.55 m, length 18.1 m).  Off: the lane
+    judges weight only, exactly as without this section."""
+
+    enabled: bool = Field(False, description="Measure every vehicle's length, width and height.")
+    scanners: Array[LidarScannerConfig] = Field(
+        (), max_length=8, description="[[outline.scanners]]: the gantry's scanners, each with its mounting."
+    )
+    window_pad_s: float = Field(
+        0.3,
+        ge=0,
+        le=2,
+        description="Scans this long before the curtain's ENTER and after its LEAVE belong to the vehicle"
+        " (covers a gantry up to pad x speed from the curtain).",
+    )
+    coverage: float = Field(
+        2.0,
+        ge=1,
+        le=4,
+        description="Coverage factor k: a dimension is over when value - k u exceeds its limit, within"
+        " when value + k u does not, else uncertain.",
+    )
+    uncertain: Literal["pass", "refuse", "reweigh"] = Field(
+        "pass",
+        description="The rule for a dimension within k u of its limit: pass (the measurement does not"
+        " show it over; noted in the reasons), refuse, or reweigh (drive through again).",
+    )
+    wait_s: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="Longest wait at the verdict for the outline; past it the verdict goes out flagged"
+        " 'outline unavailable'.",
+    )
+
+    @model_validator(mode="after")
+    def _scanners_needed(self) -> OutlineConfig:
+        if self.enabled and not self.scanners:
+            raise ValueError("outline.enabled needs at least one [[outline.scanners]]")
+        names = [s.name for s in self.scanners]
+        if len(names) != len(set(names)):
+            raise ValueError("outline.scanners: each scanner needs its own name")
+        return self
+
+
 class ConsoleConfig(_Strict):
     """The technician's web console (edge/console, docs/console.md); off unless enabled."""
 
@@ -844,6 +910,9 @@ class Config(_Strict):
         default_factory=lambda: DownlinkConfig(), description="Documents from the central office."
     )
     metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics.")
+    outline: OutlineConfig = Field(
+        default_factory=lambda: OutlineConfig(), description="Outline dimensions from a LiDAR gantry."
+    )
     console: ConsoleConfig = Field(
         default_factory=lambda: ConsoleConfig(), description="The technician's web console."
     )

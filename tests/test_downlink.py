@@ -147,7 +147,7 @@ async def test_the_daemon_judges_with_an_applied_remote_config(tmp_path: Path) -
     assert ack["status"] == "applied" and ack["applied_version"] == 5
     assert daemon.config.rules.tolerance_factor == 1.0
     assert daemon.site.output.idle_lines == ("请慢行",)
-    assert daemon.status_summary()["downlink_versions"] == {"watchlist": None, "permits": None, "config": 5}
+    assert daemon.status_summary()["downlink_versions"] == {"watchlist": None, "permits": None, "config": 5, "registry": None}
     # A restarted daemon applies the stored document before its first vehicle.
     again = LaneDaemon(_config(tmp_path))
     await again.downlink.load()
@@ -220,7 +220,7 @@ async def test_retained_documents_are_applied_and_acknowledged_over_a_real_broke
     # A restarted station keeps what it applied; the retained documents re-delivered are not newer.
     restarted = DownlinkService(config, on_config=applied_configs.append)
     await restarted.load()
-    assert restarted.versions() == {"watchlist": 3, "permits": 7, "config": 2}
+    assert restarted.versions() == {"watchlist": 3, "permits": 7, "config": 2, "registry": None}
     assert applied_configs[-1].rules.tolerance_factor == 1.1
     stop = asyncio.Event()
     task = asyncio.create_task(restarted.run(stop))
@@ -266,7 +266,7 @@ async def test_a_refused_acknowledgement_is_logged_and_counted_and_the_documents
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)
-    assert service.versions() == {"watchlist": 3, "permits": 7, "config": None}
+    assert service.versions() == {"watchlist": 3, "permits": 7, "config": None, "registry": None}
     health = service.health()
     assert (health["applied"], health["acks_refused"]) == (2, 2)
     topic = ack_topic(config, "permits")

@@ -5,7 +5,9 @@ Three kinds arrive from the central office as retained MQTT messages (docs/downl
 * ``watchlist``: plates to flag, each with a reason and an optional end;
 * ``permits``: oversize/overweight permits (大件运输许可): plates, permitted gross, axles, dimensions,
   validity, route and its stations (:class:`edge.rules.permits.Permit`);
-* ``config``: a safe subset of the lane configuration, :data:`CONFIG_KEYS`, nothing else.
+* ``config``: a safe subset of the lane configuration, :data:`CONFIG_KEYS`, nothing else;
+* ``registry`` (optional): the vehicle registry, plate -> registered axle layout and dimensions
+  (:class:`edge.rules.registry.RegisteredVehicle`), for the 非法改装 check.
 
 Each document carries a ``version`` (an integer that only grows).  A document is applied only when its
 version is greater than the stored one; the whole document replaces the previous one of its kind in one
@@ -30,6 +32,7 @@ from edge.config import Config
 from edge.configerrors import DEFAULT_FIXES, Loc, format_errors
 from edge.errors import EdgeError
 from edge.rules.permits import Permit, WatchEntry
+from edge.rules.registry import RegisteredVehicle
 
 __all__ = [
     "CONFIG_KEYS",
@@ -39,12 +42,13 @@ __all__ = [
     "DocumentError",
     "DownlinkStore",
     "PermitsDocument",
+    "RegistryDocument",
     "WatchlistDocument",
     "apply_config",
     "parse_document",
 ]
 
-KINDS = ("watchlist", "permits", "config")
+KINDS = ("watchlist", "permits", "config", "registry")
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 #: The configuration keys the central office may change remotely.  Everything else (devices, scale
 #: geometry, limits table, evidence, MQTT, TLS) needs a technician on site: a wrong remote value there
@@ -88,6 +92,18 @@ class PermitsDocument(_Document):
         return self
 
 
+class RegistryDocument(_Document):
+    kind: Literal["registry"] = "registry"
+    vehicles: tuple[RegisteredVehicle, ...] = Field(max_length=2_000_000)
+
+    @model_validator(mode="after")
+    def _unique_plates(self) -> RegistryDocument:
+        plates = [vehicle.plate for vehicle in self.vehicles]
+        if len(plates) != len(set(plates)):
+            raise ValueError("each plate may appear once in the registry")
+        return self
+
+
 class RulesSettings(_Strict):
     tolerance_factor: float | None = Field(None, ge=1.0, le=1.5)
 
@@ -113,6 +129,7 @@ _MODELS: dict[str, type[_Document]] = {
     "watchlist": WatchlistDocument,
     "permits": PermitsDocument,
     "config": ConfigDocument,
+    "registry": RegistryDocument,
 }
 
 

@@ -158,10 +158,68 @@ def explain(record: EvidenceRecord) -> list[str]:
         )
         for problem in permit.problems:
             lines.append(f"  不符项 Field: {problem}")
+    lines += _outline_and_registry(record)
     for match in record.watchlist or []:
         how = "车牌一致 plate as read" if match.exact else "备选车牌 one of the reader's alternatives"
         sent = "已即时告警 alert sent" if match.alert_sent else "告警未即时送达 alert not sent at once"
         lines.append(f"黑名单 Watch-list {match.plate}: {match.reason} ({how}; {sent})")
     for reason in record.reasons:
         lines.append(f"原因 Reason: {reason}")
+    return lines
+
+
+_STATE = {"over": "over", "uncertain": "uncertain"}
+_WORD = {"height": ("超高", "高"), "width": ("超宽", "宽"), "length": ("超长", "长")}
+_REGISTRY = {
+    "matches": ("与登记一致", "matches its registration"),
+    "modified": ("非法改装", "outside the GB 21861 tolerance of its registration (possibly illegally modified)"),
+    "axles_differ": ("轴数与登记不符", "axle count differs from the registration"),
+    "not_checked": ("外廓未测，未比对", "outline not measured: not compared"),
+}
+
+
+def _m(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} m"
+
+
+def _outline_and_registry(record: EvidenceRecord) -> list[str]:
+    """The outline (measured or not), the light curtain's height and the registry's facts."""
+    lines: list[str] = []
+    outline = record.outline
+    if outline is not None and outline.status == "measured":
+        u = f"u {_m(outline.u_height_m)} / {_m(outline.u_width_m)} / {_m(outline.u_length_m)}"
+        lines.append(
+            f"外廓 Outline: 高 height {_m(outline.height_m)}, 宽 width {_m(outline.width_m)},"
+            f" 长 length {_m(outline.length_m)} ({u}; k = {outline.coverage:g})"
+        )
+        limits = outline.limits_m
+        lines.append(
+            f"外廓限值 Oversize limits: 高 height {limits.get('height_m', 0):g} m, 宽 width"
+            f" {limits.get('width_m', 0):g} m, 长 length {limits.get('length_m', 0):g} m ({outline.source})"
+        )
+        for name, state in outline.states.items():
+            if state in _STATE and name in _WORD:
+                value, sigma = getattr(outline, f"{name}_m"), getattr(outline, f"u_{name}_m")
+                word = _WORD[name][0] if state == "over" else f"{_WORD[name][1]}（不确定）"
+                rule = "" if state == "over" else f"; 规则 rule: {outline.uncertain_rule}"
+                lines.append(
+                    f"  {word} {_STATE[state]}: {name} {_m(value)} +/- {_m(sigma)} vs"
+                    f" {limits.get(name + '_m', 0):g} m{rule}"
+                )
+    elif outline is not None:
+        lines.append(f"外廓 Outline: 未测 not measured ({outline.reason}); 仅按重量 weight only")
+    if record.curtain_max_height_mm:
+        lines.append(f"光栅高度 Light curtain height: {record.curtain_max_height_mm} mm")
+    registry = record.registry
+    if registry is not None:
+        zh, en = _REGISTRY.get(registry.status, (registry.status, registry.status))
+        groups = "+".join(str(g) for g in registry.axle_groups or [])
+        lines.append(
+            f"登记 Registry {registry.plate}: {zh} / {en}; 轴数 axles {registry.axle_count or '—'}"
+            + (f", 轴组 groups {groups}" if groups else "")
+            + f"; 长宽高 L/W/H {_m(registry.length_m)} / {_m(registry.width_m)} / {_m(registry.height_m)};"
+            f" 容差 tolerance {registry.tolerance}"
+        )
+        for problem in registry.problems:
+            lines.append(f"  不符项 Field: {problem}")
     return lines
