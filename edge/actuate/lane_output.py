@@ -41,7 +41,7 @@ def _verdict_lines(
         weights = f"总重{_tonnes(gross_kg)} 限{_tonnes(limit_kg)}"
     if verdict is Verdict.PASS:
         return "green", (f"{label} 请通行", weights)
-    if verdict is Verdict.OVERWEIGHT:
+    if verdict.refuses:  # 超限 covers weight and dimensions; the outline's line says which
         return "red", (f"{label} 超限 禁止驶入", weights, "请掉头驶离")
     return "yellow", (f"{label} 称重无效", "请倒车 重新低速过磅")
 

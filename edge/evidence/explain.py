@@ -18,6 +18,7 @@ __all__ = ["explain"]
 _VERDICT = {
     Verdict.PASS: ("通行", "pass: allowed in"),
     Verdict.OVERWEIGHT: ("超限，禁止驶入", "overweight: refused entry"),
+    Verdict.OVERSIZE: ("外廓超限，禁止驶入", "oversize: refused entry"),
     Verdict.REWEIGH: ("复检", "re-weigh: the measurement cannot decide"),
 }
 

@@ -95,7 +95,14 @@ class Verdict(StrEnum):
 
     PASS = "pass"
     OVERWEIGHT = "overweight"
+    #: Legal weight, but a dimension over its limit (超高/超宽/超长): refused like an overweight truck.
+    OVERSIZE = "oversize"
     REWEIGH = "reweigh"
+
+    @property
+    def refuses(self) -> bool:
+        """True when the lane refuses entry (超限: over a weight or a dimension limit)."""
+        return self in (Verdict.OVERWEIGHT, Verdict.OVERSIZE)
 
 
 class Body(StrEnum):

@@ -277,7 +277,7 @@ def apply_permit(decision: Decision, finding: PermitFinding | None) -> Decision:
     if finding is None or decision.verdict is Verdict.REWEIGH:
         return decision
     if finding.status == "covers":
-        if decision.verdict is not Verdict.OVERWEIGHT:
+        if not decision.verdict.refuses:
             return decision
         reason = f"permit {finding.permit_id}: within the permitted {finding.max_gross_kg:,} kg"
         return dataclasses.replace(decision, verdict=Verdict.PASS, reasons=(*decision.reasons, reason))

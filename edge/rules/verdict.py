@@ -51,13 +51,17 @@ def apply_outline(
         return dataclasses.replace(decision, reasons=(*decision.reasons, reason))
     over = _describe(verdict, "over")
     if over:
-        return dataclasses.replace(decision, verdict=Verdict.OVERWEIGHT, reasons=(*decision.reasons, *over))
+        refused = Verdict.OVERWEIGHT if decision.verdict is Verdict.OVERWEIGHT else Verdict.OVERSIZE
+        return dataclasses.replace(decision, verdict=refused, reasons=(*decision.reasons, *over))
     uncertain = _describe(verdict, "uncertain")
     if not uncertain:
         return decision
     notes = tuple(f"{text}; the site's rule for such vehicles: {uncertain_rule}" for text in uncertain)
     if uncertain_rule == "refuse" or decision.verdict is not Verdict.PASS:
-        verdict_now = Verdict.OVERWEIGHT if uncertain_rule == "refuse" else decision.verdict
+        if uncertain_rule == "refuse" and decision.verdict is not Verdict.OVERWEIGHT:
+            verdict_now = Verdict.OVERSIZE
+        else:
+            verdict_now = decision.verdict
     else:
         verdict_now = Verdict.REWEIGH if uncertain_rule == "reweigh" else Verdict.PASS
     return dataclasses.replace(decision, verdict=verdict_now, reasons=(*decision.reasons, *notes))

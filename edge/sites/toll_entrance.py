@@ -216,7 +216,7 @@ class TollEntrance:
             plate is None
             and self.plates is not None
             and permits
-            and judgement.decision.verdict is Verdict.OVERWEIGHT
+            and judgement.decision.verdict.refuses
         ):
             plate = await self.plates.result(session.curtain_enter_t_s)
         read = plate.result if plate is not None else None

@@ -64,6 +64,7 @@ _FONT = "STSong-Light"
 VERDICT_TEXT = {
     "pass": "合格 PASS",
     "overweight": "超限 OVERWEIGHT",
+    "oversize": "外廓超限 OVERSIZE",
     "reweigh": "复检 REWEIGH",
 }
 PASS_KIND_TEXT = {
