@@ -300,3 +300,23 @@ def test_cli_cross_checks_by_default_and_not_with_fast(tmp_path: Path) -> None:
 def test_a_pp_ocr_character_ga36_forbids_in_its_place_is_no_evidence(ours: str, theirs: str) -> None:
     settled = cross_checked(_result(ours, (0.99,) * 7), _opinion(theirs, (0.99,) * 7))
     assert settled.status == "valid" and settled.text == ours
+
+
+def test_per_character_scores_follow_the_cleaning() -> None:
+    """Dropped characters take their scores with them, so the scores stay aligned with the plate text."""
+    text, scores = second_opinion.clean_chars("皖A·B1O6M", (0.9, 0.8, 0.1, 0.7, 0.6, 0.5, 0.4, 0.3))
+    assert text == "皖AB106M"
+    assert scores == (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+    text, scores = second_opinion.clean_chars("O皖A12345", (0.2, 0.9, 0.8, 1, 1, 1, 1, 1))
+    assert text == "皖A12345" and scores[:2] == (0.9, 0.8)
+
+
+def test_pp_ocr_per_character_reading_matches_its_whole_text_reading() -> None:
+    renderer = PlateRenderer()
+    rng = np.random.default_rng(21)
+    crops = [renderer.crop_sample(rng, layout="blue_single")[0] for _ in range(6)]
+    recogniser = second_opinion.PaddleRecogniser()
+    for (text, score), opinion in zip(recogniser.read(crops), recogniser.read_chars(crops), strict=True):
+        assert opinion.text == text and len(opinion.chars) == len(text)
+        assert all(0.0 < p <= 1.0 for p in opinion.chars)
+        assert opinion.score == pytest.approx(score, abs=0.05)  # read() pads a batch to its widest crop
