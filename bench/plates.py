@@ -179,6 +179,36 @@ def synthetic_status(
     return out
 
 
+def double_row_cross_check(reader: PlateReader, renderer: PlateRenderer, count: int) -> dict[str, Any]:
+    """What cross-checking double-row plates would do (they are not: ``rows == 1`` in
+    ``PlateReader.settle``): each sure reading of ``reader`` (the fast path) on fully augmented yellow
+    double-row renders (seed ``SEED + 5``) cross-checked with PP-OCR on its rows side by side."""
+    from edge.plates.preprocess import rows_side_by_side
+    from edge.plates.reader import _unsure_because, cross_checked
+    from edge.plates.second_opinion import PaddleRecogniser
+
+    paddle = PaddleRecogniser()
+    rng = np.random.default_rng(SEED + 5)
+    before = {"valid_right": 0, "valid_wrong": 0}
+    after = {"valid_right": 0, "valid_wrong": 0, "uncertain": 0}
+    for _ in range(count):
+        crop, truth, _ = renderer.crop_sample(rng, layout="yellow_double")
+        result = reader.read_crop(crop)
+        if result.status != "valid" or _unsure_because(result) or result.second_opinion is not None:
+            continue
+        before["valid_right" if result.text == truth else "valid_wrong"] += 1
+        checked = cross_checked(result, paddle.read_chars([rows_side_by_side(crop)])[0])
+        key = (
+            "uncertain"
+            if checked.status != "valid"
+            else "valid_right"
+            if checked.text == truth
+            else "valid_wrong"
+        )
+        after[key] += 1
+    return {"n": count, "sure_before": before, "after_cross_check": after}
+
+
 def _imread(path: Path) -> np.ndarray:
     image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
@@ -449,6 +479,9 @@ def main() -> int:
             name: PlateReader(args.model_dir, threads=1, detector=False, **c) for name, c in CONFIGS.items()
         }
         report["synthetic_status"] = synthetic_status(readers, renderer, args.per_layout)
+        report["double_row_cross_check"] = double_row_cross_check(
+            readers["fast_fusion"], renderer, 2 * args.per_layout
+        )
     if args.only == "real":
         alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
         report["real_crops_no_second_opinion"] = real_crops(alone, shared / "plates" / "real_crops")
@@ -509,6 +542,7 @@ def main() -> int:
     if "synthetic_status" in report:
         for name, row in report["synthetic_status"].items():
             print(f"synthetic {name}: {row}")
+        print(f"double-row plates, if cross-checked: {report['double_row_cross_check']}")
     for key, row in report.items():
         if key.startswith("real_crops") and "exact_match_by_province" in row:
             print(
