@@ -218,12 +218,10 @@ def estimate_crossing(
             scale.tyre_footprint_m,
             axle_loads,
         )
-        axle_u, gross_u = _uncertainties(ata, residuals, rate_hz, wim, profile, scale, axle_loads)
-        if profile is not None and np.all(axle_loads > 0):
-            transfer = load_transfer_kg(axle_loads, spacings, group_max_spacing_m, profile.accel_mps2)
-            axle_u = np.sqrt(axle_u**2 + transfer**2)
+        steady_loads = axle_loads
+        body: _BodyFit | None = None
         if wim.dynamic_knot_m > 0 and np.all(axle_loads > 0) and np.all(speeds_mps > 0):
-            axle_loads = _with_body_dynamics(
+            axle_loads, body = _with_body_dynamics(
                 window,
                 loads,
                 edges,
@@ -236,7 +234,13 @@ def estimate_crossing(
                 speeds_mps,
                 spacings,
                 max(sse, 0.0) / used,
+                btb,
+                max(sse, 0.0),
             )
+        axle_u, gross_u = _uncertainties(ata, residuals, rate_hz, wim, profile, scale, axle_loads, body)
+        if profile is not None and np.all(steady_loads > 0):
+            transfer = load_transfer_kg(axle_loads, spacings, group_max_spacing_m, profile.accel_mps2)
+            axle_u = np.sqrt(axle_u**2 + transfer**2)
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
     return WimMeasurement(
         axle_loads_kg=tuple(float(v) for v in axle_loads),
@@ -268,6 +272,7 @@ def _uncertainties(
     profile: SpeedProfile | None,
     scale: ScaleConfig,
     loads_kg: npt.NDArray[np.float64],
+    body: _BodyFit | None = None,
 ) -> tuple[npt.NDArray[np.float64], float]:
     """Expanded uncertainties (k = 2) of the axle loads and the gross from the crossing's own evidence.
 
@@ -277,6 +282,12 @@ def _uncertainties(
       that bounces, or a brake pulse, keeps the residual on one side for many samples and ``c`` grows
       with it.  So it grows with the misfit and how long it lasts, and shrinks with the residence time and
       the platforms an axle is weighed on.
+    * The body (when its fit ran): the body-dynamics fit explains most of the steady fit's residual (a
+      bouncing body is not an error of the static loads), so ``s^2 c`` is scaled by the share of the
+      residual it leaves.  Where body terms and loads cannot be told apart (one short platform, a brake
+      pulse while an axle stands alone on it) that fit explains the residual by trading one for the
+      other: its system's inverse (loads with the body terms integrated out) then grows by as much; it
+      replaces ``(A^T A)^-1``.
     * The motion: the speed profile's misfit (m) moves each axle's weighed interval by about as much at
       both ends; an axle weighed over the scale's length ``D`` is off by about ``load x misfit / D`` per end
       (independent ends, summed over the axles for the gross).
@@ -302,7 +313,11 @@ def _uncertainties(
     white = squares / count
     # Too few blocks to tell: take the residuals as correlated over a whole block (the cautious side).
     block_variance = float(np.mean(np.square(means))) * block if len(means) >= 4 else white * block
-    covariance = inverse * max(block_variance, white)
+    variance = max(block_variance, white)
+    if body is not None:
+        inverse = body.axle_inverse
+        variance *= body.left
+    covariance = inverse * variance
     motion_m = profile.misfit_rms_m if profile is not None else 0.0
     motion_kg = np.abs(loads_kg) * motion_m * math.sqrt(2.0) / sum(scale.platform_lengths_m)
     axle_var = np.diag(covariance) + motion_kg**2
@@ -410,8 +425,11 @@ def _with_body_dynamics(
     speeds_mps: npt.NDArray[np.float64],
     spacings_m: npt.NDArray[np.float64],
     misfit_variance_kg2: float,
-) -> npt.NDArray[np.float64]:
-    """Axle loads of the fit with shared body terms (module docstring); the steady fit if it fails."""
+    btb: float,
+    steady_sse: float,
+) -> tuple[npt.NDArray[np.float64], _BodyFit | None]:
+    """Axle loads of the fit with shared body terms (module docstring) and what it says about their
+    uncertainty; the steady fit and None if it fails."""
     n_axles = steady_kg.size
     weights = body_term_weights(steady_kg, spacings_m, group_max_spacing_m)
     half = scale.tyre_footprint_m / 2
@@ -455,7 +473,7 @@ def _with_body_dynamics(
         step_s, n_knots, wim.body_min_frequency_hz, wim.body_max_frequency_hz, wim.body_damping_ratio
     )
     if not lags[0] > 1e-9:  # knot intervals of very many body periods: no body motion survives averaging
-        return steady_kg
+        return steady_kg, None
     knots = np.arange(n_knots)
     covariance = lags[np.abs(knots[:, None] - knots[None, :])]
     # The hat basis follows the process only approximately: 0.1 % of the variance independent per knot
@@ -464,7 +482,7 @@ def _with_body_dynamics(
     try:
         knot_precision = np.linalg.inv(covariance) * (data_variance / body_variance)
     except np.linalg.LinAlgError:
-        return steady_kg
+        return steady_kg, None
     system = ata.copy()
     for term in range(weights.shape[0]):
         block = slice(n_axles + term * n_knots, n_axles + (term + 1) * n_knots)
@@ -477,12 +495,34 @@ def _with_body_dynamics(
             centring = np.eye(len(group)) - 1.0 / len(group)
             system[np.ix_(group, group)] += data_variance / spread_kg**2 * centring
     # Every knot stays in: one no axle stands at is tied to its neighbours by the prior.
+    # One factorisation: the solution and the axle block of the system's inverse (the posterior of the
+    # axle loads with the body terms integrated out, up to the data variance).
+    rhs = np.zeros((system.shape[0], 1 + n_axles))
+    rhs[:, 0] = atb
+    rhs[np.arange(n_axles), 1 + np.arange(n_axles)] = 1.0
     try:
-        solution = np.linalg.solve(system, atb)
+        solved = np.linalg.solve(system, rhs)
     except np.linalg.LinAlgError:
-        return steady_kg
+        return steady_kg, None
+    solution = solved[:, 0]
     loads = np.asarray(solution[:n_axles], dtype=np.float64)
-    return loads if np.all(np.isfinite(loads)) else steady_kg
+    if not np.all(np.isfinite(loads)):
+        return steady_kg, None
+    # The residual this fit leaves: |b - A x|^2 from the normal equations of the data alone (no priors).
+    sse = max(btb - 2.0 * float(solution @ atb) + float(solution @ ata @ solution), 0.0)
+    left = min(sse / steady_sse, 1.0) if steady_sse > 0 else 1.0
+    axle_block = np.asarray(solved[:n_axles, 1:], dtype=np.float64)
+    return loads, _BodyFit(left, 0.5 * (axle_block + axle_block.T))
+
+
+@dataclass(frozen=True)
+class _BodyFit:
+    """What the body-dynamics fit says about the uncertainty of its axle loads."""
+
+    left: float  # share of the steady fit's residual sum of squares that it leaves (<= 1)
+    axle_inverse: npt.NDArray[
+        np.float64
+    ]  # the axle block of its system's inverse (as (A^T A)^-1 of the steady fit)
 
 
 def _beyond(value: float, limit: float) -> str:
