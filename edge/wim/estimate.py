@@ -238,9 +238,15 @@ def estimate_crossing(
                 max(sse, 0.0),
             )
         axle_u, gross_u = _uncertainties(ata, residuals, rate_hz, wim, profile, scale, axle_loads, body)
-        if profile is not None and np.all(steady_loads > 0):
-            transfer = load_transfer_kg(axle_loads, spacings, group_max_spacing_m, profile.accel_mps2)
-            axle_u = np.sqrt(axle_u**2 + transfer**2)
+        if profile is not None and np.all(steady_loads > 0) and profile.accel_mps2 != 0.0:
+            # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
+            # the static loads are those less the transfer of a typical centre of gravity, uncertain by
+            # the transfer of the spread of heights.
+            axle_loads = axle_loads - pitch_transfer_kg(
+                axle_loads, spacings, profile.accel_mps2, CG_HEIGHT_TYPICAL_M
+            )
+            spread = np.abs(pitch_transfer_kg(axle_loads, spacings, profile.accel_mps2, CG_HEIGHT_SPREAD_M))
+            axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * spread) ** 2)
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
     return WimMeasurement(
         axle_loads_kg=tuple(float(v) for v in axle_loads),
@@ -326,48 +332,43 @@ def _uncertainties(
     return k * np.sqrt(np.maximum(axle_var, 0.0)), k * math.sqrt(max(gross_var, 0.0))
 
 
-CG_HEIGHT_MAX_M = 2.0
-"""Highest centre of gravity of a loaded truck expected (m): sets the load transfer the axle loads may
-carry under the measured acceleration."""
+CG_HEIGHT_TYPICAL_M = 1.5
+"""Centre-of-gravity height of a typical laden heavy truck (m): the pitch load transfer the axle loads are
+corrected for under the measured acceleration (:func:`pitch_transfer_kg`)."""
 
-GRAVITY_MPS2 = 9.81
+CG_HEIGHT_SPREAD_M = 0.35
+"""Standard uncertainty of that height (m): an empty truck's is about 1.0-1.2 m, a high load's 2.0-2.2 m;
+the transfer of this height widens each axle load's uncertainty (k = 2 applied)."""
 
 
-def load_transfer_kg(
+def pitch_transfer_kg(
     loads_kg: npt.NDArray[np.float64],
     spacings_m: npt.NDArray[np.float64],
-    group_max_spacing_m: float,
     accel_mps2: float,
+    cg_height_m: float,
 ) -> npt.NDArray[np.float64]:
-    """Per axle, how much load the body's pitch may have moved onto or off it under ``accel_mps2`` (kg).
+    """Load moved onto each axle (kg, signed) by the body's pitch under a steady ``accel_mps2``.
 
-    Braking or accelerating at ``a`` puts a moment ``M a h`` on each vehicle unit (``M`` its load, ``h`` its
-    centre of gravity, at most :data:`CG_HEIGHT_MAX_M`); on suspensions as stiff as the loads they carry
-    it moves ``M a h L_i d_i / (g sum_j L_j d_j^2)`` onto axle ``i`` (``d_i`` its distance ahead of the
-    unit's load centroid; units as in :func:`body_term_weights`).  The gross does not change; two strips
-    cannot tell the axles' share, so it widens each axle load's uncertainty.
+    The inertia force ``M a`` at the centre of gravity (height ``h``) is a moment ``M a h`` on the whole
+    vehicle (a trailer's goes through its coupling onto the towing unit); on suspensions as stiff as the
+    loads they carry it moves ``-M a h L_i d_i / (g sum_j L_j d_j^2)`` onto axle ``i`` (``d_i`` its distance
+    ahead of the vehicle's load centroid): braking loads the front axles.  The gross does not change.
     """
-    out = np.zeros(loads_kg.size)
-    if accel_mps2 == 0.0 or loads_kg.size < 2:
-        return out
-    groups = _groups(spacings_m, group_max_spacing_m)
-    units = (
-        [[a for g in groups for a in g]]
-        if len(groups) <= 2
-        else [groups[0] + groups[1], [a for g in groups[2:] for a in g]]
-    )
+    gross_kg = float(loads_kg.sum())
     position_m = np.concatenate(([0.0], np.cumsum(spacings_m)))
-    for unit in units:
-        unit_loads = loads_kg[unit]
-        unit_kg = float(unit_loads.sum())
-        ahead_m = -(position_m[unit] - float(np.dot(unit_loads, position_m[unit])) / unit_kg)
-        moment = float(np.dot(unit_loads, ahead_m * ahead_m))
-        if len(unit) < 2 or moment <= 1e-9:
-            continue
-        out[unit] = np.abs(
-            unit_kg * accel_mps2 * CG_HEIGHT_MAX_M * unit_loads * ahead_m / (GRAVITY_MPS2 * moment)
-        )
-    return out
+    if loads_kg.size < 2 or gross_kg <= 0 or accel_mps2 == 0.0:
+        return np.zeros(loads_kg.size)
+    ahead_m = -(position_m - float(np.dot(loads_kg, position_m)) / gross_kg)
+    moment = float(np.dot(loads_kg, ahead_m * ahead_m))
+    if moment <= 1e-9:
+        return np.zeros(loads_kg.size)
+    moved: npt.NDArray[np.float64] = (
+        -gross_kg * accel_mps2 * cg_height_m * loads_kg * ahead_m / (GRAVITY_MPS2 * moment)
+    )
+    return moved
+
+
+GRAVITY_MPS2 = 9.81
 
 
 def _groups(spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float) -> list[list[int]]:
