@@ -282,6 +282,8 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
     axle_errors: list[float] = []
     reasons: dict[str, int] = {}
     over_speed_limit_only = 0
+    reweighed_errors: list[float] = []  # what the re-weighed crossings would have weighed
+    reweighed_speeds: list[float] = []
     gross_covered: list[bool] = []
     axle_covered: list[bool] = []
     gross_u_pct: list[float] = []
@@ -299,6 +301,11 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
             reweigh += 1
             caught_or_within += 1
             over_speed_limit_only += all(" km/h allowed" in reason for reason in judgement.decision.reasons)
+            if judgement.measurement is not None and math.isfinite(judgement.measurement.gross_kg):
+                reweighed_errors.append(
+                    (judgement.measurement.gross_kg - truck.gross_kg) / truck.gross_kg * 100
+                )
+                reweighed_speeds.append(truck.speed_kmh)
             for reason in judgement.decision.reasons:
                 # One key per kind of reason: its figures replaced by N, up to the first colon or bracket.
                 key = re.sub(r"(\+/-)?[+-]?\d[\d.,]*", "N", reason.split(" (")[0].split(":")[0])[:70]
@@ -339,6 +346,11 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
         "gross_uncertainty_coverage": round(float(np.mean(gross_covered)), 4) if gross_covered else None,
         "axle_uncertainty_coverage": round(float(np.mean(axle_covered)), 4) if axle_covered else None,
         "gross_uncertainty_pct_p50": round(float(np.median(gross_u_pct)), 3) if gross_u_pct else None,
+        # The re-weighed crossings' gross errors had they been judged: how many needed re-weighing.
+        "reweighed_outside_class": round(float(np.mean(np.abs(reweighed_errors) > CLASS_LIMIT_PCT[name])), 4)
+        if reweighed_errors
+        else None,
+        "reweighed_speed_kmh_p50": round(float(np.median(reweighed_speeds)), 1) if reweighed_speeds else None,
         "reweigh_reasons": dict(sorted(reasons.items(), key=lambda item: -item[1])),
         # Recorded seconds per CPU second of judge() (weighing, checks, verdict), all but the first crossing.
         "judge_realtime_x": round(recorded_s / judge_s) if judge_s > 0 else None,
@@ -352,12 +364,16 @@ HARSH_DRIFT_KG_PER_MIN = 12.0
 HARSH_ROUGHNESS = (0.5, 1.0)
 
 
-def harsh(crossings: int, seed: int, rate_hz: int, span_error: float, tracking: bool) -> dict[str, Any]:
+def harsh(
+    crossings: int, seed: int, rate_hz: int, span_error: float, tracking: bool, drift: str = "ramp"
+) -> dict[str, Any]:
     """The full-length scale at a harsh site: trucks one after another on one clock (the cells drift
     between them), through the live weighing stage (edge.wim.weighing.Weighing: pre-roll zero, auto-zero on
     the empty lane between vehicles, the span check).  Without ``tracking`` every crossing is zeroed on the
     calibration zero (its pre-roll cut off).  Reports gross accuracy, the re-weigh rate and after how many
-    trucks the span alarm fired."""
+    trucks the span alarm fired.  ``drift``: "ramp", every cell's zero moving at 0.2 kg/s all along (a
+    temperature ramp through each cell's zero coefficient, seeded signs); "wander", the simulator's slow
+    sinusoidal drift whose rate never exceeds 0.2 kg/s."""
     from edge.judge import judge_weighed
     from edge.wim.weighing import Weighing, weigh
 
@@ -369,9 +385,23 @@ def harsh(crossings: int, seed: int, rate_hz: int, span_error: float, tracking: 
     scenario = random_scenario(seed, crossings, speed_kmh=(3.0, 40.0), roughness=HARSH_ROUGHNESS)
     errors_of_span = np.zeros(geometry.n_channels)
     errors_of_span[0] = span_error
-    cells = LoadCellModel(
-        geometry.n_channels, seed=seed, drift_kg_per_min=HARSH_DRIFT_KG_PER_MIN, span_errors=errors_of_span
-    )
+    if drift == "ramp":
+        # 0.01 °C/s (36 °C/h, a deck in the morning sun at its fastest) at +/-20 kg/°C a cell: 0.2 kg/s.
+        signs = np.random.default_rng(seed + 2).choice([-1.0, 1.0], geometry.n_channels)
+        cells = LoadCellModel(
+            geometry.n_channels,
+            seed=seed,
+            span_errors=errors_of_span,
+            zero_tc_kg_per_c=signs * HARSH_DRIFT_KG_PER_MIN / 60 / 0.01,
+            temperature_profile=lambda times: 20.0 + 0.01 * np.asarray(times),
+        )
+    else:
+        cells = LoadCellModel(
+            geometry.n_channels,
+            seed=seed,
+            drift_kg_per_min=HARSH_DRIFT_KG_PER_MIN,
+            span_errors=errors_of_span,
+        )
     calibration_zero = np.asarray(cells.zero_counts, dtype=np.float64)
     weighing = Weighing(config.scale, calibration_zero)
     rng = np.random.default_rng(seed + 1)
@@ -423,6 +453,8 @@ def harsh(crossings: int, seed: int, rate_hz: int, span_error: float, tracking: 
         "population": "harsh",
         "span_error_cell_1": span_error,
         "zero_tracking": tracking,
+        "drift": drift,
+        "zero_alarm": weighing.zero.alarm,
         "crossings": crossings,
         "hours_simulated": round(float(t[-1]) / 3600, 2),
         "sent_to_reweigh": round(reweigh / crossings, 4),
@@ -518,8 +550,13 @@ def main() -> None:
         WIM_SETTINGS.update(args.wim)
         started = time.perf_counter()
         rows = [
-            harsh(args.crossings, args.seed, args.rate_hz, span_error, tracking)
-            for span_error, tracking in ((HARSH_SPAN_ERROR, True), (HARSH_SPAN_ERROR, False), (0.0, True))
+            harsh(args.crossings, args.seed, args.rate_hz, span_error, tracking, drift)
+            for span_error, tracking, drift in (
+                (HARSH_SPAN_ERROR, True, "ramp"),
+                (HARSH_SPAN_ERROR, False, "ramp"),
+                (HARSH_SPAN_ERROR, True, "wander"),
+                (0.0, True, "ramp"),
+            )
         ]
         print(
             json.dumps(
