@@ -371,8 +371,8 @@ def harsh(
     between them), through the live weighing stage (edge.wim.weighing.Weighing: pre-roll zero, auto-zero on
     the empty lane between vehicles, the span check).  Without ``tracking`` every crossing is zeroed on the
     calibration zero (its pre-roll cut off).  Reports gross accuracy, the re-weigh rate and after how many
-    trucks the span alarm fired.  ``drift``: "ramp", every cell's zero moving at 0.2 kg/s all along (a
-    temperature ramp through each cell's zero coefficient, seeded signs); "wander", the simulator's slow
+    trucks the span alarm fired.  ``drift``: "ramp", every cell's zero rising at 0.2 kg/s all along (a
+    temperature ramp through the cells' zero coefficient); "wander", the simulator's slow
     sinusoidal drift whose rate never exceeds 0.2 kg/s."""
     from edge.judge import judge_weighed
     from edge.wim.weighing import Weighing, weigh
@@ -386,13 +386,13 @@ def harsh(
     errors_of_span = np.zeros(geometry.n_channels)
     errors_of_span[0] = span_error
     if drift == "ramp":
-        # 0.01 °C/s (36 °C/h, a deck in the morning sun at its fastest) at +/-20 kg/°C a cell: 0.2 kg/s.
-        signs = np.random.default_rng(seed + 2).choice([-1.0, 1.0], geometry.n_channels)
+        # 0.01 °C/s (36 °C/h, a deck in the morning sun at its fastest) at 20 kg/°C a cell: 0.2 kg/s, every
+        # cell the same way (cells of one make share their coefficient's sign; nothing cancels in the gross).
         cells = LoadCellModel(
             geometry.n_channels,
             seed=seed,
             span_errors=errors_of_span,
-            zero_tc_kg_per_c=signs * HARSH_DRIFT_KG_PER_MIN / 60 / 0.01,
+            zero_tc_kg_per_c=HARSH_DRIFT_KG_PER_MIN / 60 / 0.01,
             temperature_profile=lambda times: 20.0 + 0.01 * np.asarray(times),
         )
     else:
