@@ -102,6 +102,7 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
         config.scale,
         config.wim,
         config.rules.group_max_spacing_m,
+        config.rules,
     )
     reasons += stability_problems(measurement, config.rules)
     ratios = None
