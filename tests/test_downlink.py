@@ -320,6 +320,29 @@ async def test_unsigned_forged_or_misdirected_documents_are_rejected_and_the_las
     assert DownlinkStore(tmp_path / "evidence.db").load()["config"].version == 3
 
 
+async def test_a_document_signed_for_another_site_is_refused_and_one_for_this_site_applies(
+    tmp_path: Path,
+) -> None:
+    service = DownlinkService(_config(tmp_path, site="s1"))
+    theirs = {"version": 5, "sites": ["s2", "s3"], "settings": {"rules": {"tolerance_factor": 1.5}}}
+    ack = await service.handle("config", _signed("config", theirs))
+    assert ack["status"] == "rejected" and ack["applied_version"] is None
+    assert ack["errors"] == [
+        "sites: addressed to s2, s3, not to this station (s1); ask the central office to sign it for this site"
+    ]
+    # Editing the list after signing breaks the signature: the binding cannot be lifted on the way.
+    envelope = json.loads(_signed("config", theirs))
+    envelope["document"] = json.dumps({**theirs, "sites": ["s1"]})
+    assert (await service.handle("config", _bytes(envelope)))["errors"][0].startswith("signature: ")
+    ours = {"version": 6, "sites": ["s1", "s2"], "settings": {"rules": {"tolerance_factor": 1.03}}}
+    assert (await service.handle("config", _signed("config", ours)))["status"] == "applied"
+    assert service.current("config").settings.rules.tolerance_factor == 1.03
+    everyone = {**WATCHLIST}  # no "sites": every station
+    assert (await service.handle("watchlist", _signed("watchlist", everyone)))["status"] == "applied"
+    empty = await service.handle("permits", _signed("permits", {**PERMITS, "sites": []}))
+    assert empty["status"] == "rejected" and empty["errors"][0].startswith("sites")
+
+
 async def test_without_keys_every_document_is_refused_unless_a_lab_accepts_unsigned(tmp_path: Path) -> None:
     strict = DownlinkService(_config(tmp_path / "strict", accept_unsigned=False))
     ack = await strict.handle("watchlist", _bytes(WATCHLIST))

@@ -73,6 +73,13 @@ class _Document(_Strict):
         ge=1, description="Grows with every new document of this kind; older ones are ignored."
     )
     issued_utc: datetime | None = Field(None, description="When the central office issued it (informative).")
+    sites: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        description="The site IDs this document is addressed to; inside the signed text, so the signature"
+        " binds it to them, and a station not named refuses it (a document signed for one site cannot be"
+        " replayed on another's topic).  Absent: every station (a province-wide watch-list).",
+    )
 
 
 class WatchlistDocument(_Document):
