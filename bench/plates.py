@@ -126,6 +126,89 @@ def synthetic_types(
     return rows
 
 
+#: The reader configurations compared by ``--only fusion`` and ``--only real`` (issue 15, second sitting):
+#: main's issue 15 behaviour, the fast path with character-level fusion, and the cross-check of every
+#: single-row reading (the lane path).
+CONFIGS: dict[str, dict[str, bool]] = {
+    "before_issue15_settle": {"cross_check": False, "fusion": False},
+    "fast_fusion": {"cross_check": False, "fusion": True},
+    "cross_check_fusion": {"cross_check": True, "fusion": True},
+}
+FUSION_LAYOUTS = ("blue_single", "yellow_single", "green_small", "yellow_double", "black_single")
+
+
+def synthetic_status(
+    readers: dict[str, PlateReader], renderer: PlateRenderer, per_layout: int
+) -> dict[str, Any]:
+    """Valid and right / valid but wrong / uncertain / unreadable per reader configuration, on the same
+    held-out rendered crops (fully augmented, as training draws them; seed ``SEED + 4``, never used by
+    training or by the other synthetic sets here), for choosing between the configurations without the
+    real crops."""
+    rng = np.random.default_rng(SEED + 4)
+    samples = [
+        renderer.crop_sample(rng, layout=layout)[:2] for layout in FUSION_LAYOUTS for _ in range(per_layout)
+    ]
+    out: dict[str, Any] = {"n": len(samples), "layouts": list(FUSION_LAYOUTS)}
+    for name, reader in readers.items():
+        counts = {"valid_right": 0, "valid_wrong": 0, "uncertain": 0, "uncertain_right": 0, "unreadable": 0}
+        ms: list[float] = []
+        wrong: list[str] = []
+        for crop, truth in samples:
+            started = time.perf_counter()
+            result = reader.read_crop(crop)
+            ms.append((time.perf_counter() - started) * 1000)
+            if result.status == "valid":
+                counts["valid_right" if result.text == truth else "valid_wrong"] += 1
+                if result.text != truth and len(wrong) < 10:
+                    wrong.append(
+                        f"{truth} -> {result.text} ({result.confidence:.2f}, {result.second_opinion})"
+                    )
+            else:
+                counts[result.status] += 1
+                counts["uncertain_right"] += truth in (result.text, *result.alternatives)
+        n = len(samples)
+        out[name] = {
+            **counts,
+            "valid_right_rate": round(counts["valid_right"] / n, 4),
+            "valid_right_ci95": wilson(counts["valid_right"], n),
+            "valid_wrong_rate": round(counts["valid_wrong"] / n, 4),
+            "valid_wrong_ci95": wilson(counts["valid_wrong"], n),
+            "latency": _percentiles(ms),
+            "wrong_valid_examples": wrong,
+        }
+    return out
+
+
+def double_row_cross_check(reader: PlateReader, renderer: PlateRenderer, count: int) -> dict[str, Any]:
+    """What cross-checking double-row plates would do (they are not: ``rows == 1`` in
+    ``PlateReader.settle``): each sure reading of ``reader`` (the fast path) on fully augmented yellow
+    double-row renders (seed ``SEED + 5``) cross-checked with PP-OCR on its rows side by side."""
+    from edge.plates.preprocess import rows_side_by_side
+    from edge.plates.reader import _unsure_because, cross_checked
+    from edge.plates.second_opinion import PaddleRecogniser
+
+    paddle = PaddleRecogniser()
+    rng = np.random.default_rng(SEED + 5)
+    before = {"valid_right": 0, "valid_wrong": 0}
+    after = {"valid_right": 0, "valid_wrong": 0, "uncertain": 0}
+    for _ in range(count):
+        crop, truth, _ = renderer.crop_sample(rng, layout="yellow_double")
+        result = reader.read_crop(crop)
+        if result.status != "valid" or _unsure_because(result) or result.second_opinion is not None:
+            continue
+        before["valid_right" if result.text == truth else "valid_wrong"] += 1
+        checked = cross_checked(result, paddle.read_chars([rows_side_by_side(crop)])[0])
+        key = (
+            "uncertain"
+            if checked.status != "valid"
+            else "valid_right"
+            if checked.text == truth
+            else "valid_wrong"
+        )
+        after[key] += 1
+    return {"n": count, "sure_before": before, "after_cross_check": after}
+
+
 def _imread(path: Path) -> np.ndarray:
     image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
@@ -373,11 +456,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "crops", "frames", "real"),
+        choices=("all", "crops", "frames", "real", "fusion"),
         default="all",
         help="crops: real and synthetic crops only; real: the real crops, the real scenes and the"
-        " 1080p frame latency with rapidocr's pipeline as the baseline",
+        " 1080p frame latency with rapidocr's pipeline as the baseline, for each reader configuration;"
+        " fusion: the configurations on synthetic held-out crops only (no ../shared)",
     )
+    parser.add_argument("--per-layout", type=int, default=100, help="--only fusion: crops per layout")
     args = parser.parse_args()
 
     reader = PlateReader(args.model_dir, threads=1)
@@ -389,12 +474,24 @@ def main() -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}",
         "one_core": True,
     }
+    if args.only == "fusion":
+        readers = {
+            name: PlateReader(args.model_dir, threads=1, detector=False, **c) for name, c in CONFIGS.items()
+        }
+        report["synthetic_status"] = synthetic_status(readers, renderer, args.per_layout)
+        report["double_row_cross_check"] = double_row_cross_check(
+            readers["fast_fusion"], renderer, 2 * args.per_layout
+        )
     if args.only == "real":
-        report["real_crops"] = real_crops(reader, shared / "plates" / "real_crops")
         alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
         report["real_crops_no_second_opinion"] = real_crops(alone, shared / "plates" / "real_crops")
-        report["real_scenes"] = real_scenes(reader, shared / "plates" / "real_scenes")
-        report["frame_latency_1080p"] = frame_latency(reader, renderer, args.frames, baseline=True)
+        for name, config in CONFIGS.items():
+            configured = PlateReader(args.model_dir, threads=1, **config)
+            report[f"real_crops_{name}"] = real_crops(configured, shared / "plates" / "real_crops")
+            report[f"real_scenes_{name}"] = real_scenes(configured, shared / "plates" / "real_scenes")
+            report[f"frame_latency_1080p_{name}"] = frame_latency(
+                configured, renderer, args.frames, baseline=name == "cross_check_fusion"
+            )
     if args.only in ("all", "crops"):
         report["real_crops"] = real_crops(reader, shared / "plates" / "real_crops")
         report[f"real_crops_home_{args.home_province}_share_0.5"] = real_crops(
@@ -433,8 +530,19 @@ def main() -> int:
             f" {row['readings']}, {row['ms']} ms"
         ),
     )
-    if "frame_latency_1080p" in report:
-        print(f"1080p frames, detection + reading: {report['frame_latency_1080p']}")
+    for key, row in report.items():
+        if key.startswith("frame_latency_1080p"):
+            print(f"{key}, detection + reading: {row}")
+        if key.startswith("real_scenes_"):
+            for name, scene in row.items():
+                print(
+                    f"  {key} {name}: {scene['found']}/{scene['plates']} found, {scene['right']} right,"
+                    f" extra {scene['extra']}, {scene['readings']}, {scene['ms']} ms"
+                )
+    if "synthetic_status" in report:
+        for name, row in report["synthetic_status"].items():
+            print(f"synthetic {name}: {row}")
+        print(f"double-row plates, if cross-checked: {report['double_row_cross_check']}")
     for key, row in report.items():
         if key.startswith("real_crops") and "exact_match_by_province" in row:
             print(

@@ -412,7 +412,7 @@ class Work:
                 rms = float(np.sqrt(max(sse, 0.0) / used))
                 window = SampleWindow(s.times_s[v.lo : v.hi], s.counts[v.lo : v.hi], 0)
                 with kernels_of(impl):  # the estimator's body-dynamics step, on this side's kernels
-                    axle_loads = estimate._with_body_dynamics(
+                    axle_loads, _ = estimate._with_body_dynamics(
                         window,
                         loads[v.lo : v.hi],
                         s.edges_m,
@@ -425,6 +425,8 @@ class Work:
                         speeds,
                         spacings,
                         max(sse, 0.0) / used,
+                        btb,
+                        max(sse, 0.0),
                     )
             out.append((axle_loads, speeds, spacings, rms))
         return out

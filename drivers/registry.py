@@ -28,6 +28,9 @@ DRIVERS: dict[str, tuple[str, str, str]] = {
     "toledo_continuous": ("drivers.indicator.driver", "ToledoContinuous", "indicator"),
     "mt_sics": ("drivers.indicator.driver", "MtSics", "indicator"),
     "modbus_rtu": ("drivers.indicator.modbus", "ModbusTransmitter", "indicator"),
+    # RFID / IC card readers of a static weighbridge (docs/protocols/card_reader.md): 125 kHz EM4100 ASCII
+    # output (ID-12LA, RDM6300 and compatibles, EM-compatible Mifare UID readers).
+    "em4100_ascii": ("drivers.card.driver", "CardReader", "card_reader"),
     # 2-D LiDAR scanners of an outline gantry (docs/protocols/lidar.md); wired into a site with issue 17.
     "sick_lms5xx": ("drivers.lidar.driver", "LidarScanner", "lidar"),
     # Infrared position beams at both ends of a static weighbridge's deck (edge/sites/static_weighbridge.py).

@@ -162,7 +162,7 @@ def _register_subcommands() -> None:
     from edge.cli_calibrate import calibrate
     from edge.cli_central import central
     from edge.cli_evidence import evidence
-    from edge.cli_ops import doctor, status, tail
+    from edge.cli_ops import console, doctor, status, tail
     from edge.cli_plate import plate
     from edge.cli_rules import rules
     from edge.cli_wim import wim
@@ -176,6 +176,7 @@ def _register_subcommands() -> None:
     main.add_command(plate)
     main.add_command(rules)
     main.add_command(wim)
+    main.add_command(console)
 
 
 _register_subcommands()

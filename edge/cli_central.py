@@ -229,7 +229,7 @@ def keygen(out_file: Path, key_id: str) -> None:
 @click.argument("document", type=click.File("rb"))
 @click.option(
     "--kind",
-    type=click.Choice(["watchlist", "permits", "config"]),
+    type=click.Choice(["watchlist", "permits", "config", "registry"]),
     required=True,
     help="The document's kind (its topic): the signature is bound to it.",
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import click
 
 from edge.config import ConfigError, load_config
 
-__all__ = ["doctor", "status", "tail"]
+__all__ = ["console", "doctor", "status", "tail"]
 
 
 @click.command()
@@ -260,3 +261,26 @@ def tail(config_path: Path, backlog: int, as_json: bool, count: int | None, inte
                 time.sleep(interval)
     except KeyboardInterrupt:
         pass
+
+
+@click.group()
+def console() -> None:
+    """The technician's web console (docs/console.md)."""
+
+
+@console.command("hash-password")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin (scripts)."
+)
+def console_hash_password(password_stdin: bool) -> None:
+    """Print a console.password_hash line (scrypt) for the lane's TOML file."""
+    from edge.console.auth import hash_password
+
+    password: str
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Console password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise click.ClickException("use at least 8 characters for the console password")
+    click.echo(f'password_hash = "{hash_password(password)}"')

@@ -1,5 +1,9 @@
 """``edge rules explain RECORD_ID``: why a stored record's verdict was reached, in Chinese and English.
 
+``edge rules explain --vehicle 7000,12000,12000 --spacings 4.2,1.35 [--air-suspension]`` is the what-if:
+the station's rules (the gross row and its variants, each axle group's GB 1589 row, the sum rule) applied
+to a vehicle given on the command line.
+
 Reads the record (read-only) from the evidence database given by --config or --database (the newest
 demo run's by default) and prints :func:`edge.evidence.explain.explain`, or the facts as JSON.  Exit
 status 1 when there is no such record.  Registered in edge/cli.py with ``main.add_command(rules)``.
@@ -36,6 +40,8 @@ def _what_if(
     spacings: tuple[float, ...],
     tyres: str | None,
     plate: str | None,
+    air_suspension: bool | None = None,
+    articulated: bool | None = None,
 ) -> list[str]:
     """The explanation of a vehicle described on the command line, judged by the station's rules (and its
     applied permits) under --config, else by the defaults."""
@@ -45,8 +51,17 @@ def _what_if(
     from edge.config import ConfigError, RulesConfig, load_config
     from edge.downlink import DownlinkStore
     from edge.evidence.explain import explain as explain_record
-    from edge.evidence.record import EvidenceRecord, RecordLimit, RecordPermit, RecordWim, Software
-    from edge.rules import LimitTable, LimitTableError, Tyre, classify, decide, gross_limit
+    from edge.evidence.record import (
+        EvidenceRecord,
+        RecordAxleGroup,
+        RecordLimit,
+        RecordPermit,
+        RecordWim,
+        Software,
+    )
+    from edge.judge import axle_refusal
+    from edge.rules import LimitTable, LimitTableError, Tyre, VehicleFacts, classify, decide
+    from edge.rules.axles import assess
     from edge.rules.permits import apply_permit, check_permit
 
     if len(spacings) != len(loads) - 1:
@@ -65,11 +80,26 @@ def _what_if(
         table = LimitTable.load(rules_config.limits_table or None)
         vclass = classify(spacings, group_max_spacing_m=rules_config.group_max_spacing_m)
         tyre_list = [Tyre(t) for t in tyres.split(",")] if tyres else [Tyre.DUAL] * vclass.axle_count
-        limit = gross_limit(vclass, tyre_list, table)
+        facts = VehicleFacts(
+            air_suspension=rules_config.assume_air_suspension if air_suspension is None else air_suspension,
+            articulated=rules_config.assume_articulated if articulated is None else articulated,
+            source="what-if" if (air_suspension, articulated) != (None, None) else "config",
+        )
+        assessment = assess(
+            vclass,
+            tyre_list,
+            table,
+            spacings_m=spacings,
+            loads_kg=loads,
+            facts=facts,
+            tolerance_factor=rules_config.tolerance_factor,
+        )
+        limit = assessment.limit
     except (LimitTableError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
     gross = sum(loads)
     decision = decide(gross, limit, tolerance_factor=rules_config.tolerance_factor)
+    decision = axle_refusal(decision, assessment)
     finding = check_permit(
         permits,
         plate,
@@ -104,7 +134,12 @@ def _what_if(
             notes=list(limit.notes),
             tolerance_factor=decision.tolerance_factor,
             threshold_kg=round(decision.threshold_kg, 1),
+            row_source=limit.row_source or None,
+            axle_sum_kg=limit.axle_sum_kg,
+            axle_sum_applied=limit.axle_sum_applied if limit.axle_sum_kg is not None else None,
         ),
+        axle_limits=[RecordAxleGroup(**g.as_record()) for g in assessment.groups] or None,
+        vehicle_facts=facts.as_record(),
         verdict=decision.verdict,
         reasons=list(decision.reasons),
         software=Software(version=__version__),
@@ -135,6 +170,16 @@ def _what_if(
     "--tyres", default=None, help="What-if: single or dual per axle (single,dual,dual); default dual."
 )
 @click.option("--plate", default=None, help="What-if: the plate (its permit applies).")
+@click.option(
+    "--air-suspension/--no-air-suspension",
+    default=None,
+    help="What-if: the drive axle has air suspension (default: the config's assume_air_suspension).",
+)
+@click.option(
+    "--articulated/--not-articulated",
+    default=None,
+    help="What-if: tractor + semi-trailer (default: the config's assume_articulated).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The explanation's lines as JSON.")
 def explain(
     record_id: str | None,
@@ -144,6 +189,8 @@ def explain(
     spacings: str | None,
     tyres: str | None,
     plate: str | None,
+    air_suspension: bool | None,
+    articulated: bool | None,
     as_json: bool,
 ) -> None:
     """Say why record RECORD_ID got its verdict (limit row and source, tolerance, measurement, permit and
@@ -152,7 +199,13 @@ def explain(
         if record_id is not None:
             raise click.UsageError("give either RECORD_ID or --vehicle, not both")
         lines = _what_if(
-            config_path, _numbers(vehicle, "--vehicle"), _numbers(spacings, "--spacings"), tyres, plate
+            config_path,
+            _numbers(vehicle, "--vehicle"),
+            _numbers(spacings, "--spacings"),
+            tyres,
+            plate,
+            air_suspension,
+            articulated,
         )
         _print(None, lines, as_json)
         return

@@ -34,10 +34,15 @@ from edge.errors import EdgeError
 __all__ = [
     "OFFLINE_DEVICES",
     "Array",
+    "CardReaderConfig",
     "Config",
     "ConfigError",
+    "ConsoleConfig",
     "DeviceConfig",
     "DownlinkConfig",
+    "IndicatorDeviceConfig",
+    "LidarScannerConfig",
+    "OutlineConfig",
     "TrustedKey",
     "load_config",
     "parse_config",
@@ -216,24 +221,88 @@ class BarrierConfig(_Device):
     )
 
 
-class IndicatorConfig(_Device):
-    """A static weighbridge's weighing indicator (docs/protocols/indicators.md).  The keys a protocol does
-    not use stay unset; a key its driver does not take is refused when the daemon starts."""
+class _Indicator(_Device):
+    """A static weighbridge's weighing indicator: one model per driver ``type``, each with exactly its
+    driver's constructor keys (docs/protocols/indicators.md), so a key that does not apply to the
+    indicator in hand is refused here, with its line, not when the daemon starts."""
 
     role = "indicator"
     baudrate: int = Field(9600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
-    mode: Literal["continuous", "command", "poll", "stream"] | None = Field(
-        None,
-        description="xk3190_a9: continuous (tF=0) or command (tF=1); mt_sics: poll (SI) or stream (SIR).",
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler.resolve_ref_schema(handler(core_schema))  # `type` is this model's one constant
+
+
+_POLL_S = Field(0.1, gt=0, le=10, description="How often the weight is asked for (s).")
+_REPLY_S = Field(0.5, gt=0, le=10, description="How long to wait for the indicator's reply (s).")
+_UNIT_KG = Field(
+    1.0, gt=0, le=1000, description="The indicator's unit in kg: 1 when it shows kg, 1000 when it shows t."
+)
+
+
+class Xk3190IndicatorConfig(_Indicator):
+    """Yaohua XK3190-A9 (and compatibles): continuous output (tF=0) or command mode (tF=1)."""
+
+    type: Literal["xk3190_a9"] = Field(description="Yaohua XK3190-A9 continuous or command output.")
+    mode: Literal["continuous", "command"] = Field(
+        "continuous", description="continuous: the indicator's tF=0 stream; command: tF=1, the host polls."
     )
-    address: str | None = Field(None, description="xk3190_a9 command mode: the indicator's address A-Z.")
-    device_id: int | None = Field(None, ge=1, le=247, description="modbus_rtu: the transmitter's unit id.")
-    poll_interval_s: float | None = Field(
-        None, gt=0, le=10, description="Polled protocols: ask for the weight this often (s)."
+    address: str = Field(
+        "A", pattern=r"^[A-Z]$", description="Command mode: the indicator's address, one letter A-Z."
     )
-    reply_timeout_s: float | None = Field(None, gt=0, le=10, description="Polled protocols: reply timeout (s).")
-    unit_kg: float | None = Field(
-        None, gt=0, description="xk3190_a9, modbus_rtu: the indicator's unit in kg (1000 when it shows tonnes)."
+    poll_interval_s: float = _POLL_S
+    reply_timeout_s: float = _REPLY_S
+    unit_kg: float = _UNIT_KG
+
+
+class ToledoIndicatorConfig(_Indicator):
+    """Mettler Toledo continuous output (and the many indicators that copy it); it takes no other keys."""
+
+    type: Literal["toledo_continuous"] = Field(description="Toledo continuous output, 18-byte frames.")
+
+
+class MtSicsIndicatorConfig(_Indicator):
+    """Mettler-Toledo MT-SICS terminals and transmitters."""
+
+    type: Literal["mt_sics"] = Field(description="MT-SICS level 0 (S, SI, SIR, Z, T).")
+    mode: Literal["poll", "stream"] = Field(
+        "poll", description="poll: ask SI every poll_interval_s; stream: send SIR and listen."
+    )
+    poll_interval_s: float = _POLL_S
+    reply_timeout_s: float = _REPLY_S
+
+
+class ModbusIndicatorConfig(_Indicator):
+    """A Modbus RTU weighing transmitter (needs pymodbus: pip install -e ".[modbus]"), default register map."""
+
+    type: Literal["modbus_rtu"] = Field(description="Modbus RTU weighing transmitter, through pymodbus.")
+    device_id: int = Field(1, ge=1, le=247, description="The transmitter's Modbus address.")
+    poll_interval_s: float = _POLL_S
+    reply_timeout_s: float = _REPLY_S
+    unit_kg: float = _UNIT_KG
+
+
+#: A weighing indicator's configuration, chosen by its ``type``.
+IndicatorDeviceConfig = Annotated[
+    Xk3190IndicatorConfig | ToledoIndicatorConfig | MtSicsIndicatorConfig | ModbusIndicatorConfig,
+    Field(discriminator="type"),
+]
+
+
+class CardReaderConfig(_Device):
+    """A static weighbridge's RFID/IC card reader (docs/protocols/card_reader.md)."""
+
+    role = "card_reader"
+    baudrate: int = Field(9600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
+    hold_off_s: float = Field(
+        1.5,
+        ge=0,
+        le=60,
+        description="A frame of the same card within this long of its previous one is the reader repeating"
+        " it, not a new presentation (s).",
     )
 
 
@@ -245,13 +314,14 @@ class PositionConfig(_Device):
 
 
 #: Any device's configuration.
-DeviceConfig = (
-    WimDigitiserConfig
-    | SeparatorConfig
-    | AxleSensorConfig
-    | DisplayConfig
-    | BarrierConfig
-    | IndicatorConfig
+DeviceConfig = WimDigitiserConfig | SeparatorConfig | AxleSensorConfig | DisplayConfig | BarrierConfig
+#: Devices of a static weighbridge (issue 18), beside the lane's.
+StaticDeviceConfig = (
+    Xk3190IndicatorConfig
+    | ToledoIndicatorConfig
+    | MtSicsIndicatorConfig
+    | ModbusIndicatorConfig
+    | CardReaderConfig
     | PositionConfig
 )
 
@@ -264,9 +334,13 @@ class DevicesConfig(_Strict):
     axle_sensor: AxleSensorConfig = Field(description="Tyre/axle recogniser (type tyre_recogniser).")
     display: DisplayConfig = Field(description="Lane LED display (type led_display).")
     barrier: BarrierConfig = Field(description="Barrier controller (type barrier).")
-    indicator: IndicatorConfig | None = Field(
+    indicator: IndicatorDeviceConfig | None = Field(
         None,
-        description="Static weighbridge: the weighing indicator (xk3190_a9, toledo_continuous, mt_sics, modbus_rtu).",
+        description="Static weighbridge: the weighing indicator; its keys depend on its type (xk3190_a9,"
+        " toledo_continuous, mt_sics, modbus_rtu).",
+    )
+    card_reader: CardReaderConfig | None = Field(
+        None, description="Static weighbridge: the RFID/IC card reader at the entry (type em4100_ascii)."
     )
     position: PositionConfig | None = Field(
         None, description="Static weighbridge: the position beams at the deck ends (type position_beams)."
@@ -322,6 +396,18 @@ class RulesConfig(_Strict):
         description="Re-weigh when the gross's expanded uncertainty (k = 2, from the crossing's own evidence:"
         " load misfit, residence time, platforms, speed-profile misfit) exceeds this fraction of the gross;"
         " set it to what the scale's accuracy class allows (e.g. 0.01 for class 1, 0.025 for class 5).",
+    )
+    assume_air_suspension: bool = Field(
+        False,
+        description="What the rules assume, when no registry or permit says, about a truck's drive-axle"
+        " suspension (WIM cannot see it). false (default): no air-suspension variant (交公路发〔2016〕124号"
+        " +1,000 kg, 37 t, 19 t drive tandem) is granted on a guess, which does not favour the driver;"
+        " true grants them to every dual-tyre drive axle, which does.",
+    )
+    assume_articulated: bool = Field(
+        False,
+        description="Likewise for tractor + semi-trailer (铰接列车) vs truck + drawbar trailer; needed by the"
+        " 37 t four-axle row. false (default) does not favour the driver.",
     )
     near_threshold: Literal["measured", "refuse", "pass", "reweigh"] = Field(
         "measured",
@@ -681,7 +767,9 @@ class DownlinkConfig(_Strict):
     @model_validator(mode="after")
     def _one_policy(self) -> DownlinkConfig:
         if self.accept_unsigned and self.trusted_keys:
-            raise ValueError("accept_unsigned cannot be true when trusted_keys is set: signatures are required")
+            raise ValueError(
+                "accept_unsigned cannot be true when trusted_keys is set: signatures are required"
+            )
         return self
 
 
@@ -781,6 +869,119 @@ class WeighbridgeConfig(_Strict):
     )
 
 
+class LidarScannerConfig(_Device):
+    """One 2-D scanner of the outline gantry (type sick_lms5xx: CoLa B over TCP) and where it hangs."""
+
+    role = "lidar"
+    port: str = Field(description="pyserial URL of the scanner, normally socket://<its address>:2112 (CoLa B).")
+    name: str = Field(min_length=1, max_length=32, description="The scanner's name (overhead, left, right).")
+    y_m: float = Field(ge=-20, le=20, description="Across the lane from the lane centre (m, + = right).")
+    z_m: float = Field(gt=0, le=20, description="Height above the road (m).")
+    mount_deg: float = Field(
+        ge=-360,
+        le=360,
+        description="Turns the scanner's own angle into the lane's (0 = +y, 90 = up); 180 for a scanner"
+        " looking down from above, -90 / 90 for one on the left / right post looking across.",
+    )
+    x_m: float = Field(0.0, ge=-5, le=5, description="Along the lane from the gantry plane (m).")
+
+
+class OutlineConfig(_Strict):
+    """Outline dimensions (外廓尺寸) from a LiDAR gantry at the light curtain, judged against the oversize
+    limits of 交通运输部令2016年第62号 第三条 (height 4.0 m, width 2.55 m, length 18.1 m).  Off: the lane
+    judges weight only, exactly as without this section."""
+
+    enabled: bool = Field(False, description="Measure every vehicle's length, width and height.")
+    scanners: Array[LidarScannerConfig] = Field(
+        (), max_length=8, description="[[outline.scanners]]: the gantry's scanners, each with its mounting."
+    )
+    window_pad_s: float = Field(
+        0.3,
+        ge=0,
+        le=2,
+        description="Scans this long before the curtain's ENTER and after its LEAVE belong to the vehicle"
+        " (covers a gantry up to pad x speed from the curtain).",
+    )
+    coverage: float = Field(
+        2.0,
+        ge=1,
+        le=4,
+        description="Coverage factor k: a dimension is over when value - k u exceeds its limit, within"
+        " when value + k u does not, else uncertain.",
+    )
+    uncertain: Literal["pass", "refuse", "reweigh"] = Field(
+        "pass",
+        description="The rule for a dimension within k u of its limit: pass (the measurement does not"
+        " show it over; noted in the reasons), refuse, or reweigh (drive through again).",
+    )
+    wait_s: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="Longest wait at the verdict for the outline; past it the verdict goes out flagged"
+        " 'outline unavailable'.",
+    )
+
+    @model_validator(mode="after")
+    def _scanners_needed(self) -> OutlineConfig:
+        if self.enabled and not self.scanners:
+            raise ValueError("outline.enabled needs at least one [[outline.scanners]]")
+        names = [s.name for s in self.scanners]
+        if len(names) != len(set(names)):
+            raise ValueError("outline.scanners: each scanner needs its own name")
+        return self
+
+
+class ConsoleConfig(_Strict):
+    """The technician's web console (edge/console, docs/console.md); off unless enabled."""
+
+    enabled: bool = Field(False, description="Serve the technician console.")
+    bind: str = Field(
+        "127.0.0.1",
+        description="Address to listen on: loopback (the default) or the technician interface's own address;"
+        " never a wildcard (0.0.0.0, ::).",
+    )
+    port: int = Field(8470, ge=1, le=65535, description="TCP port; give each lane of a host its own.")
+    password_hash: str = Field(
+        "",
+        description="scrypt hash of the technician's password, from `edge console hash-password`;"
+        " empty: no password (then client_ca is required).",
+    )
+    tls_cert: str = Field(
+        "", description="PEM certificate the console serves HTTPS with (empty: plain HTTP)."
+    )
+    tls_key: str = Field("", description="PEM private key of tls_cert.")
+    client_ca: str = Field(
+        "",
+        description="PEM CA bundle: when set, every client must present a certificate it signed (needs tls_cert).",
+    )
+    waveform_hz: float = Field(
+        4.0, gt=0, le=20, description="Waveform pushes per second to each open console (rate limit)."
+    )
+    waveform_points_per_s: int = Field(
+        100, ge=10, le=1000, description="Points per second and platform in the pushed waveform (decimation)."
+    )
+    session_hours: float = Field(12.0, gt=0, le=168, description="A login lasts this long.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ConsoleConfig:
+        if self.bind.strip() in ("", "0.0.0.0", "::", "*"):
+            raise ValueError(
+                "console.bind must name one address (127.0.0.1, or the technician interface's), not a wildcard"
+            )
+        if self.password_hash and not self.password_hash.startswith("scrypt$"):
+            raise ValueError("console.password_hash is not a hash from `edge console hash-password`")
+        if self.enabled and not self.password_hash and not self.client_ca:
+            raise ValueError(
+                "console.enabled needs console.password_hash (edge console hash-password) or console.client_ca"
+            )
+        if self.client_ca and not (self.tls_cert and self.tls_key):
+            raise ValueError("console.client_ca needs console.tls_cert and console.tls_key (HTTPS)")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("console.tls_cert and console.tls_key go together")
+        return self
+
+
 class Config(_Strict):
     """The whole configuration file: one table per section."""
 
@@ -806,6 +1007,12 @@ class Config(_Strict):
         default_factory=lambda: DownlinkConfig(), description="Documents from the central office."
     )
     metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics.")
+    outline: OutlineConfig = Field(
+        default_factory=lambda: OutlineConfig(), description="Outline dimensions from a LiDAR gantry."
+    )
+    console: ConsoleConfig = Field(
+        default_factory=lambda: ConsoleConfig(), description="The technician's web console."
+    )
     weighbridge: WeighbridgeConfig = Field(
         default_factory=lambda: WeighbridgeConfig(), description="A static weighbridge's flow (site.kind)."
     )
@@ -848,6 +1055,17 @@ OFFLINE_DEVICES: dict[str, dict[str, str]] = {
 }
 
 
+def _without_device_tag(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """``devices.indicator.xk3190_a9.mode`` -> ``devices.indicator.mode``: the discriminated union's tag
+    is not a key of the file."""
+    if len(loc) > 2 and loc[0] == "devices" and loc[2] in _DEVICE_TAGS:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+_DEVICE_TAGS = frozenset(("xk3190_a9", "toledo_continuous", "mt_sics", "modbus_rtu"))
+
+
 def parse_config(text: str, source: str = "<config>") -> Config:
     try:
         data = tomllib.loads(text)
@@ -861,6 +1079,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             source=source,
             text=text,
             fixes={"extra_forbidden": "misspelt? `edge config schema` lists the allowed keys"},
+            relocate=_without_device_tag,
         )
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from edge.sites.static_weighbridge import StaticWeighbridge
 from edge.sites.toll_entrance import TollEntrance
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
+
+if TYPE_CHECKING:
+    from edge.console import Console
 
 __all__ = ["SITE_KINDS", "LaneDaemon"]
 
@@ -97,6 +100,11 @@ class LaneDaemon:
         self.site.alert = self.uplink.publish_alert  # watch-list alerts, ahead of the record
         self.ready = asyncio.Event()
         self.notifier = Notifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (edge/service.py)
+        self.console: Console | None = None  # the technician's web console (off by default; edge/console)
+        if config.console.enabled:
+            from edge.console import Console  # aiohttp loads only when the console is on
+
+            self.console = Console(self)
 
     async def run(self, stop: asyncio.Event) -> None:
         started = time.monotonic()
@@ -112,6 +120,7 @@ class LaneDaemon:
                 # Tools and tests wait for this line: keep its words.
                 log.info("kernels and evidence ready in %.2f s", time.monotonic() - started)
                 self._start_metrics()
+                await self._start_console()
                 self.notifier.ready(
                     f"site {self.config.site.id} lane {self.config.site.lane} deciding; {self.site.vehicles} vehicles so far"
                 )
@@ -128,6 +137,8 @@ class LaneDaemon:
                         self.ready.set()
                 finally:
                     self.notifier.stopping()
+                    if self.console is not None:
+                        await self.console.stop()
                     await self.site.close()
                     await self._write_status("stopped")
                     if self.metrics is not None:
@@ -170,6 +181,17 @@ class LaneDaemon:
             )
         else:
             log.info("Prometheus metrics on http://%s:%d/metrics", bind, port)
+
+    async def _start_console(self) -> None:
+        if self.console is None:
+            return
+        try:
+            await self.console.start()
+        except OSError as exc:  # port taken, unreadable certificate: the lane decides without its console
+            console = self.config.console
+            log.error("console not served on %s:%d (%s)", console.bind, console.port, exc)
+        else:
+            log.info("technician console on %s", self.console.url)
 
     async def _write_status(self, state: str) -> None:
         """The status file ``edge status`` reads (beside the database), and the metrics' snapshot."""

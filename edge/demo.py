@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_VERDICT_STYLE = {"pass": "bold green", "overweight": "bold red", "reweigh": "bold yellow"}
+_VERDICT_STYLE = {"pass": "bold green", "overweight": "bold red", "oversize": "bold red", "reweigh": "bold yellow"}
 
 
 def free_port() -> int:

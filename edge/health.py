@@ -99,6 +99,7 @@ def status_summary(station: LaneDaemon) -> dict[str, Any]:
         "clock_synchronised": clock_synchronised(),
         "drift_alarm": station.site.drift.alarm,
         "zero_alarm": station.site.weighing.zero.alarm,
+        "span_alarm": station.site.weighing.span_alarm,  # a load cell's gain has moved (edge.wim.span)
         "evidence_write_errors": station.store.write_errors,
         "records_waiting_for_disk": station.recorder.waiting_for_disk,
         "records_refused_by_broker": station.uplink.refused,  # MQTT 5 PUBACK >= 0x80; the rows stay unsent

@@ -1,4 +1,10 @@
-"""Judging: from a weighed crossing to a verdict: classification, limit and tolerance.
+"""Judging: from a weighed crossing to a verdict: classification, limit and tolerance, axle-group limits.
+
+The limits come from :func:`edge.rules.axles.assess`: the gross row with its 124号 variants, the
+single-tyre deductions and (per the table's ``sum_rule``) the sum of the axle(-group) limits; the per-group
+findings go on the judgement, and refuse the truck only where the table says ``findings = "refuse"``.
+What WIM cannot measure (air suspension, articulated) comes in as :class:`edge.rules.VehicleFacts`: the
+caller's (a registry or permit), else the site's ``[rules] assume_*`` defaults.
 
 Pure code: the live daemon and ``edge wim replay`` both call :func:`judge`, so a raw capture replays
 to the same result the lane produced.
@@ -21,16 +27,17 @@ from edge.rules import (
     LimitTable,
     Tyre,
     VehicleClass,
+    VehicleFacts,
     Verdict,
     classify,
     decide,
-    gross_limit,
 )
+from edge.rules.axles import Assessment, GroupLimit, assess
 from edge.wim.corrections import correction_factor
 from edge.wim.estimate import WimMeasurement
 from edge.wim.weighing import Weighed, weigh
 
-__all__ = ["Judgement", "judge", "judge_weighed"]
+__all__ = ["Judgement", "axle_refusal", "judge", "judge_weighed", "site_facts"]
 
 _ASSUMED_SPEED_MPS = 10 / 3.6
 """Speed at which a crossing none of whose axles crossed both strips is classified (it is re-weighed)."""
@@ -45,6 +52,8 @@ class Judgement:
     zero_counts: npt.NDArray[np.float64] | None
     zero_source: str  # "preroll" | "tracked" | "none"
     correction_factor: float  # dynamic correction applied for the speed band and class (1.0: none)
+    axle_groups: tuple[GroupLimit, ...] = ()  # each axle group's limit, load and excess (GB 1589)
+    facts: VehicleFacts | None = None  # what the rules assumed that WIM cannot measure, and from where
 
     @property
     def gross_kg(self) -> float:
@@ -83,13 +92,47 @@ def _near_threshold(decision: Decision, gross_kg: float, uncertainty_kg: float, 
     return replace(decision, verdict=verdict, reasons=(*decision.reasons, f"{note} {rule}"))
 
 
-def judge(crossing: Crossing, config: Config, limits: LimitTable) -> Judgement:
+def site_facts(config: Config) -> VehicleFacts:
+    """The site's defaults for what WIM cannot measure (``[rules] assume_air_suspension`` etc.)."""
+    rules = config.rules
+    return VehicleFacts(
+        air_suspension=rules.assume_air_suspension,
+        articulated=rules.assume_articulated,
+        source="config",
+    )
+
+
+def axle_refusal(decision: Decision, assessment: Assessment) -> Decision:
+    """``findings = "refuse"``: a group above its limit x tolerance turns a pass into a refusal."""
+    over = assessment.overloaded
+    if assessment.findings_rule != "refuse" or not over or decision.verdict is not Verdict.PASS:
+        return decision
+    reasons = tuple(
+        f"{g.label} {g.load_kg:,.0f} kg > {decision.tolerance_factor * 100:.6g} % of its "
+        f"{g.limit_kg:,} kg limit ({g.threshold_kg:,.0f} kg; {g.rule_id})"
+        for g in over
+    )
+    return replace(decision, verdict=Verdict.OVERWEIGHT, reasons=(*decision.reasons, *reasons))
+
+
+def judge(
+    crossing: Crossing, config: Config, limits: LimitTable, *, facts: VehicleFacts | None = None
+) -> Judgement:
     """Weigh a crossing and judge it (pure): what the live lane and ``edge wim replay`` both call."""
-    return judge_weighed(crossing, weigh(crossing, config), config, limits)
+    return judge_weighed(crossing, weigh(crossing, config), config, limits, facts=facts)
 
 
-def judge_weighed(crossing: Crossing, weighed: Weighed, config: Config, limits: LimitTable) -> Judgement:
-    """Classify the weighed vehicle, find its limit and decide."""
+def judge_weighed(
+    crossing: Crossing,
+    weighed: Weighed,
+    config: Config,
+    limits: LimitTable,
+    *,
+    facts: VehicleFacts | None = None,
+) -> Judgement:
+    """Classify the weighed vehicle, find its limits and decide.
+
+    ``facts`` (a registry's or permit's) replace the site's defaults for what WIM cannot measure."""
     reasons = list(weighed.reasons)
     measurement = weighed.measurement
     spacings = measurement.axle_spacings_m if measurement is not None else ()
@@ -115,7 +158,17 @@ def judge_weighed(crossing: Crossing, weighed: Weighed, config: Config, limits: 
         if len(crossing.tyres) == vehicle_class.axle_count
         else [Tyre.DUAL] * vehicle_class.axle_count
     )
-    limit = gross_limit(vehicle_class, tyres, limits)
+    facts = facts if facts is not None else site_facts(config)
+    assessment = assess(
+        vehicle_class,
+        tyres,
+        limits,
+        spacings_m=spacings,
+        loads_kg=None if measurement is None else measurement.axle_loads_kg,
+        facts=facts,
+        tolerance_factor=config.rules.tolerance_factor,
+    )
+    limit = assessment.limit
     gross = measurement.gross_kg if measurement is not None else math.nan
     if not math.isfinite(gross) and not reasons:
         reasons.append("no weight measured")
@@ -132,6 +185,15 @@ def judge_weighed(crossing: Crossing, weighed: Weighed, config: Config, limits: 
         decision = _near_threshold(
             decision, gross, measurement.gross_uncertainty_kg, config.rules.near_threshold
         )
+    decision = axle_refusal(decision, assessment)
     return Judgement(
-        measurement, vehicle_class, limit, decision, weighed.zero_counts, weighed.zero_source, correction
+        measurement,
+        vehicle_class,
+        limit,
+        decision,
+        weighed.zero_counts,
+        weighed.zero_source,
+        correction,
+        axle_groups=assessment.groups,
+        facts=facts,
     )

@@ -69,7 +69,7 @@ MAX_AXLES = 10
 
 Body = Literal["rigid", "combination"]
 Tyre = Literal["single", "dual", "wide_single"]
-Verdict = Literal["pass", "overweight", "reweigh"]
+Verdict = Literal["pass", "overweight", "oversize", "reweigh"]
 
 _PositiveMetres = Annotated[float, Field(gt=0.0)]
 _PositiveKg = Annotated[float, Field(gt=0.0)]
@@ -213,7 +213,7 @@ class Truck(BaseModel):
     front_overhang_m: float = Field(ge=0.0, description="Front bumper to first axle, m.")
     rear_overhang_m: float = Field(ge=0.0, description="Last axle to rear end of the body, m.")
     expected_verdict: Verdict = Field(
-        description="Verdict the lane must reach: 'pass', 'overweight' or 'reweigh'."
+        description="Verdict the lane must reach: 'pass', 'overweight', 'oversize' (legal weight, a dimension over its limit: needs a LiDAR) or 'reweigh'."
     )
     note: str = Field(default="", description="Free text: why this truck is in the scenario.")
     stop_on_scale_s: float = Field(

@@ -3,7 +3,7 @@
 # used for apt-get only, and only when something is missing):
 #   system packages (Mosquitto for the broker tests and the demo, the CJK fonts of the simulated camera,
 #   python3-venv; about 120 MB, listed in the README) and a virtual environment in .venv with the
-#   package and its test tools.  Safe to run again.
+#   package and its test tools; Chromium (about 360 MB) for the console's browser tests.  Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,9 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=
 [ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || need_apt+=(fonts-droid-fallback)
 # systemd-analyze: the tests verify the service unit and its hardening score with it.
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# Chromium: the technician console's browser tests drive Debian's Chromium with Playwright (never
+# `playwright install`); about 360 MB with chromium-common.
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   need_apt+=(python3 python3-venv python3-pip)

@@ -147,7 +147,7 @@ async def test_the_daemon_judges_with_an_applied_remote_config(tmp_path: Path) -
     assert ack["status"] == "applied" and ack["applied_version"] == 5
     assert daemon.config.rules.tolerance_factor == 1.0
     assert daemon.site.output.idle_lines == ("请慢行",)
-    assert daemon.status_summary()["downlink_versions"] == {"watchlist": None, "permits": None, "config": 5}
+    assert daemon.status_summary()["downlink_versions"] == {"watchlist": None, "permits": None, "config": 5, "registry": None}
     # A restarted daemon applies the stored document before its first vehicle.
     again = LaneDaemon(_config(tmp_path))
     await again.downlink.load()
@@ -220,7 +220,7 @@ async def test_retained_documents_are_applied_and_acknowledged_over_a_real_broke
     # A restarted station keeps what it applied; the retained documents re-delivered are not newer.
     restarted = DownlinkService(config, on_config=applied_configs.append)
     await restarted.load()
-    assert restarted.versions() == {"watchlist": 3, "permits": 7, "config": 2}
+    assert restarted.versions() == {"watchlist": 3, "permits": 7, "config": 2, "registry": None}
     assert applied_configs[-1].rules.tolerance_factor == 1.1
     stop = asyncio.Event()
     task = asyncio.create_task(restarted.run(stop))
@@ -266,7 +266,7 @@ async def test_a_refused_acknowledgement_is_logged_and_counted_and_the_documents
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)
-    assert service.versions() == {"watchlist": 3, "permits": 7, "config": None}
+    assert service.versions() == {"watchlist": 3, "permits": 7, "config": None, "registry": None}
     health = service.health()
     assert (health["applied"], health["acks_refused"]) == (2, 2)
     topic = ack_topic(config, "permits")
@@ -318,6 +318,29 @@ async def test_unsigned_forged_or_misdirected_documents_are_rejected_and_the_las
     assert service.current("config").settings.rules.tolerance_factor == 1.02
     assert service.counts == {"applied": 1, "ignored": 0, "rejected": 5}
     assert DownlinkStore(tmp_path / "evidence.db").load()["config"].version == 3
+
+
+async def test_a_document_signed_for_another_site_is_refused_and_one_for_this_site_applies(
+    tmp_path: Path,
+) -> None:
+    service = DownlinkService(_config(tmp_path, site="s1"))
+    theirs = {"version": 5, "sites": ["s2", "s3"], "settings": {"rules": {"tolerance_factor": 1.5}}}
+    ack = await service.handle("config", _signed("config", theirs))
+    assert ack["status"] == "rejected" and ack["applied_version"] is None
+    assert ack["errors"] == [
+        "sites: addressed to s2, s3, not to this station (s1); ask the central office to sign it for this site"
+    ]
+    # Editing the list after signing breaks the signature: the binding cannot be lifted on the way.
+    envelope = json.loads(_signed("config", theirs))
+    envelope["document"] = json.dumps({**theirs, "sites": ["s1"]})
+    assert (await service.handle("config", _bytes(envelope)))["errors"][0].startswith("signature: ")
+    ours = {"version": 6, "sites": ["s1", "s2"], "settings": {"rules": {"tolerance_factor": 1.03}}}
+    assert (await service.handle("config", _signed("config", ours)))["status"] == "applied"
+    assert service.current("config").settings.rules.tolerance_factor == 1.03
+    everyone = {**WATCHLIST}  # no "sites": every station
+    assert (await service.handle("watchlist", _signed("watchlist", everyone)))["status"] == "applied"
+    empty = await service.handle("permits", _signed("permits", {**PERMITS, "sites": []}))
+    assert empty["status"] == "rejected" and empty["errors"][0].startswith("sites")
 
 
 async def test_without_keys_every_document_is_refused_unless_a_lab_accepts_unsigned(tmp_path: Path) -> None:

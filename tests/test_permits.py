@@ -109,6 +109,57 @@ def test_no_permit_for_another_or_an_unread_plate() -> None:
     assert _check(plate=None) is None
 
 
+@pytest.mark.parametrize(
+    ("plate", "trailer", "status", "problem"),
+    [
+        ("晋B52816", "晋B1234挂", "covers", None),  # tractor and trailer as permitted
+        (None, "晋B1234挂", "covers", None),  # the tractor's plate unread: the trailer's finds the permit
+        ("晋B1234挂", None, "covers", None),  # the chosen reading is the trailer's (a rear camera)
+        ("晋B52816", "晋B9999挂", "mismatch", "trailer_plate: permit 晋B1234挂, vehicle 晋B9999挂"),
+        ("晋B52817", "晋B1234挂", "mismatch", "plate: permit 晋B52816, vehicle 晋B52817"),  # another tractor
+    ],
+    ids=["both", "trailer-only", "trailer-as-plate", "other-trailer", "other-tractor"],
+)
+def test_a_permit_matches_the_tractor_or_the_trailer_plate(
+    plate: str | None, trailer: str | None, status: str, problem: str | None
+) -> None:
+    finding = _check(plate=plate, trailer_plate=trailer)
+    assert finding is not None and finding.permit_id == "P-1" and finding.status == status
+    assert finding.problems == (() if problem is None else (problem,))
+    assert _check(plate=None, trailer_plate="晋B7777挂") is None
+
+
+@pytest.mark.parametrize(
+    ("outline", "u", "oversize", "status", "problem"),
+    [
+        ({"height_m": 4.15}, 0.01, ("height",), "covers", None),  # oversize, within the permitted 4.2 m
+        ({"height_m": 4.22}, 0.02, ("height",), "covers", None),  # over 4.2 by less than 2u
+        (
+            {"height_m": 4.30},
+            0.01,
+            ("height",),
+            "mismatch",
+            "max_height_m: permit 4.2 m, vehicle 4.30 +/- 0.010 m",
+        ),
+        (
+            {"height_m": 3.9, "width_m": 2.9},
+            0.01,
+            ("width",),
+            "mismatch",
+            "max_width_m: not in the permit, vehicle 2.90 +/- 0.010 m is oversize",
+        ),
+        ({"height_m": 3.9, "length_m": 17.0}, 0.01, (), "covers", None),  # unstated but legal: no problem
+    ],
+    ids=["height-within", "height-within-2u", "height-over", "width-unstated", "legal-unstated"],
+)
+def test_measured_dimensions_against_the_permit(
+    outline: dict[str, float], u: float, oversize: tuple[str, ...], status: str, problem: str | None
+) -> None:
+    finding = _check(outline_m=outline, outline_u_m=dict.fromkeys(outline, u), oversize=oversize)
+    assert finding is not None and finding.status == status, finding
+    assert finding.problems == (() if problem is None else (problem,))
+
+
 def _decision(verdict: Verdict, reasons: tuple[str, ...] = ()) -> Decision:
     limit = LimitDecision(25000, 25000, "3-axle", "三轴货车", "GB 1589-2016", (), ())
     return Decision(verdict, limit, 1.0, 25000.0, reasons)
@@ -297,10 +348,10 @@ async def test_permits_and_the_watch_list_in_the_verdict_end_to_end(
     rig._task = asyncio.create_task(rig.daemon.run(rig.stop), name="daemon")
     await asyncio.wait_for(rig.daemon.ready.wait(), 60)
     for _ in range(200):  # the retained documents arrive with the downlink's subscription
-        if rig.daemon.downlink.versions() == {"watchlist": 1, "permits": 1, "config": None}:
+        if rig.daemon.downlink.versions() == {"watchlist": 1, "permits": 1, "config": None, "registry": None}:
             break
         await asyncio.sleep(0.05)
-    assert rig.daemon.downlink.versions() == {"watchlist": 1, "permits": 1, "config": None}
+    assert rig.daemon.downlink.versions() == {"watchlist": 1, "permits": 1, "config": None, "registry": None}
     rig.sim.start()
     try:
         await rig.wait_records(3, timeout_s=rig.sim.duration_s + 60)

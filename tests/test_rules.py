@@ -47,7 +47,7 @@ def test_packaged_table_loads_and_names_its_source(table: LimitTable) -> None:
     assert "第62号" in table.source
     assert "第三条" in table.source
     assert table.single_tyre_deduction_kg == 3000
-    assert len(table.rules) == 8
+    assert len(table.rules) == 11
     assert Path(table.path).name == "limits_gb2016.toml"
     assert LimitTable.load(PACKAGED).rules == table.rules
 
@@ -62,6 +62,9 @@ def test_packaged_table_ids_are_the_class_codes(table: LimitTable) -> None:
         "5-combination",
         "6-combination",
         "6-combination-single-drive",
+        "3-rigid-air-suspension",
+        "4-rigid-air-suspension",
+        "4-articulated-air-suspension",
     }
 
 

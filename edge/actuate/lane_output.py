@@ -23,15 +23,25 @@ def _tonnes(kg: float) -> str:
 
 
 def verdict_text(
+    verdict: Verdict, gross_kg: float | None, limit_kg: int | None, label: str, detail: str = ""
+) -> tuple[Colour, tuple[str, ...]]:
+    """Board colour and lines for a verdict (Chinese, as drivers read it; <= 64 bytes a line).
+    ``detail`` (the outline's ``超高 4.35m``, or 外廓未测) is one more line when given."""
+    colour, lines = _verdict_lines(verdict, gross_kg, limit_kg, label)
+    if detail:
+        lines = (*lines[:2], detail, *lines[2:])
+    return colour, lines
+
+
+def _verdict_lines(
     verdict: Verdict, gross_kg: float | None, limit_kg: int | None, label: str
 ) -> tuple[Colour, tuple[str, ...]]:
-    """Board colour and lines for a verdict (Chinese, as drivers read it; <= 64 bytes a line)."""
     weights = ""
     if gross_kg is not None and limit_kg is not None and math.isfinite(gross_kg):
         weights = f"总重{_tonnes(gross_kg)} 限{_tonnes(limit_kg)}"
     if verdict is Verdict.PASS:
         return "green", (f"{label} 请通行", weights)
-    if verdict is Verdict.OVERWEIGHT:
+    if verdict.refuses:  # 超限 covers weight and dimensions; the outline's line says which
         return "red", (f"{label} 超限 禁止驶入", weights, "请掉头驶离")
     return "yellow", (f"{label} 称重无效", "请倒车 重新低速过磅")
 
@@ -57,12 +67,12 @@ class LaneOutput:
         return "ok"
 
     async def show_verdict(
-        self, verdict: Verdict, gross_kg: float | None, limit_kg: int | None, label: str
+        self, verdict: Verdict, gross_kg: float | None, limit_kg: int | None, label: str, detail: str = ""
     ) -> dict[str, str]:
         """Show the verdict and move the barrier; returns what each device did (goes into the evidence)."""
         if self._idle_task is not None:
             self._idle_task.cancel()
-        colour, lines = verdict_text(verdict, gross_kg, limit_kg, label)
+        colour, lines = verdict_text(verdict, gross_kg, limit_kg, label, detail)
         barrier_action = self.barrier.open() if verdict is Verdict.PASS else self.barrier.close()
         display_result, barrier_result = await asyncio.gather(
             self._attempt("display", self.display.show(lines, colour)),

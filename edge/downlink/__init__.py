@@ -1,5 +1,5 @@
-"""Downlink: versioned retained documents (watch-list, permits, a safe config subset) from the central
-office, validated, stored atomically and acknowledged (docs/downlink.md)."""
+"""Downlink: versioned retained documents (watch-list, permits, a safe config subset, the vehicle
+registry) from the central office, validated, stored atomically and acknowledged (docs/downlink.md)."""
 
 from edge.downlink.documents import (
     CONFIG_KEYS,
@@ -8,6 +8,7 @@ from edge.downlink.documents import (
     DocumentError,
     DownlinkStore,
     PermitsDocument,
+    RegistryDocument,
     WatchlistDocument,
     apply_config,
     parse_document,
@@ -22,6 +23,7 @@ __all__ = [
     "DownlinkService",
     "DownlinkStore",
     "PermitsDocument",
+    "RegistryDocument",
     "WatchlistDocument",
     "ack_topic",
     "apply_config",

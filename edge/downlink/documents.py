@@ -5,7 +5,9 @@ Three kinds arrive from the central office as retained MQTT messages (docs/downl
 * ``watchlist``: plates to flag, each with a reason and an optional end;
 * ``permits``: oversize/overweight permits (大件运输许可): plates, permitted gross, axles, dimensions,
   validity, route and its stations (:class:`edge.rules.permits.Permit`);
-* ``config``: a safe subset of the lane configuration, :data:`CONFIG_KEYS`, nothing else.
+* ``config``: a safe subset of the lane configuration, :data:`CONFIG_KEYS`, nothing else;
+* ``registry`` (optional): the vehicle registry, plate -> registered axle layout and dimensions
+  (:class:`edge.rules.registry.RegisteredVehicle`), for the 非法改装 check.
 
 Each document carries a ``version`` (an integer that only grows).  A document is applied only when its
 version is greater than the stored one; the whole document replaces the previous one of its kind in one
@@ -30,6 +32,7 @@ from edge.config import Config
 from edge.configerrors import DEFAULT_FIXES, Loc, format_errors
 from edge.errors import EdgeError
 from edge.rules.permits import Permit, WatchEntry
+from edge.rules.registry import RegisteredVehicle
 
 __all__ = [
     "CONFIG_KEYS",
@@ -39,12 +42,13 @@ __all__ = [
     "DocumentError",
     "DownlinkStore",
     "PermitsDocument",
+    "RegistryDocument",
     "WatchlistDocument",
     "apply_config",
     "parse_document",
 ]
 
-KINDS = ("watchlist", "permits", "config")
+KINDS = ("watchlist", "permits", "config", "registry")
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 #: The configuration keys the central office may change remotely.  Everything else (devices, scale
 #: geometry, limits table, evidence, MQTT, TLS) needs a technician on site: a wrong remote value there
@@ -69,6 +73,13 @@ class _Document(_Strict):
         ge=1, description="Grows with every new document of this kind; older ones are ignored."
     )
     issued_utc: datetime | None = Field(None, description="When the central office issued it (informative).")
+    sites: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        description="The site IDs this document is addressed to; inside the signed text, so the signature"
+        " binds it to them, and a station not named refuses it (a document signed for one site cannot be"
+        " replayed on another's topic).  Absent: every station (a province-wide watch-list).",
+    )
 
 
 class WatchlistDocument(_Document):
@@ -85,6 +96,18 @@ class PermitsDocument(_Document):
         ids = [permit.permit_id for permit in self.permits]
         if len(ids) != len(set(ids)):
             raise ValueError("permit_id values must be unique")
+        return self
+
+
+class RegistryDocument(_Document):
+    kind: Literal["registry"] = "registry"
+    vehicles: tuple[RegisteredVehicle, ...] = Field(max_length=2_000_000)
+
+    @model_validator(mode="after")
+    def _unique_plates(self) -> RegistryDocument:
+        plates = [vehicle.plate for vehicle in self.vehicles]
+        if len(plates) != len(set(plates)):
+            raise ValueError("each plate may appear once in the registry")
         return self
 
 
@@ -113,6 +136,7 @@ _MODELS: dict[str, type[_Document]] = {
     "watchlist": WatchlistDocument,
     "permits": PermitsDocument,
     "config": ConfigDocument,
+    "registry": RegistryDocument,
 }
 
 

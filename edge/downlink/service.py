@@ -121,6 +121,13 @@ class DownlinkService:
         version = _claimed_version(payload)
         try:
             document = parse_document(kind, open_envelope(kind, payload, self.config.downlink))
+            if document.sites is not None and self.config.site.id not in document.sites:
+                raise DocumentError(
+                    [
+                        f"sites: addressed to {', '.join(document.sites)}, not to this station"
+                        f" ({self.config.site.id}); ask the central office to sign it for this site"
+                    ]
+                )
             new_config = apply_config(self.config, document) if isinstance(document, ConfigDocument) else None
         except DocumentError as exc:
             self.counts["rejected"] += 1

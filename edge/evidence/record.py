@@ -19,9 +19,12 @@ from edge.rules import Verdict
 __all__ = [
     "RECORD_SCHEMA",
     "EvidenceRecord",
+    "RecordAxleGroup",
     "RecordCalibration",
     "RecordLimit",
+    "RecordOutline",
     "RecordPermit",
+    "RecordRegistry",
     "RecordStatic",
     "RecordStaticCheat",
     "RecordTiming",
@@ -70,6 +73,32 @@ class RecordLimit(_Part):
     notes: list[str] = Field(default_factory=list)
     tolerance_factor: float = Field(description="Refusal threshold = limit x this factor.")
     threshold_kg: float = Field(description="The refusal threshold (kg).")
+    row_source: str | None = Field(None, description="The applied row's own law and clause.")
+    axle_sum_kg: int | None = Field(None, description="Sum of the axle(-group) limits (Order 62 art. 3).")
+    axle_sum_applied: bool | None = Field(
+        None, description="Whether that sum was lower and became the limit."
+    )
+
+
+class RecordAxleGroup(_Part):
+    """One axle group's limit (GB 1589-2016) and measured load."""
+
+    group: int = Field(description="1-based group number, front to rear.")
+    axles: list[int] = Field(description="1-based axle numbers.")
+    kind: str = Field(description="single, tandem or tridem.")
+    position: str = Field(description="steer, drive or other.")
+    spacing_m: float | None = None
+    limit_kg: int | None = Field(None, description="Null: no row matched.")
+    rule_id: str | None = None
+    rule_text: str = ""
+    source: str = ""
+    verified: bool = Field(False, description="Whether the number was read in the standard's own text.")
+    deductions: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    load_kg: float | None = None
+    threshold_kg: float | None = None
+    over_kg: float | None = Field(None, description="Load above the limit (0 when within it).")
+    beyond_tolerance: bool = False
 
 
 class RecordTiming(_Part):
@@ -103,6 +132,48 @@ class RecordPermit(_Part):
     problems: list[str] = Field(default_factory=list, description="Each names the permit field that failed.")
     max_gross_kg: int = Field(description="The permitted gross (kg).")
     applied_to_verdict: bool = Field(description="Whether the permit was known when the verdict was shown.")
+
+
+class RecordOutline(_Part):
+    """The outline dimensions (外廓尺寸) the LiDAR gantry measured, and the oversize verdict on them."""
+
+    status: str = Field(description="measured, or unavailable (then reason says why; the weight decided).")
+    reason: str | None = Field(None, description="Why the outline is unavailable.")
+    length_m: float | None = None
+    width_m: float | None = None
+    height_m: float | None = None
+    u_length_m: float | None = Field(None, description="Standard (1 sigma) uncertainty of the length.")
+    u_width_m: float | None = None
+    u_height_m: float | None = None
+    coverage: float | None = Field(None, description="k: over when value - k u > limit.")
+    states: dict[str, str] = Field(
+        default_factory=dict, description="Per dimension: over, within or uncertain (its limit +/- k u)."
+    )
+    limits_m: dict[str, float] = Field(default_factory=dict, description="The oversize limits applied.")
+    source: str | None = Field(None, description="The legal source of the limits.")
+    oversize: bool | None = Field(None, description="At least one dimension over beyond its uncertainty.")
+    uncertain_rule: str | None = Field(None, description="The site's rule for an uncertain dimension.")
+    scans: dict[str, int] = Field(default_factory=dict, description="Scans of each scanner used.")
+    points: int | None = None
+    rejected: int | None = Field(None, description="Echoes the outlier tests rejected.")
+
+
+class RecordRegistry(_Part):
+    """The vehicle registry's (plate -> registered layout and dimensions) facts about the plate read."""
+
+    plate: str
+    axle_count: int | None = Field(None, description="Registered number of axles.")
+    axle_groups: list[int] | None = Field(None, description="Registered axle groups (1 single, 2 tandem...).")
+    length_m: float | None = None
+    width_m: float | None = None
+    height_m: float | None = None
+    status: str = Field(
+        description="matches, modified (非法改装: outside the GB 21861 tolerance), or not_checked."
+    )
+    problems: list[str] = Field(
+        default_factory=list, description="Each names the registered field that failed."
+    )
+    tolerance: str = Field(description="The tolerance applied and its source.")
 
 
 class RecordWatchMatch(_Part):
@@ -193,6 +264,18 @@ class EvidenceRecord(_Part):
     plate_reading: dict[str, Any] | None = None
     permit: RecordPermit | None = Field(None, description="The permit of the plate, when it has one.")
     watchlist: list[RecordWatchMatch] | None = Field(None, description="Watch-list matches, when any.")
+    outline: RecordOutline | None = Field(None, description="Outline dimensions, on a lane with a gantry.")
+    curtain_max_height_mm: int | None = Field(
+        None, description="The light curtain's highest blocked beam (mm), when the curtain reports it."
+    )
+    registry: RecordRegistry | None = Field(None, description="The registry's facts about the plate.")
+    axle_limits: list[RecordAxleGroup] | None = Field(
+        None, description="Each axle group's limit and load (GB 1589-2016), when the table has axle rows."
+    )
+    vehicle_facts: dict[str, Any] | None = Field(
+        None,
+        description="What the rules assumed that WIM cannot measure (air suspension...), and from where.",
+    )
     static: RecordStatic | None = Field(None, description="A static weighbridge's weighing, when it is one.")
     seq: int | None = Field(None, description="Per-site sequence number, set by the store.")
     chain: dict[str, Any] | None = Field(None, description="Hash chain and signature, set by the store.")

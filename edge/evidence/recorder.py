@@ -23,6 +23,7 @@ from edge.calibration import Calibration, identity, is_overdue
 from edge.config import Config
 from edge.evidence.record import (
     EvidenceRecord,
+    RecordAxleGroup,
     RecordCalibration,
     RecordLimit,
     RecordTiming,
@@ -66,6 +67,26 @@ class Outcome:
     decided_s: float  # host monotonic time the board and barrier were told
 
 
+def _limit_extras(limit: Any) -> dict[str, Any]:
+    """The limit's optional record fields, only when they say something (older records keep their text)."""
+    extras: dict[str, Any] = {}
+    if limit.row_source and limit.row_source != limit.source:
+        extras["row_source"] = limit.row_source
+    if limit.axle_sum_kg is not None:
+        extras["axle_sum_kg"] = limit.axle_sum_kg
+        extras["axle_sum_applied"] = limit.axle_sum_applied
+    return extras
+
+
+def _axle_extras(judgement: Judgement) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    if judgement.axle_groups:
+        extras["axle_limits"] = [RecordAxleGroup(**g.as_record()) for g in judgement.axle_groups]
+    if judgement.facts is not None:
+        extras["vehicle_facts"] = judgement.facts.as_record()
+    return extras
+
+
 class Recorder:
     """Makes, stores and announces records.  ``devices`` and ``drift`` are read at the verdict."""
 
@@ -101,7 +122,9 @@ class Recorder:
         try:
             await asyncio.to_thread(self.spool.open)
         except OSError as exc:  # the lane still decides; failed writes are then held in memory
-            log.error("cannot open the disk-full spool %s (%s): check the evidence folder", self.spool.path, exc)
+            log.error(
+                "cannot open the disk-full spool %s (%s): check the evidence folder", self.spool.path, exc
+            )
             return
         self._spool_open = True
 
@@ -153,9 +176,11 @@ class Recorder:
                 notes=list(limit.notes),
                 tolerance_factor=decision.tolerance_factor,
                 threshold_kg=round(decision.threshold_kg, 1),
+                **_limit_extras(limit),
             ),
             verdict=decision.verdict,
             reasons=list(decision.reasons),
+            **_axle_extras(judgement),
             lane_output=outcome.lane_output,
             timing=RecordTiming(
                 curtain_enter_utc=utc(session.curtain_enter_t_s),
@@ -281,4 +306,6 @@ class Recorder:
         # A reading the reader is not sure of never names the vehicle: it stays in plate_reading, with
         # its status and alternatives, beside the images.
         plate = reading["text"] if not reading["unsure"] else None
-        return record.model_copy(update={"plate": plate, "plate_reading": reading, "attachments": attachments})
+        return record.model_copy(
+            update={"plate": plate, "plate_reading": reading, "attachments": attachments}
+        )

@@ -9,16 +9,16 @@ from typing import Any, TypeVar
 from drivers.errors import UnknownDriver
 from drivers.link import LinkConfig
 from drivers.registry import load_driver_class
-from edge.config import DeviceConfig
+from edge.config import DeviceConfig, LidarScannerConfig
 
-__all__ = ["build_driver", "link_config"]
+__all__ = ["build_driver", "build_lidar", "link_config"]
 
 D = TypeVar("D")
 
 _LINK_KEYS = frozenset({"type", "port", "baudrate", "read_timeout_s"})
 
 
-def link_config(device: DeviceConfig) -> LinkConfig:
+def link_config(device: DeviceConfig | LidarScannerConfig) -> LinkConfig:
     """The serial link settings of ``device``."""
     return LinkConfig(url=device.port, baudrate=device.baudrate, read_timeout_s=device.read_timeout_s)
 
@@ -40,4 +40,22 @@ def build_driver(device: DeviceConfig, expected: type[D], **wiring: Any) -> D:
         )
     settings = {key: value for key, value in device if key not in _LINK_KEYS}
     driver: D = cls(device.role, link_config(device), **settings, **wiring)
+    return driver
+
+
+#: A gantry scanner's keys that say where it hangs (edge/outline), not how to talk to it.
+_MOUNT_KEYS = frozenset({"name", "y_m", "z_m", "mount_deg", "x_m"})
+
+
+def build_lidar(scanner: LidarScannerConfig, expected: type[D], **wiring: Any) -> D:
+    """The driver of one outline gantry scanner, named after the scanner (``on_scan`` in ``wiring``);
+    its mounting keys stay with the measurement."""
+    cls: Any = load_driver_class(scanner.type, scanner.role)
+    if not issubclass(cls, expected):
+        raise UnknownDriver(
+            f"outline.scanners {scanner.name}: driver type {scanner.type!r} ({cls.__name__}) is not a"
+            f" {expected.__name__}"
+        )
+    settings = {key: value for key, value in scanner if key not in _LINK_KEYS | _MOUNT_KEYS}
+    driver: D = cls(scanner.name, link_config(scanner), **settings, **wiring)
     return driver

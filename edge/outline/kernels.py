@@ -16,9 +16,11 @@ import numpy.typing as npt
 __all__ = [
     "beam_support",
     "extents",
+    "extents_from_rows",
     "neighbour_counts",
     "range_noise_sigma",
     "scan_points",
+    "scan_rows",
     "travel",
     "warm_up",
 ]
@@ -235,18 +237,20 @@ def _band_median(values: F64, ranges: F64, band_m: float, upper: bool, scan_trim
 
 
 @numba.njit(cache=True, nogil=True)
-def extents(
+def scan_rows(
     points: F64,
     scan_key: I64,
     keep: npt.NDArray[np.bool_],
     min_points_per_scan: int,
-    trim: int,
     band_m: float,
     scan_trim: int,
     scanner: I64,
     median_half: int,
+    x_col: int,
 ) -> F64:
-    out = np.full(10, np.nan)
+    """The per-scan rows of :func:`extents` (column 0: the scan's ``points[:, x_col]``; 1-3: y_lo, y_hi,
+    z_hi after the running median; 4-6: their ranges; 7: the scanner).  Nothing here depends on x but
+    column 0, so the lane computes the rows with x_col = 4 (time) before the speed profile is known."""
     n = points.shape[0]
     per_scan = np.empty((n, 8))
     n_rows = 0
@@ -270,14 +274,12 @@ def extents(
             y_hi, r_hi = _band_median(buf_y[:m], buf_r[:m], band_m, True, scan_trim)
             z_hi, r_top = _band_median(buf_z[:m], buf_r[:m], band_m, True, scan_trim)
             row = per_scan[n_rows]
-            row[0] = points[start, 0]
+            row[0] = points[start, x_col]
             row[1], row[2], row[3] = y_lo, y_hi, z_hi
             row[4], row[5], row[6] = r_lo, r_hi, r_top
             row[7] = scanner[start]
             n_rows += 1
         start = stop
-    if n_rows <= trim:
-        return out
     raw = per_scan[:n_rows].copy()
     window = np.empty(2 * median_half + 1)
     for i in range(n_rows):
@@ -290,7 +292,18 @@ def extents(
                     window[m] = raw[j, col]
                     m += 1
             per_scan[i, col] = np.median(window[:m])
-    xs = np.unique(per_scan[:n_rows, 0])
+    return per_scan[:n_rows].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def extents_from_rows(rows: F64, x: F64, trim: int) -> F64:
+    """:func:`extents` from its per-scan rows (:func:`scan_rows`) and each row's x."""
+    out = np.full(10, np.nan)
+    n_rows = rows.shape[0]
+    if n_rows <= trim:
+        return out
+    per_scan = rows
+    xs = np.unique(x)
     out[0] = xs[0]
     out[1] = xs[-1]
     m = min(4, xs.size)
@@ -298,9 +311,9 @@ def extents(
         out[5] = (xs[m - 1] - xs[0]) / (m - 1)
         out[6] = (xs[-1] - xs[-m]) / (m - 1)
     every = np.ones(n_rows, dtype=np.bool_)
-    i_lo = _kth_index(per_scan[:n_rows, 1].copy(), every, trim, False)
-    i_hi = _kth_index(per_scan[:n_rows, 2].copy(), every, trim, True)
-    i_top = _kth_index(per_scan[:n_rows, 3].copy(), every, trim, True)
+    i_lo = _kth_index(per_scan[:, 1].copy(), every, trim, False)
+    i_hi = _kth_index(per_scan[:, 2].copy(), every, trim, True)
+    i_top = _kth_index(per_scan[:, 3].copy(), every, trim, True)
     out[2] = per_scan[i_lo, 1]
     out[3] = per_scan[i_hi, 2]
     out[4] = per_scan[i_top, 3]
@@ -308,6 +321,22 @@ def extents(
     out[8] = per_scan[i_hi, 5]
     out[9] = per_scan[i_top, 6]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def extents(
+    points: F64,
+    scan_key: I64,
+    keep: npt.NDArray[np.bool_],
+    min_points_per_scan: int,
+    trim: int,
+    band_m: float,
+    scan_trim: int,
+    scanner: I64,
+    median_half: int,
+) -> F64:
+    rows = scan_rows(points, scan_key, keep, min_points_per_scan, band_m, scan_trim, scanner, median_half, 0)
+    return extents_from_rows(rows, rows[:, 0].copy(), trim)
 
 
 def warm_up() -> None:
@@ -319,4 +348,6 @@ def warm_up() -> None:
     pts, scan = scan_points(ranges, np.array([0.5]), np.linspace(0, 1, 4), 0.0, 2.0, 0.0, t, v, 3.0, 0.0)
     keep = neighbour_counts(pts[:, :3], 0.15, 10) >= 0
     extents(pts, scan, keep, 1, 0, 0.01, 0, np.zeros(scan.size, dtype=np.int64), 2)
+    rows = scan_rows(pts, scan, keep, 1, 0.01, 0, np.zeros(scan.size, dtype=np.int64), 2, 4)
+    extents_from_rows(rows, travel(np.ascontiguousarray(rows[:, 0]), t, v), 0)
     range_noise_sigma(ranges)

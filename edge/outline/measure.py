@@ -28,7 +28,15 @@ import numpy.typing as npt
 
 from edge.outline import kernels, reference
 
-__all__ = ["Outline", "OutlineParams", "ScannerScans", "measure_outline"]
+__all__ = [
+    "Outline",
+    "OutlineParams",
+    "PreparedScans",
+    "ScannerScans",
+    "finish_outline",
+    "measure_outline",
+    "prepare_outline",
+]
 
 F64 = npt.NDArray[np.float64]
 
@@ -109,28 +117,46 @@ class Outline:
         return math.isfinite(self.length_m) and math.isfinite(self.width_m) and math.isfinite(self.height_m)
 
 
-def measure_outline(
-    scans: Sequence[ScannerScans],
-    profile_t_s: F64,
-    profile_v_m_s: F64,
-    params: OutlineParams = OutlineParams(),
-    use_reference: bool = False,
-) -> Outline:
-    """Measure one vehicle.  ``use_reference`` runs the NumPy references (tests and the bench)."""
+@dataclass(frozen=True)
+class PreparedScans:
+    """The part of a measurement that needs no speed profile (:func:`prepare_outline`): the points in
+    the lane's (t, y, z), which echoes survive the outlier tests, and the noise estimate.  The lane runs
+    it as soon as the vehicle's tail has passed the gantry, seconds before its last axle leaves the
+    scale; :func:`finish_outline` then needs only the speed profile (a few ms)."""
+
+    points: F64  # (x, y, z, range, t, beam); x is filled in by finish_outline
+    scan_key: npt.NDArray[np.int64]
+    keep: npt.NDArray[np.bool_]
+    scanner_ids: npt.NDArray[np.int64]
+    scanner_x_m: F64  # per point: its scanner's position along the lane
+    step_rad: float
+    range_sigma_m: float
+    #: the kernels' per-scan rows (:func:`~edge.outline.kernels.scan_rows`, column 0 = scan time); None
+    #: on the reference path, which recomputes everything in finish_outline
+    rows: F64 | None = None
+    rows_scanner_x_m: F64 | None = None
+
+    @property
+    def empty(self) -> bool:
+        return bool(self.points.shape[0] == 0)
+
+
+def prepare_outline(
+    scans: Sequence[ScannerScans], params: OutlineParams = OutlineParams(), use_reference: bool = False
+) -> PreparedScans:
+    """Points, beam support, neighbour counts and range noise of one vehicle's scans (no speed needed)."""
     if use_reference:
-        to_points, counts, sigma, extents, supports = (
+        to_points, counts, sigma, supports = (
             reference.scan_points_ref,
             reference.neighbour_counts_ref,
             reference.range_noise_sigma_ref,
-            reference.extents_ref,
             reference.beam_support_ref,
         )
     else:
-        to_points, counts, sigma, extents, supports = (
+        to_points, counts, sigma, supports = (
             kernels.scan_points,
             kernels.neighbour_counts,
             kernels.range_noise_sigma,
-            kernels.extents,
             kernels.beam_support,
         )
     clouds: list[F64] = []
@@ -139,7 +165,10 @@ def measure_outline(
     sigmas: list[float] = []
     supported: list[npt.NDArray[np.bool_]] = []
     scanner_ids: list[npt.NDArray[np.int64]] = []
+    scanner_x: list[F64] = []
     offset = 0
+    unit_t = np.array([0.0, 1.0])  # x is recomputed with the real profile in finish_outline
+    unit_v = np.array([1.0, 1.0])
     for scanner in scans:
         if scanner.ranges_mm.shape[0] == 0:
             continue
@@ -150,8 +179,8 @@ def measure_outline(
             scanner.mount_y_m,
             scanner.mount_z_m,
             scanner.scanner_x_m,
-            profile_t_s,
-            profile_v_m_s,
+            unit_t,
+            unit_v,
             params.y_half_m,
             params.z_min_m,
         )
@@ -163,34 +192,97 @@ def measure_outline(
         )
         supported.append(support[scan, pts[:, 5].astype(np.int64)])
         scanner_ids.append(np.full(pts.shape[0], len(scanner_ids), dtype=np.int64))
+        scanner_x.append(np.full(pts.shape[0], scanner.scanner_x_m))
         clouds.append(pts)
         keys.append(scan + offset)
         steps.append(np.full(pts.shape[0], scanner.angular_step_rad))
         offset += scanner.ranges_mm.shape[0]
         sigmas.append(sigma(np.ascontiguousarray(scanner.ranges_mm)))
-    nan = float("nan")
     if not clouds or sum(c.shape[0] for c in clouds) == 0:
-        return Outline(nan, nan, nan, nan, nan, nan, 0, 0, nan)
+        nothing = np.zeros(0, dtype=np.int64)
+        return PreparedScans(
+            np.zeros((0, 6)), nothing, np.zeros(0, dtype=np.bool_), nothing, np.zeros(0), 0.0, math.nan
+        )
     points = np.concatenate(clouds)
-    scan_key = np.concatenate(keys)
-    step = float(np.max(np.concatenate(steps)))
     range_sigma = float(np.median(sigmas))
     test_space = np.column_stack([points[:, 4] * params.neighbour_speed_m_s, points[:, 1], points[:, 2]])
     keep = (
         counts(test_space, params.radius_m, params.min_neighbours) >= params.min_neighbours
     ) & np.concatenate(supported)
+    scan_key, ids = np.concatenate(keys), np.concatenate(scanner_ids)
+    rows = rows_x = None
+    if not use_reference:  # the per-scan extremes need no speed either: only the rows' x is left to do
+        band = max(params.band_sigmas * range_sigma, params.band_min_m)
+        rows = kernels.scan_rows(
+            points,
+            scan_key,
+            keep,
+            params.min_points_per_scan,
+            band,
+            params.scan_trim,
+            ids,
+            params.median_half,
+            4,
+        )
+        by_scanner = np.array([float(x[0]) if x.size else 0.0 for x in scanner_x])
+        rows_x = by_scanner[rows[:, 7].astype(np.int64)]
+    return PreparedScans(
+        points,
+        scan_key,
+        keep,
+        ids,
+        np.concatenate(scanner_x),
+        float(np.max(np.concatenate(steps))),
+        range_sigma,
+        rows,
+        rows_x,
+    )
+
+
+def finish_outline(
+    prepared: PreparedScans,
+    profile_t_s: F64,
+    profile_v_m_s: F64,
+    params: OutlineParams = OutlineParams(),
+    use_reference: bool = False,
+) -> Outline:
+    """Length, width, height and their uncertainties from prepared scans and the vehicle's speed
+    profile (times on the scans' clock)."""
+    nan = float("nan")
+    if prepared.empty:
+        return Outline(nan, nan, nan, nan, nan, nan, 0, 0, nan)
+    to_travel, extents = (
+        (reference.travel_ref, reference.extents_ref) if use_reference else (kernels.travel, kernels.extents)
+    )
+    range_sigma = prepared.range_sigma_m
+    keep = prepared.keep
+    if prepared.rows is not None and prepared.rows_scanner_x_m is not None:
+        # the kernels' path: each scan's x from its time; the points themselves are done with
+        x_rows = kernels.travel(np.ascontiguousarray(prepared.rows[:, 0]), profile_t_s, profile_v_m_s)
+        e = kernels.extents_from_rows(prepared.rows, x_rows - prepared.rows_scanner_x_m, params.trim)
+        return _outline(e, prepared, params)
+    points = prepared.points  # x is (re)written here: no copy of the whole cloud
+    points[:, 0] = (
+        to_travel(np.ascontiguousarray(points[:, 4]), profile_t_s, profile_v_m_s) - prepared.scanner_x_m
+    )
     band = max(params.band_sigmas * range_sigma, params.band_min_m)
     e = extents(
         points,
-        scan_key,
+        prepared.scan_key,
         keep,
         params.min_points_per_scan,
         params.trim,
         band,
         params.scan_trim,
-        np.concatenate(scanner_ids),
+        prepared.scanner_ids,
         params.median_half,
     )
+    return _outline(e, prepared, params)
+
+
+def _outline(e: F64, prepared: PreparedScans, params: OutlineParams) -> Outline:
+    """Dimensions and uncertainties from the extents (the order of :func:`edge.outline.kernels.extents`)."""
+    range_sigma, step = prepared.range_sigma_m, prepared.step_rad
     x_lo, x_hi, y_lo, y_hi, z_hi, gap_f, gap_t, r_ylo, r_yhi, r_top = (float(v) for v in e)
     gap_f = 0.0 if math.isnan(gap_f) else gap_f
     gap_t = 0.0 if math.isnan(gap_t) else gap_t
@@ -206,7 +298,20 @@ def measure_outline(
         u_length_m=u_length,
         u_width_m=math.hypot(u_y_lo, u_y_hi),
         u_height_m=u_height,
-        points=int(points.shape[0]),
-        rejected=int(np.count_nonzero(~keep)),
+        points=int(prepared.points.shape[0]),
+        rejected=int(np.count_nonzero(~prepared.keep)),
         range_sigma_m=range_sigma,
+    )
+
+
+def measure_outline(
+    scans: Sequence[ScannerScans],
+    profile_t_s: F64,
+    profile_v_m_s: F64,
+    params: OutlineParams = OutlineParams(),
+    use_reference: bool = False,
+) -> Outline:
+    """Measure one vehicle.  ``use_reference`` runs the NumPy references (tests and the bench)."""
+    return finish_outline(
+        prepare_outline(scans, params, use_reference), profile_t_s, profile_v_m_s, params, use_reference
     )

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import logging
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from edge.plates.grammar import ALPHABET
 
-__all__ = ["PaddleRecogniser", "available", "clean"]
+__all__ = ["Opinion", "PaddleRecogniser", "available", "clean", "clean_chars"]
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,30 @@ def available() -> bool:
         return False
 
 
+class Opinion(NamedTuple):
+    """PP-OCR's reading of one crop: the cleaned text, its mean character score, and each kept
+    character's own score (the CTC frame probability of that character, as rapidocr computes the mean)."""
+
+    text: str
+    score: float
+    chars: tuple[float, ...]
+
+
+def clean_chars(text: str, probs: tuple[float, ...] | None = None) -> tuple[str, tuple[float, ...]]:
+    """``text`` in the plate alphabet with each kept character's probability: letters upper case, other
+    characters dropped; I and O dropped from the first two places (province and office letter) and read
+    as 1 and 0 in the serial, where GA 36 has none."""
+    probs = probs if probs is not None else (1.0,) * len(text)
+    kept = [(c, p) for c, p in zip(text.upper(), probs, strict=False) if c in _ALPHABET or c in "IO"]
+    head = [(c, p) for c, p in kept[:2] if c not in "IO"]  # province (or 使) and office letter
+    serial = [(c.translate(_SERIAL_LOOKALIKES), p) for c, p in kept[2:]]
+    out = head + serial
+    return "".join(c for c, _ in out), tuple(p for _, p in out)
+
+
 def clean(text: str) -> str:
     """PP-OCR's reading in the plate alphabet, I and O in the serial read as 1 and 0."""
-    kept = "".join(c for c in text.upper() if c in _ALPHABET or c in "IO")
-    head, serial = kept[:2], kept[2:]  # province (or 使) and office letter, then the serial
-    return head.replace("I", "").replace("O", "") + serial.translate(_SERIAL_LOOKALIKES)
+    return clean_chars(text)[0]
 
 
 class PaddleRecogniser:
@@ -74,3 +93,30 @@ class PaddleRecogniser:
             return []
         results, _ = self._recogniser(crops)
         return [(clean(str(text)), float(score)) for text, score in results]
+
+    def read_chars(self, crops: list[npt.NDArray[np.uint8]]) -> list[Opinion]:
+        """An :class:`Opinion` per crop, with a probability for every character.  Same network and
+        input scaling as :meth:`read` (rapidocr's own ``resize_norm_img``), one crop at a time so that no
+        crop is padded to another's width; a greedy CTC decode that keeps each character's probability."""
+        recogniser = self._recogniser
+        characters = recogniser.postprocess_op.character
+        out = []
+        for crop in crops:
+            h, w = crop.shape[:2]
+            _, height, width = recogniser.rec_image_shape
+            image = recogniser.resize_norm_img(crop, max(width / height, w / max(h, 1)))
+            probs = recogniser.session(image[None].astype(np.float32))[0][0]
+            index = probs.argmax(axis=1)
+            best = probs.max(axis=1)
+            chars, scores = [], []
+            for t, k in enumerate(index):
+                if k == 0 or (t > 0 and index[t - 1] == k):
+                    continue  # the CTC blank, or the same character held over several frames
+                chars.append(str(characters[k]))
+                scores.append(float(best[t]))
+            text, kept = clean_chars("".join(chars), tuple(scores))
+            if len("".join(chars)) != len(chars):  # a multi-character token: no per-character alignment
+                text = clean("".join(chars))
+                kept = (float(np.mean(scores)),) * len(text) if scores else ()
+            out.append(Opinion(text, float(np.mean(scores)) if scores else 0.0, kept))
+        return out

@@ -1,4 +1,5 @@
-"""Rules that turn measurements into a lane verdict: legal gross-mass limits, classification, tolerance."""
+"""Rules that turn measurements into a lane verdict: legal gross-mass limits, classification, tolerance;
+the axle-group limits and the sum rule are in :mod:`edge.rules.axles`."""
 
 from edge.rules.limits import (
     Body,
@@ -9,6 +10,7 @@ from edge.rules.limits import (
     LimitTableError,
     Tyre,
     VehicleClass,
+    VehicleFacts,
     Verdict,
     classify,
     decide,
@@ -24,6 +26,7 @@ __all__ = [
     "LimitTableError",
     "Tyre",
     "VehicleClass",
+    "VehicleFacts",
     "Verdict",
     "classify",
     "decide",

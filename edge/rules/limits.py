@@ -26,8 +26,16 @@ Single-tyre deduction (article 3, second paragraph, item 2)
     and never deducted, and the steer group (index 0) neither: only axles in group index >= 2 (trailer
     axles) are. Where the sensors cannot tell, this favours the driver.
 
-Not implemented here: the per-axle limits of GB 1589-2016 and the rule that gross mass may not exceed the
-sum of axle limits (item 3), the +1,000 kg air-suspension variants of 交公路发〔2016〕124号, permits.
+Variants (交公路发〔2016〕124号, notes 1-4)
+    A row may carry several conditions (``condition = ["drive_dual_tyres", "drive_air_suspension"]``); among
+    the rows for the vehicle's axles and body whose conditions all hold, the one with the most conditions
+    applies (the first in the file on a tie), else the plain row. Conditions read the vehicle's class and
+    tyres, its axle spacings, and :class:`VehicleFacts`: what weigh-in-motion cannot know (air suspension,
+    tractor + semi-trailer, the registered gross of a 2-axle truck) and the site's configuration, a vehicle
+    registry or a permit supplies. Unknown facts never satisfy a condition.
+
+Per-axle and axle-group limits (GB 1589-2016) and the sum rule (item 3) live in :mod:`edge.rules.axles`.
+Permits live in :mod:`edge.rules.permits`.
 
 Verdict
     The entrance tolerance (the ministry's 2021 answer: a dynamic result not above 105 % of the limit is, for
@@ -44,14 +52,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.configerrors import Loc, find_line, format_errors
 from edge.errors import EdgeError
 
+if TYPE_CHECKING:
+    from edge.rules.axles import AxleTable
+
 __all__ = [
+    "CONDITIONS",
     "Body",
     "Decision",
     "LimitDecision",
@@ -60,6 +72,7 @@ __all__ = [
     "LimitTableError",
     "Tyre",
     "VehicleClass",
+    "VehicleFacts",
     "Verdict",
     "classify",
     "decide",
@@ -82,7 +95,14 @@ class Verdict(StrEnum):
 
     PASS = "pass"
     OVERWEIGHT = "overweight"
+    #: Legal weight, but a dimension over its limit (超高/超宽/超长): refused like an overweight truck.
+    OVERSIZE = "oversize"
     REWEIGH = "reweigh"
+
+    @property
+    def refuses(self) -> bool:
+        """True when the lane refuses entry (超限: over a weight or a dimension limit)."""
+        return self in (Verdict.OVERWEIGHT, Verdict.OVERSIZE)
 
 
 class Body(StrEnum):
@@ -158,13 +178,84 @@ def classify(axle_spacings_m: Sequence[float], *, group_max_spacing_m: float = 2
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VehicleFacts:
+    """What the rules need that weigh-in-motion cannot measure. ``None`` is "not known": a condition that
+    needs an unknown fact does not hold (no variant is granted on a guess).
+
+    ``source`` says where the facts came from (``config`` defaults, ``registry``, ``permit``, ``what-if``);
+    it goes on the record."""
+
+    air_suspension: bool | None = None  # the drive axle(s) have air suspension (空气悬架)
+    articulated: bool | None = None  # tractor + semi-trailer (铰接列车), not truck + drawbar trailer
+    registered_gross_kg: int | None = None  # 行驶证 total mass; caps a 2-axle truck (124号 note 1)
+    source: str = "none"
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "air_suspension": self.air_suspension,
+            "articulated": self.articulated,
+            "registered_gross_kg": self.registered_gross_kg,
+            "source": self.source,
+        }
+
+
 # --- the table file ---------------------------------------------------------------------------------
 
-_Condition = Literal["drive_group_single"]
+_Condition = Literal[
+    "drive_group_single",
+    "drive_dual_tyres",
+    "drive_air_suspension",
+    "articulated",
+    "trailer_axles_spread",
+]
 
-_CONDITIONS: dict[str, Callable[[VehicleClass], bool]] = {
-    "drive_group_single": lambda vclass: vclass.drive_group_single,
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    vclass: VehicleClass
+    tyres: tuple[Tyre, ...]
+    spacings_m: tuple[float, ...]
+    facts: VehicleFacts
+    spread_min_m: float
+
+
+def _drive_axles(vclass: VehicleClass) -> range:
+    """0-based indices of the axles of group index 1 (treated as the drive group; see the docstring)."""
+    if len(vclass.groups) < 2:
+        return range(0)
+    start = vclass.groups[0]
+    return range(start, start + vclass.groups[1])
+
+
+_FACT_CONDITIONS = frozenset({"drive_air_suspension", "articulated"})
+
+CONDITIONS: dict[str, tuple[Callable[[_Context], bool], str]] = {
+    "drive_group_single": (
+        lambda c: c.vclass.drive_group_single,
+        "axle group 2 (the drive group) is one single axle",
+    ),
+    "drive_dual_tyres": (
+        lambda c: (
+            bool(_drive_axles(c.vclass))
+            and all(c.tyres[i] is Tyre.DUAL for i in _drive_axles(c.vclass) if i < len(c.tyres))
+        ),
+        "the drive axle(s) have dual tyres on each side",
+    ),
+    "drive_air_suspension": (
+        lambda c: c.facts.air_suspension is True,
+        "the drive axle(s) have air suspension (a registry, permit or site fact)",
+    ),
+    "articulated": (
+        lambda c: c.facts.articulated is True,
+        "tractor + semi-trailer (铰接列车; a registry, permit or site fact)",
+    ),
+    "trailer_axles_spread": (
+        lambda c: bool(c.spacings_m) and c.spacings_m[-1] >= c.spread_min_m,
+        "the last two axles are at least spread_axle_min_spacing_m apart",
+    ),
 }
+"""Every condition a table row may name: the test, and its meaning in words (for records and docs)."""
 
 
 class _RuleModel(BaseModel):
@@ -178,10 +269,13 @@ class _RuleModel(BaseModel):
     )
     body: Literal["rigid", "combination"] = Field(description="rigid (货车) or combination (汽车列车).")
     limit_kg: Annotated[int, Field(gt=0, le=1_000_000)] = Field(description="Gross-mass limit in kg.")
-    condition: _Condition | None = Field(
-        default=None, description="Optional condition under which this row replaces the plain row."
+    condition: _Condition | list[_Condition] | None = Field(
+        default=None, description="Optional condition(s) under which this row replaces the plain row."
     )
     text: Annotated[str, Field(min_length=1)] = Field(description="Wording of the rule (Chinese + English).")
+    source: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="The legal text and clause of this row (default: the table's source)."
+    )
 
 
 class _TableModel(BaseModel):
@@ -193,9 +287,24 @@ class _TableModel(BaseModel):
         description="kg taken off the limit per non-drive axle with single tyres."
     )
     rule: Annotated[list[_RuleModel], Field(min_length=1)] = Field(description="The rows of the table.")
+    spread_axle_min_spacing_m: Annotated[float, Field(gt=0, le=10)] = Field(
+        default=1.8, description="Condition trailer_axles_spread: the last two axles at least this far apart."
+    )
+    axles: dict[str, object] | None = Field(
+        default=None, description="Axle-limit settings (edge.rules.axles)."
+    )
+    axle_limit: list[dict[str, object]] | None = Field(
+        default=None, description="Per-axle and axle-group limit rows (edge.rules.axles)."
+    )
 
 
-_FIX_HINTS: dict[str, str] = {
+def _conditions(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+FIX_HINTS: dict[str, str] = {
     "missing": "add this key",
     "extra_forbidden": "remove this key or correct its spelling",
     "int_type": "write a whole number without quotes or decimal point, e.g. 18000",
@@ -206,15 +315,18 @@ _FIX_HINTS: dict[str, str] = {
     "greater_than_equal": "use a larger number",
     "less_than_equal": "use a smaller number",
     "string_pattern_mismatch": 'use letters, digits and "-" only',
+    "bool_type": "write true or false, without quotes",
+    "float_type": "write a number without quotes, e.g. 1.3",
+    "list_type": 'write a list in brackets, e.g. ["drive_dual_tyres"]',
 }
 
 
 def _describe_loc(loc: Loc, data: object) -> str:
     """'[[rule]] #4 (id = "5-combination"), key limit_kg' rather than pydantic's ('rule', 3, 'limit_kg')."""
-    if len(loc) >= 2 and loc[0] == "rule" and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] in ("rule", "axle_limit") and isinstance(loc[1], int):
         rule_number = loc[1]
-        label = f"[[rule]] #{rule_number + 1}"
-        rules = data.get("rule") if isinstance(data, dict) else None
+        label = f"[[{loc[0]}]] #{rule_number + 1}"
+        rules = data.get(str(loc[0])) if isinstance(data, dict) else None
         if isinstance(rules, list) and rule_number < len(rules) and isinstance(rules[rule_number], dict):
             rule_id = rules[rule_number].get("id")
             if isinstance(rule_id, str):
@@ -224,33 +336,33 @@ def _describe_loc(loc: Loc, data: object) -> str:
     return "key '" + ".".join(str(part) for part in loc) + "'"
 
 
-def _validation_message(path: str, text: str, data: object, exc: ValidationError) -> str:
+def validation_message(path: str, text: str, data: object, exc: ValidationError) -> str:
     problems = format_errors(
-        exc, source=path, text=text, fixes=_FIX_HINTS, describe_loc=lambda loc: _describe_loc(loc, data)
+        exc, source=path, text=text, fixes=FIX_HINTS, describe_loc=lambda loc: _describe_loc(loc, data)
     )
     return f"{path}: invalid limit table:\n" + "\n".join(f"  {problem}" for problem in problems)
 
 
-def _where(path: str, text: str, loc: Loc) -> str:
+def where(path: str, text: str, loc: Loc) -> str:
     line = find_line(text, loc)
     return f"{path}:{line}" if line is not None else path
 
 
 def _check_rows(path: str, text: str, model: _TableModel) -> None:
     seen_ids: dict[str, int] = {}
-    seen_keys: dict[tuple[int, str, str | None], int] = {}
+    seen_keys: dict[tuple[int, str, frozenset[str]], int] = {}
     for index, row in enumerate(model.rule):
         if row.id in seen_ids:
             raise LimitTableError(
-                f"{_where(path, text, ('rule', index, 'id'))}: [[rule]] #{index + 1}, key 'id': id {row.id!r} is already used by "
+                f"{where(path, text, ('rule', index, 'id'))}: [[rule]] #{index + 1}, key 'id': id {row.id!r} is already used by "
                 f"[[rule]] #{seen_ids[row.id] + 1}; give each row its own id"
             )
         seen_ids[row.id] = index
-        key = (row.axles, row.body, row.condition)
+        key = (row.axles, row.body, frozenset(_conditions(row.condition)))
         if key in seen_keys:
             condition = f", condition {row.condition!r}" if row.condition else ""
             raise LimitTableError(
-                f"{_where(path, text, ('rule', index, 'axles'))}: [[rule]] #{index + 1} (id = {row.id!r}),"
+                f"{where(path, text, ('rule', index, 'axles'))}: [[rule]] #{index + 1} (id = {row.id!r}),"
                 f" key 'axles': a row for "
                 f"{row.axles} axles, body {row.body!r}{condition} already exists ([[rule]] "
                 f"#{seen_keys[key] + 1}); delete one of them"
@@ -266,8 +378,15 @@ class LimitRule:
     axles: int  # 6 means "6 or more"
     body: Body
     limit_kg: int
-    condition: str | None  # "drive_group_single" or None
+    condition: str | None  # the conditions joined by "+", e.g. "drive_group_single"; None for a plain row
     text: str
+    conditions: tuple[str, ...] = ()  # every condition of the row (all must hold)
+    source: str = ""  # the row's own source and clause ("" = the table's source)
+
+    @property
+    def needs_facts(self) -> bool:
+        """True when the row applies only on facts WIM cannot measure (a registry's, permit's or site's)."""
+        return bool(_FACT_CONDITIONS.intersection(self.conditions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +398,8 @@ class LimitTable:
     single_tyre_deduction_kg: int
     rules: tuple[LimitRule, ...]
     path: str
+    spread_axle_min_spacing_m: float = 1.8
+    axles: AxleTable | None = None  # GB 1589-2016 axle and axle-group limits, when the file has them
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> LimitTable:
@@ -318,8 +439,11 @@ class LimitTable:
         try:
             model = _TableModel.model_validate(data)
         except ValidationError as exc:
-            raise LimitTableError(_validation_message(shown_path, text, data, exc)) from exc
+            raise LimitTableError(validation_message(shown_path, text, data, exc)) from exc
         _check_rows(shown_path, text, model)
+        from edge.rules.axles import AxleTable  # here: edge.rules.axles imports this module
+
+        axles = AxleTable.from_data(shown_path, text, data) if model.axle_limit or model.axles else None
         return cls(
             source=model.source,
             title=model.title,
@@ -330,12 +454,16 @@ class LimitTable:
                     axles=row.axles,
                     body=Body(row.body),
                     limit_kg=row.limit_kg,
-                    condition=row.condition,
+                    condition="+".join(_conditions(row.condition)) or None,
                     text=row.text,
+                    conditions=_conditions(row.condition),
+                    source=row.source or "",
                 )
                 for row in model.rule
             ),
             path=shown_path,
+            spread_axle_min_spacing_m=model.spread_axle_min_spacing_m,
+            axles=axles,
         )
 
 
@@ -353,41 +481,59 @@ class LimitDecision:
     base_limit_kg: int  # the row's limit before deductions
     deductions: tuple[str, ...]  # human-readable, e.g. "axle 5 single tyres: -3000 kg"
     notes: tuple[str, ...]  # e.g. "no rigid row for 5 axles; combination row applied"
+    row_source: str = ""  # the applied row's own source and clause (the table's source when it names none)
+    axle_sum_kg: int | None = None  # sum of the axle(-group) limits (Order 62 art. 3 para 2 item 3)
+    axle_sum_applied: bool = False  # True when that sum was lower than the row and became the limit
 
 
-def _pick_row(vclass: VehicleClass, body: Body, table: LimitTable) -> LimitRule | None:
+def holds(condition: str, context: _Context, path: str = "limit table") -> bool:
+    entry = CONDITIONS.get(condition)
+    if entry is None:
+        raise LimitTableError(f"{path}: unknown condition {condition!r}; use one of {sorted(CONDITIONS)}")
+    return entry[0](context)
+
+
+def _pick_row(vclass: VehicleClass, body: Body, table: LimitTable, context: _Context) -> LimitRule | None:
     table_axles = min(vclass.axle_count, _MAX_TABLE_AXLES)
     rows = [row for row in table.rules if row.axles == table_axles and row.body is body]
+    best: LimitRule | None = None
     for row in rows:
-        if row.condition is None:
-            continue
-        holds = _CONDITIONS.get(row.condition)
-        if holds is None:
-            raise LimitTableError(
-                f"{table.path}: row {row.rule_id!r} has unknown condition {row.condition!r}; "
-                f"use one of {sorted(_CONDITIONS)}"
-            )
-        if holds(vclass):
-            return row
-    for row in rows:
-        if row.condition is None:
-            return row
-    return None
+        if all(holds(condition, context, table.path) for condition in row.conditions) and (
+            best is None or len(row.conditions) > len(best.conditions)
+        ):
+            best = row
+    return best
 
 
-def gross_limit(vclass: VehicleClass, tyres: Sequence[Tyre], table: LimitTable) -> LimitDecision:
-    """The gross-mass limit for ``vclass`` with ``tyres`` (one per axle, front to rear) under ``table``."""
+def gross_limit(
+    vclass: VehicleClass,
+    tyres: Sequence[Tyre],
+    table: LimitTable,
+    *,
+    spacings_m: Sequence[float] = (),
+    facts: VehicleFacts | None = None,
+) -> LimitDecision:
+    """The gross-mass limit for ``vclass`` with ``tyres`` (one per axle, front to rear) under ``table``.
+
+    ``spacings_m`` and ``facts`` are what the 124号 variants need; without them no variant that needs them
+    applies. This is the gross table only: the axle-group limits and the sum rule are
+    :func:`edge.rules.axles.assess`'s.
+    """
     if len(tyres) != vclass.axle_count:
         raise ValueError(f"got {len(tyres)} tyre readings for {vclass.axle_count} axles; give one per axle")
     tyre_per_axle = [Tyre(tyre) for tyre in tyres]
+    facts = facts if facts is not None else VehicleFacts()
+    context = _Context(
+        vclass, tuple(tyre_per_axle), tuple(spacings_m), facts, table.spread_axle_min_spacing_m
+    )
     notes: list[str] = []
     table_axles = min(vclass.axle_count, _MAX_TABLE_AXLES)
     if vclass.axle_count > _MAX_TABLE_AXLES:
         notes.append(f"{vclass.axle_count} axles: the {_MAX_TABLE_AXLES}-or-more row applied")
-    row = _pick_row(vclass, vclass.body, table)
+    row = _pick_row(vclass, vclass.body, table, context)
     if row is None:
         other = Body.COMBINATION if vclass.body is Body.RIGID else Body.RIGID
-        row = _pick_row(vclass, other, table)
+        row = _pick_row(vclass, other, table, context)
         if row is None:
             raise LimitTableError(
                 f"{table.path}: no [[rule]] row for {table_axles} axles (rigid or combination); add one"
@@ -410,14 +556,29 @@ def gross_limit(vclass: VehicleClass, tyres: Sequence[Tyre], table: LimitTable) 
                     f"axle {axle_number} single tyres not deducted: "
                     "axle group 2 is treated as the drive group"
                 )
+    if row.needs_facts:  # say what was assumed, and on whose word
+        said = "; ".join(CONDITIONS[condition][1] for condition in row.conditions)
+        notes.append(f"variant {row.rule_id}: {said} (facts: {facts.source})")
+    limit_kg = max(row.limit_kg - deducted_kg, 0)
+    if (
+        vclass.axle_count == 2
+        and facts.registered_gross_kg is not None
+        and facts.registered_gross_kg < limit_kg
+    ):
+        limit_kg = facts.registered_gross_kg
+        notes.append(
+            f"2-axle truck: its registered gross {facts.registered_gross_kg} kg ({facts.source}) is lower and "
+            "applies (交公路发〔2016〕124号 附件 备注1)"
+        )
     return LimitDecision(
-        limit_kg=max(row.limit_kg - deducted_kg, 0),
+        limit_kg=limit_kg,
         rule_id=row.rule_id,
         rule_text=row.text,
         source=table.source,
         base_limit_kg=row.limit_kg,
         deductions=tuple(deductions),
         notes=tuple(notes),
+        row_source=row.source or table.source,
     )
 
 

@@ -141,6 +141,11 @@ def _check_one(
     axle_loads_kg: Sequence[float | None],
     tolerance_factor: float,
     outline_m: Mapping[str, float] | None,
+    outline_u_m: Mapping[str, float] | None = None,
+    oversize: Sequence[str] = (),
+    coverage: float = 2.0,
+    trailer_plate: str | None = None,
+    plate: str | None = None,
 ) -> PermitFinding:
     def finding(status: PermitStatus, *problems: str) -> PermitFinding:
         return PermitFinding(permit.permit_id, status, problems, permit.max_gross_kg)
@@ -152,6 +157,14 @@ def _check_one(
     if permit.stations and site_id not in permit.stations:
         return finding("not_on_route", f"stations: {site_id} is not on the permitted route")
     mismatch = []
+    if plate and plate != permit.plate:
+        mismatch.append(f"plate: permit {permit.plate}, vehicle {plate}")
+    if (
+        permit.trailer_plate is not None
+        and trailer_plate is not None
+        and trailer_plate != permit.trailer_plate
+    ):
+        mismatch.append(f"trailer_plate: permit {permit.trailer_plate}, vehicle {trailer_plate}")
     if permit.axle_count is not None and axle_count != permit.axle_count:
         mismatch.append(f"axle_count: permit {permit.axle_count}, vehicle {axle_count}")
     if outline_m:
@@ -161,8 +174,16 @@ def _check_one(
             ("height_m", "max_height_m"),
         ):
             allowed = getattr(permit, name)
-            if allowed is not None and key in outline_m and outline_m[key] > allowed:
-                mismatch.append(f"{name}: permit {allowed:g} m, vehicle {outline_m[key]:.2f} m")
+            if key not in outline_m:
+                continue
+            measured = outline_m[key]
+            u = (outline_u_m or {}).get(key)
+            shown = f"{measured:.2f} m" if u is None else f"{measured:.2f} +/- {u:.3f} m"
+            if allowed is None:
+                if key.removesuffix("_m") in oversize:
+                    mismatch.append(f"{name}: not in the permit, vehicle {shown} is oversize")
+            elif measured - coverage * (u or 0.0) > allowed:
+                mismatch.append(f"{name}: permit {allowed:g} m, vehicle {shown}")
     if mismatch:
         return finding("mismatch", *mismatch)
     exceeded = []
@@ -201,12 +222,23 @@ def check_permit(
     axle_loads_kg: Sequence[float | None] = (),
     tolerance_factor: float = 1.0,
     outline_m: Mapping[str, float] | None = None,
+    outline_u_m: Mapping[str, float] | None = None,
+    oversize: Sequence[str] = (),
+    coverage: float = 2.0,
+    trailer_plate: str | None = None,
 ) -> PermitFinding | None:
-    """The finding for the permit of ``plate`` (the plate as read: a permit never applies to a guessed
-    alternative), or None when it has none.  Of several permits for the plate the one that covers the
-    vehicle wins, then the closest to it.  ``tolerance_factor`` allows the measurement's uncertainty,
-    as for the legal limit."""
-    if not plate:
+    """The finding for the permit of ``plate`` or ``trailer_plate`` (the plates as read: a permit never
+    applies to a guessed alternative), or None when it has none.  A permit matches on its tractor's
+    plate or on its trailer's (``trailer_plate``, 挂); a trailer read that is not the permit's is a
+    mismatch.  Of several permits the one that covers the vehicle wins, then the closest to it.
+
+    ``tolerance_factor`` allows the weight's uncertainty, as for the legal limit; a measured dimension
+    (``outline_m``, standard uncertainties ``outline_u_m``) exceeds the permitted one when value -
+    ``coverage`` u does.  A dimension in ``oversize`` (``height``, ``width``, ``length``: over the legal
+    limit) needs the permit to state its maximum."""
+    if plate is not None and plate.endswith("挂") and trailer_plate is None:
+        plate, trailer_plate = None, plate
+    if not plate and not trailer_plate:
         return None
     findings = [
         _check_one(
@@ -218,9 +250,15 @@ def check_permit(
             axle_loads_kg=axle_loads_kg,
             tolerance_factor=tolerance_factor,
             outline_m=outline_m,
+            outline_u_m=outline_u_m,
+            oversize=oversize,
+            coverage=coverage,
+            trailer_plate=trailer_plate,
+            plate=plate,
         )
         for permit in permits
-        if permit.plate == plate
+        if (plate and permit.plate == plate)
+        or (trailer_plate is not None and permit.trailer_plate == trailer_plate)
     ]
     if not findings:
         return None
@@ -239,7 +277,7 @@ def apply_permit(decision: Decision, finding: PermitFinding | None) -> Decision:
     if finding is None or decision.verdict is Verdict.REWEIGH:
         return decision
     if finding.status == "covers":
-        if decision.verdict is not Verdict.OVERWEIGHT:
+        if not decision.verdict.refuses:
             return decision
         reason = f"permit {finding.permit_id}: within the permitted {finding.max_gross_kg:,} kg"
         return dataclasses.replace(decision, verdict=Verdict.PASS, reasons=(*decision.reasons, reason))

@@ -37,6 +37,7 @@ from drivers.barrier.driver import Barrier
 from drivers.display.driver import Colour, LedDisplay
 from drivers.errors import DriverError, UnknownDriver
 from drivers.indicator.driver import IndicatorDriver, IndicatorReading
+from drivers.link import LinkConfig
 from drivers.position.driver import BeamReading, PositionBeams
 from drivers.registry import load_driver_class
 from edge import __version__
@@ -52,7 +53,7 @@ from edge.evidence.record import (
 )
 from edge.evidence.recorder import Recorder
 from edge.lane.busy import LaneBusy
-from edge.lane.devices import build_driver, link_config
+from edge.lane.devices import build_driver
 from edge.rules import LimitTable, Tyre, VehicleClass, Verdict, classify, decide, gross_limit
 from edge.static import anticheat
 from edge.static.anticheat import Cheat
@@ -89,6 +90,11 @@ _REFUSAL_TEXT: dict[str, tuple[Colour, tuple[str, ...]]] = {
     "over_range": ("red", ("超出秤量范围", "请倒车下磅")),
     "timeout": ("yellow", ("称重超时未稳定", "请停稳熄火 人员离开驾驶室")),
 }
+
+
+def _link(device: Any) -> LinkConfig:
+    """The serial link of a weighbridge device's configuration (indicator, beams)."""
+    return LinkConfig(url=device.port, baudrate=device.baudrate, read_timeout_s=device.read_timeout_s)
 
 
 def _t(kg: float) -> str:
@@ -160,6 +166,7 @@ class _DeckZero:
 @dataclass
 class _DeckWeighing:
     zero: _DeckZero = field(default_factory=_DeckZero)
+    span_alarm: bool = False  # the lane's load-cell span monitor; the indicator keeps its own calibration
 
 
 @dataclass
@@ -217,9 +224,9 @@ class StaticWeighbridge:
             if key not in ("type", "port", "baudrate", "read_timeout_s") and value is not None
         }
         self.indicator: IndicatorDriver[Any] = indicator_class(
-            "indicator", link_config(devices.indicator), on_reading=self._on_reading, **settings
+            "indicator", _link(devices.indicator), on_reading=self._on_reading, **settings
         )
-        self.beams: PositionBeams = build_driver(devices.position, PositionBeams, on_beams=self._on_beams)
+        self.beams = PositionBeams("position", _link(devices.position), on_beams=self._on_beams)
         self.display = build_driver(devices.display, LedDisplay)
         self.barrier = build_driver(devices.barrier, Barrier)
         self.drift = _NoDrift()

@@ -5,6 +5,10 @@ One truck through the stages, in data order:
 1. sensing (:class:`edge.lane.sensing.Sensing`): serial frames -> a vehicle session -> a ``Crossing``;
 2. weighing (:class:`edge.wim.weighing.Weighing`): the crossing -> axle loads, speed, gross (``Weighed``);
 3. judging (:func:`edge.judge.judge_weighed`): measurements + limits -> a ``Judgement`` with its verdict;
+   then, on a lane with an outline gantry (``[outline]``), the outline (:class:`edge.outline.lane.LaneOutline`,
+   prepared while the vehicle is still on the scale) joins it (:func:`edge.rules.verdict.apply_outline`),
+   then the permit of the plate (:mod:`edge.rules.permits`); the registry (:mod:`edge.rules.registry`)
+   adds its facts to the record;
 4. acting (:class:`edge.actuate.LaneOutput`): the verdict on the LED board and the barrier;
 5. recording (:class:`edge.evidence.recorder.Recorder`): the typed ``EvidenceRecord``, stored and signed;
 6. shipping (``edge.uplink``, built by the station): the outbox to MQTT.
@@ -25,7 +29,13 @@ from drivers.barrier.driver import Barrier
 from drivers.display.driver import LedDisplay
 from edge.actuate import LaneOutput
 from edge.config import Config
-from edge.evidence.record import EvidenceRecord, RecordPermit, RecordWatchMatch
+from edge.evidence.record import (
+    EvidenceRecord,
+    RecordOutline,
+    RecordPermit,
+    RecordRegistry,
+    RecordWatchMatch,
+)
 from edge.evidence.recorder import Outcome, Recorder
 from edge.judge import judge_weighed
 from edge.lane.devices import build_driver
@@ -33,15 +43,19 @@ from edge.lane.sensing import Sensing
 from edge.lane.session import VehicleSession
 from edge.rules import LimitTable, Verdict
 from edge.rules.permits import PermitFinding, apply_permit, check_permit, match_watchlist
+from edge.rules.registry import RegisteredVehicle, RegistryFinding, by_plate, check_registry
+from edge.rules.verdict import apply_outline, board_detail
 from edge.wim.capture import CaptureWriter
 from edge.wim.drift import DriftMonitor
+from edge.wim.motion import fit_speed_profile
 from edge.wim.weighing import Weighing, weigh
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from edge.plates.lane import LanePlates
+    from edge.outline.lane import LaneOutline, OutlineResult
+    from edge.plates.lane import LanePlates, PlateEvidence
 
 __all__ = ["TollEntrance"]
 
@@ -72,6 +86,11 @@ class TollEntrance:
             from edge.plates.lane import LanePlates  # OpenCV and onnxruntime load only when plates are on
 
             self.plates = LanePlates(config.plates)
+        self.outline: LaneOutline | None = None
+        if config.outline.enabled:
+            from edge.outline.lane import LaneOutline  # the gantry's drivers load only when it is on
+
+            self.outline = LaneOutline(config.outline)
         self.recorder = recorder_factory(self.device_health, self.drift.state)
         self.captures = CaptureWriter.from_config(config)
         self.vehicles = 0
@@ -81,6 +100,7 @@ class TollEntrance:
         self.documents: Callable[[str], Any] = lambda kind: None
         self.alert: Callable[[dict[str, Any]], Awaitable[bool]] | None = None
         self._watches: dict[float, asyncio.Task[list[RecordWatchMatch]]] = {}  # by trigger time
+        self._registry: tuple[int, dict[str, RegisteredVehicle]] = (0, {})  # (id of the document, by plate)
 
     def apply_config(self, config: Config) -> None:
         """A downlink config document was applied: the next vehicle is judged with it."""
@@ -94,10 +114,16 @@ class TollEntrance:
     async def start(self) -> None:
         if self.plates is not None:
             await self.plates.start()
+        if self.outline is not None:  # compiled (or loaded from Numba's cache) now, not at the first vehicle
+            from edge.outline import kernels as outline_kernels
+
+            await asyncio.to_thread(outline_kernels.warm_up)
 
     def tasks(self, stop: asyncio.Event) -> dict[str, Any]:
         """The coroutines the station runs in its TaskGroup, by task name."""
         drivers: dict[str, Any] = {**self.sensing.drivers, "display": self.display, "barrier": self.barrier}
+        if self.outline is not None:
+            drivers.update({f"lidar-{name}": driver for name, driver in self.outline.drivers.items()})
         return {
             **{f"driver-{name}": driver.run(stop) for name, driver in drivers.items()},
             "weigh": self._vehicle_loop(stop),
@@ -108,6 +134,8 @@ class TollEntrance:
         if self.plates is not None:
             self.plates.stop()
         await self.output.close()
+        if self.outline is not None:
+            await self.outline.close()
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         self.captures.close()
@@ -120,6 +148,8 @@ class TollEntrance:
     # -- one vehicle -------------------------------------------------------------------------------
 
     def _vehicle_arriving(self, host_time_s: float) -> None:
+        if self.outline is not None:  # the lane's open session is the one that just entered
+            self.outline.vehicle_entered(self.sensing.lane.open, host_time_s)
         if self.plates is not None:
             self.plates.trigger(host_time_s)
             if self.documents("watchlist") is not None:  # alert the moment the plate is read
@@ -163,6 +193,21 @@ class TollEntrance:
             self.drift.observe(
                 judgement.vehicle_class.code, judgement.gross_kg, judgement.measurement.axle_loads_kg[0]
             )
+        outline = None
+        if self.outline is not None:
+            profile = fit_speed_profile(
+                crossing.entry_t_s, crossing.exit_t_s, config.scale.entry_strip_x_m, config.scale.exit_x_m
+            )
+            outline = await self.outline.measure(session, profile)
+            decision = apply_outline(
+                judgement.decision,
+                outline.verdict,
+                config.outline.uncertain,
+                "" if outline.measured else outline.reason,
+            )
+            judgement = dataclasses.replace(
+                judgement, decision=dataclasses.replace(decision, reasons=(*decision.reasons, *outline.notes))
+            )
         # The plate names the vehicle on the board when it is already read; it is waited for (at most
         # plates.wait_s) only when a permit could turn a refusal into a pass.
         plate = self.plates.ready(session.curtain_enter_t_s) if self.plates is not None else None
@@ -171,17 +216,18 @@ class TollEntrance:
             plate is None
             and self.plates is not None
             and permits
-            and judgement.decision.verdict is Verdict.OVERWEIGHT
+            and judgement.decision.verdict.refuses
         ):
             plate = await self.plates.result(session.curtain_enter_t_s)
         read = plate.result if plate is not None else None
         finding = None
-        if read is not None:
-            finding = self._permit_finding(permits, read.text if read.valid else None, judgement, config)
+        if read is not None and plate is not None:
+            finding = self._permit_finding(permits, plate, judgement, config, outline)
             judgement = dataclasses.replace(judgement, decision=apply_permit(judgement.decision, finding))
         label = read.text if read is not None and read.valid else f"{session.number}号车"
+        detail = "" if outline is None else board_detail(outline.verdict, not outline.measured)
         output = await self.output.show_verdict(
-            judgement.decision.verdict, judgement.gross_kg, judgement.limit.limit_kg, label
+            judgement.decision.verdict, judgement.gross_kg, judgement.limit.limit_kg, label, detail
         )
         decided = time.monotonic()
         self.sensing.verdict_shown()  # the record, plate and capture below are no longer the lane's hurry
@@ -189,6 +235,7 @@ class TollEntrance:
         record = self.recorder.make(Outcome(session, judgement, output, decided))
         if finding is not None:
             record = _with_permit(record, finding, applied=True)
+        record = _with_outline(record, outline, config, session.max_height_mm)
         if self.plates is not None:
             evidence = plate if plate is not None else await self.plates.result(session.curtain_enter_t_s)
             reading = evidence.as_record(config.plates.min_confidence)
@@ -196,9 +243,10 @@ class TollEntrance:
             record = await self._watchlist(record, session.curtain_enter_t_s)
             if finding is None and evidence.result is not None and evidence.result.valid:
                 # Read after the verdict: the permit cannot change it any more, but the record says it.
-                late = self._permit_finding(permits, evidence.result.text, judgement, config)
+                late = self._permit_finding(permits, evidence, judgement, config, outline)
                 if late is not None:
                     record = _with_permit(record, late, applied=False)
+            record = self._with_registry(record, evidence, judgement, config, outline)
         await self.recorder.store_record(record)
         if self.captures.enabled:
             # In the background: a slow disk must never hold up the next vehicle.  The same config
@@ -210,18 +258,68 @@ class TollEntrance:
         return () if document is None else tuple(document.permits)
 
     def _permit_finding(
-        self, permits: tuple[Any, ...], plate: str | None, judgement: Any, config: Config
+        self,
+        permits: tuple[Any, ...],
+        evidence: PlateEvidence,
+        judgement: Any,
+        config: Config,
+        outline: OutlineResult | None,
     ) -> PermitFinding | None:
+        tractor, trailer = plates_read(evidence)
         m = judgement.measurement
+        oversize = () if outline is None or outline.verdict is None else outline.verdict.dimensions
         return check_permit(
             permits,
-            plate,
+            tractor,
+            trailer_plate=trailer,
             when=datetime.now(UTC),
             site_id=config.site.id,
             axle_count=judgement.vehicle_class.axle_count,
             gross_kg=judgement.gross_kg,
             axle_loads_kg=() if m is None else tuple(m.axle_loads_kg),
             tolerance_factor=config.rules.tolerance_factor,
+            outline_m=None if outline is None else outline.as_values_m(),
+            outline_u_m=None if outline is None else outline.as_uncertainties_m(),
+            oversize=tuple(d.name for d in oversize if d.state == "over"),
+            coverage=config.outline.coverage,
+        )
+
+    def _with_registry(
+        self,
+        record: EvidenceRecord,
+        evidence: PlateEvidence,
+        judgement: Any,
+        config: Config,
+        outline: OutlineResult | None,
+    ) -> EvidenceRecord:
+        """The registry's facts about the plate read (the tractor's; else the trailer's) join the record,
+        and a 非法改装 flag its reasons; the verdict is not changed."""
+        document = self.documents("registry")
+        if document is None:
+            return record
+        if self._registry[0] != id(document):
+            self._registry = (id(document), by_plate(document.vehicles))
+        registry = self._registry[1]
+        tractor, trailer = plates_read(evidence)
+        found: RegistryFinding | None = None
+        for plate in (tractor, trailer):
+            found = check_registry(
+                registry,
+                plate,
+                axle_count=judgement.vehicle_class.axle_count if plate == tractor else None,
+                outline_m=None if outline is None or plate != tractor else outline.as_values_m(),
+                outline_u_m=None if outline is None else outline.as_uncertainties_m(),
+                coverage=config.outline.coverage,
+            )
+            if found is not None:
+                break
+        if found is None:
+            return record
+        return record.model_copy(
+            update={
+                "registry": RecordRegistry(**found.as_record()),
+                "reasons": [*record.reasons, *found.reasons()],
+            }
         )
 
     async def _watch(self, trigger_t_s: float) -> list[RecordWatchMatch]:
@@ -288,6 +386,8 @@ class TollEntrance:
         health = {name: driver.health() for name, driver in drivers.items()}
         if self.plates is not None:
             health["camera"] = self.plates.camera.health()
+        if self.outline is not None:
+            health.update({f"lidar_{name}": d.health() for name, d in self.outline.drivers.items()})
         return health
 
     def health(self) -> dict[str, Any]:
@@ -298,12 +398,59 @@ class TollEntrance:
             "auto_zero": self.weighing.state(),
             "captures": self.captures.health(),
             "plates": None if self.plates is None else self.plates.health(),
+            **({} if self.outline is None else {"outline": self.outline.health()}),
         }
 
 
 def _with_permit(record: EvidenceRecord, finding: PermitFinding, *, applied: bool) -> EvidenceRecord:
     permit = RecordPermit(**finding.as_record(), applied_to_verdict=applied)
     return record.model_copy(update={"permit": permit})
+
+
+def plates_read(evidence: PlateEvidence | None) -> tuple[str | None, str | None]:
+    """(tractor plate, trailer plate) as read: the chosen reading, and the valid readings of every frame
+    (a rear camera sees the trailer's plate, which ends in 挂).  None where none was read validly."""
+    if evidence is None:
+        return None, None
+    texts: list[str] = []
+    if evidence.result is not None and evidence.result.valid and evidence.result.text:
+        texts.append(evidence.result.text)
+    texts += [s.text for s in evidence.sightings if s.status == "valid" and s.text]
+    tractor = next((t for t in texts if not t.endswith("挂")), None)
+    trailers = [t for t in texts if t.endswith("挂")]
+    trailer = max(set(trailers), key=trailers.count) if trailers else None
+    return tractor, trailer
+
+
+def _with_outline(
+    record: EvidenceRecord, outline: OutlineResult | None, config: Config, curtain_max_height_mm: int
+) -> EvidenceRecord:
+    """The outline (when the lane has a gantry) and the curtain's height (when it reports one)."""
+    update: dict[str, Any] = {}
+    if curtain_max_height_mm > 0:
+        update["curtain_max_height_mm"] = curtain_max_height_mm
+    if outline is not None:
+        o, v = outline.outline, outline.verdict
+        update["outline"] = RecordOutline(
+            status=outline.status,
+            reason=outline.reason or None,
+            length_m=None if o is None or not outline.measured else round(o.length_m, 3),
+            width_m=None if o is None or not outline.measured else round(o.width_m, 3),
+            height_m=None if o is None or not outline.measured else round(o.height_m, 3),
+            u_length_m=None if o is None or not outline.measured else round(o.u_length_m, 4),
+            u_width_m=None if o is None or not outline.measured else round(o.u_width_m, 4),
+            u_height_m=None if o is None or not outline.measured else round(o.u_height_m, 4),
+            coverage=config.outline.coverage,
+            states={} if v is None else {d.name: d.state for d in v.dimensions},
+            limits_m={} if v is None else {f"{d.name}_m": d.limit_m for d in v.dimensions},
+            source=None if v is None else v.source,
+            oversize=None if v is None else v.oversize,
+            uncertain_rule=config.outline.uncertain,
+            scans=dict(outline.scans),
+            points=None if o is None else o.points,
+            rejected=None if o is None else o.rejected,
+        )
+    return record.model_copy(update=update) if update else record
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

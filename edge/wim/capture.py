@@ -193,7 +193,7 @@ class LiveResult(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    verdict: str = Field(description="The live verdict: pass | overweight | reweigh.")
+    verdict: str = Field(description="The live verdict: pass | overweight | oversize | reweigh.")
     gross_kg: float | None = Field(None, description="The live gross mass (kg), null when none was measured.")
 
 

@@ -20,6 +20,7 @@ from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.wim.autozero import AutoZeroTracker
 from edge.wim.estimate import WimMeasurement, estimate_crossing, span_per_cell, stability_problems
+from edge.wim.span import SpanMonitor, cross_ratios
 
 __all__ = ["MIN_PREROLL_SAMPLES", "Weighed", "Weighing", "ZeroSource", "choose_zero", "weigh"]
 
@@ -45,6 +46,9 @@ class Weighed:
     zero_counts: F64 | None
     zero_source: str
     reasons: tuple[str, ...]  # the crossing's problems and the weighing's own; any one means re-weigh
+    span_ratios: F64 | None = (
+        None  # per platform, the cells' log cross ratio (edge.wim.span); None: not 4 cells
+    )
 
 
 def choose_zero(crossing: Crossing, scale: ScaleConfig) -> tuple[F64 | None, str, str]:
@@ -98,9 +102,14 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
         config.scale,
         config.wim,
         config.rules.group_max_spacing_m,
+        config.rules,
     )
     reasons += stability_problems(measurement, config.rules)
-    return Weighed(measurement, zero, zero_source, tuple(reasons))
+    ratios = None
+    if config.scale.cells_per_platform == 4:
+        window = crossing.window
+        ratios = cross_ratios((window.counts - zero) * span_per_cell(config.scale))
+    return Weighed(measurement, zero, zero_source, tuple(reasons), ratios)
 
 
 class Weighing:
@@ -117,6 +126,7 @@ class Weighing:
             zero_counts=None if reference is None else reference.copy(),
         )
         self._acquired = False  # a zero read on the provably empty lane in this run
+        self.span = SpanMonitor(len(scale.platform_lengths_m)) if scale.cells_per_platform == 4 else None
 
     @property
     def zero_counts(self) -> F64 | None:
@@ -132,6 +142,13 @@ class Weighing:
         current zero."""
         if weighed.zero_source == ZeroSource.PREROLL and weighed.zero_counts is not None:
             self.zero.adopt(weighed.zero_counts)
+        if self.span is not None and weighed.span_ratios is not None:
+            self.span.observe(weighed.span_ratios)
+
+    @property
+    def span_alarm(self) -> bool:
+        """A platform's cells disagree on the trucks' loads: a cell's gain has moved (edge.wim.span)."""
+        return self.span is not None and self.span.alarm
 
     def between_vehicles(self, window: SampleWindow | None) -> None:
         """Offer a window of the provably empty lane (None when it is not) to auto-zero tracking."""
@@ -145,4 +162,4 @@ class Weighing:
             self._acquired = True
 
     def state(self) -> dict[str, Any]:
-        return self.zero.state()
+        return {**self.zero.state(), "span_check": None if self.span is None else self.span.state()}

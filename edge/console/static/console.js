@@ -1,0 +1,249 @@
+// The technician console's page: uPlot (vendored) draws the waveform; the rest is tables from the JSON API.
+"use strict";
+
+const WINDOW_S = 20;
+const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
+const ENTRY_COLOUR = "#d62728";
+const EXIT_COLOUR = "#9467bd";
+
+const wave = { t: [], kg: [], entries: [], exits: [], chart: null, platforms: 0, vehicles: null };
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+function kv(target, pairs) {
+  target.replaceChildren();
+  for (const [key, value] of pairs) {
+    target.append(el("span", key), el("span", value === null || value === undefined ? "—" : value));
+  }
+}
+
+async function api(path, options) {
+  const response = await fetch(path, Object.assign({ credentials: "same-origin" }, options || {}));
+  if (response.status === 401) {
+    window.location.assign("/login");
+    throw new Error("logged out");
+  }
+  if (!response.ok) throw new Error(path + ": HTTP " + response.status);
+  return response.json();
+}
+
+// -- the waveform (uPlot) ------------------------------------------------------------------------
+
+function makeChart(platforms) {
+  const series = [{ label: "t (s)" }];
+  for (let k = 0; k < platforms; k++) {
+    series.push({ label: "platform " + (k + 1), stroke: COLOURS[k % COLOURS.length], width: 2,
+                  spanGaps: true, points: { show: false } });
+  }
+  const marker = (label, colour) => ({ label, stroke: colour, paths: () => null,
+                                       points: { show: true, size: 11, fill: colour, stroke: colour } });
+  series.push(marker("axle entry ▲", ENTRY_COLOUR), marker("axle exit ▼", EXIT_COLOUR));
+  const target = document.getElementById("waveform");
+  const options = {
+    width: Math.max(target.clientWidth, 600), height: 320, series,
+    scales: { x: { time: false } },
+    axes: [{ label: "s" }, { label: "kg", size: 70 }],
+  };
+  wave.chart = new uPlot(options, emptyData(platforms), target);
+}
+
+function emptyData(platforms) {
+  const data = [[]];
+  for (let k = 0; k < platforms + 2; k++) data.push([]);
+  return data;
+}
+
+function redraw() {
+  if (!wave.chart) return;
+  const latest = wave.t.length ? wave.t[wave.t.length - 1] : 0;
+  const from = latest - WINDOW_S;
+  let cut = 0;
+  while (cut < wave.t.length && wave.t[cut] < from) cut++;
+  if (cut) { wave.t.splice(0, cut); for (const k of wave.kg) k.splice(0, cut); }
+  wave.entries = wave.entries.filter((t) => t >= from).sort((a, b) => a - b);
+  wave.exits = wave.exits.filter((t) => t >= from).sort((a, b) => a - b);
+  const tables = [[wave.t, ...wave.kg],
+                  [wave.entries, wave.entries.map(() => 0)],
+                  [wave.exits, wave.exits.map(() => 0)]];
+  wave.chart.setData(uPlot.join(tables));
+}
+
+function onWave(frame) {
+  for (let i = 0; i < frame.t.length; i++) {
+    if (wave.t.length && frame.t[i] <= wave.t[wave.t.length - 1]) continue;
+    wave.t.push(frame.t[i]);
+    for (let k = 0; k < wave.platforms; k++) wave.kg[k].push(frame.kg[k][i]);
+  }
+  for (const event of frame.axles) (event.kind === "entry" ? wave.entries : wave.exits).push(event.t);
+  redraw();
+  const lane = frame.lane || {};
+  kv(document.getElementById("lane"), [
+    ["Lane 车道", lane.open_session ? "vehicle " + lane.open_session + " crossing" : "idle"],
+    ["On the scale", lane.vehicles_on_scale],
+    ["Vehicles so far", frame.vehicles],
+    ["Stray exits / ghost sessions", (lane.stray_exits || 0) + " / " + (lane.ghost_sessions || 0)],
+  ]);
+  if (wave.vehicles !== frame.vehicles) {
+    wave.vehicles = frame.vehicles;
+    loadRecords();
+  }
+}
+
+function connect() {
+  const badge = document.getElementById("stream-state");
+  const source = new EventSource("/api/stream");
+  source.addEventListener("hello", (message) => {
+    const hello = JSON.parse(message.data);
+    if (!wave.chart) {
+      wave.platforms = hello.platforms;
+      wave.kg = Array.from({ length: hello.platforms }, () => []);
+      makeChart(hello.platforms);
+    }
+    badge.textContent = "live " + hello.rate_hz + " Hz";
+    badge.className = "badge live";
+  });
+  source.addEventListener("wave", (message) => onWave(JSON.parse(message.data)));
+  source.onerror = () => { badge.textContent = "reconnecting…"; badge.className = "badge"; };
+}
+
+// -- records ------------------------------------------------------------------------------------
+
+function fmt(value, digits) {
+  return value === null || value === undefined ? "—" : Number(value).toFixed(digits || 0);
+}
+
+async function loadRecords() {
+  let data;
+  try { data = await api("/api/records?limit=20"); } catch (e) { return; }
+  const body = document.querySelector("#records tbody");
+  body.replaceChildren();
+  for (const r of data.records) {
+    const row = el("tr");
+    row.dataset.recordId = r.id;
+    row.dataset.verdict = r.verdict;
+    const crop = el("td");
+    if (r.plate_crop) {
+      const img = el("img", null, "crop");
+      img.src = "/api/records/" + r.id + "/plate.jpg";
+      img.alt = "plate crop";
+      crop.append(img);
+    }
+    const dims = r.dimensions ? Object.entries(r.dimensions).filter(([, v]) => typeof v === "number")
+      .map(([k, v]) => k + " " + v).join(", ") : "—";
+    row.append(el("td", r.seq), el("td", r.time_utc), el("td", r.plate || "(no plate)"), crop,
+               el("td", r.vehicle_class || "—"), el("td", r.axle_count),
+               el("td", (r.axle_loads_kg || []).map((v) => fmt(v)).join(" · ") || "—"),
+               el("td", fmt(r.gross_kg) + " / " + fmt(r.limit_kg)), el("td", dims),
+               el("td", r.verdict, "verdict verdict-" + r.verdict),
+               el("td", r.latency_ms === null || r.latency_ms === undefined ? "—" : fmt(r.latency_ms) + " ms"));
+    row.addEventListener("click", () => {
+      const pre = document.getElementById("explanation");
+      pre.textContent = (r.explanation || ["(no explanation: the record's text was evicted)"]).join("\n");
+      pre.hidden = false;
+    });
+    body.append(row);
+  }
+}
+
+// -- health --------------------------------------------------------------------------------------
+
+async function loadStatus() {
+  let s;
+  try { s = await api("/api/status"); } catch (e) { return; }
+  document.getElementById("site").textContent = "— site " + s.site_id + " lane " + s.lane;
+  const devices = document.querySelector("#devices tbody");
+  devices.replaceChildren();
+  for (const [name, d] of Object.entries((s.health || {}).devices || {})) {
+    devices.append(Object.assign(el("tr"), {}));
+    devices.lastChild.append(el("td", name), el("td", d.state, d.state === "up" ? "ok" : "fail"),
+                             el("td", d.port || d.source || ""), el("td", d.frames_bad ?? "—"),
+                             el("td", d.disconnects ?? "—"), el("td", d.last_error || ""));
+  }
+  const uplink = (s.health || {}).uplink || {};
+  const outbox = s.outbox || {};
+  const summary = s.summary || {};
+  kv(document.getElementById("uplink"), [
+    ["Uplink state", uplink.state],
+    ["Published", uplink.published],
+    ["Refused by the broker", summary.records_refused_by_broker],
+    ["Outbox unsent", outbox.unsent],
+    ["Oldest unsent queued", outbox.oldest_unsent_queued_utc],
+    ["Disk free", summary.disk && summary.disk.free_mb !== undefined ? summary.disk.free_mb + " MB" : null],
+    ["Records waiting for disk", summary.records_waiting_for_disk],
+  ]);
+  const cal = s.calibration;
+  kv(document.getElementById("calibration"), cal ? [
+    ["Active calibration", cal.calibration_id], ["Made", cal.created_utc], ["Technician", cal.technician],
+    ["Method", cal.method], ["Reference weights", cal.reference], ["Valid until", cal.valid_until_utc],
+    ["Overdue", cal.overdue ? "YES: recalibrate" : "no"],
+  ] : [["Active calibration", "none: the config's spans apply (edge calibrate)"],
+       ["Platforms", s.scale.platforms], ["Sample rate", s.scale.sample_rate_hz + " Hz"]]);
+  const checks = document.querySelector("#calibration-checks tbody");
+  checks.replaceChildren();
+  for (const c of (cal && cal.checks) || []) {
+    const row = el("tr");
+    row.append(el("td", c.platform + 1), el("td", fmt(c.test_weight_kg)), el("td", fmt(c.span_factor, 4)),
+               el("td", fmt(c.check_error_kg, 1) + " kg (" + fmt(c.check_error_pct, 2) + " %)"),
+               el("td", c.passed ? "yes" : "NO", c.passed ? "ok" : "fail"));
+    checks.append(row);
+  }
+  const history = document.querySelector("#calibration-history tbody");
+  history.replaceChildren();
+  for (const c of Array.isArray(s.calibration_history) ? s.calibration_history : []) {
+    const row = el("tr");
+    row.append(el("td", c.calibration_id), el("td", c.created_utc), el("td", c.technician), el("td", c.method),
+               el("td", c.valid_until_utc),
+               el("td", c.checks_passed ? "passed" : "failed", c.checks_passed ? "ok" : "fail"));
+    history.append(row);
+  }
+  const health = s.health || {};
+  const drift = health.drift_monitor || {};
+  const zero = health.auto_zero || {};
+  kv(document.getElementById("zero-drift"), [
+    ["Drift monitor", drift.alarm ? "ALARM: " + (drift.message || "") : "ok (" + (drift.observations || 0) + " vehicles)"],
+    ["Drift baseline mean", drift.baseline_mean_kg == null ? null : drift.baseline_mean_kg + " kg"],
+    ["Auto-zero", zero.alarm ? "ALARM: " + (zero.last_problem || "") : "ok (" + (zero.updates || 0) + " updates)"],
+    ["Zero drift from calibration", zero.zero_drift_from_calibration_kg == null ? null
+      : JSON.stringify(zero.zero_drift_from_calibration_kg) + " kg"],
+  ]);
+  const alarms = document.getElementById("alarms");
+  alarms.replaceChildren();
+  const found = [];
+  if (summary.records_waiting_for_disk) found.push("disk full: " + summary.records_waiting_for_disk + " records wait");
+  if (summary.drift_alarm) found.push("WIM drift alarm");
+  if (summary.zero_alarm) found.push("zero tracking alarm");
+  if (summary.evidence_budget_alarm) found.push("evidence budget alarm");
+  if (summary.calibration && summary.calibration.overdue) found.push("calibration overdue");
+  if (summary.clock_synchronised === false) found.push("clock not synchronised");
+  if (summary.evidence_write_errors) found.push(summary.evidence_write_errors + " evidence write errors");
+  for (const a of found.length ? found : ["none"]) alarms.append(el("li", a, found.length ? "fail" : "ok"));
+}
+
+async function runDoctor() {
+  const button = document.getElementById("run-doctor");
+  button.disabled = true;
+  try {
+    const result = await api("/api/doctor", { method: "POST" });
+    const body = document.querySelector("#doctor tbody");
+    body.replaceChildren();
+    for (const c of result.checks) {
+      const row = el("tr");
+      row.append(el("td", c.name), el("td", c.ok ? "pass" : "FAIL", c.ok ? "ok" : "fail"),
+                 el("td", c.verdict || ""), el("td", c.ok ? "" : c.fix || ""));
+      body.append(row);
+    }
+    document.getElementById("doctor-note").textContent = result.note;
+  } catch (e) { /* shown as an empty table */ } finally { button.disabled = false; }
+}
+
+document.getElementById("run-doctor").addEventListener("click", runDoctor);
+connect();
+loadStatus();
+loadRecords();
+runDoctor();
+setInterval(loadStatus, 3000);

@@ -1,0 +1,174 @@
+"""The technician console without a browser: its password hashes, its config section, the waveform tap on
+the lane's real sample buffer, and a lane that decides when the console cannot start.
+(The pages in a real Chromium: tests/test_console_browser.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from drivers.wim_digitiser.driver import LoadSamples
+from edge.cli import main
+from edge.config import Config, ConsoleConfig
+from edge.console.auth import hash_password, verify_password
+from edge.console.waveform import WaveformTap
+from edge.daemon import LaneDaemon
+from edge.demo import free_port
+from edge.lane.buffer import SampleBuffer
+from edge.lane.session import AxleTiming, LaneStateMachine, VehicleSession
+from firmware_sim.scenario import Scenario
+
+
+def test_password_hash_verifies_only_its_password() -> None:
+    stored = hash_password("correct horse")
+    assert stored.startswith("scrypt$15$8$1$")
+    assert verify_password("correct horse", stored)
+    assert not verify_password("correct hors", stored)
+    assert not verify_password("", stored)
+    assert hash_password("correct horse") != stored  # a new salt each time
+    for broken in ("", "scrypt$15$8$1$", "bcrypt$x$y$z$a$b", stored.replace("$15$", "$40$"), stored[:-6]):
+        assert not verify_password("correct horse", broken)
+
+
+def test_cli_hash_password_prints_a_config_line_that_verifies() -> None:
+    result = CliRunner().invoke(main, ["console", "hash-password", "--password-stdin"], input="lane-7-tech\n")
+    assert result.exit_code == 0, result.output
+    key, _, value = result.output.strip().partition(" = ")
+    assert key == "password_hash"
+    assert verify_password("lane-7-tech", value.strip('"'))
+    short = CliRunner().invoke(main, ["console", "hash-password", "--password-stdin"], input="abc\n")
+    assert short.exit_code != 0 and "8 characters" in short.output
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"enabled": True}, "needs console.password_hash"),
+        ({"bind": "0.0.0.0"}, "not a wildcard"),
+        ({"bind": "::"}, "not a wildcard"),
+        ({"password_hash": "hunter2"}, "not a hash"),
+        ({"client_ca": "/etc/ca.pem"}, "needs console.tls_cert"),
+        ({"tls_cert": "/etc/cert.pem"}, "go together"),
+    ],
+)
+def test_console_config_refuses_unsafe_settings(section: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ConsoleConfig.model_validate(section)
+
+
+def test_console_is_off_by_default() -> None:
+    assert not ConsoleConfig().enabled
+    assert ConsoleConfig().bind == "127.0.0.1"
+    assert ConsoleConfig.model_validate({"enabled": True, "password_hash": hash_password("x" * 8)}).enabled
+
+
+def _block(buffer_written: int, counts: np.ndarray, t0: float, rate: int = 1000) -> LoadSamples:
+    return LoadSamples(buffer_written, rate, counts.astype(np.int32), t0, 0, 0)
+
+
+def test_waveform_tap_sums_platforms_subtracts_zero_and_decimates() -> None:
+    buffer = SampleBuffer(n_channels=8, capacity=5000)  # two platforms of four cells
+    lane = LaneStateMachine(lambda session: None, 30.0)
+    kpc = (0.02,) * 4 + (0.03,) * 4
+    tap = WaveformTap(buffer, lane, 1000, 4, kpc, points_per_s=100, epoch_s=100.0)
+    zero = np.full(8, 1000.0)
+    ramp = np.arange(250)[:, None] * np.ones((1, 8))  # counts above zero rise by one per sample
+    buffer.append(_block(0, 1000 + ramp, 100.0))
+    first = tap.read(zero)
+    assert len(first["t"]) == 25  # 250 samples in bins of 10
+    # platform 1: 4 cells x mean(0..9) x 0.02 kg; platform 2 the same at 0.03 kg per count
+    assert first["kg"][0][0] == pytest.approx(4 * 4.5 * 0.02, abs=0.05)
+    assert first["kg"][1][0] == pytest.approx(4 * 4.5 * 0.03, abs=0.05)
+    assert first["kg"][0][-1] == pytest.approx(4 * 244.5 * 0.02, abs=0.05)
+    assert first["t"][0] == pytest.approx(0.0045, abs=1e-3)
+    # Only what was written since: 15 new samples make one whole bin; five wait for the next read.
+    buffer.append(_block(250, 1000 + np.full((15, 8), 500.0), 100.25))
+    second = tap.read(zero)
+    assert len(second["t"]) == 1 and second["t"][0] > first["t"][-1]
+    assert second["kg"][0][0] == pytest.approx(4 * 500 * 0.02, abs=0.05)
+    assert tap.read(zero)["t"] == []
+
+
+def test_waveform_tap_sends_each_axle_event_once_even_after_the_vehicle_left() -> None:
+    buffer = SampleBuffer(n_channels=4, capacity=1000)
+    lane = LaneStateMachine(lambda session: None, 30.0)
+    tap = WaveformTap(buffer, lane, 1000, 4, 0.02, points_per_s=100, epoch_s=10.0)
+    session = VehicleSession(number=1, opened_t_s=10.0)
+    session.axles.append(AxleTiming(entry_t_s=11.0, tyre="single", tyre_width_mm=300))
+    lane.on_scale.append(session)
+    assert [(e["kind"], e["t"]) for e in tap.read(None)["axles"]] == [("entry", 1.0)]
+    session.axles[0].exit_t_s = 12.5  # the exit, and the vehicle leaves the scale before the next read
+    lane.on_scale.clear()
+    assert [(e["kind"], e["t"], e["axle"]) for e in tap.read(None)["axles"]] == [("exit", 2.5, 1)]
+    assert tap.read(None)["axles"] == []
+
+
+async def test_lane_decides_when_the_console_port_is_taken(
+    make_rig: Any, short_scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        rig = make_rig(short_scenario)
+        data = rig.config.model_dump()
+        data["console"] = {
+            "enabled": True,
+            "port": taken.getsockname()[1],
+            "password_hash": hash_password("x" * 8),
+        }
+        rig.config = Config.model_validate(data)
+        rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
+        await rig.start()
+        await rig.wait_records(1, 90)
+        await asyncio.sleep(0)
+    assert any("console not served" in r.getMessage() for r in caplog.records)
+    assert rig.records[0]["verdict"] in ("pass", "overweight", "reweigh")
+
+
+async def test_client_certificate_alone_lets_the_technician_in(
+    make_rig: Any, short_scenario: Scenario, tmp_path: Path
+) -> None:
+    from tests.test_mqtt_acl import _issue, _write
+
+    ca = _issue("technician-ca", None)
+    _write(tmp_path, "ca", *ca)
+    _write(tmp_path, "server", *_issue("station", ca, server=True))
+    _write(tmp_path, "laptop", *_issue("technician-laptop", ca))
+    _write(tmp_path, "stranger", *_issue("stranger", _issue("other-ca", None)))
+    rig = make_rig(short_scenario)
+    port = free_port()
+    data = rig.config.model_dump()
+    data["console"] = {
+        "enabled": True,
+        "port": port,
+        "tls_cert": str(tmp_path / "server.crt"),
+        "tls_key": str(tmp_path / "server.key"),
+        "client_ca": str(tmp_path / "ca.crt"),
+    }
+    rig.config = Config.model_validate(data)
+    rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
+    await rig.start()
+
+    def client(stem: str | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+        if stem is not None:
+            context.load_cert_chain(str(tmp_path / f"{stem}.crt"), str(tmp_path / f"{stem}.key"))
+        return context
+
+    url = f"https://127.0.0.1:{port}/api/status"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, ssl=client("laptop")) as response:
+            assert response.status == 200
+            assert (await response.json())["site_id"] == rig.config.site.id
+        for stem in (None, "stranger"):  # no certificate, or one another CA signed: no TLS session at all
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(url, ssl=client(stem)) as response:
+                    await response.read()

@@ -1,0 +1,105 @@
+"""The span check (edge.wim.span) on crossings built here, from a lever-rule model of a 4-cell platform that
+does not import firmware_sim: trucks at random lateral offsets, bouncing, one cell's gain moved."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edge.wim.span import SpanMonitor, cross_ratios
+
+WIDTH_M, LENGTH_M, TRACK_M = 3.0, 6.0, 1.8
+RATE_HZ = 500
+
+
+def _cells(rng: np.random.Generator, gains: np.ndarray, n_platforms: int = 2) -> np.ndarray:
+    """Zeroed cell loads (samples, 4 x platforms) of a 3-axle truck crossing at 5-30 km/h, its wheels
+    ``TRACK_M`` apart at a random lateral offset, axle loads bouncing by up to 10 %, noise 4 kg a cell."""
+    speed = rng.uniform(5, 30) / 3.6
+    offsets = np.array([0.0, 4.0, 5.3])
+    loads = rng.uniform(5000, 11000, 3)
+    lateral = rng.normal(0.0, 0.25)
+    total_m = n_platforms * LENGTH_M + offsets[-1]
+    t = np.arange(0, total_m / speed, 1 / RATE_HZ)
+    cells = np.zeros((t.size, 4 * n_platforms))
+    # Left share of an axle: each wheel at w from the left edge puts 1 - w / W on the left cells.
+    left = sum(0.5 * (1 - (WIDTH_M / 2 - (lateral + s * TRACK_M / 2)) / WIDTH_M) for s in (1, -1))
+    for axle in range(3):
+        x = speed * t - offsets[axle]
+        load = loads[axle] * (1 + 0.1 * np.sin(2 * math.pi * rng.uniform(1.5, 4) * t + rng.uniform(0, 6)))
+        for p in range(n_platforms):
+            u = x - p * LENGTH_M
+            on = (u >= 0) & (u < LENGTH_M)
+            along = np.where(on, u / LENGTH_M, 0.0)
+            kg = np.where(on, load, 0.0)
+            cells[:, 4 * p + 0] += kg * (1 - along) * left
+            cells[:, 4 * p + 1] += kg * (1 - along) * (1 - left)
+            cells[:, 4 * p + 2] += kg * along * left
+            cells[:, 4 * p + 3] += kg * along * (1 - left)
+    return cells * gains + rng.normal(0.0, 4.0, cells.shape)
+
+
+def test_the_cross_ratio_is_the_gain_ratio_whatever_the_truck_does() -> None:
+    rng = np.random.default_rng(5)
+    gains = np.ones(8)
+    gains[5] = 1.01  # platform 2, entry-right
+    ratios = np.array([cross_ratios(_cells(rng, gains)) for _ in range(20)])
+    np.testing.assert_allclose(ratios[:, 0], 0.0, atol=0.0015)
+    np.testing.assert_allclose(ratios[:, 1], -math.log(1.01), atol=0.0015)
+
+
+@pytest.mark.parametrize("cell", [0, 3, 6])
+def test_a_cell_whose_gain_moved_1pct_raises_the_alarm_within_50_trucks(cell: int) -> None:
+    rng = np.random.default_rng(cell)
+    gains = np.ones(8)
+    gains[cell] = 1.01
+    monitor = SpanMonitor(2)
+    fired = None
+    for truck in range(1, 51):
+        monitor.observe(cross_ratios(_cells(rng, gains)))
+        if monitor.alarm and fired is None:
+            fired = truck
+    assert fired is not None and fired <= 50
+    assert monitor.message.startswith(f"platform {cell // 4 + 1}:"), monitor.message
+    assert monitor.state()["alarm"] is True
+
+
+def test_a_healthy_scale_stays_quiet_and_an_empty_platform_says_nothing() -> None:
+    rng = np.random.default_rng(11)
+    monitor = SpanMonitor(2)
+    for _ in range(200):
+        monitor.observe(cross_ratios(_cells(rng, np.ones(8))))
+        assert not monitor.alarm, monitor.message
+    assert np.isnan(cross_ratios(np.zeros((1000, 8)))).all()
+
+
+def test_the_weighing_stage_raises_the_span_alarm_from_its_crossings() -> None:
+    """Live path: weigh() gives each crossing's cross ratios, Weighing.learn() feeds the monitor, health
+    shows it.  The 5-axle crossing of tests/test_wim_motion (equal cells) with exit-left of platform 1 at
+    +1 % gain."""
+    from dataclasses import replace
+
+    from edge.wim.weighing import Weighing, weigh
+    from tests.test_wim_motion import _config, _crossing, _steady_change
+
+    config = _config()
+    clean = _crossing(*_steady_change(8.0, 0.0))
+    window = clean.window
+    zero = np.median(window.counts[window.times_s < clean.entry_t_s.min()], axis=0)
+    gains = np.ones(window.counts.shape[1])
+    gains[2] = 1.01
+    counts = np.rint(zero + (window.counts - zero) * gains).astype(np.int32)
+    moved = replace(clean, window=replace(window, counts=counts))
+    ratios = weigh(moved, config).span_ratios
+    assert ratios is not None
+    assert ratios[0] == pytest.approx(-math.log(1.01), abs=0.001)
+    np.testing.assert_allclose(ratios[1:], 0.0, atol=0.001)
+    healthy, drifted = Weighing(config.scale, None), Weighing(config.scale, None)
+    for _ in range(SpanMonitor(3).min_n):
+        healthy.learn(weigh(clean, config))
+        drifted.learn(weigh(moved, config))
+    assert not healthy.span_alarm and drifted.span_alarm
+    assert drifted.state()["span_check"]["alarm"] is True
+    assert "platform 1:" in drifted.state()["span_check"]["message"]
