@@ -67,6 +67,13 @@ async def test_two_pass_net_weighing_and_stored_tare(make_bridge: Any) -> None:
     assert gross.static.previous_record_id == tare.id
     assert gross.static.attempt == 1
     assert tare.static.cheating == [] and gross.static.cheating == []
+    # The ticket module reads the very record this flow stored (edge/static/ticket.py).
+    from edge.static.ticket import render_html, ticket_from_record
+
+    stored = await rig.daemon.store.record(gross.id)
+    ticket = ticket_from_record(stored, stored["chain"])
+    assert ticket.net_kg == pytest.approx(gross.static.net_kg) and ticket.tare_kg == tare.static.tare_kg
+    assert stored["chain"]["record_hash"] in render_html(ticket).replace(" ", "")
 
 
 async def test_single_pass_uses_the_stored_tare(make_bridge: Any) -> None:
