@@ -59,7 +59,7 @@ def run(config_path: Path, verbose: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await LaneDaemon(config).run(stop)
+        await LaneDaemon(config).run(stop, finish_vehicles=True)  # SIGTERM: the crossing finishes
 
     try:
         asyncio.run(_main())

@@ -94,7 +94,9 @@ class LaneDaemon:
         self.ready = asyncio.Event()
         self.notifier = Notifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (edge/service.py)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, finish_vehicles: bool = False) -> None:
+        """Run until ``stop``.  With ``finish_vehicles`` (``edge run``: SIGTERM, SIGINT) a vehicle crossing
+        at the stop finishes first, or is recorded as interrupted (``lane.stop_wait_s``)."""
         started = time.monotonic()
         with self.lock:  # refuses to start when another daemon holds the database or a port
             await asyncio.to_thread(kernels.warm_up)
@@ -112,10 +114,14 @@ class LaneDaemon:
                     f"site {self.config.site.id} lane {self.config.site.lane} deciding; {self.site.vehicles} vehicles so far"
                 )
                 try:
+                    # Two steps on SIGTERM: ``stop`` ends the services at once; the lane's own tasks go on
+                    # until ``halt``, once the vehicle crossing has finished or is recorded as interrupted.
+                    halt = asyncio.Event()
                     async with asyncio.TaskGroup() as tasks:
-                        for name, coro in self.site.tasks(stop).items():
+                        for name, coro in self.site.tasks(halt).items():
                             tasks.create_task(coro, name=name)
-                        tasks.create_task(self._housekeeping(stop), name="housekeeping")
+                        tasks.create_task(self._finish_on(stop, halt, finish_vehicles), name="finish-on-stop")
+                        tasks.create_task(self._housekeeping(halt), name="housekeeping")
                         tasks.create_task(self.uplink.run(stop), name="uplink")
                         # its own task, as a pass over a large database may take seconds
                         tasks.create_task(self.retention.run(stop), name="retention")
@@ -136,6 +142,19 @@ class LaneDaemon:
         """A downlink config document was applied: the next vehicle is judged with it."""
         self.config = config
         self.site.apply_config(config)
+
+    async def _finish_on(self, stop: asyncio.Event, halt: asyncio.Event, finish_vehicles: bool) -> None:
+        """Once ``stop`` is set: the vehicle crossing finishes (bounded by lane.stop_wait_s), then ``halt``."""
+        try:
+            await stop.wait()
+            if not finish_vehicles:
+                return
+            self.notifier.stopping()
+            interrupted = await self.site.finish(self.config.lane.stop_wait_s)
+            if interrupted:
+                log.warning("%d vehicles recorded as interrupted by the stop", interrupted)
+        finally:
+            halt.set()
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         # The watchdog hears from this loop, so a stuck event loop (or housekeeping) gets the service

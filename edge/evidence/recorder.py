@@ -195,6 +195,35 @@ class Recorder:
             attachments=[],
         )
 
+    def make_interrupted(
+        self, session: VehicleSession, lane_output: dict[str, str], waited_s: float
+    ) -> EvidenceRecord:
+        """The record of a vehicle still crossing when the daemon was told to stop (SIGTERM) and did not
+        finish within ``lane.stop_wait_s``: re-weigh, with what the sensors said, and an ``interrupted``
+        section (an extra field: the record schema allows them)."""
+        return EvidenceRecord(
+            **self._base(session, session.last_exit_t_s or time.monotonic()),
+            tyres=[a.tyre for a in session.axles],
+            verdict=Verdict.REWEIGH,
+            reasons=[
+                f"interrupted: the lane service was stopped while the vehicle was crossing, and it did not"
+                f" finish within {waited_s:g} s; weigh it again",
+                *session.problems,
+            ],
+            lane_output=lane_output,
+            devices=self._devices(),
+            software=Software(version=__version__),
+            attachments=[],
+            interrupted={
+                "status": "interrupted",
+                "cause": "service stop",
+                "waited_s": waited_s,
+                "axles_entered": len(session.axles),
+                "axles_exited": sum(1 for a in session.axles if a.exit_t_s is not None),
+                "curtain_left": session.curtain_leave_t_s is not None,
+            },
+        )
+
     async def store_record(self, record: EvidenceRecord) -> None:
         async with self._disk_lock:
             if self.waiting_for_disk:
