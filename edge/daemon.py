@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge import health as _health
+from edge.actuate.lane_output import DISK_FULL_LINE
 from edge.calibration import active_calibration, apply_calibration
 from edge.config import Config
 from edge.downlink import DownlinkService
@@ -93,6 +94,8 @@ class LaneDaemon:
         self.site.alert = self.uplink.publish_alert  # watch-list alerts, ahead of the record
         self.ready = asyncio.Event()
         self.notifier = Notifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (edge/service.py)
+        # While records wait in the disk-full spool, the board says so under every verdict (and idle text).
+        self.site.output.notice = lambda: DISK_FULL_LINE if self.recorder.waiting_for_disk else None
 
     async def run(self, stop: asyncio.Event, *, finish_vehicles: bool = False) -> None:
         """Run until ``stop``.  With ``finish_vehicles`` (``edge run``: SIGTERM, SIGINT) a vehicle crossing
@@ -167,6 +170,7 @@ class LaneDaemon:
             self.site.tick()
             self.recorder.clock.refresh()
             await self.recorder.retry_unstored()
+            await self.site.output.refresh_notice()  # "disk full" on the idle board, or gone again
             if watchdog:
                 self.notifier.watchdog()
             if time.monotonic() - status_at >= _health.STATUS_EVERY_S:
