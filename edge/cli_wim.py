@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from edge.config import Config, ConfigError, load_config
+from edge.crossing_plot import PlotError, plot_crossing
 from edge.judge import judge
 from edge.rules import LimitTable, LimitTableError
 from edge.wim.capture import Capture, CaptureError, read_capture
@@ -43,8 +44,20 @@ def wim() -> None:
     help="Lane TOML whose [scale], [rules], [wim] corrections and limit table replace the capture's:"
     " re-judge with new settings.",
 )
-def replay(files: tuple[Path, ...], as_json: bool, config_path: Path | None) -> None:
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Draw the crossing into this PNG: each platform's signal, the fitted axle loads, the strip events"
+    " (one capture only).",
+)
+def replay(files: tuple[Path, ...], as_json: bool, config_path: Path | None, plot_path: Path | None) -> None:
     """Re-weigh and re-judge raw captures (.wlcap); exit status 1 when any file could not be replayed."""
+    if plot_path is not None and len(files) != 1:
+        raise click.UsageError(f"--plot draws one crossing: give one capture, not {len(files)}")
+    if plot_path is not None and not plot_path.parent.is_dir():
+        raise click.UsageError(f"--plot {plot_path}: the folder {plot_path.parent} does not exist")
     override: Config | None = None
     override_limits: LimitTable | None = None
     if config_path is not None:
@@ -57,10 +70,12 @@ def replay(files: tuple[Path, ...], as_json: bool, config_path: Path | None) -> 
     failed = False
     for path in files:
         try:
-            result = replay_file(path, tables, override, override_limits)
+            result = replay_file(path, tables, override, override_limits, plot_path)
         except (CaptureError, LimitTableError) as exc:
             failed = True
             result = {"file": str(path), "error": str(exc)}
+        except PlotError as exc:
+            raise click.ClickException(str(exc)) from exc
         except Exception as exc:  # one capture that breaks the weighing must not hide the others
             failed = True
             result = {"file": str(path), "error": f"internal error while judging: {exc!r}"}
@@ -77,8 +92,10 @@ def replay_file(
     tables: _TableCache | None = None,
     override: Config | None = None,
     override_limits: LimitTable | None = None,
+    plot: Path | None = None,
 ) -> dict[str, Any]:
-    """Replay one capture; the JSON-ready result (raises CaptureError or LimitTableError)."""
+    """Replay one capture; the JSON-ready result (raises CaptureError or LimitTableError).  With ``plot``,
+    the crossing is drawn into that file too (raises PlotError)."""
     capture = read_capture(path)
     config = capture.config
     if override is not None:
@@ -111,6 +128,11 @@ def replay_file(
         "correction_factor": judgement.correction_factor,
         "limits_table": limits_origin,
     }
+    if plot is not None:
+        plot_crossing(
+            plot, capture.crossing, config, judgement, f"{path.name}, vehicle {capture.meta.vehicle_number}"
+        )
+        result["plot"] = str(plot)
     live = capture.meta.live_result
     if live is not None:
         result["matches_live"] = live.verdict == result["verdict"] and _same_gross(
@@ -180,6 +202,8 @@ def _text(result: dict[str, Any]) -> str:
         f"  gross {kg(result['gross_kg'])}, limit {kg(result['limit_kg'])} (limit table: {result['limits_table']})",
     ]
     lines += [f"  reason: {reason}" for reason in result["reasons"]]
+    if "plot" in result:
+        lines.append(f"  plot: {result['plot']}")
     if "matches_live" in result:
         lines.append(
             "  matches the live result" if result["matches_live"] else "  DIFFERS from the live result"
