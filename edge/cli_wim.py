@@ -19,6 +19,7 @@ import click
 from edge.config import Config, ConfigError, load_config
 from edge.crossing_plot import PlotError, plot_crossing
 from edge.judge import judge
+from edge.progress import progress_bar
 from edge.rules import LimitTable, LimitTableError
 from edge.wim.capture import Capture, CaptureError, read_capture
 
@@ -52,7 +53,12 @@ def wim() -> None:
     help="Draw the crossing into this PNG: each platform's signal, the fitted axle loads, the strip events"
     " (one capture only).",
 )
-def replay(files: tuple[Path, ...], as_json: bool, config_path: Path | None, plot_path: Path | None) -> None:
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bar (there is none unless stderr is a terminal)."
+)
+def replay(
+    files: tuple[Path, ...], as_json: bool, config_path: Path | None, plot_path: Path | None, quiet: bool
+) -> None:
     """Re-weigh and re-judge raw captures (.wlcap); exit status 1 when any file could not be replayed."""
     if plot_path is not None and len(files) != 1:
         raise click.UsageError(f"--plot draws one crossing: give one capture, not {len(files)}")
@@ -68,21 +74,24 @@ def replay(files: tuple[Path, ...], as_json: bool, config_path: Path | None, plo
             raise click.ClickException(str(exc)) from exc
     tables = _TableCache()
     failed = False
-    for path in files:
-        try:
-            result = replay_file(path, tables, override, override_limits, plot_path)
-        except (CaptureError, LimitTableError) as exc:
-            failed = True
-            result = {"file": str(path), "error": str(exc)}
-        except PlotError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except Exception as exc:  # one capture that breaks the weighing must not hide the others
-            failed = True
-            result = {"file": str(path), "error": f"internal error while judging: {exc!r}"}
-        if as_json:
-            click.echo(json.dumps(result, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
-        else:
-            click.echo(_text(result), err="error" in result)
+    # A bar over many files (on stderr, and only on a terminal): stdout stays one result per file.
+    with progress_bar("replaying captures", len(files), quiet or len(files) < 2) as update:
+        for done, path in enumerate(files):
+            try:
+                result = replay_file(path, tables, override, override_limits, plot_path)
+            except (CaptureError, LimitTableError) as exc:
+                failed = True
+                result = {"file": str(path), "error": str(exc)}
+            except PlotError as exc:
+                raise click.ClickException(str(exc)) from exc
+            except Exception as exc:  # one capture that breaks the weighing must not hide the others
+                failed = True
+                result = {"file": str(path), "error": f"internal error while judging: {exc!r}"}
+            if as_json:
+                click.echo(json.dumps(result, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+            else:
+                click.echo(_text(result), err="error" in result)
+            update(done + 1, None)
     if failed:
         raise SystemExit(1)
 
