@@ -47,6 +47,9 @@ def run(config_path: Path, verbose: bool) -> None:
         config = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    from edge.service import tag_logs
+
+    tag_logs(config.site.id, config.site.lane)  # SITE_ID and LANE on every journal entry
     from drivers.errors import DriverError
     from edge.calibration import CalibrationStoreError
     from edge.daemon import LaneDaemon

@@ -101,7 +101,9 @@ class Recorder:
         try:
             await asyncio.to_thread(self.spool.open)
         except OSError as exc:  # the lane still decides; failed writes are then held in memory
-            log.error("cannot open the disk-full spool %s (%s): check the evidence folder", self.spool.path, exc)
+            log.error(
+                "cannot open the disk-full spool %s (%s): check the evidence folder", self.spool.path, exc
+            )
             return
         self._spool_open = True
 
@@ -235,6 +237,13 @@ class Recorder:
                     log.error("%s; the record goes to the disk-full spool and is retried", exc)
                 else:
                     self._wake_uplink()
+                    log.info(
+                        "vehicle %d: %s, record %s stored",
+                        record.vehicle_number,
+                        record.verdict.value,
+                        record.id,
+                        extra=_fields(record),
+                    )
                     self._announce(EvidenceRecord.from_json_dict(stored))
                     return
             await self._keep(record)
@@ -247,7 +256,12 @@ class Recorder:
                 await asyncio.to_thread(self.spool.append, record.to_json_dict())
                 return
             except SpoolFull as exc:
-                log.error("%s; record %s is held in memory until the disk has room", exc, record.id)
+                log.error(
+                    "%s; record %s is held in memory until the disk has room",
+                    exc,
+                    record.id,
+                    extra=_fields(record),
+                )
         self._unstored.append(record)
 
     def _announce(self, record: EvidenceRecord) -> None:
@@ -310,4 +324,11 @@ class Recorder:
         # A reading the reader is not sure of never names the vehicle: it stays in plate_reading, with
         # its status and alternatives, beside the images.
         plate = reading["text"] if not reading["unsure"] else None
-        return record.model_copy(update={"plate": plate, "plate_reading": reading, "attachments": attachments})
+        return record.model_copy(
+            update={"plate": plate, "plate_reading": reading, "attachments": attachments}
+        )
+
+
+def _fields(record: EvidenceRecord) -> dict[str, Any]:
+    """The journal fields of a log line about one record (RECORD_ID, ...; see edge/service.py)."""
+    return {"record_id": record.id, "vehicle_number": record.vehicle_number, "verdict": record.verdict.value}
