@@ -17,9 +17,7 @@ from typing import Any
 import click
 
 from edge.config import Config, ConfigError, load_config
-from edge.crossing_plot import PlotError, plot_crossing
 from edge.judge import judge
-from edge.progress import progress_bar
 from edge.rules import LimitTable, LimitTableError
 from edge.wim.capture import Capture, CaptureError, read_capture
 
@@ -60,6 +58,9 @@ def replay(
     files: tuple[Path, ...], as_json: bool, config_path: Path | None, plot_path: Path | None, quiet: bool
 ) -> None:
     """Re-weigh and re-judge raw captures (.wlcap); exit status 1 when any file could not be replayed."""
+    from edge.crossing_plot import PlotError  # the daemon (edge run) never loads these
+    from edge.progress import progress_bar
+
     if plot_path is not None and len(files) != 1:
         raise click.UsageError(f"--plot draws one crossing: give one capture, not {len(files)}")
     if plot_path is not None and not plot_path.parent.is_dir():
@@ -138,6 +139,8 @@ def replay_file(
         "limits_table": limits_origin,
     }
     if plot is not None:
+        from edge.crossing_plot import plot_crossing
+
         plot_crossing(
             plot, capture.crossing, config, judgement, f"{path.name}, vehicle {capture.meta.vehicle_number}"
         )
