@@ -105,8 +105,9 @@ def tag_logs(site_id: str, lane: int) -> None:
 
 
 def journal_handler() -> logging.Handler | None:
-    """A native journal handler (cysystemd) when the journal's socket is there and the package imports."""
-    if not JOURNAL_SOCKET.exists():
+    """A native journal handler (cysystemd) when the journal's socket is there and the package imports;
+    ``WEIGHLANE_JOURNAL=stream`` in the environment keeps the ``<N>`` stream lines instead."""
+    if os.environ.get("WEIGHLANE_JOURNAL") == "stream" or not JOURNAL_SOCKET.exists():
         return None
     try:
         from cysystemd.journal import JournaldLogHandler
