@@ -124,3 +124,33 @@ def test_sigterm_with_the_crossing_stuck_records_it_as_interrupted(
     assert "称重无效" in record["lane_output"]["display_text"]  # the board told the driver
     assert "recorded as interrupted" in log
     assert verify_database(tmp_path / "evidence.db").ok
+
+    # Restarted (the lane's devices now loop://): the heartbeat's vehicle count goes on, the
+    # interrupted vehicle included; `edge status` reads it from the running daemon's status file.
+    config = _lane_toml(tmp_path / "lane.toml", {role: "loop://" for role, _ in ROLES}, 1.5)
+    again = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            done = subprocess.run(
+                [sys.executable, "-m", "edge", "status", "--config", str(config), "--json"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+            answer = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {}
+            status = answer.get("status") or {}
+            if status.get("state") == "running" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(60) == 0
+    assert status.get("summary", {}).get("vehicles") == 1, status
