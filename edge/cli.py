@@ -47,6 +47,9 @@ def run(config_path: Path, verbose: bool) -> None:
         config = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    from edge.service import tag_logs
+
+    tag_logs(config.site.id, config.site.lane)  # SITE_ID and LANE on every journal entry
     from drivers.errors import DriverError
     from edge.calibration import CalibrationStoreError
     from edge.daemon import LaneDaemon
@@ -59,7 +62,7 @@ def run(config_path: Path, verbose: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await LaneDaemon(config).run(stop)
+        await LaneDaemon(config).run(stop, finish_vehicles=True)  # SIGTERM: the crossing finishes
 
     try:
         asyncio.run(_main())

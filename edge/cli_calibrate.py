@@ -375,12 +375,16 @@ def activate_command(config_path: Path, calibration_id: str) -> None:
     "--vehicle-class", default="default", show_default=True, help="Factors for this class code only."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bar (there is none unless stderr is a terminal)."
+)
 @click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
 def dynamic_command(
     config_path: Path,
     reference_gross_kg: float,
     vehicle_class: str,
     as_json: bool,
+    quiet: bool,
     captures: tuple[Path, ...],
 ) -> None:
     """Speed-band correction factors from raw captures of reference-vehicle runs.
@@ -392,6 +396,7 @@ def dynamic_command(
     """
     from edge.config import WimConfig
     from edge.judge import judge
+    from edge.progress import progress_bar
     from edge.rules import LimitTable, Verdict
     from edge.wim.capture import CaptureError, read_capture
     from edge.wim.corrections import ReferenceRun, fit_speed_band_factors
@@ -400,18 +405,20 @@ def dynamic_command(
     limits = LimitTable.load(config.rules.limits_table or None)
     runs: list[ReferenceRun] = []
     skipped: list[str] = []
-    for path in captures:
-        try:
-            capture = read_capture(path)
-        except CaptureError as exc:
-            skipped.append(f"{path}: {exc}")
-            continue
-        raw_config = capture.config.model_copy(update={"wim": WimConfig()})  # uncorrected weights
-        judgement = judge(capture.crossing, raw_config, limits)
-        if judgement.measurement is None or judgement.decision.verdict is Verdict.REWEIGH:
-            skipped.append(f"{path}: crossing not judged ({'; '.join(judgement.decision.reasons)})")
-            continue
-        runs.append(ReferenceRun(judgement.measurement.speed_kmh, judgement.gross_kg, reference_gross_kg))
+    with progress_bar("replaying reference runs", len(captures), quiet) as update:
+        for done, path in enumerate(captures, start=1):
+            update(done - 1, None)
+            try:
+                capture = read_capture(path)
+            except CaptureError as exc:
+                skipped.append(f"{path}: {exc}")
+                continue
+            raw_config = capture.config.model_copy(update={"wim": WimConfig()})  # uncorrected weights
+            judgement = judge(capture.crossing, raw_config, limits)
+            if judgement.measurement is None or judgement.decision.verdict is Verdict.REWEIGH:
+                skipped.append(f"{path}: crossing not judged ({'; '.join(judgement.decision.reasons)})")
+                continue
+            runs.append(ReferenceRun(judgement.measurement.speed_kmh, judgement.gross_kg, reference_gross_kg))
     if not runs:
         raise click.ClickException("no usable reference runs:\n  " + "\n  ".join(skipped))
     fit = fit_speed_band_factors(runs, config.wim.speed_band_edges_kmh)

@@ -96,11 +96,19 @@ def evidence() -> None:
 @_database_option
 @_key_option
 @_json_option
-def verify(config_path: Path | None, database: Path | None, public_key: Path | None, as_json: bool) -> None:
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bar (there is none unless stderr is a terminal)."
+)
+def verify(
+    config_path: Path | None, database: Path | None, public_key: Path | None, as_json: bool, quiet: bool
+) -> None:
     """Walk the chain of an evidence database; exit 1 on any edited, deleted or wrongly signed record."""
+    from edge.progress import progress_bar
+
     db_path, _ = _database(config_path, database)
     try:
-        report = verify_database(db_path, _public_key(public_key))
+        with progress_bar("verifying records", None, quiet) as update:
+            report = verify_database(db_path, _public_key(public_key), progress=update)
     except EvidenceError as exc:
         raise click.ClickException(str(exc)) from exc
     _finish(report, as_json)

@@ -43,8 +43,28 @@ def wim() -> None:
     help="Lane TOML whose [scale], [rules], [wim] corrections and limit table replace the capture's:"
     " re-judge with new settings.",
 )
-def replay(files: tuple[Path, ...], as_json: bool, config_path: Path | None) -> None:
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Draw the crossing into this PNG: each platform's signal, the fitted axle loads, the strip events"
+    " (one capture only).",
+)
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bar (there is none unless stderr is a terminal)."
+)
+def replay(
+    files: tuple[Path, ...], as_json: bool, config_path: Path | None, plot_path: Path | None, quiet: bool
+) -> None:
     """Re-weigh and re-judge raw captures (.wlcap); exit status 1 when any file could not be replayed."""
+    from edge.crossing_plot import PlotError  # the daemon (edge run) never loads these
+    from edge.progress import progress_bar
+
+    if plot_path is not None and len(files) != 1:
+        raise click.UsageError(f"--plot draws one crossing: give one capture, not {len(files)}")
+    if plot_path is not None and not plot_path.parent.is_dir():
+        raise click.UsageError(f"--plot {plot_path}: the folder {plot_path.parent} does not exist")
     override: Config | None = None
     override_limits: LimitTable | None = None
     if config_path is not None:
@@ -55,19 +75,24 @@ def replay(files: tuple[Path, ...], as_json: bool, config_path: Path | None) -> 
             raise click.ClickException(str(exc)) from exc
     tables = _TableCache()
     failed = False
-    for path in files:
-        try:
-            result = replay_file(path, tables, override, override_limits)
-        except (CaptureError, LimitTableError) as exc:
-            failed = True
-            result = {"file": str(path), "error": str(exc)}
-        except Exception as exc:  # one capture that breaks the weighing must not hide the others
-            failed = True
-            result = {"file": str(path), "error": f"internal error while judging: {exc!r}"}
-        if as_json:
-            click.echo(json.dumps(result, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
-        else:
-            click.echo(_text(result), err="error" in result)
+    # A bar over many files (on stderr, and only on a terminal): stdout stays one result per file.
+    with progress_bar("replaying captures", len(files), quiet or len(files) < 2) as update:
+        for done, path in enumerate(files):
+            try:
+                result = replay_file(path, tables, override, override_limits, plot_path)
+            except (CaptureError, LimitTableError) as exc:
+                failed = True
+                result = {"file": str(path), "error": str(exc)}
+            except PlotError as exc:
+                raise click.ClickException(str(exc)) from exc
+            except Exception as exc:  # one capture that breaks the weighing must not hide the others
+                failed = True
+                result = {"file": str(path), "error": f"internal error while judging: {exc!r}"}
+            if as_json:
+                click.echo(json.dumps(result, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+            else:
+                click.echo(_text(result), err="error" in result)
+            update(done + 1, None)
     if failed:
         raise SystemExit(1)
 
@@ -77,8 +102,10 @@ def replay_file(
     tables: _TableCache | None = None,
     override: Config | None = None,
     override_limits: LimitTable | None = None,
+    plot: Path | None = None,
 ) -> dict[str, Any]:
-    """Replay one capture; the JSON-ready result (raises CaptureError or LimitTableError)."""
+    """Replay one capture; the JSON-ready result (raises CaptureError or LimitTableError).  With ``plot``,
+    the crossing is drawn into that file too (raises PlotError)."""
     capture = read_capture(path)
     config = capture.config
     if override is not None:
@@ -111,6 +138,13 @@ def replay_file(
         "correction_factor": judgement.correction_factor,
         "limits_table": limits_origin,
     }
+    if plot is not None:
+        from edge.crossing_plot import plot_crossing
+
+        plot_crossing(
+            plot, capture.crossing, config, judgement, f"{path.name}, vehicle {capture.meta.vehicle_number}"
+        )
+        result["plot"] = str(plot)
     live = capture.meta.live_result
     if live is not None:
         result["matches_live"] = live.verdict == result["verdict"] and _same_gross(
@@ -180,6 +214,8 @@ def _text(result: dict[str, Any]) -> str:
         f"  gross {kg(result['gross_kg'])}, limit {kg(result['limit_kg'])} (limit table: {result['limits_table']})",
     ]
     lines += [f"  reason: {reason}" for reason in result["reasons"]]
+    if "plot" in result:
+        lines.append(f"  plot: {result['plot']}")
     if "matches_live" in result:
         lines.append(
             "  matches the live result" if result["matches_live"] else "  DIFFERS from the live result"

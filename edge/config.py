@@ -533,6 +533,14 @@ class LaneConfig(_Strict):
     idle_after_s: float = Field(
         8.0, gt=0, description="Return the display to idle_lines this long after a verdict."
     )
+    stop_wait_s: float = Field(
+        20.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM, how long a vehicle on the scale may take to finish its crossing (it is then"
+        " judged as usual); one still on the scale after this is recorded as interrupted (re-weigh).  Keep it"
+        " under the unit's TimeoutStopSec=.",
+    )
 
     @model_validator(mode="after")
     def _check_lines(self) -> LaneConfig:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge import health as _health
+from edge.actuate.lane_output import DISK_FULL_LINE
 from edge.calibration import active_calibration, apply_calibration
 from edge.config import Config
 from edge.downlink import DownlinkService
@@ -105,8 +106,12 @@ class LaneDaemon:
             from edge.console import Console  # aiohttp loads only when the console is on
 
             self.console = Console(self)
+        # While records wait in the disk-full spool, the board says so under every verdict (and idle text).
+        self.site.output.notice = lambda: DISK_FULL_LINE if self.recorder.waiting_for_disk else None
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, finish_vehicles: bool = False) -> None:
+        """Run until ``stop``.  With ``finish_vehicles`` (``edge run``: SIGTERM, SIGINT) a vehicle crossing
+        at the stop finishes first, or is recorded as interrupted (``lane.stop_wait_s``)."""
         started = time.monotonic()
         with self.lock:  # refuses to start when another daemon holds the database or a port
             await asyncio.to_thread(kernels.warm_up)
@@ -125,10 +130,14 @@ class LaneDaemon:
                     f"site {self.config.site.id} lane {self.config.site.lane} deciding; {self.site.vehicles} vehicles so far"
                 )
                 try:
+                    # Two steps on SIGTERM: ``stop`` ends the services at once; the lane's own tasks go on
+                    # until ``halt``, once the vehicle crossing has finished or is recorded as interrupted.
+                    halt = asyncio.Event()
                     async with asyncio.TaskGroup() as tasks:
-                        for name, coro in self.site.tasks(stop).items():
+                        for name, coro in self.site.tasks(halt).items():
                             tasks.create_task(coro, name=name)
-                        tasks.create_task(self._housekeeping(stop), name="housekeeping")
+                        tasks.create_task(self._finish_on(stop, halt, finish_vehicles), name="finish-on-stop")
+                        tasks.create_task(self._housekeeping(halt), name="housekeeping")
                         tasks.create_task(self.uplink.run(stop), name="uplink")
                         # its own task, as a pass over a large database may take seconds
                         tasks.create_task(self.retention.run(stop), name="retention")
@@ -152,6 +161,19 @@ class LaneDaemon:
         self.config = config
         self.site.apply_config(config)
 
+    async def _finish_on(self, stop: asyncio.Event, halt: asyncio.Event, finish_vehicles: bool) -> None:
+        """Once ``stop`` is set: the vehicle crossing finishes (bounded by lane.stop_wait_s), then ``halt``."""
+        try:
+            await stop.wait()
+            if not finish_vehicles:
+                return
+            self.notifier.stopping()
+            interrupted = await self.site.finish(self.config.lane.stop_wait_s)
+            if interrupted:
+                log.warning("%d vehicles recorded as interrupted by the stop", interrupted)
+        finally:
+            halt.set()
+
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         # The watchdog hears from this loop, so a stuck event loop (or housekeeping) gets the service
         # restarted; WatchdogSec= is far above the 1 s beat.
@@ -163,6 +185,7 @@ class LaneDaemon:
             self.site.tick()
             self.recorder.clock.refresh()
             await self.recorder.retry_unstored()
+            await self.site.output.refresh_notice()  # "disk full" on the idle board, or gone again
             if watchdog:
                 self.notifier.watchdog()
             if time.monotonic() - status_at >= _health.STATUS_EVERY_S:

@@ -66,6 +66,8 @@ def health(station: LaneDaemon) -> dict[str, Any]:
             "write_errors": station.store.write_errors,
             "last_error": station.store.last_error,
             "records_waiting_for_disk": station.recorder.waiting_for_disk,
+            # The spool is in use: the database refuses writes (disk full); the lane still decides.
+            "disk_full": station.recorder.waiting_for_disk > 0,
             "retention": station.retention.health(),
         },
     }
@@ -102,6 +104,7 @@ def status_summary(station: LaneDaemon) -> dict[str, Any]:
         "span_alarm": station.site.weighing.span_alarm,  # a load cell's gain has moved (edge.wim.span)
         "evidence_write_errors": station.store.write_errors,
         "records_waiting_for_disk": station.recorder.waiting_for_disk,
+        "disk_full": station.recorder.waiting_for_disk > 0,
         "records_refused_by_broker": station.uplink.refused,  # MQTT 5 PUBACK >= 0x80; the rows stay unsent
         "evidence_budget_alarm": station.retention.alarm,
         "downlink_versions": station.downlink.versions(),

@@ -31,6 +31,7 @@ def _run_logging(tmp_path: Path, journal: bool) -> list[str]:
     with err.open("wb") as out:
         stat = os.fstat(out.fileno())
         env = {**os.environ, "JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino if journal else stat.st_ino + 1}"}
+        env["WEIGHLANE_JOURNAL"] = "stream"  # the <N> lines, even where a journald socket exists
         subprocess.run([sys.executable, "-c", LOGS], cwd=ROOT, stderr=out, env=env, check=True, timeout=60)
     return err.read_text().splitlines()
 

@@ -6,16 +6,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from drivers.barrier.driver import Barrier
+from drivers.display.codec import MAX_LINES
 from drivers.display.driver import Colour, LedDisplay
 from drivers.errors import DriverError
 from edge.rules import Verdict
 
-__all__ = ["LaneOutput", "verdict_text"]
+__all__ = ["DISK_FULL_LINE", "LaneOutput", "verdict_text", "with_notice"]
 
 log = logging.getLogger(__name__)
+
+
+#: The board's last line while records wait for room on the evidence disk (the disk-full spool is in use):
+#: the verdict stays on the lines above it, and the idle text too.
+DISK_FULL_LINE = "磁盘已满 请通知维护"
+
+
+def with_notice(lines: tuple[str, ...], notice: str | None) -> tuple[str, ...]:
+    """``lines`` with ``notice`` as the last line (replacing the last when the board is full)."""
+    if not notice:
+        return lines
+    return (*lines[: MAX_LINES - 1], notice)
 
 
 def _tonnes(kg: float) -> str:
@@ -57,6 +71,10 @@ class LaneOutput:
         self.idle_lines = idle_lines
         self.idle_after_s = idle_after_s
         self._idle_task: asyncio.Task[None] | None = None
+        #: A line every text on the board ends with while it returns one (the station wires the disk-full
+        #: notice here); None: the board shows only the verdict or the idle text.
+        self.notice: Callable[[], str | None] = lambda: None
+        self._idle_shown: str | None = None  # the notice the idle text was shown with; None: not idle
 
     async def _attempt(self, what: str, coro: Any) -> str:
         try:
@@ -72,7 +90,9 @@ class LaneOutput:
         """Show the verdict and move the barrier; returns what each device did (goes into the evidence)."""
         if self._idle_task is not None:
             self._idle_task.cancel()
+        self._idle_shown = None
         colour, lines = verdict_text(verdict, gross_kg, limit_kg, label, detail)
+        lines = with_notice(lines, self.notice())
         barrier_action = self.barrier.open() if verdict is Verdict.PASS else self.barrier.close()
         display_result, barrier_result = await asyncio.gather(
             self._attempt("display", self.display.show(lines, colour)),
@@ -92,7 +112,15 @@ class LaneOutput:
         await self._attempt("barrier", self.barrier.close())
 
     async def show_idle(self) -> None:
-        await self._attempt("display", self.display.show(self.idle_lines, "green"))
+        notice = self.notice()
+        await self._attempt("display", self.display.show(with_notice(self.idle_lines, notice), "green"))
+        self._idle_shown = notice or ""
+
+    async def refresh_notice(self) -> None:
+        """The idle board follows the notice: shown when the disk fills, gone once it has room (a verdict
+        on the board is left alone; the idle text after it has the notice then)."""
+        if self._idle_shown is not None and self._idle_shown != (self.notice() or ""):
+            await self.show_idle()
 
     async def _back_to_idle(self) -> None:
         await asyncio.sleep(self.idle_after_s)

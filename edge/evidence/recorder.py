@@ -220,6 +220,35 @@ class Recorder:
             attachments=[],
         )
 
+    def make_interrupted(
+        self, session: VehicleSession, lane_output: dict[str, str], waited_s: float
+    ) -> EvidenceRecord:
+        """The record of a vehicle still crossing when the daemon was told to stop (SIGTERM) and did not
+        finish within ``lane.stop_wait_s``: re-weigh, with what the sensors said, and an ``interrupted``
+        section (an extra field: the record schema allows them)."""
+        return EvidenceRecord(
+            **self._base(session, session.last_exit_t_s or time.monotonic()),
+            tyres=[a.tyre for a in session.axles],
+            verdict=Verdict.REWEIGH,
+            reasons=[
+                f"interrupted: the lane service was stopped while the vehicle was crossing, and it did not"
+                f" finish within {waited_s:g} s; weigh it again",
+                *session.problems,
+            ],
+            lane_output=lane_output,
+            devices=self._devices(),
+            software=Software(version=__version__),
+            attachments=[],
+            interrupted={
+                "status": "interrupted",
+                "cause": "service stop",
+                "waited_s": waited_s,
+                "axles_entered": len(session.axles),
+                "axles_exited": sum(1 for a in session.axles if a.exit_t_s is not None),
+                "curtain_left": session.curtain_leave_t_s is not None,
+            },
+        )
+
     async def store_record(self, record: EvidenceRecord) -> None:
         async with self._disk_lock:
             if self.waiting_for_disk:
@@ -231,6 +260,13 @@ class Recorder:
                     log.error("%s; the record goes to the disk-full spool and is retried", exc)
                 else:
                     self._wake_uplink()
+                    log.info(
+                        "vehicle %d: %s, record %s stored",
+                        record.vehicle_number,
+                        record.verdict.value,
+                        record.id,
+                        extra=_fields(record),
+                    )
                     self._announce(EvidenceRecord.from_json_dict(stored))
                     return
             await self._keep(record)
@@ -243,7 +279,12 @@ class Recorder:
                 await asyncio.to_thread(self.spool.append, record.to_json_dict())
                 return
             except SpoolFull as exc:
-                log.error("%s; record %s is held in memory until the disk has room", exc, record.id)
+                log.error(
+                    "%s; record %s is held in memory until the disk has room",
+                    exc,
+                    record.id,
+                    extra=_fields(record),
+                )
         self._unstored.append(record)
 
     def _announce(self, record: EvidenceRecord) -> None:
@@ -309,3 +350,10 @@ class Recorder:
         return record.model_copy(
             update={"plate": plate, "plate_reading": reading, "attachments": attachments}
         )
+
+
+
+
+def _fields(record: EvidenceRecord) -> dict[str, Any]:
+    """The journal fields of a log line about one record (RECORD_ID, ...; see edge/service.py)."""
+    return {"record_id": record.id, "vehicle_number": record.vehicle_number, "verdict": record.verdict.value}

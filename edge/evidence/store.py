@@ -15,6 +15,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -738,7 +739,11 @@ def station_verifier(db_path: str | Path, public_key_pem: bytes | None = None) -
 
 
 def verify_database(
-    db_path: str | Path, public_key_pem: bytes | None = None, *, max_problems: int = 100
+    db_path: str | Path,
+    public_key_pem: bytes | None = None,
+    *,
+    max_problems: int = 100,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Walk the chain in seq order and report every problem found (listed up to ``max_problems``).
 
@@ -770,11 +775,13 @@ def verify_database(
             )
         columns = ", ".join(CHAIN_COLUMNS) if chained else ", ".join(["NULL"] * len(CHAIN_COLUMNS))
         evicted = "NULL" if _evicted_column(conn) == "NULL" else "r.evicted_utc"
-        rows = conn.execute(
+        rows: Iterator[Any] = conn.execute(
             "SELECT r.seq, r.id, r.site_id, r.lane, r.time_utc, r.verdict, r.axle_count, r.gross_kg,"
             f" r.limit_kg, r.plate, r.record_json, {columns}, {evicted}, o.sent_utc"
             " FROM records AS r LEFT JOIN outbox AS o ON o.seq = r.seq ORDER BY r.seq"
         )
+        if progress is not None:  # (rows walked, rows in all), every 500 rows and at the end
+            rows = _reporting(rows, conn.execute("SELECT COUNT(*) FROM records").fetchone()[0], progress)
         _walk(rows, verifier, report)
     except sqlite3.Error as exc:
         raise EvidenceError(f"{db_path}: cannot read the records ({exc})") from exc
@@ -798,6 +805,16 @@ _COLUMN_NAMES = (
     "limit_kg",
     "plate",
 )
+
+
+def _reporting(rows: Any, total: int, progress: Callable[[int, int], None]) -> Iterator[Any]:
+    done = 0
+    for row in rows:
+        yield row
+        done += 1
+        if done % 500 == 0:
+            progress(done, total)
+    progress(done, total)
 
 
 def _walk(rows: Any, verifier: Verifier | None, report: VerifyReport) -> None:

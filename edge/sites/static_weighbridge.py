@@ -41,6 +41,7 @@ from drivers.link import LinkConfig
 from drivers.position.driver import BeamReading, PositionBeams
 from drivers.registry import load_driver_class
 from edge import __version__
+from edge.actuate.lane_output import with_notice
 from edge.config import Config
 from edge.evidence.record import (
     EvidenceRecord,
@@ -169,6 +170,22 @@ class _DeckWeighing:
     span_alarm: bool = False  # the lane's load-cell span monitor; the indicator keeps its own calibration
 
 
+class _BoardNotice:
+    """The station's notice for the board (``notice``: "disk full" while records wait for the disk),
+    shown under every message; :meth:`refresh_notice` re-shows the idle text when it changes."""
+
+    def __init__(self, site: StaticWeighbridge) -> None:
+        self._site = site
+        self.notice: Callable[[], str | None] = lambda: None
+        self._shown: str | None = None
+
+    async def refresh_notice(self) -> None:
+        notice = self.notice()
+        if notice != self._shown and self._site.state == "idle":
+            self._shown = notice
+            await self._site._show("green", tuple(self._site.config.lane.idle_lines))
+
+
 @dataclass
 class _Arrival:
     """One truck on the deck, from its arrival to its decision."""
@@ -248,6 +265,7 @@ class StaticWeighbridge:
         self._weighed_at_s = 0.0
         #: per weighing, ms from the reading that made the window stable to the record stored and to the
         #: board and barrier acknowledged (bench/weighbridge_decision.py)
+        self.output = _BoardNotice(self)
         self.timings: deque[dict[str, float]] = deque(maxlen=1000)
 
     def apply_config(self, config: Config) -> None:
@@ -306,6 +324,17 @@ class StaticWeighbridge:
 
     def tick(self) -> None:
         """Once a second (the station's housekeeping): nothing to expire; the loop runs on readings."""
+
+    async def finish(self, wait_s: float) -> int:
+        """On SIGTERM: a truck whose reading is settling is weighed first (at most ``wait_s``).  Returns 1
+        when a truck is still on the deck unweighed: nothing was taken, so nothing is lost; its visit
+        goes on and it is weighed after the restart."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.sensing.busy.wait_idle(), wait_s)  # decided, and gone
+        if self.state == "on_deck":
+            log.warning("stopping with a truck on the deck, not yet weighed: it is weighed after the restart")
+            return 1
+        return 0
 
     async def _initial_display(self) -> None:
         for _ in range(50):
@@ -767,6 +796,7 @@ class StaticWeighbridge:
         return "ok"
 
     async def _show(self, colour: Colour, lines: tuple[str, ...]) -> str:
+        lines = with_notice(lines, self.output.notice())
         self.board = (colour, lines)
         return await self._attempt("display", self.display.show(lines, colour))
 

@@ -17,6 +17,7 @@ One truck through the stages, in data order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -139,6 +140,25 @@ class TollEntrance:
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         self.captures.close()
+
+    async def finish(self, wait_s: float) -> int:
+        """On SIGTERM, before the tasks stop: the vehicles crossing finish and are judged as usual (at most
+        ``wait_s``); any still on the scale then get an interrupted record (re-weigh on the board).
+        Returns how many were recorded as interrupted."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.sensing.busy.wait_idle(), wait_s)
+        lane = self.sensing.lane
+        left = [*lane.on_scale, *([lane.open] if lane.open is not None and lane.open.axles else [])]
+        lane.on_scale.clear()
+        lane.open = None
+        while not self.sensing._sessions.empty():  # finished but not judged in time
+            left.append(self.sensing._sessions.get_nowait())
+        for session in left:
+            log.warning("vehicle %d interrupted by the stop: recorded as re-weigh", session.number)
+            output = await self.output.show_verdict(Verdict.REWEIGH, None, None, f"{session.number}号车")
+            self.vehicles += 1
+            await self.recorder.store_record(self.recorder.make_interrupted(session, output, wait_s))
+        return len(left)
 
     def tick(self) -> None:
         """Once a second: expire stuck sessions, track the zero on the empty lane."""
