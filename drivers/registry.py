@@ -33,6 +33,8 @@ DRIVERS: dict[str, tuple[str, str, str]] = {
     "em4100_ascii": ("drivers.card.driver", "CardReader", "card_reader"),
     # 2-D LiDAR scanners of an outline gantry (docs/protocols/lidar.md); wired into a site with issue 17.
     "sick_lms5xx": ("drivers.lidar.driver", "LidarScanner", "lidar"),
+    # Infrared position beams at both ends of a static weighbridge's deck (edge/sites/static_weighbridge.py).
+    "position_beams": ("drivers.position.driver", "PositionBeams", "position"),
 }
 
 #: The lane's device roles, in the order the lane lists them.

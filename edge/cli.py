@@ -87,13 +87,26 @@ def run(config_path: Path, verbose: bool) -> None:
 @click.option("--no-broker", is_flag=True, help="Do not start Mosquitto; records stay in the outbox.")
 @click.option("--no-camera", is_flag=True, help="No simulated camera and no plate reading.")
 @click.option(
+    "--site",
+    type=click.Choice(["lane", "weighbridge"]),
+    default="lane",
+    show_default=True,
+    help="lane: a toll-entrance WIM lane; weighbridge: a source enterprise's static weighbridge.",
+)
+@click.option(
     "--platforms",
     default="6,6,6",
     show_default=True,
     help="Platform lengths in metres: 6,6,6 is a full-length scale (整车式), 3.6,3.6 an axle-group scale (轴组式).",
 )
 def demo(
-    vehicles: int | None, scenario: str, workdir: Path, no_broker: bool, no_camera: bool, platforms: str
+    vehicles: int | None,
+    scenario: str,
+    workdir: Path,
+    no_broker: bool,
+    no_camera: bool,
+    site: str,
+    platforms: str,
 ) -> None:
     """Run a complete simulated toll-entrance lane with a live table of verdicts."""
     from rich.console import Console
@@ -109,6 +122,10 @@ def demo(
     run_dir = new_run_folder(workdir)
     _logging(False, run_dir / "demo.log")
     console = Console()
+    if site == "weighbridge":
+        from edge.demo import run_weighbridge_demo
+
+        sys.exit(asyncio.run(run_weighbridge_demo(run_dir, not no_broker, console)))
     sys.exit(
         asyncio.run(
             run_demo(vehicles, scenario, run_dir, not no_broker, console, lengths, camera=not no_camera)

@@ -79,10 +79,11 @@ class SiteConfig(_Strict):
     )
     lane: int = Field(ge=1, le=99, description="Lane number at this station.")
     name: str = Field("", description="Human-readable station name, shown in the console and heartbeats.")
-    kind: Literal["toll_entrance"] = Field(
+    kind: Literal["toll_entrance", "static_weighbridge"] = Field(
         "toll_entrance",
         description="What the site is, which chooses its stages: toll_entrance (weigh-in-motion lane that"
-        " refuses overloaded trucks entry).",
+        " refuses overloaded trucks entry); static_weighbridge (a source enterprise's unattended"
+        " weighbridge that keeps overloaded trucks in; see [weighbridge]).",
     )
 
 
@@ -305,6 +306,13 @@ class CardReaderConfig(_Device):
     )
 
 
+class PositionConfig(_Device):
+    """A static weighbridge's infrared position beams at both deck ends (type position_beams)."""
+
+    role = "position"
+    baudrate: int = Field(9600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
+
+
 #: Any device's configuration.
 DeviceConfig = WimDigitiserConfig | SeparatorConfig | AxleSensorConfig | DisplayConfig | BarrierConfig
 #: Devices of a static weighbridge (issue 18), beside the lane's.
@@ -314,6 +322,7 @@ StaticDeviceConfig = (
     | MtSicsIndicatorConfig
     | ModbusIndicatorConfig
     | CardReaderConfig
+    | PositionConfig
 )
 
 
@@ -332,6 +341,9 @@ class DevicesConfig(_Strict):
     )
     card_reader: CardReaderConfig | None = Field(
         None, description="Static weighbridge: the RFID/IC card reader at the entry (type em4100_ascii)."
+    )
+    position: PositionConfig | None = Field(
+        None, description="Static weighbridge: the position beams at the deck ends (type position_beams)."
     )
 
 
@@ -779,6 +791,91 @@ class MetricsConfig(_Strict):
     port: int = Field(9108, ge=1, le=65535, description="TCP port; give each lane of a host its own.")
 
 
+class WeighbridgeVehicle(_Strict):
+    """What the site knows of one plate (the vehicle registry of a static weighbridge)."""
+
+    axles: int | None = Field(None, ge=2, le=12, description="Axle count; default weighbridge.default_axles.")
+    axle_groups: Array[int] = Field(
+        (), description="Axles per group, front to rear (e.g. [1, 2, 3]); default from the axle count."
+    )
+    tare_kg: float | None = Field(None, gt=0, description="Stored tare (kg), used when no tare was weighed.")
+    carrier: str = Field("", description="The transport company (运输企业).")
+    driver: str = Field("", description="The usual driver.")
+
+
+class WeighbridgeCard(_Strict):
+    """An RFID/IC card issued to a truck: what the site learns when it is read at the entry."""
+
+    plate: str = Field("", description="The plate the card was issued to (checked against the camera).")
+    carrier: str = Field("", description="The transport company (运输企业).")
+    driver: str = Field("", description="The driver the card is issued to.")
+    cargo: str = Field("", description="The cargo type this card's trips carry.")
+    waybill: str = Field("", description="The waybill (运单) number.")
+
+
+class WeighbridgeConfig(_Strict):
+    """A static weighbridge (site.kind = "static_weighbridge"): unattended weighing at a source enterprise
+    (mine, quarry, plant, port); see docs/weighbridge.md."""
+
+    mode: Literal["single", "two_pass"] = Field(
+        "single",
+        description="single: one gross weighing per visit (net from a stored tare when known); two_pass:"
+        " the first weighing of a visit is the tare (arrival, empty), the next the gross (departure).",
+    )
+    enterprise_id: str = Field(
+        "", description="The source enterprise's ID (统一社会信用代码) on every record."
+    )
+    enterprise_name: str = Field("", description="The source enterprise's name.")
+    cargo: str = Field("", description="Default cargo type (e.g. 砂石, 水泥, 钢材).")
+    tolerance_factor: float = Field(
+        1.0,
+        ge=1.0,
+        le=1.5,
+        description="Refuse when gross > limit x this factor.  Static weighing gets no dynamic tolerance:"
+        " keep 1.0 unless the provincial rules grant one.",
+    )
+    default_axles: int = Field(6, ge=2, le=12, description="Axle count of a plate the site does not know.")
+    division_kg: float = Field(20.0, gt=0, description="The weighbridge's verification interval e (kg).")
+    max_kg: float = Field(100_000.0, gt=0, description="The weighbridge's capacity Max (kg).")
+    stable_window_s: float = Field(1.0, gt=0, le=10, description="Stability window (s), OIML R76 practice.")
+    stable_band_divisions: float = Field(1.0, gt=0, le=10, description="Peak-to-peak band of the window (e).")
+    occupied_kg: float = Field(
+        400.0, gt=0, description="A deck reading above this means something stands on the deck (kg)."
+    )
+    settle_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="A truck fully on the deck that gives no stable reading this long is told why.",
+    )
+    zero_band_kg: float = Field(
+        60.0, gt=0, description="An empty deck within this of zero has returned to zero between trucks (kg)."
+    )
+    low_tare_fraction: float = Field(
+        0.08,
+        gt=0,
+        lt=1,
+        description="Flag a tare that is lower than the plate's median of earlier tares by more than this"
+        " fraction (a truck weighed empty with parts taken off, or another truck's tare).",
+    )
+    entry_camera: str = Field(
+        "",
+        description="Folder an LPR camera at the entry pushes its pictures into, the plate in the file name"
+        " (<time>_<plate>.jpg, as Hikvision and Dahua cameras name them); empty = none.",
+    )
+    exit_camera: str = Field("", description="Likewise, the camera at the exit end of the deck.")
+    plate_wait_s: float = Field(
+        0.3, ge=0, le=10, description="How long the decision waits for a camera's picture that is late (s)."
+    )
+    visit_timeout_h: float = Field(
+        24.0, gt=0, description="An open two-pass visit older than this is no longer continued (h)."
+    )
+    vehicles: dict[str, WeighbridgeVehicle] = Field(
+        default_factory=dict, description="Per plate: axles, stored tare, carrier, driver."
+    )
+    cards: dict[str, WeighbridgeCard] = Field(
+        default_factory=dict, description="Per RFID/IC card number: plate, carrier, driver, cargo, waybill."
+    )
+
 
 class LidarScannerConfig(_Device):
     """One 2-D scanner of the outline gantry (type sick_lms5xx: CoLa B over TCP) and where it hangs."""
@@ -924,6 +1021,33 @@ class Config(_Strict):
     console: ConsoleConfig = Field(
         default_factory=lambda: ConsoleConfig(), description="The technician's web console."
     )
+    weighbridge: WeighbridgeConfig = Field(
+        default_factory=lambda: WeighbridgeConfig(), description="A static weighbridge's flow (site.kind)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _weighbridge_devices(cls, data: object) -> object:
+        """A static weighbridge has no WIM lane devices: they default to unused loop:// ports there."""
+        if not isinstance(data, dict) or not isinstance(data.get("site"), dict):
+            return data
+        if data["site"].get("kind") != "static_weighbridge" or not isinstance(data.get("devices"), dict):
+            return data
+        devices = dict(data["devices"])
+        for role in ("wim", "separator", "axle_sensor"):
+            devices.setdefault(role, OFFLINE_DEVICES[role])
+        return {**data, "devices": devices}
+
+    @model_validator(mode="after")
+    def _weighbridge_needs(self) -> Config:
+        if self.site.kind == "static_weighbridge" and (
+            self.devices.indicator is None or self.devices.position is None
+        ):
+            raise ValueError(
+                "site.kind = static_weighbridge needs devices.indicator and devices.position"
+                " (see docs/weighbridge.md)"
+            )
+        return self
 
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.

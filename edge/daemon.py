@@ -32,6 +32,7 @@ from edge.metrics import Metrics
 from edge.query import QueryService
 from edge.rules import LimitTable
 from edge.service import Notifier, watchdog_interval_s
+from edge.sites.static_weighbridge import StaticWeighbridge
 from edge.sites.toll_entrance import TollEntrance
 from edge.uplink import Uplink, record_topic
 from edge.wim import kernels
@@ -44,7 +45,10 @@ __all__ = ["SITE_KINDS", "LaneDaemon"]
 log = logging.getLogger(__name__)
 
 #: Site kinds by ``site.kind``: each is a composition of stages (see edge/sites/).
-SITE_KINDS: dict[str, type[TollEntrance]] = {"toll_entrance": TollEntrance}
+SITE_KINDS: dict[str, type[TollEntrance] | type[StaticWeighbridge]] = {
+    "toll_entrance": TollEntrance,
+    "static_weighbridge": StaticWeighbridge,
+}
 
 
 class LaneDaemon:

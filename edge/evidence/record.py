@@ -10,7 +10,7 @@ JSON (``exclude_unset``), so a record signed by an older release keeps its exact
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,8 @@ __all__ = [
     "RecordOutline",
     "RecordPermit",
     "RecordRegistry",
+    "RecordStatic",
+    "RecordStaticCheat",
     "RecordTiming",
     "RecordWatchMatch",
     "RecordWim",
@@ -184,6 +186,48 @@ class RecordWatchMatch(_Part):
     alert_sent: bool = Field(description="Whether the alert reached the broker before this record.")
 
 
+class RecordStaticCheat(_Part):
+    """One anti-cheating check that fired during a static weighing."""
+
+    check: str = Field(
+        description="remote_control, zero_not_returned, deck_intrusion, plate_mismatch or low_tare."
+    )
+    detail: str = Field(description="What was seen, with the figures.")
+
+
+class RecordStatic(_Part):
+    """A static weighbridge's weighing (site kind static_weighbridge): the visit it belongs to, the
+    pass, the weights and who is responsible for the load (一超四罚)."""
+
+    visit_id: str = Field(description="UUID of the truck's visit; every weighing of the visit carries it.")
+    pass_kind: Literal["tare", "gross", "single"] = Field(
+        description="tare, gross or single (one pass: the gross, net from a stored tare)."
+    )
+    gross_kg: float | None = None
+    tare_kg: float | None = None
+    net_kg: float | None = None
+    tare_source: Literal["weighed", "stored"] | None = Field(
+        None, description="weighed (this visit), stored (per plate) or null."
+    )
+    previous_record_id: str | None = Field(None, description="The visit's previous weighing, if any.")
+    attempt: int = Field(1, description="1 for the first weighing of its pass kind; +1 per re-weighing.")
+    enterprise_id: str | None = None
+    enterprise_name: str | None = None
+    cargo: str | None = None
+    waybill: str | None = None
+    carrier: str | None = None
+    driver: str | None = None
+    card_id: str | None = Field(
+        None, description="The RFID/IC card read at the entry, when the site has one."
+    )
+    entry_plate: str | None = Field(None, description="The plate the entry camera read.")
+    exit_plate: str | None = Field(None, description="The plate the exit camera read.")
+    cheating: list[RecordStaticCheat] = Field(default_factory=list)
+    refused_reading: str | None = Field(
+        None, description="Why no weight was taken (stale, motion, off_deck, ...), when none was."
+    )
+
+
 class Software(_Part):
     name: str = "weighlane-edge"
     version: str
@@ -232,6 +276,7 @@ class EvidenceRecord(_Part):
         None,
         description="What the rules assumed that WIM cannot measure (air suspension...), and from where.",
     )
+    static: RecordStatic | None = Field(None, description="A static weighbridge's weighing, when it is one.")
     seq: int | None = Field(None, description="Per-site sequence number, set by the store.")
     chain: dict[str, Any] | None = Field(None, description="Hash chain and signature, set by the store.")
 

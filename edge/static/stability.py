@@ -258,6 +258,10 @@ class StabilityMonitor:
         for reading in readings:
             self.add(reading)
 
+    def recent(self, since_s: float) -> list[IndicatorReading]:
+        """The kept readings received after ``since_s`` (host monotonic)."""
+        return [r for r in self._recent if r.host_time_s > since_s]
+
     def judge(self, now_s: float) -> Judgement:
         """The verdict on gross weights, zero-corrected by the tracked offset."""
         verdict = judge(list(self._recent), now_s, self.params)

@@ -1,0 +1,328 @@
+"""A simulated static weighbridge: indicator, position beams, LED board, exit barrier and two LPR cameras.
+
+Each serial device is on its own pty and speaks the codec its driver uses; the cameras push JPEGs named
+``<ms>_<plate>.jpg`` into two folders, as FTP-push LPR cameras do.  :class:`SimulatedWeighbridge` moves
+trucks through a visit with blocking calls (``drive_on``, ``back_off``, ``drive_off``), so a test or the
+demo scripts a scenario in a thread::
+
+    bridge = SimulatedWeighbridge(link_dir)
+    bridge.start()
+    bridge.drive_on("京A12345", 52_000)   # the entry camera fires, beams, the deck load ramps up
+    bridge.wait_display("超载")          # the daemon decided
+    bridge.back_off()                     # reverses off to unload
+    bridge.drive_on("京A12345", 48_500)   # ... and is weighed again
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from drivers.barrier.codec import BarrierCommand, BarrierState
+from drivers.barrier.codec import new_codec as barrier_codec
+from drivers.display.codec import DisplayAck, DisplayStatus, ShowText
+from drivers.display.codec import new_codec as display_codec
+from firmware_sim.indicator import Protocol, SimulatedIndicator
+from firmware_sim.position import SimulatedBeams
+from firmware_sim.pty import PtyPort
+
+__all__ = ["BoardShown", "SimulatedGate", "SimulatedWeighbridge", "Step", "run_steps"]
+
+BARRIER_TRAVEL_S = 0.6
+
+
+@dataclass(frozen=True)
+class BoardShown:
+    t_s: float
+    colour: int
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " / ".join(line for line in self.lines if line)
+
+
+class SimulatedGate:
+    """The LED board and the exit barrier, each on its own pty (one thread serves both)."""
+
+    def __init__(self, link_dir: Path | None = None) -> None:
+        self.display_port = PtyPort("display", link_dir)
+        self.barrier_port = PtyPort("barrier", link_dir)
+        self._display = display_codec()
+        self._barrier = barrier_codec()
+        self.display_log: list[BoardShown] = []
+        self.barrier_log: list[tuple[float, str]] = []
+        self.barrier_position = BarrierState.CLOSED
+        self._target_t: float | None = None
+        self._last_cmd = 0
+        self._crc = 0
+        self._seq = 0
+        self._origin = time.monotonic()
+        self._next_status = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _us(self) -> int:
+        return round((time.monotonic() - self._origin) * 1e6)
+
+    def _next(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        return self._seq
+
+    def _state(self) -> None:
+        state = BarrierState(self._next(), self._us(), self._last_cmd, self.barrier_position)
+        self.barrier_port.write(self._barrier.encode(state))
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for message in self._display.feed(self.display_port.read()):
+            if isinstance(message, ShowText):
+                self._crc = zlib.crc32("\n".join(message.lines).encode("utf-8"))
+                self.display_log.append(BoardShown(now, message.colour, tuple(message.lines)))
+                self.display_port.write(self._display.encode(DisplayAck(message.seq, DisplayAck.OK)))
+        for command in self._barrier.feed(self.barrier_port.read()):
+            if isinstance(command, BarrierCommand):
+                self._last_cmd = command.seq
+                opening = command.action == BarrierCommand.OPEN
+                self.barrier_log.append((now, "open" if opening else "close"))
+                target = BarrierState.OPEN if opening else BarrierState.CLOSED
+                if self.barrier_position != target:
+                    self.barrier_position = BarrierState.OPENING if opening else BarrierState.CLOSING
+                    self._target_t = now + BARRIER_TRAVEL_S
+                self._state()
+        if self._target_t is not None and now >= self._target_t:
+            self._target_t = None
+            self.barrier_position = (
+                BarrierState.OPEN if self.barrier_position == BarrierState.OPENING else BarrierState.CLOSED
+            )
+            self._state()
+        if now >= self._next_status:
+            self._next_status = now + 0.5
+            self._state()
+            status = DisplayStatus(self._next(), self._us(), self._crc)
+            self.display_port.write(self._display.encode(status))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="weighbridge-gate", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._stop.wait(0.005)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.display_port.close()
+        self.barrier_port.close()
+
+
+def _jpeg(plate: str) -> bytes:
+    """A small picture of a yellow plate (the camera's own recognition names the file, not the pixels)."""
+    image = np.full((120, 320, 3), (40, 40, 40), np.uint8)
+    cv2.rectangle(image, (40, 40), (280, 100), (0, 200, 255), -1)
+    cv2.putText(image, plate[1:] if plate else "-", (60, 85), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return data.tobytes()
+
+
+class SimulatedWeighbridge:
+    """The whole weighbridge; ``ports`` maps each device role to the pty path the daemon opens."""
+
+    def __init__(
+        self,
+        link_dir: Path,
+        protocol: Protocol = "toledo",
+        *,
+        ramp_s: float = 2.0,
+        noise_kg: float = 3.0,
+        seed: int = 1,
+    ) -> None:
+        self.link_dir = link_dir
+        self.indicator = SimulatedIndicator(
+            protocol, PtyPort("indicator", link_dir), noise_kg=noise_kg, seed=seed, rate_hz=10.0
+        )
+        self.beams = SimulatedBeams(PtyPort("position", link_dir))
+        self.gate = SimulatedGate(link_dir)
+        self.entry_camera = link_dir / "camera-entry"
+        self.exit_camera = link_dir / "camera-exit"
+        for folder in (self.entry_camera, self.exit_camera):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.ramp_s = ramp_s
+        self.on_deck_kg = 0.0  # what the trucks, people and residue on the deck weigh now
+        self._truck_kg = 0.0
+        self._shots = 0
+
+    @property
+    def ports(self) -> dict[str, str]:
+        return {
+            "indicator": self.indicator.port.path,
+            "position": self.beams.port.path,
+            "display": self.gate.display_port.path,
+            "barrier": self.gate.barrier_port.path,
+        }
+
+    def start(self) -> None:
+        self.indicator.start()
+        self.beams.start()
+        self.gate.start()
+
+    def stop(self) -> None:
+        self.indicator.stop()
+        self.beams.stop()
+        self.gate.stop()
+
+    # -- the cameras ---------------------------------------------------------------------------------
+
+    def shoot(self, camera: str, plate: str | None) -> Path:
+        """The ``entry`` or ``exit`` camera pushes a picture (``plate`` None: it read no plate)."""
+        folder = self.entry_camera if camera == "entry" else self.exit_camera
+        self._shots += 1
+        name = f"{int(time.time() * 1000)}{self._shots:03d}_{plate or '无车牌'}.jpg"
+        temporary = folder / f".{name}.part"
+        temporary.write_bytes(_jpeg(plate or ""))
+        path = folder / name
+        temporary.replace(path)
+        return path
+
+    # -- trucks --------------------------------------------------------------------------------------
+
+    def _load(self, delta_kg: float, ramp_s: float) -> None:
+        self.indicator.drive_on(delta_kg, ramp_s)
+        self.on_deck_kg += delta_kg
+
+    def drive_on(
+        self,
+        plate: str | None,
+        mass_kg: float,
+        *,
+        exit_plate: str | None = "",
+        stop_short: bool = False,
+    ) -> None:
+        """A truck of ``mass_kg`` drives on through the entry end and stops on the deck.  The entry
+        camera reads ``plate``; the exit camera ``exit_plate`` ("" = the same).  ``stop_short``: it stops
+        with its rear wheels over the entry end (the entry beam stays blocked: off-centre)."""
+        self.shoot("entry", plate)
+        self.beams.block("entry")
+        time.sleep(0.2)
+        self._load(mass_kg, self.ramp_s)
+        self._truck_kg = mass_kg
+        time.sleep(self.ramp_s)
+        if not stop_short:
+            self.beams.clear("entry")
+        self.shoot("exit", plate if exit_plate == "" else exit_plate)
+
+    def move_up(self) -> None:
+        """The truck that stopped short moves fully onto the deck."""
+        self.beams.clear("entry")
+
+    def drive_off(self) -> None:
+        """The weighed truck leaves through the exit end."""
+        self._leave("exit")
+
+    def back_off(self) -> None:
+        """The truck reverses off through the entry end (to unload an overload)."""
+        self._leave("entry")
+
+    def _leave(self, end: str) -> None:
+        self.beams.block(end)
+        self._load(-self._truck_kg, self.ramp_s)
+        time.sleep(self.ramp_s + 0.2)
+        self.beams.clear(end)
+        self._truck_kg = 0.0
+
+    def person_on_deck(self, kg: float = 75.0, beam: str = "left", seconds: float = 2.0) -> None:
+        """Someone walks onto the deck beside the truck, stays ``seconds`` and walks off."""
+        self.beams.block(beam)
+        self._load(kg, 0.3)
+        time.sleep(seconds)
+        self._load(-kg, 0.3)
+        time.sleep(0.4)
+        self.beams.clear(beam)
+
+    def leave_residue(self, kg: float) -> None:
+        """Mud, stones (or a weight hidden under the deck) stay on the empty deck."""
+        self._load(kg, 0.2)
+
+    def remote_jump(self, jump_kg: float, seconds: float = 30.0) -> None:
+        """A remote control makes the indicator show ``jump_kg`` more (negative: less), claiming stable."""
+        self.indicator.cheat_jump(jump_kg, seconds)
+
+    # -- watching --------------------------------------------------------------------------------------
+
+    def wait_display(self, text: str, timeout_s: float = 15.0, after: int = 0) -> BoardShown:
+        """The first board message (from index ``after``) containing ``text``; raises TimeoutError."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for shown in self.gate.display_log[after:]:
+                if text in shown.text:
+                    return shown
+            time.sleep(0.02)
+        shown_texts = [s.text for s in self.gate.display_log[after:]]
+        raise TimeoutError(f"the board never showed {text!r}; it showed {shown_texts}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scripted action for :func:`run_steps`: a method name of the simulator and its arguments, or
+    ``wait`` (seconds) / ``board`` (text to wait for)."""
+
+    action: str
+    args: tuple[object, ...] = ()
+    kwargs: tuple[tuple[str, object], ...] = ()
+
+
+def run_steps(
+    bridge: SimulatedWeighbridge,
+    steps: Sequence[Step],
+    stop: threading.Event,
+    on_step: Callable[[Step], None] | None = None,
+) -> None:
+    """Play ``steps`` (the demo's scenario) until done or ``stop``."""
+    for step in steps:
+        if stop.is_set():
+            return
+        if on_step is not None:
+            on_step(step)
+        if step.action == "wait":
+            stop.wait(float(step.args[0]))  # type: ignore[arg-type]
+        elif step.action == "board":
+            bridge.wait_display(str(step.args[0]), after=len(bridge.gate.display_log) - 1)
+        else:
+            getattr(bridge, step.action)(*step.args, **dict(step.kwargs))
+
+
+#: The demo's visits (two-pass weighing): a tare, an overloaded gross that unloads and is weighed again,
+#: then a truck whose plates differ between the entry and exit cameras (docs/weighbridge.md).
+DEMO_STEPS: tuple[Step, ...] = (
+    Step("drive_on", ("晋A12345", 15_200.0)),
+    Step("board", ("皮重",)),
+    Step("wait", (1.0,)),
+    Step("drive_off"),
+    Step("wait", (4.0,)),
+    Step("drive_on", ("晋A12345", 56_000.0)),
+    Step("board", ("超载",)),
+    Step("wait", (2.0,)),
+    Step("back_off"),
+    Step("wait", (4.0,)),
+    Step("drive_on", ("晋A12345", 48_600.0)),
+    Step("board", ("请通行",)),
+    Step("wait", (1.0,)),
+    Step("drive_off"),
+    Step("wait", (4.0,)),
+    Step("drive_on", ("晋B67890", 14_100.0), (("exit_plate", "晋B67899"),)),
+    Step("board", ("异常",)),
+    Step("wait", (2.0,)),
+    Step("back_off"),
+    Step("wait", (2.0,)),
+)
