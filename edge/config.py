@@ -866,6 +866,12 @@ class WeighbridgeConfig(_Strict):
     plate_wait_s: float = Field(
         0.3, ge=0, le=10, description="How long the decision waits for a camera's picture that is late (s)."
     )
+    read_plates: bool = Field(
+        True,
+        description="A picture whose file name carries no plate (a plain IP camera, or an LPR camera that"
+        " read none) is read by the station's own plate models ([plates] model_dir, threads, home_province);"
+        " only a reading the reader is sure of (valid) is taken.",
+    )
     visit_timeout_h: float = Field(
         24.0, gt=0, description="An open two-pass visit older than this is no longer continued (h)."
     )

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,6 +30,7 @@ from drivers.barrier.codec import BarrierCommand, BarrierState
 from drivers.barrier.codec import new_codec as barrier_codec
 from drivers.display.codec import DisplayAck, DisplayStatus, ShowText
 from drivers.display.codec import new_codec as display_codec
+from firmware_sim.camera import plate_layout_for
 from firmware_sim.indicator import Protocol, SimulatedIndicator
 from firmware_sim.position import SimulatedBeams
 from firmware_sim.pty import PtyPort
@@ -147,8 +149,14 @@ class SimulatedWeighbridge:
         ramp_s: float = 2.0,
         noise_kg: float = 3.0,
         seed: int = 1,
+        plain_cameras: bool = False,
     ) -> None:
+        """``plain_cameras``: the cameras are plain IP cameras that recognise nothing: each picture is a
+        rendered lane scene with the plate (the project's plate renderer), named ``<ms>.jpg``."""
         self.link_dir = link_dir
+        self.plain_cameras = plain_cameras
+        self._renderer: Any = None
+        self._rng = np.random.default_rng(seed)
         self.indicator = SimulatedIndicator(
             protocol, PtyPort("indicator", link_dir), noise_kg=noise_kg, seed=seed, rate_hz=10.0
         )
@@ -188,12 +196,29 @@ class SimulatedWeighbridge:
         """The ``entry`` or ``exit`` camera pushes a picture (``plate`` None: it read no plate)."""
         folder = self.entry_camera if camera == "entry" else self.exit_camera
         self._shots += 1
-        name = f"{int(time.time() * 1000)}{self._shots:03d}_{plate or '无车牌'}.jpg"
+        if self.plain_cameras:
+            name = f"{int(time.time() * 1000)}{self._shots:03d}.jpg"
+            picture = self._scene(plate)
+        else:
+            name = f"{int(time.time() * 1000)}{self._shots:03d}_{plate or '无车牌'}.jpg"
+            picture = _jpeg(plate or "")
         temporary = folder / f".{name}.part"
-        temporary.write_bytes(_jpeg(plate or ""))
+        temporary.write_bytes(picture)
         path = folder / name
         temporary.replace(path)
         return path
+
+    def _scene(self, plate: str | None) -> bytes:
+        """A 1280 x 720 scene with ``plate`` rendered in it (none: an empty approach)."""
+        if self._renderer is None:
+            from models.plates.render import PlateRenderer  # package data and a CJK font
+
+            self._renderer = PlateRenderer()
+        plates = [(plate, plate_layout_for(plate))] if plate else []
+        frame, _ = self._renderer.frame_sample(self._rng, size=(1280, 720), plates=plates)
+        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        assert ok
+        return bytes(data.tobytes())
 
     # -- trucks --------------------------------------------------------------------------------------
 

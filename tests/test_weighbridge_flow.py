@@ -107,3 +107,25 @@ async def test_polled_indicators_weigh_too(make_bridge: Any, protocol: str) -> N
         record.devices["indicator"]["protocol"]
         == {"mt_sics": "mt_sics", "xk3190_command": "xk3190"}[protocol]
     )
+
+
+async def test_plain_cameras_pictures_are_read_by_the_station_s_plate_models(make_bridge: Any) -> None:
+    """Cameras that recognise nothing push rendered scenes named <ms>.jpg: the station's own ONNX plate
+    models read them, and the plate links the visit as an LPR camera's file name would."""
+    rig = make_bridge(plain_cameras=True)
+    await rig.start()
+    await rig.do("drive_on", "晋A12345", 56_000.0)
+    await rig.board("超载")
+    first = (await rig.wait_records(1))[0]
+    assert rig.daemon.site.reader is not None
+    assert first.static is not None
+    assert first.static.entry_plate == "晋A12345" == first.plate, first.reasons
+    assert first.static.exit_plate == "晋A12345"
+    assert not any(c.check == "plate_mismatch" for c in first.static.cheating)
+    await rig.do("back_off")
+    await asyncio.sleep(2.5)
+    await rig.do("drive_on", "晋A12345", 48_600.0)
+    await rig.board("请通行")
+    second = (await rig.wait_records(2))[1]
+    assert second.static is not None and second.static.previous_record_id == first.id
+    assert second.static.attempt == 2

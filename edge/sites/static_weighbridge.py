@@ -26,10 +26,12 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -55,6 +57,7 @@ from edge.evidence.record import (
 from edge.evidence.recorder import Recorder
 from edge.lane.busy import LaneBusy
 from edge.lane.devices import build_driver
+from edge.plates.reader import PlateModelError, PlateReader
 from edge.rules import LimitTable, Tyre, VehicleClass, Verdict, classify, decide, gross_limit
 from edge.static import anticheat
 from edge.static.anticheat import Cheat
@@ -91,6 +94,19 @@ _REFUSAL_TEXT: dict[str, tuple[Colour, tuple[str, ...]]] = {
     "over_range": ("red", ("超出秤量范围", "请倒车下磅")),
     "timeout": ("yellow", ("称重超时未稳定", "请停稳熄火 人员离开驾驶室")),
 }
+
+
+def _read_picture(reader: PlateReader, path: Path) -> str | None:
+    """The plate the station's models are sure of in a camera picture, or None (unreadable, uncertain,
+    or not a picture)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        log.warning("weighbridge: %s is not a picture OpenCV can decode", path.name)
+        return None
+    sure = [result for result in reader.read_frame(np.asarray(image, dtype=np.uint8)) if result.valid]
+    if not sure:
+        return None
+    return max(sure, key=lambda result: result.confidence).text
 
 
 def _link(device: Any) -> LinkConfig:
@@ -221,6 +237,9 @@ class StaticWeighbridge:
     ) -> None:
         self.config = config
         self.limits = limits
+        self.reader: PlateReader | None = None  # for pictures with no plate in their name (start())
+        self.reader_error = ""
+        self._reader_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weighbridge-plates")
         wb = config.weighbridge
         devices = config.devices
         assert devices.indicator is not None and devices.position is not None  # Config checks it
@@ -304,7 +323,20 @@ class StaticWeighbridge:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        return None
+        wb = self.config.weighbridge
+        if wb.read_plates and (wb.entry_camera or wb.exit_camera):
+            plates = self.config.plates
+            try:
+                self.reader = await asyncio.to_thread(
+                    PlateReader,
+                    Path(plates.model_dir) if plates.model_dir else None,
+                    plates.threads,
+                    home_province=plates.home_province,
+                    home_share=plates.home_province_share,
+                )
+            except PlateModelError as exc:
+                self.reader_error = str(exc)
+                log.error("weighbridge: plate pictures without a plate in their name stay unread: %s", exc)
 
     def tasks(self, stop: asyncio.Event) -> dict[str, Any]:
         drivers: dict[str, Any] = {
@@ -321,6 +353,7 @@ class StaticWeighbridge:
 
     async def close(self) -> None:
         self.visits.close()
+        self._reader_thread.shutdown(wait=False, cancel_futures=True)
 
     def tick(self) -> None:
         """Once a second (the station's housekeeping): nothing to expire; the loop runs on readings."""
@@ -489,8 +522,15 @@ class StaticWeighbridge:
         while True:
             shot = await asyncio.to_thread(latest_shot, camera, folder, since_wall_s)
             if shot is not None or time.monotonic() >= deadline:
-                return shot
+                break
             await asyncio.sleep(0.05)
+        if shot is None or shot.plate is not None or self.reader is None:
+            return shot
+        # One reader, one thread at a time (PlateReader is not thread-safe): the entry and exit
+        # pictures are read one after the other.
+        loop = asyncio.get_running_loop()
+        plate = await loop.run_in_executor(self._reader_thread, _read_picture, self.reader, shot.path)
+        return shot if plate is None else replace(shot, plate=plate, read_by="reader")
 
     def _visit_for(self, plate: str | None, card_id: str | None) -> tuple[Visit, str]:
         """The visit this weighing belongs to and its pass kind (blocking: SQLite)."""

@@ -23,6 +23,7 @@ class PlateShot:
     plate: str | None  # None: the camera pushed a picture but read no plate ("无车牌")
     path: Path
     mtime_s: float  # wall clock (time.time()) the file was written
+    read_by: str = "camera"  # "camera" (its file name) or "reader" (the station's plate models)
 
 
 def latest_shot(camera: str, folder: str | Path, since_wall_s: float) -> PlateShot | None:

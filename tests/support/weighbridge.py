@@ -20,8 +20,14 @@ __all__ = ["BridgeRig", "bridge_fixture"]
 
 
 class BridgeRig:
-    def __init__(self, tmp_path: Path, protocol: str = "toledo", **weighbridge: Any) -> None:
-        self.sim = SimulatedWeighbridge(tmp_path / "ports", protocol)  # type: ignore[arg-type]
+    def __init__(
+        self, tmp_path: Path, protocol: str = "toledo", plain_cameras: bool = False, **weighbridge: Any
+    ) -> None:
+        self.sim = SimulatedWeighbridge(
+            tmp_path / "ports",
+            protocol,  # type: ignore[arg-type]
+            plain_cameras=plain_cameras,
+        )
         self.database = str(tmp_path / "evidence.db")
         self.weighbridge = weighbridge
         self.indicator_type, self.indicator_settings = {
