@@ -496,6 +496,7 @@ def weighbridge_config(
     exit_camera: str = "",
     indicator_type: str = "toledo_continuous",
     indicator_settings: dict[str, Any] | None = None,
+    card_reader_port: str = "",
     **weighbridge: Any,
 ) -> Config:
     """The example static weighbridge's configuration, pointed at simulator ports and camera folders."""
@@ -507,6 +508,11 @@ def weighbridge_config(
                 "position": {"type": "position_beams", "port": ports["position"]},
                 "display": {"type": "led_display", "port": ports["display"]},
                 "barrier": {"type": "barrier", "port": ports["barrier"]},
+                **(
+                    {"card_reader": {"type": "em4100_ascii", "port": card_reader_port}}
+                    if card_reader_port
+                    else {}
+                ),
             },
             "lane": {"idle_lines": ["欢迎过磅", "请按指示驶上磅台"], "idle_after_s": 4.0},
             "evidence": {"database": database},

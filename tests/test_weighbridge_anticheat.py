@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.static.visits import VisitStore, visits_path
+from firmware_sim.card import SimulatedCardReader
 from tests.support.weighbridge import bridge_fixture  # noqa: F401  (the make_bridge fixture)
 
 pytestmark = pytest.mark.timeout(120)
@@ -154,3 +156,26 @@ async def test_card_read_at_the_entry_joins_the_record(make_bridge: Any) -> None
         "YD001",
     )
     assert _checks(record) == []
+
+
+async def test_a_card_presented_to_the_serial_reader_joins_the_record(make_bridge: Any, tmp_path: Path) -> None:
+    """The EM4100 reader's simulator on a pty: the daemon opens it as devices.card_reader, and the card
+    held to it at the entry goes on the truck's record with what the site knows of it."""
+    reader = SimulatedCardReader(link_dir=tmp_path / "card-port")
+    reader.start()
+    try:
+        rig = make_bridge(
+            card_reader_port=reader.port.path,
+            cards={"0C000621A5": {"plate": "晋L24680", "driver": "李四", "carrier": "某物流公司"}},
+        )
+        await rig.start()
+        await asyncio.to_thread(reader.present, "0C000621A5")
+        await rig.do("drive_on", "晋L24680", 30_000.0)
+        await rig.board("请通行")
+        record = (await rig.wait_records(1))[0]
+        assert record.static is not None and record.static.card_id == "0C000621A5"
+        assert (record.static.driver, record.static.carrier) == ("李四", "某物流公司")
+        assert _checks(record) == []
+        assert rig.daemon.site.device_health()["card_reader"]["cards"] >= 1
+    finally:
+        reader.stop()

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from drivers.errors import UnknownDriver
 from drivers.link import LinkConfig
 from drivers.registry import load_driver_class
-from edge.config import DeviceConfig, LidarScannerConfig
+from edge.config import DeviceConfig, LidarScannerConfig, StaticDeviceConfig
 
 __all__ = ["build_driver", "build_lidar", "link_config"]
 
@@ -18,12 +18,12 @@ D = TypeVar("D")
 _LINK_KEYS = frozenset({"type", "port", "baudrate", "read_timeout_s"})
 
 
-def link_config(device: DeviceConfig | LidarScannerConfig) -> LinkConfig:
+def link_config(device: DeviceConfig | StaticDeviceConfig | LidarScannerConfig) -> LinkConfig:
     """The serial link settings of ``device``."""
     return LinkConfig(url=device.port, baudrate=device.baudrate, read_timeout_s=device.read_timeout_s)
 
 
-def build_driver(device: DeviceConfig, expected: type[D], **wiring: Any) -> D:
+def build_driver(device: DeviceConfig | StaticDeviceConfig, expected: type[D], **wiring: Any) -> D:
     """The driver for ``device``: an instance of the class its ``type`` names for its role, named after
     the role, on its serial link, with its own keys (``ack_timeout_s``) and ``wiring`` (the role's
     callbacks: ``on_samples`` and ``expected_channels`` for the wim, ``on_edge``, ``on_axle``) as keyword

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.barrier.driver import Barrier
+from drivers.card.driver import CardReader
 from drivers.display.driver import Colour, LedDisplay
 from drivers.errors import DriverError, UnknownDriver
 from drivers.indicator.driver import IndicatorDriver, IndicatorReading
@@ -265,6 +266,12 @@ class StaticWeighbridge:
         self.beams = PositionBeams("position", _link(devices.position), on_beams=self._on_beams)
         self.display = build_driver(devices.display, LedDisplay)
         self.barrier = build_driver(devices.barrier, Barrier)
+        # An RFID/IC card reader at the entry, when the site has one: each card joins the arriving truck.
+        self.card_reader: CardReader | None = None
+        if devices.card_reader is not None:
+            self.card_reader = build_driver(
+                devices.card_reader, CardReader, on_card=lambda reading: self.card_read(reading.card_id)
+            )
         self.drift = _NoDrift()
         self.recorder = recorder_factory(self.device_health, self.drift.state)
         self.sensing = _Sensing()
@@ -345,6 +352,8 @@ class StaticWeighbridge:
             "display": self.display,
             "barrier": self.barrier,
         }
+        if self.card_reader is not None:
+            drivers["card_reader"] = self.card_reader
         return {
             **{f"driver-{name}": driver.run(stop) for name, driver in drivers.items()},
             "weigh": self._visit_loop(stop),
@@ -848,6 +857,7 @@ class StaticWeighbridge:
             "position": self.beams.health(),
             "display": self.display.health(),
             "barrier": self.barrier.health(),
+            **({} if self.card_reader is None else {"card_reader": self.card_reader.health()}),
         }
 
     def health(self) -> dict[str, Any]:

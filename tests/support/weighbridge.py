@@ -21,8 +21,14 @@ __all__ = ["BridgeRig", "bridge_fixture"]
 
 class BridgeRig:
     def __init__(
-        self, tmp_path: Path, protocol: str = "toledo", plain_cameras: bool = False, **weighbridge: Any
+        self,
+        tmp_path: Path,
+        protocol: str = "toledo",
+        plain_cameras: bool = False,
+        card_reader_port: str = "",
+        **weighbridge: Any,
     ) -> None:
+        self.card_reader_port = card_reader_port
         self.sim = SimulatedWeighbridge(
             tmp_path / "ports",
             protocol,  # type: ignore[arg-type]
@@ -51,6 +57,7 @@ class BridgeRig:
             site_id="test-weighbridge",
             entry_camera=str(self.sim.entry_camera),
             exit_camera=str(self.sim.exit_camera),
+            card_reader_port=self.card_reader_port,
             **self.weighbridge,
         )
 
