@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge.errors import EdgeError
 from edge.wim.estimate import span_per_cell
 from edge.wim.kernels import crossing_kinematics, platform_loads
 from edge.wim.weighing import choose_zero
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["PlotError", "plot_crossing"]
 
 
-class PlotError(Exception):
-    """The picture could not be written (the message says where and why)."""
+class PlotError(EdgeError):
+    """Raised when the picture cannot be written (the message says where and why)."""
 
 
 def fitted_platform_loads(

@@ -39,6 +39,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from edge.errors import EdgeError
+
 __all__ = [
     "CODE_PREFIX",
     "Ticket",
@@ -74,7 +76,7 @@ PASS_KIND_TEXT = {
 }
 
 
-class TicketError(ValueError):
+class TicketError(EdgeError, ValueError):
     """Raised when a ticket cannot be built or written, or a ticket code cannot be read."""
 
 
