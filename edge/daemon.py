@@ -44,6 +44,9 @@ __all__ = ["SITE_KINDS", "LaneDaemon"]
 
 log = logging.getLogger(__name__)
 
+#: On SIGTERM, how long the uplink may go on sending the records the stop itself made (s).
+FLUSH_ON_STOP_S = 3.0
+
 #: Site kinds by ``site.kind``: each is a composition of stages (see edge/sites/).
 SITE_KINDS: dict[str, type[TollEntrance] | type[StaticWeighbridge]] = {
     "toll_entrance": TollEntrance,
@@ -133,12 +136,17 @@ class LaneDaemon:
                     # Two steps on SIGTERM: ``stop`` ends the services at once; the lane's own tasks go on
                     # until ``halt``, once the vehicle crossing has finished or is recorded as interrupted.
                     halt = asyncio.Event()
+                    # The uplink stops last: a record the stop itself made (the finished or interrupted
+                    # vehicle) still goes out while the broker is there (_finish_on).
+                    uplink_stop = asyncio.Event()
                     async with asyncio.TaskGroup() as tasks:
                         for name, coro in self.site.tasks(halt).items():
                             tasks.create_task(coro, name=name)
-                        tasks.create_task(self._finish_on(stop, halt, finish_vehicles), name="finish-on-stop")
+                        tasks.create_task(
+                            self._finish_on(stop, halt, uplink_stop, finish_vehicles), name="finish-on-stop"
+                        )
                         tasks.create_task(self._housekeeping(halt), name="housekeeping")
-                        tasks.create_task(self.uplink.run(stop), name="uplink")
+                        tasks.create_task(self.uplink.run(uplink_stop), name="uplink")
                         # its own task, as a pass over a large database may take seconds
                         tasks.create_task(self.retention.run(stop), name="retention")
                         tasks.create_task(self.query.run(stop), name="query")
@@ -161,18 +169,36 @@ class LaneDaemon:
         self.config = config
         self.site.apply_config(config)
 
-    async def _finish_on(self, stop: asyncio.Event, halt: asyncio.Event, finish_vehicles: bool) -> None:
-        """Once ``stop`` is set: the vehicle crossing finishes (bounded by lane.stop_wait_s), then ``halt``."""
+    async def _finish_on(
+        self, stop: asyncio.Event, halt: asyncio.Event, uplink_stop: asyncio.Event, finish_vehicles: bool
+    ) -> None:
+        """Once ``stop`` is set: the vehicle crossing finishes (bounded by lane.stop_wait_s), then ``halt``;
+        the uplink sends what is left (at most :data:`FLUSH_ON_STOP_S`, while connected), then stops."""
         try:
             await stop.wait()
             if not finish_vehicles:
                 return
             self.notifier.stopping()
-            interrupted = await self.site.finish(self.config.lane.stop_wait_s)
-            if interrupted:
-                log.warning("%d vehicles recorded as interrupted by the stop", interrupted)
+            try:
+                interrupted = await self.site.finish(self.config.lane.stop_wait_s)
+                if interrupted:
+                    log.warning("%d vehicles recorded as interrupted by the stop", interrupted)
+            finally:
+                halt.set()
+            await self._flush_uplink(FLUSH_ON_STOP_S)
         finally:
             halt.set()
+            uplink_stop.set()
+
+    async def _flush_uplink(self, wait_s: float) -> None:
+        """Wait (at most ``wait_s``) until the outbox is empty, while the uplink is connected; rows left
+        stay in the outbox for the next start: nothing is lost either way."""
+        deadline = time.monotonic() + wait_s
+        self.uplink.wake.set()
+        while time.monotonic() < deadline and self.uplink.state == "connected":
+            if (await self.store.counts())["outbox_pending"] == 0:
+                return
+            await asyncio.sleep(0.05)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         # The watchdog hears from this loop, so a stuck event loop (or housekeeping) gets the service

@@ -581,7 +581,10 @@ async def daemon_kills(
             await asyncio.sleep(max(0.0, min(remaining, 25.0)))  # a few trucks for the restarted station
             windows.append((up, time.monotonic()))
             await drained(str(database), subscriber, 120)
-            daemon.stop()
+            # SIGTERM: the truck crossing now is finished and its record sent before the daemon goes
+            # (the proxy and subscriber run on this loop, so the wait must not block it).
+            await asyncio.to_thread(daemon.stop)
+            await drained(str(database), subscriber, 15)
             figures = check_delivery(str(database), subscriber)
     finally:
         daemon.stop()
