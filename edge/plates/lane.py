@@ -3,14 +3,21 @@ hand the daemon a :class:`PlateEvidence` (the plate, its frame JPEG and crop JPE
 
 Reading runs in a worker thread, never on the event loop, and never holds up the verdict: the board is
 driven from the weighing alone; the plate joins the record (and the board text when it is already known).
+The models are loaded and every vehicle read on one thread of the lane's own (``plates``), not on
+asyncio's shared pool: onnxruntime's working buffers come from the calling thread's malloc arena, and
+reads spread over the pool's threads left each one holding its own copy, a resident set that kept
+growing (issue 19, ``bench/plates_memory.py --rotate``).  The reader is not thread-safe either: one
+thread reads one vehicle after another.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +106,8 @@ class LanePlates:
         self.reader: PlateReader | None = None
         self.load_error = ""
         self._tasks: dict[float, asyncio.Task[PlateEvidence]] = {}
+        #: The one thread that loads the models and reads every vehicle (see the module docstring).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plates")
         self.vehicles_read = 0
         self.vehicles_unread = 0
 
@@ -110,12 +119,15 @@ class LanePlates:
         for camera in self.cameras:
             camera.start()
         try:
-            self.reader = await asyncio.to_thread(
-                PlateReader,
-                Path(self.config.model_dir) if self.config.model_dir else None,
-                self.config.threads,
-                home_province=self.config.home_province,
-                home_share=self.config.home_province_share,
+            self.reader = await asyncio.get_running_loop().run_in_executor(
+                self._worker,
+                functools.partial(
+                    PlateReader,
+                    Path(self.config.model_dir) if self.config.model_dir else None,
+                    self.config.threads,
+                    home_province=self.config.home_province,
+                    home_share=self.config.home_province_share,
+                ),
             )
         except PlateModelError as exc:
             self.load_error = str(exc)
@@ -128,6 +140,7 @@ class LanePlates:
             camera.stop()
         for task in self._tasks.values():
             task.cancel()
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     def health(self) -> dict[str, Any]:
         return {
@@ -220,7 +233,7 @@ class LanePlates:
                 + "; ".join(f"{c.name} {c.state}: {c.last_error or 'none arrived'}" for c in self.cameras)
                 + ")",
             )
-        evidence = await asyncio.to_thread(self._read_frames, frames)
+        evidence = await asyncio.get_running_loop().run_in_executor(self._worker, self._read_frames, frames)
         if evidence.result is None:
             self.vehicles_unread += 1
         else:
