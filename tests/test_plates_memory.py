@@ -5,6 +5,7 @@ figures: ``bench/plates_memory.py``, docs/benchmarks.md)."""
 from __future__ import annotations
 
 import asyncio
+import platform
 import threading
 import time
 from pathlib import Path
@@ -73,3 +74,9 @@ def test_every_plate_session_runs_without_the_cpu_arena_and_memory_patterns() ->
     for session in sessions:
         options = session.get_session_options()
         assert (options.enable_cpu_mem_arena, options.enable_mem_pattern) == (False, False)
+
+
+def test_the_mmap_threshold_is_fixed_unless_the_operator_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert lane_module.fix_mmap_threshold() is (platform.libc_ver()[0] == "glibc")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert lane_module.fix_mmap_threshold() is False

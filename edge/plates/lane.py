@@ -8,14 +8,20 @@ asyncio's shared pool: onnxruntime's working buffers come from the calling threa
 reads spread over the pool's threads left each one holding its own copy, a resident set that kept
 growing (issue 19, ``bench/plates_memory.py --rotate``).  The reader is not thread-safe either: one
 thread reads one vehicle after another.
+
+Creating a :class:`LanePlates` also fixes glibc's mmap threshold for the whole process at 2 MiB
+(:func:`fix_mmap_threshold`): see there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import hashlib
 import logging
+import os
+import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -96,10 +102,35 @@ def _jpeg(image: np.ndarray, quality: int = 90) -> bytes | None:
     return data.tobytes() if ok else None
 
 
+#: Heap blocks at least this large are mapped on their own and unmapped when freed (issue 19).
+MMAP_THRESHOLD_BYTES = 2 * 1024 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+
+
+def fix_mmap_threshold(size: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Fix glibc's mmap threshold at ``size`` for this process; True when it was set.
+
+    glibc starts at 128 KiB and raises the threshold to the size of each mapped block that is freed, up
+    to 32 MiB.  After the first camera frame (2.6 MiB at 1280x720) was freed, frames, decode buffers and
+    onnxruntime's larger tensors came from the heaps instead, interleaved with small long-lived blocks,
+    and the heaps could never shrink: the daemon's resident set grew by 85-130 MiB over the first 20
+    trucks and about 10 MiB per 100 after (``bench/rss.py``).  A fixed threshold also turns the dynamic
+    adjustment off.  Not set (False) when ``MALLOC_MMAP_THRESHOLD_`` is in the environment (the
+    operator's own choice) or the C library is not glibc."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, size))
+
+
 class LanePlates:
     """The camera, the reader and the per-vehicle reading tasks of one lane."""
 
     def __init__(self, config: PlatesConfig) -> None:
+        fix_mmap_threshold()  # before the models and the first frames are allocated
         self.config = config
         self.camera = Camera("front", config.camera)
         self.rear_camera = Camera("rear", config.rear_camera) if config.rear_camera else None
