@@ -3,14 +3,27 @@ hand the daemon a :class:`PlateEvidence` (the plate, its frame JPEG and crop JPE
 
 Reading runs in a worker thread, never on the event loop, and never holds up the verdict: the board is
 driven from the weighing alone; the plate joins the record (and the board text when it is already known).
+The models are loaded and every vehicle read on one thread of the lane's own (``plates``), not on
+asyncio's shared pool: onnxruntime's working buffers come from the calling thread's malloc arena, and
+reads spread over the pool's threads left each one holding its own copy, a resident set that kept
+growing (issue 19, ``bench/plates_memory.py --rotate``).  The reader is not thread-safe either: one
+thread reads one vehicle after another.
+
+Creating a :class:`LanePlates` also fixes glibc's mmap threshold for the whole process at 2 MiB
+(:func:`fix_mmap_threshold`): see there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import hashlib
 import logging
+import os
+import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,16 +102,43 @@ def _jpeg(image: np.ndarray, quality: int = 90) -> bytes | None:
     return data.tobytes() if ok else None
 
 
+#: Heap blocks at least this large are mapped on their own and unmapped when freed (issue 19).
+MMAP_THRESHOLD_BYTES = 2 * 1024 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+
+
+def fix_mmap_threshold(size: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Fix glibc's mmap threshold at ``size`` for this process; True when it was set.
+
+    glibc starts at 128 KiB and raises the threshold to the size of each mapped block that is freed, up
+    to 32 MiB.  After the first camera frame (2.6 MiB at 1280x720) was freed, frames, decode buffers and
+    onnxruntime's larger tensors came from the heaps instead, interleaved with small long-lived blocks,
+    and the heaps could never shrink: the daemon's resident set grew by 85-130 MiB over the first 20
+    trucks and about 10 MiB per 100 after (``bench/rss.py``).  A fixed threshold also turns the dynamic
+    adjustment off.  Not set (False) when ``MALLOC_MMAP_THRESHOLD_`` is in the environment (the
+    operator's own choice) or the C library is not glibc."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, size))
+
+
 class LanePlates:
     """The camera, the reader and the per-vehicle reading tasks of one lane."""
 
     def __init__(self, config: PlatesConfig) -> None:
+        fix_mmap_threshold()  # before the models and the first frames are allocated
         self.config = config
         self.camera = Camera("front", config.camera)
         self.rear_camera = Camera("rear", config.rear_camera) if config.rear_camera else None
         self.reader: PlateReader | None = None
         self.load_error = ""
         self._tasks: dict[float, asyncio.Task[PlateEvidence]] = {}
+        #: The one thread that loads the models and reads every vehicle (see the module docstring).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plates")
         self.vehicles_read = 0
         self.vehicles_unread = 0
 
@@ -110,12 +150,15 @@ class LanePlates:
         for camera in self.cameras:
             camera.start()
         try:
-            self.reader = await asyncio.to_thread(
-                PlateReader,
-                Path(self.config.model_dir) if self.config.model_dir else None,
-                self.config.threads,
-                home_province=self.config.home_province,
-                home_share=self.config.home_province_share,
+            self.reader = await asyncio.get_running_loop().run_in_executor(
+                self._worker,
+                functools.partial(
+                    PlateReader,
+                    Path(self.config.model_dir) if self.config.model_dir else None,
+                    self.config.threads,
+                    home_province=self.config.home_province,
+                    home_share=self.config.home_province_share,
+                ),
             )
         except PlateModelError as exc:
             self.load_error = str(exc)
@@ -128,6 +171,7 @@ class LanePlates:
             camera.stop()
         for task in self._tasks.values():
             task.cancel()
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     def health(self) -> dict[str, Any]:
         return {
@@ -220,7 +264,7 @@ class LanePlates:
                 + "; ".join(f"{c.name} {c.state}: {c.last_error or 'none arrived'}" for c in self.cameras)
                 + ")",
             )
-        evidence = await asyncio.to_thread(self._read_frames, frames)
+        evidence = await asyncio.get_running_loop().run_in_executor(self._worker, self._read_frames, frames)
         if evidence.result is None:
             self.vehicles_unread += 1
         else:

@@ -150,6 +150,24 @@ class PlateResult:
         }
 
 
+def session_options(threads: int) -> Any:
+    """onnxruntime options for every plate session (PP-OCR's too): ``threads`` intra-op threads, full
+    graph optimisation, and neither the CPU memory arena nor memory patterns.  The arena keeps the
+    largest working set each session ever needed, and a pattern is planned and kept for every new input
+    shape (the batch is the number of crops, PP-OCR's width the crop's); without them each run allocates
+    what it needs and frees it.  Issue 19: 38 MiB less resident after warm-up, reading time unchanged
+    (``bench/plates_memory.py``, docs/benchmarks.md)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
+    return options
+
+
 def _session(path: Path, threads: int) -> Any:
     import onnxruntime as ort
 
@@ -158,12 +176,8 @@ def _session(path: Path, threads: int) -> Any:
             f"plate model {path} is missing: reinstall the package, or train it with"
             " `python -m models.plates.train_recogniser` / `train_detector` / `train_province [--target suffix]`"
         )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise PlateModelError(f"plate model {path} cannot be loaded ({exc}): reinstall the package") from exc
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from importlib.resources import files
 from typing import Any, NamedTuple
+from unittest import mock
 
 import numpy as np
 import numpy.typing as npt
@@ -72,7 +73,19 @@ class PaddleRecogniser:
     package (never downloaded).  Raises ModuleNotFoundError when the package is not installed."""
 
     def __init__(self, threads: int = 1) -> None:
-        from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
+        from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer, text_recognize
+        from rapidocr_onnxruntime.utils import OrtInferSession
+
+        class Session(OrtInferSession):  # type: ignore[misc]
+            """rapidocr's session (no CPU arena, full graph optimisation) without memory patterns:
+            onnxruntime's default plans and keeps a pattern for every input shape it sees, and each crop
+            brings a new width (issue 19, docs/benchmarks.md)."""
+
+            @staticmethod
+            def _init_sess_opts(config: dict[str, Any]) -> Any:
+                options = OrtInferSession._init_sess_opts(config)
+                options.enable_mem_pattern = False
+                return options
 
         path = files(PACKAGE) / "models" / MODEL
         if not path.is_file():
@@ -84,7 +97,8 @@ class PaddleRecogniser:
             "intra_op_num_threads": threads,
             "inter_op_num_threads": 1,
         }
-        self._recogniser = TextRecognizer(config)
+        with mock.patch.object(text_recognize, "OrtInferSession", Session):  # built once, at load
+            self._recogniser = TextRecognizer(config)
         self.read([np.zeros((24, 94, 3), np.uint8)])  # warm up: the first truck pays nothing
 
     def read(self, crops: list[npt.NDArray[np.uint8]]) -> list[tuple[str, float]]:
