@@ -3,6 +3,8 @@ driver, refusals, garbage, truncation and bit flips."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,3 +101,9 @@ def test_the_host_reads_status_bytes_and_drops_noise() -> None:
     codec = HostCodec()
     assert codec.feed(b"\x41\x00\x4f\x45x\x4e") == [Status.RECEIVED, Status.IDLE, Status.ERROR, Status.BUSY]
     assert codec.stats.bytes_discarded == 2
+
+
+def test_the_documented_example_frames_are_the_codec_s() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "protocols" / "voice.md").read_text(encoding="utf-8")
+    for frame in (HELLO, STOP, QUERY):
+        assert frame.hex(" ").upper() in doc
