@@ -1,7 +1,7 @@
 """A simulated SYN6288-class text-to-speech module on a pty: it decodes the host's frames through the
 driver's codec (drivers/voice/codec.py), keeps the text it "said" and answers one status byte per frame
-(41h understood, 45h not).  Faults for tests: silent (it reads and answers nothing), unplugged, and
-garbage bytes in its answers.
+(41h understood, 45h not).  Faults for tests: silent (it reads and answers nothing), unplugged,
+garbage bytes in its answers, and refusing (45h to every frame).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class SimulatedVoice:
         self.said: list[str] = []
         self.commands: list[int] = []
         self.silent = False
+        self.refuse = False  # answer 45h even to good frames (a module that cannot read the host)
         self._garbage = b""
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -54,7 +55,9 @@ class SimulatedVoice:
             for _ in range(self.codec.stats.frames_bad - bad_before):
                 out.append(Status.ERROR)
             for frame in frames:
-                if isinstance(frame, SynthesiseText):
+                if self.refuse:
+                    out.append(Status.ERROR)
+                elif isinstance(frame, SynthesiseText):
                     self.said.append(frame.text)
                     out.append(Status.RECEIVED)
                 elif isinstance(frame, ModuleCommand):

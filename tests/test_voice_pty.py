@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import select
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from drivers.link import LinkConfig
+from drivers.voice.codec import Status, SynthesiseText
 from drivers.voice.driver import VoiceModule
 from firmware_sim.pty import PtyPort
 from firmware_sim.voice import SimulatedVoice
@@ -95,3 +99,35 @@ async def test_an_unplugged_module_fails_then_speaks_again_when_plugged() -> Non
         await _until(lambda: driver.link.is_up)
         assert await driver.say("请上磅") is True
     assert sim.said == ["请上磅"] and driver.failures == 1
+
+
+async def test_a_refused_frame_is_reported_with_the_module_s_status() -> None:
+    sim = SimulatedVoice()
+    sim.refuse = True
+    driver = VoiceModule("voice", _link(sim.port), ack_timeout_s=1.0)
+    async with _running(driver, sim):
+        assert await driver.say("请上磅") is False
+    assert driver.failures == 1 and "status 0x45" in (driver.last_error or "")
+    assert driver.health()["module_status"] == "error"
+
+
+def test_the_simulator_answers_45h_to_a_corrupted_frame_and_41h_to_the_next() -> None:
+    sim = SimulatedVoice()
+    host = os.open(sim.port.slave_path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        good = SynthesiseText("请上磅").to_bytes()
+        bad = bytearray(good)
+        bad[-1] ^= 0x01
+        os.write(host, bytes(bad) + good)
+        answer = b""
+        deadline = time.monotonic() + 2.0
+        while len(answer) < 2 and time.monotonic() < deadline:
+            sim.tick()
+            ready, _, _ = select.select([host], [], [], 0.05)
+            if ready:
+                answer += os.read(host, 16)
+        assert answer == bytes((Status.ERROR, Status.RECEIVED))
+        assert sim.said == ["请上磅"]
+    finally:
+        os.close(host)
+        sim.stop()
