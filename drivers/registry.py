@@ -35,6 +35,8 @@ DRIVERS: dict[str, tuple[str, str, str]] = {
     "sick_lms5xx": ("drivers.lidar.driver", "LidarScanner", "lidar"),
     # Infrared position beams at both ends of a static weighbridge's deck (edge/sites/static_weighbridge.py).
     "position_beams": ("drivers.position.driver", "PositionBeams", "position"),
+    # Serial text-to-speech modules of a static weighbridge (docs/protocols/voice.md): SYN6288 frames, GBK.
+    "syn6288": ("drivers.voice.driver", "VoiceModule", "voice"),
 }
 
 #: The lane's device roles, in the order the lane lists them.

@@ -44,6 +44,7 @@ __all__ = [
     "LidarScannerConfig",
     "OutlineConfig",
     "TrustedKey",
+    "VoiceConfig",
     "load_config",
     "parse_config",
 ]
@@ -313,6 +314,16 @@ class PositionConfig(_Device):
     baudrate: int = Field(9600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
 
 
+class VoiceConfig(_Device):
+    """A static weighbridge's serial text-to-speech module (docs/protocols/voice.md)."""
+
+    role = "voice"
+    baudrate: int = Field(9600, ge=1200, le=4_000_000, description="Serial speed (bit/s); ignored on ptys.")
+    ack_timeout_s: float = Field(
+        0.5, gt=0, le=10, description="How long to wait for the module's 41h after each text (s)."
+    )
+
+
 #: Any device's configuration.
 DeviceConfig = WimDigitiserConfig | SeparatorConfig | AxleSensorConfig | DisplayConfig | BarrierConfig
 #: Devices of a static weighbridge (issue 18), beside the lane's.
@@ -323,6 +334,7 @@ StaticDeviceConfig = (
     | ModbusIndicatorConfig
     | CardReaderConfig
     | PositionConfig
+    | VoiceConfig
 )
 
 
@@ -344,6 +356,9 @@ class DevicesConfig(_Strict):
     )
     position: PositionConfig | None = Field(
         None, description="Static weighbridge: the position beams at the deck ends (type position_beams)."
+    )
+    voice: VoiceConfig | None = Field(
+        None, description="Static weighbridge: a text-to-speech module saying the verdict (type syn6288)."
     )
 
 

@@ -497,6 +497,7 @@ def weighbridge_config(
     indicator_type: str = "toledo_continuous",
     indicator_settings: dict[str, Any] | None = None,
     card_reader_port: str = "",
+    voice_port: str = "",
     **weighbridge: Any,
 ) -> Config:
     """The example static weighbridge's configuration, pointed at simulator ports and camera folders."""
@@ -513,6 +514,7 @@ def weighbridge_config(
                     if card_reader_port
                     else {}
                 ),
+                **({"voice": {"type": "syn6288", "port": voice_port}} if voice_port else {}),
             },
             "lane": {"idle_lines": ["欢迎过磅", "请按指示驶上磅台"], "idle_after_s": 4.0},
             "evidence": {"database": database},

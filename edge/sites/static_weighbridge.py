@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sqlite3
 import time
 import uuid
@@ -43,6 +44,7 @@ from drivers.indicator.driver import IndicatorDriver, IndicatorReading
 from drivers.link import LinkConfig
 from drivers.position.driver import BeamReading, PositionBeams
 from drivers.registry import load_driver_class
+from drivers.voice.driver import VoiceModule
 from edge import __version__
 from edge.actuate.lane_output import with_notice
 from edge.config import Config
@@ -139,6 +141,11 @@ def board_text(
         return "red", (f"{label} 超载{_t(weight_kg - limit_kg)}", weights, "禁止出场 请倒车卸货后复磅")
     net = "" if net_kg is None else f"净重{_t(net_kg)}"
     return "green", (f"{label} 称重完成 请通行", weights, net)
+
+
+def spoken_text(lines: tuple[str, ...]) -> str:
+    """The board's lines as a voice module says them: one sentence, tonnes spelled (7.00t -> 7.00吨)."""
+    return " ".join(re.sub(r"(\d+(?:\.\d+)?)t\b", r"\1吨", line) for line in lines if line)
 
 
 def vehicle_class_for(
@@ -272,6 +279,11 @@ class StaticWeighbridge:
             self.card_reader = build_driver(
                 devices.card_reader, CardReader, on_card=lambda reading: self.card_read(reading.card_id)
             )
+        # A text-to-speech module, when the site has one: it says the verdict the board shows.
+        self.voice: VoiceModule | None = None
+        if devices.voice is not None:
+            self.voice = build_driver(devices.voice, VoiceModule)
+        self._speaking: set[asyncio.Task[bool]] = set()
         self.drift = _NoDrift()
         self.recorder = recorder_factory(self.device_health, self.drift.state)
         self.sensing = _Sensing()
@@ -354,6 +366,8 @@ class StaticWeighbridge:
         }
         if self.card_reader is not None:
             drivers["card_reader"] = self.card_reader
+        if self.voice is not None:
+            drivers["voice"] = self.voice
         return {
             **{f"driver-{name}": driver.run(stop) for name, driver in drivers.items()},
             "weigh": self._visit_loop(stop),
@@ -689,6 +703,7 @@ class StaticWeighbridge:
         except sqlite3.Error as exc:  # the weighing is on disk already; only its link to the next is lost
             log.error("visit %s not saved (%s): its next weighing will not link to it", visit.visit_id, exc)
         arrival.intrusion.disarm()
+        self._speak(lines)
         await asyncio.gather(
             self._show(colour, lines),
             self._attempt("barrier", self.barrier.open() if opens else self.barrier.close()),
@@ -762,6 +777,7 @@ class StaticWeighbridge:
         )
         stored = await self._store(record)
         arrival.previous_record_id = stored.id
+        self._speak(lines)
         await self._show(colour, lines)
 
     def _record(
@@ -849,6 +865,15 @@ class StaticWeighbridge:
         self.board = (colour, lines)
         return await self._attempt("display", self.display.show(lines, colour))
 
+    def _speak(self, lines: tuple[str, ...]) -> None:
+        """Say ``lines`` on the voice module, if any, without waiting: the barrier never waits for it;
+        the driver logs and counts what it could not say."""
+        if self.voice is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.voice.say(spoken_text(lines)))
+        self._speaking.add(task)
+        task.add_done_callback(self._speaking.discard)
+
     # -- diagnostics -------------------------------------------------------------------------------
 
     def device_health(self) -> dict[str, Any]:
@@ -858,6 +883,7 @@ class StaticWeighbridge:
             "display": self.display.health(),
             "barrier": self.barrier.health(),
             **({} if self.card_reader is None else {"card_reader": self.card_reader.health()}),
+            **({} if self.voice is None else {"voice": self.voice.health()}),
         }
 
     def health(self) -> dict[str, Any]:

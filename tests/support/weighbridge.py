@@ -26,9 +26,11 @@ class BridgeRig:
         protocol: str = "toledo",
         plain_cameras: bool = False,
         card_reader_port: str = "",
+        voice_port: str = "",
         **weighbridge: Any,
     ) -> None:
         self.card_reader_port = card_reader_port
+        self.voice_port = voice_port
         self.sim = SimulatedWeighbridge(
             tmp_path / "ports",
             protocol,  # type: ignore[arg-type]
@@ -58,6 +60,7 @@ class BridgeRig:
             entry_camera=str(self.sim.entry_camera),
             exit_camera=str(self.sim.exit_camera),
             card_reader_port=self.card_reader_port,
+            voice_port=self.voice_port,
             **self.weighbridge,
         )
 
