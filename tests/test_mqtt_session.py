@@ -202,3 +202,38 @@ async def _restart_twice(
                 f"mqtt: broker 127.0.0.1:{broker.port} unavailable"
             ], [r.getMessage() for r in loud]
             assert any("reachable again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_write_watch_on_a_closed_socket_is_debug_other_callback_errors_stay_loud(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What aiomqtt does when the broker drops the connection just before the loop runs its scheduled
+    ``add_writer``: a real closed socket's descriptor, as in the clean-clone CI failure at 1761d1f."""
+    import socket
+
+    from edge.uplink.session import _quiet_closed_socket_writes
+
+    loop = asyncio.get_running_loop()
+    before = loop.get_exception_handler()
+    try:
+        _quiet_closed_socket_writes(loop)
+        _quiet_closed_socket_writes(loop)  # once per loop, however many sessions
+        caplog.set_level(logging.DEBUG)
+        sock = socket.socket()
+        fileno = sock.fileno()
+        sock.close()
+        loop.call_soon(loop.add_writer, fileno, lambda: None)
+        await asyncio.sleep(0.05)
+        loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert loud == []
+        assert any("was not watched for writing" in r.getMessage() for r in caplog.records)
+
+        def broken() -> None:
+            raise ValueError("a real bug in a callback")
+
+        loop.call_soon(broken)
+        await asyncio.sleep(0.05)
+        loud = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(loud) == 1 and "broken" in loud[0].getMessage()
+    finally:
+        loop.set_exception_handler(before)

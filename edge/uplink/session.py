@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import random
 import time
@@ -69,6 +70,34 @@ class _DebugLibraryFaults(logging.Filter):
 
 _CLIENT_LOG = logging.getLogger("edge.uplink.session.client")
 _CLIENT_LOG.addFilter(_DebugLibraryFaults())
+
+
+def _quiet_closed_socket_writes(loop: asyncio.AbstractEventLoop) -> None:
+    """aiomqtt asks the loop to watch paho's socket for writing through ``call_soon_threadsafe``; when the
+    broker drops the connection first, the socket is closed by the time the loop runs it, and asyncio logs
+    "Exception in callback ...add_writer ... [Errno 9] Bad file descriptor" at ERROR with a traceback,
+    once per connection, beside the session's own line for the same fault.  That one case goes to DEBUG;
+    every other exception reaches the handler that was there before (asyncio's default)."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "quiets_closed_socket_writes", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            isinstance(exc, OSError)
+            and exc.errno == errno.EBADF
+            and "add_writer" in repr(context.get("handle"))
+        ):
+            _LIBRARY_LOG.debug("a closed connection's socket was not watched for writing: %s", exc)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.quiets_closed_socket_writes = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
 
 
 def client_id(config: Config) -> str:
@@ -218,6 +247,7 @@ class MqttSession:
         """Connect, ``serve``, and reconnect after any fault, until ``stop`` is set.  ``serve`` returns when
         ``stop`` is set (the connection is then closed cleanly) and may raise MqttError to reconnect;
         any other exception leaves this method."""
+        _quiet_closed_socket_writes(asyncio.get_running_loop())
         while not stop.is_set():
             try:
                 async with self._client() as client:
