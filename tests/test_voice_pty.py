@@ -8,6 +8,7 @@ import select
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from drivers.link import LinkConfig
 from drivers.voice.codec import Status, SynthesiseText
@@ -88,8 +89,9 @@ async def test_garbage_before_the_ack_is_ignored() -> None:
     assert driver.link.codec.stats.as_dict()["bytes_discarded"] == 3
 
 
-async def test_an_unplugged_module_fails_then_speaks_again_when_plugged() -> None:
-    sim = SimulatedVoice()
+async def test_an_unplugged_module_fails_then_speaks_again_when_plugged(tmp_path: Path) -> None:
+    # A stable link (as udev gives a real port): a re-plugged pty may get another /dev/pts number.
+    sim = SimulatedVoice(link_dir=tmp_path)
     driver = VoiceModule("voice", _link(sim.port), ack_timeout_s=0.3)
     async with _running(driver, sim):
         sim.unplug()
