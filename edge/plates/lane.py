@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import functools
 import hashlib
 import logging
 import os
@@ -36,7 +35,7 @@ from edge.plates.camera import Camera, Frame
 from edge.plates.reader import PlateModelError, PlateReader, PlateResult, vote
 
 __all__ = ["LanePlates", "PlateEvidence", "Sighting"]
-
+__all__ = ["LanePlates", "PlateEvidence", "Sighting", "fix_mmap_threshold", "reader_for"]
 log = logging.getLogger(__name__)
 
 
@@ -107,6 +106,17 @@ MMAP_THRESHOLD_BYTES = 2 * 1024 * 1024
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
+def reader_for(config: PlatesConfig) -> PlateReader:
+    """The plate reader ``config`` asks for (the packaged models unless ``model_dir``).  Build it on the
+    thread that will read with it: onnxruntime's working memory comes from that thread's malloc arena."""
+    return PlateReader(
+        Path(config.model_dir) if config.model_dir else None,
+        config.threads,
+        home_province=config.home_province,
+        home_share=config.home_province_share,
+    )
+
+
 def fix_mmap_threshold(size: int = MMAP_THRESHOLD_BYTES) -> bool:
     """Fix glibc's mmap threshold at ``size`` for this process; True when it was set.
 
@@ -152,13 +162,8 @@ class LanePlates:
         try:
             self.reader = await asyncio.get_running_loop().run_in_executor(
                 self._worker,
-                functools.partial(
-                    PlateReader,
-                    Path(self.config.model_dir) if self.config.model_dir else None,
-                    self.config.threads,
-                    home_province=self.config.home_province,
-                    home_share=self.config.home_province_share,
-                ),
+                reader_for,
+                self.config,
             )
         except PlateModelError as exc:
             self.load_error = str(exc)

@@ -60,6 +60,7 @@ from edge.evidence.record import (
 from edge.evidence.recorder import Recorder
 from edge.lane.busy import LaneBusy
 from edge.lane.devices import build_driver
+from edge.plates.lane import fix_mmap_threshold, reader_for
 from edge.plates.reader import PlateModelError, PlateReader
 from edge.rules import LimitTable, Tyre, VehicleClass, Verdict, classify, decide, gross_limit
 from edge.static import anticheat
@@ -344,14 +345,10 @@ class StaticWeighbridge:
     async def start(self) -> None:
         wb = self.config.weighbridge
         if wb.read_plates and (wb.entry_camera or wb.exit_camera):
-            plates = self.config.plates
+            fix_mmap_threshold()  # as the lane does, before the models and pictures are allocated
             try:
-                self.reader = await asyncio.to_thread(
-                    PlateReader,
-                    Path(plates.model_dir) if plates.model_dir else None,
-                    plates.threads,
-                    home_province=plates.home_province,
-                    home_share=plates.home_province_share,
+                self.reader = await asyncio.get_running_loop().run_in_executor(
+                    self._reader_thread, reader_for, self.config.plates
                 )
             except PlateModelError as exc:
                 self.reader_error = str(exc)
