@@ -473,6 +473,12 @@ async def test_an_answer_the_broker_refuses_is_logged_and_counted_and_the_next_r
                 central, {"method": "status"}, site_id=SITE, response_topic=allowed, timeout_s=10
             )
             assert status.result["query"]["refused"] == 1, "the refusal shows in the status answer"
+            # central holds the status answer as soon as the broker forwards it; the station counts it
+            # only when its own PUBACK comes back, which a busy machine can deliver a moment later
+            for _ in range(100):
+                if service.answered == 2:
+                    break
+                await asyncio.sleep(0.05)
             assert service.state == "connected" and not task.done()
         finally:
             stop.set()
