@@ -849,7 +849,19 @@ class WeighbridgeConfig(_Strict):
         description="Refuse when gross > limit x this factor.  Static weighing gets no dynamic tolerance:"
         " keep 1.0 unless the provincial rules grant one.",
     )
-    default_axles: int = Field(6, ge=2, le=12, description="Axle count of a plate the site does not know.")
+    default_axles: int = Field(
+        6,
+        ge=2,
+        le=12,
+        description="Axle count of a truck that no source counts: no axle sensor, and a plate neither in"
+        " weighbridge.vehicles nor in the central registry (downlink kind registry).",
+    )
+    axle_sensor: bool = Field(
+        False,
+        description="Count each truck's axles (and tyre kinds) with devices.axle_sensor, a tyre/axle"
+        " recogniser whose entry strip lies at the deck's entry end; the count wins over weighbridge.vehicles"
+        " and the registry, and a disagreement is stated on the record.",
+    )
     division_kg: float = Field(20.0, gt=0, description="The weighbridge's verification interval e (kg).")
     max_kg: float = Field(100_000.0, gt=0, description="The weighbridge's capacity Max (kg).")
     stable_window_s: float = Field(1.0, gt=0, le=10, description="Stability window (s), OIML R76 practice.")
@@ -1067,6 +1079,11 @@ class Config(_Strict):
             raise ValueError(
                 "site.kind = static_weighbridge needs devices.indicator and devices.position"
                 " (see docs/weighbridge.md)"
+            )
+        if self.weighbridge.axle_sensor and self.devices.axle_sensor.port == "loop://":
+            raise ValueError(
+                "weighbridge.axle_sensor = true needs devices.axle_sensor: the tyre/axle recogniser at the"
+                ' deck\'s entry end (type = "tyre_recogniser", port = its serial port)'
             )
         return self
 

@@ -498,6 +498,7 @@ def weighbridge_config(
     indicator_settings: dict[str, Any] | None = None,
     card_reader_port: str = "",
     voice_port: str = "",
+    axle_sensor_port: str = "",
     **weighbridge: Any,
 ) -> Config:
     """The example static weighbridge's configuration, pointed at simulator ports and camera folders."""
@@ -515,6 +516,11 @@ def weighbridge_config(
                     else {}
                 ),
                 **({"voice": {"type": "syn6288", "port": voice_port}} if voice_port else {}),
+                **(
+                    {"axle_sensor": {"type": "tyre_recogniser", "port": axle_sensor_port}}
+                    if axle_sensor_port
+                    else {}
+                ),
             },
             "lane": {"idle_lines": ["欢迎过磅", "请按指示驶上磅台"], "idle_after_s": 4.0},
             "evidence": {"database": database},
@@ -526,6 +532,7 @@ def weighbridge_config(
                 "cargo": "砂石",
                 "entry_camera": entry_camera,
                 "exit_camera": exit_camera,
+                **({"axle_sensor": True} if axle_sensor_port else {}),
                 **weighbridge,
             },
         }
@@ -592,7 +599,7 @@ async def run_weighbridge_demo(run_dir: Path, use_broker: bool, console: Console
         note = ""
     elif use_broker:
         note = "Mosquitto is not installed, so records stay in the SQLite outbox."
-    sim = SimulatedWeighbridge(run_dir / "ports")
+    sim = SimulatedWeighbridge(run_dir / "ports", axle_sensor=True)
     scripted = threading.Event()
     halt = threading.Event()
     try:
@@ -602,6 +609,7 @@ async def run_weighbridge_demo(run_dir: Path, use_broker: bool, console: Console
             broker.port,
             entry_camera=str(sim.entry_camera),
             exit_camera=str(sim.exit_camera),
+            axle_sensor_port=sim.ports["axle_sensor"],
             mode="two_pass",
         )
         records: list[EvidenceRecord] = []

@@ -26,6 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from drivers.axle_sensor.codec import AxleEvent, AxleHeartbeat
+from drivers.axle_sensor.codec import new_codec as axle_codec
 from drivers.barrier.codec import BarrierCommand, BarrierState
 from drivers.barrier.codec import new_codec as barrier_codec
 from drivers.display.codec import DisplayAck, DisplayStatus, ShowText
@@ -35,9 +37,14 @@ from firmware_sim.indicator import Protocol, SimulatedIndicator
 from firmware_sim.position import SimulatedBeams
 from firmware_sim.pty import PtyPort
 
-__all__ = ["BoardShown", "SimulatedGate", "SimulatedWeighbridge", "Step", "run_steps"]
+__all__ = ["BoardShown", "SimulatedAxleStrip", "SimulatedGate", "SimulatedWeighbridge", "Step", "run_steps"]
 
 BARRIER_TRAVEL_S = 0.6
+_TYRES = {
+    "single": AxleEvent.TYRE_SINGLE,
+    "dual": AxleEvent.TYRE_DUAL,
+    "wide_single": AxleEvent.TYRE_WIDE_SINGLE,
+}
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,55 @@ class SimulatedGate:
         self.barrier_port.close()
 
 
+class SimulatedAxleStrip:
+    """A tyre/axle recogniser whose entry strip lies at the deck's entry end, on its own pty.
+
+    It speaks :mod:`drivers.axle_sensor.codec`: an :class:`AxleEvent` per axle that rolls over the strip
+    (forward onto the deck, reverse off it) and an :class:`AxleHeartbeat` every 100 ms.  ``paused`` stops
+    everything it sends (a strip whose cable is cut)."""
+
+    def __init__(self, link_dir: Path | None = None) -> None:
+        self.port = PtyPort("axle_sensor", link_dir)
+        self.paused = False
+        self.passages = 0
+        self._codec = axle_codec()
+        self._seq = 0
+        self._origin = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _send(self, make: Callable[[int, int], AxleEvent | AxleHeartbeat]) -> None:
+        with self._lock:
+            self._seq = (self._seq + 1) & 0xFFFFFFFF
+            frame = self._codec.encode(make(self._seq, round((time.monotonic() - self._origin) * 1e6)))
+            if not self.paused:
+                self.port.write(frame)
+
+    def axle(self, tyre: str, reverse: bool = False) -> None:
+        """One axle with ``tyre`` (single, dual, wide_single) rolls over the strip."""
+        code, direction = _TYRES[tyre], AxleEvent.REVERSE if reverse else AxleEvent.FORWARD
+        width = {"single": 300, "dual": 560, "wide_single": 445}[tyre]
+        self._send(lambda seq, us: AxleEvent(seq, us, AxleEvent.STRIP_ENTRY, code, direction, width))
+        self.passages += 1
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="weighbridge-axles", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.port.read()  # output only: keep the buffer empty
+            self._send(lambda seq, us: AxleHeartbeat(seq, us, 0))
+            self._stop.wait(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.port.close()
+
+
 def _jpeg(plate: str) -> bytes:
     """A small picture of a yellow plate (the camera's own recognition names the file, not the pixels)."""
     image = np.full((120, 320, 3), (40, 40, 40), np.uint8)
@@ -150,9 +206,12 @@ class SimulatedWeighbridge:
         noise_kg: float = 3.0,
         seed: int = 1,
         plain_cameras: bool = False,
+        axle_sensor: bool = False,
     ) -> None:
         """``plain_cameras``: the cameras are plain IP cameras that recognise nothing: each picture is a
-        rendered lane scene with the plate (the project's plate renderer), named ``<ms>.jpg``."""
+        rendered lane scene with the plate (the project's plate renderer), named ``<ms>.jpg``.
+        ``axle_sensor``: a tyre/axle recogniser's strip at the deck's entry end counts the axles that
+        ``drive_on(..., axles=...)`` rolls on and ``back_off`` rolls off."""
         self.link_dir = link_dir
         self.plain_cameras = plain_cameras
         self._renderer: Any = None
@@ -162,6 +221,8 @@ class SimulatedWeighbridge:
         )
         self.beams = SimulatedBeams(PtyPort("position", link_dir))
         self.gate = SimulatedGate(link_dir)
+        self.axle_strip = SimulatedAxleStrip(link_dir) if axle_sensor else None
+        self._axles: tuple[str, ...] = ()
         self.entry_camera = link_dir / "camera-entry"
         self.exit_camera = link_dir / "camera-exit"
         for folder in (self.entry_camera, self.exit_camera):
@@ -178,17 +239,22 @@ class SimulatedWeighbridge:
             "position": self.beams.port.path,
             "display": self.gate.display_port.path,
             "barrier": self.gate.barrier_port.path,
+            **({"axle_sensor": self.axle_strip.port.path} if self.axle_strip is not None else {}),
         }
 
     def start(self) -> None:
         self.indicator.start()
         self.beams.start()
         self.gate.start()
+        if self.axle_strip is not None:
+            self.axle_strip.start()
 
     def stop(self) -> None:
         self.indicator.stop()
         self.beams.stop()
         self.gate.stop()
+        if self.axle_strip is not None:
+            self.axle_strip.stop()
 
     # -- the cameras ---------------------------------------------------------------------------------
 
@@ -233,16 +299,24 @@ class SimulatedWeighbridge:
         *,
         exit_plate: str | None = "",
         stop_short: bool = False,
+        axles: Sequence[str] = (),
     ) -> None:
         """A truck of ``mass_kg`` drives on through the entry end and stops on the deck.  The entry
         camera reads ``plate``; the exit camera ``exit_plate`` ("" = the same).  ``stop_short``: it stops
-        with its rear wheels over the entry end (the entry beam stays blocked: off-centre)."""
+        with its rear wheels over the entry end (the entry beam stays blocked: off-centre).  ``axles``:
+        its tyres per axle, front first (single, dual, wide_single), for the axle strip if there is one."""
         self.shoot("entry", plate)
         self.beams.block("entry")
         time.sleep(0.2)
         self._load(mass_kg, self.ramp_s)
         self._truck_kg = mass_kg
-        time.sleep(self.ramp_s)
+        self._axles = tuple(axles)
+        if self.axle_strip is not None and axles:
+            for tyre in axles:  # the axles roll over the entry strip while the load comes on
+                self.axle_strip.axle(tyre)
+                time.sleep(self.ramp_s / len(axles))
+        else:
+            time.sleep(self.ramp_s)
         if not stop_short:
             self.beams.clear("entry")
         self.shoot("exit", plate if exit_plate == "" else exit_plate)
@@ -257,6 +331,9 @@ class SimulatedWeighbridge:
 
     def back_off(self) -> None:
         """The truck reverses off through the entry end (to unload an overload)."""
+        if self.axle_strip is not None:
+            for tyre in reversed(self._axles):
+                self.axle_strip.axle(tyre, reverse=True)
         self._leave("entry")
 
     def _leave(self, end: str) -> None:
@@ -328,24 +405,26 @@ def run_steps(
 
 
 #: The demo's visits (two-pass weighing): a tare, an overloaded gross that unloads and is weighed again,
-#: then a truck whose plates differ between the entry and exit cameras (docs/weighbridge.md).
+#: then a truck whose plates differ between the entry and exit cameras (docs/weighbridge.md).  Each truck
+#: rolls its axles over the axle strip at the deck entry (the demo's weighbridge has one).
+_SIX_AXLES = (("axles", ("single", "dual", "dual", "dual", "dual", "dual")),)
 DEMO_STEPS: tuple[Step, ...] = (
-    Step("drive_on", ("晋A12345", 15_200.0)),
+    Step("drive_on", ("晋A12345", 15_200.0), _SIX_AXLES),
     Step("board", ("皮重",)),
     Step("wait", (1.0,)),
     Step("drive_off"),
     Step("wait", (4.0,)),
-    Step("drive_on", ("晋A12345", 56_000.0)),
+    Step("drive_on", ("晋A12345", 56_000.0), _SIX_AXLES),
     Step("board", ("超载",)),
     Step("wait", (2.0,)),
     Step("back_off"),
     Step("wait", (4.0,)),
-    Step("drive_on", ("晋A12345", 48_600.0)),
+    Step("drive_on", ("晋A12345", 48_600.0), _SIX_AXLES),
     Step("board", ("请通行",)),
     Step("wait", (1.0,)),
     Step("drive_off"),
     Step("wait", (4.0,)),
-    Step("drive_on", ("晋B67890", 14_100.0), (("exit_plate", "晋B67899"),)),
+    Step("drive_on", ("晋B67890", 14_100.0), (("exit_plate", "晋B67899"), ("axles", ("single", "dual")))),
     Step("board", ("异常",)),
     Step("wait", (2.0,)),
     Step("back_off"),

@@ -226,6 +226,12 @@ class RecordStatic(_Part):
     refused_reading: str | None = Field(
         None, description="Why no weight was taken (stale, motion, off_deck, ...), when none was."
     )
+    axle_source: Literal["sensor", "config", "registry", "default"] | None = Field(
+        None,
+        description="Who gave the axle count the limit used: sensor (the axle sensor at the deck entry),"
+        " config (weighbridge.vehicles), registry (central's vehicle registry) or default"
+        " (weighbridge.default_axles).",
+    )
 
 
 class Software(_Part):

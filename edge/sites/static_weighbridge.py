@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from drivers.axle_sensor.driver import AxlePassage, TyreRecogniser
 from drivers.barrier.driver import Barrier
 from drivers.card.driver import CardReader
 from drivers.display.driver import Colour, LedDisplay
@@ -63,8 +64,10 @@ from edge.lane.devices import build_driver
 from edge.plates.lane import fix_mmap_threshold, reader_for
 from edge.plates.reader import PlateModelError, PlateReader
 from edge.rules import LimitTable, Tyre, VehicleClass, Verdict, classify, decide, gross_limit
+from edge.rules.registry import RegisteredVehicle, by_plate
 from edge.static import anticheat
 from edge.static.anticheat import Cheat
+from edge.static.axles import AxleCounter, resolve_axles
 from edge.static.cameras import PlateShot, latest_shot, store_shot
 from edge.static.position import IntrusionWatch, position_refusal
 from edge.static.stability import Judgement, StabilityMonitor, StabilityParams
@@ -285,6 +288,13 @@ class StaticWeighbridge:
         if devices.voice is not None:
             self.voice = build_driver(devices.voice, VoiceModule)
         self._speaking: set[asyncio.Task[bool]] = set()
+        # A tyre/axle recogniser at the deck's entry end, when the site has one: it counts the axles.
+        self.axle_counter = AxleCounter()
+        self.axle_sensor: TyreRecogniser | None = None
+        if wb.axle_sensor:
+            self.axle_sensor = build_driver(devices.axle_sensor, TyreRecogniser, on_axle=self._on_axle)
+        self._deck_left_s = 0.0  # when the last truck was last seen on the deck (host monotonic)
+        self._registry: tuple[int, dict[str, RegisteredVehicle]] = (0, {})
         self.drift = _NoDrift()
         self.recorder = recorder_factory(self.device_health, self.drift.state)
         self.sensing = _Sensing()
@@ -340,6 +350,20 @@ class StaticWeighbridge:
     def _on_beams(self, beams: BeamReading) -> None:
         self._wake.set()
 
+    def _on_axle(self, passage: AxlePassage) -> None:
+        if passage.strip == "entry":  # the strip at the deck's entry end; an exit strip counts nothing
+            self.axle_counter.add(passage.host_time_s, passage.tyre, passage.reverse)
+
+    def _registered(self, plate: str | None) -> tuple[int | None, tuple[int, ...] | None] | None:
+        """The central registry's axle count and groups for ``plate`` (downlink kind registry), if any."""
+        document = self.documents("registry")
+        if document is None or not plate:
+            return None
+        if self._registry[0] != id(document):
+            self._registry = (id(document), by_plate(document.vehicles))
+        found = self._registry[1].get(plate)
+        return None if found is None else (found.axle_count, found.axle_groups)
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -365,6 +389,8 @@ class StaticWeighbridge:
             drivers["card_reader"] = self.card_reader
         if self.voice is not None:
             drivers["voice"] = self.voice
+        if self.axle_sensor is not None:
+            drivers["axle_sensor"] = self.axle_sensor
         return {
             **{f"driver-{name}": driver.run(stop) for name, driver in drivers.items()},
             "weigh": self._visit_loop(stop),
@@ -525,6 +551,8 @@ class StaticWeighbridge:
             await self._refused(now, reason)
 
     async def _left(self) -> None:
+        if self.arrival is not None:  # axle passages after this belong to the next truck
+            self._deck_left_s = self.arrival.last_seen_s
         self.state = "idle"
         self.arrival = None
         self.sensing.busy.set(False)
@@ -594,11 +622,21 @@ class StaticWeighbridge:
         else:
             visit, pass_kind = await asyncio.to_thread(self._visit_for, plate, arrival.card_id)
         vehicle = wb.vehicles.get(plate) if plate else None
-        axles = vehicle.axles if vehicle is not None and vehicle.axles else wb.default_axles
-        vclass = vehicle_class_for(
-            axles, tuple(vehicle.axle_groups) if vehicle is not None else (), config.rules.group_max_spacing_m
+        counted = self.axle_counter.since(self._deck_left_s) if self.axle_sensor is not None else None
+        axle_count = resolve_axles(
+            counted,
+            (vehicle.axles, tuple(vehicle.axle_groups)) if vehicle is not None and vehicle.axles else None,
+            self._registered(plate),
+            wb.default_axles,
         )
-        limit = gross_limit(vclass, [Tyre.DUAL] * vclass.axle_count, self.limits)
+        axle_notes = list(axle_count.notes)
+        if self.axle_sensor is not None and counted is None:
+            axle_notes.append(
+                f"the axle sensor counted no axle (health: {self.axle_sensor.health().get('state', '?')});"
+                f" the {axle_count.source}'s {axle_count.axles} axles are used: check devices.axle_sensor"
+            )
+        vclass = vehicle_class_for(axle_count.axles, axle_count.groups, config.rules.group_max_spacing_m)
+        limit = gross_limit(vclass, [Tyre(t) for t in axle_count.tyres], self.limits)
         tare_kg: float | None = None
         tare_source: str | None = None
         if pass_kind == "tare":
@@ -634,6 +672,7 @@ class StaticWeighbridge:
         opens = decision.verdict is Verdict.PASS
         reasons = list(decision.reasons)
         reasons += [f"{c.check}: {c.detail}" for c in arrival.cheats if c.check not in BLOCKING_CHECKS]
+        reasons += axle_notes
         if decision.verdict is Verdict.OVERWEIGHT:
             reasons.append(f"overloaded by {weight - limit.limit_kg:.0f} kg: unload and weigh again")
         continuing = visit.last_pass == pass_kind or (visit.last_pass is not None and pass_kind == "single")
@@ -678,6 +717,7 @@ class StaticWeighbridge:
                 entry_plate=entry_plate,
                 exit_plate=exit_plate,
                 cheating=[RecordStaticCheat(**c.as_record()) for c in arrival.cheats],
+                axle_source=axle_count.source,
             ),
             plate,
             [s for s in (entry_shot, exit_shot) if s is not None],
@@ -881,6 +921,7 @@ class StaticWeighbridge:
             "barrier": self.barrier.health(),
             **({} if self.card_reader is None else {"card_reader": self.card_reader.health()}),
             **({} if self.voice is None else {"voice": self.voice.health()}),
+            **({} if self.axle_sensor is None else {"axle_sensor": self.axle_sensor.health()}),
         }
 
     def health(self) -> dict[str, Any]:

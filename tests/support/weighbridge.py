@@ -27,6 +27,7 @@ class BridgeRig:
         plain_cameras: bool = False,
         card_reader_port: str = "",
         voice_port: str = "",
+        axle_sensor: bool = False,
         **weighbridge: Any,
     ) -> None:
         self.card_reader_port = card_reader_port
@@ -35,6 +36,7 @@ class BridgeRig:
             tmp_path / "ports",
             protocol,  # type: ignore[arg-type]
             plain_cameras=plain_cameras,
+            axle_sensor=axle_sensor,
         )
         self.database = str(tmp_path / "evidence.db")
         self.weighbridge = weighbridge
@@ -61,6 +63,7 @@ class BridgeRig:
             exit_camera=str(self.sim.exit_camera),
             card_reader_port=self.card_reader_port,
             voice_port=self.voice_port,
+            axle_sensor_port=self.sim.ports.get("axle_sensor", ""),
             **self.weighbridge,
         )
 
