@@ -360,6 +360,12 @@ class DevicesConfig(_Strict):
     voice: VoiceConfig | None = Field(
         None, description="Static weighbridge: a text-to-speech module saying the verdict (type syn6288)."
     )
+    entry_barrier: BarrierConfig | None = Field(
+        None,
+        description="Static weighbridge: a barrier before the deck's entry end (type barrier). It lets one"
+        " truck on at a time: open while the deck is empty, closed once a truck stands fully on the deck,"
+        " open again when a refused truck must back off to unload.",
+    )
 
 
 class RulesConfig(_Strict):

@@ -499,6 +499,7 @@ def weighbridge_config(
     card_reader_port: str = "",
     voice_port: str = "",
     axle_sensor_port: str = "",
+    entry_barrier_port: str = "",
     **weighbridge: Any,
 ) -> Config:
     """The example static weighbridge's configuration, pointed at simulator ports and camera folders."""
@@ -516,6 +517,11 @@ def weighbridge_config(
                     else {}
                 ),
                 **({"voice": {"type": "syn6288", "port": voice_port}} if voice_port else {}),
+                **(
+                    {"entry_barrier": {"type": "barrier", "port": entry_barrier_port}}
+                    if entry_barrier_port
+                    else {}
+                ),
                 **(
                     {"axle_sensor": {"type": "tyre_recogniser", "port": axle_sensor_port}}
                     if axle_sensor_port
@@ -599,7 +605,7 @@ async def run_weighbridge_demo(run_dir: Path, use_broker: bool, console: Console
         note = ""
     elif use_broker:
         note = "Mosquitto is not installed, so records stay in the SQLite outbox."
-    sim = SimulatedWeighbridge(run_dir / "ports", axle_sensor=True)
+    sim = SimulatedWeighbridge(run_dir / "ports", axle_sensor=True, entry_barrier=True)
     scripted = threading.Event()
     halt = threading.Event()
     try:
@@ -610,6 +616,7 @@ async def run_weighbridge_demo(run_dir: Path, use_broker: bool, console: Console
             entry_camera=str(sim.entry_camera),
             exit_camera=str(sim.exit_camera),
             axle_sensor_port=sim.ports["axle_sensor"],
+            entry_barrier_port=sim.ports["entry_barrier"],
             mode="two_pass",
         )
         records: list[EvidenceRecord] = []

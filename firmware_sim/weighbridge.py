@@ -58,25 +58,76 @@ class BoardShown:
         return " / ".join(line for line in self.lines if line)
 
 
-class SimulatedGate:
-    """The LED board and the exit barrier, each on its own pty (one thread serves both)."""
+class SimulatedBarrier:
+    """One barrier controller on its own pty: it answers each command with its state, travels
+    ``BARRIER_TRAVEL_S`` and reports its state every 0.5 s (served by :class:`SimulatedGate`'s thread)."""
 
-    def __init__(self, link_dir: Path | None = None) -> None:
-        self.display_port = PtyPort("display", link_dir)
-        self.barrier_port = PtyPort("barrier", link_dir)
-        self._display = display_codec()
-        self._barrier = barrier_codec()
-        self.display_log: list[BoardShown] = []
-        self.barrier_log: list[tuple[float, str]] = []
-        self.barrier_position = BarrierState.CLOSED
+    def __init__(
+        self, name: str, link_dir: Path | None, next_seq: Callable[[], int], us: Callable[[], int]
+    ) -> None:
+        self.port = PtyPort(name, link_dir)
+        self.log: list[tuple[float, str]] = []
+        self.position = BarrierState.CLOSED
+        self._codec = barrier_codec()
+        self._next_seq = next_seq
+        self._us = us
         self._target_t: float | None = None
         self._last_cmd = 0
+
+    def state(self) -> None:
+        self.port.write(
+            self._codec.encode(BarrierState(self._next_seq(), self._us(), self._last_cmd, self.position))
+        )
+
+    def tick(self, now: float) -> None:
+        for command in self._codec.feed(self.port.read()):
+            if isinstance(command, BarrierCommand):
+                self._last_cmd = command.seq
+                opening = command.action == BarrierCommand.OPEN
+                self.log.append((now, "open" if opening else "close"))
+                target = BarrierState.OPEN if opening else BarrierState.CLOSED
+                if self.position != target:
+                    self.position = BarrierState.OPENING if opening else BarrierState.CLOSING
+                    self._target_t = now + BARRIER_TRAVEL_S
+                self.state()
+        if self._target_t is not None and now >= self._target_t:
+            self._target_t = None
+            self.position = (
+                BarrierState.OPEN if self.position == BarrierState.OPENING else BarrierState.CLOSED
+            )
+            self.state()
+
+
+class SimulatedGate:
+    """The LED board, the exit barrier and (``entry_barrier``) an entry barrier, each on its own pty (one
+    thread serves them all)."""
+
+    def __init__(self, link_dir: Path | None = None, *, entry_barrier: bool = False) -> None:
+        self.display_port = PtyPort("display", link_dir)
+        self._display = display_codec()
+        self.display_log: list[BoardShown] = []
         self._crc = 0
         self._seq = 0
         self._origin = time.monotonic()
+        self.exit = SimulatedBarrier("barrier", link_dir, self._next, self._us)
+        self.entry = (
+            SimulatedBarrier("entry_barrier", link_dir, self._next, self._us) if entry_barrier else None
+        )
         self._next_status = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def barrier_port(self) -> PtyPort:
+        return self.exit.port
+
+    @property
+    def barrier_position(self) -> int:
+        return self.exit.position
+
+    @property
+    def barrier_log(self) -> list[tuple[float, str]]:
+        return self.exit.log
 
     def _us(self) -> int:
         return round((time.monotonic() - self._origin) * 1e6)
@@ -85,10 +136,6 @@ class SimulatedGate:
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         return self._seq
 
-    def _state(self) -> None:
-        state = BarrierState(self._next(), self._us(), self._last_cmd, self.barrier_position)
-        self.barrier_port.write(self._barrier.encode(state))
-
     def tick(self) -> None:
         now = time.monotonic()
         for message in self._display.feed(self.display_port.read()):
@@ -96,25 +143,13 @@ class SimulatedGate:
                 self._crc = zlib.crc32("\n".join(message.lines).encode("utf-8"))
                 self.display_log.append(BoardShown(now, message.colour, tuple(message.lines)))
                 self.display_port.write(self._display.encode(DisplayAck(message.seq, DisplayAck.OK)))
-        for command in self._barrier.feed(self.barrier_port.read()):
-            if isinstance(command, BarrierCommand):
-                self._last_cmd = command.seq
-                opening = command.action == BarrierCommand.OPEN
-                self.barrier_log.append((now, "open" if opening else "close"))
-                target = BarrierState.OPEN if opening else BarrierState.CLOSED
-                if self.barrier_position != target:
-                    self.barrier_position = BarrierState.OPENING if opening else BarrierState.CLOSING
-                    self._target_t = now + BARRIER_TRAVEL_S
-                self._state()
-        if self._target_t is not None and now >= self._target_t:
-            self._target_t = None
-            self.barrier_position = (
-                BarrierState.OPEN if self.barrier_position == BarrierState.OPENING else BarrierState.CLOSED
-            )
-            self._state()
+        barriers = [self.exit] if self.entry is None else [self.exit, self.entry]
+        for barrier in barriers:
+            barrier.tick(now)
         if now >= self._next_status:
             self._next_status = now + 0.5
-            self._state()
+            for barrier in barriers:
+                barrier.state()
             status = DisplayStatus(self._next(), self._us(), self._crc)
             self.display_port.write(self._display.encode(status))
 
@@ -132,7 +167,9 @@ class SimulatedGate:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.display_port.close()
-        self.barrier_port.close()
+        self.exit.port.close()
+        if self.entry is not None:
+            self.entry.port.close()
 
 
 class SimulatedAxleStrip:
@@ -207,11 +244,14 @@ class SimulatedWeighbridge:
         seed: int = 1,
         plain_cameras: bool = False,
         axle_sensor: bool = False,
+        entry_barrier: bool = False,
     ) -> None:
         """``plain_cameras``: the cameras are plain IP cameras that recognise nothing: each picture is a
         rendered lane scene with the plate (the project's plate renderer), named ``<ms>.jpg``.
         ``axle_sensor``: a tyre/axle recogniser's strip at the deck's entry end counts the axles that
-        ``drive_on(..., axles=...)`` rolls on and ``back_off`` rolls off."""
+        ``drive_on(..., axles=...)`` rolls on and ``back_off`` rolls off.  ``entry_barrier``: a barrier
+        before the entry end; ``entry_refusals`` counts the times a truck found it closed, driving on or
+        backing off (it moves anyway, as the scenario says, so a test sees the daemon's handling)."""
         self.link_dir = link_dir
         self.plain_cameras = plain_cameras
         self._renderer: Any = None
@@ -220,7 +260,8 @@ class SimulatedWeighbridge:
             protocol, PtyPort("indicator", link_dir), noise_kg=noise_kg, seed=seed, rate_hz=10.0
         )
         self.beams = SimulatedBeams(PtyPort("position", link_dir))
-        self.gate = SimulatedGate(link_dir)
+        self.gate = SimulatedGate(link_dir, entry_barrier=entry_barrier)
+        self.entry_refusals = 0
         self.axle_strip = SimulatedAxleStrip(link_dir) if axle_sensor else None
         self._axles: tuple[str, ...] = ()
         self.entry_camera = link_dir / "camera-entry"
@@ -240,6 +281,7 @@ class SimulatedWeighbridge:
             "display": self.gate.display_port.path,
             "barrier": self.gate.barrier_port.path,
             **({"axle_sensor": self.axle_strip.port.path} if self.axle_strip is not None else {}),
+            **({"entry_barrier": self.gate.entry.port.path} if self.gate.entry is not None else {}),
         }
 
     def start(self) -> None:
@@ -305,6 +347,8 @@ class SimulatedWeighbridge:
         camera reads ``plate``; the exit camera ``exit_plate`` ("" = the same).  ``stop_short``: it stops
         with its rear wheels over the entry end (the entry beam stays blocked: off-centre).  ``axles``:
         its tyres per axle, front first (single, dual, wide_single), for the axle strip if there is one."""
+        if self.gate.entry is not None and self.gate.entry.position != BarrierState.OPEN:
+            self.entry_refusals += 1
         self.shoot("entry", plate)
         self.beams.block("entry")
         time.sleep(0.2)
@@ -331,6 +375,8 @@ class SimulatedWeighbridge:
 
     def back_off(self) -> None:
         """The truck reverses off through the entry end (to unload an overload)."""
+        if self.gate.entry is not None and self.gate.entry.position != BarrierState.OPEN:
+            self.entry_refusals += 1
         if self.axle_strip is not None:
             for tyre in reversed(self._axles):
                 self.axle_strip.axle(tyre, reverse=True)

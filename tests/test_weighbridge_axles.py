@@ -73,9 +73,9 @@ def test_an_axle_sensor_switched_on_without_its_device_is_refused() -> None:
     assert with_sensor != example
     with pytest.raises(ConfigError, match=r"needs devices\.axle_sensor"):
         parse_config(with_sensor)
-    barrier = 'barrier = { type = "barrier", port = "/dev/weigh/barrier" }\n'
     wired = with_sensor.replace(
-        barrier, barrier + 'axle_sensor = { type = "tyre_recogniser", port = "/dev/weigh/axles" }\n'
+        "\n[weighbridge]\n",
+        '\n[devices.axle_sensor]\ntype = "tyre_recogniser"\nport = "/dev/weigh/axles"\n\n[weighbridge]\n',
     )
     assert parse_config(wired).weighbridge.axle_sensor is True
 

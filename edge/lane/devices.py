@@ -23,11 +23,15 @@ def link_config(device: DeviceConfig | StaticDeviceConfig | LidarScannerConfig) 
     return LinkConfig(url=device.port, baudrate=device.baudrate, read_timeout_s=device.read_timeout_s)
 
 
-def build_driver(device: DeviceConfig | StaticDeviceConfig, expected: type[D], **wiring: Any) -> D:
+def build_driver(
+    device: DeviceConfig | StaticDeviceConfig, expected: type[D], name: str = "", **wiring: Any
+) -> D:
     """The driver for ``device``: an instance of the class its ``type`` names for its role, named after
     the role, on its serial link, with its own keys (``ack_timeout_s``) and ``wiring`` (the role's
     callbacks: ``on_samples`` and ``expected_channels`` for the wim, ``on_edge``, ``on_axle``) as keyword
     arguments.
+
+    ``name``: the driver's name in logs and health when it is not the role's (a second barrier).
 
     ``expected`` is the class (or base class) the caller drives it as, e.g. ``WimDigitiser``; a
     registered class that is not one raises :class:`UnknownDriver`, as does a type the registry cannot
@@ -39,7 +43,7 @@ def build_driver(device: DeviceConfig | StaticDeviceConfig, expected: type[D], *
             f"devices.{device.role}: driver type {device.type!r} ({cls.__name__}) is not a {expected.__name__}"
         )
     settings = {key: value for key, value in device if key not in _LINK_KEYS}
-    driver: D = cls(device.role, link_config(device), **settings, **wiring)
+    driver: D = cls(name or device.role, link_config(device), **settings, **wiring)
     return driver
 
 

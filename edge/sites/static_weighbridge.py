@@ -277,6 +277,11 @@ class StaticWeighbridge:
         self.beams = PositionBeams("position", _link(devices.position), on_beams=self._on_beams)
         self.display = build_driver(devices.display, LedDisplay)
         self.barrier = build_driver(devices.barrier, Barrier)
+        # A barrier before the entry end, when the site has one: one truck on the deck at a time.
+        self.entry_barrier: Barrier | None = None
+        if devices.entry_barrier is not None:
+            self.entry_barrier = build_driver(devices.entry_barrier, Barrier, name="entry_barrier")
+        self.entry_open: bool | None = None  # None: not yet commanded
         # An RFID/IC card reader at the entry, when the site has one: each card joins the arriving truck.
         self.card_reader: CardReader | None = None
         if devices.card_reader is not None:
@@ -391,6 +396,8 @@ class StaticWeighbridge:
             drivers["voice"] = self.voice
         if self.axle_sensor is not None:
             drivers["axle_sensor"] = self.axle_sensor
+        if self.entry_barrier is not None:
+            drivers["entry_barrier"] = self.entry_barrier
         return {
             **{f"driver-{name}": driver.run(stop) for name, driver in drivers.items()},
             "weigh": self._visit_loop(stop),
@@ -421,6 +428,19 @@ class StaticWeighbridge:
                 break
             await asyncio.sleep(0.1)
         await self._show("green", tuple(self.config.lane.idle_lines))
+        if self.state == "idle":
+            await self._entry(True)
+
+    async def _entry(self, open_: bool) -> None:
+        """Command the entry barrier, if the site has one and it is not already so."""
+        if self.entry_barrier is None or self.entry_open is open_:
+            return
+        self.entry_open = open_
+        result = await self._attempt(
+            "entry barrier", self.entry_barrier.open() if open_ else self.entry_barrier.close()
+        )
+        if result != "ok":
+            self.entry_open = None  # unknown: commanded again at the next chance
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -451,6 +471,8 @@ class StaticWeighbridge:
             if occupied:
                 await self._arrive(now)
         elif self.state == "on_deck":
+            if self.entry_open is not False and beams is not None and not beams.blocked and occupied:
+                await self._entry(False)  # fully on the deck: nobody follows it on
             await self._on_deck(now, judgement, beams, occupied, weight)
         elif self.state == "weighed":
             assert self.arrival is not None
@@ -559,7 +581,7 @@ class StaticWeighbridge:
         if self.barrier_open:
             await self._attempt("barrier", self.barrier.close())
             self.barrier_open = False
-        await self._show("green", tuple(self.config.lane.idle_lines))
+        await asyncio.gather(self._show("green", tuple(self.config.lane.idle_lines)), self._entry(True))
 
     # -- the decision ------------------------------------------------------------------------------
 
@@ -744,6 +766,7 @@ class StaticWeighbridge:
         await asyncio.gather(
             self._show(colour, lines),
             self._attempt("barrier", self.barrier.open() if opens else self.barrier.close()),
+            self._entry(not opens),  # a refused truck backs off through the entry end
         )
         self.barrier_open = opens
         decided = time.monotonic()
@@ -815,7 +838,7 @@ class StaticWeighbridge:
         stored = await self._store(record)
         arrival.previous_record_id = stored.id
         self._speak(lines)
-        await self._show(colour, lines)
+        await asyncio.gather(self._show(colour, lines), self._entry(True))  # it may have to back off
 
     def _record(
         self,
@@ -922,6 +945,7 @@ class StaticWeighbridge:
             **({} if self.card_reader is None else {"card_reader": self.card_reader.health()}),
             **({} if self.voice is None else {"voice": self.voice.health()}),
             **({} if self.axle_sensor is None else {"axle_sensor": self.axle_sensor.health()}),
+            **({} if self.entry_barrier is None else {"entry_barrier": self.entry_barrier.health()}),
         }
 
     def health(self) -> dict[str, Any]:
@@ -934,6 +958,8 @@ class StaticWeighbridge:
                 "zero_residual_kg": self.weighing.zero.residual_kg,
                 "zero_alarm": self.weighing.zero.alarm,
                 "busy": self.sensing.busy.state(),
+                "exit_barrier_open": self.barrier_open,
+                **({} if self.entry_barrier is None else {"entry_barrier_open": self.entry_open}),
             },
             "vehicles": self.vehicles,
         }

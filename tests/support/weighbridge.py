@@ -28,6 +28,7 @@ class BridgeRig:
         card_reader_port: str = "",
         voice_port: str = "",
         axle_sensor: bool = False,
+        entry_barrier: bool = False,
         **weighbridge: Any,
     ) -> None:
         self.card_reader_port = card_reader_port
@@ -37,6 +38,7 @@ class BridgeRig:
             protocol,  # type: ignore[arg-type]
             plain_cameras=plain_cameras,
             axle_sensor=axle_sensor,
+            entry_barrier=entry_barrier,
         )
         self.database = str(tmp_path / "evidence.db")
         self.weighbridge = weighbridge
@@ -64,6 +66,7 @@ class BridgeRig:
             card_reader_port=self.card_reader_port,
             voice_port=self.voice_port,
             axle_sensor_port=self.sim.ports.get("axle_sensor", ""),
+            entry_barrier_port=self.sim.ports.get("entry_barrier", ""),
             **self.weighbridge,
         )
 
