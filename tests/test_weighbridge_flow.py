@@ -129,3 +129,20 @@ async def test_plain_cameras_pictures_are_read_by_the_station_s_plate_models(mak
     second = (await rig.wait_records(2))[1]
     assert second.static is not None and second.static.previous_record_id == first.id
     assert second.static.attempt == 2
+
+
+async def test_a_truck_that_drives_straight_back_on_is_weighed_again(make_bridge: Any) -> None:
+    """The deck stands empty under a second before the truck is on it again (shorter than the 1.5 s after
+    which a weighed truck is declared gone): it is still a new weighing of the same visit."""
+    rig = make_bridge()
+    await rig.start()
+    await rig.do("drive_on", "晋A13579", 52_000.0)
+    await rig.board("超载")
+    await rig.do("back_off")
+    await asyncio.sleep(0.8)
+    await rig.do("drive_on", "晋A13579", 48_000.0)
+    await rig.board("请通行")
+    first, second = await rig.wait_records(2)
+    assert (first.verdict.value, second.verdict.value) == ("overweight", "pass")
+    assert second.static is not None and first.static is not None
+    assert second.static.visit_id == first.static.visit_id and second.static.attempt == 2

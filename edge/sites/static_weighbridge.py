@@ -82,6 +82,9 @@ log = logging.getLogger(__name__)
 BLOCKING_CHECKS = frozenset({"remote_control", "plate_mismatch"})
 #: A truck that left the deck for this long without a weighing is gone (it backed off).
 _GONE_AFTER_S = 1.5
+#: ... but a deck seen empty (under occupied_kg, no beam blocked) this long, then occupied again, is the
+#: next truck driving straight on, even before _GONE_AFTER_S.
+_EMPTY_BETWEEN_S = 0.5
 #: The deck's load is the median of this last stretch of readings: a ringing deck averages out.
 _DECK_WINDOW_S = 0.8
 #: The board tells an off-deck truck to move only after this long (it is still driving on).
@@ -226,6 +229,7 @@ class _Arrival:
     intrusion: IntrusionWatch = field(default_factory=IntrusionWatch)
     visit: tuple[Visit, str] | None = None  # known early when a refused weighing was recorded
     last_seen_s: float = 0.0  # last time the deck was occupied
+    empty_seen_s: float = 0.0  # last time the deck was seen empty (after the weighing)
     refusal: str | None = None
     refused_since_s: float | None = None
     refused_record: bool = False
@@ -477,9 +481,21 @@ class StaticWeighbridge:
         elif self.state == "weighed":
             assert self.arrival is not None
             if occupied or weight is None:
+                if (
+                    occupied
+                    and self.arrival.empty_seen_s > self.arrival.last_seen_s
+                    and now - self.arrival.last_seen_s >= _EMPTY_BETWEEN_S
+                ):
+                    # the deck stood empty, and something is on it again before the weighed truck was
+                    # declared gone: the next truck (or this one, back from unloading) drove straight on
+                    await self._left()
+                    await self._arrive(now)
+                    return
                 self.arrival.last_seen_s = now
-            elif now - self.arrival.last_seen_s >= _GONE_AFTER_S:
-                await self._left()
+            else:
+                self.arrival.empty_seen_s = now
+                if now - self.arrival.last_seen_s >= _GONE_AFTER_S:
+                    await self._left()
 
     def _deck_kg(self, now: float) -> float | None:
         """The load on the deck now (median of the last readings), or None when the indicator is silent."""
