@@ -136,3 +136,32 @@ def test_without_pp_ocr_there_is_no_re_read() -> None:
     crop = _legible("皖A12345", 7)
     (first,) = alone.read_crops([crop], settle=False)
     assert alone.reread([first], [_opinion(first.text, first.char_confidences)]) == [None]
+
+
+def test_settle_re_reads_only_what_stays_uncertain(
+    reader: PlateReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sure reading PP-OCR agrees with is not re-read; one the readers dispute (two sure provinces) is,
+    and takes the re-read's result when there is one."""
+    asked: list[str] = []
+    real = reader.reread
+
+    def spy(results: list[PlateResult], opinions: list[Opinion]) -> list[PlateResult | None]:
+        asked.extend(r.text for r in results)
+        return real(results, opinions)
+
+    monkeypatch.setattr(reader, "reread", spy)
+    crop = _legible("苏E12345", 91)
+    (first,) = reader.read_crops([crop], settle=False)
+    assert first.text == "苏E12345"
+    (settled,) = reader.settle([first])
+    assert settled.status == "valid" and asked == []
+    confused = dataclasses.replace(
+        first, text="湘E12345", char_confidences=(0.99, *first.char_confidences[1:])
+    )
+    (settled,) = reader.settle([confused])
+    assert asked == ["湘E12345"]
+    assert settled.text == "苏E12345" or settled.status == "uncertain", settled.as_dict()
+    off = PlateReader(detector=False, reread=False)
+    (kept,) = off.settle([confused])
+    assert kept.status == "uncertain" and kept.text == "湘E12345"
