@@ -129,13 +129,20 @@ def synthetic_types(
 #: The reader configurations compared by ``--only fusion`` and ``--only real`` (issue 15, second sitting):
 #: main's issue 15 behaviour, the fast path with character-level fusion, and the cross-check of every
 #: single-row reading (the lane path).
-#: Third sitting: the same two fusion paths with test-time re-reads of what stays uncertain (``reread``).
+#: Third sitting: the same two fusion paths with test-time re-reads of what stays uncertain (``reread``:
+#: crops; ``reread_frames``: in ``read_frame`` too, which the lane leaves off and re-reads once per vehicle).
 CONFIGS: dict[str, dict[str, Any]] = {
     "before_issue15_settle": {"cross_check": False, "fusion": False, "reread": False},
     "fast_fusion": {"cross_check": False, "fusion": True, "reread": False},
     "cross_check_fusion": {"cross_check": True, "fusion": True, "reread": False},
     "fast_fusion_reread": {"cross_check": False, "fusion": True, "reread": True},
     "cross_check_fusion_reread": {"cross_check": True, "fusion": True, "reread": True},
+    "cross_check_fusion_reread_frames": {
+        "cross_check": True,
+        "fusion": True,
+        "reread": True,
+        "reread_frames": True,
+    },
     "cross_check_reread_ours_only": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 0},
     "cross_check_reread_2": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 2},
     "cross_check_reread_all": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 6},

@@ -4,11 +4,15 @@ settle is read again from variants of its crop, and becomes valid only when the 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from edge.config import PlatesConfig
+from edge.plates.camera import Frame
+from edge.plates.lane import LanePlates
 from edge.plates.reader import REREAD_AGREE, PlateReader, PlateResult, _pooled
 from edge.plates.reread import VARIANTS, consensus, variants
 from edge.plates.second_opinion import Opinion
@@ -165,3 +169,60 @@ def test_settle_re_reads_only_what_stays_uncertain(
     off = PlateReader(detector=False, reread=False)
     (kept,) = off.settle([confused])
     assert kept.status == "uncertain" and kept.text == "湘E12345"
+
+
+def _held_back(reader: PlateReader, text: str, seed: int) -> tuple[npt.NDArray[np.uint8], PlateResult]:
+    """A rendered plate whose first reading has a sure wrong province, settled without a re-read: the
+    readers dispute it, so it is uncertain (PP-OCR's opinion kept with it)."""
+    crop = _legible(text, seed)
+    (first,) = reader.read_crops([crop], settle=False)
+    assert first.text == text
+    confused = dataclasses.replace(
+        first, text="湘" + text[1:], char_confidences=(0.99, *first.char_confidences[1:])
+    )
+    (held,) = reader.settle([confused], reread=False)
+    assert held.status == "uncertain" and held.opinion is not None
+    return crop, held
+
+
+def test_reread_result_settles_a_held_back_reading_once(reader: PlateReader) -> None:
+    _, held = _held_back(reader, "苏E12345", 91)
+    again = reader.reread_result(held)
+    assert again.text == "苏E12345" and again.status == "valid", again.as_dict()
+    assert "湘E12345" in again.alternatives
+    # Without PP-OCR's opinion kept, it is asked now; a valid reading is returned as it is.
+    assert reader.reread_result(dataclasses.replace(held, opinion=None)).text == "苏E12345"
+    assert reader.reread_result(again) is again
+
+
+def test_frames_are_not_re_read_unless_asked(reader: PlateReader, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lane's reader leaves a frame's uncertain readings for the one re-read per vehicle."""
+    asked: list[bool | None] = []
+    real = PlateReader.settle
+
+    def spy(self: PlateReader, results: list[PlateResult], reread: bool | None = None) -> list[PlateResult]:
+        asked.append(reread)
+        return real(self, results, reread)
+
+    monkeypatch.setattr(PlateReader, "settle", spy)
+    frame, _ = PlateRenderer().frame_sample(np.random.default_rng(4), size=(1280, 720))
+    framed = PlateReader(detector=True)
+    framed.read_frame(frame)
+    assert asked[-1] is False
+    PlateReader(detector=True, reread_frames=True).read_frame(frame)
+    assert asked[-1] is True
+
+
+def test_the_lane_re_reads_the_vehicle_reading_no_frame_was_sure_of(
+    reader: PlateReader, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    crop, held = _held_back(reader, "苏E12345", 91)
+    lane = LanePlates(PlatesConfig(enabled=True, camera=str(tmp_path)))
+    lane.reader = reader
+    monkeypatch.setattr(reader, "read_frame", lambda image, max_plates=4: [held])
+    frames = [("front", Frame(float(k), crop, f"f{k}.jpg")) for k in range(2)]
+    evidence = lane._read_frames(frames)
+    assert [s.status for s in evidence.sightings] == ["uncertain", "uncertain"]  # each frame as read
+    assert evidence.result is not None
+    assert evidence.result.text == "苏E12345" and evidence.result.status == "valid", evidence.result.as_dict()
+    assert evidence.camera == "front"

@@ -128,6 +128,8 @@ class PlateResult:
     rows_confidence: float = 1.0  # the layout classifier's share for layouts of this many rows
     alternatives: tuple[str, ...] = ()  # other readings of an uncertain plate, likeliest first
     second_opinion: str | None = None  # PP-OCR's reading when it was asked
+    #: PP-OCR's reading with its per-character scores, for a later re-read (:meth:`PlateReader.reread_result`)
+    opinion: Opinion | None = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
@@ -218,6 +220,7 @@ class PlateReader:
         fusion: bool = True,
         reread: bool = True,
         reread_paddle: int | None = None,
+        reread_frames: bool = False,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
         expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
@@ -234,7 +237,10 @@ class PlateReader:
         ``reread``: read a reading still uncertain after the second opinion again, from a few variants of
         its crop, with both readers, and settle their pooled readings the same way
         (:meth:`reread`; needs PP-OCR); ``reread_paddle``: how many of the variants PP-OCR reads too (20-60
-        ms each; ours reads all of them in a few ms; default ``REREAD_PADDLE``)."""
+        ms each; ours reads all of them in a few ms; default ``REREAD_PADDLE``); ``reread_frames``: re-read
+        in :meth:`read_frame` too (False: a frame's uncertain readings are left for the caller, who may
+        re-read the one that matters with :meth:`reread_result`: the lane, once per vehicle, so that no
+        frame pays for it)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
         self.proposals = proposals
@@ -242,6 +248,7 @@ class PlateReader:
         self.fusion = fusion
         self.reread_uncertain = reread
         self.reread_paddle = REREAD_PADDLE if reread_paddle is None else reread_paddle
+        self.reread_frames = reread_frames
         self._prior = province_prior(home_province, home_share)
         self._recogniser = _session(model_dir / RECOGNISER_FILE, threads)
         self._classifier = _session(model_dir / CLASSIFIER_FILE, threads)
@@ -282,11 +289,12 @@ class PlateReader:
         ]
         return self.settle(results) if settle else results
 
-    def settle(self, results: list[PlateResult]) -> list[PlateResult]:
+    def settle(self, results: list[PlateResult], reread: bool | None = None) -> list[PlateResult]:
         """Sure readings as they are (with ``cross_check``: single-row ones are checked against PP-OCR,
         :func:`cross_checked`); every other one asked of PP-OCR (when it is installed; a double-row plate
         as its two rows side by side) and then settled by :func:`_second_opinion`: valid when both read
-        the same grammatical text or their fusion is sure, else uncertain with the alternatives."""
+        the same grammatical text or their fusion is sure, else uncertain with the alternatives; one still
+        uncertain is then re-read (:meth:`reread`) when ``reread`` (default: the reader's ``reread``)."""
         unsure = [k for k, r in enumerate(results) if r.text and _unsure_because(r)]
         checked = []
         if self.cross_check:
@@ -310,7 +318,9 @@ class PlateReader:
         for k in checked:
             if k in opinions:
                 settled[k] = cross_checked(results[k], opinions[k])
-        if self.reread_uncertain and self.fusion:
+        for k, opinion in opinions.items():
+            settled[k] = dataclasses.replace(settled[k], opinion=opinion)
+        if (self.reread_uncertain if reread is None else reread) and self.fusion:
             again = [k for k in opinions if settled[k].status == "uncertain"]
             for k, result in zip(
                 again, self.reread([results[k] for k in again], [opinions[k] for k in again]), strict=True
@@ -318,6 +328,19 @@ class PlateReader:
                 if result is not None:
                     settled[k] = result
         return settled
+
+    def reread_result(self, result: PlateResult) -> PlateResult:
+        """``result`` re-read (:meth:`reread`) when it is uncertain and holds its crop, and PP-OCR's
+        opinion of it (asked now when it was not); the re-read result when that is valid, else ``result``
+        as it was."""
+        if result.status != "uncertain" or result.crop is None or self._paddle is None or not self.fusion:
+            return result
+        opinion = result.opinion
+        if opinion is None:
+            line = rows_side_by_side(result.crop) if result.rows == 2 else result.crop
+            (opinion,) = self._paddle.read_chars([line])
+        (again,) = self.reread([result], [opinion])
+        return result if again is None else again
 
     def reread(self, results: list[PlateResult], opinions: list[Opinion]) -> list[PlateResult | None]:
         """Each of ``results`` (our first readings, with their crops) read again from the variants of
@@ -471,7 +494,7 @@ class PlateReader:
             results.append(_placed(unreadable_result(rectify(frame, corners), why), corners, None))
         # A plate found by a weak proposal is shown after the sure ones; at most max_plates in all, and
         # only those get a second opinion (PP-OCR is 10-30 times slower than the reader).
-        return self.settle(results[:max_plates])
+        return self.settle(results[:max_plates], reread=self.reread_uncertain and self.reread_frames)
 
     def _read_quads(
         self, frame: npt.NDArray[np.uint8], quads: Sequence[tuple[npt.NDArray[np.float32], float | None]]
