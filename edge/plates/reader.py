@@ -90,7 +90,7 @@ REREAD_AGREE = 1.0
 #: :data:`edge.plates.reread.VARIANTS`); ours reads every one (6 in 5-15 ms), PP-OCR takes 25-50 ms each.
 #: On the held-out renders of ``bench/plates.py --only fusion`` (300 crops, cross-check on) re-reads turned
 #: 6 uncertain readings valid and right with 1 variant read by PP-OCR, 7 with 2, 6 with all 6, 0 with none
-#: (ours alone), and no wrong one valid with any: 1 keeps the frame's p99 in budget.
+#: (ours alone), and no wrong one valid with any: 1 keeps a re-read at the cost of one more PP-OCR read.
 REREAD_PADDLE = 1
 #: Weak detections down to this score are looked at (and kept only when read as a plate).
 PROPOSAL_MIN_SCORE = 0.05
