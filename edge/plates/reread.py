@@ -6,15 +6,17 @@ turned and sheared by a degree or two, and under a brighter and a darker tone cu
 nuisances a real crop differs by (the detector's corners, the camera's tilt, exposure), and a reader
 whose answer flips between them was not reading the glyph but the nuisance.
 
-Both readers read every variant.  Each reader's readings are then pooled per character place
-(:func:`consensus`): a character's pooled confidence is the mean, over the original and the variants,
+Our reader reads every variant (one batch, a few ms), PP-OCR the first
+(:data:`edge.plates.reader.REREAD_PADDLE`; 25-50 ms each).  Each reader's readings are then pooled per
+character place (:func:`consensus`): a character's pooled confidence is the mean, over the original and
+the variants,
 of the confidence with which that reader read it there (0 where it read another character, or a
 reading of another length).  That is the reader's confidence averaged over the nuisances, which is
 lower than one read's whenever the reader is unstable.  The two pooled readings are then settled by
 the same character-level fusion and thresholds as a single read (:func:`edge.plates.reader.fuse`): a
 place both agree on, or one the sure reader wins; anything else stays uncertain.
 
-Every variant has the crop's own size, so PP-OCR reads them as one batch without padding.
+Every variant keeps the crop's own size, so no reader sees the plate at another scale than it would.
 """
 
 from __future__ import annotations
