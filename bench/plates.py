@@ -129,10 +129,23 @@ def synthetic_types(
 #: The reader configurations compared by ``--only fusion`` and ``--only real`` (issue 15, second sitting):
 #: main's issue 15 behaviour, the fast path with character-level fusion, and the cross-check of every
 #: single-row reading (the lane path).
-CONFIGS: dict[str, dict[str, bool]] = {
-    "before_issue15_settle": {"cross_check": False, "fusion": False},
-    "fast_fusion": {"cross_check": False, "fusion": True},
-    "cross_check_fusion": {"cross_check": True, "fusion": True},
+#: Third sitting: the same two fusion paths with test-time re-reads of what stays uncertain (``reread``:
+#: crops; ``reread_frames``: in ``read_frame`` too, which the lane leaves off and re-reads once per vehicle).
+CONFIGS: dict[str, dict[str, Any]] = {
+    "before_issue15_settle": {"cross_check": False, "fusion": False, "reread": False},
+    "fast_fusion": {"cross_check": False, "fusion": True, "reread": False},
+    "cross_check_fusion": {"cross_check": True, "fusion": True, "reread": False},
+    "fast_fusion_reread": {"cross_check": False, "fusion": True, "reread": True},
+    "cross_check_fusion_reread": {"cross_check": True, "fusion": True, "reread": True},
+    "cross_check_fusion_reread_frames": {
+        "cross_check": True,
+        "fusion": True,
+        "reread": True,
+        "reread_frames": True,
+    },
+    "cross_check_reread_ours_only": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 0},
+    "cross_check_reread_2": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 2},
+    "cross_check_reread_all": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 6},
 }
 FUSION_LAYOUTS = ("blue_single", "yellow_single", "green_small", "yellow_double", "black_single")
 
@@ -431,6 +444,79 @@ def frame_latency(reader: PlateReader, renderer: PlateRenderer, count: int, base
     return out
 
 
+def paired_frame_latency(
+    readers: dict[str, PlateReader], renderer: PlateRenderer, count: int
+) -> dict[str, Any]:
+    """Detection plus reading per synthetic 1080p frame (seed ``SEED + 3``, as :func:`frame_latency`) for
+    each reader configuration, the configurations taking turns on every frame so that the machine's
+    load swings hit them alike; with how many frames each one re-read (``reread`` configurations)."""
+    rng = np.random.default_rng(SEED + 3)
+    ms: dict[str, list[float]] = {name: [] for name in readers}
+    for _ in range(count):
+        frame = renderer.frame_sample(rng, size=(1920, 1080))[0]
+        for name, reader in readers.items():
+            started = time.perf_counter()
+            reader.read_frame(frame)
+            ms[name].append((time.perf_counter() - started) * 1000)
+    return {"frames": count, **{name: _percentiles(v) for name, v in ms.items()}}
+
+
+def sure_crop_latency(
+    reader: PlateReader, renderer: PlateRenderer, count: int, repeats: int = 5
+) -> dict[str, Any]:
+    """Per crop the reader is sure of (no second opinion asked: the fast path), on legible rendered
+    single-row crops (seed ``SEED + 6``): the first read of each crop as it came (the machine as loaded
+    as it was), and the fastest of ``repeats`` reads of it (the reading's own cost when nothing else ran
+    on the core: an estimate of the unloaded figure)."""
+    rng = np.random.default_rng(SEED + 6)
+    first: list[float] = []
+    fastest: list[float] = []
+    for k in range(count):
+        layout = ("blue_single", "yellow_single", "green_small")[k % 3]
+        crop = renderer.crop_sample(rng, layout=layout, mild=True)[0]
+        times = []
+        result = None
+        for _ in range(repeats):
+            started = time.perf_counter()
+            result = reader.read_crop(crop)
+            times.append((time.perf_counter() - started) * 1000)
+        if result is not None and result.status == "valid" and result.second_opinion is None:
+            first.append(times[0])
+            fastest.append(min(times))
+    return {
+        "crops": count,
+        "sure": len(first),
+        "first_read": _percentiles(first) if first else None,
+        "fastest_of_repeats": _percentiles(fastest) if fastest else None,
+    }
+
+
+def reread_latency(
+    reader: PlateReader, renderer: PlateRenderer, count: int, repeats: int = 3
+) -> dict[str, Any]:
+    """What one re-read costs (``PlateReader.reread``: six variants read by ours, ``REREAD_PADDLE`` by
+    PP-OCR), on fully augmented rendered single-row crops (seed ``SEED + 7``): the first time as it came,
+    and the fastest of ``repeats``."""
+    rng = np.random.default_rng(SEED + 7)
+    first: list[float] = []
+    fastest: list[float] = []
+    assert reader._paddle is not None, "rapidocr-onnxruntime is not installed"
+    for k in range(count):
+        crop = renderer.crop_sample(rng, layout=("blue_single", "yellow_single", "green_small")[k % 3])[0]
+        results = reader.read_crops([crop], settle=False)
+        if not results[0].text:
+            continue
+        opinions = reader._paddle.read_chars([crop])
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            reader.reread(results, opinions)
+            times.append((time.perf_counter() - started) * 1000)
+        first.append(times[0])
+        fastest.append(min(times))
+    return {"plates": len(first), "first": _percentiles(first), "fastest_of_repeats": _percentiles(fastest)}
+
+
 def _print_rows(
     report: dict[str, Any], key: str, title: str, line: Callable[[str, dict[str, Any]], str]
 ) -> None:
@@ -456,13 +542,19 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "crops", "frames", "real", "fusion"),
+        choices=("all", "crops", "frames", "real", "fusion", "latency"),
         default="all",
         help="crops: real and synthetic crops only; real: the real crops, the real scenes and the"
         " 1080p frame latency with rapidocr's pipeline as the baseline, for each reader configuration;"
-        " fusion: the configurations on synthetic held-out crops only (no ../shared)",
+        " fusion: the configurations on synthetic held-out crops only (no ../shared); latency: the"
+        " configurations taking turns on synthetic 1080p frames, and the fast path's sure crops (no ../shared)",
     )
     parser.add_argument("--per-layout", type=int, default=100, help="--only fusion: crops per layout")
+    parser.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help="--only fusion / real: the reader configurations to compare, comma-separated (default: all)",
+    )
     args = parser.parse_args()
 
     reader = PlateReader(args.model_dir, threads=1)
@@ -474,23 +566,31 @@ def main() -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}",
         "one_core": True,
     }
+    configs = {name: CONFIGS[name] for name in args.configs.split(",")}
     if args.only == "fusion":
         readers = {
-            name: PlateReader(args.model_dir, threads=1, detector=False, **c) for name, c in CONFIGS.items()
+            name: PlateReader(args.model_dir, threads=1, detector=False, **c) for name, c in configs.items()
         }
         report["synthetic_status"] = synthetic_status(readers, renderer, args.per_layout)
-        report["double_row_cross_check"] = double_row_cross_check(
-            readers["fast_fusion"], renderer, 2 * args.per_layout
-        )
+        if "fast_fusion" in readers:
+            report["double_row_cross_check"] = double_row_cross_check(
+                readers["fast_fusion"], renderer, 2 * args.per_layout
+            )
+    if args.only == "latency":
+        readers = {name: PlateReader(args.model_dir, threads=1, **c) for name, c in configs.items()}
+        report["paired_frame_latency_1080p"] = paired_frame_latency(readers, renderer, args.frames)
+        fast = PlateReader(args.model_dir, threads=1, detector=False, cross_check=False)
+        report["sure_crop_latency_fast"] = sure_crop_latency(fast, renderer, args.per_layout)
+        report["reread_latency"] = reread_latency(fast, renderer, args.per_layout // 3)
     if args.only == "real":
         alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
         report["real_crops_no_second_opinion"] = real_crops(alone, shared / "plates" / "real_crops")
-        for name, config in CONFIGS.items():
+        for name, config in configs.items():
             configured = PlateReader(args.model_dir, threads=1, **config)
             report[f"real_crops_{name}"] = real_crops(configured, shared / "plates" / "real_crops")
             report[f"real_scenes_{name}"] = real_scenes(configured, shared / "plates" / "real_scenes")
             report[f"frame_latency_1080p_{name}"] = frame_latency(
-                configured, renderer, args.frames, baseline=name == "cross_check_fusion"
+                configured, renderer, args.frames, baseline=name == "cross_check_fusion_reread"
             )
     if args.only in ("all", "crops"):
         report["real_crops"] = real_crops(reader, shared / "plates" / "real_crops")
@@ -539,10 +639,14 @@ def main() -> int:
                     f"  {key} {name}: {scene['found']}/{scene['plates']} found, {scene['right']} right,"
                     f" extra {scene['extra']}, {scene['readings']}, {scene['ms']} ms"
                 )
+    for key in ("paired_frame_latency_1080p", "sure_crop_latency_fast", "reread_latency"):
+        if key in report:
+            print(f"{key}: {report[key]}")
     if "synthetic_status" in report:
         for name, row in report["synthetic_status"].items():
             print(f"synthetic {name}: {row}")
-        print(f"double-row plates, if cross-checked: {report['double_row_cross_check']}")
+        if "double_row_cross_check" in report:
+            print(f"double-row plates, if cross-checked: {report['double_row_cross_check']}")
     for key, row in report.items():
         if key.startswith("real_crops") and "exact_match_by_province" in row:
             print(

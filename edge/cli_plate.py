@@ -87,6 +87,7 @@ def read(
             home_province=home_province,
             home_share=home_share,
             cross_check=not fast,
+            reread_frames=True,  # one image, no frame budget: re-read what stays uncertain (issue 15)
         )
     except (PlateModelError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

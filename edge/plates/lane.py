@@ -108,7 +108,9 @@ _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 def reader_for(config: PlatesConfig) -> PlateReader:
     """The plate reader ``config`` asks for (the packaged models unless ``model_dir``).  Build it on the
-    thread that will read with it: onnxruntime's working memory comes from that thread's malloc arena."""
+    thread that will read with it: onnxruntime's working memory comes from that thread's malloc arena.
+    It does not re-read uncertain readings per frame (``reread_frames`` is off): the lane re-reads the
+    vehicle's voted reading once, when no frame read the plate for sure."""
     return PlateReader(
         Path(config.model_dir) if config.model_dir else None,
         config.threads,
@@ -318,6 +320,9 @@ class LanePlates:
             (source[id(r)] for r in readings if r.text == chosen.text and r.corners == chosen.corners),
             frames[-1],
         )
+        # No frame read the plate for sure: its likeliest reading is re-read from variants of its crop
+        # once for the vehicle (issue 15; the reader does not re-read per frame, see reader_for).
+        chosen = self.reader.reread_result(chosen)
         crop_jpeg = _jpeg(chosen.crop) if chosen.crop is not None else None
         return PlateEvidence(
             chosen,

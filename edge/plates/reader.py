@@ -41,6 +41,7 @@ from edge.plates.preprocess import (
     to_chw_float,
 )
 from edge.plates.proposals import colour_proposals
+from edge.plates.reread import consensus, variants
 from edge.plates.second_opinion import Opinion, PaddleRecogniser
 
 __all__ = ["MODEL_DIR", "PlateModelError", "PlateReader", "PlateResult"]
@@ -81,6 +82,16 @@ PADDLE_SURE = 0.95
 #: 0.97, 桂->皖 and 琼->皖 at 1.00).  So neither overrides the other there, and a sure province of ours is
 #: kept only when PP-OCR gives its different province less than this (more likely not than so).
 PADDLE_DOUBT = 0.5
+#: Test-time re-reads (:mod:`edge.plates.reread`): a place where both readers' pooled readings agree
+#: counts only when their pooled confidences there sum to at least this (each reader read that character
+#: there at 0.5 on average over the variants); else it stays unresolved.  A round figure, not fitted.
+REREAD_AGREE = 1.0
+#: How many of the re-read variants PP-OCR reads as well (the first ones of
+#: :data:`edge.plates.reread.VARIANTS`); ours reads every one (6 in 5-15 ms), PP-OCR takes 25-50 ms each.
+#: On the held-out renders of ``bench/plates.py --only fusion`` (300 crops, cross-check on) re-reads turned
+#: 6 uncertain readings valid and right with 1 variant read by PP-OCR, 7 with 2, 6 with all 6, 0 with none
+#: (ours alone), and no wrong one valid with any: 1 keeps a re-read at the cost of one more PP-OCR read.
+REREAD_PADDLE = 1
 #: Weak detections down to this score are looked at (and kept only when read as a plate).
 PROPOSAL_MIN_SCORE = 0.05
 #: A weak detection or colour rectangle is a plate when read grammatically at least this sure.
@@ -117,6 +128,8 @@ class PlateResult:
     rows_confidence: float = 1.0  # the layout classifier's share for layouts of this many rows
     alternatives: tuple[str, ...] = ()  # other readings of an uncertain plate, likeliest first
     second_opinion: str | None = None  # PP-OCR's reading when it was asked
+    #: PP-OCR's reading with its per-character scores, for a later re-read (:meth:`PlateReader.reread_result`)
+    opinion: Opinion | None = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
@@ -205,6 +218,9 @@ class PlateReader:
         second_opinion: bool = True,
         cross_check: bool = True,
         fusion: bool = True,
+        reread: bool = True,
+        reread_paddle: int | None = None,
+        reread_frames: bool = False,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
         expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
@@ -217,12 +233,22 @@ class PlateReader:
         sure single-row readings too, and report them valid only when the two readers agree or their
         character-level fusion is sure (:func:`fuse`; 15-40 ms a crop: the lane path.  False is the fast
         path, 1-3 ms a sure crop: ``edge plate read --fast``); ``fusion``: settle a disagreement character
-        by character (False: the issue 15 rule, PP-OCR's whole text or uncertain; for comparisons)."""
+        by character (False: the issue 15 rule, PP-OCR's whole text or uncertain; for comparisons);
+        ``reread``: read a reading still uncertain after the second opinion again, from a few variants of
+        its crop, with both readers, and settle their pooled readings the same way
+        (:meth:`reread`; needs PP-OCR); ``reread_paddle``: how many of the variants PP-OCR reads too (20-60
+        ms each; ours reads all of them in a few ms; default ``REREAD_PADDLE``); ``reread_frames``: re-read
+        in :meth:`read_frame` too (False: a frame's uncertain readings are left for the caller, who may
+        re-read the one that matters with :meth:`reread_result`: the lane, once per vehicle, so that no
+        frame pays for it)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
         self.proposals = proposals
         self.cross_check = cross_check
         self.fusion = fusion
+        self.reread_uncertain = reread
+        self.reread_paddle = REREAD_PADDLE if reread_paddle is None else reread_paddle
+        self.reread_frames = reread_frames
         self._prior = province_prior(home_province, home_share)
         self._recogniser = _session(model_dir / RECOGNISER_FILE, threads)
         self._classifier = _session(model_dir / CLASSIFIER_FILE, threads)
@@ -263,11 +289,12 @@ class PlateReader:
         ]
         return self.settle(results) if settle else results
 
-    def settle(self, results: list[PlateResult]) -> list[PlateResult]:
+    def settle(self, results: list[PlateResult], reread: bool | None = None) -> list[PlateResult]:
         """Sure readings as they are (with ``cross_check``: single-row ones are checked against PP-OCR,
         :func:`cross_checked`); every other one asked of PP-OCR (when it is installed; a double-row plate
         as its two rows side by side) and then settled by :func:`_second_opinion`: valid when both read
-        the same grammatical text or their fusion is sure, else uncertain with the alternatives."""
+        the same grammatical text or their fusion is sure, else uncertain with the alternatives; one still
+        uncertain is then re-read (:meth:`reread`) when ``reread`` (default: the reader's ``reread``)."""
         unsure = [k for k, r in enumerate(results) if r.text and _unsure_because(r)]
         checked = []
         if self.cross_check:
@@ -291,7 +318,55 @@ class PlateReader:
         for k in checked:
             if k in opinions:
                 settled[k] = cross_checked(results[k], opinions[k])
+        for k, opinion in opinions.items():
+            settled[k] = dataclasses.replace(settled[k], opinion=opinion)
+        if (self.reread_uncertain if reread is None else reread) and self.fusion:
+            again = [k for k in opinions if settled[k].status == "uncertain"]
+            for k, result in zip(
+                again, self.reread([results[k] for k in again], [opinions[k] for k in again]), strict=True
+            ):
+                if result is not None:
+                    settled[k] = result
         return settled
+
+    def reread_result(self, result: PlateResult) -> PlateResult:
+        """``result`` re-read (:meth:`reread`) when it is uncertain and holds its crop, and PP-OCR's
+        opinion of it (asked now when it was not); the re-read result when that is valid, else ``result``
+        as it was."""
+        if result.status != "uncertain" or result.crop is None or self._paddle is None or not self.fusion:
+            return result
+        opinion = result.opinion
+        if opinion is None:
+            line = rows_side_by_side(result.crop) if result.rows == 2 else result.crop
+            (opinion,) = self._paddle.read_chars([line])
+        (again,) = self.reread([result], [opinion])
+        return result if again is None else again
+
+    def reread(self, results: list[PlateResult], opinions: list[Opinion]) -> list[PlateResult | None]:
+        """Each of ``results`` (our first readings, with their crops) read again from the variants of
+        its crop (:func:`edge.plates.reread.variants`) by both readers; each reader's readings, the first
+        ones (``opinions``: PP-OCR's) included, pooled per place (:func:`edge.plates.reread.consensus`) and
+        the two pooled readings fused as a single read is (:func:`fuse`).  The settled result when that is
+        valid, with every place the readers agree on held by both at ``REREAD_AGREE`` together; else None
+        (the reading stays as it was: uncertain)."""
+        if self._paddle is None or not results:
+            return [None] * len(results)
+        looks = [variants(r.crop) if r.crop is not None else [] for r in results]
+        flat = [v for vs in looks for v in vs]
+        ours_all = iter(self._read_legible(flat))
+        asked = [vs[: self.reread_paddle] for vs in looks]
+        lines = [
+            rows_side_by_side(v) if r.rows == 2 else v
+            for r, vs in zip(results, asked, strict=True)
+            for v in vs
+        ]
+        theirs_all = iter(self._paddle.read_chars(lines))
+        out: list[PlateResult | None] = []
+        for result, opinion, vs, some in zip(results, opinions, looks, asked, strict=True):
+            ours = [next(ours_all) for _ in vs]
+            theirs = [next(theirs_all) for _ in some]
+            out.append(_pooled(result, opinion, ours, theirs) if vs else None)
+        return out
 
     def _read_legible(self, crops: list[npt.NDArray[np.uint8]]) -> list[PlateResult]:
         if not crops:
@@ -419,7 +494,7 @@ class PlateReader:
             results.append(_placed(unreadable_result(rectify(frame, corners), why), corners, None))
         # A plate found by a weak proposal is shown after the sure ones; at most max_plates in all, and
         # only those get a second opinion (PP-OCR is 10-30 times slower than the reader).
-        return self.settle(results[:max_plates])
+        return self.settle(results[:max_plates], reread=self.reread_uncertain and self.reread_frames)
 
     def _read_quads(
         self, frame: npt.NDArray[np.uint8], quads: Sequence[tuple[npt.NDArray[np.float32], float | None]]
@@ -563,6 +638,41 @@ def _second_opinion(
         )
     alternatives = (text,) if text and text != result.text else ()
     return dataclasses.replace(_uncertain(result, why, alternatives), second_opinion=text)
+
+
+def _pooled(
+    result: PlateResult, opinion: Opinion, ours: list[PlateResult], theirs: list[Opinion]
+) -> PlateResult | None:
+    """``result`` settled from both readers' readings of it and of its variants (:meth:`PlateReader.reread`),
+    or None when that stays uncertain."""
+    length = len(result.text)
+    mine = consensus(
+        [(result.text, result.char_confidences)] + [(r.text, r.char_confidences) for r in ours], length
+    )
+    other = consensus([(opinion.text, opinion.chars)] + [(o.text, o.chars) for o in theirs], length)
+    if mine is None or other is None:
+        return None
+    text, chars = mine
+    problems = validate(text, result.layout)
+    pooled = dataclasses.replace(
+        result,
+        text=text,
+        char_confidences=chars,
+        confidence=min(chars),
+        valid=not problems,
+        problems=tuple(problems),
+    )
+    pooled_opinion = Opinion(other[0], float(np.mean(other[1])), other[1])
+    settled = _fused_result(pooled, pooled_opinion, "")
+    if settled.status != "valid":
+        return None
+    if any(
+        a == b and pa + pb < REREAD_AGREE
+        for a, b, pa, pb in zip(text, other[0], chars, other[1], strict=True)
+    ):
+        return None
+    alternatives = tuple(dict.fromkeys(t for t in (result.text, opinion.text) if t and t != settled.text))
+    return dataclasses.replace(settled, alternatives=alternatives, second_opinion=opinion.text)
 
 
 def _uncertain(result: PlateResult, why: str, alternatives: tuple[str, ...]) -> PlateResult:
