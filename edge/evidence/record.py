@@ -156,6 +156,14 @@ class RecordOutline(_Part):
     scans: dict[str, int] = Field(default_factory=dict, description="Scans of each scanner used.")
     points: int | None = None
     rejected: int | None = Field(None, description="Echoes the outlier tests rejected.")
+    speed_correction: float | None = Field(
+        None,
+        description="With a speed scanner (outline.scanners speed_pair): the relative error e of the WIM speed"
+        " profile found by combining the pair's with the profile's own (the profile was divided by 1 + e).",
+    )
+    u_speed_rel: float | None = Field(
+        None, description="Relative 1-sigma uncertainty of the speed behind the length (with a speed scanner)."
+    )
 
 
 class RecordRegistry(_Part):

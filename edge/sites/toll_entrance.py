@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -469,6 +470,12 @@ def _with_outline(
             scans=dict(outline.scans),
             points=None if o is None else o.points,
             rejected=None if o is None else o.rejected,
+            speed_correction=None
+            if o is None or not outline.measured or math.isnan(o.pair_speed_error)
+            else round(o.speed_correction, 5),
+            u_speed_rel=None
+            if o is None or not outline.measured or math.isnan(o.pair_speed_error)
+            else round(o.u_speed_rel, 5),
         )
     return record.model_copy(update=update) if update else record
 
