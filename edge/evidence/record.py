@@ -182,6 +182,11 @@ class RecordRegistry(_Part):
         default_factory=list, description="Each names the registered field that failed."
     )
     tolerance: str = Field(description="The tolerance applied and its source.")
+    drive_air_suspension: bool | None = Field(
+        None, description="Registered: drive axle(s) on air suspension (used by the judgement when set)."
+    )
+    articulated: bool | None = Field(None, description="Registered: tractor + semi-trailer (when set).")
+    registered_gross_kg: int | None = Field(None, description="Registered gross, 行驶证总质量 (kg, when set).")
 
 
 class RecordWatchMatch(_Part):
