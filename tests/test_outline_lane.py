@@ -52,6 +52,7 @@ SCENARIO = textwrap.dedent(
     front_overhang_m = 1.3
     rear_overhang_m = 1.5
     expected_verdict = "pass"
+    height_m = 3.6
 
     [[truck]]
     plate = "晋B20002"
@@ -63,6 +64,7 @@ SCENARIO = textwrap.dedent(
     front_overhang_m = 1.4
     rear_overhang_m = 1.8
     expected_verdict = "pass"
+    height_m = 4.4
 
     [[truck]]
     plate = "鲁C30003"
@@ -74,6 +76,7 @@ SCENARIO = textwrap.dedent(
     front_overhang_m = 1.4
     rear_overhang_m = 2.2
     expected_verdict = "pass"
+    height_m = 3.9
     """
 )
 
@@ -166,6 +169,14 @@ async def test_oversize_vehicles_are_refused_with_their_dimension_on_the_board(
         outline = record["outline"]
         assert outline["status"] == "measured", outline
         length, width, height = shape.truth_m
+        # the light curtain's highest blocked beam (25 mm pitch) of the truck's scenario height, which is
+        # the gantry's shape's: it reaches the record, and agrees with the LiDAR within a beam
+        assert record["curtain_max_height_mm"] == int(round(height * 1000) // 25 * 25), record
+        assert (
+            -0.005
+            < outline["height_m"] - record["curtain_max_height_mm"] / 1000
+            < 0.025 + 2 * outline["u_height_m"]
+        )
         # GB 21861's registration tolerance: +/-1 % or +/-50 mm
         assert abs(outline["height_m"] - height) <= max(0.05, 0.01 * height), outline
         assert abs(outline["width_m"] - width) <= max(0.05, 0.01 * width), outline
