@@ -268,6 +268,19 @@ async def test_a_speed_scanner_upstream_measures_the_speed_over_tcp(make_rig: An
     assert 0 < outline["u_speed_rel"] < 0.005
     assert outline["u_length_m"] < 0.005 * length
 
+    from click.testing import CliRunner
+
+    from edge.cli import main
+
+    said = CliRunner().invoke(
+        main, ["rules", "explain", rig.records[0]["id"], "--database", rig.config.evidence.database]
+    )
+    assert said.exit_code == 0, said.output
+    assert (
+        f"  测速校正 Speed pair: WIM speed profile {outline['speed_correction'] * 100:+.2f} % off"
+        in said.output
+    )
+
 
 def test_a_speed_scanner_must_pair_with_a_gantry_scanner_upstream() -> None:
     from edge.config import OFFLINE_DEVICES

@@ -196,6 +196,11 @@ def _outline_and_registry(record: EvidenceRecord) -> list[str]:
             f"外廓 Outline: 高 height {_m(outline.height_m)}, 宽 width {_m(outline.width_m)},"
             f" 长 length {_m(outline.length_m)} ({u}; k = {outline.coverage:g})"
         )
+        if outline.speed_correction is not None and outline.u_speed_rel is not None:
+            lines.append(
+                f"  测速校正 Speed pair: WIM speed profile {outline.speed_correction * 100:+.2f} % off, corrected;"
+                f" speed u {outline.u_speed_rel * 100:.2f} % (docs/outline.md)"
+            )
         limits = outline.limits_m
         lines.append(
             f"外廓限值 Oversize limits: 高 height {limits.get('height_m', 0):g} m, 宽 width"
