@@ -189,3 +189,13 @@ def test_scan_rows_match_reference(seed: int) -> None:
     want = reference.scan_rows_ref(*row_args)
     assert got.shape[0] > 100
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_profile_shift_wants_increasing_x() -> None:
+    x = np.arange(0.0, 10.0, 0.03)
+    z = _steps_profile(x)
+    backwards = x[::-1].copy()
+    for impl in (kernels.profile_shift, reference.profile_shift_ref):
+        assert impl(x, z, x, z, 0.1, 0.005, 0.0005, 0.3)[3] == 1.0
+        assert impl(backwards, z, x, z, 0.1, 0.005, 0.0005, 0.3)[3] == 0.0
+        assert impl(x, z, backwards, z, 0.1, 0.005, 0.0005, 0.3)[3] == 0.0

@@ -341,32 +341,32 @@ def extents(
 
 
 @numba.njit(cache=True, nogil=True)
-def _interp0(x: float, xs: F64, zs: F64) -> float:
-    """np.interp(x, xs, zs, left=0, right=0) for one x."""
+def _sq_misfit(xq: F64, shift: float, zq: F64, xs: F64, zs: F64) -> float:
+    """Sum over i of (zq[i] - np.interp(xq[i] + shift, xs, zs, left=0, right=0))^2, both x increasing:
+    one walk along xs (no search per point)."""
     n = xs.size
-    if x < xs[0] or x > xs[n - 1]:
-        return 0.0
-    k = np.searchsorted(xs, x, side="right")
-    if k >= n:
-        return float(zs[n - 1])
-    if k == 0:
-        return float(zs[0])
-    x0, x1 = xs[k - 1], xs[k]
-    if x1 == x0:
-        return float(zs[k])
-    return float(zs[k - 1] + (zs[k] - zs[k - 1]) * (x - x0) / (x1 - x0))
+    total = 0.0
+    j = 0
+    for i in range(xq.size):
+        x = xq[i] + shift
+        if x < xs[0] or x > xs[n - 1]:
+            v = 0.0
+        else:
+            while j < n - 1 and xs[j + 1] <= x:
+                j += 1
+            if j == n - 1:
+                v = zs[n - 1]
+            else:
+                slope = (zs[j + 1] - zs[j]) / (xs[j + 1] - xs[j])
+                v = slope * (x - xs[j]) + zs[j]
+        d = zq[i] - v
+        total += d * d
+    return total
 
 
 @numba.njit(cache=True, nogil=True)
 def _shift_cost(xa: F64, za: F64, xb: F64, zb: F64, shift: float) -> float:
-    total = 0.0
-    for i in range(xa.size):
-        d = za[i] - _interp0(xa[i] + shift, xb, zb)
-        total += d * d
-    for i in range(xb.size):
-        d = zb[i] - _interp0(xb[i] - shift, xa, za)
-        total += d * d
-    return total / (xa.size + xb.size)
+    return (_sq_misfit(xa, shift, za, xb, zb) + _sq_misfit(xb, -shift, zb, xa, za)) / (xa.size + xb.size)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -379,6 +379,12 @@ def profile_shift(
     out[3] = 0.0
     if xa.size < 8 or xb.size < 8:
         return out
+    for i in range(1, xa.size):
+        if xa[i] < xa[i - 1]:
+            return out
+    for i in range(1, xb.size):
+        if xb[i] < xb[i - 1]:
+            return out
     coarse = np.arange(-max_shift_m, max_shift_m + 0.5 * coarse_m, coarse_m)
     best, best_cost = 0, np.inf
     for i in range(coarse.size):

@@ -265,11 +265,11 @@ def profile_shift_ref(
     included) count as n_eff = (sum J^2)^2 / sum J^4 independent ones.  On the simulator's vehicles
     that gave a spread 1.5 times the stated uncertainty (the running median and the per-scan tops move
     an edge by more than the sampling alone): the variance per edge is taken as twice that,
-    (step_a^2 + step_b^2) / 6.  ``ok`` is 0 when a profile has
-    under 8 scans or the best shift lies on the grid's end (the vehicle was not the same one, or the
-    speed is off by more than the search allows)."""
+    (step_a^2 + step_b^2) / 6.  ``ok`` is 0 when a profile has under 8 scans or its x is not in
+    increasing order, or when the best shift lies on the grid's end (the vehicle was not the same one,
+    or the speed is off by more than the search allows)."""
     out = np.array([np.nan, np.nan, np.nan, 0.0])
-    if xa.size < 8 or xb.size < 8:
+    if xa.size < 8 or xb.size < 8 or np.any(np.diff(xa) < 0) or np.any(np.diff(xb) < 0):
         return out
     coarse = np.arange(-max_shift_m, max_shift_m + 0.5 * coarse_m, coarse_m)
     cost = np.array([_shift_cost(xa, za, xb, zb, float(s)) for s in coarse])
