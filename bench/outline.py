@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         help="1-sigma relative speed profile errors, comma-separated",
     )
     parser.add_argument(
+        "--speed-error", type=float, help="one 1-sigma speed profile error (the older form of --speed-errors)"
+    )
+    parser.add_argument(
         "--baseline", type=float, default=4.0, help="speed pair: upstream scanner's distance (m); 0: none"
     )
     parser.add_argument("--faults", nargs="+", default=list(FAULTS), choices=list(FAULTS))
@@ -290,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         "speed": speed(args.repeat, args.seed) if args.only != "accuracy" else None,
         "accuracy": accuracy(
             args.per_shape,
-            [float(e) for e in args.speed_errors.split(",")],
+            [args.speed_error]
+            if args.speed_error is not None
+            else [float(e) for e in args.speed_errors.split(",")],
             args.baseline,
             args.faults,
             args.seed,
