@@ -958,6 +958,14 @@ class OutlineConfig(_Strict):
         description="Longest wait at the verdict for the outline; past it the verdict goes out flagged"
         " 'outline unavailable'.",
     )
+    speed_rel_sigma: float = Field(
+        0.005,
+        gt=0,
+        le=0.1,
+        description="Relative 1-sigma uncertainty of the WIM axle timing's speed profile (strip spacing,"
+        " timing): it carries into the length's uncertainty, and weighs the profile against a speed"
+        " scanner's own measurement (speed_pair).",
+    )
 
     @model_validator(mode="after")
     def _scanners_needed(self) -> OutlineConfig:

@@ -35,7 +35,14 @@ from edge.config import OutlineConfig
 from edge.lane.devices import build_lidar
 from edge.lane.session import VehicleSession
 from edge.outline.limits import ORDER_62_LIMITS, OversizeVerdict, judge_outline
-from edge.outline.measure import Outline, PreparedScans, ScannerScans, finish_outline, prepare_outline
+from edge.outline.measure import (
+    Outline,
+    OutlineParams,
+    PreparedScans,
+    ScannerScans,
+    finish_outline,
+    prepare_outline,
+)
 from edge.wim.motion import SpeedProfile
 
 __all__ = ["KEEP_S", "LaneOutline", "OutlineResult"]
@@ -242,7 +249,8 @@ class LaneOutline:
         t0, t1 = ready.window
         grid = np.linspace(min(t0, profile.t_start_s) - 1.0, max(t1, profile.t_end_s) + 1.0, 64)
         speeds = np.array([profile.speed_at(float(t)) for t in grid])
-        outline = finish_outline(ready.prepared, grid, speeds)
+        params = OutlineParams(speed_rel_sigma=self.config.speed_rel_sigma)
+        outline = finish_outline(ready.prepared, grid, speeds, params)
         if not outline.valid:
             return OutlineResult(
                 "unavailable", f"too few points on the vehicle ({outline.points} echoes)", scans=ready.scans
