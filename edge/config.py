@@ -931,6 +931,14 @@ class LidarScannerConfig(_Device):
         " looking down from above, -90 / 90 for one on the left / right post looking across.",
     )
     x_m: float = Field(0.0, ge=-5, le=5, description="Along the lane from the gantry plane (m).")
+    speed_pair: str = Field(
+        "",
+        max_length=32,
+        description="Makes this scanner a speed scanner: the name of the gantry scanner it pairs with, which"
+        " it must hang upstream of (lower x_m, at least 1 m), looking the same way.  Its scans only measure"
+        " the vehicle's speed (the time its profile takes from one to the other), which corrects the WIM"
+        " speed profile's scale in the length (docs/outline.md).  Empty: an ordinary gantry scanner.",
+    )
 
 
 class OutlineConfig(_Strict):
@@ -968,6 +976,14 @@ class OutlineConfig(_Strict):
         description="Longest wait at the verdict for the outline; past it the verdict goes out flagged"
         " 'outline unavailable'.",
     )
+    speed_rel_sigma: float = Field(
+        0.005,
+        gt=0,
+        le=0.1,
+        description="Relative 1-sigma uncertainty of the WIM axle timing's speed profile (strip spacing,"
+        " timing): it carries into the length's uncertainty, and weighs the profile against a speed"
+        " scanner's own measurement (speed_pair).",
+    )
 
     @model_validator(mode="after")
     def _scanners_needed(self) -> OutlineConfig:
@@ -976,6 +992,21 @@ class OutlineConfig(_Strict):
         names = [s.name for s in self.scanners]
         if len(names) != len(set(names)):
             raise ValueError("outline.scanners: each scanner needs its own name")
+        by_name = {s.name: s for s in self.scanners}
+        for s in self.scanners:
+            if not s.speed_pair:
+                continue
+            partner = by_name.get(s.speed_pair)
+            if partner is None or partner.speed_pair:
+                raise ValueError(
+                    f"outline.scanners {s.name}: speed_pair {s.speed_pair!r} must name another scanner of"
+                    " the gantry that is not itself a speed scanner"
+                )
+            if partner.x_m - s.x_m < 1.0:
+                raise ValueError(
+                    f"outline.scanners {s.name}: a speed scanner hangs at least 1 m upstream of its partner"
+                    f" (x_m {s.x_m:g} against {partner.x_m:g} for {partner.name})"
+                )
         return self
 
 

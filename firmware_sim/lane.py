@@ -35,7 +35,7 @@ from drivers.wim_digitiser.codec import DigitiserStatus, SampleBlock
 from drivers.wim_digitiser.codec import new_codec as wim_codec
 from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule
 from firmware_sim.pty import PtyPort
-from firmware_sim.scenario import Scenario
+from firmware_sim.scenario import Scenario, Truck
 
 __all__ = ["DEVICE_NAMES", "DisplayShown", "SimulatedLane"]
 
@@ -163,7 +163,11 @@ class SimulatedLane:
             truck = motion.truck
             enter_t, leave_t = motion.curtain_interval(geo.separator_x_m)
             events.append(_Event(enter_t, order, "separator", _curtain(CurtainEvent.ENTER)))
-            events.append(_Event(leave_t, order + 1, "separator", _curtain(CurtainEvent.LEAVE)))
+            events.append(
+                _Event(
+                    leave_t, order + 1, "separator", _curtain(CurtainEvent.LEAVE, curtain_height_mm(truck))
+                )
+            )
             order += 2
             for strip, x in (
                 (AxleEvent.STRIP_ENTRY, geo.entry_strip_x_m),
@@ -359,8 +363,21 @@ class SimulatedLane:
             self._send_barrier_state(now)
 
 
-def _curtain(kind: int) -> Callable[[int, int], object]:
-    return lambda seq, t_us: CurtainEvent(seq, t_us, kind, blocked_beams=48)
+#: The simulated light curtain's beam pitch (mm): its beams are at 25, 50, 75 ... mm above the road.
+CURTAIN_PITCH_MM = 25
+
+
+def curtain_height_mm(truck: Truck) -> int:
+    """What the curtain reports as the highest blocked beam for ``truck`` (0: the scenario gives no
+    height, as a curtain without height output): the highest beam at or below the truck's top."""
+    if truck.height_m is None:
+        return 0
+    return int(round(truck.height_m * 1000.0, 6) // CURTAIN_PITCH_MM) * CURTAIN_PITCH_MM
+
+
+def _curtain(kind: int, max_height_mm: int = 0) -> Callable[[int, int], object]:
+    """A curtain event; the highest blocked beam over the passage goes with the LEAVE."""
+    return lambda seq, t_us: CurtainEvent(seq, t_us, kind, blocked_beams=48, max_height_mm=max_height_mm)
 
 
 def _axle(strip: int, tyre: str) -> Callable[[int, int], object]:

@@ -7,7 +7,10 @@ telegram is encoded with the driver's own codec (:mod:`drivers.lidar.codec`).
 
 Run standalone for a bench::
 
-    python -m firmware_sim.lidar [--faults all] [--vehicles 20] [--time-scale 1]
+    python -m firmware_sim.lidar [--faults all] [--vehicles 20] [--time-scale 1] [--speed-pair 4]
+
+``--speed-pair D`` adds a fourth scanner, ``upstream``, D m before the gantry plane looking down like
+``overhead`` (:func:`~firmware_sim.lidar_scene.speed_pair_gantry`; docs/outline.md, the speed pair).
 
 ``time_scale`` > 1 plays faster than real time (tests).  :meth:`LidarGantry.truth` lists each vehicle's
 shape, true dimensions, speed profile and the device time its front was ``approach_m`` before the gantry.
@@ -33,6 +36,7 @@ from firmware_sim.lidar_scene import (
     ScannerMount,
     default_gantry,
     simulate_passage,
+    speed_pair_gantry,
 )
 
 __all__ = ["LidarGantry", "VehicleTruth"]
@@ -206,7 +210,7 @@ class LidarGantry:
             writer.write(wire)
 
 
-def random_passages(n: int, seed: int) -> list[Passage]:
+def random_passages(n: int, seed: int, approach_m: float = 2.0) -> list[Passage]:
     rng = np.random.default_rng(seed)
     names = list(SHAPES)
     return [
@@ -214,6 +218,7 @@ def random_passages(n: int, seed: int) -> list[Passage]:
             SHAPES[names[i % len(names)]](rng),
             speed_m_s=float(rng.uniform(1.4, 5.6)),  # 5-20 km/h, a toll-entrance lane
             accel_m_s2=float(rng.uniform(-0.3, 0.3)),
+            approach_m=approach_m,
         )
         for i in range(n)
     ]
@@ -221,15 +226,17 @@ def random_passages(n: int, seed: int) -> list[Passage]:
 
 async def _main(args: argparse.Namespace) -> None:
     gantry = LidarGantry(
-        random_passages(args.vehicles, args.seed),
+        random_passages(args.vehicles, args.seed, 2.0 + args.speed_pair),
         FAULTS[args.faults],
+        mounts=speed_pair_gantry(args.speed_pair) if args.speed_pair > 0 else default_gantry(),
         time_scale=args.time_scale,
         seed=args.seed,
     )
     async with gantry:
         for mount in gantry.mounts:
             print(
-                f"{mount.name:9s} {gantry.url(mount.name)}  y={mount.y_m} m z={mount.z_m} m mount={mount.mount_deg} deg"
+                f"{mount.name:9s} {gantry.url(mount.name)}  x={mount.x_m} m y={mount.y_m} m z={mount.z_m} m"
+                f" mount={mount.mount_deg} deg"
             )
         sys.stdout.flush()
         await gantry.finished.wait()
@@ -243,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vehicles", type=int, default=20)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--speed-pair",
+        type=float,
+        default=0.0,
+        help="add an upstream speed scanner this far before the gantry (m)",
+    )
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(args))

@@ -33,6 +33,7 @@ __all__ = [
     "VehicleShape",
     "default_gantry",
     "simulate_passage",
+    "speed_pair_gantry",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -165,8 +166,10 @@ SHAPES: dict[str, Callable[[np.random.Generator], VehicleShape]] = {
 
 @dataclass(frozen=True)
 class ScannerMount:
-    """A scanner in the gantry plane at (y, z); ``mount_deg`` turns the scanner's own angle into the lane's
-    (0 deg = +y, 90 deg = up), so an LMS5xx looking down has mount_deg 180 (its 90 deg ahead points to -z)."""
+    """A scanner at (y, z) whose scan plane stands across the lane ``x_m`` along it from the gantry plane
+    (negative: upstream, the vehicle passes it first); ``mount_deg`` turns the scanner's own angle into the
+    lane's (0 deg = +y, 90 deg = up), so an LMS5xx looking down has mount_deg 180 (its 90 deg ahead points
+    to -z)."""
 
     name: str
     y_m: float
@@ -177,6 +180,7 @@ class ScannerMount:
     n_beams: int = 381  # -5 to 185 deg
     scan_hz: float = 100.0
     serial_number: int = 0
+    x_m: float = 0.0
 
     def beam_angles_rad(self) -> F64:
         k = np.arange(self.n_beams, dtype=np.float64)
@@ -191,6 +195,16 @@ def default_gantry(scan_hz: float = 100.0) -> tuple[ScannerMount, ...]:
         ScannerMount("left", -3.2, 1.6, -90.0, scan_hz=scan_hz, serial_number=0x1002),
         ScannerMount("right", 3.2, 1.6, 90.0, scan_hz=scan_hz, serial_number=0x1003),
     )
+
+
+def speed_pair_gantry(baseline_m: float = 4.0, scan_hz: float = 100.0) -> tuple[ScannerMount, ...]:
+    """:func:`default_gantry` plus a second overhead scanner ``baseline_m`` upstream of the gantry plane,
+    looking down like the first: the time a vehicle's profile takes from one to the other gives its speed
+    (edge/outline/measure.py).  Passages need ``approach_m`` above ``baseline_m``."""
+    upstream = ScannerMount(
+        "upstream", 0.0, 6.5, 180.0, scan_hz=scan_hz, serial_number=0x1004, x_m=-baseline_m
+    )
+    return (*default_gantry(scan_hz), upstream)
 
 
 @dataclass(frozen=True)
@@ -332,6 +346,12 @@ def simulate_passage(
 ) -> SimulatedScans:
     """Every scan of every scanner while the vehicle passes (each scanner with its own random phase)."""
     out = SimulatedScans(mounts)
+    for mount in mounts:
+        if passage.approach_m + mount.x_m < 0:
+            raise ValueError(
+                f"scanner {mount.name} hangs {-mount.x_m:g} m upstream, but the passage starts with the"
+                f" vehicle's front only {passage.approach_m:g} m before the gantry: raise approach_m"
+            )
     length = passage.shape.truth_m[0]
     duration = passage.duration_s()
     dust_len_m = 4.0
@@ -346,7 +366,7 @@ def simulate_passage(
         for t, s in zip(times, travel, strict=True):
             if rng.random() < faults.scan_loss_p:
                 continue
-            x_v = s - passage.approach_m  # the vehicle-frame x now in the gantry plane
+            x_v = s - passage.approach_m - mount.x_m  # the vehicle-frame x now in this scanner's plane
             parts = [p for p in passage.shape.parts if p.x0_m <= x_v < p.x1_m]
             dist, cos_inc, which = _cast(mount.y_m, mount.z_m, angles, parts)
             dist = np.where(dist > max_range_m, np.inf, dist)

@@ -247,6 +247,15 @@ class Truck(BaseModel):
         default=None,
         description="'[truck.dynamics]' sub-table: bounce, pitch and axle hop; omitted carries static loads.",
     )
+    height_m: float | None = Field(
+        default=None,
+        gt=0.5,
+        le=6.0,
+        description=(
+            "Height of the truck's highest point above the road, m: the light curtain reports its highest"
+            " blocked beam (25 mm pitch) with the LEAVE event. Omitted: the curtain reports no height (0)."
+        ),
+    )
 
     @field_validator("axle_spacings_m")
     @classmethod

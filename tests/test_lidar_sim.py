@@ -57,3 +57,27 @@ def test_a_tanker_barrel_is_round() -> None:
     on_barrel = (row > 0) & (z > 2.5)
     assert on_barrel.sum() > 20
     np.testing.assert_allclose(np.hypot(y[on_barrel], z[on_barrel] - 2.4), 1.2, atol=0.002)
+
+
+def test_an_upstream_scanner_sees_the_vehicle_baseline_over_speed_earlier() -> None:
+    from firmware_sim.lidar_scene import speed_pair_gantry
+
+    passage = Passage(_box_truck(), speed_m_s=2.0, approach_m=6.0)
+    gantry = {m.name: m for m in speed_pair_gantry(4.0)}
+    assert gantry["upstream"].x_m == -4.0 and gantry["upstream"].mount_deg == gantry["overhead"].mount_deg
+    sim = simulate_passage(passage, tuple(gantry.values()), FAULTS["clean"], np.random.default_rng(0))
+    down = 190
+
+    def front_s(name: str) -> float:
+        return float(sim.times_s[name][np.argmax(sim.ranges_mm[name][:, down] < 6000)])
+
+    # the front reaches the upstream plane after 2 m (1 s), the gantry plane after 6 m (3 s); 100 Hz scans
+    assert front_s("upstream") == pytest.approx(1.0, abs=0.011)
+    assert front_s("overhead") == pytest.approx(3.0, abs=0.011)
+    with pytest.raises(ValueError, match="approach_m"):
+        simulate_passage(
+            Passage(_box_truck(), approach_m=2.0),
+            (gantry["upstream"],),
+            FAULTS["clean"],
+            np.random.default_rng(0),
+        )

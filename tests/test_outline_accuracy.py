@@ -86,3 +86,45 @@ def test_verdict_states_follow_the_coverage_interval() -> None:
     assert over.oversize and over.board_text() == "超高 4.06m"
     # exactly at the limit is not over: the rule is "exceeds"
     assert judge_outline(18.1, 2.55, 4.0, 0.0, 0.0, 0.0).dimensions[0].state == "within"
+
+
+@pytest.mark.parametrize("error", [0.015, -0.015])
+@pytest.mark.parametrize("name", ["car_carrier", "box_van"])
+def test_a_speed_pair_corrects_a_wim_speed_profile_off_by_1_5_percent(name: str, error: float) -> None:
+    from edge.outline.measure import OutlineParams
+    from firmware_sim.lidar_scene import speed_pair_gantry
+
+    rng = np.random.default_rng(21)
+    shape = SHAPES[name](rng)
+    passage = Passage(shape, speed_m_s=4.5, accel_m_s2=-0.2, approach_m=6.0)
+    gantry = speed_pair_gantry(4.0)
+    sim = simulate_passage(passage, gantry, Faults.named("all"), rng)
+    scans = [
+        ScannerScans(
+            sim.times_s[m.name],
+            sim.ranges_mm[m.name],
+            m.beam_angles_rad(),
+            m.y_m,
+            m.z_m,
+            m.x_m,
+            m.name,
+            "overhead" if m.name == "upstream" else "",
+        )
+        for m in gantry
+    ]
+    profile_t = np.linspace(0.0, 60.0, 121)
+    profile_v = passage.speed_at(profile_t) * (1 + error)  # the WIM axle timing is 1.5 % off
+    params = OutlineParams(speed_rel_sigma=0.01)
+    length = shape.truth_m[0]
+    alone = measure_outline(scans[:3], profile_t, profile_v, params)
+    paired = measure_outline(scans, profile_t, profile_v, params)
+    assert abs(alone.length_m - length) > 0.01 * length  # 1.5 % off: outside GB 21861
+    assert np.isnan(alone.pair_speed_error) and alone.speed_correction == 0.0
+    assert abs(paired.length_m - length) <= max(0.05, 0.01 * length), (paired, length)
+    assert paired.pair_speed_error == pytest.approx(error, abs=3 * paired.u_pair_speed_error)
+    assert paired.u_pair_speed_error < 0.005 and paired.u_speed_rel < paired.u_pair_speed_error
+    assert abs(paired.length_m - length) <= 2 * paired.u_length_m
+    # the pair only measures speed: width and height are the gantry's alone
+    assert paired.width_m == alone.width_m and paired.height_m == alone.height_m
+    slow = measure_outline(scans, profile_t, profile_v, params, use_reference=True)
+    assert slow.length_m == pytest.approx(paired.length_m, abs=1e-6)

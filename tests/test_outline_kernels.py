@@ -121,3 +121,81 @@ def test_extents_band_median_does_not_overshoot_a_noisy_roof() -> None:
     ]  # band 4 sigma
     assert abs(top - 3.8) < 0.01  # the plain maximum is 3.8 + about 4 sigma
     assert points[:, 2].max() - 3.8 > 0.03
+
+
+def _steps_profile(x: np.ndarray, shift: float = 0.0) -> np.ndarray:
+    """A vehicle's top seen from above: bumper, cab, gap, box (a step profile), moved back by ``shift``."""
+    u = x - shift
+    z = np.where((u >= 0.0) & (u < 0.5), 1.2, 0.0)
+    z = np.where((u >= 0.5) & (u < 2.2), 3.1, z)
+    z = np.where((u >= 2.2) & (u < 2.4), 1.3, z)
+    return np.where((u >= 2.4) & (u < 9.7), 3.9, z)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_profile_shift_matches_reference_and_finds_the_shift(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    step = float(rng.uniform(0.014, 0.056))  # 1.4-5.6 m/s at 100 Hz
+    shift = float(rng.uniform(-0.08, 0.08))
+    xa = np.arange(-1.0 + rng.uniform(0, step), 11.0, step)
+    xb = np.arange(-1.0 + rng.uniform(0, step), 11.0, step)
+    za, zb = _steps_profile(xa), _steps_profile(xb, shift)
+    # rows exist only for scans that saw the vehicle, each top a little noisy
+    a, b = za > 0, zb > 0
+    za = za + rng.normal(0, 0.01, za.size)
+    zb = zb + rng.normal(0, 0.01, zb.size)
+    args = (xa[a], za[a], xb[b], zb[b], 0.12, 0.005, 0.0005, 0.3)
+    got = kernels.profile_shift(*args)
+    want = reference.profile_shift_ref(*args)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert got[3] == 1.0
+    # five edges (front, cab, gap, box, tail), each within a step: the shift to well under a step
+    assert got[0] == pytest.approx(shift, abs=max(3 * got[1], 0.004))
+    assert 0.1 * step < got[1] < step
+
+
+def test_profile_shift_refuses_a_shift_beyond_its_search() -> None:
+    x = np.arange(0.0, 10.0, 0.03)
+    z = _steps_profile(x)
+    far = _steps_profile(x, 0.3)
+    for impl in (kernels.profile_shift, reference.profile_shift_ref):
+        r = impl(x[z > 0], z[z > 0], x[far > 0], far[far > 0], 0.1, 0.005, 0.0005, 0.3)
+        assert r[3] == 0.0 and np.isnan(r[0])  # the best lies on the end of the search: no answer
+        short = impl(x[:5], z[:5], x[:5], z[:5], 0.1, 0.005, 0.0005, 0.3)
+        assert short[3] == 0.0  # too few scans
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_scan_rows_match_reference(seed: int) -> None:
+    passage, gantry, sim = _scans(seed, "all")
+    mount = gantry[0]
+    args = (
+        sim.ranges_mm[mount.name],
+        sim.times_s[mount.name],
+        mount.beam_angles_rad(),
+        mount.y_m,
+        mount.z_m,
+        0.0,
+        np.array([0.0, 100.0]),
+        passage.speed_at(np.array([0.0, 100.0])),
+        3.0,
+        0.15,
+    )
+    pts, scan = kernels.scan_points(*args)
+    space = np.column_stack([pts[:, 4] * 4.0, pts[:, 1], pts[:, 2]])
+    keep = kernels.neighbour_counts(space, 0.15, 10) >= 10
+    row_args = (pts, scan, keep, 3, 0.04, 2, np.zeros(scan.size, dtype=np.int64), 2, 4)
+    got = kernels.scan_rows(*row_args)
+    want = reference.scan_rows_ref(*row_args)
+    assert got.shape[0] > 100
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_profile_shift_wants_increasing_x() -> None:
+    x = np.arange(0.0, 10.0, 0.03)
+    z = _steps_profile(x)
+    backwards = x[::-1].copy()
+    for impl in (kernels.profile_shift, reference.profile_shift_ref):
+        assert impl(x, z, x, z, 0.1, 0.005, 0.0005, 0.3)[3] == 1.0
+        assert impl(backwards, z, x, z, 0.1, 0.005, 0.0005, 0.3)[3] == 0.0
+        assert impl(x, z, backwards, z, 0.1, 0.005, 0.0005, 0.3)[3] == 0.0

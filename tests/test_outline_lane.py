@@ -20,7 +20,15 @@ from edge.rules import Decision, LimitDecision, Verdict
 from edge.rules.verdict import apply_outline, board_detail
 from firmware_sim.lane import SimulatedLane
 from firmware_sim.lidar import LidarGantry
-from firmware_sim.lidar_scene import FAULTS, Part, Passage, ScannerMount, VehicleShape, default_gantry
+from firmware_sim.lidar_scene import (
+    FAULTS,
+    Part,
+    Passage,
+    ScannerMount,
+    VehicleShape,
+    default_gantry,
+    speed_pair_gantry,
+)
 from firmware_sim.scenario import load_scenario
 
 GANTRY_GAP_S = 0.05
@@ -44,6 +52,7 @@ SCENARIO = textwrap.dedent(
     front_overhang_m = 1.3
     rear_overhang_m = 1.5
     expected_verdict = "pass"
+    height_m = 3.6
 
     [[truck]]
     plate = "晋B20002"
@@ -55,6 +64,7 @@ SCENARIO = textwrap.dedent(
     front_overhang_m = 1.4
     rear_overhang_m = 1.8
     expected_verdict = "pass"
+    height_m = 4.4
 
     [[truck]]
     plate = "鲁C30003"
@@ -66,6 +76,7 @@ SCENARIO = textwrap.dedent(
     front_overhang_m = 1.4
     rear_overhang_m = 2.2
     expected_verdict = "pass"
+    height_m = 3.9
     """
 )
 
@@ -110,6 +121,8 @@ def outline_section(
                 "y_m": m.y_m,
                 "z_m": m.z_m,
                 "mount_deg": m.mount_deg,
+                "x_m": m.x_m,
+                **({"speed_pair": "overhead"} if m.name == "upstream" else {}),
             }
             for m in mounts
         ],
@@ -156,6 +169,14 @@ async def test_oversize_vehicles_are_refused_with_their_dimension_on_the_board(
         outline = record["outline"]
         assert outline["status"] == "measured", outline
         length, width, height = shape.truth_m
+        # the light curtain's highest blocked beam (25 mm pitch) of the truck's scenario height, which is
+        # the gantry's shape's: it reaches the record, and agrees with the LiDAR within a beam
+        assert record["curtain_max_height_mm"] == int(round(height * 1000) // 25 * 25), record
+        assert (
+            -0.005
+            < outline["height_m"] - record["curtain_max_height_mm"] / 1000
+            < 0.025 + 2 * outline["u_height_m"]
+        )
         # GB 21861's registration tolerance: +/-1 % or +/-50 mm
         assert abs(outline["height_m"] - height) <= max(0.05, 0.01 * height), outline
         assert abs(outline["width_m"] - width) <= max(0.05, 0.01 * width), outline
@@ -208,6 +229,76 @@ async def test_an_unplugged_gantry_leaves_the_verdict_to_the_weight_flagged(
     assert "外廓未测" in record["lane_output"]["display_text"]
     assert set(record["devices"]) >= {"lidar_overhead", "lidar_left", "lidar_right"}
     assert rig.daemon.site.health()["outline"]["unavailable"] == 1
+
+
+async def test_a_speed_scanner_upstream_measures_the_speed_over_tcp(make_rig: Any, tmp_path: Path) -> None:
+    path = tmp_path / "outline.toml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    scenario = load_scenario(path)
+    rig = make_rig(scenario.model_copy(update={"trucks": scenario.trucks[:1]}), t0_s=4.0)
+    shape = _van(rig.sim.motions[0].length_m, 2.5, 3.6)
+    mounts = speed_pair_gantry(4.0, scan_hz=50.0)
+    passages = synced_passages(rig.sim, [shape], LEAD_S)
+    assert passages[0].approach_m > 4.0
+    gantry = LidarGantry(passages, FAULTS["noise"], mounts=mounts, gap_s=GANTRY_GAP_S)
+    loop = asyncio.get_running_loop()
+    async with gantry:
+        started = loop.time()
+        rig.config = with_outline(
+            rig.config, outline_section(mounts, {m.name: gantry.url(m.name) for m in mounts}, wait_s=5.0)
+        )
+        assert rig.config.outline.scanners[3].speed_pair == "overhead"
+        rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
+        rig._task = asyncio.create_task(rig.daemon.run(rig.stop), name="daemon")
+        await asyncio.wait_for(rig.daemon.ready.wait(), LEAD_S - 2)
+        await asyncio.sleep(started + LEAD_S - loop.time())
+        rig.sim.start()
+        await rig.wait_records(1, timeout_s=rig.sim.duration_s + 60)
+    outline = rig.records[0]["outline"]
+    assert outline["status"] == "measured", outline
+    assert set(outline["scans"]) == {"overhead", "left", "right", "upstream"}
+    assert outline["scans"]["upstream"] > 10
+    length, width, height = shape.truth_m
+    assert abs(outline["length_m"] - length) <= max(0.05, 0.01 * length), outline
+    assert abs(outline["width_m"] - width) <= max(0.05, 0.01 * width), outline
+    assert abs(outline["height_m"] - height) <= max(0.05, 0.01 * height), outline
+    # the pair found the WIM profile's scale (the simulated axle timing is close to the truth) and the
+    # combined uncertainty is below the profile's own 0.5 %
+    assert outline["speed_correction"] is not None and abs(outline["speed_correction"]) < 0.01, outline
+    assert 0 < outline["u_speed_rel"] < 0.005
+    assert outline["u_length_m"] < 0.005 * length
+
+    from click.testing import CliRunner
+
+    from edge.cli import main
+
+    said = CliRunner().invoke(
+        main, ["rules", "explain", rig.records[0]["id"], "--database", rig.config.evidence.database]
+    )
+    assert said.exit_code == 0, said.output
+    assert (
+        f"  测速校正 Speed pair: WIM speed profile {outline['speed_correction'] * 100:+.2f} % off"
+        in said.output
+    )
+
+
+def test_a_speed_scanner_must_pair_with_a_gantry_scanner_upstream() -> None:
+    from edge.config import OFFLINE_DEVICES
+
+    mounts = speed_pair_gantry(4.0)
+    section = outline_section(mounts, dict.fromkeys((m.name for m in mounts), "socket://127.0.0.1:1"))
+    base = {"site": {"id": "s1", "lane": 1}, "devices": OFFLINE_DEVICES}
+    config = Config.model_validate({**base, "outline": section})
+    assert [s.speed_pair for s in config.outline.scanners] == ["", "", "", "overhead"]
+    wrong = [
+        ({"speed_pair": "nobody"}, "must name another scanner"),
+        ({"speed_pair": "upstream"}, "must name another scanner"),  # itself, a speed scanner
+        ({"x_m": 0.5}, "at least 1 m upstream"),  # downstream of its partner
+    ]
+    for change, message in wrong:
+        scanners = [*section["scanners"][:3], {**section["scanners"][3], **change}]
+        with pytest.raises(ValueError, match=message):
+            Config.model_validate({**base, "outline": {**section, "scanners": scanners}})
 
 
 def test_a_lane_without_the_section_has_no_gantry(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import numpy as np
 import pytest
 
 from edge.config import OFFLINE_DEVICES, Config, TrustedKey
@@ -18,7 +19,12 @@ from edge.daemon import LaneDaemon
 from edge.downlink import DownlinkService, downlink_topic, parse_document
 from edge.downlink.documents import DocumentError
 from edge.downlink.signing import generate_ed25519, sign_document
+from edge.judge import judge_weighed, site_facts
+from edge.lane.crossing import Crossing, SampleWindow
+from edge.rules import LimitTable, Tyre, Verdict
 from edge.rules.registry import RegisteredVehicle, by_plate, check_registry, tolerance_m
+from edge.wim.estimate import WimMeasurement
+from edge.wim.weighing import Weighed
 from firmware_sim.lidar import LidarGantry
 from firmware_sim.lidar_scene import FAULTS, default_gantry
 from firmware_sim.scenario import load_scenario
@@ -88,6 +94,166 @@ def test_a_vehicle_is_compared_with_its_registration(
     if status == "modified":
         assert found.reasons()[0].startswith(f"非法改装: registry 晋B20002 {problem}")
     assert check_registry(by_plate([VAN]), "晋B20003", axle_count=3) is None
+
+
+S, D = Tyre.SINGLE, Tyre.DUAL
+PACKAGED_LIMITS = LimitTable.load(
+    Path(__file__).resolve().parents[1] / "edge" / "rules" / "limits_gb2016.toml"
+)
+
+
+# Expected limits written by hand from the sources:
+#   O62   交通运输部令2016年第62号 第三条 (2 axles 18,000; 3-axle truck 25,000; 4-axle truck 31,000;
+#         4-axle combination 36,000)
+#   N124  交公路发〔2016〕124号 附件 备注1 (a 2-axle truck is also capped by its registered gross) and
+#         备注4 (+1,000 kg for dual-tyre drive axles on air suspension: 26,000 / 32,000; 37,000 for a
+#         4-axle articulated one with semi-trailer axles >= 1,800 mm apart)
+@pytest.mark.parametrize(
+    ("registered", "site", "spacings", "tyres", "rule_id", "limit_kg", "source"),
+    [
+        pytest.param(
+            {"drive_air_suspension": True},
+            {},
+            [4.3, 1.35],
+            [S, D, D],
+            "3-rigid-air-suspension",
+            26000,
+            "registry + config",
+            id="N124 4: 3-axle, registry says air",
+        ),
+        pytest.param({}, {}, [4.3, 1.35], [S, D, D], "3-rigid", 25000, "config", id="O62: registry silent"),
+        pytest.param(
+            {},
+            {"assume_air_suspension": True},
+            [4.3, 1.35],
+            [S, D, D],
+            "3-rigid-air-suspension",
+            26000,
+            "config",
+            id="registry silent: the site's assumption stands",
+        ),
+        pytest.param(
+            {"drive_air_suspension": False},
+            {"assume_air_suspension": True},
+            [4.3, 1.35],
+            [S, D, D],
+            "3-rigid",
+            25000,
+            "registry + config",
+            id="registry says leaf springs: over the site's assumption",
+        ),
+        pytest.param(
+            {"drive_air_suspension": True},
+            {},
+            [4.3, 1.35],
+            [S, S, D],
+            "3-rigid",
+            25000,
+            "registry + config",
+            id="N124 4 needs dual tyres on the drive axles",
+        ),
+        pytest.param(
+            {"drive_air_suspension": True, "articulated": False},
+            {},
+            [1.9, 4.4, 1.35],
+            [S, S, D, D],
+            "4-rigid-air-suspension",
+            32000,
+            "registry",
+            id="N124 4: 8x4 truck, air",
+        ),
+        pytest.param(
+            {"drive_air_suspension": True, "articulated": True},
+            {},
+            [3.6, 7.0, 1.85],
+            [S, D, D, D],
+            "4-articulated-air-suspension",
+            37000,
+            "registry",
+            id="N124 4: 4-axle articulated, air, spread 1.85 m",
+        ),
+        pytest.param(
+            {"drive_air_suspension": True, "articulated": False},
+            {},
+            [3.6, 7.0, 1.85],
+            [S, D, D, D],
+            "4-combination",
+            36000,
+            "registry",
+            id="O62: 4-axle drawbar combination, air: no variant",
+        ),
+        pytest.param(
+            {"registered_gross_kg": 16000},
+            {},
+            [4.5],
+            [S, D],
+            "2-rigid",
+            16000,
+            "registry + config",
+            id="N124 1: 2-axle capped by its registered 16 t",
+        ),
+        pytest.param(
+            {"registered_gross_kg": 20000},
+            {},
+            [4.5],
+            [S, D],
+            "2-rigid",
+            18000,
+            "registry + config",
+            id="N124 1: a registered 20 t does not raise O62's 18 t",
+        ),
+    ],
+)
+def test_the_registrys_facts_set_the_limit_the_judge_applies(
+    registered: dict[str, Any],
+    site: dict[str, Any],
+    spacings: list[float],
+    tyres: list[Tyre],
+    rule_id: str,
+    limit_kg: int,
+    source: str,
+) -> None:
+    vehicle = RegisteredVehicle(plate="冀A3K721", axle_count=len(tyres), **registered)
+    config = _rules_config(**site)
+    facts = vehicle.facts(site_facts(config))
+    assert (facts is None) == (not registered)
+    crossing, weighed = _weighed(spacings, tyres, gross_kg=limit_kg + 500.0)
+    judgement = judge_weighed(crossing, weighed, config, PACKAGED_LIMITS, facts=facts)
+    assert judgement.limit.limit_kg == limit_kg
+    assert judgement.limit.rule_id == rule_id
+    assert judgement.facts is not None and judgement.facts.source == source
+    # 500 kg over the limit is within the 5 % tolerance: the right limit decides a pass
+    assert judgement.decision.verdict is Verdict.PASS
+    if rule_id.endswith("air-suspension"):
+        assert any(f"(facts: {source})" in note for note in judgement.limit.notes)
+    record = RegisteredVehicle.model_validate(vehicle.model_dump()).facts(site_facts(config))
+    assert record == facts  # the document round-trips to the same facts
+
+
+def _rules_config(**rules: Any) -> Config:
+    return Config.model_validate(
+        {"site": {"id": "s1", "lane": 1}, "devices": OFFLINE_DEVICES, "rules": rules}
+    )
+
+
+def _weighed(spacings: list[float], tyres: list[Tyre], gross_kg: float) -> tuple[Crossing, Weighed]:
+    n = len(tyres)
+    entry = 1.0 + np.concatenate(([0.0], np.cumsum(spacings))) / (10 / 3.6)  # 10 km/h
+    window = SampleWindow(np.zeros(0), np.zeros((0, 12), dtype=np.int32), 0)
+    crossing = Crossing(1, window, 1000, entry, entry + 6.0, tuple(t.value for t in tyres), (), None)
+    loads = (gross_kg / n,) * n
+    measurement = WimMeasurement(
+        axle_loads_kg=loads,
+        axle_spacings_m=tuple(spacings),
+        axle_speeds_kmh=(10.0,) * n,
+        speed_kmh=10.0,
+        gross_kg=gross_kg,
+        residual_rms_kg=10.0,
+        samples_used=1000,
+        samples_lost=0,
+        problems=(),
+    )
+    return crossing, Weighed(measurement, None, "preroll", ())
 
 
 def test_a_malformed_registry_is_rejected_whole() -> None:
@@ -162,6 +328,17 @@ SCENARIO = textwrap.dedent(
     front_overhang_m = 1.4
     rear_overhang_m = 1.8
     expected_verdict = "oversize"
+
+    [[truck]]
+    plate = "苏E30003"
+    body = "rigid"
+    speed_kmh = 16.0
+    axle_spacings_m = [4.3, 1.35]
+    axle_loads_kg = [6000.0, 10400.0, 10400.0]
+    tyres = ["single", "dual", "dual"]
+    front_overhang_m = 1.4
+    rear_overhang_m = 1.8
+    expected_verdict = "pass"
     """
 )
 
@@ -173,7 +350,7 @@ async def test_registry_and_permit_dimensions_end_to_end(
     path.write_text(SCENARIO, encoding="utf-8")
     rig = make_rig(load_scenario(path), mqtt_port=mosquitto.port, camera_dir=tmp_path / "camera", t0_s=4.0)
     lengths = [m.length_m for m in rig.sim.motions]
-    shapes = [_van(lengths[0], 2.5, 3.6), _van(lengths[1], 2.5, 4.4)]
+    shapes = [_van(lengths[0], 2.5, 3.6), _van(lengths[1], 2.5, 4.4), _van(lengths[2], 2.5, 3.7)]
     mounts = default_gantry(scan_hz=50.0)
     site = rig.config.site.id
     validity = {"valid_from_utc": "2026-01-01T00:00:00Z", "valid_until_utc": "2099-01-01T00:00:00Z"}
@@ -189,6 +366,9 @@ async def test_registry_and_permit_dimensions_end_to_end(
                     "height_m": 3.6,
                 },
                 {**VAN.model_dump(mode="json"), "length_m": round(lengths[1], 2)},
+                # 26.8 t on three axles: over 105 % of O62's 25 t, within 105 % of 124号's 26 t, which
+                # only the registry's word on the air suspension grants
+                {"plate": "苏E30003", "axle_count": 3, "drive_air_suspension": True, "height_m": 3.7},
             ],
         },
         "permits": {
@@ -246,9 +426,22 @@ async def test_registry_and_permit_dimensions_end_to_end(
         }
         await asyncio.sleep(max(0.0, started + LEAD_S - loop.time()))
         rig.sim.start()
-        await rig.wait_records(2, timeout_s=rig.sim.duration_s + 60)
+        await rig.wait_records(3, timeout_s=rig.sim.duration_s + 60)
     by_plate_read = {r["plate_reading"]["text"]: r for r in rig.records}
-    assert set(by_plate_read) == {"冀A10001", "晋B20002"}, "each plate read right"
+    assert set(by_plate_read) == {"冀A10001", "晋B20002", "苏E30003"}, "each plate read right"
+
+    air = by_plate_read["苏E30003"]
+    assert air["limit"]["limit_kg"] == 26000 and air["limit"]["rule_id"] == "3-rigid-air-suspension"
+    assert air["vehicle_facts"] == {
+        "air_suspension": True,
+        "articulated": False,
+        "registered_gross_kg": None,
+        "source": "registry + config",
+    }
+    assert air["registry"]["drive_air_suspension"] is True and air["registry"]["status"] == "matches"
+    gross = air["wim"]["gross_kg"]
+    assert gross > 25000 * 1.05, "weighed over O62's threshold: only the registry's facts let it pass"
+    assert air["verdict"] == ("pass" if gross <= 26000 * 1.05 else "overweight"), air["reasons"]
 
     legal = by_plate_read["冀A10001"]
     assert legal["verdict"] == "pass"
@@ -291,3 +484,19 @@ async def test_registry_and_permit_dimensions_end_to_end(
         + raised["permit"]["problems"][0].split("vehicle ")[1]
         in lines
     )
+    air_said = CliRunner().invoke(
+        main, ["rules", "explain", air["id"], "--database", rig.config.evidence.database]
+    )
+    assert air_said.exit_code == 0, air_said.output
+    air_lines = air_said.output.splitlines()
+    assert (
+        "车辆事实 Vehicle facts (registry + config): 空气悬架 air suspension 是 yes, 铰接列车 articulated 否 no"
+        in air_lines
+    )
+    assert (
+        "  登记事实 Registered facts (the limit's, 124号 备注1/4): 空气悬架 air suspension 是 yes"
+        in air_lines
+    )
+    assert any(
+        "3-rigid-air-suspension" in line and "(facts: registry + config)" in line for line in air_lines
+    ), air_lines

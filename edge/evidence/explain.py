@@ -173,7 +173,10 @@ _STATE = {"over": "over", "uncertain": "uncertain"}
 _WORD = {"height": ("超高", "高"), "width": ("超宽", "宽"), "length": ("超长", "长")}
 _REGISTRY = {
     "matches": ("与登记一致", "matches its registration"),
-    "modified": ("非法改装", "outside the GB 21861 tolerance of its registration (possibly illegally modified)"),
+    "modified": (
+        "非法改装",
+        "outside the GB 21861 tolerance of its registration (possibly illegally modified)",
+    ),
     "axles_differ": ("轴数与登记不符", "axle count differs from the registration"),
     "not_checked": ("外廓未测，未比对", "outline not measured: not compared"),
 }
@@ -193,6 +196,11 @@ def _outline_and_registry(record: EvidenceRecord) -> list[str]:
             f"外廓 Outline: 高 height {_m(outline.height_m)}, 宽 width {_m(outline.width_m)},"
             f" 长 length {_m(outline.length_m)} ({u}; k = {outline.coverage:g})"
         )
+        if outline.speed_correction is not None and outline.u_speed_rel is not None:
+            lines.append(
+                f"  测速校正 Speed pair: WIM speed profile {outline.speed_correction * 100:+.2f} % off, corrected;"
+                f" speed u {outline.u_speed_rel * 100:.2f} % (docs/outline.md)"
+            )
         limits = outline.limits_m
         lines.append(
             f"外廓限值 Oversize limits: 高 height {limits.get('height_m', 0):g} m, 宽 width"
@@ -223,4 +231,19 @@ def _outline_and_registry(record: EvidenceRecord) -> list[str]:
         )
         for problem in registry.problems:
             lines.append(f"  不符项 Field: {problem}")
+        said = [
+            f"空气悬架 air suspension {_yes_no(registry.drive_air_suspension)}"
+            if registry.drive_air_suspension is not None
+            else "",
+            f"铰接列车 articulated {_yes_no(registry.articulated)}"
+            if registry.articulated is not None
+            else "",
+            f"行驶证总质量 registered gross {_kg(registry.registered_gross_kg)}"
+            if registry.registered_gross_kg is not None
+            else "",
+        ]
+        if any(said):
+            lines.append(
+                "  登记事实 Registered facts (the limit's, 124号 备注1/4): " + ", ".join(w for w in said if w)
+            )
     return lines

@@ -156,6 +156,14 @@ class RecordOutline(_Part):
     scans: dict[str, int] = Field(default_factory=dict, description="Scans of each scanner used.")
     points: int | None = None
     rejected: int | None = Field(None, description="Echoes the outlier tests rejected.")
+    speed_correction: float | None = Field(
+        None,
+        description="With a speed scanner (outline.scanners speed_pair): the relative error e of the WIM speed"
+        " profile found by combining the pair's with the profile's own (the profile was divided by 1 + e).",
+    )
+    u_speed_rel: float | None = Field(
+        None, description="Relative 1-sigma uncertainty of the speed behind the length (with a speed scanner)."
+    )
 
 
 class RecordRegistry(_Part):
@@ -174,6 +182,11 @@ class RecordRegistry(_Part):
         default_factory=list, description="Each names the registered field that failed."
     )
     tolerance: str = Field(description="The tolerance applied and its source.")
+    drive_air_suspension: bool | None = Field(
+        None, description="Registered: drive axle(s) on air suspension (used by the judgement when set)."
+    )
+    articulated: bool | None = Field(None, description="Registered: tractor + semi-trailer (when set).")
+    registered_gross_kg: int | None = Field(None, description="Registered gross, 行驶证总质量 (kg, when set).")
 
 
 class RecordWatchMatch(_Part):

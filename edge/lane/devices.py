@@ -48,7 +48,7 @@ def build_driver(
 
 
 #: A gantry scanner's keys that say where it hangs (edge/outline), not how to talk to it.
-_MOUNT_KEYS = frozenset({"name", "y_m", "z_m", "mount_deg", "x_m"})
+_MOUNT_KEYS = frozenset({"name", "y_m", "z_m", "mount_deg", "x_m", "speed_pair"})
 
 
 def build_lidar(scanner: LidarScannerConfig, expected: type[D], **wiring: Any) -> D:

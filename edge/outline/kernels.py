@@ -18,6 +18,7 @@ __all__ = [
     "extents",
     "extents_from_rows",
     "neighbour_counts",
+    "profile_shift",
     "range_noise_sigma",
     "scan_points",
     "scan_rows",
@@ -339,6 +340,92 @@ def extents(
     return extents_from_rows(rows, rows[:, 0].copy(), trim)
 
 
+@numba.njit(cache=True, nogil=True)
+def _sq_misfit(xq: F64, shift: float, zq: F64, xs: F64, zs: F64) -> float:
+    """Sum over i of (zq[i] - np.interp(xq[i] + shift, xs, zs, left=0, right=0))^2, both x increasing:
+    one walk along xs (no search per point)."""
+    n = xs.size
+    total = 0.0
+    j = 0
+    for i in range(xq.size):
+        x = xq[i] + shift
+        if x < xs[0] or x > xs[n - 1]:
+            v = 0.0
+        else:
+            while j < n - 1 and xs[j + 1] <= x:
+                j += 1
+            if j == n - 1:
+                v = zs[n - 1]
+            else:
+                slope = (zs[j + 1] - zs[j]) / (xs[j + 1] - xs[j])
+                v = slope * (x - xs[j]) + zs[j]
+        d = zq[i] - v
+        total += d * d
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _shift_cost(xa: F64, za: F64, xb: F64, zb: F64, shift: float) -> float:
+    return (_sq_misfit(xa, shift, za, xb, zb) + _sq_misfit(xb, -shift, zb, xa, za)) / (xa.size + xb.size)
+
+
+@numba.njit(cache=True, nogil=True)
+def profile_shift(
+    xa: F64, za: F64, xb: F64, zb: F64, max_shift_m: float, coarse_m: float, fine_m: float, edge_m: float
+) -> F64:
+    """The shift of height profile B behind profile A and its uncertainty
+    (:func:`edge.outline.reference.profile_shift_ref` defines it)."""
+    out = np.full(4, np.nan)
+    out[3] = 0.0
+    if xa.size < 8 or xb.size < 8:
+        return out
+    for i in range(1, xa.size):
+        if xa[i] < xa[i - 1]:
+            return out
+    for i in range(1, xb.size):
+        if xb[i] < xb[i - 1]:
+            return out
+    coarse = np.arange(-max_shift_m, max_shift_m + 0.5 * coarse_m, coarse_m)
+    best, best_cost = 0, np.inf
+    for i in range(coarse.size):
+        c = _shift_cost(xa, za, xb, zb, coarse[i])
+        if c < best_cost:
+            best, best_cost = i, c
+    if best == 0 or best == coarse.size - 1:
+        return out
+    fine = coarse[best] + np.arange(-coarse_m, coarse_m + 0.5 * fine_m, fine_m)
+    cost_f = np.empty(fine.size)
+    k, k_cost = 0, np.inf
+    for i in range(fine.size):
+        cost_f[i] = _shift_cost(xa, za, xb, zb, fine[i])
+        if cost_f[i] < k_cost:
+            k, k_cost = i, cost_f[i]
+    shift = fine[k]
+    if 0 < k < fine.size - 1:
+        c0, c1, c2 = cost_f[k - 1], cost_f[k], cost_f[k + 1]
+        curve = c0 - 2.0 * c1 + c2
+        if curve > 0:
+            shift += 0.5 * fine_m * (c0 - c2) / curve
+    step_a = np.median(np.diff(xa))
+    step_b = np.median(np.diff(xb))
+    s2 = 0.0
+    s4 = 0.0
+    prev = 0.0
+    for i in range(za.size + 1):
+        cur = za[i] if i < za.size else 0.0
+        j = abs(cur - prev)
+        if j > edge_m:
+            s2 += j * j
+            s4 += j * j * j * j
+        prev = cur
+    n_eff = s2 * s2 / s4 if s4 > 0 else 1.0
+    out[0] = shift
+    out[1] = math.sqrt((step_a * step_a + step_b * step_b) / 6.0 / n_eff)
+    out[2] = math.sqrt(cost_f[k])
+    out[3] = 1.0
+    return out
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel on a tiny input."""
     ranges = np.array([[1000, 1200, 0, 1100]], dtype=np.uint16)
@@ -351,3 +438,5 @@ def warm_up() -> None:
     rows = scan_rows(pts, scan, keep, 1, 0.01, 0, np.zeros(scan.size, dtype=np.int64), 2, 4)
     extents_from_rows(rows, travel(np.ascontiguousarray(rows[:, 0]), t, v), 0)
     range_noise_sigma(ranges)
+    xs = np.linspace(0.0, 1.0, 9)
+    profile_shift(xs, xs, xs, xs, 0.1, 0.01, 0.001, 0.1)

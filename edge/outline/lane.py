@@ -35,7 +35,14 @@ from edge.config import OutlineConfig
 from edge.lane.devices import build_lidar
 from edge.lane.session import VehicleSession
 from edge.outline.limits import ORDER_62_LIMITS, OversizeVerdict, judge_outline
-from edge.outline.measure import Outline, PreparedScans, ScannerScans, finish_outline, prepare_outline
+from edge.outline.measure import (
+    Outline,
+    OutlineParams,
+    PreparedScans,
+    ScannerScans,
+    finish_outline,
+    prepare_outline,
+)
 from edge.wim.motion import SpeedProfile
 
 __all__ = ["KEEP_S", "LaneOutline", "OutlineResult"]
@@ -47,6 +54,10 @@ KEEP_S = 120.0
 #: After the window's end, scans already sent may still be on the wire this long.
 _SETTLE_S = 0.05
 _POLL_S = 0.02
+#: A speed scanner upstream of the gantry saw the vehicle earlier: its window starts this much earlier per
+#: metre upstream (the slowest vehicle measured, 0.5 m/s).  Other vehicles in that window are left out by
+#: position (edge/outline/measure.py).
+_PAIR_S_PER_M = 2.0
 
 
 @dataclass(frozen=True)
@@ -164,9 +175,14 @@ class LaneOutline:
             end = min(end, *later)
         scans: list[ScannerScans] = []
         counts: dict[str, int] = {}
+        x_of = {spec.name: spec.x_m for spec in self.config.scanners}
         for spec in self.config.scanners:
             ring = self.rings[spec.name]
-            times, ranges = ring.between(start, end)
+            if spec.speed_pair:
+                early = (x_of[spec.speed_pair] - spec.x_m) * _PAIR_S_PER_M
+                times, ranges = ring.between(enter - pad - early, leave + pad)
+            else:
+                times, ranges = ring.between(start, end)
             counts[spec.name] = int(times.size)
             if times.size:
                 scans.append(
@@ -179,6 +195,8 @@ class LaneOutline:
                         spec.y_m,
                         spec.z_m,
                         spec.x_m,
+                        spec.name,
+                        spec.speed_pair,
                     )
                 )
         if not scans:
@@ -231,7 +249,8 @@ class LaneOutline:
         t0, t1 = ready.window
         grid = np.linspace(min(t0, profile.t_start_s) - 1.0, max(t1, profile.t_end_s) + 1.0, 64)
         speeds = np.array([profile.speed_at(float(t)) for t in grid])
-        outline = finish_outline(ready.prepared, grid, speeds)
+        params = OutlineParams(speed_rel_sigma=self.config.speed_rel_sigma)
+        outline = finish_outline(ready.prepared, grid, speeds, params)
         if not outline.valid:
             return OutlineResult(
                 "unavailable", f"too few points on the vehicle ({outline.points} echoes)", scans=ready.scans

@@ -15,6 +15,16 @@ The steps, each a kernel with a NumPy reference:
 Uncertainty (1 sigma): range noise (estimated from the scans themselves) and the beam spacing at the point
 that sets the dimension (uniform: spacing / sqrt(12)) for width and height; the sampling step at each end
 and the speed profile's relative uncertainty for length.
+
+The length is only as good as the speed profile: 0.5 % off in speed is 0.5 % off in length.  A speed
+pair corrects it: a second scanner (``speed_pair`` names its partner) hangs a known distance D along the
+lane from its partner, looking the same way.  Mapped through the speed profile, both see the same height
+profile of the vehicle; if the profile is off by a factor (1 + e), the second one's copy lies e D behind
+(:func:`~edge.outline.kernels.profile_shift` finds that shift).  e from the pair and the profile's own
+relative uncertainty (``speed_rel_sigma``, prior e = 0) are combined weighted by their inverse variances;
+the speed profile is divided by (1 + e), and the combined uncertainty goes into the length's.  The pair's
+scans set nothing else (a vehicle following close behind may be in its window; rows outside the
+partner's extent plus the search range are left out).
 """
 
 from __future__ import annotations
@@ -33,8 +43,10 @@ __all__ = [
     "OutlineParams",
     "PreparedScans",
     "ScannerScans",
+    "SpeedPair",
     "finish_outline",
     "measure_outline",
+    "pair_speed_error",
     "prepare_outline",
 ]
 
@@ -52,6 +64,9 @@ class ScannerScans:
     mount_y_m: float
     mount_z_m: float
     scanner_x_m: float = 0.0
+    name: str = ""
+    #: the name of the scanner this one forms a speed pair with (its scans then measure only the speed)
+    speed_pair: str = ""
 
     @classmethod
     def from_device(
@@ -64,6 +79,8 @@ class ScannerScans:
         mount_y_m: float,
         mount_z_m: float,
         scanner_x_m: float = 0.0,
+        name: str = "",
+        speed_pair: str = "",
     ) -> ScannerScans:
         """From a driver's scans (ranges in mm as floats, angles in the scanner's own frame) and the
         scanner's mounting (``mount_deg`` turns the scanner's angle into the lane's)."""
@@ -71,7 +88,16 @@ class ScannerScans:
         raw = np.clip(np.rint(ranges), 0, 65535).astype(np.uint16)
         k = np.arange(raw.shape[1], dtype=np.float64)
         angles = np.radians(start_angle_deg + k * angular_step_deg + mount_deg)
-        return cls(np.asarray(times_s, dtype=np.float64), raw, angles, mount_y_m, mount_z_m, scanner_x_m)
+        return cls(
+            np.asarray(times_s, dtype=np.float64),
+            raw,
+            angles,
+            mount_y_m,
+            mount_z_m,
+            scanner_x_m,
+            name,
+            speed_pair,
+        )
 
     @property
     def angular_step_rad(self) -> float:
@@ -97,7 +123,13 @@ class OutlineParams:
     z_min_m: float = 0.15  # echoes below this are the road
     speed_rel_sigma: float = 0.005
     support_reach: int = 2  # beams on either side that may vouch for an echo in the same scan
-    support_gap_m: float = 0.08  # relative 1-sigma error of the speed profile
+    support_gap_m: float = 0.08
+    #: speed pair: the shift is searched within +/- (this many speed_rel_sigma x D + shift_search_min_m)
+    shift_search_sigmas: float = 5.0
+    shift_search_min_m: float = 0.05
+    shift_coarse_m: float = 0.005
+    shift_fine_m: float = 0.0005
+    shift_edge_m: float = 0.3  # a jump of the profile's top above this is an edge that fixes the shift
 
 
 @dataclass(frozen=True)
@@ -111,10 +143,30 @@ class Outline:
     points: int
     rejected: int
     range_sigma_m: float
+    #: the speed profile was divided by (1 + speed_correction) (0 without a speed pair)
+    speed_correction: float = 0.0
+    #: the relative 1-sigma uncertainty of the speed used (the profile's alone, or combined with the pair)
+    u_speed_rel: float = float("nan")
+    #: what the speed pair alone said: e and its 1-sigma (nan without a pair, or when it found no match)
+    pair_speed_error: float = float("nan")
+    u_pair_speed_error: float = float("nan")
 
     @property
     def valid(self) -> bool:
         return math.isfinite(self.length_m) and math.isfinite(self.width_m) and math.isfinite(self.height_m)
+
+
+@dataclass(frozen=True)
+class SpeedPair:
+    """The height profiles (per-scan rows of :func:`~edge.outline.kernels.scan_rows`, column 0 = scan
+    time) of a speed pair: ``a`` the partner (an outline scanner), ``b`` the pair scanner, and where each
+    hangs along the lane."""
+
+    name: str
+    rows_a: F64
+    rows_b: F64
+    x_a_m: float
+    x_b_m: float
 
 
 @dataclass(frozen=True)
@@ -135,6 +187,7 @@ class PreparedScans:
     #: on the reference path, which recomputes everything in finish_outline
     rows: F64 | None = None
     rows_scanner_x_m: F64 | None = None
+    pairs: tuple[SpeedPair, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -159,6 +212,8 @@ def prepare_outline(
             kernels.range_noise_sigma,
             kernels.beam_support,
         )
+    pair_scans = [s for s in scans if s.speed_pair]
+    scans = [s for s in scans if not s.speed_pair]
     clouds: list[F64] = []
     keys: list[npt.NDArray[np.int64]] = []
     steps: list[F64] = []
@@ -226,6 +281,14 @@ def prepare_outline(
         )
         by_scanner = np.array([float(x[0]) if x.size else 0.0 for x in scanner_x])
         rows_x = by_scanner[rows[:, 7].astype(np.int64)]
+    pairs = tuple(
+        pair
+        for pair in (
+            _speed_pair(b, scans, points, scan_key, keep, ids, range_sigma, params, use_reference)
+            for b in pair_scans
+        )
+        if pair is not None
+    )
     return PreparedScans(
         points,
         scan_key,
@@ -236,7 +299,116 @@ def prepare_outline(
         range_sigma,
         rows,
         rows_x,
+        pairs,
     )
+
+
+def _rows(
+    points: F64,
+    scan_key: npt.NDArray[np.int64],
+    keep: npt.NDArray[np.bool_],
+    ids: npt.NDArray[np.int64],
+    band: float,
+    params: OutlineParams,
+    use_reference: bool,
+) -> F64:
+    scan_rows = reference.scan_rows_ref if use_reference else kernels.scan_rows
+    return scan_rows(
+        np.ascontiguousarray(points),
+        np.ascontiguousarray(scan_key),
+        np.ascontiguousarray(keep),
+        params.min_points_per_scan,
+        band,
+        params.scan_trim,
+        np.ascontiguousarray(ids),
+        params.median_half,
+        4,
+    )
+
+
+def _speed_pair(
+    b: ScannerScans,
+    scans: Sequence[ScannerScans],
+    points: F64,
+    scan_key: npt.NDArray[np.int64],
+    keep: npt.NDArray[np.bool_],
+    ids: npt.NDArray[np.int64],
+    range_sigma: float,
+    params: OutlineParams,
+    use_reference: bool,
+) -> SpeedPair | None:
+    """The height profiles of a pair scanner and its partner (None: the partner sent no scans, or the
+    pair scanner saw nothing)."""
+    present = [s for s in scans if s.ranges_mm.shape[0]]
+    partner = next((i for i, s in enumerate(present) if s.name == b.speed_pair), None)
+    if partner is None or b.ranges_mm.shape[0] == 0:
+        return None
+    band = max(params.band_sigmas * range_sigma, params.band_min_m)
+    mine = ids == partner
+    rows_a = _rows(points[mine], scan_key[mine], keep[mine], ids[mine], band, params, use_reference)
+    to_points, counts, supports = (
+        (reference.scan_points_ref, reference.neighbour_counts_ref, reference.beam_support_ref)
+        if use_reference
+        else (kernels.scan_points, kernels.neighbour_counts, kernels.beam_support)
+    )
+    ranges = np.ascontiguousarray(b.ranges_mm)
+    pts, scan = to_points(
+        ranges,
+        b.times_s,
+        b.angles_rad,
+        b.mount_y_m,
+        b.mount_z_m,
+        b.scanner_x_m,
+        np.array([0.0, 1.0]),
+        np.array([1.0, 1.0]),
+        params.y_half_m,
+        params.z_min_m,
+    )
+    if pts.shape[0] == 0:
+        return None
+    support = supports(ranges, b.angles_rad, params.support_reach, params.support_gap_m)
+    space = np.column_stack([pts[:, 4] * params.neighbour_speed_m_s, pts[:, 1], pts[:, 2]])
+    keep_b = (counts(space, params.radius_m, params.min_neighbours) >= params.min_neighbours) & support[
+        scan, pts[:, 5].astype(np.int64)
+    ]
+    rows_b = _rows(pts, scan, keep_b, np.zeros(scan.size, dtype=np.int64), band, params, use_reference)
+    return SpeedPair(b.name, rows_a, rows_b, present[partner].scanner_x_m, b.scanner_x_m)
+
+
+def pair_speed_error(
+    pair: SpeedPair,
+    profile_t_s: F64,
+    profile_v_m_s: F64,
+    params: OutlineParams = OutlineParams(),
+    use_reference: bool = False,
+) -> tuple[float, float]:
+    """The speed profile's relative error e (it says (1 + e) times the true speed) as the speed pair
+    sees it, and its 1-sigma uncertainty; (nan, nan) when the two profiles do not match."""
+    travel, shift = (
+        (reference.travel_ref, reference.profile_shift_ref)
+        if use_reference
+        else (kernels.travel, kernels.profile_shift)
+    )
+    baseline = pair.x_b_m - pair.x_a_m
+    if abs(baseline) < 0.5 or pair.rows_a.shape[0] == 0 or pair.rows_b.shape[0] == 0:
+        return math.nan, math.nan
+    xa = travel(np.ascontiguousarray(pair.rows_a[:, 0]), profile_t_s, profile_v_m_s) - pair.x_a_m
+    xb = travel(np.ascontiguousarray(pair.rows_b[:, 0]), profile_t_s, profile_v_m_s) - pair.x_b_m
+    reach = abs(baseline) * params.shift_search_sigmas * params.speed_rel_sigma + params.shift_search_min_m
+    near = (xb >= xa[0] - reach) & (xb <= xa[-1] + reach)  # another vehicle is farther
+    r = shift(
+        xa,
+        np.ascontiguousarray(pair.rows_a[:, 3]),
+        np.ascontiguousarray(xb[near]),
+        np.ascontiguousarray(pair.rows_b[near, 3]),
+        reach,
+        params.shift_coarse_m,
+        params.shift_fine_m,
+        params.shift_edge_m,
+    )
+    if r[3] < 1:
+        return math.nan, math.nan
+    return float(r[0]) / baseline, float(r[1]) / abs(baseline)
 
 
 def finish_outline(
@@ -256,11 +428,20 @@ def finish_outline(
     )
     range_sigma = prepared.range_sigma_m
     keep = prepared.keep
+    speed = _SpeedFix(0.0, params.speed_rel_sigma)
+    for pair in prepared.pairs:
+        e_pair, u_pair = pair_speed_error(pair, profile_t_s, profile_v_m_s, params, use_reference)
+        if math.isfinite(e_pair) and u_pair > 0:
+            w_profile, w_pair = 1.0 / params.speed_rel_sigma**2, 1.0 / u_pair**2
+            e_fused = w_pair * e_pair / (w_profile + w_pair)
+            speed = _SpeedFix(e_fused, 1.0 / math.sqrt(w_profile + w_pair), e_pair, u_pair)
+            profile_v_m_s = profile_v_m_s / (1.0 + e_fused)
+            break
     if prepared.rows is not None and prepared.rows_scanner_x_m is not None:
         # the kernels' path: each scan's x from its time; the points themselves are done with
         x_rows = kernels.travel(np.ascontiguousarray(prepared.rows[:, 0]), profile_t_s, profile_v_m_s)
         e = kernels.extents_from_rows(prepared.rows, x_rows - prepared.rows_scanner_x_m, params.trim)
-        return _outline(e, prepared, params)
+        return _outline(e, prepared, params, speed)
     points = prepared.points  # x is (re)written here: no copy of the whole cloud
     points[:, 0] = (
         to_travel(np.ascontiguousarray(points[:, 4]), profile_t_s, profile_v_m_s) - prepared.scanner_x_m
@@ -277,17 +458,25 @@ def finish_outline(
         prepared.scanner_ids,
         params.median_half,
     )
-    return _outline(e, prepared, params)
+    return _outline(e, prepared, params, speed)
 
 
-def _outline(e: F64, prepared: PreparedScans, params: OutlineParams) -> Outline:
+@dataclass(frozen=True)
+class _SpeedFix:
+    correction: float
+    u_rel: float
+    pair: float = math.nan
+    u_pair: float = math.nan
+
+
+def _outline(e: F64, prepared: PreparedScans, params: OutlineParams, speed: _SpeedFix) -> Outline:
     """Dimensions and uncertainties from the extents (the order of :func:`edge.outline.kernels.extents`)."""
     range_sigma, step = prepared.range_sigma_m, prepared.step_rad
     x_lo, x_hi, y_lo, y_hi, z_hi, gap_f, gap_t, r_ylo, r_yhi, r_top = (float(v) for v in e)
     gap_f = 0.0 if math.isnan(gap_f) else gap_f
     gap_t = 0.0 if math.isnan(gap_t) else gap_t
     length = x_hi - x_lo + 0.5 * (gap_f + gap_t)
-    u_length = math.sqrt((gap_f**2 + gap_t**2) / 12.0 + (length * params.speed_rel_sigma) ** 2)
+    u_length = math.sqrt((gap_f**2 + gap_t**2) / 12.0 + (length * speed.u_rel) ** 2)
     u_y_lo = math.sqrt(range_sigma**2 + (r_ylo * step) ** 2 / 12.0)
     u_y_hi = math.sqrt(range_sigma**2 + (r_yhi * step) ** 2 / 12.0)
     u_height = math.sqrt(range_sigma**2 + (r_top * step) ** 2 / 12.0)
@@ -301,6 +490,10 @@ def _outline(e: F64, prepared: PreparedScans, params: OutlineParams) -> Outline:
         points=int(prepared.points.shape[0]),
         rejected=int(np.count_nonzero(~prepared.keep)),
         range_sigma_m=range_sigma,
+        speed_correction=speed.correction,
+        u_speed_rel=speed.u_rel,
+        pair_speed_error=speed.pair,
+        u_pair_speed_error=speed.u_pair,
     )
 
 

@@ -9,7 +9,12 @@ registration, 机动车登记); the lane compares the measured vehicle with them
   possibly illegally modified (非法改装).  The flag goes on the record and in the reasons; it does not
   change the verdict (the oversize limits and the weight decide that);
 * **axles**: the registered axle count and groups are facts on the record; a different count measured is
-  said (``axles_differ``), since it may as well be a misread plate.
+  said (``axles_differ``), since it may as well be a misread plate;
+* **facts the scale cannot measure** (optional): whether the drive axle(s) have air suspension, whether
+  the vehicle is a tractor + semi-trailer, and its registered gross (行驶证总质量).  When the registry
+  says so they replace the site's assumptions in the judgement (:meth:`RegisteredVehicle.facts`), so a
+  3-axle truck registered with air suspension gets the 124号 +1,000 kg variant and a 2-axle truck is
+  capped by its registered gross (124号 备注1, 备注4).  What the registry leaves out stays the site's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.plates.grammar import validate as plate_problems
+from edge.rules.limits import VehicleFacts
 
 __all__ = [
     "MODIFIED_FLAG",
@@ -55,6 +61,33 @@ class RegisteredVehicle(BaseModel):
     length_m: float | None = Field(None, gt=0, le=100, description="Registered length (m).")
     width_m: float | None = Field(None, gt=0, le=20, description="Registered width (m).")
     height_m: float | None = Field(None, gt=0, le=10, description="Registered height (m).")
+    drive_air_suspension: bool | None = Field(
+        None,
+        description="The drive axle(s) have air suspension (空气悬架; 124号 备注4 variants). Unset: the site's"
+        " assumption ([rules] assume_air_suspension) holds.",
+    )
+    articulated: bool | None = Field(
+        None, description="Tractor + semi-trailer (铰接列车). Unset: the site's assumption holds."
+    )
+    registered_gross_kg: int | None = Field(
+        None, ge=1000, le=200_000, description="行驶证 total mass (kg); caps a 2-axle truck (124号 备注1)."
+    )
+
+    def facts(self, site: VehicleFacts) -> VehicleFacts | None:
+        """The facts for the judgement: the registry's where it gives them, the site's (``site``) for the
+        rest; None when the registry gives none (the site's facts then stand alone)."""
+        given = (self.drive_air_suspension, self.articulated, self.registered_gross_kg)
+        if all(v is None for v in given):
+            return None
+        own = all(v is not None for v in given[:2])
+        return VehicleFacts(
+            air_suspension=site.air_suspension
+            if self.drive_air_suspension is None
+            else self.drive_air_suspension,
+            articulated=site.articulated if self.articulated is None else self.articulated,
+            registered_gross_kg=self.registered_gross_kg,
+            source="registry" if own else f"registry + {site.source}",
+        )
 
     @field_validator("plate")
     @classmethod
@@ -92,6 +125,15 @@ class RegistryFinding:
             "length_m": v.length_m,
             "width_m": v.width_m,
             "height_m": v.height_m,
+            **{
+                key: value
+                for key, value in (
+                    ("drive_air_suspension", v.drive_air_suspension),
+                    ("articulated", v.articulated),
+                    ("registered_gross_kg", v.registered_gross_kg),
+                )
+                if value is not None
+            },
             "status": self.status,
             "problems": list(self.problems),
             "tolerance": TOLERANCE_SOURCE,

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -38,11 +39,11 @@ from edge.evidence.record import (
     RecordWatchMatch,
 )
 from edge.evidence.recorder import Outcome, Recorder
-from edge.judge import judge_weighed
+from edge.judge import Judgement, judge_weighed, site_facts
 from edge.lane.devices import build_driver
 from edge.lane.sensing import Sensing
 from edge.lane.session import VehicleSession
-from edge.rules import LimitTable, Verdict
+from edge.rules import LimitTable, VehicleFacts, Verdict
 from edge.rules.permits import PermitFinding, apply_permit, check_permit, match_watchlist
 from edge.rules.registry import RegisteredVehicle, RegistryFinding, by_plate, check_registry
 from edge.rules.verdict import apply_outline, board_detail
@@ -219,27 +220,26 @@ class TollEntrance:
                 crossing.entry_t_s, crossing.exit_t_s, config.scale.entry_strip_x_m, config.scale.exit_x_m
             )
             outline = await self.outline.measure(session, profile)
-            decision = apply_outline(
-                judgement.decision,
-                outline.verdict,
-                config.outline.uncertain,
-                "" if outline.measured else outline.reason,
-            )
-            judgement = dataclasses.replace(
-                judgement, decision=dataclasses.replace(decision, reasons=(*decision.reasons, *outline.notes))
-            )
+            judgement = _judged_outline(judgement, outline, config)
         # The plate names the vehicle on the board when it is already read; it is waited for (at most
-        # plates.wait_s) only when a permit could turn a refusal into a pass.
+        # plates.wait_s) only when a permit or the registry's facts could turn a refusal into a pass.
         plate = self.plates.ready(session.curtain_enter_t_s) if self.plates is not None else None
         permits = self._permits()
         if (
             plate is None
             and self.plates is not None
-            and permits
+            and (permits or self._registered())
             and judgement.decision.verdict.refuses
         ):
             plate = await self.plates.result(session.curtain_enter_t_s)
         read = plate.result if plate is not None else None
+        facts = self._registry_facts(plate, config) if plate is not None else None
+        if facts is not None and facts != judgement.facts:
+            # The registry knows what the scale cannot measure (air suspension, registered gross): judge
+            # again on its word (the same weight; only the limit may move).
+            judgement = judge_weighed(crossing, weighed, config, self.limits, facts=facts)
+            if outline is not None:
+                judgement = _judged_outline(judgement, outline, config)
         finding = None
         if read is not None and plate is not None:
             finding = self._permit_finding(permits, plate, judgement, config, outline)
@@ -304,6 +304,26 @@ class TollEntrance:
             coverage=config.outline.coverage,
         )
 
+    def _registered(self) -> dict[str, RegisteredVehicle]:
+        """The registry's vehicles by plate (empty without a registry document)."""
+        document = self.documents("registry")
+        if document is None:
+            return {}
+        if self._registry[0] != id(document):
+            self._registry = (id(document), by_plate(document.vehicles))
+        return self._registry[1]
+
+    def _registry_facts(self, evidence: PlateEvidence, config: Config) -> VehicleFacts | None:
+        """The registry's facts for the tractor's plate as read (None: not registered, or no facts)."""
+        registry = self._registered()
+        if not registry:
+            return None
+        tractor, _ = plates_read(evidence)
+        vehicle = registry.get(tractor) if tractor else None
+        if vehicle is None:
+            return None
+        return vehicle.facts(site_facts(config))
+
     def _with_registry(
         self,
         record: EvidenceRecord,
@@ -314,12 +334,9 @@ class TollEntrance:
     ) -> EvidenceRecord:
         """The registry's facts about the plate read (the tractor's; else the trailer's) join the record,
         and a 非法改装 flag its reasons; the verdict is not changed."""
-        document = self.documents("registry")
-        if document is None:
+        registry = self._registered()
+        if not registry:
             return record
-        if self._registry[0] != id(document):
-            self._registry = (id(document), by_plate(document.vehicles))
-        registry = self._registry[1]
         tractor, trailer = plates_read(evidence)
         found: RegistryFinding | None = None
         for plate in (tractor, trailer):
@@ -469,8 +486,26 @@ def _with_outline(
             scans=dict(outline.scans),
             points=None if o is None else o.points,
             rejected=None if o is None else o.rejected,
+            **(
+                {}  # set only when a speed pair corrected the speed: other records keep their text
+                if o is None or not outline.measured or math.isnan(o.pair_speed_error)
+                else {"speed_correction": round(o.speed_correction, 5), "u_speed_rel": round(o.u_speed_rel, 5)}
+            ),
         )
     return record.model_copy(update=update) if update else record
+
+
+def _judged_outline(judgement: Judgement, outline: OutlineResult, config: Config) -> Judgement:
+    """The judgement with the outline's verdict (oversize, uncertain, unavailable) and notes applied."""
+    decision = apply_outline(
+        judgement.decision,
+        outline.verdict,
+        config.outline.uncertain,
+        "" if outline.measured else outline.reason,
+    )
+    return dataclasses.replace(
+        judgement, decision=dataclasses.replace(decision, reasons=(*decision.reasons, *outline.notes))
+    )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
