@@ -383,7 +383,7 @@ class RulesConfig(_Strict):
         2.0, gt=0.5, le=3.0, description="Axles closer than this (m) form one axle group (tandem, tridem)."
     )
     max_residual_fraction: float = Field(
-        0.04,
+        0.048,
         gt=0,
         le=1,
         description="Re-weigh when the RMS misfit of the axle-load model exceeds this fraction of the mean"
@@ -396,11 +396,13 @@ class RulesConfig(_Strict):
     min_speed_kmh: float = Field(1.0, ge=0, description="Re-weigh when any axle crossed slower than this.")
     max_speed_kmh: float = Field(40.0, gt=0, description="Re-weigh when any axle crossed faster than this.")
     max_speed_change_fraction: float = Field(
-        0.25,
+        0.13,
         gt=0,
         le=5,
         description="Re-weigh when axle speeds differ from their median by more than this fraction (speed changed"
-        " on the scale: braking, stop-and-go).",
+        " on the scale: braking, stop-and-go).  Normal driving changes speed by up to about 10 % over a scale"
+        " (fitted: at most 11 % on the bench); jumps at 30-40 km/h that a long scale would otherwise pass"
+        " show 14-15 %.",
     )
     max_profile_misfit_s: float = Field(
         0.012,
@@ -409,6 +411,15 @@ class RulesConfig(_Strict):
         description="Re-weigh when the axles' entry and exit strip times misfit the fitted constant-acceleration"
         " speed profile by more than this, RMS, in seconds of travel at the mean speed (jerky driving,"
         " stop-and-go; the strips' own timing jitter is a few ms). Needs 3 or more axles.",
+    )
+    max_accel_mps2: float = Field(
+        0.9,
+        gt=0,
+        le=5,
+        description="Re-weigh when the fitted speed profile's acceleration exceeds this (m/s², braking or"
+        " accelerating): the strips cannot tell so steady a change from a brake pulse (a jump), whose"
+        " load transfer and bounce the profile's correction does not follow; a short scale weighs the"
+        " axles at different moments of it.",
     )
     max_gross_uncertainty_fraction: float = Field(
         0.02,
@@ -515,6 +526,21 @@ class WimConfig(_Strict):
         description="Expanded uncertainty of the loads: the load fit's residuals are averaged in blocks of this"
         " length (s); the spread of the block means says how correlated, and so how telling, the misfit is"
         " (batch means).",
+    )
+    uncertainty_variance_factor: float = Field(
+        0.7,
+        gt=0,
+        le=4,
+        description="Expanded uncertainty of the loads: the batch-means variance is multiplied by this."
+        " Batch means over 0.1 s blocks overstate the long-run variance of residuals that oscillate at"
+        " the body and axle-hop frequencies; 0.7 is calibrated on the simulator's speed-change"
+        " population (bench/wim_accuracy.py, seed 11), 1 is the plain estimate.",
+    )
+    uncertainty_misfit_floor: bool = Field(
+        False,
+        description="Expanded uncertainty: take no less than (misfit / the misfit allowance)² of the steady"
+        " fit's residual as left by the body-dynamics fit (the estimator before max_accel_mps2 caught"
+        " jumps; it sends many normal crossings near the allowance to re-weigh).",
     )
     speed_profile: Literal["constant_acceleration", "per_axle_constant"] = Field(
         "constant_acceleration",

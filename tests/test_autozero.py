@@ -68,7 +68,10 @@ def test_a_zero_a_truck_away_from_the_calibration_raises_the_alarm_until_it_is_b
     loaded = zero.copy()
     loaded[:4] += 3000 * 50 / 4  # 3 t on platform 0
     tracker.adopt(loaded)  # e.g. a pre-roll accepted with no zero to compare it with
-    assert tracker.alarm and "differs from the calibration's by 3000 kg" in tracker.last_problem
+    assert (
+        tracker.alarm and "differs by +3000 kg from the calibration's on platform 1" in tracker.last_problem
+    )
+    assert "a load was on the scale" in tracker.last_problem
     assert tracker.observe(_empty(rng, zero))
     assert not tracker.alarm and tracker.state()["alarm"] is False
 
@@ -146,3 +149,7 @@ def test_the_weighing_stage_follows_a_harsh_site_ramp_cell_by_cell() -> None:
     assert weighing.zero.alarm
     drift = weighing.state()["zero_drift_from_calibration_kg"]
     assert drift[0] > 2800 and abs(drift[1]) < 10
+    # It got there in small steps that weighing followed: the message says drift, not a load.
+    message = weighing.state()["last_problem"]
+    assert "has drifted +" in message and "on platform 1" in message, message
+    assert "calibration's zero is stale" in message and "a load was on the scale" not in message

@@ -157,3 +157,32 @@ def test_body_terms_leave_a_steady_crossing_as_the_steady_fit_weighs_it() -> Non
     with_body = estimate_crossing(window, zero, entry_t, exit_t, SCALE, WimConfig())
     np.testing.assert_allclose(with_body.axle_loads_kg, steady.axle_loads_kg, rtol=0.005)
     assert with_body.residual_rms_kg == steady.residual_rms_kg  # re-weigh judges the steady misfit
+
+
+@pytest.mark.parametrize(
+    ("accel_mps2", "flagged"), [(-1.2, "braked at 1.20"), (1.0, "accelerated at 1.00"), (-0.5, "")]
+)
+def test_harder_braking_than_the_scale_can_follow_is_reweighed(accel_mps2: float, flagged: str) -> None:
+    """The strips cannot tell a steady 1.2 m/s² from a jump's brake pulse: re-weigh, saying so; 0.5 passes."""
+    from edge.wim.estimate import WimMeasurement
+
+    m = WimMeasurement(
+        axle_loads_kg=(6000.0, 10000.0),
+        axle_spacings_m=(4.5,),
+        axle_speeds_kmh=(30.0, 29.0),
+        speed_kmh=29.5,
+        gross_kg=16000.0,
+        residual_rms_kg=50.0,
+        samples_used=4000,
+        samples_lost=0,
+        problems=(),
+        accel_mps2=accel_mps2,
+        speed_change_fraction=0.05 if accel_mps2 > 0 else -0.05,
+        gross_uncertainty_kg=100.0,
+    )
+    reasons = stability_problems(m, RulesConfig())
+    about_accel = [r for r in reasons if "m/s² the scale can follow" in r]
+    if flagged:
+        assert len(about_accel) == 1 and flagged in about_accel[0], reasons
+    else:
+        assert reasons == []

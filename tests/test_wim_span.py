@@ -4,6 +4,7 @@ does not import firmware_sim: trucks at random lateral offsets, bouncing, one ce
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -103,3 +104,19 @@ def test_the_weighing_stage_raises_the_span_alarm_from_its_crossings() -> None:
     assert not healthy.span_alarm and drifted.span_alarm
     assert drifted.state()["span_check"]["alarm"] is True
     assert "platform 1:" in drifted.state()["span_check"]["message"]
+
+
+async def test_every_record_carries_the_span_check_at_its_verdict(make_rig: Any, short_scenario: Any) -> None:
+    """The lane's evidence records name the span check as it stood at each verdict: one more crossing
+    observed each time, and the alarm (here quiet: three trucks on healthy cells, below the 10 it needs)."""
+    rig = make_rig(short_scenario, None)
+    await rig.start()
+    try:
+        await rig.wait_records(len(short_scenario.trucks), timeout_s=rig.sim.duration_s + 60)
+    finally:
+        await rig.close()
+    checks = [record["calibration"]["span_check"] for record in rig.records]
+    assert [check["observations"] for check in checks] == list(range(1, len(short_scenario.trucks) + 1))
+    assert all(check["alarm"] is False for check in checks)
+    assert all(len(check["cross_ratio_median"]) == 3 for check in checks)
+    assert rig.daemon.health()["auto_zero"]["span_check"] == checks[-1]

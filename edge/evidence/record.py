@@ -120,6 +120,11 @@ class RecordCalibration(_Part):
     zero_source: str = Field(description="preroll, tracked or none.")
     dynamic_correction_factor: float = 1.0
     drift_monitor: dict[str, Any] = Field(default_factory=dict)
+    span_check: dict[str, Any] | None = Field(
+        None,
+        description="The load cells' span check at the verdict (edge.wim.span): alarm, message, observations,"
+        " each platform's median log cross ratio; absent where the scale has no 4-cell platforms.",
+    )
 
 
 class RecordPermit(_Part):

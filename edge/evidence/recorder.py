@@ -108,6 +108,8 @@ class Recorder:
         self.clock = HostClock()
         self._devices = devices
         self._drift = drift
+        # The lane's span check (edge.wim.span), read at the verdict; set by a site that has one.
+        self.span_check: Callable[[], dict[str, Any] | None] = lambda: None
         self._calibration = calibration
         self._wake_uplink = wake_uplink
         self._on_record = on_record
@@ -201,10 +203,17 @@ class Recorder:
                 zero_source=judgement.zero_source,
                 dynamic_correction_factor=judgement.correction_factor,
                 drift_monitor=self._drift(),
+                **self._span_check(),
             ),
             software=Software(version=__version__),
             attachments=[],
         )
+
+    def _span_check(self) -> dict[str, Any]:
+        """``span_check`` for the record's calibration part, only when the lane has a span check (so a
+        record of a site without one reads as before)."""
+        state = self.span_check()
+        return {} if state is None else {"span_check": state}
 
     def make_failed(
         self, session: VehicleSession, error: Exception, lane_output: dict[str, str]

@@ -94,6 +94,9 @@ class TollEntrance:
 
             self.outline = LaneOutline(config.outline)
         self.recorder = recorder_factory(self.device_health, self.drift.state)
+        span = self.weighing.span
+        if span is not None:
+            self.recorder.span_check = span.state
         self.captures = CaptureWriter.from_config(config)
         self.vehicles = 0
         self._background: set[asyncio.Task[Any]] = set()

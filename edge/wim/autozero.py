@@ -11,7 +11,10 @@ Load cells only ever see compression, so an empty scale reads *lower* than a loa
 lower than the current zero by more than ``max_step_kg`` therefore means the current zero was taken with a
 load on the scale (a daemon restarted under a truck, say): it is re-acquired at once and reported, never
 refused.  A zero that differs from the calibration's by more than ``alarm_kg`` on a platform (a truck's
-worth) raises ``alarm`` until a zero within it is acquired again.
+worth) raises ``alarm`` until a zero within it is acquired again.  Its message says how the zero got there:
+in one step (a load on the scale when it was taken, or a failed cell), or in steps each within
+``max_step_kg`` (a slow drift, e.g. temperature through the cells' zero coefficient, that weighing has
+followed all along: the calibration zero is stale, no load is on the scale).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class AutoZeroTracker:
     alarm: bool = False
     last_problem: str = ""
     _drift_kg: list[float] = field(default_factory=list)
+    _small_steps: int = 0  # updates since the zero was last within alarm_kg, each within max_step_kg
 
     def observe(self, counts: npt.NDArray[np.int32], acquire: bool = False) -> bool:
         """Offer the last empty-lane samples; returns True when the zero was updated.  With ``acquire``
@@ -78,18 +82,33 @@ class AutoZeroTracker:
 
     def adopt(self, zero_counts: F64) -> None:
         """Make ``zero_counts`` (checked by the caller) the current zero; update drift and the alarm."""
-        self.zero_counts = np.asarray(zero_counts, dtype=np.float64).copy()
+        new = np.asarray(zero_counts, dtype=np.float64).copy()
+        small_step = self.zero_counts is not None and bool(
+            np.all(np.abs(self._per_platform_kg(new - self.zero_counts)) <= self.max_step_kg)
+        )
+        self.zero_counts = new
         self.updates += 1
         if self.reference_counts is None:
             return
         drift = self._per_platform_kg(self.zero_counts - self.reference_counts)
         self._drift_kg = [round(float(v), 1) for v in drift]
         self.alarm = bool(np.any(np.abs(drift) > self.alarm_kg))
-        if self.alarm:
+        if not self.alarm:
+            self._small_steps = 0
+            return
+        platform = int(np.argmax(np.abs(drift)))
+        moved = f"{float(drift[platform]):+.0f} kg from the calibration's on platform {platform + 1}"
+        self._small_steps = self._small_steps + 1 if small_step and self._small_steps >= 0 else -1
+        if self._small_steps > 0:
             self.last_problem = (
-                f"the zero differs from the calibration's by {np.max(np.abs(drift)):.0f} kg on a platform:"
-                " a load was on the scale when it was taken, or a cell failed; it is taken again when the"
-                " lane is empty"
+                f"the zero has drifted {moved}, in steps of at most {self.max_step_kg:.0f} kg that weighing"
+                " followed (temperature or a creeping cell, not a load on the scale): the calibration's zero"
+                " is stale; check the cells and re-zero at the next calibration"
+            )
+        else:
+            self.last_problem = (
+                f"the zero differs by {moved}: a load was on the scale when it was taken, or a cell failed;"
+                " it is taken again when the lane is empty"
             )
 
     def _per_platform_kg(self, counts: F64) -> F64:

@@ -168,6 +168,16 @@ class CaptureWim(_Strict):
         le=2,
         description="Block length (s) of the batch means of the load fit's residuals (expanded uncertainty).",
     )
+    uncertainty_variance_factor: float = Field(
+        WimConfig.model_fields["uncertainty_variance_factor"].default,
+        gt=0,
+        le=4,
+        description="Factor on the batch-means variance of the expanded uncertainty (calibration).",
+    )
+    uncertainty_misfit_floor: bool = Field(
+        WimConfig.model_fields["uncertainty_misfit_floor"].default,
+        description="Floor the body fit's residual share at (misfit / allowance)² (the earlier estimator).",
+    )
     speed_profile: Literal["constant_acceleration", "per_axle_constant"] = Field(
         WimConfig.model_fields["speed_profile"].default,
         description="Axle motion of the axle-load fit (edge.wim.motion): one constant-acceleration profile"
