@@ -117,11 +117,13 @@ def prune_camera_folder(folder: Path, keep_s: float) -> None:
             pass
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """``field`` of /proc/<pid>/status in MiB: VmRSS, or its parts RssAnon (heaps, not reclaimable
+    without swap) and RssFile (mapped files: library code, reclaimable)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def stored(db: Path) -> int:
@@ -211,11 +213,13 @@ def main() -> None:
         started = time.monotonic()
         end = started + args.minutes * 60
         snapshot_taken = False
+        final_parts: tuple[float | None, float | None] = (None, None)
         while time.monotonic() < end and daemon.poll() is None:
             samples.append((time.monotonic() - started, stored(folder / "evidence.db"), rss_mib(daemon.pid)))
             if args.tracemalloc and not snapshot_taken and samples[-1][1] >= args.warm_up:
                 daemon.send_signal(signal.SIGUSR1)  # the baseline snapshot
                 snapshot_taken = True
+            final_parts = (round(rss_mib(daemon.pid, "RssAnon"), 1), round(rss_mib(daemon.pid, "RssFile"), 1))
             if args.trucks and samples[-1][1] >= args.trucks:
                 break
             if len(samples) % 30 == 0:
@@ -231,6 +235,7 @@ def main() -> None:
         broker.cleanup()
         log.close()
     result = summarise(samples, ready_mib, args.warm_up)
+    result["final_anon_mib"], result["final_file_mib"] = final_parts
     if args.tracemalloc and (folder / "tracemalloc.txt").exists():
         result["tracemalloc_growth_top"] = (folder / "tracemalloc.txt").read_text().splitlines()
     errors = sum(

@@ -31,6 +31,7 @@ from edge.evidence.store import outbox_backlog
 from edge.lock import StationLock
 from edge.metrics import Metrics
 from edge.query import QueryService
+from edge.residency import release_clean_library_pages
 from edge.rules import LimitTable
 from edge.service import Notifier, watchdog_interval_s
 from edge.sites.static_weighbridge import StaticWeighbridge
@@ -120,6 +121,7 @@ class LaneDaemon:
         started = time.monotonic()
         with self.lock:  # refuses to start when another daemon holds the database or a port
             await asyncio.to_thread(kernels.warm_up)
+            release_clean_library_pages()  # LLVM's code, needed only to load the kernels (edge/residency.py)
             await self.store.open()
             try:
                 await self.recorder.open()  # the disk-full spool: reserved now, while there is room
