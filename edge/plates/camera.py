@@ -1,12 +1,14 @@
 """Lane cameras through OpenCV: a USB index, an RTSP/HTTP URL, or a folder that JPEG frames land in.
 
 A camera runs its own thread that keeps the last few seconds of frames, each stamped with the host's
-monotonic clock when it arrived.  Frames are kept encoded (the camera's own JPEG bytes; a stream's frames
-are encoded as JPEG on arrival) and decoded again only when a vehicle's frames are read
-(:attr:`Frame.image`): eight seconds of 1280x720 frames held decoded were 2.6 MiB each, about 9 of them
-from a folder camera and 200 from a 25 fps stream, the largest part of the plate path's resident memory
-after its models (issue 19, ``bench/rss.py``).  When the separator sees a vehicle, the daemon takes the frames from a
+monotonic clock when it arrived.  When the separator sees a vehicle, the daemon takes the frames from a
 window around that moment (:meth:`Camera.frames_between`): the truck's approach, already recorded.
+
+Frames are kept encoded, the camera's own JPEG bytes, and decoded again only when a vehicle's frames
+are read (:attr:`Frame.image`, 5 ms for 1280x720): held decoded, eight seconds of frames were 2.6 MiB
+each, about 9 from a folder camera, and would be 200 from a 25 fps stream (issue 19, ``bench/rss.py``).
+A stream's frames are encoded as JPEG (quality 95) on arrival, which costs CPU (a few ms a frame)
+instead of half a gigabyte.
 
 - **USB index** (``"0"``) and **URLs** (``rtsp://...``) use ``cv2.VideoCapture``; a stream that stops is
   reopened with back-off, and the camera's state says why.
