@@ -105,9 +105,11 @@ def main() -> None:
     renderer = PlateRenderer()
     rng = np.random.default_rng(args.seed)
 
-    def render(k: int) -> np.ndarray:
-        frame, _ = renderer.frame_sample(rng, size=(1280, 720), plates=[plates[k % len(plates)]])
-        return frame
+    def render(k: int, truck: int | None = None) -> Frame:
+        """A frame as the lane camera keeps it: the simulated camera's JPEG bytes (decoded when read)."""
+        plate = plates[(k if truck is None else truck) % len(plates)]
+        image, _ = renderer.frame_sample(rng, size=(1280, 720), plates=[plate])
+        return Frame.from_image(float(k), image, f"{k}.jpg", quality=90)
 
     pool = [render(k) for k in range(args.pool)]
     import onnxruntime  # noqa: F401  (counted before the models, as in the daemon at ready)
@@ -124,8 +126,7 @@ def main() -> None:
         frames = []
         for shot in range(args.frames):
             k = truck * args.frames + shot
-            image = pool[k % len(pool)] if pool else render(truck)
-            frames.append(("front", Frame(float(k), image, f"{k}.jpg")))
+            frames.append(("front", pool[k % len(pool)] if pool else render(k, truck)))
         t0 = time.perf_counter()
         if workers:
             workers[truck % len(workers)].submit(lane._read_frames, frames).result()

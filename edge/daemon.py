@@ -22,6 +22,7 @@ from edge import health as _health
 from edge.actuate.lane_output import DISK_FULL_LINE
 from edge.calibration import active_calibration, apply_calibration
 from edge.config import Config
+from edge.counters import StationCounters
 from edge.downlink import DownlinkService
 from edge.evidence import EvidenceStore, Retention
 from edge.evidence.record import EvidenceRecord
@@ -30,6 +31,7 @@ from edge.evidence.store import outbox_backlog
 from edge.lock import StationLock
 from edge.metrics import Metrics
 from edge.query import QueryService
+from edge.residency import release_clean_library_pages
 from edge.rules import LimitTable
 from edge.service import Notifier, watchdog_interval_s
 from edge.sites.static_weighbridge import StaticWeighbridge
@@ -69,6 +71,7 @@ class LaneDaemon:
         )
         self.store = EvidenceStore(config.evidence.database)
         self.retention = Retention.from_config(self.store, config)  # evidence.budget_mb
+        self.counters = StationCounters(config.evidence.database)  # kept across restarts (edge/counters.py)
         zero = None if self.calibration is None else np.asarray(self.calibration.zero_counts, np.float64)
         # Prometheus (off by default): verdicts and latency per record, the rest from the status snapshot.
         self.metrics = Metrics(config.site.id, config.site.lane) if config.metrics.enabled else None
@@ -118,11 +121,14 @@ class LaneDaemon:
         started = time.monotonic()
         with self.lock:  # refuses to start when another daemon holds the database or a port
             await asyncio.to_thread(kernels.warm_up)
+            release_clean_library_pages()  # LLVM's code, needed only to load the kernels (edge/residency.py)
             await self.store.open()
             try:
                 await self.recorder.open()  # the disk-full spool: reserved now, while there is room
                 # The heartbeat's vehicle count goes on from the last run: every vehicle has a record.
                 self.site.vehicles = (await self.store.counts())["records"] + self.recorder.waiting_for_disk
+                # Refusal and write-error counts and the drift monitor go on from the last run too.
+                self.counters.restore(self, await asyncio.to_thread(self.counters.load))
                 await self.downlink.load()  # a stored remote config applies from the first vehicle
                 await self.site.start()
                 # Tools and tests wait for this line: keep its words.
@@ -245,6 +251,7 @@ class LaneDaemon:
     async def _write_status(self, state: str) -> None:
         """The status file ``edge status`` reads (beside the database), and the metrics' snapshot."""
         document = _health.status_document(self, state)
+        await asyncio.to_thread(self.counters.save, self.counters.collect(self))
         try:
             outbox = await asyncio.to_thread(outbox_backlog, self.config.evidence.database)
         except Exception as exc:  # a read-only look; never the lane's problem

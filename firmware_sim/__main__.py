@@ -1,6 +1,10 @@
 """Run the simulated lane standalone, for a technician's bench:
 
     python -m firmware_sim [--scenario default] [--repeat N] [--link-dir DIR]
+    python -m firmware_sim --back-to-back 38 --gap-s 0.6   # dense traffic, a truck every ~3.4 s
+
+``--back-to-back KMH`` drives the trucks straight through at one speed, ``--gap-s`` apart
+(:func:`firmware_sim.scenario.back_to_back`): the devices still run in real time; only the traffic is denser.
 
 Prints the pty path of every device (and the stable symlinks in --link-dir), then runs until Ctrl-C.
 Point a lane config's ``devices.*.port`` at the symlinks and run ``edge run --config ...``.
@@ -15,7 +19,7 @@ import threading
 from pathlib import Path
 
 from firmware_sim.lane import SimulatedLane
-from firmware_sim.scenario import ScenarioError, load_scenario
+from firmware_sim.scenario import ScenarioError, back_to_back, load_scenario
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,10 +37,21 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for stable symlinks to the ptys (like udev names)",
     )
     parser.add_argument("--noise-kg", type=float, default=4.0, help="load-cell noise per cell (kg)")
+    parser.add_argument(
+        "--back-to-back",
+        type=float,
+        metavar="KMH",
+        help="drive every truck straight through at this speed (<= 60), --gap-s apart",
+    )
+    parser.add_argument(
+        "--gap-s", type=float, default=0.6, help="with --back-to-back: seconds between trucks"
+    )
     args = parser.parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
+        if args.back_to_back is not None:
+            scenario = back_to_back(scenario, args.back_to_back, args.gap_s)
+    except (ScenarioError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
     lane = SimulatedLane(scenario, repeat=args.repeat, link_dir=args.link_dir, noise_kg=args.noise_kg)

@@ -105,6 +105,11 @@ class SimulatedLane:
         # real time at 100 % CPU and the daemon then weighed late, bunched-up samples).
         self._on_scale = [motion.on_scale_interval(self.geometry) for motion in self.motions]
         self._first_motion = 0
+        # The light curtain's occupied intervals, once (in schedule order, one truck after another): the
+        # 10 Hz heartbeat scanned every truck's interval afresh, 20 ms a beat for a 1,000-truck schedule,
+        # and the lane thread fell behind real time on a busy machine (bench/rss.py --trucks 1000).
+        self._curtain = [motion.curtain_interval(self.geometry.separator_x_m) for motion in self.motions]
+        self._first_curtain = 0
         self.sample_rate_hz = sample_rate_hz
         self.block_samples = block_samples
         self.cells = LoadCellModel(
@@ -307,9 +312,10 @@ class SimulatedLane:
             self._send(event.device, message)
 
     def _heartbeats(self, now: float) -> None:
+        while self._first_curtain < len(self._curtain) and self._curtain[self._first_curtain][1] < now:
+            self._first_curtain += 1
         occupied = any(
-            start <= now <= end
-            for start, end in (m.curtain_interval(self.geometry.separator_x_m) for m in self.motions)
+            start <= now <= end for start, end in self._curtain[self._first_curtain : self._first_curtain + 2]
         )
         self._send(
             "separator",

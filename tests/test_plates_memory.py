@@ -80,3 +80,47 @@ def test_the_mmap_threshold_is_fixed_unless_the_operator_set_one(monkeypatch: py
     assert lane_module.fix_mmap_threshold() is (platform.libc_ver()[0] == "glibc")
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     assert lane_module.fix_mmap_threshold() is False
+
+
+async def test_frames_are_kept_encoded_and_the_evidence_frame_is_the_cameras_own_jpeg(tmp_path: Path) -> None:
+    camera = tmp_path / "camera"
+    config = PlatesConfig(
+        enabled=True, camera=str(camera), pre_trigger_s=2.0, post_trigger_s=0.2, wait_s=30.0
+    )
+    lane = LanePlates(config)
+    await lane.start()
+    image, _ = PlateRenderer().frame_sample(
+        np.random.default_rng(7), size=(1280, 720), plates=[("冀B3K721", "yellow_single")]
+    )
+    sent = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 88])[1].tobytes()
+    try:
+        (camera / "0001.jpg").write_bytes(sent)
+        for _ in range(500):
+            if lane.camera.frames_total:
+                break
+            await asyncio.sleep(0.02)
+        (frame,) = lane.camera.frames_between(0.0, time.monotonic())
+        assert frame.data == sent, "kept as the camera's bytes, not a 2.6 MiB decoded array"
+        assert len(frame.data) < image.nbytes / 5
+        assert frame.image.shape == image.shape and frame.image is not frame.image, "decoded on demand"
+        trigger = time.monotonic()
+        lane.trigger(trigger)
+        evidence = await lane.result(trigger)
+    finally:
+        lane.stop()
+    assert evidence.result is not None and evidence.result.text == "冀B3K721"
+    assert evidence.frame_jpeg == sent, "the evidence frame is the camera's JPEG, not a re-encoding"
+
+
+def test_a_stream_frame_is_kept_as_jpeg() -> None:
+    from edge.plates.camera import Frame
+
+    image = np.zeros((72, 128, 3), np.uint8)
+    image[:, :, 1] = np.linspace(0, 255, 128, dtype=np.uint8)  # a smooth picture, as a camera sees
+    image[20:50, 30:90] = (40, 200, 230)
+    frame = Frame.from_image(1.0, image, "stream")
+    assert frame.jpeg is not None and frame.jpeg[:2] == b"\xff\xd8"
+    assert frame.image.shape == image.shape
+    assert np.abs(frame.image.astype(int) - image.astype(int)).mean() < 3  # a JPEG of it, quality 95
+    png = Frame(2.0, cv2.imencode(".png", image)[1].tobytes(), "x.png")
+    assert png.jpeg is None and np.array_equal(png.image, image), "a PNG frame is lossless, not a JPEG"

@@ -4,6 +4,12 @@ A camera runs its own thread that keeps the last few seconds of frames, each sta
 monotonic clock when it arrived.  When the separator sees a vehicle, the daemon takes the frames from a
 window around that moment (:meth:`Camera.frames_between`): the truck's approach, already recorded.
 
+Frames are kept encoded, the camera's own JPEG bytes, and decoded again only when a vehicle's frames
+are read (:attr:`Frame.image`, 5 ms for 1280x720): held decoded, eight seconds of frames were 2.6 MiB
+each, about 9 from a folder camera, and would be 200 from a 25 fps stream (issue 19, ``bench/rss.py``).
+A stream's frames are encoded as JPEG (quality 95) on arrival, which costs CPU (a few ms a frame)
+instead of half a gigabyte.
+
 - **USB index** (``"0"``) and **URLs** (``rtsp://...``) use ``cv2.VideoCapture``; a stream that stops is
   reopened with back-off, and the camera's state says why.
 - **Folder** (a path): every new ``*.jpg``/``*.png`` file is decoded once, in name order.  An FTP-push
@@ -37,11 +43,44 @@ log = logging.getLogger(__name__)
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
+#: JPEG quality a stream camera's frames are kept at (a folder camera's files are kept as they came).
+STREAM_JPEG_QUALITY = 95
+
+
 @dataclass(frozen=True)
 class Frame:
+    """One camera frame, kept as the encoded image (JPEG, PNG or BMP bytes) it arrived as."""
+
     t_s: float  # host monotonic time of arrival
-    image: npt.NDArray[np.uint8]  # BGR
+    data: bytes  # the encoded image
     source_name: str  # file name, or "stream"
+
+    @classmethod
+    def from_image(
+        cls, t_s: float, image: npt.NDArray[np.uint8], source_name: str, quality: int = STREAM_JPEG_QUALITY
+    ) -> Frame:
+        """A frame from a decoded BGR image (a stream's), encoded as JPEG at ``quality``."""
+        import cv2
+
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError(f"cannot encode a {image.shape} frame as JPEG")
+        return cls(t_s, data.tobytes(), source_name)
+
+    @property
+    def image(self) -> npt.NDArray[np.uint8]:
+        """The frame decoded (BGR), afresh on every call: hold it only while it is needed."""
+        import cv2
+
+        image = cv2.imdecode(np.frombuffer(self.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is None:  # the camera checked that it decodes when it arrived
+            raise ValueError(f"frame {self.source_name} no longer decodes")
+        return np.asarray(image, dtype=np.uint8)
+
+    @property
+    def jpeg(self) -> bytes | None:
+        """The frame's own bytes when they are a JPEG (the evidence keeps them unchanged), else None."""
+        return self.data if self.data[:2] == b"\xff\xd8" else None
 
 
 class Camera:
@@ -177,6 +216,7 @@ class Camera:
             data = np.fromfile(path, dtype=np.uint8)
         except OSError:
             return  # removed or locked between the listing and the read: next poll decides
+        # Decoded once to check it (a camera's half-written or corrupt file), then kept encoded.
         image = cv2.imdecode(data, cv2.IMREAD_COLOR) if _complete(data) else None
         if image is None:
             failures += 1
@@ -186,7 +226,8 @@ class Camera:
             self.frames_bad += 1
             self.last_error = f"{name}: not a decodable image ({failures} tries while its size held)"
         else:
-            self._keep(Frame(time.monotonic(), np.asarray(image, dtype=np.uint8), name))
+            del image
+            self._keep(Frame(time.monotonic(), data.tobytes(), name))
         self._pending.pop(name, None)
         self._seen[name] = signature
 
@@ -208,7 +249,9 @@ class Camera:
                 if not ok or image is None:
                     self._fail(f"camera {self.name} stopped sending frames; reconnecting")
                     break
-                self._keep(Frame(time.monotonic(), np.asarray(image, dtype=np.uint8), "stream"))
+                arrived = time.monotonic()
+                self._keep(Frame.from_image(arrived, np.asarray(image, dtype=np.uint8), "stream"))
+                del image
             capture.release()
 
     def _fail(self, message: str) -> None:

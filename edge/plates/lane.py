@@ -294,6 +294,7 @@ class LanePlates:
         sightings: list[Sighting] = []
         source: dict[int, tuple[str, Frame]] = {}
         for camera, frame in frames:
+            # Decoded here, one frame at a time, and dropped after its reading (camera.Frame).
             results = self.reader.read_frame(frame.image, max_plates=2)
             best = max(results, key=lambda r: (r.valid, bool(r.text), r.confidence), default=None)
             sightings.append(
@@ -328,7 +329,7 @@ class LanePlates:
             chosen,
             len(frames),
             per_frame,
-            _jpeg(frame.image),
+            frame.jpeg or _jpeg(frame.image),  # the camera's own JPEG, unchanged, when it sent one
             crop_jpeg,
             sightings=tuple(sightings),
             camera=camera,

@@ -79,3 +79,29 @@ class DriftMonitor:
             "baseline_n": min(len(self._baseline), self.baseline_n),
             "recent_n": len(self._recent),
         }
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the monitor learned, JSON-able: :meth:`restore` in the next run takes it back (the
+        station keeps it in its database, :mod:`edge.counters`)."""
+        return {
+            "baseline": list(self._baseline),
+            "recent": list(self._recent),
+            "baseline_mean_kg": self.baseline_mean_kg,
+            "baseline_std_kg": self.baseline_std_kg,
+            "alarm": self.alarm,
+            "message": self.message,
+            "observations": self.observations,
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Take back a :meth:`snapshot` of an earlier run: the baseline, the recent window and the alarm
+        go on where they were; an alarm is re-judged with this run's thresholds once the window is full."""
+        self._baseline = [float(v) for v in snapshot.get("baseline", [])][: self.baseline_n]
+        self._recent = deque(float(v) for v in list(snapshot.get("recent", []))[-self.window_n :])
+        mean, std = snapshot.get("baseline_mean_kg"), snapshot.get("baseline_std_kg")
+        self.baseline_mean_kg = None if mean is None else float(mean)
+        self.baseline_std_kg = None if std is None else float(std)
+        self.alarm = bool(snapshot.get("alarm", False))
+        self.message = str(snapshot.get("message", ""))
+        self.observations = int(snapshot.get("observations", 0))
+        self._evaluate()
