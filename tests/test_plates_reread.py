@@ -220,7 +220,7 @@ def test_the_lane_re_reads_the_vehicle_reading_no_frame_was_sure_of(
     lane = LanePlates(PlatesConfig(enabled=True, camera=str(tmp_path)))
     lane.reader = reader
     monkeypatch.setattr(reader, "read_frame", lambda image, max_plates=4: [held])
-    frames = [("front", Frame(float(k), crop, f"f{k}.jpg")) for k in range(2)]
+    frames = [("front", Frame.from_image(float(k), crop, f"f{k}.jpg")) for k in range(2)]
     evidence = lane._read_frames(frames)
     assert [s.status for s in evidence.sightings] == ["uncertain", "uncertain"]  # each frame as read
     assert evidence.result is not None
