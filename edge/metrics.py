@@ -87,6 +87,14 @@ class _Snapshot(Collector):
         refused.add_metric(values, float(uplink.get("refused") or 0))
         yield refused
 
+        alerts = CounterMetricFamily(
+            "weighlane_watchlist_alerts",
+            "Watch-list matches raised as alerts since start (sent to central or not).",
+            labels=names,
+        )
+        alerts.add_metric(values, float(health.get("watchlist_alerts_raised") or 0))
+        yield alerts
+
         disk: dict[str, Any] = summary.get("disk") or {}
         free = GaugeMetricFamily(
             "weighlane_disk_free_bytes", "Free space on the evidence volume.", labels=names

@@ -5,6 +5,7 @@ the lane's real sample buffer, and a lane that decides when the console cannot s
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
 from pathlib import Path
@@ -22,8 +23,11 @@ from edge.console.auth import hash_password, verify_password
 from edge.console.waveform import WaveformTap
 from edge.daemon import LaneDaemon
 from edge.demo import free_port
+from edge.downlink.documents import WatchlistDocument
+from edge.evidence.record import EvidenceRecord
 from edge.lane.buffer import SampleBuffer
 from edge.lane.session import AxleTiming, LaneStateMachine, VehicleSession
+from edge.rules.permits import WatchEntry
 from firmware_sim.scenario import Scenario
 
 
@@ -172,3 +176,72 @@ async def test_client_certificate_alone_lets_the_technician_in(
             with pytest.raises(aiohttp.ClientError):
                 async with session.get(url, ssl=client(stem)) as response:
                     await response.read()
+
+
+WATCHED = WatchlistDocument(version=1, entries=(WatchEntry(plate="冀A10001", reason="严重失信超限超载"),))
+
+
+def watched_rig(
+    make_rig: Any, scenario: Scenario, tmp_path: Path, on_record: Any = None, **console: Any
+) -> tuple[Any, str]:
+    """A lane with the simulated camera, the console on, and a watch-list naming the first truck of the
+    short scenario (冀A10001) as the downlink would apply it; no broker: central is not reached."""
+    rig = make_rig(scenario, camera_dir=tmp_path / "camera")
+    port = free_port()
+    data = rig.config.model_dump()
+    data["console"] = {"enabled": True, "bind": "127.0.0.1", "port": port, **console}
+    rig.config = Config.model_validate(data)
+    rig.daemon = LaneDaemon(rig.config, on_record=on_record or rig.keep)
+    rig.daemon.site.documents = lambda kind: WATCHED if kind == "watchlist" else None
+    return rig, f"http://127.0.0.1:{port}"
+
+
+async def test_a_watch_list_match_is_in_the_console_status_before_its_record(
+    make_rig: Any, short_scenario: Scenario, tmp_path: Path
+) -> None:
+    shown_at_record: dict[str, list[str]] = {}  # plate -> the alerts' plates the console had as it was stored
+
+    def keep(record: EvidenceRecord) -> None:
+        rig.keep(record)
+        text = (record.plate_reading or {}).get("text")
+        shown_at_record[str(text)] = [a["plate_read"] for a in rig.daemon.site.alerts]
+
+    rig, url = watched_rig(
+        make_rig, short_scenario, tmp_path, on_record=keep, password_hash=hash_password("x" * 8)
+    )
+    await rig.start()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(url + "/api/status") as response:
+            assert response.status == 401  # the alerts are behind the login like the rest
+        async with session.post(
+            url + "/login", data={"password": "x" * 8}, allow_redirects=False
+        ) as response:
+            assert response.status == 302 and response.headers["Location"] == "/"
+        await rig.wait_records(3, 120)
+        async with session.get(url + "/api/status") as response:
+            assert response.status == 200
+            status = await response.json()
+        async with session.get(url + "/api/stream") as stream:
+            frame: dict[str, Any] = {}
+            async for line in stream.content:
+                if line.startswith(b"data: ") and b'"alerts"' in line:
+                    frame = json.loads(line[6:])
+                    break
+
+    plates = [r["plate_reading"]["text"] for r in rig.records]
+    assert sorted(plates) == sorted(["冀A10001", "晋B20002", "鲁C30003"]), "each plate read right"
+    alerts = status["watchlist_alerts"]
+    assert len(alerts) == 1, alerts  # only the watched truck
+    alert = alerts[0]
+    assert alert["plate_read"] == "冀A10001"
+    assert alert["matches"] == [{"plate": "冀A10001", "reason": "严重失信超限超载", "exact": True}]
+    assert alert["reasons"] == ["冀A10001: 严重失信超限超载"]
+    assert alert["sent_to_central"] is False  # no broker: the page says central was not reached
+    assert alert["raised_utc"].endswith("Z")
+    watched = next(r for r in rig.records if r["plate_reading"]["text"] == "冀A10001")
+    assert watched["watchlist"][0]["alert_id"] == alert["alert_id"]  # the same alert as the record's
+    assert alert["curtain_enter_utc"] == watched["timing"]["curtain_enter_utc"]
+    # Raised when the plate matched, not when the record was made: already there as the record was stored.
+    assert shown_at_record["冀A10001"] == ["冀A10001"]
+    assert status["health"]["watchlist_alerts_raised"] == 1
+    assert frame["alerts"] == 1  # the push stream tells an open page to fetch it

@@ -2,13 +2,15 @@
 
 A technician logs in, watches the waveform draw during a crossing (pixels of the platforms' and the axle
 markers' colours on uPlot's canvas, and loads of trucks, not an empty scale, in the plotted data), and finds
-the vehicle in the records table with its verdict and explanation.  A wrong password is refused.  In CI a
+the vehicle in the records table with its verdict and explanation.  A watch-list match shows as a banner at
+the top of the page for the lane staff.  A wrong password is refused.  In CI a
 missing Chromium fails these tests (tests/support/browser.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from edge.daemon import LaneDaemon
 from edge.demo import free_port
 from firmware_sim.scenario import Scenario
 from tests.support.browser import launched_chromium
+from tests.test_console import watched_rig
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -138,3 +141,34 @@ async def test_console_refuses_a_wrong_password(make_rig: Any, short_scenario: S
 
         assert set(await asyncio.gather(*(guess(f"guess-{i}") for i in range(9)))) == {302}
         assert await guess(PASSWORD) == 429
+
+
+async def test_console_shows_a_watch_list_alert_to_the_lane_staff(
+    make_rig: Any, short_scenario: Scenario, tmp_path: Path
+) -> None:
+    rig, url = watched_rig(make_rig, short_scenario, tmp_path, password_hash=hash_password(PASSWORD))
+    async with launched_chromium() as browser:
+        rig._task = asyncio.create_task(rig.daemon.run(rig.stop), name="daemon")
+        await asyncio.wait_for(rig.daemon.ready.wait(), 60)
+        page = await (await browser.new_context(viewport={"width": 1400, "height": 1000})).new_page()
+        await page.goto(url + "/login")
+        await page.fill("#password", PASSWORD)
+        await page.click("#login")
+        await page.wait_for_url(url + "/")
+        await page.wait_for_function("document.getElementById('site').textContent.includes('site')")
+        assert not await page.is_visible("#watch-alerts")  # no truck yet: no banner
+        rig.sim.start()
+        # The banner appears for the watched truck (冀A10001, the first), with the watch-list's reason.
+        banner = page.locator("#watch-alerts")
+        await banner.wait_for(state="visible", timeout=90_000)
+        item = page.locator("#watch-alert-list li").first
+        assert await item.locator(".plate").inner_text() == "冀A10001"
+        text = await item.inner_text()
+        assert "严重失信超限超载" in text and "central NOT reached" in text
+        assert (await banner.bounding_box() or {}).get("y", 1e9) < 200  # at the top of the page, seen at once
+        await rig.wait_records(3, 90)
+        await page.wait_for_timeout(
+            3500
+        )  # the next status poll: still one alert, the other trucks raised none
+        assert await page.locator("#watch-alert-list li").count() == 1
+        await asyncio.wait_for(rig.close(), 20)

@@ -8,11 +8,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.config import Config
 from edge.daemon import LaneDaemon
 from edge.demo import free_port
+from edge.metrics import Metrics
 from firmware_sim.scenario import Scenario
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "weighlane-edge.json"
@@ -62,3 +64,12 @@ async def test_metrics_count_verdicts_latency_devices_and_outbox(
     served = {sample.name for samples in families.values() for sample in samples}
     queried = set(re.findall(r"weighlane_[a-z_]+", DASHBOARD.read_text()))
     assert queried and queried <= served, queried - served
+
+
+def test_watch_list_alerts_are_counted_from_the_site_health() -> None:
+    metrics = Metrics("s1", 2)
+    metrics.update({"site_id": "s1", "lane": 2, "health": {"watchlist_alerts_raised": 2}})
+    text = generate_latest(metrics.registry).decode()
+    families = {family.name: family.samples for family in text_string_to_metric_families(text)}
+    (sample,) = [s for s in families["weighlane_watchlist_alerts"] if s.name.endswith("_total")]
+    assert (sample.value, sample.labels) == (2.0, {"site": "s1", "lane": "2"})

@@ -4,11 +4,13 @@ Pages are static files (``static/``, with uPlot vendored); the data comes from a
 Server-Sent Events stream:
 
 - ``GET /api/status``: the station's health, heartbeat summary, outbox and calibration (what
-  ``edge status`` shows), built from the daemon's objects on demand;
+  ``edge status`` shows), built from the daemon's objects on demand, and the last watch-list alerts
+  (``watchlist_alerts``, newest first) for the lane staff;
 - ``GET /api/records``: the last vehicles, each with its axle loads, verdict, explanation and plate crop;
 - ``GET /api/records/<id>/plate.jpg``: that crop;
 - ``POST /api/doctor``: the doctor's checks that do not open the lane's ports (the daemon holds them);
-- ``GET /api/stream``: the live waveform, ``console.waveform_hz`` events a second.
+- ``GET /api/stream``: the live waveform, ``console.waveform_hz`` events a second; each event carries the
+  count of watch-list alerts raised, so the page fetches the status the moment a new one is raised.
 
 The lane first: one task builds each waveform event once for every open console, and each console has a
 queue of two events; a slow browser loses events, it never holds up the task, and the task runs only while
@@ -45,7 +47,7 @@ from edge.evidence.store import EvidenceError, outbox_backlog, read_stored_recor
 if TYPE_CHECKING:
     from edge.daemon import LaneDaemon
 
-__all__ = ["COOKIE", "Console"]
+__all__ = ["COOKIE", "Console", "watchlist_alerts"]
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +258,7 @@ class Console:
             "sample_rate_hz": station.config.scale.sample_rate_hz,
         }
         document["console"] = {"events_sent": self.events_sent, "events_dropped": self.events_dropped}
+        document["watchlist_alerts"] = watchlist_alerts(station.site)
         return document
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
@@ -362,6 +365,7 @@ class Console:
                 frame = self.tap.read(getattr(getattr(site, "weighing", None), "zero_counts", None))
             frame["lane"] = {} if self._lane is None else self._lane.state()
             frame["vehicles"] = getattr(site, "vehicles", None)
+            frame["alerts"] = getattr(site, "alerts_raised", 0)
             event = f"event: wave\ndata: {json.dumps(frame, separators=(',', ':'))}\n\n"
             for queue in list(self._clients):
                 try:
@@ -370,6 +374,12 @@ class Console:
                 except asyncio.QueueFull:  # a slow browser loses events; the lane never waits
                     self.events_dropped += 1
             await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
+
+
+def watchlist_alerts(site: Any) -> list[dict[str, Any]]:
+    """The site's last watch-list alerts, newest first (none for a site kind without a watch-list)."""
+    alerts = getattr(site, "alerts", None)
+    return [] if alerts is None else [dict(alert) for alert in reversed(alerts)]
 
 
 def _dumps(value: Any) -> str:

@@ -23,6 +23,7 @@ import logging
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -59,9 +60,12 @@ if TYPE_CHECKING:
     from edge.outline.lane import LaneOutline, OutlineResult
     from edge.plates.lane import LanePlates, PlateEvidence
 
-__all__ = ["TollEntrance"]
+__all__ = ["ALERTS_KEPT", "TollEntrance"]
 
 log = logging.getLogger(__name__)
+
+#: Watch-list alerts kept for the lane staff's console (the newest; older ones are in the records).
+ALERTS_KEPT = 20
 
 
 class TollEntrance:
@@ -106,6 +110,10 @@ class TollEntrance:
         self.alert: Callable[[dict[str, Any]], Awaitable[bool]] | None = None
         self._watches: dict[float, asyncio.Task[list[RecordWatchMatch]]] = {}  # by trigger time
         self._registry: tuple[int, dict[str, RegisteredVehicle]] = (0, {})  # (id of the document, by plate)
+        # The last watch-list alerts, newest last, for the console (shown the moment the plate matches,
+        # before the alert is published and long before the record); counted since start for metrics.
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=ALERTS_KEPT)
+        self.alerts_raised = 0
 
     def apply_config(self, config: Config) -> None:
         """A downlink config document was applied: the next vehicle is judged with it."""
@@ -382,20 +390,38 @@ class TollEntrance:
             reading.get("text"),
             ", ".join(f"{m.plate} ({m.reason})" for m in matches),
         )
+        alert = {
+            "type": "watchlist",
+            "alert_id": alert_id,
+            "site_id": self.config.site.id,
+            "lane": self.config.site.lane,
+            "curtain_enter_utc": self.recorder.clock.utc(trigger_t_s),
+            "plate_read": reading.get("text"),
+            "alternatives": reading.get("alternatives") or [],
+            "matches": [m.as_record() for m in matches],
+        }
+        # For the lane staff (the console) before the publish, which may wait seconds for a PUBACK:
+        # ``sent_to_central`` is None until the broker has answered (or the uplink gave up).
+        shown = {
+            "alert_id": alert_id,
+            "raised_utc": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "curtain_enter_utc": alert["curtain_enter_utc"],
+            "plate_read": alert["plate_read"],
+            "alternatives": alert["alternatives"],
+            "matches": alert["matches"],
+            "reasons": [
+                f"{m.plate}: {m.reason}{'' if m.exact else ' (an alternative reading)'}" for m in matches
+            ],
+            "sent_to_central": None,
+        }
+        self.alerts.append(shown)
+        self.alerts_raised += 1
         sent = False
-        if self.alert is not None:
-            sent = await self.alert(
-                {
-                    "type": "watchlist",
-                    "alert_id": alert_id,
-                    "site_id": self.config.site.id,
-                    "lane": self.config.site.lane,
-                    "curtain_enter_utc": self.recorder.clock.utc(trigger_t_s),
-                    "plate_read": reading.get("text"),
-                    "alternatives": reading.get("alternatives") or [],
-                    "matches": [m.as_record() for m in matches],
-                }
-            )
+        try:
+            if self.alert is not None:
+                sent = await self.alert(alert)
+        finally:
+            shown["sent_to_central"] = sent
         return [RecordWatchMatch(**m.as_record(), alert_id=alert_id, alert_sent=sent) for m in matches]
 
     async def _watchlist(self, record: EvidenceRecord, trigger_t_s: float | None) -> EvidenceRecord:
@@ -438,6 +464,7 @@ class TollEntrance:
             "auto_zero": self.weighing.state(),
             "captures": self.captures.health(),
             "plates": None if self.plates is None else self.plates.health(),
+            "watchlist_alerts_raised": self.alerts_raised,
             **({} if self.outline is None else {"outline": self.outline.health()}),
         }
 
@@ -492,7 +519,10 @@ def _with_outline(
             **(
                 {}  # set only when a speed pair corrected the speed: other records keep their text
                 if o is None or not outline.measured or math.isnan(o.pair_speed_error)
-                else {"speed_correction": round(o.speed_correction, 5), "u_speed_rel": round(o.u_speed_rel, 5)}
+                else {
+                    "speed_correction": round(o.speed_correction, 5),
+                    "u_speed_rel": round(o.u_speed_rel, 5),
+                }
             ),
         )
     return record.model_copy(update=update) if update else record

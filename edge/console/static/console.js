@@ -6,7 +6,7 @@ const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#8c564b", "#e377c2", "#17becf
 const ENTRY_COLOUR = "#d62728";
 const EXIT_COLOUR = "#9467bd";
 
-const wave = { t: [], kg: [], entries: [], exits: [], chart: null, platforms: 0, vehicles: null };
+const wave = { t: [], kg: [], entries: [], exits: [], chart: null, platforms: 0, vehicles: null, alerts: null };
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -92,6 +92,10 @@ function onWave(frame) {
     wave.vehicles = frame.vehicles;
     loadRecords();
   }
+  if (wave.alerts !== frame.alerts) {  // a watch-list alert was raised: show it now, not at the next poll
+    wave.alerts = frame.alerts;
+    loadStatus();
+  }
 }
 
 function connect() {
@@ -150,12 +154,31 @@ async function loadRecords() {
   }
 }
 
+// -- watch-list alerts (for the lane staff; the LED board is the drivers') ------------------------
+
+function showAlerts(alerts) {
+  const box = document.getElementById("watch-alerts");
+  const list = document.getElementById("watch-alert-list");
+  list.replaceChildren();
+  for (const a of alerts) {
+    const item = el("li");
+    item.dataset.alertId = a.alert_id;
+    const central = a.sent_to_central === null || a.sent_to_central === undefined ? "sending to central…"
+      : a.sent_to_central ? "central notified" : "central NOT reached (the record carries it)";
+    item.append(el("span", a.raised_utc), el("span", a.plate_read || "(no plate)", "plate"),
+                el("span", (a.reasons || []).join("; ")), el("span", " — " + central, "note"));
+    list.append(item);
+  }
+  box.hidden = alerts.length === 0;
+}
+
 // -- health --------------------------------------------------------------------------------------
 
 async function loadStatus() {
   let s;
   try { s = await api("/api/status"); } catch (e) { return; }
   document.getElementById("site").textContent = "— site " + s.site_id + " lane " + s.lane;
+  showAlerts(Array.isArray(s.watchlist_alerts) ? s.watchlist_alerts : []);
   const devices = document.querySelector("#devices tbody");
   devices.replaceChildren();
   for (const [name, d] of Object.entries((s.health || {}).devices || {})) {
