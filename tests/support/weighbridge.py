@@ -47,6 +47,7 @@ class BridgeRig:
             "xk3190": ("xk3190_a9", {}),
             "xk3190_command": ("xk3190_a9", {"mode": "command"}),
             "mt_sics": ("mt_sics", {"mode": "poll"}),
+            "modbus_rtu": ("modbus_rtu", {}),
         }[protocol]
         self.records: list[EvidenceRecord] = []
         self.daemon: LaneDaemon | None = None
