@@ -22,8 +22,8 @@ DRIVERS: dict[str, tuple[str, str, str]] = {
     "tyre_recogniser": ("drivers.axle_sensor.driver", "TyreRecogniser", "axle_sensor"),
     "led_display": ("drivers.display.driver", "LedDisplay", "display"),
     "barrier": ("drivers.barrier.driver", "Barrier", "barrier"),
-    # Weighing indicators of a static weighbridge (docs/protocols/indicators.md); the site kind that uses
-    # them comes with issue 18.
+    # Weighing indicators of a static weighbridge (docs/protocols/indicators.md), the static_weighbridge
+    # site kind's (edge/sites/static_weighbridge.py).
     "xk3190_a9": ("drivers.indicator.driver", "Xk3190", "indicator"),
     "toledo_continuous": ("drivers.indicator.driver", "ToledoContinuous", "indicator"),
     "mt_sics": ("drivers.indicator.driver", "MtSics", "indicator"),

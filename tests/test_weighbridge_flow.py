@@ -93,20 +93,41 @@ async def test_single_pass_uses_the_stored_tare(make_bridge: Any) -> None:
     assert summary["zero_alarm"] is False and summary["vehicles"] == 1
 
 
-@pytest.mark.parametrize("protocol", ["mt_sics", "xk3190_command"])
-async def test_polled_indicators_weigh_too(make_bridge: Any, protocol: str) -> None:
-    """MT-SICS (SI polled) and XK3190-A9 command mode (B polled) through the same flow."""
+_PROTOCOL_ON_RECORD = {
+    "xk3190": "xk3190",
+    "xk3190_command": "xk3190",
+    "mt_sics": "mt_sics",
+    "modbus_rtu": "modbus_rtu",
+}
+
+
+@pytest.mark.parametrize("protocol", list(_PROTOCOL_ON_RECORD))
+async def test_every_other_indicator_weighs_too(make_bridge: Any, protocol: str) -> None:
+    """XK3190-A9 continuous (tF=0) and command mode (B polled), MT-SICS (SI polled) and a Modbus RTU
+    transmitter (pymodbus's server in the simulator) through the same flow as the Toledo cases: an
+    overloaded truck kept in, then let out once it has unloaded."""
     rig = make_bridge(protocol=protocol)
     await rig.start()
-    await rig.do("drive_on", "晋M24680", 51_000.0)
-    await rig.board("超载")
+    await rig.do("drive_on", "晋M24680", 51_000.0)  # 6 axles: 49 t limit
+    text = await rig.board("超载")
+    assert "超载2.00t" in text and "毛重51.00t" in text, text
     record = (await rig.wait_records(1))[0]
     assert record.verdict.value == "overweight"
+    assert record.lane_output["barrier_command"] == "close"
+    assert rig.sim.gate.barrier_position == 0
     assert record.static is not None and record.static.gross_kg == pytest.approx(51_000, abs=40)
-    assert (
-        record.devices["indicator"]["protocol"]
-        == {"mt_sics": "mt_sics", "xk3190_command": "xk3190"}[protocol]
-    )
+    assert record.static.cheating == []
+    assert record.devices["indicator"]["protocol"] == _PROTOCOL_ON_RECORD[protocol]
+    await rig.do("back_off")
+    await asyncio.sleep(2.5)
+    await rig.do("drive_on", "晋M24680", 48_000.0)
+    await rig.board("请通行")
+    second = (await rig.wait_records(2))[1]
+    assert second.verdict.value == "pass"
+    assert second.static is not None and second.static.gross_kg == pytest.approx(48_000, abs=40)
+    assert second.static.previous_record_id == record.id and second.static.attempt == 2
+    await asyncio.sleep(1.0)
+    assert rig.sim.gate.barrier_position == 2  # open
 
 
 async def test_plain_cameras_pictures_are_read_by_the_station_s_plate_models(make_bridge: Any) -> None:

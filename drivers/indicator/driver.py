@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from drivers.errors import DeviceRejected, DeviceTimeout, DeviceUnavailable, DriverError, FrameError
 from drivers.indicator.sics import SicsCodec, SicsCommand, SicsFrame, SicsReply
@@ -29,7 +29,7 @@ from drivers.indicator.xk3190 import (
 from drivers.link import LinkConfig, SerialLink
 from drivers.messages import StreamCodec
 
-__all__ = ["IndicatorDriver", "IndicatorReading", "MtSics", "ToledoContinuous", "Xk3190"]
+__all__ = ["Indicator", "IndicatorDriver", "IndicatorReading", "MtSics", "ToledoContinuous", "Xk3190"]
 
 F = TypeVar("F")
 _LB_KG = 0.45359237
@@ -53,6 +53,19 @@ class IndicatorReading:
     under_range: bool = False
     tare_kg: float | None = None
     protocol: str = ""
+
+
+class Indicator(Protocol):
+    """What a weighing site needs of an indicator driver, whatever carries its readings: the serial
+    drivers below (:class:`IndicatorDriver`) and the Modbus RTU transmitter (drivers.indicator.modbus),
+    which polls through pymodbus and so owns no :class:`SerialLink`."""
+
+    PROTOCOL: str
+    latest: IndicatorReading | None
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+    def health(self) -> dict[str, Any]: ...
 
 
 class IndicatorDriver(Generic[F]):

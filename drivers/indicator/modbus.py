@@ -1,8 +1,8 @@
 """Modbus RTU weighing transmitters (称重变送器), through pymodbus: no Modbus is written here.
 
 A transmitter keeps its reading in holding registers; the driver polls them with function 0x03 every
-``poll_interval_s``.  Register maps differ between makers, so the map is configuration; the default
-(:class:`RegisterMap`) is the common one::
+``poll_interval_s``.  Register maps differ between makers, so the map is the ``register_map`` argument
+(not yet a configuration key); the default (:class:`RegisterMap`) is the common one::
 
     start + 0, 1   gross weight, signed 32-bit, in units of 10**-decimals of the transmitter's unit
     start + 2      status bits: 0 stable, 1 over range, 2 under range, 3 net
@@ -21,12 +21,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusException
 
-from drivers.indicator.driver import IndicatorReading
+from drivers.indicator.driver import Indicator, IndicatorReading
 from drivers.link import LinkConfig
 
 __all__ = ["ModbusTransmitter", "RegisterMap", "decode_registers"]
@@ -184,3 +184,7 @@ class ModbusTransmitter:
             "stable": None if latest is None else latest.stable,
             "reading_age_s": None if latest is None else round(time.monotonic() - latest.host_time_s, 3),
         }
+
+
+if TYPE_CHECKING:  # mypy checks that a weighbridge can take this driver as its indicator
+    _INDICATOR: type[Indicator] = ModbusTransmitter

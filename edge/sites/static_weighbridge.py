@@ -41,7 +41,7 @@ from drivers.barrier.driver import Barrier
 from drivers.card.driver import CardReader
 from drivers.display.driver import Colour, LedDisplay
 from drivers.errors import DriverError, UnknownDriver
-from drivers.indicator.driver import IndicatorDriver, IndicatorReading
+from drivers.indicator.driver import Indicator, IndicatorReading
 from drivers.link import LinkConfig
 from drivers.position.driver import BeamReading, PositionBeams
 from drivers.registry import load_driver_class
@@ -267,15 +267,21 @@ class StaticWeighbridge:
         )
         self.monitor = StabilityMonitor(self.params)
         # The indicator's keys that are set, and only those, go to its driver (each protocol takes others).
+        # The serial drivers and the Modbus transmitter (pymodbus, no SerialLink) share no base class: the
+        # registry's role says it is an indicator, and it must have what drivers.indicator.Indicator names.
         indicator_class: Any = load_driver_class(devices.indicator.type, "indicator")
-        if not issubclass(indicator_class, IndicatorDriver):
+        if not (
+            isinstance(getattr(indicator_class, "PROTOCOL", None), str)
+            and callable(getattr(indicator_class, "run", None))
+            and callable(getattr(indicator_class, "health", None))
+        ):
             raise UnknownDriver(f"devices.indicator: {devices.indicator.type!r} is not an indicator driver")
         settings = {
             key: value
             for key, value in devices.indicator
             if key not in ("type", "port", "baudrate", "read_timeout_s") and value is not None
         }
-        self.indicator: IndicatorDriver[Any] = indicator_class(
+        self.indicator: Indicator = indicator_class(
             "indicator", _link(devices.indicator), on_reading=self._on_reading, **settings
         )
         self.beams = PositionBeams("position", _link(devices.position), on_beams=self._on_beams)

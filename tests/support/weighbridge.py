@@ -29,8 +29,12 @@ class BridgeRig:
         voice_port: str = "",
         axle_sensor: bool = False,
         entry_barrier: bool = False,
+        mqtt_port: int | None = None,
         **weighbridge: Any,
     ) -> None:
+        """``mqtt_port``: a running broker's (tests/support/broker.py); None points the daemon at a free port
+        where nothing listens, so its records stay in the outbox."""
+        self.mqtt_port = mqtt_port
         self.card_reader_port = card_reader_port
         self.voice_port = voice_port
         self.sim = SimulatedWeighbridge(
@@ -47,6 +51,7 @@ class BridgeRig:
             "xk3190": ("xk3190_a9", {}),
             "xk3190_command": ("xk3190_a9", {"mode": "command"}),
             "mt_sics": ("mt_sics", {"mode": "poll"}),
+            "modbus_rtu": ("modbus_rtu", {}),
         }[protocol]
         self.records: list[EvidenceRecord] = []
         self.daemon: LaneDaemon | None = None
@@ -57,7 +62,7 @@ class BridgeRig:
         return weighbridge_config(
             self.sim.ports,
             self.database,
-            free_port(),
+            free_port() if self.mqtt_port is None else self.mqtt_port,
             indicator_type=self.indicator_type,
             indicator_settings=self.indicator_settings,
             site_id="test-weighbridge",
