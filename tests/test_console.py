@@ -1,10 +1,12 @@
 """The technician console without a browser: its password hashes, its config section, the waveform tap on
-the lane's real sample buffer, and a lane that decides when the console cannot start.
-(The pages in a real Chromium: tests/test_console_browser.py.)"""
+the lane's real sample buffer, a lane that decides when the console cannot start, and a static
+weighbridge's deck in the push stream.  (The pages in a real Chromium: tests/test_console_browser.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import socket
 import ssl
@@ -29,6 +31,7 @@ from edge.lane.buffer import SampleBuffer
 from edge.lane.session import AxleTiming, LaneStateMachine, VehicleSession
 from edge.rules.permits import WatchEntry
 from firmware_sim.scenario import Scenario
+from tests.support.weighbridge import BridgeRig, bridge_fixture  # noqa: F401  (the make_bridge fixture)
 
 
 def test_password_hash_verifies_only_its_password() -> None:
@@ -245,3 +248,94 @@ async def test_a_watch_list_match_is_in_the_console_status_before_its_record(
     assert shown_at_record["冀A10001"] == ["冀A10001"]
     assert status["health"]["watchlist_alerts_raised"] == 1
     assert frame["alerts"] == 1  # the push stream tells an open page to fetch it
+    assert "deck" not in frame  # a toll lane's frames are the lane's, as before
+
+
+def bridge_with_console(make_bridge: Any, **console: Any) -> tuple[BridgeRig, str]:
+    """A simulated static weighbridge with the console on (tests/support/weighbridge.py)."""
+    port = free_port()
+    section = {"enabled": True, "bind": "127.0.0.1", "port": port, **console}
+    return make_bridge(console=section), f"http://127.0.0.1:{port}"
+
+
+async def _read_stream(session: aiohttp.ClientSession, url: str, out: list[dict[str, Any]]) -> None:
+    """Every event's data of the push stream, the hello first, into ``out``."""
+    async with session.get(url + "/api/stream") as stream:
+        assert stream.status == 200
+        async for line in stream.content:
+            if line.startswith(b"data: "):
+                out.append(json.loads(line[6:]))
+
+
+async def _deck_frame(frames: list[dict[str, Any]], test: Any, timeout_s: float = 20.0) -> dict[str, Any]:
+    """The deck of the first frame (from now on) that passes ``test``."""
+    seen = len(frames)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        for frame in frames[seen:]:
+            if isinstance(frame.get("deck"), dict) and test(frame["deck"]):
+                return dict(frame["deck"])
+        seen = len(frames)
+        last = frames[-1].get("deck") if frames else None
+        assert asyncio.get_running_loop().time() < deadline, f"no such deck frame; the last: {last}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_weighbridge_console_streams_the_deck(make_bridge: Any) -> None:
+    """The deck in the push frames: the indicator's weight and readings, stable or moving, the position
+    beams (off-centre, then fully on), the visit's plate and what the flow waits for."""
+    rig, url = bridge_with_console(make_bridge, password_hash=hash_password("x" * 8), waveform_hz=10.0)
+    await rig.start()
+    frames: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(url + "/api/stream") as response:
+            assert response.status == 401  # the deck is behind the login like the rest
+        async with session.post(
+            url + "/login", data={"password": "x" * 8}, allow_redirects=False
+        ) as response:
+            assert response.status == 302
+        reader = asyncio.create_task(_read_stream(session, url, frames))
+        try:
+            empty = await _deck_frame(frames, lambda d: d["stable"])
+            await rig.do("drive_on", "晋A12345", 48_600.0, stop_short=True)  # rear wheels over the entry end
+            off_centre = await _deck_frame(frames, lambda d: d["stable"])
+            await rig.do("move_up")
+            await rig.board("请通行")
+            record = (await rig.wait_records(1))[0]
+            weighed = await _deck_frame(frames, lambda d: d["state"] == "weighed" and d["stable"])
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    hello, waves = frames[0], frames[1:]
+    assert all(isinstance(w["deck"], dict) for w in waves)
+    assert hello["deck"] is True and hello["platforms"] == 0
+    assert empty["state"] == "idle" and empty["waiting_for"] == "truck"
+    assert abs(empty["weight_kg"]) < 60 and empty["position"] == "clear"
+    # Driving on: the load moves, and the deck says so (no stable flag while it rises).
+    rising = [w["deck"] for w in waves if w["deck"]["weight_kg"] and 2_000 < w["deck"]["weight_kg"] < 46_000]
+    assert rising, "no frame while the load came on"
+    assert all(not d["stable"] for d in rising)
+    assert any(d["motion"] for d in rising)
+    # Stopped short: the weight is steady, but the entry beam says off-centre and the flow waits for it.
+    assert off_centre["state"] == "on_deck" and off_centre["position"] == "off_centre"
+    assert off_centre["beams_blocked"] == ["entry"] and off_centre["waiting_for"] == "off_deck"
+    assert off_centre["weight_kg"] == pytest.approx(48_600, abs=60)
+    assert off_centre["visit"] is not None and off_centre["visit"]["plate"] is None  # read at the decision
+    # Weighed: the live weight is the truck's, stable, fully on, with its plate and visit.
+    assert weighed["weight_kg"] == pytest.approx(48_600, abs=60)
+    assert weighed["stable"] is True and weighed["motion"] is False and weighed["over_range"] is False
+    assert weighed["stable_weight_kg"] == pytest.approx(48_600, abs=60)
+    assert weighed["position"] == "fully_on" and weighed["beams_blocked"] == []
+    assert record.static is not None
+    assert weighed["visit"]["plate"] == record.plate == "晋A12345"
+    assert weighed["visit"]["visit_id"] == record.static.visit_id
+    assert weighed["visit"]["verdict"] == "pass" and weighed["waiting_for"] == "leave"
+    # The readings for the chart: each sent once, in order, none lost between pushes (10 a second).
+    t = [x for w in waves for x in w["deck"]["t"]]
+    kg = [x for w in waves for x in w["deck"]["kg"]]
+    assert len(t) == len(kg) and all(b > a for a, b in itertools.pairwise(t))
+    assert len(t) >= 0.7 * 10 * (t[-1] - t[0])
+    assert kg[-1] == pytest.approx(48_600, abs=60)
+    assert all(w["t"] == [] and w["lane"] == {} for w in waves)  # no lane waveform at a weighbridge

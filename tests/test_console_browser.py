@@ -3,8 +3,9 @@
 A technician logs in, watches the waveform draw during a crossing (pixels of the platforms' and the axle
 markers' colours on uPlot's canvas, and loads of trucks, not an empty scale, in the plotted data), and finds
 the vehicle in the records table with its verdict and explanation.  A watch-list match shows as a banner at
-the top of the page for the lane staff.  A wrong password is refused.  In CI a
-missing Chromium fails these tests (tests/support/browser.py).
+the top of the page for the lane staff.  At a static weighbridge the page shows the deck: the indicator's
+live weight, its state line and the weight's chart.  A wrong password is refused.  In CI a missing
+Chromium fails these tests (tests/support/browser.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from edge.daemon import LaneDaemon
 from edge.demo import free_port
 from firmware_sim.scenario import Scenario
 from tests.support.browser import launched_chromium
-from tests.test_console import watched_rig
+from tests.support.weighbridge import bridge_fixture  # noqa: F401  (the make_bridge fixture)
+from tests.test_console import bridge_with_console, watched_rig
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -150,7 +152,10 @@ async def test_console_shows_a_watch_list_alert_to_the_lane_staff(
     async with launched_chromium() as browser:
         rig._task = asyncio.create_task(rig.daemon.run(rig.stop), name="daemon")
         await asyncio.wait_for(rig.daemon.ready.wait(), 60)
-        page = await (await browser.new_context(viewport={"width": 1400, "height": 1000})).new_page()
+        # bypass_csp: the wait_for_function probes below are evaluated strings (see the first test); a
+        # probe that is not true at its first try polls through eval, which the CSP would refuse.
+        context = await browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+        page = await context.new_page()
         await page.goto(url + "/login")
         await page.fill("#password", PASSWORD)
         await page.click("#login")
@@ -171,4 +176,44 @@ async def test_console_shows_a_watch_list_alert_to_the_lane_staff(
             3500
         )  # the next status poll: still one alert, the other trucks raised none
         assert await page.locator("#watch-alert-list li").count() == 1
+        await asyncio.wait_for(rig.close(), 20)
+
+
+async def test_console_shows_a_weighbridge_deck(make_bridge: Any) -> None:
+    """A static weighbridge's console: the deck's live weight as a number, stable and fully on, the
+    visit's plate, and the weight's line drawn; no lane waveform."""
+    rig, url = bridge_with_console(make_bridge, password_hash=hash_password(PASSWORD))
+    async with launched_chromium() as browser:
+        await rig.start()
+        context = await browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+        page = await context.new_page()
+        await page.goto(url + "/login")
+        await page.fill("#password", PASSWORD)
+        await page.click("#login")
+        await page.wait_for_url(url + "/")
+        await page.wait_for_selector("#deck-chart canvas")
+        assert await page.is_hidden("#live") and await page.is_visible("#deck")
+        await page.wait_for_function("deck.frame && deck.frame.state === 'idle'")
+        assert abs(float(await page.inner_text("#deck-weight"))) < 60  # the empty deck
+        driving = asyncio.create_task(rig.do("drive_on", "晋A12345", 48_600.0))
+        # Live: the number follows the load as it comes on (a stable-only weight would show none then).
+        await page.wait_for_function(
+            "(() => { const v = Number(document.getElementById('deck-weight').textContent);"
+            " return v > 2000 && v < 46000; })()",
+            timeout=10_000,
+        )
+        await driving
+        await rig.board("请通行")
+        await page.wait_for_function(
+            "deck.frame && deck.frame.state === 'weighed' && deck.frame.stable", timeout=20_000
+        )
+        assert float(await page.inner_text("#deck-weight")) == pytest.approx(48_600, abs=60)
+        line = await page.inner_text("#deck-line")
+        assert "stable" in line and "fully on the deck" in line, line
+        assert "晋A12345" in await page.inner_text("#deck-state")
+        # The chart: the truck's weight in the plotted data, and the line drawn on the canvas.
+        assert await page.evaluate("Math.max(...deck.kg.filter((v) => v !== null))") > 45_000
+        count = _COUNT_COLOUR.replace("#waveform canvas", "#deck-chart canvas")
+        await page.wait_for_timeout(600)  # the next draw
+        assert await page.evaluate(count, list(PLATFORM_1)) > 200
         await asyncio.wait_for(rig.close(), 20)

@@ -10,7 +10,9 @@ Server-Sent Events stream:
 - ``GET /api/records/<id>/plate.jpg``: that crop;
 - ``POST /api/doctor``: the doctor's checks that do not open the lane's ports (the daemon holds them);
 - ``GET /api/stream``: the live waveform, ``console.waveform_hz`` events a second; each event carries the
-  count of watch-list alerts raised, so the page fetches the status the moment a new one is raised.
+  count of watch-list alerts raised, so the page fetches the status the moment a new one is raised.  At a
+  static weighbridge, each event carries the deck instead (``deck``: the indicator's weight and readings,
+  stable, motion, over range, the position beams, the visit and what the flow waits for).
 
 The lane first: one task builds each waveform event once for every open console, and each console has a
 queue of two events; a slow browser loses events, it never holds up the task, and the task runs only while
@@ -86,7 +88,8 @@ class Console:
         self.events_sent = 0
         self.events_dropped = 0
         # A site kind whose stages have no sample buffer and lane state machine (a static weighbridge,
-        # say) gets the console without the live waveform.
+        # say) gets the console without the live waveform; one that says what its deck is doing
+        # (``deck_state``: the static weighbridge) has it pushed instead, with the indicator's readings.
         sensing = getattr(station.site, "sensing", None)
         buffer, lane = getattr(sensing, "buffer", None), getattr(sensing, "lane", None)
         scale = station.config.scale
@@ -102,6 +105,9 @@ class Console:
                 epoch_s=time.monotonic(),
             )
         self._lane = lane
+        self._deck = getattr(station.site, "deck_state", None) if self.tap is None else None
+        self._epoch_s = time.monotonic()
+        self._deck_sent_s = self._epoch_s  # host time of the last indicator reading pushed
         self.app = self._build_app()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -337,6 +343,8 @@ class Console:
             "platforms": 0 if self.tap is None else self.tap.platforms,
             "rate_hz": self.config.waveform_hz,
         }
+        if self._deck is not None:
+            hello["deck"] = True
         await response.write(f"event: hello\ndata: {json.dumps(hello)}\n\n".encode())
         self._clients.add(queue)
         self._wake.set()
@@ -364,6 +372,8 @@ class Console:
             if self.tap is not None:
                 frame = self.tap.read(getattr(getattr(site, "weighing", None), "zero_counts", None))
             frame["lane"] = {} if self._lane is None else self._lane.state()
+            if self._deck is not None:
+                frame["deck"] = self._deck_frame()
             frame["vehicles"] = getattr(site, "vehicles", None)
             frame["alerts"] = getattr(site, "alerts_raised", 0)
             event = f"event: wave\ndata: {json.dumps(frame, separators=(',', ':'))}\n\n"
@@ -374,6 +384,18 @@ class Console:
                 except asyncio.QueueFull:  # a slow browser loses events; the lane never waits
                     self.events_dropped += 1
             await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
+
+    def _deck_frame(self) -> dict[str, Any]:
+        """The deck's state for a push, its readings since the last push as ``t`` (s since the console
+        started) and ``kg`` (the indicator's weight, None where it gave no number)."""
+        assert self._deck is not None
+        deck: dict[str, Any] = self._deck(self._deck_sent_s)
+        readings = deck.pop("readings", [])
+        if readings:
+            self._deck_sent_s = readings[-1][0]
+        deck["t"] = [round(t - self._epoch_s, 3) for t, _ in readings]
+        deck["kg"] = [kg for _, kg in readings]
+        return deck
 
 
 def watchlist_alerts(site: Any) -> list[dict[str, Any]]:

@@ -970,6 +970,99 @@ class StaticWeighbridge:
             **({} if self.entry_barrier is None else {"entry_barrier": self.entry_barrier.health()}),
         }
 
+    def deck_state(self, readings_since_s: float | None = None) -> dict[str, Any]:
+        """What the deck is doing now, for the technician console: read-only, from the state the visit
+        loop keeps (the indicator's latest reading, the stability monitor, the beams, the arrival, the
+        last record), judged as :meth:`_step` judges it; nothing here changes the flow.
+
+        ``readings_since_s`` (host monotonic): also the indicator's readings received after it, as
+        ``readings`` ([host_time_s, kg or None]), from the monitor's short window (about 1.5 s).
+        """
+        now = time.monotonic()
+        latest = self.indicator.latest
+        fresh = latest is not None and now - latest.host_time_s <= self.params.max_gap_s
+        judgement = self.monitor.judge(latest.host_time_s if fresh and latest is not None else now)
+        beams = self.beams.current(now)
+        weight = None if latest is None or not fresh else latest.weight_kg
+        deck_kg = self._deck_kg(now)
+        loaded = deck_kg is not None and deck_kg > self.config.weighbridge.occupied_kg
+        refusal = position_refusal(beams)
+        arrival = self.arrival
+        if (
+            refusal is not None
+            and arrival is not None
+            and arrival.intrusion.armed
+            and beams is not None
+            and beams.blocked
+        ):
+            refusal = "deck_intrusion"  # as _on_deck says: the truck stood fully on, this is another
+        position = {
+            None: "fully_on" if loaded else "clear",
+            "off_deck": "off_centre",
+            "deck_intrusion": "intrusion",
+            "beam_fault": "beam_fault",
+            "position_unknown": "unknown",
+        }[refusal]
+        record = self.last_record
+        visit: dict[str, Any] | None = None
+        if self.state == "on_deck" and arrival is not None:
+            known = arrival.visit
+            visit = {
+                "visit_id": None if known is None else known[0].visit_id,
+                "plate": None if known is None else known[0].plate,
+                "pass_kind": None if known is None else known[1],
+                "card_id": arrival.card_id,
+                "on_deck_s": round(now - arrival.t_s, 1),
+                "verdict": None,
+            }
+        elif self.state == "weighed" and record is not None and record.static is not None:
+            visit = {
+                "visit_id": record.static.visit_id,
+                "plate": record.plate,
+                "pass_kind": record.static.pass_kind,
+                "card_id": record.static.card_id,
+                "on_deck_s": None if arrival is None else round(now - arrival.t_s, 1),
+                "verdict": record.verdict.value,
+            }
+        if self.state == "idle":
+            waiting = "truck"
+        elif self.state == "weighed":
+            waiting = "leave" if self.barrier_open else "back_off"
+        elif refusal is None and judgement.accepted:
+            occupied_kg = self.config.weighbridge.occupied_kg
+            # stable and fully on: the plates, the record, then board and barrier (as _on_deck decides);
+            # stable but empty: the truck is gone once the deck stays empty (or it comes back)
+            waiting = "decision" if (judgement.weight_kg or 0.0) > occupied_kg else "gone"
+        else:
+            waiting = refusal or judgement.reason
+        readings: list[list[float | None]] = []
+        if readings_since_s is not None:
+            readings = [[r.host_time_s, r.weight_kg] for r in self.monitor.recent(readings_since_s)]
+        over = judgement.reason == "over_range" or (
+            fresh
+            and latest is not None
+            and (latest.over_range or (latest.weight_kg or 0.0) > self.params.over_range_kg)
+        )
+        return {
+            "state": self.state,
+            "weight_kg": weight,
+            "stable_weight_kg": judgement.weight_kg if judgement.accepted else None,
+            "zero_offset_kg": round(self.monitor.zero.offset_kg, 1),
+            "indicator_fresh": fresh,
+            "stable": judgement.accepted,
+            "motion": judgement.reason in ("motion", "indicator_motion")
+            or bool(fresh and latest is not None and latest.motion),
+            "over_range": bool(over),
+            "stability": judgement.reason,
+            "position": position,
+            "beams_blocked": None if beams is None else sorted(beams.blocked),
+            "beam_faults": None if beams is None else sorted(beams.faults),
+            "visit": visit,
+            "waiting_for": waiting,
+            "settle_timeout_s": self.config.weighbridge.settle_timeout_s,
+            "readings": readings,
+        }
+
     def health(self) -> dict[str, Any]:
         latest = self.indicator.latest
         return {

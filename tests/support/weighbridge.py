@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from edge.config import Config
 from edge.daemon import LaneDaemon
 from edge.demo import free_port, weighbridge_config
 from edge.evidence.record import EvidenceRecord
@@ -30,11 +31,14 @@ class BridgeRig:
         axle_sensor: bool = False,
         entry_barrier: bool = False,
         mqtt_port: int | None = None,
+        console: dict[str, Any] | None = None,
         **weighbridge: Any,
     ) -> None:
         """``mqtt_port``: a running broker's (tests/support/broker.py); None points the daemon at a free port
-        where nothing listens, so its records stay in the outbox."""
+        where nothing listens, so its records stay in the outbox.  ``console``: the ``[console]`` section
+        (the technician console on)."""
         self.mqtt_port = mqtt_port
+        self.console = console
         self.card_reader_port = card_reader_port
         self.voice_port = voice_port
         self.sim = SimulatedWeighbridge(
@@ -59,6 +63,12 @@ class BridgeRig:
         self._task: asyncio.Task[None] | None = None
 
     def config(self) -> Any:
+        config = self._config()
+        if self.console is None:
+            return config
+        return Config.model_validate({**config.model_dump(), "console": self.console})
+
+    def _config(self) -> Any:
         return weighbridge_config(
             self.sim.ports,
             self.database,

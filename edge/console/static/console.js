@@ -74,6 +74,19 @@ function redraw() {
 }
 
 function onWave(frame) {
+  if (frame.deck) onDeck(frame.deck, frame.vehicles);  // a static weighbridge: the deck, not a lane
+  else onLane(frame);
+  if (wave.vehicles !== frame.vehicles) {
+    wave.vehicles = frame.vehicles;
+    loadRecords();
+  }
+  if (wave.alerts !== frame.alerts) {  // a watch-list alert was raised: show it now, not at the next poll
+    wave.alerts = frame.alerts;
+    loadStatus();
+  }
+}
+
+function onLane(frame) {
   for (let i = 0; i < frame.t.length; i++) {
     if (wave.t.length && frame.t[i] <= wave.t[wave.t.length - 1]) continue;
     wave.t.push(frame.t[i]);
@@ -88,14 +101,89 @@ function onWave(frame) {
     ["Vehicles so far", frame.vehicles],
     ["Stray exits / ghost sessions", (lane.stray_exits || 0) + " / " + (lane.ghost_sessions || 0)],
   ]);
-  if (wave.vehicles !== frame.vehicles) {
-    wave.vehicles = frame.vehicles;
-    loadRecords();
+}
+
+// -- the static weighbridge's deck (uPlot: the indicator's weight) --------------------------------
+
+const DECK_WINDOW_S = 60;
+const deck = { t: [], kg: [], chart: null, frame: null };
+const WAITING = {
+  truck: "a truck to drive on",
+  decision: "the decision (plates, record, board and barrier)",
+  leave: "the truck to drive off (barrier open)",
+  back_off: "the truck to back off (barrier closed)",
+  gone: "the truck to leave the deck",
+  off_deck: "the truck to move fully onto the deck",
+  deck_intrusion: "the deck to clear of people and other vehicles",
+  beam_fault: "a position beam to see its reflector",
+  position_unknown: "the position beams (controller silent)",
+  motion: "a stable weight (the load moves)",
+  indicator_motion: "a stable weight (the indicator says motion)",
+  window_short: "a stable weight (readings so far too few)",
+  gap: "a stable weight (readings missing)",
+  no_readings: "the indicator (no readings)",
+  stale: "the indicator (silent)",
+  no_weight: "a number from the indicator",
+  over_range: "the load to come within range",
+  under_range: "the load to come within range (under zero)",
+};
+const POSITION = {
+  clear: ["beams clear", "ok"], fully_on: ["fully on the deck", "ok"],
+  off_centre: ["OFF-CENTRE: a wheel over an end", "fail"], intrusion: ["someone or something beside the truck", "fail"],
+  beam_fault: ["beam fault", "fail"], unknown: ["beams silent", "fail"],
+};
+
+function makeDeckChart() {
+  const target = document.getElementById("deck-chart");
+  const options = {
+    width: Math.max(target.clientWidth, 600), height: 260,
+    series: [{ label: "t (s)" },
+             { label: "weight (kg)", stroke: COLOURS[0], width: 2, points: { show: false } }],
+    scales: { x: { time: false } },
+    axes: [{ label: "s" }, { label: "kg", size: 70 }],
+  };
+  deck.chart = new uPlot(options, [[], []], target);
+}
+
+function onDeck(d, vehicles) {
+  deck.frame = d;
+  for (let i = 0; i < d.t.length; i++) {
+    if (deck.t.length && d.t[i] <= deck.t[deck.t.length - 1]) continue;
+    deck.t.push(d.t[i]);
+    deck.kg.push(d.kg[i]);
   }
-  if (wave.alerts !== frame.alerts) {  // a watch-list alert was raised: show it now, not at the next poll
-    wave.alerts = frame.alerts;
-    loadStatus();
+  if (deck.t.length) {
+    const from = deck.t[deck.t.length - 1] - DECK_WINDOW_S;
+    let cut = 0;
+    while (cut < deck.t.length && deck.t[cut] < from) cut++;
+    if (cut) { deck.t.splice(0, cut); deck.kg.splice(0, cut); }
   }
+  if (deck.chart) deck.chart.setData([deck.t, deck.kg]);
+  document.getElementById("deck-weight").textContent = fmt(d.weight_kg);
+  const stability = !d.indicator_fresh ? ["indicator silent", "fail"]
+    : d.stable ? ["stable", "ok"] : d.motion ? ["in motion", "warn"] : ["not stable (" + d.stability + ")", "warn"];
+  const position = POSITION[d.position] || [d.position, "fail"];
+  const line = document.getElementById("deck-line");
+  line.replaceChildren(el("span", stability[0], stability[1]), el("span", position[0], position[1]));
+  if (d.over_range) line.append(el("span", "OVER RANGE", "fail"));
+  line.dataset.stable = String(d.stable);
+  line.dataset.position = d.position;
+  const visit = d.visit || {};
+  kv(document.getElementById("deck-state"), [
+    ["Deck 磅台", { idle: "idle", on_deck: "truck on the deck", weighed: "weighed" }[d.state] || d.state],
+    ["Waiting for 等待", WAITING[d.waiting_for] || d.waiting_for],
+    ["Plate 车牌", visit.plate || (d.visit ? "(not read yet)" : null)],
+    ["Visit", visit.visit_id ? visit.visit_id + " (" + visit.pass_kind + ")" : null],
+    ["Card", visit.card_id],
+    ["Verdict", visit.verdict],
+    ["On the deck for", visit.on_deck_s === null || visit.on_deck_s === undefined ? null
+      : fmt(visit.on_deck_s, 1) + " s (settle timeout " + fmt(d.settle_timeout_s) + " s)"],
+    ["Stable weight", d.stable_weight_kg === null ? null : fmt(d.stable_weight_kg) + " kg"],
+    ["Beams blocked / faults", d.beams_blocked === null ? "no report"
+      : (d.beams_blocked.join(", ") || "none") + " / " + (d.beam_faults.join(", ") || "none")],
+    ["Zero offset", fmt(d.zero_offset_kg, 1) + " kg"],
+    ["Vehicles so far", vehicles],
+  ]);
 }
 
 function connect() {
@@ -103,7 +191,11 @@ function connect() {
   const source = new EventSource("/api/stream");
   source.addEventListener("hello", (message) => {
     const hello = JSON.parse(message.data);
-    if (!wave.chart) {
+    if (hello.deck) {
+      document.getElementById("deck").hidden = false;
+      document.getElementById("live").hidden = true;
+      if (!deck.chart) makeDeckChart();
+    } else if (!wave.chart) {
       wave.platforms = hello.platforms;
       wave.kg = Array.from({ length: hello.platforms }, () => []);
       makeChart(hello.platforms);
