@@ -172,6 +172,15 @@ def vehicle_class_for(
     return classify(spacings, group_max_spacing_m=group_max_spacing_m)
 
 
+def _deck_refusal(beams: BeamReading | None, intrusion_armed: bool) -> str | None:
+    """Why the beams refuse a weighing now (:func:`position_refusal`), or None.  Once the truck has stood
+    fully on (``intrusion_armed``), whatever blocks a beam is something else on the deck."""
+    refusal = position_refusal(beams)
+    if refusal is not None and intrusion_armed and beams is not None and beams.blocked:
+        return "deck_intrusion"
+    return refusal
+
+
 @dataclass
 class _Sensing:
     """What the station reads of a site's sensing: the busy signal (the uplink holds back meanwhile)."""
@@ -555,14 +564,12 @@ class StaticWeighbridge:
             log.info("the truck left the deck without a weighing")
             await self._left()
             return
-        refusal = position_refusal(beams)
         if beams is not None and beams.ends_clear and weight is not None and weight > wb.occupied_kg:
             arrival.intrusion.arm(weight)  # the truck stands fully on: any beam blocked now is another
         if arrival.intrusion.observe(beams):
             assert beams is not None
             arrival.flag(anticheat.deck_intrusion(sorted(beams.blocked), None))
-        if refusal is not None and arrival.intrusion.armed and beams is not None and beams.blocked:
-            refusal = "deck_intrusion"  # the truck stood fully on: whatever blocks a beam now is another
+        refusal = _deck_refusal(beams, arrival.intrusion.armed)
         loaded = (
             judgement.accepted and judgement.weight_kg is not None and judgement.weight_kg > wb.occupied_kg
         )
@@ -986,16 +993,8 @@ class StaticWeighbridge:
         weight = None if latest is None or not fresh else latest.weight_kg
         deck_kg = self._deck_kg(now)
         loaded = deck_kg is not None and deck_kg > self.config.weighbridge.occupied_kg
-        refusal = position_refusal(beams)
         arrival = self.arrival
-        if (
-            refusal is not None
-            and arrival is not None
-            and arrival.intrusion.armed
-            and beams is not None
-            and beams.blocked
-        ):
-            refusal = "deck_intrusion"  # as _on_deck says: the truck stood fully on, this is another
+        refusal = _deck_refusal(beams, arrival is not None and arrival.intrusion.armed)
         position = {
             None: "fully_on" if loaded else "clear",
             "off_deck": "off_centre",
