@@ -434,9 +434,10 @@ class RulesConfig(_Strict):
         0.012,
         gt=0,
         le=1,
-        description="Re-weigh when the axles' entry and exit strip times misfit the fitted constant-acceleration"
-        " speed profile by more than this, RMS, in seconds of travel at the mean speed (jerky driving,"
-        " stop-and-go; the strips' own timing jitter is a few ms). Needs 3 or more axles.",
+        description="Re-weigh when the axles' strip times misfit the fitted constant-acceleration speed profile"
+        " by more than this, RMS, in seconds of travel at the mean speed (jerky driving, stop-and-go; the"
+        " strips' own timing jitter is a few ms). Needs 3 or more axles, or intermediate strips"
+        " (scale.mid_strips_x_m).",
     )
     max_accel_mps2: float = Field(
         0.9,
