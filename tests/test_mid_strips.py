@@ -134,6 +134,19 @@ def test_a_missed_intermediate_pulse_leaves_nan_and_does_not_shift_the_others() 
     assert times[0] == 1.2 and math.isnan(times[1]) and times[2] == 3.2
 
 
+def test_a_pulse_missed_before_any_exit_is_placed_by_the_earlier_strips_timing() -> None:
+    # Strips at 1/4 and 1/2 of the way, 4 s entry to exit: the middle axle's pulse on the first strip is
+    # lost before any axle has reached the exit strip; the front axle's pulses say when the others are due.
+    entries = [0.2, 1.2, 2.2]
+    events = [("entry", t, -1) for t in entries] + [("leave", 2.5, -1)]
+    events += [("mid", entries[0] + 1.0, 0), ("mid", entries[2] + 1.0, 0)]
+    events += [("mid", t + 2.0, 1) for t in entries] + [("exit", t + 4.0, -1) for t in entries]
+    (session,) = _drive(events, (0.25, 0.5))
+    times = [a.mid_t_s[0] for a in session.axles]
+    assert times[0] == 1.2 and math.isnan(times[1]) and times[2] == 3.2
+    assert [a.mid_t_s[1] for a in session.axles] == [2.2, 3.2, 4.2]
+
+
 # -- the fit ----------------------------------------------------------------------------------------
 
 

@@ -188,7 +188,7 @@ class LaneStateMachine:
             ]
             if not waiting:
                 continue
-            transit = session._transit_s()
+            transit = self._full_transit_s(session)
             if transit is not None:
                 expected = [a.entry_t_s + fraction * transit for a in waiting]
                 # The nearest expected time; ties (and earlier axles) go to the front.
@@ -242,6 +242,19 @@ class LaneStateMachine:
                 return
         self.stray_exits += 1
         log.warning("axle crossed the exit strip with no vehicle on the scale (%d so far)", self.stray_exits)
+
+    def _full_transit_s(self, session: VehicleSession) -> float | None:
+        """The vehicle's median time from the entry strip to the exit strip so far, from its exits and
+        from its intermediate strips' pulses (scaled by where each strip lies); None before any."""
+        transits = [a.exit_t_s - a.entry_t_s for a in session.axles if a.exit_t_s is not None]
+        transits += [
+            (t - a.entry_t_s) / fraction
+            for a in session.axles
+            for t, fraction in zip(a.mid_t_s, self.mid_fractions, strict=False)
+            if not math.isnan(t) and fraction > 0
+        ]
+        transits.sort()
+        return transits[len(transits) // 2] if transits else None
 
     def _maybe_complete(self) -> None:
         while self.on_scale and self.on_scale[0].complete:
