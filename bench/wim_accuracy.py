@@ -39,6 +39,7 @@ from edge.judge import judge  # noqa: E402
 from edge.lane.buffer import SampleWindow  # noqa: E402
 from edge.lane.crossing import Crossing  # noqa: E402
 from edge.rules import LimitTable  # noqa: E402
+from edge.wim.motion import fit_speed_profile  # noqa: E402
 from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule  # noqa: E402
 from firmware_sim.population import random_scenario  # noqa: E402
 
@@ -90,11 +91,28 @@ WIM_SETTINGS: dict[str, Any] = {}
 RULES_SETTINGS: dict[str, Any] = {}
 
 
+#: --mid-strips: an intermediate axle strip at every joint between two platforms, on every scale of the run.
+MID_STRIPS = {"on": False}
+
+
+def _mid_strips(lengths: tuple[float, ...]) -> tuple[float, ...]:
+    """The intermediate strips of a scale of these platforms: one at each joint (none without --mid-strips)."""
+    return tuple(float(x) for x in np.cumsum(lengths)[:-1]) if MID_STRIPS["on"] else ()
+
+
+def _geometry(lengths: tuple[float, ...]) -> LaneGeometry:
+    return LaneGeometry(platform_lengths_m=lengths, mid_strips_x_m=_mid_strips(lengths))
+
+
 def _config(lengths: tuple[float, ...], rate_hz: int, rules: dict[str, Any] | None = None) -> Config:
     return Config.model_validate(
         {
             "site": {"id": "bench", "lane": 1},
-            "scale": {"platform_lengths_m": list(lengths), "sample_rate_hz": rate_hz},
+            "scale": {
+                "platform_lengths_m": list(lengths),
+                "sample_rate_hz": rate_hz,
+                "mid_strips_x_m": list(_mid_strips(lengths)),
+            },
             "devices": OFFLINE_DEVICES,
             "wim": WIM_SETTINGS,
             "rules": {**(rules or {}), **RULES_SETTINGS},
@@ -145,14 +163,44 @@ def _crossing(
     jitter = 0.004
     entry = entry + rng.uniform(-jitter, jitter, entry.size)
     exit_ = exit_ + rng.uniform(-jitter, jitter, exit_.size)
+    mid = None
+    if geometry.mid_strips_x_m:
+        # The intermediate strips' jitter from a generator of their own: every other draw of the run (the
+        # entry and exit jitter above) stays what it is without them, so the two runs differ only by them.
+        mid_rng = np.random.default_rng([number, 16])
+        mid = np.stack([motion.axle_crossing_times(x) for x in geometry.mid_strips_x_m], axis=1)
+        mid = mid + mid_rng.uniform(-jitter, jitter, mid.shape)
     return Crossing(
-        number, SampleWindow(t, counts, 0), rate, entry, exit_, tuple(motion.truck.tyres), (), None
+        number, SampleWindow(t, counts, 0), rate, entry, exit_, tuple(motion.truck.tyres), (), None, mid
     )
+
+
+def profile_errors(motion: TruckMotion, crossing: Crossing, config: Config) -> tuple[float, float] | None:
+    """How far the speed profile the estimator fits (edge.wim.motion) is from the truck's true motion, over
+    the span of its strip events: (RMS speed error / true mean speed, max front-axle position error in m);
+    None when no profile fits (an incomplete crossing)."""
+    scale = config.scale
+    profile = fit_speed_profile(
+        crossing.entry_t_s,
+        crossing.exit_t_s,
+        scale.entry_strip_x_m,
+        scale.exit_x_m,
+        crossing.mid_t_s,
+        scale.mid_strips_x_m,
+    )
+    if profile is None:
+        return None
+    t = np.linspace(profile.t_start_s, profile.t_end_s, 200)
+    true_speed = np.asarray(motion.speed_at(t))
+    fitted_speed = np.array([profile.speed_at(float(v)) for v in t])
+    true_x = np.asarray(motion.axle_x(t))[:, 0]
+    speed_error = float(np.sqrt(np.mean((fitted_speed - true_speed) ** 2)) / np.mean(true_speed))
+    return speed_error, float(np.max(np.abs(profile.front_x(t) - true_x)))
 
 
 def run_geometry(name: str, crossings: int, seed: int, rate_hz: int) -> list[Result]:
     lengths = GEOMETRIES[name]["platform_lengths_m"]
-    geometry = LaneGeometry(platform_lengths_m=lengths)
+    geometry = _geometry(lengths)
     config = _config(lengths, rate_hz)
     limits = LimitTable.load()
     scenario = random_scenario(seed, crossings, speed_kmh=(3.0, 40.0))
@@ -267,7 +315,7 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
     """One named driving population on one scale: the share sent to re-weigh (and why), and of the rest
     the gross errors, the share within the scale's class limit and of axle loads within 2 %."""
     lengths = DRIVING_GEOMETRIES[name]["platform_lengths_m"]
-    geometry = LaneGeometry(platform_lengths_m=lengths)
+    geometry = _geometry(lengths)
     # The site sets the uncertainty allowance to what its scale's class allows.
     config = _config(lengths, rate_hz, {"max_gross_uncertainty_fraction": CLASS_LIMIT_PCT[name] / 100})
     limits = LimitTable.load()
@@ -289,9 +337,15 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
     gross_u_pct: list[float] = []
     judge_s = 0.0
     recorded_s = 0.0
+    speed_errors: list[float] = []
+    position_errors: list[float] = []
     for number, motion in enumerate(schedule(scenario, geometry), start=1):
         truck = motion.truck
         crossing = _crossing(motion, geometry, cells, config, rng, number)
+        errors_of_profile = profile_errors(motion, crossing, config)
+        if errors_of_profile is not None:
+            speed_errors.append(errors_of_profile[0])
+            position_errors.append(errors_of_profile[1])
         started = time.process_time()
         judgement = judge(crossing, config, limits)
         if number > 1:  # the first call loads the compiled kernels
@@ -352,6 +406,21 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
         else None,
         "reweighed_speed_kmh_p50": round(float(np.median(reweighed_speeds)), 1) if reweighed_speeds else None,
         "reweigh_reasons": dict(sorted(reasons.items(), key=lambda item: -item[1])),
+        "mid_strips_x_m": list(geometry.mid_strips_x_m),
+        # The fitted speed profile against the true motion over the strip events' span, every crossing:
+        # RMS speed error (% of the mean speed) and largest front-axle position error (mm), median and p95.
+        "profile_speed_error_pct_p50": round(float(np.median(speed_errors)) * 100, 3)
+        if speed_errors
+        else None,
+        "profile_speed_error_pct_p95": round(float(np.percentile(speed_errors, 95)) * 100, 3)
+        if speed_errors
+        else None,
+        "profile_position_error_mm_p50": round(float(np.median(position_errors)) * 1000, 1)
+        if position_errors
+        else None,
+        "profile_position_error_mm_p95": round(float(np.percentile(position_errors, 95)) * 1000, 1)
+        if position_errors
+        else None,
         # Recorded seconds per CPU second of judge() (weighing, checks, verdict), all but the first crossing.
         "judge_realtime_x": round(recorded_s / judge_s) if judge_s > 0 else None,
     }
@@ -379,7 +448,7 @@ def harsh(
 
     name = "full-length 3x6 m"
     lengths = GEOMETRIES[name]["platform_lengths_m"]
-    geometry = LaneGeometry(platform_lengths_m=lengths)
+    geometry = _geometry(lengths)
     config = _config(lengths, rate_hz)
     limits = LimitTable.load()
     scenario = random_scenario(seed, crossings, speed_kmh=(3.0, 40.0), roughness=HARSH_ROUGHNESS)
@@ -473,7 +542,7 @@ def harsh(
 def fault_detection(name: str, crossings: int, seed: int, rate_hz: int) -> dict[str, Any]:
     """Share of jump (跳磅) and stop-and-go (搓磅) crossings sent to re-weigh, and the error of the rest."""
     lengths = GEOMETRIES[name]["platform_lengths_m"]
-    geometry = LaneGeometry(platform_lengths_m=lengths)
+    geometry = _geometry(lengths)
     config = _config(lengths, rate_hz)
     limits = LimitTable.load()
     scenario = random_scenario(seed, crossings, speed_kmh=(3.0, 40.0), jump_fraction=0.3, stop_fraction=0.2)
@@ -537,6 +606,12 @@ def main() -> None:
     )
     parser.add_argument("--driving-geometry", choices=list(DRIVING_GEOMETRIES), action="append")
     parser.add_argument(
+        "--mid-strips",
+        action="store_true",
+        help="give every scale an intermediate axle strip at each joint between two platforms"
+        " (scale.mid_strips_x_m), with the same timing jitter as the entry and exit strips",
+    )
+    parser.add_argument(
         "--harsh",
         action="store_true",
         help="instead of the report: the harsh site (1 %% span error on one cell, 0.2 kg/s zero drift, rough"
@@ -546,6 +621,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     RULES_SETTINGS.update(args.rules)
+    MID_STRIPS["on"] = args.mid_strips
     if args.harsh:
         WIM_SETTINGS.update(args.wim)
         started = time.perf_counter()
@@ -589,6 +665,7 @@ def main() -> None:
                 {
                     "benchmark": "wim_accuracy --driving",
                     "seed": args.seed,
+                    "mid_strips": args.mid_strips,
                     "wim_settings": WIM_SETTINGS,
                     "rules_settings": RULES_SETTINGS,
                     "machine": f"{platform.machine()} python {platform.python_version()}",

@@ -88,6 +88,11 @@ class SiteConfig(_Strict):
     )
 
 
+#: Intermediate axle strips a scale may have: one in each gap between 8 platforms (the axle sensor's strips
+#: 2-8, drivers.axle_sensor.codec.MAX_MID_STRIPS; not imported: the configuration sits below the drivers).
+MAX_MID_STRIPS = 7
+
+
 class ScaleConfig(_Strict):
     platform_lengths_m: Array[float] = Field(
         (6.0, 6.0, 6.0),
@@ -110,6 +115,13 @@ class ScaleConfig(_Strict):
     entry_strip_x_m: float = Field(-0.5, description="Position of the axle recogniser's entry strip (m).")
     exit_strip_x_m: float | None = Field(
         None, description="Position of the exit strip (m); default the scale end."
+    )
+    mid_strips_x_m: Array[float] = Field(
+        (),
+        max_length=MAX_MID_STRIPS,
+        description="Positions of the axle recogniser's intermediate strips (m), in driving order, strictly"
+        " between the entry and exit strips: the strips a site has in the gaps between its platforms"
+        " (AxleEvent strip 2, 3, ... in this order). Empty: entry and exit strips only.",
     )
     separator_x_m: float = Field(0.0, description="Position of the light-curtain separator (m).")
     edge_margin_m: float = Field(
@@ -156,6 +168,20 @@ class ScaleConfig(_Strict):
             raise ValueError("entry_strip_x_m must be at or before the scale entry (<= 0)")
         if self.exit_x_m <= self.entry_strip_x_m:
             raise ValueError("exit_strip_x_m must be after entry_strip_x_m")
+        mids = self.mid_strips_x_m
+        if any(later <= earlier for earlier, later in itertools.pairwise(mids)):
+            raise ValueError(
+                f"mid_strips_x_m {list(mids)} must be strictly increasing: list the intermediate strips in"
+                " driving order, each once (they are the axle sensor's strips 2, 3, ... in this order)"
+            )
+        outside = [x for x in mids if not self.entry_strip_x_m < x < self.exit_x_m]
+        if outside:
+            raise ValueError(
+                f"mid_strips_x_m {outside} not strictly between the entry strip ({self.entry_strip_x_m:g} m)"
+                f" and the exit strip ({self.exit_x_m:g} m): an intermediate strip lies between them (in the"
+                " gaps between the platforms); the entry and exit strips are set by entry_strip_x_m and"
+                " exit_strip_x_m"
+            )
         return self
 
 
@@ -408,9 +434,10 @@ class RulesConfig(_Strict):
         0.012,
         gt=0,
         le=1,
-        description="Re-weigh when the axles' entry and exit strip times misfit the fitted constant-acceleration"
-        " speed profile by more than this, RMS, in seconds of travel at the mean speed (jerky driving,"
-        " stop-and-go; the strips' own timing jitter is a few ms). Needs 3 or more axles.",
+        description="Re-weigh when the axles' strip times misfit the fitted constant-acceleration speed profile"
+        " by more than this, RMS, in seconds of travel at the mean speed (jerky driving, stop-and-go; the"
+        " strips' own timing jitter is a few ms). Needs 3 or more axles, or intermediate strips"
+        " (scale.mid_strips_x_m).",
     )
     max_accel_mps2: float = Field(
         0.9,
@@ -946,7 +973,9 @@ class LidarScannerConfig(_Device):
     """One 2-D scanner of the outline gantry (type sick_lms5xx: CoLa B over TCP) and where it hangs."""
 
     role = "lidar"
-    port: str = Field(description="pyserial URL of the scanner, normally socket://<its address>:2112 (CoLa B).")
+    port: str = Field(
+        description="pyserial URL of the scanner, normally socket://<its address>:2112 (CoLa B)."
+    )
     name: str = Field(min_length=1, max_length=32, description="The scanner's name (overhead, left, right).")
     y_m: float = Field(ge=-20, le=20, description="Across the lane from the lane centre (m, + = right).")
     z_m: float = Field(gt=0, le=20, description="Height above the road (m).")

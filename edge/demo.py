@@ -126,6 +126,7 @@ def geometry_for(config: Config) -> LaneGeometry:
         platform_width_m=scale.platform_width_m,
         entry_strip_x_m=scale.entry_strip_x_m,
         exit_strip_x_m=scale.exit_strip_x_m,
+        mid_strips_x_m=tuple(scale.mid_strips_x_m),
         separator_x_m=scale.separator_x_m,
     )
 

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 from firmware_sim.lane import SimulatedLane
+from firmware_sim.physics import LaneGeometry
 from firmware_sim.scenario import ScenarioError, back_to_back, load_scenario
 
 
@@ -46,15 +47,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gap-s", type=float, default=0.6, help="with --back-to-back: seconds between trucks"
     )
+    parser.add_argument(
+        "--mid-strips-m",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="X",
+        help="positions (m) of intermediate axle strips between the platforms, e.g. 6 12 (the lane config's"
+        " scale.mid_strips_x_m must list the same)",
+    )
     args = parser.parse_args(argv)
     try:
+        geometry = LaneGeometry(mid_strips_x_m=tuple(args.mid_strips_m))
         scenario = load_scenario(args.scenario)
         if args.back_to_back is not None:
             scenario = back_to_back(scenario, args.back_to_back, args.gap_s)
     except (ScenarioError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
-    lane = SimulatedLane(scenario, repeat=args.repeat, link_dir=args.link_dir, noise_kg=args.noise_kg)
+    lane = SimulatedLane(
+        scenario, geometry, repeat=args.repeat, link_dir=args.link_dir, noise_kg=args.noise_kg
+    )
     print(f"scenario {scenario.name!r}: {len(scenario.trucks)} trucks, repeated {args.repeat} times")
     for name, port in lane.ports.items():
         print(f"{name:12s} {port.path} -> {port.slave_path}")

@@ -174,10 +174,9 @@ class SimulatedLane:
                 )
             )
             order += 2
-            for strip, x in (
-                (AxleEvent.STRIP_ENTRY, geo.entry_strip_x_m),
-                (AxleEvent.STRIP_EXIT, geo.exit_x_m),
-            ):
+            strips = [(AxleEvent.STRIP_ENTRY, geo.entry_strip_x_m), (AxleEvent.STRIP_EXIT, geo.exit_x_m)]
+            strips += [(AxleEvent.STRIP_MID_1 + k, x) for k, x in enumerate(geo.mid_strips_x_m)]
+            for strip, x in strips:
                 for tyre, t in zip(truck.tyres, motion.axle_crossing_times(x), strict=True):
                     events.append(_Event(float(t), order, "axle_sensor", _axle(strip, tyre)))
                     order += 1

@@ -27,6 +27,7 @@ samples in 10-sample blocks gives exactly what one call for the whole range give
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,8 @@ class LaneGeometry:
     entry_strip_x_m: float = -0.5
     exit_strip_x_m: float | None = None
     """Tyre/axle recogniser exit strip; None puts it at the scale end."""
+    mid_strips_x_m: tuple[float, ...] = ()
+    """Tyre/axle recogniser intermediate strips (between the platforms), in driving order."""
     separator_x_m: float = 0.0
     """Light curtain of the vehicle separator."""
     tyre_footprint_m: float = 0.25
@@ -102,10 +105,16 @@ class LaneGeometry:
     def __post_init__(self) -> None:
         lengths = tuple(float(length) for length in self.platform_lengths_m)
         object.__setattr__(self, "platform_lengths_m", lengths)  # accept a list, keep the instance hashable
+        object.__setattr__(self, "mid_strips_x_m", tuple(float(x) for x in self.mid_strips_x_m))
         if not lengths or min(lengths) <= 0.0:
             raise ValueError(f"platform_lengths_m must be one or more positive lengths, got {lengths}")
         if self.platform_width_m <= 0.0:
             raise ValueError(f"platform_width_m must be positive, got {self.platform_width_m}")
+        strips = (self.entry_strip_x_m, *self.mid_strips_x_m, self.exit_x_m)
+        if any(later <= earlier for earlier, later in itertools.pairwise(strips)):
+            raise ValueError(
+                f"mid_strips_x_m must increase strictly between the entry and exit strips, got {strips}"
+            )
         if self.tyre_footprint_m <= 0.0:
             raise ValueError(f"tyre_footprint_m must be positive, got {self.tyre_footprint_m}")
         if not 0.0 < self.track_width_m <= self.platform_width_m:

@@ -79,6 +79,14 @@ def short_scenario(tmp_path: Path) -> Scenario:
     return load_scenario(path)
 
 
+def _with_mid_strips(config: Config, mid_strips_x_m: tuple[float, ...]) -> Config:
+    """``config`` with the axle sensor's intermediate strips at these positions (unchanged without any)."""
+    if not mid_strips_x_m:
+        return config
+    scale = type(config.scale).model_validate({**config.scale.model_dump(), "mid_strips_x_m": mid_strips_x_m})
+    return config.model_copy(update={"scale": scale})
+
+
 class LaneRig:
     """A simulated lane and a daemon on its ptys, with every stored record collected."""
 
@@ -88,23 +96,30 @@ class LaneRig:
         tmp_path: Path,
         mqtt_port: int,
         platform_lengths_m: tuple[float, ...] = (6.0, 6.0, 6.0),
+        mid_strips_x_m: tuple[float, ...] = (),
         **sim_options: Any,
     ) -> None:
         database = str(tmp_path / "evidence.db")
-        probe = demo_config(
-            dict.fromkeys(("wim", "separator", "axle_sensor", "display", "barrier"), "loop://"),
-            database,
-            mqtt_port,
-            platform_lengths_m=platform_lengths_m,
+        probe = _with_mid_strips(
+            demo_config(
+                dict.fromkeys(("wim", "separator", "axle_sensor", "display", "barrier"), "loop://"),
+                database,
+                mqtt_port,
+                platform_lengths_m=platform_lengths_m,
+            ),
+            mid_strips_x_m,
         )
         self.sim = SimulatedLane(scenario, geometry_for(probe), link_dir=tmp_path / "ports", **sim_options)
-        self.config: Config = demo_config(
-            {n: p.path for n, p in self.sim.ports.items()},
-            database,
-            mqtt_port,
-            site_id=f"test-{tmp_path.name[-20:]}".replace(".", "-"),
-            platform_lengths_m=platform_lengths_m,
-            camera_dir=str(sim_options["camera_dir"]) if sim_options.get("camera_dir") else "",
+        self.config: Config = _with_mid_strips(
+            demo_config(
+                {n: p.path for n, p in self.sim.ports.items()},
+                database,
+                mqtt_port,
+                site_id=f"test-{tmp_path.name[-20:]}".replace(".", "-"),
+                platform_lengths_m=platform_lengths_m,
+                camera_dir=str(sim_options["camera_dir"]) if sim_options.get("camera_dir") else "",
+            ),
+            mid_strips_x_m,
         )
         self.records: list[dict[str, Any]] = []  # each record's JSON form, as the store signed it
         self.daemon = LaneDaemon(self.config, on_record=self.keep)

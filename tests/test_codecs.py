@@ -555,7 +555,7 @@ def test_valid_crc_body_too_short_is_bad_length(family: str, message: Any) -> No
 _BAD_FIELD_BODIES = [
     ("separator", build_body(0x10, "<IQBBH", 1, 2, 0, 0, 0), "curtain kind 0"),
     ("separator", build_body(0x10, "<IQBBH", 1, 2, 3, 0, 0), "curtain kind 3"),
-    ("axle_sensor", build_body(0x20, "<IQBBBH", 1, 2, 2, 1, 0, 0), "strip 2"),
+    ("axle_sensor", build_body(0x20, "<IQBBBH", 1, 2, 9, 1, 0, 0), "strip 9 (beyond 7 intermediate strips)"),
     ("axle_sensor", build_body(0x20, "<IQBBBH", 1, 2, 0, 0, 0, 0), "tyre 0"),
     ("axle_sensor", build_body(0x20, "<IQBBBH", 1, 2, 0, 4, 0, 0), "tyre 4"),
     ("axle_sensor", build_body(0x20, "<IQBBBH", 1, 2, 0, 1, 2, 0), "direction 2"),
@@ -739,7 +739,7 @@ _ENCODER_GAPS = [
     ("barrier", barrier.BarrierCommand(1, 0), "action 0 encodes, decoder rejects it"),
     ("barrier", barrier.BarrierState(1, 2, 3, 4), "position 4 encodes, decoder rejects it"),
     ("separator", separator.CurtainEvent(1, 2, 0), "kind 0 encodes, decoder rejects it"),
-    ("axle_sensor", axle.AxleEvent(1, 2, 2, 1), "strip 2 encodes, decoder rejects it"),
+    ("axle_sensor", axle.AxleEvent(1, 2, 9, 1), "strip 9 encodes, decoder rejects it"),
     ("axle_sensor", axle.AxleEvent(1, 2, 0, 0), "tyre 0 encodes, decoder rejects it"),
     ("wim_digitiser", wim.SampleBlock(1, 0, 0, np.zeros((10, 4), np.int32)), "rate 0 encodes"),
     ("wim_digitiser", wim.SampleBlock(1, 0, 1000, np.zeros((0, 4), np.int32)), "empty block encodes"),

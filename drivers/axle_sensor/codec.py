@@ -1,4 +1,4 @@
-"""Codec of the tyre/axle recogniser (two strips: scale entry and scale exit).
+"""Codec of the tyre/axle recogniser (strips at the scale entry and exit, and any between the platforms).
 
 See docs/protocols/axle_sensor.md.
 """
@@ -11,7 +11,11 @@ from typing import ClassVar
 
 from drivers.messages import MessageCodec
 
-__all__ = ["AxleEvent", "AxleHeartbeat", "new_codec"]
+__all__ = ["MAX_MID_STRIPS", "AxleEvent", "AxleHeartbeat", "new_codec"]
+
+#: Intermediate strips a sensor may have (one in each gap between 8 platforms): ``strip`` 2 .. 8.
+MAX_MID_STRIPS = 7
+_STRIPS = range(2 + MAX_MID_STRIPS)
 
 _AXLE = struct.Struct("<IQBBBH")  # seq, device_time_us, strip, tyre, direction, tyre_width_mm
 _HEARTBEAT = struct.Struct("<IQH")  # seq, device_time_us, fault_flags
@@ -24,6 +28,7 @@ class AxleEvent:
     TYPE: ClassVar[int] = 0x20
     STRIP_ENTRY: ClassVar[int] = 0
     STRIP_EXIT: ClassVar[int] = 1
+    STRIP_MID_1: ClassVar[int] = 2  # the first intermediate strip; the k-th is STRIP_MID_1 + k - 1
     TYRE_SINGLE: ClassVar[int] = 1
     TYRE_DUAL: ClassVar[int] = 2
     TYRE_WIDE_SINGLE: ClassVar[int] = 3
@@ -37,8 +42,13 @@ class AxleEvent:
     direction: int = 0
     tyre_width_mm: int = 0
 
+    @property
+    def mid_index(self) -> int | None:
+        """0 for the first intermediate strip, 1 for the next ...; None for the entry and exit strips."""
+        return self.strip - self.STRIP_MID_1 if self.strip >= self.STRIP_MID_1 else None
+
     def pack_fields(self) -> bytes:
-        if self.strip not in (0, 1) or self.tyre not in (1, 2, 3) or self.direction not in (0, 1):
+        if self.strip not in _STRIPS or self.tyre not in (1, 2, 3) or self.direction not in (0, 1):
             raise ValueError("axle event strip, tyre or direction out of range")
         return _AXLE.pack(
             self.seq, self.device_time_us, self.strip, self.tyre, self.direction, self.tyre_width_mm
@@ -49,7 +59,7 @@ class AxleEvent:
         if len(data) != _AXLE.size:
             raise ValueError("bad axle event length")
         event = cls(*_AXLE.unpack(data))
-        if event.strip not in (0, 1) or event.tyre not in (1, 2, 3) or event.direction not in (0, 1):
+        if event.strip not in _STRIPS or event.tyre not in (1, 2, 3) or event.direction not in (0, 1):
             raise ValueError("axle event field out of range")
         return event
 

@@ -33,6 +33,9 @@ class Crossing:
     tyres: tuple[str, ...]
     problems: tuple[str, ...]  # from the lane: reasons this crossing cannot be judged
     fallback_zero_counts: F64 | None  # the last good zero, for when the pre-roll is not empty
+    # Per axle and intermediate strip (scale.mid_strips_x_m), host time over it; NaN where the strip missed
+    # the axle.  None: the lane has no intermediate strips.
+    mid_t_s: F64 | None = None
 
     @property
     def complete(self) -> bool:
@@ -49,6 +52,8 @@ def build_crossing(
     problems = list(session.problems)
     entry_t = np.array([a.entry_t_s for a in session.axles], dtype=np.float64)
     exit_t = np.array([np.nan if a.exit_t_s is None else a.exit_t_s for a in session.axles], dtype=np.float64)
+    n_mid = len(session.axles[0].mid_t_s) if session.axles else 0
+    mid_t = np.array([a.mid_t_s for a in session.axles], dtype=np.float64).reshape(len(session.axles), n_mid)
     if entry_t.size:
         last = float(np.nanmax(exit_t)) if np.isfinite(exit_t).any() else float(entry_t.max())
         window = buffer.window(float(entry_t.min()) - preroll_s, last + POSTROLL_S)
@@ -65,4 +70,5 @@ def build_crossing(
         tyres=tuple(a.tyre for a in session.axles),
         problems=tuple(problems),
         fallback_zero_counts=fallback_zero_counts,
+        mid_t_s=mid_t if n_mid else None,
     )

@@ -48,13 +48,19 @@ class Sensing:
             self._sessions_put,
             config.lane.session_timeout_s,
             strip_distance_m=scale.exit_x_m - scale.entry_strip_x_m,
+            mid_fractions=tuple(
+                (x - scale.entry_strip_x_m) / (scale.exit_x_m - scale.entry_strip_x_m)
+                for x in scale.mid_strips_x_m
+            ),
         )
         # Each device's configured type selects its driver class (drivers/registry.py).
         self.wim = build_driver(
             devices.wim, WimDigitiser, on_samples=self._on_samples, expected_channels=scale.n_channels
         )
         self.curtain = build_driver(devices.separator, LightCurtain, on_edge=self._on_edge)
-        self.axles = build_driver(devices.axle_sensor, TyreRecogniser, on_axle=self._on_axle)
+        self.axles = build_driver(
+            devices.axle_sensor, TyreRecogniser, on_axle=self._on_axle, mid_strips=len(scale.mid_strips_x_m)
+        )
         self.busy = LaneBusy()
         self._sessions: asyncio.Queue[VehicleSession] = asyncio.Queue()
         self._judging = False

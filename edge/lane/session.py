@@ -5,12 +5,18 @@ scale, the light curtain at the scale entry, the EXIT strip at the scale end.  S
 count is known when the curtain reports LEAVE (its rear end has passed the scale entry, after its
 last axle crossed the entry strip), and the vehicle is complete when that many axles have crossed
 the EXIT strip.  The last exit is the moment the lane must decide quickly.
+
+A site may have intermediate strips between the platforms (``scale.mid_strips_x_m``).  Their events only
+add timing: each is given to the axle whose crossing of that strip it most plausibly is, and an axle a
+strip missed keeps NaN there (the speed fit uses the events it has); they never open, complete or fail
+a vehicle.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +36,7 @@ class AxleTiming:
     tyre_width_mm: int
     exit_t_s: float | None = None
     exit_missed: bool = False  # the exit strip missed this axle's pulse (judged from the vehicle's speed)
+    mid_t_s: list[float] = field(default_factory=list)  # per intermediate strip; NaN: not (yet) seen
 
 
 @dataclass
@@ -88,8 +95,13 @@ class LaneStateMachine:
         session_timeout_s: float,
         strip_distance_m: float = 18.5,
         max_speed_kmh: float = 80.0,
+        mid_fractions: tuple[float, ...] = (),
     ) -> None:
+        """``mid_fractions``: where each intermediate strip lies, as the fraction of the way from the entry
+        strip to the exit strip (empty: none)."""
         self.min_transit_s = strip_distance_m / (max_speed_kmh / 3.6)
+        self.mid_fractions = mid_fractions
+        self.stray_mids = 0
         self._on_complete = on_complete
         self.session_timeout_s = session_timeout_s
         self._numbers = itertools.count(1)
@@ -126,8 +138,15 @@ class LaneStateMachine:
     def on_axle(self, axle: AxlePassage) -> None:
         if axle.strip == "entry":
             self._on_entry(axle)
+        elif axle.strip == "mid":
+            self._on_mid(axle)
         else:
             self._on_exit(axle)
+
+    def _new_axle(self, axle: AxlePassage) -> AxleTiming:
+        return AxleTiming(
+            axle.host_time_s, axle.tyre, axle.tyre_width_mm, mid_t_s=[math.nan] * len(self.mid_fractions)
+        )
 
     def _on_entry(self, axle: AxlePassage) -> None:
         session = self.open
@@ -135,7 +154,7 @@ class LaneStateMachine:
             latest = self.on_scale[-1]
             if latest.curtain_leave_t_s is not None and axle.host_time_s < latest.curtain_leave_t_s:
                 # The ports deliver independently: this axle crossed before the curtain cleared.
-                latest.axles.append(AxleTiming(axle.host_time_s, axle.tyre, axle.tyre_width_mm))
+                latest.axles.append(self._new_axle(axle))
                 return
         if session is None:
             session = VehicleSession(next(self._numbers), axle.host_time_s)
@@ -149,7 +168,38 @@ class LaneStateMachine:
                     note = "another vehicle entered the scale before the previous one had left"
                     earlier.add_problem(note)
                     session.add_problem(note)
-        session.axles.append(AxleTiming(axle.host_time_s, axle.tyre, axle.tyre_width_mm))
+        session.axles.append(self._new_axle(axle))
+
+    def _on_mid(self, axle: AxlePassage) -> None:
+        """An intermediate strip's pulse: the time of the first axle that has passed the entry strip, not
+        yet this strip, and not yet the exit strip; skipping an axle whose own pulse this strip plainly
+        missed (the pulse is nearer the next axle's expected time than to its own)."""
+        strip = axle.mid_index
+        if not 0 <= strip < len(self.mid_fractions):
+            self.stray_mids += 1
+            return
+        t = axle.host_time_s
+        fraction = self.mid_fractions[strip]
+        for session in itertools.chain(self.on_scale, [self.open] if self.open else []):
+            waiting = [
+                a
+                for a in session.axles
+                if a.entry_t_s < t and math.isnan(a.mid_t_s[strip]) and (a.exit_t_s is None or a.exit_t_s > t)
+            ]
+            if not waiting:
+                continue
+            transit = self._full_transit_s(session)
+            if transit is not None:
+                expected = [a.entry_t_s + fraction * transit for a in waiting]
+                # The nearest expected time; ties (and earlier axles) go to the front.
+                chosen = waiting[min(range(len(waiting)), key=lambda i: abs(t - expected[i]))]
+            else:
+                chosen = waiting[0]
+            chosen.mid_t_s[strip] = t
+            if axle.reverse:
+                session.add_problem("vehicle reversed over an intermediate strip")
+            return
+        self.stray_mids += 1
 
     def _on_exit(self, axle: AxlePassage) -> None:
         for session in itertools.chain(self.on_scale, [self.open] if self.open else []):
@@ -193,6 +243,19 @@ class LaneStateMachine:
         self.stray_exits += 1
         log.warning("axle crossed the exit strip with no vehicle on the scale (%d so far)", self.stray_exits)
 
+    def _full_transit_s(self, session: VehicleSession) -> float | None:
+        """The vehicle's median time from the entry strip to the exit strip so far, from its exits and
+        from its intermediate strips' pulses (scaled by where each strip lies); None before any."""
+        transits = [a.exit_t_s - a.entry_t_s for a in session.axles if a.exit_t_s is not None]
+        transits += [
+            (t - a.entry_t_s) / fraction
+            for a in session.axles
+            for t, fraction in zip(a.mid_t_s, self.mid_fractions, strict=False)
+            if not math.isnan(t) and fraction > 0
+        ]
+        transits.sort()
+        return transits[len(transits) // 2] if transits else None
+
     def _maybe_complete(self) -> None:
         while self.on_scale and self.on_scale[0].complete:
             session = self.on_scale.popleft()
@@ -226,5 +289,6 @@ class LaneStateMachine:
             "open_session": None if self.open is None else self.open.number,
             "vehicles_on_scale": len(self.on_scale),
             "stray_exits": self.stray_exits,
+            "stray_mid_strip_pulses": self.stray_mids,
             "ghost_sessions": self.ghost_sessions,
         }

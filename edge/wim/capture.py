@@ -71,10 +71,11 @@ COUNTS = "counts.npy"
 TIMES = "times_s.npy"
 ENTRY = "entry_t_s.npy"
 EXIT = "exit_t_s.npy"
+MID = "mid_t_s.npy"
 FALLBACK_ZERO = "fallback_zero_counts.npy"
 LIMITS = "limits.toml"
 EXTRA_PREFIX = "extra/"
-_KNOWN_MEMBERS = frozenset({META, COUNTS, TIMES, ENTRY, EXIT, FALLBACK_ZERO, LIMITS})
+_KNOWN_MEMBERS = frozenset({META, COUNTS, TIMES, ENTRY, EXIT, MID, FALLBACK_ZERO, LIMITS})
 
 # The packaged table's file, read as data (not imported): edge.wim sits below edge.rules in the data flow.
 _PACKAGED_LIMITS = ("rules", "limits_gb2016.toml")
@@ -273,6 +274,8 @@ def write_capture(
     entry = np.asarray(crossing.entry_t_s, dtype="<f8")
     exit_ = np.asarray(crossing.exit_t_s, dtype="<f8")
     arrays: dict[str, np.ndarray[Any, Any]] = {COUNTS: counts, TIMES: times, ENTRY: entry, EXIT: exit_}
+    if crossing.mid_t_s is not None:
+        arrays[MID] = np.asarray(crossing.mid_t_s, dtype="<f8")
     if crossing.fallback_zero_counts is not None:
         arrays[FALLBACK_ZERO] = np.asarray(crossing.fallback_zero_counts, dtype="<f8")
     meta: dict[str, Any] = {
@@ -392,8 +395,8 @@ def read_capture(path: str | Path) -> Capture:
             meta = _parse_meta(_member_bytes(archive, META, where, _MAX_META_BYTES), where)
             arrays = {
                 name: _read_npy(archive, name, where)
-                for name in (COUNTS, TIMES, ENTRY, EXIT, FALLBACK_ZERO)
-                if name in names or name != FALLBACK_ZERO
+                for name in (COUNTS, TIMES, ENTRY, EXIT, MID, FALLBACK_ZERO)
+                if name in names or name not in (FALLBACK_ZERO, MID)
             }
             limits_toml = None
             if LIMITS in names:
@@ -420,6 +423,7 @@ def read_capture(path: str | Path) -> Capture:
         tyres=meta.tyres,
         problems=meta.problems,
         fallback_zero_counts=checked.get(FALLBACK_ZERO),
+        mid_t_s=checked.get(MID),
     )
     return Capture(path, meta, crossing, replay_config(meta), limits_toml)
 
@@ -549,6 +553,29 @@ def _check_arrays(
             " give one per axle or an empty list"
         )
     checked[ENTRY], checked[EXIT] = entry, exit_
+    n_mid = len(meta.scale.mid_strips_x_m)
+    if n_mid and MID not in arrays:
+        raise CaptureError(
+            f"{where}: {MID}: missing; scale.mid_strips_x_m lists {n_mid} intermediate strips, so the capture"
+            " holds their times (NaN where a strip missed an axle)"
+        )
+    if MID in arrays:
+        mid = _as_float64(arrays[MID], f"{where}: {MID}")
+        if not n_mid:
+            raise CaptureError(
+                f"{where}: {MID}: present but scale.mid_strips_x_m is empty; give the strips' positions"
+                " or leave the member out"
+            )
+        if mid.shape != (entry.size, n_mid):
+            raise CaptureError(
+                f"{where}: {MID}: shape {mid.shape}, expected ({entry.size}, {n_mid}): per axle, one time per"
+                " strip of scale.mid_strips_x_m"
+            )
+        if np.any(np.isinf(mid)):
+            raise CaptureError(
+                f"{where}: {MID}: holds infinite times; write NaN where a strip missed an axle"
+            )
+        checked[MID] = mid
     if FALLBACK_ZERO in arrays:
         zero = _as_float64(arrays[FALLBACK_ZERO], f"{where}: {FALLBACK_ZERO}", integers_ok=True)
         if zero.shape != (n_channels,):

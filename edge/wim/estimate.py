@@ -1,7 +1,7 @@
 """Axle loads, spacings, speed and gross weight of one crossing of a multi-platform scale.
 
 Model: the axles follow one smooth speed profile (constant acceleration, fitted to every axle's entry and
-exit strip times: :mod:`edge.wim.motion`), so each axle's position at any sample time is known.  With
+exit strip times, and intermediate strips' where the scale has them: :mod:`edge.wim.motion`), so each axle's position at any sample time is known.  With
 ``wim.speed_profile = "per_axle_constant"`` (the estimator before profiles), or when the profile is not
 plausible (a standstill or a reversal), every axle instead moves at its own constant speed between the
 strips.  Each platform then weighs the sum of the loads of the axles standing on it,
@@ -150,11 +150,14 @@ def estimate_crossing(
     wim: WimConfig | None = None,
     group_max_spacing_m: float = 2.0,
     rules: RulesConfig | None = None,
+    mid_t_s: npt.NDArray[np.float64] | None = None,
 ) -> WimMeasurement:
     """Axle loads and the rest of one crossing; ``wim`` sets the body-dynamics fit (default settings when
     None), ``group_max_spacing_m`` which axles form a group (as the rules classify them), ``rules`` (when
     given) the misfit allowance of normal driving, which bounds how much of the misfit the uncertainty
-    takes as explained by the body (see :func:`_uncertainties`)."""
+    takes as explained by the body (see :func:`_uncertainties`); ``mid_t_s`` (axles x
+    ``scale.mid_strips_x_m``, NaN where a strip missed an axle) the intermediate strips' times, which the
+    speed profile is fitted to as well."""
     wim = wim if wim is not None else WimConfig()
     problems: list[str] = []
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
@@ -171,7 +174,9 @@ def estimate_crossing(
     speeds_mps = axle_speeds_mps
     profile: SpeedProfile | None = None
     if wim.speed_profile == "constant_acceleration":
-        profile = fit_speed_profile(entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m)
+        profile = fit_speed_profile(
+            entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m, mid_t_s, scale.mid_strips_x_m
+        )
     if profile is not None and not profile.monotone:
         problems.append(
             f"the axle strip times put a standstill or a reversal on the scale (speed from"

@@ -6,10 +6,16 @@ contact patch) was over the entry strip and over the exit strip:
 
     X(entry_t_s[i]) - d_i = entry_strip_x_m,      X(exit_t_s[i]) - d_i = exit_x_m
 
+and, on a scale with intermediate strips between its platforms (``scale.mid_strips_x_m``), one more for
+each of them that saw the axle: ``X(mid_t_s[i, k]) - d_i = mid_x_m[k]`` (a strip that missed the axle,
+NaN, gives no equation).
+
 The profile is constant acceleration, ``X(t) = x0 + v0 tau + a tau^2 / 2`` with ``tau = t - t_c`` (``t_c``
-the mean event time, for conditioning).  The equations are linear in ``(x0, v0, a, d_1 .. d_n-1)``: 2 n
-equations, n + 2 unknowns, solved by least squares (a 2-axle truck exactly, more axles with a misfit that
-says how far the motion is from constant acceleration).  A single axle gives a constant speed.
+the mean event time, for conditioning).  The equations are linear in ``(x0, v0, a, d_1 .. d_n-1)``: one
+per event (2 n without intermediate strips), n + 2 unknowns, solved by least squares (a 2-axle truck
+without intermediate strips exactly; more axles or more strips with a misfit that says how far the motion
+is from constant acceleration).  A single axle gives a constant speed, or with an intermediate strip a
+constant acceleration too.
 
 Outside the events' time span the profile goes on at the speed it has at its ends (the truck is still
 approaching, or already off the scale, and nothing measured says more), so the position is monotone
@@ -99,29 +105,48 @@ class SpeedProfile:
 
 
 def fit_speed_profile(
-    entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_m: float
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    mid_t_s: F64 | None = None,
+    mid_x_m: tuple[float, ...] | F64 = (),
 ) -> SpeedProfile | None:
     """The constant-acceleration profile of a complete crossing (every exit time finite); None without
-    axles or when the events cannot determine it."""
+    axles or when the events cannot determine it.  ``mid_t_s`` (axles x intermediate strips, NaN where a
+    strip missed an axle) and ``mid_x_m`` (the strips' positions) add the intermediate strips' events."""
     n = entry_t_s.shape[0]
     if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
         return None
-    times = np.concatenate((entry_t_s, exit_t_s))
+    axle_of = [np.arange(n), np.arange(n)]
+    event_t = [entry_t_s, exit_t_s]
+    event_x = [np.full(n, entry_x_m), np.full(n, exit_x_m)]
+    if mid_t_s is not None and len(mid_x_m):
+        mids = np.asarray(mid_t_s, dtype=np.float64).reshape(n, len(mid_x_m))
+        seen = np.isfinite(mids)
+        axles, strips = np.nonzero(seen)
+        axle_of.append(axles)
+        event_t.append(mids[seen])
+        event_x.append(np.asarray(mid_x_m, dtype=np.float64)[strips])
+    axle = np.concatenate(axle_of)
+    times = np.concatenate(event_t)
+    targets = np.concatenate(event_x)
+    n_events = times.size
     t_c = float(times.mean())
     tau = times - t_c
-    targets = np.concatenate((np.full(n, entry_x_m), np.full(n, exit_x_m)))
-    quadratic = n >= 2
+    # A constant acceleration needs three events at different places of one axle path: two axles (their
+    # offsets tie them together), or one axle with an intermediate strip.
+    quadratic = n >= 2 or n_events >= 3
     n_cols = 2 + int(quadratic) + (n - 1)
-    design = np.zeros((2 * n, n_cols))
+    design = np.zeros((n_events, n_cols))
     design[:, 0] = 1.0
     design[:, 1] = tau
     if quadratic:
         design[:, 2] = 0.5 * tau * tau
     first_offset = 2 + int(quadratic)
-    for axle in range(1, n):
-        # X(t) - d_i = strip x  ->  x0 + v0 tau + a tau^2 / 2 - d_i = strip x
-        design[axle, first_offset + axle - 1] = -1.0
-        design[n + axle, first_offset + axle - 1] = -1.0
+    behind = axle > 0
+    # X(t) - d_i = strip x  ->  x0 + v0 tau + a tau^2 / 2 - d_i = strip x
+    design[np.nonzero(behind)[0], first_offset + axle[behind] - 1] = -1.0
     # Columns scaled to unit norm: tau^2 is ~100 x larger than tau at crawling speed.
     norms = np.linalg.norm(design, axis=0)
     if np.any(norms == 0):
@@ -132,7 +157,7 @@ def fit_speed_profile(
         return None
     coef = solution / norms
     residual = design @ coef - targets
-    dof = 2 * n - n_cols
+    dof = n_events - n_cols
     misfit = float(np.sqrt(np.sum(residual * residual) / max(dof, 1))) if dof > 0 else 0.0
     offsets = np.concatenate(([0.0], coef[first_offset:]))
     return SpeedProfile(

@@ -91,6 +91,14 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
     if not np.all(crossing.exit_t_s > crossing.entry_t_s):
         reasons.append("an axle crossed the exit strip before the entry strip (axle sensor fault)")
         return Weighed(None, None, ZeroSource.NONE, tuple(reasons))
+    mids = crossing.mid_t_s
+    n_mid = len(config.scale.mid_strips_x_m)
+    if (0 if mids is None else mids.shape[1]) != n_mid:
+        reasons.append(
+            f"the crossing has {0 if mids is None else mids.shape[1]} intermediate axle strips' times but"
+            f" scale.mid_strips_x_m lists {n_mid} strips (weighed with another lane's configuration?)"
+        )
+        return Weighed(None, None, ZeroSource.NONE, tuple(reasons))
     zero, zero_source, note = choose_zero(crossing, config.scale)
     if zero is None:
         return Weighed(None, None, zero_source, (*reasons, note))
@@ -103,6 +111,7 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
         config.wim,
         config.rules.group_max_spacing_m,
         config.rules,
+        mids,
     )
     reasons += stability_problems(measurement, config.rules)
     ratios = None
