@@ -237,9 +237,11 @@ class PlateReader:
         (:mod:`edge.plates.second_opinion`) about unsure single-row readings when it is installed (False,
         or not installed: unsure readings are reported uncertain); ``cross_check``: ask PP-OCR about
         sure single-row readings too, and report them valid only when the two readers agree or their
-        character-level fusion is sure (:func:`fuse`; 15-40 ms a crop: the lane path.  False is the fast
-        path, 1-3 ms a sure crop: ``edge plate read --fast``); ``fusion``: settle a disagreement character
-        by character (False: the issue 15 rule, PP-OCR's whole text or uncertain; for comparisons);
+        character-level fusion is sure (:func:`fuse`; 15-40 ms a crop: the lane's, once per vehicle with
+        ``cross_check_frames`` off.  False is the fast path, 1-3 ms a sure crop on the Xeon VM of earlier
+        sittings, 3-5 ms on an AVX2-only EPYC: ``edge plate read --fast``); ``fusion``: settle a
+        disagreement character by character (False: the issue 15 rule, PP-OCR's whole text or uncertain;
+        for comparisons);
         ``reread``: read a reading still uncertain after the second opinion again, from a few variants of
         its crop, with both readers, and settle their pooled readings the same way
         (:meth:`reread`; needs PP-OCR); ``reread_paddle``: how many of the variants PP-OCR reads too (20-60
