@@ -144,7 +144,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "reread_frames": True,
     },
     # Issue 15, fourth sitting: the lane's reader now (edge.plates.lane.reader_for): frames on the fast
-    # path, the voted reading cross-checked (and re-read when uncertain) once per vehicle.
+    # path, the voted reading cross-checked (and re-read when uncertain) once per vehicle.  Only
+    # vehicle_latency settles vehicles; elsewhere (real scenes, frames) it reads as the fast path does.
     "lane_per_vehicle": {"cross_check": True, "fusion": True, "reread": True, "cross_check_frames": False},
     "cross_check_reread_ours_only": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 0},
     "cross_check_reread_2": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 2},
