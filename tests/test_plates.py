@@ -427,6 +427,49 @@ def test_int8_glyph_classifier_reads_as_the_float_one(renderer: PlateRenderer, g
         assert sum(t < len(SUFFIXES) for t in truth) >= 50  # most of these crops do carry a suffix
 
 
+class _CountingSession:
+    """An onnxruntime session that counts the crops it is run on."""
+
+    def __init__(self, session: object) -> None:
+        self.session = session
+        self.crops = 0
+
+    def run(self, outputs: object, feeds: dict[str, np.ndarray]) -> object:
+        self.crops += len(feeds["image"])
+        return self.session.run(outputs, feeds)  # type: ignore[attr-defined]
+
+
+def test_suffix_classifier_runs_only_on_crops_read_with_a_suffix(renderer: PlateRenderer) -> None:
+    """Issue 15: the suffix classifier is asked only about a crop whose last character the recogniser
+    reads as a suffix, and the readings are those of a reader that asks it about every crop (as before)."""
+
+    class AlwaysAsks(PlateReader):
+        def _suffix_look(self, crop: np.ndarray, rows: int) -> object:  # type: ignore[override]
+            (probs,) = self._second_looks(self._suffix, suffix_input, [crop], [rows])
+            return lambda: probs
+
+    lazy = PlateReader(detector=False, second_opinion=False)
+    eager = AlwaysAsks(detector=False, second_opinion=False)
+    counter = _CountingSession(lazy._suffix)
+    lazy._suffix = counter
+    rng = np.random.default_rng(15)
+    plain = [renderer.crop_sample(rng, layout="blue_single", mild=True)[0] for _ in range(20)]
+    texts = ["粤Z1234港", "京A1234学", "沪A0123警", "粤Z5678澳", "沪A0023领", "京B2345学"] * 3
+    marked = [renderer.crop_sample(rng, text=t, mild=True)[0] for t in texts]
+    read_plain = lazy.read_crops(plain)
+    assert counter.crops == sum(r.text[-1:] in SUFFIXES for r in read_plain) <= 2
+    before = counter.crops
+    read_marked = lazy.read_crops(marked)
+    asked = counter.crops - before
+    assert sum(r.text[-1:] in SUFFIXES for r in read_marked) <= asked <= len(marked)
+    assert sum(r.text == t for r, t in zip(read_marked, texts, strict=True)) >= 14
+    for results, crops in ((read_plain, plain), (read_marked, marked)):
+        expected = eager.read_crops(crops)
+        assert [(r.text, r.char_confidences) for r in results] == [
+            (r.text, r.char_confidences) for r in expected
+        ]
+
+
 def test_reads_synthetic_crops_of_every_layout(reader: PlateReader, renderer: PlateRenderer) -> None:
     rng = np.random.default_rng(4242)
     for layout in LAYOUTS:

@@ -198,19 +198,29 @@ def test_reread_result_settles_a_held_back_reading_once(reader: PlateReader) -> 
 def test_frames_are_not_re_read_unless_asked(reader: PlateReader, monkeypatch: pytest.MonkeyPatch) -> None:
     """The lane's reader leaves a frame's uncertain readings for the one re-read per vehicle."""
     asked: list[bool | None] = []
+    checked: list[bool | None] = []
     real = PlateReader.settle
 
-    def spy(self: PlateReader, results: list[PlateResult], reread: bool | None = None) -> list[PlateResult]:
+    def spy(
+        self: PlateReader,
+        results: list[PlateResult],
+        reread: bool | None = None,
+        cross_check: bool | None = None,
+    ) -> list[PlateResult]:
         asked.append(reread)
-        return real(self, results, reread)
+        checked.append(cross_check)
+        return real(self, results, reread, cross_check)
 
     monkeypatch.setattr(PlateReader, "settle", spy)
     frame, _ = PlateRenderer().frame_sample(np.random.default_rng(4), size=(1280, 720))
     framed = PlateReader(detector=True)
     framed.read_frame(frame)
-    assert asked[-1] is False
+    assert asked[-1] is False and checked[-1] is True
     PlateReader(detector=True, reread_frames=True).read_frame(frame)
     assert asked[-1] is True
+    # The lane's reader (edge.plates.lane.reader_for) cross-checks a frame's sure readings no more.
+    PlateReader(detector=True, cross_check_frames=False).read_frame(frame)
+    assert checked[-1] is False
 
 
 def test_the_lane_re_reads_the_vehicle_reading_no_frame_was_sure_of(

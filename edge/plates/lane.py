@@ -32,7 +32,7 @@ import numpy as np
 
 from edge.config import PlatesConfig
 from edge.plates.camera import Camera, Frame
-from edge.plates.reader import PlateModelError, PlateReader, PlateResult, vote
+from edge.plates.reader import PlateModelError, PlateReader, PlateResult
 
 __all__ = ["LanePlates", "PlateEvidence", "Sighting"]
 __all__ = ["LanePlates", "PlateEvidence", "Sighting", "fix_mmap_threshold", "reader_for"]
@@ -109,13 +109,16 @@ _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 def reader_for(config: PlatesConfig) -> PlateReader:
     """The plate reader ``config`` asks for (the packaged models unless ``model_dir``).  Build it on the
     thread that will read with it: onnxruntime's working memory comes from that thread's malloc arena.
-    It does not re-read uncertain readings per frame (``reread_frames`` is off): the lane re-reads the
-    vehicle's voted reading once, when no frame read the plate for sure."""
+    It neither re-reads uncertain readings nor cross-checks sure ones per frame (``reread_frames`` and
+    ``cross_check_frames`` are off): a frame costs the fast path, and the lane settles the vehicle's voted
+    reading once (:meth:`PlateReader.vehicle_result`: PP-OCR's cross-check of a sure one, a re-read of an
+    uncertain one) before the reading is handed over (issue 15)."""
     return PlateReader(
         Path(config.model_dir) if config.model_dir else None,
         config.threads,
         home_province=config.home_province,
         home_share=config.home_province_share,
+        cross_check_frames=False,
     )
 
 
@@ -311,19 +314,17 @@ class LanePlates:
                 source[id(best)] = (camera, frame)
                 readings.append(best)
         per_frame = tuple(x.text for x in sightings)
-        chosen = vote(readings)
-        if chosen is None:
+        # The vote, and once for the vehicle (not per frame, see reader_for): PP-OCR's cross-check of the
+        # winning sure reading on its crop, or a re-read of an uncertain one from variants of its crop
+        # (issue 15).  The evidence is complete, and the reading final, only after it.
+        decided = self.reader.vehicle_result(readings)
+        if decided is None:
             return PlateEvidence(
                 None, len(frames), per_frame, None, None, "no plate found in the frames", tuple(sightings)
             )
-        # The frame whose reading won (the vote keeps the reading's corners) goes into the evidence.
-        camera, frame = next(
-            (source[id(r)] for r in readings if r.text == chosen.text and r.corners == chosen.corners),
-            frames[-1],
-        )
-        # No frame read the plate for sure: its likeliest reading is re-read from variants of its crop
-        # once for the vehicle (issue 15; the reader does not re-read per frame, see reader_for).
-        chosen = self.reader.reread_result(chosen)
+        won, chosen = decided
+        # The frame whose reading won goes into the evidence.
+        camera, frame = source.get(id(won), frames[-1])
         crop_jpeg = _jpeg(chosen.crop) if chosen.crop is not None else None
         return PlateEvidence(
             chosen,

@@ -92,6 +92,11 @@ REREAD_AGREE = 1.0
 #: 6 uncertain readings valid and right with 1 variant read by PP-OCR, 7 with 2, 6 with all 6, 0 with none
 #: (ours alone), and no wrong one valid with any: 1 keeps a re-read at the cost of one more PP-OCR read.
 REREAD_PADDLE = 1
+#: How many of a vehicle's text groups, best voted first, :meth:`PlateReader.vehicle_result` checks with
+#: PP-OCR when the frames were not cross-checked (``cross_check_frames`` off): one that fails its check
+#: (PP-OCR disputes it) gives way to the next one the frames read for sure.  Each check is one PP-OCR
+#: read (25-50 ms); the lane's frames read 1-2 texts for most vehicles.
+VEHICLE_CHECKS = 2
 #: Weak detections down to this score are looked at (and kept only when read as a plate).
 PROPOSAL_MIN_SCORE = 0.05
 #: A weak detection or colour rectangle is a plate when read grammatically at least this sure.
@@ -221,6 +226,7 @@ class PlateReader:
         reread: bool = True,
         reread_paddle: int | None = None,
         reread_frames: bool = False,
+        cross_check_frames: bool = True,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
         expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
@@ -231,16 +237,21 @@ class PlateReader:
         (:mod:`edge.plates.second_opinion`) about unsure single-row readings when it is installed (False,
         or not installed: unsure readings are reported uncertain); ``cross_check``: ask PP-OCR about
         sure single-row readings too, and report them valid only when the two readers agree or their
-        character-level fusion is sure (:func:`fuse`; 15-40 ms a crop: the lane path.  False is the fast
-        path, 1-3 ms a sure crop: ``edge plate read --fast``); ``fusion``: settle a disagreement character
-        by character (False: the issue 15 rule, PP-OCR's whole text or uncertain; for comparisons);
+        character-level fusion is sure (:func:`fuse`; 15-40 ms a crop: the lane's, once per vehicle with
+        ``cross_check_frames`` off.  False is the fast path, 1-3 ms a sure crop on the Xeon VM of earlier
+        sittings, 3-5 ms on an AVX2-only EPYC: ``edge plate read --fast``); ``fusion``: settle a
+        disagreement character by character (False: the issue 15 rule, PP-OCR's whole text or uncertain;
+        for comparisons);
         ``reread``: read a reading still uncertain after the second opinion again, from a few variants of
         its crop, with both readers, and settle their pooled readings the same way
         (:meth:`reread`; needs PP-OCR); ``reread_paddle``: how many of the variants PP-OCR reads too (20-60
         ms each; ours reads all of them in a few ms; default ``REREAD_PADDLE``); ``reread_frames``: re-read
         in :meth:`read_frame` too (False: a frame's uncertain readings are left for the caller, who may
         re-read the one that matters with :meth:`reread_result`: the lane, once per vehicle, so that no
-        frame pays for it)."""
+        frame pays for it); ``cross_check_frames``: cross-check sure readings in :meth:`read_frame` too
+        (False: a frame's sure readings are left valid as the fast path reads them, and the caller must
+        settle the one that matters with :meth:`vehicle_result`, which cross-checks it then: the lane, once
+        per vehicle; crops, :meth:`read_crops`, are always cross-checked at once when ``cross_check``)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
         self.proposals = proposals
@@ -249,6 +260,7 @@ class PlateReader:
         self.reread_uncertain = reread
         self.reread_paddle = REREAD_PADDLE if reread_paddle is None else reread_paddle
         self.reread_frames = reread_frames
+        self.cross_check_frames = cross_check_frames
         self._prior = province_prior(home_province, home_share)
         self._recogniser = _session(model_dir / RECOGNISER_FILE, threads)
         self._classifier = _session(model_dir / CLASSIFIER_FILE, threads)
@@ -289,15 +301,18 @@ class PlateReader:
         ]
         return self.settle(results) if settle else results
 
-    def settle(self, results: list[PlateResult], reread: bool | None = None) -> list[PlateResult]:
-        """Sure readings as they are (with ``cross_check``: single-row ones are checked against PP-OCR,
-        :func:`cross_checked`); every other one asked of PP-OCR (when it is installed; a double-row plate
-        as its two rows side by side) and then settled by :func:`_second_opinion`: valid when both read
-        the same grammatical text or their fusion is sure, else uncertain with the alternatives; one still
-        uncertain is then re-read (:meth:`reread`) when ``reread`` (default: the reader's ``reread``)."""
+    def settle(
+        self, results: list[PlateResult], reread: bool | None = None, cross_check: bool | None = None
+    ) -> list[PlateResult]:
+        """Sure readings as they are (with ``cross_check``, default the reader's: single-row ones are
+        checked against PP-OCR, :func:`cross_checked`); every other one asked of PP-OCR (when it is
+        installed; a double-row plate as its two rows side by side) and then settled by
+        :func:`_second_opinion`: valid when both read the same grammatical text or their fusion is sure,
+        else uncertain with the alternatives; one still uncertain is then re-read (:meth:`reread`) when
+        ``reread`` (default: the reader's ``reread``)."""
         unsure = [k for k, r in enumerate(results) if r.text and _unsure_because(r)]
         checked = []
-        if self.cross_check:
+        if self.cross_check if cross_check is None else cross_check:
             checked = [
                 k
                 for k, r in enumerate(results)
@@ -328,6 +343,48 @@ class PlateReader:
                 if result is not None:
                     settled[k] = result
         return settled
+
+    def vehicle_result(self, readings: list[PlateResult]) -> tuple[PlateResult, PlateResult] | None:
+        """One vehicle's readings (a frame's best each, from every camera) voted (:func:`vote`) and the
+        winner settled once for the vehicle: (the reading as its frame read it, the settled result); None
+        when there are no readings.
+
+        Settled: with ``cross_check`` on and ``cross_check_frames`` off, a sure reading no frame had
+        cross-checked is cross-checked now, on its own crop (:meth:`settle`); one that comes out of it
+        uncertain gives way to the next text the frames read for sure, up to ``VEHICLE_CHECKS`` texts,
+        and when none passes the first one is kept, uncertain.  A reading still uncertain is then
+        re-read (:meth:`reread_result`).  The voted confidence is the settled one times the text's share of
+        the vote, as :func:`vote` gives it."""
+        pool = list(readings)
+        first: tuple[PlateResult, PlateResult] | None = None
+        for _ in range(VEHICLE_CHECKS):
+            group = _vote_group(pool)
+            if group is None:
+                break
+            best, share = group
+            settled = best
+            if self._deferred_check(best):
+                (settled,) = self.settle([best], reread=False, cross_check=True)
+            settled = self.reread_result(dataclasses.replace(settled, confidence=settled.confidence * share))
+            if first is None:
+                first = (best, settled)
+            if settled.status == "valid" or not best.valid:
+                return best, settled
+            pool = [r for r in pool if r.text != best.text]
+            if not any(r.valid for r in pool):
+                break
+        return first
+
+    def _deferred_check(self, result: PlateResult) -> bool:
+        """True when ``result`` is a sure reading that was not cross-checked but should be."""
+        return (
+            self.cross_check
+            and not self.cross_check_frames
+            and self._paddle is not None
+            and result.status == "valid"
+            and result.second_opinion is None
+            and result.crop is not None
+        )
 
     def reread_result(self, result: PlateResult) -> PlateResult:
         """``result`` re-read (:meth:`reread`) when it is uncertain and holds its crop, and PP-OCR's
@@ -381,12 +438,14 @@ class PlateReader:
         lines = np.stack([recogniser_input(c, r) for c, r in zip(crops, rows, strict=True)])
         probabilities = self._recogniser.run(None, {"image": to_chw_float(lines)})[0]
         provinces = self._second_looks(self._province, province_input, crops, rows)
-        suffixes = self._second_looks(self._suffix, suffix_input, crops, rows)
         results = []
-        for crop, k, layout_p, probs, province, suffix in zip(
-            crops, layout_index, layout_probs, probabilities, provinces, suffixes, strict=True
+        for crop, k, layout_p, probs, province in zip(
+            crops, layout_index, layout_probs, probabilities, provinces, strict=True
         ):
             layout = LAYOUTS[int(k)]
+            # The suffix classifier is run for a crop only when the recogniser reads a suffix last (see
+            # edge.plates.ctc): nearly no plate ends in one, and it cost every crop 0.5 ms of 3.5.
+            suffix = None if self._suffix is None else self._suffix_look(crop, layout.rows)
             reading: Reading = decode(probs, layout.name, self._prior, province, suffix)
             if len(reading.text) < MIN_READ_CHARS:
                 results.append(
@@ -416,6 +475,16 @@ class PlateReader:
                 )
             )
         return results
+
+    def _suffix_look(self, crop: npt.NDArray[np.uint8], rows: int) -> Callable[[], npt.NDArray[np.float32]]:
+        """A function giving the suffix classifier's probabilities for ``crop``, run when called."""
+
+        def look() -> npt.NDArray[np.float32]:
+            (probs,) = self._second_looks(self._suffix, suffix_input, [crop], [rows])
+            assert probs is not None
+            return probs
+
+        return look
 
     @staticmethod
     def _second_looks(
@@ -494,7 +563,11 @@ class PlateReader:
             results.append(_placed(unreadable_result(rectify(frame, corners), why), corners, None))
         # A plate found by a weak proposal is shown after the sure ones; at most max_plates in all, and
         # only those get a second opinion (PP-OCR is 10-30 times slower than the reader).
-        return self.settle(results[:max_plates], reread=self.reread_uncertain and self.reread_frames)
+        return self.settle(
+            results[:max_plates],
+            reread=self.reread_uncertain and self.reread_frames,
+            cross_check=self.cross_check and self.cross_check_frames,
+        )
 
     def _read_quads(
         self, frame: npt.NDArray[np.uint8], quads: Sequence[tuple[npt.NDArray[np.float32], float | None]]
@@ -783,15 +856,24 @@ def decode_detections(
 def vote(readings: list[PlateResult]) -> PlateResult | None:
     """The plate read across several frames (and cameras) of one vehicle: readings grouped by text, each
     group scored by the sum of its confidences (valid readings only when there are any, else those with
-    a text); the best group's most confident reading is returned with its confidence raised to the
+    a text); the best group's most confident reading is returned with its confidence multiplied by the
     group's share of the total.  Only unreadable sightings: the first of them (its crop is evidence)."""
+    if not any(r.text for r in readings):
+        return readings[0] if readings else None
+    group = _vote_group(readings)
+    assert group is not None
+    best, share = group
+    return dataclasses.replace(best, confidence=best.confidence * share)
+
+
+def _vote_group(readings: list[PlateResult]) -> tuple[PlateResult, float] | None:
+    """:func:`vote`'s winner as read (its confidence untouched) and its text's share of the vote."""
     pool = [r for r in readings if r.valid] or [r for r in readings if r.text]
     if not pool:
-        return readings[0] if readings else None
+        return (readings[0], 1.0) if readings else None
     scores: dict[str, float] = {}
     for r in pool:
         scores[r.text] = scores.get(r.text, 0.0) + max(r.confidence, 1e-6)
     text = max(scores, key=lambda t: scores[t])
     best = max((r for r in pool if r.text == text), key=lambda r: r.confidence)
-    share = scores[text] / sum(scores.values())
-    return dataclasses.replace(best, confidence=best.confidence * share)
+    return best, scores[text] / sum(scores.values())
