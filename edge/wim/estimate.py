@@ -387,7 +387,8 @@ corrected for under the measured acceleration (:func:`pitch_transfer_kg`)."""
 
 CG_HEIGHT_SPREAD_M = 0.35
 """Standard uncertainty of that height (m): an empty truck's is about 1.0-1.2 m, a high load's 2.0-2.2 m;
-the transfer of this height widens each axle load's uncertainty (k = 2 applied)."""
+the transfer of this height widens each axle load's uncertainty (k = 2 applied), as one term shared by all
+the axles (rank 1 in their covariance: it moves load between them and leaves the gross alone)."""
 
 
 def pitch_transfer_kg(
