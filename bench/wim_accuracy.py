@@ -334,6 +334,8 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
     reweighed_speeds: list[float] = []
     gross_covered: list[bool] = []
     axle_covered: list[bool] = []
+    group_covered: list[bool] = []  # axle groups of 2 or more axles (as the classification forms them)
+    group_u_to_rss: list[float] = []  # a group's uncertainty / its axles' uncertainties in quadrature
     gross_u_pct: list[float] = []
     judge_s = 0.0
     recorded_s = 0.0
@@ -378,6 +380,16 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
             abs(a - b) <= u
             for a, b, u in zip(m.axle_loads_kg, truck.axle_loads_kg, m.axle_uncertainties_kg, strict=True)
         ]
+        first = 0
+        for size in judgement.vehicle_class.groups:
+            axles = range(first, first + size)
+            first += size
+            if size < 2:
+                continue
+            error_kg = sum(m.axle_loads_kg[i] - truck.axle_loads_kg[i] for i in axles)
+            group_u = m.load_uncertainty_kg(axles)
+            group_covered.append(abs(error_kg) <= group_u)
+            group_u_to_rss.append(group_u / math.hypot(*(m.axle_uncertainties_kg[i] for i in axles)))
     judged = np.abs(np.array(errors))
     return {
         "geometry": name,
@@ -399,6 +411,13 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
         # Share of judged crossings (axle loads) whose error is within their expanded (k = 2) uncertainty.
         "gross_uncertainty_coverage": round(float(np.mean(gross_covered)), 4) if gross_covered else None,
         "axle_uncertainty_coverage": round(float(np.mean(axle_covered)), 4) if axle_covered else None,
+        # The same for axle groups of 2 or more axles (tandems, tridems), whose uncertainty comes from the axles'
+        # covariance, and how it compares with their axles' uncertainties in quadrature (median).
+        "group_uncertainty_coverage": round(float(np.mean(group_covered)), 4) if group_covered else None,
+        "groups_judged": len(group_covered),
+        "group_uncertainty_to_axle_rss_p50": round(float(np.median(group_u_to_rss)), 3)
+        if group_u_to_rss
+        else None,
         "gross_uncertainty_pct_p50": round(float(np.median(gross_u_pct)), 3) if gross_u_pct else None,
         # The re-weighed crossings' gross errors had they been judged: how many needed re-weighing.
         "reweighed_outside_class": round(float(np.mean(np.abs(reweighed_errors) > CLASS_LIMIT_PCT[name])), 4)

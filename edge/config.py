@@ -472,7 +472,8 @@ class RulesConfig(_Strict):
         "measured",
         description="Verdict for a truck whose gross is within its expanded uncertainty of the refusal"
         " threshold: 'measured' (the measured gross decides, as without uncertainty), 'refuse', 'pass' or"
-        " 'reweigh'; the site chooses.",
+        " 'reweigh'; the site chooses. An axle group within its uncertainty of its limit x tolerance follows"
+        ' the same rule (it changes the verdict only where the limits table says findings = "refuse").',
     )
 
 

@@ -103,16 +103,25 @@ def site_facts(config: Config) -> VehicleFacts:
 
 
 def axle_refusal(decision: Decision, assessment: Assessment) -> Decision:
-    """``findings = "refuse"``: a group above its limit x tolerance turns a pass into a refusal."""
-    over = assessment.overloaded
-    if assessment.findings_rule != "refuse" or not over or decision.verdict is not Verdict.PASS:
+    """``findings = "refuse"``: a group that counts as over its limit x tolerance (beyond it by more than
+    its uncertainty, or within its uncertainty of it under the site's ``near_threshold`` rule) turns a
+    pass into a refusal; one the rule sends to re-weigh turns it into a re-weigh."""
+    if assessment.findings_rule != "refuse" or decision.verdict is not Verdict.PASS:
         return decision
-    reasons = tuple(
-        f"{g.label} {g.load_kg:,.0f} kg > {decision.tolerance_factor * 100:.6g} % of its "
-        f"{g.limit_kg:,} kg limit ({g.threshold_kg:,.0f} kg; {g.rule_id})"
-        for g in over
-    )
-    return replace(decision, verdict=Verdict.OVERWEIGHT, reasons=(*decision.reasons, *reasons))
+    over, reweigh = assessment.overloaded, assessment.to_reweigh
+    if over:
+        reasons = tuple(
+            f"{g.label} {g.load_kg:,.0f} kg > {decision.tolerance_factor * 100:.6g} % of its "
+            f"{g.limit_kg:,} kg limit ({g.threshold_kg:,.0f} kg; {g.rule_id})"
+            + (f": {g.why}" if g.finding == "uncertain" else "")
+            for g in over
+        )
+        return replace(decision, verdict=Verdict.OVERWEIGHT, reasons=(*decision.reasons, *reasons))
+    if reweigh:
+        return replace(
+            decision, verdict=Verdict.REWEIGH, reasons=(*decision.reasons, *(g.why for g in reweigh))
+        )
+    return decision
 
 
 def judge(
@@ -167,6 +176,8 @@ def judge_weighed(
         loads_kg=None if measurement is None else measurement.axle_loads_kg,
         facts=facts,
         tolerance_factor=config.rules.tolerance_factor,
+        load_uncertainty_kg=None if measurement is None else measurement.load_uncertainty_kg,
+        near_threshold=config.rules.near_threshold,
     )
     limit = assessment.limit
     gross = measurement.gross_kg if measurement is not None else math.nan

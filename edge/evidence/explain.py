@@ -2,7 +2,8 @@
 
 Everything comes from the record itself (the signed text), never from today's tables or documents: the
 limit row, its source and clause, the deductions, the sum of the axle(-group) limits, the vehicle facts
-assumed (air suspension...) and their origin, each axle group's limit, source and load, the tolerance and
+assumed (air suspension...) and their origin, each axle group's limit, source, load, uncertainty and finding
+(with the site's rule for a load within its uncertainty of the threshold), the tolerance and
 the threshold, the measurement and its misfit, the permit and watch-list facts used, and the reasons.
 """
 
@@ -52,7 +53,9 @@ def _axle_line(group: RecordAxleGroup) -> str:
     text = f"{head}: 限值 limit {_kg(group.limit_kg)} ({group.rule_id}; {group.source}){sure}"
     if group.deductions:
         text += f"; 扣减 deductions: {', '.join(group.deductions)}"
-    if group.load_kg is not None:
+    if group.load_kg is not None and group.uncertainty_kg is not None and group.finding is not None:
+        text += _finding_text(group)
+    elif group.load_kg is not None:
         if group.over_kg:
             beyond = (
                 "，超出容差 beyond the tolerance"
@@ -62,6 +65,37 @@ def _axle_line(group: RecordAxleGroup) -> str:
             text += f"; 实测 measured {_kg(group.load_kg)}, 超 over by {_kg(group.over_kg)}{beyond}"
         else:
             text += f"; 实测 measured {_kg(group.load_kg)}, 未超 within"
+    return text
+
+
+_FINDING = {
+    "over": ("超出阈值（超出不确定度）", "over the threshold by more than its uncertainty"),
+    "within": ("低于阈值（超出不确定度）", "below the threshold by more than its uncertainty"),
+    "uncertain": ("在不确定度内接近阈值", "within its uncertainty of the threshold"),
+}
+_COUNTS_AS = {
+    "over": ("按超限", "counts as over"),
+    "within": ("按未超", "counts as within"),
+    "reweigh": ("复检", "re-weigh"),
+}
+
+
+def _finding_text(group: RecordAxleGroup) -> str:
+    """The load, its uncertainty, the finding, the site's rule applied to an uncertain one, and whether
+    the finding changes the verdict (the table's ``findings``)."""
+    load = f"{_kg(group.load_kg)} ±{_kg(group.uncertainty_kg)} (k = 2)"
+    over = f", 超 over by {_kg(group.over_kg)}" if group.over_kg else ""
+    zh, en = _FINDING.get(group.finding or "", (group.finding or "", group.finding or ""))
+    text = f"; 实测 measured {load}{over}; 阈值 threshold {_kg(group.threshold_kg)}: {zh} {en}"
+    if group.finding == "uncertain":
+        zh_as, en_as = _COUNTS_AS.get(group.counts_as or "", (group.counts_as or "", group.counts_as or ""))
+        text += f"; 现场规则 site rule (rules.near_threshold = {group.rule_applied}): {zh_as} {en_as}"
+    if group.counts_as in ("over", "reweigh"):
+        text += (
+            "; 影响判定 changes the verdict (findings = refuse)"
+            if group.findings_rule == "refuse"
+            else "; 仅记录 reported only (findings = report)"
+        )
     return text
 
 

@@ -98,7 +98,25 @@ class RecordAxleGroup(_Part):
     load_kg: float | None = None
     threshold_kg: float | None = None
     over_kg: float | None = Field(None, description="Load above the limit (0 when within it).")
-    beyond_tolerance: bool = False
+    beyond_tolerance: bool = Field(False, description="The measured load is above the threshold.")
+    uncertainty_kg: float | None = Field(
+        None,
+        description="Expanded (k = 2) uncertainty of the load, from the axle loads' covariance (the axles of"
+        " a group share the platform, so their errors partly cancel); null: not known.",
+    )
+    finding: str | None = Field(
+        None,
+        description="over (load - uncertainty above the threshold), within (load + uncertainty below it) or"
+        " uncertain (between); null without a load or a limit.",
+    )
+    rule_applied: str | None = Field(
+        None, description="rules.near_threshold (measured, refuse, pass, reweigh) for an uncertain finding."
+    )
+    counts_as: str | None = Field(None, description="over, within or reweigh: the finding after that rule.")
+    why: str = Field("", description="The finding and the rule applied, in words.")
+    findings_rule: str | None = Field(
+        None, description="The limits table's findings: refuse (a finding can change the verdict) or report."
+    )
 
 
 class RecordTiming(_Part):
@@ -167,7 +185,8 @@ class RecordOutline(_Part):
         " profile found by combining the pair's with the profile's own (the profile was divided by 1 + e).",
     )
     u_speed_rel: float | None = Field(
-        None, description="Relative 1-sigma uncertainty of the speed behind the length (with a speed scanner)."
+        None,
+        description="Relative 1-sigma uncertainty of the speed behind the length (with a speed scanner).",
     )
 
 
@@ -191,7 +210,9 @@ class RecordRegistry(_Part):
         None, description="Registered: drive axle(s) on air suspension (used by the judgement when set)."
     )
     articulated: bool | None = Field(None, description="Registered: tractor + semi-trailer (when set).")
-    registered_gross_kg: int | None = Field(None, description="Registered gross, 行驶证总质量 (kg, when set).")
+    registered_gross_kg: int | None = Field(
+        None, description="Registered gross, 行驶证总质量 (kg, when set)."
+    )
 
 
 class RecordWatchMatch(_Part):

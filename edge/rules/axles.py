@@ -33,15 +33,23 @@ The sum rule (Order 62, article 3, second paragraph, item 3: 车辆最大允许�
 
 Findings
     Each group's measured load (the sum of its axles' loads) is compared with its limit: by how much it
-    exceeds the limit, and whether it exceeds limit x tolerance. With ``findings = "refuse"`` a group beyond
-    its tolerance refuses the truck (see :func:`edge.judge.judge_weighed`); with ``"report"`` (packaged:
-    Order 62 defines 超限 by the gross and the dimensions, not by one axle) it is recorded and explained.
+    exceeds the limit, and whether it exceeds limit x tolerance (the threshold). Where the load's expanded
+    uncertainty ``U`` is known (k = 2, from the axle loads' covariance, so the anti-correlated errors of a
+    tandem's axles cancel), the finding is ``over`` when ``load - U > threshold``, ``within`` when
+    ``load + U < threshold`` and ``uncertain`` in between: the measurement cannot tell a legal group from
+    an overloaded one, and the site's rule for such loads decides, the same rule as for the gross
+    (``rules.near_threshold``): ``measured`` (the measured load decides), ``refuse``, ``pass`` or
+    ``reweigh``. Without ``U`` the measured load decides. With ``findings = "refuse"`` a group that counts
+    as over refuses the truck, and one the rule sends to re-weigh re-weighs it (see
+    :func:`edge.judge.axle_refusal`); with ``"report"`` (packaged: Order 62 defines 超限 by the gross and the
+    dimensions, not by one axle) the finding, the rule applied and what it would do are recorded and
+    explained.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
@@ -68,6 +76,7 @@ __all__ = ["Assessment", "AxleLimitRow", "AxleTable", "GroupLimit", "assess"]
 
 SumRule = Literal["apply", "report", "off"]
 FindingsRule = Literal["report", "refuse"]
+NearThresholdRule = Literal["measured", "refuse", "pass", "reweigh"]
 _KINDS = {1: "single", 2: "tandem", 3: "tridem"}
 _POSITIONS = ("steer", "drive")
 
@@ -199,6 +208,9 @@ class GroupLimit:
     load_kg: float | None  # measured: the sum of the group's axle loads
     threshold_kg: float | None  # limit x tolerance
     over_kg: float | None  # load - limit when above the limit, else 0
+    uncertainty_kg: float | None = None  # expanded (k = 2) uncertainty of the load; None: not known
+    near_threshold: NearThresholdRule = "measured"  # the site's rule for a load within U of the threshold
+    findings_rule: FindingsRule = "report"  # the table's: whether a finding can change the verdict
 
     @property
     def exceeded(self) -> bool:
@@ -207,7 +219,55 @@ class GroupLimit:
 
     @property
     def beyond_tolerance(self) -> bool:
+        """The measured load is above limit x tolerance (whatever its uncertainty)."""
         return self.load_kg is not None and self.threshold_kg is not None and self.load_kg > self.threshold_kg
+
+    @property
+    def finding(self) -> str | None:
+        """``over`` (load - U above the threshold), ``within`` (load + U below it), ``uncertain`` (the
+        threshold within U of the load); without U the measured load decides; None: no load or no limit."""
+        if self.load_kg is None or self.threshold_kg is None:
+            return None
+        margin_kg = self.uncertainty_kg or 0.0
+        if self.load_kg - margin_kg > self.threshold_kg:
+            return "over"
+        if self.load_kg + margin_kg < self.threshold_kg or (
+            not margin_kg and self.load_kg <= self.threshold_kg
+        ):
+            return "within"
+        return "uncertain"
+
+    @property
+    def rule_applied(self) -> str | None:
+        """The site's near-threshold rule, when the finding is ``uncertain`` (else None)."""
+        return self.near_threshold if self.finding == "uncertain" else None
+
+    @property
+    def counts_as(self) -> str | None:
+        """What the finding counts as after the site's rule: ``over``, ``within`` or ``reweigh``."""
+        finding = self.finding
+        if finding != "uncertain":
+            return finding
+        if self.near_threshold == "measured":
+            return "over" if self.beyond_tolerance else "within"
+        return {"refuse": "over", "pass": "within", "reweigh": "reweigh"}[self.near_threshold]
+
+    @property
+    def why(self) -> str:
+        """The finding and, for an uncertain one, the rule applied, in words (empty without a finding)."""
+        finding = self.finding
+        if finding is None or self.load_kg is None or self.threshold_kg is None:
+            return ""
+        load = f"{self.load_kg:,.0f}" + (f" +/- {self.uncertainty_kg:,.0f}" if self.uncertainty_kg else "")
+        if finding != "uncertain":
+            side = "above" if finding == "over" else "below"
+            how = ", beyond its uncertainty" if self.uncertainty_kg else ""
+            return f"{self.label} {load} kg is {side} the {self.threshold_kg:,.0f} kg threshold{how}"
+        return (
+            f"{self.label} {load} kg is within its uncertainty of the {self.threshold_kg:,.0f} kg threshold;"
+            f" the site's rule for such loads (rules.near_threshold): {self.near_threshold}, so it counts as"
+            f" {self.counts_as}"
+        )
 
     @property
     def label(self) -> str:
@@ -232,6 +292,12 @@ class GroupLimit:
             "threshold_kg": self.threshold_kg,
             "over_kg": None if self.over_kg is None else round(self.over_kg, 1),
             "beyond_tolerance": self.beyond_tolerance,
+            "uncertainty_kg": None if self.uncertainty_kg is None else round(self.uncertainty_kg, 1),
+            "finding": self.finding,
+            "rule_applied": self.rule_applied,
+            "counts_as": self.counts_as,
+            "why": self.why,
+            "findings_rule": self.findings_rule,
         }
 
 
@@ -249,8 +315,14 @@ class Assessment:
 
     @property
     def overloaded(self) -> tuple[GroupLimit, ...]:
-        """Groups whose load exceeds their limit x tolerance."""
-        return tuple(group for group in self.groups if group.beyond_tolerance)
+        """Groups that count as over limit x tolerance: beyond it by more than their uncertainty, or
+        within their uncertainty of it under the site's ``refuse`` rule (``measured``: when above it)."""
+        return tuple(group for group in self.groups if group.counts_as == "over")
+
+    @property
+    def to_reweigh(self) -> tuple[GroupLimit, ...]:
+        """Groups within their uncertainty of limit x tolerance under the site's ``reweigh`` rule."""
+        return tuple(group for group in self.groups if group.counts_as == "reweigh")
 
 
 def _tyres_match(row: AxleLimitRow, tyres: Sequence[Tyre]) -> bool:
@@ -306,11 +378,16 @@ def assess(
     loads_kg: Sequence[float] | None = None,
     facts: VehicleFacts | None = None,
     tolerance_factor: float = 1.05,
+    load_uncertainty_kg: Callable[[Sequence[int]], float] | None = None,
+    near_threshold: NearThresholdRule = "measured",
 ) -> Assessment:
     """The gross limit and the axle-group limits and findings of one vehicle (pure; no file reads).
 
     ``spacings_m`` are the measured axle spacings (front to rear), ``loads_kg`` the measured axle loads
     (``None`` or non-finite ones: no findings), ``facts`` what the site, a registry or a permit says.
+    ``load_uncertainty_kg`` gives the expanded (k = 2) uncertainty of the summed load of some axles
+    (0-based), e.g. :meth:`edge.wim.estimate.WimMeasurement.load_uncertainty_kg`; ``near_threshold`` is the
+    site's rule for a group within it of its threshold (``rules.near_threshold``).
     """
     facts = facts if facts is not None else VehicleFacts()
     tyre_per_axle = tuple(Tyre(tyre) for tyre in tyres)
@@ -361,6 +438,11 @@ def assess(
         else:
             notes.append("no [[axle_limit]] row matches this group")
         load = None if loads is None else float(sum(loads[i] for i in axles))
+        uncertainty = (
+            load_uncertainty_kg(axles) if load is not None and load_uncertainty_kg is not None else None
+        )
+        if uncertainty is not None and not math.isfinite(uncertainty):
+            uncertainty = None
         threshold = None if limit_kg is None else round(limit_kg * tolerance_factor, 3)
         over = None if load is None or limit_kg is None else max(load - limit_kg, 0.0)
         groups.append(
@@ -380,6 +462,9 @@ def assess(
                 load_kg=load,
                 threshold_kg=threshold,
                 over_kg=over,
+                uncertainty_kg=uncertainty,
+                near_threshold=near_threshold,
+                findings_rule=axle_table.findings,
             )
         )
     axle_sum: int | None = None

@@ -40,6 +40,7 @@ time scale.  The misfit used for re-weigh stays the first (steady) fit's.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -79,6 +80,23 @@ class WimMeasurement:
     profile_misfit_m: float = 0.0  # RMS misfit of the strip events to the profile (m)
     axle_uncertainties_kg: tuple[float, ...] = ()  # expanded (k = 2) uncertainty of each axle load
     gross_uncertainty_kg: float = math.nan  # expanded (k = 2) uncertainty of the gross
+    # Standard (k = 1) covariance of the axle loads (kg^2, axles x axles; empty: none computed): the fit's,
+    # the independent motion term of each axle, and the pitch transfer's rank-1 term (see _uncertainties).
+    axle_covariance_kg2: tuple[tuple[float, ...], ...] = ()
+
+    def load_uncertainty_kg(self, axles: Sequence[int]) -> float:
+        """Expanded (k = 2) uncertainty of the summed load of ``axles`` (0-based), e.g. an axle group:
+        ``k sqrt(1^T C_g 1)`` over their block of the covariance.  The axles of a group share the platform
+        at the same moments, so their errors are anti-correlated and the group's uncertainty is smaller
+        than its axles' in quadrature; NaN where no covariance was computed."""
+        if not self.axle_covariance_kg2 or not axles:
+            return math.nan
+        variance = sum(self.axle_covariance_kg2[i][j] for i in axles for j in axles)
+        return (
+            UNCERTAINTY_COVERAGE_FACTOR * math.sqrt(max(variance, 0.0))
+            if math.isfinite(variance)
+            else math.nan
+        )
 
     def corrected(self, factor: float) -> WimMeasurement:
         """The same measurement with loads multiplied by a dynamic correction factor."""
@@ -88,6 +106,7 @@ class WimMeasurement:
             gross_kg=self.gross_kg * factor,
             axle_uncertainties_kg=tuple(v * factor for v in self.axle_uncertainties_kg),
             gross_uncertainty_kg=self.gross_uncertainty_kg * factor,
+            axle_covariance_kg2=tuple(tuple(v * factor**2 for v in row) for row in self.axle_covariance_kg2),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -206,6 +225,7 @@ def estimate_crossing(
     residual_rms = float("nan")
     axle_u: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
     gross_u = math.nan
+    axle_cov: npt.NDArray[np.float64] = np.full((n_axles, n_axles), np.nan)
     if used == 0:
         problems.append("no load samples usable for this crossing")
     elif not _separable(ata):
@@ -253,7 +273,9 @@ def estimate_crossing(
             allowed_kg = residual_allowance_fraction(rules, mean_kmh) * float(np.mean(steady_loads))
             if allowed_kg > 0:
                 body = replace(body, left=max(body.left, min(residual_rms / allowed_kg, 1.0) ** 2))
-        axle_u, gross_u = _uncertainties(ata, residuals, rate_hz, wim, profile, scale, axle_loads, body)
+        axle_u, gross_u, axle_cov = _uncertainties(
+            ata, residuals, rate_hz, wim, profile, scale, axle_loads, body
+        )
         if profile is not None and np.all(steady_loads > 0) and profile.accel_mps2 != 0.0:
             # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
             # the static loads are those less the transfer of a typical centre of gravity, uncertain by
@@ -261,7 +283,10 @@ def estimate_crossing(
             axle_loads = axle_loads - pitch_transfer_kg(
                 axle_loads, spacings, profile.accel_mps2, CG_HEIGHT_TYPICAL_M
             )
-            spread = np.abs(pitch_transfer_kg(axle_loads, spacings, profile.accel_mps2, CG_HEIGHT_SPREAD_M))
+            # One uncertain height moves load between all the axles at once: a fully correlated (rank-1)
+            # term, which cancels in the gross (the transfer sums to zero) but not in a group's sum.
+            spread = pitch_transfer_kg(axle_loads, spacings, profile.accel_mps2, CG_HEIGHT_SPREAD_M)
+            axle_cov = axle_cov + np.outer(spread, spread)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * spread) ** 2)
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
     return WimMeasurement(
@@ -279,6 +304,9 @@ def estimate_crossing(
         profile_misfit_m=profile.misfit_rms_m if profile is not None else 0.0,
         axle_uncertainties_kg=tuple(float(v) for v in axle_u),
         gross_uncertainty_kg=gross_u,
+        axle_covariance_kg2=tuple(tuple(float(v) for v in row) for row in axle_cov)
+        if np.all(np.isfinite(axle_cov))
+        else (),
     )
 
 
@@ -295,8 +323,9 @@ def _uncertainties(
     scale: ScaleConfig,
     loads_kg: npt.NDArray[np.float64],
     body: _BodyFit | None = None,
-) -> tuple[npt.NDArray[np.float64], float]:
-    """Expanded uncertainties (k = 2) of the axle loads and the gross from the crossing's own evidence.
+) -> tuple[npt.NDArray[np.float64], float, npt.NDArray[np.float64]]:
+    """Expanded uncertainties (k = 2) of the axle loads and the gross from the crossing's own evidence,
+    and the standard (k = 1) covariance of the axle loads they come from.
 
     * The load fit: the least-squares covariance ``(A^T A)^-1 s^2 c`` of the steady fit, with ``s^2 c``
       estimated by batch means: the residuals of each platform, in blocks of ``wim.uncertainty_block_s``,
@@ -326,7 +355,7 @@ def _uncertainties(
     try:
         inverse = np.linalg.inv(ata)
     except np.linalg.LinAlgError:
-        return np.full(n_axles, np.nan), math.nan
+        return np.full(n_axles, np.nan), math.nan, np.full((n_axles, n_axles), np.nan)
     block = max(round(wim.uncertainty_block_s * rate_hz), 1)
     means: list[float] = []
     squares = 0.0
@@ -339,7 +368,7 @@ def _uncertainties(
         if whole:
             means.extend(kept[:whole].reshape(-1, block).mean(axis=1).tolist())
     if count == 0:
-        return np.full(n_axles, np.nan), math.nan
+        return np.full(n_axles, np.nan), math.nan, np.full((n_axles, n_axles), np.nan)
     white = squares / count
     # Too few blocks to tell: take the residuals as correlated over a whole block (the cautious side).
     block_variance = float(np.mean(np.square(means))) * block if len(means) >= 4 else white * block
@@ -350,10 +379,11 @@ def _uncertainties(
     covariance = inverse * variance
     motion_m = profile.misfit_rms_m if profile is not None else 0.0
     motion_kg = np.abs(loads_kg) * motion_m * math.sqrt(2.0) / sum(scale.platform_lengths_m)
-    axle_var = np.diag(covariance) + motion_kg**2
-    gross_var = float(covariance.sum()) + float(np.sum(motion_kg**2))
+    axle_cov: npt.NDArray[np.float64] = np.asarray(covariance + np.diag(motion_kg**2), dtype=np.float64)
+    axle_var = np.diag(axle_cov)
+    gross_var = float(axle_cov.sum())
     k = UNCERTAINTY_COVERAGE_FACTOR
-    return k * np.sqrt(np.maximum(axle_var, 0.0)), k * math.sqrt(max(gross_var, 0.0))
+    return k * np.sqrt(np.maximum(axle_var, 0.0)), k * math.sqrt(max(gross_var, 0.0)), axle_cov
 
 
 CG_HEIGHT_TYPICAL_M = 1.5
@@ -362,7 +392,8 @@ corrected for under the measured acceleration (:func:`pitch_transfer_kg`)."""
 
 CG_HEIGHT_SPREAD_M = 0.35
 """Standard uncertainty of that height (m): an empty truck's is about 1.0-1.2 m, a high load's 2.0-2.2 m;
-the transfer of this height widens each axle load's uncertainty (k = 2 applied)."""
+the transfer of this height widens each axle load's uncertainty (k = 2 applied), as one term shared by all
+the axles (rank 1 in their covariance: it moves load between them and leaves the gross alone)."""
 
 
 def pitch_transfer_kg(
