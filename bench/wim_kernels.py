@@ -12,12 +12,13 @@ Measured, after a warm-up call whose time (compilation) is reported separately, 
 * each kernel on the stream: ``platform_loads`` on the whole stream, ``axle_normal_equations``,
   ``dynamic_normal_equations`` and ``crossing_kinematics`` once per vehicle over its window,
   ``body_knot_covariance`` once per vehicle on the knot grid the estimator gives it, and
-  ``axle_residuals`` on the arguments ``estimate_crossing`` gave it (recorded in one pass);
+  ``axle_residuals``, ``warped_times`` and ``residual_batch_means`` on the arguments
+  ``estimate_crossing`` gave them (recorded in one pass);
 * the whole pipeline, two ways: ``estimate_crossing`` over every vehicle window (the lane's path), and
   ``platform_loads`` over the whole stream followed, per vehicle, by the normal equations, the solve
   and the kinematics; the reference side is the very same code with the NumPy references swapped in;
-* where the ``estimate_crossing`` pipeline's time goes: each kernel, the speed-profile glue
-  (``fit_speed_profile`` and the warped clock of the window's samples), the dense linear algebra the
+* where the ``estimate_crossing`` pipeline's time goes: each kernel, the speed profile
+  (``fit_speed_profile`` and the ``warped_times`` clock of the window's samples), the dense linear algebra the
   estimator does (Cholesky test, solves, inverses: LAPACK, replayed on its recorded arguments, the
   same compiled code on both sides), and the rest by difference: the estimator's own Python and
   small NumPy calls;
@@ -259,6 +260,8 @@ class Impl:
     dynamic_normal_equations: Callable[..., Any]
     body_knot_covariance: Callable[..., Any]
     axle_residuals: Callable[..., Any]
+    warped_times: Callable[..., Any]
+    residual_batch_means: Callable[..., Any]
 
 
 NUMBA = Impl(
@@ -268,6 +271,8 @@ NUMBA = Impl(
     kernels.dynamic_normal_equations,
     kernels.body_knot_covariance,
     kernels.axle_residuals,
+    kernels.warped_times,
+    kernels.residual_batch_means,
 )
 REFERENCE = Impl(
     reference.platform_loads_ref,
@@ -276,6 +281,8 @@ REFERENCE = Impl(
     reference.dynamic_normal_equations_ref,
     reference.body_knot_covariance_ref,
     reference.axle_residuals_ref,
+    reference.warped_times_ref,
+    reference.residual_batch_means_ref,
 )
 KERNEL_NAMES = tuple(f.name for f in fields(Impl))
 
@@ -440,15 +447,24 @@ class Work:
                     out.append(None)
         return out
 
+    def warped_clocks(self, impl: Impl) -> list[tuple[F64, F64, F64, float]]:
+        """``warped_times`` as ``estimate_crossing`` called it (every sample of each window)."""
+        return [impl.warped_times(*args) for args in self.calls.get("warped_times", [])]
+
+    def batch_means(self, impl: Impl) -> list[tuple[float, int, float, int]]:
+        """``residual_batch_means`` as ``estimate_crossing``'s uncertainties called it."""
+        return [impl.residual_batch_means(*args) for args in self.calls.get("residual_batch_means", [])]
+
     def speed_profiles(self, impl: Impl) -> list[tuple[F64, F64, F64, float]]:
-        """The speed-profile glue: ``fit_speed_profile`` (a small least squares) and the warped clock of
-        every sample of the window (``SpeedProfile.warped_times``)."""
+        """The speed profile: ``fit_speed_profile`` (a small least squares and the profile's NumPy glue)
+        and the warped clock of every sample of the window (``impl.warped_times``)."""
         sc = self.s.scale
         out = []
         for v in self.s.vehicles:
-            profile = fit_speed_profile(v.entry_t_s, v.exit_t_s, sc.entry_strip_x_m, sc.exit_x_m)
-            if profile is not None and profile.monotone:
-                out.append(profile.warped_times(v.window.times_s, sc.entry_strip_x_m, sc.exit_x_m))
+            p = fit_speed_profile(v.entry_t_s, v.exit_t_s, sc.entry_strip_x_m, sc.exit_x_m)
+            if p is not None and p.monotone:
+                args = (p.t_c_s, p.x0_m, p.v0_mps, p.accel_mps2, p.t_start_s, p.t_end_s, p.offsets_m)
+                out.append(impl.warped_times(v.window.times_s, *args, sc.entry_strip_x_m, sc.exit_x_m))
         return out
 
     def estimate_windows(self, impl: Impl) -> list[WimMeasurement]:
@@ -746,6 +762,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "body_knot_covariance", work.body_covariances(NUMBA), work.body_covariances(REFERENCE)
         ),
         "axle_residuals": check_agreement("axle_residuals", work.residuals(NUMBA), work.residuals(REFERENCE)),
+        "warped_times": check_agreement(
+            "warped_times", work.warped_clocks(NUMBA), work.warped_clocks(REFERENCE)
+        ),
+        "residual_batch_means": check_agreement(
+            "residual_batch_means", work.batch_means(NUMBA), work.batch_means(REFERENCE)
+        ),
     }
     measured = work.estimate_windows(NUMBA)
     # Solved loads amplify the last-bit differences of A^T b; 1e-7 relative is still exact for weighing.
@@ -764,6 +786,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         compare("dynamic_normal_equations (per vehicle window)", work.dynamic_equations, sec, reps),
         compare("body_knot_covariance (per vehicle)", work.body_covariances, sec, reps),
         compare("axle_residuals (per vehicle window)", work.residuals, sec, reps),
+        compare("warped_times (per vehicle window)", work.warped_clocks, sec, reps),
+        compare("residual_batch_means (per vehicle)", work.batch_means, sec, reps),
     ]
     pipeline_rows = [
         compare("pipeline: estimate_crossing per vehicle window", work.estimate_windows, sec, reps),
@@ -787,6 +811,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "speed profile: fit + warped clock": measure(lambda i=impl: work.speed_profiles(i), reps)[
                 "median_s"
             ],
+            "residual_batch_means": measure(lambda i=impl: work.batch_means(i), reps)["median_s"],
             "linear algebra (LAPACK: cholesky, solve, inv)": lapack_s,
         }
         total = pipeline_rows[0][label]["median_s"]

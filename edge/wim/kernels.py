@@ -19,7 +19,9 @@ __all__ = [
     "crossing_kinematics",
     "dynamic_normal_equations",
     "platform_loads",
+    "residual_batch_means",
     "warm_up",
+    "warped_times",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -621,6 +623,81 @@ def crossing_kinematics(entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_
     return speeds, spacings
 
 
+@numba.njit(cache=True, nogil=True)
+def warped_times(
+    times_s: F64,
+    t_c_s: float,
+    x0_m: float,
+    v0_mps: float,
+    accel_mps2: float,
+    t_start_s: float,
+    t_end_s: float,
+    offsets_m: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+) -> tuple[F64, F64, F64, float]:
+    """(sample times, entry times, exit times, speed) on a speed profile's warped clock (see
+    edge.wim.reference.warped_times_ref and edge.wim.motion).  One pass over the samples."""
+    tau_start = min(max(t_start_s, t_start_s), t_end_s) - t_c_s
+    tau_end = min(max(t_end_s, t_start_s), t_end_s) - t_c_s
+    start_speed = v0_mps + accel_mps2 * tau_start
+    end_speed = v0_mps + accel_mps2 * tau_end
+    span = t_end_s - t_start_s
+    if span <= 0:
+        speed = v0_mps
+    else:
+        # The front's travel between the first and the last event, as front_x gives it.
+        x_start = x0_m + tau_start * (v0_mps + 0.5 * accel_mps2 * tau_start)
+        x_end = x0_m + tau_end * (v0_mps + 0.5 * accel_mps2 * tau_end)
+        speed = (x_end - x_start) / span
+    n_samples = times_s.shape[0]
+    warped = np.empty(n_samples)
+    for s in range(n_samples):
+        t = times_s[s]
+        clipped = min(max(t, t_start_s), t_end_s) - t_c_s
+        inside = x0_m + clipped * (v0_mps + 0.5 * accel_mps2 * clipped)
+        before = min(t - t_start_s, 0.0) * start_speed
+        after = max(t - t_end_s, 0.0) * end_speed
+        warped[s] = (inside + before + after) / speed
+    n_axles = offsets_m.shape[0]
+    entry = np.empty(n_axles)
+    exit_ = np.empty(n_axles)
+    for i in range(n_axles):
+        entry[i] = (entry_x_m + offsets_m[i]) / speed
+        exit_[i] = entry[i] + (exit_x_m - entry_x_m) / speed
+    return warped, entry, exit_, speed
+
+
+@numba.njit(cache=True, nogil=True)
+def residual_batch_means(residuals_kg: F64, block: int) -> tuple[float, int, float, int]:
+    """(sum of squares, count) of the residuals that are not NaN, and (sum of squares, count) of the means
+    of each platform's consecutive blocks of ``block`` of them (see
+    edge.wim.reference.residual_batch_means_ref).  One pass, per platform."""
+    n_samples, n_platforms = residuals_kg.shape
+    squares = 0.0
+    count = 0
+    mean_squares = 0.0
+    n_blocks = 0
+    for p in range(n_platforms):
+        block_sum = 0.0
+        in_block = 0
+        for s in range(n_samples):
+            r = residuals_kg[s, p]
+            if np.isnan(r):
+                continue
+            squares += r * r
+            count += 1
+            block_sum += r
+            in_block += 1
+            if in_block == block:
+                mean = block_sum / block
+                mean_squares += mean * mean
+                n_blocks += 1
+                block_sum = 0.0
+                in_block = 0
+    return squares, count, mean_squares, n_blocks
+
+
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every kernel for the argument types the lane uses."""
     counts = np.zeros((4, 4), dtype=np.int32)
@@ -666,3 +743,5 @@ def warm_up() -> None:
     )
     body_knot_covariance(0.05, 3, 1.5, 4.0, 0.15)
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)
+    warped_times(times, 0.5, 1.0, 2.0, 0.1, 0.0, 1.0, np.array([0.0, 3.0]), -0.5, 6.0)
+    residual_batch_means(np.zeros((4, 2)), 2)
