@@ -384,3 +384,39 @@ def test_residual_batch_means_edge_cases(residuals: np.ndarray, block: int, expe
     for fn in (kernels.residual_batch_means, reference.residual_batch_means_ref):
         got = fn(residuals, block)
         assert got == pytest.approx(expected), fn
+
+
+@pytest.mark.parametrize(
+    "case", ["unsorted", "reversing", "nan_rows", "one_axle", "no_samples", "axle_on_an_edge_throughout"]
+)
+def test_axle_residuals_by_segments_match_reference_on_edge_cases(case: str) -> None:
+    """The segment shortcut needs sorted times and forward motion; otherwise (and on lost samples, one
+    axle, no samples, a footprint straddling an edge all window long) it agrees with the per-sample model."""
+    rng = np.random.default_rng(11)
+    edges = np.array([0.0, 3.6, 7.2])
+    times = np.arange(0.0, 6.0, 1e-3)
+    entry_t, exit_t = np.array([1.0, 1.5]), np.array([3.0, 3.5])
+    if case == "unsorted":
+        times = rng.permutation(times)
+    elif case == "reversing":
+        exit_t = np.array([0.5, 3.5])  # an axle "exits" before it enters
+    elif case == "one_axle":
+        entry_t, exit_t = entry_t[:1], exit_t[:1]
+    elif case == "no_samples":
+        times = times[:0]
+    elif case == "axle_on_an_edge_throughout":
+        # The second axle crawls (a micrometre a second) with its footprint on the edge x = -0.5.
+        entry_t, exit_t = np.array([1.0, 3.0]), np.array([3.0, 3.0 + 7.7e6])
+        edges = np.array([-0.5, 3.6, 7.2])
+    platform_kg = rng.normal(0, 3000, (times.size, 2))
+    if case == "nan_rows":
+        platform_kg[rng.random(times.size) < 0.1] = np.nan
+    loads = rng.uniform(3000, 12000, entry_t.size)
+    args = (times, platform_kg, edges, entry_t, exit_t, -0.5, 7.2, 0.1, 0.25, loads)
+    got = kernels.axle_residuals(*args)
+    want = reference.axle_residuals_ref(*args)
+    assert got.shape == want.shape == (times.size, 2)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-9, atol=1e-6)
+    if case != "no_samples":
+        assert np.isnan(got).any() and (~np.isnan(got)).any()  # both kinds of row were there to compare
