@@ -35,7 +35,9 @@ stream on one core (both pipelines); a restarted daemon ready within 3 s (warm c
 slower than its NumPy reference (else the kernel has no reason to exist).  Reported, not gating: Numba
 >= 10x faster than the reference, per kernel and per pipeline: a goal for the kernels that carry the
 time, meaningless for one of a few multiplications per axle (``crossing_kinematics``: Numba's call
-overhead, about 0.5 us, is most of its time, and it is well under 1 % of the pipeline).
+overhead, about 0.5 us, is most of its time, and it is well under 1 % of the pipeline), and out of
+reach for one pass over a vector that the reference also does in a few vectorised calls
+(``warped_times``, ``residual_batch_means``: 4-10x).
 Prints PASS/FAIL per gating target and GOAL/miss per reported one; exits 1 if a gating target fails,
 2 if Numba and a reference disagree.  Run it on a quiet machine (load average well below 1): it pins
 itself to CPU 0.
