@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
 from edge.config import RulesConfig, ScaleConfig
 from edge.lane.buffer import SampleWindow
+from edge.wim import estimate, kernels, reference
 from edge.wim.estimate import estimate_crossing, stability_problems, zero_from_preroll
 from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule
 from firmware_sim.scenario import load_scenario
@@ -17,6 +22,11 @@ RATE_HZ = 1000
 
 
 def _crossing(motion: TruckMotion, cells: LoadCellModel, timing_jitter_s: float = 0.0, seed: int = 0):
+    return estimate_crossing(*_crossing_input(motion, cells, timing_jitter_s, seed), SCALE)
+
+
+def _crossing_input(motion: TruckMotion, cells: LoadCellModel, timing_jitter_s: float = 0.0, seed: int = 0):
+    """(window, zero, entry times, exit times) of the motion's crossing, as the lane hands them over."""
     entry_t = motion.axle_crossing_times(GEOMETRY.entry_strip_x_m)
     exit_t = motion.axle_crossing_times(GEOMETRY.exit_x_m)
     t = (
@@ -30,7 +40,7 @@ def _crossing(motion: TruckMotion, cells: LoadCellModel, timing_jitter_s: float 
     window = SampleWindow(t, counts, 0)
     zero = zero_from_preroll(window, float(entry_t[0]))
     assert zero is not None
-    return estimate_crossing(window, zero, entry_t, exit_t, SCALE)
+    return window, zero, entry_t, exit_t
 
 
 def _default_motions() -> list[TruckMotion]:
@@ -186,3 +196,73 @@ def test_harder_braking_than_the_scale_can_follow_is_reweighed(accel_mps2: float
         assert len(about_accel) == 1 and flagged in about_accel[0], reasons
     else:
         assert reasons == []
+
+
+#: Each kernel estimate_crossing calls (its name there) and the NumPy reference that defines it.
+REFERENCES = {
+    "platform_loads": reference.platform_loads_ref,
+    "axle_normal_equations": reference.axle_normal_equations_ref,
+    "axle_residuals": reference.axle_residuals_ref,
+    "crossing_kinematics": reference.crossing_kinematics_ref,
+    "dynamic_normal_equations": reference.dynamic_normal_equations_ref,
+    "body_knot_covariance": reference.body_knot_covariance_ref,
+    "warped_times": reference.warped_times_ref,
+    "residual_batch_means": reference.residual_batch_means_ref,
+}
+
+
+def test_every_kernel_the_estimator_calls_has_its_reference_here() -> None:
+    kernel_names = {name for name in kernels.__all__ if name != "warm_up"}
+    assert set(REFERENCES) == kernel_names
+    for name in kernel_names:
+        assert getattr(estimate, name) is getattr(kernels, name), name
+
+
+def test_estimate_crossing_is_the_same_on_the_kernels_and_on_their_references(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The estimator with every kernel swapped for its NumPy reference gives the same measurement: speed
+    profile (warped clock), steady and body-dynamics fits, residual batch means and uncertainties."""
+    cells = LoadCellModel(GEOMETRY.n_channels, seed=11)
+    inputs = [
+        _crossing_input(motion, cells, 0.004, seed=number)
+        for number, motion in enumerate(_default_motions()[:8])
+    ]
+    rules = RulesConfig()
+    on_kernels = [estimate_crossing(*args, SCALE, rules=rules) for args in inputs]
+    called: Counter[str] = Counter()
+
+    def counting(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            called[name] += 1
+            return fn(*args)
+
+        return call
+
+    for name, fn in REFERENCES.items():
+        monkeypatch.setattr(estimate, name, counting(name, fn))
+    on_references = [estimate_crossing(*args, SCALE, rules=rules) for args in inputs]
+    assert set(called) == set(REFERENCES)  # every reference ran, none left on its kernel
+    profiled = [m for m in on_kernels if m.accel_mps2 != 0.0 and np.isfinite(m.gross_uncertainty_kg)]
+    assert len(profiled) >= 4  # the warped clock and the batch means were used, not skipped
+    for k, r in zip(on_kernels, on_references, strict=True):
+        assert k.problems == r.problems
+        assert k.samples_used == r.samples_used
+        # The misfit is sqrt((b^T b - 2 x^T A^T b + x^T A^T A x) / n): a difference of sums far larger than
+        # it, so the sums' order (kernel or reference) shows at about 1e-9 (the bench allows 1e-7).
+        assert np.isclose(k.residual_rms_kg, r.residual_rms_kg, rtol=1e-7, atol=0.0, equal_nan=True)
+        for field in (
+            "axle_loads_kg",
+            "axle_spacings_m",
+            "axle_speeds_kmh",
+            "speed_kmh",
+            "gross_kg",
+            "accel_mps2",
+            "speed_change_fraction",
+            "profile_misfit_m",
+            "axle_uncertainties_kg",
+            "gross_uncertainty_kg",
+        ):
+            assert np.allclose(getattr(k, field), getattr(r, field), rtol=1e-9, atol=0.0, equal_nan=True), (
+                field
+            )

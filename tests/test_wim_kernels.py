@@ -274,3 +274,149 @@ def test_body_knot_covariance_is_a_covariance_that_averages_down_with_the_knot_i
     # About 1 / (2 pi z f) s after a swing the body no longer remembers it: over 2 s the lags fall.
     mid = kernels.body_knot_covariance(0.05, 80, 1.5, 4.0, 0.15)
     assert np.abs(mid[40:]).max() < 0.05 * mid[0]
+
+
+def _profile_args(rng: np.random.Generator, n_axles: int, span_s: float) -> tuple:  # type: ignore[type-arg]
+    """A speed profile as fit_speed_profile gives it: events over ``span_s`` s, a gentle acceleration."""
+    t_start = float(rng.uniform(0.0, 5.0))
+    t_end = t_start + span_s
+    t_c = 0.5 * (t_start + t_end)
+    offsets = np.concatenate(([0.0], np.cumsum(rng.uniform(1.2, 7.0, n_axles - 1))))
+    return (
+        t_c,
+        float(rng.uniform(-2.0, 8.0)),
+        float(rng.uniform(1.0, 11.0)),
+        float(rng.uniform(-0.5, 0.5)),
+        (t_start),
+        t_end,
+        offsets,
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_warped_times_match_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_axles = 1 if seed % 5 == 0 else int(rng.integers(2, 7))
+    span_s = 0.0 if seed % 7 == 3 else float(rng.uniform(0.5, 6.0))  # one event time: no span
+    t_c, x0, v0, accel, t_start, t_end, offsets = _profile_args(rng, n_axles, span_s)
+    # Samples before, within and after the events' span; unsorted samples too.
+    times = np.sort(rng.uniform(t_start - 2.0, t_end + 2.0, int(rng.integers(0, 3000))))
+    if seed % 3 == 0:
+        rng.shuffle(times)
+    args = (times, t_c, x0, v0, accel, t_start, t_end, offsets, -0.5, 18.0)
+    got = kernels.warped_times(*args)
+    want = reference.warped_times_ref(*args)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    assert got[0].shape == times.shape and got[1].shape == got[2].shape == offsets.shape
+
+
+def test_warped_clock_puts_every_axle_at_the_strips_at_its_events() -> None:
+    """Events generated from a constant-acceleration path: on the warped clock, axle i reaches the entry
+    strip at entry[i] and the exit strip at exit[i], and the clock runs on at constant speed outside."""
+    from edge.wim.motion import fit_speed_profile
+
+    v0, accel, entry_x, exit_x = 6.0, -0.3, -0.5, 18.0
+    offsets = np.array([0.0, 3.6, 4.95, 12.0])
+
+    def time_at(x: float) -> float:  # front at x on X(t) = v0 t + a t^2 / 2
+        return float((-v0 + np.sqrt(v0 * v0 + 2 * accel * x)) / accel)
+
+    entry_t = np.array([time_at(entry_x + 10.0 + d) for d in offsets])
+    exit_t = np.array([time_at(exit_x + 10.0 + d) for d in offsets])
+    profile = fit_speed_profile(entry_t, exit_t, entry_x, exit_x)
+    assert profile is not None
+    args = (
+        profile.t_c_s,
+        profile.x0_m,
+        profile.v0_mps,
+        profile.accel_mps2,
+        profile.t_start_s,
+        profile.t_end_s,
+    )
+    for fn in (kernels.warped_times, reference.warped_times_ref):
+        warped_entry, entry, exit_, speed = fn(entry_t, *args, profile.offsets_m, entry_x, exit_x)
+        warped_exit = fn(exit_t, *args, profile.offsets_m, entry_x, exit_x)[0]
+        np.testing.assert_allclose(warped_entry, entry, atol=1e-9)
+        np.testing.assert_allclose(warped_exit, exit_, atol=1e-9)
+        outside = fn(
+            np.array([entry_t[0] - 2.0, entry_t[0] - 1.0]), *args, profile.offsets_m, entry_x, exit_x
+        )[0]
+        assert outside[1] - outside[0] == pytest.approx(profile.start_speed_mps / speed, rel=1e-9)
+
+
+def _residuals(rng: np.random.Generator, n_samples: int, n_platforms: int) -> np.ndarray:
+    residuals = rng.normal(0.0, 30.0, (n_samples, n_platforms)) + rng.normal(0.0, 50.0, n_platforms)
+    residuals[rng.random((n_samples, n_platforms)) < 0.2] = np.nan  # rows the model skipped
+    return residuals
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_residual_batch_means_match_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_platforms = int(rng.integers(1, 4))
+    residuals = _residuals(rng, int(rng.integers(0, 2000)), n_platforms)
+    if seed % 4 == 1:
+        residuals[:, int(rng.integers(n_platforms))] = np.nan  # a platform no row was kept on
+    block = 1 if seed % 5 == 2 else int(rng.integers(2, 400))  # often longer than a platform's data
+    got = kernels.residual_batch_means(residuals, block)
+    want = reference.residual_batch_means_ref(residuals, block)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    assert got[1] == want[1] == int(np.count_nonzero(~np.isnan(residuals)))
+    assert got[3] == want[3]
+
+
+@pytest.mark.parametrize(
+    ("residuals", "block", "expected"),
+    [
+        # 10 kept samples of 2.0 in blocks of 4: two whole blocks, the last two samples left out.
+        (np.array([[2.0]] * 10 + [[np.nan]] * 3), 4, (40.0, 10, 8.0, 2)),
+        # Blocks run over the kept samples: the NaN rows between them do not break a block.
+        (np.array([[1.0, np.nan], [np.nan, 3.0], [3.0, np.nan], [np.nan, np.nan]]), 2, (19.0, 3, 4.0, 1)),
+        # A block longer than the data: no block means, the squares still counted.
+        (np.array([[1.0, -1.0], [2.0, -2.0]]), 5, (10.0, 4, 0.0, 0)),
+        # Every row skipped, and no platform at all.
+        (np.full((5, 2), np.nan), 2, (0.0, 0, 0.0, 0)),
+        (np.zeros((7, 0)), 2, (0.0, 0, 0.0, 0)),
+    ],
+)
+def test_residual_batch_means_edge_cases(residuals: np.ndarray, block: int, expected: tuple) -> None:  # type: ignore[type-arg]
+    for fn in (kernels.residual_batch_means, reference.residual_batch_means_ref):
+        got = fn(residuals, block)
+        assert got == pytest.approx(expected), fn
+
+
+@pytest.mark.parametrize(
+    "case", ["unsorted", "reversing", "nan_rows", "one_axle", "no_samples", "axle_on_an_edge_throughout"]
+)
+def test_axle_residuals_by_segments_match_reference_on_edge_cases(case: str) -> None:
+    """The segment shortcut needs sorted times and forward motion; otherwise (and on lost samples, one
+    axle, no samples, a footprint straddling an edge all window long) it agrees with the per-sample model."""
+    rng = np.random.default_rng(11)
+    edges = np.array([0.0, 3.6, 7.2])
+    times = np.arange(0.0, 6.0, 1e-3)
+    entry_t, exit_t = np.array([1.0, 1.5]), np.array([3.0, 3.5])
+    if case == "unsorted":
+        times = rng.permutation(times)
+    elif case == "reversing":
+        exit_t = np.array([0.5, 3.5])  # an axle "exits" before it enters
+    elif case == "one_axle":
+        entry_t, exit_t = entry_t[:1], exit_t[:1]
+    elif case == "no_samples":
+        times = times[:0]
+    elif case == "axle_on_an_edge_throughout":
+        # The second axle crawls (a micrometre a second) with its footprint on the edge x = -0.5.
+        entry_t, exit_t = np.array([1.0, 3.0]), np.array([3.0, 3.0 + 7.7e6])
+        edges = np.array([-0.5, 3.6, 7.2])
+    platform_kg = rng.normal(0, 3000, (times.size, 2))
+    if case == "nan_rows":
+        platform_kg[rng.random(times.size) < 0.1] = np.nan
+    loads = rng.uniform(3000, 12000, entry_t.size)
+    args = (times, platform_kg, edges, entry_t, exit_t, -0.5, 7.2, 0.1, 0.25, loads)
+    got = kernels.axle_residuals(*args)
+    want = reference.axle_residuals_ref(*args)
+    assert got.shape == want.shape == (times.size, 2)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-9, atol=1e-6)
+    if case != "no_samples":
+        assert np.isnan(got).any() and (~np.isnan(got)).any()  # both kinds of row were there to compare

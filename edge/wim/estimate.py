@@ -55,6 +55,8 @@ from edge.wim.kernels import (
     crossing_kinematics,
     dynamic_normal_equations,
     platform_loads,
+    residual_batch_means,
+    warped_times,
 )
 from edge.wim.motion import SpeedProfile, fit_speed_profile
 
@@ -204,8 +206,17 @@ def estimate_crossing(
         profile = None
     if profile is not None:
         # On the profile's warped clock every axle moves at one constant speed: the kernels apply as they are.
-        warped_t, entry_t_s, exit_t_s, _ = profile.warped_times(
-            window.times_s, scale.entry_strip_x_m, scale.exit_x_m
+        warped_t, entry_t_s, exit_t_s, _ = warped_times(
+            window.times_s,
+            profile.t_c_s,
+            profile.x0_m,
+            profile.v0_mps,
+            profile.accel_mps2,
+            profile.t_start_s,
+            profile.t_end_s,
+            profile.offsets_m,
+            scale.entry_strip_x_m,
+            scale.exit_x_m,
         )
         window = replace(window, times_s=warped_t)
         speeds_mps, spacings = crossing_kinematics(entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m)
@@ -357,21 +368,12 @@ def _uncertainties(
     except np.linalg.LinAlgError:
         return np.full(n_axles, np.nan), math.nan, np.full((n_axles, n_axles), np.nan)
     block = max(round(wim.uncertainty_block_s * rate_hz), 1)
-    means: list[float] = []
-    squares = 0.0
-    count = 0
-    for p in range(residuals_kg.shape[1]):
-        kept = residuals_kg[:, p][~np.isnan(residuals_kg[:, p])]
-        squares += float(kept @ kept)
-        count += kept.size
-        whole = kept.size // block * block
-        if whole:
-            means.extend(kept[:whole].reshape(-1, block).mean(axis=1).tolist())
+    squares, count, block_mean_squares, n_blocks = residual_batch_means(residuals_kg, block)
     if count == 0:
         return np.full(n_axles, np.nan), math.nan, np.full((n_axles, n_axles), np.nan)
     white = squares / count
     # Too few blocks to tell: take the residuals as correlated over a whole block (the cautious side).
-    block_variance = float(np.mean(np.square(means))) * block if len(means) >= 4 else white * block
+    block_variance = block_mean_squares / n_blocks * block if n_blocks >= 4 else white * block
     variance = max(block_variance, white) * wim.uncertainty_variance_factor
     if body is not None:
         inverse = body.axle_inverse

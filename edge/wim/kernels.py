@@ -19,7 +19,9 @@ __all__ = [
     "crossing_kinematics",
     "dynamic_normal_equations",
     "platform_loads",
+    "residual_batch_means",
     "warm_up",
+    "warped_times",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -154,36 +156,15 @@ def _segment_constant(
 
 
 @numba.njit(cache=True, nogil=True)
-def axle_normal_equations(
-    times_s: F64,
-    platform_kg: F64,
-    edges_m: F64,
-    entry_t_s: F64,
-    exit_t_s: F64,
-    entry_x_m: float,
-    exit_x_m: float,
-    margin_m: float,
-    footprint_m: float,
-) -> tuple[F64, F64, float, int]:
-    """Normal equations of the footprint-share axle model (see edge.wim.reference), summed by segments.
-
-    An axle's footprint share and the skip test only change where some axle passes an edge +/- margin
-    or +/- half a footprint: bisect for those samples (same float expression as the per-sample code,
-    monotone in t).  A segment where at both ends every axle's footprint is wholly on the
-    same platform (or off the scale) and every axle is on the same side of every margin zone is the
-    same at every sample by monotonicity: its rows are sums of platform loads over the segment, a tight
-    loop (leaving out the platforms bounded by an edge some axle is within the margin of).  Anything
-    else (footprint on an edge, the segment's ends disagree) runs the kernel's per-sample body."""
+def _segment_cuts(
+    times_s: F64, entry_t_s: F64, speed: F64, entry_x_m: float, edges_m: F64, margin_m: float, half: float
+) -> tuple[bool, npt.NDArray[np.int64]]:
+    """(monotone, cuts): whether the samples are in time order and every axle moves forward, and the
+    sorted sample indices where some axle passes an edge +/- margin or +/- half a footprint (with 0 and
+    the sample count; only those two when not monotone, where the bisection would not hold)."""
     n_samples = times_s.shape[0]
     n_axles = entry_t_s.shape[0]
     n_edges = edges_m.shape[0]
-    n_platforms = n_edges - 1
-    half = footprint_m / 2
-    speed = _strip_speeds(entry_t_s, exit_t_s, entry_x_m, exit_x_m)
-    ata = np.zeros((n_axles, n_axles))
-    atb = np.zeros(n_axles)
-    btb = 0.0
-    used = 0
     monotone = True
     for i in range(n_axles):
         if not speed[i] > 0.0:
@@ -209,7 +190,40 @@ def axle_normal_equations(
                 ):
                     cuts[k] = _first_at_or_above(times_s, entry_t_s[i], speed[i], entry_x_m, th)
                     k += 1
-    cuts = np.unique(cuts[:k])
+    return monotone, np.unique(cuts[:k])
+
+
+@numba.njit(cache=True, nogil=True)
+def axle_normal_equations(
+    times_s: F64,
+    platform_kg: F64,
+    edges_m: F64,
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    margin_m: float,
+    footprint_m: float,
+) -> tuple[F64, F64, float, int]:
+    """Normal equations of the footprint-share axle model (see edge.wim.reference), summed by segments.
+
+    An axle's footprint share and the skip test only change where some axle passes an edge +/- margin
+    or +/- half a footprint: bisect for those samples (same float expression as the per-sample code,
+    monotone in t).  A segment where at both ends every axle's footprint is wholly on the
+    same platform (or off the scale) and every axle is on the same side of every margin zone is the
+    same at every sample by monotonicity: its rows are sums of platform loads over the segment, a tight
+    loop (leaving out the platforms bounded by an edge some axle is within the margin of).  Anything
+    else (footprint on an edge, the segment's ends disagree) runs the kernel's per-sample body."""
+    n_axles = entry_t_s.shape[0]
+    n_edges = edges_m.shape[0]
+    n_platforms = n_edges - 1
+    half = footprint_m / 2
+    speed = _strip_speeds(entry_t_s, exit_t_s, entry_x_m, exit_x_m)
+    ata = np.zeros((n_axles, n_axles))
+    atb = np.zeros(n_axles)
+    btb = 0.0
+    used = 0
+    monotone, cuts = _segment_cuts(times_s, entry_t_s, speed, entry_x_m, edges_m, margin_m, half)
     pos_a = np.empty(n_axles)
     pos_b = np.empty(n_axles)
     position = np.empty(n_axles)
@@ -286,7 +300,10 @@ def axle_residuals(
     loads_kg: F64,
 ) -> F64:
     """Residuals of the footprint-share axle model for ``loads_kg`` per sample and platform (see
-    edge.wim.reference.axle_residuals_ref); NaN on the rows the model skips.  One pass, per sample."""
+    edge.wim.reference.axle_residuals_ref); NaN on the rows the model skips.  By segments, as
+    :func:`axle_normal_equations`: where every axle's footprint stays wholly on one platform (or off
+    the scale) and on one side of every margin zone, a platform's model load is the sum of the loads of
+    the axles on it, the same at every sample; elsewhere the per-sample body."""
     n_samples = times_s.shape[0]
     n_axles = entry_t_s.shape[0]
     n_edges = edges_m.shape[0]
@@ -296,7 +313,69 @@ def axle_residuals(
     out = np.empty((n_samples, n_platforms))
     position = np.empty(n_axles)
     near = np.zeros(n_edges, dtype=np.bool_)
-    for s in range(n_samples):
+    monotone, cuts = _segment_cuts(times_s, entry_t_s, speed, entry_x_m, edges_m, margin_m, half)
+    pos_a = np.empty(n_axles)
+    pos_b = np.empty(n_axles)
+    state = np.empty(n_axles, dtype=np.int64)
+    zone = np.zeros(n_edges, dtype=np.bool_)
+    model_kg = np.zeros(n_platforms)
+    for c in range(cuts.shape[0] - 1):
+        a, b = cuts[c], cuts[c + 1]
+        if a >= b:
+            continue
+        if monotone and _segment_constant(
+            times_s, a, b, entry_t_s, speed, entry_x_m, edges_m, half, margin_m, pos_a, pos_b, state, zone
+        ):
+            for p in range(n_platforms):
+                model_kg[p] = 0.0
+            for i in range(n_axles):  # in axle order, as the per-sample sum
+                if state[i] >= 0:
+                    model_kg[state[i]] += loads_kg[i]
+            for s in range(a, b):
+                for p in range(n_platforms):
+                    out[s, p] = np.nan if zone[p] or zone[p + 1] else platform_kg[s, p] - model_kg[p]
+            continue
+        _residual_rows(
+            times_s,
+            platform_kg,
+            edges_m,
+            entry_t_s,
+            entry_x_m,
+            margin_m,
+            footprint_m,
+            loads_kg,
+            speed,
+            a,
+            b,
+            position,
+            near,
+            out,
+        )
+    return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _residual_rows(
+    times_s: F64,
+    platform_kg: F64,
+    edges_m: F64,
+    entry_t_s: F64,
+    entry_x_m: float,
+    margin_m: float,
+    footprint_m: float,
+    loads_kg: F64,
+    speed: F64,
+    a: int,
+    b: int,
+    position: F64,
+    near: npt.NDArray[np.bool_],
+    out: F64,
+) -> None:
+    """:func:`axle_residuals` per sample, for samples a..b-1."""
+    n_axles = entry_t_s.shape[0]
+    n_platforms = edges_m.shape[0] - 1
+    half = footprint_m / 2
+    for s in range(a, b):
         _near_edges(times_s[s], entry_x_m, entry_t_s, speed, edges_m, margin_m, position, near)
         for p in range(n_platforms):
             if near[p] or near[p + 1]:
@@ -311,7 +390,6 @@ def axle_residuals(
                 if high > low:
                     model += loads_kg[i] * (high - low) / footprint_m
             out[s, p] = platform_kg[s, p] - model
-    return out
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -621,6 +699,81 @@ def crossing_kinematics(entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_
     return speeds, spacings
 
 
+@numba.njit(cache=True, nogil=True)
+def warped_times(
+    times_s: F64,
+    t_c_s: float,
+    x0_m: float,
+    v0_mps: float,
+    accel_mps2: float,
+    t_start_s: float,
+    t_end_s: float,
+    offsets_m: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+) -> tuple[F64, F64, F64, float]:
+    """(sample times, entry times, exit times, speed) on a speed profile's warped clock (see
+    edge.wim.reference.warped_times_ref and edge.wim.motion).  One pass over the samples."""
+    tau_start = min(max(t_start_s, t_start_s), t_end_s) - t_c_s
+    tau_end = min(max(t_end_s, t_start_s), t_end_s) - t_c_s
+    start_speed = v0_mps + accel_mps2 * tau_start
+    end_speed = v0_mps + accel_mps2 * tau_end
+    span = t_end_s - t_start_s
+    if span <= 0:
+        speed = v0_mps
+    else:
+        # The front's travel between the first and the last event, as front_x gives it.
+        x_start = x0_m + tau_start * (v0_mps + 0.5 * accel_mps2 * tau_start)
+        x_end = x0_m + tau_end * (v0_mps + 0.5 * accel_mps2 * tau_end)
+        speed = (x_end - x_start) / span
+    n_samples = times_s.shape[0]
+    warped = np.empty(n_samples)
+    for s in range(n_samples):
+        t = times_s[s]
+        clipped = min(max(t, t_start_s), t_end_s) - t_c_s
+        inside = x0_m + clipped * (v0_mps + 0.5 * accel_mps2 * clipped)
+        before = min(t - t_start_s, 0.0) * start_speed
+        after = max(t - t_end_s, 0.0) * end_speed
+        warped[s] = (inside + before + after) / speed
+    n_axles = offsets_m.shape[0]
+    entry = np.empty(n_axles)
+    exit_ = np.empty(n_axles)
+    for i in range(n_axles):
+        entry[i] = (entry_x_m + offsets_m[i]) / speed
+        exit_[i] = entry[i] + (exit_x_m - entry_x_m) / speed
+    return warped, entry, exit_, speed
+
+
+@numba.njit(cache=True, nogil=True)
+def residual_batch_means(residuals_kg: F64, block: int) -> tuple[float, int, float, int]:
+    """(sum of squares, count) of the residuals that are not NaN, and (sum of squares, count) of the means
+    of each platform's consecutive blocks of ``block`` of them (see
+    edge.wim.reference.residual_batch_means_ref).  One pass, per platform."""
+    n_samples, n_platforms = residuals_kg.shape
+    squares = 0.0
+    count = 0
+    mean_squares = 0.0
+    n_blocks = 0
+    for p in range(n_platforms):
+        block_sum = 0.0
+        in_block = 0
+        for s in range(n_samples):
+            r = residuals_kg[s, p]
+            if np.isnan(r):
+                continue
+            squares += r * r
+            count += 1
+            block_sum += r
+            in_block += 1
+            if in_block == block:
+                mean = block_sum / block
+                mean_squares += mean * mean
+                n_blocks += 1
+                block_sum = 0.0
+                in_block = 0
+    return squares, count, mean_squares, n_blocks
+
+
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every kernel for the argument types the lane uses."""
     counts = np.zeros((4, 4), dtype=np.int32)
@@ -666,3 +819,5 @@ def warm_up() -> None:
     )
     body_knot_covariance(0.05, 3, 1.5, 4.0, 0.15)
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)
+    warped_times(times, 0.5, 1.0, 2.0, 0.1, 0.0, 1.0, np.array([0.0, 3.0]), -0.5, 6.0)
+    residual_batch_means(np.zeros((4, 2)), 2)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edge.wim.kernels import warped_times
+
 __all__ = ["SpeedProfile", "fit_speed_profile"]
 
 F64 = npt.NDArray[np.float64]
@@ -96,12 +98,20 @@ class SpeedProfile:
 
     def warped_times(self, times_s: F64, entry_x_m: float, exit_x_m: float) -> tuple[F64, F64, F64, float]:
         """(sample times, entry times, exit times, speed) on the warped clock, on which axle ``i`` is at
-        ``entry_x_m + speed * (t - entry[i])`` exactly where the profile puts it."""
-        speed = self.mean_speed_mps
-        warped: F64 = self.front_x(times_s) / speed
-        entry: F64 = (entry_x_m + self.offsets_m) / speed
-        exit_: F64 = entry + (exit_x_m - entry_x_m) / speed
-        return warped, entry, exit_, speed
+        ``entry_x_m + speed * (t - entry[i])`` exactly where the profile puts it (one pass over the
+        samples: :func:`edge.wim.kernels.warped_times`)."""
+        return warped_times(
+            times_s,
+            self.t_c_s,
+            self.x0_m,
+            self.v0_mps,
+            self.accel_mps2,
+            self.t_start_s,
+            self.t_end_s,
+            self.offsets_m,
+            entry_x_m,
+            exit_x_m,
+        )
 
 
 def fit_speed_profile(

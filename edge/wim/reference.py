@@ -20,7 +20,9 @@ __all__ = [
     "footprint_share_ref",
     "hat_basis_ref",
     "platform_loads_ref",
+    "residual_batch_means_ref",
     "rows_kept_ref",
+    "warped_times_ref",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -256,3 +258,63 @@ def body_knot_covariance_ref(
     lags_s = np.arange(n_knots) * step_s
     row: F64 = np.cos(2.0 * np.pi * np.outer(lags_s, f)) @ weight
     return row
+
+
+def warped_times_ref(
+    times_s: F64,
+    t_c_s: float,
+    x0_m: float,
+    v0_mps: float,
+    accel_mps2: float,
+    t_start_s: float,
+    t_end_s: float,
+    offsets_m: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+) -> tuple[F64, F64, F64, float]:
+    """(sample times, entry times, exit times, speed) on the warped clock of the speed profile
+    ``X(t) = x0 + v0 tau + a tau^2 / 2`` (``tau = t - t_c``) within the events' span ``[t_start, t_end]``,
+    its tangent lines outside it (see :mod:`edge.wim.motion`).  ``speed`` is the profile's mean speed
+    over the span (``v0`` for an empty span), the warped time of a sample is ``X(t) / speed``, and axle
+    ``i`` (``offsets_m[i]`` behind the front) is at the entry strip at ``(entry_x + d_i) / speed`` and
+    at the exit strip ``(exit_x - entry_x) / speed`` later."""
+
+    def speed_at(t: float) -> float:
+        return v0_mps + accel_mps2 * (min(max(t, t_start_s), t_end_s) - t_c_s)
+
+    def front_x(t: F64) -> F64:
+        clipped = np.clip(t, t_start_s, t_end_s) - t_c_s
+        inside = x0_m + clipped * (v0_mps + 0.5 * accel_mps2 * clipped)
+        before = np.minimum(t - t_start_s, 0.0) * speed_at(t_start_s)
+        after = np.maximum(t - t_end_s, 0.0) * speed_at(t_end_s)
+        result: F64 = inside + before + after
+        return result
+
+    span = t_end_s - t_start_s
+    if span <= 0:
+        speed = v0_mps
+    else:
+        ends = front_x(np.array([t_start_s, t_end_s]))
+        speed = float(ends[1] - ends[0]) / span
+    warped: F64 = front_x(times_s) / speed
+    entry: F64 = (entry_x_m + offsets_m) / speed
+    exit_: F64 = entry + (exit_x_m - entry_x_m) / speed
+    return warped, entry, exit_, speed
+
+
+def residual_batch_means_ref(residuals_kg: F64, block: int) -> tuple[float, int, float, int]:
+    """Batch means of a crossing's residuals, shape (samples, platforms), NaN where the model skipped
+    the row: (sum of squares, count) of the residuals that are not NaN, and (sum of squares, count) of
+    the means of each platform's consecutive blocks of ``block`` such residuals (a platform's last,
+    partial block left out)."""
+    means: list[float] = []
+    squares = 0.0
+    count = 0
+    for p in range(residuals_kg.shape[1]):
+        kept = residuals_kg[:, p][~np.isnan(residuals_kg[:, p])]
+        squares += float(kept @ kept)
+        count += kept.size
+        whole = kept.size // block * block
+        if whole:
+            means.extend(kept[:whole].reshape(-1, block).mean(axis=1).tolist())
+    return squares, count, float(np.sum(np.square(means))), len(means)
