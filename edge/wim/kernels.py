@@ -455,7 +455,6 @@ def dynamic_normal_equations(
     footprint stays wholly on one platform (or off the scale) only the hat basis changes, linearly in
     the knot position f: the rows are summed through the sums of 1, f, f^2, y and y f over the segment.
     Anything else runs the per-sample body."""
-    n_samples = times_s.shape[0]
     n_axles = entry_t_s.shape[0]
     n_edges = edges_m.shape[0]
     n_platforms = n_edges - 1
@@ -465,35 +464,14 @@ def dynamic_normal_equations(
     speed = _strip_speeds(entry_t_s, exit_t_s, entry_x_m, exit_x_m)
     ata = np.zeros((n_cols, n_cols))
     atb = np.zeros(n_cols)
-    monotone = True
-    for i in range(n_axles):
-        if not speed[i] > 0.0:
-            monotone = False
-    for s in range(1, n_samples):
-        if times_s[s] < times_s[s - 1]:
-            monotone = False
-            break
-    cuts = np.empty(2 + 4 * n_axles * n_edges + n_knots, dtype=np.int64)
-    k = 0
-    cuts[k] = 0
-    k += 1
-    cuts[k] = n_samples
-    k += 1
-    if monotone:
-        for i in range(n_axles):
-            for e in range(n_edges):
-                for th in (
-                    edges_m[e] - margin_m,
-                    edges_m[e] + margin_m,
-                    edges_m[e] - half,
-                    edges_m[e] + half,
-                ):
-                    cuts[k] = _first_at_or_above(times_s, entry_t_s[i], speed[i], entry_x_m, th)
-                    k += 1
+    monotone, axle_cuts = _segment_cuts(times_s, entry_t_s, speed, entry_x_m, edges_m, margin_m, half)
+    if monotone and n_knots > 2:
+        knot_cuts = np.empty(n_knots - 2, dtype=np.int64)
         for knot in range(1, n_knots - 1):
-            cuts[k] = _first_knot_at_or_above(times_s, knot_t0_s, knot_step_s, float(knot))
-            k += 1
-    cuts = np.unique(cuts[:k])
+            knot_cuts[knot - 1] = _first_knot_at_or_above(times_s, knot_t0_s, knot_step_s, float(knot))
+        cuts = np.unique(np.concatenate((axle_cuts, knot_cuts)))
+    else:
+        cuts = axle_cuts
     pos_a = np.empty(n_axles)
     pos_b = np.empty(n_axles)
     position = np.empty(n_axles)
