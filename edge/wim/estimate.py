@@ -90,7 +90,8 @@ class WimMeasurement:
     axle_uncertainties_kg: tuple[float, ...] = ()  # expanded (k = 2) uncertainty of each axle load
     gross_uncertainty_kg: float = math.nan  # expanded (k = 2) uncertainty of the gross
     # Standard (k = 1) covariance of the axle loads (kg^2, axles x axles; empty: none computed): the fit's,
-    # the independent motion term of each axle, and the pitch transfer's rank-1 term (see _uncertainties).
+    # the independent motion term of each axle, the pre-roll zero's error shared by the axles of each
+    # platform, and the pitch transfer's rank-1 term (see _uncertainties).
     axle_covariance_kg2: tuple[tuple[float, ...], ...] = ()
 
     def load_uncertainty_kg(self, axles: Sequence[int]) -> float:
