@@ -60,7 +60,14 @@ from edge.wim.kernels import (
 )
 from edge.wim.motion import SpeedProfile, fit_speed_profile
 
-__all__ = ["WimMeasurement", "estimate_crossing", "span_per_cell", "stability_problems", "zero_from_preroll"]
+__all__ = [
+    "WimMeasurement",
+    "estimate_crossing",
+    "span_per_cell",
+    "stability_problems",
+    "zero_from_preroll",
+    "zero_variance_kg2",
+]
 
 _KNOT_NUGGET = 1e-3
 """Share of a body knot's prior variance taken as independent per knot (see _with_body_dynamics)."""
@@ -83,7 +90,8 @@ class WimMeasurement:
     axle_uncertainties_kg: tuple[float, ...] = ()  # expanded (k = 2) uncertainty of each axle load
     gross_uncertainty_kg: float = math.nan  # expanded (k = 2) uncertainty of the gross
     # Standard (k = 1) covariance of the axle loads (kg^2, axles x axles; empty: none computed): the fit's,
-    # the independent motion term of each axle, and the pitch transfer's rank-1 term (see _uncertainties).
+    # the independent motion term of each axle, the pre-roll zero's error shared by the axles of each
+    # platform, and the pitch transfer's rank-1 term (see _uncertainties).
     axle_covariance_kg2: tuple[tuple[float, ...], ...] = ()
 
     def load_uncertainty_kg(self, axles: Sequence[int]) -> float:
@@ -162,6 +170,52 @@ def zero_from_preroll(window: SampleWindow, before_s: float) -> npt.NDArray[np.f
     return zero
 
 
+MEDIAN_VARIANCE_FACTOR = math.pi / 2
+"""Variance of the median of normal samples over that of their mean (the median's efficiency, 2 / pi)."""
+
+ZERO_MIN_BLOCKS = 8
+"""Fewest batch-means blocks the pre-roll zero's variance is estimated from (see :func:`zero_variance_kg2`)."""
+
+
+def zero_variance_kg2(
+    counts: npt.NDArray[np.int32], scale: ScaleConfig, block_s: float, rate_hz: float
+) -> npt.NDArray[np.float64]:
+    """Standard variance (kg^2) of each platform's zero when it is the per-cell median of ``counts`` (the
+    empty scale's pre-roll, samples x cells), from the spread of those samples themselves.
+
+    The zero's error is the platform's mean noise over the pre-roll: ``s^2 c / N`` with ``s^2 c`` by batch
+    means over blocks of ``block_s`` (the residuals' idea, :func:`_uncertainties`: noise correlated over a
+    block counts as one sample per block), times pi / 2 for a median's efficiency on normal noise.  At least
+    :data:`ZERO_MIN_BLOCKS` blocks: a short pre-roll takes shorter blocks rather than the residuals'
+    cautious fallback (correlated over a whole block), which would make a 0.5 s pre-roll's zero 100 times
+    too uncertain.  No less than each cell's rounding to whole counts (``span^2 / 12`` a cell), which a
+    quiet scale's median keeps whatever its noise.  NaN for fewer than 2 samples.
+    """
+    span = span_per_cell(scale)
+    n_platforms = len(scale.platform_lengths_m)
+    n = counts.shape[0]
+    if n < 2:
+        return np.full(n_platforms, np.nan)
+    kg = platform_loads(
+        np.ascontiguousarray(counts, dtype=np.int32),
+        np.median(counts, axis=0).astype(np.float64),
+        span,
+        scale.cells_per_platform,
+    )
+    deviation = kg - kg.mean(axis=0)
+    block = max(1, min(round(block_s * rate_hz), n // ZERO_MIN_BLOCKS))
+    rounding = (span**2 / 12.0).reshape(n_platforms, scale.cells_per_platform).sum(axis=1)
+    out = np.empty(n_platforms)
+    for p in range(n_platforms):
+        squares, count, block_mean_squares, n_blocks = residual_batch_means(
+            np.ascontiguousarray(deviation[:, p : p + 1]), block
+        )
+        white = squares / count
+        long_run = block_mean_squares / n_blocks * block if n_blocks else white
+        out[p] = max(MEDIAN_VARIANCE_FACTOR * max(long_run, white) / count, float(rounding[p]))
+    return out
+
+
 def estimate_crossing(
     window: SampleWindow,
     zero_counts: npt.NDArray[np.float64],
@@ -172,13 +226,16 @@ def estimate_crossing(
     group_max_spacing_m: float = 2.0,
     rules: RulesConfig | None = None,
     mid_t_s: npt.NDArray[np.float64] | None = None,
+    zero_variance_kg2: npt.NDArray[np.float64] | None = None,
 ) -> WimMeasurement:
     """Axle loads and the rest of one crossing; ``wim`` sets the body-dynamics fit (default settings when
     None), ``group_max_spacing_m`` which axles form a group (as the rules classify them), ``rules`` (when
     given) the misfit allowance of normal driving, which bounds how much of the misfit the uncertainty
     takes as explained by the body (see :func:`_uncertainties`); ``mid_t_s`` (axles x
     ``scale.mid_strips_x_m``, NaN where a strip missed an axle) the intermediate strips' times, which the
-    speed profile is fitted to as well."""
+    speed profile is fitted to as well; ``zero_variance_kg2`` (per platform, kg^2, standard: see
+    :func:`zero_variance_kg2`) the error of ``zero_counts``, which the uncertainties then carry (each
+    platform's zero error is common to every axle weighed on it; None: the zero is taken as exact)."""
     wim = wim if wim is not None else WimConfig()
     problems: list[str] = []
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
@@ -275,6 +332,7 @@ def estimate_crossing(
                 max(sse, 0.0) / used,
                 btb,
                 max(sse, 0.0),
+                zero_variance_kg2 is not None,
             )
         if body is not None and rules is not None and wim.uncertainty_misfit_floor:
             # A misfit near what normal driving allows (a jump, a brake pulse) is not taken as a sprung
@@ -284,8 +342,24 @@ def estimate_crossing(
             allowed_kg = residual_allowance_fraction(rules, mean_kmh) * float(np.mean(steady_loads))
             if allowed_kg > 0:
                 body = replace(body, left=max(body.left, min(residual_rms / allowed_kg, 1.0) ** 2))
+        zero_cov = None
+        if zero_variance_kg2 is not None and np.all(np.isfinite(zero_variance_kg2)):
+            # Each platform's zero error e_p is a constant offset of its signal over the whole crossing: it
+            # moves the axle loads by the fit's response to a unit constant on that platform, s_p, which
+            # the fit that gave the loads computes from its own normal equations.
+            sensitivity: npt.NDArray[np.float64] = (
+                body.zero_sensitivity
+                if body is not None and body.zero_sensitivity is not None
+                else np.asarray(
+                    np.linalg.solve(
+                        ata, _constant_responses(window, loads.shape, edges, entry_t_s, exit_t_s, scale)
+                    ),
+                    dtype=np.float64,
+                )
+            )
+            zero_cov = (sensitivity * zero_variance_kg2) @ sensitivity.T
         axle_u, gross_u, axle_cov = _uncertainties(
-            ata, residuals, rate_hz, wim, profile, scale, axle_loads, body
+            ata, residuals, rate_hz, wim, profile, scale, axle_loads, body, zero_cov
         )
         if profile is not None and np.all(steady_loads > 0) and profile.accel_mps2 != 0.0:
             # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
@@ -334,6 +408,7 @@ def _uncertainties(
     scale: ScaleConfig,
     loads_kg: npt.NDArray[np.float64],
     body: _BodyFit | None = None,
+    zero_covariance: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], float, npt.NDArray[np.float64]]:
     """Expanded uncertainties (k = 2) of the axle loads and the gross from the crossing's own evidence,
     and the standard (k = 1) covariance of the axle loads they come from.
@@ -361,6 +436,12 @@ def _uncertainties(
       of each axle's own strip times about the profile, whose common error the fit averages down.  Summed
       in full, as before, it made the gross of a 3-6 axle truck on a 4.2 m platform about 2x too
       uncertain at 30-40 km/h, where 2-axle trucks, with no misfit, came out honest).
+    * The zero (``zero_covariance``, when the caller knows its error): ``sum_p s_p s_p^T var(e_p)``, each
+      platform's zero error ``e_p`` moving every axle weighed on it by the fit's response ``s_p`` to a unit
+      constant on that platform (:func:`estimate_crossing`).  It adds to the axles of a group alike (the
+      residuals' term makes them anti-correlated), and to the gross in full, where an axle weighed on one
+      platform only takes all of that platform's zero error.  On a noiseless truck it is most of a
+      group's and the gross's uncertainty; beside body motion and axle hop it is small.
     """
     n_axles = loads_kg.size
     try:
@@ -382,6 +463,8 @@ def _uncertainties(
     motion_m = profile.misfit_rms_m if profile is not None else 0.0
     motion_kg = np.abs(loads_kg) * motion_m * math.sqrt(2.0) / sum(scale.platform_lengths_m)
     axle_cov: npt.NDArray[np.float64] = np.asarray(covariance + np.diag(motion_kg**2), dtype=np.float64)
+    if zero_covariance is not None:
+        axle_cov = axle_cov + zero_covariance
     axle_var = np.diag(axle_cov)
     gross_var = float(axle_cov.sum())
     k = UNCERTAINTY_COVERAGE_FACTOR
@@ -485,9 +568,11 @@ def _with_body_dynamics(
     misfit_variance_kg2: float,
     btb: float,
     steady_sse: float,
+    zero_response: bool = False,
 ) -> tuple[npt.NDArray[np.float64], _BodyFit | None]:
     """Axle loads of the fit with shared body terms (module docstring) and what it says about their
-    uncertainty; the steady fit and None if it fails."""
+    uncertainty (with ``zero_response``, the loads' response to a unit constant on each platform too);
+    the steady fit and None if it fails."""
     n_axles = steady_kg.size
     weights = body_term_weights(steady_kg, spacings_m, group_max_spacing_m)
     half = scale.tyre_footprint_m / 2
@@ -555,9 +640,28 @@ def _with_body_dynamics(
     # Every knot stays in: one no axle stands at is tied to its neighbours by the prior.
     # One factorisation: the solution and the axle block of the system's inverse (the posterior of the
     # axle loads with the body terms integrated out, up to the data variance).
-    rhs = np.zeros((system.shape[0], 1 + n_axles))
+    n_platforms = platform_kg.shape[1] if zero_response else 0
+    rhs = np.zeros((system.shape[0], 1 + n_axles + n_platforms))
     rhs[:, 0] = atb
     rhs[np.arange(n_axles), 1 + np.arange(n_axles)] = 1.0
+    for p in range(n_platforms):
+        unit = np.zeros_like(platform_kg)
+        unit[:, p] = 1.0
+        rhs[:, 1 + n_axles + p] = dynamic_normal_equations(
+            window.times_s,
+            unit,
+            edges_m,
+            entry_t_s,
+            exit_t_s,
+            scale.entry_strip_x_m,
+            scale.exit_x_m,
+            scale.edge_margin_m,
+            scale.tyre_footprint_m,
+            weights,
+            first_on_s,
+            step_s,
+            n_knots,
+        )[1]
     try:
         solved = np.linalg.solve(system, rhs)
     except np.linalg.LinAlgError:
@@ -569,8 +673,9 @@ def _with_body_dynamics(
     # The residual this fit leaves: |b - A x|^2 from the normal equations of the data alone (no priors).
     sse = max(btb - 2.0 * float(solution @ atb) + float(solution @ ata @ solution), 0.0)
     left = min(sse / steady_sse, 1.0) if steady_sse > 0 else 1.0
-    axle_block = np.asarray(solved[:n_axles, 1:], dtype=np.float64)
-    return loads, _BodyFit(left, 0.5 * (axle_block + axle_block.T))
+    axle_block = np.asarray(solved[:n_axles, 1 : 1 + n_axles], dtype=np.float64)
+    response = np.asarray(solved[:n_axles, 1 + n_axles :], dtype=np.float64) if zero_response else None
+    return loads, _BodyFit(left, 0.5 * (axle_block + axle_block.T), response)
 
 
 @dataclass(frozen=True)
@@ -580,6 +685,39 @@ class _BodyFit:
     left: float  # share of the steady fit's residual sum of squares that it leaves (<= 1)
     # The axle block of its system's inverse (as (A^T A)^-1 of the steady fit).
     axle_inverse: npt.NDArray[np.float64]
+    # Its axle loads' response to a unit constant on each platform (axles x platforms); None: not asked.
+    zero_sensitivity: npt.NDArray[np.float64] | None = None
+
+
+def _constant_responses(
+    window: SampleWindow,
+    shape: tuple[int, ...],
+    edges_m: npt.NDArray[np.float64],
+    entry_t_s: npt.NDArray[np.float64],
+    exit_t_s: npt.NDArray[np.float64],
+    scale: ScaleConfig,
+) -> npt.NDArray[np.float64]:
+    """``A^T u_p`` of the steady fit for a unit constant ``u_p`` on each platform p (axles x platforms):
+    the normal equations' right-hand side of a signal that is 1 kg on platform p at every sample, so
+    ``(A^T A)^-1 A^T u_p`` is the axle loads' response to an offset of that platform's zero."""
+    columns = []
+    for p in range(shape[1]):
+        unit = np.zeros(shape)
+        unit[:, p] = 1.0
+        columns.append(
+            axle_normal_equations(
+                window.times_s,
+                unit,
+                edges_m,
+                entry_t_s,
+                exit_t_s,
+                scale.entry_strip_x_m,
+                scale.exit_x_m,
+                scale.edge_margin_m,
+                scale.tyre_footprint_m,
+            )[1]
+        )
+    return np.stack(columns, axis=1)
 
 
 def _beyond(value: float, limit: float) -> str:

@@ -19,7 +19,13 @@ from edge.config import Config, ScaleConfig
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.wim.autozero import AutoZeroTracker
-from edge.wim.estimate import WimMeasurement, estimate_crossing, span_per_cell, stability_problems
+from edge.wim.estimate import (
+    WimMeasurement,
+    estimate_crossing,
+    span_per_cell,
+    stability_problems,
+    zero_variance_kg2,
+)
 from edge.wim.span import SpanMonitor, cross_ratios
 
 __all__ = ["MIN_PREROLL_SAMPLES", "Weighed", "Weighing", "ZeroSource", "choose_zero", "weigh"]
@@ -102,6 +108,17 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
     zero, zero_source, note = choose_zero(crossing, config.scale)
     if zero is None:
         return Weighed(None, None, zero_source, (*reasons, note))
+    zero_variance = None
+    if zero_source == ZeroSource.PREROLL:
+        # The pre-roll's own noise says how well its median found the zero.  A tracked zero's error is not
+        # known here (nor its drift since it was taken): it is taken as exact, as before.
+        window = crossing.window
+        zero_variance = zero_variance_kg2(
+            window.counts[window.times_s < float(crossing.entry_t_s.min())],
+            config.scale,
+            config.wim.uncertainty_block_s,
+            crossing.sample_rate_hz,
+        )
     measurement = estimate_crossing(
         crossing.window,
         zero,
@@ -112,6 +129,7 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
         config.rules.group_max_spacing_m,
         config.rules,
         mids,
+        zero_variance,
     )
     reasons += stability_problems(measurement, config.rules)
     ratios = None
