@@ -93,6 +93,7 @@ from edge.wim.estimate import (  # noqa: E402
     body_term_weights,
     estimate_crossing,
     zero_from_preroll,
+    zero_variance_kg2,
 )
 from edge.wim.motion import fit_speed_profile  # noqa: E402
 
@@ -477,9 +478,18 @@ class Work:
     def estimates(self) -> list[WimMeasurement]:
         """``estimate_crossing`` over each vehicle window, on the kernels it is set to call."""
         sc = self.s.scale
-        return [
-            estimate_crossing(v.window, v.zero_counts, v.entry_t_s, v.exit_t_s, sc) for v in self.s.vehicles
-        ]
+        block_s = WimConfig().uncertainty_block_s
+        out = []
+        for v in self.s.vehicles:
+            # As the lane's weigh() does for a crossing zeroed on its own pre-roll: the zero's own error.
+            preroll = v.window.counts[v.window.times_s < float(v.entry_t_s.min())]
+            variance = zero_variance_kg2(preroll, sc, block_s, RATE_HZ)
+            out.append(
+                estimate_crossing(
+                    v.window, v.zero_counts, v.entry_t_s, v.exit_t_s, sc, zero_variance_kg2=variance
+                )
+            )
+        return out
 
     def stream_pipeline(self, impl: Impl) -> list[tuple[F64, F64, F64, float]]:
         """``platform_loads`` over the whole stream, then per vehicle: equations, solve, kinematics."""
