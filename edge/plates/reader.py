@@ -82,6 +82,11 @@ PADDLE_SURE = 0.95
 #: 0.97, 桂->皖 and 琼->皖 at 1.00).  So neither overrides the other there, and a sure province of ours is
 #: kept only when PP-OCR gives its different province less than this (more likely not than so).
 PADDLE_DOUBT = 0.5
+#: The province probe on PP-OCR's output (:mod:`edge.plates.probe`: a softmax regression on its
+#: log-probabilities at the province step, fitted on renders with every province equally often) settles a
+#: province both readers are sure of differently when it agrees with one of them at least this sure.
+#: Otherwise the reading stays uncertain.  Fixed (as ``PADDLE_SURE``) before the real crops were read.
+PROBE_SURE = 0.95
 #: Test-time re-reads (:mod:`edge.plates.reread`): a place where both readers' pooled readings agree
 #: counts only when their pooled confidences there sum to at least this (each reader read that character
 #: there at 0.5 on average over the variants); else it stays unresolved.  A round figure, not fitted.
@@ -135,6 +140,8 @@ class PlateResult:
     second_opinion: str | None = None  # PP-OCR's reading when it was asked
     #: PP-OCR's reading with its per-character scores, for a later re-read (:meth:`PlateReader.reread_result`)
     opinion: Opinion | None = field(default=None, repr=False, compare=False)
+    #: What settled a place both readers were sure of differently, e.g. "province probe 皖 0.98"
+    settled_by: str | None = None
 
     @property
     def status(self) -> str:
@@ -165,6 +172,7 @@ class PlateResult:
             "detection_score": None if self.detection_score is None else round(self.detection_score, 4),
             "alternatives": list(self.alternatives),
             "second_opinion": self.second_opinion,
+            "settled_by": self.settled_by,
         }
 
 
@@ -227,6 +235,7 @@ class PlateReader:
         reread_paddle: int | None = None,
         reread_frames: bool = False,
         cross_check_frames: bool = True,
+        province_probe: bool = True,
     ) -> None:
         """``home_province``/``home_share``: the station's own province and the share of its traffic
         expected to carry it, a prior for the province character (:func:`edge.plates.ctc.province_prior`).
@@ -251,7 +260,9 @@ class PlateReader:
         frame pays for it); ``cross_check_frames``: cross-check sure readings in :meth:`read_frame` too
         (False: a frame's sure readings are left valid as the fast path reads them, and the caller must
         settle the one that matters with :meth:`vehicle_result`, which cross-checks it then: the lane, once
-        per vehicle; crops, :meth:`read_crops`, are always cross-checked at once when ``cross_check``)."""
+        per vehicle; crops, :meth:`read_crops`, are always cross-checked at once when ``cross_check``);
+        ``province_probe``: let the province probe on PP-OCR's output settle a province both readers are
+        sure of differently (``PROBE_SURE``; False: such a reading stays uncertain, for comparisons)."""
         model_dir = model_dir or MODEL_DIR
         self.min_score = min_score
         self.proposals = proposals
@@ -271,7 +282,7 @@ class PlateReader:
         self._paddle: PaddleRecogniser | None = None
         if second_opinion:
             try:
-                self._paddle = PaddleRecogniser(threads)
+                self._paddle = PaddleRecogniser(threads, probe=province_probe)
             except ModuleNotFoundError as exc:
                 log.warning("no second opinion on unsure plates (%s): they are reported uncertain", exc)
 
@@ -631,10 +642,20 @@ def fuse(result: PlateResult, opinion: Opinion) -> tuple[str, list[int]]:
             fused.append(theirs)
         elif ours_sure and not theirs_sure and (not province or theirs_p < PADDLE_DOUBT):
             fused.append(ours)
+        elif province and ours_sure and theirs_sure and (settled := _probe_province(opinion, ours, theirs)):
+            fused.append(settled)
         else:
             fused.append(ours)
             unresolved.append(k)
     return "".join(fused), unresolved
+
+
+def _probe_province(opinion: Opinion, ours: str, theirs: str) -> str | None:
+    """The one of two disputed provinces that the province probe is at least ``PROBE_SURE`` of, or None."""
+    guess = opinion.province
+    if guess is not None and guess.probability >= PROBE_SURE and guess.province in (ours, theirs):
+        return guess.province
+    return None
 
 
 def _fused_result(result: PlateResult, opinion: Opinion, why: str) -> PlateResult:
@@ -657,6 +678,14 @@ def _fused_result(result: PlateResult, opinion: Opinion, why: str) -> PlateResul
         alternatives = tuple(dict.fromkeys(t for t in (result.text, opinion.text) if t and t != result.text))
         return dataclasses.replace(_uncertain(result, reason, alternatives), second_opinion=opinion.text)
     kind = plate_type(text, result.layout)
+    probe = opinion.province
+    both_sure = (
+        probe is not None
+        and text[:1] == probe.province
+        and result.text[:1] != opinion.text[:1]
+        and result.char_confidences[0] >= SURE_CONFIDENCE
+        and opinion.chars[0] >= PADDLE_SURE
+    )
     return dataclasses.replace(
         result,
         text=text,
@@ -667,6 +696,9 @@ def _fused_result(result: PlateResult, opinion: Opinion, why: str) -> PlateResul
         problems=(),
         alternatives=alternatives,
         second_opinion=opinion.text,
+        settled_by=f"province probe {probe.province} {probe.probability:.2f}"
+        if both_sure and probe
+        else None,
     )
 
 

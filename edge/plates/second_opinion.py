@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, NamedTuple
 from unittest import mock
 
@@ -23,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.plates.grammar import ALPHABET
+from edge.plates.probe import PROBE_FILE, ProvinceGuess, ProvinceProbe
 
 __all__ = ["Opinion", "PaddleRecogniser", "available", "clean", "clean_chars"]
 
@@ -43,12 +45,15 @@ def available() -> bool:
 
 
 class Opinion(NamedTuple):
-    """PP-OCR's reading of one crop: the cleaned text, its mean character score, and each kept
-    character's own score (the CTC frame probability of that character, as rapidocr computes the mean)."""
+    """PP-OCR's reading of one crop: the cleaned text, its mean character score, each kept character's
+    own score (the CTC frame probability of that character, as rapidocr computes the mean), and the
+    province probe's guess from the same output (:mod:`edge.plates.probe`; None without the probe or
+    when PP-OCR emits no plate character)."""
 
     text: str
     score: float
     chars: tuple[float, ...]
+    province: ProvinceGuess | None = None
 
 
 def clean_chars(text: str, probs: tuple[float, ...] | None = None) -> tuple[str, tuple[float, ...]]:
@@ -72,7 +77,9 @@ class PaddleRecogniser:
     """PP-OCRv4's recogniser through rapidocr's own pre- and post-processing, loaded from the installed
     package (never downloaded).  Raises ModuleNotFoundError when the package is not installed."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, probe: Path | bool = True) -> None:
+        """``probe``: the province probe's file, True for the packaged one (``models/plates``), False for
+        none; without one (or a missing file) :attr:`Opinion.province` is None."""
         from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer, text_recognize
         from rapidocr_onnxruntime.utils import OrtInferSession
 
@@ -99,6 +106,13 @@ class PaddleRecogniser:
         }
         with mock.patch.object(text_recognize, "OrtInferSession", Session):  # built once, at load
             self._recogniser = TextRecognizer(config)
+        self._probe: ProvinceProbe | None = None
+        if probe is not False:
+            path = Path(str(files("models.plates") / PROBE_FILE)) if probe is True else Path(probe)
+            if path.is_file():
+                self._probe = ProvinceProbe(path)
+            else:
+                log.warning("no province probe at %s: disputed provinces stay uncertain", path)
         self.read([np.zeros((24, 94, 3), np.uint8)])  # warm up: the first truck pays nothing
 
     def read(self, crops: list[npt.NDArray[np.uint8]]) -> list[tuple[str, float]]:
@@ -108,18 +122,28 @@ class PaddleRecogniser:
         results, _ = self._recogniser(crops)
         return [(clean(str(text)), float(score)) for text, score in results]
 
+    @property
+    def characters(self) -> list[str]:
+        """The network's output columns: the CTC blank first, then its dictionary."""
+        return list(self._recogniser.postprocess_op.character)
+
+    def outputs(self, crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """The network's per-step character probabilities for one crop (steps x :attr:`characters`),
+        with rapidocr's own input scaling (``resize_norm_img``) and no padding to another crop's width."""
+        recogniser = self._recogniser
+        h, w = crop.shape[:2]
+        _, height, width = recogniser.rec_image_shape
+        image = recogniser.resize_norm_img(crop, max(width / height, w / max(h, 1)))
+        return np.asarray(recogniser.session(image[None].astype(np.float32))[0][0], dtype=np.float32)
+
     def read_chars(self, crops: list[npt.NDArray[np.uint8]]) -> list[Opinion]:
         """An :class:`Opinion` per crop, with a probability for every character.  Same network and
         input scaling as :meth:`read` (rapidocr's own ``resize_norm_img``), one crop at a time so that no
         crop is padded to another's width; a greedy CTC decode that keeps each character's probability."""
-        recogniser = self._recogniser
-        characters = recogniser.postprocess_op.character
+        characters = self.characters
         out = []
         for crop in crops:
-            h, w = crop.shape[:2]
-            _, height, width = recogniser.rec_image_shape
-            image = recogniser.resize_norm_img(crop, max(width / height, w / max(h, 1)))
-            probs = recogniser.session(image[None].astype(np.float32))[0][0]
+            probs = self.outputs(crop)
             index = probs.argmax(axis=1)
             best = probs.max(axis=1)
             chars, scores = [], []
@@ -132,5 +156,6 @@ class PaddleRecogniser:
             if len("".join(chars)) != len(chars):  # a multi-character token: no per-character alignment
                 text = clean("".join(chars))
                 kept = (float(np.mean(scores)),) * len(text) if scores else ()
-            out.append(Opinion(text, float(np.mean(scores)) if scores else 0.0, kept))
+            guess = self._probe.guess(probs, characters) if self._probe is not None else None
+            out.append(Opinion(text, float(np.mean(scores)) if scores else 0.0, kept, guess))
         return out
