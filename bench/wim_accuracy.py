@@ -94,6 +94,9 @@ RULES_SETTINGS: dict[str, Any] = {}
 #: --mid-strips: an intermediate axle strip at every joint between two platforms, on every scale of the run.
 MID_STRIPS = {"on": False}
 
+#: --strip-jitter-ms: the strip times' jitter (+/- s, uniform), and scale.strip_timing_sd_s set to match it.
+STRIP_JITTER_S = {"value": 0.004}
+
 
 def _mid_strips(lengths: tuple[float, ...]) -> tuple[float, ...]:
     """The intermediate strips of a scale of these platforms: one at each joint (none without --mid-strips)."""
@@ -112,6 +115,7 @@ def _config(lengths: tuple[float, ...], rate_hz: int, rules: dict[str, Any] | No
                 "platform_lengths_m": list(lengths),
                 "sample_rate_hz": rate_hz,
                 "mid_strips_x_m": list(_mid_strips(lengths)),
+                "strip_timing_sd_s": STRIP_JITTER_S["value"] / math.sqrt(3),
             },
             "devices": OFFLINE_DEVICES,
             "wim": WIM_SETTINGS,
@@ -159,8 +163,8 @@ def _crossing(
     stop = math.ceil((exit_[-1] + 0.1) * rate)
     t = np.arange(start, stop) / rate
     counts = cells.counts(t, cell_loads_kg([motion], t, geometry))
-    # Serial delivery jitters the host time stamps of axle events by a few milliseconds.
-    jitter = 0.004
+    # Serial delivery jitters the host time stamps of axle events by a few milliseconds (--strip-jitter-ms).
+    jitter = STRIP_JITTER_S["value"]
     entry = entry + rng.uniform(-jitter, jitter, entry.size)
     exit_ = exit_ + rng.uniform(-jitter, jitter, exit_.size)
     mid = None
@@ -631,6 +635,13 @@ def main() -> None:
         " (scale.mid_strips_x_m), with the same timing jitter as the entry and exit strips",
     )
     parser.add_argument(
+        "--strip-jitter-ms",
+        type=float,
+        default=4.0,
+        help="the axle strips' timing jitter, +/- ms uniform (4: events delivered over a serial link; 0.4: a"
+        " sensor that time-stamps them), with scale.strip_timing_sd_s set to match",
+    )
+    parser.add_argument(
         "--harsh",
         action="store_true",
         help="instead of the report: the harsh site (1 %% span error on one cell, 0.2 kg/s zero drift, rough"
@@ -641,6 +652,7 @@ def main() -> None:
     args = parser.parse_args()
     RULES_SETTINGS.update(args.rules)
     MID_STRIPS["on"] = args.mid_strips
+    STRIP_JITTER_S["value"] = args.strip_jitter_ms / 1000
     if args.harsh:
         WIM_SETTINGS.update(args.wim)
         started = time.perf_counter()
@@ -685,6 +697,7 @@ def main() -> None:
                     "benchmark": "wim_accuracy --driving",
                     "seed": args.seed,
                     "mid_strips": args.mid_strips,
+                    "strip_jitter_ms": args.strip_jitter_ms,
                     "wim_settings": WIM_SETTINGS,
                     "rules_settings": RULES_SETTINGS,
                     "machine": f"{platform.machine()} python {platform.python_version()}",

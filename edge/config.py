@@ -141,6 +141,15 @@ class ScaleConfig(_Strict):
     preroll_s: float = Field(
         0.5, gt=0, le=5, description="Empty-scale samples before the first axle used to zero each cell (s)."
     )
+    strip_timing_sd_s: float = Field(
+        0.0023,
+        gt=0,
+        le=0.1,
+        description="Standard uncertainty of the axle strips' time stamps (s): 0.0023 is +/-4 ms, uniform (an"
+        " axle sensor whose events reach the host over a serial link); a sensor that time-stamps its events"
+        " itself is far better. It says how well the strip times show that a hard acceleration was steady"
+        " (rules.max_accel_mps2).",
+    )
 
     @property
     def n_channels(self) -> int:
@@ -444,9 +453,11 @@ class RulesConfig(_Strict):
         gt=0,
         le=5,
         description="Re-weigh when the fitted speed profile's acceleration exceeds this (m/s², braking or"
-        " accelerating): the strips cannot tell so steady a change from a brake pulse (a jump), whose"
-        " load transfer and bounce the profile's correction does not follow; a short scale weighs the"
-        " axles at different moments of it.",
+        " accelerating), unless the strip times show it was steady: a brake pulse (a jump) changes the"
+        " load transfer between axles weighed at different moments, a steady acceleration does not. Shown"
+        " steady: 3 or more axles (or intermediate strips), and the gross error the change of acceleration"
+        " they leave possible (k = 2, scale.strip_timing_sd_s, a 2.2 m centre of gravity) is within"
+        " max_gross_uncertainty_fraction.",
     )
     max_gross_uncertainty_fraction: float = Field(
         0.02,

@@ -173,7 +173,8 @@ def test_body_terms_leave_a_steady_crossing_as_the_steady_fit_weighs_it() -> Non
     ("accel_mps2", "flagged"), [(-1.2, "braked at 1.20"), (1.0, "accelerated at 1.00"), (-0.5, "")]
 )
 def test_harder_braking_than_the_scale_can_follow_is_reweighed(accel_mps2: float, flagged: str) -> None:
-    """The strips cannot tell a steady 1.2 m/s² from a jump's brake pulse: re-weigh, saying so; 0.5 passes."""
+    """Two axles' strips cannot tell a steady 1.2 m/s² from a jump's brake pulse: re-weigh, saying so; 0.5
+    passes."""
     from edge.wim.estimate import WimMeasurement
 
     m = WimMeasurement(

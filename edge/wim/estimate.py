@@ -58,7 +58,7 @@ from edge.wim.kernels import (
     residual_batch_means,
     warped_times,
 )
-from edge.wim.motion import SpeedProfile, fit_speed_profile
+from edge.wim.motion import SpeedProfile, fit_speed_profile, transfer_change_kg
 
 __all__ = [
     "WimMeasurement",
@@ -93,6 +93,9 @@ class WimMeasurement:
     # the independent motion term of each axle, the pre-roll zero's error shared by the axles of each
     # platform, and the pitch transfer's rank-1 term (see _uncertainties).
     axle_covariance_kg2: tuple[tuple[float, ...], ...] = ()
+    # How far (k = 2, kg) a change of acceleration while the axles were weighed could have moved the gross, as
+    # the strip times show it (see _transfer_change); NaN where they cannot tell (fewer than 3 axles).
+    transfer_change_kg: float = math.nan
 
     def load_uncertainty_kg(self, axles: Sequence[int]) -> float:
         """Expanded (k = 2) uncertainty of the summed load of ``axles`` (0-based), e.g. an axle group:
@@ -238,6 +241,8 @@ def estimate_crossing(
     platform's zero error is common to every axle weighed on it; None: the zero is taken as exact)."""
     wim = wim if wim is not None else WimConfig()
     problems: list[str] = []
+    # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
+    strip_t_s = (entry_t_s, exit_t_s)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     loads = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
     times = window.times_s
@@ -374,6 +379,9 @@ def estimate_crossing(
             axle_cov = axle_cov + np.outer(spread, spread)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * spread) ** 2)
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
+    transfer_change = (
+        _transfer_change(strip_t_s, mid_t_s, scale, axle_loads, spacings) if profile is not None else math.nan
+    )
     return WimMeasurement(
         axle_loads_kg=tuple(float(v) for v in axle_loads),
         axle_spacings_m=tuple(float(v) for v in spacings),
@@ -392,7 +400,40 @@ def estimate_crossing(
         axle_covariance_kg2=tuple(tuple(float(v) for v in row) for row in axle_cov)
         if np.all(np.isfinite(axle_cov))
         else (),
+        transfer_change_kg=transfer_change,
     )
+
+
+def _transfer_change(
+    strip_t_s: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    mid_t_s: npt.NDArray[np.float64] | None,
+    scale: ScaleConfig,
+    axle_loads_kg: npt.NDArray[np.float64],
+    spacings_m: npt.NDArray[np.float64],
+) -> float:
+    """How far (kg, k = 2) a change of acceleration while the axles were weighed could have moved the gross:
+    the estimate of :func:`edge.wim.motion.transfer_change_kg` plus twice its standard uncertainty, for a
+    high centre of gravity (typical + 2 x spread: a brake pulse is judged by what it could do to a high
+    load); NaN where the strip times cannot tell."""
+    if not (np.all(np.isfinite(axle_loads_kg)) and np.all(axle_loads_kg > 0)):
+        return math.nan
+    per_mps2 = pitch_transfer_kg(
+        axle_loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M + UNCERTAINTY_COVERAGE_FACTOR * CG_HEIGHT_SPREAD_M
+    )
+    change = transfer_change_kg(
+        strip_t_s[0],
+        strip_t_s[1],
+        scale.entry_strip_x_m,
+        scale.exit_x_m,
+        per_mps2,
+        scale.strip_timing_sd_s,
+        mid_t_s,
+        scale.mid_strips_x_m,
+    )
+    if change is None:
+        return math.nan
+    estimate_kg, sd_kg = change
+    return abs(estimate_kg) + UNCERTAINTY_COVERAGE_FACTOR * sd_kg
 
 
 UNCERTAINTY_COVERAGE_FACTOR = 2.0
@@ -761,12 +802,30 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
             f" {rules.max_speed_change_fraction:.0%} the scale can follow (braking or stop-and-go)"
         )
     if abs(m.accel_mps2) > rules.max_accel_mps2:
-        how = "braked" if m.accel_mps2 < 0 else "accelerated"
-        reasons.append(
-            f"the truck {how} at {abs(m.accel_mps2):.2f} m/s² on the scale, harder than the"
-            f" {rules.max_accel_mps2:g} m/s² the scale can follow (a brake pulse or a jump looks the same"
-            " to the strips)"
-        )
+        # Steady, it would move no load between axles weighed at different moments; a brake pulse (a jump)
+        # would.  A hard one is judged only when the strip times show it steady enough for the class.
+        allowed_kg = rules.max_gross_uncertainty_fraction * m.gross_kg
+        change_kg = m.transfer_change_kg
+        if not change_kg <= allowed_kg:
+            how, what = ("braked", "braking") if m.accel_mps2 < 0 else ("accelerated", "acceleration")
+            if math.isfinite(change_kg) and m.gross_kg > 0:
+                evidence = (
+                    f"the axle strip times leave room for a change of {what} that could move the gross by up to"
+                    f" {change_kg:.0f} kg ({change_kg / m.gross_kg:.1%}), more than the"
+                    f" {rules.max_gross_uncertainty_fraction:.1%} the scale's class allows"
+                )
+            else:
+                evidence = (
+                    "with two axles the strip times cannot show it"
+                    if len(m.axle_loads_kg) < 3
+                    else "the strip times cannot show it"
+                )
+            reasons.append(
+                f"the truck {how} at {abs(m.accel_mps2):.2f} m/s² on the scale, harder than the"
+                f" {rules.max_accel_mps2:g} m/s² the scale can follow unless the strip times show it was steady,"
+                f" and {evidence} (a brake pulse or a jump moves load between axles weighed at different"
+                " moments): drive across again at a steady speed"
+            )
     mean_speed_mps = m.speed_kmh / 3.6
     if m.profile_misfit_m > 0 and mean_speed_mps > 0:
         misfit_s = m.profile_misfit_m / mean_speed_mps

@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from edge.wim.kernels import warped_times
 
-__all__ = ["SpeedProfile", "fit_speed_profile"]
+__all__ = ["SpeedProfile", "fit_speed_profile", "transfer_change_kg"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -128,19 +128,7 @@ def fit_speed_profile(
     n = entry_t_s.shape[0]
     if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
         return None
-    axle_of = [np.arange(n), np.arange(n)]
-    event_t = [entry_t_s, exit_t_s]
-    event_x = [np.full(n, entry_x_m), np.full(n, exit_x_m)]
-    if mid_t_s is not None and len(mid_x_m):
-        mids = np.asarray(mid_t_s, dtype=np.float64).reshape(n, len(mid_x_m))
-        seen = np.isfinite(mids)
-        axles, strips = np.nonzero(seen)
-        axle_of.append(axles)
-        event_t.append(mids[seen])
-        event_x.append(np.asarray(mid_x_m, dtype=np.float64)[strips])
-    axle = np.concatenate(axle_of)
-    times = np.concatenate(event_t)
-    targets = np.concatenate(event_x)
+    axle, times, targets = _events(entry_t_s, exit_t_s, entry_x_m, exit_x_m, mid_t_s, mid_x_m)
     n_events = times.size
     t_c = float(times.mean())
     tau = times - t_c
@@ -180,3 +168,86 @@ def fit_speed_profile(
         t_end_s=float(times.max()),
         misfit_rms_m=misfit,
     )
+
+
+def _events(
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    mid_t_s: F64 | None,
+    mid_x_m: tuple[float, ...] | F64,
+) -> tuple[npt.NDArray[np.intp], F64, F64]:
+    """Every strip event of a complete crossing: (its axle, its time, the strip's x)."""
+    n = entry_t_s.shape[0]
+    axle_of = [np.arange(n), np.arange(n)]
+    event_t = [entry_t_s, exit_t_s]
+    event_x = [np.full(n, entry_x_m), np.full(n, exit_x_m)]
+    if mid_t_s is not None and len(mid_x_m):
+        mids = np.asarray(mid_t_s, dtype=np.float64).reshape(n, len(mid_x_m))
+        seen = np.isfinite(mids)
+        axles, strips = np.nonzero(seen)
+        axle_of.append(axles)
+        event_t.append(mids[seen])
+        event_x.append(np.asarray(mid_x_m, dtype=np.float64)[strips])
+    return np.concatenate(axle_of), np.concatenate(event_t), np.concatenate(event_x)
+
+
+def transfer_change_kg(
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    transfer_kg_per_mps2: F64,
+    timing_sd_s: float,
+    mid_t_s: F64 | None = None,
+    mid_x_m: tuple[float, ...] | F64 = (),
+) -> tuple[float, float] | None:
+    """How far a change of acceleration while the axles were weighed moved the gross, as the strip times show
+    it: (estimate, standard uncertainty), kg; None when the events cannot tell (fewer than 3 axles without
+    intermediate strips, or an incomplete crossing).
+
+    Under a constant acceleration the pitch transfer is the same whenever an axle is weighed and sums to
+    zero over the axles, so the gross is right however the axles follow each other onto the platforms.  A
+    brake pulse changes it between one axle's weighing and the next.  Its lowest-order form is an
+    acceleration changing linearly, ``a + j (t - t_c)``: the profile of :func:`fit_speed_profile` with one
+    more term, ``j tau^3 / 6``, fitted to the same events.  Axle ``i``, weighed about its mean event time
+    ``t_i``, then carries ``T_i j (t_i - t_c)`` more (``T_i`` = ``transfer_kg_per_mps2``, the load the
+    body's pitch moves onto it per m/s²), and the gross is off by ``j sum_i T_i (t_i - t_c)``.  The jerk's
+    standard error comes from the strips' timing uncertainty ``timing_sd_s`` (each event's position
+    uncertain by the mean speed times it).
+    """
+    n = entry_t_s.shape[0]
+    if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
+        return None
+    axle, times, targets = _events(entry_t_s, exit_t_s, entry_x_m, exit_x_m, mid_t_s, mid_x_m)
+    n_cols = 4 + (n - 1)
+    if times.size < n_cols:
+        return None
+    t_c = float(times.mean())
+    tau = times - t_c
+    design = np.zeros((times.size, n_cols))
+    design[:, 0] = 1.0
+    design[:, 1] = tau
+    design[:, 2] = 0.5 * tau * tau
+    design[:, 3] = tau**3 / 6.0
+    behind = axle > 0
+    design[np.nonzero(behind)[0], 4 + axle[behind] - 1] = -1.0
+    norms = np.linalg.norm(design, axis=0)
+    if np.any(norms == 0):
+        return None
+    scaled = design / norms
+    solution, _, rank, _ = np.linalg.lstsq(scaled, targets, rcond=None)
+    if rank < n_cols:
+        return None
+    jerk = float(solution[3] / norms[3])
+    span_s = float(times.max() - times.min())
+    mean_speed_mps = float(exit_x_m - entry_x_m) / float(np.mean(exit_t_s - entry_t_s))
+    if not (span_s > 0 and mean_speed_mps > 0):
+        return None
+    jerk_sd = (
+        math.sqrt(float(np.linalg.inv(scaled.T @ scaled)[3, 3])) / norms[3] * mean_speed_mps * timing_sd_s
+    )
+    weighed_s = np.array([float(times[axle == i].mean()) for i in range(n)]) - t_c
+    lever = float(np.dot(transfer_kg_per_mps2, weighed_s))
+    return jerk * lever, abs(lever) * jerk_sd

@@ -1,0 +1,150 @@
+"""Hard braking on a short platform: steady (judged) against a brake pulse (re-weighed).
+
+Under a constant acceleration the body's pitch moves the same load between the axles whenever each is
+weighed, and that transfer sums to zero: a 4.2 m platform that weighs the axles one after another still
+gets the gross right.  A brake pulse changes the transfer between one axle's weighing and the next, and
+the gross goes wrong.  The crossings come from a small rigid-truck model written here (instantaneous pitch
+transfer at a 1.8 m centre of gravity, uniform tyre pressure, four cells, 2 kg noise a cell), not from
+firmware_sim.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.config import Config
+from edge.judge import Judgement, judge
+from edge.lane.buffer import SampleWindow
+from edge.lane.crossing import Crossing
+from edge.rules import LimitTable
+
+RATE_HZ = 1000
+PLATFORM_M = 4.2
+ENTRY_X, EXIT_X = -0.5, PLATFORM_M
+FOOTPRINT_M = 0.25
+KG_PER_COUNT = 0.02
+CG_HEIGHT_M = 1.8
+# A 6x4 rigid truck (steer + tandem): offsets behind the front axle (m), static loads (kg).
+OFFSETS = np.array([0.0, 4.5, 5.85])
+LOADS = np.array([7000.0, 9000.0, 9000.0])
+
+
+def _config(strip_timing_sd_s: float) -> Config:
+    return Config.model_validate(
+        {
+            "site": {"id": "braking", "lane": 1},
+            "scale": {
+                "platform_lengths_m": [PLATFORM_M],
+                "kg_per_count": KG_PER_COUNT,
+                "strip_timing_sd_s": strip_timing_sd_s,
+            },
+            # A single platform of class 5 (+/-2.5 %): the site sets the allowance to its class.
+            "rules": {"max_gross_uncertainty_fraction": 0.025},
+            "devices": {
+                name: {"type": kind, "port": "loop://"}
+                for name, kind in (
+                    ("wim", "wim_digitiser"),
+                    ("separator", "light_curtain"),
+                    ("axle_sensor", "tyre_recogniser"),
+                    ("display", "led_display"),
+                    ("barrier", "barrier"),
+                )
+            },
+        }
+    )
+
+
+def _crossing(accel_of_t: np.ndarray, speed_kmh: float, offsets: np.ndarray, loads: np.ndarray) -> Crossing:
+    """The truck whose front axle passes x = -2 m at t = 1 s at ``speed_kmh`` and then accelerates as
+    ``accel_of_t`` (m/s², one value per 0.1 ms from t = 0, constant speed before t = 1 s)."""
+    step = 1e-4
+    fine_t = np.arange(accel_of_t.size) * step
+    accel = np.where(fine_t < 1.0, 0.0, accel_of_t)
+    speed = speed_kmh / 3.6 + np.concatenate(([0.0], np.cumsum(accel[:-1]) * step))
+    assert speed.min() > 0
+    front = -2.0 + np.concatenate(([0.0], np.cumsum(speed[:-1]) * step)) - speed_kmh / 3.6 * 1.0
+    entry = np.array([np.interp(ENTRY_X + d, front, fine_t) for d in offsets])
+    exit_ = np.array([np.interp(EXIT_X + d, front, fine_t) for d in offsets])
+    t = np.arange(0, round((exit_[-1] + 0.3) * RATE_HZ)) / RATE_HZ
+    assert t[-1] < fine_t[-1]
+    x_front = np.interp(t, fine_t, front)
+    a = np.interp(t, fine_t, accel)
+    # Pitch transfer of a rigid body on springs as stiff as their loads: braking loads the front.
+    ahead = -(offsets - np.dot(loads, offsets) / loads.sum())
+    moved = np.outer(-loads.sum() * a * CG_HEIGHT_M / 9.81, loads * ahead / np.dot(loads, ahead**2))
+    platform_kg = np.zeros(t.size)
+    for axle, offset in enumerate(offsets):
+        x = x_front - offset
+        overlap = np.clip(
+            np.minimum(x + FOOTPRINT_M / 2, PLATFORM_M) - np.maximum(x - FOOTPRINT_M / 2, 0.0), 0, None
+        )
+        platform_kg += (loads[axle] + moved[:, axle]) * overlap / FOOTPRINT_M
+    rng = np.random.default_rng(5)
+    cell_kg = np.repeat(platform_kg[:, None] / 4, 4, axis=1) + rng.normal(0.0, 2.0, (t.size, 4))
+    counts = np.rint(30_000 + cell_kg / KG_PER_COUNT).astype(np.int32)
+    tyres = ("single",) + ("dual",) * (offsets.size - 1)
+    return Crossing(1, SampleWindow(t, counts, 0), RATE_HZ, entry, exit_, tyres, (), None)
+
+
+def _steady(accel_mps2: float) -> np.ndarray:
+    return np.full(40_000, accel_mps2)
+
+
+def _pulse(accel_mps2: float, start_s: float, length_s: float) -> np.ndarray:
+    """Constant speed, then ``accel_mps2`` for ``length_s`` from ``start_s``, then constant speed again."""
+    t = np.arange(40_000) * 1e-4
+    return np.where((t >= start_s) & (t < start_s + length_s), accel_mps2, 0.0)
+
+
+def _judge(crossing: Crossing, strip_timing_sd_s: float = 1e-4) -> Judgement:
+    return judge(crossing, _config(strip_timing_sd_s), LimitTable.load())
+
+
+def _braking_reason(judgement: Judgement) -> list[str]:
+    return [r for r in judgement.decision.reasons if "m/s² on the scale" in r]
+
+
+def test_steady_hard_braking_is_judged_within_the_class() -> None:
+    """-1.1 m/s² all through (above rules.max_accel_mps2 = 0.9) at 38 km/h, strips time-stamped to 0.1 ms:
+    the strip times show it steady, so the truck is weighed, and within the class."""
+    judgement = _judge(_crossing(_steady(-1.1), 38.0, OFFSETS, LOADS))
+    m = judgement.measurement
+    assert m is not None
+    assert m.accel_mps2 == pytest.approx(-1.1, abs=0.05)
+    assert judgement.decision.verdict.value != "reweigh", judgement.decision.reasons
+    assert abs(m.gross_kg - LOADS.sum()) <= 0.025 * LOADS.sum()
+    assert m.transfer_change_kg <= 0.025 * m.gross_kg
+
+
+def test_a_brake_pulse_of_the_same_mean_deceleration_is_reweighed() -> None:
+    """The same truck braking at -2.6 m/s² for 0.55 s while its rear axles cross (fitted -1.1 m/s², as the
+    steady one): the gross is 8 % light, the strip times show the change of acceleration, and the braking
+    alone sends it to re-weigh."""
+    crossing = _crossing(_pulse(-2.6, 1.68, 0.55), 38.0, OFFSETS, LOADS)
+    judgement = _judge(crossing)
+    m = judgement.measurement
+    assert m is not None
+    assert m.accel_mps2 == pytest.approx(-1.1, abs=0.1)
+    assert abs(m.gross_kg - LOADS.sum()) > 0.05 * LOADS.sum()  # what would pass unseen
+    assert m.transfer_change_kg > 0.025 * m.gross_kg
+    assert judgement.decision.verdict.value == "reweigh"
+    assert _braking_reason(judgement) == list(judgement.decision.reasons)
+    assert "leave room for a change of braking" in judgement.decision.reasons[0]
+
+
+def test_steady_hard_braking_is_reweighed_when_the_strips_are_too_coarse_to_show_it() -> None:
+    """With strip times good to +/-4 ms (the default) a 4.2 m platform cannot show that braking at 38 km/h
+    was steady: the size of the acceleration decides, as before."""
+    judgement = _judge(_crossing(_steady(-1.1), 38.0, OFFSETS, LOADS), strip_timing_sd_s=0.0023)
+    assert judgement.decision.verdict.value == "reweigh"
+    assert _braking_reason(judgement), judgement.decision.reasons
+
+
+def test_a_two_axle_truck_braking_hard_is_reweighed_however_good_its_strips() -> None:
+    """Two axles give four strip events for four unknowns: nothing is left to show the braking steady."""
+    offsets, loads = np.array([0.0, 4.5]), np.array([7000.0, 11000.0])
+    judgement = _judge(_crossing(_steady(-1.1), 38.0, offsets, loads))
+    assert judgement.measurement is not None and np.isnan(judgement.measurement.transfer_change_kg)
+    assert judgement.decision.verdict.value == "reweigh"
+    assert "with two axles" in _braking_reason(judgement)[0]
