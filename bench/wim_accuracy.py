@@ -163,7 +163,8 @@ def _crossing(
     stop = math.ceil((exit_[-1] + 0.1) * rate)
     t = np.arange(start, stop) / rate
     counts = cells.counts(t, cell_loads_kg([motion], t, geometry))
-    # Serial delivery jitters the host time stamps of axle events by a few milliseconds (--strip-jitter-ms).
+    # The strips' timing error (--strip-jitter-ms): +/-4 ms by default, a conservative figure for sensors
+    # whose time stamps are coarser than docs/protocols/axle_sensor.md's 1 ms (the lane uses device times).
     jitter = STRIP_JITTER_S["value"]
     entry = entry + rng.uniform(-jitter, jitter, entry.size)
     exit_ = exit_ + rng.uniform(-jitter, jitter, exit_.size)
@@ -638,8 +639,9 @@ def main() -> None:
         "--strip-jitter-ms",
         type=float,
         default=4.0,
-        help="the axle strips' timing jitter, +/- ms uniform (4: events delivered over a serial link; 0.4: a"
-        " sensor that time-stamps them), with scale.strip_timing_sd_s set to match",
+        help="the axle strips' timing jitter, +/- ms uniform (4: the conservative default; 1: the axle sensor"
+        " protocol's stated accuracy; 0.4: a sensor that time-stamps them finely), with"
+        " scale.strip_timing_sd_s set to match",
     )
     parser.add_argument(
         "--harsh",
