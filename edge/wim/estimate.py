@@ -621,21 +621,27 @@ def _with_body_dynamics(
     last_off_s = float(np.max(entry_t_s + (edges_m[-1] + half - scale.entry_strip_x_m) / speeds_mps))
     step_s = wim.dynamic_knot_m / float(np.mean(speeds_mps))
     n_knots = max(2, math.ceil((last_off_s - first_on_s) / step_s) + 1)
-    ata, atb = dynamic_normal_equations(
-        window.times_s,
-        platform_kg,
-        edges_m,
-        entry_t_s,
-        exit_t_s,
-        scale.entry_strip_x_m,
-        scale.exit_x_m,
-        scale.edge_margin_m,
-        scale.tyre_footprint_m,
-        weights,
-        first_on_s,
-        step_s,
-        n_knots,
-    )
+
+    def equations(
+        signal_kg: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        return dynamic_normal_equations(
+            window.times_s,
+            signal_kg,
+            edges_m,
+            entry_t_s,
+            exit_t_s,
+            scale.entry_strip_x_m,
+            scale.exit_x_m,
+            scale.edge_margin_m,
+            scale.tyre_footprint_m,
+            weights,
+            first_on_s,
+            step_s,
+            n_knots,
+        )
+
+    ata, atb = equations(platform_kg)
     # Priors in the units of the data.  A sample's variance is the steady fit's misfit (floored at 0.1 %
     # of the mean axle load, the order of a cell's resolution); samples within the misfit's correlation
     # time count as one.  The body's motion is as large, relative to the load, as that misfit says this
@@ -688,21 +694,7 @@ def _with_body_dynamics(
     for p in range(n_platforms):
         unit = np.zeros_like(platform_kg)
         unit[:, p] = 1.0
-        rhs[:, 1 + n_axles + p] = dynamic_normal_equations(
-            window.times_s,
-            unit,
-            edges_m,
-            entry_t_s,
-            exit_t_s,
-            scale.entry_strip_x_m,
-            scale.exit_x_m,
-            scale.edge_margin_m,
-            scale.tyre_footprint_m,
-            weights,
-            first_on_s,
-            step_s,
-            n_knots,
-        )[1]
+        rhs[:, 1 + n_axles + p] = equations(unit)[1]
     try:
         solved = np.linalg.solve(system, rhs)
     except np.linalg.LinAlgError:
