@@ -145,14 +145,10 @@ def fit_speed_profile(
     behind = axle > 0
     # X(t) - d_i = strip x  ->  x0 + v0 tau + a tau^2 / 2 - d_i = strip x
     design[np.nonzero(behind)[0], first_offset + axle[behind] - 1] = -1.0
-    # Columns scaled to unit norm: tau^2 is ~100 x larger than tau at crawling speed.
-    norms = np.linalg.norm(design, axis=0)
-    if np.any(norms == 0):
+    fitted = _scaled_lstsq(design, targets)
+    if fitted is None:
         return None
-    scaled = design / norms
-    solution, _, rank, _ = np.linalg.lstsq(scaled, targets, rcond=None)
-    if rank < n_cols:
-        return None
+    solution, norms, _ = fitted
     coef = solution / norms
     residual = design @ coef - targets
     dof = n_events - n_cols
@@ -233,13 +229,10 @@ def transfer_change_kg(
     design[:, 3] = tau**3 / 6.0
     behind = axle > 0
     design[np.nonzero(behind)[0], 4 + axle[behind] - 1] = -1.0
-    norms = np.linalg.norm(design, axis=0)
-    if np.any(norms == 0):
+    fitted = _scaled_lstsq(design, targets)
+    if fitted is None:
         return None
-    scaled = design / norms
-    solution, _, rank, _ = np.linalg.lstsq(scaled, targets, rcond=None)
-    if rank < n_cols:
-        return None
+    solution, norms, scaled = fitted
     jerk = float(solution[3] / norms[3])
     span_s = float(times.max() - times.min())
     mean_speed_mps = float(exit_x_m - entry_x_m) / float(np.mean(exit_t_s - entry_t_s))
@@ -251,3 +244,19 @@ def transfer_change_kg(
     weighed_s = np.array([float(times[axle == i].mean()) for i in range(n)]) - t_c
     lever = float(np.dot(transfer_kg_per_mps2, weighed_s))
     return jerk * lever, abs(lever) * jerk_sd
+
+
+def _scaled_lstsq(
+    design: npt.NDArray[np.float64], targets: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """Least squares on ``design`` with its columns scaled to unit norm (tau^2 is ~100 x larger than tau
+    at crawling speed): (the scaled solution, the column norms, the scaled design); None when a column is
+    empty or the system is rank-deficient."""
+    norms = np.linalg.norm(design, axis=0)
+    if np.any(norms == 0):
+        return None
+    scaled = design / norms
+    solution, _, rank, _ = np.linalg.lstsq(scaled, targets, rcond=None)
+    if rank < design.shape[1]:
+        return None
+    return solution, norms, scaled
