@@ -76,8 +76,10 @@ class LidarGantry:
         seed: int = 0,
         gap_s: float = 1.0,
         host: str = "127.0.0.1",
+        autoplay: bool = True,
     ) -> None:
         self.passages = passages
+        self.autoplay = autoplay
         self.faults = faults
         self.mounts = mounts or default_gantry()
         self.time_scale = time_scale
@@ -107,8 +109,15 @@ class LidarGantry:
                 lambda r, w, s=scanner: self._serve(s, r, w), self.host, 0
             )
             scanner.port = scanner.server.sockets[0].getsockname()[1]
-        self._task = asyncio.create_task(self._play(), name="lidar-gantry")
+        if self.autoplay:
+            self.play()
         return self
+
+    def play(self) -> None:
+        """Start the passages (and the scanners' clocks) now; ``autoplay=False`` leaves that to the
+        caller, so that a test can let a slow daemon start with the scanners listening but idle."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._play(), name="lidar-gantry")
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:

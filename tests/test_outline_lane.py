@@ -108,6 +108,18 @@ def synced_passages(sim: SimulatedLane, shapes: list[VehicleShape], lead_s: floa
     return passages
 
 
+async def start_in_step(rig: Any, gantry: LidarGantry) -> None:
+    """Start the gantry's passages once the daemon is ready (its start-up, ONNX sessions and Numba
+    kernels included, can take well over ``LEAD_S`` on a loaded machine), and the lane simulator
+    ``LEAD_S`` after them, as ``synced_passages`` assumes."""
+    await asyncio.wait_for(rig.daemon.ready.wait(), 60)
+    loop = asyncio.get_running_loop()
+    gantry.play()
+    started = loop.time()  # the gantry's clock starts now
+    await asyncio.sleep(max(0.0, started + LEAD_S - loop.time()))
+    rig.sim.start()
+
+
 def outline_section(
     mounts: tuple[ScannerMount, ...], urls: dict[str, str], **settings: Any
 ) -> dict[str, Any]:
@@ -144,10 +156,8 @@ async def test_oversize_vehicles_are_refused_with_their_dimension_on_the_board(
     shapes = [_van(lengths[0], 2.5, 3.6), _van(lengths[1], 2.5, 4.4), _van(lengths[2], 2.5, 3.9)]
     mounts = default_gantry(scan_hz=50.0)
     passages = synced_passages(rig.sim, shapes, LEAD_S)
-    gantry = LidarGantry(passages, FAULTS["noise"], mounts=mounts, gap_s=GANTRY_GAP_S)
-    loop = asyncio.get_running_loop()
+    gantry = LidarGantry(passages, FAULTS["noise"], mounts=mounts, gap_s=GANTRY_GAP_S, autoplay=False)
     async with gantry:
-        started = loop.time()  # the gantry's clock starts now
         rig.config = with_outline(
             rig.config,
             outline_section(
@@ -158,9 +168,7 @@ async def test_oversize_vehicles_are_refused_with_their_dimension_on_the_board(
         )
         rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
         rig._task = asyncio.create_task(rig.daemon.run(rig.stop), name="daemon")
-        await asyncio.wait_for(rig.daemon.ready.wait(), LEAD_S - 2)
-        await asyncio.sleep(started + LEAD_S - loop.time())
-        rig.sim.start()
+        await start_in_step(rig, gantry)
         await rig.wait_records(3, timeout_s=rig.sim.duration_s + 60)
     by_number = {r["vehicle_number"]: r for r in rig.records}
     legal, tall, long_ = by_number[1], by_number[2], by_number[3]
@@ -240,19 +248,15 @@ async def test_a_speed_scanner_upstream_measures_the_speed_over_tcp(make_rig: An
     mounts = speed_pair_gantry(4.0, scan_hz=50.0)
     passages = synced_passages(rig.sim, [shape], LEAD_S)
     assert passages[0].approach_m > 4.0
-    gantry = LidarGantry(passages, FAULTS["noise"], mounts=mounts, gap_s=GANTRY_GAP_S)
-    loop = asyncio.get_running_loop()
+    gantry = LidarGantry(passages, FAULTS["noise"], mounts=mounts, gap_s=GANTRY_GAP_S, autoplay=False)
     async with gantry:
-        started = loop.time()
         rig.config = with_outline(
             rig.config, outline_section(mounts, {m.name: gantry.url(m.name) for m in mounts}, wait_s=5.0)
         )
         assert rig.config.outline.scanners[3].speed_pair == "overhead"
         rig.daemon = LaneDaemon(rig.config, on_record=rig.keep)
         rig._task = asyncio.create_task(rig.daemon.run(rig.stop), name="daemon")
-        await asyncio.wait_for(rig.daemon.ready.wait(), LEAD_S - 2)
-        await asyncio.sleep(started + LEAD_S - loop.time())
-        rig.sim.start()
+        await start_in_step(rig, gantry)
         await rig.wait_records(1, timeout_s=rig.sim.duration_s + 60)
     outline = rig.records[0]["outline"]
     assert outline["status"] == "measured", outline
