@@ -185,6 +185,15 @@ def test_decoder_reads_random_matrices_as_the_step_by_step_loop() -> None:
             assert ctc.decode(*args) == _decode_by_steps(*args)
 
 
+@pytest.mark.parametrize("shape", [(32, 128, 3), (1, 32, 64, 3), (3, 40, 32, 3)])
+def test_model_inputs_are_the_scaling_formula_to_the_bit(shape: tuple[int, ...]) -> None:
+    images = np.random.default_rng(3).integers(0, 256, size=shape, dtype=np.uint8)
+    expected = np.ascontiguousarray(np.moveaxis(images.astype(np.float32) * (2.0 / 255.0) - 1.0, -1, -3))
+    got = to_chw_float(images)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected)
+
+
 def _unreadable_reason_with_numpy(crop: npt.NDArray[np.uint8]) -> str | None:
     """``unreadable_reason``'s contrast test as it was, with NumPy's standard deviation."""
     grey = crop if crop.ndim == 2 else cv2.cvtColor(crop[..., :3], cv2.COLOR_BGR2GRAY)
