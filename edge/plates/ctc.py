@@ -52,7 +52,7 @@ from edge.plates.grammar import (
     validate,
 )
 
-__all__ = ["RECOGNISER_PROVINCE_WEIGHT", "Reading", "decode", "province_prior"]
+__all__ = ["RECOGNISER_PROVINCE_WEIGHT", "Reading", "decode", "greedy_segments", "province_prior"]
 
 #: Exponent of the recogniser's province probabilities in the product with the province classifier's.
 #: The recogniser is over-confident on the province character.  On 3,000 synthetic tuning crops (seed
@@ -191,6 +191,28 @@ def _pick_suffix(window: npt.NDArray[np.float32], suffix: npt.NDArray[np.float32
     return _second_look(window, _SUFFIX_INDEX, suffix[_SUFFIX_COLUMNS])
 
 
+def greedy_segments(best: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The first and the last step of each character greedy decoding emits, from the best class of each
+    step (0: blank): a run of one class other than the blank is one character (repeats collapse; a blank
+    between two of the same class makes them two)."""
+    previous = np.concatenate(([0], best[:-1]))
+    following = np.concatenate((best[1:], [0]))
+    emitting = best != 0
+    return np.flatnonzero(emitting & (best != previous)), np.flatnonzero(emitting & (best != following))
+
+
+def _segment_maxima(
+    probabilities: npt.NDArray[np.float32], best: npt.NDArray[np.intp], starts: npt.NDArray[np.intp]
+) -> list[float]:
+    """Each segment's highest probability of its own class.  From a segment's first step to the next
+    one's, only blanks follow its run, so the blanks masked out, a maximum from each start is the run's."""
+    if not len(starts):
+        return []
+    own = probabilities[np.arange(len(best)), best]
+    maxima: list[float] = np.maximum.reduceat(np.where(best != 0, own, -np.inf), starts).tolist()
+    return maxima
+
+
 def decode(
     probabilities: npt.NDArray[np.float32],
     layout: str | None = None,
@@ -213,16 +235,10 @@ def decode(
         return _pick_suffix(window, suffix_probs[0])
 
     best = probabilities.argmax(axis=1)
-    segments: list[tuple[int, int]] = []  # (first step, last step) of each emitted character
-    previous = 0
-    for step, cls in enumerate(best):
-        if cls not in (0, previous):
-            segments.append((step, step))
-        elif cls != 0:
-            segments[-1] = (segments[-1][0], step)
-        previous = int(cls)
-    chars = [ALPHABET[best[a]] for a, _ in segments]
-    confidences = [float(probabilities[a : b + 1, best[a]].max()) for a, b in segments]
+    starts, ends = greedy_segments(best)
+    segments = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    chars = [ALPHABET[k] for k in best[starts].tolist()]
+    confidences = _segment_maxima(probabilities, best, starts)
     if second_opinion and segments and chars[0] in PROVINCES:
         a, b = segments[0]
         chars[0], confidences[0] = _pick_province(probabilities[a : b + 1], prior, province)

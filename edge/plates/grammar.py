@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 __all__ = [
     "ALPHABET",
@@ -140,6 +141,12 @@ TYPE_LAYOUTS: dict[PlateType, tuple[str, ...]] = {
 }
 
 
+#: Readings remembered by :func:`plate_type` and :func:`validate`: a crop's reading is checked by the
+#: decoder and again by the reader, and a vehicle's frames read its plate over and over.
+_REMEMBERED_READINGS = 1024
+
+
+@lru_cache(maxsize=_REMEMBERED_READINGS)
 def plate_type(text: str, layout: str | None = None) -> PlateType | None:
     """The plate type whose grammar ``text`` matches (preferring one issued on ``layout``), else None."""
     matches = [kind for kind, pattern in GRAMMAR.items() if pattern.fullmatch(text)]
@@ -151,16 +158,21 @@ def plate_type(text: str, layout: str | None = None) -> PlateType | None:
 
 def validate(text: str, layout: str | None = None) -> list[str]:
     """Problems with ``text`` as a plate (empty when it is valid), in words a technician can act on."""
+    return list(_problems(text, layout))
+
+
+@lru_cache(maxsize=_REMEMBERED_READINGS)
+def _problems(text: str, layout: str | None) -> tuple[str, ...]:
     problems: list[str] = []
     if not text:
-        return ["no characters read"]
+        return ("no characters read",)
     if text[0] == EMBASSY_MARK:
         if not GRAMMAR[PlateType.EMBASSY].fullmatch(text):
             problems.append(
                 f"an embassy plate is {EMBASSY_MARK} and six digits (GA 36-2014 figure 2, 使014·578); "
                 f"read {len(text) - 1} characters after it, {sum(ch not in DIGITS for ch in text[1:])} not digits"
             )
-        return problems
+        return tuple(problems)
     if text[0] not in PROVINCES:
         problems.append(
             f"first character {text[0]!r} is not a province abbreviation (nor the {EMBASSY_MARK} of an embassy plate)"
@@ -183,4 +195,4 @@ def validate(text: str, layout: str | None = None) -> list[str]:
         )
     if not problems and plate_type(text, layout) is None:
         problems.append("characters do not follow any GA 36 plate pattern")
-    return problems
+    return tuple(problems)

