@@ -1,14 +1,15 @@
 """The load misfit is judged against the load the platform carried, not against one axle's load.
 
 A truck's dynamic load is a share of its static load (the dynamic load coefficient), and the body's heave
-loads every axle of a tandem or tridem at once: on a 4.2 m platform carrying a tridem the same bounce misfits
-about three times as many kilograms as under a single axle.  So a six-axle combination bouncing as normally
-as a two-axle truck must not be sent to re-weigh where the two-axle truck is judged, and a truck rocking far
-harder than normal driving still is.
+loads every axle of a tandem or tridem at once: on a 4.2 m platform carrying a tridem the same heave misfits
+three times as many kilograms as under a single axle (the axles' own hop, √3 times).  So a six-axle
+combination bouncing as normally as a two-axle truck must not be sent to re-weigh where the two-axle truck
+is judged, and a truck rocking far harder than normal driving still is.
 
 The crossings come from a small model written here, not from firmware_sim: rigid units at constant speed,
-each unit's axles heaving together (one sinusoid of its own a unit), uniform tyre pressure over the
-footprint, four cells, 2 kg noise a cell.
+half of each axle's dynamic load variance its unit's heave (one sinusoid a unit, moving its axles together)
+and half its own hop (one sinusoid an axle), uniform tyre pressure over the footprint, four cells, 2 kg
+noise a cell.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ TWO_LOADS = np.array([6500.0, 10500.0])
 TWO_UNITS = np.array([0, 0])
 # Each unit's heave: frequency (Hz) and phase (rad), as a sprung body bounces (1.5-5 Hz).
 HEAVE = ((2.3, 0.4), (1.9, 2.1))
-# A normal bounce at 20 km/h: each unit's loads swing by 12.5 % (amplitude).
-NORMAL_BOUNCE = 0.125
+# Each axle's hop (Hz), on its own (8-15 Hz), as large as the heave.
+HOP_HZ = (11.0, 9.5, 12.5, 10.0, 13.0, 8.5)
+# A normal bounce at 20 km/h: RMS 9.2 % of each axle's load (the allowance at 20 km/h is 9.6 %).
+NORMAL_BOUNCE = 0.13
 
 
 def _config() -> Config:
@@ -66,8 +69,9 @@ def _config() -> Config:
 
 
 def _crossing(offsets: np.ndarray, loads: np.ndarray, units: np.ndarray, bounce: float) -> Crossing:
-    """The truck at SPEED_KMH, its front axle at x = -2 m at t = 1 s; each unit's axle loads swing by
-    ``bounce`` (a fraction of their static loads, amplitude) with the unit's heave."""
+    """The truck at SPEED_KMH, its front axle at x = -2 m at t = 1 s; each axle's load swings by
+    ``bounce`` (a fraction of its static load, RMS x sqrt(2)), half of the variance its unit's heave and
+    half its own hop."""
     speed = SPEED_KMH / 3.6
     entry = 1.0 + (ENTRY_X + 2.0 + offsets) / speed
     exit_ = 1.0 + (EXIT_X + 2.0 + offsets) / speed
@@ -77,7 +81,9 @@ def _crossing(offsets: np.ndarray, loads: np.ndarray, units: np.ndarray, bounce:
     platform_kg = np.zeros(t.size)
     for axle, offset in enumerate(offsets):
         frequency, phase = HEAVE[units[axle]]
-        load = loads[axle] * (1.0 + bounce * np.sin(2 * np.pi * frequency * t + phase))
+        heave = np.sin(2 * np.pi * frequency * t + phase)
+        hop = np.sin(2 * np.pi * HOP_HZ[axle] * t + 1.3 * axle)
+        load = loads[axle] * (1.0 + bounce / np.sqrt(2) * (heave + hop))
         x = front - offset
         overlap = np.clip(
             np.minimum(x + FOOTPRINT_M / 2, PLATFORM_M) - np.maximum(x - FOOTPRINT_M / 2, 0.0), 0, None
@@ -105,7 +111,7 @@ def _misfit_reasons(judgement: Judgement) -> list[str]:
 def test_a_normal_bounce_is_judged_however_many_axles_share_the_platform(
     offsets: np.ndarray, loads: np.ndarray, units: np.ndarray
 ) -> None:
-    """A 12.5 % heave (RMS 8.8 % of the load; the allowance at 20 km/h is 9.6 %): judged, within the
+    """A normal bounce (RMS 9.2 % of the load; the allowance at 20 km/h is 9.6 %): judged, within the
     class, for the six-axle combination as for the two-axle truck.  The rule before (the misfit against
     the mean axle load) re-weighed the six-axle one and judged the two-axle one."""
     judgement = _judge(_crossing(offsets, loads, units, NORMAL_BOUNCE))
@@ -118,17 +124,17 @@ def test_a_normal_bounce_is_judged_however_many_axles_share_the_platform(
 
 def test_the_six_axle_bounce_misfits_beyond_the_old_allowance() -> None:
     """Why the rule before re-weighed the six-axle crossing: its misfit is more than the allowance of the
-    mean axle load (by 8 %), though less than that of the load the platform carried (by 17 %); the
-    two-axle truck's is within both."""
+    mean axle load, though less than that of the load the platform carried; the two-axle truck's is
+    within both."""
     from edge.wim.estimate import residual_allowance_fraction
 
     six = _judge(_crossing(SIX_OFFSETS, SIX_LOADS, SIX_UNITS, NORMAL_BOUNCE)).measurement
     two = _judge(_crossing(TWO_OFFSETS, TWO_LOADS, TWO_UNITS, NORMAL_BOUNCE)).measurement
     assert six is not None and two is not None
     allowed = residual_allowance_fraction(_config().rules, six.speed_kmh)
-    assert six.residual_rms_kg > 1.05 * allowed * float(np.mean(six.axle_loads_kg))
-    assert six.residual_rms_kg < 0.9 * allowed * six.signal_rms_kg
-    assert two.residual_rms_kg < allowed * min(float(np.mean(two.axle_loads_kg)), two.signal_rms_kg)
+    assert six.residual_rms_kg > 1.02 * allowed * float(np.mean(six.axle_loads_kg))
+    assert six.residual_rms_kg < 0.95 * allowed * six.carried_load_kg()
+    assert two.residual_rms_kg < allowed * min(float(np.mean(two.axle_loads_kg)), two.carried_load_kg())
 
 
 @pytest.mark.parametrize(
@@ -139,7 +145,7 @@ def test_the_six_axle_bounce_misfits_beyond_the_old_allowance() -> None:
 def test_a_truck_rocking_far_harder_than_normal_driving_is_still_reweighed(
     offsets: np.ndarray, loads: np.ndarray, units: np.ndarray
 ) -> None:
-    """A 25 % heave (RMS 18 %, twice the allowance at 20 km/h): re-weighed for its misfit."""
+    """A bounce of RMS 18 % (twice the allowance at 20 km/h): re-weighed for its misfit."""
     judgement = _judge(_crossing(offsets, loads, units, 0.25))
     assert judgement.decision.verdict.value == "reweigh"
     assert _misfit_reasons(judgement), judgement.decision.reasons
