@@ -421,9 +421,12 @@ class RulesConfig(_Strict):
         0.048,
         gt=0,
         le=1,
-        description="Re-weigh when the RMS misfit of the axle-load model exceeds this fraction of the mean"
-        " axle load (rocking, stop-and-go, jumping), at residual_reference_speed_kmh and below.  Above it the"
-        " allowance grows with sqrt(speed / reference speed), as truck dynamic load coefficients do.",
+        description="Re-weigh when the RMS misfit of the axle-load model exceeds this fraction of the load the"
+        " scale carried over the same samples (rocking, stop-and-go, jumping), at residual_reference_speed_kmh"
+        " and below: a dynamic load is a share of the static load on the platform, half body bounce (a unit's"
+        " axles together: the modelled signal's RMS) and half axle hop (each axle alone: the axles in"
+        " quadrature), whether one axle or a tridem stands on it.  Above it the allowance grows with"
+        " sqrt(speed / reference speed), as truck dynamic load coefficients do.",
     )
     residual_reference_speed_kmh: float = Field(
         5.0, gt=0, le=40, description="Speed at which max_residual_fraction applies unscaled (km/h)."

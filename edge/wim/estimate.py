@@ -96,6 +96,16 @@ class WimMeasurement:
     # How far (k = 2, kg) a change of acceleration while the axles were weighed could have moved the gross, as
     # the strip times show it (see _transfer_change); NaN where they cannot tell (fewer than 3 axles).
     transfer_change_kg: float = math.nan
+    # The static load the platforms carried, on the misfit's footing (RMS over the samples the misfit is taken
+    # over, kg; see carried_load_kg): the steady fit's modelled platform signal, and its axles in quadrature.
+    signal_rms_kg: float = math.nan
+    axle_signal_rms_kg: float = math.nan
+
+    def carried_load_kg(self) -> float:
+        """The load the misfit allowance is a fraction of (kg): the RMS dynamic load of a truck whose dynamic
+        load coefficient is 1, half of its variance body bounce (a unit's axles together: the platform signal)
+        and half axle hop (each axle on its own: the axles in quadrature).  NaN where not computed."""
+        return math.sqrt((self.signal_rms_kg**2 + self.axle_signal_rms_kg**2) / 2)
 
     def load_uncertainty_kg(self, axles: Sequence[int]) -> float:
         """Expanded (k = 2) uncertainty of the summed load of ``axles`` (0-based), e.g. an axle group:
@@ -296,6 +306,8 @@ def estimate_crossing(
     n_axles = entry_t_s.shape[0]
     axle_loads: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
     residual_rms = float("nan")
+    signal_rms = float("nan")
+    axle_signal_rms = float("nan")
     axle_u: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
     gross_u = math.nan
     axle_cov: npt.NDArray[np.float64] = np.full((n_axles, n_axles), np.nan)
@@ -307,6 +319,10 @@ def estimate_crossing(
         axle_loads = np.asarray(np.linalg.solve(ata, atb), dtype=np.float64)
         sse = btb - 2.0 * float(axle_loads @ atb) + float(axle_loads @ ata @ axle_loads)
         residual_rms = float(np.sqrt(max(sse, 0.0) / used))
+        # |A x|^2 = x . A^T b at the least-squares solution: the modelled signal's energy; sum_i x_i^2 A_ii
+        # the same with each axle's share of it counted alone.
+        signal_rms = float(np.sqrt(max(float(axle_loads @ atb), 0.0) / used))
+        axle_signal_rms = float(np.sqrt(max(float(axle_loads**2 @ np.diag(ata)), 0.0) / used))
         residuals = axle_residuals(
             window.times_s,
             loads,
@@ -344,7 +360,9 @@ def estimate_crossing(
             # body's motion, however well the body terms fit it: the share left is at least the misfit's
             # share of the allowance, squared.
             mean_kmh = float(np.mean(axle_speeds_mps)) * 3.6
-            allowed_kg = residual_allowance_fraction(rules, mean_kmh) * float(np.mean(steady_loads))
+            allowed_kg = residual_allowance_fraction(rules, mean_kmh) * math.sqrt(
+                (signal_rms**2 + axle_signal_rms**2) / 2
+            )
             if allowed_kg > 0:
                 body = replace(body, left=max(body.left, min(residual_rms / allowed_kg, 1.0) ** 2))
         zero_cov = None
@@ -401,6 +419,8 @@ def estimate_crossing(
         if np.all(np.isfinite(axle_cov))
         else (),
         transfer_change_kg=transfer_change,
+        signal_rms_kg=signal_rms,
+        axle_signal_rms_kg=axle_signal_rms,
     )
 
 
@@ -764,8 +784,9 @@ def _beyond(value: float, limit: float) -> str:
 
 
 def residual_allowance_fraction(rules: RulesConfig, speed_kmh: float) -> float:
-    """The steady fit's RMS misfit normal driving may have, as a fraction of the mean axle load: normal
-    bounce and axle hop grow roughly with sqrt(speed) (dynamic load coefficient)."""
+    """The steady fit's RMS misfit normal driving may have, as a fraction of the load the scale carried
+    (``WimMeasurement.carried_load_kg``): normal bounce and axle hop grow roughly with sqrt(speed) (dynamic
+    load coefficient)."""
     reference = rules.residual_reference_speed_kmh
     speed = speed_kmh if math.isfinite(speed_kmh) else reference
     return rules.max_residual_fraction * math.sqrt(max(speed, reference) / reference)
@@ -830,15 +851,21 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
     if loads.size and np.all(np.isfinite(loads)):
         if loads.min() <= 0:
             reasons.append("an axle load came out non-positive (vehicle did not cross cleanly)")
-        mean_load = float(loads.mean())
         # Normal bounce and axle hop grow roughly with sqrt(speed) (dynamic load coefficient); a jump,
-        # a rocking or a stop-and-go crossing misfits far more than that.
+        # a rocking or a stop-and-go crossing misfits far more than that.  A dynamic load is a share of the
+        # static load standing on the platform at that moment, and a body's heave loads every axle of a
+        # tandem or tridem on it at once: the misfit is measured against the load the scale carried over
+        # the same samples, not against one axle's load (a short platform carrying a tridem misfits up to
+        # three times what it does under a single axle for the same bounce).
+        carried = m.carried_load_kg()
+        carried = carried if math.isfinite(carried) else float(loads.mean())
         speed = m.speed_kmh if math.isfinite(m.speed_kmh) else rules.residual_reference_speed_kmh
         allowed = residual_allowance_fraction(rules, m.speed_kmh)
-        if mean_load > 0 and m.residual_rms_kg > allowed * mean_load:
+        if carried > 0 and m.residual_rms_kg > allowed * carried:
             reasons.append(
                 f"load signal does not fit a steady crossing (misfit {m.residual_rms_kg:.0f} kg RMS,"
-                f" > {allowed:.1%} of the mean axle load at {speed:.0f} km/h): rocking, jumping or stop-and-go"
+                f" > {allowed:.1%} of the {carried:.0f} kg RMS the scale carried at {speed:.0f} km/h):"
+                " rocking, jumping or stop-and-go"
             )
         uncertainty = m.gross_uncertainty_kg
         if m.gross_kg > 0 and uncertainty > rules.max_gross_uncertainty_fraction * m.gross_kg:
