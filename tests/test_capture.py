@@ -31,6 +31,7 @@ from edge.wim.capture import (
 )
 from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule
 from firmware_sim.scenario import Truck, load_scenario
+from tests.support.configs import loop_devices
 
 REPO = Path(__file__).resolve().parents[1]
 GEOMETRY = LaneGeometry()
@@ -40,16 +41,7 @@ HOST_CLOCK_S = 84_123.456  # the daemon's times are host monotonic seconds, far 
 CONFIG = Config.model_validate(
     {
         "site": {"id": "capture-test", "lane": 2},
-        "devices": {
-            name: {"type": kind, "port": "loop://"}
-            for name, kind in (
-                ("wim", "wim_digitiser"),
-                ("separator", "light_curtain"),
-                ("axle_sensor", "tyre_recogniser"),
-                ("display", "led_display"),
-                ("barrier", "barrier"),
-            )
-        },
+        "devices": loop_devices(),
     }
 )
 LIMITS = LimitTable.load()

@@ -25,6 +25,7 @@ from edge.lane.crossing import Crossing
 from edge.rules import LimitTable
 from edge.wim.capture import CaptureError, CaptureScale, CaptureWim, _parse_meta
 from edge.wim.estimate import WimMeasurement, stability_problems
+from tests.support.configs import loop_devices
 from tests.test_capture import doc_capture, replay, rewrite  # noqa: F401  (doc_capture is a fixture)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "capture-format.md"
@@ -204,16 +205,7 @@ def _config() -> Config:
     return Config.model_validate(
         {
             "site": {"id": "doc", "lane": 1},
-            "devices": {
-                name: {"type": kind, "port": "loop://"}
-                for name, kind in (
-                    ("wim", "wim_digitiser"),
-                    ("separator", "light_curtain"),
-                    ("axle_sensor", "tyre_recogniser"),
-                    ("display", "led_display"),
-                    ("barrier", "barrier"),
-                )
-            },
+            "devices": loop_devices(),
         }
     )
 

@@ -22,6 +22,7 @@ from edge.judge import Judgement, judge
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.rules import LimitTable
+from tests.support.configs import loop_devices
 
 RATE_HZ = 1000
 PLATFORM_M = 4.2
@@ -54,16 +55,7 @@ def _config() -> Config:
             "scale": {"platform_lengths_m": [PLATFORM_M], "kg_per_count": KG_PER_COUNT},
             # A single platform of class 5 (+/-2.5 %): the site sets the allowance to its class.
             "rules": {"max_gross_uncertainty_fraction": 0.025},
-            "devices": {
-                name: {"type": kind, "port": "loop://"}
-                for name, kind in (
-                    ("wim", "wim_digitiser"),
-                    ("separator", "light_curtain"),
-                    ("axle_sensor", "tyre_recogniser"),
-                    ("display", "led_display"),
-                    ("barrier", "barrier"),
-                )
-            },
+            "devices": loop_devices(),
         }
     )
 

@@ -19,6 +19,7 @@ from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.rules import LimitTable
 from edge.wim.motion import SpeedProfile, fit_speed_profile
+from tests.support.configs import loop_devices
 
 RATE_HZ = 1000
 LENGTHS = (6.0, 6.0, 6.0)
@@ -37,16 +38,7 @@ def _config(**wim: object) -> Config:
             "site": {"id": "motion", "lane": 1},
             "scale": {"platform_lengths_m": list(LENGTHS), "kg_per_count": KG_PER_COUNT},
             "wim": wim,
-            "devices": {
-                name: {"type": kind, "port": "loop://"}
-                for name, kind in (
-                    ("wim", "wim_digitiser"),
-                    ("separator", "light_curtain"),
-                    ("axle_sensor", "tyre_recogniser"),
-                    ("display", "led_display"),
-                    ("barrier", "barrier"),
-                )
-            },
+            "devices": loop_devices(),
         }
     )
 
