@@ -45,7 +45,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_VERDICT_STYLE = {"pass": "bold green", "overweight": "bold red", "oversize": "bold red", "reweigh": "bold yellow"}
+_VERDICT_STYLE = {
+    "pass": "bold green",
+    "overweight": "bold red",
+    "oversize": "bold red",
+    "reweigh": "bold yellow",
+}
 
 
 def free_port() -> int:
@@ -255,7 +260,9 @@ def _vehicle_lines(record: EvidenceRecord, truth: list[dict[str, Any]], toleranc
     return line
 
 
-def _table(records: list[EvidenceRecord], truth: list[dict[str, Any]], tolerance_factor: float, rows: int) -> Group:
+def _table(
+    records: list[EvidenceRecord], truth: list[dict[str, Any]], tolerance_factor: float, rows: int
+) -> Group:
     """The last ``rows`` vehicles under the header (the live view on a terminal)."""
     return Group(
         Text("Toll-entrance lane: verdicts", style="bold"),
@@ -426,7 +433,9 @@ async def run_demo(
 
         def view() -> Group:
             rows = max(3, (console.height - 12) // 2)
-            return Group(_table(records, truth, tolerance, rows), _footer(daemon, broker_note, received, pending))
+            return Group(
+                _table(records, truth, tolerance, rows), _footer(daemon, broker_note, received, pending)
+            )
 
         async def watch(live: Live | None) -> None:
             nonlocal pending
@@ -451,7 +460,9 @@ async def run_demo(
                     stop.set()
                 await asyncio.sleep(0.25)
 
-        console.print(f"[bold]Simulated lane[/bold]: {len(sim.motions)} trucks from scenario {scenario.name!r}")
+        console.print(
+            f"[bold]Simulated lane[/bold]: {len(sim.motions)} trucks from scenario {scenario.name!r}"
+        )
         console.print(f"Run folder {run_dir} (evidence.db, demo.log, camera/, ports/)", soft_wrap=True)
         if kernels_cold():
             console.print("Compiling the weighing kernels (once; numba caches them)...")
@@ -506,9 +517,18 @@ def weighbridge_config(
     """The example static weighbridge's configuration, pointed at simulator ports and camera folders."""
     return Config.model_validate(
         {
-            "site": {"id": site_id, "lane": 1, "name": "Simulated quarry weighbridge", "kind": "static_weighbridge"},
+            "site": {
+                "id": site_id,
+                "lane": 1,
+                "name": "Simulated quarry weighbridge",
+                "kind": "static_weighbridge",
+            },
             "devices": {
-                "indicator": {"type": indicator_type, "port": ports["indicator"], **(indicator_settings or {})},
+                "indicator": {
+                    "type": indicator_type,
+                    "port": ports["indicator"],
+                    **(indicator_settings or {}),
+                },
                 "position": {"type": "position_beams", "port": ports["position"]},
                 "display": {"type": "led_display", "port": ports["display"]},
                 "barrier": {"type": "barrier", "port": ports["barrier"]},

@@ -123,9 +123,7 @@ def test_the_line_under_a_row_names_tolerance_deductions_and_the_reweigh_reason(
     reason = "the truck stopped on the scale for 4.0 s (stop-and-go)"
     reweigh = demo._vehicle_lines(_record("reweigh", reasons=[reason]), truth, 1.05).plain
     assert reweigh.splitlines()[1] == f"    re-weigh: {reason}"
-    misread = demo._vehicle_lines(
-        _record("pass", plate_reading={"text": "冀A10007"}), truth, 1.05
-    ).plain
+    misread = demo._vehicle_lines(_record("pass", plate_reading={"text": "冀A10007"}), truth, 1.05).plain
     assert "plate is 冀A10001" in misread
 
 

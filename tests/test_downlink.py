@@ -147,7 +147,12 @@ async def test_the_daemon_judges_with_an_applied_remote_config(tmp_path: Path) -
     assert ack["status"] == "applied" and ack["applied_version"] == 5
     assert daemon.config.rules.tolerance_factor == 1.0
     assert daemon.site.output.idle_lines == ("请慢行",)
-    assert daemon.status_summary()["downlink_versions"] == {"watchlist": None, "permits": None, "config": 5, "registry": None}
+    assert daemon.status_summary()["downlink_versions"] == {
+        "watchlist": None,
+        "permits": None,
+        "config": 5,
+        "registry": None,
+    }
     # A restarted daemon applies the stored document before its first vehicle.
     again = LaneDaemon(_config(tmp_path))
     await again.downlink.load()

@@ -115,4 +115,3 @@ def test_a_record_with_a_wrong_verdict_or_missing_id_is_refused() -> None:
         EvidenceRecord.from_json_dict(broken)
     with pytest.raises(ValidationError):
         RecordWim.model_validate({"gross_kg": "heavy"})
-

@@ -195,7 +195,9 @@ def test_missing_assets_error_names_the_path(tmp_path: Path) -> None:
         render.PlateRenderer(missing)
 
 
-def test_assets_are_package_data_not_the_shared_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_assets_are_package_data_not_the_shared_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     folder = render.assets_dir()
     assert folder.parent == Path(render.__file__).parent  # inside the package, found by importlib.resources
     for name in ("templates/single_blue1.png", "templates/stain_smu.jpg", "fonts/platechar.ttf", "LICENSE"):

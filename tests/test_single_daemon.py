@@ -24,7 +24,9 @@ ROLES = (
 
 
 def _config(path: Path, database: Path, ports: dict[str, str]) -> Path:
-    devices = "".join(f'[devices.{role}]\ntype = "{kind}"\nport = "{ports[role]}"\n\n' for role, kind in ROLES)
+    devices = "".join(
+        f'[devices.{role}]\ntype = "{kind}"\nport = "{ports[role]}"\n\n' for role, kind in ROLES
+    )
     path.write_text(
         f'[site]\nid = "single"\nlane = 1\n\n{devices}'
         f'[evidence]\ndatabase = "{database}"\n\n'

@@ -158,7 +158,9 @@ async def test_card_read_at_the_entry_joins_the_record(make_bridge: Any) -> None
     assert _checks(record) == []
 
 
-async def test_a_card_presented_to_the_serial_reader_joins_the_record(make_bridge: Any, tmp_path: Path) -> None:
+async def test_a_card_presented_to_the_serial_reader_joins_the_record(
+    make_bridge: Any, tmp_path: Path
+) -> None:
     """The EM4100 reader's simulator on a pty: the daemon opens it as devices.card_reader, and the card
     held to it at the entry goes on the truck's record with what the site knows of it."""
     reader = SimulatedCardReader(link_dir=tmp_path / "card-port")

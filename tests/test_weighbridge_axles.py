@@ -42,7 +42,12 @@ def test_without_a_count_the_table_then_the_registry_then_the_default() -> None:
     assert (config_first.axles, config_first.source, config_first.tyres) == (5, "config", ("dual",) * 5)
     assert config_first.notes == ("axles_differ: the config says 5 axles, the registry says 6",)
     registry = resolve_axles(None, None, (6, (1, 2, 3)), 2)
-    assert (registry.axles, registry.source, registry.groups, registry.notes) == (6, "registry", (1, 2, 3), ())
+    assert (registry.axles, registry.source, registry.groups, registry.notes) == (
+        6,
+        "registry",
+        (1, 2, 3),
+        (),
+    )
     default = resolve_axles(None, None, None, 3)
     assert (default.axles, default.source, default.notes) == (3, "default", ())
     one = resolve_axles(Counted(("dual",), 1), None, None, 6)  # a strip that saw one axle is not a count

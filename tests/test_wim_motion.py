@@ -201,7 +201,9 @@ def test_a_large_speed_change_is_reweighed_saying_how_much() -> None:
     judgement = _judge(_crossing(path, end))
     assert judgement.decision.verdict.value == "reweigh"
     allowed = f"more than the {_config().rules.max_speed_change_fraction:.0%}"
-    assert any("slowed by" in r and allowed in r for r in judgement.decision.reasons), judgement.decision.reasons
+    assert any("slowed by" in r and allowed in r for r in judgement.decision.reasons), (
+        judgement.decision.reasons
+    )
 
 
 # -- expanded uncertainty -----------------------------------------------------------------------------

@@ -361,8 +361,6 @@ class Recorder:
         )
 
 
-
-
 def _fields(record: EvidenceRecord) -> dict[str, Any]:
     """The journal fields of a log line about one record (RECORD_ID, ...; see edge/service.py)."""
     return {"record_id": record.id, "vehicle_number": record.vehicle_number, "verdict": record.verdict.value}

@@ -103,7 +103,9 @@ def assets_dir() -> Path:
     """The templates, the plate font and their MIT licence, installed with the package (package data)."""
     folder = resources.files("models.plates") / "assets"
     if not isinstance(folder, Path):  # a zip import: cv2 and PIL need real files
-        raise PlateAssetsMissing(f"plate assets are not on the file system ({folder}); install the package unzipped")
+        raise PlateAssetsMissing(
+            f"plate assets are not on the file system ({folder}); install the package unzipped"
+        )
     return folder
 
 

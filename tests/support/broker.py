@@ -64,4 +64,3 @@ def running_broker(acl: str | None = None) -> Iterator[MosquittoProcess]:
         yield broker
     finally:
         broker.cleanup()
-
