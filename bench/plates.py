@@ -699,6 +699,30 @@ def rapidocr_recogniser(name: str) -> ModelRecogniser:
 THIRD_SURE = 0.95
 
 
+def _fusion_crop_sets(renderer: PlateRenderer, per_layout: int) -> list[tuple[str, list[Any]]]:
+    """The three render sets the reader benches share (full, legible, warped), each ``per_layout`` crops of
+    every FUSION_LAYOUTS layout as (crop, truth, layout), from the same seeds every time."""
+    sets = {
+        "full": (SEED + 4, {}),
+        "legible": (SEED + 8, {"mild": True}),
+        "warped": (SEED + 9, {"warp": True}),
+    }
+    out = []
+    for kind, (seed, options) in sets.items():
+        rng = np.random.default_rng(seed)
+        out.append(
+            (
+                kind,
+                [
+                    renderer.crop_sample(rng, layout=layout, **options)[:3]
+                    for layout in FUSION_LAYOUTS
+                    for _ in range(per_layout)
+                ],
+            )
+        )
+    return out
+
+
 def recognisers_alone(
     recognisers: dict[str, Any], renderer: PlateRenderer, per_layout: int
 ) -> dict[str, Any]:
@@ -709,19 +733,8 @@ def recognisers_alone(
     is sure of (>= ``THIRD_SURE``) is wrong."""
     from edge.plates.preprocess import rows_side_by_side
 
-    sets = {
-        "full": (SEED + 4, {}),
-        "legible": (SEED + 8, {"mild": True}),
-        "warped": (SEED + 9, {"warp": True}),
-    }
     out: dict[str, Any] = {"per_set": len(FUSION_LAYOUTS) * per_layout, "layouts": list(FUSION_LAYOUTS)}
-    for kind, (seed, options) in sets.items():
-        rng = np.random.default_rng(seed)
-        samples = [
-            renderer.crop_sample(rng, layout=layout, **options)[:3]
-            for layout in FUSION_LAYOUTS
-            for _ in range(per_layout)
-        ]
+    for kind, samples in _fusion_crop_sets(renderer, per_layout):
         for name, recogniser in recognisers.items():
             exact = province = sure = sure_wrong = 0
             ms: list[float] = []
@@ -844,19 +857,8 @@ def confused_province(
     from edge.plates.grammar import PROVINCES
     from edge.plates.reader import cross_checked
 
-    sets = {
-        "full": (SEED + 4, {}),
-        "legible": (SEED + 8, {"mild": True}),
-        "warped": (SEED + 9, {"warp": True}),
-    }
     out: dict[str, Any] = {}
-    for kind, (seed, options) in sets.items():
-        rng = np.random.default_rng(seed)
-        samples = [
-            renderer.crop_sample(rng, layout=layout, **options)[:3]
-            for layout in FUSION_LAYOUTS
-            for _ in range(per_layout)
-        ]
+    for kind, samples in _fusion_crop_sets(renderer, per_layout):
         counts = {name: {"wrong_valid": 0, "held_back": 0, "corrected": 0, "other": 0} for name in candidates}
         n = 0
         for k, (crop, truth, layout) in enumerate(samples):
