@@ -15,7 +15,8 @@ Each platform has a load cell under each corner.  Channel ``4 * p + corner`` wit
 What is modelled
 ----------------
 * Kinematics (:class:`TruckMotion`): constant speed, stop-and-go (搓磅), constant acceleration or braking on
-  the scale (``accel_mps2``) and jump crossings (跳磅), each a few segments of constant acceleration.
+  the scale (``accel_mps2``), jump crossings (跳磅) and throttle blips (``blip_mps2``), each a few segments
+  of constant acceleration.
 * Axle loads: static, or, for a truck with :class:`Dynamics`, static times a dynamic factor (body bounce,
   pitch, axle hop, load transfer under acceleration, the transient of a jump).
 * Load sharing between platforms and corners (:func:`cell_loads_kg`), with lateral offset and wander.
@@ -504,6 +505,8 @@ class TruckMotion:
       the scale entry (x = 0) until the last axle reaches the scale end, never slower than
       :data:`MIN_SPEED_KMH`; constant speed after.
     * Jump (``jump``): see :class:`Dynamics`.
+    * Throttle blip (``blip_mps2 > 0``): cruise at ``v`` until the front axle is ``blip_at_m`` past the scale
+      entry, accelerate at ``blip_mps2`` for ``blip_s``, then cruise at the new speed.
 
     The profile is a few segments of constant acceleration; positions and their inverses are exact.
     ``seed`` seeds the truck's :class:`Dynamics` unless they carry their own seed; :func:`schedule` gives
@@ -579,6 +582,10 @@ class TruckMotion:
             seg_a = [0.0, -STOP_DECELERATION_M_S2, 0.0, RESTART_ACCELERATION_M_S2, 0.0]
         elif truck.jump:
             seg_t, seg_x, seg_v, seg_a = _phase_segments(self._axles_centred_front_x(), v, _jump_phases(v))
+        elif truck.blip_mps2 > 0.0:
+            # The front axle is blip_at_m past the scale entry when the front bumper is there plus the overhang.
+            phases = [(truck.blip_s, truck.blip_mps2)]
+            seg_t, seg_x, seg_v, seg_a = _phase_segments(truck.front_overhang_m + truck.blip_at_m, v, phases)
         elif truck.accel_mps2 != 0.0:
             # The front axle reaches the scale entry when the front bumper is at x = front_overhang_m.
             distance_m = self.geometry.scale_length_m + truck.axle_span_m

@@ -209,6 +209,7 @@ def random_scenario(
     gap_s: float = 3.0,
     speed_change: tuple[float, float] = (0.0, 0.0),
     speed_change_over_m: float = 18.0,
+    blip_mps2: tuple[float, float] = (0.0, 0.0),
 ) -> Scenario:
     """``n_trucks`` seeded random trucks over every class of the legal table (see the module docstring).
 
@@ -222,12 +223,18 @@ def random_scenario(
     uniform in ``speed_change`` of their speed (e.g. (-0.1, 0.1): braking or accelerating by up to 10 %),
     reached at constant acceleration over ``speed_change_over_m`` (the scale's length) plus the truck's
     axle span.  The speed changes come from their own stream (seeded from ``seed``), so every other draw,
-    and every truck of a scenario without them, stays the same.  ``loads`` picks
+    and every truck of a scenario without them, stays the same.  With ``blip_mps2`` (low, high) set, those
+    drivers (the ones that do not change speed) blip the throttle instead: an acceleration uniform in
+    ``blip_mps2`` for 0.3-1.0 s, shortened so that the speed rises by at most 10 %, starting when the front
+    axle is anywhere from the scale entry to ``speed_change_over_m`` plus the axle span past it, so that it
+    falls between the moments different axles are weighed.  Also from a stream of their own.  ``loads`` picks
     the gross / limit ratios: "mixed" (40-85 %: 20 %, 85-100 %: 40 %, 100-105 %: 10 %, 105-130 %: 15 %,
     130-200 %: 15 % of the trucks), "empty" (40-70 %), "compliant" (70-100 %) or "overloaded" (110-200 %).
     Works for any scale geometry: it only makes trucks.
     """
     _check_arguments(n_trucks, speed_kmh, roughness, jump_fraction, stop_fraction, loads, accel_mps2)
+    if not 0.0 <= blip_mps2[0] <= blip_mps2[1] <= 2.0:
+        raise ValueError(f"blip_mps2 must be (low, high) with 0 <= low <= high <= 2, got {blip_mps2}")
     if not -0.5 <= speed_change[0] <= speed_change[1] <= 0.5 or not speed_change_over_m > 0:
         raise ValueError(
             f"speed_change must be (low, high) with -0.5 <= low <= high <= 0.5 and speed_change_over_m > 0,"
@@ -235,6 +242,7 @@ def random_scenario(
         )
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     drivers = np.random.default_rng(np.random.SeedSequence([seed, _DRIVER_STREAM]))
+    blips = np.random.default_rng(np.random.SeedSequence([seed, _BLIP_STREAM]))
     order: list[str] = []
     while len(order) < n_trucks:
         order.extend(CLASS_CODES[i] for i in rng.permutation(len(CLASS_CODES)))
@@ -258,8 +266,11 @@ def random_scenario(
         )
         change = _uniform(drivers, speed_change)
         truck = trucks[-1]
-        if change != 0.0 and truck.accel_mps2 == 0.0 and not truck.jump and truck.stop_on_scale_s == 0.0:
+        ordinary = truck.accel_mps2 == 0.0 and not truck.jump and truck.stop_on_scale_s == 0.0
+        if change != 0.0 and ordinary:
             trucks[-1] = _changing_speed(truck, change, speed_change_over_m)
+        elif blip_mps2[1] > 0.0 and ordinary:
+            trucks[-1] = _blipping(truck, blips, blip_mps2, speed_change_over_m)
     return Scenario(
         name=f"random-{seed}",
         description=(
@@ -275,6 +286,33 @@ def random_scenario(
 
 _DRIVER_STREAM = 0x16
 """Second SeedSequence entropy word of the drivers' speed changes (their own stream)."""
+
+_BLIP_STREAM = 0x17
+"""Second SeedSequence entropy word of the drivers' throttle blips (their own stream)."""
+
+_BLIP_S = (0.3, 1.0)
+_BLIP_MAX_CHANGE = 0.10
+
+
+def _blipping(truck: Truck, rng: np.random.Generator, accel: tuple[float, float], over_m: float) -> Truck:
+    """``truck`` with a throttle blip (see :func:`random_scenario`)."""
+    a = round(_uniform(rng, accel), 3)
+    duration = float(rng.uniform(*_BLIP_S))
+    at_m = round(float(rng.uniform(0.0, over_m + sum(truck.axle_spacings_m))), 3)
+    if a <= 0.0:
+        return truck
+    duration = math.floor(min(duration, _BLIP_MAX_CHANGE * truck.speed_kmh / 3.6 / a) * 1000.0) / 1000.0
+    if duration <= 0.0:
+        return truck
+    rise = a * duration / (truck.speed_kmh / 3.6)
+    return truck.model_copy(
+        update={
+            "blip_mps2": a,
+            "blip_s": duration,
+            "blip_at_m": at_m,
+            "note": f"{truck.note}, blips the throttle ({a:g} m/s² for {duration:g} s, +{rise:.1%}) on the scale",
+        }
+    )
 
 
 def _changing_speed(truck: Truck, change: float, over_m: float) -> Truck:

@@ -46,7 +46,15 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from drivers.errors import EdgeError
@@ -244,6 +252,22 @@ class Truck(BaseModel):
             "truck bounces; such a crossing must be re-weighed."
         ),
     )
+    blip_mps2: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=2.0,
+        description=(
+            "Throttle blip: the driver presses the accelerator for blip_s seconds at this acceleration, m/s^2,"
+            " starting when the front axle is blip_at_m past the scale entry, then holds the new speed; 0: none."
+        ),
+    )
+    blip_s: float = Field(default=0.0, ge=0.0, le=3.0, description="Length of the throttle blip, s.")
+    blip_at_m: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=60.0,
+        description="Front-axle position past the scale entry where the throttle blip starts, m.",
+    )
     dynamics: DynamicsSettings | None = Field(
         default=None,
         description="'[truck.dynamics]' sub-table: bounce, pitch and axle hop; omitted carries static loads.",
@@ -289,6 +313,30 @@ class Truck(BaseModel):
                 "cannot be combined with stop_on_scale_s or accel_mps2: a truck has one speed profile",
             )
         return jump
+
+    @field_validator("blip_mps2")
+    @classmethod
+    def _blip_excludes_other_profiles(cls, blip: float, info: ValidationInfo) -> float:
+        others = (
+            info.data.get("stop_on_scale_s", 0.0) > 0.0
+            or info.data.get("accel_mps2", 0.0) != 0.0
+            or info.data.get("jump", False)
+        )
+        if blip > 0.0 and others:
+            raise PydanticCustomError(
+                "profile_conflict",
+                "cannot be combined with stop_on_scale_s, accel_mps2 or jump: a truck has one speed profile",
+            )
+        return blip
+
+    @model_validator(mode="after")
+    def _blip_has_a_length(self) -> Truck:
+        if (self.blip_s > 0.0) != (self.blip_mps2 > 0.0):
+            raise PydanticCustomError(
+                "blip_incomplete",
+                "a throttle blip needs both blip_mps2 > 0 and blip_s > 0 (or neither)",
+            )
+        return self
 
     @field_validator("tyres")
     @classmethod

@@ -558,6 +558,21 @@ def test_one_speed_profile_per_truck(tmp_path: Path) -> None:
         load_scenario(path)
 
 
+def test_a_throttle_blip_in_a_scenario_file(tmp_path: Path) -> None:
+    blip = "blip_mps2 = 0.8\nblip_s = 0.5\nblip_at_m = 3.0"
+    path = _write(tmp_path, SCENARIO_TOML.replace("accel_mps2 = -0.8", blip))
+    blipping = load_scenario(path).trucks[0]
+    assert (blipping.blip_mps2, blipping.blip_s, blipping.blip_at_m) == (0.8, 0.5, 3.0)
+    path = _write(tmp_path, SCENARIO_TOML.replace("jump = true", "jump = true\n" + blip))
+    with pytest.raises(
+        ScenarioError, match=r"truck\[1\]\.blip_mps2: cannot be combined with stop_on_scale_s"
+    ):
+        load_scenario(path)
+    path = _write(tmp_path, SCENARIO_TOML.replace("accel_mps2 = -0.8", "blip_mps2 = 0.8"))
+    with pytest.raises(ScenarioError, match=r"truck\[0\].*needs both blip_mps2 > 0 and blip_s > 0"):
+        load_scenario(path)
+
+
 # ---- random population ----------------------------------------------------------------------------------
 
 
@@ -721,3 +736,59 @@ def test_random_scenario_speed_changes_are_gentle_seeded_and_leave_the_trucks_al
     changes_array = np.array(changes)
     assert np.all(np.abs(changes_array) <= 0.1 + 1e-3)
     assert changes_array.min() < -0.05 and changes_array.max() > 0.05  # both braking and accelerating
+
+
+# ---- throttle blips (issue 16) --------------------------------------------------------------------------
+
+
+def test_a_throttle_blip_raises_the_speed_once_and_moves_load_to_the_rear_while_it_lasts() -> None:
+    """A 2.5 s blip at 0.4 m/s² from 15 km/h: cruise, accelerate, cruise 1 m/s faster; while it lasts the
+    pitch moves m a h / wheelbase from the front axle to the rear (the gross unchanged), after it the
+    loads settle back to static (no roughness excitation with dlc_scale 0)."""
+    blip = {"blip_mps2": 0.4, "blip_s": 2.5, "blip_at_m": 2.0}
+    truck = with_dynamics(two_axle(15.0, **blip), cg_height_m=1.5, dlc_scale=0.0)
+    motion = TruckMotion(truck, 0.0, GEOMETRY)
+    start = motion.time_at_front_x(truck.front_overhang_m + 2.0)
+    v0 = 15.0 / 3.6
+    assert motion.speed_at(start - 0.5) == pytest.approx(v0)
+    assert motion.acceleration_at(start + 1.0) == 0.4
+    assert motion.speed_at(start + 3.5) == pytest.approx(v0 + 1.0)
+    assert motion.acceleration_at(start + 3.5) == 0.0
+    t = np.arange(start + 1.8, start + 2.45, 0.01)  # late in the blip: the pitch transient has rung down
+    loads = motion.axle_loads_at(t)
+    transfer_kg = truck.gross_kg * 0.4 / 9.81 * 1.5 / 4.5
+    np.testing.assert_allclose(loads[:, 0], 6000.0 - transfer_kg, rtol=0.015)
+    np.testing.assert_allclose(loads.sum(axis=1), truck.gross_kg, rtol=1e-9)
+    np.testing.assert_allclose(motion.axle_loads_at([start + 8.0])[0], [6000.0, 11000.0], rtol=0.01)
+
+
+def test_a_throttle_blip_is_one_speed_profile_and_needs_both_figures() -> None:
+    with pytest.raises(ValueError, match="one speed profile"):
+        two_axle(15.0, jump=True, blip_mps2=1.0, blip_s=0.5)
+    with pytest.raises(ValueError, match="one speed profile"):
+        two_axle(15.0, accel_mps2=0.5, blip_mps2=1.0, blip_s=0.5)
+    with pytest.raises(ValueError, match="both blip_mps2"):
+        two_axle(15.0, blip_s=0.5)
+    with pytest.raises(ValueError, match="both blip_mps2"):
+        two_axle(15.0, blip_mps2=0.5)
+
+
+def test_random_scenario_throttle_blips_are_seeded_gentle_and_leave_the_trucks_alone() -> None:
+    """Blipping drivers over a 4.2 m scale: the same trucks as without (their own random stream), each
+    speeding up by at most 10 %, the blips starting anywhere from the scale entry to its end plus the span."""
+    plain = random_scenario(31, 48)
+    blipping = random_scenario(31, 48, blip_mps2=(0.3, 1.0), speed_change_over_m=4.2)
+    assert blipping == random_scenario(31, 48, blip_mps2=(0.3, 1.0), speed_change_over_m=4.2)
+    rises = []
+    for before, after in zip(plain.trucks, blipping.trucks, strict=True):
+        update = {key: getattr(after, key) for key in ("blip_mps2", "blip_s", "blip_at_m", "note")}
+        assert before.model_copy(update=update) == after
+        assert 0.3 <= after.blip_mps2 <= 1.0 and 0.0 < after.blip_s <= 1.0
+        assert 0.0 <= after.blip_at_m <= 4.2 + after.axle_span_m
+        motion = TruckMotion(after, 10.0, GEOMETRY)
+        v0 = float(motion.speed_at(motion.time_at_front_x(0.0)))
+        rises.append(float(motion.speed_at(motion.t_last_axle_exit_s + 1.0)) / v0 - 1.0)
+    assert min(rises) > 0.0 and max(rises) <= 0.1 + 1e-9
+    assert max(rises) > 0.05
+    with pytest.raises(ValueError, match="blip_mps2"):
+        random_scenario(31, 4, blip_mps2=(1.0, 0.5))
