@@ -225,7 +225,9 @@ def random_scenario(
     axle span.  The speed changes come from their own stream (seeded from ``seed``), so every other draw,
     and every truck of a scenario without them, stays the same.  With ``blip_mps2`` (low, high) set, those
     drivers (the ones that do not change speed) blip the throttle instead: an acceleration uniform in
-    ``blip_mps2`` for 0.3-1.0 s, shortened so that the speed rises by at most 10 %, starting when the front
+    ``blip_mps2``, capped by what the engine's power can give the loaded truck at its speed (170 kW at the
+    wheels for a rigid truck, 280 kW for a tractor), for 0.3-1.0 s, shortened so that the speed rises by
+    at most 10 %, starting when the front
     axle is anywhere from the scale entry to ``speed_change_over_m`` plus the axle span past it, so that it
     falls between the moments different axles are weighed.  Also from a stream of their own.  ``loads`` picks
     the gross / limit ratios: "mixed" (40-85 %: 20 %, 85-100 %: 40 %, 100-105 %: 10 %, 105-130 %: 15 %,
@@ -292,13 +294,19 @@ _BLIP_STREAM = 0x17
 
 _BLIP_S = (0.3, 1.0)
 _BLIP_MAX_CHANGE = 0.10
+#: Engine power at the wheels a blip can draw on, W: a rigid truck's 150-250 kW engine and a tractor's
+#: 300-400 kW, times about 0.85 for the driveline.  It caps a loaded truck's blip at speed: 1 m/s² at
+#: 30 km/h takes 330 kW for 40 t.
+_BLIP_POWER_W = {"rigid": 170e3, "combination": 280e3}
 
 
 def _blipping(truck: Truck, rng: np.random.Generator, accel: tuple[float, float], over_m: float) -> Truck:
     """``truck`` with a throttle blip (see :func:`random_scenario`)."""
-    a = round(_uniform(rng, accel), 3)
+    drawn = _uniform(rng, accel)
     duration = float(rng.uniform(*_BLIP_S))
     at_m = round(float(rng.uniform(0.0, over_m + sum(truck.axle_spacings_m))), 3)
+    power_limited = _BLIP_POWER_W[truck.body] / (truck.gross_kg * truck.speed_kmh / 3.6)
+    a = round(min(drawn, power_limited), 3)
     if a <= 0.0:
         return truck
     duration = math.floor(min(duration, _BLIP_MAX_CHANGE * truck.speed_kmh / 3.6 / a) * 1000.0) / 1000.0

@@ -775,7 +775,8 @@ def test_a_throttle_blip_is_one_speed_profile_and_needs_both_figures() -> None:
 
 def test_random_scenario_throttle_blips_are_seeded_gentle_and_leave_the_trucks_alone() -> None:
     """Blipping drivers over a 4.2 m scale: the same trucks as without (their own random stream), each
-    speeding up by at most 10 %, the blips starting anywhere from the scale entry to its end plus the span."""
+    speeding up by at most 10 % within its engine's power, the blips starting anywhere from the scale
+    entry to its end plus the span."""
     plain = random_scenario(31, 48)
     blipping = random_scenario(31, 48, blip_mps2=(0.3, 1.0), speed_change_over_m=4.2)
     assert blipping == random_scenario(31, 48, blip_mps2=(0.3, 1.0), speed_change_over_m=4.2)
@@ -783,7 +784,9 @@ def test_random_scenario_throttle_blips_are_seeded_gentle_and_leave_the_trucks_a
     for before, after in zip(plain.trucks, blipping.trucks, strict=True):
         update = {key: getattr(after, key) for key in ("blip_mps2", "blip_s", "blip_at_m", "note")}
         assert before.model_copy(update=update) == after
-        assert 0.3 <= after.blip_mps2 <= 1.0 and 0.0 < after.blip_s <= 1.0
+        assert 0.0 < after.blip_mps2 <= 1.0 and 0.0 < after.blip_s <= 1.0
+        # No blip asks more of the engine than a tractor's 280 kW at the wheels.
+        assert after.blip_mps2 * after.gross_kg * after.speed_kmh / 3.6 <= 280e3 * 1.001
         assert 0.0 <= after.blip_at_m <= 4.2 + after.axle_span_m
         motion = TruckMotion(after, 10.0, GEOMETRY)
         v0 = float(motion.speed_at(motion.time_at_front_x(0.0)))
