@@ -448,8 +448,10 @@ class RulesConfig(_Strict):
         le=1,
         description="Re-weigh when the axles' strip times misfit the fitted constant-acceleration speed profile"
         " by more than this, RMS, in seconds of travel at the mean speed (jerky driving, stop-and-go; the"
-        " strips' own timing jitter is a few ms). Needs 3 or more axles, or intermediate strips"
-        " (scale.mid_strips_x_m).",
+        " strips' own timing jitter is a few ms), and by more than half a tyre footprint"
+        " (scale.tyre_footprint_m / 2) in metres: a slow truck's small change of speed misfits by many ms but"
+        " a few cm, which moves no axle's load further than its footprint blurs it. Needs 3 or more axles,"
+        " or intermediate strips (scale.mid_strips_x_m).",
     )
     max_accel_mps2: float = Field(
         0.9,

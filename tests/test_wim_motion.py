@@ -351,3 +351,72 @@ def test_a_misfit_near_the_allowance_is_not_explained_away_by_the_body_terms() -
     )
     assert ratio > 0.5
     assert bounded.gross_uncertainty_kg > free.gross_uncertainty_kg
+
+
+# -- throttle blips: a slow truck's small step in speed ------------------------------------------------
+
+
+def _blip(
+    speed_kmh: float, rise: float, blip_s: float, at_s: float
+) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
+    """A front axle at speed_kmh whose driver blips the throttle ``at_s`` after the truck is 1 s before the
+    scale: the speed rises by ``rise`` (a fraction) at constant acceleration over ``blip_s``, then holds."""
+    v = speed_kmh / 3.6
+    accel = v * rise / blip_s
+    start_x = ENTRY_X - 1.0 * v
+
+    def path(t: np.ndarray) -> np.ndarray:
+        tau = np.asarray(t, dtype=np.float64) - 1.0
+        ramp = np.clip(tau - at_s, 0.0, blip_s)
+        after = np.clip(tau - at_s - blip_s, 0.0, None)
+        return start_x + v * tau + 0.5 * accel * ramp * ramp + accel * blip_s * after
+
+    return path, 1.0 + (sum(LENGTHS) + OFFSETS[-1] + 0.5 + 1.0 * v + 2.0) / v
+
+
+@pytest.mark.parametrize(("speed_kmh", "rise", "at_s"), [(5.0, 0.06, 6.0), (8.0, 0.08, 5.0)])
+def test_a_slow_truck_blipping_the_throttle_is_weighed_not_reweighed(
+    speed_kmh: float, rise: float, at_s: float
+) -> None:
+    """A step of 6-8 % in 0.5 s misfits the constant-acceleration profile by 16-31 ms, over the 12 ms of
+    max_profile_misfit_s, but by under 6 cm: inside half a tyre footprint, so it places every axle as well as
+    the footprint allows, and the gross is right.  Re-weighed before the footprint floor."""
+    path, end = _blip(speed_kmh, rise, 0.5, at_s)
+    judgement = _judge(_crossing(path, end, cg_height_m=1.8))
+    m = judgement.measurement
+    assert m is not None
+    assert m.profile_misfit_m / (m.speed_kmh / 3.6) > _config().rules.max_profile_misfit_s
+    assert m.profile_misfit_m < _config().scale.tyre_footprint_m / 2
+    assert judgement.decision.verdict.value == "pass", judgement.decision.reasons
+    assert m.gross_kg == pytest.approx(LOADS.sum(), rel=0.005)
+
+
+def test_a_jump_misfitting_by_more_than_half_a_footprint_is_still_reweighed_for_it() -> None:
+    """At 10 km/h the driver brakes at 2.5 m/s² for 0.5 s and pulls away at 0.8 m/s² back to speed (a
+    jump): the strip times misfit the profile by about 20 cm, more than half a footprint, and say so."""
+    v = 10.0 / 3.6
+    brake_s, pull_s = 0.5, 2.5 * 0.5 / 0.8
+    start_x = ENTRY_X - 1.0 * v
+
+    def path(t: np.ndarray) -> np.ndarray:
+        tau = np.asarray(t, dtype=np.float64) - 1.0
+        braking = np.clip(tau - 5.0, 0.0, brake_s)
+        pulling = np.clip(tau - 5.0 - brake_s, 0.0, pull_s)
+        after = np.clip(tau - 5.0 - brake_s - pull_s, 0.0, None)
+        dip = -2.5 * brake_s
+        return (
+            start_x
+            + v * tau
+            - 1.25 * braking * braking
+            + dip * (pulling + after)
+            + 0.4 * pulling * pulling
+            + 0.8 * pull_s * after
+        )
+
+    judgement = _judge(_crossing(path, 1.0 + (sum(LENGTHS) + OFFSETS[-1] + 0.5 + v + 2.0) / v + 4.0))
+    m = judgement.measurement
+    assert m is not None and m.profile_misfit_m > _config().scale.tyre_footprint_m / 2
+    assert judgement.decision.verdict.value == "reweigh"
+    assert any("steady change of speed" in r and "12.5 cm" in r for r in judgement.decision.reasons), (
+        judgement.decision.reasons
+    )

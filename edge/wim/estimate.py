@@ -792,8 +792,10 @@ def residual_allowance_fraction(rules: RulesConfig, speed_kmh: float) -> float:
     return rules.max_residual_fraction * math.sqrt(max(speed, reference) / reference)
 
 
-def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
-    """Reasons this crossing cannot be judged (re-weigh), from the measurement alone."""
+def stability_problems(m: WimMeasurement, rules: RulesConfig, misfit_floor_m: float = 0.0) -> list[str]:
+    """Reasons this crossing cannot be judged (re-weigh), from the measurement alone.  ``misfit_floor_m``:
+    a speed-profile misfit up to this many metres is never a reason (the lane passes half the tyre
+    footprint, ``scale.tyre_footprint_m / 2``)."""
     reasons = list(m.problems)
     speeds = np.array(m.axle_speeds_kmh)
     if speeds.size and speeds.max() > rules.max_speed_kmh:
@@ -841,11 +843,16 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig) -> list[str]:
             )
     mean_speed_mps = m.speed_kmh / 3.6
     if m.profile_misfit_m > 0 and mean_speed_mps > 0:
+        # In seconds, as the strips' timing error is; but a misfit within half a tyre footprint places no
+        # axle's load anywhere its footprint does not already blur it (a slow truck's small change of
+        # speed misfits by many ms and a few cm); its effect on the loads is in the uncertainty.
         misfit_s = m.profile_misfit_m / mean_speed_mps
-        if misfit_s > rules.max_profile_misfit_s:
+        if misfit_s > rules.max_profile_misfit_s and m.profile_misfit_m > misfit_floor_m:
+            floor = f" and {misfit_floor_m * 100:.1f} cm" if misfit_floor_m > 0 else ""
             reasons.append(
                 f"the axle strip times do not follow one steady change of speed (misfit {misfit_s * 1000:.0f} ms"
-                f" RMS, > {rules.max_profile_misfit_s * 1000:g} ms): jerky driving or stop-and-go"
+                f" = {m.profile_misfit_m * 100:.1f} cm RMS, > {rules.max_profile_misfit_s * 1000:g} ms{floor}):"
+                " jerky driving or stop-and-go"
             )
     loads = np.array(m.axle_loads_kg)
     if loads.size and np.all(np.isfinite(loads)):

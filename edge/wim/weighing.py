@@ -131,7 +131,7 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
         mids,
         zero_variance,
     )
-    reasons += stability_problems(measurement, config.rules)
+    reasons += stability_problems(measurement, config.rules, config.scale.tyre_footprint_m / 2)
     ratios = None
     if config.scale.cells_per_platform == 4:
         window = crossing.window
