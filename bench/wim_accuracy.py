@@ -68,7 +68,8 @@ POPULATIONS: dict[str, dict[str, Any]] = {
     "stop-and-go": {"stop_fraction": 1.0},
     "jump": {"jump_fraction": 1.0},
     # Issue 16's "throttle blips": normal drivers who press the accelerator for 0.3-1.0 s on the scale
-    # (0.3-1.0 m/s², the speed rising by at most 10 %), at a random moment between the axles' weighings.
+    # (0.3-1.0 m/s² drawn, capped by the engine's power for the loaded truck; the speed rising by at most
+    # 10 %), at a random moment between the axles' weighings.
     "throttle-blip": {"blip_mps2": (0.3, 1.0)},
 }
 

@@ -305,14 +305,14 @@ def _blipping(truck: Truck, rng: np.random.Generator, accel: tuple[float, float]
     drawn = _uniform(rng, accel)
     duration = float(rng.uniform(*_BLIP_S))
     at_m = round(float(rng.uniform(0.0, over_m + sum(truck.axle_spacings_m))), 3)
-    power_limited = _BLIP_POWER_W[truck.body] / (truck.gross_kg * truck.speed_kmh / 3.6)
-    a = round(min(drawn, power_limited), 3)
+    v = truck.speed_kmh / 3.6
+    a = round(min(drawn, _BLIP_POWER_W[truck.body] / (truck.gross_kg * v)), 3)
     if a <= 0.0:
         return truck
-    duration = math.floor(min(duration, _BLIP_MAX_CHANGE * truck.speed_kmh / 3.6 / a) * 1000.0) / 1000.0
+    duration = math.floor(min(duration, _BLIP_MAX_CHANGE * v / a) * 1000.0) / 1000.0
     if duration <= 0.0:
         return truck
-    rise = a * duration / (truck.speed_kmh / 3.6)
+    rise = a * duration / v
     return truck.model_copy(
         update={
             "blip_mps2": a,
