@@ -7,7 +7,9 @@ events' span (largest error of the crossing, mm; median and p95 over the crossin
 
 * ``constant_accel_entry_exit``: the estimator's profile (edge.wim.motion) on the entry and exit strips only;
 * ``constant_accel_all``: the same profile on every strip, intermediate ones included;
-* ``linear_accel_all``: acceleration changing linearly in time (a cubic path, one more unknown), every strip.
+* ``linear_accel_all``: acceleration changing linearly in time (a cubic path, one more unknown), every strip;
+* ``ramp_entry_exit``: the estimator's default profile (``wim.speed_profile = "ramp"``: the constant
+  acceleration, or two cruises joined by a ramp where the events show a step) on the entry and exit strips.
 
     python bench/speed_profiles.py --crossings 150 --seed 11
 """
@@ -64,13 +66,15 @@ def _errors(motion: TruckMotion, geometry: LaneGeometry, rng: np.random.Generato
     entry, mids, exit_ = times[:, 0], times[:, 1:-1], times[:, -1]
     ends = fit_speed_profile(entry, exit_, strips[0], strips[-1])
     every = fit_speed_profile(entry, exit_, strips[0], strips[-1], mids, geometry.mid_strips_x_m)
-    if ends is None or every is None:
+    ramp = fit_speed_profile(entry, exit_, strips[0], strips[-1], ramp_timing_sd_s=JITTER_S / math.sqrt(3))
+    if ends is None or every is None or ramp is None:
         return None
     cubic = _polynomial_path(times.ravel(), np.tile(strips, n), np.repeat(np.arange(n), strips.size), n, 3)
     return {
         "constant_accel_entry_exit": float(np.max(np.abs(ends.front_x(t) - truth))),
         "constant_accel_all": float(np.max(np.abs(every.front_x(t) - truth))),
         "linear_accel_all": float(np.max(np.abs(cubic(t) - truth))),
+        "ramp_entry_exit": float(np.max(np.abs(ramp.front_x(t) - truth))),
     }
 
 
@@ -84,7 +88,7 @@ def main() -> None:
     rows = []
     for name, lengths in SCALES.items():
         geometry = LaneGeometry(platform_lengths_m=lengths, mid_strips_x_m=tuple(np.cumsum(lengths)[:-1]))
-        for population in ("steady", "speed-change-10pct", "braking", "jump"):
+        for population in ("steady", "speed-change-10pct", "throttle-blip", "braking", "jump"):
             scenario = random_scenario(
                 args.seed,
                 args.crossings,

@@ -196,6 +196,7 @@ def profile_errors(motion: TruckMotion, crossing: Crossing, config: Config) -> t
         scale.exit_x_m,
         crossing.mid_t_s,
         scale.mid_strips_x_m,
+        ramp_timing_sd_s=scale.strip_timing_sd_s if config.wim.speed_profile == "ramp" else None,
     )
     if profile is None:
         return None

@@ -466,7 +466,16 @@ class Work:
         for v in self.s.vehicles:
             p = fit_speed_profile(v.entry_t_s, v.exit_t_s, sc.entry_strip_x_m, sc.exit_x_m)
             if p is not None and p.monotone:
-                args = (p.t_c_s, p.x0_m, p.v0_mps, p.accel_mps2, p.t_start_s, p.t_end_s, p.offsets_m)
+                args = (
+                    p.t_c_s,
+                    p.x0_m,
+                    p.v0_mps,
+                    p.accel_mps2,
+                    p.t_start_s,
+                    p.t_end_s,
+                    *p.ramp_s,
+                    p.offsets_m,
+                )
                 out.append(impl.warped_times(v.window.times_s, *args, sc.entry_strip_x_m, sc.exit_x_m))
         return out
 

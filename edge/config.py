@@ -148,7 +148,7 @@ class ScaleConfig(_Strict):
         description="Standard uncertainty of the axle strips' time stamps (s): 0.0023 is +/-4 ms, uniform (an"
         " axle sensor whose events reach the host over a serial link); a sensor that time-stamps its events"
         " itself is far better. It says how well the strip times show that a hard acceleration was steady"
-        " (rules.max_accel_mps2).",
+        " (rules.max_accel_mps2), and whether they show a step of speed (wim.speed_profile = ramp).",
     )
 
     @property
@@ -437,16 +437,18 @@ class RulesConfig(_Strict):
         0.13,
         gt=0,
         le=5,
-        description="Re-weigh when axle speeds differ from their median by more than this fraction (speed changed"
-        " on the scale: braking, stop-and-go).  Normal driving changes speed by up to about 10 % over a scale"
-        " (fitted: at most 11 % on the bench); jumps at 30-40 km/h that a long scale would otherwise pass"
-        " show 14-15 %.",
+        description="Re-weigh when axle speeds differ from their median by more than this fraction, or when the"
+        " speed profile changes by more (speed changed on the scale: braking, stop-and-go), between its first"
+        " and last strip time; with wim.speed_profile = ramp and 2-3 axles (no intermediate strips), whose"
+        " strip times cannot tell a steady change from a step, between their mean entry and exit time.  Normal"
+        " driving changes speed by up to about 10 % over a scale (fitted: at most 11 % on the bench); jumps at"
+        " 30-40 km/h that a long scale would otherwise pass show 14-15 %.",
     )
     max_profile_misfit_s: float = Field(
         0.012,
         gt=0,
         le=1,
-        description="Re-weigh when the axles' strip times misfit the fitted constant-acceleration speed profile"
+        description="Re-weigh when the axles' strip times misfit the fitted speed profile (wim.speed_profile)"
         " by more than this, RMS, in seconds of travel at the mean speed (jerky driving, stop-and-go; the"
         " strips' own timing jitter is a few ms), and by more than half a tyre footprint"
         " (scale.tyre_footprint_m / 2) in metres: a slow truck's small change of speed misfits by many ms but"
@@ -586,11 +588,14 @@ class WimConfig(_Strict):
         " fit's residual as left by the body-dynamics fit (the estimator before max_accel_mps2 caught"
         " jumps; it sends many normal crossings near the allowance to re-weigh).",
     )
-    speed_profile: Literal["constant_acceleration", "per_axle_constant"] = Field(
-        "constant_acceleration",
-        description="Axle motion of the axle-load fit: one constant-acceleration profile fitted to every"
-        " axle's entry and exit strip times (speed may change on the scale), or each axle at its own"
-        " constant speed between the strips (the estimator before profiles).",
+    speed_profile: Literal["ramp", "constant_acceleration", "per_axle_constant"] = Field(
+        "ramp",
+        description="Axle motion of the axle-load fit. ramp: one speed profile fitted to every axle's strip"
+        " times, a constant acceleration, or two cruises joined by a ramp where the strip times show a step"
+        " of speed (a throttle blip, a brief brake: 4 or more axles, or intermediate strips), each axle's"
+        " pitch load transfer taken at the acceleration of its own time on the scale. constant_acceleration:"
+        " the constant acceleration alone (the estimator before ramps). per_axle_constant: each axle at its"
+        " own constant speed between the strips (the estimator before profiles).",
     )
 
     @model_validator(mode="after")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -280,15 +282,18 @@ def _profile_args(rng: np.random.Generator, n_axles: int, span_s: float) -> tupl
     """A speed profile as fit_speed_profile gives it: events over ``span_s`` s, a gentle acceleration."""
     t_start = float(rng.uniform(0.0, 5.0))
     t_end = t_start + span_s
-    t_c = 0.5 * (t_start + t_end)
     offsets = np.concatenate(([0.0], np.cumsum(rng.uniform(1.2, 7.0, n_axles - 1))))
+    # Every other profile is a ramp between two cruises, somewhere within the events' span.
+    ramp = np.sort(rng.uniform(t_start, t_end, 2)) if rng.random() < 0.5 else np.array([t_start, t_end])
     return (
-        t_c,
+        float(ramp.mean()),
         float(rng.uniform(-2.0, 8.0)),
         float(rng.uniform(1.0, 11.0)),
         float(rng.uniform(-0.5, 0.5)),
-        (t_start),
+        t_start,
         t_end,
+        float(ramp[0]),
+        float(ramp[1]),
         offsets,
     )
 
@@ -298,17 +303,30 @@ def test_warped_times_match_reference(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n_axles = 1 if seed % 5 == 0 else int(rng.integers(2, 7))
     span_s = 0.0 if seed % 7 == 3 else float(rng.uniform(0.5, 6.0))  # one event time: no span
-    t_c, x0, v0, accel, t_start, t_end, offsets = _profile_args(rng, n_axles, span_s)
+    t_c, x0, v0, accel, t_start, t_end, ramp_start, ramp_end, offsets = _profile_args(rng, n_axles, span_s)
     # Samples before, within and after the events' span; unsorted samples too.
     times = np.sort(rng.uniform(t_start - 2.0, t_end + 2.0, int(rng.integers(0, 3000))))
     if seed % 3 == 0:
         rng.shuffle(times)
-    args = (times, t_c, x0, v0, accel, t_start, t_end, offsets, -0.5, 18.0)
+    args = (times, t_c, x0, v0, accel, t_start, t_end, ramp_start, ramp_end, offsets, -0.5, 18.0)
     got = kernels.warped_times(*args)
     want = reference.warped_times_ref(*args)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
     assert got[0].shape == times.shape and got[1].shape == got[2].shape == offsets.shape
+
+
+def _clock_args(profile: Any) -> tuple[float, ...]:
+    """The warped clock's profile arguments, as estimate_crossing passes them."""
+    return (
+        profile.t_c_s,
+        profile.x0_m,
+        profile.v0_mps,
+        profile.accel_mps2,
+        profile.t_start_s,
+        profile.t_end_s,
+        *profile.ramp_s,
+    )
 
 
 def test_warped_clock_puts_every_axle_at_the_strips_at_its_events() -> None:
@@ -326,14 +344,7 @@ def test_warped_clock_puts_every_axle_at_the_strips_at_its_events() -> None:
     exit_t = np.array([time_at(exit_x + 10.0 + d) for d in offsets])
     profile = fit_speed_profile(entry_t, exit_t, entry_x, exit_x)
     assert profile is not None
-    args = (
-        profile.t_c_s,
-        profile.x0_m,
-        profile.v0_mps,
-        profile.accel_mps2,
-        profile.t_start_s,
-        profile.t_end_s,
-    )
+    args = _clock_args(profile)
     for fn in (kernels.warped_times, reference.warped_times_ref):
         warped_entry, entry, exit_, speed = fn(entry_t, *args, profile.offsets_m, entry_x, exit_x)
         warped_exit = fn(exit_t, *args, profile.offsets_m, entry_x, exit_x)[0]
@@ -420,3 +431,42 @@ def test_axle_residuals_by_segments_match_reference_on_edge_cases(case: str) -> 
     np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-9, atol=1e-6)
     if case != "no_samples":
         assert np.isnan(got).any() and (~np.isnan(got)).any()  # both kinds of row were there to compare
+
+
+def test_warped_clock_of_a_ramp_profile_puts_every_axle_at_the_strips_at_its_events() -> None:
+    """Events from a path that cruises, steps its speed up 8 % over 0.6 s, and cruises on: the profile
+    fitted is a ramp, and on its warped clock each axle reaches the strips at its events (within the
+    grid's placement of the knots), and the clock runs on at the ramp's end speeds outside the events."""
+    from edge.wim.motion import fit_speed_profile
+
+    v, rise, t_a, width, entry_x, exit_x = 3.0, 0.08, 6.0, 0.6, -0.5, 18.0
+    offsets = np.array([0.0, 3.6, 4.95, 12.0, 13.31])
+    accel = v * rise / width
+
+    def front(t: np.ndarray) -> np.ndarray:
+        ramp = np.clip(t - t_a, 0.0, width)
+        return v * t + 0.5 * accel * ramp * ramp + accel * width * np.clip(t - t_a - width, 0.0, None)
+
+    fine = np.linspace(0.0, 40.0, 400_001)
+    positions = front(fine)
+    entry_t = np.interp(entry_x + 10.0 + offsets, positions, fine)
+    exit_t = np.interp(exit_x + 10.0 + offsets, positions, fine)
+    profile = fit_speed_profile(entry_t, exit_t, entry_x, exit_x, ramp_timing_sd_s=0.0023)
+    assert profile is not None and not np.isnan(profile.ramp_start_s)
+    assert profile.end_speed_mps / profile.start_speed_mps == pytest.approx(1 + rise, abs=0.005)
+    args = _clock_args(profile)
+    for fn in (kernels.warped_times, reference.warped_times_ref):
+        warped_entry, entry, exit_, speed = fn(entry_t, *args, profile.offsets_m, entry_x, exit_x)
+        warped_exit = fn(exit_t, *args, profile.offsets_m, entry_x, exit_x)[0]
+        # Within 5 mm of travel: the knots are placed on a grid, and of the pairs that fit as well within
+        # the strips' noise (7 mm here) the one with the least change of speed is taken.
+        np.testing.assert_allclose(warped_entry * speed, entry * speed, atol=0.005)
+        np.testing.assert_allclose(warped_exit * speed, exit_ * speed, atol=0.005)
+        before = fn(
+            np.array([entry_t[0] - 2.0, entry_t[0] - 1.0]), *args, profile.offsets_m, entry_x, exit_x
+        )[0]
+        after = fn(np.array([exit_t[-1] + 1.0, exit_t[-1] + 2.0]), *args, profile.offsets_m, entry_x, exit_x)[
+            0
+        ]
+        assert before[1] - before[0] == pytest.approx(profile.start_speed_mps / speed, rel=1e-9)
+        assert after[1] - after[0] == pytest.approx(profile.end_speed_mps / speed, rel=1e-9)

@@ -179,10 +179,11 @@ class CaptureWim(_Strict):
         WimConfig.model_fields["uncertainty_misfit_floor"].default,
         description="Floor the body fit's residual share at (misfit / allowance)² (the earlier estimator).",
     )
-    speed_profile: Literal["constant_acceleration", "per_axle_constant"] = Field(
+    speed_profile: Literal["ramp", "constant_acceleration", "per_axle_constant"] = Field(
         WimConfig.model_fields["speed_profile"].default,
-        description="Axle motion of the axle-load fit (edge.wim.motion): one constant-acceleration profile"
-        " or each axle at its own constant speed.",
+        description="Axle motion of the axle-load fit (edge.wim.motion): one profile, a constant acceleration"
+        " or two cruises joined by a ramp (ramp), the constant acceleration alone, or each axle at its own"
+        " constant speed.",
     )
 
     @model_validator(mode="after")

@@ -1,7 +1,9 @@
 """Axle loads, spacings, speed and gross weight of one crossing of a multi-platform scale.
 
-Model: the axles follow one smooth speed profile (constant acceleration, fitted to every axle's entry and
-exit strip times, and intermediate strips' where the scale has them: :mod:`edge.wim.motion`), so each axle's position at any sample time is known.  With
+Model: the axles follow one smooth speed profile (constant acceleration, or two cruises joined by a ramp
+where the events show a step of speed; fitted to every axle's entry and exit strip times, and
+intermediate strips' where the scale has them: :mod:`edge.wim.motion`), so each axle's position at any
+sample time is known.  With
 ``wim.speed_profile = "per_axle_constant"`` (the estimator before profiles), or when the profile is not
 plausible (a standstill or a reversal), every axle instead moves at its own constant speed between the
 strips.  Each platform then weighs the sum of the loads of the axles standing on it,
@@ -266,9 +268,15 @@ def estimate_crossing(
     )
     speeds_mps = axle_speeds_mps
     profile: SpeedProfile | None = None
-    if wim.speed_profile == "constant_acceleration":
+    if wim.speed_profile != "per_axle_constant":
         profile = fit_speed_profile(
-            entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m, mid_t_s, scale.mid_strips_x_m
+            entry_t_s,
+            exit_t_s,
+            scale.entry_strip_x_m,
+            scale.exit_x_m,
+            mid_t_s,
+            scale.mid_strips_x_m,
+            ramp_timing_sd_s=scale.strip_timing_sd_s if wim.speed_profile == "ramp" else None,
         )
     if profile is not None and not profile.monotone:
         problems.append(
@@ -286,6 +294,7 @@ def estimate_crossing(
             profile.accel_mps2,
             profile.t_start_s,
             profile.t_end_s,
+            *profile.ramp_s,
             profile.offsets_m,
             scale.entry_strip_x_m,
             scale.exit_x_m,
@@ -387,15 +396,26 @@ def estimate_crossing(
         if profile is not None and np.all(steady_loads > 0) and profile.accel_mps2 != 0.0:
             # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
             # the static loads are those less the transfer of a typical centre of gravity, uncertain by
-            # the transfer of the spread of heights.
-            axle_loads = axle_loads - pitch_transfer_kg(
-                axle_loads, spacings, profile.accel_mps2, CG_HEIGHT_TYPICAL_M
-            )
+            # the transfer of the spread of heights.  Each axle is weighed under the mean acceleration
+            # of its own time on the scale (all the same under a constant acceleration; a ramp's differ).
+            accels = profile.mean_accel_mps2(strip_t_s[0], strip_t_s[1])
+            loads_now = axle_loads
+            moved = _pitch_transfer_per_axle(loads_now, spacings, accels, CG_HEIGHT_TYPICAL_M)
+            axle_loads = loads_now - moved
             # One uncertain height moves load between all the axles at once: a fully correlated (rank-1)
-            # term, which cancels in the gross (the transfer sums to zero) but not in a group's sum.
-            spread = pitch_transfer_kg(axle_loads, spacings, profile.accel_mps2, CG_HEIGHT_SPREAD_M)
+            # term, which cancels in the gross under a constant acceleration (the transfer sums to zero)
+            # but not in a group's sum.
+            spread = _pitch_transfer_per_axle(axle_loads, spacings, accels, CG_HEIGHT_SPREAD_M)
             axle_cov = axle_cov + np.outer(spread, spread)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * spread) ** 2)
+            # Under a ramp the axles were weighed at different accelerations and the transfer no longer
+            # cancels in the gross.  The body follows a step of acceleration with its own pitch swing, not
+            # at once, so the correction's share of the gross is as uncertain as it is large: all of it is
+            # taken as expanded uncertainty, with the height's share (zero under a constant acceleration).
+            shift = float(np.sum(moved))
+            gross_u = math.sqrt(
+                gross_u**2 + shift**2 + (UNCERTAINTY_COVERAGE_FACTOR * float(np.sum(spread))) ** 2
+            )
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
     transfer_change = (
         _transfer_change(strip_t_s, mid_t_s, scale, axle_loads, spacings) if profile is not None else math.nan
@@ -570,6 +590,19 @@ def pitch_transfer_kg(
 
 
 GRAVITY_MPS2 = 9.81
+
+
+def _pitch_transfer_per_axle(
+    loads_kg: npt.NDArray[np.float64],
+    spacings_m: npt.NDArray[np.float64],
+    accels_mps2: npt.NDArray[np.float64],
+    cg_height_m: float,
+) -> npt.NDArray[np.float64]:
+    """Load moved onto each axle (kg) by the pitch under the acceleration it was weighed at: axle ``i``
+    takes its share of :func:`pitch_transfer_kg` at ``accels_mps2[i]`` (the transfer is linear in it)."""
+    per_mps2 = pitch_transfer_kg(loads_kg, spacings_m, 1.0, cg_height_m)
+    moved: npt.NDArray[np.float64] = per_mps2 * accels_mps2
+    return moved
 
 
 def _groups(spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float) -> list[list[int]]:

@@ -686,33 +686,35 @@ def warped_times(
     accel_mps2: float,
     t_start_s: float,
     t_end_s: float,
+    ramp_start_s: float,
+    ramp_end_s: float,
     offsets_m: F64,
     entry_x_m: float,
     exit_x_m: float,
 ) -> tuple[F64, F64, F64, float]:
     """(sample times, entry times, exit times, speed) on a speed profile's warped clock (see
     edge.wim.reference.warped_times_ref and edge.wim.motion).  One pass over the samples."""
-    tau_start = min(max(t_start_s, t_start_s), t_end_s) - t_c_s
-    tau_end = min(max(t_end_s, t_start_s), t_end_s) - t_c_s
-    start_speed = v0_mps + accel_mps2 * tau_start
-    end_speed = v0_mps + accel_mps2 * tau_end
+    start_speed = v0_mps + accel_mps2 * (ramp_start_s - t_c_s)
+    end_speed = v0_mps + accel_mps2 * (ramp_end_s - t_c_s)
     span = t_end_s - t_start_s
     if span <= 0:
         speed = v0_mps
     else:
         # The front's travel between the first and the last event, as front_x gives it.
-        x_start = x0_m + tau_start * (v0_mps + 0.5 * accel_mps2 * tau_start)
-        x_end = x0_m + tau_end * (v0_mps + 0.5 * accel_mps2 * tau_end)
+        x_start = _front_x(
+            t_start_s, t_c_s, x0_m, v0_mps, accel_mps2, ramp_start_s, ramp_end_s, start_speed, end_speed
+        )
+        x_end = _front_x(
+            t_end_s, t_c_s, x0_m, v0_mps, accel_mps2, ramp_start_s, ramp_end_s, start_speed, end_speed
+        )
         speed = (x_end - x_start) / span
     n_samples = times_s.shape[0]
     warped = np.empty(n_samples)
     for s in range(n_samples):
-        t = times_s[s]
-        clipped = min(max(t, t_start_s), t_end_s) - t_c_s
-        inside = x0_m + clipped * (v0_mps + 0.5 * accel_mps2 * clipped)
-        before = min(t - t_start_s, 0.0) * start_speed
-        after = max(t - t_end_s, 0.0) * end_speed
-        warped[s] = (inside + before + after) / speed
+        x = _front_x(
+            times_s[s], t_c_s, x0_m, v0_mps, accel_mps2, ramp_start_s, ramp_end_s, start_speed, end_speed
+        )
+        warped[s] = x / speed
     n_axles = offsets_m.shape[0]
     entry = np.empty(n_axles)
     exit_ = np.empty(n_axles)
@@ -720,6 +722,26 @@ def warped_times(
         entry[i] = (entry_x_m + offsets_m[i]) / speed
         exit_[i] = entry[i] + (exit_x_m - entry_x_m) / speed
     return warped, entry, exit_, speed
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _front_x(
+    t: float,
+    t_c_s: float,
+    x0_m: float,
+    v0_mps: float,
+    accel_mps2: float,
+    ramp_start_s: float,
+    ramp_end_s: float,
+    start_speed: float,
+    end_speed: float,
+) -> float:
+    """The front axle's position at ``t``: the quadratic within the ramp, its tangent lines outside."""
+    clipped = min(max(t, ramp_start_s), ramp_end_s) - t_c_s
+    inside = x0_m + clipped * (v0_mps + 0.5 * accel_mps2 * clipped)
+    before = min(t - ramp_start_s, 0.0) * start_speed
+    after = max(t - ramp_end_s, 0.0) * end_speed
+    return inside + before + after
 
 
 @numba.njit(cache=True, nogil=True)
@@ -797,5 +819,5 @@ def warm_up() -> None:
     )
     body_knot_covariance(0.05, 3, 1.5, 4.0, 0.15)
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)
-    warped_times(times, 0.5, 1.0, 2.0, 0.1, 0.0, 1.0, np.array([0.0, 3.0]), -0.5, 6.0)
+    warped_times(times, 0.5, 1.0, 2.0, 0.1, 0.0, 1.0, 0.0, 1.0, np.array([0.0, 3.0]), -0.5, 6.0)
     residual_batch_means(np.zeros((4, 2)), 2)

@@ -17,6 +17,13 @@ without intermediate strips exactly; more axles or more strips with a misfit tha
 is from constant acceleration).  A single axle gives a constant speed, or with an intermediate strip a
 constant acceleration too.
 
+Where the events show a step of speed that a constant acceleration cannot follow (a throttle blip, a
+brief brake: 4 or more axles, or intermediate strips), the profile is instead two cruises joined by a
+ramp, with as many linear unknowns and its two knots searched (:func:`_fit_ramp`); the constant
+acceleration is the ramp that spans all the events.  With fewer events the two cannot be told apart,
+and the change of speed is measured where the strips see the speed, between the axles' mean entry and
+exit times (:attr:`SpeedProfile.speed_change_fraction`).
+
 Outside the events' time span the profile goes on at the speed it has at its ends (the truck is still
 approaching, or already off the scale, and nothing measured says more), so the position is monotone
 whenever the speed is positive at both ends.
@@ -29,7 +36,7 @@ a time in which every axle moves at the constant speed ``V``, so the constant-sp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -54,10 +61,36 @@ class SpeedProfile:
     t_start_s: float  # first event
     t_end_s: float  # last event
     misfit_rms_m: float  # RMS of the events' distance residuals (0 when exactly determined)
+    # Where the acceleration acts (a ramp profile: two cruises joined by a ramp); NaN: the events' span.
+    ramp_start_s: float = math.nan
+    ramp_end_s: float = math.nan
+    # The mean time of the axles' entry events and of their exit events: the speed change is measured
+    # between them, over one scale length of travel (NaN: between the first and the last event).
+    entry_mean_s: float = math.nan
+    exit_mean_s: float = math.nan
+
+    @property
+    def ramp_s(self) -> tuple[float, float]:
+        """The interval over which the profile accelerates at ``accel_mps2``: the events' span for a
+        constant acceleration, the ramp between two cruises for a ramp profile."""
+        if math.isnan(self.ramp_start_s):
+            return self.t_start_s, self.t_end_s
+        return self.ramp_start_s, self.ramp_end_s
 
     def speed_at(self, t: float) -> float:
-        tau = min(max(t, self.t_start_s), self.t_end_s) - self.t_c_s
+        start, end = self.ramp_s
+        tau = min(max(t, start), end) - self.t_c_s
         return self.v0_mps + self.accel_mps2 * tau
+
+    def mean_accel_mps2(self, t0_s: F64, t1_s: F64) -> F64:
+        """The mean acceleration over each interval ``[t0, t1]`` (an axle's time on the scale): the change
+        of speed over it divided by its length (the acceleration itself where the interval is empty)."""
+        start, end = self.ramp_s
+        v0 = self.v0_mps + self.accel_mps2 * (np.clip(t0_s, start, end) - self.t_c_s)
+        v1 = self.v0_mps + self.accel_mps2 * (np.clip(t1_s, start, end) - self.t_c_s)
+        width = t1_s - t0_s
+        mean: F64 = np.where(width > 0, (v1 - v0) / np.where(width > 0, width, 1.0), self.accel_mps2)
+        return mean
 
     @property
     def start_speed_mps(self) -> float:
@@ -77,9 +110,18 @@ class SpeedProfile:
 
     @property
     def speed_change_fraction(self) -> float:
-        """(end speed - start speed) / mean speed over the events' span: signed, negative when slowing."""
+        """The change of speed on the scale / the mean speed: signed, negative when slowing.  Between the
+        first and the last event; or, where ``entry_mean_s`` is set (a ramp profile's constant acceleration
+        on a truck whose events cannot tell a steady change from a step), between the axles' mean entry
+        time and their mean exit time, where the strips see the speed (extrapolated to the first and the
+        last event, a 2-axle truck's 10 % step halfway along an 18 m scale reads 11.6 %, here 9.5 %, its
+        size over the mean speed; where an axle's events straddle the step, less)."""
         mean = self.mean_speed_mps
-        return (self.end_speed_mps - self.start_speed_mps) / mean if mean > 0 else math.inf
+        if not mean > 0:
+            return math.inf
+        if math.isnan(self.entry_mean_s):
+            return (self.end_speed_mps - self.start_speed_mps) / mean
+        return (self.speed_at(self.exit_mean_s) - self.speed_at(self.entry_mean_s)) / mean
 
     @property
     def monotone(self) -> bool:
@@ -87,12 +129,13 @@ class SpeedProfile:
         return self.start_speed_mps > 0 and self.end_speed_mps > 0
 
     def front_x(self, t: F64) -> F64:
-        """The front axle's position at times ``t``: the quadratic within the events' span, its tangent
-        lines outside it."""
-        clipped = np.clip(t, self.t_start_s, self.t_end_s) - self.t_c_s
+        """The front axle's position at times ``t``: the quadratic within the ramp (the events' span for a
+        constant acceleration), its tangent lines outside it."""
+        start, end = self.ramp_s
+        clipped = np.clip(t, start, end) - self.t_c_s
         inside = self.x0_m + clipped * (self.v0_mps + 0.5 * self.accel_mps2 * clipped)
-        before = np.minimum(t - self.t_start_s, 0.0) * self.start_speed_mps
-        after = np.maximum(t - self.t_end_s, 0.0) * self.end_speed_mps
+        before = np.minimum(t - start, 0.0) * self.speed_at(start)
+        after = np.maximum(t - end, 0.0) * self.speed_at(end)
         result: F64 = inside + before + after
         return result
 
@@ -100,6 +143,7 @@ class SpeedProfile:
         """(sample times, entry times, exit times, speed) on the warped clock, on which axle ``i`` is at
         ``entry_x_m + speed * (t - entry[i])`` exactly where the profile puts it (one pass over the
         samples: :func:`edge.wim.kernels.warped_times`)."""
+        start, end = self.ramp_s
         return warped_times(
             times_s,
             self.t_c_s,
@@ -108,6 +152,8 @@ class SpeedProfile:
             self.accel_mps2,
             self.t_start_s,
             self.t_end_s,
+            start,
+            end,
             self.offsets_m,
             entry_x_m,
             exit_x_m,
@@ -121,10 +167,14 @@ def fit_speed_profile(
     exit_x_m: float,
     mid_t_s: F64 | None = None,
     mid_x_m: tuple[float, ...] | F64 = (),
+    ramp_timing_sd_s: float | None = None,
 ) -> SpeedProfile | None:
     """The constant-acceleration profile of a complete crossing (every exit time finite); None without
     axles or when the events cannot determine it.  ``mid_t_s`` (axles x intermediate strips, NaN where a
-    strip missed an axle) and ``mid_x_m`` (the strips' positions) add the intermediate strips' events."""
+    strip missed an axle) and ``mid_x_m`` (the strips' positions) add the intermediate strips' events.
+
+    With ``ramp_timing_sd_s`` (the strips' standard timing uncertainty, s), a ramp profile replaces it
+    where the events show one: see :func:`_fit_ramp`."""
     n = entry_t_s.shape[0]
     if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
         return None
@@ -154,7 +204,7 @@ def fit_speed_profile(
     dof = n_events - n_cols
     misfit = float(np.sqrt(np.sum(residual * residual) / max(dof, 1))) if dof > 0 else 0.0
     offsets = np.concatenate(([0.0], coef[first_offset:]))
-    return SpeedProfile(
+    constant = SpeedProfile(
         t_c_s=t_c,
         x0_m=float(coef[0]),
         v0_mps=float(coef[1]),
@@ -164,6 +214,196 @@ def fit_speed_profile(
         t_end_s=float(times.max()),
         misfit_rms_m=misfit,
     )
+    if ramp_timing_sd_s is None:
+        return constant
+    if dof < RAMP_MIN_DOF:
+        # Too few events to tell a steady change of speed from a step: the change is measured where the
+        # strips see the speed, between the axles' entry and their exit, not extrapolated.
+        return replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
+    mean_speed = constant.mean_speed_mps
+    noise_m = ramp_timing_sd_s * mean_speed
+    sse = float(residual @ residual)
+    if not (mean_speed > 0 and sse > dof * (RAMP_NOISE_FACTOR * noise_m) ** 2):
+        return constant
+    ramp = _fit_ramp(axle, times, targets, n, sse, noise_m)
+    return ramp if ramp is not None else constant
+
+
+RAMP_MIN_DOF = 2
+"""A ramp profile is looked for only where the constant acceleration leaves this many degrees of freedom
+(2 n - (n + 2) = n - 2 without intermediate strips: 4 or more axles): its two knots take two."""
+
+RAMP_NOISE_FACTOR = 2.5
+"""...and only where the constant acceleration misfits the events by more than this many times the
+strips' timing noise (RMS; at 2.5 a steady truck's events pass it with about 0.2 % chance at 2 degrees
+of freedom, less at more)."""
+
+RAMP_GAIN = 4.0
+"""A ramp replaces the constant acceleration when it cuts the events' sum of squared misfits this many
+times or more."""
+
+RAMP_GRID = 13
+"""Knot positions tried across the events' span in the first pass."""
+
+RAMP_REFINE = 9
+"""Then twice around the best pair, each knot at this many positions within one step of the last grid
+(each pass 4 x finer)."""
+
+
+def _fit_ramp(
+    axle: npt.NDArray[np.intp], times: F64, targets: F64, n: int, constant_sse: float, noise_m: float
+) -> SpeedProfile | None:
+    """Two cruises joined by a ramp: the front at ``x_a + v_1 g_1(t) + v_2 g_2(t)``, where the speed is
+    ``v_1`` before the ramp ``[t_a, t_b]``, ``v_2`` after it and changes linearly within it (``g_2`` is
+    the integral from ``t_a`` of the ramp's weight, 0 before it, rising to 1 across it; ``g_1 = t - t_a -
+    g_2``).  For given knots the events' equations are linear in ``(x_a, v_1, v_2, d_1 .. d_n-1)``, as
+    many unknowns as the constant acceleration's, which is the ramp across the whole span; the knots are
+    searched on a grid over the events' span, refined twice around the best pair.  A throttle blip or a
+    brief brake changes the speed in a second or less of a crossing that lasts 5-15 s: a constant
+    acceleration spreads that step over the whole span, overstating the change at its ends and
+    misplacing the axles by centimetres, which the ramp does not.
+
+    Events on either side of a ramp show where its middle is, not how long it lasts: of the knot pairs
+    that fit the events as well as the best one within the strips' noise (``noise_m``, m, standard),
+    those with the least change of speed, and of them the gentlest ramp (least acceleration), is taken.  The ramp is returned when it cuts the sum of
+    squared misfits ``constant_sse`` by ``RAMP_GAIN`` or more, and when the events determine its change of
+    speed within ``RAMP_MAX_CHANGE_SE`` of the mean speed (standard error from the strips' noise), and when
+    it is normal driving (``RAMP_MAX_CHANGE``, ``RAMP_MAX_ACCEL_MPS2``); None otherwise.  Its misfit counts the knots among the unknowns."""
+    t_start, t_end = float(times.min()), float(times.max())
+    span = t_end - t_start
+    if span <= 0 or not noise_m > 0:
+        return None
+    n_events = times.size
+    offsets_design = np.zeros((n_events, max(n - 1, 0)))
+    behind = np.nonzero(axle > 0)[0]
+    offsets_design[behind, axle[behind] - 1] = -1.0
+    step = span / (RAMP_GRID - 1)
+    grid_a = grid_b = np.linspace(t_start, t_end, RAMP_GRID)
+    tried_sse: list[F64] = []
+    tried_a: list[F64] = []
+    tried_b: list[F64] = []
+    tried_coef: list[F64] = []
+    for _ in range(3):
+        ta, tb = np.meshgrid(grid_a, grid_b, indexing="ij")
+        keep = tb > ta + 1e-9 * span
+        sse, coef = _ramp_solutions(times, targets, offsets_design, ta[keep], tb[keep])
+        tried_sse.append(sse)
+        tried_a.append(ta[keep])
+        tried_b.append(tb[keep])
+        tried_coef.append(coef)
+        if not np.any(np.isfinite(sse)):
+            return None
+        k = int(np.nanargmin(sse))
+        # Refine around the best pair: each knot within one step of the last grid, on a grid 4 x finer.
+        fine = np.linspace(-step, step, RAMP_REFINE)
+        grid_a = np.clip(ta[keep][k] + fine, t_start, t_end)
+        grid_b = np.clip(tb[keep][k] + fine, t_start, t_end)
+        step *= 2.0 / (RAMP_REFINE - 1)
+    all_sse = np.concatenate(tried_sse)
+    all_a, all_b = np.concatenate(tried_a), np.concatenate(tried_b)
+    all_coef = np.concatenate(tried_coef)
+    best_sse = float(np.nanmin(all_sse))
+    if not best_sse * RAMP_GAIN <= constant_sse:
+        return None
+    # Of the ramps as good as the best within the noise, those with the least change of speed (a ramp
+    # stretched to the last event must overshoot to carry the same travel), and of those the gentlest.
+    change = np.abs(all_coef[:, 2] - all_coef[:, 1])
+    accel = (all_coef[:, 2] - all_coef[:, 1]) / (all_b - all_a)
+    as_good = np.nonzero(all_sse <= best_sse + noise_m * noise_m)[0]
+    least = float(change[as_good].min())
+    mean_v = float(np.mean(np.abs(all_coef[as_good, 1:3])))
+    least_change = as_good[change[as_good] <= least + RAMP_CHANGE_TIE * mean_v]
+    k = int(least_change[np.argmin(np.abs(accel[least_change]))])
+    t_a, t_b, coef = float(all_a[k]), float(all_b[k]), all_coef[k]
+    x_a, v1, v2 = float(coef[0]), float(coef[1]), float(coef[2])
+    mean_speed = 0.5 * (v1 + v2)
+    if not mean_speed > 0:
+        return None
+    accel_k = float(accel[k])
+    if abs(v2 - v1) > RAMP_MAX_CHANGE * mean_speed or abs(accel_k) > RAMP_MAX_ACCEL_MPS2:
+        return None
+    change_se = _ramp_change_se(times, offsets_design, t_a, t_b) * noise_m
+    if not change_se <= RAMP_MAX_CHANGE_SE * mean_speed:
+        return None
+    t_c = 0.5 * (t_a + t_b)
+    half = 0.5 * (t_b - t_a)
+    dof = n_events - (n + 2) - 2
+    return SpeedProfile(
+        t_c_s=t_c,
+        x0_m=x_a + v1 * half + 0.5 * accel_k * half * half,
+        v0_mps=0.5 * (v1 + v2),
+        accel_mps2=accel_k,
+        offsets_m=np.concatenate(([0.0], coef[3:])),
+        t_start_s=t_start,
+        t_end_s=t_end,
+        misfit_rms_m=math.sqrt(float(all_sse[k]) / dof) if dof > 0 else 0.0,
+        ramp_start_s=t_a,
+        ramp_end_s=t_b,
+    )
+
+
+RAMP_MAX_CHANGE = 0.25
+"""A ramp models normal driving, a throttle blip or a brief brake: one that changes speed by more than this
+fraction of its mean speed..."""
+
+RAMP_MAX_ACCEL_MPS2 = 2.5
+"""...or accelerates harder than this (m/s²) is not taken (a jump's dip, fitted by a steep ramp between the
+last events, reads 56 % and 4.8 m/s²): the constant acceleration stays, with its misfit, and judges the
+crossing as it did before ramps."""
+
+RAMP_CHANGE_TIE = 0.005
+"""Changes of speed within this fraction of the mean speed of the least one count as equally small."""
+
+RAMP_MAX_CHANGE_SE = 0.005
+"""A ramp is taken only where the events determine its change of speed to within this fraction of the
+mean speed (standard error from the strips' timing noise): with few events on one side of it, a ramp
+fits the noise with a change of speed that the events do not show."""
+
+
+def _ramp_change_se(times: F64, offsets_design: F64, t_a: float, t_b: float) -> float:
+    """Standard error of ``v_2 - v_1`` of the ramp ``[t_a, t_b]``'s fit per metre of event noise."""
+    width = t_b - t_a
+    u = times - t_a
+    g2 = np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)
+    design = np.column_stack((np.ones_like(times), u - g2, g2, offsets_design))
+    try:
+        inverse = np.linalg.inv(design.T @ design)
+    except np.linalg.LinAlgError:
+        return math.inf
+    contrast = np.zeros(design.shape[1])
+    contrast[1], contrast[2] = -1.0, 1.0
+    return math.sqrt(max(float(contrast @ inverse @ contrast), 0.0))
+
+
+def _ramp_solutions(times: F64, targets: F64, offsets_design: F64, t_a: F64, t_b: F64) -> tuple[F64, F64]:
+    """For each knot pair ``(t_a[k], t_b[k])``: the sum of squared misfits and the coefficients ``(x_a,
+    v_1, v_2, d_1 ..)`` of the ramp profile's least-squares fit (:func:`_fit_ramp`); NaN where singular."""
+    width = (t_b - t_a)[:, None]
+    u = times[None, :] - t_a[:, None]
+    g2 = np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)
+    g1 = u - g2
+    n_pairs, n_events = g1.shape
+    design = np.empty((n_pairs, n_events, 3 + offsets_design.shape[1]))
+    design[:, :, 0] = 1.0
+    design[:, :, 1] = g1
+    design[:, :, 2] = g2
+    design[:, :, 3:] = offsets_design[None, :, :]
+    norms = np.linalg.norm(design, axis=1)
+    norms[norms == 0] = 1.0
+    scaled = design / norms[:, None, :]
+    # Least squares per pair through a batched QR (the scaled columns keep it well conditioned).
+    q, r = np.linalg.qr(scaled)
+    qty = np.einsum("pec,e->pc", q, targets)
+    diag = np.abs(np.diagonal(r, axis1=1, axis2=2))
+    ok = np.all(diag > 1e-9 * diag.max(axis=1, keepdims=True), axis=1)
+    sse = np.full(n_pairs, np.nan)
+    coef = np.full((n_pairs, design.shape[2]), np.nan)
+    if np.any(ok):
+        solution = np.linalg.solve(r[ok], qty[ok][:, :, None])[:, :, 0]
+        coef[ok] = solution / norms[ok]
+        residual = np.einsum("pec,pc->pe", design[ok], coef[ok]) - targets[None, :]
+        sse[ok] = np.sum(residual * residual, axis=1)
+    return sse, coef
 
 
 def _events(

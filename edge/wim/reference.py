@@ -268,25 +268,28 @@ def warped_times_ref(
     accel_mps2: float,
     t_start_s: float,
     t_end_s: float,
+    ramp_start_s: float,
+    ramp_end_s: float,
     offsets_m: F64,
     entry_x_m: float,
     exit_x_m: float,
 ) -> tuple[F64, F64, F64, float]:
     """(sample times, entry times, exit times, speed) on the warped clock of the speed profile
-    ``X(t) = x0 + v0 tau + a tau^2 / 2`` (``tau = t - t_c``) within the events' span ``[t_start, t_end]``,
-    its tangent lines outside it (see :mod:`edge.wim.motion`).  ``speed`` is the profile's mean speed
-    over the span (``v0`` for an empty span), the warped time of a sample is ``X(t) / speed``, and axle
-    ``i`` (``offsets_m[i]`` behind the front) is at the entry strip at ``(entry_x + d_i) / speed`` and
-    at the exit strip ``(exit_x - entry_x) / speed`` later."""
+    ``X(t) = x0 + v0 tau + a tau^2 / 2`` (``tau = t - t_c``) within the ramp ``[ramp_start, ramp_end]``,
+    its tangent lines outside it (see :mod:`edge.wim.motion`; a constant acceleration's ramp is the
+    events' span).  ``speed`` is the profile's mean speed over the events' span ``[t_start, t_end]``
+    (``v0`` for an empty span), the warped time of a sample is ``X(t) / speed``, and axle ``i``
+    (``offsets_m[i]`` behind the front) is at the entry strip at ``(entry_x + d_i) / speed`` and at the
+    exit strip ``(exit_x - entry_x) / speed`` later."""
 
     def speed_at(t: float) -> float:
-        return v0_mps + accel_mps2 * (min(max(t, t_start_s), t_end_s) - t_c_s)
+        return v0_mps + accel_mps2 * (min(max(t, ramp_start_s), ramp_end_s) - t_c_s)
 
     def front_x(t: F64) -> F64:
-        clipped = np.clip(t, t_start_s, t_end_s) - t_c_s
+        clipped = np.clip(t, ramp_start_s, ramp_end_s) - t_c_s
         inside = x0_m + clipped * (v0_mps + 0.5 * accel_mps2 * clipped)
-        before = np.minimum(t - t_start_s, 0.0) * speed_at(t_start_s)
-        after = np.maximum(t - t_end_s, 0.0) * speed_at(t_end_s)
+        before = np.minimum(t - ramp_start_s, 0.0) * speed_at(ramp_start_s)
+        after = np.maximum(t - ramp_end_s, 0.0) * speed_at(ramp_end_s)
         result: F64 = inside + before + after
         return result
 
