@@ -39,7 +39,7 @@ from edge.judge import judge  # noqa: E402
 from edge.lane.buffer import SampleWindow  # noqa: E402
 from edge.lane.crossing import Crossing  # noqa: E402
 from edge.rules import LimitTable  # noqa: E402
-from edge.wim.motion import fit_speed_profile  # noqa: E402
+from edge.wim.estimate import lane_speed_profile  # noqa: E402
 from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule  # noqa: E402
 from firmware_sim.population import random_scenario  # noqa: E402
 
@@ -188,15 +188,8 @@ def profile_errors(motion: TruckMotion, crossing: Crossing, config: Config) -> t
     """How far the speed profile the estimator fits (edge.wim.motion) is from the truck's true motion, over
     the span of its strip events: (RMS speed error / true mean speed, max front-axle position error in m);
     None when no profile fits (an incomplete crossing)."""
-    scale = config.scale
-    profile = fit_speed_profile(
-        crossing.entry_t_s,
-        crossing.exit_t_s,
-        scale.entry_strip_x_m,
-        scale.exit_x_m,
-        crossing.mid_t_s,
-        scale.mid_strips_x_m,
-        ramp_timing_sd_s=scale.strip_timing_sd_s if config.wim.speed_profile == "ramp" else None,
+    profile = lane_speed_profile(
+        crossing.entry_t_s, crossing.exit_t_s, crossing.mid_t_s, config.scale, config.wim
     )
     if profile is None:
         return None

@@ -464,7 +464,13 @@ class Work:
         sc = self.s.scale
         out = []
         for v in self.s.vehicles:
-            p = fit_speed_profile(v.entry_t_s, v.exit_t_s, sc.entry_strip_x_m, sc.exit_x_m)
+            p = fit_speed_profile(
+                v.entry_t_s,
+                v.exit_t_s,
+                sc.entry_strip_x_m,
+                sc.exit_x_m,
+                ramp_timing_sd_s=sc.strip_timing_sd_s,
+            )
             if p is not None and p.monotone:
                 args = (
                     p.t_c_s,

@@ -464,7 +464,8 @@ class RulesConfig(_Strict):
         " load transfer between axles weighed at different moments, a steady acceleration does not. Shown"
         " steady: 3 or more axles (or intermediate strips), and the gross error the change of acceleration"
         " they leave possible (k = 2, scale.strip_timing_sd_s, a 2.2 m centre of gravity) is within"
-        " max_gross_uncertainty_fraction.",
+        " max_gross_uncertainty_fraction. A ramp (wim.speed_profile) is a change of acceleration, never"
+        " shown steady.",
     )
     max_gross_uncertainty_fraction: float = Field(
         0.02,
@@ -592,7 +593,7 @@ class WimConfig(_Strict):
         "ramp",
         description="Axle motion of the axle-load fit. ramp: one speed profile fitted to every axle's strip"
         " times, a constant acceleration, or two cruises joined by a ramp where the strip times show a step"
-        " of speed (a throttle blip, a brief brake: 4 or more axles, or intermediate strips), each axle's"
+        " of speed (a throttle blip, a brief brake: 5 or more axles, or 4 with intermediate strips), each axle's"
         " pitch load transfer taken at the acceleration of its own time on the scale. constant_acceleration:"
         " the constant acceleration alone (the estimator before ramps). per_axle_constant: each axle at its"
         " own constant speed between the strips (the estimator before profiles).",

@@ -65,6 +65,7 @@ from edge.wim.motion import SpeedProfile, fit_speed_profile, transfer_change_kg
 __all__ = [
     "WimMeasurement",
     "estimate_crossing",
+    "lane_speed_profile",
     "span_per_cell",
     "stability_problems",
     "zero_from_preroll",
@@ -269,15 +270,7 @@ def estimate_crossing(
     speeds_mps = axle_speeds_mps
     profile: SpeedProfile | None = None
     if wim.speed_profile != "per_axle_constant":
-        profile = fit_speed_profile(
-            entry_t_s,
-            exit_t_s,
-            scale.entry_strip_x_m,
-            scale.exit_x_m,
-            mid_t_s,
-            scale.mid_strips_x_m,
-            ramp_timing_sd_s=scale.strip_timing_sd_s if wim.speed_profile == "ramp" else None,
-        )
+        profile = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim)
     if profile is not None and not profile.monotone:
         problems.append(
             f"the axle strip times put a standstill or a reversal on the scale (speed from"
@@ -417,8 +410,12 @@ def estimate_crossing(
                 gross_u**2 + shift**2 + (UNCERTAINTY_COVERAGE_FACTOR * float(np.sum(spread))) ** 2
             )
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
+    # A ramp is by its fit not a steady acceleration: no test of steadiness applies (NaN), and one harder
+    # than rules.max_accel_mps2 is re-weighed.
     transfer_change = (
-        _transfer_change(strip_t_s, mid_t_s, scale, axle_loads, spacings) if profile is not None else math.nan
+        _transfer_change(strip_t_s, mid_t_s, scale, axle_loads, spacings)
+        if profile is not None and math.isnan(profile.ramp_start_s)
+        else math.nan
     )
     return WimMeasurement(
         axle_loads_kg=tuple(float(v) for v in axle_loads),
@@ -441,6 +438,26 @@ def estimate_crossing(
         transfer_change_kg=transfer_change,
         signal_rms_kg=signal_rms,
         axle_signal_rms_kg=axle_signal_rms,
+    )
+
+
+def lane_speed_profile(
+    entry_t_s: npt.NDArray[np.float64],
+    exit_t_s: npt.NDArray[np.float64],
+    mid_t_s: npt.NDArray[np.float64] | None,
+    scale: ScaleConfig,
+    wim: WimConfig,
+) -> SpeedProfile | None:
+    """The speed profile the lane's configuration fits to a crossing's strip times (``wim.speed_profile``:
+    a ramp where the events show one, else the constant acceleration; see :mod:`edge.wim.motion`)."""
+    return fit_speed_profile(
+        entry_t_s,
+        exit_t_s,
+        scale.entry_strip_x_m,
+        scale.exit_x_m,
+        mid_t_s,
+        scale.mid_strips_x_m,
+        ramp_timing_sd_s=scale.strip_timing_sd_s if wim.speed_profile == "ramp" else None,
     )
 
 

@@ -694,7 +694,8 @@ def warped_times(
 ) -> tuple[F64, F64, F64, float]:
     """(sample times, entry times, exit times, speed) on a speed profile's warped clock (see
     edge.wim.reference.warped_times_ref and edge.wim.motion).  One pass over the samples."""
-    start_speed = v0_mps + accel_mps2 * (ramp_start_s - t_c_s)
+    # The speeds at the ramp's ends, as the clipped quadratic gives them (ramp_start_s <= ramp_end_s).
+    start_speed = v0_mps + accel_mps2 * (min(ramp_start_s, ramp_end_s) - t_c_s)
     end_speed = v0_mps + accel_mps2 * (ramp_end_s - t_c_s)
     span = t_end_s - t_start_s
     if span <= 0:

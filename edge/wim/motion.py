@@ -11,17 +11,18 @@ each of them that saw the axle: ``X(mid_t_s[i, k]) - d_i = mid_x_m[k]`` (a strip
 NaN, gives no equation).
 
 The profile is constant acceleration, ``X(t) = x0 + v0 tau + a tau^2 / 2`` with ``tau = t - t_c`` (``t_c``
-the mean event time, for conditioning).  The equations are linear in ``(x0, v0, a, d_1 .. d_n-1)``: one
+the mean event time, for conditioning; a ramp's is its midpoint).  The equations are linear in ``(x0, v0, a, d_1 .. d_n-1)``: one
 per event (2 n without intermediate strips), n + 2 unknowns, solved by least squares (a 2-axle truck
 without intermediate strips exactly; more axles or more strips with a misfit that says how far the motion
 is from constant acceleration).  A single axle gives a constant speed, or with an intermediate strip a
 constant acceleration too.
 
 Where the events show a step of speed that a constant acceleration cannot follow (a throttle blip, a
-brief brake: 4 or more axles, or intermediate strips), the profile is instead two cruises joined by a
+brief brake: 5 or more axles, or 4 with intermediate strips), the profile is instead two cruises joined by a
 ramp, with as many linear unknowns and its two knots searched (:func:`_fit_ramp`); the constant
-acceleration is the ramp that spans all the events.  With fewer events the two cannot be told apart,
-and the change of speed is measured where the strips see the speed, between the axles' mean entry and
+acceleration is the ramp that spans all the events.  With fewer than 4 axles (and no intermediate strips)
+even a step cannot be told from a steady change, and the change of speed is measured where the strips
+see the speed, between the axles' mean entry and
 exit times (:attr:`SpeedProfile.speed_change_fraction`).
 
 Outside the events' time span the profile goes on at the speed it has at its ends (the truck is still
@@ -216,10 +217,12 @@ def fit_speed_profile(
     )
     if ramp_timing_sd_s is None:
         return constant
-    if dof < RAMP_MIN_DOF:
+    if dof < 2:
         # Too few events to tell a steady change of speed from a step: the change is measured where the
         # strips see the speed, between the axles' entry and their exit, not extrapolated.
         return replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
+    if dof < RAMP_MIN_DOF:
+        return constant
     mean_speed = constant.mean_speed_mps
     noise_m = ramp_timing_sd_s * mean_speed
     sse = float(residual @ residual)
@@ -229,9 +232,12 @@ def fit_speed_profile(
     return ramp if ramp is not None else constant
 
 
-RAMP_MIN_DOF = 2
+RAMP_MIN_DOF = 3
 """A ramp profile is looked for only where the constant acceleration leaves this many degrees of freedom
-(2 n - (n + 2) = n - 2 without intermediate strips: 4 or more axles): its two knots take two."""
+(2 n - (n + 2) = n - 2 without intermediate strips: 5 or more axles, or 4 with an intermediate strip
+event): its two knots take two, and one is left to test it.  With one fewer, some ramp fits any four
+axles' events exactly (a 40 % dip and recovery read as a 6.6 % ramp 2-5 s away from it, misfit 0), and
+the misfit rule could no longer see the jerky driving."""
 
 RAMP_NOISE_FACTOR = 2.5
 """...and only where the constant acceleration misfits the events by more than this many times the
@@ -265,10 +271,12 @@ def _fit_ramp(
 
     Events on either side of a ramp show where its middle is, not how long it lasts: of the knot pairs
     that fit the events as well as the best one within the strips' noise (``noise_m``, m, standard),
-    those with the least change of speed, and of them the gentlest ramp (least acceleration), is taken.  The ramp is returned when it cuts the sum of
-    squared misfits ``constant_sse`` by ``RAMP_GAIN`` or more, and when the events determine its change of
-    speed within ``RAMP_MAX_CHANGE_SE`` of the mean speed (standard error from the strips' noise), and when
-    it is normal driving (``RAMP_MAX_CHANGE``, ``RAMP_MAX_ACCEL_MPS2``); None otherwise.  Its misfit counts the knots among the unknowns."""
+    those with the least change of speed, and of them the gentlest ramp (least acceleration), is taken.
+    It is returned when its own sum of squared misfits is at most ``constant_sse / RAMP_GAIN`` and within
+    the noise (at most ``max(k, 1) (RAMP_NOISE_FACTOR noise_m)^2``, ``k`` its degrees of freedom), when the
+    events determine its change of speed within ``RAMP_MAX_CHANGE_SE`` of the mean speed (standard error
+    from the strips' noise), and when it is normal driving (``RAMP_MAX_CHANGE``, ``RAMP_MAX_ACCEL_MPS2``);
+    None otherwise.  Its misfit counts the knots among the unknowns."""
     t_start, t_end = float(times.min()), float(times.max())
     span = t_end - t_start
     if span <= 0 or not noise_m > 0:
@@ -303,8 +311,6 @@ def _fit_ramp(
     all_a, all_b = np.concatenate(tried_a), np.concatenate(tried_b)
     all_coef = np.concatenate(tried_coef)
     best_sse = float(np.nanmin(all_sse))
-    if not best_sse * RAMP_GAIN <= constant_sse:
-        return None
     # Of the ramps as good as the best within the noise, those with the least change of speed (a ramp
     # stretched to the last event must overshoot to carry the same travel), and of those the gentlest.
     change = np.abs(all_coef[:, 2] - all_coef[:, 1])
@@ -315,6 +321,11 @@ def _fit_ramp(
     least_change = as_good[change[as_good] <= least + RAMP_CHANGE_TIE * mean_v]
     k = int(least_change[np.argmin(np.abs(accel[least_change]))])
     t_a, t_b, coef = float(all_a[k]), float(all_b[k]), all_coef[k]
+    dof = n_events - (n + 2) - 2
+    sse_k = float(all_sse[k])
+    # It must explain the events: 4 x better than the constant acceleration, and within the noise.
+    if not (sse_k * RAMP_GAIN <= constant_sse and sse_k <= max(dof, 1) * (RAMP_NOISE_FACTOR * noise_m) ** 2):
+        return None
     x_a, v1, v2 = float(coef[0]), float(coef[1]), float(coef[2])
     mean_speed = 0.5 * (v1 + v2)
     if not mean_speed > 0:
@@ -327,7 +338,6 @@ def _fit_ramp(
         return None
     t_c = 0.5 * (t_a + t_b)
     half = 0.5 * (t_b - t_a)
-    dof = n_events - (n + 2) - 2
     return SpeedProfile(
         t_c_s=t_c,
         x0_m=x_a + v1 * half + 0.5 * accel_k * half * half,
@@ -336,7 +346,7 @@ def _fit_ramp(
         offsets_m=np.concatenate(([0.0], coef[3:])),
         t_start_s=t_start,
         t_end_s=t_end,
-        misfit_rms_m=math.sqrt(float(all_sse[k]) / dof) if dof > 0 else 0.0,
+        misfit_rms_m=math.sqrt(sse_k / dof) if dof > 0 else 0.0,
         ramp_start_s=t_a,
         ramp_end_s=t_b,
     )

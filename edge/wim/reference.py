@@ -277,7 +277,7 @@ def warped_times_ref(
     """(sample times, entry times, exit times, speed) on the warped clock of the speed profile
     ``X(t) = x0 + v0 tau + a tau^2 / 2`` (``tau = t - t_c``) within the ramp ``[ramp_start, ramp_end]``,
     its tangent lines outside it (see :mod:`edge.wim.motion`; a constant acceleration's ramp is the
-    events' span).  ``speed`` is the profile's mean speed over the events' span ``[t_start, t_end]``
+    events' span; ``ramp_start <= ramp_end``).  ``speed`` is the profile's mean speed over the events' span ``[t_start, t_end]``
     (``v0`` for an empty span), the warped time of a sample is ``X(t) / speed``, and axle ``i``
     (``offsets_m[i]`` behind the front) is at the entry strip at ``(entry_x + d_i) / speed`` and at the
     exit strip ``(exit_x - entry_x) / speed`` later."""
