@@ -92,10 +92,10 @@ from edge.wim.estimate import (  # noqa: E402
     WimMeasurement,
     body_term_weights,
     estimate_crossing,
+    lane_speed_profile,
     zero_from_preroll,
     zero_variance_kg2,
 )
-from edge.wim.motion import fit_speed_profile  # noqa: E402
 
 F64 = npt.NDArray[np.float64]
 
@@ -459,18 +459,13 @@ class Work:
         return [impl.residual_batch_means(*args) for args in self.calls.get("residual_batch_means", [])]
 
     def speed_profiles(self, impl: Impl) -> list[tuple[F64, F64, F64, float]]:
-        """The speed profile: ``fit_speed_profile`` (a small least squares and the profile's NumPy glue)
-        and the warped clock of every sample of the window (``impl.warped_times``)."""
+        """The speed profile as the estimator fits it (``lane_speed_profile`` with the default settings: the
+        ramp tried where the events show one; small least squares and the profile's NumPy glue) and the
+        warped clock of every sample of the window (``impl.warped_times``)."""
         sc = self.s.scale
         out = []
         for v in self.s.vehicles:
-            p = fit_speed_profile(
-                v.entry_t_s,
-                v.exit_t_s,
-                sc.entry_strip_x_m,
-                sc.exit_x_m,
-                ramp_timing_sd_s=sc.strip_timing_sd_s,
-            )
+            p = lane_speed_profile(v.entry_t_s, v.exit_t_s, None, sc, WimConfig())
             if p is not None and p.monotone:
                 args = (
                     p.t_c_s,

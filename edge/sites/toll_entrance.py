@@ -50,7 +50,7 @@ from edge.rules.registry import RegisteredVehicle, RegistryFinding, by_plate, ch
 from edge.rules.verdict import apply_outline, board_detail
 from edge.wim.capture import CaptureWriter
 from edge.wim.drift import DriftMonitor
-from edge.wim.estimate import lane_speed_profile
+from edge.wim.motion import fit_speed_profile
 from edge.wim.weighing import Weighing, weigh
 
 if TYPE_CHECKING:
@@ -227,9 +227,11 @@ class TollEntrance:
             )
         outline = None
         if self.outline is not None:
-            # The motion the weighing fitted (wim.speed_profile): a throttle blip's ramp, not its 1.5 x.
-            profile = lane_speed_profile(
-                crossing.entry_t_s, crossing.exit_t_s, crossing.mid_t_s, config.scale, config.wim
+            # The motion the weighing fitted (wim.speed_profile: a throttle blip's ramp, not its 1.5 x); where
+            # it fitted none, the constant acceleration of the entry and exit strips.
+            fitted = weighed.measurement.speed_profile if weighed.measurement is not None else None
+            profile = fitted or fit_speed_profile(
+                crossing.entry_t_s, crossing.exit_t_s, config.scale.entry_strip_x_m, config.scale.exit_x_m
             )
             outline = await self.outline.measure(session, profile)
             judgement = _judged_outline(judgement, outline, config)

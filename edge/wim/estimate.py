@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -97,12 +97,15 @@ class WimMeasurement:
     # platform, and the pitch transfer's rank-1 term (see _uncertainties).
     axle_covariance_kg2: tuple[tuple[float, ...], ...] = ()
     # How far (k = 2, kg) a change of acceleration while the axles were weighed could have moved the gross, as
-    # the strip times show it (see _transfer_change); NaN where they cannot tell (fewer than 3 axles).
+    # the strip times show it (see _transfer_change); NaN where they cannot tell (fewer than 3 axles), and
+    # for a ramp profile, which is a change of acceleration.
     transfer_change_kg: float = math.nan
     # The static load the platforms carried, on the misfit's footing (RMS over the samples the misfit is taken
     # over, kg; see carried_load_kg): the steady fit's modelled platform signal, and its axles in quadrature.
     signal_rms_kg: float = math.nan
     axle_signal_rms_kg: float = math.nan
+    # The speed profile the fit used (None: each axle at its own constant speed); not part of the record.
+    speed_profile: SpeedProfile | None = field(default=None, compare=False, repr=False)
 
     def carried_load_kg(self) -> float:
         """The load the misfit allowance is a fraction of (kg): the RMS dynamic load of a truck whose dynamic
@@ -438,6 +441,7 @@ def estimate_crossing(
         transfer_change_kg=transfer_change,
         signal_rms_kg=signal_rms,
         axle_signal_rms_kg=axle_signal_rms,
+        speed_profile=profile,
     )
 
 
@@ -873,7 +877,12 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig, misfit_floor_m: fl
         change_kg = m.transfer_change_kg
         if not change_kg <= allowed_kg:
             how, what = ("braked", "braking") if m.accel_mps2 < 0 else ("accelerated", "acceleration")
-            if math.isfinite(change_kg) and m.gross_kg > 0:
+            ramp = m.speed_profile is not None and not math.isnan(m.speed_profile.ramp_start_s)
+            if ramp:
+                evidence = (
+                    "the strip times show a step of speed between two cruises, not a steady acceleration"
+                )
+            elif math.isfinite(change_kg) and m.gross_kg > 0:
                 evidence = (
                     f"the axle strip times leave room for a change of {what} that could move the gross by up to"
                     f" {change_kg:.0f} kg ({change_kg / m.gross_kg:.1%}), more than the"

@@ -18,7 +18,7 @@ is from constant acceleration).  A single axle gives a constant speed, or with a
 constant acceleration too.
 
 Where the events show a step of speed that a constant acceleration cannot follow (a throttle blip, a
-brief brake: 5 or more axles, or 4 with intermediate strips), the profile is instead two cruises joined by a
+brief brake: 5 or more axles, or fewer with intermediate strips), the profile is instead two cruises joined by a
 ramp, with as many linear unknowns and its two knots searched (:func:`_fit_ramp`); the constant
 acceleration is the ramp that spans all the events.  With fewer than 4 axles (and no intermediate strips)
 even a step cannot be told from a steady change, and the change of speed is measured where the strips
@@ -235,13 +235,13 @@ def fit_speed_profile(
 RAMP_MIN_DOF = 3
 """A ramp profile is looked for only where the constant acceleration leaves this many degrees of freedom
 (2 n - (n + 2) = n - 2 without intermediate strips: 5 or more axles, or 4 with an intermediate strip
-event): its two knots take two, and one is left to test it.  With one fewer, some ramp fits any four
-axles' events exactly (a 40 % dip and recovery read as a 6.6 % ramp 2-5 s away from it, misfit 0), and
-the misfit rule could no longer see the jerky driving."""
+event; or fewer axles with more intermediate strips): its two knots take two, and one is left to test
+it.  With one fewer, some ramp fits any four axles' events exactly (a 20 % dip and recovery at 3 m/s
+read as a 7.5 % step, misfit 0), and the misfit rule could no longer see the jerky driving."""
 
 RAMP_NOISE_FACTOR = 2.5
 """...and only where the constant acceleration misfits the events by more than this many times the
-strips' timing noise (RMS; at 2.5 a steady truck's events pass it with about 0.2 % chance at 2 degrees
+strips' timing noise (RMS; at 2.5 a steady truck's events pass it with about 0.03 % chance at 3 degrees
 of freedom, less at more)."""
 
 RAMP_GAIN = 4.0
