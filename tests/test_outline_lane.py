@@ -81,6 +81,12 @@ SCENARIO = textwrap.dedent(
 )
 
 
+def _centimetres(recorded_m: float) -> set[str]:
+    """What a reason or the board can print (two decimals of the unrounded value) for a value that the
+    record keeps rounded to the millimetre: 18.4449 is recorded 18.445 and printed 18.44."""
+    return {f"{recorded_m - 0.0005:.2f}", f"{recorded_m + 0.0005:.2f}"}
+
+
 def _van(length_m: float, width_m: float, height_m: float) -> VehicleShape:
     """A cab and a box body to ``length_m``, ``width_m`` wide and ``height_m`` high (front at x = 0)."""
     return VehicleShape(
@@ -201,15 +207,17 @@ async def test_oversize_vehicles_are_refused_with_their_dimension_on_the_board(
     assert tall["verdict"] == "oversize", tall["reasons"]  # 超限: refused entry, though its weight is legal
     assert tall["outline"]["oversize"] is True and tall["outline"]["states"]["height"] == "over"
     assert any(r.startswith("超高: height 4.4") and "above the 4 m limit" in r for r in tall["reasons"])
-    assert f"超高 {tall['outline']['height_m']:.2f}m" in tall["lane_output"]["display_text"]
+    shown_height = _centimetres(tall["outline"]["height_m"])
+    assert any(f"超高 {text}m" in tall["lane_output"]["display_text"] for text in shown_height)
     assert "超限 禁止驶入" in tall["lane_output"]["display_text"]
     assert tall["lane_output"]["barrier_command"] == "close"
 
     assert long_["verdict"] == "oversize", long_["reasons"]
     assert long_["outline"]["states"] == {"height": "within", "width": "within", "length": "over"}
-    measured = long_["outline"]["length_m"]
-    assert any(r.startswith(f"超长: length {measured:.2f} +/- ") for r in long_["reasons"])
-    assert f"超长 {measured:.2f}m" in long_["lane_output"]["display_text"]
+    # the record keeps millimetres; the reason and the board print centimetres of the unrounded value
+    shown_length = _centimetres(long_["outline"]["length_m"])
+    assert any(r.startswith(f"超长: length {text} +/- ") for r in long_["reasons"] for text in shown_length)
+    assert any(f"超长 {text}m" in long_["lane_output"]["display_text"] for text in shown_length)
     # What the board showed is what the record says.
     shown = [" / ".join(line for line in e.lines if line) for e in rig.sim.display_log]
     assert tall["lane_output"]["display_text"] in shown and long_["lane_output"]["display_text"] in shown
