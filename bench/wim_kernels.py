@@ -462,22 +462,14 @@ class Work:
         """The speed profile as the estimator fits it (``lane_speed_profile`` with the default settings: the
         ramp tried where the events show one; small least squares and the profile's NumPy glue) and the
         warped clock of every sample of the window (``impl.warped_times``)."""
-        sc = self.s.scale
+        sc, wim = self.s.scale, WimConfig()
         out = []
         for v in self.s.vehicles:
-            p = lane_speed_profile(v.entry_t_s, v.exit_t_s, None, sc, WimConfig())
+            p = lane_speed_profile(v.entry_t_s, v.exit_t_s, None, sc, wim)
             if p is not None and p.monotone:
-                args = (
-                    p.t_c_s,
-                    p.x0_m,
-                    p.v0_mps,
-                    p.accel_mps2,
-                    p.t_start_s,
-                    p.t_end_s,
-                    *p.ramp_s,
-                    p.offsets_m,
+                out.append(
+                    impl.warped_times(v.window.times_s, *p.clock_args, sc.entry_strip_x_m, sc.exit_x_m)
                 )
-                out.append(impl.warped_times(v.window.times_s, *args, sc.entry_strip_x_m, sc.exit_x_m))
         return out
 
     def estimate_windows(self, impl: Impl) -> list[WimMeasurement]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
@@ -316,19 +314,6 @@ def test_warped_times_match_reference(seed: int) -> None:
     assert got[0].shape == times.shape and got[1].shape == got[2].shape == offsets.shape
 
 
-def _clock_args(profile: Any) -> tuple[float, ...]:
-    """The warped clock's profile arguments, as estimate_crossing passes them."""
-    return (
-        profile.t_c_s,
-        profile.x0_m,
-        profile.v0_mps,
-        profile.accel_mps2,
-        profile.t_start_s,
-        profile.t_end_s,
-        *profile.ramp_s,
-    )
-
-
 def test_warped_clock_puts_every_axle_at_the_strips_at_its_events() -> None:
     """Events generated from a constant-acceleration path: on the warped clock, axle i reaches the entry
     strip at entry[i] and the exit strip at exit[i], and the clock runs on at constant speed outside."""
@@ -344,15 +329,13 @@ def test_warped_clock_puts_every_axle_at_the_strips_at_its_events() -> None:
     exit_t = np.array([time_at(exit_x + 10.0 + d) for d in offsets])
     profile = fit_speed_profile(entry_t, exit_t, entry_x, exit_x)
     assert profile is not None
-    args = _clock_args(profile)
+    args = profile.clock_args
     for fn in (kernels.warped_times, reference.warped_times_ref):
-        warped_entry, entry, exit_, speed = fn(entry_t, *args, profile.offsets_m, entry_x, exit_x)
-        warped_exit = fn(exit_t, *args, profile.offsets_m, entry_x, exit_x)[0]
+        warped_entry, entry, exit_, speed = fn(entry_t, *args, entry_x, exit_x)
+        warped_exit = fn(exit_t, *args, entry_x, exit_x)[0]
         np.testing.assert_allclose(warped_entry, entry, atol=1e-9)
         np.testing.assert_allclose(warped_exit, exit_, atol=1e-9)
-        outside = fn(
-            np.array([entry_t[0] - 2.0, entry_t[0] - 1.0]), *args, profile.offsets_m, entry_x, exit_x
-        )[0]
+        outside = fn(np.array([entry_t[0] - 2.0, entry_t[0] - 1.0]), *args, entry_x, exit_x)[0]
         assert outside[1] - outside[0] == pytest.approx(profile.start_speed_mps / speed, rel=1e-9)
 
 
@@ -454,19 +437,15 @@ def test_warped_clock_of_a_ramp_profile_puts_every_axle_at_the_strips_at_its_eve
     profile = fit_speed_profile(entry_t, exit_t, entry_x, exit_x, ramp_timing_sd_s=0.0023)
     assert profile is not None and not np.isnan(profile.ramp_start_s)
     assert profile.end_speed_mps / profile.start_speed_mps == pytest.approx(1 + rise, abs=0.005)
-    args = _clock_args(profile)
+    args = profile.clock_args
     for fn in (kernels.warped_times, reference.warped_times_ref):
-        warped_entry, entry, exit_, speed = fn(entry_t, *args, profile.offsets_m, entry_x, exit_x)
-        warped_exit = fn(exit_t, *args, profile.offsets_m, entry_x, exit_x)[0]
+        warped_entry, entry, exit_, speed = fn(entry_t, *args, entry_x, exit_x)
+        warped_exit = fn(exit_t, *args, entry_x, exit_x)[0]
         # Within 5 mm of travel: the knots are placed on a grid, and of the pairs that fit as well within
         # the strips' noise (7 mm here) the one with the least change of speed is taken.
         np.testing.assert_allclose(warped_entry * speed, entry * speed, atol=0.005)
         np.testing.assert_allclose(warped_exit * speed, exit_ * speed, atol=0.005)
-        before = fn(
-            np.array([entry_t[0] - 2.0, entry_t[0] - 1.0]), *args, profile.offsets_m, entry_x, exit_x
-        )[0]
-        after = fn(np.array([exit_t[-1] + 1.0, exit_t[-1] + 2.0]), *args, profile.offsets_m, entry_x, exit_x)[
-            0
-        ]
+        before = fn(np.array([entry_t[0] - 2.0, entry_t[0] - 1.0]), *args, entry_x, exit_x)[0]
+        after = fn(np.array([exit_t[-1] + 1.0, exit_t[-1] + 2.0]), *args, entry_x, exit_x)[0]
         assert before[1] - before[0] == pytest.approx(profile.start_speed_mps / speed, rel=1e-9)
         assert after[1] - after[0] == pytest.approx(profile.end_speed_mps / speed, rel=1e-9)

@@ -283,17 +283,7 @@ def estimate_crossing(
     if profile is not None:
         # On the profile's warped clock every axle moves at one constant speed: the kernels apply as they are.
         warped_t, entry_t_s, exit_t_s, _ = warped_times(
-            window.times_s,
-            profile.t_c_s,
-            profile.x0_m,
-            profile.v0_mps,
-            profile.accel_mps2,
-            profile.t_start_s,
-            profile.t_end_s,
-            *profile.ramp_s,
-            profile.offsets_m,
-            scale.entry_strip_x_m,
-            scale.exit_x_m,
+            window.times_s, *profile.clock_args, scale.entry_strip_x_m, scale.exit_x_m
         )
         window = replace(window, times_s=warped_t)
         speeds_mps, spacings = crossing_kinematics(entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m)

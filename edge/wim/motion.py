@@ -140,13 +140,12 @@ class SpeedProfile:
         result: F64 = inside + before + after
         return result
 
-    def warped_times(self, times_s: F64, entry_x_m: float, exit_x_m: float) -> tuple[F64, F64, F64, float]:
-        """(sample times, entry times, exit times, speed) on the warped clock, on which axle ``i`` is at
-        ``entry_x_m + speed * (t - entry[i])`` exactly where the profile puts it (one pass over the
-        samples: :func:`edge.wim.kernels.warped_times`)."""
+    @property
+    def clock_args(self) -> tuple[float, float, float, float, float, float, float, float, F64]:
+        """The profile as :func:`edge.wim.kernels.warped_times` takes it, between the sample times and the
+        strips' positions: ``(t_c, x0, v0, accel, t_start, t_end, ramp_start, ramp_end, offsets)``."""
         start, end = self.ramp_s
-        return warped_times(
-            times_s,
+        return (
             self.t_c_s,
             self.x0_m,
             self.v0_mps,
@@ -156,9 +155,13 @@ class SpeedProfile:
             start,
             end,
             self.offsets_m,
-            entry_x_m,
-            exit_x_m,
         )
+
+    def warped_times(self, times_s: F64, entry_x_m: float, exit_x_m: float) -> tuple[F64, F64, F64, float]:
+        """(sample times, entry times, exit times, speed) on the warped clock, on which axle ``i`` is at
+        ``entry_x_m + speed * (t - entry[i])`` exactly where the profile puts it (one pass over the
+        samples: :func:`edge.wim.kernels.warped_times`)."""
+        return warped_times(times_s, *self.clock_args, entry_x_m, exit_x_m)
 
 
 def fit_speed_profile(
@@ -321,10 +324,10 @@ def _fit_ramp(
     least_change = as_good[change[as_good] <= least + RAMP_CHANGE_TIE * mean_v]
     k = int(least_change[np.argmin(np.abs(accel[least_change]))])
     t_a, t_b, coef = float(all_a[k]), float(all_b[k]), all_coef[k]
-    dof = n_events - (n + 2) - 2
+    dof = n_events - (n + 2) - 2  # >= 1: fit_speed_profile asks for RAMP_MIN_DOF
     sse_k = float(all_sse[k])
     # It must explain the events: 4 x better than the constant acceleration, and within the noise.
-    if not (sse_k * RAMP_GAIN <= constant_sse and sse_k <= max(dof, 1) * (RAMP_NOISE_FACTOR * noise_m) ** 2):
+    if not (sse_k * RAMP_GAIN <= constant_sse and sse_k <= dof * (RAMP_NOISE_FACTOR * noise_m) ** 2):
         return None
     x_a, v1, v2 = float(coef[0]), float(coef[1]), float(coef[2])
     mean_speed = 0.5 * (v1 + v2)
@@ -346,7 +349,7 @@ def _fit_ramp(
         offsets_m=np.concatenate(([0.0], coef[3:])),
         t_start_s=t_start,
         t_end_s=t_end,
-        misfit_rms_m=math.sqrt(sse_k / dof) if dof > 0 else 0.0,
+        misfit_rms_m=math.sqrt(sse_k / dof),
         ramp_start_s=t_a,
         ramp_end_s=t_b,
     )
@@ -372,10 +375,7 @@ fits the noise with a change of speed that the events do not show."""
 
 def _ramp_change_se(times: F64, offsets_design: F64, t_a: float, t_b: float) -> float:
     """Standard error of ``v_2 - v_1`` of the ramp ``[t_a, t_b]``'s fit per metre of event noise."""
-    width = t_b - t_a
-    u = times - t_a
-    g2 = np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)
-    design = np.column_stack((np.ones_like(times), u - g2, g2, offsets_design))
+    design = _ramp_designs(times, offsets_design, np.array([t_a]), np.array([t_b]))[0]
     try:
         inverse = np.linalg.inv(design.T @ design)
     except np.linalg.LinAlgError:
@@ -385,19 +385,25 @@ def _ramp_change_se(times: F64, offsets_design: F64, t_a: float, t_b: float) -> 
     return math.sqrt(max(float(contrast @ inverse @ contrast), 0.0))
 
 
-def _ramp_solutions(times: F64, targets: F64, offsets_design: F64, t_a: F64, t_b: F64) -> tuple[F64, F64]:
-    """For each knot pair ``(t_a[k], t_b[k])``: the sum of squared misfits and the coefficients ``(x_a,
-    v_1, v_2, d_1 ..)`` of the ramp profile's least-squares fit (:func:`_fit_ramp`); NaN where singular."""
+def _ramp_designs(times: F64, offsets_design: F64, t_a: F64, t_b: F64) -> F64:
+    """The ramp profile's design matrix for each knot pair ``(t_a[k], t_b[k])`` (pairs x events x columns):
+    columns ``1, g_1, g_2`` and the axle offsets' (:func:`_fit_ramp`)."""
     width = (t_b - t_a)[:, None]
     u = times[None, :] - t_a[:, None]
     g2 = np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)
-    g1 = u - g2
-    n_pairs, n_events = g1.shape
-    design = np.empty((n_pairs, n_events, 3 + offsets_design.shape[1]))
+    design = np.empty((t_a.size, times.size, 3 + offsets_design.shape[1]))
     design[:, :, 0] = 1.0
-    design[:, :, 1] = g1
+    design[:, :, 1] = u - g2
     design[:, :, 2] = g2
     design[:, :, 3:] = offsets_design[None, :, :]
+    return design
+
+
+def _ramp_solutions(times: F64, targets: F64, offsets_design: F64, t_a: F64, t_b: F64) -> tuple[F64, F64]:
+    """For each knot pair ``(t_a[k], t_b[k])``: the sum of squared misfits and the coefficients ``(x_a,
+    v_1, v_2, d_1 ..)`` of the ramp profile's least-squares fit (:func:`_fit_ramp`); NaN where singular."""
+    design = _ramp_designs(times, offsets_design, t_a, t_b)
+    n_pairs = design.shape[0]
     norms = np.linalg.norm(design, axis=1)
     norms[norms == 0] = 1.0
     scaled = design / norms[:, None, :]
