@@ -39,7 +39,7 @@ from edge.judge import judge  # noqa: E402
 from edge.lane.buffer import SampleWindow  # noqa: E402
 from edge.lane.crossing import Crossing  # noqa: E402
 from edge.rules import LimitTable  # noqa: E402
-from edge.wim.estimate import lane_speed_profile  # noqa: E402
+from edge.wim.motion import SpeedProfile  # noqa: E402
 from firmware_sim.physics import LaneGeometry, LoadCellModel, TruckMotion, cell_loads_kg, schedule  # noqa: E402
 from firmware_sim.population import random_scenario  # noqa: E402
 
@@ -184,13 +184,11 @@ def _crossing(
     )
 
 
-def profile_errors(motion: TruckMotion, crossing: Crossing, config: Config) -> tuple[float, float] | None:
-    """How far the speed profile the estimator fits (edge.wim.motion) is from the truck's true motion, over
-    the span of its strip events: (RMS speed error / true mean speed, max front-axle position error in m);
-    None when no profile fits (an incomplete crossing)."""
-    profile = lane_speed_profile(
-        crossing.entry_t_s, crossing.exit_t_s, crossing.mid_t_s, config.scale, config.wim
-    )
+def profile_errors(motion: TruckMotion, profile: SpeedProfile | None) -> tuple[float, float] | None:
+    """How far the speed profile the estimator weighed with (``WimMeasurement.speed_profile``: the strip
+    events' and, on a scale of several platforms, the load edges') is from the truck's true motion, over
+    the span of its events: (RMS speed error / true mean speed, max front-axle position error in m); None
+    when no profile fits (an incomplete crossing)."""
     if profile is None:
         return None
     t = np.linspace(profile.t_start_s, profile.t_end_s, 200)
@@ -347,15 +345,16 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
     for number, motion in enumerate(schedule(scenario, geometry), start=1):
         truck = motion.truck
         crossing = _crossing(motion, geometry, cells, config, rng, number)
-        errors_of_profile = profile_errors(motion, crossing, config)
-        if errors_of_profile is not None:
-            speed_errors.append(errors_of_profile[0])
-            position_errors.append(errors_of_profile[1])
         started = time.process_time()
         judgement = judge(crossing, config, limits)
         if number > 1:  # the first call loads the compiled kernels
             judge_s += time.process_time() - started
             recorded_s += float(crossing.window.times_s[-1] - crossing.window.times_s[0])
+        weighed = judgement.measurement
+        errors_of_profile = profile_errors(motion, weighed.speed_profile if weighed is not None else None)
+        if errors_of_profile is not None:
+            speed_errors.append(errors_of_profile[0])
+            position_errors.append(errors_of_profile[1])
         if judgement.decision.verdict.value == "reweigh":
             reweigh += 1
             caught_or_within += 1

@@ -598,6 +598,24 @@ class WimConfig(_Strict):
         " the constant acceleration alone (the estimator before ramps). per_axle_constant: each axle at its"
         " own constant speed between the strips (the estimator before profiles).",
     )
+    load_edge_timing_sd_s: float = Field(
+        0.004,
+        ge=0,
+        le=0.1,
+        description="Standard uncertainty (s) of the times the load signals show each axle's load half"
+        " across a joint between two platforms (a scale of 2 or more platforms, at joints without an"
+        " intermediate strip): with the speed profile (not per_axle_constant), those times join the strip"
+        " events in a second fit of the profile, weighted by scale.strip_timing_sd_s over this. 0: not"
+        " used (the estimator before load edges).",
+    )
+    load_edge_margin_m: float = Field(
+        0.075,
+        gt=0,
+        le=1.0,
+        description="A load edge's time is read over the axle's travel from half scale.tyre_footprint_m plus"
+        " this (m) before a joint to as far after it: the contact patch's whole passage with a margin for"
+        " where the profile placed the axle.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> WimConfig:

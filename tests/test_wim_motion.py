@@ -18,6 +18,9 @@ from edge.judge import Judgement, judge
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.rules import LimitTable
+from edge.wim.edges import joint_positions, load_edge_times
+from edge.wim.estimate import span_per_cell
+from edge.wim.kernels import platform_loads
 from edge.wim.motion import SpeedProfile, fit_speed_profile
 from tests.support.configs import loop_devices
 
@@ -58,35 +61,41 @@ def _pitch_moved_kg(accel_mps2: np.ndarray, cg_height_m: float) -> np.ndarray:
 
 
 def _crossing(
-    path: Callable[[np.ndarray], np.ndarray], t_end_s: float, seed: int = 3, cg_height_m: float = 0.0
+    path: Callable[[np.ndarray], np.ndarray],
+    t_end_s: float,
+    seed: int = 3,
+    cg_height_m: float = 0.0,
+    offsets: np.ndarray = OFFSETS,
+    loads: np.ndarray = LOADS,
+    footprint_m: float = FOOTPRINT_M,
 ) -> Crossing:
-    """Samples and strip times of the 5-axle truck whose front axle is at path(t); noise 2 kg a cell.
-    With ``cg_height_m`` the axle loads carry the pitch load transfer of the path's acceleration."""
+    """Samples and strip times of the 5-axle truck (or the one of ``offsets`` and ``loads``) whose front
+    axle is at path(t); noise 2 kg a cell.  With ``cg_height_m`` (the 5-axle truck only) the axle loads
+    carry the pitch load transfer of the path's acceleration.  Each tyre's contact patch is
+    ``footprint_m`` long, with uniform pressure."""
     rng = np.random.default_rng(seed)
     t = np.arange(0, round(t_end_s * RATE_HZ)) / RATE_HZ
     accel = np.gradient(np.gradient(path(t), t), t)
-    moved = _pitch_moved_kg(accel, cg_height_m)
+    moved = _pitch_moved_kg(accel, cg_height_m) if cg_height_m else np.zeros((t.size, offsets.size))
     fine = np.linspace(0.0, t_end_s, 400_001)
-    entry = np.array([_times_at(lambda s, d=d: path(s) - d, ENTRY_X, fine) for d in OFFSETS])
-    exit_ = np.array([_times_at(lambda s, d=d: path(s) - d, EXIT_X, fine) for d in OFFSETS])
+    entry = np.array([_times_at(lambda s, d=d: path(s) - d, ENTRY_X, fine) for d in offsets])
+    exit_ = np.array([_times_at(lambda s, d=d: path(s) - d, EXIT_X, fine) for d in offsets])
     edges = np.concatenate(([0.0], np.cumsum(LENGTHS)))
     platform_kg = np.zeros((t.size, len(LENGTHS)))
     front = path(t)
-    for axle, (offset, load) in enumerate(zip(OFFSETS, LOADS, strict=True)):
+    half = footprint_m / 2
+    for axle, (offset, load) in enumerate(zip(offsets, loads, strict=True)):
         x = front - offset
         for p in range(len(LENGTHS)):
-            overlap = np.clip(
-                np.minimum(x + FOOTPRINT_M / 2, edges[p + 1]) - np.maximum(x - FOOTPRINT_M / 2, edges[p]),
-                0,
-                None,
-            )
-            platform_kg[:, p] += (load + moved[:, axle]) * overlap / FOOTPRINT_M
+            overlap = np.clip(np.minimum(x + half, edges[p + 1]) - np.maximum(x - half, edges[p]), 0, None)
+            platform_kg[:, p] += (load + moved[:, axle]) * overlap / footprint_m
     cell_kg = np.repeat(platform_kg / 4, 4, axis=1) + rng.normal(0.0, 2.0, (t.size, 4 * len(LENGTHS)))
     zero = rng.integers(20_000, 40_000, 4 * len(LENGTHS))
     counts = np.rint(zero + cell_kg / KG_PER_COUNT).astype(np.int32)
     window = SampleWindow(t, counts, 0)
     assert entry[0] > 0.6 and exit_[-1] < t_end_s - 0.1  # a quiet pre-roll, the whole crossing
-    return Crossing(1, window, RATE_HZ, entry, exit_, ("single",) + ("dual",) * 4, (), None)
+    tyres = ("single",) + ("dual",) * (offsets.size - 1)
+    return Crossing(1, window, RATE_HZ, entry, exit_, tyres, (), None)
 
 
 def _steady_change(speed_kmh: float, change: float) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
@@ -595,3 +604,88 @@ def test_a_ramp_harder_than_the_scale_can_follow_is_reweighed_as_a_step() -> Non
     assert any("1.20 m/s²" in r and "show a step of speed" in r for r in reasons), reasons
     steady = replace(m, transfer_change_kg=100.0, speed_profile=replace(ramp, ramp_start_s=math.nan))
     assert not any("m/s²" in r for r in stability_problems(steady, rules))
+
+
+# -- load edges: the joints' times read from the platform signals -----------------------------------------
+
+
+def _platform_kg(crossing: Crossing) -> np.ndarray:
+    config = _config()
+    zero = np.median(crossing.window.counts[crossing.window.times_s < 0.5], axis=0)
+    return platform_loads(
+        crossing.window.counts, zero, span_per_cell(config.scale), config.scale.cells_per_platform
+    )
+
+
+@pytest.mark.parametrize("footprint_m", [0.25, 0.35])
+def test_load_edges_read_when_each_axle_crossed_each_joint(footprint_m: float) -> None:
+    """A 5-axle truck blips 10 % while every axle is on the 3 x 6 m scale.  The constant acceleration its
+    strip times give misplaces the axles at the joints by 20 ms or more; the times read from the platform
+    signals are within 2 ms of when each axle's centre was over each joint, whatever the contact patch's
+    length (0.25 m assumed, 0.35 m here too)."""
+    path, end = _blip(6.0, 0.10, 0.5, 8.5)
+    crossing = _crossing(path, end, footprint_m=footprint_m)
+    profile = fit_speed_profile(crossing.entry_t_s, crossing.exit_t_s, ENTRY_X, EXIT_X)
+    assert profile is not None
+    edges = np.concatenate(([0.0], np.cumsum(LENGTHS)))
+    joints = joint_positions(edges, (), 0.2)
+    np.testing.assert_allclose(joints, [6.0, 12.0])
+    read = load_edge_times(
+        crossing.window.times_s, _platform_kg(crossing), edges, joints, profile, LOADS, FOOTPRINT_M, 0.2
+    )
+    fine = np.linspace(0.0, end, 400_001)
+    truth = np.array([[_times_at(lambda s, d=d: path(s) - d, x, fine) for x in joints] for d in OFFSETS])
+    predicted = np.array(
+        [[_times_at(lambda s, d=d: profile.front_x(s) - d, x, fine) for x in joints] for d in OFFSETS]
+    )
+    assert np.all(np.isfinite(read))
+    assert np.max(np.abs(predicted - truth)) > 0.02
+    assert np.max(np.abs(read - truth)) < 0.002
+
+
+def test_load_edges_are_not_read_where_another_axle_shares_the_joint_or_the_samples_end() -> None:
+    """Axles 1.0 m apart with a 0.8 m reading window: another axle's patch is at the joint while each is
+    read, so none is; and a recording cut before the last axle reaches the last joint gives none there."""
+    offsets = np.array([0.0, 1.0])
+    path, end = _blip(6.0, 0.0, 0.5, 5.0)
+    crossing = _crossing(path, end, offsets=offsets, loads=np.array([8000.0, 8000.0]))
+    profile = fit_speed_profile(crossing.entry_t_s, crossing.exit_t_s, ENTRY_X, EXIT_X)
+    assert profile is not None
+    edges = np.concatenate(([0.0], np.cumsum(LENGTHS)))
+    joints = np.array([6.0, 12.0])
+    platform_kg = _platform_kg(crossing)
+    times = crossing.window.times_s
+    loads = np.array([8000.0, 8000.0])
+    wide = load_edge_times(times, platform_kg, edges, joints, profile, loads, FOOTPRINT_M, 0.8)
+    assert np.all(np.isnan(wide))
+    last = float(np.interp(12.0 + 1.0, profile.front_x(times), times))
+    cut = int(np.searchsorted(times, last))
+    narrow = load_edge_times(times[:cut], platform_kg[:cut], edges, joints, profile, loads, FOOTPRINT_M, 0.2)
+    assert np.all(np.isfinite(narrow[:, 0])) and np.isfinite(narrow[0, 1]) and np.isnan(narrow[1, 1])
+
+
+THREE_AXLES = np.array([0.0, 4.0, 5.3])
+THREE_LOADS = np.array([7000.0, 9500.0, 9500.0])
+
+
+def test_a_three_axle_blip_between_the_strips_is_followed_with_the_load_edges() -> None:
+    """A 3-axle truck at 8 km/h blips 10 % in 0.6 s while all its axles are on the scale.  Its six strip
+    times cannot show a step (a ramp is never tried with them alone): the constant acceleration misplaces
+    the axles between the strips, and an axle load comes out more than 2 % off.  With the six joint times
+    from the load signals the profile is a ramp of the blip's size and every axle load is within 1 %."""
+    v = 8.0 / 3.6
+    at_s = (10.0 - (ENTRY_X - v)) / v  # the front axle is 10 m along the scale when the blip starts
+    path, _ = _blip(8.0, 0.10, 0.6, at_s)
+    end = 1.0 + (sum(LENGTHS) + THREE_AXLES[-1] + 0.5 + 1.0 * v + 2.0) / v
+    crossing = _crossing(path, end, offsets=THREE_AXLES, loads=THREE_LOADS)
+    without = _judge(crossing, load_edge_timing_sd_s=0.0)
+    assert without.measurement is not None and without.measurement.speed_profile is not None
+    assert math.isnan(without.measurement.speed_profile.ramp_start_s)
+    assert np.max(np.abs(np.array(without.measurement.axle_loads_kg) / THREE_LOADS - 1)) > 0.02
+    judgement = _judge(crossing)
+    m = judgement.measurement
+    assert m is not None and m.speed_profile is not None
+    assert judgement.decision.verdict.value == "pass", judgement.decision.reasons
+    assert not math.isnan(m.speed_profile.ramp_start_s)
+    assert m.speed_change_fraction == pytest.approx(0.10 / 1.05, abs=0.01)
+    np.testing.assert_allclose(m.axle_loads_kg, THREE_LOADS, rtol=0.01)

@@ -185,6 +185,20 @@ class CaptureWim(_Strict):
         " or two cruises joined by a ramp (ramp), the constant acceleration alone, or each axle at its own"
         " constant speed.",
     )
+    load_edge_timing_sd_s: float = Field(
+        WimConfig.model_fields["load_edge_timing_sd_s"].default,
+        ge=0,
+        le=0.1,
+        description="Standard uncertainty (s) of the load edges' joint times in the speed profile's fit"
+        " (a scale of 2 or more platforms); 0 = none read.",
+    )
+    load_edge_margin_m: float = Field(
+        WimConfig.model_fields["load_edge_margin_m"].default,
+        gt=0,
+        le=1.0,
+        description="A load edge is read from half the tyre footprint plus this (m) before a joint to as far"
+        " after it.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CaptureWim:

@@ -50,6 +50,7 @@ import numpy.typing as npt
 
 from edge.config import RulesConfig, ScaleConfig, WimConfig
 from edge.lane.buffer import SampleWindow
+from edge.wim.edges import joint_positions, load_edge_times
 from edge.wim.kernels import (
     axle_normal_equations,
     axle_residuals,
@@ -247,6 +248,55 @@ def estimate_crossing(
     mid_t_s: npt.NDArray[np.float64] | None = None,
     zero_variance_kg2: npt.NDArray[np.float64] | None = None,
 ) -> WimMeasurement:
+    """Axle loads and the rest of one crossing (:func:`_estimate`).  On a scale of several platforms
+    (with a speed profile and ``wim.load_edge_timing_sd_s`` > 0) the strip events' profile and the
+    steady fit's loads under it (a first pass without the body terms) predict the platform signals, from
+    which :func:`edge.wim.edges.load_edge_times` reads when each axle crossed each joint; those times join
+    the strip events in the profile of the estimate returned."""
+    wim = wim if wim is not None else WimConfig()
+    args = (window, zero_counts, entry_t_s, exit_t_s, scale, wim, group_max_spacing_m, rules, mid_t_s)
+    edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
+    reach_m = scale.tyre_footprint_m / 2 + wim.load_edge_margin_m
+    joints = joint_positions(edges, scale.mid_strips_x_m, reach_m)
+    if joints.size == 0 or not wim.load_edge_timing_sd_s > 0 or wim.speed_profile == "per_axle_constant":
+        return _estimate(*args, zero_variance_kg2=zero_variance_kg2)
+    steady_wim = wim.model_copy(update={"dynamic_knot_m": 0.0})
+    first = _estimate(
+        window, zero_counts, entry_t_s, exit_t_s, scale, steady_wim, group_max_spacing_m, None, mid_t_s
+    )
+    profile = first.speed_profile
+    loads_kg = np.array(first.axle_loads_kg)
+    if profile is None or loads_kg.size == 0 or not np.all(np.isfinite(loads_kg) & (loads_kg > 0)):
+        return _estimate(*args, zero_variance_kg2=zero_variance_kg2)
+    platform_kg = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
+    joint_t = load_edge_times(
+        window.times_s,
+        platform_kg,
+        edges,
+        joints,
+        profile,
+        loads_kg,
+        scale.tyre_footprint_m,
+        reach_m,
+    )
+    if not np.any(np.isfinite(joint_t)):
+        return _estimate(*args, zero_variance_kg2=zero_variance_kg2)
+    return _estimate(*args, zero_variance_kg2=zero_variance_kg2, edge_events=(joint_t, joints))
+
+
+def _estimate(
+    window: SampleWindow,
+    zero_counts: npt.NDArray[np.float64],
+    entry_t_s: npt.NDArray[np.float64],
+    exit_t_s: npt.NDArray[np.float64],
+    scale: ScaleConfig,
+    wim: WimConfig,
+    group_max_spacing_m: float = 2.0,
+    rules: RulesConfig | None = None,
+    mid_t_s: npt.NDArray[np.float64] | None = None,
+    zero_variance_kg2: npt.NDArray[np.float64] | None = None,
+    edge_events: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
+) -> WimMeasurement:
     """Axle loads and the rest of one crossing; ``wim`` sets the body-dynamics fit (default settings when
     None), ``group_max_spacing_m`` which axles form a group (as the rules classify them), ``rules`` (when
     given) the misfit allowance of normal driving, which bounds how much of the misfit the uncertainty
@@ -254,8 +304,9 @@ def estimate_crossing(
     ``scale.mid_strips_x_m``, NaN where a strip missed an axle) the intermediate strips' times, which the
     speed profile is fitted to as well; ``zero_variance_kg2`` (per platform, kg^2, standard: see
     :func:`zero_variance_kg2`) the error of ``zero_counts``, which the uncertainties then carry (each
-    platform's zero error is common to every axle weighed on it; None: the zero is taken as exact)."""
-    wim = wim if wim is not None else WimConfig()
+    platform's zero error is common to every axle weighed on it; None: the zero is taken as exact);
+    ``edge_events`` (axles x joints times, the joints' positions) the load signals' joint events, which
+    the speed profile is fitted to as well."""
     problems: list[str] = []
     # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
     strip_t_s = (entry_t_s, exit_t_s)
@@ -273,7 +324,7 @@ def estimate_crossing(
     speeds_mps = axle_speeds_mps
     profile: SpeedProfile | None = None
     if wim.speed_profile != "per_axle_constant":
-        profile = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim)
+        profile = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim, edge_events)
     if profile is not None and not profile.monotone:
         problems.append(
             f"the axle strip times put a standstill or a reversal on the scale (speed from"
@@ -441,9 +492,13 @@ def lane_speed_profile(
     mid_t_s: npt.NDArray[np.float64] | None,
     scale: ScaleConfig,
     wim: WimConfig,
+    edge_events: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
 ) -> SpeedProfile | None:
     """The speed profile the lane's configuration fits to a crossing's strip times (``wim.speed_profile``:
-    a ramp where the events show one, else the constant acceleration; see :mod:`edge.wim.motion`)."""
+    a ramp where the events show one, else the constant acceleration; see :mod:`edge.wim.motion`), and
+    to the load signals' joint events where given (``edge_events``: axles x joints times, the joints'
+    positions; :func:`estimate_crossing`)."""
+    edge_t_s, edge_x_m = edge_events if edge_events is not None else (None, np.zeros(0))
     return fit_speed_profile(
         entry_t_s,
         exit_t_s,
@@ -452,6 +507,11 @@ def lane_speed_profile(
         mid_t_s,
         scale.mid_strips_x_m,
         ramp_timing_sd_s=scale.strip_timing_sd_s if wim.speed_profile == "ramp" else None,
+        edge_t_s=edge_t_s,
+        edge_x_m=edge_x_m,
+        edge_weight=scale.strip_timing_sd_s / wim.load_edge_timing_sd_s
+        if wim.load_edge_timing_sd_s > 0
+        else 0.0,
     )
 
 

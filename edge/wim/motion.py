@@ -172,17 +172,26 @@ def fit_speed_profile(
     mid_t_s: F64 | None = None,
     mid_x_m: tuple[float, ...] | F64 = (),
     ramp_timing_sd_s: float | None = None,
+    edge_t_s: F64 | None = None,
+    edge_x_m: tuple[float, ...] | F64 = (),
+    edge_weight: float = 1.0,
 ) -> SpeedProfile | None:
     """The constant-acceleration profile of a complete crossing (every exit time finite); None without
     axles or when the events cannot determine it.  ``mid_t_s`` (axles x intermediate strips, NaN where a
-    strip missed an axle) and ``mid_x_m`` (the strips' positions) add the intermediate strips' events.
+    strip missed an axle) and ``mid_x_m`` (the strips' positions) add the intermediate strips' events;
+    ``edge_t_s`` and ``edge_x_m`` (the same for the platform joints, the times the load signals show each
+    axle's load half across: :func:`edge.wim.edges.load_edge_times`) add theirs, each weighted
+    ``edge_weight`` (the strips' timing uncertainty over theirs) in the least squares, so the misfit stays
+    in the strips' units.
 
     With ``ramp_timing_sd_s`` (the strips' standard timing uncertainty, s), a ramp profile replaces it
     where the events show one: see :func:`_fit_ramp`."""
     n = entry_t_s.shape[0]
     if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
         return None
-    axle, times, targets = _events(entry_t_s, exit_t_s, entry_x_m, exit_x_m, mid_t_s, mid_x_m)
+    axle, times, targets, weights = _events(
+        entry_t_s, exit_t_s, entry_x_m, exit_x_m, mid_t_s, mid_x_m, edge_t_s, edge_x_m, edge_weight
+    )
     n_events = times.size
     t_c = float(times.mean())
     tau = times - t_c
@@ -199,12 +208,13 @@ def fit_speed_profile(
     behind = axle > 0
     # X(t) - d_i = strip x  ->  x0 + v0 tau + a tau^2 / 2 - d_i = strip x
     design[np.nonzero(behind)[0], first_offset + axle[behind] - 1] = -1.0
-    fitted = _scaled_lstsq(design, targets)
+    design *= weights[:, None]
+    fitted = _scaled_lstsq(design, targets * weights)
     if fitted is None:
         return None
     solution, norms, _ = fitted
     coef = solution / norms
-    residual = design @ coef - targets
+    residual = design @ coef - targets * weights
     dof = n_events - n_cols
     misfit = float(np.sqrt(np.sum(residual * residual) / max(dof, 1))) if dof > 0 else 0.0
     offsets = np.concatenate(([0.0], coef[first_offset:]))
@@ -231,7 +241,7 @@ def fit_speed_profile(
     sse = float(residual @ residual)
     if not (mean_speed > 0 and sse > dof * (RAMP_NOISE_FACTOR * noise_m) ** 2):
         return constant
-    ramp = _fit_ramp(axle, times, targets, n, sse, noise_m)
+    ramp = _fit_ramp(axle, times, targets, n, sse, noise_m, weights)
     return ramp if ramp is not None else constant
 
 
@@ -260,7 +270,13 @@ RAMP_REFINE = 9
 
 
 def _fit_ramp(
-    axle: npt.NDArray[np.intp], times: F64, targets: F64, n: int, constant_sse: float, noise_m: float
+    axle: npt.NDArray[np.intp],
+    times: F64,
+    targets: F64,
+    n: int,
+    constant_sse: float,
+    noise_m: float,
+    weights: F64 | None = None,
 ) -> SpeedProfile | None:
     """Two cruises joined by a ramp: the front at ``x_a + v_1 g_1(t) + v_2 g_2(t)``, where the speed is
     ``v_1`` before the ramp ``[t_a, t_b]``, ``v_2`` after it and changes linearly within it (``g_2`` is
@@ -279,7 +295,10 @@ def _fit_ramp(
     the noise (at most ``max(k, 1) (RAMP_NOISE_FACTOR noise_m)^2``, ``k`` its degrees of freedom), when the
     events determine its change of speed within ``RAMP_MAX_CHANGE_SE`` of the mean speed (standard error
     from the strips' noise), and when it is normal driving (``RAMP_MAX_CHANGE``, ``RAMP_MAX_ACCEL_MPS2``);
-    None otherwise.  Its misfit counts the knots among the unknowns."""
+    None otherwise.  Its misfit counts the knots among the unknowns.  ``weights`` (one per event, default
+    1) scale each event's equation, as in :func:`fit_speed_profile`."""
+    weights = np.ones(times.size) if weights is None else weights
+    targets = targets * weights
     t_start, t_end = float(times.min()), float(times.max())
     span = t_end - t_start
     if span <= 0 or not noise_m > 0:
@@ -297,7 +316,7 @@ def _fit_ramp(
     for _ in range(3):
         ta, tb = np.meshgrid(grid_a, grid_b, indexing="ij")
         keep = tb > ta + 1e-9 * span
-        sse, coef = _ramp_solutions(times, targets, offsets_design, ta[keep], tb[keep])
+        sse, coef = _ramp_solutions(times, targets, offsets_design, ta[keep], tb[keep], weights)
         tried_sse.append(sse)
         tried_a.append(ta[keep])
         tried_b.append(tb[keep])
@@ -336,7 +355,7 @@ def _fit_ramp(
     accel_k = float(accel[k])
     if abs(v2 - v1) > RAMP_MAX_CHANGE * mean_speed or abs(accel_k) > RAMP_MAX_ACCEL_MPS2:
         return None
-    change_se = _ramp_change_se(times, offsets_design, t_a, t_b) * noise_m
+    change_se = _ramp_change_se(times, offsets_design, t_a, t_b, weights) * noise_m
     if not change_se <= RAMP_MAX_CHANGE_SE * mean_speed:
         return None
     t_c = 0.5 * (t_a + t_b)
@@ -373,9 +392,10 @@ mean speed (standard error from the strips' timing noise): with few events on on
 fits the noise with a change of speed that the events do not show."""
 
 
-def _ramp_change_se(times: F64, offsets_design: F64, t_a: float, t_b: float) -> float:
-    """Standard error of ``v_2 - v_1`` of the ramp ``[t_a, t_b]``'s fit per metre of event noise."""
-    design = _ramp_designs(times, offsets_design, np.array([t_a]), np.array([t_b]))[0]
+def _ramp_change_se(times: F64, offsets_design: F64, t_a: float, t_b: float, weights: F64) -> float:
+    """Standard error of ``v_2 - v_1`` of the ramp ``[t_a, t_b]``'s fit per metre of (unit-weight) event
+    noise."""
+    design = _ramp_designs(times, offsets_design, np.array([t_a]), np.array([t_b]), weights)[0]
     try:
         inverse = np.linalg.inv(design.T @ design)
     except np.linalg.LinAlgError:
@@ -385,9 +405,9 @@ def _ramp_change_se(times: F64, offsets_design: F64, t_a: float, t_b: float) -> 
     return math.sqrt(max(float(contrast @ inverse @ contrast), 0.0))
 
 
-def _ramp_designs(times: F64, offsets_design: F64, t_a: F64, t_b: F64) -> F64:
+def _ramp_designs(times: F64, offsets_design: F64, t_a: F64, t_b: F64, weights: F64) -> F64:
     """The ramp profile's design matrix for each knot pair ``(t_a[k], t_b[k])`` (pairs x events x columns):
-    columns ``1, g_1, g_2`` and the axle offsets' (:func:`_fit_ramp`)."""
+    columns ``1, g_1, g_2`` and the axle offsets' (:func:`_fit_ramp`), each event's row times its weight."""
     width = (t_b - t_a)[:, None]
     u = times[None, :] - t_a[:, None]
     g2 = np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)
@@ -396,13 +416,17 @@ def _ramp_designs(times: F64, offsets_design: F64, t_a: F64, t_b: F64) -> F64:
     design[:, :, 1] = u - g2
     design[:, :, 2] = g2
     design[:, :, 3:] = offsets_design[None, :, :]
+    design *= weights[None, :, None]
     return design
 
 
-def _ramp_solutions(times: F64, targets: F64, offsets_design: F64, t_a: F64, t_b: F64) -> tuple[F64, F64]:
+def _ramp_solutions(
+    times: F64, targets: F64, offsets_design: F64, t_a: F64, t_b: F64, weights: F64
+) -> tuple[F64, F64]:
     """For each knot pair ``(t_a[k], t_b[k])``: the sum of squared misfits and the coefficients ``(x_a,
-    v_1, v_2, d_1 ..)`` of the ramp profile's least-squares fit (:func:`_fit_ramp`); NaN where singular."""
-    design = _ramp_designs(times, offsets_design, t_a, t_b)
+    v_1, v_2, d_1 ..)`` of the ramp profile's least-squares fit (:func:`_fit_ramp`; ``targets`` already
+    weighted); NaN where singular."""
+    design = _ramp_designs(times, offsets_design, t_a, t_b, weights)
     n_pairs = design.shape[0]
     norms = np.linalg.norm(design, axis=1)
     norms[norms == 0] = 1.0
@@ -429,20 +453,28 @@ def _events(
     exit_x_m: float,
     mid_t_s: F64 | None,
     mid_x_m: tuple[float, ...] | F64,
-) -> tuple[npt.NDArray[np.intp], F64, F64]:
-    """Every strip event of a complete crossing: (its axle, its time, the strip's x)."""
+    edge_t_s: F64 | None = None,
+    edge_x_m: tuple[float, ...] | F64 = (),
+    edge_weight: float = 1.0,
+) -> tuple[npt.NDArray[np.intp], F64, F64, F64]:
+    """Every event of a complete crossing: (its axle, its time, its x, its weight): the strips' (weight
+    1), then the platform joints' from the load signals (``edge_weight``)."""
     n = entry_t_s.shape[0]
     axle_of = [np.arange(n), np.arange(n)]
     event_t = [entry_t_s, exit_t_s]
     event_x = [np.full(n, entry_x_m), np.full(n, exit_x_m)]
-    if mid_t_s is not None and len(mid_x_m):
-        mids = np.asarray(mid_t_s, dtype=np.float64).reshape(n, len(mid_x_m))
-        seen = np.isfinite(mids)
-        axles, strips = np.nonzero(seen)
+    event_w = [np.ones(2 * n)]
+    for extra_t, extra_x, weight in ((mid_t_s, mid_x_m, 1.0), (edge_t_s, edge_x_m, edge_weight)):
+        if extra_t is None or not len(extra_x):
+            continue
+        extra = np.asarray(extra_t, dtype=np.float64).reshape(n, len(extra_x))
+        seen = np.isfinite(extra)
+        axles, places = np.nonzero(seen)
         axle_of.append(axles)
-        event_t.append(mids[seen])
-        event_x.append(np.asarray(mid_x_m, dtype=np.float64)[strips])
-    return np.concatenate(axle_of), np.concatenate(event_t), np.concatenate(event_x)
+        event_t.append(extra[seen])
+        event_x.append(np.asarray(extra_x, dtype=np.float64)[places])
+        event_w.append(np.full(axles.size, weight))
+    return np.concatenate(axle_of), np.concatenate(event_t), np.concatenate(event_x), np.concatenate(event_w)
 
 
 def transfer_change_kg(
@@ -472,7 +504,7 @@ def transfer_change_kg(
     n = entry_t_s.shape[0]
     if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
         return None
-    axle, times, targets = _events(entry_t_s, exit_t_s, entry_x_m, exit_x_m, mid_t_s, mid_x_m)
+    axle, times, targets, _ = _events(entry_t_s, exit_t_s, entry_x_m, exit_x_m, mid_t_s, mid_x_m)
     n_cols = 4 + (n - 1)
     if times.size < n_cols:
         return None

@@ -1,0 +1,129 @@
+"""The load signals' own edges: when each axle crossed each joint between two platforms.
+
+On a scale of several platforms an axle's load passes from one platform to the next as its tyres roll
+over the joint.  The moment half of it has passed is an event like a strip's: the axle was over the
+joint's position ``x_j`` then.  A truck whose speed steps between its entry and its exit events (a
+throttle blip while every axle is on the scale) shows it nowhere but there, so these events, fitted with
+the strips' (:func:`edge.wim.motion.fit_speed_profile`), let a 2-4 axle truck's profile follow a step
+that its strip times alone cannot tell from a steady change of speed.
+
+How a joint time is read: the speed profile the strips gave, and the axle loads fitted under it, predict
+every platform's signal.  Less the other axles' share of that prediction, the two platforms on either
+side of joint ``j`` carry axle ``i``'s load ``L_i`` split as ``(1 - phi, phi)``, ``phi`` rising from 0
+to 1 as the tyres' contact patch rolls over the joint.  Within a window ``[T0, T1]`` that holds the whole
+rise, ``T0 + integral (1 - phi) dt`` is the time ``phi`` passes 1/2, for any contact patch symmetric
+about the axle (its length and pressure shape do not matter) and an axle at steady speed across the
+window; ``phi`` is the mean of what each platform says (the downstream one's gain, the upstream one's
+loss).  The window is ``window_m`` either side of the joint in the axle's travel, centred on the last
+estimate, and the reading is repeated (``iterations``) until the window is centred on the crossing.
+
+A joint time is not read (NaN) where another axle's contact patch is within the window (the other axle's
+share of the prediction would carry its own error into this one), where the window leaves the samples,
+holds fewer than :data:`MIN_WINDOW_SAMPLES`, or the axle load is not positive.
+
+The bench measured these times against the simulator's truth (``docs/benchmarks.md``, "load-signal
+edges"): about 2 ms median and 7 ms at the 95th percentile on the 3 x 6 m scale, noisier than the strips'
+(2.3 ms standard), so :attr:`edge.config.WimConfig.load_edge_timing_sd_s` weighs them less.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.wim.motion import SpeedProfile
+
+__all__ = ["MIN_WINDOW_SAMPLES", "joint_positions", "load_edge_times"]
+
+F64 = npt.NDArray[np.float64]
+
+MIN_WINDOW_SAMPLES = 5
+"""Fewest load samples a joint time is read from."""
+
+
+def joint_positions(edges_m: F64, mid_strips_x_m: tuple[float, ...] | F64, apart_m: float) -> F64:
+    """The platform joints (inner edges) that have no intermediate strip within ``apart_m``: a strip
+    there already times the axles at the joint."""
+    inner = np.asarray(edges_m[1:-1], dtype=np.float64)
+    strips = np.asarray(mid_strips_x_m, dtype=np.float64)
+    if strips.size == 0:
+        return inner
+    far = np.all(np.abs(inner[:, None] - strips[None, :]) > apart_m, axis=1)
+    result: F64 = inner[far]
+    return result
+
+
+def load_edge_times(
+    times_s: F64,
+    platform_kg: F64,
+    edges_m: F64,
+    joints_m: F64,
+    profile: SpeedProfile,
+    loads_kg: F64,
+    footprint_m: float,
+    window_m: float,
+    iterations: int = 4,
+) -> F64:
+    """The time each axle's load was half across each joint (axles x joints, NaN where not read: module
+    docstring), on the sample clock; ``platform_kg`` (samples x platforms) the zeroed platform signals,
+    ``edges_m`` the platforms' edges, ``joints_m`` the joints to read (:func:`joint_positions`),
+    ``profile`` and ``loads_kg`` the motion and the axle loads that predict the signals."""
+    n_axles = loads_kg.size
+    result = np.full((n_axles, joints_m.size), np.nan)
+    if n_axles == 0 or times_s.size < MIN_WINDOW_SAMPLES or not footprint_m > 0:
+        return result
+    half = footprint_m / 2.0
+    offsets = profile.offsets_m
+    platform_of = {float(x): int(np.searchsorted(edges_m, x)) for x in joints_m}
+    for j, joint in enumerate(joints_m):
+        after = platform_of[float(joint)]  # the platform downstream of the joint; after - 1 upstream
+        for i in range(n_axles):
+            if not loads_kg[i] > 0:
+                continue
+            estimate = _first_time_at(profile, joint + offsets[i], times_s)
+            for _ in range(iterations):
+                if not np.isfinite(estimate):
+                    break
+                speed = profile.speed_at(estimate)
+                if not speed > 0:
+                    estimate = np.nan
+                    break
+                reach_s = window_m / speed
+                lo, hi = np.searchsorted(times_s, (estimate - reach_s, estimate + reach_s))
+                if lo == 0 or hi >= times_s.size or hi - lo < MIN_WINDOW_SAMPLES:
+                    estimate = np.nan
+                    break
+                t = times_s[lo:hi]
+                front = profile.front_x(t)
+                others = np.delete(np.arange(n_axles), i)
+                x_others = front[:, None] - offsets[others][None, :]
+                if np.any(np.abs(x_others - joint) < window_m + half):
+                    estimate = np.nan
+                    break
+                share = (
+                    np.clip(
+                        np.minimum(x_others[:, :, None] + half, edges_m[None, None, 1:])
+                        - np.maximum(x_others[:, :, None] - half, edges_m[None, None, :-1]),
+                        0.0,
+                        None,
+                    )
+                    / footprint_m
+                )
+                others_kg = np.einsum("tap,a->tp", share, loads_kg[others])
+                down = platform_kg[lo:hi, after] - others_kg[:, after]
+                up = platform_kg[lo:hi, after - 1] - others_kg[:, after - 1]
+                phi = 0.5 * (down + (loads_kg[i] - up)) / loads_kg[i]
+                # Trapezoidal integral of (1 - phi) over the window's samples, from its first sample.
+                gaps = np.diff(t)
+                rest = 1.0 - phi
+                estimate = float(t[0] + np.sum(0.5 * (rest[1:] + rest[:-1]) * gaps))
+            result[i, j] = estimate
+    return result
+
+
+def _first_time_at(profile: SpeedProfile, front_x_m: float, times_s: F64) -> float:
+    """When the profile's front axle is at ``front_x_m`` (NaN outside the samples' span)."""
+    front = profile.front_x(times_s)
+    if not (front[0] <= front_x_m <= front[-1]) or np.any(np.diff(front) < 0):
+        return float("nan")
+    return float(np.interp(front_x_m, front, times_s))
