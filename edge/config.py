@@ -465,7 +465,9 @@ class RulesConfig(_Strict):
         " steady: 3 or more axles (or intermediate strips), and the gross error the change of acceleration"
         " they leave possible (k = 2, scale.strip_timing_sd_s, a 2.2 m centre of gravity) is within"
         " max_gross_uncertainty_fraction. A ramp (wim.speed_profile) is a change of acceleration, never"
-        " shown steady.",
+        " shown steady: one that brakes harder is re-weighed (a jump starts with a brake pulse); one that"
+        " speeds up (a throttle blip) is judged on its gross uncertainty, which carries all that its pitch"
+        " transfer moves the gross by (max_gross_uncertainty_fraction).",
     )
     max_gross_uncertainty_fraction: float = Field(
         0.02,

@@ -563,10 +563,12 @@ def test_each_axle_is_weighed_at_the_mean_acceleration_of_its_own_time_on_the_sc
     assert profile.start_speed_mps == pytest.approx(2.75) and profile.end_speed_mps == pytest.approx(3.25)
 
 
-def test_a_ramp_harder_than_the_scale_can_follow_is_reweighed_as_a_step() -> None:
-    """A ramp is a change of acceleration, never shown steady: one over rules.max_accel_mps2 is re-weighed,
-    and the reason says the strip times show a step (not that they cannot show it).  The same
-    acceleration fitted as a constant one, with strip times that show it steady, is judged."""
+def test_a_braking_ramp_harder_than_the_scale_can_follow_is_reweighed_as_a_step() -> None:
+    """A ramp is a change of acceleration, never shown steady: one that brakes harder than
+    rules.max_accel_mps2 (how a jump starts) is re-weighed, and the reason says the strip times show a step
+    (not that they cannot show it).  The same acceleration fitted as a constant one, with strip times that
+    show it steady, is judged.  A ramp that speeds up as hard (a throttle blip) is judged on its gross
+    uncertainty: re-weighed only when that exceeds the class's."""
     from dataclasses import replace
 
     from edge.wim.estimate import WimMeasurement, stability_problems
@@ -575,7 +577,7 @@ def test_a_ramp_harder_than_the_scale_can_follow_is_reweighed_as_a_step() -> Non
         t_c_s=5.0,
         x0_m=0.0,
         v0_mps=3.5,
-        accel_mps2=1.2,
+        accel_mps2=-1.2,
         offsets_m=OFFSETS,
         t_start_s=0.0,
         t_end_s=12.0,
@@ -593,7 +595,7 @@ def test_a_ramp_harder_than_the_scale_can_follow_is_reweighed_as_a_step() -> Non
         5000,
         0,
         (),
-        accel_mps2=1.2,
+        accel_mps2=-1.2,
         profile_misfit_m=0.002,
         gross_uncertainty_kg=200.0,
         transfer_change_kg=math.nan,
@@ -601,9 +603,15 @@ def test_a_ramp_harder_than_the_scale_can_follow_is_reweighed_as_a_step() -> Non
     )
     rules = _config().rules
     reasons = stability_problems(m, rules)
-    assert any("1.20 m/s²" in r and "show a step of speed" in r for r in reasons), reasons
+    assert any("braked at 1.20 m/s²" in r and "show a step of speed" in r for r in reasons), reasons
     steady = replace(m, transfer_change_kg=100.0, speed_profile=replace(ramp, ramp_start_s=math.nan))
     assert not any("m/s²" in r for r in stability_problems(steady, rules))
+    blip = replace(m, accel_mps2=1.2, speed_profile=replace(ramp, accel_mps2=1.2))
+    assert stability_problems(blip, rules) == []
+    allowed_kg = rules.max_gross_uncertainty_fraction * float(LOADS.sum())
+    uncertain = replace(blip, gross_uncertainty_kg=1.1 * allowed_kg)
+    (reason,) = stability_problems(uncertain, rules)
+    assert reason.startswith("gross uncertain by"), reason
 
 
 # -- load edges: the joints' times read from the platform signals -----------------------------------------

@@ -920,14 +920,17 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig, misfit_floor_m: fl
             f"the truck {how} by {abs(change):.0%} on the scale, more than the"
             f" {rules.max_speed_change_fraction:.0%} the scale can follow (braking or stop-and-go)"
         )
-    if abs(m.accel_mps2) > rules.max_accel_mps2:
+    ramp = m.speed_profile is not None and not math.isnan(m.speed_profile.ramp_start_s)
+    # A ramp that speeds up (a throttle blip) is judged on its gross uncertainty, which carries the whole
+    # of what its pitch transfer moves the gross by (estimate_crossing); one that brakes as hard is how a
+    # jump starts, and is re-weighed.
+    if abs(m.accel_mps2) > rules.max_accel_mps2 and not (ramp and m.accel_mps2 > 0):
         # Steady, it would move no load between axles weighed at different moments; a brake pulse (a jump)
         # would.  A hard one is judged only when the strip times show it steady enough for the class.
         allowed_kg = rules.max_gross_uncertainty_fraction * m.gross_kg
         change_kg = m.transfer_change_kg
         if not change_kg <= allowed_kg:
             how, what = ("braked", "braking") if m.accel_mps2 < 0 else ("accelerated", "acceleration")
-            ramp = m.speed_profile is not None and not math.isnan(m.speed_profile.ramp_start_s)
             if ramp:
                 evidence = (
                     "the strip times show a step of speed between two cruises, not a steady acceleration"
