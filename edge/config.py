@@ -439,8 +439,9 @@ class RulesConfig(_Strict):
         le=5,
         description="Re-weigh when axle speeds differ from their median by more than this fraction, or when the"
         " speed profile changes by more (speed changed on the scale: braking, stop-and-go), between its first"
-        " and last strip time; with wim.speed_profile = ramp and 2-3 axles (no intermediate strips), whose"
-        " strip times cannot tell a steady change from a step, between their mean entry and exit time.  Normal"
+        " and last strip time; with wim.speed_profile = ramp and events too few to test a ramp (2-4 axles"
+        " without intermediate strips or load edges), which cannot tell a steady change from a step, between"
+        " the axles' mean entry and exit time.  Normal"
         " driving changes speed by up to about 10 % over a scale (fitted: at most 11 % on the bench); jumps at"
         " 30-40 km/h that a long scale would otherwise pass show 14-15 %.",
     )

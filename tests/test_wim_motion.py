@@ -499,20 +499,23 @@ def test_a_steady_truck_keeps_its_constant_acceleration() -> None:
     assert taken <= 1
 
 
-def test_two_axles_measure_a_step_between_their_entry_and_exit() -> None:
-    """A 2-axle truck whose speed steps up 10 % halfway: its four strip times fit any profile, and the
-    constant acceleration extrapolated to the first and the last event reads far more (the steady
-    change that gives the same times).  Where the strips see the speed, between the mean entry and the
-    mean exit time, it reads the step."""
-    v, rise, offset = 3.0, 0.10, 4.0
+@pytest.mark.parametrize("offsets", [(0.0, 4.0), (0.0, 1.3, 4.5, 5.8)], ids=["2 axles", "4 axles"])
+def test_too_few_axles_for_a_ramp_measure_a_step_between_their_entry_and_exit(
+    offsets: tuple[float, ...],
+) -> None:
+    """A 2- or 4-axle truck whose speed steps up 10 % halfway: its strip times leave too few degrees of
+    freedom to test a ramp (0 and 2), and the constant acceleration extrapolated to the first and the last
+    event reads far more (the steady change that gives the same times).  Where the strips see the speed,
+    between the mean entry and the mean exit time, it reads the step."""
+    v, rise = 3.0, 0.10
     travel = EXIT_X - ENTRY_X
 
     def when(x: float) -> float:  # front at x: at v until 9 m past the entry strip, then 10 % faster
         switch = ENTRY_X + 9.0
         return x / v if x <= switch else switch / v + (x - switch) / (v * (1 + rise))
 
-    entry = np.array([when(ENTRY_X + d) for d in (0.0, offset)])
-    exit_ = np.array([when(ENTRY_X + travel + d) for d in (0.0, offset)])
+    entry = np.array([when(ENTRY_X + d) for d in offsets])
+    exit_ = np.array([when(ENTRY_X + travel + d) for d in offsets])
     plain = fit_speed_profile(entry, exit_, ENTRY_X, EXIT_X)
     profile = fit_speed_profile(entry, exit_, ENTRY_X, EXIT_X, ramp_timing_sd_s=0.0023)
     assert plain is not None and profile is not None

@@ -20,10 +20,10 @@ constant acceleration too.
 Where the events show a step of speed that a constant acceleration cannot follow (a throttle blip, a
 brief brake: 5 or more axles, or fewer with intermediate strips), the profile is instead two cruises joined by a
 ramp, with as many linear unknowns and its two knots searched (:func:`_fit_ramp`); the constant
-acceleration is the ramp that spans all the events.  With fewer than 4 axles (and no intermediate strips)
-even a step cannot be told from a steady change, and the change of speed is measured where the strips
-see the speed, between the axles' mean entry and
-exit times (:attr:`SpeedProfile.speed_change_fraction`).
+acceleration is the ramp that spans all the events.  Where the events leave too few degrees of freedom to
+test a ramp (fewer than 5 axles without intermediate strips or load edges) even a step cannot be told
+from a steady change, and the change of speed is measured where the strips see the speed, between the
+axles' mean entry and exit times (:attr:`SpeedProfile.speed_change_fraction`).
 
 Outside the events' time span the profile goes on at the speed it has at its ends (the truck is still
 approaching, or already off the scale, and nothing measured says more), so the position is monotone
@@ -230,12 +230,11 @@ def fit_speed_profile(
     )
     if ramp_timing_sd_s is None:
         return constant
-    if dof < 2:
-        # Too few events to tell a steady change of speed from a step: the change is measured where the
-        # strips see the speed, between the axles' entry and their exit, not extrapolated.
-        return replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
     if dof < RAMP_MIN_DOF:
-        return constant
+        # Too few events to tell a steady change of speed from a step (no ramp can be tested): the change is
+        # measured where the strips see the speed, between the axles' entry and their exit, not
+        # extrapolated to the first and the last event (a step reads up to 1.5 x its size there).
+        return replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
     mean_speed = constant.mean_speed_mps
     noise_m = ramp_timing_sd_s * mean_speed
     sse = float(residual @ residual)
