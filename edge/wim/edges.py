@@ -13,13 +13,18 @@ side of joint ``j`` carry axle ``i``'s load ``L_i`` split as ``(1 - phi, phi)``,
 to 1 as the tyres' contact patch rolls over the joint.  Within a window ``[T0, T1]`` that holds the whole
 rise, ``T0 + integral (1 - phi) dt`` is the time ``phi`` passes 1/2, for any contact patch symmetric
 about the axle (its length and pressure shape do not matter) and an axle at steady speed across the
-window; ``phi`` is the mean of what each platform says (the downstream one's gain, the upstream one's
-loss).  The window is ``window_m`` either side of the joint in the axle's travel, centred on the last
-estimate, and the reading is repeated (``iterations``) until the window is centred on the crossing.
+window.  Each platform gives such a time (the downstream one from its gain, the upstream one from its
+loss), and the reading is their mean.  The window is ``window_m`` either side of the joint in the axle's
+travel, centred on the last reading, which is repeated (``iterations``) until the window is centred on
+the crossing.
 
-A joint time is not read (NaN) where another axle's contact patch is within the window (the other axle's
-share of the prediction would carry its own error into this one), where the window leaves the samples,
-holds fewer than :data:`MIN_WINDOW_SAMPLES`, or the axle load is not positive.
+The other axles' shares are predicted by the profile being corrected, so they are as far off as it is
+where one of them is itself crossing an edge: a platform whose other edge (the scale's ends included)
+another axle is within ``2 window_m`` plus half a footprint of during the window gives no reading (a
+3-axle truck's tandem crossing the first joint while its front axle crosses the second read 90 ms off
+before this).  A joint time is not read (NaN) where another axle is that near the joint itself, where
+neither platform reads, where the window leaves the samples, holds fewer than
+:data:`MIN_WINDOW_SAMPLES`, or the axle load is not positive.
 
 The bench measured these times against the simulator's truth (``docs/benchmarks.md``, "load-signal
 edges"): about 2 ms median and 7 ms at the 95th percentile on the 3 x 6 m scale, noisier than the strips'
@@ -73,6 +78,7 @@ def load_edge_times(
     if n_axles == 0 or times_s.size < MIN_WINDOW_SAMPLES or not footprint_m > 0:
         return result
     half = footprint_m / 2.0
+    guard_m = 2.0 * window_m
     offsets = profile.offsets_m
     platform_of = {float(x): int(np.searchsorted(edges_m, x)) for x in joints_m}
     for j, joint in enumerate(joints_m):
@@ -97,7 +103,7 @@ def load_edge_times(
                 front = profile.front_x(t)
                 others = np.delete(np.arange(n_axles), i)
                 x_others = front[:, None] - offsets[others][None, :]
-                if np.any(np.abs(x_others - joint) < window_m + half):
+                if np.any(np.abs(x_others - joint) < guard_m + half):
                     estimate = np.nan
                     break
                 share = (
@@ -110,13 +116,23 @@ def load_edge_times(
                     / footprint_m
                 )
                 others_kg = np.einsum("tap,a->tp", share, loads_kg[others])
-                down = platform_kg[lo:hi, after] - others_kg[:, after]
-                up = platform_kg[lo:hi, after - 1] - others_kg[:, after - 1]
-                phi = 0.5 * (down + (loads_kg[i] - up)) / loads_kg[i]
-                # Trapezoidal integral of (1 - phi) over the window's samples, from its first sample.
-                gaps = np.diff(t)
-                rest = 1.0 - phi
-                estimate = float(t[0] + np.sum(0.5 * (rest[1:] + rest[:-1]) * gaps))
+                # Each platform's reading: the downstream one gains the load, the upstream one loses it.
+                # One whose other edge another axle is crossing meanwhile is not used: that axle's
+                # predicted share there is as far off as the profile being corrected.
+                readings = []
+                for platform, gains in ((after, True), (after - 1, False)):
+                    far_edge = edges_m[platform + 1] if gains else edges_m[platform]
+                    if np.any(np.abs(x_others - far_edge) < guard_m + half):
+                        continue
+                    carried = (platform_kg[lo:hi, platform] - others_kg[:, platform]) / loads_kg[i]
+                    phi = carried if gains else 1.0 - carried
+                    # Trapezoidal integral of (1 - phi) over the window's samples, from its first sample.
+                    rest = 1.0 - phi
+                    readings.append(float(t[0] + np.sum(0.5 * (rest[1:] + rest[:-1]) * np.diff(t))))
+                if not readings:
+                    estimate = np.nan
+                    break
+                estimate = float(np.mean(readings))
             result[i, j] = estimate
     return result
 
