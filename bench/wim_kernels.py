@@ -459,8 +459,9 @@ class Work:
         return [impl.residual_batch_means(*args) for args in self.calls.get("residual_batch_means", [])]
 
     def speed_profiles(self, impl: Impl) -> list[tuple[F64, F64, F64, float]]:
-        """The speed profile as the estimator fits it (``lane_speed_profile`` with the default settings: the
-        ramp tried where the events show one; small least squares and the profile's NumPy glue) and the
+        """The speed profile as the estimator first fits it to the strip events (``lane_speed_profile`` with
+        the default settings: the ramp tried where the events show one; small least squares and the
+        profile's NumPy glue; the load edges' second fit is in the whole ``estimate_crossing`` line) and the
         warped clock of every sample of the window (``impl.warped_times``)."""
         sc, wim = self.s.scale, WimConfig()
         out = []

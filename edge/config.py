@@ -454,7 +454,8 @@ class RulesConfig(_Strict):
         " strips' own timing jitter is a few ms), and by more than half a tyre footprint"
         " (scale.tyre_footprint_m / 2) in metres: a slow truck's small change of speed misfits by many ms but"
         " a few cm, which moves no axle's load further than its footprint blurs it. Needs 3 or more axles,"
-        " or intermediate strips (scale.mid_strips_x_m).",
+        " or intermediate strips (scale.mid_strips_x_m) or load edges (wim.load_edge_timing_sd_s), whose"
+        " misfits count weighted.",
     )
     max_accel_mps2: float = Field(
         0.9,
@@ -596,7 +597,7 @@ class WimConfig(_Strict):
         "ramp",
         description="Axle motion of the axle-load fit. ramp: one speed profile fitted to every axle's strip"
         " times, a constant acceleration, or two cruises joined by a ramp where the strip times show a step"
-        " of speed (a throttle blip, a brief brake: 5 or more axles, or fewer with intermediate strips), each axle's"
+        " of speed (a throttle blip, a brief brake: 5 or more axles, or fewer with intermediate strips or load edges), each axle's"
         " pitch load transfer taken at the acceleration of its own time on the scale. constant_acceleration:"
         " the constant acceleration alone (the estimator before ramps). per_axle_constant: each axle at its"
         " own constant speed between the strips (the estimator before profiles).",

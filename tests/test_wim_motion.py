@@ -710,3 +710,49 @@ def test_a_three_axle_blip_between_the_strips_is_followed_with_the_load_edges() 
     assert not math.isnan(m.speed_profile.ramp_start_s)
     assert m.speed_change_fraction == pytest.approx(0.10 / 1.05, abs=0.01)
     np.testing.assert_allclose(m.axle_loads_kg, THREE_LOADS, rtol=0.01)
+
+
+def test_load_edges_of_no_weight_count_for_nothing_and_a_joint_must_be_an_inner_edge() -> None:
+    """Joint events weighted 0 leave the profile the strips' alone, degrees of freedom included (a 3-axle
+    truck keeps the entry-exit speed change that too few events call for); a joint that is not between two
+    platforms is refused, not read against the wrong ones."""
+    v = 8.0 / 3.6
+    path, _ = _blip(8.0, 0.10, 0.6, (10.0 - (ENTRY_X - v)) / v)
+    end = 1.0 + (sum(LENGTHS) + THREE_AXLES[-1] + 0.5 + 1.0 * v + 2.0) / v
+    crossing = _crossing(path, end, offsets=THREE_AXLES, loads=THREE_LOADS)
+    strips = fit_speed_profile(
+        crossing.entry_t_s, crossing.exit_t_s, ENTRY_X, EXIT_X, ramp_timing_sd_s=0.0023
+    )
+    edges = np.concatenate(([0.0], np.cumsum(LENGTHS)))
+    joints = joint_positions(edges, (), 0.2)
+    assert strips is not None and not math.isnan(strips.entry_mean_s)
+    read = load_edge_times(
+        crossing.window.times_s, _platform_kg(crossing), edges, joints, strips, THREE_LOADS, FOOTPRINT_M, 0.2
+    )
+    assert np.all(np.isfinite(read))
+    unweighted = fit_speed_profile(
+        crossing.entry_t_s,
+        crossing.exit_t_s,
+        ENTRY_X,
+        EXIT_X,
+        ramp_timing_sd_s=0.0023,
+        edge_t_s=read,
+        edge_x_m=joints,
+        edge_weight=0.0,
+    )
+    assert unweighted is not None
+    fields = ("x0_m", "v0_mps", "accel_mps2", "misfit_rms_m", "entry_mean_s", "exit_mean_s", "ramp_start_s")
+    for name in fields:
+        assert getattr(unweighted, name) == pytest.approx(getattr(strips, name), nan_ok=True), name
+    np.testing.assert_allclose(unweighted.offsets_m, strips.offsets_m)
+    with pytest.raises(ValueError, match="must be inner edges"):
+        load_edge_times(
+            crossing.window.times_s,
+            _platform_kg(crossing),
+            edges,
+            np.array([6.5]),
+            strips,
+            THREE_LOADS,
+            FOOTPRINT_M,
+            0.2,
+        )

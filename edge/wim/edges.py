@@ -9,12 +9,16 @@ that its strip times alone cannot tell from a steady change of speed.
 
 How a joint time is read: the speed profile the strips gave, and the axle loads fitted under it, predict
 every platform's signal.  Less the other axles' share of that prediction, the two platforms on either
-side of joint ``j`` carry axle ``i``'s load ``L_i`` split as ``(1 - phi, phi)``, ``phi`` rising from 0
-to 1 as the tyres' contact patch rolls over the joint.  Within a window ``[T0, T1]`` that holds the whole
-rise, ``T0 + integral (1 - phi) dt`` is the time ``phi`` passes 1/2, for any contact patch symmetric
-about the axle (its length and pressure shape do not matter) and an axle at steady speed across the
-window.  Each platform gives such a time (the downstream one from its gain, the upstream one from its
-loss), and the reading is their mean.  The window is ``window_m`` either side of the joint in the axle's
+side of joint ``j`` carry axle ``i``'s load split as ``(1 - phi, phi)``, ``phi`` rising from 0 to 1 as
+the tyres' contact patch rolls over the joint.  Within a window ``[T0, T1]`` that holds the whole rise,
+``T0 + integral (1 - phi) dt`` is the time ``phi`` passes 1/2, for any contact patch symmetric about the
+axle (its length and pressure shape do not matter) and an axle at steady speed across the window.  Each
+platform gives such a time (the downstream one from its gain, the upstream one from its loss), and the
+reading is their mean.  ``phi`` is each platform's signal over ``L_i``, so an error of the first pass's
+load moves the reading: a 3 % error about 2-10 ms where one platform reads alone, much less where both
+do and the errors cancel.  (Scaling it between the platform's own levels before and after the passage
+halved the error on the simulator, whose tyre patch is the assumed 0.25 m, but a 0.35 m patch then read
+up to 18 ms off: the levels need to know the patch.)  The window is ``window_m`` either side of the joint in the axle's
 travel, centred on the last reading, which is repeated (``iterations``) until the window is centred on
 the crossing.
 
@@ -24,11 +28,12 @@ another axle is within ``2 window_m`` plus half a footprint of during the window
 3-axle truck's tandem crossing the first joint while its front axle crosses the second read 90 ms off
 before this).  A joint time is not read (NaN) where another axle is that near the joint itself, where
 neither platform reads, where the window leaves the samples, holds fewer than
-:data:`MIN_WINDOW_SAMPLES`, or the axle load is not positive.
+:data:`MIN_WINDOW_SAMPLES`, where the axle load is not positive, or where the last reading still moved
+by more than a quarter of the patch's passage time.
 
-The bench measured these times against the simulator's truth (``docs/benchmarks.md``, "load-signal
-edges"): about 2 ms median and 7 ms at the 95th percentile on the 3 x 6 m scale, noisier than the strips'
-(2.3 ms standard), so :attr:`edge.config.WimConfig.load_edge_timing_sd_s` weighs them less.
+Against the simulator's truth (``docs/benchmarks.md``, "the load signals' own edges") these times are
+off by a robust standard deviation of 1.6-2.9 ms (p95 4.4-7.1 ms), so
+:attr:`edge.config.WimConfig.load_edge_timing_sd_s` (4 ms) weighs them less than the strips (2.3 ms).
 """
 
 from __future__ import annotations
@@ -73,6 +78,13 @@ def load_edge_times(
     docstring), on the sample clock; ``platform_kg`` (samples x platforms) the zeroed platform signals,
     ``edges_m`` the platforms' edges, ``joints_m`` the joints to read (:func:`joint_positions`),
     ``profile`` and ``loads_kg`` the motion and the axle loads that predict the signals."""
+    if iterations < 1:
+        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    inner = np.asarray(edges_m[1:-1], dtype=np.float64)
+    if not np.all(
+        np.any(np.isclose(np.asarray(joints_m)[:, None], inner[None, :], rtol=0, atol=1e-9), axis=1)
+    ):
+        raise ValueError(f"joints {list(joints_m)} must be inner edges of the platforms {list(edges_m)}")
     n_axles = loads_kg.size
     result = np.full((n_axles, joints_m.size), np.nan)
     if n_axles == 0 or times_s.size < MIN_WINDOW_SAMPLES or not footprint_m > 0:
@@ -80,13 +92,14 @@ def load_edge_times(
     half = footprint_m / 2.0
     guard_m = 2.0 * window_m
     offsets = profile.offsets_m
-    platform_of = {float(x): int(np.searchsorted(edges_m, x)) for x in joints_m}
+    platform_of = {float(x): int(np.argmin(np.abs(inner - x))) + 1 for x in joints_m}
     for j, joint in enumerate(joints_m):
         after = platform_of[float(joint)]  # the platform downstream of the joint; after - 1 upstream
         for i in range(n_axles):
             if not loads_kg[i] > 0:
                 continue
             estimate = _first_time_at(profile, joint + offsets[i], times_s)
+            moved = np.inf
             for _ in range(iterations):
                 if not np.isfinite(estimate):
                     break
@@ -132,8 +145,11 @@ def load_edge_times(
                 if not readings:
                     estimate = np.nan
                     break
+                moved = abs(float(np.mean(readings)) - estimate)
                 estimate = float(np.mean(readings))
-            result[i, j] = estimate
+            # A reading still moving by a quarter of the patch's passage has not found the crossing.
+            converged = np.isfinite(estimate) and moved <= 0.25 * footprint_m / profile.speed_at(estimate)
+            result[i, j] = estimate if converged else np.nan
     return result
 
 

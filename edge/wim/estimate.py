@@ -90,7 +90,7 @@ class WimMeasurement:
     problems: tuple[str, ...]
     accel_mps2: float = 0.0  # the fitted speed profile's acceleration (0: none fitted)
     speed_change_fraction: float = 0.0  # the profile's (end - start speed) / mean speed over the strips
-    profile_misfit_m: float = 0.0  # RMS misfit of the strip events to the profile (m)
+    profile_misfit_m: float = 0.0  # RMS misfit of the events (strips; load edges weighted) to the profile (m)
     axle_uncertainties_kg: tuple[float, ...] = ()  # expanded (k = 2) uncertainty of each axle load
     gross_uncertainty_kg: float = math.nan  # expanded (k = 2) uncertainty of the gross
     # Standard (k = 1) covariance of the axle loads (kg^2, axles x axles; empty: none computed): the fit's,
@@ -454,8 +454,8 @@ def _estimate(
                 gross_u**2 + shift**2 + (UNCERTAINTY_COVERAGE_FACTOR * float(np.sum(spread))) ** 2
             )
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
-    # A ramp is by its fit not a steady acceleration: no test of steadiness applies (NaN), and one harder
-    # than rules.max_accel_mps2 is re-weighed.
+    # A ramp is by its fit not a steady acceleration: no test of steadiness applies (NaN); one that brakes
+    # harder than rules.max_accel_mps2 is re-weighed, one that speeds up is judged on its gross uncertainty.
     transfer_change = (
         _transfer_change(strip_t_s, mid_t_s, scale, axle_loads, spacings)
         if profile is not None and math.isnan(profile.ramp_start_s)

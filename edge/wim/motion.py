@@ -18,7 +18,7 @@ is from constant acceleration).  A single axle gives a constant speed, or with a
 constant acceleration too.
 
 Where the events show a step of speed that a constant acceleration cannot follow (a throttle blip, a
-brief brake: 5 or more axles, or fewer with intermediate strips), the profile is instead two cruises joined by a
+brief brake: 5 or more axles, or fewer with intermediate strips or load edges), the profile is instead two cruises joined by a
 ramp, with as many linear unknowns and its two knots searched (:func:`_fit_ramp`); the constant
 acceleration is the ramp that spans all the events.  Where the events leave too few degrees of freedom to
 test a ramp (fewer than 5 axles without intermediate strips or load edges) even a step cannot be told
@@ -246,7 +246,7 @@ def fit_speed_profile(
 
 RAMP_MIN_DOF = 3
 """A ramp profile is looked for only where the constant acceleration leaves this many degrees of freedom
-(2 n - (n + 2) = n - 2 without intermediate strips: 5 or more axles, or 4 with an intermediate strip
+(2 n - (n + 2) = n - 2 without intermediate strips or load edges: 5 or more axles, or 4 with an intermediate strip
 event; or fewer axles with more intermediate strips): its two knots take two, and one is left to test
 it.  With one fewer, some ramp fits any four axles' events exactly (a 20 % dip and recovery at 3 m/s
 read as a 7.5 % step, misfit 0), and the misfit rule could no longer see the jerky driving."""
@@ -464,8 +464,8 @@ def _events(
     event_x = [np.full(n, entry_x_m), np.full(n, exit_x_m)]
     event_w = [np.ones(2 * n)]
     for extra_t, extra_x, weight in ((mid_t_s, mid_x_m, 1.0), (edge_t_s, edge_x_m, edge_weight)):
-        if extra_t is None or not len(extra_x):
-            continue
+        if extra_t is None or not len(extra_x) or not weight > 0:
+            continue  # an event of no weight would count as a degree of freedom it does not give
         extra = np.asarray(extra_t, dtype=np.float64).reshape(n, len(extra_x))
         seen = np.isfinite(extra)
         axles, places = np.nonzero(seen)
