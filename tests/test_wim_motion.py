@@ -19,7 +19,7 @@ from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.rules import LimitTable
 from edge.wim.edges import joint_positions, load_edge_times
-from edge.wim.estimate import span_per_cell
+from edge.wim.estimate import span_per_cell, zero_from_preroll
 from edge.wim.kernels import platform_loads
 from edge.wim.motion import SpeedProfile, fit_speed_profile
 from tests.support.configs import loop_devices
@@ -622,7 +622,8 @@ def test_a_braking_ramp_harder_than_the_scale_can_follow_is_reweighed_as_a_step(
 
 def _platform_kg(crossing: Crossing) -> np.ndarray:
     config = _config()
-    zero = np.median(crossing.window.counts[crossing.window.times_s < 0.5], axis=0)
+    zero = zero_from_preroll(crossing.window, 0.5)
+    assert zero is not None
     return platform_loads(
         crossing.window.counts, zero, span_per_cell(config.scale), config.scale.cells_per_platform
     )

@@ -42,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.wim.motion import SpeedProfile
+from edge.wim.reference import footprint_share_ref
 
 __all__ = ["MIN_WINDOW_SAMPLES", "joint_positions", "load_edge_times"]
 
@@ -119,16 +120,6 @@ def load_edge_times(
                 if np.any(np.abs(x_others - joint) < guard_m + half):
                     estimate = np.nan
                     break
-                share = (
-                    np.clip(
-                        np.minimum(x_others[:, :, None] + half, edges_m[None, None, 1:])
-                        - np.maximum(x_others[:, :, None] - half, edges_m[None, None, :-1]),
-                        0.0,
-                        None,
-                    )
-                    / footprint_m
-                )
-                others_kg = np.einsum("tap,a->tp", share, loads_kg[others])
                 # Each platform's reading: the downstream one gains the load, the upstream one loses it.
                 # One whose other edge another axle is crossing meanwhile is not used: that axle's
                 # predicted share there is as far off as the profile being corrected.
@@ -137,7 +128,11 @@ def load_edge_times(
                     far_edge = edges_m[platform + 1] if gains else edges_m[platform]
                     if np.any(np.abs(x_others - far_edge) < guard_m + half):
                         continue
-                    carried = (platform_kg[lo:hi, platform] - others_kg[:, platform]) / loads_kg[i]
+                    others_kg = (
+                        footprint_share_ref(x_others, edges_m[platform], edges_m[platform + 1], footprint_m)
+                        @ loads_kg[others]
+                    )
+                    carried = (platform_kg[lo:hi, platform] - others_kg) / loads_kg[i]
                     phi = carried if gains else 1.0 - carried
                     # Trapezoidal integral of (1 - phi) over the window's samples, from its first sample.
                     rest = 1.0 - phi

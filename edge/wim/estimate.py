@@ -260,15 +260,24 @@ def estimate_crossing(
     joints = joint_positions(edges, scale.mid_strips_x_m, reach_m)
     if joints.size == 0 or not wim.load_edge_timing_sd_s > 0 or wim.speed_profile == "per_axle_constant":
         return _estimate(*args, zero_variance_kg2=zero_variance_kg2)
+    platform_kg = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
     steady_wim = wim.model_copy(update={"dynamic_knot_m": 0.0})
     first = _estimate(
-        window, zero_counts, entry_t_s, exit_t_s, scale, steady_wim, group_max_spacing_m, None, mid_t_s
+        window,
+        zero_counts,
+        entry_t_s,
+        exit_t_s,
+        scale,
+        steady_wim,
+        group_max_spacing_m,
+        None,
+        mid_t_s,
+        platform_kg=platform_kg,
     )
     profile = first.speed_profile
     loads_kg = np.array(first.axle_loads_kg)
     if profile is None or loads_kg.size == 0 or not np.all(np.isfinite(loads_kg) & (loads_kg > 0)):
-        return _estimate(*args, zero_variance_kg2=zero_variance_kg2)
-    platform_kg = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
+        return _estimate(*args, zero_variance_kg2=zero_variance_kg2, platform_kg=platform_kg)
     joint_t = load_edge_times(
         window.times_s,
         platform_kg,
@@ -280,8 +289,10 @@ def estimate_crossing(
         reach_m,
     )
     if not np.any(np.isfinite(joint_t)):
-        return _estimate(*args, zero_variance_kg2=zero_variance_kg2)
-    return _estimate(*args, zero_variance_kg2=zero_variance_kg2, edge_events=(joint_t, joints))
+        return _estimate(*args, zero_variance_kg2=zero_variance_kg2, platform_kg=platform_kg)
+    return _estimate(
+        *args, zero_variance_kg2=zero_variance_kg2, edge_events=(joint_t, joints), platform_kg=platform_kg
+    )
 
 
 def _estimate(
@@ -296,8 +307,10 @@ def _estimate(
     mid_t_s: npt.NDArray[np.float64] | None = None,
     zero_variance_kg2: npt.NDArray[np.float64] | None = None,
     edge_events: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
+    platform_kg: npt.NDArray[np.float64] | None = None,
 ) -> WimMeasurement:
-    """Axle loads and the rest of one crossing; ``wim`` sets the body-dynamics fit (default settings when
+    """Axle loads and the rest of one crossing (``platform_kg``: the zeroed platform signals, when the
+    caller has them already); ``wim`` sets the body-dynamics fit (default settings when
     None), ``group_max_spacing_m`` which axles form a group (as the rules classify them), ``rules`` (when
     given) the misfit allowance of normal driving, which bounds how much of the misfit the uncertainty
     takes as explained by the body (see :func:`_uncertainties`); ``mid_t_s`` (axles x
@@ -311,7 +324,11 @@ def _estimate(
     # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
     strip_t_s = (entry_t_s, exit_t_s)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
-    loads = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
+    loads = (
+        platform_kg
+        if platform_kg is not None
+        else platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
+    )
     times = window.times_s
     rate_hz = (
         (times.size - 1) / float(times[-1] - times[0])
