@@ -1,5 +1,9 @@
 """Pseudo-terminal ports: the simulator writes the master side, the daemon opens the slave path with
-pyserial exactly as it opens /dev/ttyUSB0.  A stable symlink (like a udev rule's) survives replugging."""
+pyserial exactly as it opens /dev/ttyUSB0.  A stable symlink (like a udev rule's) survives replugging.
+
+A simulator's thread reads and writes the port while a test's thread unplugs and replugs it, so every use
+of the master descriptor holds a lock: without it a read could meet a descriptor closed a moment before
+(EBADF, which killed the simulator's thread) or, worse, one the number of which was already reused."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import contextlib
 import errno
 import os
 import select
+import threading
 import time
 import tty
 from pathlib import Path
@@ -25,6 +30,7 @@ class PtyPort:
         # stopped daemon) loses bytes at once until it reads again.
         self.drain_wait_s = 0.5
         self._reader_away = False
+        self._lock = threading.Lock()
         self._master = -1
         self._slave = -1
         self.slave_path = ""
@@ -40,12 +46,14 @@ class PtyPort:
         return self._master >= 0
 
     def plug(self) -> None:
-        master, slave = os.openpty()
-        # Raw before anyone opens it: no echo, no CR/LF translation of binary frames.
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        self.slave_path = os.ttyname(slave)
+        with self._lock:
+            self._close_fds()  # a replug without an unplug: the old pty goes
+            master, slave = os.openpty()
+            # Raw before anyone opens it: no echo, no CR/LF translation of binary frames.
+            tty.setraw(slave)
+            os.set_blocking(master, False)
+            self._master, self._slave = master, slave
+            self.slave_path = os.ttyname(slave)
         if self.link_dir is not None:
             self.link_dir.mkdir(parents=True, exist_ok=True)
             link = self.link_dir / self.name
@@ -57,6 +65,11 @@ class PtyPort:
 
     def unplug(self) -> None:
         """Like pulling the USB adapter: the daemon's reads fail until :meth:`plug`."""
+        with self._lock:
+            self._close_fds()
+
+    def _close_fds(self) -> None:
+        """Close the pty's two ends; the caller holds the lock."""
         for fd in (self._master, self._slave):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -64,41 +77,47 @@ class PtyPort:
         self._master = self._slave = -1
 
     def write(self, data: bytes) -> None:
-        if self._master < 0:
-            self.dropped_bytes += len(data)
-            return
         view = memoryview(data)
         deadline = time.monotonic() + self.drain_wait_s
         while view:
-            try:
-                written = os.write(self._master, view)
-            except BlockingIOError:
+            with self._lock:
+                master = self._master
+                if master < 0:
+                    self.dropped_bytes += len(view)
+                    return
+                try:
+                    written = os.write(master, view)
+                except BlockingIOError:
+                    written = -1
+                except OSError as exc:
+                    if exc.errno == errno.EIO:
+                        self.dropped_bytes += len(view)
+                        return
+                    raise
+            if written < 0:  # the pty is full: wait for the reader, outside the lock
                 remaining = deadline - time.monotonic()
                 if not self._reader_away and remaining > 0:
-                    select.select([], [self._master], [], remaining)
+                    with contextlib.suppress(OSError, ValueError):  # unplugged meanwhile: checked above
+                        select.select([], [master], [], min(remaining, 0.05))
                     continue
                 self._reader_away = True
                 self.dropped_bytes += len(view)  # nobody reads: a real line would lose these too
                 return
-            except OSError as exc:
-                if exc.errno in (errno.EIO, errno.EBADF):
-                    self.dropped_bytes += len(view)
-                    return
-                raise
             view = view[written:]
         self._reader_away = False
 
     def read(self) -> bytes:
-        if self._master < 0:
-            return b""
-        try:
-            return os.read(self._master, 65536)
-        except (BlockingIOError, InterruptedError):
-            return b""
-        except OSError as exc:
-            if exc.errno == errno.EIO:
+        with self._lock:
+            if self._master < 0:
                 return b""
-            raise
+            try:
+                return os.read(self._master, 65536)
+            except (BlockingIOError, InterruptedError):
+                return b""
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    return b""
+                raise
 
     def close(self) -> None:
         self.unplug()

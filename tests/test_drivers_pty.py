@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -136,4 +138,48 @@ async def test_a_failing_reading_handler_does_not_take_the_port_down(tmp_path: P
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+        port.close()
+
+
+def test_a_simulator_thread_survives_the_port_replugged_under_it(tmp_path: Path) -> None:
+    """A simulator's thread reads and writes while the test's thread unplugs and replugs the port; a
+    read that met the descriptor closed a moment before raised EBADF and killed the simulator's thread
+    (the Modbus transmitter then never answered again after a replug)."""
+    port = PtyPort("race", tmp_path)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def device() -> None:
+        try:
+            while not stop.is_set():
+                port.read()
+                port.write(b"\x01\x03")
+        except BaseException as exc:  # the test reports whatever killed the thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=device, daemon=True)
+    thread.start()
+    try:
+        for i in range(2000):
+            port.unplug()
+            if i % 3:
+                os.sched_yield()
+            port.plug()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not errors, f"the simulator's thread died: {errors[0]!r}"
+    # And the replugged port still carries bytes both ways.
+    fd = os.open(port.path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(fd, b"ping")
+        got = b""
+        for _ in range(100):
+            got += port.read()
+            if got == b"ping":
+                break
+            stop.wait(0.01)
+        assert got == b"ping"
+    finally:
+        os.close(fd)
         port.close()
