@@ -52,6 +52,9 @@ async def test_transmitter_polled_through_a_truck_overload_silence_and_unplug(tm
     sim.start()
     task = asyncio.create_task(driver.run(stop))
     try:
+        # The simulator's Modbus server may start after the first poll; on a busy host, late enough for
+        # a ramp begun at once to end, and its motion window to pass, before anything is read.
+        await _until(lambda: bool(seen))
         sim.drive_on(27_350.0, ramp_s=0.3)
         await _until(lambda: bool(seen) and seen[-1].stable is True and seen[-1].weight_kg == 27_360.0)
         assert any(r.motion for r in seen), "the ramp is seen as motion"
