@@ -318,7 +318,7 @@ async def test_a_crossing_over_the_ptys_reaches_the_estimator_with_its_mid_strip
     await rig.start()
     await rig.wait_records(1, timeout_s=rig.sim.duration_s + 60)
     (record,) = rig.records
-    assert record["verdict"] == "pass", record
+    assert record["verdict"] == "pass", (record.get("reasons"), record)
     (mid,) = seen
     assert mid is not None and mid.shape == (3, 2)
     # The host times of the pulses are the simulator's physical times (world clock + the lane's origin)
