@@ -97,7 +97,9 @@ class PtyPort:
             if written < 0:  # the pty is full: wait for the reader, outside the lock
                 remaining = deadline - time.monotonic()
                 if not self._reader_away and remaining > 0:
-                    with contextlib.suppress(OSError, ValueError):  # unplugged meanwhile: checked above
+                    with contextlib.suppress(
+                        OSError, ValueError
+                    ):  # unplugged meanwhile: re-checked on the next pass
                         select.select([], [master], [], min(remaining, 0.05))
                     continue
                 self._reader_away = True

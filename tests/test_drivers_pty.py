@@ -168,6 +168,7 @@ def test_a_simulator_thread_survives_the_port_replugged_under_it(tmp_path: Path)
     finally:
         stop.set()
         thread.join(timeout=5)
+    assert not thread.is_alive()
     assert not errors, f"the simulator's thread died: {errors[0]!r}"
     # And the replugged port still carries bytes both ways.
     fd = os.open(port.path, os.O_RDWR | os.O_NOCTTY)
