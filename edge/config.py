@@ -441,8 +441,9 @@ class RulesConfig(_Strict):
         " speed profile changes by more (speed changed on the scale: braking, stop-and-go), between its first"
         " and last strip time; with wim.speed_profile = ramp and events too few to test a ramp (2-4 axles"
         " without intermediate strips or load edges), which cannot tell a steady change from a step, or a"
-        " constant acceleration that speeds up where no ramp beat it (noise can hide a step, which the span"
-        " reads up to 1.9 times over), between the axles' mean entry and exit time.  Normal"
+        " constant acceleration that speeds up and fits the events within the strips' noise (the noise can"
+        " hide a step, which the span reads up to 1.9 times over), between the axles' mean entry and exit"
+        " time.  Normal"
         " driving changes speed by up to about 10 % over a scale (fitted: at most 11 % on the bench); jumps at"
         " 30-40 km/h that a long scale would otherwise pass show 14-15 %.",
     )

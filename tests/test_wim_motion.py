@@ -138,7 +138,6 @@ def test_a_truck_changing_speed_gently_is_weighed_not_reweighed(speed_kmh: float
         distance = sum(LENGTHS) + OFFSETS[-1] + 0.5
         accel = v * v * ((1 + change) ** 2 - 1) / (2 * distance)
         over_scale = math.sqrt(1 + 2 * accel * (EXIT_X - ENTRY_X) / (v * v)) - 1
-        assert over_scale < 0.6 * change
         assert m.speed_change_fraction == pytest.approx(over_scale, abs=0.015)
     # Each axle at its own constant speed (the estimator before profiles) misfits far more.
     constant = _judge(crossing, speed_profile="per_axle_constant").measurement
@@ -504,7 +503,10 @@ def test_a_steady_truck_keeps_its_constant_acceleration() -> None:
         # The true change between the first and the last event (slowing) or between the mean entry and the
         # mean exit time (speeding up), over the mean speed between the first and the last event.
         first, last = float(entry.min()), float(exit_.max())
-        lo, hi = (first, last) if profile.accel_mps2 <= 0 else (float(entry.mean()), float(exit_.mean()))
+        no_ramp = math.isnan(profile.ramp_start_s)
+        assert (not math.isnan(profile.entry_mean_s)) == (no_ramp and profile.accel_mps2 > 0)
+        over_scale = not math.isnan(profile.entry_mean_s)
+        lo, hi = (float(entry.mean()), float(exit_.mean())) if over_scale else (first, last)
         true_change = accel * (hi - lo) / (v0 + accel * (first + last) / 2)
         assert profile.speed_change_fraction == pytest.approx(true_change, abs=0.03)
     assert taken <= 1
@@ -537,9 +539,9 @@ def test_too_few_axles_for_a_ramp_measure_a_step_between_their_entry_and_exit(
 
 @pytest.mark.parametrize("rise", [0.10, -0.10], ids=["speeds up", "slows"])
 def test_a_hidden_step_that_speeds_up_is_measured_where_the_strips_see_the_speed(rise: float) -> None:
-    """A 5-axle truck at 20 km/h on a 7.7 m scale whose speed steps by 10 % 8 m past the entry strip,
-    timed by strips noisy enough (5 ms) that the constant acceleration fits within their noise and no
-    ramp is taken.  Extrapolated to the first and the last event it reads about 1.5 times the step, past
+    """A 5-axle truck at 20 km/h on a 7.7 m scale whose speed steps by 10 % 8 m past the entry strip, its
+    strips taken as noisy enough (5 ms) that the constant acceleration fits within their noise and no
+    ramp is tried.  Extrapolated to the first and the last event it reads about 1.5 times the step, past
     the 13 % limit.  Speeding up, the change is measured between the mean entry and exit times instead
     (below the step: the benefit of the doubt); slowing keeps the span's reading (a jump's brake pulse)."""
     entry_x, exit_x, v = -0.5, 7.2, 5.5
@@ -583,6 +585,11 @@ def test_a_ramp_that_explains_nothing_is_refused(n_axles: int, dip: float) -> No
     assert profile is not None
     assert math.isnan(profile.ramp_start_s)
     assert profile.misfit_rms_m > 0.05
+    if n_axles == 5:
+        # Its constant acceleration speeds up, but the events lie beyond the noise and the ramp tried was
+        # refused: jerky driving, whose change keeps the span's (higher) reading.
+        assert profile.accel_mps2 > 0
+        assert math.isnan(profile.entry_mean_s)
 
 
 def test_each_axle_is_weighed_at_the_mean_acceleration_of_its_own_time_on_the_scale() -> None:

@@ -24,9 +24,10 @@ acceleration is the ramp that spans all the events.  Where the events leave too 
 test a ramp (fewer than 5 axles without intermediate strips or load edges) even a step cannot be told
 from a steady change, and the change of speed is measured where the strips see the speed, between the
 axles' mean entry and exit times (:attr:`SpeedProfile.speed_change_fraction`).  So is a constant
-acceleration that speeds up where a ramp could be tested but none beat it: the strips' noise can hide a
-step, which the span's extrapolation reads about 1.5-1.9 times over and this measure about 0.6 times;
-speeding up takes the lower reading, slowing the higher.
+acceleration that speeds up where a ramp could be tested but the events fit it within the strips' noise:
+the noise can hide a step, which the span's extrapolation reads up to about 1.9 times over; this measure
+is the span's reading times (mean exit - mean entry) / span (about 0.37 for a 5-axle truck on a 7.2 m
+scale, 0.58 on 18 m).  Speeding up takes the lower reading, slowing the higher.
 
 Outside the events' time span the profile goes on at the speed it has at its ends (the truck is still
 approaching, or already off the scale, and nothing measured says more), so the position is monotone
@@ -116,8 +117,8 @@ class SpeedProfile:
     def speed_change_fraction(self) -> float:
         """The change of speed on the scale / the mean speed: signed, negative when slowing.  Between the
         first and the last event; or, where ``entry_mean_s`` is set (a ramp profile's constant acceleration
-        on a truck whose events cannot tell a steady change from a step, or one that speeds up where no
-        ramp beat it: :func:`fit_speed_profile`), between the axles' mean entry
+        on a truck whose events cannot tell a steady change from a step, or one that speeds up and fits
+        them within the strips' noise: :func:`fit_speed_profile`), between the axles' mean entry
         time and their mean exit time, where the strips see the speed (extrapolated to the first and the
         last event, a 2-axle truck's 10 % step halfway along an 18 m scale reads 11.6 %, here 9.5 %, its
         size over the mean speed; where an axle's events straddle the step, less)."""
@@ -239,24 +240,23 @@ def fit_speed_profile(
         # measured where the strips see the speed, between the axles' entry and their exit, not
         # extrapolated to the first and the last event (a step reads up to 1.5 x its size there).
         return replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
-    # Where a ramp could be tested and the constant acceleration stays, the noise may still hide a step (a
-    # throttle blip at 20-26 km/h on a 7.2 m scale), which the constant acceleration extrapolated to the
-    # first and the last event reads up to about 1.9 times its size.  Speeding up, the change is measured
-    # where the strips see the speed, as above: the pitch transfer is in the gross's uncertainty, and no
-    # stop or jump hides in it.  Slowing keeps the span's measure, which is what catches a jump's brake
-    # pulse (measured over the scale, jumps got through on the full-length scale).
-    kept = (
-        replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
-        if constant.accel_mps2 > 0
-        else constant
-    )
     mean_speed = constant.mean_speed_mps
     noise_m = ramp_timing_sd_s * mean_speed
     sse = float(residual @ residual)
     if not (mean_speed > 0 and sse > dof * (RAMP_NOISE_FACTOR * noise_m) ** 2):
-        return kept
+        # A ramp could be tested but the events fit the constant acceleration within the strips' noise,
+        # which may still hide a step (a throttle blip at 20-26 km/h on a 7.2 m scale) that the constant
+        # acceleration extrapolated to the first and the last event reads up to about 1.9 times its size.
+        # Speeding up, the change is measured where the strips see the speed, as above (a constant
+        # acceleration's reading times (mean exit - mean entry) / span); its pitch transfer is in the
+        # gross's uncertainty.  Slowing keeps the span's reading, the higher one, which is what catches a
+        # jump's brake pulse (measured over the scale, jumps got through on the full-length scale).  Events
+        # beyond the noise that no ramp explains (below) keep it too: that is jerky driving.
+        if constant.accel_mps2 > 0:
+            return replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
+        return constant
     ramp = _fit_ramp(axle, times, targets, n, sse, noise_m, weights)
-    return ramp if ramp is not None else kept
+    return ramp if ramp is not None else constant
 
 
 RAMP_MIN_DOF = 3
