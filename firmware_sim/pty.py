@@ -97,9 +97,8 @@ class PtyPort:
             if written < 0:  # the pty is full: wait for the reader, outside the lock
                 remaining = deadline - time.monotonic()
                 if not self._reader_away and remaining > 0:
-                    with contextlib.suppress(
-                        OSError, ValueError
-                    ):  # unplugged meanwhile: re-checked on the next pass
+                    # Unplugged meanwhile (a closed or reused number): re-checked on the next pass.
+                    with contextlib.suppress(OSError, ValueError):
                         select.select([], [master], [], min(remaining, 0.05))
                     continue
                 self._reader_away = True

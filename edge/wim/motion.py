@@ -239,7 +239,7 @@ def fit_speed_profile(
         # Too few events to tell a steady change of speed from a step (no ramp can be tested): the change is
         # measured where the strips see the speed, between the axles' entry and their exit, not
         # extrapolated to the first and the last event (a step reads up to 1.5 x its size there).
-        return replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
+        return _over_the_scale(constant, entry_t_s, exit_t_s)
     mean_speed = constant.mean_speed_mps
     noise_m = ramp_timing_sd_s * mean_speed
     sse = float(residual @ residual)
@@ -253,10 +253,15 @@ def fit_speed_profile(
         # jump's brake pulse (measured over the scale, jumps got through on the full-length scale).  Events
         # beyond the noise that no ramp explains (below) keep it too: that is jerky driving.
         if constant.accel_mps2 > 0:
-            return replace(constant, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
+            return _over_the_scale(constant, entry_t_s, exit_t_s)
         return constant
     ramp = _fit_ramp(axle, times, targets, n, sse, noise_m, weights)
     return ramp if ramp is not None else constant
+
+
+def _over_the_scale(profile: SpeedProfile, entry_t_s: F64, exit_t_s: F64) -> SpeedProfile:
+    """``profile`` with its speed change measured between the axles' mean entry and exit times."""
+    return replace(profile, entry_mean_s=float(entry_t_s.mean()), exit_mean_s=float(exit_t_s.mean()))
 
 
 RAMP_MIN_DOF = 3
