@@ -595,6 +595,15 @@ class WimConfig(_Strict):
         " fit's residual as left by the body-dynamics fit (the estimator before max_accel_mps2 caught"
         " jumps; it sends many normal crossings near the allowance to re-weigh).",
     )
+    pulse_uncertainty: bool = Field(
+        False,
+        description="Expanded uncertainty: add the pitch load transfer of the acceleration the speed profile"
+        " does not follow (a throttle blip or brake pulse landing on some axles' time on the scale), as the"
+        " strip times show it (edge.wim.motion.pulse_transfer_kg; a high centre of gravity, 2.2 m). It"
+        " catches a pulse that moves the gross by more than the class on a short platform where the strips"
+        " are good to 1 ms or better; on the simulator's blips it sends 2-5 % more to re-weigh (docs/"
+        "benchmarks.md), hence off by default.",
+    )
     speed_profile: Literal["ramp", "constant_acceleration", "per_axle_constant"] = Field(
         "ramp",
         description="Axle motion of the axle-load fit. ramp: one speed profile fitted to every axle's strip"

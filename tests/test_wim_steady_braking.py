@@ -31,7 +31,7 @@ OFFSETS = np.array([0.0, 4.5, 5.85])
 LOADS = np.array([7000.0, 9000.0, 9000.0])
 
 
-def _config(strip_timing_sd_s: float) -> Config:
+def _config(strip_timing_sd_s: float, **wim: object) -> Config:
     return Config.model_validate(
         {
             "site": {"id": "braking", "lane": 1},
@@ -42,6 +42,7 @@ def _config(strip_timing_sd_s: float) -> Config:
             },
             # A single platform of class 5 (+/-2.5 %): the site sets the allowance to its class.
             "rules": {"max_gross_uncertainty_fraction": 0.025},
+            "wim": wim,
             "devices": loop_devices(),
         }
     )
@@ -89,8 +90,8 @@ def _pulse(accel_mps2: float, start_s: float, length_s: float) -> np.ndarray:
     return np.where((t >= start_s) & (t < start_s + length_s), accel_mps2, 0.0)
 
 
-def _judge(crossing: Crossing, strip_timing_sd_s: float = 1e-4) -> Judgement:
-    return judge(crossing, _config(strip_timing_sd_s), LimitTable.load())
+def _judge(crossing: Crossing, strip_timing_sd_s: float = 1e-4, **wim: object) -> Judgement:
+    return judge(crossing, _config(strip_timing_sd_s, **wim), LimitTable.load())
 
 
 def _braking_reason(judgement: Judgement) -> list[str]:
@@ -140,3 +141,56 @@ def test_a_two_axle_truck_braking_hard_is_reweighed_however_good_its_strips() ->
     assert judgement.measurement is not None and np.isnan(judgement.measurement.transfer_change_kg)
     assert judgement.decision.verdict.value == "reweigh"
     assert "with two axles" in _braking_reason(judgement)[0]
+
+
+def _long_pulse(accel_mps2: float, start_s: float, length_s: float) -> np.ndarray:
+    """:func:`_pulse` over 16 s: room for a crawl."""
+    t = np.arange(160_000) * 1e-4
+    return np.where((t >= start_s) & (t < start_s + length_s), accel_mps2, 0.0)
+
+
+@pytest.mark.parametrize("strip_timing_sd_s", [1e-4, 0.00058])
+def test_a_throttle_pulse_on_the_steer_axles_time_is_reweighed_with_the_pulse_term(
+    strip_timing_sd_s: float,
+) -> None:
+    """At 25 km/h, +0.9 m/s² for 0.6 s while the steer axle is alone on the platform: the pitch unloads it
+    and nothing gives the load back, so the gross is 3 % light, outside the class, at a mean acceleration
+    the rules allow.  Without the pulse term it passes (+/-0.95 %).  With it (``wim.pulse_uncertainty``),
+    strips good to 0.1 ms or to the axle sensor protocol's 1 ms (+/-1 ms uniform: 0.58 ms standard) show
+    the pulse, a misfit of 2.4 cm that no constant acceleration explains, and the load it could have
+    moved puts the gross's uncertainty beyond the class: re-weighed."""
+    crossing = _crossing(_pulse(0.9, 1.3, 0.6), 25.0, OFFSETS, LOADS)
+    plain = _judge(crossing, strip_timing_sd_s)
+    judgement = _judge(crossing, strip_timing_sd_s, pulse_uncertainty=True)
+    m = judgement.measurement
+    assert m is not None and plain.measurement is not None
+    error_kg = m.gross_kg - LOADS.sum()
+    assert abs(error_kg) > 0.025 * LOADS.sum()  # what would pass unseen
+    assert m.gross_kg == plain.measurement.gross_kg  # a term of the uncertainty, not a correction
+    assert abs(m.accel_mps2) < _config(1e-4).rules.max_accel_mps2
+    assert plain.decision.verdict.value == "pass"
+    assert abs(error_kg) > plain.measurement.gross_uncertainty_kg
+    assert abs(error_kg) <= m.gross_uncertainty_kg
+    assert judgement.decision.verdict.value == "reweigh"
+    assert any("gross uncertain" in r for r in judgement.decision.reasons), judgement.decision.reasons
+
+
+@pytest.mark.parametrize("start_s", [3.75, 6.0, 6.75])
+def test_a_crawling_blip_carries_the_load_its_pulse_could_move(start_s: float) -> None:
+    """At 6 km/h a blip of +0.35 m/s² for 0.5 s misfits the constant acceleration by 3.5-5 cm, but lasts
+    a sixth of each axle's 3 s on the platform and moves little load: the pulse term is well under the
+    misfit's own term (``load x misfit x sqrt(2) / 4.2 m`` in quadrature) and the error stays covered;
+    strips of +/-4 ms."""
+    crossing = _crossing(_long_pulse(0.35, start_s, 0.5), 6.0, OFFSETS, LOADS)
+    plain = _judge(crossing, 0.0023)
+    judgement = _judge(crossing, 0.0023, pulse_uncertainty=True)
+    m = judgement.measurement
+    assert m is not None and plain.measurement is not None
+    assert m.profile_misfit_m > 0.03
+    misfit_term_kg = 2 * float(
+        np.sqrt(np.sum((np.array(m.axle_loads_kg) * m.profile_misfit_m * np.sqrt(2.0) / PLATFORM_M) ** 2))
+    )
+    pulse_kg = np.sqrt(max(m.gross_uncertainty_kg**2 - plain.measurement.gross_uncertainty_kg**2, 0.0))
+    assert 0 < pulse_kg < 0.5 * misfit_term_kg
+    assert abs(m.gross_kg - LOADS.sum()) <= m.gross_uncertainty_kg
+    assert judgement.decision.verdict.value == "pass", judgement.decision.reasons

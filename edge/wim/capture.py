@@ -179,6 +179,11 @@ class CaptureWim(_Strict):
         WimConfig.model_fields["uncertainty_misfit_floor"].default,
         description="Floor the body fit's residual share at (misfit / allowance)² (the earlier estimator).",
     )
+    pulse_uncertainty: bool = Field(
+        WimConfig.model_fields["pulse_uncertainty"].default,
+        description="Add the pitch transfer of the acceleration the speed profile does not follow to the"
+        " expanded uncertainty (edge.wim.motion.pulse_transfer_kg).",
+    )
     speed_profile: Literal["ramp", "constant_acceleration", "per_axle_constant"] = Field(
         WimConfig.model_fields["speed_profile"].default,
         description="Axle motion of the axle-load fit (edge.wim.motion): one profile, a constant acceleration"
