@@ -599,7 +599,8 @@ class WimConfig(_Strict):
         False,
         description="Expanded uncertainty: add the pitch load transfer of the acceleration the speed profile"
         " does not follow (a throttle blip or brake pulse landing on some axles' time on the scale), as the"
-        " strip times show it (edge.wim.motion.pulse_transfer_kg; a high centre of gravity, 2.2 m). It"
+        " strip times show it (edge.wim.motion.pulse_transfer_kg; a high centre of gravity, 2.2 m; none with"
+        " speed_profile = per_axle_constant, which fits no profile). It"
         " catches a pulse that moves the gross by more than the class on a short platform where the strips"
         " are good to 1 ms or better; on the simulator's blips it sends 2-5 % more to re-weigh (docs/"
         "benchmarks.md), hence off by default.",

@@ -83,8 +83,8 @@ def test_a_blip_on_some_axles_time_is_estimated_with_its_sign_and_covered(
     speed_kmh: float, at_s: float
 ) -> None:
     """A blip that lands on the tractor's time on the platform and not the trailer's moves 0.3-1.4 % of
-    the gross (the test's own integral); the estimate has its sign and at least half its size, and the
-    estimate with twice its standard uncertainty covers it."""
+    the gross (the test's own integral); the estimate has its sign and at least half its size (less twice
+    its standard uncertainty), and the estimate with twice its standard uncertainty covers it."""
     path, acceleration = _blip(speed_kmh, 0.08, 0.6, at_s)
     entry, exit_, profile, moved = _crossing(path, acceleration, speed_kmh)
     assert abs(moved.sum()) > 100.0  # a pulse that matters
@@ -139,3 +139,15 @@ def test_two_axles_without_intermediate_strips_cannot_show_a_pulse() -> None:
     entry, exit_, profile, _ = _crossing(path, acceleration, 25.0, offsets=offsets)
     transfer = np.array([-400.0, 400.0])
     assert pulse_transfer_kg(entry, exit_, ENTRY_X, EXIT_X, PLATFORM, profile, transfer, TIMING_SD_S) is None
+
+
+def test_no_timing_noise_or_no_travel_between_the_strips_gives_no_term_rather_than_an_error() -> None:
+    """The daemon's config forbids both; the function still answers None, not a singular matrix."""
+    path, acceleration = _blip(25.0, 0.08, 0.6, 1.15)
+    entry, exit_, profile, _ = _crossing(path, acceleration, 25.0)
+    per = _per_mps2()
+    assert pulse_transfer_kg(entry, exit_, ENTRY_X, EXIT_X, PLATFORM, profile, per, 0.0) is None
+    assert pulse_transfer_kg(entry, exit_, EXIT_X, EXIT_X, PLATFORM, profile, per, TIMING_SD_S) is None
+    assert (
+        pulse_transfer_kg(entry, exit_ * np.nan, ENTRY_X, EXIT_X, PLATFORM, profile, per, TIMING_SD_S) is None
+    )

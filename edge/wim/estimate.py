@@ -557,9 +557,7 @@ def _transfer_change(
     load); NaN where the strip times cannot tell."""
     if not (np.all(np.isfinite(axle_loads_kg)) and np.all(axle_loads_kg > 0)):
         return math.nan
-    per_mps2 = pitch_transfer_kg(
-        axle_loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M + UNCERTAINTY_COVERAGE_FACTOR * CG_HEIGHT_SPREAD_M
-    )
+    per_mps2 = _high_load_transfer_per_mps2(axle_loads_kg, spacings_m)
     change = transfer_change_kg(
         strip_t_s[0],
         strip_t_s[1],
@@ -574,6 +572,16 @@ def _transfer_change(
         return math.nan
     estimate_kg, sd_kg = change
     return abs(estimate_kg) + UNCERTAINTY_COVERAGE_FACTOR * sd_kg
+
+
+def _high_load_transfer_per_mps2(
+    axle_loads_kg: npt.NDArray[np.float64], spacings_m: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Load the pitch moves onto each axle per m/s² for a high centre of gravity (typical + 2 x spread,
+    2.2 m): what a change of acceleration is judged by."""
+    return pitch_transfer_kg(
+        axle_loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M + UNCERTAINTY_COVERAGE_FACTOR * CG_HEIGHT_SPREAD_M
+    )
 
 
 def _pulse_covariance(
@@ -594,9 +602,7 @@ def _pulse_covariance(
     pitch, and the other way (on the bench's single-platform jumps, seed 11, corrected and without the misfit
     term, 9 of 300 passed outside the class).  ``wim.pulse_uncertainty`` turns the term on.
     """
-    per_mps2 = pitch_transfer_kg(
-        axle_loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M + UNCERTAINTY_COVERAGE_FACTOR * CG_HEIGHT_SPREAD_M
-    )
+    per_mps2 = _high_load_transfer_per_mps2(axle_loads_kg, spacings_m)
     result = pulse_transfer_kg(
         strip_t_s[0],
         strip_t_s[1],

@@ -580,7 +580,8 @@ def pulse_transfer_kg(
 ) -> tuple[F64, F64] | None:
     """The pitch transfer of the acceleration that ``profile`` does not follow, as the strip times show it:
     (its estimate on each axle, kg; their covariance, kg^2); None where the events leave no degree of
-    freedom to see it (2 axles without intermediate strips) or cannot place it.
+    freedom to see it (2 axles without intermediate strips; a ramp profile needs 2 more events) or cannot
+    place it (no timing noise given, no travel between the strips, a singular system).
 
     Under the profile's own acceleration the transfer is corrected for (:func:`edge.wim.estimate.
     pitch_transfer_kg`) and, under a constant one, cancels in the gross.  A throttle blip or a brake pulse
@@ -603,7 +604,8 @@ def pulse_transfer_kg(
     A slow crossing with a large misfit (a blip spread over seconds) moves little load; a fast one with a
     small misfit can move much more: the load follows the acceleration, the misfit its double integral.
     On a rigid 5-axle model with quasi-static pitch (bench/pulse_transfer_model.py: 400 random blips on a
-    4.2 m platform, a 1.5 m centre of gravity, the term's 2.2 m) ``2 sqrt(e^2 + var)`` covers 100 / 85 /
+    4.2 m platform, a 1.5 m centre of gravity, the term's 2.2 m; constant-acceleration profiles, as the
+    script fits no ramp) ``2 sqrt(e^2 + var)`` covers 100 / 85 /
     47 % of the gross transfers above 150 kg with strips good to 0.1 / 1 / 2.3 ms (standard); the
     estimator's misfit term ``load x misfit x sqrt(2) / length`` 79 / 84 / 92 %, the two together 100 /
     96 / 93 %.  Coarse strips hide a pulse in their noise; fine ones show it, and where it landed.
@@ -614,7 +616,7 @@ def pulse_transfer_kg(
     axle, times, targets, _ = _events(entry_t_s, exit_t_s, entry_x_m, exit_x_m, mid_t_s, mid_x_m)
     speed_mps = profile.mean_speed_mps
     span_s = float(times.max() - times.min())
-    if not (span_s > 0 and speed_mps > 0 and correlation_s > 0):
+    if not (span_s > 0 and speed_mps > 0 and correlation_s > 0 and timing_sd_s > 0 and exit_x_m > entry_x_m):
         return None
     residual = targets - (profile.front_x(times) - profile.offsets_m[axle])
     noise_m2 = (timing_sd_s * speed_mps) ** 2
@@ -626,13 +628,16 @@ def pulse_transfer_kg(
     absorbed = np.zeros((times.size, 1 + n))
     absorbed[:, 0] = times - times.mean()
     absorbed[np.arange(times.size), 1 + axle] = 1.0
-    if times.size < n + 3:
-        return None  # the profile's own fit (n + 2 terms) leaves no residual to read a pulse from
+    # The profile's own fit has n + 2 terms (a ramp's two knots more): it must leave a residual to read a
+    # pulse from.  A ramp the events chose has explained the step they show; what is left is read on.
+    ramp_terms = 0 if math.isnan(profile.ramp_start_s) else 2
+    if times.size < n + 3 + ramp_terms:
+        return None
     # What the profile's fit leaves of the events, W = I - F F^+ (F its terms: the absorbed ones and the
     # acceleration): the residuals' square sum is the process's share through it, plus the noise's.
     fitted = np.column_stack((absorbed, absorbed[:, 0] ** 2))
     leave = np.eye(times.size) - fitted @ np.linalg.pinv(fitted)
-    dof = float(np.trace(leave))
+    dof = float(np.trace(leave)) - ramp_terms
     middle = (lo + hi) / 2
     correlation = np.exp(-np.abs(middle[:, None] - middle[None, :]) / correlation_s)
     shape = integral @ correlation @ integral.T
@@ -641,8 +646,10 @@ def pulse_transfer_kg(
     # Only what the strips' noise would leave less than once in a hundred crossings (the 99th percentile of
     # a chi-squared of ``dof`` degrees, Wilson-Hilferty): with 1-3 degrees of freedom a steady truck's
     # noise alone reads 1-4 x its mean now and then, which would otherwise stand for a pulse of 1-2 m/s².
-    beyond = seen - noise_m2 * _chi2_quantile(dof, PULSE_NOISE_Z)
+    beyond = seen - noise_m2 * _chi2_quantile(dof, PULSE_NOISE_Z) if dof > 0.5 else 0.0
     variance = max(0.0, beyond / process_share) if process_share > 0 else 0.0
+    if not math.isfinite(variance):
+        return None
     if variance == 0.0:
         return np.zeros(n), np.zeros((n, n))
     # Each axle's weighed load: T_i times the departure's mean over its time on the platforms.
@@ -655,9 +662,12 @@ def pulse_transfer_kg(
     events_cov = variance * shape + noise_m2 * np.eye(times.size)
     cross = variance * integral @ correlation @ weighing.T
     prior = variance * weighing @ correlation @ weighing.T
-    inverse = np.linalg.inv(events_cov)
-    gram = absorbed.T @ inverse @ absorbed
-    lagrange = np.linalg.pinv(gram) @ (absorbed.T @ inverse @ cross)
+    try:
+        inverse = np.linalg.inv(events_cov)
+        gram = absorbed.T @ inverse @ absorbed
+        lagrange = np.linalg.pinv(gram) @ (absorbed.T @ inverse @ cross)
+    except np.linalg.LinAlgError:
+        return None
     weights = inverse @ (cross - absorbed @ lagrange)
     estimate: F64 = weights.T @ residual
     covariance: F64 = prior - cross.T @ inverse @ cross + lagrange.T @ gram @ lagrange
