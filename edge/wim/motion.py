@@ -605,10 +605,10 @@ def pulse_transfer_kg(
     small misfit can move much more: the load follows the acceleration, the misfit its double integral.
     On a rigid 5-axle model with quasi-static pitch (bench/pulse_transfer_model.py: 400 random blips on a
     4.2 m platform, a 1.5 m centre of gravity, the term's 2.2 m; constant-acceleration profiles, as the
-    script fits no ramp) ``2 sqrt(e^2 + var)`` covers 100 / 85 /
-    47 % of the gross transfers above 150 kg with strips good to 0.1 / 1 / 2.3 ms (standard); the
-    estimator's misfit term ``load x misfit x sqrt(2) / length`` 79 / 84 / 92 %, the two together 100 /
-    96 / 93 %.  Coarse strips hide a pulse in their noise; fine ones show it, and where it landed.
+    script fits no ramp) ``2 sqrt(e^2 + var)`` covers 100 / 85 / 47 % of the gross transfers above 150 kg
+    with strips good to 0.1 / 1 / 2.3 ms (standard); the estimator's misfit term ``load x misfit x
+    sqrt(2) / length`` 79 / 84 / 92 %, the two together 100 / 96 / 93 %.  Coarse strips hide a pulse in
+    their noise; fine ones show it, and where it landed.
     """
     n = entry_t_s.shape[0]
     if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
