@@ -151,3 +151,27 @@ def test_no_timing_noise_or_no_travel_between_the_strips_gives_no_term_rather_th
     assert (
         pulse_transfer_kg(entry, exit_ * np.nan, ENTRY_X, EXIT_X, PLATFORM, profile, per, TIMING_SD_S) is None
     )
+
+
+def test_the_pulse_term_takes_the_misfit_terms_place_only_on_one_platform_beyond_the_noise() -> None:
+    """:func:`edge.wim.estimate._pulse_resolved`: a misfit of more than 6 times the strips' noise (their
+    timing uncertainty at the mean speed) on a scale of one platform; never on several platforms, where
+    the misfit also misplaces the joints, nor without a speed or a profile."""
+    from edge.config import ScaleConfig
+    from edge.wim.estimate import PULSE_RESOLVED_NOISE_FACTOR, _pulse_resolved
+
+    speed_mps = 5.0
+    noise_m = 0.002 * speed_mps  # 1 cm
+    single = ScaleConfig(platform_lengths_m=[4.2], strip_timing_sd_s=0.002)
+    double = ScaleConfig(platform_lengths_m=[2.1, 2.1], strip_timing_sd_s=0.002)
+
+    def profile(misfit_m: float) -> SpeedProfile:
+        return SpeedProfile(0.0, 0.0, speed_mps, 0.0, np.zeros(3), -1.0, 1.0, misfit_m)
+
+    above = profile(1.2 * PULSE_RESOLVED_NOISE_FACTOR * noise_m)
+    below = profile(0.8 * PULSE_RESOLVED_NOISE_FACTOR * noise_m)
+    assert _pulse_resolved(above, single, speed_mps)
+    assert not _pulse_resolved(below, single, speed_mps)
+    assert not _pulse_resolved(above, double, speed_mps)
+    assert not _pulse_resolved(above, single, 0.0)
+    assert not _pulse_resolved(None, single, speed_mps)

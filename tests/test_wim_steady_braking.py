@@ -113,7 +113,9 @@ def test_steady_hard_braking_is_judged_within_the_class() -> None:
 def test_a_brake_pulse_of_the_same_mean_deceleration_is_reweighed() -> None:
     """The same truck braking at -2.6 m/s² for 0.55 s while its rear axles cross (fitted -1.1 m/s², as the
     steady one): the gross is 8 % light, the strip times show the change of acceleration, and the braking
-    alone sends it to re-weigh."""
+    sends it to re-weigh.  They show the pulse too (a misfit of hundreds of times the 0.1 ms strips'
+    noise), so on this one platform the pulse term carries the gross's uncertainty, and it covers the
+    error."""
     crossing = _crossing(_pulse(-2.6, 1.68, 0.55), 38.0, OFFSETS, LOADS)
     judgement = _judge(crossing)
     m = judgement.measurement
@@ -122,8 +124,11 @@ def test_a_brake_pulse_of_the_same_mean_deceleration_is_reweighed() -> None:
     assert abs(m.gross_kg - LOADS.sum()) > 0.05 * LOADS.sum()  # what would pass unseen
     assert m.transfer_change_kg > 0.025 * m.gross_kg
     assert judgement.decision.verdict.value == "reweigh"
-    assert _braking_reason(judgement) == list(judgement.decision.reasons)
-    assert "leave room for a change of braking" in judgement.decision.reasons[0]
+    braking = _braking_reason(judgement)
+    assert len(braking) == 1 and "leave room for a change of braking" in braking[0]
+    assert abs(m.gross_kg - LOADS.sum()) <= m.gross_uncertainty_kg
+    others = [r for r in judgement.decision.reasons if r not in braking]
+    assert len(others) == 1 and others[0].startswith("gross uncertain"), judgement.decision.reasons
 
 
 def test_steady_hard_braking_is_reweighed_when_the_strips_are_too_coarse_to_show_it() -> None:
@@ -149,27 +154,39 @@ def _long_pulse(accel_mps2: float, start_s: float, length_s: float) -> np.ndarra
     return np.where((t >= start_s) & (t < start_s + length_s), accel_mps2, 0.0)
 
 
-@pytest.mark.parametrize("strip_timing_sd_s", [1e-4, 0.00058])
-def test_a_throttle_pulse_on_the_steer_axles_time_is_reweighed_with_the_pulse_term(
-    strip_timing_sd_s: float,
-) -> None:
+def test_a_throttle_pulse_on_the_steer_axles_time_is_reweighed_when_the_strips_place_it() -> None:
     """At 25 km/h, +0.9 m/s² for 0.6 s while the steer axle is alone on the platform: the pitch unloads it
     and nothing gives the load back, so the gross is 3 % light, outside the class, at a mean acceleration
-    the rules allow.  Without the pulse term it passes (+/-0.95 %).  With it (``wim.pulse_uncertainty``),
-    strips good to 0.1 ms or to the axle sensor protocol's 1 ms (+/-1 ms uniform: 0.58 ms standard) show
-    the pulse, a misfit of 2.4 cm that no constant acceleration explains, and the load it could have
-    moved puts the gross's uncertainty beyond the class: re-weighed."""
+    the rules allow.  Strips good to 0.1 ms show the pulse (a misfit of 2.4 cm, over 30 times their
+    noise), so on this one platform the pulse term carries the gross's uncertainty by default, and it
+    puts the gross beyond the class: re-weighed."""
     crossing = _crossing(_pulse(0.9, 1.3, 0.6), 25.0, OFFSETS, LOADS)
-    plain = _judge(crossing, strip_timing_sd_s)
-    judgement = _judge(crossing, strip_timing_sd_s, pulse_uncertainty=True)
+    judgement = _judge(crossing, 1e-4)
     m = judgement.measurement
-    assert m is not None and plain.measurement is not None
+    assert m is not None
     error_kg = m.gross_kg - LOADS.sum()
     assert abs(error_kg) > 0.025 * LOADS.sum()  # what would pass unseen
-    assert m.gross_kg == plain.measurement.gross_kg  # a term of the uncertainty, not a correction
     assert abs(m.accel_mps2) < _config(1e-4).rules.max_accel_mps2
-    assert plain.decision.verdict.value == "pass"
-    assert abs(error_kg) > plain.measurement.gross_uncertainty_kg
+    assert m.profile_misfit_m > 30 * 1e-4 * 25.0 / 3.6
+    assert abs(error_kg) <= m.gross_uncertainty_kg
+    assert judgement.decision.verdict.value == "reweigh"
+    assert [r for r in judgement.decision.reasons if "gross uncertain" in r], judgement.decision.reasons
+    # The option adds nothing more where the term already took the misfit term's place.
+    on = _judge(crossing, 1e-4, pulse_uncertainty=True).measurement
+    assert on is not None and on.gross_uncertainty_kg == pytest.approx(m.gross_uncertainty_kg)
+
+
+def test_the_same_pulse_at_the_axle_protocols_1_ms_is_reweighed_with_the_pulse_term() -> None:
+    """The same truck with strips good to the axle sensor protocol's 1 ms (+/-1 ms uniform: 0.58 ms
+    standard): the misfit is about 6 times their noise, no more, and the default keeps the misfit term.
+    With ``wim.pulse_uncertainty`` the pulse term is added, and the load the pulse could have moved puts
+    the gross's uncertainty beyond the class: re-weighed."""
+    crossing = _crossing(_pulse(0.9, 1.3, 0.6), 25.0, OFFSETS, LOADS)
+    judgement = _judge(crossing, 0.00058, pulse_uncertainty=True)
+    m = judgement.measurement
+    assert m is not None
+    error_kg = m.gross_kg - LOADS.sum()
+    assert abs(error_kg) > 0.025 * LOADS.sum()
     assert abs(error_kg) <= m.gross_uncertainty_kg
     assert judgement.decision.verdict.value == "reweigh"
     assert any("gross uncertain" in r for r in judgement.decision.reasons), judgement.decision.reasons
@@ -177,20 +194,21 @@ def test_a_throttle_pulse_on_the_steer_axles_time_is_reweighed_with_the_pulse_te
 
 @pytest.mark.parametrize("start_s", [3.75, 6.0, 6.75])
 def test_a_crawling_blip_carries_the_load_its_pulse_could_move(start_s: float) -> None:
-    """At 6 km/h a blip of +0.35 m/s² for 0.5 s misfits the constant acceleration by 3.5-5 cm, but lasts
-    a sixth of each axle's 3 s on the platform and moves little load: the pulse term is well under the
-    misfit's own term (``load x misfit x sqrt(2) / 4.2 m`` in quadrature) and the error stays covered;
-    strips of +/-4 ms."""
+    """At 6 km/h a blip of +0.35 m/s² for 0.5 s misfits the constant acceleration by 3.5-5 cm, about 10
+    times the +/-4 ms strips' noise there, but lasts a sixth of each axle's 3 s on the platform and moves
+    little load.  The pulse term, which the misfit shows, carries the gross's uncertainty in the misfit
+    term's place (``load x misfit x sqrt(2) / 4.2 m`` in quadrature, which read it 2-3 times too
+    uncertain): the gross's uncertainty is well under that term alone, and the error stays covered, the
+    gross's and each axle's."""
     crossing = _crossing(_long_pulse(0.35, start_s, 0.5), 6.0, OFFSETS, LOADS)
-    plain = _judge(crossing, 0.0023)
-    judgement = _judge(crossing, 0.0023, pulse_uncertainty=True)
+    judgement = _judge(crossing, 0.0023)
     m = judgement.measurement
-    assert m is not None and plain.measurement is not None
-    assert m.profile_misfit_m > 0.03
+    assert m is not None
+    assert m.profile_misfit_m > 0.03 > 6 * 0.0023 * 6.0 / 3.6
     misfit_term_kg = 2 * float(
         np.sqrt(np.sum((np.array(m.axle_loads_kg) * m.profile_misfit_m * np.sqrt(2.0) / PLATFORM_M) ** 2))
     )
-    pulse_kg = np.sqrt(max(m.gross_uncertainty_kg**2 - plain.measurement.gross_uncertainty_kg**2, 0.0))
-    assert 0 < pulse_kg < 0.5 * misfit_term_kg
+    assert m.gross_uncertainty_kg < 0.5 * misfit_term_kg
     assert abs(m.gross_kg - LOADS.sum()) <= m.gross_uncertainty_kg
+    assert np.all(np.abs(np.array(m.axle_loads_kg) - LOADS) <= np.array(m.axle_uncertainties_kg))
     assert judgement.decision.verdict.value == "pass", judgement.decision.reasons

@@ -374,6 +374,7 @@ def _estimate(
     axle_u: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
     gross_u = math.nan
     axle_cov: npt.NDArray[np.float64] = np.full((n_axles, n_axles), np.nan)
+    motion_kg: npt.NDArray[np.float64] = np.zeros(n_axles)
     if used == 0:
         problems.append("no load samples usable for this crossing")
     elif not _separable(ata):
@@ -444,9 +445,8 @@ def _estimate(
                 )
             )
             zero_cov = (sensitivity * zero_variance_kg2) @ sensitivity.T
-        axle_u, gross_u, axle_cov = _uncertainties(
-            ata, residuals, rate_hz, wim, profile, scale, axle_loads, body, zero_cov
-        )
+        motion_kg = _motion_kg(axle_loads, profile, scale)
+        axle_u, gross_u, axle_cov = _uncertainties(ata, residuals, rate_hz, wim, motion_kg, body, zero_cov)
         if profile is not None and np.all(steady_loads > 0) and profile.accel_mps2 != 0.0:
             # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
             # the static loads are those less the transfer of a typical centre of gravity, uncertain by
@@ -470,8 +470,10 @@ def _estimate(
             gross_u = math.sqrt(
                 gross_u**2 + shift**2 + (UNCERTAINTY_COVERAGE_FACTOR * float(np.sum(spread))) ** 2
             )
+    mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
+    resolved = _pulse_resolved(profile, scale, mean_speed)
     if (
-        wim.pulse_uncertainty
+        (wim.pulse_uncertainty or resolved)
         and profile is not None
         and np.all(np.isfinite(axle_loads))
         and np.all(axle_loads > 0)
@@ -479,10 +481,16 @@ def _estimate(
         pulse = _pulse_covariance(strip_t_s, mid_t_s, scale, profile, axle_loads, spacings)
         if pulse is not None:
             k = UNCERTAINTY_COVERAGE_FACTOR
-            axle_cov = axle_cov + pulse
-            axle_u = np.sqrt(axle_u**2 + k**2 * np.maximum(np.diag(pulse), 0.0))
-            gross_u = math.sqrt(gross_u**2 + k**2 * max(float(pulse.sum()), 0.0))
-    mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
+            added = pulse
+            if resolved:
+                # The pulse term takes the misfit term's share of the gross; its share that moves load
+                # between the axles (projected to sum zero) stays with each axle.
+                centring = np.eye(n_axles) - 1.0 / n_axles
+                motion = np.diag(motion_kg**2)
+                added = pulse - motion + centring @ motion @ centring
+            axle_cov = axle_cov + added
+            axle_u = np.sqrt(np.maximum(axle_u**2 + k**2 * np.diag(added), 0.0))
+            gross_u = math.sqrt(max(gross_u**2 + k**2 * float(added.sum()), 0.0))
     # A ramp is by its fit not a steady acceleration: no test of steadiness applies (NaN); one that brakes
     # harder than rules.max_accel_mps2 is re-weighed, one that speeds up is judged on its gross uncertainty.
     transfer_change = (
@@ -584,6 +592,52 @@ def _high_load_transfer_per_mps2(
     )
 
 
+def _motion_kg(
+    loads_kg: npt.NDArray[np.float64], profile: SpeedProfile | None, scale: ScaleConfig
+) -> npt.NDArray[np.float64]:
+    """The misfit term: the standard error (kg) the speed profile's misfit puts on each axle load,
+    independent between axles.  The misfit (m) moves each axle's weighed interval by about as much at
+    both ends; an axle weighed over the scale's length ``D`` is off by about ``load x misfit / D`` per end
+    (independent ends; independent axles too, in quadrature for the gross: the misfit is the scatter of
+    each axle's own strip times about the profile, whose common error the fit averages down.  Summed in
+    full, as before, it made the gross of a 3-6 axle truck on a 4.2 m platform about 2x too uncertain at
+    30-40 km/h, where 2-axle trucks, with no misfit, came out honest).  Where the misfit shows a pulse
+    (:func:`_pulse_resolved`) the pulse term takes over its share of the gross."""
+    motion_m = profile.misfit_rms_m if profile is not None else 0.0
+    motion: npt.NDArray[np.float64] = (
+        np.abs(loads_kg) * motion_m * math.sqrt(2.0) / sum(scale.platform_lengths_m)
+    )
+    return motion
+
+
+PULSE_RESOLVED_NOISE_FACTOR = 6.0
+"""On a scale of one platform, a speed profile that misfits the strip events by more than this many times
+the strips' timing noise (``scale.strip_timing_sd_s`` at the mean speed, in metres) shows the pulse behind
+the misfit, and the pulse term (:func:`_pulse_covariance`) takes the misfit term's share of the gross
+(:func:`_pulse_resolved`).  On ``bench/pulse_transfer_model.py``'s rigid 3-5 axle trucks beyond this ratio
+the pulse term covers as many or more of the gross transfers over 0.5 % as the misfit term, at strips of
+0.1, 1 and 2.3 ms."""
+
+
+def _pulse_resolved(profile: SpeedProfile | None, scale: ScaleConfig, mean_speed_mps: float) -> bool:
+    """Whether the speed profile's misfit shows the pulse that left it, on a scale of one platform.
+
+    The misfit term (:func:`_motion_kg`) reads a misfit as each axle's weighed interval off by as much,
+    whatever made it.  On one platform it stands, in the gross, for the pitch transfer of the pulse the
+    profile missed: weighing each axle between its own strip times instead left the bench's blips' gross
+    errors where they were.  A crawling truck's blip misfits by 5-10 cm but lasts a small part of each
+    axle's time on the platform, and the misfit term put 2.6-4.0 % on grosses that were within 0.71 % (8
+    and 9 of 300 blips at 5-16 km/h on the single 4.2 m platform, seeds 11 and 2026, re-weighed for it).  Where the misfit
+    stands well above the strips' noise the strips place the pulse, and the kriged pulse term integrates
+    it over each axle's own time on the platform.  On several platforms the misfit also misplaces the
+    joints, where an axle's load passes from one platform to the next, which the pulse term does not
+    model: the misfit term stays whole there."""
+    if profile is None or len(scale.platform_lengths_m) != 1 or not mean_speed_mps > 0:
+        return False
+    noise_m = scale.strip_timing_sd_s * mean_speed_mps
+    return noise_m > 0 and profile.misfit_rms_m > PULSE_RESOLVED_NOISE_FACTOR * noise_m
+
+
 def _pulse_covariance(
     strip_t_s: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
     mid_t_s: npt.NDArray[np.float64] | None,
@@ -600,7 +654,9 @@ def _pulse_covariance(
 
     The estimate is not applied as a correction: under a jump the body's bounce moves more load than the
     pitch, and the other way (on the bench's single-platform jumps, seed 11, corrected and without the misfit
-    term, 9 of 300 passed outside the class).  ``wim.pulse_uncertainty`` turns the term on.
+    term, 9 of 300 passed outside the class).  ``wim.pulse_uncertainty`` adds the term wherever it can be
+    computed; on one platform, where the strips place the pulse (:func:`_pulse_resolved`), it takes the
+    misfit term's share of the gross by default.
     """
     per_mps2 = _high_load_transfer_per_mps2(axle_loads_kg, spacings_m)
     result = pulse_transfer_kg(
@@ -631,9 +687,7 @@ def _uncertainties(
     residuals_kg: npt.NDArray[np.float64],
     rate_hz: float,
     wim: WimConfig,
-    profile: SpeedProfile | None,
-    scale: ScaleConfig,
-    loads_kg: npt.NDArray[np.float64],
+    motion_kg: npt.NDArray[np.float64],
     body: _BodyFit | None = None,
     zero_covariance: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], float, npt.NDArray[np.float64]]:
@@ -657,12 +711,7 @@ def _uncertainties(
     * Calibration: ``s^2 c`` is multiplied by ``wim.uncertainty_variance_factor`` (0.7): batch means over
       0.1 s blocks overstate the long-run variance of residuals that oscillate at 1.5-15 Hz (on the
       bench's speed-change population the plain estimate covered 100 % of gross errors at k = 2).
-    * The motion: the speed profile's misfit (m) moves each axle's weighed interval by about as much at
-      both ends; an axle weighed over the scale's length ``D`` is off by about ``load x misfit / D`` per end
-      (independent ends; independent axles too, in quadrature for the gross: the misfit is the scatter
-      of each axle's own strip times about the profile, whose common error the fit averages down.  Summed
-      in full, as before, it made the gross of a 3-6 axle truck on a 4.2 m platform about 2x too
-      uncertain at 30-40 km/h, where 2-axle trucks, with no misfit, came out honest).
+    * The motion: ``motion_kg`` (standard, kg, per axle, independent: :func:`_motion_kg`).
     * The zero (``zero_covariance``, when the caller knows its error): ``sum_p s_p s_p^T var(e_p)``, each
       platform's zero error ``e_p`` moving every axle weighed on it by the fit's response ``s_p`` to a unit
       constant on that platform (:func:`estimate_crossing`).  It adds to the axles of a group alike (the
@@ -670,7 +719,7 @@ def _uncertainties(
       platform only takes all of that platform's zero error.  On a noiseless truck it is most of a
       group's and the gross's uncertainty; beside body motion and axle hop it is small.
     """
-    n_axles = loads_kg.size
+    n_axles = motion_kg.size
     try:
         inverse = np.linalg.inv(ata)
     except np.linalg.LinAlgError:
@@ -687,8 +736,6 @@ def _uncertainties(
         inverse = body.axle_inverse
         variance *= body.left
     covariance = inverse * variance
-    motion_m = profile.misfit_rms_m if profile is not None else 0.0
-    motion_kg = np.abs(loads_kg) * motion_m * math.sqrt(2.0) / sum(scale.platform_lengths_m)
     axle_cov: npt.NDArray[np.float64] = np.asarray(covariance + np.diag(motion_kg**2), dtype=np.float64)
     if zero_covariance is not None:
         axle_cov = axle_cov + zero_covariance
