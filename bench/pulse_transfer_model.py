@@ -107,7 +107,9 @@ def main() -> None:
         misfit_u.append(
             2.0 * math.sqrt(float(np.sum((loads * profile.misfit_rms_m * math.sqrt(2.0) / EXIT_X) ** 2)))
         )
-        resolved.append(sd > 0 and profile.misfit_rms_m > PULSE_RESOLVED_NOISE_FACTOR * sd * v)
+        # The noise at the mean of the axles' strip speeds, as the estimator takes it.
+        strip_speed = float(np.mean((EXIT_X - ENTRY_X) / (exit_ - entry)))
+        resolved.append(sd > 0 and profile.misfit_rms_m > PULSE_RESOLVED_NOISE_FACTOR * sd * strip_speed)
     moved_a, pulse_a, misfit_a, resolved_a = map(np.array, (moved_kg, pulse_u, misfit_u, resolved))
     big = moved_a > 150.0
     rules = {

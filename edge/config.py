@@ -602,11 +602,11 @@ class WimConfig(_Strict):
         " strip times show it (edge.wim.motion.pulse_transfer_kg; a high centre of gravity, 2.2 m; none with"
         " speed_profile = per_axle_constant, which fits no profile). It"
         " catches a pulse that moves the gross by more than the class on a short platform where the strips"
-        " are good to 1 ms or better; on the simulator's blips it sends 2-5 % more to re-weigh (docs/"
-        "benchmarks.md), hence off by default. Without it, on a scale of one platform whose profile"
-        " misfits the strip events by more than 6 times their noise (scale.strip_timing_sd_s at the mean"
-        " speed), the term takes the profile misfit's place in the gross's uncertainty: the strips place"
-        " the pulse there.",
+        " are good to 1 ms or better; on the simulator's blips it sent 2-5 % more to re-weigh (docs/"
+        "benchmarks.md, measured before the rule below), hence off by default. Whether or not it is set,"
+        " on a scale of one platform whose profile misfits the strip events by more than 6 times their"
+        " noise (scale.strip_timing_sd_s at the mean speed), the term takes the profile misfit's place in"
+        " the gross's uncertainty (the strips place the pulse there); the option adds it elsewhere.",
     )
     speed_profile: Literal["ramp", "constant_acceleration", "per_axle_constant"] = Field(
         "ramp",

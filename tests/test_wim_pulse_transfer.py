@@ -175,3 +175,6 @@ def test_the_pulse_term_takes_the_misfit_terms_place_only_on_one_platform_beyond
     assert not _pulse_resolved(above, double, speed_mps)
     assert not _pulse_resolved(above, single, 0.0)
     assert not _pulse_resolved(None, single, speed_mps)
+    # One axle: no pitch to transfer, so nothing would take the misfit term's place.
+    one_axle = SpeedProfile(0.0, 0.0, speed_mps, 0.0, np.zeros(1), -1.0, 1.0, above.misfit_rms_m)
+    assert not _pulse_resolved(one_axle, single, speed_mps)

@@ -182,7 +182,8 @@ class CaptureWim(_Strict):
     pulse_uncertainty: bool = Field(
         WimConfig.model_fields["pulse_uncertainty"].default,
         description="Add the pitch transfer of the acceleration the speed profile does not follow to the"
-        " expanded uncertainty (edge.wim.motion.pulse_transfer_kg).",
+        " expanded uncertainty (edge.wim.motion.pulse_transfer_kg); on one platform, where the profile's"
+        " misfit is beyond 6 times the strips' noise, it is there either way, in the misfit term's place.",
     )
     speed_profile: Literal["ramp", "constant_acceleration", "per_axle_constant"] = Field(
         WimConfig.model_fields["speed_profile"].default,

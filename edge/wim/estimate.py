@@ -484,7 +484,8 @@ def _estimate(
             added = pulse
             if resolved:
                 # The pulse term takes the misfit term's share of the gross; its share that moves load
-                # between the axles (projected to sum zero) stays with each axle.
+                # between the axles (projected to sum zero) is kept, in part: an axle's variance goes
+                # from D_ii to D_ii (1 - 2/n) + tr(D) / n^2.
                 centring = np.eye(n_axles) - 1.0 / n_axles
                 motion = np.diag(motion_kg**2)
                 added = pulse - motion + centring @ motion @ centring
@@ -614,9 +615,9 @@ PULSE_RESOLVED_NOISE_FACTOR = 6.0
 """On a scale of one platform, a speed profile that misfits the strip events by more than this many times
 the strips' timing noise (``scale.strip_timing_sd_s`` at the mean speed, in metres) shows the pulse behind
 the misfit, and the pulse term (:func:`_pulse_covariance`) takes the misfit term's share of the gross
-(:func:`_pulse_resolved`).  On ``bench/pulse_transfer_model.py``'s rigid 3-5 axle trucks beyond this ratio
-the pulse term covers as many or more of the gross transfers over 0.5 % as the misfit term, at strips of
-0.1, 1 and 2.3 ms."""
+(:func:`_pulse_resolved`).  On ``bench/pulse_transfer_model.py``'s rigid 3-5 axle trucks this rule (the
+pulse term beyond this ratio, the misfit term within it) covers as many or more of the gross transfers
+over 150 kg as the misfit term alone, at strips of 0.1, 1 and 2.3 ms."""
 
 
 def _pulse_resolved(profile: SpeedProfile | None, scale: ScaleConfig, mean_speed_mps: float) -> bool:
@@ -631,8 +632,16 @@ def _pulse_resolved(profile: SpeedProfile | None, scale: ScaleConfig, mean_speed
     stands well above the strips' noise the strips place the pulse, and the kriged pulse term integrates
     it over each axle's own time on the platform.  On several platforms the misfit also misplaces the
     joints, where an axle's load passes from one platform to the next, which the pulse term does not
-    model: the misfit term stays whole there."""
-    if profile is None or len(scale.platform_lengths_m) != 1 or not mean_speed_mps > 0:
+    model: the misfit term stays whole there.  A single axle has no pitch to transfer (the term is zero):
+    its misfit term stays too.  ``mean_speed_mps``: the mean of the axles' strip speeds, as the estimate
+    reports it (the term itself scales the noise by the profile's mean speed; they differ by a blip's
+    share of its rise)."""
+    if (
+        profile is None
+        or profile.offsets_m.size < 2
+        or len(scale.platform_lengths_m) != 1
+        or not mean_speed_mps > 0
+    ):
         return False
     noise_m = scale.strip_timing_sd_s * mean_speed_mps
     return noise_m > 0 and profile.misfit_rms_m > PULSE_RESOLVED_NOISE_FACTOR * noise_m
