@@ -628,9 +628,9 @@ def _pulse_resolved(profile: SpeedProfile | None, scale: ScaleConfig, mean_speed
     profile missed: weighing each axle between its own strip times instead left the bench's blips' gross
     errors where they were.  A crawling truck's blip misfits by 5-10 cm but lasts a small part of each
     axle's time on the platform, and the misfit term put 2.6-4.0 % on grosses that were within 0.71 % (8
-    and 9 of 300 blips at 5-16 km/h on the single 4.2 m platform, seeds 11 and 2026, re-weighed for it).  Where the misfit
-    stands well above the strips' noise the strips place the pulse, and the kriged pulse term integrates
-    it over each axle's own time on the platform.  On several platforms the misfit also misplaces the
+    and 9 of 300 blips at 5-16 km/h on the single 4.2 m platform, seeds 11 and 2026, re-weighed for it).
+    Where the misfit stands well above the strips' noise the strips place the pulse, and the kriged pulse
+    term integrates it over each axle's own time on the platform.  On several platforms the misfit also misplaces the
     joints, where an axle's load passes from one platform to the next, which the pulse term does not
     model: the misfit term stays whole there.  A single axle has no pitch to transfer (the term is zero):
     its misfit term stays too.  ``mean_speed_mps``: the mean of the axles' strip speeds, as the estimate
