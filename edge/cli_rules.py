@@ -78,7 +78,11 @@ def _what_if(
             permits = () if applied is None else tuple(applied.document.permits)
     try:
         table = LimitTable.load(rules_config.limits_table or None)
-        vclass = classify(spacings, group_max_spacing_m=rules_config.group_max_spacing_m)
+        vclass = classify(
+            spacings,
+            group_max_spacing_m=rules_config.group_max_spacing_m,
+            steer_group_max_spacing_m=rules_config.steer_group_max_spacing_m,
+        )
         tyre_list = [Tyre(t) for t in tyres.split(",")] if tyres else [Tyre.DUAL] * vclass.axle_count
         facts = VehicleFacts(
             air_suspension=rules_config.assume_air_suspension if air_suspension is None else air_suspension,

@@ -154,7 +154,11 @@ def judge_weighed(
     if not spacings:
         spacings = (3.0,)  # a single axle seen: classify as the smallest vehicle; it is re-weighed anyway
         reasons.append("fewer than two axles seen")
-    vehicle_class = classify(spacings, group_max_spacing_m=config.rules.group_max_spacing_m)
+    vehicle_class = classify(
+        spacings,
+        group_max_spacing_m=config.rules.group_max_spacing_m,
+        steer_group_max_spacing_m=config.rules.steer_group_max_spacing_m,
+    )
     correction = 1.0
     if measurement is not None:
         correction = correction_factor(

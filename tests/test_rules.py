@@ -151,6 +151,31 @@ def test_spacing_exactly_at_group_limit_joins_the_group() -> None:
     assert classify([4.0, 2.5], group_max_spacing_m=2.5).groups == (1, 2)
 
 
+@pytest.mark.parametrize("twin_steer_m", [2.0, 2.05, 2.12, 2.4])
+def test_a_twin_steer_measured_over_the_group_limit_stays_rigid(
+    twin_steer_m: float, table: LimitTable
+) -> None:
+    """An 8x4 twin steer is 1.8-2.1 m; measured in motion it comes out a few cm either side of 2.0 m.  Read
+    as two groups, the truck became a 4-axle combination and got 36,000 kg instead of 31,000 kg (found by
+    bench/independent_wim_model.py: 22 of 611 judged 4-axle rigid trucks)."""
+    vclass = classify([twin_steer_m, 4.4, 1.35])
+    assert vclass.groups == (2, 2)
+    assert vclass.code == "4-rigid"
+    assert gross_limit(vclass, [S, S, D, D], table).limit_kg == 31000
+    # Without the steer rule (the site sets it to the group limit) it is the combination it was read as.
+    if twin_steer_m > 2.0:
+        assert classify([twin_steer_m, 4.4, 1.35], steer_group_max_spacing_m=2.0).code == "4-combination"
+
+
+def test_the_steer_rule_leaves_tractors_trailers_and_two_axles_alone() -> None:
+    assert classify([2.41, 4.4, 1.35]).groups == (1, 1, 2)  # beyond it: a wheelbase, not a twin steer
+    assert classify([3.3, 7.0, 1.35]).code == "4-combination"  # 4x2 tractor + tandem semi-trailer
+    assert classify([3.2, 2.2, 6.0, 1.31, 1.31]).groups == (1, 1, 1, 3)  # only the first spacing
+    assert classify([2.2]).groups == (1, 1)  # 2 axles: a short wheelbase, never a twin steer
+    with pytest.raises(ValueError, match="steer_group_max_spacing_m"):
+        classify([1.9, 4.4, 1.35], steer_group_max_spacing_m=0.0)
+
+
 def test_two_axles_are_always_rigid() -> None:
     assert classify([1.3]).body is Body.RIGID
 
