@@ -421,10 +421,10 @@ class RulesConfig(_Strict):
         2.4,
         gt=0.5,
         le=3.0,
-        description="On 3 or more axles the first two share the steer group (a twin steer, 1.8-2.1 m on 8x4"
-        " trucks) up to this spacing (m), or group_max_spacing_m where that is larger: measured in motion a"
-        " few cm over 2.0 m, a twin steer would otherwise make a 4-axle rigid truck (31,000 kg) a"
-        " combination (36,000 kg); no heavy vehicle's wheelbase is this short.",
+        description="On 3 or 4 axles (the rigid rows' counts) the first two share the steer group (a twin"
+        " steer, 1.8-2.1 m on 8x4 trucks) up to this spacing (m), or group_max_spacing_m where that is larger:"
+        " measured in motion a few cm over 2.0 m, a twin steer would otherwise make a 4-axle rigid truck"
+        " (31,000 kg) a combination (36,000 kg); no heavy vehicle's wheelbase is this short.",
     )
     max_residual_fraction: float = Field(
         0.048,

@@ -172,6 +172,8 @@ def test_the_steer_rule_leaves_tractors_trailers_and_two_axles_alone() -> None:
     assert classify([3.3, 7.0, 1.35]).code == "4-combination"  # 4x2 tractor + tandem semi-trailer
     assert classify([3.2, 2.2, 6.0, 1.31, 1.31]).groups == (1, 1, 1, 3)  # only the first spacing
     assert classify([2.2]).groups == (1, 1)  # 2 axles: a short wheelbase, never a twin steer
+    # From 5 axles every row is a combination's: a tractor's wheelbase read short stays its own group.
+    assert classify([2.3, 1.35, 6.0, 1.31, 1.31]).groups == (1, 2, 3)
     with pytest.raises(ValueError, match="steer_group_max_spacing_m"):
         classify([1.9, 4.4, 1.35], steer_group_max_spacing_m=0.0)
 

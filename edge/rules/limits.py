@@ -6,12 +6,13 @@ knows how to pick a row, apply the single-tyre deduction and compare a measured 
 
 Classification (what weigh-in-motion sensors alone allow)
     Consecutive axles whose spacing is <= ``group_max_spacing_m`` (2.0 m by default) form one axle group
-    (a tandem counts as 2 axles, a tridem as 3: article 3, second paragraph, item 1). On 3 or more axles the
+    (a tandem counts as 2 axles, a tridem as 3: article 3, second paragraph, item 1). On 3 or 4 axles the
     first two share the steer group up to ``steer_group_max_spacing_m`` (2.4 m) apart: a twin steer (双转向,
     1.8-2.1 m on 8x4 trucks) measured in motion a few cm over 2.0 m would otherwise make a 4-axle rigid truck
     (31,000 kg) a combination (36,000 kg), and no tractor or truck wheelbase is that short (2.8 m and up on
-    heavy vehicles). A vehicle with at most 2 axle groups is a rigid truck (steer group + rear group); 3 or more groups is a combination (tractor +
-    semi-trailer, or truck + drawbar trailer). A 2-axle vehicle is always rigid. This is a heuristic: a
+    heavy vehicles); from 5 axles every row is a combination's. A vehicle with at most 2 axle groups is a
+    rigid truck (steer group + rear group); 3 or more groups is a combination (tractor + semi-trailer, or
+    truck + drawbar trailer). A 2-axle vehicle is always rigid. This is a heuristic: a
     rigid truck with a spread tag axle looks like a combination, and a short tractor with a close-coupled
     trailer may look rigid. The plate camera (挂 marks a trailer) and the vehicle-type camera will refine it.
 
@@ -156,10 +157,10 @@ def classify(
 ) -> VehicleClass:
     """Classify a vehicle from its axle spacings (front to rear, one fewer than the axles).
 
-    Axles closer than or exactly ``group_max_spacing_m`` apart share a group; on 3 or more axles the first
-    two share the steer group up to the larger of that and ``steer_group_max_spacing_m`` (a twin steer);
-    <= 2 groups is rigid, >= 3 is a combination, 2 axles are always rigid. See the module docstring for the
-    limits of this heuristic.
+    Axles closer than or exactly ``group_max_spacing_m`` apart share a group; on 3 or 4 axles (the rigid
+    rows' counts) the first two share the steer group up to the larger of that and
+    ``steer_group_max_spacing_m`` (a twin steer); <= 2 groups is rigid, >= 3 is a combination, 2 axles are
+    always rigid. See the module docstring for the limits of this heuristic.
     """
     for name, value in (
         ("group_max_spacing_m", group_max_spacing_m),
@@ -175,7 +176,9 @@ def classify(
                 f"axle spacing {index + 1} must be a positive number of metres, got {spacing_m!r}"
             )
     groups = [1]
-    steer_m = max(group_max_spacing_m, steer_group_max_spacing_m) if len(axle_spacings_m) >= 2 else 0.0
+    # Rigid rows exist for 2-4 axles; from 5 on every row is a combination's, and a tractor's wheelbase read
+    # short (an unweighable crossing's spacings) must not make it one group with the steer axle.
+    steer_m = max(group_max_spacing_m, steer_group_max_spacing_m) if len(axle_spacings_m) in (2, 3) else 0.0
     for index, spacing_m in enumerate(axle_spacings_m):
         if spacing_m <= group_max_spacing_m or (index == 0 and spacing_m <= steer_m):
             groups[-1] += 1
