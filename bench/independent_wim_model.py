@@ -31,8 +31,8 @@ What it models
   ``--bump-mm``, 0.3-0.6 m long, 1-5 m before the scale). The same profile continues over the platforms.
 * **Driving.** Speeds 3-40 km/h (log-uniform, about half at or below 10 km/h). Populations: ``steady``
   (driver's wander: two slow sinusoids, +/-1-2 % in total), ``speed-change-10pct`` (a constant
-  acceleration changing the speed by up to +/-10 % over the scale length + axle span, faded in over 1 s
-  before the crossing), ``braking`` (-0.3 to -2.0 m/s^2 from a random point on the scale down to 30-80 % of
+  acceleration changing the speed by up to +/-10 % over the scale length + axle span, faded in over the 1 s
+  before the crossing, 0-1 % wander on top), ``braking`` (-0.3 to -2.0 m/s^2 from a random point on the scale down to 30-80 % of
   the speed), ``stop-and-go`` (brake 0.5-1.5 m/s^2 to a stop on the scale, stand 1-4 s, pull away at
   0.3-1.0 m/s^2), ``jump`` (a brake pulse of -1.5 to -3.5 m/s^2 or a throttle pulse of +0.8 to +1.5 m/s^2
   for 0.3-0.8 s at a random moment while the truck is on the scale), ``throttle-blip`` (+0.3 to +1.0 m/s^2
@@ -353,9 +353,8 @@ def make_motion(
     x_end = scale_len_m + span_m + 0.6
     params: dict[str, Any] = {"v0_kmh": round(v0_kmh, 3)}
     lag = rng.uniform(0.08, 0.15)
-    wander_amp = (
-        rng.uniform(0.01, 0.02) if population in ("steady", "speed-change-10pct") else rng.uniform(0.0, 0.01)
-    )
+    # Wander: +/-1-2 % when steady; 0-1 % on top of a deliberate change or event.
+    wander_amp = rng.uniform(0.01, 0.02) if population == "steady" else rng.uniform(0.0, 0.01)
     params["wander"] = round(wander_amp, 4)
     n_max = int(180 * SIM_HZ)
     # Commanded acceleration as a function of (t, x, v) via a small state machine.
@@ -409,14 +408,16 @@ def make_motion(
     xs = np.empty(n_max)
     vs = np.empty(n_max)
     acc = np.empty(n_max)
-    x, v, a_act = x0, v0, 0.0
+    # A speed change fades in over the second before the front axle reaches the entry strip (at about
+    # t_pre), so that the speed there is v0 and changes by the drawn fraction over the crossing.
+    x, v, a_act = x0, v0 - 0.5 * a_const, 0.0
     state = "cruise"
     t_state = 0.0
     t_ev_start = None
     n = n_max
     for k in range(n_max):
         tk = t[k]
-        cmd = a_const * min(tk / 1.0, 1.0)
+        cmd = a_const * min(max(tk - (t_pre - 1.0), 0.0), 1.0)
         if population == "braking":
             if state == "cruise" and x >= event_x:
                 state = "brake"
@@ -474,13 +475,18 @@ def make_motion(
 
 
 def make_road(
-    rng: np.random.Generator, x_lo: float, x_start: float, x_stop: float, bump_mm: float = 0.0
+    rng: np.random.Generator,
+    x_lo: float,
+    x_start: float,
+    x_stop: float,
+    bump_mm: float = 0.0,
+    gd_max: float = 64e-6,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """An ISO 8608 profile on a 1 cm grid over [x_lo, x_stop], enveloped by the tyre patch, level before
     ``x_start`` and faded in over the 4 m after it."""
     dx = 0.01
     x = np.arange(x_lo - 0.5, x_stop + 1.0, dx)
-    gd0 = math.exp(rng.uniform(math.log(8e-6), math.log(64e-6)))
+    gd0 = math.exp(rng.uniform(math.log(min(8e-6, gd_max / 4)), math.log(gd_max)))
     n = np.arange(0.05, 10.0, 0.01)  # cycles/m: wavelengths 0.1-20 m
     amp = np.sqrt(2 * gd0 * (n / 0.1) ** -2 * 0.01)
     phase = rng.uniform(0, 2 * np.pi, n.size)
@@ -643,6 +649,7 @@ def simulate_crossing(
     noise_kg: float = 3.0,
     vehicle_number: int = 1,
     motion_overrides: dict[str, float] | None = None,
+    road_gd_max: float = 64e-6,
 ) -> Crossing:
     """Simulate one crossing and build its capture (counts, times, strip times, meta)."""
     lengths = SCALES[scale]
@@ -655,7 +662,7 @@ def simulate_crossing(
     # The road is level under every axle at the start and fades in ahead of the front axle.
     x_first = float(motion.x_front[0])
     road_x, road_z, road_info = make_road(
-        rng, x_first - truck.span_m, x_first + 0.5, float(motion.x_front[-1]) + 1.0, bump_mm
+        rng, x_first - truck.span_m, x_first + 0.5, float(motion.x_front[-1]) + 1.0, bump_mm, road_gd_max
     )
     force_n = tyre_forces(truck, motion, road_x, road_z)
 
@@ -710,6 +717,10 @@ def simulate_crossing(
     counts = np.rint(zero + noisy / span_true).astype("<i4")
 
     true_mean_kmh = float(np.mean(true_axle_speed))
+    # The true speed change between the first and the last strip event (front axle's speed), of the mean.
+    v_first = float(np.interp(entry_true[0], motion.t, motion.v))
+    v_last = float(np.interp(exit_true[-1], motion.t, motion.v))
+    span_change = 2 * (v_last - v_first) / (v_last + v_first)
     meta = {
         "format": "weighlane-capture",
         "version": 1,
@@ -741,6 +752,7 @@ def simulate_crossing(
                 "limit_kg": truck.limit_kg,
                 "axle_d_m": [round(float(d), 4) for d in truck.axle_d_m],
                 "speed_kmh": round(true_mean_kmh, 3),
+                "span_speed_change": round(span_change, 4),
                 "axle_speeds_kmh": [round(float(s), 3) for s in true_axle_speed],
                 "cg_heights_m": [round(b.cg_height_m, 3) for b in truck.bodies],
                 "motion": motion.params,
@@ -819,6 +831,9 @@ def evaluate(truth: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         "true_gross_kg": truth["gross_kg"],
         "gross_kg": result.get("gross_kg"),
         "overweight_true": truth["gross_kg"] > 1.05 * truth["limit_kg"],
+        "vehicle_class": result.get("vehicle_class"),
+        "limit_mismatch": result.get("limit_kg") is not None and result.get("limit_kg") != truth["limit_kg"],
+        "span_speed_change": truth.get("span_speed_change"),
     }
     if verdict != "reweigh" and result.get("gross_kg") is not None:
         row["gross_err_pct"] = 100 * (result["gross_kg"] - truth["gross_kg"]) / truth["gross_kg"]
@@ -862,6 +877,7 @@ def summarise(rows: list[dict[str, Any]], scale: str) -> dict[str, Any]:
     handled = [r["verdict"] == "reweigh" or abs(r.get("gross_err_pct", math.inf)) <= limit for r in rows]
     out["handled_pct"] = 100 * float(np.mean(handled)) if rows else math.nan
     out["overweight_passed"] = sum(r["overweight_true"] and r["verdict"] == "pass" for r in rows)
+    out["limit_mismatch"] = sum(bool(r.get("limit_mismatch")) for r in rows)
     return out
 
 
@@ -874,19 +890,27 @@ def run_bench(
     out_dir: Path,
     bump_mm: float = 0.0,
     jobs: int = 1,
+    road_gd_max: float = 64e-6,
 ) -> dict[str, Any]:
     rows_by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     t_start = time.monotonic()
     paths: list[Path] = []
     truths: dict[str, dict[str, Any]] = {}
-    for s_i, scale in enumerate(scales):
-        for p_i, pop in enumerate(populations):
-            rng = np.random.default_rng([seed, s_i, p_i])
+    for scale in scales:
+        for pop in populations:
+            # One stream per scale and population: a population's crossings do not depend on the others run.
+            rng = np.random.default_rng([seed, list(SCALES).index(scale), POPULATIONS.index(pop)])
             sub = out_dir / scale / pop
             sub.mkdir(parents=True, exist_ok=True)
             for c in range(crossings[pop]):
                 cr = simulate_crossing(
-                    scale, pop, rng, strip_jitter_ms=strip_jitter_ms, bump_mm=bump_mm, vehicle_number=c + 1
+                    scale,
+                    pop,
+                    rng,
+                    strip_jitter_ms=strip_jitter_ms,
+                    bump_mm=bump_mm,
+                    vehicle_number=c + 1,
+                    road_gd_max=road_gd_max,
                 )
                 path = write_capture(cr, sub / f"{c:04d}.wlcap")
                 paths.append(path)
@@ -918,6 +942,7 @@ def run_bench(
         "seed": seed,
         "strip_jitter_ms": strip_jitter_ms,
         "bump_mm": bump_mm,
+        "road_gd_max": road_gd_max,
         "generate_s": round(t_gen, 1),
         "replay_s": round(t_replay, 1),
         "table": table,
@@ -932,12 +957,13 @@ def _fmt(v: Any, spec: str = ".2f") -> str:
 
 def print_report(report: dict[str, Any]) -> None:
     print(
-        f"seed {report['seed']}, strip jitter +/-{report['strip_jitter_ms']} ms, bump {report['bump_mm']} mm; "
+        f"seed {report['seed']}, strip jitter +/-{report['strip_jitter_ms']} ms, bump {report['bump_mm']} mm, "
+        f"road G_d(n0) up to {report['road_gd_max']:.1e} m^3; "
         f"generate {report['generate_s']} s, replay {report['replay_s']} s"
     )
     head = (
         f"{'scale':<12}{'population':<20}{'band':<7}{'n':>5}{'rew%':>7}{'rew~v%':>7}{'p5':>7}{'p50':>7}{'p95':>7}"
-        f"{'max':>7}{'<.5%':>7}{'<1%':>7}{'<2%':>7}{'<2.5%':>7}{'ax2%':>7}{'hand%':>7}{'owP':>5}"
+        f"{'max':>7}{'<.5%':>7}{'<1%':>7}{'<2%':>7}{'<2.5%':>7}{'ax2%':>7}{'axl2%':>7}{'hand%':>7}{'owP':>5}{'lim!':>5}"
     )
     print(head)
     for e in report["table"]:
@@ -950,12 +976,15 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{_fmt(s.get('p5')):>7}{_fmt(s.get('p50')):>7}{_fmt(s.get('p95')):>7}{_fmt(s.get('max_abs')):>7}"
                 f"{_fmt(s.get('within_0.5'), '.1f'):>7}{_fmt(s.get('within_1.0'), '.1f'):>7}"
                 f"{_fmt(s.get('within_2.0'), '.1f'):>7}{_fmt(s.get('within_2.5'), '.1f'):>7}"
-                f"{_fmt(s.get('all_axles_2pct'), '.1f'):>7}{_fmt(s['handled_pct'], '.1f'):>7}{s['overweight_passed']:>5}"
+                f"{_fmt(s.get('all_axles_2pct'), '.1f'):>7}{_fmt(s.get('axle_loads_2pct'), '.1f'):>7}"
+                f"{_fmt(s['handled_pct'], '.1f'):>7}{s['overweight_passed']:>5}{s['limit_mismatch']:>5}"
             )
     print(
         "rew%: re-weighed; rew~v%: re-weighed among crossings truly at or below 40 km/h; p5..max: gross error (%) "
         "of judged crossings vs the true static gross; <x%: share judged within; ax2%: share judged with every axle "
-        "within 2 %; hand%: re-weighed or within the class limit; owP: truly > 105 % of limit yet passed"
+        "within 2 %; axl2%: share of judged axle loads within 2 %; hand%: re-weighed or within the class limit; "
+        "owP: truly > 105 % of limit yet passed; lim!: crossings judged against another legal limit than the "
+        "vehicle's (misclassified)"
     )
     for scale, counts in report["reasons"].items():
         print(f"re-weigh reasons, {scale}:")
@@ -981,9 +1010,16 @@ def main(argv: list[str] | None = None) -> int:
         "--strip-jitter-ms", type=float, default=4.0, help="uniform +/- jitter of the strip times"
     )
     ap.add_argument("--bump-mm", type=float, default=0.0, help="approach bump height (0: none)")
+    ap.add_argument(
+        "--road-gd-max",
+        type=float,
+        default=64e-6,
+        help="largest ISO 8608 G_d(n0) drawn, m^3 (64e-6: mid class B; 32e-6: class A only)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="replay processes")
     ap.add_argument("--out", type=Path, help="keep the captures in this directory")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    ap.add_argument("--rows", type=Path, help="write every crossing's truth vs result here (JSON lines)")
     args = ap.parse_args(argv)
     scales = args.scale or list(SCALES)
     pops = args.population or POPULATIONS
@@ -998,9 +1034,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="indep-wim-") as tmp:
             report = run_bench(
-                scales, pops, crossings, args.seed, args.strip_jitter_ms, Path(tmp), args.bump_mm, args.jobs
+                scales,
+                pops,
+                crossings,
+                args.seed,
+                args.strip_jitter_ms,
+                Path(tmp),
+                args.bump_mm,
+                args.jobs,
+                args.road_gd_max,
             )
     report["wall_s"] = round(time.monotonic() - t0, 1)
+    if args.rows:
+        args.rows.write_text("".join(json.dumps(r) + "\n" for r in report["rows"]))
     report["cpu"] = f"{os.uname().machine}, {os.cpu_count()} CPUs"
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1))
