@@ -1,0 +1,114 @@
+"""The independent physics model of bench/independent_wim_model.py: its own physics, its captures passing the
+reader, and the estimator's verdicts on a few fixed-seed crossings (issue 16)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bench.independent_wim_model import (
+    POPULATIONS,
+    SCALES,
+    SIM_HZ,
+    VEHICLE_KINDS,
+    G,
+    Motion,
+    evaluate,
+    make_truck,
+    simulate_crossing,
+    tyre_forces,
+    write_capture,
+)
+from edge.cli_wim import wim
+
+
+def _replay(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    result = CliRunner().invoke(wim, ["replay", "--json", "-q", *map(str, paths)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    return {str(Path(r["file"])): r for r in rows}
+
+
+def _capture(tmp: Path, name: str, scale: str, population: str, seed: int, **kw: Any) -> tuple[Path, dict]:
+    crossing = simulate_crossing(scale, population, np.random.default_rng(seed), **kw)
+    path = write_capture(crossing, tmp / f"{name}.wlcap")
+    return path, crossing.meta["extra"]["truth"]
+
+
+def test_steady_braking_moves_m_a_h_over_l_from_rear_to_front() -> None:
+    """Held braking on level ground: a 2-axle truck's axle loads settle to the rigid-body statics."""
+    truck = make_truck("2-rigid", np.random.default_rng(5), 1.0)
+    t = np.arange(30 * SIM_HZ) / SIM_HZ
+    a = np.where(t > 2.0, -1.5, 0.0)
+    v = 10.0 + np.cumsum(a) / SIM_HZ
+    motion = Motion(t, np.cumsum(v) / SIM_HZ, v, a, {})
+    force = tyre_forces(truck, motion, np.array([-1e3, 1e4]), np.zeros(2))
+    body = truck.bodies[0]
+    expected_n = body.unit_mass_kg * 1.5 * body.cg_height_m / truck.axle_d_m[1]
+    shift = force[-1] - truck.static_kg * G
+    assert shift[0] == pytest.approx(expected_n, rel=1e-3)
+    assert shift[1] == pytest.approx(-expected_n, rel=1e-3)
+    # The step of braking rings the body: the front axle overshoots its settled load.
+    assert force[:, 0].max() - truck.static_kg[0] * G > 1.1 * expected_n
+
+
+def test_semitrailer_statics_and_gross() -> None:
+    """Axle loads sum to the gross drawn; a full load (120 % of the limit) is over the limit on every type."""
+    rng = np.random.default_rng(2)
+    for kind in VEHICLE_KINDS:
+        full = make_truck(kind, rng, 1.0)
+        empty = make_truck(kind, rng, 0.0)
+        assert full.gross_kg == pytest.approx(1.2 * full.limit_kg, rel=1e-9)
+        assert empty.gross_kg < 0.5 * empty.limit_kg
+        assert (full.static_kg > 0).all()
+        assert sum(b.mass_kg for b in full.bodies) + full.unsprung_kg.sum() == pytest.approx(
+            full.gross_kg, rel=1e-6
+        )
+
+
+def test_every_capture_replays_and_the_estimator_meets_its_marks(tmp_path: Path) -> None:
+    made: list[tuple[Path, dict, str]] = []
+    # Every scale x population once: the reader accepts them all (exit status 0, one result each).
+    for s_i, scale in enumerate(SCALES):
+        for p_i, pop in enumerate(POPULATIONS):
+            path, truth = _capture(tmp_path, f"any-{scale}-{pop}", scale, pop, 100 * s_i + p_i)
+            made.append((path, truth, "any"))
+    # Steady crossings on the full-length scale at 4-10 km/h, one of each vehicle type, half to full load.
+    for k, kind in enumerate(VEHICLE_KINDS):
+        path, truth = _capture(
+            tmp_path, f"slow-{kind}", "full-length", "steady", 500 + k, kind=kind, v0_kmh=4.0 + 1.5 * k,
+            load_fraction=0.4 + 0.1 * k,
+        )  # fmt: skip
+        made.append((path, truth, "slow"))
+    # A hard brake pulse (-3 m/s² for 0.5 s) with the truck on the single 4.2 m platform.
+    for k, kind in enumerate(("3-rigid", "5-semi", "6-semi")):
+        path, truth = _capture(
+            tmp_path, f"pulse-{kind}", "single", "jump", 700 + k, kind=kind, v0_kmh=12.0 + 6 * k,
+            motion_overrides={"pulse_mps2": -3.0, "pulse_s": 0.5, "event_x_m": 1.0 + k},
+        )  # fmt: skip
+        made.append((path, truth, "pulse"))
+    # 120 % of the legal limit, steady, on each scale.
+    for s_i, scale in enumerate(SCALES):
+        path, truth = _capture(
+            tmp_path, f"over-{scale}", scale, "steady", 900 + s_i, v0_kmh=8.0, load_fraction=1.0
+        )
+        made.append((path, truth, "over"))
+
+    results = _replay([p for p, _, _ in made])
+    assert len(results) == len(made)
+    for path, truth, group in made:
+        row = evaluate(truth, results[str(path)])
+        assert row["verdict"] in ("pass", "overweight", "reweigh"), path.name
+        if group == "slow":
+            assert row["verdict"] != "reweigh", (path.name, row["reasons"])
+            assert abs(row["gross_err_pct"]) <= 0.5, (path.name, row["gross_err_pct"])
+        elif group == "pulse":
+            assert row["verdict"] == "reweigh" or abs(row["gross_err_pct"]) <= 2.5, (path.name, row)
+        elif group == "over":
+            assert truth["gross_kg"] > 1.05 * truth["limit_kg"]
+            assert row["verdict"] != "pass", (path.name, row)
