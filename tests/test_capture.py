@@ -229,6 +229,10 @@ def test_physics_crossing_replays_to_the_true_gross_and_matches_live(
         assert result["matches_live"] is True
         assert result["limits_table"] == "embedded"
         assert set(result) >= {"vehicle_number", "reasons", "vehicle_class", "limit_kg"}
+        # The stated uncertainty (k = 2) covers this crossing's true error, for the gross and each axle.
+        assert abs(result["gross_kg"] - truck.gross_kg) <= result["gross_uncertainty_kg"]
+        errors = np.abs(np.subtract(result["axle_loads_kg"], truck.axle_loads_kg))
+        assert (errors <= np.array(result["axle_uncertainties_kg"])).all()
 
 
 def test_replay_reports_a_live_result_that_differs(

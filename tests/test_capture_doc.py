@@ -273,3 +273,23 @@ def test_a_speed_outside_the_limits_is_shown_beyond_them(speeds: tuple[float, ..
 def test_speeds_within_the_limits_raise_nothing() -> None:
     assert stability_problems(_measurement((39.99, 40.0)), RulesConfig()) == []
     assert math.isfinite(_measurement((10.0, 10.0)).speed_kmh)
+
+
+def test_the_replay_output_table_lists_exactly_what_replay_prints(doc_capture: Path) -> None:  # noqa: F811
+    text = DOC.read_text(encoding="utf-8")
+    start = text.index("## What `edge wim replay --json` prints")
+    end = text.find("\n## ", start + 1)
+    documented = {
+        line.split("|")[1].strip().strip("`")
+        for line in text[start:end].splitlines()
+        if line.startswith("| `")
+    }
+    code, results, _ = replay(doc_capture, "--json")
+    assert code == 0
+    printed = set(results[0])
+    assert printed <= documented, f"printed but not documented: {printed - documented}"
+    only_sometimes = {"matches_live", "plot", "error"}
+    assert documented - only_sometimes <= printed, f"documented but not printed: {documented - printed}"
+    # The uncertainty an outside check compares its errors with: one per axle, and the gross's.
+    assert results[0]["gross_uncertainty_kg"] > 0
+    assert len(results[0]["axle_uncertainties_kg"]) == results[0]["axle_count"]
