@@ -624,6 +624,7 @@ class Crossing:
     times: np.ndarray
     counts: np.ndarray
     meta: dict[str, Any]
+    mid_t: np.ndarray | None = None  # (n_axles, 1): the entry strip's times when an approach strip leads
 
 
 def _strip_time(t: np.ndarray, x: np.ndarray, x_strip: float) -> float:
@@ -650,8 +651,14 @@ def simulate_crossing(
     vehicle_number: int = 1,
     motion_overrides: dict[str, float] | None = None,
     road_gd_max: float = 64e-6,
+    approach_strip_m: float = 0.0,
 ) -> Crossing:
-    """Simulate one crossing and build its capture (counts, times, strip times, meta)."""
+    """Simulate one crossing and build its capture (counts, times, strip times, meta).
+
+    ``approach_strip_m`` > 0 adds a strip that far before the entry strip: the capture's entry strip is then
+    that one, and the strip at -0.5 m becomes its intermediate strip (``scale.mid_strips_x_m``).  The
+    capture then starts its pre-roll before the approach strip: more samples, so from the second crossing
+    of a population on, the random draws (and the trucks) differ from a run without it."""
     lengths = SCALES[scale]
     scale_len = float(sum(lengths))
     kind = kind or VEHICLE_KINDS[int(rng.integers(len(VEHICLE_KINDS)))]
@@ -678,8 +685,14 @@ def simulate_crossing(
     exit_t = exit_true + rng.uniform(-jit, jit, exit_true.size)
     true_axle_speed = (exit_x - ENTRY_STRIP_X_M) / (exit_true - entry_true) * 3.6
 
+    approach_x = ENTRY_STRIP_X_M - approach_strip_m
+    approach_true = (
+        np.array([_strip_time(motion.t, axle_x_all[:, i], approach_x) for i in range(len(truck.tyres))])
+        if approach_strip_m > 0
+        else None
+    )
     # Samples at 1000 Hz from the pre-roll to just after the last exit.
-    t0 = entry_true[0] - PREROLL_S
+    t0 = (entry_true if approach_true is None else approach_true)[0] - PREROLL_S
     t1 = exit_true[-1] + POSTROLL_S
     step = SIM_HZ // RATE_HZ
     k0 = math.ceil(t0 * SIM_HZ / step) * step
@@ -735,8 +748,9 @@ def simulate_crossing(
         "scale": {
             "platform_lengths_m": lengths,
             "kg_per_count": KG_PER_COUNT,
-            "entry_strip_x_m": ENTRY_STRIP_X_M,
+            "entry_strip_x_m": ENTRY_STRIP_X_M if approach_true is None else approach_x,
             "exit_strip_x_m": exit_x,
+            "mid_strips_x_m": [] if approach_true is None else [ENTRY_STRIP_X_M],
             "tyre_footprint_m": FOOTPRINT_M,
             "strip_timing_sd_s": max(jit / math.sqrt(3), 1e-6),
             "platform_width_m": PLATFORM_WIDTH_M,
@@ -761,7 +775,12 @@ def simulate_crossing(
             }
         },
     }
-    return Crossing(truck, motion, population, scale, entry_t, exit_t, times, counts, meta)
+    if approach_true is None:
+        return Crossing(truck, motion, population, scale, entry_t, exit_t, times, counts, meta)
+    approach_t = approach_true + rng.uniform(-jit, jit, approach_true.size)
+    return Crossing(
+        truck, motion, population, scale, approach_t, exit_t, times, counts, meta, entry_t[:, None]
+    )
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -778,6 +797,8 @@ def write_capture(crossing: Crossing, path: Path) -> Path:
         archive.writestr("times_s.npy", _npy(crossing.times.astype("<f8")))
         archive.writestr("entry_t_s.npy", _npy(crossing.entry_t.astype("<f8")))
         archive.writestr("exit_t_s.npy", _npy(crossing.exit_t.astype("<f8")))
+        if crossing.mid_t is not None:
+            archive.writestr("mid_t_s.npy", _npy(crossing.mid_t.astype("<f8")))
     return path
 
 
@@ -891,6 +912,7 @@ def run_bench(
     bump_mm: float = 0.0,
     jobs: int = 1,
     road_gd_max: float = 64e-6,
+    approach_strip_m: float = 0.0,
 ) -> dict[str, Any]:
     rows_by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     t_start = time.monotonic()
@@ -911,6 +933,7 @@ def run_bench(
                     bump_mm=bump_mm,
                     vehicle_number=c + 1,
                     road_gd_max=road_gd_max,
+                    approach_strip_m=approach_strip_m,
                 )
                 path = write_capture(cr, sub / f"{c:04d}.wlcap")
                 paths.append(path)
@@ -1016,6 +1039,12 @@ def main(argv: list[str] | None = None) -> int:
         default=64e-6,
         help="largest ISO 8608 G_d(n0) drawn, m^3 (64e-6: mid class B; 32e-6: class A only)",
     )
+    ap.add_argument(
+        "--approach-strip-m",
+        type=float,
+        default=0.0,
+        help="add a strip this far (m) before the entry strip, which becomes its intermediate strip (0: none)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="replay processes")
     ap.add_argument("--out", type=Path, help="keep the captures in this directory")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -1029,7 +1058,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         report = run_bench(
-            scales, pops, crossings, args.seed, args.strip_jitter_ms, args.out, args.bump_mm, args.jobs
+            scales,
+            pops,
+            crossings,
+            args.seed,
+            args.strip_jitter_ms,
+            args.out,
+            args.bump_mm,
+            args.jobs,
+            args.road_gd_max,
+            args.approach_strip_m,
         )
     else:
         with tempfile.TemporaryDirectory(prefix="indep-wim-") as tmp:
@@ -1043,6 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.bump_mm,
                 args.jobs,
                 args.road_gd_max,
+                args.approach_strip_m,
             )
     report["wall_s"] = round(time.monotonic() - t0, 1)
     if args.rows:

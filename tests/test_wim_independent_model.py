@@ -137,3 +137,32 @@ def test_twin_steer_trucks_measured_near_two_metres_keep_the_rigid_limit(tmp_pat
         row = results[str(path)]
         assert row["vehicle_class"] == "4-rigid", (path.name, row["axle_spacings_m"])
         assert row["verdict"] != "pass", (path.name, row["reasons"])
+
+
+def test_an_approach_strip_is_written_as_the_entry_strip_and_replays(tmp_path: Path) -> None:
+    """With ``approach_strip_m`` the capture's entry strip is the approach strip and the old entry strip its
+    intermediate strip (``mid_t_s.npy``); steady slow trucks on the single platform still weigh within 1 %."""
+    made = []
+    for k, kind in enumerate(("2-rigid", "3-rigid", "6-semi")):
+        crossing = simulate_crossing(
+            "single",
+            "steady",
+            np.random.default_rng(40 + k),
+            kind=kind,
+            v0_kmh=6.0 + 2 * k,
+            approach_strip_m=2.5,
+        )
+        assert crossing.meta["scale"]["entry_strip_x_m"] == pytest.approx(-3.0)
+        assert crossing.meta["scale"]["mid_strips_x_m"] == [-0.5]
+        assert crossing.mid_t is not None and crossing.mid_t.shape == (len(crossing.entry_t), 1)
+        assert (crossing.entry_t < crossing.mid_t[:, 0]).all() and (
+            crossing.mid_t[:, 0] < crossing.exit_t
+        ).all()
+        made.append(
+            (write_capture(crossing, tmp_path / f"approach-{kind}.wlcap"), crossing.meta["extra"]["truth"])
+        )
+    results = _replay([p for p, _ in made])
+    for path, truth in made:
+        row = evaluate(truth, results[str(path)])
+        assert row["verdict"] != "reweigh", (path.name, row["reasons"])
+        assert abs(row["gross_err_pct"]) <= 1.0, (path.name, row["gross_err_pct"])
