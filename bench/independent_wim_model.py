@@ -71,6 +71,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
@@ -1055,34 +1056,21 @@ def main(argv: list[str] | None = None) -> int:
     normal = args.normal_crossings if args.normal_crossings is not None else args.crossings
     crossings = {p: (normal if p in ("steady", "speed-change-10pct") else args.crossings) for p in pops}
     t0 = time.monotonic()
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        out_dir = args.out or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="indep-wim-")))
+        out_dir.mkdir(parents=True, exist_ok=True)
         report = run_bench(
             scales,
             pops,
             crossings,
             args.seed,
             args.strip_jitter_ms,
-            args.out,
+            out_dir,
             args.bump_mm,
             args.jobs,
             args.road_gd_max,
             args.approach_strip_m,
         )
-    else:
-        with tempfile.TemporaryDirectory(prefix="indep-wim-") as tmp:
-            report = run_bench(
-                scales,
-                pops,
-                crossings,
-                args.seed,
-                args.strip_jitter_ms,
-                Path(tmp),
-                args.bump_mm,
-                args.jobs,
-                args.road_gd_max,
-                args.approach_strip_m,
-            )
     report["wall_s"] = round(time.monotonic() - t0, 1)
     if args.rows:
         args.rows.write_text("".join(json.dumps(r) + "\n" for r in report["rows"]))
