@@ -1051,6 +1051,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--rows", type=Path, help="write every crossing's truth vs result here (JSON lines)")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.approach_strip_m <= 7.0:
+        ap.error(
+            f"--approach-strip-m must be 0-7 m (the truck starts 8 m before the entry strip), got {args.approach_strip_m}"
+        )
     scales = args.scale or list(SCALES)
     pops = args.population or POPULATIONS
     normal = args.normal_crossings if args.normal_crossings is not None else args.crossings

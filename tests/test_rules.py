@@ -170,7 +170,10 @@ def test_a_twin_steer_measured_over_the_group_limit_stays_rigid(
 def test_the_steer_rule_leaves_tractors_trailers_and_two_axles_alone() -> None:
     assert classify([2.41, 4.4, 1.35]).groups == (1, 1, 2)  # beyond it: a wheelbase, not a twin steer
     assert classify([3.3, 7.0, 1.35]).code == "4-combination"  # 4x2 tractor + tandem semi-trailer
-    assert classify([3.2, 2.2, 6.0, 1.31, 1.31]).groups == (1, 1, 1, 3)  # only the first spacing
+    assert classify([3.3, 2.2, 1.35]).groups == (1, 1, 2)  # only the first spacing
+    # The steer pair stays a pair: a single steer with a drive tandem read short is not 3 steer axles.
+    assert classify([2.2, 1.3]).groups == (1, 2)
+    assert classify([2.2, 1.3, 1.3]).groups == (1, 3)
     assert classify([2.2]).groups == (1, 1)  # 2 axles: a short wheelbase, never a twin steer
     # From 5 axles every row is a combination's: a tractor's wheelbase read short stays its own group.
     assert classify([2.3, 1.35, 6.0, 1.31, 1.31]).groups == (1, 2, 3)

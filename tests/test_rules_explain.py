@@ -4,6 +4,7 @@ from a stored record and as a what-if."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -130,3 +131,23 @@ def test_what_if_with_and_without_air_suspension() -> None:
         "车辆事实 Vehicle facts (what-if): 空气悬架 air suspension 是 yes, 铰接列车 articulated 否 no"
         in (json.loads(as_json.output)["lines"])
     )
+
+
+def test_what_if_takes_the_twin_steer_rule_from_the_lane_config(tmp_path: Path) -> None:
+    """An 8x4 whose twin steer measures 2.1 m: rigid (31,000 kg) by default, a combination (36,000 kg) under a
+    lane configuration whose ``rules.steer_group_max_spacing_m`` is the group limit (the rule turned off)."""
+    example = Path(__file__).resolve().parents[1] / "config" / "lane.example.toml"
+    text = example.read_text(encoding="utf-8")
+    assert "steer_group_max_spacing_m = 2.4" in text
+    off = tmp_path / "lane.toml"
+    off.write_text(text.replace("steer_group_max_spacing_m = 2.4", "steer_group_max_spacing_m = 2.0"))
+    truck = ["rules", "explain", "--vehicle", "7000,7000,10000,10000", "--spacings", "2.1,4.4,1.35"]
+    runner = CliRunner()
+    for args, limit in (
+        ([], "31,000"),
+        (["--config", str(example)], "31,000"),
+        (["--config", str(off)], "36,000"),
+    ):
+        result = runner.invoke(main, [*truck, *args])
+        assert result.exit_code == 0, result.output
+        assert f"适用限值 Limit applied: {limit} kg" in result.output.splitlines(), (args, result.output)

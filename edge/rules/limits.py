@@ -180,7 +180,10 @@ def classify(
     # short (an unweighable crossing's spacings) must not make it one group with the steer axle.
     steer_m = max(group_max_spacing_m, steer_group_max_spacing_m) if len(axle_spacings_m) in (2, 3) else 0.0
     for index, spacing_m in enumerate(axle_spacings_m):
-        if spacing_m <= group_max_spacing_m or (index == 0 and spacing_m <= steer_m):
+        # The steer pair stays a pair: a second spacing within the group limit is a drive tandem behind a
+        # single steer axle (a 6x4 read short), not a third steer axle.
+        twin_steer = index == 0 and spacing_m <= steer_m and axle_spacings_m[1] > group_max_spacing_m
+        if spacing_m <= group_max_spacing_m or twin_steer:
             groups[-1] += 1
         else:
             groups.append(1)

@@ -311,7 +311,8 @@ def _estimate(
 ) -> WimMeasurement:
     """Axle loads and the rest of one crossing (``platform_kg``: the zeroed platform signals, when the
     caller has them already); ``wim`` sets the body-dynamics fit (default settings when
-    None), ``group_max_spacing_m`` which axles form a group (as the rules classify them), ``rules`` (when
+    None), ``group_max_spacing_m`` which axles form a group (as the rules do, less their twin-steer rule,
+    ``rules.steer_group_max_spacing_m``), ``rules`` (when
     given) the misfit allowance of normal driving, which bounds how much of the misfit the uncertainty
     takes as explained by the body (see :func:`_uncertainties`); ``mid_t_s`` (axles x
     ``scale.mid_strips_x_m``, NaN where a strip missed an axle) the intermediate strips' times, which the
@@ -822,7 +823,9 @@ def body_term_weights(
 ) -> npt.NDArray[np.float64]:
     """Per-axle weights (kg) of the heave and pitch terms of each vehicle unit: shape (terms, axles).
 
-    Units as the rules classify: at most two axle groups is one rigid body; otherwise the first two
+    Units as the rules classify, without their twin-steer rule (``rules.steer_group_max_spacing_m``: an 8x4
+    whose twin steer measures 2.0-2.4 m is two units here, one rigid truck there): at most two axle groups is
+    one rigid body; otherwise the first two
     groups are the tractor (or towing truck) and the rest the trailer.  Heave moves every axle of a unit
     in proportion to its load (suspension stiffness roughly follows the load it is rated for); pitch in
     proportion to load times distance from the unit's load-weighted centroid, scaled so its
