@@ -123,17 +123,18 @@ def replay_file(
         limits, limits_origin = (tables or _TableCache()).for_capture(capture)
     judgement = judge(capture.crossing, config, limits)
     m = judgement.measurement
+    wim_json = m.as_dict() if m else {}  # the record's rounding and nulls
     result: dict[str, Any] = {
         "file": str(path),
         "vehicle_number": capture.meta.vehicle_number,
         "axle_count": int(capture.crossing.entry_t_s.size),
-        "axle_loads_kg": [_finite(v, 1) for v in m.axle_loads_kg] if m else [],
-        "axle_spacings_m": [_finite(v, 3) for v in m.axle_spacings_m] if m else [],
-        "speed_kmh": _finite(m.speed_kmh, 2) if m else None,
+        "axle_loads_kg": wim_json.get("axle_loads_kg", []),
+        "axle_spacings_m": wim_json.get("axle_spacings_m", []),
+        "speed_kmh": wim_json.get("speed_kmh"),
         "gross_kg": _finite(judgement.gross_kg, 1),
-        "gross_uncertainty_kg": _finite(m.gross_uncertainty_kg, 1) if m else None,
-        "axle_uncertainties_kg": [_finite(v, 1) for v in m.axle_uncertainties_kg] if m else [],
-        "acceleration_mps2": _finite(m.accel_mps2, 3) if m else None,
+        "gross_uncertainty_kg": wim_json.get("gross_uncertainty_kg"),
+        "axle_uncertainties_kg": wim_json.get("axle_uncertainties_kg", []),
+        "acceleration_mps2": wim_json.get("acceleration_mps2"),
         "verdict": judgement.decision.verdict.value,
         "reasons": list(judgement.decision.reasons),
         "vehicle_class": judgement.vehicle_class.code,

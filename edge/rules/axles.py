@@ -6,8 +6,8 @@ file:line on any mistake. This module only matches an axle group to a row and ad
 
 Groups
     The axle groups are the classification's (:func:`edge.rules.limits.classify`: axles at most
-    ``group_max_spacing_m`` apart; on 3 or 4 axles the first two up to ``steer_group_max_spacing_m``). Group 1 is the steer group, group 2 is treated as the drive group (the
-    sensors cannot tell a drive axle from a tag axle; this is the gross table's convention too), the rest
+    ``group_max_spacing_m`` apart; on 3 or 4 axles the first two up to ``steer_group_max_spacing_m``).
+    Group 1 is the steer group, group 2 is treated as the drive group (the sensors cannot tell a drive axle from a tag axle; this is the gross table's convention too), the rest
     are trailer (or tag) groups. A group of 1 axle is a ``single``, of 2 a ``tandem`` (二轴组), of 3 a
     ``tridem`` (三轴组). A twin-steer group, and any group of 4 or more axles (GB 1589 has no row for it),
     is judged axle by axle as single axles; the group's record says so.

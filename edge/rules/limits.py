@@ -176,14 +176,17 @@ def classify(
                 f"axle spacing {index + 1} must be a positive number of metres, got {spacing_m!r}"
             )
     groups = [1]
-    # Rigid rows exist for 2-4 axles; from 5 on every row is a combination's, and a tractor's wheelbase read
-    # short (an unweighable crossing's spacings) must not make it one group with the steer axle.
-    steer_m = max(group_max_spacing_m, steer_group_max_spacing_m) if len(axle_spacings_m) in (2, 3) else 0.0
+    # A twin steer: only on 3 or 4 axles (rigid rows exist for 2-4 axles; from 5 on every row is a
+    # combination's, and a tractor's wheelbase read short, an unweighable crossing's spacings, must not join
+    # the steer axle), and the steer pair stays a pair (a second spacing within the group limit is a drive
+    # tandem behind a single steer axle, a 6x4 read short, not a third steer axle).
+    twin_steer = (
+        len(axle_spacings_m) in (2, 3)
+        and axle_spacings_m[0] <= max(group_max_spacing_m, steer_group_max_spacing_m)
+        and axle_spacings_m[1] > group_max_spacing_m
+    )
     for index, spacing_m in enumerate(axle_spacings_m):
-        # The steer pair stays a pair: a second spacing within the group limit is a drive tandem behind a
-        # single steer axle (a 6x4 read short), not a third steer axle.
-        twin_steer = index == 0 and spacing_m <= steer_m and axle_spacings_m[1] > group_max_spacing_m
-        if spacing_m <= group_max_spacing_m or twin_steer:
+        if spacing_m <= group_max_spacing_m or (index == 0 and twin_steer):
             groups[-1] += 1
         else:
             groups.append(1)

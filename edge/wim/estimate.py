@@ -312,8 +312,7 @@ def _estimate(
     """Axle loads and the rest of one crossing (``platform_kg``: the zeroed platform signals, when the
     caller has them already); ``wim`` sets the body-dynamics fit (default settings when
     None), ``group_max_spacing_m`` which axles form a group (as the rules do, less their twin-steer rule,
-    ``rules.steer_group_max_spacing_m``), ``rules`` (when
-    given) the misfit allowance of normal driving, which bounds how much of the misfit the uncertainty
+    ``rules.steer_group_max_spacing_m``), ``rules`` (when given) the misfit allowance of normal driving, which bounds how much of the misfit the uncertainty
     takes as explained by the body (see :func:`_uncertainties`); ``mid_t_s`` (axles x
     ``scale.mid_strips_x_m``, NaN where a strip missed an axle) the intermediate strips' times, which the
     speed profile is fitted to as well; ``zero_variance_kg2`` (per platform, kg^2, standard: see
@@ -824,9 +823,8 @@ def body_term_weights(
     """Per-axle weights (kg) of the heave and pitch terms of each vehicle unit: shape (terms, axles).
 
     Units as the rules classify, without their twin-steer rule (``rules.steer_group_max_spacing_m``: an 8x4
-    whose twin steer measures 2.0-2.4 m is two units here, one rigid truck there): at most two axle groups is
-    one rigid body; otherwise the first two
-    groups are the tractor (or towing truck) and the rest the trailer.  Heave moves every axle of a unit
+    whose twin steer measures 2.0-2.4 m is two units here, one rigid truck there): at most two axle groups
+    is one rigid body; otherwise the first two groups are the tractor (or towing truck) and the rest the trailer.  Heave moves every axle of a unit
     in proportion to its load (suspension stiffness roughly follows the load it is rated for); pitch in
     proportion to load times distance from the unit's load-weighted centroid, scaled so its
     load-weighted mean square is 1, so one prior spread fits both.
