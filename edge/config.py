@@ -636,6 +636,28 @@ class WimConfig(_Strict):
         " events in a second fit of the profile, weighted by scale.strip_timing_sd_s over this. 0: not"
         " used (the estimator before load edges).",
     )
+    load_centre_sd_m: float = Field(
+        0.002,
+        ge=0,
+        le=1.0,
+        description="Standard uncertainty (m) of where the centre of load along a platform puts an axle that"
+        " stands on it alone (the exit cells' share of the platform's load times its length: edge.wim.centre),"
+        " averaged over a stretch of samples. With the speed profile (not per_axle_constant) those positions"
+        " join the strip events in the profile's fit, weighted by the strips' uncertainty in metres"
+        " (scale.strip_timing_sd_s at the mean axle speed) over this, and the axle's acceleration meanwhile"
+        " is checked against the profile's (load_centre_accel_tolerance_mps2). Assumes the documented lever"
+        " rule (cells under the platform's ends); a crossing whose positions disagree with the strips' by"
+        " more than 5 cm in the median uses none. 0: not used (the estimator before the centre of load).",
+    )
+    load_centre_accel_tolerance_mps2: float = Field(
+        0.15,
+        ge=0,
+        le=10.0,
+        description="An axle's acceleration while it stands alone on a platform (its centre of load) that"
+        " departs from the speed profile's by more than this (m/s², or twice its standard error where more)"
+        " puts the pitch transfer of the excess (a 2.2 m centre of gravity) into the gross's uncertainty: a"
+        " brake between two axles' weighings that the strips cannot see.",
+    )
     load_edge_margin_m: float = Field(
         0.075,
         gt=0,

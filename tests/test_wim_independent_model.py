@@ -115,11 +115,13 @@ def test_every_capture_replays_and_the_estimator_meets_its_marks(tmp_path: Path)
 
 
 def test_twin_steer_trucks_measured_near_two_metres_keep_the_rigid_limit(tmp_path: Path) -> None:
-    """8x4 trucks whose twin steer is 1.985-2.0 m apart, 20 % over the 31,000 kg limit: measured in motion
-    the spacing comes out a cm either side of 2.0 m, and each must still be a 4-axle rigid truck, refused
-    (before the steer rule, every one measured over 2.0 m was a 4-axle combination, 36,000 kg, and passed)."""
+    """8x4 trucks whose twin steer is 1.995-2.0 m apart, 20 % over the 31,000 kg limit: measured in motion
+    the spacing comes out a few mm either side of 2.0 m, and each must still be a 4-axle rigid truck, refused
+    (before the steer rule, every one measured over 2.0 m was a 4-axle combination, 36,000 kg, and passed).
+    (1.985-2.0 m, as this test first drew, no longer measured over 2.0 m once the centre of load joined
+    the speed profile.)"""
     seeds = [
-        s for s in range(400) if make_truck("4-rigid", np.random.default_rng(s), 1.0).axle_d_m[1] >= 1.985
+        s for s in range(400) if make_truck("4-rigid", np.random.default_rng(s), 1.0).axle_d_m[1] >= 1.995
     ]
     made = []
     for k, seed in enumerate(seeds[:8]):
@@ -132,7 +134,7 @@ def test_twin_steer_trucks_measured_near_two_metres_keep_the_rigid_limit(tmp_pat
     assert len(made) == 8
     results = _replay(made)
     spacings = [results[str(p)]["axle_spacings_m"][0] for p in made]
-    assert max(spacings) > 2.0  # the case this is about occurs in the sample
+    assert max(spacings) > 2.0005  # the case this is about occurs in the sample
     for path in made:
         row = results[str(path)]
         assert row["vehicle_class"] == "4-rigid", (path.name, row["axle_spacings_m"])

@@ -205,6 +205,18 @@ class CaptureWim(_Strict):
         description="A load edge is read from half the tyre footprint plus this (m) before a joint to as far"
         " after it.",
     )
+    load_centre_sd_m: float = Field(
+        WimConfig.model_fields["load_centre_sd_m"].default,
+        ge=0,
+        le=1.0,
+        description="Standard uncertainty (m) of the centre-of-load positions in the speed profile's fit; 0 = off.",
+    )
+    load_centre_accel_tolerance_mps2: float = Field(
+        WimConfig.model_fields["load_centre_accel_tolerance_mps2"].default,
+        ge=0,
+        le=10.0,
+        description="An axle's acceleration alone on a platform may depart this far (m/s²) from the profile's.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CaptureWim:

@@ -50,6 +50,17 @@ import numpy.typing as npt
 
 from edge.config import RulesConfig, ScaleConfig, WimConfig
 from edge.lane.buffer import SampleWindow
+from edge.wim.centre import (
+    CENTRE_CHUNKS,
+    CENTRE_MARGIN_M,
+    CENTRE_MAX_DISAGREEMENT_M,
+    CENTRE_MIN_LOAD_KG,
+    CENTRE_MIN_STRETCH_S,
+    Stretch,
+    end_loads,
+    load_centre_events,
+    load_centre_stretches,
+)
 from edge.wim.edges import joint_positions, load_edge_times
 from edge.wim.kernels import (
     axle_normal_equations,
@@ -61,7 +72,13 @@ from edge.wim.kernels import (
     residual_batch_means,
     warped_times,
 )
-from edge.wim.motion import SpeedProfile, fit_speed_profile, pulse_transfer_kg, transfer_change_kg
+from edge.wim.motion import (
+    PointEvents,
+    SpeedProfile,
+    fit_speed_profile,
+    pulse_transfer_kg,
+    transfer_change_kg,
+)
 
 __all__ = [
     "WimMeasurement",
@@ -252,14 +269,20 @@ def estimate_crossing(
     (with a speed profile and ``wim.load_edge_timing_sd_s`` > 0) the strip events' profile and the
     steady fit's loads under it (a first pass without the body terms) predict the platform signals, from
     which :func:`edge.wim.edges.load_edge_times` reads when each axle crossed each joint; those times join
-    the strip events in the profile of the estimate returned."""
+    the strip events in the profile of the estimate returned.  Before either, with
+    ``wim.load_centre_sd_m`` > 0, the centre of load places each axle while it stands alone on a platform
+    (:mod:`edge.wim.centre`): those positions join the strip events in every pass, and the axles'
+    accelerations meanwhile bound what the profile missed (:func:`unexplained_transfer_kg`)."""
     wim = wim if wim is not None else WimConfig()
     args = (window, zero_counts, entry_t_s, exit_t_s, scale, wim, group_max_spacing_m, rules, mid_t_s)
+    centre, stretches = _load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     reach_m = scale.tyre_footprint_m / 2 + wim.load_edge_margin_m
     joints = joint_positions(edges, scale.mid_strips_x_m, reach_m)
     if joints.size == 0 or not wim.load_edge_timing_sd_s > 0 or wim.speed_profile == "per_axle_constant":
-        return _estimate(*args, zero_variance_kg2=zero_variance_kg2)
+        return _estimate(
+            *args, zero_variance_kg2=zero_variance_kg2, centre_events=centre, stretches=stretches
+        )
     platform_kg = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
     steady_wim = wim.model_copy(update={"dynamic_knot_m": 0.0})
     first = _estimate(
@@ -273,11 +296,19 @@ def estimate_crossing(
         None,
         mid_t_s,
         platform_kg=platform_kg,
+        centre_events=centre,
+        stretches=stretches,
     )
     profile = first.speed_profile
     loads_kg = np.array(first.axle_loads_kg)
     if profile is None or loads_kg.size == 0 or not np.all(np.isfinite(loads_kg) & (loads_kg > 0)):
-        return _estimate(*args, zero_variance_kg2=zero_variance_kg2, platform_kg=platform_kg)
+        return _estimate(
+            *args,
+            zero_variance_kg2=zero_variance_kg2,
+            platform_kg=platform_kg,
+            centre_events=centre,
+            stretches=stretches,
+        )
     joint_t = load_edge_times(
         window.times_s,
         platform_kg,
@@ -289,9 +320,20 @@ def estimate_crossing(
         reach_m,
     )
     if not np.any(np.isfinite(joint_t)):
-        return _estimate(*args, zero_variance_kg2=zero_variance_kg2, platform_kg=platform_kg)
+        return _estimate(
+            *args,
+            zero_variance_kg2=zero_variance_kg2,
+            platform_kg=platform_kg,
+            centre_events=centre,
+            stretches=stretches,
+        )
     return _estimate(
-        *args, zero_variance_kg2=zero_variance_kg2, edge_events=(joint_t, joints), platform_kg=platform_kg
+        *args,
+        zero_variance_kg2=zero_variance_kg2,
+        edge_events=(joint_t, joints),
+        platform_kg=platform_kg,
+        centre_events=centre,
+        stretches=stretches,
     )
 
 
@@ -308,6 +350,8 @@ def _estimate(
     zero_variance_kg2: npt.NDArray[np.float64] | None = None,
     edge_events: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
     platform_kg: npt.NDArray[np.float64] | None = None,
+    centre_events: PointEvents | None = None,
+    stretches: Sequence[Stretch] = (),
 ) -> WimMeasurement:
     """Axle loads and the rest of one crossing (``platform_kg``: the zeroed platform signals, when the
     caller has them already); ``wim`` sets the body-dynamics fit (default settings when
@@ -319,7 +363,9 @@ def _estimate(
     :func:`zero_variance_kg2`) the error of ``zero_counts``, which the uncertainties then carry (each
     platform's zero error is common to every axle weighed on it; None: the zero is taken as exact);
     ``edge_events`` (axles x joints times, the joints' positions) the load signals' joint events, which
-    the speed profile is fitted to as well."""
+    the speed profile is fitted to as well; ``centre_events`` the centre of load's positions, which it is
+    fitted to as well, and ``stretches`` its accelerations, whose departures from the profile's join the
+    gross's uncertainty (:func:`_load_centre`)."""
     problems: list[str] = []
     # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
     strip_t_s = (entry_t_s, exit_t_s)
@@ -341,7 +387,7 @@ def _estimate(
     speeds_mps = axle_speeds_mps
     profile: SpeedProfile | None = None
     if wim.speed_profile != "per_axle_constant":
-        profile = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim, edge_events)
+        profile = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim, edge_events, centre_events)
     if profile is not None and not profile.monotone:
         problems.append(
             f"the axle strip times put a standstill or a reversal on the scale (speed from"
@@ -470,6 +516,15 @@ def _estimate(
             gross_u = math.sqrt(
                 gross_u**2 + shift**2 + (UNCERTAINTY_COVERAGE_FACTOR * float(np.sum(spread))) ** 2
             )
+    if stretches and profile is not None and np.all(np.isfinite(axle_loads)) and np.all(axle_loads > 0):
+        # What the centre of load shows of the axles' own accelerations, beyond the profile's.
+        unexplained = unexplained_transfer_kg(
+            stretches,
+            profile,
+            _high_load_transfer_per_mps2(axle_loads, spacings),
+            wim.load_centre_accel_tolerance_mps2,
+        )
+        gross_u = math.hypot(gross_u, unexplained)
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
     resolved = _pulse_resolved(profile, scale, mean_speed)
     if (
@@ -531,11 +586,12 @@ def lane_speed_profile(
     scale: ScaleConfig,
     wim: WimConfig,
     edge_events: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
+    centre_events: PointEvents | None = None,
 ) -> SpeedProfile | None:
     """The speed profile the lane's configuration fits to a crossing's strip times (``wim.speed_profile``:
     a ramp where the events show one, else the constant acceleration; see :mod:`edge.wim.motion`), and
     to the load signals' joint events where given (``edge_events``: axles x joints times, the joints'
-    positions; :func:`estimate_crossing`)."""
+    positions; :func:`estimate_crossing`) and the centre of load's positions (``centre_events``)."""
     edge_t_s, edge_x_m = edge_events if edge_events is not None else (None, np.zeros(0))
     return fit_speed_profile(
         entry_t_s,
@@ -550,7 +606,100 @@ def lane_speed_profile(
         edge_weight=scale.strip_timing_sd_s / wim.load_edge_timing_sd_s
         if wim.load_edge_timing_sd_s > 0
         else 0.0,
+        point_events=centre_events,
     )
+
+
+def _load_centre(
+    window: SampleWindow,
+    zero_counts: npt.NDArray[np.float64],
+    entry_t_s: npt.NDArray[np.float64],
+    exit_t_s: npt.NDArray[np.float64],
+    mid_t_s: npt.NDArray[np.float64] | None,
+    scale: ScaleConfig,
+    wim: WimConfig,
+) -> tuple[PointEvents | None, list[Stretch]]:
+    """The centre-of-load events of a crossing (:mod:`edge.wim.centre`), weighted against the strips (their
+    timing uncertainty at the mean axle speed, m, over ``wim.load_centre_sd_m``); None where not used
+    (``wim.load_centre_sd_m`` 0, no speed profile, 4 cells a platform not given) or none was found."""
+    if (
+        not wim.load_centre_sd_m > 0
+        or wim.speed_profile == "per_axle_constant"
+        or scale.cells_per_platform != 4
+        or entry_t_s.size == 0
+        or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s)))
+    ):
+        return None, []
+    first = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim)
+    travel_s = float(np.mean(exit_t_s - entry_t_s))
+    if first is None or not first.monotone or not travel_s > 0:
+        return None, []
+    exit_kg, total_kg = end_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
+    edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
+    stretches = load_centre_stretches(
+        window.times_s,
+        exit_kg,
+        total_kg,
+        edges,
+        first,
+        scale.tyre_footprint_m,
+        CENTRE_MARGIN_M,
+        CENTRE_MIN_STRETCH_S,
+        CENTRE_MIN_LOAD_KG,
+    )
+    axle, t_s, x_m = load_centre_events(
+        window.times_s,
+        exit_kg,
+        total_kg,
+        edges,
+        first,
+        scale.tyre_footprint_m,
+        CENTRE_MARGIN_M,
+        CENTRE_CHUNKS,
+        CENTRE_MIN_LOAD_KG,
+    )
+    if axle.size == 0:
+        return None, stretches
+    # Cells that do not follow the lever rule (wired in another order, set in from the platform's ends)
+    # put the axles elsewhere than the strips do, crossing after crossing: not used (a brake moves the
+    # later axles a few cm from the strips' profile, most events not at all).
+    disagreement = float(np.median(np.abs(x_m - (first.front_x(t_s) - first.offsets_m[axle]))))
+    if disagreement > CENTRE_MAX_DISAGREEMENT_M:
+        return None, []
+    speed_mps = (scale.exit_x_m - scale.entry_strip_x_m) / travel_s
+    weight = scale.strip_timing_sd_s * speed_mps / wim.load_centre_sd_m
+    return PointEvents(axle, t_s, x_m, np.full(axle.size, weight)), stretches
+
+
+def unexplained_transfer_kg(
+    stretches: Sequence[Stretch],
+    profile: SpeedProfile,
+    transfer_kg_per_mps2: npt.NDArray[np.float64],
+    tolerance_mps2: float,
+) -> float:
+    """How far (kg) the pitch transfer of accelerations the speed profile does not show could have moved the
+    gross.  Over each stretch an axle stood alone on a platform (:func:`edge.wim.centre.
+    load_centre_stretches`) its acceleration departs from the profile's mean over the same time; less
+    twice its standard error or ``tolerance_mps2``, whichever is more, that excess is averaged over the
+    axle's stretches (weighted by their length: a brake pulse on one of three platforms moves a third of
+    what it would on all) and times the load the pitch moves onto the axle per m/s²
+    (``transfer_kg_per_mps2``); the sum over the axles is returned (a departure common to them all moves
+    no gross)."""
+    n = transfer_kg_per_mps2.size
+    excess_s = np.zeros(n)
+    alone_s = np.zeros(n)
+    for stretch in stretches:
+        if len(stretch.axles) != 1 or stretch.axles[0] >= n:
+            continue
+        i = stretch.axles[0]
+        seen = float(profile.mean_accel_mps2(np.array([stretch.t0_s]), np.array([stretch.t1_s]))[0])
+        departure = stretch.accel_mps2 - seen
+        allowed = max(UNCERTAINTY_COVERAGE_FACTOR * stretch.accel_se_mps2, tolerance_mps2)
+        length_s = stretch.t1_s - stretch.t0_s
+        excess_s[i] += length_s * math.copysign(max(abs(departure) - allowed, 0.0), departure)
+        alone_s[i] += length_s
+    mean_excess = np.divide(excess_s, alone_s, out=np.zeros(n), where=alone_s > 0)
+    return abs(float(transfer_kg_per_mps2 @ mean_excess))
 
 
 def _transfer_change(

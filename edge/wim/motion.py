@@ -8,7 +8,10 @@ contact patch) was over the entry strip and over the exit strip:
 
 and, on a scale with intermediate strips between its platforms (``scale.mid_strips_x_m``), one more for
 each of them that saw the axle: ``X(mid_t_s[i, k]) - d_i = mid_x_m[k]`` (a strip that missed the axle,
-NaN, gives no equation).
+NaN, gives no equation).  The load signals add events of their own, weighted against the
+strips': the times each axle's load was half across a joint between two platforms
+(:mod:`edge.wim.edges`), and where an axle stood alone on a platform, its place by the centre of load
+(:mod:`edge.wim.centre`), several per platform.
 
 The profile is constant acceleration, ``X(t) = x0 + v0 tau + a tau^2 / 2`` with ``tau = t - t_c`` (``t_c``
 the mean event time, for conditioning; a ramp's is its midpoint).  The equations are linear in ``(x0, v0, a, d_1 .. d_n-1)``: one
@@ -48,9 +51,21 @@ import numpy.typing as npt
 
 from edge.wim.kernels import warped_times
 
-__all__ = ["SpeedProfile", "fit_speed_profile", "pulse_transfer_kg", "transfer_change_kg"]
+__all__ = ["PointEvents", "SpeedProfile", "fit_speed_profile", "pulse_transfer_kg", "transfer_change_kg"]
 
 F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class PointEvents:
+    """Events of one axle each at any place: axle ``axle[k]`` was at ``x_m[k]`` at ``t_s[k]``, its equation
+    weighted ``weight[k]`` (the strips' timing uncertainty, in metres at the mean speed, over the event's
+    own)."""
+
+    axle: npt.NDArray[np.intp]
+    t_s: F64
+    x_m: F64
+    weight: F64
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,7 @@ def fit_speed_profile(
     edge_t_s: F64 | None = None,
     edge_x_m: tuple[float, ...] | F64 = (),
     edge_weight: float = 1.0,
+    point_events: PointEvents | None = None,
 ) -> SpeedProfile | None:
     """The constant-acceleration profile of a complete crossing (every exit time finite); None without
     axles or when the events cannot determine it.  ``mid_t_s`` (axles x intermediate strips, NaN where a
@@ -187,7 +203,9 @@ def fit_speed_profile(
     ``edge_t_s`` and ``edge_x_m`` (the same for the platform joints, the times the load signals show each
     axle's load half across: :func:`edge.wim.edges.load_edge_times`) add theirs, each weighted
     ``edge_weight`` (the strips' timing uncertainty over theirs) in the least squares, so the misfit stays
-    in the strips' units.
+    in the strips' units.  ``point_events`` add events at any place, each with its own axle and weight
+    (the centre of load along a platform where one axle stands on it alone:
+    :func:`edge.wim.centre.load_centre_events`).
 
     With ``ramp_timing_sd_s`` (the strips' standard timing uncertainty, s), a ramp profile replaces it
     where the events show one: see :func:`_fit_ramp`."""
@@ -195,7 +213,16 @@ def fit_speed_profile(
     if n == 0 or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s))):
         return None
     axle, times, targets, weights = _events(
-        entry_t_s, exit_t_s, entry_x_m, exit_x_m, mid_t_s, mid_x_m, edge_t_s, edge_x_m, edge_weight
+        entry_t_s,
+        exit_t_s,
+        entry_x_m,
+        exit_x_m,
+        mid_t_s,
+        mid_x_m,
+        edge_t_s,
+        edge_x_m,
+        edge_weight,
+        point_events,
     )
     n_events = times.size
     t_c = float(times.mean())
@@ -221,7 +248,7 @@ def fit_speed_profile(
     coef = solution / norms
     residual = design @ coef - targets * weights
     dof = n_events - n_cols
-    misfit = float(np.sqrt(np.sum(residual * residual) / max(dof, 1))) if dof > 0 else 0.0
+    misfit = _misfit_m(residual, weights, dof)
     offsets = np.concatenate(([0.0], coef[first_offset:]))
     constant = SpeedProfile(
         t_c_s=t_c,
@@ -387,7 +414,12 @@ def _fit_ramp(
         offsets_m=np.concatenate(([0.0], coef[3:])),
         t_start_s=t_start,
         t_end_s=t_end,
-        misfit_rms_m=math.sqrt(sse_k / dof),
+        misfit_rms_m=_misfit_m(
+            _ramp_designs(times, offsets_design, np.array([t_a]), np.array([t_b]), weights)[0] @ coef
+            - targets,
+            weights,
+            dof,
+        ),
         ramp_start_s=t_a,
         ramp_end_s=t_b,
     )
@@ -409,6 +441,18 @@ RAMP_MAX_CHANGE_SE = 0.005
 """A ramp is taken only where the events determine its change of speed to within this fraction of the
 mean speed (standard error from the strips' timing noise): with few events on one side of it, a ramp
 fits the noise with a change of speed that the events do not show."""
+
+
+def _misfit_m(weighted_residual: F64, weights: F64, dof: int) -> float:
+    """The events' RMS misfit (m) over ``dof`` degrees of freedom, each event's residual counted at its
+    weight but at most 1: an event less certain than the strips counts less, one more certain (a centre
+    of load) counts as a strip, so the misfit stays what the motion departs from the profile in metres
+    (weighted at its full weight, a 2 cm wander that the centre of load sees read 15-20 cm, as jerky
+    driving); 0 without degrees of freedom."""
+    if dof <= 0:
+        return 0.0
+    capped = weighted_residual / weights * np.minimum(weights, 1.0)
+    return float(np.sqrt(np.sum(capped * capped) / dof))
 
 
 def _ramp_change_se(times: F64, offsets_design: F64, t_a: float, t_b: float, weights: F64) -> float:
@@ -475,9 +519,10 @@ def _events(
     edge_t_s: F64 | None = None,
     edge_x_m: tuple[float, ...] | F64 = (),
     edge_weight: float = 1.0,
+    point_events: PointEvents | None = None,
 ) -> tuple[npt.NDArray[np.intp], F64, F64, F64]:
     """Every event of a complete crossing: (its axle, its time, its x, its weight): the strips' (weight
-    1), then the platform joints' from the load signals (``edge_weight``)."""
+    1), then the platform joints' from the load signals (``edge_weight``), then ``point_events``."""
     n = entry_t_s.shape[0]
     axle_of = [np.arange(n), np.arange(n)]
     event_t = [entry_t_s, exit_t_s]
@@ -493,6 +538,11 @@ def _events(
         event_t.append(extra[seen])
         event_x.append(np.asarray(extra_x, dtype=np.float64)[places])
         event_w.append(np.full(axles.size, weight))
+    if point_events is not None and point_events.axle.size:
+        axle_of.append(point_events.axle)
+        event_t.append(point_events.t_s)
+        event_x.append(point_events.x_m)
+        event_w.append(point_events.weight)
     return np.concatenate(axle_of), np.concatenate(event_t), np.concatenate(event_x), np.concatenate(event_w)
 
 

@@ -1,0 +1,145 @@
+"""The centre of load along a platform (edge.wim.centre): where an axle alone on a platform is, and how it
+accelerates, from the lever rule of the four corner cells; and what that adds to the gross's uncertainty."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edge.wim.centre import Stretch, end_loads, load_centre_events, load_centre_stretches
+from edge.wim.estimate import unexplained_transfer_kg
+from edge.wim.motion import SpeedProfile
+
+RATE_HZ = 1000.0
+FOOTPRINT_M = 0.25
+LENGTH_M = 4.2
+
+
+def _lever_cells(x_axles: np.ndarray, loads_kg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Cell loads (samples x 4) of one platform [0, LENGTH_M] by the documented lever rule: an axle a
+    fraction u along it puts 1 - u of its load on the entry cells and u on the exit cells, half each side;
+    its contact patch (uniform) shares the load with the ground off the platform."""
+    lo = x_axles - FOOTPRINT_M / 2
+    hi = x_axles + FOOTPRINT_M / 2
+    on_lo, on_hi = np.maximum(lo, 0.0), np.minimum(hi, LENGTH_M)
+    share = np.clip(on_hi - on_lo, 0.0, None) / FOOTPRINT_M
+    u = np.clip((on_lo + on_hi) / 2 / LENGTH_M, 0.0, 1.0)
+    on = loads_kg * share
+    entry = (on * (1 - u)).sum(axis=1)
+    exit_ = (on * u).sum(axis=1)
+    cells = np.column_stack((entry / 2, entry / 2, exit_ / 2, exit_ / 2))
+    return cells + rng.normal(0.0, 3.0, cells.shape)
+
+
+def _profile(v0: float, offsets: list[float], t_end: float) -> SpeedProfile:
+    """A constant-speed profile with the front axle at 0 m at t = 0."""
+    return SpeedProfile(
+        t_c_s=0.0,
+        x0_m=0.0,
+        v0_mps=v0,
+        accel_mps2=0.0,
+        offsets_m=np.asarray(offsets, dtype=np.float64),
+        t_start_s=0.0,
+        t_end_s=t_end,
+        misfit_rms_m=0.0,
+    )
+
+
+def _braking_rear(brake_at_s: float, decel: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 2-axle truck (wheelbase 5 m, 6 t and 10 t) at 8 m/s whose brake bites at ``brake_at_s``: the
+    sample times, the axle positions, and the cells' loads with the axle loads held (the ratio must not
+    care about the loads, so they bounce at 3 Hz by 10 %)."""
+    rng = np.random.default_rng(7)
+    t = np.arange(-0.5, 2.0, 1.0 / RATE_HZ)
+    after = np.clip(t - brake_at_s, 0.0, None)
+    front = 8.0 * t - 0.5 * decel * after**2
+    x = front[:, None] - np.array([0.0, 5.0])[None, :]
+    bounce = 1.0 + 0.1 * np.sin(2 * np.pi * 3.0 * t)[:, None]
+    cells = _lever_cells(x, np.array([6000.0, 10000.0])[None, :] * bounce, rng)
+    return t, x, cells
+
+
+def test_end_loads_take_the_exit_corners_of_each_platform() -> None:
+    counts = np.array([[110, 120, 130, 140, 15, 25, 35, 45]], dtype=np.int32)
+    zero = np.array([10.0, 20.0, 30.0, 40.0, 5.0, 5.0, 5.0, 5.0])
+    span = np.full(8, 2.0)
+    exit_kg, total_kg = end_loads(counts, zero, span, 4)
+    assert exit_kg.tolist() == [[400.0, 140.0]]
+    assert total_kg.tolist() == [[800.0, 200.0]]
+    with pytest.raises(ValueError, match="4 cells"):
+        end_loads(counts, zero, span, 2)
+
+
+def test_an_axle_alone_on_the_platform_is_placed_by_the_lever_rule() -> None:
+    t, _, cells = _braking_rear(brake_at_s=10.0, decel=0.0)  # no brake: steady 8 m/s
+    exit_kg = cells[:, 2:].sum(axis=1, keepdims=True)
+    total_kg = cells.sum(axis=1, keepdims=True)
+    axle, t_ev, x_ev = load_centre_events(
+        t,
+        exit_kg,
+        total_kg,
+        np.array([0.0, LENGTH_M]),
+        _profile(8.0, [0.0, 5.0], 1.2),
+        FOOTPRINT_M,
+        0.15,
+        4,
+        200.0,
+    )
+    # Both axles stand alone a while (5 m wheelbase on 4.2 m), four events each.
+    assert axle.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    truth = 8.0 * t_ev - np.where(axle == 1, 5.0, 0.0)
+    assert np.abs(x_ev - truth).max() < 0.002
+    # Every event is where the axle's whole patch is on the platform and the other axle is off it.
+    assert np.all((x_ev > FOOTPRINT_M / 2 + 0.15 - 0.01) & (x_ev < LENGTH_M - FOOTPRINT_M / 2 - 0.15 + 0.01))
+
+
+def test_a_brake_between_the_two_weighings_shows_in_the_rear_axles_own_acceleration() -> None:
+    # The front axle leaves the platform at 0.525 s; the brake bites at 0.6 s, before the rear arrives.
+    t, _, cells = _braking_rear(brake_at_s=0.6, decel=1.5)
+    exit_kg = cells[:, 2:].sum(axis=1, keepdims=True)
+    total_kg = cells.sum(axis=1, keepdims=True)
+    # The strips' profile (a constant speed here) is good enough to say who stands where.
+    stretches = load_centre_stretches(
+        t,
+        exit_kg,
+        total_kg,
+        np.array([0.0, LENGTH_M]),
+        _profile(7.8, [0.0, 5.0], 1.2),
+        FOOTPRINT_M,
+        0.15,
+        0.25,
+        200.0,
+    )
+    by_axle = {s.axles: s for s in stretches}
+    assert set(by_axle) == {(0,), (1,)}
+    assert by_axle[(0,)].accel_mps2 == pytest.approx(0.0, abs=0.05)
+    assert by_axle[(1,)].accel_mps2 == pytest.approx(-1.5, abs=0.05)
+    assert by_axle[(1,)].accel_se_mps2 < 0.2
+
+
+def test_the_unexplained_transfer_counts_departures_beyond_the_tolerance_only() -> None:
+    profile = _profile(8.0, [0.0, 5.0], 1.2)  # its acceleration: 0
+    per_mps2 = np.array([-500.0, 500.0])  # the pitch moves load onto the rear when speeding up
+
+    def stretch(axle: int, accel: float, se: float = 0.01) -> Stretch:
+        return Stretch(0, (axle,), 0.0 + axle, 0.4 + axle, accel, se)
+
+    # The rear braked at 1.2 m/s² that the profile did not show: 0.15 tolerated, 1.05 x 500 kg left.
+    assert unexplained_transfer_kg(
+        [stretch(0, 0.0), stretch(1, -1.2)], profile, per_mps2, 0.15
+    ) == pytest.approx(525.0)
+    # A departure common to both axles moves load between them only: no gross.
+    assert unexplained_transfer_kg(
+        [stretch(0, -1.2), stretch(1, -1.2)], profile, per_mps2, 0.15
+    ) == pytest.approx(0.0)
+    # Within the tolerance, or within twice a wide standard error: nothing.
+    assert unexplained_transfer_kg([stretch(1, -0.14)], profile, per_mps2, 0.15) == 0.0
+    assert unexplained_transfer_kg([stretch(1, -1.2, se=0.7)], profile, per_mps2, 0.15) == 0.0
+    # Stretches of two axles at once are not used; an axle's own are averaged by their length (a pulse on
+    # one of three platforms, 3 x 0.4 s: a third of 1.05 m/s² beyond the tolerance).
+    two = Stretch(0, (0, 1), 0.0, 0.4, -3.0, 0.01)
+    on_three = [Stretch(p, (1,), p, p + 0.4, -1.2 if p == 0 else 0.0, 0.01) for p in range(3)]
+    assert unexplained_transfer_kg([two, *on_three], profile, per_mps2, 0.15) == pytest.approx(175.0)
+    assert math.isfinite(unexplained_transfer_kg([], profile, per_mps2, 0.15))
