@@ -653,10 +653,12 @@ class WimConfig(_Strict):
         0.15,
         ge=0,
         le=10.0,
-        description="An axle's acceleration while it stands alone on a platform (its centre of load) that"
-        " departs from the speed profile's by more than this (m/s², or twice its standard error where more)"
-        " puts the pitch transfer of the excess (a 2.2 m centre of gravity) into the gross's uncertainty: a"
-        " brake between two axles' weighings that the strips cannot see.",
+        description="Where an axle that stood alone on a platform shows (by its centre of load) an acceleration"
+        " that departs from the speed profile's over the same time by more than this (m/s²) and by more than"
+        " twice its standard error, every axle that stood alone is taken as weighed under its own measured"
+        " acceleration in the pitch load transfer, not the profile's: a brake that starts between two axles'"
+        " weighings, which the strips cannot see. The transfer's share of the gross is then in its"
+        " uncertainty, as under a ramp.",
     )
     load_edge_margin_m: float = Field(
         0.075,

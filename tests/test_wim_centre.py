@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge.wim.centre import Stretch, end_loads, load_centre_events, load_centre_stretches
-from edge.wim.estimate import unexplained_transfer_kg
+from edge.wim.estimate import centre_accelerations
 from edge.wim.motion import SpeedProfile
 
 RATE_HZ = 1000.0
@@ -119,27 +119,32 @@ def test_a_brake_between_the_two_weighings_shows_in_the_rear_axles_own_accelerat
     assert by_axle[(1,)].accel_se_mps2 < 0.2
 
 
-def test_the_unexplained_transfer_counts_departures_beyond_the_tolerance_only() -> None:
-    profile = _profile(8.0, [0.0, 5.0], 1.2)  # its acceleration: 0
-    per_mps2 = np.array([-500.0, 500.0])  # the pitch moves load onto the rear when speeding up
+def test_measured_accelerations_replace_the_profiles_only_where_one_departs_beyond_its_noise() -> None:
+    profile = _profile(8.0, [0.0, 5.0, 6.3], 1.2)  # its acceleration: 0 everywhere
+    from_profile = np.zeros(3)
 
-    def stretch(axle: int, accel: float, se: float = 0.01) -> Stretch:
-        return Stretch(0, (axle,), 0.0 + axle, 0.4 + axle, accel, se)
+    def stretch(axle: int, accel: float, se: float = 0.01, platform: int = 0) -> Stretch:
+        start = 0.5 * axle + platform
+        return Stretch(platform, (axle,), start, start + 0.4, accel, se)
 
-    # The rear braked at 1.2 m/s² that the profile did not show: 0.15 tolerated, 1.05 x 500 kg left.
-    assert unexplained_transfer_kg(
-        [stretch(0, 0.0), stretch(1, -1.2)], profile, per_mps2, 0.15
-    ) == pytest.approx(525.0)
-    # A departure common to both axles moves load between them only: no gross.
-    assert unexplained_transfer_kg(
-        [stretch(0, -1.2), stretch(1, -1.2)], profile, per_mps2, 0.15
-    ) == pytest.approx(0.0)
-    # Within the tolerance, or within twice a wide standard error: nothing.
-    assert unexplained_transfer_kg([stretch(1, -0.14)], profile, per_mps2, 0.15) == 0.0
-    assert unexplained_transfer_kg([stretch(1, -1.2, se=0.7)], profile, per_mps2, 0.15) == 0.0
-    # Stretches of two axles at once are not used; an axle's own are averaged by their length (a pulse on
-    # one of three platforms, 3 x 0.4 s: a third of 1.05 m/s² beyond the tolerance).
+    # The rear axle braked at 1.2 m/s² where the profile shows none: every axle that stood alone takes its
+    # own, with its standard error; the third axle, never alone, keeps the profile's.
+    accels, se = centre_accelerations([stretch(0, 0.02), stretch(1, -1.2, 0.05)], profile, from_profile, 0.15)
+    assert accels == pytest.approx([0.02, -1.2, 0.0])
+    assert se == pytest.approx([0.01, 0.05, 0.0])
+    # Within the tolerance, or within twice a wide standard error: the profile's, exact.
+    for case in ([stretch(1, -0.14)], [stretch(1, -1.2, se=0.7)]):
+        accels, se = centre_accelerations(case, profile, from_profile, 0.15)
+        assert accels.tolist() == [0.0, 0.0, 0.0] and se.tolist() == [0.0, 0.0, 0.0]
+    # Stretches of two axles at once are not used; an axle's own on several platforms are averaged by
+    # their length (a pulse on one of three: a third of it).
     two = Stretch(0, (0, 1), 0.0, 0.4, -3.0, 0.01)
-    on_three = [Stretch(p, (1,), p, p + 0.4, -1.2 if p == 0 else 0.0, 0.01) for p in range(3)]
-    assert unexplained_transfer_kg([two, *on_three], profile, per_mps2, 0.15) == pytest.approx(175.0)
-    assert math.isfinite(unexplained_transfer_kg([], profile, per_mps2, 0.15))
+    on_three = [stretch(1, -1.2 if p == 0 else 0.0, 0.01, platform=p) for p in range(3)]
+    accels, se = centre_accelerations([two, *on_three], profile, from_profile, 0.15)
+    assert accels[1] == pytest.approx(-0.4)
+    assert se[1] == pytest.approx(0.01 / math.sqrt(3))
+    assert accels[0] == 0.0
+    # Departures are measured from the profile's own mean over each stretch, not from zero.
+    braking = SpeedProfile(0.0, 0.0, 8.0, -1.0, np.array([0.0, 5.0, 6.3]), 0.0, 3.0, 0.0)
+    accels, _ = centre_accelerations([stretch(1, -1.1)], braking, np.full(3, -1.0), 0.15)
+    assert accels.tolist() == [-1.0, -1.0, -1.0]

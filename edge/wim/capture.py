@@ -215,7 +215,8 @@ class CaptureWim(_Strict):
         WimConfig.model_fields["load_centre_accel_tolerance_mps2"].default,
         ge=0,
         le=10.0,
-        description="An axle's acceleration alone on a platform may depart this far (m/s²) from the profile's.",
+        description="An axle's acceleration alone on a platform may depart this far (m/s²) from the profile's"
+        " before the measured ones replace it in the pitch load transfer.",
     )
 
     @model_validator(mode="after")

@@ -10,8 +10,13 @@ is its position, whatever its load does meanwhile: the body's bounce and pitch, 
 hard, cancel in the ratio.  The strips time each axle at two places only; these positions follow it all
 along the platform, so a brake that starts after the front axle has left a short platform and before the
 rear axle is weighed shows in the rear axle's own path (the strips' four events fit any such crossing
-exactly).  They join the strip events in the speed profile's fit (:func:`edge.wim.motion.fit_speed_profile`),
-where a ramp then places the brake and each axle's pitch transfer is taken at its own acceleration.
+exactly).  They join the strip events in the speed profile's fit (:func:`edge.wim.motion.fit_speed_profile`);
+and over each stretch of samples in which the same axles stand on a platform alone
+(:func:`load_centre_stretches`), a quadratic in the centre of load gives their acceleration there, which
+:func:`edge.wim.estimate.centre_accelerations` puts in the pitch load transfer where it departs from the
+profile's.  Stretches of one axle are clean (its load cancels); those of several wobble with the share
+of load between them (on the independent model a tandem's read 0.1-1.1 m/s² off over 0.5-1 s) and are not
+used.
 
 Where an axle stands alone is found from a first profile (the strips' alone): its tyres' contact patch
 inside the platform by ``margin_m`` and every other axle's patch off it by as much.  Each such stretch

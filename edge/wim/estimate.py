@@ -272,7 +272,8 @@ def estimate_crossing(
     the strip events in the profile of the estimate returned.  Before either, with
     ``wim.load_centre_sd_m`` > 0, the centre of load places each axle while it stands alone on a platform
     (:mod:`edge.wim.centre`): those positions join the strip events in every pass, and the axles'
-    accelerations meanwhile bound what the profile missed (:func:`unexplained_transfer_kg`)."""
+    accelerations meanwhile replace the profile's in the pitch load transfer where they show what it
+    missed (:func:`centre_accelerations`)."""
     wim = wim if wim is not None else WimConfig()
     args = (window, zero_counts, entry_t_s, exit_t_s, scale, wim, group_max_spacing_m, rules, mid_t_s)
     centre, stretches = _load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim)
@@ -364,8 +365,8 @@ def _estimate(
     platform's zero error is common to every axle weighed on it; None: the zero is taken as exact);
     ``edge_events`` (axles x joints times, the joints' positions) the load signals' joint events, which
     the speed profile is fitted to as well; ``centre_events`` the centre of load's positions, which it is
-    fitted to as well, and ``stretches`` its accelerations, whose departures from the profile's join the
-    gross's uncertainty (:func:`_load_centre`)."""
+    fitted to as well, and ``stretches`` its accelerations, which replace the profile's in the pitch load
+    transfer where they show what it missed (:func:`centre_accelerations`)."""
     problems: list[str] = []
     # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
     strip_t_s = (entry_t_s, exit_t_s)
@@ -493,12 +494,23 @@ def _estimate(
             zero_cov = (sensitivity * zero_variance_kg2) @ sensitivity.T
         motion_kg = _motion_kg(axle_loads, profile, scale)
         axle_u, gross_u, axle_cov = _uncertainties(ata, residuals, rate_hz, wim, motion_kg, body, zero_cov)
-        if profile is not None and np.all(steady_loads > 0) and profile.accel_mps2 != 0.0:
+        accels = (
+            profile.mean_accel_mps2(strip_t_s[0], strip_t_s[1]) if profile is not None else np.zeros(n_axles)
+        )
+        accel_se = np.zeros(n_axles)
+        if profile is not None and stretches:
+            # An axle that stood alone on a platform shows its own acceleration there; where one departs
+            # from the profile's beyond its noise (a brake between two axles' weighings), the measured
+            # ones replace the profile's.
+            accels, accel_se = centre_accelerations(
+                stretches, profile, accels, wim.load_centre_accel_tolerance_mps2
+            )
+        if profile is not None and np.all(steady_loads > 0) and np.any(accels != 0.0):
             # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
             # the static loads are those less the transfer of a typical centre of gravity, uncertain by
             # the transfer of the spread of heights.  Each axle is weighed under the mean acceleration
-            # of its own time on the scale (all the same under a constant acceleration; a ramp's differ).
-            accels = profile.mean_accel_mps2(strip_t_s[0], strip_t_s[1])
+            # of its own time on the scale (all the same under a constant acceleration; a ramp's differ),
+            # or the one its centre of load showed (above).
             loads_now = axle_loads
             moved = _pitch_transfer_per_axle(loads_now, spacings, accels, CG_HEIGHT_TYPICAL_M)
             axle_loads = loads_now - moved
@@ -513,18 +525,16 @@ def _estimate(
             # at once, so the correction's share of the gross is as uncertain as it is large: all of it is
             # taken as expanded uncertainty, with the height's share (zero under a constant acceleration).
             shift = float(np.sum(moved))
+            # Measured accelerations carry their own noise, independent between the axles.
+            noise = _pitch_transfer_per_axle(axle_loads, spacings, accel_se, CG_HEIGHT_TYPICAL_M)
+            axle_cov = axle_cov + np.diag(noise**2)
+            axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * noise) ** 2)
             gross_u = math.sqrt(
-                gross_u**2 + shift**2 + (UNCERTAINTY_COVERAGE_FACTOR * float(np.sum(spread))) ** 2
+                gross_u**2
+                + shift**2
+                + (UNCERTAINTY_COVERAGE_FACTOR * float(np.sum(spread))) ** 2
+                + (UNCERTAINTY_COVERAGE_FACTOR * float(np.linalg.norm(noise))) ** 2
             )
-    if stretches and profile is not None and np.all(np.isfinite(axle_loads)) and np.all(axle_loads > 0):
-        # What the centre of load shows of the axles' own accelerations, beyond the profile's.
-        unexplained = unexplained_transfer_kg(
-            stretches,
-            profile,
-            _high_load_transfer_per_mps2(axle_loads, spacings),
-            wim.load_centre_accel_tolerance_mps2,
-        )
-        gross_u = math.hypot(gross_u, unexplained)
     mean_speed = float(np.mean(axle_speeds_mps)) if n_axles else float("nan")
     resolved = _pulse_resolved(profile, scale, mean_speed)
     if (
@@ -671,35 +681,47 @@ def _load_centre(
     return PointEvents(axle, t_s, x_m, np.full(axle.size, weight)), stretches
 
 
-def unexplained_transfer_kg(
+def centre_accelerations(
     stretches: Sequence[Stretch],
     profile: SpeedProfile,
-    transfer_kg_per_mps2: npt.NDArray[np.float64],
+    profile_accels_mps2: npt.NDArray[np.float64],
     tolerance_mps2: float,
-) -> float:
-    """How far (kg) the pitch transfer of accelerations the speed profile does not show could have moved the
-    gross.  Over each stretch an axle stood alone on a platform (:func:`edge.wim.centre.
-    load_centre_stretches`) its acceleration departs from the profile's mean over the same time; less
-    twice its standard error or ``tolerance_mps2``, whichever is more, that excess is averaged over the
-    axle's stretches (weighted by their length: a brake pulse on one of three platforms moves a third of
-    what it would on all) and times the load the pitch moves onto the axle per m/s²
-    (``transfer_kg_per_mps2``); the sum over the axles is returned (a departure common to them all moves
-    no gross)."""
-    n = transfer_kg_per_mps2.size
-    excess_s = np.zeros(n)
-    alone_s = np.zeros(n)
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The acceleration each axle is weighed under, for its pitch load transfer, and its standard error
+    (m/s²).  By default the profile's (``profile_accels_mps2``: its mean over each axle's time on the
+    scale), exact.  An axle that stood alone on a platform (:func:`edge.wim.centre.load_centre_stretches`)
+    shows its own: the mean of its one-axle stretches' accelerations weighted by their lengths, with the
+    standard error of that mean.  Where any axle's departs from the profile's mean over the same stretches
+    by more than twice its standard error and by more than ``tolerance_mps2``, the profile missed a change
+    of acceleration between the axles' weighings (a brake that starts after the front axle has left a
+    short platform), and every axle with stretches takes its own; the others keep the profile's."""
+    n = profile_accels_mps2.size
+    length_s = np.zeros(n)
+    measured = np.zeros(n)
+    variance = np.zeros(n)
+    seen = np.zeros(n)
     for stretch in stretches:
         if len(stretch.axles) != 1 or stretch.axles[0] >= n:
             continue
         i = stretch.axles[0]
-        seen = float(profile.mean_accel_mps2(np.array([stretch.t0_s]), np.array([stretch.t1_s]))[0])
-        departure = stretch.accel_mps2 - seen
-        allowed = max(UNCERTAINTY_COVERAGE_FACTOR * stretch.accel_se_mps2, tolerance_mps2)
-        length_s = stretch.t1_s - stretch.t0_s
-        excess_s[i] += length_s * math.copysign(max(abs(departure) - allowed, 0.0), departure)
-        alone_s[i] += length_s
-    mean_excess = np.divide(excess_s, alone_s, out=np.zeros(n), where=alone_s > 0)
-    return abs(float(transfer_kg_per_mps2 @ mean_excess))
+        length = stretch.t1_s - stretch.t0_s
+        length_s[i] += length
+        measured[i] += length * stretch.accel_mps2
+        variance[i] += (length * stretch.accel_se_mps2) ** 2
+        seen[i] += length * float(
+            profile.mean_accel_mps2(np.array([stretch.t0_s]), np.array([stretch.t1_s]))[0]
+        )
+    have = length_s > 0
+    if not np.any(have):
+        return profile_accels_mps2, np.zeros(n)
+    per = np.where(have, length_s, 1.0)
+    measured, seen, se = measured / per, seen / per, np.sqrt(variance) / per
+    allowed = np.maximum(UNCERTAINTY_COVERAGE_FACTOR * se, tolerance_mps2)
+    if not np.any(have & (np.abs(measured - seen) > allowed)):
+        return profile_accels_mps2, np.zeros(n)
+    accels: npt.NDArray[np.float64] = np.where(have, measured, profile_accels_mps2)
+    errors: npt.NDArray[np.float64] = np.where(have, se, 0.0)
+    return accels, errors
 
 
 def _transfer_change(
