@@ -4,6 +4,7 @@ reader, and the estimator's verdicts on a few fixed-seed crossings (issue 16).""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from edge.cli_wim import wim
 from edge.judge import judge
 from edge.rules import LimitTable
 from edge.wim.capture import read_capture
+from edge.wim.estimate import load_centre
 
 
 def _replay(paths: list[Path]) -> dict[str, dict[str, Any]]:
@@ -200,3 +202,29 @@ def test_a_brake_between_the_axles_weighings_on_a_short_platform_is_caught(tmp_p
         ):
             without_out_of_class += 1
     assert without_out_of_class >= 6  # the case this is about occurs in the sample
+
+
+def test_cells_that_break_the_lever_rule_give_no_centre_of_load(tmp_path: Path) -> None:
+    """The independent model's cells follow the documented lever rule: its axles alone on the platform give
+    centre-of-load events near where the strips put them.  The same crossing with the entry and exit
+    corners swapped (cells wired in another order) misplaces every axle, so none is used, and it weighs
+    as with the centre of load off."""
+    crossing = simulate_crossing("single", "steady", np.random.default_rng(21), kind="3-rigid", v0_kmh=12.0)
+    capture = read_capture(write_capture(crossing, tmp_path / "lever.wlcap"))
+    c, config = capture.crossing, capture.config
+    zero = c.window.counts[c.window.times_s < c.entry_t_s.min()].mean(axis=0)
+    events, stretches = load_centre(
+        c.window, zero, c.entry_t_s, c.exit_t_s, c.mid_t_s, config.scale, config.wim
+    )
+    assert events is not None and events.axle.size >= 8
+    assert stretches
+    swapped = [2, 3, 0, 1]
+    window = replace(c.window, counts=c.window.counts[:, swapped])
+    events, stretches = load_centre(
+        window, zero[swapped], c.entry_t_s, c.exit_t_s, c.mid_t_s, config.scale, config.wim
+    )
+    assert events is None and stretches == []
+    limits = LimitTable.load(None)
+    rewired = judge(replace(c, window=window), config, limits)
+    off = config.model_copy(update={"wim": config.wim.model_copy(update={"load_centre_sd_m": 0.0})})
+    assert rewired.gross_kg == pytest.approx(judge(replace(c, window=window), off, limits).gross_kg, abs=1e-6)

@@ -82,8 +82,10 @@ from edge.wim.motion import (
 
 __all__ = [
     "WimMeasurement",
+    "centre_accelerations",
     "estimate_crossing",
     "lane_speed_profile",
+    "load_centre",
     "span_per_cell",
     "stability_problems",
     "zero_from_preroll",
@@ -276,7 +278,7 @@ def estimate_crossing(
     missed (:func:`centre_accelerations`)."""
     wim = wim if wim is not None else WimConfig()
     args = (window, zero_counts, entry_t_s, exit_t_s, scale, wim, group_max_spacing_m, rules, mid_t_s)
-    centre, stretches = _load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim)
+    centre, stretches = load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     reach_m = scale.tyre_footprint_m / 2 + wim.load_edge_margin_m
     joints = joint_positions(edges, scale.mid_strips_x_m, reach_m)
@@ -620,7 +622,7 @@ def lane_speed_profile(
     )
 
 
-def _load_centre(
+def load_centre(
     window: SampleWindow,
     zero_counts: npt.NDArray[np.float64],
     entry_t_s: npt.NDArray[np.float64],
