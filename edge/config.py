@@ -641,13 +641,14 @@ class WimConfig(_Strict):
         ge=0,
         le=1.0,
         description="Standard uncertainty (m) of where the centre of load along a platform puts an axle that"
-        " stands on it alone (the exit cells' share of the platform's load times its length: edge.wim.centre),"
-        " averaged over a stretch of samples. With the speed profile (not per_axle_constant) those positions"
+        " stands on it alone (the exit cells' share of the platform's load times its length, averaged over"
+        " 0.1 s or less: edge.wim.centre). With the speed profile (not per_axle_constant) those positions"
         " join the strip events in the profile's fit, weighted by the strips' uncertainty in metres"
-        " (scale.strip_timing_sd_s at the mean axle speed) over this, and the axle's acceleration meanwhile"
-        " is checked against the profile's (load_centre_accel_tolerance_mps2). Assumes the documented lever"
-        " rule (cells under the platform's ends); a crossing whose positions disagree with the strips' by"
-        " more than 5 cm in the median uses none. 0: not used (the estimator before the centre of load).",
+        " (scale.strip_timing_sd_s at the scale's length over the axles' mean time on it) over this, and the"
+        " axle's acceleration meanwhile is checked against the profile's (load_centre_accel_tolerance_mps2)."
+        " Assumes the documented lever rule (cells under the platform's ends); a platform whose positions"
+        " disagree with the strips' by more than 5 cm in the median gives none. 0: not used (the estimator"
+        " before the centre of load).",
     )
     load_centre_accel_tolerance_mps2: float = Field(
         0.15,

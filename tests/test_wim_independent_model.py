@@ -228,3 +228,28 @@ def test_cells_that_break_the_lever_rule_give_no_centre_of_load(tmp_path: Path) 
     rewired = judge(replace(c, window=window), config, limits)
     off = config.model_copy(update={"wim": config.wim.model_copy(update={"load_centre_sd_m": 0.0})})
     assert rewired.gross_kg == pytest.approx(judge(replace(c, window=window), off, limits).gross_kg, abs=1e-6)
+
+
+def test_one_miswired_platform_of_three_gives_no_centre_of_load_the_others_do(tmp_path: Path) -> None:
+    """The middle platform of the full-length scale with its entry and exit corners swapped: its own
+    centre-of-load events are dropped, the other two platforms' kept, and the steady truck is weighed as
+    before (with one median over the whole crossing the two good platforms outvoted the bad one and a
+    steady 5-axle truck went to re-weigh 2.5 % light)."""
+    crossing = simulate_crossing(
+        "full-length", "steady", np.random.default_rng(0), kind="5-semi", v0_kmh=15.0
+    )
+    capture = read_capture(write_capture(crossing, tmp_path / "middle.wlcap"))
+    c, config = capture.crossing, capture.config
+    rewired = [0, 1, 2, 3, 6, 7, 4, 5, 8, 9, 10, 11]
+    window = replace(c.window, counts=c.window.counts[:, rewired])
+    zero = window.counts[window.times_s < c.entry_t_s.min()].mean(axis=0)
+    events, stretches = load_centre(
+        window, zero, c.entry_t_s, c.exit_t_s, c.mid_t_s, config.scale, config.wim
+    )
+    assert events is not None
+    on = [int(np.searchsorted([6.0, 12.0], x)) for x in events.x_m]
+    assert set(on) == {0, 2}
+    assert {s.platform for s in stretches} <= {0, 2}
+    judged = judge(replace(c, window=window), config, LimitTable.load(None))
+    assert judged.decision.verdict.value != "reweigh", judged.decision.reasons
+    assert judged.gross_kg == pytest.approx(capture.meta.extra["truth"]["gross_kg"], rel=0.005)

@@ -4,25 +4,31 @@ A platform rests on four load cells, two at its entry end and two at its exit en
 ``u`` along it puts ``1 - u`` of its load on the entry cells and ``u`` on the exit cells (the lever rule,
 ``docs/capture-format.md``), so while it is the platform's only load
 
-    x = x_lo + (x_hi - x_lo) * exit_kg / (entry_kg + exit_kg)
+    x = x_lo + (x_hi - x_lo) * exit_kg / total_kg
 
 is its position, whatever its load does meanwhile: the body's bounce and pitch, which make the weighing
 hard, cancel in the ratio.  The strips time each axle at two places only; these positions follow it all
 along the platform, so a brake that starts after the front axle has left a short platform and before the
 rear axle is weighed shows in the rear axle's own path (the strips' four events fit any such crossing
-exactly).  They join the strip events in the speed profile's fit (:func:`edge.wim.motion.fit_speed_profile`);
-and over each stretch of samples in which the same axles stand on a platform alone
-(:func:`load_centre_stretches`), a quadratic in the centre of load gives their acceleration there, which
-:func:`edge.wim.estimate.centre_accelerations` puts in the pitch load transfer where it departs from the
-profile's.  Stretches of one axle are clean (its load cancels); those of several wobble with the share
-of load between them (on the independent model a tandem's read 0.1-1.1 m/s² off over 0.5-1 s) and are not
-used.
+exactly).
 
 Where an axle stands alone is found from a first profile (the strips' alone): its tyres' contact patch
-inside the platform by ``margin_m`` and every other axle's patch off it by as much.  Each such stretch
-gives up to ``chunks`` events, the mean time and the mean position of consecutive equal parts of it (at
-least :data:`MIN_CHUNK_SAMPLES` samples each); samples whose platform load is below ``min_load_kg`` are
-left out (the ratio of two small numbers).
+inside the platform by :data:`CENTRE_MARGIN_M` and every other axle's patch off it by as much, with more
+than :data:`CENTRE_MIN_LOAD_KG` on the platform (the ratio of two small numbers otherwise).  Each such run
+of samples (:func:`lone_runs`) gives
+
+* up to :data:`CENTRE_CHUNKS` **events** (:func:`centre_events`): the run cut into equal parts, each
+  part's central :data:`CENTRE_EVENT_S` or less averaged into one (mean time, mean position), which join the
+  strip events in the speed profile's fit (:func:`edge.wim.motion.fit_speed_profile`).  Short, because the
+  mean position of a part is where the axle was at its mean time only at a steady speed: off by
+  ``a var(t) / 2``, 0.4 mm at 1 m/s² over 0.1 s, 12 mm at 0.4 m/s² over 0.85 s;
+* where it lasts :data:`CENTRE_MIN_STRETCH_S` or more, a **stretch** (:func:`centre_stretches`): a
+  quadratic fitted to its positions gives the axle's acceleration there, which
+  :func:`edge.wim.estimate.centre_accelerations` puts in the pitch load transfer where it departs from the
+  profile's.
+
+Only one axle at a time: when two stand on a platform, their centre of load wobbles with the share of
+load between them (on the independent model a tandem's acceleration read 0.1-1.1 m/s² off over 0.5-1 s).
 """
 
 from __future__ import annotations
@@ -38,15 +44,18 @@ from edge.wim.motion import SpeedProfile
 
 __all__ = [
     "CENTRE_CHUNKS",
+    "CENTRE_EVENT_S",
     "CENTRE_MARGIN_M",
     "CENTRE_MAX_DISAGREEMENT_M",
     "CENTRE_MIN_LOAD_KG",
     "CENTRE_MIN_STRETCH_S",
     "MIN_CHUNK_SAMPLES",
+    "LoneRun",
     "Stretch",
-    "end_loads",
-    "load_centre_events",
-    "load_centre_stretches",
+    "centre_events",
+    "centre_stretches",
+    "exit_loads",
+    "lone_runs",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -60,151 +69,143 @@ platform by this (m) and every other axle's patch off it by as much (the strips'
 truck's later axles within a few cm)."""
 
 CENTRE_CHUNKS = 4
-"""Centre-of-load events per stretch an axle stands alone on a platform."""
+"""Centre-of-load events per run of samples an axle stands alone on a platform."""
+
+CENTRE_EVENT_S = 0.1
+"""Longest time (s) one centre-of-load event is averaged over (module docstring)."""
 
 CENTRE_MIN_LOAD_KG = 200.0
 """Samples whose platform load is at most this (kg) give no centre of load."""
 
 CENTRE_MIN_STRETCH_S = 0.25
-"""A stretch shorter than this (s) gives no acceleration: over 0.1-0.2 s the loads' dynamics moved a
-steady axle's reading by up to 4 m/s² on the independent model, over 0.25-0.5 s by at most 0.45."""
+"""A run shorter than this (s) gives no acceleration: over 0.1-0.2 s the loads' dynamics moved a steady
+axle's reading by up to 4 m/s² on the independent model, over 0.25-0.5 s by at most 0.45."""
 
 CENTRE_MAX_DISAGREEMENT_M = 0.05
-"""A crossing whose centre-of-load events are, in the median, further than this (m) from where the strips
-alone put the axles uses none of them: cells that do not follow the documented lever rule (another corner
-order, cells set in from the platform's ends) misplace every axle, crossing after crossing."""
+"""A platform whose centre-of-load events are, in the median, further than this (m) from where the strips
+alone put the axles gives none of them, nor stretches: cells that do not follow the documented lever rule
+(another corner order, cells set in from the platform's ends) misplace every axle, crossing after
+crossing (:func:`edge.wim.estimate.load_centre`)."""
 
-
-def end_loads(
-    counts: npt.NDArray[np.int32], zero_counts: F64, kg_per_count: F64, cells_per_platform: int
-) -> tuple[F64, F64]:
-    """(exit-end load, whole load), kg, samples x platforms: the exit cells (channels 2 and 3 of each
-    platform's four: entry-left, entry-right, exit-left, exit-right) and all four."""
-    if cells_per_platform != 4:
-        raise ValueError(
-            f"the centre of load needs 4 cells a platform (2 at each end), got {cells_per_platform}"
-        )
-    cell_kg = (counts - zero_counts[None, :]) * kg_per_count[None, :]
-    by_corner = cell_kg.reshape(counts.shape[0], -1, 4)
-    exit_kg: F64 = by_corner[:, :, 2] + by_corner[:, :, 3]
-    total_kg: F64 = by_corner.sum(axis=2)
-    return exit_kg, total_kg
-
-
-def load_centre_events(
-    times_s: F64,
-    exit_kg: F64,
-    total_kg: F64,
-    edges_m: F64,
-    profile: SpeedProfile,
-    footprint_m: float,
-    margin_m: float,
-    chunks: int,
-    min_load_kg: float,
-) -> tuple[npt.NDArray[np.intp], F64, F64]:
-    """(axle, time, position) of each centre-of-load event (module docstring), on the sample clock;
-    ``exit_kg``, ``total_kg`` from :func:`end_loads`, ``edges_m`` the platforms' edges, ``profile`` the
-    motion that says which axle stands where."""
-    axles: list[int] = []
-    t_out: list[float] = []
-    x_out: list[float] = []
-    offsets = profile.offsets_m
-    n_axles = offsets.size
-    if n_axles == 0 or times_s.size < MIN_CHUNK_SAMPLES or chunks < 1:
-        return np.zeros(0, dtype=np.intp), np.zeros(0), np.zeros(0)
-    x_axles = profile.front_x(times_s)[:, None] - offsets[None, :]
-    half = footprint_m / 2.0
-    for p in range(edges_m.size - 1):
-        lo, hi = float(edges_m[p]), float(edges_m[p + 1])
-        inside = (x_axles >= lo + half + margin_m) & (x_axles <= hi - half - margin_m)
-        near = (x_axles > lo - half - margin_m) & (x_axles < hi + half + margin_m)
-        loaded = total_kg[:, p] > min_load_kg
-        for i in range(n_axles):
-            others_near = np.any(np.delete(near, i, axis=1), axis=1)
-            alone = inside[:, i] & ~others_near & loaded
-            for start, stop in _runs(alone):
-                n = stop - start
-                k = min(chunks, n // MIN_CHUNK_SAMPLES)
-                if k < 1:
-                    continue
-                bounds = np.linspace(start, stop, k + 1).round().astype(np.intp)
-                for a, b in itertools.pairwise(bounds):
-                    share = exit_kg[a:b, p] / total_kg[a:b, p]
-                    axles.append(i)
-                    t_out.append(float(times_s[a:b].mean()))
-                    x_out.append(lo + (hi - lo) * float(share.mean()))
-    return np.asarray(axles, dtype=np.intp), np.asarray(t_out), np.asarray(x_out)
-
-
-def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """The [start, stop) index ranges where ``mask`` is true."""
-    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
-    change = np.flatnonzero(np.diff(padded))
-    return [(int(a), int(b)) for a, b in zip(change[::2], change[1::2], strict=True)]
-
-
-@dataclass(frozen=True)
-class Stretch:
-    """A time the same axles stood wholly on one platform with no other axle touching it, and the
-    acceleration its centre of load showed meanwhile (a quadratic fitted to it)."""
-
-    platform: int
-    axles: tuple[int, ...]
-    t0_s: float
-    t1_s: float
-    accel_mps2: float
-    accel_se_mps2: float  # from the fit's residuals, blocks of BLOCK_S taken as independent
-
-
-BLOCK_S = 0.05
+STRETCH_BLOCK_S = 0.05
 """Residuals of a stretch's quadratic this far apart are taken as independent for its standard error (the
 centre of load wobbles with the loads' own dynamics, 2-35 Hz)."""
 
 
-def load_centre_stretches(
-    times_s: F64,
-    exit_kg: F64,
-    total_kg: F64,
-    edges_m: F64,
-    profile: SpeedProfile,
-    footprint_m: float,
-    margin_m: float,
-    min_s: float,
-    min_load_kg: float,
-) -> list[Stretch]:
-    """Every stretch (:class:`Stretch`) of at least ``min_s`` and ``MIN_CHUNK_SAMPLES`` samples, where
-    ``profile`` places the axles (patches inside the platform by ``margin_m``, or off it by as much)."""
+@dataclass(frozen=True)
+class LoneRun:
+    """Samples ``[start, stop)`` in which ``axle`` stood alone on ``platform``."""
+
+    platform: int
+    axle: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A run of at least :data:`CENTRE_MIN_STRETCH_S` in which ``axle`` stood alone on ``platform``, and
+    the acceleration its centre of load showed meanwhile."""
+
+    platform: int
+    axle: int
+    t0_s: float
+    t1_s: float
+    accel_mps2: float
+    accel_se_mps2: float  # from the fit's residuals, blocks of STRETCH_BLOCK_S taken as independent
+
+
+def exit_loads(counts: npt.NDArray[np.int32], zero_counts: F64, kg_per_count: F64) -> F64:
+    """The exit end's load of each platform (kg, samples x platforms): the sum of its exit-left and
+    exit-right cells (channels 2 and 3 of its four: entry-left, entry-right, exit-left, exit-right)."""
+    cell_kg = (counts - zero_counts[None, :]) * kg_per_count[None, :]
+    by_corner = cell_kg.reshape(counts.shape[0], -1, 4)
+    exit_kg: F64 = by_corner[:, :, 2] + by_corner[:, :, 3]
+    return exit_kg
+
+
+def lone_runs(
+    times_s: F64, total_kg: F64, edges_m: F64, profile: SpeedProfile, footprint_m: float
+) -> list[LoneRun]:
+    """Every run of at least :data:`MIN_CHUNK_SAMPLES` samples in which one axle stood alone on a platform
+    (module docstring), where ``profile`` places the axles; ``total_kg`` (samples x platforms) the
+    platforms' loads, ``edges_m`` their edges."""
     offsets = profile.offsets_m
-    result: list[Stretch] = []
+    runs: list[LoneRun] = []
     if offsets.size == 0 or times_s.size < MIN_CHUNK_SAMPLES:
-        return result
+        return runs
     x_axles = profile.front_x(times_s)[:, None] - offsets[None, :]
-    half = footprint_m / 2.0
-    bits = (1 << np.arange(offsets.size, dtype=np.int64))[None, :]
+    reach = footprint_m / 2.0 + CENTRE_MARGIN_M
     for p in range(edges_m.size - 1):
         lo, hi = float(edges_m[p]), float(edges_m[p + 1])
-        inside = (x_axles >= lo + half + margin_m) & (x_axles <= hi - half - margin_m)
-        near = (x_axles > lo - half - margin_m) & (x_axles < hi + half + margin_m)
-        on_set = np.sum(np.where(inside, bits, 0), axis=1)
-        clean = np.all(inside == near, axis=1) & (on_set > 0) & (total_kg[:, p] > min_load_kg)
-        key = np.where(clean, on_set, -1)
-        change = np.flatnonzero(np.diff(key)) + 1
-        starts = np.concatenate(([0], change))
-        stops = np.concatenate((change, [key.size]))
-        for a, b in zip(starts, stops, strict=True):
-            if key[a] < 0 or b - a < MIN_CHUNK_SAMPLES:
-                continue
-            t = times_s[a:b]
-            if float(t[-1] - t[0]) < min_s:
-                continue
-            x = lo + (hi - lo) * exit_kg[a:b, p] / total_kg[a:b, p]
-            tau = t - float(t.mean())
-            design = np.column_stack((np.ones_like(tau), tau, 0.5 * tau * tau))
-            coef, *_ = np.linalg.lstsq(design, x, rcond=None)
-            residual = x - design @ coef
-            per_block = max(1.0, BLOCK_S * (b - a) / float(t[-1] - t[0]))
-            variance = float(residual @ residual) / max(b - a - 3, 1) * per_block
-            se = math.sqrt(variance * float(np.linalg.inv(design.T @ design)[2, 2]))
-            axles = tuple(int(i) for i in np.flatnonzero(inside[a]))
-            result.append(Stretch(p, axles, float(t[0]), float(t[-1]), float(coef[2]), se))
+        inside = (x_axles >= lo + reach) & (x_axles <= hi - reach)
+        near = (x_axles > lo - reach) & (x_axles < hi + reach)
+        lone = inside & (near.sum(axis=1) == 1)[:, None] & (total_kg[:, p] > CENTRE_MIN_LOAD_KG)[:, None]
+        for i in range(offsets.size):
+            padded = np.concatenate(([False], lone[:, i], [False])).astype(np.int8)
+            change = np.flatnonzero(np.diff(padded))
+            runs.extend(
+                LoneRun(p, i, int(a), int(b))
+                for a, b in zip(change[::2], change[1::2], strict=True)
+                if b - a >= MIN_CHUNK_SAMPLES
+            )
+    return runs
+
+
+def _position(run: LoneRun, exit_kg: F64, total_kg: F64, edges_m: F64, a: int, b: int) -> F64:
+    lo, hi = float(edges_m[run.platform]), float(edges_m[run.platform + 1])
+    share: F64 = exit_kg[a:b, run.platform] / total_kg[a:b, run.platform]
+    return lo + (hi - lo) * share
+
+
+def centre_events(
+    runs: list[LoneRun], times_s: F64, exit_kg: F64, total_kg: F64, edges_m: F64
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], F64, F64]:
+    """(platform, axle, time, position) of each centre-of-load event of ``runs`` (module docstring)."""
+    platforms: list[int] = []
+    axles: list[int] = []
+    t_out: list[float] = []
+    x_out: list[float] = []
+    for run in runs:
+        n = run.stop - run.start
+        parts = min(CENTRE_CHUNKS, n // MIN_CHUNK_SAMPLES)
+        bounds = np.linspace(run.start, run.stop, parts + 1).round().astype(np.intp)
+        for a, b in itertools.pairwise(bounds):
+            mid = 0.5 * (times_s[a] + times_s[b - 1])
+            window = np.abs(times_s[a:b] - mid) <= CENTRE_EVENT_S / 2
+            if window.sum() < MIN_CHUNK_SAMPLES:
+                window = np.ones(b - a, dtype=bool)
+            lo, hi = a + int(np.argmax(window)), a + int(window.size - np.argmax(window[::-1]))
+            platforms.append(run.platform)
+            axles.append(run.axle)
+            t_out.append(float(times_s[lo:hi].mean()))
+            x_out.append(float(_position(run, exit_kg, total_kg, edges_m, lo, hi).mean()))
+    return (
+        np.asarray(platforms, dtype=np.intp),
+        np.asarray(axles, dtype=np.intp),
+        np.asarray(t_out, dtype=np.float64),
+        np.asarray(x_out, dtype=np.float64),
+    )
+
+
+def centre_stretches(
+    runs: list[LoneRun], times_s: F64, exit_kg: F64, total_kg: F64, edges_m: F64
+) -> list[Stretch]:
+    """The runs of :data:`CENTRE_MIN_STRETCH_S` or more, each with the acceleration of a least-squares
+    quadratic in its positions and that acceleration's standard error (module docstring)."""
+    result: list[Stretch] = []
+    for run in runs:
+        t = times_s[run.start : run.stop]
+        length = float(t[-1] - t[0])
+        if length < CENTRE_MIN_STRETCH_S:
+            continue
+        x = _position(run, exit_kg, total_kg, edges_m, run.start, run.stop)
+        tau = t - float(t.mean())
+        design = np.column_stack((np.ones_like(tau), tau, 0.5 * tau * tau))
+        coef, *_ = np.linalg.lstsq(design, x, rcond=None)
+        residual = x - design @ coef
+        per_block = max(1.0, STRETCH_BLOCK_S * t.size / length)
+        variance = float(residual @ residual) / max(t.size - 3, 1) * per_block
+        se = math.sqrt(variance * float(np.linalg.inv(design.T @ design)[2, 2]))
+        result.append(Stretch(run.platform, run.axle, float(t[0]), float(t[-1]), float(coef[2]), se))
     return result

@@ -51,15 +51,12 @@ import numpy.typing as npt
 from edge.config import RulesConfig, ScaleConfig, WimConfig
 from edge.lane.buffer import SampleWindow
 from edge.wim.centre import (
-    CENTRE_CHUNKS,
-    CENTRE_MARGIN_M,
     CENTRE_MAX_DISAGREEMENT_M,
-    CENTRE_MIN_LOAD_KG,
-    CENTRE_MIN_STRETCH_S,
     Stretch,
-    end_loads,
-    load_centre_events,
-    load_centre_stretches,
+    centre_events,
+    centre_stretches,
+    exit_loads,
+    lone_runs,
 )
 from edge.wim.edges import joint_positions, load_edge_times
 from edge.wim.kernels import (
@@ -278,14 +275,12 @@ def estimate_crossing(
     missed (:func:`centre_accelerations`)."""
     wim = wim if wim is not None else WimConfig()
     args = (window, zero_counts, entry_t_s, exit_t_s, scale, wim, group_max_spacing_m, rules, mid_t_s)
-    centre, stretches = load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim)
+    centre = load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     reach_m = scale.tyre_footprint_m / 2 + wim.load_edge_margin_m
     joints = joint_positions(edges, scale.mid_strips_x_m, reach_m)
     if joints.size == 0 or not wim.load_edge_timing_sd_s > 0 or wim.speed_profile == "per_axle_constant":
-        return _estimate(
-            *args, zero_variance_kg2=zero_variance_kg2, centre_events=centre, stretches=stretches
-        )
+        return _estimate(*args, zero_variance_kg2=zero_variance_kg2, centre=centre)
     platform_kg = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
     steady_wim = wim.model_copy(update={"dynamic_knot_m": 0.0})
     first = _estimate(
@@ -299,8 +294,7 @@ def estimate_crossing(
         None,
         mid_t_s,
         platform_kg=platform_kg,
-        centre_events=centre,
-        stretches=stretches,
+        centre=centre,
     )
     profile = first.speed_profile
     loads_kg = np.array(first.axle_loads_kg)
@@ -309,8 +303,7 @@ def estimate_crossing(
             *args,
             zero_variance_kg2=zero_variance_kg2,
             platform_kg=platform_kg,
-            centre_events=centre,
-            stretches=stretches,
+            centre=centre,
         )
     joint_t = load_edge_times(
         window.times_s,
@@ -327,16 +320,14 @@ def estimate_crossing(
             *args,
             zero_variance_kg2=zero_variance_kg2,
             platform_kg=platform_kg,
-            centre_events=centre,
-            stretches=stretches,
+            centre=centre,
         )
     return _estimate(
         *args,
         zero_variance_kg2=zero_variance_kg2,
         edge_events=(joint_t, joints),
         platform_kg=platform_kg,
-        centre_events=centre,
-        stretches=stretches,
+        centre=centre,
     )
 
 
@@ -353,8 +344,7 @@ def _estimate(
     zero_variance_kg2: npt.NDArray[np.float64] | None = None,
     edge_events: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
     platform_kg: npt.NDArray[np.float64] | None = None,
-    centre_events: PointEvents | None = None,
-    stretches: Sequence[Stretch] = (),
+    centre: tuple[PointEvents | None, Sequence[Stretch]] = (None, ()),
 ) -> WimMeasurement:
     """Axle loads and the rest of one crossing (``platform_kg``: the zeroed platform signals, when the
     caller has them already); ``wim`` sets the body-dynamics fit (default settings when
@@ -366,10 +356,11 @@ def _estimate(
     :func:`zero_variance_kg2`) the error of ``zero_counts``, which the uncertainties then carry (each
     platform's zero error is common to every axle weighed on it; None: the zero is taken as exact);
     ``edge_events`` (axles x joints times, the joints' positions) the load signals' joint events, which
-    the speed profile is fitted to as well; ``centre_events`` the centre of load's positions, which it is
-    fitted to as well, and ``stretches`` its accelerations, which replace the profile's in the pitch load
-    transfer where they show what it missed (:func:`centre_accelerations`)."""
+    the speed profile is fitted to as well; ``centre`` the centre of load's events, which it is fitted to
+    as well, and its stretches, whose accelerations replace the profile's in the pitch load transfer
+    where they show what it missed (:func:`load_centre`, :func:`centre_accelerations`)."""
     problems: list[str] = []
+    centre_points, stretches = centre
     # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
     strip_t_s = (entry_t_s, exit_t_s)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
@@ -390,7 +381,7 @@ def _estimate(
     speeds_mps = axle_speeds_mps
     profile: SpeedProfile | None = None
     if wim.speed_profile != "per_axle_constant":
-        profile = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim, edge_events, centre_events)
+        profile = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim, edge_events, centre_points)
     if profile is not None and not profile.monotone:
         problems.append(
             f"the axle strip times put a standstill or a reversal on the scale (speed from"
@@ -631,13 +622,16 @@ def load_centre(
     scale: ScaleConfig,
     wim: WimConfig,
 ) -> tuple[PointEvents | None, list[Stretch]]:
-    """The centre-of-load events of a crossing (:mod:`edge.wim.centre`), weighted against the strips (their
-    timing uncertainty at the mean axle speed, m, over ``wim.load_centre_sd_m``); None where not used
-    (``wim.load_centre_sd_m`` 0, no speed profile, 4 cells a platform not given) or none was found."""
+    """The centre of load of a crossing (:mod:`edge.wim.centre`): its events, weighted against the strips
+    (their timing uncertainty in metres, at the scale's length over the axles' mean time on it, over
+    ``wim.load_centre_sd_m``), and its stretches; (None, []) where not used (``wim.load_centre_sd_m`` 0,
+    no speed profile, an incomplete crossing or a first profile that is not monotone).  A platform whose
+    events are, in the median, more than :data:`edge.wim.centre.CENTRE_MAX_DISAGREEMENT_M` from where the
+    strips' profile puts the axles gives neither (a brake moves the later axles a few cm from it, most
+    events not at all; cells not under the platform's ends, or wired in another order, move them all)."""
     if (
         not wim.load_centre_sd_m > 0
         or wim.speed_profile == "per_axle_constant"
-        or scale.cells_per_platform != 4
         or entry_t_s.size == 0
         or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s)))
     ):
@@ -646,41 +640,26 @@ def load_centre(
     travel_s = float(np.mean(exit_t_s - entry_t_s))
     if first is None or not first.monotone or not travel_s > 0:
         return None, []
-    exit_kg, total_kg = end_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
+    span = span_per_cell(scale)
+    total_kg = platform_loads(window.counts, zero_counts, span, scale.cells_per_platform)
+    exit_kg = exit_loads(window.counts, zero_counts, span)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
-    stretches = load_centre_stretches(
-        window.times_s,
-        exit_kg,
-        total_kg,
-        edges,
-        first,
-        scale.tyre_footprint_m,
-        CENTRE_MARGIN_M,
-        CENTRE_MIN_STRETCH_S,
-        CENTRE_MIN_LOAD_KG,
+    runs = lone_runs(window.times_s, total_kg, edges, first, scale.tyre_footprint_m)
+    platform, axle, t_s, x_m = centre_events(runs, window.times_s, exit_kg, total_kg, edges)
+    off_m = np.abs(x_m - (first.front_x(t_s) - first.offsets_m[axle]))
+    good = {
+        int(q) for q in np.unique(platform) if np.median(off_m[platform == q]) <= CENTRE_MAX_DISAGREEMENT_M
+    }
+    stretches = centre_stretches(
+        [run for run in runs if run.platform in good], window.times_s, exit_kg, total_kg, edges
     )
-    axle, t_s, x_m = load_centre_events(
-        window.times_s,
-        exit_kg,
-        total_kg,
-        edges,
-        first,
-        scale.tyre_footprint_m,
-        CENTRE_MARGIN_M,
-        CENTRE_CHUNKS,
-        CENTRE_MIN_LOAD_KG,
-    )
-    if axle.size == 0:
+    kept = np.isin(platform, list(good))
+    if not np.any(kept):
         return None, stretches
-    # Cells that do not follow the lever rule (wired in another order, set in from the platform's ends)
-    # put the axles elsewhere than the strips do, crossing after crossing: not used (a brake moves the
-    # later axles a few cm from the strips' profile, most events not at all).
-    disagreement = float(np.median(np.abs(x_m - (first.front_x(t_s) - first.offsets_m[axle]))))
-    if disagreement > CENTRE_MAX_DISAGREEMENT_M:
-        return None, []
-    speed_mps = (scale.exit_x_m - scale.entry_strip_x_m) / travel_s
-    weight = scale.strip_timing_sd_s * speed_mps / wim.load_centre_sd_m
-    return PointEvents(axle, t_s, x_m, np.full(axle.size, weight)), stretches
+    weight = (
+        scale.strip_timing_sd_s * (scale.exit_x_m - scale.entry_strip_x_m) / travel_s / wim.load_centre_sd_m
+    )
+    return PointEvents(axle[kept], t_s[kept], x_m[kept], np.full(int(kept.sum()), weight)), stretches
 
 
 def centre_accelerations(
@@ -692,7 +671,7 @@ def centre_accelerations(
     """The acceleration each axle is weighed under, for its pitch load transfer, and its standard error
     (m/s²).  By default the profile's (``profile_accels_mps2``: its mean over each axle's time on the
     scale), exact.  An axle that stood alone on a platform (:func:`edge.wim.centre.load_centre_stretches`)
-    shows its own: the mean of its one-axle stretches' accelerations weighted by their lengths, with the
+    shows its own: the mean of its stretches' accelerations weighted by their lengths, with the
     standard error of that mean.  Where any axle's departs from the profile's mean over the same stretches
     by more than twice its standard error and by more than ``tolerance_mps2``, the profile missed a change
     of acceleration between the axles' weighings (a brake that starts after the front axle has left a
@@ -703,9 +682,9 @@ def centre_accelerations(
     variance = np.zeros(n)
     seen = np.zeros(n)
     for stretch in stretches:
-        if len(stretch.axles) != 1 or stretch.axles[0] >= n:
+        i = stretch.axle
+        if i >= n:
             continue
-        i = stretch.axles[0]
         length = stretch.t1_s - stretch.t0_s
         length_s[i] += length
         measured[i] += length * stretch.accel_mps2

@@ -451,7 +451,7 @@ def _misfit_m(weighted_residual: F64, weights: F64, dof: int) -> float:
     driving); 0 without degrees of freedom."""
     if dof <= 0:
         return 0.0
-    capped = weighted_residual / weights * np.minimum(weights, 1.0)
+    capped = weighted_residual * np.minimum(1.0, 1.0 / weights)
     return float(np.sqrt(np.sum(capped * capped) / dof))
 
 
