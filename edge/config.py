@@ -647,7 +647,7 @@ class WimConfig(_Strict):
         " (scale.strip_timing_sd_s at the scale's length over the axles' mean time on it) over this, and the"
         " axle's acceleration meanwhile is checked against the profile's (load_centre_accel_tolerance_mps2)."
         " Assumes the documented lever rule (cells under the platform's ends); a platform whose positions"
-        " disagree with the strips' by more than 5 cm in the median gives none. 0: not used (the estimator"
+        " do not travel with the strips' profile (or sit 0.5 m off it in the median) gives none. 0: not used (the estimator"
         " before the centre of load).",
     )
     load_centre_accel_tolerance_mps2: float = Field(

@@ -72,7 +72,10 @@ def _events(t: np.ndarray, cells: np.ndarray, profile: SpeedProfile) -> tuple[np
     total_kg = cells.sum(axis=1, keepdims=True)
     edges = np.array([0.0, LENGTH_M])
     runs = lone_runs(t, total_kg, edges, profile, FOOTPRINT_M)
-    return centre_events(runs, t, exit_kg, total_kg, edges)
+    run_of, t_ev, x_ev = centre_events(runs, t, exit_kg, total_kg, edges)
+    platform = np.array([runs[k].platform for k in run_of])
+    axle = np.array([runs[k].axle for k in run_of])
+    return platform, axle, t_ev, x_ev
 
 
 def test_an_axle_alone_on_the_platform_is_placed_by_the_lever_rule() -> None:

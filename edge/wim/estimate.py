@@ -52,6 +52,7 @@ from edge.config import RulesConfig, ScaleConfig, WimConfig
 from edge.lane.buffer import SampleWindow
 from edge.wim.centre import (
     CENTRE_MAX_DISAGREEMENT_M,
+    CENTRE_TRAVEL_RATIO,
     Stretch,
     centre_events,
     centre_stretches,
@@ -645,10 +646,16 @@ def load_centre(
     exit_kg = exit_loads(window.counts, zero_counts, span)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     runs = lone_runs(window.times_s, total_kg, edges, first, scale.tyre_footprint_m)
-    platform, axle, t_s, x_m = centre_events(runs, window.times_s, exit_kg, total_kg, edges)
-    off_m = np.abs(x_m - (first.front_x(t_s) - first.offsets_m[axle]))
+    run_of, t_s, x_m = centre_events(runs, window.times_s, exit_kg, total_kg, edges)
+    platform = np.array([runs[k].platform for k in run_of], dtype=np.intp)
+    axle = np.array([runs[k].axle for k in run_of], dtype=np.intp)
+    strips_x_m = first.front_x(t_s) - first.offsets_m[axle]
     good = {
-        int(q) for q in np.unique(platform) if np.median(off_m[platform == q]) <= CENTRE_MAX_DISAGREEMENT_M
+        int(q)
+        for q in np.unique(platform)
+        if _follows_lever_rule(
+            run_of[platform == q], t_s[platform == q], x_m[platform == q], strips_x_m[platform == q]
+        )
     }
     stretches = centre_stretches(
         [run for run in runs if run.platform in good], window.times_s, exit_kg, total_kg, edges
@@ -660,6 +667,29 @@ def load_centre(
         scale.strip_timing_sd_s * (scale.exit_x_m - scale.entry_strip_x_m) / travel_s / wim.load_centre_sd_m
     )
     return PointEvents(axle[kept], t_s[kept], x_m[kept], np.full(int(kept.sum()), weight)), stretches
+
+
+def _follows_lever_rule(
+    run_of: npt.NDArray[np.intp],
+    t_s: npt.NDArray[np.float64],
+    x_m: npt.NDArray[np.float64],
+    strips_x_m: npt.NDArray[np.float64],
+) -> bool:
+    """Whether one platform's centre-of-load events (their runs, times and positions, and where the
+    strips' profile puts the axles then) look like the lever rule's: within
+    :data:`edge.wim.centre.CENTRE_MAX_DISAGREEMENT_M` of the strips' places in the median, and, over the
+    runs of two or more events, travelling in the median within :data:`edge.wim.centre.CENTRE_TRAVEL_RATIO`
+    of what the strips' profile travels between the run's first and last events."""
+    if not np.median(np.abs(x_m - strips_x_m)) <= CENTRE_MAX_DISAGREEMENT_M:
+        return False
+    ratios = []
+    for k in np.unique(run_of):
+        first, last = np.flatnonzero(run_of == k)[[0, -1]]
+        travel = strips_x_m[last] - strips_x_m[first]
+        if last > first and travel > 0:
+            ratios.append((x_m[last] - x_m[first]) / travel)
+    low, high = CENTRE_TRAVEL_RATIO
+    return not ratios or bool(low <= float(np.median(ratios)) <= high)
 
 
 def centre_accelerations(
