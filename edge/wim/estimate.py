@@ -637,7 +637,11 @@ def load_centre(
         or not (np.all(np.isfinite(entry_t_s)) and np.all(np.isfinite(exit_t_s)))
     ):
         return None, []
-    first = lane_speed_profile(entry_t_s, exit_t_s, mid_t_s, scale, wim)
+    # Where the strips alone put the axles: a constant acceleration is close enough to tell which stands
+    # alone (CENTRE_MARGIN_M), and the ramp's search would cost as much again.
+    first = fit_speed_profile(
+        entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m, mid_t_s, scale.mid_strips_x_m
+    )
     travel_s = float(np.mean(exit_t_s - entry_t_s))
     if first is None or not first.monotone or not travel_s > 0:
         return None, []
