@@ -621,7 +621,8 @@ class WimConfig(_Strict):
         "ramp",
         description="Axle motion of the axle-load fit. ramp: one speed profile fitted to every axle's strip"
         " times, a constant acceleration, or two cruises joined by a ramp where the strip times show a step"
-        " of speed (a throttle blip, a brief brake: 5 or more axles, or fewer with intermediate strips or load edges), each axle's"
+        " of speed (a throttle blip, a brief brake: 5 or more axles, or fewer with intermediate strips, load edges"
+        " or centre-of-load events), each axle's"
         " pitch load transfer taken at the acceleration of its own time on the scale. constant_acceleration:"
         " the constant acceleration alone (the estimator before ramps). per_axle_constant: each axle at its"
         " own constant speed between the strips (the estimator before profiles).",

@@ -627,9 +627,8 @@ def load_centre(
     (their timing uncertainty in metres, at the scale's length over the axles' mean time on it, over
     ``wim.load_centre_sd_m``), and its stretches; (None, []) where not used (``wim.load_centre_sd_m`` 0,
     no speed profile, an incomplete crossing or a first profile that is not monotone).  A platform whose
-    events are, in the median, more than :data:`edge.wim.centre.CENTRE_MAX_DISAGREEMENT_M` from where the
-    strips' profile puts the axles gives neither (a brake moves the later axles a few cm from it, most
-    events not at all; cells not under the platform's ends, or wired in another order, move them all)."""
+    events do not follow the lever rule gives neither (:func:`_follows_lever_rule`: cells wired in another
+    order, or a load split evenly over the corners, weigh as without the centre of load)."""
     if (
         not wim.load_centre_sd_m > 0
         or wim.speed_profile == "per_axle_constant"
@@ -704,7 +703,7 @@ def centre_accelerations(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The acceleration each axle is weighed under, for its pitch load transfer, and its standard error
     (m/s²).  By default the profile's (``profile_accels_mps2``: its mean over each axle's time on the
-    scale), exact.  An axle that stood alone on a platform (:func:`edge.wim.centre.load_centre_stretches`)
+    scale), exact.  An axle that stood alone on a platform (:func:`edge.wim.centre.centre_stretches`)
     shows its own: the mean of its stretches' accelerations weighted by their lengths, with the
     standard error of that mean.  Where any axle's departs from the profile's mean over the same stretches
     by more than twice its standard error and by more than ``tolerance_mps2``, the profile missed a change

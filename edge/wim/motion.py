@@ -21,10 +21,10 @@ is from constant acceleration).  A single axle gives a constant speed, or with a
 constant acceleration too.
 
 Where the events show a step of speed that a constant acceleration cannot follow (a throttle blip, a
-brief brake: 5 or more axles, or fewer with intermediate strips or load edges), the profile is instead two cruises joined by a
+brief brake: 5 or more axles, or fewer with intermediate strips, load edges or centre-of-load events), the profile is instead two cruises joined by a
 ramp, with as many linear unknowns and its two knots searched (:func:`_fit_ramp`); the constant
 acceleration is the ramp that spans all the events.  Where the events leave too few degrees of freedom to
-test a ramp (fewer than 5 axles without intermediate strips or load edges) even a step cannot be told
+test a ramp (fewer than 5 axles without intermediate strips, load edges or centre-of-load events) even a step cannot be told
 from a steady change, and the change of speed is measured where the strips see the speed, between the
 axles' mean entry and exit times (:attr:`SpeedProfile.speed_change_fraction`).  So is a constant
 acceleration that speeds up where a ramp could be tested but the events fit it within the strips' noise:
@@ -205,7 +205,7 @@ def fit_speed_profile(
     ``edge_weight`` (the strips' timing uncertainty over theirs) in the least squares, so the misfit stays
     in the strips' units.  ``point_events`` add events at any place, each with its own axle and weight
     (the centre of load along a platform where one axle stands on it alone:
-    :func:`edge.wim.centre.load_centre_events`).
+    :func:`edge.wim.centre.centre_events`).
 
     With ``ramp_timing_sd_s`` (the strips' standard timing uncertainty, s), a ramp profile replaces it
     where the events show one: see :func:`_fit_ramp`."""
@@ -293,8 +293,9 @@ def _over_the_scale(profile: SpeedProfile, entry_t_s: F64, exit_t_s: F64) -> Spe
 
 RAMP_MIN_DOF = 3
 """A ramp profile is looked for only where the constant acceleration leaves this many degrees of freedom
-(2 n - (n + 2) = n - 2 without intermediate strips or load edges: 5 or more axles, or 4 with an intermediate strip
-event; or fewer axles with more intermediate strips): its two knots take two, and one is left to test
+(2 n - (n + 2) = n - 2 without intermediate strips, load edges or centre-of-load events: 5 or more axles, or 4
+with an intermediate strip event; or fewer axles with more intermediate strips, or with centre-of-load events,
+which give most 2-4 axle trucks enough): its two knots take two, and one is left to test
 it.  With one fewer, some ramp fits any four axles' events exactly (a 20 % dip and recovery at 3 m/s
 read as a 7.5 % step, misfit 0), and the misfit rule could no longer see the jerky driving."""
 
