@@ -276,13 +276,13 @@ def estimate_crossing(
     missed (:func:`centre_accelerations`)."""
     wim = wim if wim is not None else WimConfig()
     args = (window, zero_counts, entry_t_s, exit_t_s, scale, wim, group_max_spacing_m, rules, mid_t_s)
-    centre = load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim)
+    platform_kg = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
+    centre = load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim, platform_kg)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     reach_m = scale.tyre_footprint_m / 2 + wim.load_edge_margin_m
     joints = joint_positions(edges, scale.mid_strips_x_m, reach_m)
     if joints.size == 0 or not wim.load_edge_timing_sd_s > 0 or wim.speed_profile == "per_axle_constant":
-        return _estimate(*args, zero_variance_kg2=zero_variance_kg2, centre=centre)
-    platform_kg = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
+        return _estimate(*args, zero_variance_kg2=zero_variance_kg2, platform_kg=platform_kg, centre=centre)
     steady_wim = wim.model_copy(update={"dynamic_knot_m": 0.0})
     first = _estimate(
         window,
@@ -622,8 +622,10 @@ def load_centre(
     mid_t_s: npt.NDArray[np.float64] | None,
     scale: ScaleConfig,
     wim: WimConfig,
+    platform_kg: npt.NDArray[np.float64] | None = None,
 ) -> tuple[PointEvents | None, list[Stretch]]:
-    """The centre of load of a crossing (:mod:`edge.wim.centre`): its events, weighted against the strips
+    """The centre of load of a crossing (:mod:`edge.wim.centre`; ``platform_kg`` the zeroed platform
+    loads when the caller has them): its events, weighted against the strips
     (their timing uncertainty in metres, at the scale's length over the axles' mean time on it, over
     ``wim.load_centre_sd_m``), and its stretches; (None, []) where not used (``wim.load_centre_sd_m`` 0,
     no speed profile, an incomplete crossing or a first profile that is not monotone).  A platform whose
@@ -645,7 +647,11 @@ def load_centre(
     if first is None or not first.monotone or not travel_s > 0:
         return None, []
     span = span_per_cell(scale)
-    total_kg = platform_loads(window.counts, zero_counts, span, scale.cells_per_platform)
+    total_kg = (
+        platform_kg
+        if platform_kg is not None
+        else platform_loads(window.counts, zero_counts, span, scale.cells_per_platform)
+    )
     exit_kg = exit_loads(window.counts, zero_counts, span)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     runs = lone_runs(window.times_s, total_kg, edges, first, scale.tyre_footprint_m)
