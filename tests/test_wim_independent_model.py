@@ -204,6 +204,40 @@ def test_a_brake_between_the_axles_weighings_on_a_short_platform_is_caught(tmp_p
     assert without_out_of_class >= 6  # the case this is about occurs in the sample
 
 
+@pytest.mark.parametrize(("v0_kmh", "brake_at_x_m"), [(30.0, 5.5), (36.0, 5.8)], ids=["30 km/h", "36 km/h"])
+def test_an_8x4_braking_after_its_steer_pair_left_a_short_platform_is_caught(
+    tmp_path: Path, v0_kmh: float, brake_at_x_m: float
+) -> None:
+    """8x4 trucks that brake (0.35-2 m/s²) as the steer pair leaves the single 4.2 m platform, before the
+    tandem is weighed: no axle stands alone long enough to show its own acceleration, and the constant
+    acceleration that fits the events spreads the brake over the steers, so the tandem reads light.
+    Before, 9 of 16 passed outside the class at each speed (2.6-6.5 % light).
+    The centre of load's few-mm places show the step: tested against the chi-squared quantile of their
+    degrees of freedom, a ramp is found in most at 30 km/h; where it is not, the events' jerk shows the
+    transfer between the axles' weighings, which goes into the gross's uncertainty.  Now at most one of
+    16 passes outside the class (a 0.7 m/s² brake, 3.1-3.2 % light)."""
+    limits = LimitTable.load(None)
+    ramps = shown = out_of_class = 0
+    for seed in range(16):
+        crossing = simulate_crossing(
+            "single", "braking", np.random.default_rng(seed), kind="4-rigid", v0_kmh=v0_kmh,
+            load_fraction=0.8, motion_overrides={"event_x_m": brake_at_x_m},
+        )  # fmt: skip
+        capture = read_capture(write_capture(crossing, tmp_path / f"8x4-{seed}.wlcap"))
+        judged = judge(capture.crossing, capture.config, limits)
+        m = judged.measurement
+        assert m is not None and m.speed_profile is not None
+        ramps += bool(np.isfinite(m.speed_profile.ramp_start_s))
+        shown += m.transfer_shown_kg > 0.01 * m.gross_kg
+        error = judged.gross_kg / capture.meta.extra["truth"]["gross_kg"] - 1
+        out_of_class += judged.decision.verdict.value != "reweigh" and abs(error) > 0.025
+    assert out_of_class <= 1
+    if v0_kmh == 30.0:
+        assert ramps >= 8
+    else:
+        assert shown >= 8
+
+
 def test_cells_that_break_the_lever_rule_give_no_centre_of_load(tmp_path: Path) -> None:
     """The independent model's cells follow the documented lever rule: its axles alone on the platform give
     centre-of-load events near where the strips put them.  The same crossing with the entry and exit
