@@ -211,7 +211,8 @@ def test_an_8x4_braking_after_its_steer_pair_left_a_short_platform_is_caught(
     """8x4 trucks that brake (0.35-2 m/s²) as the steer pair leaves the single 4.2 m platform, before the
     tandem is weighed: no axle stands alone long enough to show its own acceleration, and the constant
     acceleration that fits the events spreads the brake over the steers, so the tandem reads light.
-    Before, 9 of 16 passed outside the class at each speed (2.6-6.5 % light).
+    Before, 9 of 16 passed outside the class at each speed (2.6-6.5 % light; 14 and 16 of the 24 seeds
+    in docs/benchmarks.md).
     The centre of load's few-mm places show the step: tested against the chi-squared quantile of their
     degrees of freedom, a ramp is found in most at 30 km/h; where it is not, the events' jerk shows the
     transfer between the axles' weighings, which goes into the gross's uncertainty.  Now at most one of

@@ -118,9 +118,9 @@ class WimMeasurement:
     # the strip times show it (see _transfer_change); NaN where they cannot tell (fewer than 3 axles), and
     # for a ramp profile, which is a change of acceleration.
     transfer_change_kg: float = math.nan
-    # How far (kg) a change of acceleration that the events show beyond their noise moved the gross, with a
-    # slowing constant-acceleration profile (see _shown_transfer_change); counted in gross_uncertainty_kg;
-    # 0 where none is shown or counted.
+    # How far (kg) a change of acceleration that the events show beyond their noise moved the gross, at a
+    # high centre of gravity, with a slowing constant-acceleration profile and no measured accelerations
+    # (see _shown_transfer_change); counted in gross_uncertainty_kg; 0 where none is shown or counted.
     transfer_shown_kg: float = 0.0
     # The static load the platforms carried, on the misfit's footing (RMS over the samples the misfit is taken
     # over, kg; see carried_load_kg): the steady fit's modelled platform signal, and its axles in quadrature.
@@ -419,6 +419,7 @@ def _estimate(
     axle_u: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
     gross_u = math.nan
     transfer_shown = 0.0
+    measured_accels = False
     axle_cov: npt.NDArray[np.float64] = np.full((n_axles, n_axles), np.nan)
     motion_kg: npt.NDArray[np.float64] = np.zeros(n_axles)
     if used == 0:
@@ -504,6 +505,7 @@ def _estimate(
             accels, accel_se = centre_accelerations(
                 stretches, profile, accels, wim.load_centre_accel_tolerance_mps2
             )
+            measured_accels = bool(np.any(accel_se != 0.0))
         if profile is not None and np.all(steady_loads > 0) and np.any(accels != 0.0):
             # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
             # the static loads are those less the transfer of a typical centre of gravity, uncertain by
@@ -560,13 +562,17 @@ def _estimate(
         profile is not None
         and math.isnan(profile.ramp_start_s)
         and profile.accel_mps2 < 0
+        and not measured_accels
         and np.all(np.isfinite(axle_loads))
     ):
         # A brake that the constant acceleration spread over the crossing, which the events show beyond
         # their noise (one that starts as a short platform's first axles leave it), moved the gross by its
-        # pitch transfer between the axles' weighings: all of it is taken as expanded uncertainty, as a
-        # ramp's is.  A speed-up is brief (a throttle blip: an engine cannot hold what brakes can), the
-        # body's pitch does not reach the transfer in that time, and the pulse and misfit terms judge it.
+        # pitch transfer between the axles' weighings: all of it, at a high centre of gravity, is taken
+        # as expanded uncertainty, as a ramp's shift is.  Not where the axles' own accelerations already
+        # corrected it (above: the same brake, its shift in the uncertainty already).  A speed-up is
+        # brief (a throttle blip: an engine cannot hold what brakes can), the body's pitch does not reach
+        # the transfer in that time, and the pulse and misfit terms judge it.  The gate is the profile's
+        # mean acceleration, not the jerk's sign: a slowing truck whose brake eases counts too.
         transfer_shown = _shown_transfer_change(
             strip_t_s, mid_t_s, scale, axle_loads, spacings, centre_points
         )

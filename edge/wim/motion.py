@@ -614,11 +614,12 @@ def transfer_change_kg(
     jerk_sd = (
         math.sqrt(float(np.linalg.inv(scaled.T @ scaled)[3, 3])) / norms[3] * mean_speed_mps * timing_sd_s
     )
-    # Each axle is weighed about the mean of its strip events (the centre of load's, last, sit where it
+    # Each axle is weighed about the mean of its strip times (the centre of load's places sit where it
     # stood alone, not in the middle of its time on the scale).
-    strips = times.size - (point_events.axle.size if point_events is not None else 0)
-    strip_axle, strip_t = axle[:strips], times[:strips]
-    weighed_s = np.array([float(strip_t[strip_axle == i].mean()) for i in range(n)]) - t_c
+    strip_t = [entry_t_s, exit_t_s]
+    if mid_t_s is not None and len(mid_x_m):
+        strip_t.append(np.asarray(mid_t_s, dtype=np.float64).reshape(n, len(mid_x_m)).T)
+    weighed_s = np.nanmean(np.vstack([np.atleast_2d(t) for t in strip_t]), axis=0) - t_c
     lever = float(np.dot(transfer_kg_per_mps2, weighed_s))
     return jerk * lever, abs(lever) * jerk_sd
 
