@@ -784,21 +784,34 @@ def _transfer_change(
     load); NaN where the strip times cannot tell."""
     if not (np.all(np.isfinite(axle_loads_kg)) and np.all(axle_loads_kg > 0)):
         return math.nan
-    per_mps2 = _high_load_transfer_per_mps2(axle_loads_kg, spacings_m)
-    change = transfer_change_kg(
-        strip_t_s[0],
-        strip_t_s[1],
-        scale.entry_strip_x_m,
-        scale.exit_x_m,
-        per_mps2,
-        scale.strip_timing_sd_s,
-        mid_t_s,
-        scale.mid_strips_x_m,
-    )
+    change = _high_load_transfer_change(strip_t_s, mid_t_s, scale, axle_loads_kg, spacings_m, None)
     if change is None:
         return math.nan
     estimate_kg, sd_kg = change
     return abs(estimate_kg) + UNCERTAINTY_COVERAGE_FACTOR * sd_kg
+
+
+def _high_load_transfer_change(
+    strip_t_s: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    mid_t_s: npt.NDArray[np.float64] | None,
+    scale: ScaleConfig,
+    axle_loads_kg: npt.NDArray[np.float64],
+    spacings_m: npt.NDArray[np.float64],
+    centre_points: PointEvents | None,
+) -> tuple[float, float] | None:
+    """:func:`edge.wim.motion.transfer_change_kg` on the lane's strips (and ``centre_points``), for a high
+    centre of gravity: (estimate, standard uncertainty), kg."""
+    return transfer_change_kg(
+        strip_t_s[0],
+        strip_t_s[1],
+        scale.entry_strip_x_m,
+        scale.exit_x_m,
+        _high_load_transfer_per_mps2(axle_loads_kg, spacings_m),
+        scale.strip_timing_sd_s,
+        mid_t_s,
+        scale.mid_strips_x_m,
+        centre_points,
+    )
 
 
 TRANSFER_SHOWN_Z = 2.0
@@ -831,17 +844,7 @@ def _shown_transfer_change(
     to the pulse and misfit terms."""
     if not (np.all(axle_loads_kg > 0) and axle_loads_kg.size >= 2):
         return 0.0
-    change = transfer_change_kg(
-        strip_t_s[0],
-        strip_t_s[1],
-        scale.entry_strip_x_m,
-        scale.exit_x_m,
-        _high_load_transfer_per_mps2(axle_loads_kg, spacings_m),
-        scale.strip_timing_sd_s,
-        mid_t_s,
-        scale.mid_strips_x_m,
-        centre_points,
-    )
+    change = _high_load_transfer_change(strip_t_s, mid_t_s, scale, axle_loads_kg, spacings_m, centre_points)
     if change is None:
         return 0.0
     estimate_kg, sd_kg = change
