@@ -637,6 +637,19 @@ class WimConfig(_Strict):
         " events in a second fit of the profile, weighted by scale.strip_timing_sd_s over this. 0: not"
         " used (the estimator before load edges).",
     )
+    moment_split: bool = Field(
+        True,
+        description="Combine the footprint fit's split of each group's load (a tandem, a tridem: axles"
+        " within rules.group_max_spacing_m) with the one the platforms' exit cells show (edge.wim.moment): by"
+        " the lever rule an axle a fraction u along a platform puts u of its load on them, so while a group"
+        " stands on a platform alone they give its centre of load, over the whole residence, where the"
+        " footprint fit sees the split only at the platform edges. Placed by the speed profile, uncertain by"
+        " about the speed times scale.strip_timing_sd_s. The two are weighed by their uncertainties, and"
+        " the footprint fit's is widened by how much the exit cells show the split moving along the scale;"
+        " each group's total, every lone axle and the gross stay the footprint fit's. A platform whose exit"
+        " signal the loads do not explain by the lever rule within 20 % RMS is left out. false: the"
+        " footprint fit's split and uncertainty alone (the estimator before it).",
+    )
     load_centre_sd_m: float = Field(
         0.002,
         ge=0,

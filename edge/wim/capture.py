@@ -219,6 +219,12 @@ class CaptureWim(_Strict):
         " before the measured ones replace it in the pitch load transfer.",
     )
 
+    moment_split: bool = Field(
+        WimConfig.model_fields["moment_split"].default,
+        description="Combine each group's split with the one the platforms' exit cells show"
+        " (edge.wim.moment); false: the footprint fit's split and uncertainty alone.",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> CaptureWim:
         try:

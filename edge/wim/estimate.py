@@ -70,6 +70,7 @@ from edge.wim.kernels import (
     residual_batch_means,
     warped_times,
 )
+from edge.wim.moment import MOMENT_BLOCK_M, axle_positions, moment_split
 from edge.wim.motion import (
     PointEvents,
     SpeedProfile,
@@ -287,7 +288,7 @@ def estimate_crossing(
     joints = joint_positions(edges, scale.mid_strips_x_m, reach_m)
     if joints.size == 0 or not wim.load_edge_timing_sd_s > 0 or wim.speed_profile == "per_axle_constant":
         return _estimate(*args, zero_variance_kg2=zero_variance_kg2, platform_kg=platform_kg, centre=centre)
-    steady_wim = wim.model_copy(update={"dynamic_knot_m": 0.0})
+    steady_wim = wim.model_copy(update={"dynamic_knot_m": 0.0, "moment_split": False})
     first = _estimate(
         window,
         zero_counts,
@@ -375,6 +376,7 @@ def _estimate(
         else platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
     )
     times = window.times_s
+    real_times_s = window.times_s
     rate_hz = (
         (times.size - 1) / float(times[-1] - times[0])
         if times.size > 1 and times[-1] > times[0]
@@ -494,6 +496,40 @@ def _estimate(
             zero_cov = (sensitivity * zero_variance_kg2) @ sensitivity.T
         motion_kg = _motion_kg(axle_loads, profile, scale)
         axle_u, gross_u, axle_cov = _uncertainties(ata, residuals, rate_hz, wim, motion_kg, body, zero_cov)
+        if wim.moment_split and scale.cells_per_platform == 4 and np.all(np.isfinite(axle_cov)):
+            # The exit cells tell a group's axles apart over the whole residence (edge.wim.moment): an
+            # update of the loads and their covariance, the footprint fit's the prior.
+            positions = (
+                profile.front_x(real_times_s)[:, None] - profile.offsets_m[None, :]
+                if profile is not None
+                else axle_positions(
+                    window.times_s, entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m
+                )
+            )
+            split = moment_split(
+                positions,
+                loads,
+                exit_loads(window.counts, zero_counts, span_per_cell(scale)),
+                edges,
+                scale.tyre_footprint_m,
+                scale.edge_margin_m,
+                axle_loads,
+                axle_cov,
+                _groups(spacings, group_max_spacing_m),
+                float(np.mean(axle_speeds_mps)) * scale.strip_timing_sd_s,
+                max(
+                    round(wim.uncertainty_block_s * rate_hz),
+                    round(MOMENT_BLOCK_M / float(np.mean(axle_speeds_mps)) * rate_hz),
+                    round(rate_hz / (2.0 * wim.body_min_frequency_hz)),
+                    1,
+                ),
+                rate_hz / float(np.mean(axle_speeds_mps)),
+            )
+            if split.platforms:
+                axle_loads = split.loads_kg
+                axle_cov = split.covariance_kg2
+                axle_u = UNCERTAINTY_COVERAGE_FACTOR * np.sqrt(np.maximum(np.diag(axle_cov), 0.0))
+                gross_u = UNCERTAINTY_COVERAGE_FACTOR * math.sqrt(max(float(axle_cov.sum()), 0.0))
         accels = (
             profile.mean_accel_mps2(strip_t_s[0], strip_t_s[1]) if profile is not None else np.zeros(n_axles)
         )
