@@ -161,3 +161,19 @@ def test_independent_model_group_axles_uncertainty_covers_their_errors(tmp_path)
         error = np.abs(np.array(with_cells.axle_loads_kg) - static)[group]
         covered.extend(error <= np.array(with_cells.axle_uncertainties_kg)[group])
     assert np.mean(covered) >= 0.85, np.mean(covered)
+
+
+def test_unplaced_axles_or_no_travel_leave_the_loads_alone() -> None:
+    """A position that is not a number (an axle the profile could not place), or no travel per sample,
+    gives the footprint fit's loads and covariance back rather than an error."""
+    x, total, exit_, static = _tandem(seed=2)
+    x[100, 1] = np.nan
+    out = _split(x, total, exit_, static)
+    assert out.platforms == ()
+    assert out.loads_kg == pytest.approx(static)
+    x, total, exit_, static = _tandem(seed=2)
+    still = moment_split(
+        x, total, exit_, EDGES, FOOTPRINT, 0.1, static, np.eye(2) * 100.0, [[0, 1]], 0.002, 333, 0.0
+    )
+    assert still.platforms == ()
+    assert still.covariance_kg2 == pytest.approx(np.eye(2) * 100.0)

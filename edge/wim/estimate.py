@@ -375,8 +375,7 @@ def _estimate(
         if platform_kg is not None
         else platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
     )
-    times = window.times_s
-    real_times_s = window.times_s
+    times = window.times_s  # the real clock (the profile's warped clock replaces window.times_s below)
     rate_hz = (
         (times.size - 1) / float(times[-1] - times[0])
         if times.size > 1 and times[-1] > times[0]
@@ -496,11 +495,18 @@ def _estimate(
             zero_cov = (sensitivity * zero_variance_kg2) @ sensitivity.T
         motion_kg = _motion_kg(axle_loads, profile, scale)
         axle_u, gross_u, axle_cov = _uncertainties(ata, residuals, rate_hz, wim, motion_kg, body, zero_cov)
-        if wim.moment_split and scale.cells_per_platform == 4 and np.all(np.isfinite(axle_cov)):
+        mean_speed_mps = float(np.mean(axle_speeds_mps))
+        if (
+            wim.moment_split
+            and scale.cells_per_platform == 4
+            and np.all(np.isfinite(axle_cov))
+            and math.isfinite(mean_speed_mps)
+            and mean_speed_mps > 0
+        ):
             # The exit cells tell a group's axles apart over the whole residence (edge.wim.moment): an
             # update of the loads and their covariance, the footprint fit's the prior.
             positions = (
-                profile.front_x(real_times_s)[:, None] - profile.offsets_m[None, :]
+                profile.front_x(times)[:, None] - profile.offsets_m[None, :]
                 if profile is not None
                 else axle_positions(
                     window.times_s, entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m
@@ -516,14 +522,14 @@ def _estimate(
                 axle_loads,
                 axle_cov,
                 _groups(spacings, group_max_spacing_m),
-                float(np.mean(axle_speeds_mps)) * scale.strip_timing_sd_s,
+                mean_speed_mps * scale.strip_timing_sd_s,
                 max(
                     round(wim.uncertainty_block_s * rate_hz),
-                    round(MOMENT_BLOCK_M / float(np.mean(axle_speeds_mps)) * rate_hz),
+                    round(MOMENT_BLOCK_M / mean_speed_mps * rate_hz),
                     round(rate_hz / (2.0 * wim.body_min_frequency_hz)),
                     1,
                 ),
-                rate_hz / float(np.mean(axle_speeds_mps)),
+                rate_hz / mean_speed_mps,
             )
             if split.platforms:
                 axle_loads = split.loads_kg

@@ -152,6 +152,8 @@ def moment_split(
     if (
         not multi
         or x_m.size == 0
+        or not np.all(np.isfinite(x_m))
+        or not samples_per_m > 0
         or not np.all(np.isfinite(loads))
         or not np.all(np.isfinite(prior))
         or not position_sd_m > 0
