@@ -646,8 +646,9 @@ class WimConfig(_Strict):
         " footprint fit sees the split only at the platform edges. Placed by the speed profile, uncertain by"
         " about the speed times scale.strip_timing_sd_s. The two are weighed by their uncertainties, and"
         " the footprint fit's is widened by how much the exit cells show the split moving along the scale;"
-        " each group's total, every lone axle and the gross stay the footprint fit's. A platform whose exit"
-        " signal the loads do not explain by the lever rule within 20 % RMS is left out. false: the"
+        " each group's total, every lone axle and the gross stay the footprint fit's. A run (one group on one"
+        " platform) whose exit signal the loads do not explain by the lever rule within 20 % RMS is left"
+        " out. false: the"
         " footprint fit's split and uncertainty alone (the estimator before it).",
     )
     load_centre_sd_m: float = Field(

@@ -28,9 +28,11 @@ the road, its k = 2 uncertainty of a group's axle covered 61 % of the errors on 
 
 Only samples where one group stands on a platform without any other axle are used (a lone axle or
 another group on it would move the centre of load with the body's pitch), away from the platform's
-edges by the footprint and ``scale.edge_margin_m``.  A platform whose exit signal the fitted loads do not
-explain by the lever rule within :data:`MOMENT_MAX_MISFIT` (cells wired in another order, a load split
-evenly over the corners) is left out; where no platform is left, the loads are returned as they were.
+edges by half the footprint and ``scale.edge_margin_m``.  A run (one group on one platform) whose exit
+signal the fitted loads do not explain by the lever rule within :data:`MOMENT_MAX_MISFIT` (cells wired in
+another order, a load split evenly over the corners) is left out; where no run is left, the loads and
+their covariance are returned as they were.  The covariance between the split and the rest (the group
+totals, the lone axles) is carried through the combination, not dropped.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ MOMENT_MAX_MISFIT = 0.2
 #: Samples where the platform carries less than this (kg, measured or fitted) are left out: the centre of
 #: load of a nearly empty platform is the ratio of two small numbers.
 MOMENT_MIN_LOAD_KG = 500.0
+
+#: Each stretch's split is the least-norm fit of its rows: directions whose eigenvalue in the stretch's
+#: normal matrix is below this fraction of the largest are not seen (while a group crosses a platform
+#: its axles keep their places, so a stretch shows one direction of a tridem's split; per-axle speeds that
+#: differ by 0.1 mm/s would otherwise show noise amplified 10^4 times in the other).
+STRETCH_RCOND = 1e-4
 
 #: The exit signal's residuals are counted as correlated over this much travel (m), or over
 #: wim.uncertainty_block_s, or half the slowest body mode's period (1 / (2 wim.body_min_frequency_hz)),
@@ -147,7 +155,8 @@ def moment_split(
     of the split over the number of edges.  The group totals, and so the gross, do not move."""
     loads = np.asarray(loads_kg, dtype=np.float64)
     prior = np.asarray(covariance_kg2, dtype=np.float64)
-    multi = [list(g) for g in groups if len(g) > 1]
+    # Groups of two or more axles that carry a load to split (a group weighed at nothing has none).
+    multi = [list(g) for g in groups if len(g) > 1 and float(np.sum(loads[list(g)])) > MOMENT_MIN_LOAD_KG]
     unchanged = MomentSplit(loads.copy(), prior.copy(), (), math.nan)
     if (
         not multi
@@ -239,7 +248,7 @@ def moment_split(
             normal = np.einsum("bij,bik->bjk", hb, hb)
             step = np.einsum(
                 "bjk,bk->bj",
-                np.linalg.pinv(normal, rcond=1e-10, hermitian=True),
+                np.linalg.pinv(normal, rcond=STRETCH_RCOND, hermitian=True),
                 np.einsum("bij,bi->bj", hb, rb),
             )
             estimates.extend(fitted[cols] + step)
@@ -258,8 +267,13 @@ def moment_split(
     except np.linalg.LinAlgError:
         return unchanged
     theta = cov_c @ (info_m @ theta_m)
-    keep_part = np.eye(loads.size) - basis @ basis.T
-    covariance: F64 = keep_part @ prior @ keep_part + basis @ cov_c @ basis.T
+    # The result is P x_f + Q cov_c (V_f^-1 Q^T x_f + V_m^-1 theta_m): its covariance from the footprint
+    # fit's (widened by the spread on the split) and the exit cells' errors, taken as independent. The
+    # split's block is cov_c; the totals' and the gross's are the footprint fit's.
+    mix = np.eye(loads.size) - basis @ basis.T + basis @ cov_c @ info_f @ basis.T
+    widened = prior + basis @ (spread / n_edges) @ basis.T
+    from_cells = basis @ cov_c @ info_m @ cov_c @ basis.T
+    covariance: F64 = mix @ widened @ mix.T + from_cells
     return MomentSplit(
         loads + basis @ theta, 0.5 * (covariance + covariance.T), tuple(sorted(used)), variance
     )
