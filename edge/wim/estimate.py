@@ -70,7 +70,7 @@ from edge.wim.kernels import (
     residual_batch_means,
     warped_times,
 )
-from edge.wim.moment import MOMENT_BLOCK_M, axle_positions, moment_split
+from edge.wim.moment import MOMENT_BLOCK_M, moment_split
 from edge.wim.motion import (
     PointEvents,
     SpeedProfile,
@@ -78,6 +78,7 @@ from edge.wim.motion import (
     pulse_transfer_kg,
     transfer_change_kg,
 )
+from edge.wim.reference import axle_positions_ref
 
 __all__ = [
     "WimMeasurement",
@@ -508,7 +509,7 @@ def _estimate(
             positions = (
                 profile.front_x(times)[:, None] - profile.offsets_m[None, :]
                 if profile is not None
-                else axle_positions(
+                else axle_positions_ref(
                     window.times_s, entry_t_s, exit_t_s, scale.entry_strip_x_m, scale.exit_x_m
                 )
             )

@@ -80,14 +80,6 @@ class MomentSplit:
     variance_kg2: float
 
 
-def axle_positions(times_s: F64, entry_t_s: F64, exit_t_s: F64, entry_x_m: float, exit_x_m: float) -> F64:
-    """Each axle's position (samples x axles, m) moving at its own constant speed between its strip
-    times (on a speed profile's warped clock, the profile's positions)."""
-    speed = (exit_x_m - entry_x_m) / (exit_t_s - entry_t_s)
-    x: F64 = entry_x_m + (times_s[:, None] - entry_t_s[None, :]) * speed[None, :]
-    return x
-
-
 def _batch_variance(residuals: Sequence[F64], block: int) -> float:
     """Variance per sample of the residuals counted as correlated over ``block`` samples: the larger of
     the white variance and ``block`` times the variance of block means (each run in turn)."""
@@ -190,7 +182,7 @@ def moment_split(
             others = np.ones(loads.size, dtype=bool)
             others[g] = False
             keep = signals & np.all(inside[:, g], axis=1) & ~np.any(near[:, others], axis=1)
-            if int(keep.sum()) < windows[k] or not group_kg > MOMENT_MIN_LOAD_KG:
+            if int(keep.sum()) < windows[k]:
                 continue
             # Every footprint of the group on the platform, none other: the lever rule with shares of 1.
             u = (x_m[keep][:, g] - lo) / length
