@@ -24,17 +24,17 @@ FOOTPRINT = 0.25
 RATE = 1000.0
 
 
-def _lever(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lever(x: np.ndarray, edges: np.ndarray = EDGES) -> tuple[np.ndarray, np.ndarray]:
     """Each axle's share on each platform (samples x axles x platforms) and its exit cells' part: the
     footprint as a uniform pressure, cut into 11 strips, each putting its fraction along the platform on
     the exit cells (a simply supported platform)."""
     strips = x[..., None] + np.linspace(-FOOTPRINT / 2, FOOTPRINT / 2, 11)
-    share = np.zeros((*x.shape, EDGES.size - 1))
+    share = np.zeros((*x.shape, edges.size - 1))
     exit_part = np.zeros_like(share)
-    for p in range(EDGES.size - 1):
-        on = (strips >= EDGES[p]) & (strips < EDGES[p + 1])
+    for p in range(edges.size - 1):
+        on = (strips >= edges[p]) & (strips < edges[p + 1])
         share[..., p] = on.mean(axis=-1)
-        exit_part[..., p] = (on * (strips - EDGES[p]) / (EDGES[p + 1] - EDGES[p])).mean(axis=-1)
+        exit_part[..., p] = (on * (strips - edges[p]) / (edges[p + 1] - edges[p])).mean(axis=-1)
     return share, exit_part
 
 
@@ -180,19 +180,45 @@ def test_unplaced_axles_or_no_travel_leave_the_loads_alone() -> None:
 
 
 def _crossing(
-    offsets: list[float], static: list[float], speed: float = 1.5, speed_skew: float = 0.0, seed: int = 0
+    offsets: list[float],
+    static: list[float],
+    speed: float = 1.5,
+    speed_skew: float = 0.0,
+    seed: int = 0,
+    edges: np.ndarray = EDGES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Axles at ``offsets`` behind the front one, steady loads, crossing the three platforms; axle i
-    moves at ``speed + i * speed_skew`` (per-axle constant speeds, as the strips alone give them)."""
+    """Axles at ``offsets`` behind the front one, steady loads, crossing the platforms; axle i moves at
+    ``speed + i * speed_skew`` (per-axle constant speeds, as the strips alone give them)."""
     rng = np.random.default_rng(seed)
-    t = np.arange(0.0, (EDGES[-1] + offsets[-1] + 2.0) / speed, 1.0 / RATE)
+    t = np.arange(0.0, (edges[-1] + offsets[-1] + 2.0) / speed, 1.0 / RATE)
     v = speed + speed_skew * np.arange(len(offsets))
     x = -0.5 + t[:, None] * v[None, :] - np.array(offsets)[None, :]
-    share, exit_share = _lever(x)
+    share, exit_share = _lever(x, edges)
     load = np.array(static)
-    total = np.einsum("a,sap->sp", load, share) + rng.normal(0, 3.0, (t.size, 3))
-    exit_ = np.einsum("a,sap->sp", load, exit_share) + rng.normal(0, 1.5, (t.size, 3))
+    n_platforms = edges.size - 1
+    total = np.einsum("a,sap->sp", load, share) + rng.normal(0, 3.0, (t.size, n_platforms))
+    exit_ = np.einsum("a,sap->sp", load, exit_share) + rng.normal(0, 1.5, (t.size, n_platforms))
     return x, total, exit_
+
+
+def _tridem_split(
+    x: np.ndarray, total: np.ndarray, exit_: np.ndarray, loads: np.ndarray, edges: np.ndarray = EDGES
+) -> MomentSplit:
+    """moment_split on one tridem (axles 0-2) whose fitted loads claim 30 kg each, at 1.5 m/s."""
+    return moment_split(
+        x,
+        total,
+        exit_,
+        edges,
+        FOOTPRINT,
+        0.1,
+        loads,
+        np.eye(3) * 30.0**2,
+        [[0, 1, 2]],
+        0.002,
+        333,
+        RATE / 1.5,
+    )
 
 
 def test_a_tridem_seen_in_one_direction_does_not_amplify_noise() -> None:
@@ -202,20 +228,7 @@ def test_a_tridem_seen_in_one_direction_does_not_amplify_noise() -> None:
     axle moves by more than 20 kg."""
     static = [6000.0, 6000.0, 6000.0]
     x, total, exit_ = _crossing([0.0, 1.3, 2.6], static, speed_skew=1e-4)
-    out = moment_split(
-        x,
-        total,
-        exit_,
-        EDGES,
-        FOOTPRINT,
-        0.1,
-        np.array(static),
-        np.eye(3) * 30.0**2,
-        [[0, 1, 2]],
-        0.002,
-        333,
-        RATE / 1.5,
-    )
+    out = _tridem_split(x, total, exit_, np.array(static))
     assert out.platforms
     assert np.abs(out.loads_kg - static).max() < 20.0, out.loads_kg
 
@@ -243,3 +256,33 @@ def test_totals_lone_axles_and_an_empty_group_keep_their_place() -> None:
     for group in ([1, 2], [3, 4], [0, 1, 2, 3, 4]):
         assert cov[np.ix_(group, group)].sum() == pytest.approx(prior[np.ix_(group, group)].sum())
     assert np.linalg.eigvalsh(cov).min() > -1e-6
+
+
+def test_a_tridem_middle_axle_is_read_while_the_tridem_enters_and_leaves() -> None:
+    """A tridem standing on one platform shows its exit cells one direction of its split, front against
+    rear; its middle axle against the two ends it shows only while part of it is on the platform (two
+    axles on, the third off or on the next platform).  A fit that read the middle axle 240 kg heavy and
+    each end 120 kg light, and claimed 30 kg, is moved at least five sixths of the way back, and the
+    tridem's total does not move."""
+    static = np.array([6000.0, 7000.0, 6500.0])
+    x, total, exit_ = _crossing([0.0, 1.3, 2.6], list(static), seed=5)
+    wrong = static + np.array([-120.0, 240.0, -120.0])
+    out = _tridem_split(x, total, exit_, wrong)
+    assert out.platforms == (0, 1, 2)
+    assert out.loads_kg.sum() == pytest.approx(wrong.sum(), abs=1e-6)
+    assert abs(out.loads_kg[1] - static[1]) < 40.0, out.loads_kg
+    assert np.linalg.eigvalsh(out.covariance_kg2).min() > -1e-6
+
+
+def test_a_tridem_never_whole_on_a_short_platform_keeps_the_footprint_fits_split() -> None:
+    """On one 4.2 m platform a tridem of 2.6 m never stands whole on it for its spacing, so nothing shows
+    how its split moves along the scale; its two-axle parts, read only as it enters and leaves (when a
+    brake pulse swings the split), are not used, and the loads and covariance stay the footprint fit's."""
+    static = np.array([6000.0, 7000.0, 6500.0])
+    short = np.array([0.0, 4.2])
+    x, total, exit_ = _crossing([0.0, 1.3, 2.6], list(static), seed=6, edges=short)
+    wrong = static + np.array([-120.0, 240.0, -120.0])
+    out = _tridem_split(x, total, exit_, wrong, short)
+    assert out.platforms == ()
+    assert out.loads_kg == pytest.approx(wrong)
+    assert out.covariance_kg2 == pytest.approx(np.eye(3) * 30.0**2)

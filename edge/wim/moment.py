@@ -12,8 +12,10 @@ body's bounce and the deck under each tyre make them then.  The exit cells see m
 is the platform's centre of load times its load, sample by sample, all the time the group stands on it.
 Divided by the measured sum (the heave of the group cancels), it is the group's centre of load: with the
 axles' places, a tandem's split, averaged over the whole residence instead of sampled at the edges.  It
-is one number per group, so a tridem shows one direction of its split only (front against rear); and it
-is as good as the places: a group placed ``e`` metres off moves ``W e / s`` kg from its front axle to its
+is one number per group, so a tridem standing on a platform shows one direction of its split only (front
+against rear); while it enters or leaves, two of its axles on the platform and the third away from it,
+their centre of load shows another (the middle axle against the first or the last).  It is as good as
+the places: a group placed ``e`` metres off moves ``W e / s`` kg from its front axle to its
 rear one (``W`` its load, ``s`` its spacing; 1 cm of a 9 t tandem is 70 kg).  The places come from the
 speed profile, uncertain by about the strips' timing at the speed (``v * scale.strip_timing_sd_s``: 2 mm
 at 3 km/h, 2 cm at 30), which enters as a nuisance place per group, integrated out.
@@ -26,9 +28,10 @@ the footprint fit's look at one edge), over the number of edges, widens it (on t
 independent physics model, where each axle of a tandem has its own springs and the deck is as uneven as
 the road, its k = 2 uncertainty of a group's axle covered 61 % of the errors on the full-length scale).
 
-Only samples where one group stands on a platform without any other axle are used (a lone axle or
-another group on it would move the centre of load with the body's pitch), away from the platform's
-edges by half the footprint and ``scale.edge_margin_m``.  A run (one group on one platform) whose exit
+Only samples where one group, or two or more of its axles, stand on a platform without any other axle
+are used (a lone axle or another group on it would move the centre of load with the body's pitch), away
+from the platform's edges by half the footprint and ``scale.edge_margin_m``; the group's other axles
+away from it by as much.  A run (one group, or the same part of it, on one platform) whose exit
 signal the fitted loads do not explain by the lever rule within :data:`MOMENT_MAX_MISFIT` (cells wired in
 another order, a load split evenly over the corners) is left out; where no run is left, the loads and
 their covariance are returned as they were.  The covariance between the split and the rest (the group
@@ -67,6 +70,11 @@ STRETCH_RCOND = 1e-4
 #: whichever is longest: the deck under the axles moves the split over metres, at a crawl as at speed,
 #: and a body's pitch holds it on one side for half a swing (edge.wim.estimate passes the samples).
 MOMENT_BLOCK_M = 0.5
+
+#: A part of a group (two or more of its axles, entering or leaving a platform) is used over at least the
+#: samples of the group's spacing of travel over this (a whole group over all of them): two axles of a
+#: tridem stand on a platform, the third off it, for the spacing less the footprints and margins.
+SUBSET_RUN_DIVISOR = 4
 
 
 @dataclass(frozen=True)
@@ -136,8 +144,9 @@ def moment_split(
     the travel over which the footprint fit sees its split at one edge) and the shortest run used (one
     such stretch).
 
-    Only samples where one group's axles stand on a platform without any other axle are used: a lone
-    axle or another group on it would move the centre of load with the body's pitch.
+    Only samples where one group's axles (all, or two or more while it enters or leaves) stand on a
+    platform without any other axle are used: a lone axle or another group on it would move the centre
+    of load with the body's pitch.  The stretches' spread comes from the whole group's runs.
 
     Two estimates of each group's split are combined by their uncertainties: the footprint fit's, from
     the moments the axles stand on different platforms, and the exit signal's, over the whole residence.
@@ -169,47 +178,90 @@ def moment_split(
     windows = [
         max(round(float(np.nanmean(np.abs(np.diff(x_m[:, g], axis=1)))) * samples_per_m), 1) for g in multi
     ]
-    runs: list[tuple[int, F64, F64]] = []  # (group, design rows, residual rows), one per platform run
-    used: set[int] = set()
+    # Footprint and margin inside each platform; near it (or its edges) at all; its signals known.
+    inside, near, signals = [], [], []
     for p in range(edges_m.size - 1):
+        lo, hi = float(edges_m[p]), float(edges_m[p + 1])
+        inside.append((x_m >= lo + reach) & (x_m <= hi - reach))
+        near.append((x_m > lo - reach) & (x_m < hi + reach))
+        signals.append(np.isfinite(exit_kg[:, p]) & (total_kg[:, p] > MOMENT_MIN_LOAD_KG))
+
+    def run(k: int, p: int, axles: list[int], keep: npt.NDArray[np.intp]) -> tuple[F64, F64] | None:
+        """The rows of axles ``axles`` of group ``k`` on platform ``p`` at samples ``keep`` (every one
+        of their footprints on it, no other axle near it: the lever rule with shares of 1), or None
+        where they carry nothing or misfit the lever rule."""
         lo, length = float(edges_m[p]), float(edges_m[p + 1] - edges_m[p])
-        # Footprint and margin inside the platform; near it (or its edges) at all.
-        inside = (x_m >= lo + reach) & (x_m <= lo + length - reach)
-        near = (x_m > lo - reach) & (x_m < lo + length + reach)
-        signals = np.isfinite(exit_kg[:, p]) & (total_kg[:, p] > MOMENT_MIN_LOAD_KG)
+        part_kg = float(loads[axles].sum())
+        if not part_kg > MOMENT_MIN_LOAD_KG:
+            return None
+        u = (x_m[keep][:, axles] - lo) / length
+        predicted = u @ loads[axles]
+        measured = exit_kg[keep, p]
+        scale_kg = float(np.sqrt(np.mean(predicted**2)))
+        misfit_kg = float(np.sqrt(np.mean((measured - predicted) ** 2)))
+        if not scale_kg > 0 or not misfit_kg <= MOMENT_MAX_MISFIT * scale_kg:
+            return None
+        # The fitted loads' centre of load, and the measured exit load against it at the measured
+        # total: what the heave does to both cancels (module docstring).
+        centre = predicted / part_kg
+        h = np.zeros((keep.size, n_c + n_g))
+        h[:, :n_c] = (u - centre[:, None]) @ basis[axles, :]
+        # A shift of the group's place moves every member's u by shift / length.
+        h[:, n_c + k] = part_kg / length
+        return h, measured - centre * total_kg[keep, p]
+
+    # (group, the whole group or not, platform, design rows, residual rows), one per run
+    runs: list[tuple[int, bool, int, F64, F64]] = []
+    for p in range(edges_m.size - 1):
         for k, g in enumerate(multi):
-            group_kg = float(loads[g].sum())
             others = np.ones(loads.size, dtype=bool)
             others[g] = False
-            keep = signals & np.all(inside[:, g], axis=1) & ~np.any(near[:, others], axis=1)
-            if int(keep.sum()) < windows[k]:
+            keep = np.flatnonzero(
+                signals[p] & np.all(inside[p][:, g], axis=1) & ~np.any(near[p][:, others], axis=1)
+            )
+            rows = run(k, p, g, keep) if keep.size >= windows[k] else None
+            if rows is not None:
+                runs.append((k, True, p, *rows))
+    # A part of a group (two or more of a tridem's axles on a platform, the rest of it and every other
+    # axle away from it) is read at the moments it enters or leaves, as the footprint fit reads its split
+    # at the edges: only where the whole group's runs also show how that split moves along the scale (a
+    # tridem on a 3.6 or 4.2 m platform is never on it whole for its spacing; a brake pulse there swings
+    # its split, and the parts would read it as the split).
+    for k in sorted({k for k, *_ in runs}):
+        g = multi[k]
+        if len(g) < 3:
+            continue
+        others = np.ones(loads.size, dtype=bool)
+        others[g] = False
+        for p in range(edges_m.size - 1):
+            on = inside[p][:, g]
+            usable = (
+                signals[p]
+                & ~np.any(near[p][:, others], axis=1)
+                & np.all(on | ~near[p][:, g], axis=1)
+                & (on.sum(axis=1) >= 2)
+                & ~np.all(on, axis=1)
+            )
+            if not usable.any():
                 continue
-            # Every footprint of the group on the platform, none other: the lever rule with shares of 1.
-            u = (x_m[keep][:, g] - lo) / length
-            predicted = u @ loads[g]
-            measured = exit_kg[keep, p]
-            scale_kg = float(np.sqrt(np.mean(predicted**2)))
-            misfit_kg = float(np.sqrt(np.mean((measured - predicted) ** 2)))
-            if not scale_kg > 0 or not misfit_kg <= MOMENT_MAX_MISFIT * scale_kg:
-                continue
-            # The fitted loads' centre of load, and the measured exit load against it at the measured
-            # total: what the group's heave does to both cancels (module docstring).
-            centre = predicted / group_kg
-            h = np.zeros((int(keep.sum()), n_c + n_g))
-            h[:, :n_c] = (u - centre[:, None]) @ basis[g, :]
-            # A shift of the group's place moves every member's u by shift / length.
-            h[:, n_c + k] = group_kg / length
-            runs.append((k, h, measured - centre * total_kg[keep, p]))
-            used.add(p)
+            codes = on.astype(np.int64) @ (1 << np.arange(len(g), dtype=np.int64))
+            for code in np.unique(codes[usable]):
+                keep = np.flatnonzero(usable & (codes == code))
+                if keep.size < max(windows[k] // SUBSET_RUN_DIVISOR, 2):
+                    continue
+                rows = run(k, p, [a for j, a in enumerate(g) if int(code) >> j & 1], keep)
+                if rows is not None:
+                    runs.append((k, False, p, *rows))
     if not runs:
         return unchanged
-    h_all = np.concatenate([h for _, h, _ in runs])
-    y_all = np.concatenate([y for _, _, y in runs])
+    used = {p for _, _, p, _, _ in runs}
+    h_all = np.concatenate([h for *_, h, _ in runs])
+    y_all = np.concatenate([y for *_, y in runs])
     # The exit signal's own estimate: the places within position_sd_m, the splits free (a split the runs
     # cannot see keeps an uncertainty as large as the group's load).
     weak = np.array([sum(loads[g]) for g in multi])[owner] ** 2
     fitted, *_ = np.linalg.lstsq(h_all, y_all, rcond=None)
-    residuals = [y - h @ fitted for _, h, y in runs]
+    residuals = [y - h @ fitted for *_, h, y in runs]
     variance = _batch_variance(residuals, block)
     if not variance > 0:
         return unchanged
@@ -229,9 +281,9 @@ def moment_split(
         cols = np.flatnonzero(owner == k)
         window = windows[k]
         estimates = []
-        for (run_group, h, y), r in zip(runs, residuals, strict=True):
+        for (run_group, whole, _, h, y), r in zip(runs, residuals, strict=True):
             n_blocks = y.size // window
-            if run_group != k or n_blocks == 0:
+            if run_group != k or not whole or n_blocks == 0:
                 continue
             # While a group crosses a platform its axles keep their places relative to each other: a
             # block shows its load's centre only, one direction of the split (least norm).
