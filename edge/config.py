@@ -643,12 +643,13 @@ class WimConfig(_Strict):
         " within rules.group_max_spacing_m) with the one the platforms' exit cells show (edge.wim.moment): by"
         " the lever rule an axle a fraction u along a platform puts u of its load on them, so while a group"
         " stands on a platform alone they give its centre of load, over the whole residence, where the"
-        " footprint fit sees the split only at the platform edges; where it does, two axles of a tridem on a"
-        " platform as it enters or leaves give its middle axle too. Placed by the speed profile, uncertain by"
+        " footprint fit sees the split only at the platform edges; where a tridem stands on a platform alone"
+        " for 4 or more of its spacings in all, its two axles on a platform as it enters or leaves give its"
+        " middle axle too. Placed by the speed profile, uncertain by"
         " about the speed times scale.strip_timing_sd_s. The two are weighed by their uncertainties, and"
         " the footprint fit's is widened by how much the exit cells show the split moving along the scale;"
-        " each group's total, every lone axle and the gross stay the footprint fit's. A run (one group on one"
-        " platform) whose exit signal the loads do not explain by the lever rule within 20 % RMS is left"
+        " each group's total, every lone axle and the gross stay the footprint fit's. A run (a group, or two"
+        " or more of a tridem's axles, on one platform) whose exit signal the loads do not explain by the lever rule within 20 % RMS is left"
         " out. false: the"
         " footprint fit's split and uncertainty alone (the estimator before it).",
     )

@@ -14,8 +14,10 @@ Divided by the measured sum (the heave of the group cancels), it is the group's 
 axles' places, a tandem's split, averaged over the whole residence instead of sampled at the edges.  It
 is one number per group, so a tridem standing on a platform shows one direction of its split only (front
 against rear); while it enters or leaves, two of its axles on the platform and the third away from it,
-their centre of load shows another (the middle axle against the first or the last).  It is as good as
-the places: a group placed ``e`` metres off moves ``W e / s`` kg from its front axle to its
+their centre of load shows another (the middle axle against the first or the last).  Those parts are
+read only for groups of 3 or more axles whose whole runs show how the split moves (at least
+:data:`MIN_STRETCHES` stretches of its spacing), since a part is read at a moment, as an edge is.  It is
+as good as the places: a group placed ``e`` metres off moves ``W e / s`` kg from its front axle to its
 rear one (``W`` its load, ``s`` its spacing; 1 cm of a 9 t tandem is 70 kg).  The places come from the
 speed profile, uncertain by about the strips' timing at the speed (``v * scale.strip_timing_sd_s``: 2 mm
 at 3 km/h, 2 cm at 30), which enters as a nuisance place per group, integrated out.
@@ -76,6 +78,9 @@ MOMENT_BLOCK_M = 0.5
 #: tridem stand on a platform, the third off it, for the spacing less the footprints and margins.
 SUBSET_RUN_DIVISOR = 4
 
+#: A group's spread is estimated from this many stretches or more (else it is taken as nil).
+MIN_STRETCHES = 4
+
 
 @dataclass(frozen=True)
 class MomentSplit:
@@ -99,6 +104,48 @@ def _batch_variance(residuals: Sequence[F64], block: int) -> float:
     if n_blocks < 4:
         return white * block
     return max(white, float(block * sum(float(np.sum(m**2)) for m in means) / n_blocks))
+
+
+def _spread(
+    runs: Sequence[tuple[int, bool, int, F64, F64]],
+    residuals: Sequence[F64],
+    fitted: F64,
+    owner: npt.NDArray[np.int_],
+    windows: Sequence[int],
+    n_g: int,
+    n_c: int,
+) -> F64:
+    """How each group's split moves along the scale (contrasts x contrasts): the split over each stretch
+    of a whole group's run as long as the footprint fit's look at it (the travel across one edge: the
+    group's mean spacing), the places as fitted; their sample covariance, put on every direction of the
+    group's split (zero with fewer than :data:`MIN_STRETCHES` stretches)."""
+    spread = np.zeros((n_c, n_c))
+    for k in range(n_g):
+        cols = np.flatnonzero(owner == k)
+        window = windows[k]
+        estimates = []
+        for (run_group, whole, _, h, y), r in zip(runs, residuals, strict=True):
+            n_blocks = y.size // window
+            if run_group != k or not whole or n_blocks == 0:
+                continue
+            # While a group crosses a platform its axles keep their places relative to each other: a
+            # block shows its load's centre only, one direction of the split (least norm).
+            hb = h[: n_blocks * window][:, cols].reshape(n_blocks, window, cols.size)
+            rb = r[: n_blocks * window].reshape(n_blocks, window)
+            normal = np.einsum("bij,bik->bjk", hb, hb)
+            step = np.einsum(
+                "bjk,bk->bj",
+                np.linalg.pinv(normal, rcond=STRETCH_RCOND, hermitian=True),
+                np.einsum("bij,bi->bj", hb, rb),
+            )
+            estimates.extend(fitted[cols] + step)
+        if len(estimates) >= MIN_STRETCHES:
+            # Seen in one direction, taken as the same in every direction of the group's split: the road
+            # under each axle moves its load on its own.
+            seen = np.atleast_2d(np.cov(np.array(estimates).T))
+            rank = max(int(np.linalg.matrix_rank(seen, tol=1e-9 * max(float(np.trace(seen)), 1e-12))), 1)
+            spread[np.ix_(cols, cols)] = np.eye(cols.size) * float(np.trace(seen)) / rank
+    return spread
 
 
 def sum_zero_basis(groups: Sequence[Sequence[int]], n_axles: int) -> F64:
@@ -224,12 +271,15 @@ def moment_split(
                 runs.append((k, True, p, *rows))
     # A part of a group (two or more of a tridem's axles on a platform, the rest of it and every other
     # axle away from it) is read at the moments it enters or leaves, as the footprint fit reads its split
-    # at the edges: only where the whole group's runs also show how that split moves along the scale (a
-    # tridem on a 3.6 or 4.2 m platform is never on it whole for its spacing; a brake pulse there swings
-    # its split, and the parts would read it as the split).
-    for k in sorted({k for k, *_ in runs}):
-        g = multi[k]
-        if len(g) < 3:
+    # at the edges: only for a group whose whole runs give its spread (MIN_STRETCHES stretches or more, on
+    # any platform), which then widens the footprint fit's split.  A tridem on a 3.6 or 4.2 m platform is
+    # never on it whole for its spacing; read there, parts made judged jumps worse (a brake pulse swings
+    # the split as the tridem enters and leaves; docs/benchmarks.md, session 38).
+    stretches = [
+        sum(h.shape[0] // windows[k] for k_run, _, _, h, _ in runs if k_run == k) for k in range(n_g)
+    ]
+    for k, g in enumerate(multi):
+        if len(g) < 3 or stretches[k] < MIN_STRETCHES:
             continue
         others = np.ones(loads.size, dtype=bool)
         others[g] = False
@@ -273,35 +323,8 @@ def moment_split(
     except np.linalg.LinAlgError:
         return unchanged
     theta_m = (cov_m @ (h_all.T @ y_all / variance))[:n_c]
+    spread = _spread(runs, residuals, fitted, owner, windows, n_g, n_c)
     cov_m = cov_m[:n_c, :n_c]
-    # How the split moves along the scale: the split over each stretch as long as the footprint fit's
-    # look at it (the travel across one edge: the group's mean spacing), the places as fitted; their spread.
-    spread = np.zeros((n_c, n_c))
-    for k in range(n_g):
-        cols = np.flatnonzero(owner == k)
-        window = windows[k]
-        estimates = []
-        for (run_group, whole, _, h, y), r in zip(runs, residuals, strict=True):
-            n_blocks = y.size // window
-            if run_group != k or not whole or n_blocks == 0:
-                continue
-            # While a group crosses a platform its axles keep their places relative to each other: a
-            # block shows its load's centre only, one direction of the split (least norm).
-            hb = h[: n_blocks * window][:, cols].reshape(n_blocks, window, cols.size)
-            rb = r[: n_blocks * window].reshape(n_blocks, window)
-            normal = np.einsum("bij,bik->bjk", hb, hb)
-            step = np.einsum(
-                "bjk,bk->bj",
-                np.linalg.pinv(normal, rcond=STRETCH_RCOND, hermitian=True),
-                np.einsum("bij,bi->bj", hb, rb),
-            )
-            estimates.extend(fitted[cols] + step)
-        if len(estimates) >= 4:
-            # Seen in one direction, taken as the same in every direction of the group's split: the road
-            # under each axle moves its load on its own.
-            seen = np.atleast_2d(np.cov(np.array(estimates).T))
-            rank = max(int(np.linalg.matrix_rank(seen, tol=1e-9 * max(float(np.trace(seen)), 1e-12))), 1)
-            spread[np.ix_(cols, cols)] = np.eye(cols.size) * float(np.trace(seen)) / rank
     n_edges = edges_m.size
     cov_f = basis.T @ prior @ basis + spread / n_edges
     try:
