@@ -645,13 +645,13 @@ class WimConfig(_Strict):
         " stands on a platform alone they give its centre of load, over the whole residence, where the"
         " footprint fit sees the split only at the platform edges; where a tridem stands on a platform alone"
         " for 4 or more of its spacings in all, its two axles on a platform as it enters or leaves give its"
-        " middle axle too. Placed by the speed profile, uncertain by"
-        " about the speed times scale.strip_timing_sd_s. The two are weighed by their uncertainties, and"
-        " the footprint fit's is widened by how much the exit cells show the split moving along the scale;"
-        " each group's total, every lone axle and the gross stay the footprint fit's. A run (a group, or two"
-        " or more of a tridem's axles, on one platform) whose exit signal the loads do not explain by the lever rule within 20 % RMS is left"
-        " out. false: the"
-        " footprint fit's split and uncertainty alone (the estimator before it).",
+        " middle axle too. Placed by the speed profile, uncertain by about the speed times"
+        " scale.strip_timing_sd_s. The two are weighed by their uncertainties, and the footprint fit's is"
+        " widened by how much the exit cells show the split moving along the scale; each group's total,"
+        " every lone axle and the gross stay the footprint fit's. A run (a group, or two or more of a"
+        " tridem's axles, on one platform) whose exit signal the loads do not explain by the lever rule"
+        " within 20 % RMS is left out. false: the footprint fit's split and uncertainty alone (the"
+        " estimator before it).",
     )
     load_centre_sd_m: float = Field(
         0.002,

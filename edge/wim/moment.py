@@ -76,7 +76,7 @@ MOMENT_BLOCK_M = 0.5
 #: A part of a group (two or more of its axles, entering or leaving a platform) is used over at least the
 #: samples of the group's spacing of travel over this (a whole group over all of them): two axles of a
 #: tridem stand on a platform, the third off it, for the spacing less the footprints and margins.
-SUBSET_RUN_DIVISOR = 4
+PART_RUN_DIVISOR = 4
 
 #: A group's spread is estimated from this many stretches or more (else it is taken as nil).
 MIN_STRETCHES = 4
@@ -297,7 +297,7 @@ def moment_split(
             codes = on.astype(np.int64) @ (1 << np.arange(len(g), dtype=np.int64))
             for code in np.unique(codes[usable]):
                 keep = np.flatnonzero(usable & (codes == code))
-                if keep.size < max(windows[k] // SUBSET_RUN_DIVISOR, 2):
+                if keep.size < max(windows[k] // PART_RUN_DIVISOR, 2):
                     continue
                 rows = run(k, p, [a for j, a in enumerate(g) if int(code) >> j & 1], keep)
                 if rows is not None:
