@@ -49,9 +49,14 @@ def _config(strip_timing_sd_s: float, **wim: object) -> Config:
     )
 
 
-def _crossing(accel_of_t: np.ndarray, speed_kmh: float, offsets: np.ndarray, loads: np.ndarray) -> Crossing:
+def _crossing(
+    accel_of_t: np.ndarray, speed_kmh: float, offsets: np.ndarray, loads: np.ndarray, lever: bool = False
+) -> Crossing:
     """The truck whose front axle passes x = -2 m at t = 1 s at ``speed_kmh`` and then accelerates as
-    ``accel_of_t`` (m/s², one value per 0.1 ms from t = 0, constant speed before t = 1 s)."""
+    ``accel_of_t`` (m/s², one value per 0.1 ms from t = 0, constant speed before t = 1 s).  The four cells
+    share the platform's load evenly, or, with ``lever``, by the lever rule (an axle ``u`` along the
+    platform puts ``u`` of its load on the two exit cells), so that the centre of load places an axle
+    that stands alone."""
     step = 1e-4
     fine_t = np.arange(accel_of_t.size) * step
     accel = np.where(fine_t < 1.0, 0.0, accel_of_t)
@@ -68,14 +73,19 @@ def _crossing(accel_of_t: np.ndarray, speed_kmh: float, offsets: np.ndarray, loa
     ahead = -(offsets - np.dot(loads, offsets) / loads.sum())
     moved = np.outer(-loads.sum() * a * CG_HEIGHT_M / 9.81, loads * ahead / np.dot(loads, ahead**2))
     platform_kg = np.zeros(t.size)
+    exit_kg = np.zeros(t.size)
     for axle, offset in enumerate(offsets):
         x = x_front - offset
         overlap = np.clip(
             np.minimum(x + FOOTPRINT_M / 2, PLATFORM_M) - np.maximum(x - FOOTPRINT_M / 2, 0.0), 0, None
         )
-        platform_kg += (loads[axle] + moved[:, axle]) * overlap / FOOTPRINT_M
+        on_kg = (loads[axle] + moved[:, axle]) * overlap / FOOTPRINT_M
+        platform_kg += on_kg
+        exit_kg += on_kg * np.clip(x / PLATFORM_M, 0.0, 1.0)
     rng = np.random.default_rng(5)
-    cell_kg = np.repeat(platform_kg[:, None] / 4, 4, axis=1) + rng.normal(0.0, 2.0, (t.size, 4))
+    exit_kg = exit_kg if lever else platform_kg / 2
+    entry_kg = platform_kg - exit_kg
+    cell_kg = np.column_stack([entry_kg, entry_kg, exit_kg, exit_kg]) / 2 + rng.normal(0.0, 2.0, (t.size, 4))
     counts = np.rint(30_000 + cell_kg / KG_PER_COUNT).astype(np.int32)
     tyres = ("single",) + ("dual",) * (offsets.size - 1)
     return Crossing(1, SampleWindow(t, counts, 0), RATE_HZ, entry, exit_, tyres, (), None)
@@ -147,6 +157,33 @@ def test_a_two_axle_truck_braking_hard_is_reweighed_however_good_its_strips() ->
     assert judgement.measurement is not None and np.isnan(judgement.measurement.transfer_change_kg)
     assert judgement.decision.verdict.value == "reweigh"
     assert "with two axles" in _braking_reason(judgement)[0]
+
+
+def test_a_two_axle_truck_braking_steadily_is_judged_where_the_centre_of_load_shows_it() -> None:
+    """Cells by the lever rule: the centre of load places each axle while it stands alone on the platform,
+    so the two axles' own positions show the braking steady (the strips alone cannot), and the truck is
+    weighed, within the class."""
+    offsets, loads = np.array([0.0, 4.5]), np.array([7000.0, 11000.0])
+    judgement = _judge(_crossing(_steady(-1.1), 38.0, offsets, loads, lever=True))
+    m = judgement.measurement
+    assert m is not None and m.transfer_change_kg <= 0.025 * m.gross_kg
+    assert judgement.decision.verdict.value != "reweigh", judgement.decision.reasons
+    assert abs(m.gross_kg - loads.sum()) <= 0.025 * loads.sum()
+
+
+def test_a_two_axle_truck_whose_brake_starts_after_its_front_axle_is_reweighed() -> None:
+    """The same truck at 38 km/h braking at -2.6 m/s² for 0.5 s from just after its front axle has left
+    the platform (fitted about -1 m/s², as hard as the steady one): the rear axle is weighed under the
+    whole brake, the gross is several per cent off, and the centre of load's places show the change of
+    acceleration, so the braking sends it to re-weigh."""
+    offsets, loads = np.array([0.0, 4.5]), np.array([7000.0, 11000.0])
+    judgement = _judge(_crossing(_pulse(-2.6, 1.62, 0.5), 38.0, offsets, loads, lever=True))
+    m = judgement.measurement
+    assert m is not None
+    assert abs(m.gross_kg - loads.sum()) > 0.025 * loads.sum()  # what would pass unseen
+    assert m.transfer_change_kg > 0.025 * m.gross_kg
+    assert judgement.decision.verdict.value == "reweigh"
+    assert _braking_reason(judgement), judgement.decision.reasons
 
 
 def _long_pulse(accel_mps2: float, start_s: float, length_s: float) -> np.ndarray:

@@ -623,7 +623,7 @@ def _estimate(
     # A ramp is by its fit not a steady acceleration: no test of steadiness applies (NaN); one that brakes
     # harder than rules.max_accel_mps2 is re-weighed, one that speeds up is judged on its gross uncertainty.
     transfer_change = (
-        _transfer_change(strip_t_s, mid_t_s, scale, axle_loads, spacings)
+        _transfer_change(strip_t_s, mid_t_s, scale, axle_loads, spacings, centre_points)
         if profile is not None and math.isnan(profile.ramp_start_s)
         else math.nan
     )
@@ -820,14 +820,16 @@ def _transfer_change(
     scale: ScaleConfig,
     axle_loads_kg: npt.NDArray[np.float64],
     spacings_m: npt.NDArray[np.float64],
+    centre_points: PointEvents | None = None,
 ) -> float:
     """How far (kg, k = 2) a change of acceleration while the axles were weighed could have moved the gross:
     the estimate of :func:`edge.wim.motion.transfer_change_kg` plus twice its standard uncertainty, for a
     high centre of gravity (typical + 2 x spread: a brake pulse is judged by what it could do to a high
-    load); NaN where the strip times cannot tell."""
+    load), from the strips and ``centre_points`` (the centre of load's places: with them a 2-axle truck on
+    a platform shorter than its wheelbase shows its braking steady or not); NaN where they cannot tell."""
     if not (np.all(np.isfinite(axle_loads_kg)) and np.all(axle_loads_kg > 0)):
         return math.nan
-    change = _high_load_transfer_change(strip_t_s, mid_t_s, scale, axle_loads_kg, spacings_m, None)
+    change = _high_load_transfer_change(strip_t_s, mid_t_s, scale, axle_loads_kg, spacings_m, centre_points)
     if change is None:
         return math.nan
     estimate_kg, sd_kg = change
