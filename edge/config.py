@@ -473,7 +473,7 @@ class RulesConfig(_Strict):
         gt=0,
         le=5,
         description="Re-weigh when the fitted speed profile's acceleration exceeds this (m/s², braking or"
-        " accelerating), unless the strip times show it was steady: a brake pulse (a jump) changes the"
+        " accelerating), unless the events show it was steady: a brake pulse (a jump) changes the"
         " load transfer between axles weighed at different moments, a steady acceleration does not. Shown"
         " steady: 3 or more axles (or intermediate strips, or the centre of load's places of axles standing"
         " alone: wim.load_centre_sd_m), and the gross error the change of acceleration"
@@ -579,9 +579,9 @@ class WimConfig(_Strict):
         le=1,
         description="Prior spread of an axle's load about its group's mean axle load (fraction), for axles"
         " of a tandem or tridem (load-sharing suspension); the crossing's data override it where they"
-        " separate the axles well (low speed). 0.06: a load-sharing suspension keeps each tyre within 10 %"
-        " of the equal share (Road Traffic (Vehicle Standards) Rules 2002 (WA) r 59), a spread of 5.8 %"
-        " if even over that band. 0 turns the prior off.",
+        " separate the axles well (low speed). 0.06: a load-sharing suspension must be built so that no tyre"
+        " carries over 10 % more than the equal share (Road Traffic (Vehicle Standards) Rules 2002 (WA)"
+        " r 59); shares spread evenly within +/-10 % have an sd of 5.8 %. 0 turns the prior off.",
     )
 
     uncertainty_block_s: float = Field(

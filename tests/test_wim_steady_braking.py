@@ -151,7 +151,8 @@ def test_steady_hard_braking_is_reweighed_when_the_strips_are_too_coarse_to_show
 
 
 def test_a_two_axle_truck_braking_hard_is_reweighed_however_good_its_strips() -> None:
-    """Two axles give four strip events for four unknowns: nothing is left to show the braking steady."""
+    """Two axles give four strip events for four unknowns: nothing is left to show the braking steady
+    (cells sharing the load evenly: no centre of load places the axles)."""
     offsets, loads = np.array([0.0, 4.5]), np.array([7000.0, 11000.0])
     judgement = _judge(_crossing(_steady(-1.1), 38.0, offsets, loads))
     assert judgement.measurement is not None and np.isnan(judgement.measurement.transfer_change_kg)
@@ -162,7 +163,9 @@ def test_a_two_axle_truck_braking_hard_is_reweighed_however_good_its_strips() ->
 def test_a_two_axle_truck_braking_steadily_is_judged_where_the_centre_of_load_shows_it() -> None:
     """Cells by the lever rule: the centre of load places each axle while it stands alone on the platform,
     so the two axles' own positions show the braking steady (the strips alone cannot), and the truck is
-    weighed, within the class."""
+    weighed, within the class.  With strips this fine (0.1 ms): at the default +/-4 ms the change of
+    acceleration it leaves possible is 1.7 % of the gross at 30 km/h but 3.2 % at 38 km/h, over the
+    2.5 % allowed, and such a truck stays re-weighed."""
     offsets, loads = np.array([0.0, 4.5]), np.array([7000.0, 11000.0])
     judgement = _judge(_crossing(_steady(-1.1), 38.0, offsets, loads, lever=True))
     m = judgement.measurement
@@ -172,12 +175,12 @@ def test_a_two_axle_truck_braking_steadily_is_judged_where_the_centre_of_load_sh
 
 
 def test_a_two_axle_truck_whose_brake_starts_after_its_front_axle_is_reweighed() -> None:
-    """The same truck at 38 km/h braking at -2.6 m/s² for 0.5 s from just after its front axle has left
-    the platform (fitted about -1 m/s², as hard as the steady one): the rear axle is weighed under the
-    whole brake, the gross is several per cent off, and the centre of load's places show the change of
-    acceleration, so the braking sends it to re-weigh."""
+    """The same truck at 38 km/h braking at -3 m/s² for 0.5 s from just after its front axle has left
+    the platform (fitted about -1.3 m/s²): the rear axle is weighed under the whole brake, the gross is
+    3.2 % light (outside class 5), and the centre of load's places show the change of acceleration, so
+    the braking sends it to re-weigh."""
     offsets, loads = np.array([0.0, 4.5]), np.array([7000.0, 11000.0])
-    judgement = _judge(_crossing(_pulse(-2.6, 1.62, 0.5), 38.0, offsets, loads, lever=True))
+    judgement = _judge(_crossing(_pulse(-3.0, 1.62, 0.5), 38.0, offsets, loads, lever=True))
     m = judgement.measurement
     assert m is not None
     assert abs(m.gross_kg - loads.sum()) > 0.025 * loads.sum()  # what would pass unseen

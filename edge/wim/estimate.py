@@ -117,8 +117,9 @@ class WimMeasurement:
     # platform, and the pitch transfer's rank-1 term (see _uncertainties).
     axle_covariance_kg2: tuple[tuple[float, ...], ...] = ()
     # How far (k = 2, kg) a change of acceleration while the axles were weighed could have moved the gross, as
-    # the strip times show it (see _transfer_change); NaN where they cannot tell (fewer than 3 axles), and
-    # for a ramp profile, which is a change of acceleration.
+    # the strip times and the centre of load's places show it (see _transfer_change); NaN where they cannot
+    # tell (fewer than 3 axles and no axle placed standing alone), and for a ramp profile, which is a change
+    # of acceleration.
     transfer_change_kg: float = math.nan
     # How far (kg) a change of acceleration that the events show beyond their noise moved the gross, at a
     # high centre of gravity, with a slowing constant-acceleration profile and no measured accelerations
@@ -1382,8 +1383,8 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig, misfit_floor_m: fl
                 )
             elif math.isfinite(change_kg) and m.gross_kg > 0:
                 evidence = (
-                    f"the axle strip times leave room for a change of {what} that could move the gross by up to"
-                    f" {change_kg:.0f} kg ({change_kg / m.gross_kg:.1%}), more than the"
+                    f"the axles' places (strips, centre of load) leave room for a change of {what} that could"
+                    f" move the gross by up to {change_kg:.0f} kg ({change_kg / m.gross_kg:.1%}), more than the"
                     f" {rules.max_gross_uncertainty_fraction:.1%} the scale's class allows"
                 )
             else:
@@ -1394,7 +1395,7 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig, misfit_floor_m: fl
                 )
             reasons.append(
                 f"the truck {how} at {abs(m.accel_mps2):.2f} m/s² on the scale, harder than the"
-                f" {rules.max_accel_mps2:g} m/s² the scale can follow unless the strip times show it was steady,"
+                f" {rules.max_accel_mps2:g} m/s² the scale can follow unless the axles' places show it was steady,"
                 f" and {evidence} (a brake pulse or a jump moves load between axles weighed at different"
                 " moments): drive across again at a steady speed"
             )
