@@ -138,10 +138,9 @@ def test_cells_that_do_not_follow_the_lever_rule_leave_the_loads_alone() -> None
 def test_independent_model_group_axles_uncertainty_covers_their_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Full-length 3 x 6 m scale, 3- and 4-axle rigid trucks at 3-40 km/h on the independent model: the k = 2
     uncertainty of each axle of a group covers at least 80 % of their errors (the footprint fit's own
-    covered 60 % on this model; 40 of these 48 axles, 41 with the tighter load-sharing prior of
-    0.05).  The gross is the same with and without the exit cells (to 1e-5: the
-    pitch transfer's correction after the split depends on each axle's load), and so is its uncertainty
-    (to 1 %, likewise)."""
+    covered 60 % on this model; 40 of these 48 axles, 41 with the tighter load-sharing prior of 0.05).
+    The gross is the same with and without the exit cells (to 1e-5: the pitch transfer's correction
+    after the split depends on each axle's load), and so is its uncertainty (to 1 %, likewise)."""
     limits = LimitTable.load(None)
     covered = []
     for seed in range(16):

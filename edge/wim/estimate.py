@@ -821,7 +821,7 @@ def _transfer_change(
     scale: ScaleConfig,
     axle_loads_kg: npt.NDArray[np.float64],
     spacings_m: npt.NDArray[np.float64],
-    centre_points: PointEvents | None = None,
+    centre_points: PointEvents | None,
 ) -> float:
     """How far (kg, k = 2) a change of acceleration while the axles were weighed could have moved the gross:
     the estimate of :func:`edge.wim.motion.transfer_change_kg` plus twice its standard uncertainty, for a
