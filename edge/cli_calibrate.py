@@ -391,8 +391,11 @@ def dynamic_command(
 
     Turn capture on ([wim] capture_dir), drive the reference vehicle over the lane many times at low and
     higher speeds, then pass its captures here.  Each is replayed without corrections; the factor of a
-    speed band is the median of reference / measured in that band.  Paste the printed lines into the
-    lane config under [wim.corrections] and restart the lane.
+    speed band is the median of reference / measured in that band.  The same runs give the site's own
+    scatter per band (site_sd_fraction): how far their corrected errors spread beyond the uncertainty each
+    crossing stated, which the lane then adds to every load's (with several reference vehicles, run this
+    for each and keep each band's largest).  Paste the printed lines into the lane config and restart
+    the lane.
     """
     from edge.config import WimConfig
     from edge.judge import judge
@@ -418,7 +421,14 @@ def dynamic_command(
             if judgement.measurement is None or judgement.decision.verdict is Verdict.REWEIGH:
                 skipped.append(f"{path}: crossing not judged ({'; '.join(judgement.decision.reasons)})")
                 continue
-            runs.append(ReferenceRun(judgement.measurement.speed_kmh, judgement.gross_kg, reference_gross_kg))
+            runs.append(
+                ReferenceRun(
+                    judgement.measurement.speed_kmh,
+                    judgement.gross_kg,
+                    reference_gross_kg,
+                    judgement.measurement.gross_uncertainty_kg,
+                )
+            )
     if not runs:
         raise click.ClickException("no usable reference runs:\n  " + "\n  ".join(skipped))
     fit = fit_speed_band_factors(runs, config.wim.speed_band_edges_kmh)
@@ -431,27 +441,42 @@ def dynamic_command(
                     "factors": fit.factors,
                     "runs_per_band": fit.runs_per_band,
                     "spread_pct": fit.spread_pct,
+                    "site_sd_pct": fit.site_sd_pct,
+                    "site_sd_fraction": fit.site_sd_fraction(),
                     "skipped": skipped,
                 }
             )
         )
         return
     click.echo(f"{len(runs)} runs used, {len(skipped)} skipped")
-    for lo, hi, factor, n, spread in zip(
-        fit.edges_kmh, fit.edges_kmh[1:], fit.factors, fit.runs_per_band, fit.spread_pct, strict=False
+    site = fit.site_sd_fraction()
+    for lo, hi, factor, n, spread, own in zip(
+        fit.edges_kmh,
+        fit.edges_kmh[1:],
+        fit.factors,
+        fit.runs_per_band,
+        fit.spread_pct,
+        fit.site_sd_pct,
+        strict=False,
     ):
         note = (
             "no runs: drive the reference vehicle at these speeds"
             if n == 0
             else f"{n} runs, spread {spread} %"
+            if own is None
+            else f"{n} runs, spread {spread} %, beyond their stated uncertainty {own:.3f} %"
         )
         click.echo(f"  {lo:5g}-{hi:<5g} km/h  factor {factor:.5f}  ({note})")
+    if any(own is None for own in fit.site_sd_pct) and any(own is not None for own in fit.site_sd_pct):
+        click.echo(
+            "  bands with fewer than 2 runs take the largest site scatter of the others: drive more runs there"
+        )
     for line in skipped:
         click.echo(f"  skipped {line}")
     edges = ", ".join(f"{e:g}" for e in fit.edges_kmh)
     factors = ", ".join(f"{f:.5f}" for f in fit.factors)
+    scatter = ", ".join(f"{f:.5f}" for f in site)
     click.echo(
-        f"\n[wim]\nspeed_band_edges_kmh = [{edges}]\n\n[wim.corrections]\n{vehicle_class!r} = [{factors}]".replace(
-            "'", '"'
-        )
+        f"\n[wim]\nspeed_band_edges_kmh = [{edges}]\nsite_sd_fraction = [{scatter}]\n\n[wim.corrections]\n"
+        f"{vehicle_class!r} = [{factors}]".replace("'", '"')
     )

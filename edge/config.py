@@ -512,6 +512,11 @@ class RulesConfig(_Strict):
     )
 
 
+#: Largest wim.site_sd_fraction accepted (standard, per band): a scale whose own scatter is 5 % of the load
+#: cannot meet even class 10 (+/-5 % at initial verification) and needs mending, not an uncertainty.
+SITE_SD_FRACTION_MAX = 0.05
+
+
 class WimConfig(_Strict):
     speed_band_edges_kmh: Array[float] = Field(
         (0.0, 10.0, 20.0, 40.0, 100.0),
@@ -523,6 +528,15 @@ class WimConfig(_Strict):
         description="Dynamic correction factors per speed band: key 'default' or a vehicle class code"
         " (e.g. '6-combination'), one factor per band; measured loads are multiplied by it."
         " `edge calibrate dynamic` computes them from reference-vehicle captures.",
+    )
+    site_sd_fraction: Array[float] = Field(
+        (),
+        description="The site's own standard error of a weighed load in each speed band, as a fraction of it"
+        " (one per band of speed_band_edges_kmh; empty: none): the scatter that reference-vehicle runs show"
+        " beyond the crossings' own uncertainties (the deck's and the approach's unevenness, and what else"
+        " no single crossing shows). It is added to every load's uncertainty, fully correlated between the"
+        " axles as a span error is, before rules.max_gross_uncertainty_fraction and rules.near_threshold"
+        " use it. `edge calibrate dynamic` computes it from reference-vehicle captures.",
     )
     capture_dir: str = Field("", description="Folder for raw crossing captures; empty disables capture.")
     capture_budget_mb: float = Field(
@@ -705,6 +719,17 @@ class WimConfig(_Strict):
                 )
             if any(not 0.8 <= f <= 1.2 for f in factors):
                 raise ValueError(f"corrections.{key}: a factor outside 0.8-1.2 means a broken calibration")
+        site = self.site_sd_fraction
+        if site and len(site) != len(edges) - 1:
+            raise ValueError(
+                f"site_sd_fraction has {len(site)} values for {len(edges) - 1} speed bands;"
+                " give one per band (or none), as `edge calibrate dynamic` prints them"
+            )
+        if any(not 0.0 <= f <= SITE_SD_FRACTION_MAX for f in site):
+            raise ValueError(
+                f"site_sd_fraction: a value outside 0-{SITE_SD_FRACTION_MAX:g} means a broken scale or"
+                " calibration: check the scale before weighing on it"
+            )
         return self
 
 

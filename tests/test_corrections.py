@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +13,11 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from edge.cli import main
-from edge.config import WimConfig, load_config
+from edge.config import Config, WimConfig, load_config
+from edge.judge import judge
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
+from edge.rules import LimitTable, Verdict
 from edge.wim.capture import write_capture
 from edge.wim.corrections import ReferenceRun, correction_factor, fit_speed_band_factors
 from firmware_sim.physics import LaneGeometry, LoadCellModel, cell_loads_kg, schedule
@@ -99,3 +103,110 @@ def test_calibrate_dynamic_fits_factors_from_reference_captures(tmp_path: Path) 
         assert factor == pytest.approx(1 / 1.015, abs=0.003)
     assert fit["factors"][3] == 1.0  # 40-100 km/h: no runs
     assert len(fit["skipped"]) == 1 and "broken.wlcap" in fit["skipped"][0]
+    # Bands of 2 runs give the site's scatter beyond what they stated; the others take the largest.
+    assert all(v is not None and v >= 0 for v in fit["site_sd_pct"][:2])
+    assert fit["site_sd_pct"][2:] == [None, None]
+    assert (
+        fit["site_sd_fraction"]
+        == [pytest.approx(v / 100, abs=1e-5) for v in (*fit["site_sd_pct"][:2],)]
+        + [pytest.approx(max(fit["site_sd_pct"][:2]) / 100, abs=1e-5)] * 2
+    )
+    # The printed lines paste into a lane config as they are.
+    text = CliRunner().invoke(main, [a for a in args if a != "--json"] + paths)
+    assert text.exit_code == 0, text.output
+    assert "take the largest site scatter of the others" in text.output
+    pasted = tomllib.loads(text.output[text.output.index("[wim]") :])
+    lane_wim = WimConfig.model_validate(pasted["wim"])
+    assert lane_wim.site_sd_fraction == pytest.approx(fit["site_sd_fraction"])
+    assert lane_wim.corrections["default"] == pytest.approx(fit["factors"])
+
+
+def test_fit_finds_the_scatter_beyond_what_the_runs_stated() -> None:
+    """Runs that spread 0.5 % while each states 0.3 % (standard) leave 0.4 % to the site; runs that
+    spread as they state leave next to nothing; runs that state nothing give no figure."""
+    rng = np.random.default_rng(7)
+    reference = 30_000.0
+    runs = []
+    for _ in range(600):
+        low = float(rng.uniform(3, 10))
+        runs.append(
+            ReferenceRun(low, reference * 1.01 * (1 + rng.normal(0, 0.005)), reference, 2 * 0.003 * reference)
+        )
+        fast = float(rng.uniform(10.5, 20))
+        runs.append(
+            ReferenceRun(fast, reference * (1 + rng.normal(0, 0.003)), reference, 2 * 0.003 * reference)
+        )
+        runs.append(
+            ReferenceRun(float(rng.uniform(21, 39)), reference * (1 + rng.normal(0, 0.003)), reference)
+        )
+    fit = fit_speed_band_factors(runs, (0, 10, 20, 40, 100))
+    slow, medium, unstated, empty = fit.site_sd_pct
+    assert slow == pytest.approx(0.4, abs=0.04)  # the band's 1 % bias is the factor's, not the scatter's
+    assert medium is not None and medium < 0.12
+    assert unstated is None and empty is None
+    # Bands without a figure take the largest of the others for the lane (their runs are still to come).
+    assert fit.site_sd_fraction() == pytest.approx(
+        (slow / 100, medium / 100, slow / 100, slow / 100), abs=1e-5
+    )
+
+
+def test_site_scatter_tables_are_checked() -> None:
+    with pytest.raises(ValidationError, match="one per band"):
+        WimConfig(speed_band_edges_kmh=(0, 10, 40), site_sd_fraction=(0.001,))
+    with pytest.raises(ValidationError, match="broken scale"):
+        WimConfig(speed_band_edges_kmh=(0, 10, 40), site_sd_fraction=(0.001, 0.08))
+    assert WimConfig(speed_band_edges_kmh=(0, 10, 40), site_sd_fraction=(0.0, 0.002)).site_sd_fraction == (
+        0.0,
+        0.002,
+    )
+
+
+def _reference_crossing(speed_kmh: float, number: int = 1) -> tuple[Crossing, float]:
+    geometry = LaneGeometry()
+    scenario = load_scenario("default")
+    reference = next(t for t in scenario.trucks if t.n_axles == 6 and t.stop_on_scale_s == 0)
+    truck = reference.model_copy(update={"speed_kmh": speed_kmh})
+    (motion,) = schedule(scenario.model_copy(update={"trucks": [truck]}), geometry)
+    entry = motion.axle_crossing_times(geometry.entry_strip_x_m)
+    exit_ = motion.axle_crossing_times(geometry.exit_x_m)
+    t = np.arange(np.floor((entry[0] - 0.7) * 1000), np.ceil((exit_[-1] + 0.1) * 1000)) / 1000
+    counts = LoadCellModel(geometry.n_channels, seed=5).counts(t, cell_loads_kg([motion], t, geometry))
+    crossing = Crossing(number, SampleWindow(t, counts, 0), 1000, entry, exit_, tuple(truck.tyres), (), None)
+    return crossing, truck.gross_kg
+
+
+def test_the_site_scatter_widens_every_load_by_its_band_and_can_send_to_reweigh() -> None:
+    """wim.site_sd_fraction adds 2 f L to each load's expanded uncertainty in quadrature, fully correlated
+    (the gross's 2 f G), at the band of the crossing's speed; the loads stay as they were; one that takes
+    the gross past the class's allowance re-weighs the truck, and says so."""
+    config = load_config(EXAMPLE)
+    limits = LimitTable.load(None)
+    crossing, _ = _reference_crossing(15.0)
+    plain = judge(crossing, config, limits).measurement
+    assert plain is not None
+    site = (0.001, 0.004, 0.002, 0.003)  # 10-20 km/h: 0.4 %
+    wider = judge(
+        crossing, _wim(config, speed_band_edges_kmh=(0, 10, 20, 40, 100), site_sd_fraction=site), limits
+    )
+    m = wider.measurement
+    assert m is not None and wider.decision.verdict is not Verdict.REWEIGH
+    assert m.axle_loads_kg == plain.axle_loads_kg and m.gross_kg == plain.gross_kg
+    assert m.gross_uncertainty_kg == pytest.approx(
+        math.hypot(plain.gross_uncertainty_kg, 0.008 * plain.gross_kg)
+    )
+    for u, u0, load in zip(
+        m.axle_uncertainties_kg, plain.axle_uncertainties_kg, m.axle_loads_kg, strict=True
+    ):
+        assert u == pytest.approx(math.hypot(u0, 0.008 * load))
+    # Fully correlated: the covariance gives the gross's uncertainty as the sum of all axles.
+    assert m.load_uncertainty_kg(range(len(m.axle_loads_kg))) == pytest.approx(
+        m.gross_uncertainty_kg, rel=1e-6
+    )
+    allowed = config.rules.max_gross_uncertainty_fraction
+    past = judge(crossing, _wim(config, site_sd_fraction=(allowed / 2 + 0.001,) * 4), limits)
+    assert past.decision.verdict is Verdict.REWEIGH
+    assert any(reason.startswith("gross uncertain by") for reason in past.decision.reasons)
+
+
+def _wim(config: Config, **update: object) -> Config:
+    return config.model_copy(update={"wim": WimConfig.model_validate({**config.wim.model_dump(), **update})})

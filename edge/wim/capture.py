@@ -126,6 +126,10 @@ class CaptureWim(_Strict):
         default_factory=dict,
         description="Correction factors per speed band: key 'default' or a vehicle class code.",
     )
+    site_sd_fraction: tuple[float, ...] = Field(
+        (),
+        description="The site's own standard error of a load per speed band, fraction (empty: none).",
+    )
     dynamic_knot_m: float = Field(
         WimConfig.model_fields["dynamic_knot_m"].default,
         ge=0,
@@ -231,6 +235,7 @@ class CaptureWim(_Strict):
             WimConfig(
                 speed_band_edges_kmh=self.speed_band_edges_kmh,
                 corrections=self.corrections,
+                site_sd_fraction=self.site_sd_fraction,
                 body_min_frequency_hz=self.body_min_frequency_hz,
                 body_max_frequency_hz=self.body_max_frequency_hz,
             )

@@ -163,6 +163,31 @@ class WimMeasurement:
             axle_covariance_kg2=tuple(tuple(v * factor**2 for v in row) for row in self.axle_covariance_kg2),
         )
 
+    def with_site_error(self, fraction: float) -> WimMeasurement:
+        """The same measurement with the site's own standard error (``wim.site_sd_fraction``: a share of
+        every load, the same share on all of them, as a span error is) added to its uncertainties."""
+        loads = np.array(self.axle_loads_kg, dtype=np.float64)
+        if not (fraction > 0 and loads.size and np.all(np.isfinite(loads))):
+            return self
+        k = UNCERTAINTY_COVERAGE_FACTOR
+        covariance = (
+            tuple(
+                tuple(float(v) for v in row)
+                for row in np.array(self.axle_covariance_kg2) + fraction**2 * np.outer(loads, loads)
+            )
+            if self.axle_covariance_kg2
+            else ()
+        )
+        return replace(
+            self,
+            axle_uncertainties_kg=tuple(
+                math.hypot(u, k * fraction * v)
+                for u, v in zip(self.axle_uncertainties_kg, loads, strict=True)
+            ),
+            gross_uncertainty_kg=math.hypot(self.gross_uncertainty_kg, k * fraction * float(loads.sum())),
+            axle_covariance_kg2=covariance,
+        )
+
     def as_dict(self) -> dict[str, object]:
         """JSON-ready; a value that could not be computed is null, never NaN."""
         return {

@@ -19,6 +19,7 @@ from edge.config import Config, ScaleConfig
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.wim.autozero import AutoZeroTracker
+from edge.wim.corrections import site_sd_fraction
 from edge.wim.estimate import (
     WimMeasurement,
     estimate_crossing,
@@ -130,6 +131,11 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
         config.rules,
         mids,
         zero_variance,
+    )
+    # The site's own scatter, which no single crossing shows (wim.site_sd_fraction), before the checks that
+    # compare the uncertainty with what the class allows.
+    measurement = measurement.with_site_error(
+        site_sd_fraction(config.wim.site_sd_fraction, config.wim.speed_band_edges_kmh, measurement.speed_kmh)
     )
     reasons += stability_problems(measurement, config.rules, config.scale.tyre_footprint_m / 2)
     ratios = None
