@@ -17,7 +17,8 @@ grouped by ``truth.scale`` (one calibration per scale) and reported by ``truth.p
 Reports per scale the fitted figures and, per population and speed band (<= 10 km/h, 10-40 km/h, by the
 true mean speed; trucks whose axles truly crossed above 40 km/h are left out): crossings, the share
 re-weighed, and of the judged ones the share whose gross error is within its expanded (k = 2)
-uncertainty (the coverage, 95 % by design), the median uncertainty and the gross error's spread.
+uncertainty (the coverage, 95 % by design), the median uncertainty and the gross error's spread, and the
+same coverage for each judged axle load.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def calibrate(paths: list[Path], limits: LimitTable) -> dict[str, BandFit]:
 def evaluate(paths: list[Path], fits: dict[str, BandFit], limits: LimitTable) -> list[dict[str, Any]]:
     """Each capture judged as it is, with the site scatter, and with the scatter and the factors."""
     cells: dict[tuple[str, str, str, str], list[tuple[bool, float, float]]] = defaultdict(list)
+    axles: dict[tuple[str, str, str, str], list[bool]] = defaultdict(list)  # each judged axle within its U
     for path in paths:
         capture = read_capture(path)
         truth = _truth(capture)
@@ -119,9 +121,14 @@ def evaluate(paths: list[Path], fits: dict[str, BandFit], limits: LimitTable) ->
                 )
                 continue
             error = (gross - float(truth["gross_kg"])) / float(truth["gross_kg"])
-            cells[(scale, str(truth.get("population", "all")), band, name)].append(
-                (False, error, m.gross_uncertainty_kg / gross)
-            )
+            key = (scale, str(truth.get("population", "all")), band, name)
+            cells[key].append((False, error, m.gross_uncertainty_kg / gross))
+            true_axles = truth.get("axle_loads_kg") or []
+            if len(true_axles) == len(m.axle_loads_kg):
+                axles[key] += [
+                    abs(a - b) <= u
+                    for a, b, u in zip(m.axle_loads_kg, true_axles, m.axle_uncertainties_kg, strict=True)
+                ]
     rows = []
     for (scale, population, band, name), items in sorted(cells.items()):
         judged = [(e, u) for r, e, u in items if not r]
@@ -138,6 +145,9 @@ def evaluate(paths: list[Path], fits: dict[str, BandFit], limits: LimitTable) ->
                 "gross_coverage": round(float(np.mean(np.abs(errors) <= stated)), 3) if judged else None,
                 "gross_u_pct_p50": round(float(np.median(stated)) * 100, 3) if judged else None,
                 "gross_error_sd_pct": round(float(np.std(errors)) * 100, 3) if len(judged) > 1 else None,
+                "axle_coverage": round(float(np.mean(axles[(scale, population, band, name)])), 3)
+                if axles.get((scale, population, band, name))
+                else None,
             }
         )
     return rows

@@ -397,7 +397,6 @@ def dynamic_command(
     for each and keep each band's largest).  Paste the printed lines into the lane config and restart
     the lane.
     """
-    from edge.config import WimConfig
     from edge.judge import judge
     from edge.progress import progress_bar
     from edge.rules import LimitTable, Verdict
@@ -416,7 +415,13 @@ def dynamic_command(
             except CaptureError as exc:
                 skipped.append(f"{path}: {exc}")
                 continue
-            raw_config = capture.config.model_copy(update={"wim": WimConfig()})  # uncorrected weights
+            # Uncorrected weights, with the uncertainty the lane's estimator states before the site's
+            # scatter is added: the lane's own estimator settings, none of its calibration.
+            raw_config = capture.config.model_copy(
+                update={
+                    "wim": capture.config.wim.model_copy(update={"corrections": {}, "site_sd_fraction": ()})
+                }
+            )
             judgement = judge(capture.crossing, raw_config, limits)
             if judgement.measurement is None or judgement.decision.verdict is Verdict.REWEIGH:
                 skipped.append(f"{path}: crossing not judged ({'; '.join(judgement.decision.reasons)})")
@@ -467,7 +472,12 @@ def dynamic_command(
             else f"{n} runs, spread {spread} %, beyond their stated uncertainty {own:.3f} %"
         )
         click.echo(f"  {lo:5g}-{hi:<5g} km/h  factor {factor:.5f}  ({note})")
-    if any(own is None for own in fit.site_sd_pct) and any(own is not None for own in fit.site_sd_pct):
+    if all(own is None for own in fit.site_sd_pct):
+        click.echo(
+            "  no speed band has 2 runs that stated their uncertainty: the site's scatter is unknown and"
+            " left at 0; drive more runs"
+        )
+    elif any(own is None for own in fit.site_sd_pct):
         click.echo(
             "  bands with fewer than 2 runs take the largest site scatter of the others: drive more runs there"
         )

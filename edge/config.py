@@ -1318,6 +1318,19 @@ class Config(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _site_scatter_within_class(self) -> Config:
+        site = self.wim.site_sd_fraction
+        allowed = self.rules.max_gross_uncertainty_fraction
+        if site and 2.0 * max(site) >= allowed:
+            raise ValueError(
+                f"wim.site_sd_fraction reaches {max(site):g}: with it every gross is uncertain by at least"
+                f" {2.0 * max(site):.2%} (k = 2), at or beyond rules.max_gross_uncertainty_fraction"
+                f" ({allowed:.2%}), so every truck would be re-weighed. Mend the deck and its approach and"
+                " calibrate again, or set rules.max_gross_uncertainty_fraction to the class the scale meets"
+            )
+        return self
+
 
 #: Devices of a Config used away from the lane (replay, benchmarks, tests): every port is loop://.
 OFFLINE_DEVICES: dict[str, dict[str, str]] = {

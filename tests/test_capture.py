@@ -377,6 +377,10 @@ BROKEN: dict[str, tuple[dict[str, Any], str]] = {
         {"meta": lambda m: m.update(wim={"corrections": {"default": [1.0]}})},
         "meta.json: wim: corrections.default has 1 factors for 4 speed bands",
     ),
+    "site scatter past the class": (
+        {"meta": lambda m: m.update(wim={"site_sd_fraction": [0.01, 0.01, 0.01, 0.01]})},
+        "meta.json: wim.site_sd_fraction reaches 0.01",
+    ),
     "missing member": ({"drop": ("exit_t_s.npy",)}, "exit_t_s.npy: missing from the archive"),
     "unknown member": ({"add": {"fallback_zero.npy": b""}}, "unknown member(s) fallback_zero.npy"),
 }

@@ -470,7 +470,11 @@ def read_capture(path: str | Path) -> Capture:
         fallback_zero_counts=checked.get(FALLBACK_ZERO),
         mid_t_s=checked.get(MID),
     )
-    return Capture(path, meta, crossing, replay_config(meta), limits_toml)
+    try:
+        config = replay_config(meta)
+    except ValidationError as exc:  # the sections valid alone, not together
+        raise CaptureError(f"{where}: {META}: " + "; ".join(format_errors(exc, show_input=False))) from None
+    return Capture(path, meta, crossing, config, limits_toml)
 
 
 def replay_config(meta: CaptureMeta) -> Config:

@@ -66,7 +66,7 @@ class BandFit:
     factors: tuple[float, ...]
     runs_per_band: tuple[int, ...]
     spread_pct: tuple[float | None, ...]  # std of the per-run ratio in each band, % (None: < 2 runs)
-    # The site's own standard error in each band, % of the load (None: < 2 runs with stated uncertainties).
+    # The site's own standard error in each band, % of the load (None: < 2 runs that stated an uncertainty).
     site_sd_pct: tuple[float | None, ...] = ()
 
     def site_sd_fraction(self) -> tuple[float, ...]:
@@ -114,14 +114,15 @@ def _site_sd_pct(ratios: Sequence[float], stated: Sequence[float], factor: float
     ``s²``, square-sum to their degrees of freedom (n - 1: the factor takes one), the Paule-Mandel
     estimator of a between-run variance; 0 where they scatter no more than they stated.  Each run is
     weighed against its own uncertainty: a few runs that stated much (a fast one, a hard-braking one)
-    do not hide the others' excess, as a mean of the stated variances would.  None with fewer than 2
-    runs, or a run that stated none.  With n runs the figure is itself uncertain by about
+    do not hide the others' excess, as a mean of the stated variances would.  Runs that stated none
+    are left out; None with fewer than 2 runs left.  With n runs the figure is itself uncertain by about
     1 / sqrt(2 (n - 1)) of the scatter: 30 runs, 13 %."""
-    if len(ratios) < 2 or not all(math.isfinite(u) and u >= 0 for u in stated):
+    known = [(r, u) for r, u in zip(ratios, stated, strict=True) if math.isfinite(u) and u >= 0]
+    if len(known) < 2:
         return None
-    errors2 = np.square(factor / np.asarray(ratios, dtype=np.float64) - 1.0)
-    variances = np.square(np.asarray(stated, dtype=np.float64))
-    dof = len(ratios) - 1
+    errors2 = np.square(factor / np.array([r for r, _ in known]) - 1.0)
+    variances = np.square(np.array([u for _, u in known]))
+    dof = len(known) - 1
 
     def excess(s2: float) -> float:
         with np.errstate(divide="ignore", invalid="ignore"):

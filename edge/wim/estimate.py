@@ -125,6 +125,9 @@ class WimMeasurement:
     # high centre of gravity, with a slowing constant-acceleration profile and no measured accelerations
     # (see _shown_transfer_change); counted in gross_uncertainty_kg; 0 where none is shown or counted.
     transfer_shown_kg: float = 0.0
+    # The site's own scatter's share of gross_uncertainty_kg (kg, k = 2: 2 x wim.site_sd_fraction x the
+    # gross, in quadrature with the rest; see with_site_error); 0 where the site has none.
+    site_error_kg: float = 0.0
     # The static load the platforms carried, on the misfit's footing (RMS over the samples the misfit is taken
     # over, kg; see carried_load_kg): the steady fit's modelled platform signal, and its axles in quadrature.
     signal_rms_kg: float = math.nan
@@ -161,6 +164,7 @@ class WimMeasurement:
             axle_uncertainties_kg=tuple(v * factor for v in self.axle_uncertainties_kg),
             gross_uncertainty_kg=self.gross_uncertainty_kg * factor,
             axle_covariance_kg2=tuple(tuple(v * factor**2 for v in row) for row in self.axle_covariance_kg2),
+            site_error_kg=self.site_error_kg * factor,
         )
 
     def with_site_error(self, fraction: float) -> WimMeasurement:
@@ -186,6 +190,7 @@ class WimMeasurement:
             ),
             gross_uncertainty_kg=math.hypot(self.gross_uncertainty_kg, k * fraction * float(loads.sum())),
             axle_covariance_kg2=covariance,
+            site_error_kg=k * fraction * float(loads.sum()),
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -1466,6 +1471,11 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig, misfit_floor_m: fl
                 + (
                     f", a change of acceleration between the axles' weighings worth {m.transfer_shown_kg:.0f} kg"
                     if m.transfer_shown_kg > 0
+                    else ""
+                )
+                + (
+                    f", the site's own scatter {m.site_error_kg:.0f} kg (wim.site_sd_fraction)"
+                    if m.site_error_kg > 0
                     else ""
                 )
                 + "): braking, jumping or too short a look at the axles"
