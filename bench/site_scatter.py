@@ -7,8 +7,10 @@ from reference-vehicle runs. This bench does the same with every capture of ``--
 reference run (each truck its own reference vehicle: the captures must carry their true static gross in
 ``meta.extra.truth.gross_kg``, as ``bench/independent_wim_model.py`` writes it), then judges the
 captures of ``--evaluate`` three ways: as they are, with the site scatter, and with the scatter and the
-speed-band correction factors the same runs give (what the command prints for the lane). Both sets are
-grouped by ``truth.scale`` (one calibration per scale) and reported by ``truth.population`` and speed band.
+speed-band correction factors the same runs give (what the command prints for the lane). The runs'
+true axle loads give the share moved between the axles too (``--reference-axles``); ``--gross-only``
+leaves it out. Both sets are grouped by ``truth.scale`` (one calibration per scale) and reported by
+``truth.population`` and speed band.
 
     python bench/independent_wim_model.py --normal-crossings 200 --crossings 100 --seed 1 --out /tmp/m1
     python bench/independent_wim_model.py --normal-crossings 200 --crossings 100 --seed 2 --out /tmp/m2
@@ -44,6 +46,9 @@ from edge.wim.capture import Capture, read_capture
 from edge.wim.corrections import BandFit, ReferenceRun, fit_speed_band_factors
 
 BANDS = ("<=10 km/h", "10-40 km/h")
+
+#: --gross-only: fit the common share alone, as `edge calibrate dynamic` without --reference-axles.
+AXLES = {"on": True}
 
 
 def _captures(folders: list[str]) -> list[Path]:
@@ -81,7 +86,17 @@ def calibrate(paths: list[Path], limits: LimitTable) -> dict[str, BandFit]:
         if m is None or judgement.decision.verdict is Verdict.REWEIGH or not math.isfinite(m.gross_kg):
             continue
         runs[scale].append(
-            ReferenceRun(m.speed_kmh, m.gross_kg, float(truth["gross_kg"]), m.gross_uncertainty_kg)
+            ReferenceRun(
+                m.speed_kmh,
+                m.gross_kg,
+                float(truth["gross_kg"]),
+                m.gross_uncertainty_kg,
+                *(
+                    (m.axle_loads_kg, tuple(truth["axle_loads_kg"]), m.axle_uncertainties_kg)
+                    if AXLES["on"] and len(truth.get("axle_loads_kg") or ()) == len(m.axle_loads_kg)
+                    else ()
+                ),
+            )
         )
     return {scale: fit_speed_band_factors(r, edges[scale]) for scale, r in runs.items()}
 
@@ -103,11 +118,15 @@ def evaluate(paths: list[Path], fits: dict[str, BandFit], limits: LimitTable) ->
         if fit is None:
             continue
         site = fit.site_sd_fraction()
+        per_axle = fit.site_axle_sd_fraction() if AXLES["on"] else ()
         variants = {
             "as is": capture.config,
-            "site scatter": _with_wim(capture.config, site_sd_fraction=site),
+            "site scatter": _with_wim(capture.config, site_sd_fraction=site, site_axle_sd_fraction=per_axle),
             "site scatter + factors": _with_wim(
-                capture.config, site_sd_fraction=site, corrections={"default": fit.factors}
+                capture.config,
+                site_sd_fraction=site,
+                site_axle_sd_fraction=per_axle,
+                corrections={"default": fit.factors},
             ),
         }
         for name, config in variants.items():
@@ -161,8 +180,14 @@ def main() -> None:
         "--calibrate", nargs="+", required=True, help="folders of the reference runs' captures"
     )
     parser.add_argument("--evaluate", nargs="+", required=True, help="folders of the captures to check")
+    parser.add_argument(
+        "--gross-only",
+        action="store_true",
+        help="reference grosses only (no axle loads): the common share of the scatter alone",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    AXLES["on"] = not args.gross_only
     limits = LimitTable.load()
     started = time.monotonic()
     fits = calibrate(_captures(args.calibrate), limits)
@@ -178,6 +203,7 @@ def main() -> None:
                 "factors": fit.factors,
                 "site_sd_pct": fit.site_sd_pct,
                 "site_sd_fraction": fit.site_sd_fraction(),
+                "site_axle_sd_pct": fit.site_axle_sd_pct,
             }
             for scale, fit in sorted(fits.items())
         },

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -372,6 +373,15 @@ def activate_command(config_path: Path, calibration_id: str) -> None:
     help="Static gross of the reference vehicle (kg), from a verified static scale.",
 )
 @click.option(
+    "--reference-axles",
+    "reference_axles",
+    default="",
+    metavar="KG,KG,...",
+    help="Static axle loads of the reference vehicle (kg, front first, comma-separated; they must sum to"
+    " the reference gross within 1 %): the site's scatter is then also fitted per axle"
+    " (site_axle_sd_fraction).",
+)
+@click.option(
     "--vehicle-class", default="default", show_default=True, help="Factors for this class code only."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
@@ -382,6 +392,7 @@ def activate_command(config_path: Path, calibration_id: str) -> None:
 def dynamic_command(
     config_path: Path,
     reference_gross_kg: float,
+    reference_axles: str,
     vehicle_class: str,
     as_json: bool,
     quiet: bool,
@@ -394,8 +405,9 @@ def dynamic_command(
     speed band is the median of reference / measured in that band.  The same runs give the site's own
     scatter per band (site_sd_fraction): how far their corrected errors spread beyond the uncertainty each
     crossing stated, which the lane then adds to every load's (with several reference vehicles, run this
-    for each and keep each band's largest).  Paste the printed lines into the lane config and restart
-    the lane.
+    for each and keep each band's largest).  With --reference-axles the axle loads give the share moved
+    between the axles (site_axle_sd_fraction), which widens axles and groups, not the gross.  Paste the printed lines into the lane
+    config and restart the lane.
     """
     from edge.judge import judge
     from edge.progress import progress_bar
@@ -403,6 +415,7 @@ def dynamic_command(
     from edge.wim.capture import CaptureError, read_capture
     from edge.wim.corrections import ReferenceRun, fit_speed_band_factors
 
+    axles_kg = _reference_axles(reference_axles, reference_gross_kg)
     config = _load(config_path)
     limits = LimitTable.load(config.rules.limits_table or None)
     runs: list[ReferenceRun] = []
@@ -419,19 +432,31 @@ def dynamic_command(
             # scatter is added: the lane's own estimator settings, none of its calibration.
             raw_config = capture.config.model_copy(
                 update={
-                    "wim": capture.config.wim.model_copy(update={"corrections": {}, "site_sd_fraction": ()})
+                    "wim": capture.config.wim.model_copy(
+                        update={"corrections": {}, "site_sd_fraction": (), "site_axle_sd_fraction": ()}
+                    )
                 }
             )
             judgement = judge(capture.crossing, raw_config, limits)
             if judgement.measurement is None or judgement.decision.verdict is Verdict.REWEIGH:
                 skipped.append(f"{path}: crossing not judged ({'; '.join(judgement.decision.reasons)})")
                 continue
+            m = judgement.measurement
+            with_axles = len(axles_kg) == len(m.axle_loads_kg)
+            if axles_kg and not with_axles:
+                skipped.append(
+                    f"{path}: {len(m.axle_loads_kg)} axles seen, {len(axles_kg)} in --reference-axles:"
+                    " its axles left out of the per-axle scatter"
+                )
             runs.append(
                 ReferenceRun(
-                    judgement.measurement.speed_kmh,
+                    m.speed_kmh,
                     judgement.gross_kg,
                     reference_gross_kg,
-                    judgement.measurement.gross_uncertainty_kg,
+                    m.gross_uncertainty_kg,
+                    m.axle_loads_kg if with_axles else (),
+                    axles_kg if with_axles else (),
+                    m.axle_uncertainties_kg if with_axles else (),
                 )
             )
     if not runs:
@@ -448,6 +473,8 @@ def dynamic_command(
                     "spread_pct": fit.spread_pct,
                     "site_sd_pct": fit.site_sd_pct,
                     "site_sd_fraction": fit.site_sd_fraction(),
+                    "site_axle_sd_pct": fit.site_axle_sd_pct,
+                    "site_axle_sd_fraction": fit.site_axle_sd_fraction(),
                     "skipped": skipped,
                 }
             )
@@ -471,6 +498,9 @@ def dynamic_command(
             if own is None
             else f"{n} runs, spread {spread} %, beyond their stated uncertainty {own:.3f} %"
         )
+        if axles_kg and n:
+            each = fit.site_axle_sd_pct[fit.edges_kmh.index(lo)]
+            note += f", moved between the axles {each:.3f} %" if each is not None else ", too few axle runs"
         click.echo(f"  {lo:5g}-{hi:<5g} km/h  factor {factor:.5f}  ({note})")
     if all(own is None for own in fit.site_sd_pct):
         click.echo(
@@ -486,7 +516,36 @@ def dynamic_command(
     edges = ", ".join(f"{e:g}" for e in fit.edges_kmh)
     factors = ", ".join(f"{f:.5f}" for f in fit.factors)
     scatter = ", ".join(f"{f:.5f}" for f in site)
-    click.echo(
-        f"\n[wim]\nspeed_band_edges_kmh = [{edges}]\nsite_sd_fraction = [{scatter}]\n\n[wim.corrections]\n"
-        f"{vehicle_class!r} = [{factors}]".replace("'", '"')
+    per_axle = (
+        f"site_axle_sd_fraction = [{', '.join(f'{f:.5f}' for f in fit.site_axle_sd_fraction())}]\n"
+        if axles_kg
+        else ""
     )
+    click.echo(
+        f"\n[wim]\nspeed_band_edges_kmh = [{edges}]\nsite_sd_fraction = [{scatter}]\n{per_axle}\n"
+        f"[wim.corrections]\n{vehicle_class!r} = [{factors}]".replace("'", '"')
+    )
+
+
+def _reference_axles(text: str, gross_kg: float) -> tuple[float, ...]:
+    """``--reference-axles``: the axle loads, checked against the reference gross."""
+    if not text.strip():
+        return ()
+    try:
+        axles = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: give the axle loads in kg, front first, separated by commas (e.g. 6500,12800)",
+            param_hint="--reference-axles",
+        ) from None
+    if len(axles) < 2 or not all(math.isfinite(a) and a > 0 for a in axles):
+        raise click.BadParameter(
+            f"{text!r}: give 2 or more positive axle loads in kg", param_hint="--reference-axles"
+        )
+    if abs(sum(axles) - gross_kg) > 0.01 * gross_kg:
+        raise click.BadParameter(
+            f"the axle loads sum to {sum(axles):,.0f} kg, not the --reference-gross {gross_kg:,.0f} kg"
+            " (within 1 %): weigh the vehicle's axles and its gross on the same static scale",
+            param_hint="--reference-axles",
+        )
+    return axles

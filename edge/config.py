@@ -538,6 +538,15 @@ class WimConfig(_Strict):
         " axles as a span error is, before rules.max_gross_uncertainty_fraction and rules.near_threshold"
         " use it. `edge calibrate dynamic` computes it from reference-vehicle captures.",
     )
+    site_axle_sd_fraction: Array[float] = Field(
+        (),
+        description="The site's scatter moved between a truck's axles, per speed band (a fraction of each axle"
+        " load, standard, one per band of speed_band_edges_kmh; empty: none): what reference-vehicle runs"
+        " show on their axle loads beyond the crossings' own uncertainties and site_sd_fraction (an uneven"
+        " deck shifts load between the axles). Each axle's share is independent, less their mean, so it"
+        " widens axles and groups and leaves the gross as it is. `edge calibrate dynamic --reference-axles`"
+        " computes it.",
+    )
     capture_dir: str = Field("", description="Folder for raw crossing captures; empty disables capture.")
     capture_budget_mb: float = Field(
         2048, gt=0, description="Disk budget of the captures (MB); the oldest are deleted first."
@@ -719,17 +728,18 @@ class WimConfig(_Strict):
                 )
             if any(not 0.8 <= f <= 1.2 for f in factors):
                 raise ValueError(f"corrections.{key}: a factor outside 0.8-1.2 means a broken calibration")
-        site = self.site_sd_fraction
-        if site and len(site) != len(edges) - 1:
-            raise ValueError(
-                f"site_sd_fraction has {len(site)} values for {len(edges) - 1} speed bands;"
-                " give one per band (or none), as `edge calibrate dynamic` prints them"
-            )
-        if any(not 0.0 <= f <= SITE_SD_FRACTION_MAX for f in site):
-            raise ValueError(
-                f"site_sd_fraction: a value outside 0-{SITE_SD_FRACTION_MAX:g} means a broken scale or"
-                " calibration: check the scale before weighing on it"
-            )
+        for name in ("site_sd_fraction", "site_axle_sd_fraction"):
+            site = getattr(self, name)
+            if site and len(site) != len(edges) - 1:
+                raise ValueError(
+                    f"{name} has {len(site)} values for {len(edges) - 1} speed bands;"
+                    " give one per band (or none), as `edge calibrate dynamic` prints them"
+                )
+            if any(not 0.0 <= f <= SITE_SD_FRACTION_MAX for f in site):
+                raise ValueError(
+                    f"{name}: a value outside 0-{SITE_SD_FRACTION_MAX:g} means a broken scale or"
+                    " calibration: check the scale before weighing on it"
+                )
         return self
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,13 @@ from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
 from edge.rules import LimitTable, Verdict
 from edge.wim.capture import write_capture
-from edge.wim.corrections import ReferenceRun, correction_factor, fit_speed_band_factors, site_sd_fraction
+from edge.wim.corrections import (
+    ReferenceRun,
+    correction_factor,
+    fit_speed_band_factors,
+    redistribution_shares,
+    site_sd_fraction,
+)
 from firmware_sim.physics import LaneGeometry, LoadCellModel, cell_loads_kg, schedule
 from firmware_sim.scenario import load_scenario
 
@@ -119,6 +126,27 @@ def test_calibrate_dynamic_fits_factors_from_reference_captures(tmp_path: Path) 
     lane_wim = WimConfig.model_validate(pasted["wim"])
     assert lane_wim.site_sd_fraction == pytest.approx(fit["site_sd_fraction"])
     assert lane_wim.corrections["default"] == pytest.approx(fit["factors"])
+    assert "site_axle_sd_fraction" not in pasted["wim"] and fit["site_axle_sd_pct"] == [None] * 4
+    # With the reference vehicle's static axle loads, the per-axle share too.
+    axles = ",".join(f"{load:.1f}" for load in reference.axle_loads_kg)
+    with_axles = CliRunner().invoke(main, [*args, "--reference-axles", axles, *paths])
+    assert with_axles.exit_code == 0, with_axles.output
+    per_axle = json.loads(with_axles.output)
+    assert all(v is not None and v >= 0 for v in per_axle["site_axle_sd_pct"][:2])
+    assert per_axle["factors"] == fit["factors"]
+    text = CliRunner().invoke(main, [a for a in args if a != "--json"] + ["--reference-axles", axles, *paths])
+    assert text.exit_code == 0, text.output
+    assert "moved between the axles" in text.output
+    pasted = tomllib.loads(text.output[text.output.index("[wim]") :])
+    assert WimConfig.model_validate(pasted["wim"]).site_axle_sd_fraction == pytest.approx(
+        per_axle["site_axle_sd_fraction"]
+    )
+    # Axle loads that do not add up to the gross are refused, saying why.
+    wrong = CliRunner().invoke(main, [*args, "--reference-axles", "6000,6000", *paths])
+    assert (
+        wrong.exit_code != 0
+        and "weigh the vehicle's axles and its gross on the same static scale" in wrong.output
+    )
 
 
 def test_fit_finds_the_scatter_beyond_what_the_runs_stated() -> None:
@@ -257,3 +285,82 @@ def test_a_scatter_that_would_re_weigh_every_truck_is_refused(tmp_path: Path) ->
         load_config(lane)
     lane.write_text(text + "\n[wim]\nsite_sd_fraction = [0.002, 0.009, 0.003, 0.003]\n")
     assert load_config(lane).wim.site_sd_fraction == (0.002, 0.009, 0.003, 0.003)
+
+
+def test_the_share_moved_between_the_axles_is_fitted_from_the_axle_references() -> None:
+    """Five equal axles: each run off by a common 0.3 % of its gross, and by 1.0 % per axle moved
+    between the axles (summing to nothing), each axle stating 0.5 % and the gross 0.2 %. Both come
+    back: the gross's share from the grosses, the moved share from the axles given it."""
+    rng = np.random.default_rng(5)
+    axles = np.full(5, 6_000.0)
+    centring = np.eye(5) - 1.0 / 5
+    runs = []
+    for _ in range(800):
+        moved = centring @ (0.010 * axles * rng.normal(0, 1, 5))
+        measured = axles * (1 + rng.normal(0, 0.003) + rng.normal(0, 0.005, 5)) + moved
+        gross = float(axles.sum() * (1 + rng.normal(0, 0.002))) + float(np.sum(measured - axles))
+        runs.append(
+            ReferenceRun(
+                6.0,
+                gross,
+                float(axles.sum()),
+                2 * 0.002 * gross,
+                tuple(measured),
+                tuple(axles),
+                tuple(2 * 0.005 * measured),
+            )
+        )
+    fit = fit_speed_band_factors(runs, (0, 10, 100))
+    common, each = fit.site_sd_pct[0], fit.site_axle_sd_pct[0]
+    assert common is not None and each is not None
+    # The gross here also carries the axles' 0.5 % noise in quadrature: 0.5 / sqrt(5) % more than stated.
+    assert common == pytest.approx(math.sqrt(0.3**2 + 0.5**2 / 5), abs=0.06)
+    # That extra share, counted on each axle as common, comes off the moved share: sqrt(1 - 0.05 / 0.8).
+    assert each == pytest.approx(math.sqrt(1 - 0.05 / 0.8), abs=0.06)
+    assert fit.site_axle_sd_fraction()[1] == fit.site_axle_sd_fraction()[0]  # the empty band takes it
+    # Without axle references there is no moved share; the gross's is the same (the moved one sums to 0).
+    gross_only = fit_speed_band_factors([replace(r, measured_axles_kg=()) for r in runs], (0, 10, 100))
+    assert gross_only.site_axle_sd_pct == (None, None) and gross_only.site_axle_sd_fraction() == (0.0, 0.0)
+    assert gross_only.site_sd_pct[0] == common
+
+
+def test_the_moved_share_widens_each_axle_and_group_not_the_gross() -> None:
+    config = load_config(EXAMPLE)
+    limits = LimitTable.load(None)
+    crossing, _ = _reference_crossing(15.0)
+    plain = judge(crossing, config, limits).measurement
+    assert plain is not None
+    f, a = 0.001, 0.004
+    m = judge(
+        crossing, _wim(config, site_sd_fraction=(f,) * 4, site_axle_sd_fraction=(a,) * 4), limits
+    ).measurement
+    assert m is not None
+    loads = np.array(m.axle_loads_kg)
+    shares = redistribution_shares(loads)
+    for u, u0, load, c in zip(
+        m.axle_uncertainties_kg, plain.axle_uncertainties_kg, loads, shares, strict=True
+    ):
+        assert u == pytest.approx(math.sqrt(u0**2 + 4 * (f**2 + a**2 * c) * load**2))
+    assert m.gross_uncertainty_kg == pytest.approx(
+        math.hypot(plain.gross_uncertainty_kg, 2 * f * loads.sum())
+    )
+    assert m.site_error_kg == pytest.approx(2 * f * loads.sum())
+    assert m.load_uncertainty_kg(range(loads.size)) == pytest.approx(m.gross_uncertainty_kg, rel=1e-6)
+    # A pair of axles: its block of the moved share, (I - 11ᵀ/n) diag((a L)²) (I - 11ᵀ/n), summed.
+    centring = np.eye(loads.size) - 1.0 / loads.size
+    block = (centring @ np.diag((a * loads) ** 2) @ centring)[:2, :2].sum()
+    pair = range(2)
+    added = 4 * (f**2 * loads[:2].sum() ** 2 + block)
+    assert m.load_uncertainty_kg(pair) == pytest.approx(
+        math.sqrt(plain.load_uncertainty_kg(pair) ** 2 + added)
+    )
+    # The moved share alone leaves the gross exactly as it was (its sum is 0 only within rounding).
+    moved = judge(crossing, _wim(config, site_axle_sd_fraction=(a,) * 4), limits).measurement
+    assert moved is not None and moved.gross_uncertainty_kg == pytest.approx(plain.gross_uncertainty_kg)
+    assert moved.axle_uncertainties_kg[0] > plain.axle_uncertainties_kg[0]
+    # Whatever the loads: the moved share's sum, 0 within rounding, never fails the gross.
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        loads_kg = tuple(rng.uniform(2_000, 12_000, len(plain.axle_loads_kg)))
+        other = replace(plain, axle_loads_kg=loads_kg, gross_kg=sum(loads_kg)).with_site_error(0.0, a)
+        assert other.gross_uncertainty_kg == pytest.approx(plain.gross_uncertainty_kg)

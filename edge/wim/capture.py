@@ -130,6 +130,10 @@ class CaptureWim(_Strict):
         (),
         description="The site's own standard error of a load per speed band, fraction (empty: none).",
     )
+    site_axle_sd_fraction: tuple[float, ...] = Field(
+        (),
+        description="Its share each axle takes apart from the others, per speed band, fraction (empty: none).",
+    )
     dynamic_knot_m: float = Field(
         WimConfig.model_fields["dynamic_knot_m"].default,
         ge=0,
@@ -236,6 +240,7 @@ class CaptureWim(_Strict):
                 speed_band_edges_kmh=self.speed_band_edges_kmh,
                 corrections=self.corrections,
                 site_sd_fraction=self.site_sd_fraction,
+                site_axle_sd_fraction=self.site_axle_sd_fraction,
                 body_min_frequency_hz=self.body_min_frequency_hz,
                 body_max_frequency_hz=self.body_max_frequency_hz,
             )

@@ -125,8 +125,8 @@ class WimMeasurement:
     # high centre of gravity, with a slowing constant-acceleration profile and no measured accelerations
     # (see _shown_transfer_change); counted in gross_uncertainty_kg; 0 where none is shown or counted.
     transfer_shown_kg: float = 0.0
-    # The site's own scatter's share of gross_uncertainty_kg (kg, k = 2: 2 x wim.site_sd_fraction x the
-    # gross, in quadrature with the rest; see with_site_error); 0 where the site has none.
+    # The site's own scatter's share of gross_uncertainty_kg (kg, k = 2, in quadrature with the rest: from
+    # wim.site_sd_fraction and wim.site_axle_sd_fraction; see with_site_error); 0 where the site has none.
     site_error_kg: float = 0.0
     # The static load the platforms carried, on the misfit's footing (RMS over the samples the misfit is taken
     # over, kg; see carried_load_kg): the steady fit's modelled platform signal, and its axles in quadrature.
@@ -167,30 +167,35 @@ class WimMeasurement:
             site_error_kg=self.site_error_kg * factor,
         )
 
-    def with_site_error(self, fraction: float) -> WimMeasurement:
-        """The same measurement with the site's own standard error (``wim.site_sd_fraction``: a share of
-        every load, the same share on all of them, as a span error is) added to its uncertainties."""
+    def with_site_error(self, fraction: float, axle_fraction: float = 0.0) -> WimMeasurement:
+        """The same measurement with the site's own standard error added to its uncertainties:
+        ``fraction`` (``wim.site_sd_fraction``) a share of every load, the same share on all of them, as a
+        span error is; ``axle_fraction`` (``wim.site_axle_sd_fraction``) a share per axle moved between
+        the axles, which leaves the gross as it is (``Pi diag((a L)²) Pi``, ``Pi = I - 11ᵀ/n``, as
+        :func:`edge.wim.corrections.redistribution_shares` fits it)."""
         loads = np.array(self.axle_loads_kg, dtype=np.float64)
-        if not (fraction > 0 and loads.size and np.all(np.isfinite(loads))):
+        if not ((fraction > 0 or axle_fraction > 0) and loads.size and np.all(np.isfinite(loads))):
             return self
         k = UNCERTAINTY_COVERAGE_FACTOR
+        centring = np.eye(loads.size) - 1.0 / loads.size
+        added = (
+            fraction**2 * np.outer(loads, loads) + centring @ np.diag((axle_fraction * loads) ** 2) @ centring
+        )
         covariance = (
-            tuple(
-                tuple(float(v) for v in row)
-                for row in np.array(self.axle_covariance_kg2) + fraction**2 * np.outer(loads, loads)
-            )
+            tuple(tuple(float(v) for v in row) for row in np.array(self.axle_covariance_kg2) + added)
             if self.axle_covariance_kg2
             else ()
         )
+        site_kg = k * math.sqrt(max(float(added.sum()), 0.0))  # the moved share sums to 0, within rounding
         return replace(
             self,
             axle_uncertainties_kg=tuple(
-                math.hypot(u, k * fraction * v)
-                for u, v in zip(self.axle_uncertainties_kg, loads, strict=True)
+                math.sqrt(u**2 + k**2 * float(v))
+                for u, v in zip(self.axle_uncertainties_kg, np.diag(added), strict=True)
             ),
-            gross_uncertainty_kg=math.hypot(self.gross_uncertainty_kg, k * fraction * float(loads.sum())),
+            gross_uncertainty_kg=math.hypot(self.gross_uncertainty_kg, site_kg),
             axle_covariance_kg2=covariance,
-            site_error_kg=k * fraction * float(loads.sum()),
+            site_error_kg=site_kg,
         )
 
     def as_dict(self) -> dict[str, object]:

@@ -134,8 +134,10 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
     )
     # The site's own scatter, which no single crossing shows (wim.site_sd_fraction), before the checks that
     # compare the uncertainty with what the class allows.
+    bands = config.wim.speed_band_edges_kmh
     measurement = measurement.with_site_error(
-        site_sd_fraction(config.wim.site_sd_fraction, config.wim.speed_band_edges_kmh, measurement.speed_kmh)
+        site_sd_fraction(config.wim.site_sd_fraction, bands, measurement.speed_kmh),
+        site_sd_fraction(config.wim.site_axle_sd_fraction, bands, measurement.speed_kmh),
     )
     reasons += stability_problems(measurement, config.rules, config.scale.tyre_footprint_m / 2)
     ratios = None
