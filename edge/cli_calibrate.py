@@ -420,6 +420,7 @@ def dynamic_command(
     limits = LimitTable.load(config.rules.limits_table or None)
     runs: list[ReferenceRun] = []
     skipped: list[str] = []
+    axles_left_out: list[str] = []  # runs used for the gross, not for the share moved between the axles
     with progress_bar("replaying reference runs", len(captures), quiet) as update:
         for done, path in enumerate(captures, start=1):
             update(done - 1, None)
@@ -444,9 +445,8 @@ def dynamic_command(
             m = judgement.measurement
             with_axles = len(axles_kg) == len(m.axle_loads_kg)
             if axles_kg and not with_axles:
-                skipped.append(
-                    f"{path}: {len(m.axle_loads_kg)} axles seen, {len(axles_kg)} in --reference-axles:"
-                    " its axles left out of the per-axle scatter"
+                axles_left_out.append(
+                    f"{path}: {len(m.axle_loads_kg)} axles seen, {len(axles_kg)} in --reference-axles"
                 )
             runs.append(
                 ReferenceRun(
@@ -476,6 +476,7 @@ def dynamic_command(
                     "site_axle_sd_pct": fit.site_axle_sd_pct,
                     "site_axle_sd_fraction": fit.site_axle_sd_fraction(),
                     "skipped": skipped,
+                    "axles_left_out": axles_left_out,
                 }
             )
         )
@@ -511,8 +512,15 @@ def dynamic_command(
         click.echo(
             "  bands with fewer than 2 runs take the largest site scatter of the others: drive more runs there"
         )
+    if axles_kg and all(each is None for each in fit.site_axle_sd_pct):
+        click.echo(
+            "  no speed band has 2 runs whose axles match --reference-axles: the share moved between the"
+            " axles is unknown and left at 0; check the axle loads given, and drive more runs"
+        )
     for line in skipped:
         click.echo(f"  skipped {line}")
+    for line in axles_left_out:
+        click.echo(f"  axles left out (gross used) {line}")
     edges = ", ".join(f"{e:g}" for e in fit.edges_kmh)
     factors = ", ".join(f"{f:.5f}" for f in fit.factors)
     scatter = ", ".join(f"{f:.5f}" for f in site)

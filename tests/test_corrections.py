@@ -141,6 +141,17 @@ def test_calibrate_dynamic_fits_factors_from_reference_captures(tmp_path: Path) 
     assert WimConfig.model_validate(pasted["wim"]).site_axle_sd_fraction == pytest.approx(
         per_axle["site_axle_sd_fraction"]
     )
+    # Axle loads of another vehicle: every run's gross is used, none of its axles, and the command says so.
+    thirds = ",".join([f"{reference.gross_kg / 3:.1f}"] * 3)
+    other = json.loads(CliRunner().invoke(main, [*args, "--reference-axles", thirds, *paths]).output)
+    assert len(other["axles_left_out"]) == 5 and other["site_axle_sd_pct"] == [None] * 4
+    assert other["factors"] == fit["factors"] and other["skipped"] == []  # not skipped: their grosses count
+    text = CliRunner().invoke(
+        main, [a for a in args if a != "--json"] + ["--reference-axles", thirds, *paths]
+    )
+    assert "moved between the axles is unknown and left at 0" in text.output
+    garbled = CliRunner().invoke(main, [*args, "--reference-axles", "6000,abc", *paths])
+    assert garbled.exit_code != 0 and "separated by commas" in garbled.output
     # Axle loads that do not add up to the gross are refused, saying why.
     wrong = CliRunner().invoke(main, [*args, "--reference-axles", "6000,6000", *paths])
     assert (
@@ -358,6 +369,7 @@ def test_the_moved_share_widens_each_axle_and_group_not_the_gross() -> None:
     moved = judge(crossing, _wim(config, site_axle_sd_fraction=(a,) * 4), limits).measurement
     assert moved is not None and moved.gross_uncertainty_kg == pytest.approx(plain.gross_uncertainty_kg)
     assert moved.axle_uncertainties_kg[0] > plain.axle_uncertainties_kg[0]
+    assert moved.site_error_kg == 0.0  # no "site's own scatter 0 kg" in a reason
     # Whatever the loads: the moved share's sum, 0 within rounding, never fails the gross.
     rng = np.random.default_rng(1)
     for _ in range(50):

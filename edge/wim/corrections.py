@@ -152,7 +152,7 @@ def fit_speed_band_factors(runs: Sequence[ReferenceRun], edges_kmh: Sequence[flo
         reference = np.asarray(run.reference_axles_kg, dtype=np.float64)
         axle_u = np.asarray(run.axle_uncertainties_kg, dtype=np.float64)
         if (
-            measured.size
+            measured.size >= 2
             and measured.size == reference.size == axle_u.size
             and np.all(np.isfinite(measured) & (measured > 0))
             and np.all(np.isfinite(reference) & np.isfinite(axle_u) & (axle_u >= 0))

@@ -186,7 +186,7 @@ class WimMeasurement:
             if self.axle_covariance_kg2
             else ()
         )
-        site_kg = k * math.sqrt(max(float(added.sum()), 0.0))  # the moved share sums to 0, within rounding
+        site_kg = k * fraction * float(loads.sum())  # the moved share sums to 0 (exactly, not in rounding)
         return replace(
             self,
             axle_uncertainties_kg=tuple(
