@@ -406,8 +406,8 @@ def dynamic_command(
     scatter per band (site_sd_fraction): how far their corrected errors spread beyond the uncertainty each
     crossing stated, which the lane then adds to every load's (with several reference vehicles, run this
     for each and keep each band's largest).  With --reference-axles the axle loads give the share moved
-    between the axles (site_axle_sd_fraction), which widens axles and groups, not the gross.  Paste the printed lines into the lane
-    config and restart the lane.
+    between the axles (site_axle_sd_fraction), which widens axles and groups, not the gross.  Paste the
+    printed lines into the lane config and restart the lane.
     """
     from edge.judge import judge
     from edge.progress import progress_bar

@@ -132,7 +132,7 @@ class CaptureWim(_Strict):
     )
     site_axle_sd_fraction: tuple[float, ...] = Field(
         (),
-        description="Its share each axle takes apart from the others, per speed band, fraction (empty: none).",
+        description="The site's scatter moved between the axles, per speed band, fraction (empty: none).",
     )
     dynamic_knot_m: float = Field(
         WimConfig.model_fields["dynamic_knot_m"].default,

@@ -126,7 +126,8 @@ class WimMeasurement:
     # (see _shown_transfer_change); counted in gross_uncertainty_kg; 0 where none is shown or counted.
     transfer_shown_kg: float = 0.0
     # The site's own scatter's share of gross_uncertainty_kg (kg, k = 2, in quadrature with the rest: from
-    # wim.site_sd_fraction and wim.site_axle_sd_fraction; see with_site_error); 0 where the site has none.
+    # wim.site_sd_fraction alone, as the share moved between the axles sums to nothing; see
+    # with_site_error); 0 where the site has none.
     site_error_kg: float = 0.0
     # The static load the platforms carried, on the misfit's footing (RMS over the samples the misfit is taken
     # over, kg; see carried_load_kg): the steady fit's modelled platform signal, and its axles in quadrature.

@@ -132,8 +132,9 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
         mids,
         zero_variance,
     )
-    # The site's own scatter, which no single crossing shows (wim.site_sd_fraction), before the checks that
-    # compare the uncertainty with what the class allows.
+    # The site's own scatter, which no single crossing shows (wim.site_sd_fraction, and the share moved
+    # between the axles, wim.site_axle_sd_fraction), before the checks that compare the uncertainty with
+    # what the class allows.
     bands = config.wim.speed_band_edges_kmh
     measurement = measurement.with_site_error(
         site_sd_fraction(config.wim.site_sd_fraction, bands, measurement.speed_kmh),
