@@ -483,13 +483,14 @@ def dynamic_command(
         return
     click.echo(f"{len(runs)} runs used, {len(skipped)} skipped")
     site = fit.site_sd_fraction()
-    for lo, hi, factor, n, spread, own in zip(
+    for lo, hi, factor, n, spread, own, each in zip(
         fit.edges_kmh,
         fit.edges_kmh[1:],
         fit.factors,
         fit.runs_per_band,
         fit.spread_pct,
         fit.site_sd_pct,
+        fit.site_axle_sd_pct,
         strict=False,
     ):
         note = (
@@ -500,7 +501,6 @@ def dynamic_command(
             else f"{n} runs, spread {spread} %, beyond their stated uncertainty {own:.3f} %"
         )
         if axles_kg and n:
-            each = fit.site_axle_sd_pct[fit.edges_kmh.index(lo)]
             note += f", moved between the axles {each:.3f} %" if each is not None else ", too few axle runs"
         click.echo(f"  {lo:5g}-{hi:<5g} km/h  factor {factor:.5f}  ({note})")
     if all(own is None for own in fit.site_sd_pct):

@@ -34,6 +34,12 @@ __all__ = [
 ]
 
 
+def speed_band(edges_kmh: Sequence[float], speed_kmh: float) -> int:
+    """Index of the band of ``edges_kmh`` that ``speed_kmh`` falls in (an edge belongs to the band below;
+    speeds beyond the last edges fall in the first or last band)."""
+    return sum(1 for edge in edges_kmh[1:-1] if speed_kmh > edge)
+
+
 def correction_factor(
     corrections: Mapping[str, Sequence[float]],
     edges_kmh: Sequence[float],
@@ -46,8 +52,7 @@ def correction_factor(
     factors = corrections.get(vehicle_class) or corrections.get("default")
     if factors is None or not math.isfinite(speed_kmh):
         return 1.0
-    band = sum(1 for edge in edges_kmh[1:-1] if speed_kmh > edge)
-    return factors[band]
+    return factors[speed_band(edges_kmh, speed_kmh)]
 
 
 def site_sd_fraction(site: Sequence[float], edges_kmh: Sequence[float], speed_kmh: float) -> float:
@@ -58,8 +63,7 @@ def site_sd_fraction(site: Sequence[float], edges_kmh: Sequence[float], speed_km
         return 0.0
     if not math.isfinite(speed_kmh):
         return float(max(site))
-    band = sum(1 for edge in edges_kmh[1:-1] if speed_kmh > edge)
-    return float(site[band])
+    return float(site[speed_band(edges_kmh, speed_kmh)])
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ def fit_speed_band_factors(runs: Sequence[ReferenceRun], edges_kmh: Sequence[flo
             and math.isfinite(run.speed_kmh)
         ):
             continue
-        band = bands[sum(1 for edge in edges[1:-1] if run.speed_kmh > edge)]
+        band = bands[speed_band(edges, run.speed_kmh)]
         band.ratios.append(run.reference_gross_kg / run.measured_gross_kg)
         band.stated.append(run.gross_uncertainty_kg / 2.0 / run.measured_gross_kg)
         measured = np.asarray(run.measured_axles_kg, dtype=np.float64)
