@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from edge.cli import main
 from edge.config import Config, ConfigError, WimConfig, load_config
+from edge.evidence.explain import explain
+from edge.evidence.record import EvidenceRecord, RecordWim, Software
 from edge.judge import judge
 from edge.lane.buffer import SampleWindow
 from edge.lane.crossing import Crossing
@@ -376,3 +378,44 @@ def test_the_moved_share_widens_each_axle_and_group_not_the_gross() -> None:
         loads_kg = tuple(rng.uniform(2_000, 12_000, len(plain.axle_loads_kg)))
         other = replace(plain, axle_loads_kg=loads_kg, gross_kg=sum(loads_kg)).with_site_error(0.0, a)
         assert other.gross_uncertainty_kg == pytest.approx(plain.gross_uncertainty_kg)
+
+
+def test_the_record_and_explain_show_the_site_scatter_only_where_the_site_has_one() -> None:
+    config = load_config(EXAMPLE)
+    limits = LimitTable.load(None)
+    crossing, _ = _reference_crossing(15.0)
+    plain = judge(crossing, config, limits).measurement
+    f, a = 0.003, 0.008
+    m = judge(
+        crossing, _wim(config, site_sd_fraction=(f,) * 4, site_axle_sd_fraction=(a,) * 4), limits
+    ).measurement
+    assert plain is not None and m is not None
+    stored = RecordWim.model_validate(m.as_dict()).model_dump(mode="json", exclude_unset=True)
+    assert stored["site_sd_fraction"] == f and stored["site_axle_sd_fraction"] == a
+    assert stored["site_error_kg"] == pytest.approx(2 * f * m.gross_kg, abs=0.05)
+    # A site without one: its records read as before, no key added.
+    before = RecordWim.model_validate(plain.as_dict()).model_dump(mode="json", exclude_unset=True)
+    assert not {"site_sd_fraction", "site_axle_sd_fraction", "site_error_kg"} & set(before)
+
+    def lines(wim: RecordWim) -> list[str]:
+        record = EvidenceRecord(
+            id="r-1",
+            site_id="s",
+            lane=1,
+            vehicle_number=1,
+            time_utc="2026-12-06T10:00:00.000Z",
+            axle_count=len(m.axle_loads_kg),
+            vehicle_class="x",
+            body="rigid",
+            axle_groups=[1] * len(m.axle_loads_kg),
+            wim=wim,
+            verdict=Verdict.PASS,
+            software=Software(version="test"),
+        )
+        return explain(EvidenceRecord.from_json_dict(record.to_json_dict()))
+
+    scatter = [line for line in lines(RecordWim.model_validate(m.as_dict())) if line.startswith("现场散布")]
+    expected = f"adds ±{2 * f * m.gross_kg:,.0f} kg to the gross"
+    assert len(scatter) == 1 and "0.30 % common" in scatter[0] and "0.80 % moved" in scatter[0]
+    assert expected in scatter[0]
+    assert not any(line.startswith("现场散布") for line in lines(RecordWim.model_validate(plain.as_dict())))

@@ -161,6 +161,12 @@ def explain(record: EvidenceRecord) -> list[str]:
             lines.append(
                 f"总重扩展不确定度 Gross expanded uncertainty (k = 2): ±{_kg(wim.gross_uncertainty_kg)}"
             )
+        if wim.site_sd_fraction is not None or wim.site_axle_sd_fraction is not None:
+            lines.append(
+                f"现场散布 Site scatter (calibrated): {100 * (wim.site_sd_fraction or 0.0):.2f} % common to every"
+                f" axle, {100 * (wim.site_axle_sd_fraction or 0.0):.2f} % moved between axles; adds"
+                f" ±{_kg(wim.site_error_kg)} to the gross (counted in the uncertainties above)"
+            )
         if limit is not None and wim.gross_kg is not None:
             over = wim.gross_kg > limit.threshold_kg
             relation = "超过 above" if over else "未超过 not above"

@@ -59,6 +59,21 @@ class RecordWim(_Part):
     )
     acceleration_mps2: float | None = Field(None, description="The fitted speed profile's acceleration.")
     speed_change_fraction: float | None = Field(None, description="Speed change over the scale / mean speed.")
+    site_sd_fraction: float | None = Field(
+        None,
+        description="The site's own scatter common to every axle at this speed band (wim.site_sd_fraction),"
+        " counted in the uncertainties; absent where the site has none.",
+    )
+    site_axle_sd_fraction: float | None = Field(
+        None,
+        description="The site's own scatter moved between the axles at this speed band"
+        " (wim.site_axle_sd_fraction), counted in the axle uncertainties; absent where the site has none.",
+    )
+    site_error_kg: float | None = Field(
+        None,
+        description="The common share's part of gross_uncertainty_kg (k = 2, kg, in quadrature with the rest);"
+        " absent where the site has no scatter.",
+    )
 
 
 class RecordLimit(_Part):

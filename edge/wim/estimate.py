@@ -129,6 +129,10 @@ class WimMeasurement:
     # wim.site_sd_fraction alone, as the share moved between the axles sums to nothing; see
     # with_site_error); 0 where the site has none.
     site_error_kg: float = 0.0
+    # The shares with_site_error added at this crossing's speed band (wim.site_sd_fraction,
+    # wim.site_axle_sd_fraction); 0 where the site has none.
+    site_sd_fraction: float = 0.0
+    site_axle_sd_fraction: float = 0.0
     # The static load the platforms carried, on the misfit's footing (RMS over the samples the misfit is taken
     # over, kg; see carried_load_kg): the steady fit's modelled platform signal, and its axles in quadrature.
     signal_rms_kg: float = math.nan
@@ -197,10 +201,23 @@ class WimMeasurement:
             gross_uncertainty_kg=math.hypot(self.gross_uncertainty_kg, site_kg),
             axle_covariance_kg2=covariance,
             site_error_kg=site_kg,
+            site_sd_fraction=fraction,
+            site_axle_sd_fraction=axle_fraction,
         )
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready; a value that could not be computed is null, never NaN."""
+        """JSON-ready; a value that could not be computed is null, never NaN.  The site's own scatter
+        (:meth:`with_site_error`) is given only where the site has one, so a record of a site without one
+        reads as before."""
+        site: dict[str, object] = (
+            {
+                "site_sd_fraction": round(self.site_sd_fraction, 6),
+                "site_axle_sd_fraction": round(self.site_axle_sd_fraction, 6),
+                "site_error_kg": _finite(self.site_error_kg, 1),
+            }
+            if self.site_sd_fraction > 0 or self.site_axle_sd_fraction > 0
+            else {}
+        )
         return {
             "axle_loads_kg": [_finite(v, 1) for v in self.axle_loads_kg],
             "axle_spacings_m": [_finite(v, 3) for v in self.axle_spacings_m],
@@ -214,6 +231,7 @@ class WimMeasurement:
             "axle_uncertainties_kg": [_finite(v, 1) for v in self.axle_uncertainties_kg],
             "acceleration_mps2": _finite(self.accel_mps2, 3),
             "speed_change_fraction": _finite(self.speed_change_fraction, 4),
+            **site,
         }
 
 
