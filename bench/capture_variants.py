@@ -1,0 +1,140 @@
+"""Judge the independent model's captures under [rules] / [wim] variants, side by side (issue 16).
+
+Every capture written by ``bench/independent_wim_model.py --out DIR`` carries its truth
+(``meta.extra.truth``). Each is judged through ``edge.judge.judge`` (as ``edge wim replay`` does) once per
+variant, and the report gives per scale and driving population the share re-weighed within the speed
+limits (trucks truly above 40 km/h left out) and the share re-weighed or weighed within the scale's class
+limit (``bench/wim_accuracy.py``'s ``CLASS_LIMIT_PCT``: single 4.2 m and axle-group 2.5 %, full-length
+1 %), and on normal crossings the share of axle loads within 2 %.
+
+    python bench/capture_variants.py /tmp/indep_run1 /tmp/indep_run2 \\
+        --variant 'before={"rules": {"max_residual_fraction": 0.048}}' --variant 'after={}' --class-allowance
+
+``--class-allowance`` sets ``rules.max_gross_uncertainty_fraction`` to each scale's class limit first, as
+``bench/wim_accuracy.py`` does (a site sets it to what its scale's class allows); without it the captures
+keep the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.config import Config
+from edge.judge import judge
+from edge.rules import LimitTable
+from edge.wim.capture import read_capture
+
+#: The scale names the independent model writes, and their class limits (%), as bench/wim_accuracy.py.
+CLASS_LIMIT_PCT = {"single": 2.5, "axle-group": 2.5, "full-length": 1.0}
+NORMAL = ("steady", "speed-change-10pct")
+
+
+def _with(config: Config, update: dict[str, dict[str, Any]]) -> Config:
+    for section, values in update.items():
+        config = config.model_copy(update={section: getattr(config, section).model_copy(update=values)})
+    return config
+
+
+def judge_one(
+    path: Path, variants: dict[str, dict[str, dict[str, Any]]], class_allowance: bool
+) -> dict[str, Any]:
+    capture = read_capture(path)
+    truth = capture.meta.extra["truth"]
+    base = capture.config
+    if class_allowance:
+        limit = CLASS_LIMIT_PCT[truth["scale"]] / 100
+        base = _with(base, {"rules": {"max_gross_uncertainty_fraction": limit}})
+    row: dict[str, Any] = {
+        "scale": truth["scale"],
+        "population": truth["population"],
+        "too_fast": max(truth["axle_speeds_kmh"]) > 40.0,
+    }
+    limits = LimitTable.load(None)
+    for tag, update in variants.items():
+        judged = judge(capture.crossing, _with(base, update), limits)
+        m = judged.measurement
+        reweigh = judged.decision.verdict.value == "reweigh"
+        error = None if reweigh or m is None else 100 * (m.gross_kg / truth["gross_kg"] - 1)
+        axles = (
+            [100 * (a / b - 1) for a, b in zip(m.axle_loads_kg, truth["axle_loads_kg"], strict=True)]
+            if error is not None and m is not None and len(m.axle_loads_kg) == len(truth["axle_loads_kg"])
+            else []
+        )
+        row[tag] = {"reweigh": reweigh, "error_pct": error, "axle_errors_pct": axles}
+    return row
+
+
+def report(rows: list[dict[str, Any]], tags: list[str]) -> dict[str, Any]:
+    cells: dict[str, dict[str, Any]] = defaultdict(dict)
+    for scale, class_pct in CLASS_LIMIT_PCT.items():
+        for population in sorted({r["population"] for r in rows}):
+            some = [
+                r for r in rows if r["scale"] == scale and r["population"] == population and not r["too_fast"]
+            ]
+            if not some:
+                continue
+            entry: dict[str, Any] = {"crossings": len(some)}
+            for tag in tags:
+                reweighed = sum(r[tag]["reweigh"] for r in some)
+                outside = sum(
+                    r[tag]["error_pct"] is not None and abs(r[tag]["error_pct"]) > class_pct for r in some
+                )
+                axles = [abs(e) <= 2.0 for r in some for e in r[tag]["axle_errors_pct"]]
+                entry[tag] = {
+                    "reweighed_pct": round(100 * reweighed / len(some), 2),
+                    "reweighed_or_within_class_pct": round(100 * (len(some) - outside) / len(some), 2),
+                    "axle_loads_within_2pct": round(sum(axles) / len(axles), 4) if axles else None,
+                }
+            cells[scale][population] = entry
+    return cells
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "dirs", nargs="+", type=Path, help="directories of .wlcap captures (searched recursively)"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        required=True,
+        help='NAME={"rules": {...}, "wim": {...}}: settings over the captures\' own; repeatable',
+    )
+    parser.add_argument("--class-allowance", action="store_true", help="allowance = each scale's class limit")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    variants: dict[str, dict[str, dict[str, Any]]] = {}
+    for text in args.variant:
+        name, _, settings = text.partition("=")
+        if not name or not settings:
+            parser.error(f"--variant must be NAME=JSON, got {text!r}")
+        variants[name] = json.loads(settings)
+    paths = sorted(p for d in args.dirs for p in d.rglob("*.wlcap"))
+    if not paths:
+        parser.error(f"no .wlcap captures under {', '.join(map(str, args.dirs))}")
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = list(
+            pool.map(
+                partial(judge_one, variants=variants, class_allowance=args.class_allowance),
+                paths,
+                chunksize=8,
+            )
+        )
+    print(json.dumps({"captures": len(rows), "class_allowance": args.class_allowance, "variants": variants,
+                      "results": report(rows, list(variants))}, indent=1))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
