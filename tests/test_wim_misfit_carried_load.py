@@ -54,7 +54,10 @@ def _config() -> Config:
             "site": {"id": "misfit", "lane": 1},
             "scale": {"platform_lengths_m": [PLATFORM_M], "kg_per_count": KG_PER_COUNT},
             # A single platform of class 5 (+/-2.5 %): the site sets the allowance to its class.
-            "rules": {"max_gross_uncertainty_fraction": 0.025},
+            # The allowance these crossings were drawn against (the default before 2026-12-06): at 0.055 the
+            # six-axle bounce also fits the allowance of the mean axle load, and the contrast these tests
+            # draw between the two footings of the misfit would vanish.
+            "rules": {"max_gross_uncertainty_fraction": 0.025, "max_residual_fraction": 0.048},
             "devices": loop_devices(),
         }
     )
