@@ -436,7 +436,7 @@ class RulesConfig(_Strict):
         " axles together: the modelled signal's RMS) and half axle hop (each axle alone: the axles in"
         " quadrature), whether one axle or a tridem stands on it.  Above it the allowance grows with"
         " sqrt(speed / reference speed), as truck dynamic load coefficients do.  0.055 (0.048 before): steady"
-        " trucks bouncing on a class-B road's profile misfit up to about 15 % at 40 km/h with their gross within"
+        " trucks bouncing on a class-B road's profile misfit up to about 15 % near 40 km/h with their gross within"
         " the class (docs/benchmarks.md, the independent model); stop-and-go still misfits far more.",
     )
     residual_reference_speed_kmh: float = Field(

@@ -415,7 +415,13 @@ def test_the_record_and_explain_show_the_site_scatter_only_where_the_site_has_on
         return explain(EvidenceRecord.from_json_dict(record.to_json_dict()))
 
     scatter = [line for line in lines(RecordWim.model_validate(m.as_dict())) if line.startswith("现场散布")]
-    expected = f"adds ±{2 * f * m.gross_kg:,.0f} kg to the gross"
+    expected = f"adds ±{2 * f * m.gross_kg:,.0f} kg to the gross's uncertainty"
     assert len(scatter) == 1 and "0.30 % common" in scatter[0] and "0.80 % moved" in scatter[0]
     assert expected in scatter[0]
+    # The moved share alone: it leaves the gross alone, and the line says so.
+    moved = judge(crossing, _wim(config, site_axle_sd_fraction=(a,) * 4), limits).measurement
+    assert moved is not None
+    alone = [line for line in lines(RecordWim.model_validate(moved.as_dict())) if line.startswith("现场散布")]
+    assert len(alone) == 1 and "common" not in alone[0] and "0.80 % moved" in alone[0]
+    assert "not the gross's" in alone[0] and "kg" not in alone[0]
     assert not any(line.startswith("现场散布") for line in lines(RecordWim.model_validate(plain.as_dict())))

@@ -161,12 +161,16 @@ def explain(record: EvidenceRecord) -> list[str]:
             lines.append(
                 f"总重扩展不确定度 Gross expanded uncertainty (k = 2): ±{_kg(wim.gross_uncertainty_kg)}"
             )
-        if wim.site_sd_fraction is not None or wim.site_axle_sd_fraction is not None:
-            lines.append(
-                f"现场散布 Site scatter (calibrated): {100 * (wim.site_sd_fraction or 0.0):.2f} % common to every"
-                f" axle, {100 * (wim.site_axle_sd_fraction or 0.0):.2f} % moved between axles; adds"
-                f" ±{_kg(wim.site_error_kg)} to the gross (counted in the uncertainties above)"
+        common, moved = wim.site_sd_fraction or 0.0, wim.site_axle_sd_fraction or 0.0
+        if common > 0 or moved > 0:
+            parts = [f"{100 * common:.2f} % common to every axle"] if common > 0 else []
+            parts += [f"{100 * moved:.2f} % moved between axles"] if moved > 0 else []
+            effect = (
+                f"adds ±{_kg(wim.site_error_kg)} to the gross's uncertainty above"
+                if common > 0 and wim.site_error_kg is not None
+                else "widens the axles' and groups' uncertainties only, not the gross's"
             )
+            lines.append(f"现场散布 Site scatter (calibrated): {', '.join(parts)}; {effect}")
         if limit is not None and wim.gross_kg is not None:
             over = wim.gross_kg > limit.threshold_kg
             relation = "超过 above" if over else "未超过 not above"
