@@ -24,7 +24,7 @@ import json
 import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,12 @@ def with_settings(config: Config, update: dict[str, dict[str, Any]]) -> Config:
     return Config.model_validate(data)
 
 
+@cache
+def _limits() -> LimitTable:
+    """The packaged limits table, read once per process (not once per capture)."""
+    return LimitTable.load(None)
+
+
 def judge_one(path: Path, variants: Variants, class_allowance: bool) -> dict[str, Any] | None:
     """One capture's row, or None where it carries no truth of the independent model's."""
     capture = read_capture(path)
@@ -69,9 +75,8 @@ def judge_one(path: Path, variants: Variants, class_allowance: bool) -> dict[str
         "population": truth["population"],
         "too_fast": max(truth["axle_speeds_kmh"]) > 40.0,
     }
-    limits = LimitTable.load(None)
     for tag, update in variants.items():
-        judged = judge(capture.crossing, with_settings(base, update), limits)
+        judged = judge(capture.crossing, with_settings(base, update), _limits())
         m = judged.measurement
         reweigh = judged.decision.verdict.value == "reweigh"
         error = None if reweigh or m is None else 100 * (m.gross_kg / truth["gross_kg"] - 1)
