@@ -431,6 +431,31 @@ def test_capture_variants_judges_each_capture_under_each_variant(
     # With each scale's class as its allowance, the same crawls: still all judged.
     assert capture_variants([str(tmp_path), "--variant", "lane={}", "--class-allowance", "--jobs", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["results"]["single"]["steady"]["lane"]["reweighed_pct"] == 0.0
+    # Judged crawls carry their gross coverage; a variant that judges none has none.
+    assert cell["strict"]["gross_coverage_pct"] is None
+    assert 0.0 <= cell["lane"]["gross_coverage_pct"] <= 100.0
+    # --split-change: a blip of +1 m/s² for 0.8 s at 4 km/h (+70 %) lands apart from the crawls.
+    (tmp_path / "blip").mkdir()
+    _, blip = _capture(
+        tmp_path / "blip",
+        "b0",
+        "single",
+        "throttle-blip",
+        50,
+        v0_kmh=4.0,
+        motion_overrides={"pulse_mps2": 1.0, "pulse_s": 0.8},
+    )
+    assert blip["span_speed_change"] > 0.1
+    assert (
+        capture_variants([str(tmp_path), "--variant", "lane={}", "--split-change", "0.1", "--jobs", "1"]) == 0
+    )
+    split = json.loads(capsys.readouterr().out)["results"]["single"]
+    assert set(split) == {"steady (change <= 0.1)", "throttle-blip (change > 0.1)"}
+    assert split["steady (change <= 0.1)"]["crossings"] == 3
+    assert split["throttle-blip (change > 0.1)"]["crossings"] == 1
+    with pytest.raises(SystemExit):
+        capture_variants([str(tmp_path), "--variant", "lane={}", "--split-change", "10"])
+    assert "fraction of the speed" in capsys.readouterr().err
     # A variant no lane config takes stops the run, saying which.
     for bad, says in (
         ("no-equals-sign", "NAME=JSON"),
