@@ -4,6 +4,7 @@ reader, and the estimator's verdicts on a few fixed-seed crossings (issue 16).""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -467,3 +468,29 @@ def test_capture_variants_judges_each_capture_under_each_variant(
         with pytest.raises(SystemExit):
             capture_variants([str(tmp_path), "--variant", bad])
         assert says in capsys.readouterr().err, bad
+
+
+def test_judge_speed_times_each_capture_it_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bench/judge_speed.py on a folder of captures: one cell per scale and population the truths name,
+    every crossing judged and timed (what it reports; how fast is the benchmark's business, not a test's)."""
+    from bench.judge_speed import main as judge_speed
+
+    for k in range(2):
+        _capture(tmp_path, f"s{k}", "single", "steady", 60 + k, v0_kmh=8.0)
+    _capture(tmp_path, "f0", "full-length", "steady", 70, v0_kmh=8.0)
+    cpus = os.sched_getaffinity(0)
+    status = judge_speed(["--captures", str(tmp_path), "--repeats", "2", "--json"])
+    assert os.sched_getaffinity(0) == cpus  # pinned to one CPU while it timed, and no longer
+    out = json.loads(capsys.readouterr().out)
+    assert status in (0, 1) and status == int(not all(c["target_met"] for c in out["results"].values()))
+    assert set(out["results"]) == {"single / steady", "full-length / steady"}
+    single = out["results"]["single / steady"]
+    assert single["crossings"] == 2 and single["ms_per_crossing"] > 0
+    assert single["crossing_realtime_x_min"] <= single["crossing_realtime_x_p5"]
+    assert single["realtime_x"] >= single["realtime_x_slowest_pass"] > 0
+    assert sum(band["crossings"] for band in single["by_speed"].values()) == 2  # the truths' speeds
+    with pytest.raises(SystemExit):
+        judge_speed(["--captures", str(tmp_path / "none")])
+    assert "no .wlcap captures" in capsys.readouterr().err

@@ -125,9 +125,10 @@ class Stretch:
 def exit_loads(counts: npt.NDArray[np.int32], zero_counts: F64, kg_per_count: F64) -> F64:
     """The exit end's load of each platform (kg, samples x platforms): the sum of its exit-left and
     exit-right cells (channels 2 and 3 of its four: entry-left, entry-right, exit-left, exit-right)."""
-    cell_kg = (counts - zero_counts[None, :]) * kg_per_count[None, :]
-    by_corner = cell_kg.reshape(counts.shape[0], -1, 4)
-    exit_kg: F64 = by_corner[:, :, 2] + by_corner[:, :, 3]
+    # Only the exit cells are converted (half the channels): the same arithmetic, element by element.
+    left = (counts[:, 2::4] - zero_counts[None, 2::4]) * kg_per_count[None, 2::4]
+    right = (counts[:, 3::4] - zero_counts[None, 3::4]) * kg_per_count[None, 3::4]
+    exit_kg: F64 = left + right
     return exit_kg
 
 
@@ -141,16 +142,26 @@ def lone_runs(
     runs: list[LoneRun] = []
     if offsets.size == 0 or times_s.size < MIN_CHUNK_SAMPLES:
         return runs
-    x_axles = profile.front_x(times_s)[:, None] - offsets[None, :]
+    front = profile.front_x(times_s)
+    x_axles = front[:, None] - offsets[None, :]
     reach = footprint_m / 2.0 + CENTRE_MARGIN_M
+    # A truck that only moves forward has an axle near a platform only between the front reaching it and
+    # the last axle leaving it: the samples outside that span hold no run, and are not looked at.
+    forward = not np.any(np.diff(front) < 0)
     for p in range(edges_m.size - 1):
         lo, hi = float(edges_m[p]), float(edges_m[p + 1])
-        inside = (x_axles >= lo + reach) & (x_axles <= hi - reach)
-        near = (x_axles > lo - reach) & (x_axles < hi + reach)
-        lone = inside & (near.sum(axis=1) == 1)[:, None] & (total_kg[:, p] > CENTRE_MIN_LOAD_KG)[:, None]
+        first, last = 0, times_s.size
+        if forward:
+            first = int(np.searchsorted(front, lo - reach + float(offsets.min()), side="right"))
+            last = int(np.searchsorted(front, hi + reach + float(offsets.max()), side="left"))
+        x = x_axles[first:last]
+        inside = (x >= lo + reach) & (x <= hi - reach)
+        near = (x > lo - reach) & (x < hi + reach)
+        loaded = total_kg[first:last, p] > CENTRE_MIN_LOAD_KG
+        lone = inside & (near.sum(axis=1) == 1)[:, None] & loaded[:, None]
         for i in range(offsets.size):
             padded = np.concatenate(([False], lone[:, i], [False])).astype(np.int8)
-            change = np.flatnonzero(np.diff(padded))
+            change = np.flatnonzero(np.diff(padded)) + first
             runs.extend(
                 LoneRun(p, i, int(a), int(b))
                 for a, b in zip(change[::2], change[1::2], strict=True)

@@ -94,12 +94,18 @@ def load_edge_times(
     guard_m = 2.0 * window_m
     offsets = profile.offsets_m
     platform_of = {float(x): int(np.argmin(np.abs(inner - x))) + 1 for x in joints_m}
+    # The front axle's place at every sample, once: each window below is a slice of it (front_x works
+    # sample by sample, so a slice is what it would give the window's times).
+    front_all = profile.front_x(times_s)
+    forward = not np.any(np.diff(front_all) < 0)
+    steps_s = np.diff(times_s)
+    others_of = [np.delete(np.arange(n_axles), i) for i in range(n_axles)]
     for j, joint in enumerate(joints_m):
         after = platform_of[float(joint)]  # the platform downstream of the joint; after - 1 upstream
         for i in range(n_axles):
             if not loads_kg[i] > 0:
                 continue
-            estimate = _first_time_at(profile, joint + offsets[i], times_s)
+            estimate = _first_time_at(front_all, forward, joint + offsets[i], times_s)
             moved = np.inf
             for _ in range(iterations):
                 if not np.isfinite(estimate):
@@ -114,8 +120,8 @@ def load_edge_times(
                     estimate = np.nan
                     break
                 t = times_s[lo:hi]
-                front = profile.front_x(t)
-                others = np.delete(np.arange(n_axles), i)
+                front = front_all[lo:hi]
+                others = others_of[i]
                 x_others = front[:, None] - offsets[others][None, :]
                 if np.any(np.abs(x_others - joint) < guard_m + half):
                     estimate = np.nan
@@ -136,21 +142,23 @@ def load_edge_times(
                     phi = carried if gains else 1.0 - carried
                     # Trapezoidal integral of (1 - phi) over the window's samples, from its first sample.
                     rest = 1.0 - phi
-                    readings.append(float(t[0] + np.sum(0.5 * (rest[1:] + rest[:-1]) * np.diff(t))))
+                    readings.append(float(t[0] + np.sum(0.5 * (rest[1:] + rest[:-1]) * steps_s[lo : hi - 1])))
                 if not readings:
                     estimate = np.nan
                     break
-                moved = abs(float(np.mean(readings)) - estimate)
-                estimate = float(np.mean(readings))
+                # The mean of one or two floats, as np.mean gives it (left to right, then divided).
+                mean = sum(readings) / len(readings)
+                moved = abs(mean - estimate)
+                estimate = mean
             # A reading still moving by a quarter of the patch's passage has not found the crossing.
             converged = np.isfinite(estimate) and moved <= 0.25 * footprint_m / profile.speed_at(estimate)
             result[i, j] = estimate if converged else np.nan
     return result
 
 
-def _first_time_at(profile: SpeedProfile, front_x_m: float, times_s: F64) -> float:
-    """When the profile's front axle is at ``front_x_m`` (NaN outside the samples' span)."""
-    front = profile.front_x(times_s)
-    if not (front[0] <= front_x_m <= front[-1]) or np.any(np.diff(front) < 0):
+def _first_time_at(front: F64, forward: bool, front_x_m: float, times_s: F64) -> float:
+    """When the front axle, at ``front`` at ``times_s``, is at ``front_x_m`` (NaN outside the samples' span
+    or where it does not only move forward: ``forward``)."""
+    if not forward or not (front[0] <= front_x_m <= front[-1]):
         return float("nan")
     return float(np.interp(front_x_m, front, times_s))

