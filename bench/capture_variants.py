@@ -46,7 +46,7 @@ from edge.wim.capture import read_capture
 #: The scale names the independent model writes, and their class limits (%), as bench/wim_accuracy.py.
 CLASS_LIMIT_PCT = {"single": 2.5, "axle-group": 2.5, "full-length": 1.0}
 #: Keys of a row that a variant's name must not take.
-RESERVED = frozenset({"scale", "population", "too_fast"})
+RESERVED = frozenset({"scale", "population", "too_fast", "speed_change"})
 
 Variants = dict[str, dict[str, dict[str, Any]]]
 
@@ -191,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     variants = _variants(parser, args.variant)
-    if args.split_change is not None and not 0.0 < args.split_change < 10.0:
-        parser.error(f"--split-change is a fraction of the speed, e.g. 0.1; got {args.split_change}")
+    if args.split_change is not None and not 0.0 < args.split_change <= 1.0:
+        parser.error(
+            f"--split-change is a fraction of the speed (0.1 for 10 %), at most 1; got {args.split_change}"
+        )
     paths = sorted(p for d in args.dirs for p in d.rglob("*.wlcap"))
     if not paths:
         parser.error(f"no .wlcap captures under {', '.join(map(str, args.dirs))}")
