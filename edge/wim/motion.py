@@ -479,12 +479,19 @@ def _ramp_change_se(times: F64, offsets_design: F64, t_a: float, t_b: float, wei
     return math.sqrt(max(float(contrast @ inverse @ contrast), 0.0))
 
 
+def _ramp_travel(times: F64, t_a: F64, t_b: F64) -> tuple[F64, F64]:
+    """For each knot pair (pairs x events): the time since ``t_a`` and ``g_2``, the integral from ``t_a``
+    of the ramp's weight (0 before it, rising to 1 across it: :func:`_fit_ramp`)."""
+    width = (t_b - t_a)[:, None]
+    u = times[None, :] - t_a[:, None]
+    g2: F64 = np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)
+    return u, g2
+
+
 def _ramp_designs(times: F64, offsets_design: F64, t_a: F64, t_b: F64, weights: F64) -> F64:
     """The ramp profile's design matrix for each knot pair ``(t_a[k], t_b[k])`` (pairs x events x columns):
     columns ``1, g_1, g_2`` and the axle offsets' (:func:`_fit_ramp`), each event's row times its weight."""
-    width = (t_b - t_a)[:, None]
-    u = times[None, :] - t_a[:, None]
-    g2 = np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)
+    u, g2 = _ramp_travel(times, t_a, t_b)
     design = np.empty((t_a.size, times.size, 3 + offsets_design.shape[1]))
     design[:, :, 0] = 1.0
     design[:, :, 1] = u - g2
@@ -523,9 +530,7 @@ def _ramp_solutions(
     diag = np.abs(np.diagonal(r))
     if diag.size == 0 or not np.all(diag > RAMP_SINGULAR_RTOL * diag.max()):
         return _ramp_solutions_qr(times, targets, offsets_design, t_a, t_b, weights)
-    width = (t_b - t_a)[:, None]
-    u = times[None, :] - t_a[:, None]
-    g2 = (np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)) * weights[None, :]
+    g2 = _ramp_travel(times, t_a, t_b)[1] * weights[None, :]
     g2_shared = g2 @ q  # pairs x shared columns: g_2's coordinates on them
     g2_rest = g2 - g2_shared @ q.T
     y_shared = q.T @ targets
