@@ -73,14 +73,20 @@ class SimulatedBarrier:
         self._us = us
         self._target_t: float | None = None
         self._last_cmd = 0
+        self.silent = False  # a hung controller: it swallows commands, never answers nor moves
 
     def state(self) -> None:
+        if self.silent:
+            return
         self.port.write(
             self._codec.encode(BarrierState(self._next_seq(), self._us(), self._last_cmd, self.position))
         )
 
     def tick(self, now: float) -> None:
-        for command in self._codec.feed(self.port.read()):
+        received = self.port.read()
+        if self.silent:
+            return
+        for command in self._codec.feed(received):
             if isinstance(command, BarrierCommand):
                 self._last_cmd = command.seq
                 opening = command.action == BarrierCommand.OPEN

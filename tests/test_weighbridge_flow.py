@@ -93,6 +93,24 @@ async def test_single_pass_uses_the_stored_tare(make_bridge: Any) -> None:
     assert summary["zero_alarm"] is False and summary["vehicles"] == 1
 
 
+async def test_views_say_weighed_while_a_hung_barrier_holds_the_command(make_bridge: Any) -> None:
+    # The record is on disk and the board says pass: the station's views must say so too, not
+    # "truck on the deck" for as long as the barrier's controller takes to answer (CI once read
+    # "on_deck" here in the few ms the barrier's answer took; a hung controller makes it seconds).
+    rig = make_bridge()
+    await rig.start()
+    rig.sim.gate.exit.silent = True
+    await rig.do("drive_on", "晋C22222", 30_000.0)  # 6 axles: 49 t
+    await rig.board("请通行")
+    health = rig.daemon.health()["weighbridge"]
+    deck = rig.daemon.site.deck_state()
+    assert health["state"] == "weighed" and health["exit_barrier_open"] is True  # as commanded
+    assert deck["waiting_for"] == "leave" and deck["visit"]["verdict"] == "pass"
+    assert rig.sim.gate.barrier_position == 0  # the boom has not moved: the command is still pending
+    record = (await rig.wait_records(1))[0]
+    assert record.verdict.value == "pass"
+
+
 _PROTOCOL_ON_RECORD = {
     "xk3190": "xk3190",
     "xk3190_command": "xk3190",

@@ -791,13 +791,19 @@ class StaticWeighbridge:
         except sqlite3.Error as exc:  # the weighing is on disk already; only its link to the next is lost
             log.error("visit %s not saved (%s): its next weighing will not link to it", visit.visit_id, exc)
         arrival.intrusion.disarm()
+        # Weighed from here on (the record and the visit are on disk): the station's views say so
+        # before the board does, and the barrier's state is the one commanded, as after a failed
+        # command.
+        self._weighed_at_s = time.time()
+        self.state = "weighed"
+        self.barrier_open = opens
+        arrival.last_seen_s = now
         self._speak(lines)
         await asyncio.gather(
             self._show(colour, lines),
             self._attempt("barrier", self.barrier.open() if opens else self.barrier.close()),
             self._entry(not opens),  # a refused truck backs off through the entry end
         )
-        self.barrier_open = opens
         decided = time.monotonic()
         self.timings.append(
             {"stored_ms": 1000 * (stored_s - stable_t), "decided_ms": 1000 * (decided - stable_t)}
@@ -811,9 +817,6 @@ class StaticWeighbridge:
             visit.visit_id,
             1000 * (decided - stable_t),
         )
-        self._weighed_at_s = time.time()
-        self.state = "weighed"
-        arrival.last_seen_s = now
 
     def _save_visit(self, visit: Visit, tare_plate: str | None, tare_kg: float, record_id: str) -> None:
         self.visits.save(visit)
