@@ -449,3 +449,118 @@ def test_warped_clock_of_a_ramp_profile_puts_every_axle_at_the_strips_at_its_eve
         after = fn(np.array([exit_t[-1] + 1.0, exit_t[-1] + 2.0]), *args, entry_x, exit_x)[0]
         assert before[1] - before[0] == pytest.approx(profile.start_speed_mps / speed, rel=1e-9)
         assert after[1] - after[0] == pytest.approx(profile.end_speed_mps / speed, rel=1e-9)
+
+
+def _truck_on_platforms(seed: int) -> dict[str, object]:
+    """A random truck crossing random platforms: every axle's place at every sample, and the platforms'
+    loads (each axle's footprint share of its load, plus noise), for the centre-of-load and edge kernels."""
+    rng = np.random.default_rng(900 + seed)
+    n_platforms = int(rng.integers(1, 4))
+    edges = np.concatenate(([0.0], np.cumsum(rng.uniform(2.5, 7.0, n_platforms))))
+    n_axles = int(rng.integers(1, 7))
+    offsets = np.concatenate(([0.0], np.cumsum(rng.uniform(1.2, 5.0, n_axles - 1))))
+    loads = rng.uniform(2_000.0, 12_000.0, n_axles)
+    rate = float(rng.choice([500.0, 1000.0, 2000.0]))
+    speed = rng.uniform(1.0, 11.0)
+    span_s = (edges[-1] + offsets[-1] + 2.0) / speed
+    times = 100.0 + np.arange(int(span_s * rate)) / rate
+    accel = rng.uniform(-0.3, 0.3) if seed % 3 else 0.0
+    front = -1.0 + speed * (times - times[0]) + 0.5 * accel * (times - times[0]) ** 2
+    if seed % 7 == 6:  # a truck that rolls back a little: every sample looked at
+        front = front - 0.3 * np.sin(times - times[0])
+    footprint = 0.25
+    x = front[:, None] - offsets[None, :]
+    platform_kg = np.stack(
+        [
+            reference.footprint_share_ref(x, edges[p], edges[p + 1], footprint) @ loads
+            for p in range(n_platforms)
+        ],
+        axis=1,
+    ) + rng.normal(0.0, 30.0, (times.size, n_platforms))
+    exit_kg = platform_kg * rng.uniform(0.0, 1.0, platform_kg.shape)
+    return {
+        "rng": rng,
+        "edges": edges,
+        "offsets": offsets,
+        "loads": loads,
+        "times": times,
+        "front": front,
+        "platform_kg": platform_kg,
+        "exit_kg": exit_kg,
+        "footprint": footprint,
+    }
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_lone_runs_and_centre_events_match_reference(seed: int) -> None:
+    truck = _truck_on_platforms(seed)
+    args = (truck["front"], truck["offsets"], truck["platform_kg"], truck["edges"], 0.275, 200.0, 10)
+    got = kernels.lone_runs(*args)  # type: ignore[arg-type]
+    want = reference.lone_runs_ref(*args)  # type: ignore[arg-type]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    platform, _, start, stop = want
+    n_axles = truck["offsets"].size  # type: ignore[attr-defined]
+    if n_axles == 1 and seed % 7 != 6:  # one axle moving forward: alone on each platform once
+        assert platform.size == truck["edges"].size - 1  # type: ignore[attr-defined]
+    events = (
+        truck["times"],
+        truck["exit_kg"],
+        truck["platform_kg"],
+        truck["edges"],
+        platform,
+        start,
+        stop,
+        4,
+        10,
+        0.1,
+    )
+    got_e = kernels.centre_events(*events)  # type: ignore[arg-type]
+    want_e = reference.centre_events_ref(*events)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(got_e[0], want_e[0])
+    np.testing.assert_allclose(got_e[1], want_e[1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got_e[2], want_e[2], rtol=0, atol=1e-9)
+    assert got_e[0].size >= platform.size  # every run gives at least one event
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_edge_reading_matches_reference(seed: int) -> None:
+    truck = _truck_on_platforms(seed)
+    edges = truck["edges"]
+    rng = truck["rng"]
+    times = truck["times"]
+    if edges.size < 3:  # type: ignore[attr-defined]
+        edges = np.concatenate((edges, [edges[-1] + 4.0]))  # type: ignore[index]
+        truck["platform_kg"] = np.column_stack((truck["platform_kg"], rng.normal(0, 30, times.size)))  # type: ignore[union-attr,attr-defined]
+    n_axles = truck["offsets"].size  # type: ignore[attr-defined]
+    after = int(rng.integers(1, edges.size - 1))  # type: ignore[attr-defined]
+    read_any = False
+    for _ in range(20):
+        i = int(rng.integers(0, n_axles))
+        others = np.delete(np.arange(n_axles), i)
+        lo = int(rng.integers(1, times.size - 20))  # type: ignore[attr-defined]
+        hi = lo + int(rng.integers(5, 400))
+        args = (
+            times,
+            truck["front"],
+            truck["platform_kg"],
+            lo,
+            min(hi, times.size - 1),  # type: ignore[attr-defined]
+            truck["offsets"][others],  # type: ignore[index]
+            truck["loads"][others],  # type: ignore[index]
+            float(truck["loads"][i]),  # type: ignore[index]
+            float(edges[after]),  # type: ignore[index]
+            after,
+            edges,
+            float(rng.uniform(0.0, 1.0)),
+            0.25,
+        )
+        got = kernels.edge_reading(*args)  # type: ignore[arg-type]
+        want = reference.edge_reading_ref(*args)  # type: ignore[arg-type]
+        assert got[0] == want[0]
+        if want[0] > 0:
+            read_any = True
+            assert got[1] == pytest.approx(want[1], abs=1e-9)
+        else:
+            assert np.isnan(got[1]) and np.isnan(want[1])
+    assert read_any or n_axles > 1  # one axle: nothing blocks its reading

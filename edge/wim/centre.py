@@ -33,13 +33,14 @@ load between them (on the independent model a tandem's acceleration read 0.1-1.1
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from edge.wim.kernels import centre_events as kernel_centre_events
+from edge.wim.kernels import lone_runs as kernel_lone_runs
 from edge.wim.motion import SpeedProfile
 
 __all__ = [
@@ -137,37 +138,25 @@ def lone_runs(
 ) -> list[LoneRun]:
     """Every run of at least :data:`MIN_CHUNK_SAMPLES` samples in which one axle stood alone on a platform
     (module docstring), where ``profile`` places the axles; ``total_kg`` (samples x platforms) the
-    platforms' loads, ``edges_m`` their edges."""
+    platforms' loads, ``edges_m`` their edges.  Platform by platform, axle by axle, in time order (the
+    Numba kernel :func:`edge.wim.kernels.lone_runs`; its reference is
+    :func:`edge.wim.reference.lone_runs_ref`)."""
     offsets = profile.offsets_m
-    runs: list[LoneRun] = []
     if offsets.size == 0 or times_s.size < MIN_CHUNK_SAMPLES:
-        return runs
-    front = profile.front_x(times_s)
-    x_axles = front[:, None] - offsets[None, :]
-    reach = footprint_m / 2.0 + CENTRE_MARGIN_M
-    # A truck that only moves forward has an axle near a platform only between the front reaching it and
-    # the last axle leaving it: the samples outside that span hold no run, and are not looked at.
-    forward = not np.any(np.diff(front) < 0)
-    for p in range(edges_m.size - 1):
-        lo, hi = float(edges_m[p]), float(edges_m[p + 1])
-        first, last = 0, times_s.size
-        if forward:
-            first = int(np.searchsorted(front, lo - reach + float(offsets.min()), side="right"))
-            last = int(np.searchsorted(front, hi + reach + float(offsets.max()), side="left"))
-        x = x_axles[first:last]
-        inside = (x >= lo + reach) & (x <= hi - reach)
-        near = (x > lo - reach) & (x < hi + reach)
-        loaded = total_kg[first:last, p] > CENTRE_MIN_LOAD_KG
-        lone = inside & (near.sum(axis=1) == 1)[:, None] & loaded[:, None]
-        for i in range(offsets.size):
-            padded = np.concatenate(([False], lone[:, i], [False])).astype(np.int8)
-            change = np.flatnonzero(np.diff(padded)) + first
-            runs.extend(
-                LoneRun(p, i, int(a), int(b))
-                for a, b in zip(change[::2], change[1::2], strict=True)
-                if b - a >= MIN_CHUNK_SAMPLES
-            )
-    return runs
+        return []
+    platform, axle, start, stop = kernel_lone_runs(
+        np.ascontiguousarray(profile.front_x(times_s), dtype=np.float64),
+        np.ascontiguousarray(offsets, dtype=np.float64),
+        np.ascontiguousarray(total_kg, dtype=np.float64),
+        np.ascontiguousarray(edges_m, dtype=np.float64),
+        footprint_m / 2.0 + CENTRE_MARGIN_M,
+        CENTRE_MIN_LOAD_KG,
+        MIN_CHUNK_SAMPLES,
+    )
+    return [
+        LoneRun(int(p), int(i), int(a), int(b))
+        for p, i, a, b in zip(platform, axle, start, stop, strict=True)
+    ]
 
 
 def _position(run: LoneRun, exit_kg: F64, total_kg: F64, edges_m: F64, a: int, b: int) -> F64:
@@ -180,27 +169,22 @@ def centre_events(
     runs: list[LoneRun], times_s: F64, exit_kg: F64, total_kg: F64, edges_m: F64
 ) -> tuple[npt.NDArray[np.intp], F64, F64]:
     """(run, time, position) of each centre-of-load event of ``runs`` (module docstring): ``run`` the
-    index in ``runs`` of the run it comes from."""
-    run_of: list[int] = []
-    t_out: list[float] = []
-    x_out: list[float] = []
-    for k, run in enumerate(runs):
-        n = run.stop - run.start
-        parts = min(CENTRE_CHUNKS, n // MIN_CHUNK_SAMPLES)
-        bounds = np.linspace(run.start, run.stop, parts + 1).round().astype(np.intp)
-        for a, b in itertools.pairwise(bounds):
-            mid = 0.5 * (times_s[a] + times_s[b - 1])
-            window = np.abs(times_s[a:b] - mid) <= CENTRE_EVENT_S / 2
-            if window.sum() < MIN_CHUNK_SAMPLES:
-                window = np.ones(b - a, dtype=bool)
-            lo, hi = a + int(np.argmax(window)), a + int(window.size - np.argmax(window[::-1]))
-            run_of.append(k)
-            t_out.append(float(times_s[lo:hi].mean()))
-            x_out.append(float(_position(run, exit_kg, total_kg, edges_m, lo, hi).mean()))
-    return (
-        np.asarray(run_of, dtype=np.intp),
-        np.asarray(t_out, dtype=np.float64),
-        np.asarray(x_out, dtype=np.float64),
+    index in ``runs`` of the run it comes from.  Each run is cut into ``min(CENTRE_CHUNKS, n //
+    MIN_CHUNK_SAMPLES)`` equal parts; each part's samples within ``CENTRE_EVENT_S / 2`` of its middle time
+    (all of them where that is fewer than ``MIN_CHUNK_SAMPLES``) give one event, their mean time and mean
+    position (the Numba kernel :func:`edge.wim.kernels.centre_events`; its reference is
+    :func:`edge.wim.reference.centre_events_ref`)."""
+    return kernel_centre_events(
+        np.ascontiguousarray(times_s, dtype=np.float64),
+        np.ascontiguousarray(exit_kg, dtype=np.float64),
+        np.ascontiguousarray(total_kg, dtype=np.float64),
+        np.ascontiguousarray(edges_m, dtype=np.float64),
+        np.array([r.platform for r in runs], dtype=np.intp),
+        np.array([r.start for r in runs], dtype=np.intp),
+        np.array([r.stop for r in runs], dtype=np.intp),
+        CENTRE_CHUNKS,
+        MIN_CHUNK_SAMPLES,
+        CENTRE_EVENT_S,
     )
 
 

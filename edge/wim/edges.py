@@ -41,8 +41,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from edge.wim.kernels import edge_reading
 from edge.wim.motion import SpeedProfile
-from edge.wim.reference import footprint_share_ref
 
 __all__ = ["MIN_WINDOW_SAMPLES", "joint_positions", "load_edge_times"]
 
@@ -78,7 +78,9 @@ def load_edge_times(
     """The time each axle's load was half across each joint (axles x joints, NaN where not read: module
     docstring), on the sample clock; ``platform_kg`` (samples x platforms) the zeroed platform signals,
     ``edges_m`` the platforms' edges, ``joints_m`` the joints to read (:func:`joint_positions`),
-    ``profile`` and ``loads_kg`` the motion and the axle loads that predict the signals."""
+    ``profile`` and ``loads_kg`` the motion and the axle loads that predict the signals.  Each reading
+    is the Numba kernel :func:`edge.wim.kernels.edge_reading` (its reference is
+    :func:`edge.wim.reference.edge_reading_ref`)."""
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
     inner = np.asarray(edges_m[1:-1], dtype=np.float64)
@@ -87,10 +89,10 @@ def load_edge_times(
     ):
         raise ValueError(f"joints {list(joints_m)} must be inner edges of the platforms {list(edges_m)}")
     n_axles = loads_kg.size
+    times_s = np.ascontiguousarray(times_s, dtype=np.float64)
     result = np.full((n_axles, joints_m.size), np.nan)
     if n_axles == 0 or times_s.size < MIN_WINDOW_SAMPLES or not footprint_m > 0:
         return result
-    half = footprint_m / 2.0
     guard_m = 2.0 * window_m
     offsets = profile.offsets_m
     platform_of = {float(x): int(np.argmin(np.abs(inner - x))) + 1 for x in joints_m}
@@ -98,8 +100,11 @@ def load_edge_times(
     # sample by sample, so a slice is what it would give the window's times).
     front_all = profile.front_x(times_s)
     forward = not np.any(np.diff(front_all) < 0)
-    steps_s = np.diff(times_s)
     others_of = [np.delete(np.arange(n_axles), i) for i in range(n_axles)]
+    others_offsets = [np.ascontiguousarray(offsets[o], dtype=np.float64) for o in others_of]
+    others_loads = [np.ascontiguousarray(loads_kg[o], dtype=np.float64) for o in others_of]
+    platform_kg = np.ascontiguousarray(platform_kg, dtype=np.float64)
+    edges_m = np.ascontiguousarray(edges_m, dtype=np.float64)
     for j, joint in enumerate(joints_m):
         after = platform_of[float(joint)]  # the platform downstream of the joint; after - 1 upstream
         for i in range(n_axles):
@@ -119,35 +124,27 @@ def load_edge_times(
                 if lo == 0 or hi >= times_s.size or hi - lo < MIN_WINDOW_SAMPLES:
                     estimate = np.nan
                     break
-                t = times_s[lo:hi]
-                front = front_all[lo:hi]
-                others = others_of[i]
-                x_others = front[:, None] - offsets[others][None, :]
-                if np.any(np.abs(x_others - joint) < guard_m + half):
-                    estimate = np.nan
-                    break
                 # Each platform's reading: the downstream one gains the load, the upstream one loses it.
                 # One whose other edge another axle is crossing meanwhile is not used: that axle's
                 # predicted share there is as far off as the profile being corrected.
-                readings = []
-                for platform, gains in ((after, True), (after - 1, False)):
-                    far_edge = edges_m[platform + 1] if gains else edges_m[platform]
-                    if np.any(np.abs(x_others - far_edge) < guard_m + half):
-                        continue
-                    others_kg = (
-                        footprint_share_ref(x_others, edges_m[platform], edges_m[platform + 1], footprint_m)
-                        @ loads_kg[others]
-                    )
-                    carried = (platform_kg[lo:hi, platform] - others_kg) / loads_kg[i]
-                    phi = carried if gains else 1.0 - carried
-                    # Trapezoidal integral of (1 - phi) over the window's samples, from its first sample.
-                    rest = 1.0 - phi
-                    readings.append(float(t[0] + np.sum(0.5 * (rest[1:] + rest[:-1]) * steps_s[lo : hi - 1])))
-                if not readings:
+                read, mean = edge_reading(
+                    times_s,
+                    front_all,
+                    platform_kg,
+                    int(lo),
+                    int(hi),
+                    others_offsets[i],
+                    others_loads[i],
+                    float(loads_kg[i]),
+                    float(joint),
+                    after,
+                    edges_m,
+                    guard_m,
+                    footprint_m,
+                )
+                if read <= 0:  # another axle at the joint (-1), or neither platform reads (0)
                     estimate = np.nan
                     break
-                # The mean of one or two floats, as np.mean gives it (left to right, then divided).
-                mean = sum(readings) / len(readings)
                 moved = abs(mean - estimate)
                 estimate = mean
             # A reading still moving by a quarter of the patch's passage has not found the crossing.

@@ -16,8 +16,11 @@ __all__ = [
     "axle_normal_equations",
     "axle_residuals",
     "body_knot_covariance",
+    "centre_events",
     "crossing_kinematics",
     "dynamic_normal_equations",
+    "edge_reading",
+    "lone_runs",
     "platform_loads",
     "residual_batch_means",
     "warm_up",
@@ -775,6 +778,176 @@ def residual_batch_means(residuals_kg: F64, block: int) -> tuple[float, int, flo
     return squares, count, mean_squares, n_blocks
 
 
+@numba.njit(cache=True, nogil=True)
+def edge_reading(
+    times_s: F64,
+    front_m: F64,
+    platform_kg: F64,
+    lo: int,
+    hi: int,
+    others_offsets_m: F64,
+    others_kg: F64,
+    load_kg: float,
+    joint_m: float,
+    after: int,
+    edges_m: F64,
+    guard_m: float,
+    footprint_m: float,
+) -> tuple[int, float]:
+    half = footprint_m / 2.0
+    reach = guard_m + half
+    n_others = others_offsets_m.size
+    for s in range(lo, hi):
+        for o in range(n_others):
+            if abs(front_m[s] - others_offsets_m[o] - joint_m) < reach:
+                return -1, np.nan
+    total = 0.0
+    count = 0
+    for side in range(2):
+        gains = side == 0
+        platform = after if gains else after - 1
+        far_edge = edges_m[platform + 1] if gains else edges_m[platform]
+        blocked = False
+        for s in range(lo, hi):
+            for o in range(n_others):
+                if abs(front_m[s] - others_offsets_m[o] - far_edge) < reach:
+                    blocked = True
+                    break
+            if blocked:
+                break
+        if blocked:
+            continue
+        start, end = edges_m[platform], edges_m[platform + 1]
+        integral = 0.0
+        previous = 0.0
+        for s in range(lo, hi):
+            shared = 0.0
+            for o in range(n_others):
+                x = front_m[s] - others_offsets_m[o]
+                share = (min(x + half, end) - max(x - half, start)) / footprint_m
+                if share > 0.0:
+                    shared += share * others_kg[o]
+            carried = (platform_kg[s, platform] - shared) / load_kg
+            rest = carried if not gains else 1.0 - carried
+            if s > lo:
+                integral += 0.5 * (rest + previous) * (times_s[s] - times_s[s - 1])
+            previous = rest
+        total += times_s[lo] + integral
+        count += 1
+    if count == 0:
+        return 0, np.nan
+    return count, total / count
+
+
+@numba.njit(cache=True, nogil=True)
+def centre_events(
+    times_s: F64,
+    exit_kg: F64,
+    total_kg: F64,
+    edges_m: F64,
+    run_platform: npt.NDArray[np.intp],
+    run_start: npt.NDArray[np.intp],
+    run_stop: npt.NDArray[np.intp],
+    chunks: int,
+    min_chunk_samples: int,
+    event_s: float,
+) -> tuple[npt.NDArray[np.intp], F64, F64]:
+    n_runs = run_platform.size
+    capacity = 0
+    for k in range(n_runs):
+        capacity += min(chunks, (run_stop[k] - run_start[k]) // min_chunk_samples)
+    run_of = np.empty(capacity, dtype=np.intp)
+    t_out = np.empty(capacity)
+    x_out = np.empty(capacity)
+    m = 0
+    for k in range(n_runs):
+        platform, start, stop = run_platform[k], run_start[k], run_stop[k]
+        parts = min(chunks, (stop - start) // min_chunk_samples)
+        if parts < 1:
+            continue
+        lo_m, hi_m = edges_m[platform], edges_m[platform + 1]
+        step = (stop - start) / parts  # as np.linspace: k * step + start, the last exactly stop
+        b = start
+        for c in range(parts):
+            a = b
+            b = stop if c == parts - 1 else int(np.rint((c + 1) * step + start))
+            mid = 0.5 * (times_s[a] + times_s[b - 1])
+            lo, hi, inside = b, a, 0
+            for s in range(a, b):
+                if abs(times_s[s] - mid) <= event_s / 2:
+                    inside += 1
+                    lo = min(lo, s)
+                    hi = max(hi, s + 1)
+            if inside < min_chunk_samples:
+                lo, hi = a, b
+            t_sum = 0.0
+            x_sum = 0.0
+            for s in range(lo, hi):
+                t_sum += times_s[s]
+                x_sum += lo_m + (hi_m - lo_m) * (exit_kg[s, platform] / total_kg[s, platform])
+            run_of[m] = k
+            t_out[m] = t_sum / (hi - lo)
+            x_out[m] = x_sum / (hi - lo)
+            m += 1
+    return run_of[:m], t_out[:m], x_out[:m]
+
+
+@numba.njit(cache=True, nogil=True)
+def lone_runs(
+    front_m: F64,
+    offsets_m: F64,
+    total_kg: F64,
+    edges_m: F64,
+    reach_m: float,
+    min_load_kg: float,
+    min_samples: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    n_samples = front_m.size
+    n_axles = offsets_m.size
+    n_platforms = edges_m.size - 1
+    # A truck that only moves forward has an axle near a platform only between the front reaching it
+    # and the last axle leaving it: the samples outside that span hold no run, and are not looked at.
+    forward = True
+    for s in range(1, n_samples):
+        if front_m[s] < front_m[s - 1]:
+            forward = False
+            break
+    least, most = np.inf, -np.inf
+    for i in range(n_axles):
+        least = min(least, offsets_m[i])
+        most = max(most, offsets_m[i])
+    found = [(0, 0, 0, 0) for _ in range(0)]  # a typed, empty list of (platform, axle, start, stop)
+    for p in range(n_platforms):
+        lo, hi = edges_m[p], edges_m[p + 1]
+        first, last = 0, n_samples
+        if forward and n_axles > 0:
+            first = int(np.searchsorted(front_m, lo - reach_m + least, side="right"))
+            last = int(np.searchsorted(front_m, hi + reach_m + most, side="left"))
+        for i in range(n_axles):
+            start = -1
+            for s in range(first, last + 1):
+                lone = False
+                if s < last and total_kg[s, p] > min_load_kg:
+                    x = front_m[s] - offsets_m[i]
+                    if x >= lo + reach_m and x <= hi - reach_m:
+                        near = 0
+                        for o in range(n_axles):
+                            xo = front_m[s] - offsets_m[o]
+                            if xo > lo - reach_m and xo < hi + reach_m:
+                                near += 1
+                        lone = near == 1
+                if lone and start < 0:
+                    start = s
+                elif not lone and start >= 0:
+                    if s - start >= min_samples:
+                        found.append((p, i, start, s))
+                    start = -1
+    out = np.empty((len(found), 4), dtype=np.intp)
+    for k in range(len(found)):
+        out[k, 0], out[k, 1], out[k, 2], out[k, 3] = found[k]
+    return out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy(), out[:, 3].copy()
+
+
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every kernel for the argument types the lane uses."""
     counts = np.zeros((4, 4), dtype=np.int32)
@@ -822,3 +995,18 @@ def warm_up() -> None:
     crossing_kinematics(np.array([0.0, 0.1]), np.array([1.0, 1.1]), -0.5, 6.0)
     warped_times(times, 0.5, 1.0, 2.0, 0.1, 0.0, 1.0, 0.0, 1.0, np.array([0.0, 3.0]), -0.5, 6.0)
     residual_batch_means(np.zeros((4, 2)), 2)
+    edge_reading(
+        times,
+        times,
+        np.zeros((4, 2)),
+        0,
+        4,
+        np.array([3.0]),
+        np.array([1.0]),
+        1.0,
+        1.0,
+        1,
+        np.array([0.0, 1.0, 2.0]),
+        0.1,
+        0.25,
+    )

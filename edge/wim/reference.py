@@ -6,6 +6,8 @@ random input.  They favour clarity over speed.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -15,10 +17,13 @@ __all__ = [
     "axle_residuals_ref",
     "body_knot_covariance_ref",
     "body_load_spectrum_ref",
+    "centre_events_ref",
     "crossing_kinematics_ref",
     "dynamic_normal_equations_ref",
+    "edge_reading_ref",
     "footprint_share_ref",
     "hat_basis_ref",
+    "lone_runs_ref",
     "platform_loads_ref",
     "residual_batch_means_ref",
     "rows_kept_ref",
@@ -321,3 +326,122 @@ def residual_batch_means_ref(residuals_kg: F64, block: int) -> tuple[float, int,
         if whole:
             means.extend(kept[:whole].reshape(-1, block).mean(axis=1).tolist())
     return squares, count, float(np.sum(np.square(means))), len(means)
+
+
+def edge_reading_ref(
+    times_s: F64,
+    front_m: F64,
+    platform_kg: F64,
+    lo: int,
+    hi: int,
+    others_offsets_m: F64,
+    others_kg: F64,
+    load_kg: float,
+    joint_m: float,
+    after: int,
+    edges_m: F64,
+    guard_m: float,
+    footprint_m: float,
+) -> tuple[int, float]:
+    """One reading of when an axle (``load_kg``) was half across ``joint_m``, from samples ``[lo, hi)``
+    (:func:`edge.wim.edges.load_edge_times`): ``front_m`` the front axle's place at every sample, the other
+    axles ``others_offsets_m`` behind it with ``others_kg``, ``after`` the platform downstream of the joint.
+    Returns (-1, NaN) where another axle is within ``guard_m`` plus half a footprint of the joint, else
+    (platforms read, their mean time; NaN where none): the downstream platform from its gain, the upstream
+    one from its loss, each left out where another axle is that near its far edge."""
+    half = footprint_m / 2.0
+    t = times_s[lo:hi]
+    x_others = front_m[lo:hi, None] - others_offsets_m[None, :]
+    if np.any(np.abs(x_others - joint_m) < guard_m + half):
+        return -1, float("nan")
+    readings = []
+    for platform, gains in ((after, True), (after - 1, False)):
+        far_edge = edges_m[platform + 1] if gains else edges_m[platform]
+        if np.any(np.abs(x_others - far_edge) < guard_m + half):
+            continue
+        shared = (
+            footprint_share_ref(x_others, edges_m[platform], edges_m[platform + 1], footprint_m) @ others_kg
+        )
+        carried = (platform_kg[lo:hi, platform] - shared) / load_kg
+        phi = carried if gains else 1.0 - carried
+        rest = 1.0 - phi
+        # Trapezoidal integral of (1 - phi) over the samples, from the first.
+        readings.append(float(t[0] + np.sum(0.5 * (rest[1:] + rest[:-1]) * np.diff(t))))
+    if not readings:
+        return 0, float("nan")
+    return len(readings), sum(readings) / len(readings)
+
+
+def centre_events_ref(
+    times_s: F64,
+    exit_kg: F64,
+    total_kg: F64,
+    edges_m: F64,
+    run_platform: npt.NDArray[np.intp],
+    run_start: npt.NDArray[np.intp],
+    run_stop: npt.NDArray[np.intp],
+    chunks: int,
+    min_chunk_samples: int,
+    event_s: float,
+) -> tuple[npt.NDArray[np.intp], F64, F64]:
+    """(run, mean time, mean position) of each centre-of-load event of the runs ``[start, stop)`` in which
+    one axle stood alone on a platform (:func:`edge.wim.centre.centre_events`): each run cut into up to
+    ``chunks`` equal parts of ``min_chunk_samples`` or more, each part's central ``event_s`` (or, where
+    that holds fewer samples, the whole part) averaged, the position by the lever rule."""
+    run_of: list[int] = []
+    t_out: list[float] = []
+    x_out: list[float] = []
+    for k in range(run_platform.size):
+        platform, start, stop = int(run_platform[k]), int(run_start[k]), int(run_stop[k])
+        parts = min(chunks, (stop - start) // min_chunk_samples)
+        bounds = np.linspace(start, stop, parts + 1).round().astype(np.intp)
+        lo_m, hi_m = float(edges_m[platform]), float(edges_m[platform + 1])
+        for a, b in itertools.pairwise(bounds):
+            mid = 0.5 * (times_s[a] + times_s[b - 1])
+            window = np.abs(times_s[a:b] - mid) <= event_s / 2
+            if window.sum() < min_chunk_samples:
+                window = np.ones(b - a, dtype=bool)
+            lo, hi = a + int(np.argmax(window)), a + int(window.size - np.argmax(window[::-1]))
+            run_of.append(k)
+            t_out.append(float(times_s[lo:hi].mean()))
+            share = exit_kg[lo:hi, platform] / total_kg[lo:hi, platform]
+            x_out.append(float((lo_m + (hi_m - lo_m) * share).mean()))
+    return (
+        np.asarray(run_of, dtype=np.intp),
+        np.asarray(t_out, dtype=np.float64),
+        np.asarray(x_out, dtype=np.float64),
+    )
+
+
+def lone_runs_ref(
+    front_m: F64,
+    offsets_m: F64,
+    total_kg: F64,
+    edges_m: F64,
+    reach_m: float,
+    min_load_kg: float,
+    min_samples: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(platform, axle, start, stop) of every run of at least ``min_samples`` samples in which one axle
+    stood alone on a platform (:func:`edge.wim.centre.lone_runs`): ``front_m`` the front axle's place at
+    each sample, the axles ``offsets_m`` behind it; alone where its place is inside the platform by
+    ``reach_m``, no other axle's within ``reach_m`` of it, and the platform carries more than
+    ``min_load_kg``.  Platform by platform, axle by axle, in time order."""
+    found: list[tuple[int, int, int, int]] = []
+    x_axles = front_m[:, None] - offsets_m[None, :]
+    for p in range(edges_m.size - 1):
+        lo, hi = float(edges_m[p]), float(edges_m[p + 1])
+        inside = (x_axles >= lo + reach_m) & (x_axles <= hi - reach_m)
+        near = (x_axles > lo - reach_m) & (x_axles < hi + reach_m)
+        loaded = total_kg[:, p] > min_load_kg
+        lone = inside & (near.sum(axis=1) == 1)[:, None] & loaded[:, None]
+        for i in range(offsets_m.size):
+            padded = np.concatenate(([False], lone[:, i], [False])).astype(np.int8)
+            change = np.flatnonzero(np.diff(padded))
+            found.extend(
+                (p, i, int(a), int(b))
+                for a, b in zip(change[::2], change[1::2], strict=True)
+                if b - a >= min_samples
+            )
+    runs = np.array(found, dtype=np.intp).reshape(-1, 4)
+    return runs[:, 0], runs[:, 1], runs[:, 2], runs[:, 3]
