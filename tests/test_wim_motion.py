@@ -984,3 +984,29 @@ def test_ramp_search_by_projection_matches_the_batched_qr_reference() -> None:
         # The best pair is the same pair, its misfit the noise's (1 cm over the events).
         best = int(np.nanargmin(sse_qr))
         assert sse[best] == pytest.approx(float(np.nanmin(sse)), rel=1e-9)
+
+
+def test_ramp_pairs_kernel_matches_its_numpy_reference() -> None:
+    """The ramp search's per-pair least squares (edge.wim.kernels.ramp_pairs) against its NumPy reference,
+    on the same problems as above: the same singular pairs, misfits and coefficients to rounding."""
+    from edge.wim import kernels, reference
+
+    rng = np.random.default_rng(61)
+    for k in range(60):
+        n_axles = int(rng.integers(2, 7))
+        times, targets, offsets_design, t_a, t_b, weights = _ramp_problem(
+            rng, n_axles, int(rng.integers(2 * n_axles + 3, 80)), rng.uniform(-1.0, 1.0)
+        )
+        t0 = float(times.mean())
+        shared = np.column_stack((np.ones(times.size), times - t0, offsets_design)) * weights[:, None]
+        q, r = np.linalg.qr(shared)
+        y_shared = q.T @ targets
+        args = (times, weights, q, r, y_shared, targets - q @ y_shared, t0, t_a, t_b, 1e-9)
+        sse, coef = kernels.ramp_pairs(*args)
+        sse_ref, coef_ref = reference.ramp_pairs_ref(*args)
+        singular = np.isnan(sse_ref)
+        assert np.array_equal(np.isnan(sse), singular), k
+        assert singular.any() and not singular.all()
+        np.testing.assert_allclose(sse[~singular], sse_ref[~singular], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(coef[~singular], coef_ref[~singular], rtol=1e-9, atol=1e-9)
+        assert np.isnan(coef[singular]).all()

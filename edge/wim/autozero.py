@@ -55,7 +55,8 @@ class AutoZeroTracker:
         kg = counts.astype(np.float64) * self.kg_per_count
         n = counts.shape[0]
         platform_kg = kg.reshape(n, -1, self.cells_per_platform).sum(axis=2)
-        spread = np.percentile(platform_kg, 95, axis=0) - np.percentile(platform_kg, 5, axis=0)
+        low, high = np.percentile(platform_kg, (5, 95), axis=0)  # one partition for both
+        spread = high - low
         if np.any(spread > self.max_spread_kg):
             return False  # something moves on the scale: not empty, or vibrating
         candidate = np.median(counts, axis=0).astype(np.float64)

@@ -22,6 +22,7 @@ __all__ = [
     "edge_reading",
     "lone_runs",
     "platform_loads",
+    "ramp_pairs",
     "residual_batch_means",
     "warm_up",
     "warped_times",
@@ -946,6 +947,74 @@ def lone_runs(
     for k in range(len(found)):
         out[k, 0], out[k, 1], out[k, 2], out[k, 3] = found[k]
     return out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy(), out[:, 3].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def ramp_pairs(
+    times_s: F64,
+    weights: F64,
+    q: F64,
+    r: F64,
+    y_shared: F64,
+    y_rest: F64,
+    t0_s: float,
+    t_a: F64,
+    t_b: F64,
+    singular_rtol: float,
+) -> tuple[F64, F64]:
+    n_events, n_shared = q.shape
+    n_pairs = t_a.size
+    sse = np.full(n_pairs, np.nan)
+    coef = np.full((n_pairs, 1 + n_shared), np.nan)
+    g2 = np.empty(n_events)
+    rest = np.empty(n_events)
+    on_shared = np.empty(n_shared)
+    x = np.empty(n_shared)
+    for k in range(n_pairs):
+        width = t_b[k] - t_a[k]
+        for e in range(n_events):
+            u = times_s[e] - t_a[k]
+            clipped = min(max(u, 0.0), width)
+            g2[e] = (clipped**2 / (2.0 * width) + max(u - width, 0.0)) * weights[e]
+        for c in range(n_shared):
+            acc = 0.0
+            for e in range(n_events):
+                acc += g2[e] * q[e, c]
+            on_shared[c] = acc
+        g2_norm2 = 0.0
+        rest_norm2 = 0.0
+        for e in range(n_events):
+            acc = 0.0
+            for c in range(n_shared):
+                acc += on_shared[c] * q[e, c]
+            rest[e] = g2[e] - acc
+            g2_norm2 += g2[e] * g2[e]
+            rest_norm2 += rest[e] * rest[e]
+        if not rest_norm2 > singular_rtol**2 * g2_norm2:
+            continue
+        along = 0.0
+        for e in range(n_events):
+            along += rest[e] * y_rest[e]
+        step = along / rest_norm2  # v_2 - v_1
+        total = 0.0
+        for e in range(n_events):
+            residual = y_rest[e] - step * rest[e]
+            total += residual * residual
+        sse[k] = total
+        # The shared columns' coefficients, once g_2's share of the targets is taken off: r is upper
+        # triangular, so back-substitution.
+        for c in range(n_shared - 1, -1, -1):
+            acc = y_shared[c] - step * on_shared[c]
+            for d in range(c + 1, n_shared):
+                acc -= r[c, d] * x[d]
+            x[c] = acc / r[c, c]
+        v1 = x[1]
+        coef[k, 0] = x[0] + v1 * (t_a[k] - t0_s)  # x_a: the front at t_a
+        coef[k, 1] = v1
+        coef[k, 2] = v1 + step
+        for c in range(2, n_shared):
+            coef[k, 1 + c] = x[c]
+    return sse, coef
 
 
 def warm_up() -> None:

@@ -44,12 +44,13 @@ a time in which every axle moves at the constant speed ``V``, so the constant-sp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.wim.kernels import warped_times
+from edge.wim.kernels import ramp_pairs, warped_times
 
 __all__ = ["PointEvents", "SpeedProfile", "fit_speed_profile", "pulse_transfer_kg", "transfer_change_kg"]
 
@@ -370,10 +371,11 @@ def _fit_ramp(
     tried_a: list[F64] = []
     tried_b: list[F64] = []
     tried_coef: list[F64] = []
+    solve = _ramp_solver(times, targets, offsets_design, weights)
     for _ in range(3):
         ta, tb = np.meshgrid(grid_a, grid_b, indexing="ij")
         keep = tb > ta + 1e-9 * span
-        sse, coef = _ramp_solutions(times, targets, offsets_design, ta[keep], tb[keep], weights)
+        sse, coef = solve(ta[keep], tb[keep])
         tried_sse.append(sse)
         tried_a.append(ta[keep])
         tried_b.append(tb[keep])
@@ -520,6 +522,14 @@ def _ramp_solutions(
     (Frisch-Waugh-Lovell), the same fit as :func:`_ramp_solutions_qr`'s batched QR of each pair's whole
     design to rounding (tests/test_wim_motion.py), at a fraction of its cost (the ramp search ran in
     every estimate of a truck with centre-of-load events, a quarter of judging one)."""
+    return _ramp_solver(times, targets, offsets_design, weights)(t_a, t_b)
+
+
+def _ramp_solver(
+    times: F64, targets: F64, offsets_design: F64, weights: F64
+) -> Callable[[F64, F64], tuple[F64, F64]]:
+    """:func:`_ramp_solutions` for these events, as a function of the knot pairs: the shared columns'
+    QR once, for every pass of the knot grid."""
     t0 = float(times.mean()) if times.size else 0.0
     shared = np.empty((times.size, 2 + offsets_design.shape[1]))
     shared[:, 0] = 1.0
@@ -529,30 +539,30 @@ def _ramp_solutions(
     q, r = np.linalg.qr(shared)
     diag = np.abs(np.diagonal(r))
     if diag.size == 0 or not np.all(diag > RAMP_SINGULAR_RTOL * diag.max()):
-        return _ramp_solutions_qr(times, targets, offsets_design, t_a, t_b, weights)
-    g2 = _ramp_travel(times, t_a, t_b)[1] * weights[None, :]
-    g2_shared = g2 @ q  # pairs x shared columns: g_2's coordinates on them
-    g2_rest = g2 - g2_shared @ q.T
+        return lambda t_a, t_b: _ramp_solutions_qr(times, targets, offsets_design, t_a, t_b, weights)
     y_shared = q.T @ targets
     y_rest = targets - q @ y_shared
-    g2_norm2 = np.einsum("pe,pe->p", g2, g2)
-    rest_norm2 = np.einsum("pe,pe->p", g2_rest, g2_rest)
-    ok = rest_norm2 > (RAMP_SINGULAR_RTOL**2) * g2_norm2
-    n_pairs = t_a.size
-    sse = np.full(n_pairs, np.nan)
-    coef = np.full((n_pairs, 3 + offsets_design.shape[1]), np.nan)
-    if np.any(ok):
-        step = (g2_rest[ok] @ y_rest) / rest_norm2[ok]  # v_2 - v_1
-        residual = y_rest[None, :] - step[:, None] * g2_rest[ok]
-        sse[ok] = np.einsum("pe,pe->p", residual, residual)
-        # The shared columns' coefficients, once g_2's share of the targets is taken off.
-        shared_coef = np.linalg.solve(r, (y_shared[None, :] - step[:, None] * g2_shared[ok]).T).T
-        v1 = shared_coef[:, 1]
-        coef[ok, 0] = shared_coef[:, 0] + v1 * (t_a[ok] - t0)  # x_a: the front at t_a
-        coef[ok, 1] = v1
-        coef[ok, 2] = v1 + step
-        coef[ok, 3:] = shared_coef[:, 2:]
-    return sse, coef
+    times_c = np.ascontiguousarray(times, dtype=np.float64)
+    weights_c = np.ascontiguousarray(weights, dtype=np.float64)
+    q_c, r_c = np.ascontiguousarray(q), np.ascontiguousarray(r)
+
+    def solve(t_a: F64, t_b: F64) -> tuple[F64, F64]:
+        # Per pair, in the Numba kernel edge.wim.kernels.ramp_pairs (its NumPy reference:
+        # edge.wim.reference.ramp_pairs_ref).
+        return ramp_pairs(
+            times_c,
+            weights_c,
+            q_c,
+            r_c,
+            y_shared,
+            y_rest,
+            t0,
+            np.ascontiguousarray(t_a, dtype=np.float64),
+            np.ascontiguousarray(t_b, dtype=np.float64),
+            RAMP_SINGULAR_RTOL,
+        )
+
+    return solve
 
 
 def _ramp_solutions_qr(

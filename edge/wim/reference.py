@@ -25,6 +25,7 @@ __all__ = [
     "hat_basis_ref",
     "lone_runs_ref",
     "platform_loads_ref",
+    "ramp_pairs_ref",
     "residual_batch_means_ref",
     "rows_kept_ref",
     "warped_times_ref",
@@ -445,3 +446,48 @@ def lone_runs_ref(
             )
     runs = np.array(found, dtype=np.intp).reshape(-1, 4)
     return runs[:, 0], runs[:, 1], runs[:, 2], runs[:, 3]
+
+
+def ramp_pairs_ref(
+    times_s: F64,
+    weights: F64,
+    q: F64,
+    r: F64,
+    y_shared: F64,
+    y_rest: F64,
+    t0_s: float,
+    t_a: F64,
+    t_b: F64,
+    singular_rtol: float,
+) -> tuple[F64, F64]:
+    """For each knot pair ``(t_a[k], t_b[k])`` of the speed profile's ramp search
+    (:func:`edge.wim.motion._ramp_solutions`): the sum of squared misfits and the coefficients ``(x_a, v_1,
+    v_2, d_1 ..)``, NaN where singular.  ``q``, ``r`` the QR of the columns every pair shares (a constant,
+    the time less ``t0_s``, the axle offsets; each event's row times its weight), ``y_shared`` the weighted
+    targets' coordinates on ``q`` and ``y_rest`` what ``q`` leaves of them.  Each pair adds one column, the
+    ramp's weighted travel ``g_2``: with the shared columns projected out, its least squares is a ratio of
+    dot products (Frisch-Waugh-Lovell); a column that keeps less than ``singular_rtol`` of its norm is
+    singular."""
+    width = (t_b - t_a)[:, None]
+    u = times_s[None, :] - t_a[:, None]
+    g2 = (np.clip(u, 0.0, width) ** 2 / (2.0 * width) + np.maximum(u - width, 0.0)) * weights[None, :]
+    g2_shared = g2 @ q  # pairs x shared columns: g_2's coordinates on them
+    g2_rest = g2 - g2_shared @ q.T
+    g2_norm2 = np.einsum("pe,pe->p", g2, g2)
+    rest_norm2 = np.einsum("pe,pe->p", g2_rest, g2_rest)
+    ok = rest_norm2 > (singular_rtol**2) * g2_norm2
+    n_pairs = t_a.size
+    sse = np.full(n_pairs, np.nan)
+    coef = np.full((n_pairs, 1 + q.shape[1]), np.nan)
+    if np.any(ok):
+        step = (g2_rest[ok] @ y_rest) / rest_norm2[ok]  # v_2 - v_1
+        residual = y_rest[None, :] - step[:, None] * g2_rest[ok]
+        sse[ok] = np.einsum("pe,pe->p", residual, residual)
+        # The shared columns' coefficients, once g_2's share of the targets is taken off.
+        shared_coef = np.linalg.solve(r, (y_shared[None, :] - step[:, None] * g2_shared[ok]).T).T
+        v1 = shared_coef[:, 1]
+        coef[ok, 0] = shared_coef[:, 0] + v1 * (t_a[ok] - t0_s)  # x_a: the front at t_a
+        coef[ok, 1] = v1
+        coef[ok, 2] = v1 + step
+        coef[ok, 3:] = shared_coef[:, 2:]
+    return sse, coef
