@@ -564,3 +564,24 @@ def test_edge_reading_matches_reference(seed: int) -> None:
         else:
             assert np.isnan(got[1]) and np.isnan(want[1])
     assert read_any or n_axles > 1  # one axle: nothing blocks its reading
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dynamic_unit_responses_match_reference(seed: int) -> None:
+    # The body fit's response to each platform's zero: A^T u_p for 1 kg on platform p, every p at once,
+    # as the reference's right-hand side of that signal (and the full kernel's, bit for bit).
+    args = _dynamic_args(seed, shuffle=seed % 6 == 5)
+    signal = args[1]
+    n_platforms = signal.shape[1]
+    got = kernels.dynamic_unit_responses(args[0], n_platforms, *args[2:])
+    assert got.shape == (kernels.dynamic_normal_equations(*args)[1].size, n_platforms)
+    for p in range(n_platforms):
+        unit = np.zeros_like(signal)
+        unit[:, p] = 1.0
+        want = reference.dynamic_normal_equations_ref(args[0], unit, *args[2:])[1]
+        scale = max(float(np.abs(want).max()), 1.0)
+        np.testing.assert_allclose(got[:, p], want, rtol=1e-9, atol=1e-9 * scale)
+        np.testing.assert_array_equal(
+            got[:, p], kernels.dynamic_normal_equations(args[0], unit, *args[2:])[1]
+        )
+    assert np.abs(got).max() > 0

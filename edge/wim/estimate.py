@@ -66,6 +66,7 @@ from edge.wim.kernels import (
     body_knot_covariance,
     crossing_kinematics,
     dynamic_normal_equations,
+    dynamic_unit_responses,
     platform_loads,
     residual_batch_means,
     warped_times,
@@ -1315,10 +1316,22 @@ def _with_body_dynamics(
     rhs = np.zeros((system.shape[0], 1 + n_axles + n_platforms))
     rhs[:, 0] = atb
     rhs[np.arange(n_axles), 1 + np.arange(n_axles)] = 1.0
-    for p in range(n_platforms):
-        unit = np.zeros_like(platform_kg)
-        unit[:, p] = 1.0
-        rhs[:, 1 + n_axles + p] = equations(unit)[1]
+    if n_platforms:
+        rhs[:, 1 + n_axles :] = dynamic_unit_responses(
+            window.times_s,
+            n_platforms,
+            edges_m,
+            entry_t_s,
+            exit_t_s,
+            scale.entry_strip_x_m,
+            scale.exit_x_m,
+            scale.edge_margin_m,
+            scale.tyre_footprint_m,
+            weights,
+            first_on_s,
+            step_s,
+            n_knots,
+        )
     try:
         solved = np.linalg.solve(system, rhs)
     except np.linalg.LinAlgError:

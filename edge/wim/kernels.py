@@ -19,6 +19,7 @@ __all__ = [
     "centre_events",
     "crossing_kinematics",
     "dynamic_normal_equations",
+    "dynamic_unit_responses",
     "edge_reading",
     "lone_runs",
     "platform_loads",
@@ -428,10 +429,11 @@ def _first_knot_at_or_above(times_s: F64, knot_t0_s: float, knot_step_s: float, 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _add_outer(ata: F64, atb: F64, idx: npt.NDArray[np.int64], val: F64, n: int, y: float) -> None:
+    """Add one row to the normal equations (``atb``: a column vector, columns x 1)."""
     for a in range(n):
         va = val[a]
         ia = idx[a]
-        atb[ia] += va * y
+        atb[ia, 0] += va * y
         for b in range(n):
             ata[ia, idx[b]] += va * val[b]
 
@@ -459,6 +461,81 @@ def dynamic_normal_equations(
     footprint stays wholly on one platform (or off the scale) only the hat basis changes, linearly in
     the knot position f: the rows are summed through the sums of 1, f, f^2, y and y f over the segment.
     Anything else runs the per-sample body."""
+    ata, atb = _dynamic_equations(
+        times_s,
+        platform_kg,
+        edges_m,
+        entry_t_s,
+        exit_t_s,
+        entry_x_m,
+        exit_x_m,
+        margin_m,
+        footprint_m,
+        term_weights_kg,
+        knot_t0_s,
+        knot_step_s,
+        n_knots,
+        False,
+    )
+    return ata, atb[:, 0].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def dynamic_unit_responses(
+    times_s: F64,
+    n_platforms: int,
+    edges_m: F64,
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    margin_m: float,
+    footprint_m: float,
+    term_weights_kg: F64,
+    knot_t0_s: float,
+    knot_step_s: float,
+    n_knots: int,
+) -> F64:
+    """``A^T u_p`` of :func:`dynamic_normal_equations` for a signal ``u_p`` of 1 kg on platform p at every
+    sample, for every platform at once (columns x platforms): the body fit's response to an offset of
+    each platform's zero.  One pass, as the normal equations' (``A^T A`` is not summed)."""
+    return _dynamic_equations(
+        times_s,
+        np.ones((times_s.shape[0], n_platforms)),
+        edges_m,
+        entry_t_s,
+        exit_t_s,
+        entry_x_m,
+        exit_x_m,
+        margin_m,
+        footprint_m,
+        term_weights_kg,
+        knot_t0_s,
+        knot_step_s,
+        n_knots,
+        True,
+    )[1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _dynamic_equations(
+    times_s: F64,
+    platform_kg: F64,
+    edges_m: F64,
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    margin_m: float,
+    footprint_m: float,
+    term_weights_kg: F64,
+    knot_t0_s: float,
+    knot_step_s: float,
+    n_knots: int,
+    per_platform: bool,
+) -> tuple[F64, F64]:
+    """:func:`dynamic_normal_equations` (``A^T b`` in column 0), or with ``per_platform`` each platform's
+    rows' ``A^T b`` in its own column and no ``A^T A``."""
     n_axles = entry_t_s.shape[0]
     n_edges = edges_m.shape[0]
     n_platforms = n_edges - 1
@@ -466,8 +543,8 @@ def dynamic_normal_equations(
     n_cols = n_axles + n_terms * n_knots
     half = footprint_m / 2
     speed = _strip_speeds(entry_t_s, exit_t_s, entry_x_m, exit_x_m)
-    ata = np.zeros((n_cols, n_cols))
-    atb = np.zeros(n_cols)
+    ata = np.zeros((n_cols, n_cols) if not per_platform else (0, 0))
+    atb = np.zeros((n_cols, n_platforms if per_platform else 1))
     monotone, axle_cuts = _segment_cuts(times_s, entry_t_s, speed, entry_x_m, edges_m, margin_m, half)
     if monotone and n_knots > 2:
         knot_cuts = np.empty(n_knots - 2, dtype=np.int64)
@@ -550,9 +627,12 @@ def dynamic_normal_equations(
                     val[nnz + 1] = v
                     kind[nnz + 1] = 2
                     nnz += 2
+                out = p if per_platform else 0  # atb's column
                 for r in range(nnz):
                     gy = y0[p] if kind[r] == 0 else (y0[p] - y1[p] if kind[r] == 1 else y1[p])
-                    atb[idx[r]] += val[r] * gy
+                    atb[idx[r], out] += val[r] * gy
+                    if per_platform:
+                        continue
                     for q in range(nnz):
                         ata[idx[r], idx[q]] += val[r] * val[q] * moments[kind[r], kind[q]]
             continue
@@ -587,7 +667,11 @@ def dynamic_normal_equations(
                     idx[nnz + 1] = column + 1
                     val[nnz + 1] = v * f
                     nnz += 2
-                _add_outer(ata, atb, idx, val, nnz, platform_kg[s, p])
+                if per_platform:
+                    for r in range(nnz):
+                        atb[idx[r], p] += val[r] * platform_kg[s, p]
+                else:
+                    _add_outer(ata, atb, idx, val, nnz, platform_kg[s, p])
     return ata, atb
 
 
@@ -1048,6 +1132,21 @@ def warm_up() -> None:
     dynamic_normal_equations(
         times,
         np.zeros((4, 1)),
+        np.array([0.0, 6.0]),
+        np.array([0.0, 0.1]),
+        np.array([1.0, 1.1]),
+        -0.5,
+        6.0,
+        0.3,
+        0.25,
+        np.ones((1, 2)),
+        0.0,
+        0.5,
+        3,
+    )
+    dynamic_unit_responses(
+        times,
+        1,
         np.array([0.0, 6.0]),
         np.array([0.0, 0.1]),
         np.array([1.0, 1.1]),

@@ -133,11 +133,18 @@ def _spread(
             hb = h[: n_blocks * window][:, cols].reshape(n_blocks, window, cols.size)
             rb = r[: n_blocks * window].reshape(n_blocks, window)
             normal = np.einsum("bij,bik->bjk", hb, hb)
-            step = np.einsum(
-                "bjk,bk->bj",
-                np.linalg.pinv(normal, rcond=STRETCH_RCOND, hermitian=True),
-                np.einsum("bij,bi->bj", hb, rb),
-            )
+            if cols.size == 1:
+                # A pair's one direction: the pseudo-inverse of a 1 x 1 is 1 / x where x > 0 (a sum of
+                # squares), else 0, as np.linalg.pinv gives it (and 10 x cheaper than its batched eigh).
+                x = normal[:, 0, :]
+                inverse = np.divide(1.0, x, out=np.zeros_like(x), where=x > 0)
+                step = inverse * np.einsum("bij,bi->bj", hb, rb)
+            else:
+                step = np.einsum(
+                    "bjk,bk->bj",
+                    np.linalg.pinv(normal, rcond=STRETCH_RCOND, hermitian=True),
+                    np.einsum("bij,bi->bj", hb, rb),
+                )
             estimates.extend(fitted[cols] + step)
         if len(estimates) >= MIN_STRETCHES:
             # Seen in one direction, taken as the same in every direction of the group's split: the road
