@@ -1247,26 +1247,21 @@ def _with_body_dynamics(
     step_s = wim.dynamic_knot_m / float(np.mean(speeds_mps))
     n_knots = max(2, math.ceil((last_off_s - first_on_s) / step_s) + 1)
 
-    def equations(
-        signal_kg: npt.NDArray[np.float64],
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        return dynamic_normal_equations(
-            window.times_s,
-            signal_kg,
-            edges_m,
-            entry_t_s,
-            exit_t_s,
-            scale.entry_strip_x_m,
-            scale.exit_x_m,
-            scale.edge_margin_m,
-            scale.tyre_footprint_m,
-            weights,
-            first_on_s,
-            step_s,
-            n_knots,
-        )
-
-    ata, atb = equations(platform_kg)
+    # The model's layout, shared by the normal equations and the zero responses below.
+    layout = (
+        edges_m,
+        entry_t_s,
+        exit_t_s,
+        scale.entry_strip_x_m,
+        scale.exit_x_m,
+        scale.edge_margin_m,
+        scale.tyre_footprint_m,
+        weights,
+        first_on_s,
+        step_s,
+        n_knots,
+    )
+    ata, atb = dynamic_normal_equations(window.times_s, platform_kg, *layout)
     # Priors in the units of the data.  A sample's variance is the steady fit's misfit (floored at 0.1 %
     # of the mean axle load, the order of a cell's resolution); samples within the misfit's correlation
     # time count as one.  The body's motion is as large, relative to the load, as that misfit says this
@@ -1317,21 +1312,7 @@ def _with_body_dynamics(
     rhs[:, 0] = atb
     rhs[np.arange(n_axles), 1 + np.arange(n_axles)] = 1.0
     if n_platforms:
-        rhs[:, 1 + n_axles :] = dynamic_unit_responses(
-            window.times_s,
-            n_platforms,
-            edges_m,
-            entry_t_s,
-            exit_t_s,
-            scale.entry_strip_x_m,
-            scale.exit_x_m,
-            scale.edge_margin_m,
-            scale.tyre_footprint_m,
-            weights,
-            first_on_s,
-            step_s,
-            n_knots,
-        )
+        rhs[:, 1 + n_axles :] = dynamic_unit_responses(window.times_s, n_platforms, *layout)
     try:
         solved = np.linalg.solve(system, rhs)
     except np.linalg.LinAlgError:
