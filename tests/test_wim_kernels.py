@@ -569,19 +569,74 @@ def test_edge_reading_matches_reference(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_dynamic_unit_responses_match_reference(seed: int) -> None:
     # The body fit's response to each platform's zero: A^T u_p for 1 kg on platform p, every p at once,
-    # as the reference's right-hand side of that signal (and the full kernel's, bit for bit).
+    # as the reference's (and the full kernel's for each unit signal, bit for bit).
     args = _dynamic_args(seed, shuffle=seed % 6 == 5)
     signal = args[1]
     n_platforms = signal.shape[1]
     got = kernels.dynamic_unit_responses(args[0], n_platforms, *args[2:])
-    assert got.shape == (kernels.dynamic_normal_equations(*args)[1].size, n_platforms)
+    want = reference.dynamic_unit_responses_ref(args[0], n_platforms, *args[2:])
+    assert got.shape == want.shape == (kernels.dynamic_normal_equations(*args)[1].size, n_platforms)
+    assert np.abs(want).max() > 0  # the unit signals reach the equations
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * max(float(np.abs(want).max()), 1.0))
     for p in range(n_platforms):
         unit = np.zeros_like(signal)
         unit[:, p] = 1.0
-        want = reference.dynamic_normal_equations_ref(args[0], unit, *args[2:])[1]
-        scale = max(float(np.abs(want).max()), 1.0)
-        np.testing.assert_allclose(got[:, p], want, rtol=1e-9, atol=1e-9 * scale)
         np.testing.assert_array_equal(
             got[:, p], kernels.dynamic_normal_equations(args[0], unit, *args[2:])[1]
         )
-    assert np.abs(got).max() > 0
+
+
+def test_edge_reading_of_an_unknown_place_is_unknown() -> None:
+    # Another axle's place NaN at one sample: its share is unknown, so is the reading (as np.clip gives it).
+    truck = _truck_on_platforms(4)
+    front = truck["front"].copy()  # type: ignore[union-attr]
+    edges = truck["edges"]
+    offsets, loads = truck["offsets"], truck["loads"]
+    lo = int(np.searchsorted(front, edges[1] - 1.0))  # type: ignore[index]
+    hi = int(np.searchsorted(front, edges[1] + 1.0))  # type: ignore[index]
+    args = [truck["times"], front, truck["platform_kg"], lo, hi, offsets[1:], loads[1:], float(loads[0])]  # type: ignore[index]
+    args += [float(edges[1]), 1, edges, 0.0, 0.25]  # type: ignore[index]
+    assert kernels.edge_reading(*args)[0] > 0  # type: ignore[arg-type]
+    front[(lo + hi) // 2] = np.nan
+    for got in (kernels.edge_reading(*args), reference.edge_reading_ref(*args)):  # type: ignore[arg-type]
+        assert got[0] > 0 and np.isnan(got[1])
+
+
+def test_warm_up_compiles_what_the_lane_calls() -> None:
+    """After warm_up, judging trucks of every scale (the independent model's normal driving, a throttle
+    blip with its ramp search included) compiles nothing more: the first truck pays no compilation.  In a
+    fresh process, so other tests' calls do not hide a missing signature."""
+    script = """
+import numpy as np
+from edge.wim import kernels
+kernels.warm_up()
+names = [n for n in kernels.__all__ if n != "warm_up"]
+before = {n: set(getattr(kernels, n).signatures) for n in names}
+assert all(before.values()), [n for n in names if not before[n]]
+from bench.independent_wim_model import SCALES, simulate_crossing, write_capture
+from edge.judge import judge
+from edge.rules import LimitTable
+from edge.wim.capture import read_capture
+import tempfile, pathlib
+limits = LimitTable.load(None)
+folder = pathlib.Path(tempfile.mkdtemp())
+for s, scale in enumerate(SCALES):
+    for p, population in enumerate(("steady", "throttle-blip")):
+        rng = np.random.default_rng([5, s, p])
+        for k in range(2):
+            path = write_capture(simulate_crossing(scale, population, rng, vehicle_number=k + 1), folder / f"{s}{p}{k}.wlcap")
+            capture = read_capture(path)
+            judge(capture.crossing, capture.config, limits)
+new = {n: set(getattr(kernels, n).signatures) - before[n] for n in names}
+print({n: sorted(map(str, v)) for n, v in new.items() if v})
+"""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "{}", done.stdout

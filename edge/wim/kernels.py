@@ -879,6 +879,7 @@ def edge_reading(
     guard_m: float,
     footprint_m: float,
 ) -> tuple[int, float]:
+    """One reading of when an axle was half across a joint (see edge.wim.reference.edge_reading_ref)."""
     half = footprint_m / 2.0
     reach = guard_m + half
     n_others = others_offsets_m.size
@@ -909,6 +910,9 @@ def edge_reading(
             shared = 0.0
             for o in range(n_others):
                 x = front_m[s] - others_offsets_m[o]
+                if np.isnan(x):  # as np.clip would: an unknown place gives an unknown share
+                    shared = np.nan
+                    continue
                 share = (min(x + half, end) - max(x - half, start)) / footprint_m
                 if share > 0.0:
                     shared += share * others_kg[o]
@@ -937,6 +941,7 @@ def centre_events(
     min_chunk_samples: int,
     event_s: float,
 ) -> tuple[npt.NDArray[np.intp], F64, F64]:
+    """The centre of load's events of each run (see edge.wim.reference.centre_events_ref)."""
     n_runs = run_platform.size
     capacity = 0
     for k in range(n_runs):
@@ -987,6 +992,7 @@ def lone_runs(
     min_load_kg: float,
     min_samples: int,
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Every run in which one axle stood alone on a platform (see edge.wim.reference.lone_runs_ref)."""
     n_samples = front_m.size
     n_axles = offsets_m.size
     n_platforms = edges_m.size - 1
@@ -1046,6 +1052,7 @@ def ramp_pairs(
     t_b: F64,
     singular_rtol: float,
 ) -> tuple[F64, F64]:
+    """Each knot pair's ramp fit by one column's least squares (see edge.wim.reference.ramp_pairs_ref)."""
     n_events, n_shared = q.shape
     n_pairs = t_a.size
     sse = np.full(n_pairs, np.nan)
@@ -1178,3 +1185,10 @@ def warm_up() -> None:
         0.1,
         0.25,
     )
+    lone_runs(times, np.zeros(1), np.ones((4, 1)), np.array([0.0, 1.0]), 0.1, 200.0, 10)
+    no_runs = np.zeros(0, dtype=np.intp)
+    centre_events(
+        times, np.zeros((4, 1)), np.ones((4, 1)), np.array([0.0, 1.0]), no_runs, no_runs, no_runs, 4, 10, 0.1
+    )
+    q, r = np.linalg.qr(np.column_stack((np.ones(4), times)))
+    ramp_pairs(times, np.ones(4), q, r, np.zeros(2), np.zeros(4), 0.5, np.array([0.2]), np.array([0.6]), 1e-9)

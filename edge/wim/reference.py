@@ -20,6 +20,7 @@ __all__ = [
     "centre_events_ref",
     "crossing_kinematics_ref",
     "dynamic_normal_equations_ref",
+    "dynamic_unit_responses_ref",
     "edge_reading_ref",
     "footprint_share_ref",
     "hat_basis_ref",
@@ -202,6 +203,47 @@ def dynamic_normal_equations_ref(
         ata += design.T @ design
         atb += design.T @ platform_kg[keep, p]
     return ata, atb
+
+
+def dynamic_unit_responses_ref(
+    times_s: F64,
+    n_platforms: int,
+    edges_m: F64,
+    entry_t_s: F64,
+    exit_t_s: F64,
+    entry_x_m: float,
+    exit_x_m: float,
+    margin_m: float,
+    footprint_m: float,
+    term_weights_kg: F64,
+    knot_t0_s: float,
+    knot_step_s: float,
+    n_knots: int,
+) -> F64:
+    """``A^T u_p`` of :func:`dynamic_normal_equations_ref` for a signal of 1 kg on platform p at every
+    sample, one column per platform."""
+    columns = []
+    for p in range(n_platforms):
+        unit = np.zeros((times_s.size, n_platforms))
+        unit[:, p] = 1.0
+        columns.append(
+            dynamic_normal_equations_ref(
+                times_s,
+                unit,
+                edges_m,
+                entry_t_s,
+                exit_t_s,
+                entry_x_m,
+                exit_x_m,
+                margin_m,
+                footprint_m,
+                term_weights_kg,
+                knot_t0_s,
+                knot_step_s,
+                n_knots,
+            )[1]
+        )
+    return np.stack(columns, axis=1)
 
 
 def body_load_spectrum_ref(
