@@ -219,7 +219,7 @@ REFERENCES: dict[str, tuple[Any, str, Callable[..., Any]]] = {
     "edge_reading": (edges, "edge_reading", reference.edge_reading_ref),
     "lone_runs": (centre, "kernel_lone_runs", reference.lone_runs_ref),
     "centre_events": (centre, "kernel_centre_events", reference.centre_events_ref),
-    "ramp_pairs": (wim_motion, "ramp_pairs", reference.ramp_pairs_ref),
+    "ramp_search": (wim_motion, "ramp_search", reference.ramp_search_ref),
 }
 
 

@@ -1010,3 +1010,82 @@ def test_ramp_pairs_kernel_matches_its_numpy_reference() -> None:
         np.testing.assert_allclose(sse[~singular], sse_ref[~singular], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(coef[~singular], coef_ref[~singular], rtol=1e-9, atol=1e-9)
         assert np.isnan(coef[singular]).all()
+
+
+def _ramp_shared_args(problem: tuple) -> tuple:
+    """``_ramp_problem``'s events as the ramp kernels take them: times, weights, the shared columns' QR,
+    the targets on it and off it, the time origin."""
+    times, targets, offsets_design, _, _, weights = problem
+    t0 = float(times.mean())
+    shared = np.column_stack((np.ones(times.size), times - t0, offsets_design)) * weights[:, None]
+    q, r = np.linalg.qr(shared)
+    y_shared = q.T @ targets
+    return times, weights, q, r, y_shared, targets - q @ y_shared, t0
+
+
+def test_ramp_search_kernel_is_the_reference_grid_loop_over_its_pairs_kernel() -> None:
+    """The ramp search's grid and two refinements in one kernel (edge.wim.kernels.ramp_search) try the
+    very pairs the reference's loop (edge.wim.reference.knot_grid_search) tries around the pairs kernel,
+    with the same misfits and coefficients, bit for bit; and against the whole reference
+    (ramp_search_ref, each pass by ramp_pairs_ref) they find the same best ramp to rounding, on the
+    problems where rounding does not change which near-tie refines."""
+    from edge.wim import kernels, reference
+
+    rng = np.random.default_rng(62)
+    same_path = 0
+    for k in range(80):
+        n_axles = int(rng.integers(2, 7))
+        problem = _ramp_problem(rng, n_axles, int(rng.integers(2 * n_axles + 3, 80)), rng.uniform(-1.0, 1.0))
+        args = _ramp_shared_args(problem)
+        times = args[0]
+        found = kernels.ramp_search(*args, motion.RAMP_GRID, motion.RAMP_REFINE, 1e-9)
+        looped = reference.knot_grid_search(
+            lambda t_a, t_b, args=args: kernels.ramp_pairs(*args, t_a, t_b, 1e-9),
+            float(times.min()),
+            float(times.max()),
+            motion.RAMP_GRID,
+            motion.RAMP_REFINE,
+        )
+        assert found[4] is looped[4] is True, k
+        for got, want in zip(found[:4], looped[:4], strict=True):
+            np.testing.assert_array_equal(got, want)
+        # 78 pairs on the grid, then two refinements of up to 81 each.
+        assert 78 < found[0].size <= 78 + 2 * 81
+        ref = reference.ramp_search_ref(*args, motion.RAMP_GRID, motion.RAMP_REFINE, 1e-9)
+        if (
+            ref[1].size == found[1].size
+            and np.array_equal(ref[1], found[1])
+            and np.array_equal(ref[2], found[2])
+        ):
+            same_path += 1
+            np.testing.assert_allclose(found[0], ref[0], rtol=1e-9, atol=1e-12)
+            # The reference's best pair is the kernel's best too (clipped knots repeat pairs: exact ties).
+            assert found[0][np.nanargmin(ref[0])] == pytest.approx(float(np.nanmin(found[0])), rel=1e-9)
+    assert same_path >= 70
+
+
+def test_ramp_search_gives_up_where_no_pair_fits() -> None:
+    """Two events of one axle leave no pair a finite misfit (every ramp column is singular): the search
+    says so (found False) after its first pass, in the kernel and the reference alike."""
+    from edge.wim import kernels, reference
+
+    times = np.array([10.0, 12.0])
+    weights = np.ones(2)
+    q, r = np.linalg.qr(np.column_stack((np.ones(2), times - 11.0)))
+    args = (
+        times,
+        weights,
+        q,
+        r,
+        q.T @ np.array([0.0, 8.0]),
+        np.zeros(2),
+        11.0,
+        motion.RAMP_GRID,
+        motion.RAMP_REFINE,
+        1e-9,
+    )
+    found = kernels.ramp_search(*args)
+    ref = reference.ramp_search_ref(*args)
+    assert found[4] is False and ref[4] is False
+    assert found[0].size == ref[0].size == 78  # the first grid's pairs, then no refinement
+    assert np.isnan(found[0]).all()

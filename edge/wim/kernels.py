@@ -23,7 +23,7 @@ __all__ = [
     "edge_reading",
     "lone_runs",
     "platform_loads",
-    "ramp_pairs",
+    "ramp_search",
     "residual_batch_means",
     "warm_up",
     "warped_times",
@@ -1052,7 +1052,8 @@ def ramp_pairs(
     t_b: F64,
     singular_rtol: float,
 ) -> tuple[F64, F64]:
-    """Each knot pair's ramp fit by one column's least squares (see edge.wim.reference.ramp_pairs_ref)."""
+    """Each knot pair's ramp fit by one column's least squares (see edge.wim.reference.ramp_pairs_ref).
+    Called by :func:`ramp_search`, which the estimator calls, and by edge.wim.motion._ramp_solutions."""
     n_events, n_shared = q.shape
     n_pairs = t_a.size
     sse = np.full(n_pairs, np.nan)
@@ -1106,6 +1107,87 @@ def ramp_pairs(
         for c in range(2, n_shared):
             coef[k, 1 + c] = x[c]
     return sse, coef
+
+
+@numba.njit(cache=True, nogil=True)
+def _linspace(start: float, stop: float, num: int) -> F64:
+    """``np.linspace(start, stop, num)`` as NumPy computes it: ``i * step + start``, the last ``stop``."""
+    out = np.empty(num)
+    div = num - 1
+    delta = stop - start
+    step = delta / div if div > 0 else delta
+    for i in range(num):
+        out[i] = i / div * delta + start if div > 0 and step == 0 else i * step + start
+    if num > 1:
+        out[num - 1] = stop
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def ramp_search(
+    times_s: F64,
+    weights: F64,
+    q: F64,
+    r: F64,
+    y_shared: F64,
+    y_rest: F64,
+    t0_s: float,
+    n_grid: int,
+    n_refine: int,
+    singular_rtol: float,
+) -> tuple[F64, F64, F64, F64, bool]:
+    """The ramp search's knot grid and its two refinements, each pair by :func:`ramp_pairs` (see
+    edge.wim.reference.ramp_search_ref)."""
+    t_start = times_s.min()
+    t_end = times_s.max()
+    span = t_end - t_start
+    n_shared = q.shape[1]
+    capacity = n_grid * n_grid + 2 * n_refine * n_refine
+    all_a = np.empty(capacity)
+    all_b = np.empty(capacity)
+    all_sse = np.empty(capacity)
+    all_coef = np.empty((capacity, 1 + n_shared))
+    grid_a = _linspace(t_start, t_end, n_grid)
+    grid_b = grid_a.copy()
+    step = span / (n_grid - 1)
+    count = 0
+    for _ in range(3):
+        start = count
+        for i in range(grid_a.size):
+            for j in range(grid_b.size):
+                if grid_b[j] > grid_a[i] + 1e-9 * span:
+                    all_a[count] = grid_a[i]
+                    all_b[count] = grid_b[j]
+                    count += 1
+        sse, coef = ramp_pairs(
+            times_s,
+            weights,
+            q,
+            r,
+            y_shared,
+            y_rest,
+            t0_s,
+            all_a[start:count],
+            all_b[start:count],
+            singular_rtol,
+        )
+        all_sse[start:count] = sse
+        all_coef[start:count] = coef
+        best = -1
+        finite = False
+        for k in range(sse.size):
+            if np.isfinite(sse[k]):
+                finite = True
+            if not np.isnan(sse[k]) and (best < 0 or sse[k] < sse[best]):
+                best = k
+        if not finite:
+            return all_sse[:count], all_a[:count], all_b[:count], all_coef[:count], False
+        # Refine around the best pair: each knot within one step of the last grid, on a grid 4 x finer.
+        fine = _linspace(-step, step, n_refine)
+        grid_a = np.minimum(np.maximum(all_a[start + best] + fine, t_start), t_end)
+        grid_b = np.minimum(np.maximum(all_b[start + best] + fine, t_start), t_end)
+        step *= 2.0 / (n_refine - 1)
+    return all_sse[:count], all_a[:count], all_b[:count], all_coef[:count], True
 
 
 def warm_up() -> None:
@@ -1192,3 +1274,4 @@ def warm_up() -> None:
     )
     q, r = np.linalg.qr(np.column_stack((np.ones(4), times)))
     ramp_pairs(times, np.ones(4), q, r, np.zeros(2), np.zeros(4), 0.5, np.array([0.2]), np.array([0.6]), 1e-9)
+    ramp_search(times, np.ones(4), q, r, np.zeros(2), np.zeros(4), 0.5, 13, 9, 1e-9)

@@ -50,7 +50,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from edge.wim.kernels import ramp_pairs, warped_times
+from edge.wim.kernels import ramp_pairs, ramp_search, warped_times
+from edge.wim.reference import knot_grid_search
 
 __all__ = ["PointEvents", "SpeedProfile", "fit_speed_profile", "pulse_transfer_kg", "transfer_change_kg"]
 
@@ -365,32 +366,10 @@ def _fit_ramp(
     offsets_design = np.zeros((n_events, max(n - 1, 0)))
     behind = np.nonzero(axle > 0)[0]
     offsets_design[behind, axle[behind] - 1] = -1.0
-    step = span / (RAMP_GRID - 1)
-    grid_a = grid_b = np.linspace(t_start, t_end, RAMP_GRID)
-    tried_sse: list[F64] = []
-    tried_a: list[F64] = []
-    tried_b: list[F64] = []
-    tried_coef: list[F64] = []
-    solve = _ramp_solver(times, targets, offsets_design, weights)
-    for _ in range(3):
-        ta, tb = np.meshgrid(grid_a, grid_b, indexing="ij")
-        keep = tb > ta + 1e-9 * span
-        sse, coef = solve(ta[keep], tb[keep])
-        tried_sse.append(sse)
-        tried_a.append(ta[keep])
-        tried_b.append(tb[keep])
-        tried_coef.append(coef)
-        if not np.any(np.isfinite(sse)):
-            return None
-        k = int(np.nanargmin(sse))
-        # Refine around the best pair: each knot within one step of the last grid, on a grid 4 x finer.
-        fine = np.linspace(-step, step, RAMP_REFINE)
-        grid_a = np.clip(ta[keep][k] + fine, t_start, t_end)
-        grid_b = np.clip(tb[keep][k] + fine, t_start, t_end)
-        step *= 2.0 / (RAMP_REFINE - 1)
-    all_sse = np.concatenate(tried_sse)
-    all_a, all_b = np.concatenate(tried_a), np.concatenate(tried_b)
-    all_coef = np.concatenate(tried_coef)
+    found = _ramp_search(times, targets, offsets_design, weights)
+    if found is None:
+        return None
+    all_sse, all_a, all_b, all_coef = found
     best_sse = float(np.nanmin(all_sse))
     # Of the ramps as good as the best within the noise, those with the least change of speed (a ramp
     # stretched to the last event must overshoot to carry the same travel), and of those the gentlest.
@@ -525,11 +504,13 @@ def _ramp_solutions(
     return _ramp_solver(times, targets, offsets_design, weights)(t_a, t_b)
 
 
-def _ramp_solver(
+def _ramp_shared(
     times: F64, targets: F64, offsets_design: F64, weights: F64
-) -> Callable[[F64, F64], tuple[F64, F64]]:
-    """:func:`_ramp_solutions` for these events, as a function of the knot pairs: the shared columns'
-    QR once, for every pass of the knot grid."""
+) -> tuple[F64, F64, F64, F64, F64, F64, float] | None:
+    """What every knot pair of :func:`_ramp_solutions` shares: the events' times and weights, the QR of
+    the shared columns, the targets' coordinates on ``q`` and what ``q`` leaves of them, and the time
+    origin (the arguments of the kernels ``ramp_pairs`` and ``ramp_search`` before the pairs); None where
+    the shared columns alone are singular."""
     t0 = float(times.mean()) if times.size else 0.0
     shared = np.empty((times.size, 2 + offsets_design.shape[1]))
     shared[:, 0] = 1.0
@@ -539,30 +520,63 @@ def _ramp_solver(
     q, r = np.linalg.qr(shared)
     diag = np.abs(np.diagonal(r))
     if diag.size == 0 or not np.all(diag > RAMP_SINGULAR_RTOL * diag.max()):
-        return lambda t_a, t_b: _ramp_solutions_qr(times, targets, offsets_design, t_a, t_b, weights)
+        return None
     y_shared = q.T @ targets
-    y_rest = targets - q @ y_shared
-    times_c = np.ascontiguousarray(times, dtype=np.float64)
-    weights_c = np.ascontiguousarray(weights, dtype=np.float64)
-    q_c, r_c = np.ascontiguousarray(q), np.ascontiguousarray(r)
+    return (
+        np.ascontiguousarray(times, dtype=np.float64),
+        np.ascontiguousarray(weights, dtype=np.float64),
+        np.ascontiguousarray(q),
+        np.ascontiguousarray(r),
+        y_shared,
+        targets - q @ y_shared,
+        t0,
+    )
+
+
+def _ramp_solver(
+    times: F64, targets: F64, offsets_design: F64, weights: F64
+) -> Callable[[F64, F64], tuple[F64, F64]]:
+    """:func:`_ramp_solutions` for these events, as a function of the knot pairs: the shared columns'
+    QR once (:func:`_ramp_shared`), each pair in the Numba kernel ``edge.wim.kernels.ramp_pairs`` (its
+    NumPy reference: ``edge.wim.reference.ramp_pairs_ref``); where the shared columns are singular, each
+    pair's batched QR (:func:`_ramp_solutions_qr`)."""
+    shared = _ramp_shared(times, targets, offsets_design, weights)
+    if shared is None:
+        return lambda t_a, t_b: _ramp_solutions_qr(times, targets, offsets_design, t_a, t_b, weights)
+    common = shared
 
     def solve(t_a: F64, t_b: F64) -> tuple[F64, F64]:
-        # Per pair, in the Numba kernel edge.wim.kernels.ramp_pairs (its NumPy reference:
-        # edge.wim.reference.ramp_pairs_ref).
         return ramp_pairs(
-            times_c,
-            weights_c,
-            q_c,
-            r_c,
-            y_shared,
-            y_rest,
-            t0,
+            *common,
             np.ascontiguousarray(t_a, dtype=np.float64),
             np.ascontiguousarray(t_b, dtype=np.float64),
             RAMP_SINGULAR_RTOL,
         )
 
     return solve
+
+
+def _ramp_search(
+    times: F64, targets: F64, offsets_design: F64, weights: F64
+) -> tuple[F64, F64, F64, F64] | None:
+    """Every knot pair the ramp search tries (:func:`_fit_ramp`: a grid of ``RAMP_GRID`` knots over the
+    events' span, refined twice around the best pair, ``RAMP_REFINE`` knots each; the loop as
+    ``edge.wim.reference.knot_grid_search`` defines it): their misfits, knots ``t_a`` and ``t_b``, and
+    coefficients; None where a pass found no pair that fits.  In one call of the Numba kernel
+    ``edge.wim.kernels.ramp_search`` (the loop's small array steps cost more than its pairs' fits); where
+    the shared columns are singular, the loop over each pair's batched QR."""
+    shared = _ramp_shared(times, targets, offsets_design, weights)
+    if shared is None:
+        sse, t_a, t_b, coef, found = knot_grid_search(
+            lambda a, b: _ramp_solutions_qr(times, targets, offsets_design, a, b, weights),
+            float(times.min()),
+            float(times.max()),
+            RAMP_GRID,
+            RAMP_REFINE,
+        )
+    else:
+        sse, t_a, t_b, coef, found = ramp_search(*shared, RAMP_GRID, RAMP_REFINE, RAMP_SINGULAR_RTOL)
+    return (sse, t_a, t_b, coef) if found else None
 
 
 def _ramp_solutions_qr(

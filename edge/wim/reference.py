@@ -7,6 +7,7 @@ random input.  They favour clarity over speed.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +25,11 @@ __all__ = [
     "edge_reading_ref",
     "footprint_share_ref",
     "hat_basis_ref",
+    "knot_grid_search",
     "lone_runs_ref",
     "platform_loads_ref",
     "ramp_pairs_ref",
+    "ramp_search_ref",
     "residual_batch_means_ref",
     "rows_kept_ref",
     "warped_times_ref",
@@ -533,3 +536,59 @@ def ramp_pairs_ref(
         coef[ok, 2] = v1 + step
         coef[ok, 3:] = shared_coef[:, 2:]
     return sse, coef
+
+
+def knot_grid_search(
+    pairs: Callable[[F64, F64], tuple[F64, F64]], t_start: float, t_end: float, n_grid: int, n_refine: int
+) -> tuple[F64, F64, F64, F64, bool]:
+    """The speed profile's ramp search over knot pairs (:func:`edge.wim.motion._fit_ramp`): every pair
+    ``t_a < t_b`` of an ``n_grid`` grid over ``[t_start, t_end]``, then twice around the best pair so far
+    (least misfit, NaN ignored), each knot at ``n_refine`` positions within one step of the last grid,
+    clipped to the span; ``pairs(t_a, t_b)`` gives each pair's misfit (NaN where singular) and
+    coefficients.  Returns every pair tried, in order: the misfits, the knots ``t_a`` and ``t_b``, the
+    coefficients, and False (with the pairs so far) where a pass had no finite misfit."""
+    span = t_end - t_start
+    step = span / (n_grid - 1)
+    grid_a = grid_b = np.linspace(t_start, t_end, n_grid)
+    tried: list[tuple[F64, F64, F64, F64]] = []
+    found = True
+    for _ in range(3):
+        ta, tb = np.meshgrid(grid_a, grid_b, indexing="ij")
+        keep = tb > ta + 1e-9 * span
+        sse, coef = pairs(ta[keep], tb[keep])
+        tried.append((sse, ta[keep], tb[keep], coef))
+        if not np.any(np.isfinite(sse)):
+            found = False
+            break
+        k = int(np.nanargmin(sse))
+        fine = np.linspace(-step, step, n_refine)
+        grid_a = np.clip(ta[keep][k] + fine, t_start, t_end)
+        grid_b = np.clip(tb[keep][k] + fine, t_start, t_end)
+        step *= 2.0 / (n_refine - 1)
+    sse_all, a_all, b_all, coef_all = (np.concatenate(parts) for parts in zip(*tried, strict=True))
+    return sse_all, a_all, b_all, coef_all, found
+
+
+def ramp_search_ref(
+    times_s: F64,
+    weights: F64,
+    q: F64,
+    r: F64,
+    y_shared: F64,
+    y_rest: F64,
+    t0_s: float,
+    n_grid: int,
+    n_refine: int,
+    singular_rtol: float,
+) -> tuple[F64, F64, F64, F64, bool]:
+    """:func:`knot_grid_search` over the events' span, each pass's pairs by :func:`ramp_pairs_ref` (the
+    other arguments are its)."""
+    return knot_grid_search(
+        lambda t_a, t_b: ramp_pairs_ref(
+            times_s, weights, q, r, y_shared, y_rest, t0_s, t_a, t_b, singular_rtol
+        ),
+        float(times_s.min()),
+        float(times_s.max()),
+        n_grid,
+        n_refine,
+    )
