@@ -358,6 +358,7 @@ def estimate_crossing(
         mid_t_s,
         platform_kg=platform_kg,
         centre=centre,
+        loads_only=True,
     )
     profile = first.speed_profile
     loads_kg = np.array(first.axle_loads_kg)
@@ -408,6 +409,7 @@ def _estimate(
     edge_events: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
     platform_kg: npt.NDArray[np.float64] | None = None,
     centre: tuple[PointEvents | None, Sequence[Stretch]] = (None, ()),
+    loads_only: bool = False,
 ) -> WimMeasurement:
     """Axle loads and the rest of one crossing (``platform_kg``: the zeroed platform signals, when the
     caller has them already); ``wim`` sets the body-dynamics fit (default settings when
@@ -421,7 +423,10 @@ def _estimate(
     ``edge_events`` (axles x joints times, the joints' positions) the load signals' joint events, which
     the speed profile is fitted to as well; ``centre`` the centre of load's events, which it is fitted to
     as well, and its stretches, whose accelerations replace the profile's in the pitch load transfer
-    where they show what it missed (:func:`load_centre`, :func:`centre_accelerations`)."""
+    where they show what it missed (:func:`load_centre`, :func:`centre_accelerations`).  With
+    ``loads_only`` (:func:`estimate_crossing`'s first pass, which reads nothing else) only the speed
+    profile and the axle loads are measured: every uncertainty is NaN and the transfer change not
+    measured."""
     problems: list[str] = []
     centre_points, stretches = centre
     # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
@@ -492,17 +497,21 @@ def _estimate(
         # the same with each axle's share of it counted alone.
         signal_rms = float(np.sqrt(max(float(axle_loads @ atb), 0.0) / used))
         axle_signal_rms = float(np.sqrt(max(float(axle_loads**2 @ np.diag(ata)), 0.0) / used))
-        residuals = axle_residuals(
-            window.times_s,
-            loads,
-            edges,
-            entry_t_s,
-            exit_t_s,
-            scale.entry_strip_x_m,
-            scale.exit_x_m,
-            scale.edge_margin_m,
-            scale.tyre_footprint_m,
-            axle_loads,
+        residuals = (
+            None
+            if loads_only
+            else axle_residuals(
+                window.times_s,
+                loads,
+                edges,
+                entry_t_s,
+                exit_t_s,
+                scale.entry_strip_x_m,
+                scale.exit_x_m,
+                scale.edge_margin_m,
+                scale.tyre_footprint_m,
+                axle_loads,
+            )
         )
         steady_loads = axle_loads
         body: _BodyFit | None = None
@@ -551,7 +560,10 @@ def _estimate(
             )
             zero_cov = (sensitivity * zero_variance_kg2) @ sensitivity.T
         motion_kg = _motion_kg(axle_loads, profile, scale)
-        axle_u, gross_u, axle_cov = _uncertainties(ata, residuals, rate_hz, wim, motion_kg, body, zero_cov)
+        if residuals is not None:
+            axle_u, gross_u, axle_cov = _uncertainties(
+                ata, residuals, rate_hz, wim, motion_kg, body, zero_cov
+            )
         mean_speed_mps = float(np.mean(axle_speeds_mps))
         if (
             wim.moment_split
@@ -639,6 +651,7 @@ def _estimate(
     resolved = _pulse_resolved(profile, scale, mean_speed)
     if (
         (wim.pulse_uncertainty or resolved)
+        and not loads_only
         and profile is not None
         and np.all(np.isfinite(axle_loads))
         and np.all(axle_loads > 0)
@@ -659,6 +672,7 @@ def _estimate(
             gross_u = math.sqrt(max(gross_u**2 + k**2 * float(added.sum()), 0.0))
     if (
         profile is not None
+        and not loads_only
         and math.isnan(profile.ramp_start_s)
         and profile.accel_mps2 < 0
         and not measured_accels
@@ -680,7 +694,7 @@ def _estimate(
     # harder than rules.max_accel_mps2 is re-weighed, one that speeds up is judged on its gross uncertainty.
     transfer_change = (
         _transfer_change(strip_t_s, mid_t_s, scale, axle_loads, spacings, centre_points)
-        if profile is not None and math.isnan(profile.ramp_start_s)
+        if profile is not None and not loads_only and math.isnan(profile.ramp_start_s)
         else math.nan
     )
     return WimMeasurement(
