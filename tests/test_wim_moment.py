@@ -17,7 +17,7 @@ from bench.independent_wim_model import simulate_crossing, write_capture
 from edge.judge import judge
 from edge.rules import LimitTable
 from edge.wim.capture import read_capture
-from edge.wim.moment import MomentSplit, moment_split, sum_zero_basis
+from edge.wim.moment import STRETCH_RCOND, MomentSplit, _stretch_pinv, moment_split, sum_zero_basis
 
 EDGES = np.array([0.0, 6.0, 12.0, 18.0])
 FOOTPRINT = 0.25
@@ -316,3 +316,32 @@ def test_parts_wait_for_the_spread_of_the_whole_group() -> None:
     out = _tridem_split(x, total, exit_, wrong, six)
     assert out.platforms == (0,)
     assert out.loads_kg == pytest.approx(wrong, abs=5.0)
+
+
+def test_stretch_pseudo_inverse_is_numpys_at_its_cutoff() -> None:
+    """The stretches' batched pseudo-inverse (closed form for a tridem's 2 x 2 blocks) is
+    np.linalg.pinv's at STRETCH_RCOND: on full-rank blocks, on rank-1 blocks (a whole group's, one
+    direction), on blocks whose two directions are nearly one (either side of the cutoff), on zero blocks,
+    on 1 x 1 and 3 x 3 blocks and on none."""
+    rng = np.random.default_rng(7)
+    kinds = {"full": 0, "rank 1": 0}
+    for k in range(900):
+        n_cols = (1, 2, 2, 2, 3)[k % 5]
+        rows = rng.normal(size=(int(rng.integers(0, 6)), int(rng.integers(1, 30)), n_cols))
+        rows *= rng.uniform(0.01, 100)
+        if n_cols > 1 and k % 3 == 1:  # one direction: a whole group's block
+            rows[..., 1] = rows[..., 0] * rng.uniform(-3.0, 3.0)
+        if n_cols > 1 and k % 3 == 2:  # two directions nearly the same: either side of the cutoff
+            rows[..., 1] = rows[..., 0] * (1.0 + rng.uniform(-1.0, 1.0) * 10 ** rng.uniform(-9, -1))
+        if k % 29 == 0:
+            rows[:] = 0.0
+        normal = np.einsum("bij,bik->bjk", rows, rows)
+        want = np.linalg.pinv(normal, rcond=STRETCH_RCOND, hermitian=True)
+        got = _stretch_pinv(normal)
+        assert got.shape == want.shape
+        scale = float(np.abs(want).max()) if want.size else 0.0
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-11 * scale)
+        if n_cols == 2 and normal.shape[0] and scale > 0:
+            ratio = np.linalg.eigvalsh(normal)
+            kinds["rank 1" if np.all(np.abs(ratio[:, 0]) < 1e-9 * ratio[:, 1]) else "full"] += 1
+    assert min(kinds.values()) > 50  # both closed forms exercised
