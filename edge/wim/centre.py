@@ -202,10 +202,12 @@ def centre_stretches(
         x = _position(run, exit_kg, total_kg, edges_m, run.start, run.stop)
         tau = t - float(t.mean())
         design = np.column_stack((np.ones_like(tau), tau, 0.5 * tau * tau))
-        coef, *_ = np.linalg.lstsq(design, x, rcond=None)
+        # The normal equations (the time centred: well conditioned), whose inverse gives the error too.
+        inverse = np.linalg.inv(design.T @ design)
+        coef = inverse @ (design.T @ x)
         residual = x - design @ coef
         per_block = max(1.0, STRETCH_BLOCK_S * t.size / length)
         variance = float(residual @ residual) / max(t.size - 3, 1) * per_block
-        se = math.sqrt(variance * float(np.linalg.inv(design.T @ design)[2, 2]))
+        se = math.sqrt(variance * float(inverse[2, 2]))
         result.append(Stretch(run.platform, run.axle, float(t[0]), float(t[-1]), float(coef[2]), se))
     return result

@@ -339,12 +339,24 @@ def estimate_crossing(
     wim = wim if wim is not None else WimConfig()
     args = (window, zero_counts, entry_t_s, exit_t_s, scale, wim, group_max_spacing_m, rules, mid_t_s)
     platform_kg = platform_loads(window.counts, zero_counts, span_per_cell(scale), scale.cells_per_platform)
-    centre = load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim, platform_kg)
+    # The exit cells' loads, for the centre of load and the moment split (4 cells a platform), once.
+    exit_kg = (
+        exit_loads(window.counts, zero_counts, span_per_cell(scale))
+        if scale.cells_per_platform == 4
+        else None
+    )
+    centre = load_centre(window, zero_counts, entry_t_s, exit_t_s, mid_t_s, scale, wim, platform_kg, exit_kg)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     reach_m = scale.tyre_footprint_m / 2 + wim.load_edge_margin_m
     joints = joint_positions(edges, scale.mid_strips_x_m, reach_m)
     if joints.size == 0 or not wim.load_edge_timing_sd_s > 0 or wim.speed_profile == "per_axle_constant":
-        return _estimate(*args, zero_variance_kg2=zero_variance_kg2, platform_kg=platform_kg, centre=centre)
+        return _estimate(
+            *args,
+            zero_variance_kg2=zero_variance_kg2,
+            platform_kg=platform_kg,
+            centre=centre,
+            exit_kg=exit_kg,
+        )
     steady_wim = wim.model_copy(update={"dynamic_knot_m": 0.0, "moment_split": False})
     first = _estimate(
         window,
@@ -368,6 +380,7 @@ def estimate_crossing(
             zero_variance_kg2=zero_variance_kg2,
             platform_kg=platform_kg,
             centre=centre,
+            exit_kg=exit_kg,
         )
     joint_t = load_edge_times(
         window.times_s,
@@ -385,6 +398,7 @@ def estimate_crossing(
             zero_variance_kg2=zero_variance_kg2,
             platform_kg=platform_kg,
             centre=centre,
+            exit_kg=exit_kg,
         )
     return _estimate(
         *args,
@@ -392,6 +406,7 @@ def estimate_crossing(
         edge_events=(joint_t, joints),
         platform_kg=platform_kg,
         centre=centre,
+        exit_kg=exit_kg,
     )
 
 
@@ -410,6 +425,7 @@ def _estimate(
     platform_kg: npt.NDArray[np.float64] | None = None,
     centre: tuple[PointEvents | None, Sequence[Stretch]] = (None, ()),
     loads_only: bool = False,
+    exit_kg: npt.NDArray[np.float64] | None = None,
 ) -> WimMeasurement:
     """Axle loads and the rest of one crossing (``platform_kg``: the zeroed platform signals, when the
     caller has them already); ``wim`` sets the body-dynamics fit (default settings when
@@ -426,7 +442,8 @@ def _estimate(
     where they show what it missed (:func:`load_centre`, :func:`centre_accelerations`).  With
     ``loads_only`` (:func:`estimate_crossing`'s first pass, which reads nothing else) only the speed
     profile and the axle loads are measured: every uncertainty is NaN and the transfer change not
-    measured."""
+    measured.  ``exit_kg``: the exit cells' loads (:func:`edge.wim.centre.exit_loads`) when the caller
+    has them."""
     problems: list[str] = []
     centre_points, stretches = centre
     # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
@@ -584,7 +601,9 @@ def _estimate(
             split = moment_split(
                 positions,
                 loads,
-                exit_loads(window.counts, zero_counts, span_per_cell(scale)),
+                exit_kg
+                if exit_kg is not None
+                else exit_loads(window.counts, zero_counts, span_per_cell(scale)),
                 edges,
                 scale.tyre_footprint_m,
                 scale.edge_margin_m,
@@ -763,9 +782,10 @@ def load_centre(
     scale: ScaleConfig,
     wim: WimConfig,
     platform_kg: npt.NDArray[np.float64] | None = None,
+    exit_kg: npt.NDArray[np.float64] | None = None,
 ) -> tuple[PointEvents | None, list[Stretch]]:
     """The centre of load of a crossing (:mod:`edge.wim.centre`; ``platform_kg`` the zeroed platform
-    loads when the caller has them): its events, weighted against the strips
+    loads and ``exit_kg`` the exit cells' when the caller has them): its events, weighted against the strips
     (their timing uncertainty in metres, at the scale's length over the axles' mean time on it, over
     ``wim.load_centre_sd_m``), and its stretches; (None, []) where not used (``wim.load_centre_sd_m`` 0,
     no speed profile, an incomplete crossing or a first profile that is not monotone).  A platform whose
@@ -792,20 +812,19 @@ def load_centre(
         if platform_kg is not None
         else platform_loads(window.counts, zero_counts, span, scale.cells_per_platform)
     )
-    exit_kg = exit_loads(window.counts, zero_counts, span)
+    if exit_kg is None:
+        exit_kg = exit_loads(window.counts, zero_counts, span)
     edges = np.concatenate(([0.0], np.cumsum(scale.platform_lengths_m)))
     runs = lone_runs(window.times_s, total_kg, edges, first, scale.tyre_footprint_m)
     run_of, t_s, x_m = centre_events(runs, window.times_s, exit_kg, total_kg, edges)
     platform = np.array([runs[k].platform for k in run_of], dtype=np.intp)
     axle = np.array([runs[k].axle for k in run_of], dtype=np.intp)
     strips_x_m = first.front_x(t_s) - first.offsets_m[axle]
-    good = {
-        int(q)
-        for q in np.unique(platform)
-        if _follows_lever_rule(
-            run_of[platform == q], t_s[platform == q], x_m[platform == q], strips_x_m[platform == q]
-        )
-    }
+    good = set()
+    for q in np.unique(platform):
+        on = platform == q
+        if _follows_lever_rule(run_of[on], t_s[on], x_m[on], strips_x_m[on]):
+            good.add(int(q))
     stretches = centre_stretches(
         [run for run in runs if run.platform in good], window.times_s, exit_kg, total_kg, edges
     )
@@ -831,14 +850,17 @@ def _follows_lever_rule(
     of what the strips' profile travels between the run's first and last events."""
     if not np.median(np.abs(x_m - strips_x_m)) <= CENTRE_MAX_DISAGREEMENT_M:
         return False
-    ratios = []
-    for k in np.unique(run_of):
-        first, last = np.flatnonzero(run_of == k)[[0, -1]]
-        travel = strips_x_m[last] - strips_x_m[first]
-        if last > first and travel > 0:
-            ratios.append((x_m[last] - x_m[first]) / travel)
+    # Each run's first and last events (the first index of its number, forwards and backwards).
+    _, first = np.unique(run_of, return_index=True)
+    _, from_end = np.unique(run_of[::-1], return_index=True)
+    last = run_of.size - 1 - from_end
+    travel = strips_x_m[last] - strips_x_m[first]
+    both = (last > first) & (travel > 0)
+    if not np.any(both):
+        return True
     low, high = CENTRE_TRAVEL_RATIO
-    return not ratios or bool(low <= float(np.median(ratios)) <= high)
+    ratio = float(np.median((x_m[last[both]] - x_m[first[both]]) / travel[both]))
+    return bool(low <= ratio <= high)
 
 
 def centre_accelerations(
