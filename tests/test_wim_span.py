@@ -153,6 +153,38 @@ def test_cross_ratios_match_the_row_by_row_reference() -> None:
         expected = _cross_ratios_reference(cells)
         got = cross_ratios(view)
         assert np.array_equal(np.isnan(got), np.isnan(expected))
-        np.testing.assert_array_equal(got[~np.isnan(got)], expected[~np.isnan(expected)])
+        # Sums in sample order (the kernel) against NumPy's pairwise sums: rounding only.
+        np.testing.assert_allclose(got[~np.isnan(got)], expected[~np.isnan(expected)], rtol=1e-9, atol=1e-12)
         assert np.isfinite(got[:2]).all()
     assert np.isnan(cross_ratios(np.zeros((1000, 12)))).all()
+
+
+def test_cross_ratios_kernel_on_raw_counts_matches_its_numpy_reference() -> None:
+    """The one-pass kernel on a window's raw counts (int32, with the zero and each cell's kg per count)
+    against its NumPy reference: moved gains, a platform that carries too little (NaN in both), a platform
+    loaded for just 10 samples (a ratio) and for 9 (NaN), the zero and the span applied as the lane does."""
+    from edge.wim import kernels, reference
+
+    rng = np.random.default_rng(29)
+    for k in range(12):
+        cells = _cells(rng, 1 + rng.normal(0, 0.01, 12), n_platforms=3)
+        if k % 4 == 0:
+            cells[:, 8:] = rng.normal(0.0, 4.0, (cells.shape[0], 4))  # platform 3 empty: noise only
+        if k % 4 == 1:  # platform 2 loaded for only 10 (k = 1, 9) or 9 (k = 5) samples
+            cells[:, 4:8] = rng.normal(0.0, 4.0, (cells.shape[0], 4))
+            cells[: 9 + (k != 5), 4:8] = 1000.0
+        span = rng.uniform(0.5, 2.0, 12)
+        zero = rng.uniform(-3000.0, 3000.0, 12).round()
+        counts = np.round(cells / span + zero).astype(np.int32)
+        args = (counts, zero, span, 2000.0, 0.05)
+        got = kernels.cross_ratios(*args)
+        want = reference.cross_ratios_ref(*args)
+        assert np.array_equal(np.isnan(got), np.isnan(want)), k
+        np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-9, atol=1e-12)
+        assert np.isfinite(got[0])
+        if k % 4 == 0:
+            assert np.isnan(got[2])
+        if k % 4 == 1:
+            assert np.isnan(got[1]) == (k == 5)
+        # The span module's entry point, as weigh calls it, is the kernel's.
+        np.testing.assert_array_equal(cross_ratios(counts, zero, span), got)

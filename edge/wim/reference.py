@@ -7,6 +7,7 @@ random input.  They favour clarity over speed.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     "body_knot_covariance_ref",
     "body_load_spectrum_ref",
     "centre_events_ref",
+    "cross_ratios_ref",
     "crossing_kinematics_ref",
     "dynamic_normal_equations_ref",
     "dynamic_unit_responses_ref",
@@ -592,3 +594,28 @@ def ramp_search_ref(
         n_grid,
         n_refine,
     )
+
+
+def cross_ratios_ref(
+    counts: npt.NDArray[np.int32] | F64,
+    zero_counts: F64,
+    kg_per_count: F64,
+    min_platform_kg: float,
+    min_cell_share: float,
+) -> F64:
+    """Log cross ratio ``log(EL XR / (ER XL))`` of each 4-cell platform over one crossing
+    (:mod:`edge.wim.span`), from the counts (samples x 4 platforms' cells, in the documented corner order),
+    the zero and each cell's kg per count: the cells' sums over the samples where the platform carries
+    more than ``min_platform_kg`` with every cell above ``min_cell_share`` of it; NaN where fewer than 10
+    samples do."""
+    cell_kg = (counts - zero_counts) * kg_per_count
+    out = np.full(cell_kg.shape[1] // 4, np.nan)
+    for p in range(out.size):
+        el, er, xl, xr = (cell_kg[:, 4 * p + k] for k in range(4))
+        total = el + er + xl + xr
+        floor = min_cell_share * total
+        loaded = (total > min_platform_kg) & (el > floor) & (er > floor) & (xl > floor) & (xr > floor)
+        if np.count_nonzero(loaded) >= 10:
+            s = cell_kg[loaded, 4 * p : 4 * p + 4].sum(axis=0)
+            out[p] = math.log(s[0] * s[3] / (s[1] * s[2]))
+    return out

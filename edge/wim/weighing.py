@@ -144,7 +144,7 @@ def weigh(crossing: Crossing, config: Config) -> Weighed:
     ratios = None
     if config.scale.cells_per_platform == 4:
         window = crossing.window
-        ratios = cross_ratios((window.counts - zero) * span_per_cell(config.scale))
+        ratios = cross_ratios(window.counts, zero, span_per_cell(config.scale))
     return Weighed(measurement, zero, zero_source, tuple(reasons), ratios)
 
 
