@@ -304,3 +304,20 @@ def test_estimate_crossing_is_the_same_on_the_kernels_and_on_their_references(
             assert np.allclose(getattr(k, field), getattr(r, field), rtol=1e-9, atol=atol, equal_nan=True), (
                 field
             )
+
+
+def test_short_median_is_numpys() -> None:
+    """The centre-of-load checks' median by a sort is np.median's value exactly: odd and even counts,
+    ties, one element, a NaN among them (NaN), none (NaN)."""
+    rng = np.random.default_rng(44)
+    for k in range(3000):
+        n = int(rng.integers(1, 40))
+        values = rng.normal(size=n) * 10 ** rng.uniform(-5, 5)
+        if k % 5 == 0 and n > 2:
+            values[: n // 2] = values[0]
+        if k % 7 == 0:
+            values[rng.integers(0, n)] = np.nan
+            assert np.isnan(estimate._median(values))
+            continue
+        assert estimate._median(values) == float(np.median(values))
+    assert np.isnan(estimate._median(np.zeros(0)))

@@ -848,7 +848,7 @@ def _follows_lever_rule(
     :data:`edge.wim.centre.CENTRE_MAX_DISAGREEMENT_M` of the strips' places in the median, and, over the
     runs of two or more events, travelling in the median within :data:`edge.wim.centre.CENTRE_TRAVEL_RATIO`
     of what the strips' profile travels between the run's first and last events."""
-    if not np.median(np.abs(x_m - strips_x_m)) <= CENTRE_MAX_DISAGREEMENT_M:
+    if not _median(np.abs(x_m - strips_x_m)) <= CENTRE_MAX_DISAGREEMENT_M:
         return False
     # Each run's first and last events (the first index of its number, forwards and backwards).
     _, first = np.unique(run_of, return_index=True)
@@ -859,8 +859,19 @@ def _follows_lever_rule(
     if not np.any(both):
         return True
     low, high = CENTRE_TRAVEL_RATIO
-    ratio = float(np.median((x_m[last[both]] - x_m[first[both]]) / travel[both]))
+    ratio = _median((x_m[last[both]] - x_m[first[both]]) / travel[both])
     return bool(low <= ratio <= high)
+
+
+def _median(values: npt.NDArray[np.float64]) -> float:
+    """``np.median`` of a short 1-d array (NaN if empty or any is NaN), the same value by a sort: its
+    own partition and mean cost more than the rest of a centre-of-load check."""
+    ordered = np.sort(values)
+    n = ordered.size
+    if n == 0 or math.isnan(float(ordered[-1])):
+        return math.nan
+    middle = n // 2
+    return float(ordered[middle]) if n % 2 else float((ordered[middle - 1] + ordered[middle]) / 2)
 
 
 def centre_accelerations(
