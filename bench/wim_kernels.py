@@ -13,7 +13,11 @@ Measured, after a warm-up call whose time (compilation) is reported separately, 
   ``dynamic_normal_equations`` and ``crossing_kinematics`` once per vehicle over its window,
   ``body_knot_covariance`` once per vehicle on the knot grid the estimator gives it, and
   ``axle_residuals``, ``warped_times`` and ``residual_batch_means`` on the arguments
-  ``estimate_crossing`` gave them (recorded in one pass);
+  ``estimate_crossing`` gave them (recorded in one pass); likewise the kernels it reaches through its
+  other modules (``dynamic_unit_responses``, ``edge_reading``, ``lone_runs``, ``centre_events``,
+  ``ramp_search``: :data:`REPLAYED`) and the span check's ``cross_ratios`` that ``weigh`` runs after
+  it, the ramp search on each truck again with a 10 % throttle blip (the stream's trucks seldom trigger
+  it);
 * the whole pipeline, two ways: ``estimate_crossing`` over every vehicle window (the lane's path), and
   ``platform_loads`` over the whole stream followed, per vehicle, by the normal equations, the solve
   and the kinematics; the reference side is the very same code with the NumPy references swapped in;
@@ -51,6 +55,7 @@ import contextlib
 import gc
 import inspect
 import json
+import math
 import os
 import platform
 import shutil
@@ -87,7 +92,8 @@ sys.path.insert(0, str(ROOT))
 from edge.config import ScaleConfig, WimConfig  # noqa: E402
 from edge.lane.buffer import SampleWindow  # noqa: E402
 from edge.lane.crossing import POSTROLL_S  # noqa: E402
-from edge.wim import estimate, kernels, reference  # noqa: E402
+from edge.wim import centre, estimate, kernels, motion, reference, span  # noqa: E402
+from edge.wim import edges as wim_edges  # noqa: E402
 from edge.wim.estimate import (  # noqa: E402
     WimMeasurement,
     body_term_weights,
@@ -293,6 +299,51 @@ KERNEL_NAMES = tuple(f.name for f in fields(Impl))
 LAPACK_NAMES = ("cholesky", "solve", "inv")
 
 
+def _ramp_found(result: tuple[F64, F64, F64, F64, bool]) -> tuple[float, bool]:
+    """A ramp search's best misfit and whether it found one: where two knot pairs tie to rounding, the
+    kernel and the reference may refine around either, so the pairs tried can differ; the best cannot."""
+    sse = result[0]
+    return (float(np.nanmin(sse)) if np.any(np.isfinite(sse)) else math.nan, bool(result[4]))
+
+
+#: The kernels the estimator reaches through its other modules (the load edges, the centre of load, the
+#: speed profile's ramp search, the body fit's zero responses) and the span check ``weigh`` runs after it:
+#: (module, the attribute it calls, kernel, reference, what of the result must agree).  Their calls on the
+#: stream are recorded (Numba side) and replayed on either side.
+REPLAYED: dict[str, tuple[Any, str, Callable[..., Any], Callable[..., Any], Callable[[Any], Any]]] = {
+    "dynamic_unit_responses": (
+        estimate,
+        "dynamic_unit_responses",
+        kernels.dynamic_unit_responses,
+        reference.dynamic_unit_responses_ref,
+        lambda r: r,
+    ),
+    "edge_reading": (
+        wim_edges,
+        "edge_reading",
+        kernels.edge_reading,
+        reference.edge_reading_ref,
+        lambda r: r,
+    ),
+    "lone_runs": (centre, "kernel_lone_runs", kernels.lone_runs, reference.lone_runs_ref, lambda r: r),
+    "centre_events": (
+        centre,
+        "kernel_centre_events",
+        kernels.centre_events,
+        reference.centre_events_ref,
+        lambda r: r,
+    ),
+    "ramp_search": (motion, "ramp_search", kernels.ramp_search, reference.ramp_search_ref, _ramp_found),
+    "cross_ratios": (
+        span,
+        "kernel_cross_ratios",
+        kernels.cross_ratios,
+        reference.cross_ratios_ref,
+        lambda r: r,
+    ),
+}
+
+
 @contextmanager
 def kernels_of(impl: Impl) -> Iterator[None]:
     """``edge.wim.estimate`` calling ``impl``'s kernels: the same estimator code on either side."""
@@ -325,10 +376,13 @@ def recording(calls: dict[str, list[tuple[Any, ...]]], impl: Impl) -> Iterator[N
 
     saved_kernels = {name: getattr(estimate, name) for name in KERNEL_NAMES}
     saved_lapack = {name: getattr(np.linalg, name) for name in LAPACK_NAMES}
+    saved_replayed = {name: getattr(module, there) for name, (module, there, *_) in REPLAYED.items()}
     for name in KERNEL_NAMES:
         setattr(estimate, name, recorder(name, getattr(impl, name)))
     for name, fn in saved_lapack.items():
         setattr(np.linalg, name, recorder(f"np.linalg.{name}", fn))
+    for name, (module, there, *_) in REPLAYED.items():
+        setattr(module, there, recorder(name, saved_replayed[name]))
     try:
         yield
     finally:
@@ -336,6 +390,8 @@ def recording(calls: dict[str, list[tuple[Any, ...]]], impl: Impl) -> Iterator[N
             setattr(estimate, name, fn)
         for name, fn in saved_lapack.items():
             setattr(np.linalg, name, fn)
+        for name, (module, there, *_) in REPLAYED.items():
+            setattr(module, there, saved_replayed[name])
 
 
 #: Scalar arguments of the kernels after the arrays, by parameter name: the scale's configuration.
@@ -382,6 +438,19 @@ class Work:
         self.calls: dict[str, list[tuple[Any, ...]]] = {}
         with recording(self.calls, NUMBA):
             self.estimates()
+            for v in stream.vehicles:  # the span check weigh runs after each estimate
+                span.cross_ratios(v.window.counts, v.zero_counts, stream.span)
+            for v in stream.vehicles:
+                # The stream's trucks seldom change speed enough for the ramp search: each again with a
+                # throttle blip, 10 % faster from the middle of its strip events on (the search runs for
+                # 5 axles or more, which leave it the degrees of freedom to test a ramp).
+                middle = float(np.median(np.concatenate((v.entry_t_s, v.exit_t_s))))
+                entry_t, exit_t = (
+                    np.where(t > middle, middle + (t - middle) / 1.1, t) for t in (v.entry_t_s, v.exit_t_s)
+                )
+                motion.fit_speed_profile(
+                    entry_t, exit_t, sc.entry_strip_x_m, sc.exit_x_m, ramp_timing_sd_s=sc.strip_timing_sd_s
+                )
         # Term weights and knot grids as the estimator derives them from the steady fit (Numba side).
         self.dynamic_terms = []
         for v, (ata, atb, _, _) in zip(stream.vehicles, self.normal_equations(NUMBA), strict=True):
@@ -472,6 +541,13 @@ class Work:
                     impl.warped_times(v.window.times_s, *p.clock_args, sc.entry_strip_x_m, sc.exit_x_m)
                 )
         return out
+
+    def replayed(self, name: str, impl: Impl) -> list[Any]:
+        """A kernel of :data:`REPLAYED` (``impl`` NUMBA: the kernel, else its reference) on the arguments
+        the estimator (or the span check) gave it on this stream."""
+        _, _, kernel, ref, _ = REPLAYED[name]
+        fn = kernel if impl is NUMBA else ref
+        return [fn(*args) for args in self.calls.get(name, [])]
 
     def estimate_windows(self, impl: Impl) -> list[WimMeasurement]:
         """The lane's path: ``estimate_crossing`` over each vehicle window."""
@@ -784,6 +860,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "residual_batch_means", work.batch_means(NUMBA), work.batch_means(REFERENCE)
         ),
     }
+    for name, (*_, agreeing) in REPLAYED.items():
+        agreement[name] = check_agreement(
+            name,
+            [agreeing(r) for r in work.replayed(name, NUMBA)],
+            [agreeing(r) for r in work.replayed(name, REFERENCE)],
+        )
     measured = work.estimate_windows(NUMBA)
     # Solved loads amplify the last-bit differences of A^T b; 1e-7 relative is still exact for weighing.
     agreement["pipeline_estimate_crossing"] = check_agreement(
@@ -804,6 +886,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         compare("warped_times (per vehicle window)", work.warped_clocks, sec, reps),
         compare("residual_batch_means (per vehicle)", work.batch_means, sec, reps),
     ]
+    # The kernels the estimator reaches through its other modules, on the calls it made: one row each
+    # where this stream gave it any.
+    kernel_rows += [
+        compare(
+            f"{name} ({len(work.calls[name])} calls as recorded)",
+            lambda impl, n=name: work.replayed(n, impl),
+            sec,
+            reps,
+        )
+        for name in REPLAYED
+        if work.calls.get(name)
+    ]
+    replayed_calls = {name: len(work.calls.get(name, [])) for name in REPLAYED}
     pipeline_rows = [
         compare("pipeline: estimate_crossing per vehicle window", work.estimate_windows, sec, reps),
         compare("pipeline: platform_loads on stream + per-vehicle rest", work.stream_pipeline, sec, reps),
@@ -905,6 +1000,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "first_call_compile_s": compile_s,
         "agreement": agreement,
+        "replayed_calls": replayed_calls,
         "kernels": kernel_rows,
         "pipelines": pipeline_rows,
         "breakdown_estimate_crossing": breakdown,
