@@ -236,8 +236,13 @@ class Dynamics:
       (``G`` gross, ``h`` = ``cg_height_m``, ``d_a`` the axle's distance ahead of the vehicle's centre of
       gravity, ``L`` static axle loads): braking loads the front axles, accelerating the rear ones, the gross
       is unchanged.  It builds up as the step response of the first unit's pitch mode (overshoot, ringing).
-      The whole vehicle is treated as one rigid body: exact for a rigid truck, approximate for an
-      articulated one.  Without dynamics, acceleration changes only the speed.
+      The whole vehicle is treated as one rigid body when it brakes (each unit brakes its own mass) and
+      when a rigid truck speeds up.  A combination speeding up is pulled by its towing unit's drive axles:
+      the trailer's inertia acts on the towing unit at the coupling, so the positive part of the
+      acceleration moves ``-G h_c d_a / (g sum_j L_j d_j^2)`` over the towing unit's axles only (``h_c``
+      = ``coupling_height_m``, ``d`` from the towing unit's centroid; about its own centre of gravity's
+      height too), and none onto the trailer's (its own pitch about the coupling is left out).  Without
+      dynamics, acceleration changes only the speed.
     * Jump crossing: the kinematics brake at :data:`JUMP_BRAKE_DECELERATION_M_S2` for
       :data:`JUMP_BRAKE_S` (never below :data:`MIN_SPEED_KMH`) from when the axle-span midpoint is over
       the middle of the scale, then pull away at :data:`RESTART_ACCELERATION_M_S2` back to cruising speed.
@@ -268,6 +273,9 @@ class Dynamics:
     """Axle-hop frequency of every axle group; None draws it per group from 8-15 Hz."""
     cg_height_m: float = 1.5
     """Height of the centre of gravity: sets the load transfer under acceleration."""
+    coupling_height_m: float = 1.2
+    """A combination's coupling height (a fifth wheel's), at which its towing unit pulls the trailer: sets
+    the towing unit's load transfer under traction."""
     lateral_wander_m: float = 0.0
     """Largest slow lateral drift about the truck's ``lateral_offset_m``."""
     dlc_scale: float = 1.0
@@ -282,8 +290,9 @@ class Dynamics:
             value = getattr(self, name)
             if value is not None and not value > 0.0:
                 raise ValueError(f"{name} must be positive or None, got {value}")
-        if not self.cg_height_m >= 0.0:
-            raise ValueError(f"cg_height_m must be >= 0, got {self.cg_height_m}")
+        for name in ("cg_height_m", "coupling_height_m"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.lateral_wander_m <= 1.0:
             raise ValueError(f"lateral_wander_m must be between 0 and 1 m, got {self.lateral_wander_m}")
         if not self.dlc_scale >= 0.0:
@@ -447,6 +456,19 @@ class _AxleDynamics:
             if moment_kg_m2 > 0.0
             else np.zeros(n_axles)
         )
+        # A combination under traction: its towing unit (the first of its units) alone (class docstring).
+        self._traction_per_m_s2: FloatArray | None = None
+        units = _vehicle_units(groups)
+        if len(units) > 1:
+            towing = units[0]
+            towing_kg = axle_loads_kg[towing]
+            towing_ahead_m = positions_m[towing] - np.dot(towing_kg, positions_m[towing]) / towing_kg.sum()
+            towing_moment = float(np.dot(towing_kg, towing_ahead_m * towing_ahead_m))
+            self._traction_per_m_s2 = np.zeros(n_axles)
+            if towing_moment > 0.0:
+                self._traction_per_m_s2[towing] = (
+                    -gross_kg * dynamics.coupling_height_m * towing_ahead_m / (GRAVITY_M_S2 * towing_moment)
+                )
         step_times_s, steps_m_s2 = acceleration_steps
         self._step_times_s = step_times_s
         self._steps_m_s2 = steps_m_s2
@@ -472,7 +494,14 @@ class _AxleDynamics:
         )
         if self._steps_m_s2.size:
             response = _damped_step(column - self._step_times_s, self._pitch_omega, self._pitch_damping)
-            factors += (response @ self._steps_m_s2)[:, np.newaxis] * self._transfer_per_m_s2
+            if self._traction_per_m_s2 is None:
+                factors += (response @ self._steps_m_s2)[:, np.newaxis] * self._transfer_per_m_s2
+            else:
+                # The acceleration's positive part (from 0 before the first step) pulls through the
+                # towing unit; its negative part brakes the whole vehicle.
+                positive = np.diff(np.maximum(np.cumsum(self._steps_m_s2), 0.0), prepend=0.0)
+                factors += (response @ (self._steps_m_s2 - positive))[:, np.newaxis] * self._transfer_per_m_s2
+                factors += (response @ positive)[:, np.newaxis] * self._traction_per_m_s2
         if self.jump_time_s is not None:
             ring = _damped_ring(times - self.jump_time_s, self._bounce_omega, self._bounce_damping)
             factors += self.jump_swing * ring[:, np.newaxis]

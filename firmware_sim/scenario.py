@@ -137,6 +137,13 @@ class DynamicsSettings(BaseModel):
         le=4.0,
         description="Height of the centre of gravity, m: sets the load moved between axles when braking.",
     )
+    coupling_height_m: float = Field(
+        default=1.2,
+        ge=0.0,
+        le=4.0,
+        description="A combination's coupling (fifth-wheel) height, m: sets the load its towing unit's axles"
+        " move between them when it pulls the trailer.",
+    )
     lateral_wander_m: float = Field(
         default=0.0,
         ge=0.0,

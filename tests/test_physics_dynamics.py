@@ -305,6 +305,31 @@ def test_braking_with_dynamics_loads_the_front_axle_and_keeps_the_gross() -> Non
     np.testing.assert_allclose(motion.axle_loads_at([t_on - 1.0])[0], [6000.0, 11000.0])
 
 
+@pytest.mark.parametrize("accel_mps2", [0.5, -0.5])
+def test_a_combination_speeding_up_pitches_its_tractor_alone(accel_mps2: float) -> None:
+    """A tractor-semitrailer pulled by its drive axles: the whole combination's inertia at the coupling
+    pitches the tractor alone (moment balance over the tractor's axles: G a h_c / g), the trailer's axles
+    keep their loads; braking (each unit its own brakes) pitches the whole vehicle as one body, the
+    trailer's axles too.  The gross never changes."""
+    truck = with_dynamics(six_axle(15.0, accel_mps2=accel_mps2), dlc_scale=0.0, cg_height_m=1.5)
+    motion = TruckMotion(truck, 0.0, GEOMETRY)
+    t_on = motion.axle_crossing_times(0.0)[0]
+    t = np.arange(t_on + 2.8, t_on + 3.6, 0.01)  # still accelerating, the pitch transient has rung down
+    assert np.all(motion.acceleration_at(t) == accel_mps2)
+    static = np.array(truck.axle_loads_kg)
+    moved = motion.axle_loads_at(t).mean(axis=0) - static
+    x_m = np.concatenate(([0.0], np.cumsum(truck.axle_spacings_m)))  # rearwards from the steer axle
+    gross_kg = static.sum()
+    assert abs(moved.sum()) < 1e-6 * gross_kg
+    if accel_mps2 > 0:
+        assert np.abs(moved[3:]).max() < 1.0  # the trailer's axles: nothing
+        assert float(moved[:3] @ x_m[:3]) == pytest.approx(gross_kg * accel_mps2 * 1.2 / 9.81, rel=0.03)
+        assert moved[0] < -0.06 * static[0]  # the steer axle: 7 % of its load off at 0.5 m/s^2
+    else:
+        assert np.all(moved[3:] < -50.0)  # the whole body pitches forward: the trailer's axles unload
+        assert float(moved @ x_m) == pytest.approx(gross_kg * accel_mps2 * 1.5 / 9.81, rel=0.03)
+
+
 def test_stop_and_go_with_dynamics_rocks_on_the_scale() -> None:
     plain = TruckMotion(two_axle(12.0, stop_on_scale_s=3.0), 0.0, GEOMETRY)
     rocking = TruckMotion(with_dynamics(two_axle(12.0, stop_on_scale_s=3.0)), 0.0, GEOMETRY)

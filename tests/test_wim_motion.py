@@ -53,12 +53,23 @@ def _times_at(path: Callable[[np.ndarray], np.ndarray], x: float, t_grid: np.nda
     return float(np.interp(x, positions, t_grid))
 
 
+COUPLING_M = 1.2  # the tractor's fifth wheel (and its own centre of gravity, about as high)
+
+
 def _pitch_moved_kg(accel_mps2: np.ndarray, cg_height_m: float) -> np.ndarray:
-    """Load moved onto each axle (samples x axles) by the pitch moment M a h of the rigid 5-axle body,
-    shared in proportion to load x distance ahead of the load centroid (stiffness as load)."""
+    """Load moved onto each axle (samples x axles) by the pitch of the 5-axle tractor-semitrailer, shared
+    in proportion to load x distance ahead of the load centroid (stiffness as load): braking, the moment
+    M a h on the whole body; speeding up, the drive axles pull the trailer at the fifth wheel, so the
+    moment M a COUPLING_M pitches the tractor (axles 0-2) alone."""
     ahead = -(OFFSETS - np.dot(LOADS, OFFSETS) / LOADS.sum())
     share = LOADS * ahead / np.dot(LOADS, ahead**2)
-    return np.outer(-LOADS.sum() * accel_mps2 * cg_height_m / 9.81, share)
+    tractor = slice(0, 3)
+    tractor_ahead = -(OFFSETS[tractor] - np.dot(LOADS[tractor], OFFSETS[tractor]) / LOADS[tractor].sum())
+    tractor_share = np.zeros(LOADS.size)
+    tractor_share[tractor] = LOADS[tractor] * tractor_ahead / np.dot(LOADS[tractor], tractor_ahead**2)
+    braking = np.outer(-LOADS.sum() * np.minimum(accel_mps2, 0.0) * cg_height_m / 9.81, share)
+    pulling = np.outer(-LOADS.sum() * np.maximum(accel_mps2, 0.0) * COUPLING_M / 9.81, tractor_share)
+    return braking + pulling
 
 
 def _crossing(
@@ -323,6 +334,48 @@ def test_load_transfer_of_a_two_axle_truck_is_the_textbook_moment() -> None:
     expected = 16000 * 1.0 * 2.0 / (9.81 * 4.5)
     np.testing.assert_allclose(moved, [expected, -expected], rtol=1e-9)
     assert not pitch_transfer_kg(np.array([6000.0, 10000.0]), np.array([4.5]), 0.0, 2.0).any()
+
+
+def test_a_combination_speeding_up_moves_load_within_its_towing_unit_only() -> None:
+    """A 4x2 tractor pulling a tridem semitrailer at 0.5 m/s^2: the drive axle pulls the whole 40 t at the
+    fifth wheel, so M a h_c / (g W) moves from the steer axle to the drive axle (W the tractor's 3.6 m
+    wheelbase), three times what the whole-vehicle rule gives the steer axle; the trailer's axles keep
+    theirs.  Braking keeps the whole-vehicle rule (each unit brakes its own mass)."""
+    from edge.wim.estimate import COUPLING_HEIGHT_M, pitch_transfer_kg, towing_axles
+
+    loads = np.array([6000.0, 11000.0, 7700.0, 7700.0, 7600.0])
+    spacings = np.array([3.6, 7.2, 1.3, 1.3])
+    towing = towing_axles(spacings, 2.0, 2.4)
+    assert towing == [0, 1]
+    pulled = pitch_transfer_kg(loads, spacings, 0.5, 1.5, towing)
+    textbook = loads.sum() * 0.5 * COUPLING_HEIGHT_M / (9.81 * 3.6)
+    np.testing.assert_allclose(pulled, [-textbook, textbook, 0.0, 0.0, 0.0], rtol=1e-9, atol=1e-9)
+    whole = pitch_transfer_kg(loads, spacings, 0.5, 1.5)
+    assert pulled[0] < 2.5 * whole[0] < 0  # the steer axle: far more than the whole-body rule
+    braked = pitch_transfer_kg(loads, spacings, -0.5, 1.5, towing)
+    np.testing.assert_array_equal(braked, pitch_transfer_kg(loads, spacings, -0.5, 1.5))
+    assert braked[2:].max() < 0  # braking: the trailer's axles unload too
+
+
+def test_towing_unit_is_the_rules_combination() -> None:
+    """Where the rules' classifier calls a vehicle a combination, the towing unit is its first two axle
+    groups; where it calls it rigid (a twin steer on 3-4 axles, two groups or fewer), there is none."""
+    from edge.rules import Body, classify
+    from edge.wim.estimate import towing_axles
+
+    rng = np.random.default_rng(8)
+    kinds = set()
+    for _ in range(3000):
+        n = int(rng.integers(1, 6))
+        spacings = rng.choice([1.3, 1.4, 1.9, 2.0, 2.1, 2.3, 2.5, 3.2, 4.0, 7.0], size=n)
+        towing = towing_axles(spacings, 2.0, 2.4)
+        vehicle = classify(list(spacings), group_max_spacing_m=2.0, steer_group_max_spacing_m=2.4)
+        combination = vehicle.body == Body.COMBINATION
+        kinds.add(combination)
+        assert (towing is not None) == combination, spacings
+        if towing is not None:
+            assert towing == list(range(vehicle.groups[0] + vehicle.groups[1]))
+    assert kinds == {True, False}
 
 
 @pytest.mark.parametrize("cg_height_m", [1.0, 1.5, 2.1])

@@ -642,13 +642,23 @@ def _estimate(
             # the transfer of the spread of heights.  Each axle is weighed under the mean acceleration
             # of its own time on the scale (all the same under a constant acceleration; a ramp's differ),
             # or the one its centre of load showed (above).
+            # A combination speeding up pitches its towing unit alone (pitch_transfer_kg).
+            towing = towing_axles(
+                spacings,
+                group_max_spacing_m,
+                (rules if rules is not None else RulesConfig()).steer_group_max_spacing_m,
+            )
+            typical, spread_m = (
+                (CG_HEIGHT_TYPICAL_M, COUPLING_HEIGHT_M),
+                (CG_HEIGHT_SPREAD_M, COUPLING_HEIGHT_SPREAD_M),
+            )
             loads_now = axle_loads
-            moved = _pitch_transfer_per_axle(loads_now, spacings, accels, CG_HEIGHT_TYPICAL_M)
+            moved = _pitch_transfer_per_mps2(loads_now, spacings, accels, typical, towing) * accels
             axle_loads = loads_now - moved
             # One uncertain height moves load between all the axles at once: a fully correlated (rank-1)
             # term, which cancels in the gross under a constant acceleration (the transfer sums to zero)
             # but not in a group's sum.
-            spread = _pitch_transfer_per_axle(axle_loads, spacings, accels, CG_HEIGHT_SPREAD_M)
+            spread = _pitch_transfer_per_mps2(axle_loads, spacings, accels, spread_m, towing) * accels
             axle_cov = axle_cov + np.outer(spread, spread)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * spread) ** 2)
             # Under a ramp the axles were weighed at different accelerations and the transfer no longer
@@ -656,8 +666,17 @@ def _estimate(
             # at once, so the correction's share of the gross is as uncertain as it is large: all of it is
             # taken as expanded uncertainty, with the height's share (zero under a constant acceleration).
             shift = float(np.sum(moved))
+            if towing is not None:
+                # A combination's trailer pitches about its coupling too (left out of the correction: its
+                # centre of gravity's height over the coupling is not known), which the whole-vehicle rule
+                # gives it: the larger share is taken (the correction's share shrinks where the trailer's
+                # axles took none of it).
+                rigid_shift = float(
+                    np.sum(pitch_transfer_kg(loads_now, spacings, 1.0, CG_HEIGHT_TYPICAL_M) * accels)
+                )
+                shift = max(abs(shift), abs(rigid_shift))
             # Measured accelerations carry their own noise, independent between the axles.
-            noise = _pitch_transfer_per_axle(axle_loads, spacings, accel_se, CG_HEIGHT_TYPICAL_M)
+            noise = _pitch_transfer_per_mps2(axle_loads, spacings, accels, typical, towing) * accel_se
             axle_cov = axle_cov + np.diag(noise**2)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * noise) ** 2)
             gross_u = math.sqrt(
@@ -1180,47 +1199,111 @@ the transfer of this height widens each axle load's uncertainty (k = 2 applied),
 the axles (rank 1 in their covariance: it moves load between them and leaves the gross alone)."""
 
 
+COUPLING_HEIGHT_M = 1.2
+"""Height (m) at which a combination's towing unit pulls its trailer (a fifth wheel's 1.1-1.35 m; a
+drawbar's lower), about that of the towing unit's own centre of gravity: under traction the drive axles
+pull the whole combination, whose inertia then pitches the towing unit alone at about this height
+(:func:`pitch_transfer_kg`)."""
+
+COUPLING_HEIGHT_SPREAD_M = 0.2
+"""Standard uncertainty of that effective height (m): the coupling's and the towing unit's own centre of
+gravity's spread, and the trailer's own pitch about its coupling (its centre of gravity above the fifth
+wheel), which is left out: a few tenths of a per cent of the trailer's axles at the accelerations of
+normal driving."""
+
+
 def pitch_transfer_kg(
     loads_kg: npt.NDArray[np.float64],
     spacings_m: npt.NDArray[np.float64],
     accel_mps2: float,
     cg_height_m: float,
+    towing: Sequence[int] | None = None,
+    coupling_height_m: float = COUPLING_HEIGHT_M,
 ) -> npt.NDArray[np.float64]:
     """Load moved onto each axle (kg, signed) by the body's pitch under a steady ``accel_mps2``.
 
     The inertia force ``M a`` at the centre of gravity (height ``h``) is a moment ``M a h`` on the whole
-    vehicle (a trailer's goes through its coupling onto the towing unit); on suspensions as stiff as the
-    loads they carry it moves ``-M a h L_i d_i / (g sum_j L_j d_j^2)`` onto axle ``i`` (``d_i`` its distance
-    ahead of the vehicle's load centroid): braking loads the front axles.  The gross does not change.
-    """
+    vehicle; on suspensions as stiff as the loads they carry it moves ``-M a h L_i d_i / (g sum_j L_j
+    d_j^2)`` onto axle ``i`` (``d_i`` its distance ahead of the vehicle's load centroid): braking loads
+    the front axles.  The gross does not change.
+
+    A combination speeding up (``towing``: its towing unit's axles, :func:`towing_axles`; ``accel_mps2``
+    > 0) is pulled by the towing unit's drive axles alone: the trailer's inertia acts on the towing unit at
+    the coupling, so the whole combination's ``M a``, at ``coupling_height_m``, pitches the towing unit
+    alone and moves load between its axles only (by the same rule over them); the trailer's axles take none
+    (its own pitch about the coupling is left out).  On a tractor's 3.5-4 m wheelbase that is 3-4 times
+    what the whole-vehicle rule gives its steer axle (an independent model's tractors read their steer
+    axle 3-5 % light at 0.2-0.3 m/s^2 with it).  Braking keeps the whole-vehicle rule: each unit brakes
+    its own mass."""
     gross_kg = float(loads_kg.sum())
     position_m = np.concatenate(([0.0], np.cumsum(spacings_m)))
     if loads_kg.size < 2 or gross_kg <= 0 or accel_mps2 == 0.0:
         return np.zeros(loads_kg.size)
+    moved: npt.NDArray[np.float64] = np.zeros(loads_kg.size)
+    if towing is not None and accel_mps2 > 0:
+        unit = np.asarray(towing, dtype=np.intp)
+        unit_kg = loads_kg[unit]
+        if not float(unit_kg.sum()) > 0:
+            return moved
+        ahead_m = -(position_m[unit] - float(np.dot(unit_kg, position_m[unit])) / float(unit_kg.sum()))
+        moment = float(np.dot(unit_kg, ahead_m * ahead_m))
+        if moment > 1e-9:
+            moved[unit] = (
+                -gross_kg * accel_mps2 * coupling_height_m * unit_kg * ahead_m / (GRAVITY_MPS2 * moment)
+            )
+        return moved
     ahead_m = -(position_m - float(np.dot(loads_kg, position_m)) / gross_kg)
     moment = float(np.dot(loads_kg, ahead_m * ahead_m))
     if moment <= 1e-9:
-        return np.zeros(loads_kg.size)
-    moved: npt.NDArray[np.float64] = (
+        return moved
+    rigid: npt.NDArray[np.float64] = (
         -gross_kg * accel_mps2 * cg_height_m * loads_kg * ahead_m / (GRAVITY_MPS2 * moment)
     )
-    return moved
+    return rigid
+
+
+def towing_axles(
+    spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float, steer_group_max_spacing_m: float
+) -> list[int] | None:
+    """The towing unit's axles (its first two axle groups) where the axle spacings make a combination as
+    the rules classify one (``edge.rules.limits.classify``: three groups or more, a twin steer on 3 or 4
+    axles counted as one group), else None (a rigid vehicle)."""
+    if spacings_m.size < 2 or not np.all(np.isfinite(spacings_m)):
+        return None
+    twin_steer = (
+        spacings_m.size in (2, 3)
+        and spacings_m[0] <= max(group_max_spacing_m, steer_group_max_spacing_m)
+        and spacings_m[1] > group_max_spacing_m
+    )
+    groups: list[list[int]] = [[0]]
+    for axle, spacing_m in enumerate(spacings_m, start=1):
+        if spacing_m <= group_max_spacing_m or (axle == 1 and twin_steer):
+            groups[-1].append(axle)
+        else:
+            groups.append([axle])
+    return groups[0] + groups[1] if len(groups) >= 3 else None
 
 
 GRAVITY_MPS2 = 9.81
 
 
-def _pitch_transfer_per_axle(
+def _pitch_transfer_per_mps2(
     loads_kg: npt.NDArray[np.float64],
     spacings_m: npt.NDArray[np.float64],
     accels_mps2: npt.NDArray[np.float64],
-    cg_height_m: float,
+    heights_m: tuple[float, float],
+    towing: Sequence[int] | None,
 ) -> npt.NDArray[np.float64]:
-    """Load moved onto each axle (kg) by the pitch under the acceleration it was weighed at: axle ``i``
-    takes its share of :func:`pitch_transfer_kg` at ``accels_mps2[i]`` (the transfer is linear in it)."""
+    """Load moved onto each axle (kg) per m/s² of the acceleration it was weighed at (``accels_mps2``,
+    whose sign chooses the rule: :func:`pitch_transfer_kg` at +-1 m/s^2, the transfer being linear in it):
+    ``heights_m`` the centre of gravity's and the coupling's (or their spreads')."""
+    cg_height_m, coupling_height_m = heights_m
     per_mps2 = pitch_transfer_kg(loads_kg, spacings_m, 1.0, cg_height_m)
-    moved: npt.NDArray[np.float64] = per_mps2 * accels_mps2
-    return moved
+    if towing is None or not np.any(accels_mps2 > 0):
+        return per_mps2
+    traction = pitch_transfer_kg(loads_kg, spacings_m, 1.0, cg_height_m, towing, coupling_height_m)
+    chosen: npt.NDArray[np.float64] = np.where(accels_mps2 > 0, traction, per_mps2)
+    return chosen
 
 
 def _groups(spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float) -> list[list[int]]:
