@@ -327,6 +327,21 @@ def _vehicle_units(groups: list[list[int]]) -> list[list[int]]:
     return [groups[0] + groups[1], [axle for group in groups[2:] for axle in group]]
 
 
+_MIN_TOWING_WHEELBASE_M = 2.5
+"""A towing unit's axles span at least this (m): two groups closer are a twin steer, and its drive joins."""
+
+
+def _towing_axles(groups: list[list[int]], positions_m: FloatArray) -> list[int] | None:
+    """A combination's towing unit (its first two groups, and more while they span less than
+    :data:`_MIN_TOWING_WHEELBASE_M`); None for a rigid truck or where no group is left for a trailer."""
+    if len(_vehicle_units(groups)) < 2:
+        return None
+    towing, rest = groups[0] + groups[1], groups[2:]
+    while rest and abs(float(positions_m[towing[-1]] - positions_m[towing[0]])) < _MIN_TOWING_WHEELBASE_M:
+        towing += rest.pop(0)
+    return towing if rest else None
+
+
 def _pitch_weights(positions_m: FloatArray, loads_kg: FloatArray) -> FloatArray:
     """Distance ahead of the load-weighted centroid, scaled to a load-weighted mean square of 1."""
     ahead_m = positions_m - np.dot(loads_kg, positions_m) / loads_kg.sum()
@@ -458,9 +473,8 @@ class _AxleDynamics:
         )
         # A combination under traction: its towing unit (the first of its units) alone (class docstring).
         self._traction_per_m_s2: FloatArray | None = None
-        units = _vehicle_units(groups)
-        if len(units) > 1:
-            towing = units[0]
+        towing = _towing_axles(groups, positions_m)
+        if towing is not None:
             towing_kg = axle_loads_kg[towing]
             towing_ahead_m = positions_m[towing] - np.dot(towing_kg, positions_m[towing]) / towing_kg.sum()
             towing_moment = float(np.dot(towing_kg, towing_ahead_m * towing_ahead_m))

@@ -358,24 +358,76 @@ def test_a_combination_speeding_up_moves_load_within_its_towing_unit_only() -> N
 
 
 def test_towing_unit_is_the_rules_combination() -> None:
-    """Where the rules' classifier calls a vehicle a combination, the towing unit is its first two axle
-    groups; where it calls it rigid (a twin steer on 3-4 axles, two groups or fewer), there is none."""
+    """Where the rules' classifier calls a vehicle rigid there is no towing unit; where it calls it a
+    combination the towing unit is its first two axle groups, joined by the next while they span less
+    than a towing unit's shortest wheelbase (a twin steer read over the group limit), and none when that
+    leaves no group for a trailer."""
     from edge.rules import Body, classify
-    from edge.wim.estimate import towing_axles
+    from edge.wim.estimate import MIN_TOWING_WHEELBASE_M, towing_axles
 
     rng = np.random.default_rng(8)
-    kinds = set()
+    kinds = {"rigid": 0, "two groups": 0, "joined": 0}
     for _ in range(3000):
         n = int(rng.integers(1, 6))
         spacings = rng.choice([1.3, 1.4, 1.9, 2.0, 2.1, 2.3, 2.5, 3.2, 4.0, 7.0], size=n)
         towing = towing_axles(spacings, 2.0, 2.4)
         vehicle = classify(list(spacings), group_max_spacing_m=2.0, steer_group_max_spacing_m=2.4)
-        combination = vehicle.body == Body.COMBINATION
-        kinds.add(combination)
-        assert (towing is not None) == combination, spacings
-        if towing is not None:
-            assert towing == list(range(vehicle.groups[0] + vehicle.groups[1]))
-    assert kinds == {True, False}
+        positions = np.concatenate(([0.0], np.cumsum(spacings)))
+        if vehicle.body == Body.RIGID:
+            assert towing is None, spacings
+            kinds["rigid"] += 1
+            continue
+        first_two = vehicle.groups[0] + vehicle.groups[1]
+        if positions[first_two - 1] >= MIN_TOWING_WHEELBASE_M:
+            assert towing == list(range(first_two)), spacings
+            kinds["two groups"] += 1
+        elif towing is not None:
+            assert len(towing) > first_two and towing == list(range(len(towing)))
+            assert positions[towing[-1]] >= MIN_TOWING_WHEELBASE_M
+            assert towing[-1] < n  # a trailer's axle is left
+            kinds["joined"] += 1
+    assert min(kinds.values()) > 20, kinds
+    # A 6x2 twin-steer tractor whose steer pair reads 5 cm over the group limit, with a tridem: the drive
+    # axle joins the steer pair, the transfer does not go between the steer axles.
+    assert towing_axles(np.array([2.05, 2.9, 5.5, 1.31, 1.31]), 2.0, 2.4) == [0, 1, 2]
+    assert towing_axles(np.array([1.95, 2.9, 5.5, 1.31, 1.31]), 2.0, 2.4) == [0, 1, 2]
+
+
+def test_combination_pitch_uncertainty_terms() -> None:
+    """Speeding up, a combination's uncertainty keeps what the correction leaves out: the trailer's own
+    pitch about the coupling moves load between the trailer's axles and the tractor's rear group (and
+    leaves the gross); a measured acceleration's noise reaches every axle at the larger of the two rules
+    (the trailer's axles too); under a ramp the gross's shift is at least the whole-vehicle rule's."""
+    from edge.wim import estimate
+
+    loads = np.array([6500.0, 9000.0, 9000.0, 8000.0, 8000.0, 8000.0])
+    spacings = np.array([3.2, 1.35, 6.5, 1.31, 1.31])
+    towing = estimate.towing_axles(spacings, 2.0, 2.4)
+    assert towing == [0, 1, 2]
+    trailing = estimate._trailer_pitch_per_mps2(loads, spacings, towing)
+    assert abs(trailing.sum()) < 1e-9 * loads.sum()
+    assert trailing[0] == 0.0 and np.all(trailing[1:3] < 0) and np.all(trailing[3:] > 0)
+    # W dh / (g L): the trailer's 24 t, 0.5 m, the 6.5 m + 1.31 m - 0.675 m between the groups' centroids.
+    assert trailing[3:].sum() == pytest.approx(24000 * 0.5 / (9.81 * (0.675 + 6.5 + 1.31)), rel=1e-9)
+    noise = estimate._pitch_noise_per_mps2(loads, spacings, towing)
+    rigid = np.abs(estimate.pitch_transfer_kg(loads, spacings, 1.0, estimate.CG_HEIGHT_TYPICAL_M))
+    assert np.all(noise >= rigid) and np.all(noise[3:] > 0) and noise[0] > rigid[0]
+    accels = np.array([0.4, 0.4, 0.4, 0.0, 0.0, 0.0])  # a blip that ended before the trailer was weighed
+    moved = (
+        estimate._pitch_transfer_per_mps2(
+            loads, spacings, accels, (estimate.CG_HEIGHT_TYPICAL_M, estimate.COUPLING_HEIGHT_M), towing
+        )
+        * accels
+    )
+    assert abs(moved.sum()) < 1e-6  # the traction rule moves load within the tractor only
+    whole = float(
+        np.sum(estimate.pitch_transfer_kg(loads, spacings, 1.0, estimate.CG_HEIGHT_TYPICAL_M) * accels)
+    )
+    assert abs(whole) > 100.0
+    assert estimate._transfer_shift_kg(moved, loads, spacings, accels, towing) == pytest.approx(abs(whole))
+    assert estimate._transfer_shift_kg(moved, loads, spacings, accels, None) == pytest.approx(
+        abs(moved.sum())
+    )
 
 
 @pytest.mark.parametrize("cg_height_m", [1.0, 1.5, 2.1])

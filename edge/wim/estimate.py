@@ -315,6 +315,10 @@ def zero_variance_kg2(
     return out
 
 
+DEFAULT_STEER_GROUP_MAX_SPACING_M = RulesConfig().steer_group_max_spacing_m
+"""The rules' default twin-steer spacing (m), where an estimate is made without them."""
+
+
 def estimate_crossing(
     window: SampleWindow,
     zero_counts: npt.NDArray[np.float64],
@@ -371,6 +375,9 @@ def estimate_crossing(
         platform_kg=platform_kg,
         centre=centre,
         loads_only=True,
+        steer_group_max_spacing_m=(
+            rules.steer_group_max_spacing_m if rules is not None else DEFAULT_STEER_GROUP_MAX_SPACING_M
+        ),
     )
     profile = first.speed_profile
     loads_kg = np.array(first.axle_loads_kg)
@@ -426,6 +433,7 @@ def _estimate(
     centre: tuple[PointEvents | None, Sequence[Stretch]] = (None, ()),
     loads_only: bool = False,
     exit_kg: npt.NDArray[np.float64] | None = None,
+    steer_group_max_spacing_m: float = DEFAULT_STEER_GROUP_MAX_SPACING_M,
 ) -> WimMeasurement:
     """Axle loads and the rest of one crossing (``platform_kg``: the zeroed platform signals, when the
     caller has them already); ``wim`` sets the body-dynamics fit (default settings when
@@ -443,7 +451,8 @@ def _estimate(
     ``loads_only`` (:func:`estimate_crossing`'s first pass, which reads nothing else) only the speed
     profile and the axle loads are measured: every uncertainty is NaN and the transfer change not
     measured.  ``exit_kg``: the exit cells' loads (:func:`edge.wim.centre.exit_loads`) when the caller
-    has them."""
+    has them.  ``steer_group_max_spacing_m``: the twin steer's spacing (``rules.steer_group_max_spacing_m``)
+    where ``rules`` is not given."""
     problems: list[str] = []
     centre_points, stretches = centre
     # The strip times as the strips saw them (the profile's warped clock replaces entry_t_s, exit_t_s below).
@@ -646,7 +655,7 @@ def _estimate(
             towing = towing_axles(
                 spacings,
                 group_max_spacing_m,
-                (rules if rules is not None else RulesConfig()).steer_group_max_spacing_m,
+                rules.steer_group_max_spacing_m if rules is not None else steer_group_max_spacing_m,
             )
             typical, spread_m = (
                 (CG_HEIGHT_TYPICAL_M, COUPLING_HEIGHT_M),
@@ -661,22 +670,21 @@ def _estimate(
             spread = _pitch_transfer_per_mps2(axle_loads, spacings, accels, spread_m, towing) * accels
             axle_cov = axle_cov + np.outer(spread, spread)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * spread) ** 2)
+            if towing is not None and np.any(accels > 0):
+                # The trailer's own pitch about the coupling, left out of the correction: one more rank-1
+                # term, at the mean acceleration of its axles speeding up.
+                trailing = _trailer_pitch_per_mps2(axle_loads, spacings, towing) * float(
+                    np.mean(np.maximum(accels, 0.0))
+                )
+                axle_cov = axle_cov + np.outer(trailing, trailing)
+                axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * trailing) ** 2)
             # Under a ramp the axles were weighed at different accelerations and the transfer no longer
             # cancels in the gross.  The body follows a step of acceleration with its own pitch swing, not
             # at once, so the correction's share of the gross is as uncertain as it is large: all of it is
             # taken as expanded uncertainty, with the height's share (zero under a constant acceleration).
-            shift = float(np.sum(moved))
-            if towing is not None:
-                # A combination's trailer pitches about its coupling too (left out of the correction: its
-                # centre of gravity's height over the coupling is not known), which the whole-vehicle rule
-                # gives it: the larger share is taken (the correction's share shrinks where the trailer's
-                # axles took none of it).
-                rigid_shift = float(
-                    np.sum(pitch_transfer_kg(loads_now, spacings, 1.0, CG_HEIGHT_TYPICAL_M) * accels)
-                )
-                shift = max(abs(shift), abs(rigid_shift))
+            shift = _transfer_shift_kg(moved, loads_now, spacings, accels, towing)
             # Measured accelerations carry their own noise, independent between the axles.
-            noise = _pitch_transfer_per_mps2(axle_loads, spacings, accels, typical, towing) * accel_se
+            noise = _pitch_noise_per_mps2(axle_loads, spacings, towing) * accel_se
             axle_cov = axle_cov + np.diag(noise**2)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * noise) ** 2)
             gross_u = math.sqrt(
@@ -1207,9 +1215,8 @@ pull the whole combination, whose inertia then pitches the towing unit alone at 
 
 COUPLING_HEIGHT_SPREAD_M = 0.2
 """Standard uncertainty of that effective height (m): the coupling's and the towing unit's own centre of
-gravity's spread, and the trailer's own pitch about its coupling (its centre of gravity above the fifth
-wheel), which is left out: a few tenths of a per cent of the trailer's axles at the accelerations of
-normal driving."""
+gravity's spread.  The trailer's own pitch about its coupling (its centre of gravity above the fifth
+wheel), left out of the correction, has a term of its own (:data:`TRAILER_PITCH_SPREAD_M`)."""
 
 
 def pitch_transfer_kg(
@@ -1267,7 +1274,10 @@ def towing_axles(
 ) -> list[int] | None:
     """The towing unit's axles (its first two axle groups) where the axle spacings make a combination as
     the rules classify one (``edge.rules.limits.classify``: three groups or more, a twin steer on 3 or 4
-    axles counted as one group), else None (a rigid vehicle)."""
+    axles counted as one group), else None (a rigid vehicle).  A towing unit spans
+    ``MIN_TOWING_WHEELBASE_M`` or more: two groups closer than that are a twin steer (read a few cm over
+    the group limit, or ahead of a 5th axle, where the rules do not join them) and the next group is its
+    drive, joined to it; with no group left for a trailer it is a rigid vehicle."""
     if spacings_m.size < 2 or not np.all(np.isfinite(spacings_m)):
         return None
     twin_steer = (
@@ -1281,8 +1291,19 @@ def towing_axles(
             groups[-1].append(axle)
         else:
             groups.append([axle])
-    return groups[0] + groups[1] if len(groups) >= 3 else None
+    if len(groups) < 3:
+        return None
+    position_m = np.concatenate(([0.0], np.cumsum(spacings_m)))
+    towing = groups[0] + groups[1]
+    rest = groups[2:]
+    while rest and float(position_m[towing[-1]] - position_m[towing[0]]) < MIN_TOWING_WHEELBASE_M:
+        towing += rest.pop(0)
+    return towing if rest else None
 
+
+MIN_TOWING_WHEELBASE_M = 2.5
+"""Shortest span of a towing unit's axles (m): a tractor's or towing truck's wheelbase is 3 m or more; a
+twin steer is 1.8-2.4 m."""
 
 GRAVITY_MPS2 = 9.81
 
@@ -1304,6 +1325,80 @@ def _pitch_transfer_per_mps2(
     traction = pitch_transfer_kg(loads_kg, spacings_m, 1.0, cg_height_m, towing, coupling_height_m)
     chosen: npt.NDArray[np.float64] = np.where(accels_mps2 > 0, traction, per_mps2)
     return chosen
+
+
+def _transfer_shift_kg(
+    moved_kg: npt.NDArray[np.float64],
+    loads_kg: npt.NDArray[np.float64],
+    spacings_m: npt.NDArray[np.float64],
+    accels_mps2: npt.NDArray[np.float64],
+    towing: Sequence[int] | None,
+) -> float:
+    """What the pitch correction ``moved_kg`` moved the gross by (each axle at its own acceleration), taken
+    as the gross's uncertainty.  A combination's trailer pitches about its coupling too (left out of the
+    correction: its centre of gravity's height over the coupling is not known), which the whole-vehicle
+    rule gives it: the larger of the two shifts (the correction's shrinks where the trailer's axles took
+    none of it)."""
+    shift = abs(float(np.sum(moved_kg)))
+    if towing is None:
+        return shift
+    rigid = float(np.sum(pitch_transfer_kg(loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M) * accels_mps2))
+    return max(shift, abs(rigid))
+
+
+def _pitch_noise_per_mps2(
+    loads_kg: npt.NDArray[np.float64],
+    spacings_m: npt.NDArray[np.float64],
+    towing: Sequence[int] | None,
+) -> npt.NDArray[np.float64]:
+    """Load moved onto each axle (kg, unsigned) per m/s² of a measured acceleration's standard error: the
+    larger of the braking and the traction rule's (a measured acceleration near zero may have had either
+    sign)."""
+    rigid = np.abs(pitch_transfer_kg(loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M))
+    if towing is None:
+        return rigid
+    traction = np.abs(pitch_transfer_kg(loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M, towing))
+    larger: npt.NDArray[np.float64] = np.maximum(rigid, traction)
+    return larger
+
+
+def _trailer_pitch_per_mps2(
+    loads_kg: npt.NDArray[np.float64], spacings_m: npt.NDArray[np.float64], towing: Sequence[int]
+) -> npt.NDArray[np.float64]:
+    """Load the trailer's own pitch about its coupling moves per m/s² (kg, standard uncertainty; the
+    correction leaves it out): its inertia ``W a`` at ``TRAILER_PITCH_SPREAD_M`` above or below the
+    coupling moves ``W a dh / (g L)`` between the trailer's axles (in proportion to their loads) and the
+    towing unit's last group under the coupling (``W`` the trailer's axle loads, ``L`` from that group's
+    load centroid to theirs).  The gross does not change."""
+    moved = np.zeros(loads_kg.size)
+    position_m = np.concatenate(([0.0], np.cumsum(spacings_m)))
+    trailer = np.arange(towing[-1] + 1, loads_kg.size)
+    # The towing unit's last group, under the coupling.
+    under = [towing[-1]]
+    while under[0] - 1 in towing and spacings_m[under[0] - 1] <= _COUPLED_GROUP_SPACING_M:
+        under.insert(0, under[0] - 1)
+    coupled = np.array(under, dtype=np.intp)
+    trailer_kg, coupled_kg = loads_kg[trailer], loads_kg[coupled]
+    if trailer.size == 0 or not float(trailer_kg.sum()) > 0 or not float(coupled_kg.sum()) > 0:
+        return moved
+    length_m = float(np.dot(trailer_kg, position_m[trailer]) / trailer_kg.sum()) - float(
+        np.dot(coupled_kg, position_m[coupled]) / coupled_kg.sum()
+    )
+    if not length_m > 0:
+        return moved
+    total = float(trailer_kg.sum()) * TRAILER_PITCH_SPREAD_M / (GRAVITY_MPS2 * length_m)
+    moved[trailer] = total * trailer_kg / float(trailer_kg.sum())
+    moved[coupled] = -total * coupled_kg / float(coupled_kg.sum())
+    return moved
+
+
+TRAILER_PITCH_SPREAD_M = 0.5
+"""Standard uncertainty (m) of a trailer's centre of gravity's height over its coupling (an empty
+trailer's is about level with a fifth wheel's 1.2 m, a laden one's up to 1 m above it): the trailer's own
+pitch under traction, which the correction leaves out."""
+
+_COUPLED_GROUP_SPACING_M = 2.0
+"""The towing unit's axles at most this far apart behind its first form the group under the coupling."""
 
 
 def _groups(spacings_m: npt.NDArray[np.float64], group_max_spacing_m: float) -> list[list[int]]:
