@@ -409,9 +409,17 @@ def test_combination_pitch_uncertainty_terms() -> None:
     assert trailing[0] == 0.0 and np.all(trailing[1:3] < 0) and np.all(trailing[3:] > 0)
     # W dh / (g L): the trailer's 24 t, 0.5 m, the 6.5 m + 1.31 m - 0.675 m between the groups' centroids.
     assert trailing[3:].sum() == pytest.approx(24000 * 0.5 / (9.81 * (0.675 + 6.5 + 1.31)), rel=1e-9)
-    noise = estimate._pitch_noise_per_mps2(loads, spacings, towing)
     rigid = np.abs(estimate.pitch_transfer_kg(loads, spacings, 1.0, estimate.CG_HEIGHT_TYPICAL_M))
-    assert np.all(noise >= rigid) and np.all(noise[3:] > 0) and noise[0] > rigid[0]
+    se = np.full(6, 0.1)
+    # Clearly speeding up: the traction rule (the trailer's axles take none); clearly braking: the
+    # whole-vehicle rule; within twice its error of zero: the larger of the two, every axle.
+    pulling = estimate._pitch_noise_per_mps2(loads, spacings, np.full(6, 0.5), se, towing)
+    assert np.all(pulling[3:] == 0) and pulling[0] > rigid[0]
+    braking = estimate._pitch_noise_per_mps2(loads, spacings, np.full(6, -0.5), se, towing)
+    np.testing.assert_array_equal(braking, rigid)
+    either = estimate._pitch_noise_per_mps2(loads, spacings, np.full(6, 0.1), se, towing)
+    np.testing.assert_array_equal(either, np.maximum(rigid, pulling))
+    assert np.all(either[3:] > 0)
     accels = np.array([0.4, 0.4, 0.4, 0.0, 0.0, 0.0])  # a blip that ended before the trailer was weighed
     moved = (
         estimate._pitch_transfer_per_mps2(

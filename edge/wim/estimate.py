@@ -684,7 +684,7 @@ def _estimate(
             # taken as expanded uncertainty, with the height's share (zero under a constant acceleration).
             shift = _transfer_shift_kg(moved, loads_now, spacings, accels, towing)
             # Measured accelerations carry their own noise, independent between the axles.
-            noise = _pitch_noise_per_mps2(axle_loads, spacings, towing) * accel_se
+            noise = _pitch_noise_per_mps2(axle_loads, spacings, accels, accel_se, towing) * accel_se
             axle_cov = axle_cov + np.diag(noise**2)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * noise) ** 2)
             gross_u = math.sqrt(
@@ -1349,17 +1349,22 @@ def _transfer_shift_kg(
 def _pitch_noise_per_mps2(
     loads_kg: npt.NDArray[np.float64],
     spacings_m: npt.NDArray[np.float64],
+    accels_mps2: npt.NDArray[np.float64],
+    accel_se_mps2: npt.NDArray[np.float64],
     towing: Sequence[int] | None,
 ) -> npt.NDArray[np.float64]:
-    """Load moved onto each axle (kg, unsigned) per m/s² of a measured acceleration's standard error: the
-    larger of the braking and the traction rule's (a measured acceleration near zero may have had either
-    sign)."""
+    """Load moved onto each axle (kg, unsigned) per m/s² of its measured acceleration's standard error:
+    by the rule of the acceleration's sign (:func:`_pitch_transfer_per_mps2`), or the larger of the
+    braking and the traction rule's where the acceleration is within twice its standard error of zero
+    (it may have had either sign)."""
     rigid = np.abs(pitch_transfer_kg(loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M))
     if towing is None:
         return rigid
     traction = np.abs(pitch_transfer_kg(loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M, towing))
-    larger: npt.NDArray[np.float64] = np.maximum(rigid, traction)
-    return larger
+    signed = np.where(accels_mps2 > 0, traction, rigid)
+    either = np.abs(accels_mps2) < 2.0 * accel_se_mps2
+    chosen: npt.NDArray[np.float64] = np.where(either, np.maximum(rigid, traction), signed)
+    return chosen
 
 
 def _trailer_pitch_per_mps2(
