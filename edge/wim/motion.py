@@ -44,7 +44,6 @@ a time in which every axle moves at the constant speed ``V``, so the constant-sp
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -500,8 +499,18 @@ def _ramp_solutions(
     out once (one QR), which leaves one column per pair: its least squares is a ratio of dot products
     (Frisch-Waugh-Lovell), the same fit as :func:`_ramp_solutions_qr`'s batched QR of each pair's whole
     design to rounding (tests/test_wim_motion.py), at a fraction of its cost (the ramp search ran in
-    every estimate of a truck with centre-of-load events, a quarter of judging one)."""
-    return _ramp_solver(times, targets, offsets_design, weights)(t_a, t_b)
+    every estimate of a truck with centre-of-load events, a quarter of judging one).  The estimator's
+    search runs the same pairs inside the kernel ``ramp_search`` (:func:`_ramp_search`); this per-pair
+    entry is the one the tests compare with the batched QR."""
+    shared = _ramp_shared(times, targets, offsets_design, weights)
+    if shared is None:
+        return _ramp_solutions_qr(times, targets, offsets_design, t_a, t_b, weights)
+    return ramp_pairs(
+        *shared,
+        np.ascontiguousarray(t_a, dtype=np.float64),
+        np.ascontiguousarray(t_b, dtype=np.float64),
+        RAMP_SINGULAR_RTOL,
+    )
 
 
 def _ramp_shared(
@@ -531,29 +540,6 @@ def _ramp_shared(
         targets - q @ y_shared,
         t0,
     )
-
-
-def _ramp_solver(
-    times: F64, targets: F64, offsets_design: F64, weights: F64
-) -> Callable[[F64, F64], tuple[F64, F64]]:
-    """:func:`_ramp_solutions` for these events, as a function of the knot pairs: the shared columns'
-    QR once (:func:`_ramp_shared`), each pair in the Numba kernel ``edge.wim.kernels.ramp_pairs`` (its
-    NumPy reference: ``edge.wim.reference.ramp_pairs_ref``); where the shared columns are singular, each
-    pair's batched QR (:func:`_ramp_solutions_qr`)."""
-    shared = _ramp_shared(times, targets, offsets_design, weights)
-    if shared is None:
-        return lambda t_a, t_b: _ramp_solutions_qr(times, targets, offsets_design, t_a, t_b, weights)
-    common = shared
-
-    def solve(t_a: F64, t_b: F64) -> tuple[F64, F64]:
-        return ramp_pairs(
-            *common,
-            np.ascontiguousarray(t_a, dtype=np.float64),
-            np.ascontiguousarray(t_b, dtype=np.float64),
-            RAMP_SINGULAR_RTOL,
-        )
-
-    return solve
 
 
 def _ramp_search(
