@@ -574,7 +574,8 @@ class WimConfig(_Strict):
         description="Lowest natural frequency of the sprung-mass (bounce, pitch) modes expected (Hz): the body"
         " terms' prior is the spectrum of damped modes with natural frequencies between this and"
         " body_max_frequency_hz, so the body's motion has no steady part and, at low speed, averages down"
-        " over a knot interval.",
+        " over a knot interval; and the slowest pitch, whose lag behind a speed-up bounds how uncertain the"
+        " pitch correction's shift of the gross is.",
     )
     body_max_frequency_hz: float = Field(
         4.0,

@@ -679,10 +679,17 @@ def _estimate(
                 axle_cov = axle_cov + np.outer(trailing, trailing)
                 axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * trailing) ** 2)
             # Under a ramp the axles were weighed at different accelerations and the transfer no longer
-            # cancels in the gross.  The body follows a step of acceleration with its own pitch swing, not
-            # at once, so the correction's share of the gross is as uncertain as it is large: all of it is
-            # taken as expanded uncertainty, with the height's share (zero under a constant acceleration).
+            # cancels in the gross.  All of what the correction moved the gross by is taken as expanded
+            # uncertainty, with the height's share (zero under a constant acceleration), except where
+            # the axles' own accelerations were measured (their noise is the term below) and none braked
+            # beyond twice its error: the body then follows the speed-up with its pitch's lag, bounded
+            # over the axles' time on the scale (pitch_lag_share).  A profile's accelerations carry its
+            # model's error, which no other term holds (on the independent model, its long scales'
+            # blips lost coverage when they took the lag share); a brake's transfer departs from the
+            # correction by more than the lag explains, and a brake pulse is how a jump starts.
             shift = _transfer_shift_kg(moved, loads_now, spacings, accels, towing)
+            if measured_accels and np.all(accels >= -2.0 * accel_se):
+                shift *= pitch_lag_share(float(edges[-1]), mean_speed_mps, wim.body_min_frequency_hz)
             # Measured accelerations carry their own noise, independent between the axles.
             noise = _pitch_noise_per_mps2(axle_loads, spacings, accels, accel_se, towing) * accel_se
             axle_cov = axle_cov + np.diag(noise**2)
@@ -1344,6 +1351,24 @@ def _transfer_shift_kg(
         return shift
     rigid = float(np.sum(pitch_transfer_kg(loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M) * accels_mps2))
     return max(shift, abs(rigid))
+
+
+def pitch_lag_share(scale_length_m: float, mean_speed_mps: float, min_frequency_hz: float) -> float:
+    """Share of the pitch correction's gross shift (:func:`_transfer_shift_kg`) its expanded uncertainty
+    takes: a bound on how far the body's pitch, lagging a change of acceleration, leaves the transfer an axle
+    was weighed under from the correction's, over the axle's time on the scale (``scale_length_m`` /
+    ``mean_speed_mps``).
+
+    The body follows a step of acceleration as a damped oscillator (its pitch mode, ``min_frequency_hz``
+    or faster): the transfer it carries departs from the steady one by ``1 - h(u)`` of the step, whose
+    integral over any interval is at most a quarter of the mode's period (0.25 at a damping ratio of
+    0.08, 0.18 at 0.3; 0.27 at 0.05).  The mean over an axle's weighing time ``T`` then departs by at most
+    ``P / (4 T)`` of the step's transfer; a blip or a brake pulse is two steps: ``P / (2 T)``, at most 1.
+    Over random step times and modes of 1.5-4 Hz with damping 0.08-0.3 the departure's RMS is a third
+    of that or less (0.11 of the correction at T = 0.4 s, 0.04 at 0.8 s; ``bench/pitch_lag.py``)."""
+    if not (scale_length_m > 0 and mean_speed_mps > 0 and min_frequency_hz > 0):
+        return 1.0
+    return min(1.0, mean_speed_mps / (2.0 * min_frequency_hz * scale_length_m))
 
 
 def _pitch_noise_per_mps2(
