@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -1202,3 +1203,46 @@ def test_ramp_search_gives_up_where_no_pair_fits() -> None:
     assert found[4] is False and ref[4] is False
     assert found[0].size == ref[0].size == 78  # the first grid's pairs, then no refinement
     assert np.isnan(found[0]).all()
+
+
+def _smooth_step_path(v0: float, rise: float, at_s: float, over_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """A front axle's (t, x) on a fine grid: speed v0, rising by ``rise`` (a fraction) along a smoothstep
+    (3u^2 - 2u^3) over ``over_s`` from ``at_s``: no straight ramp."""
+    t = np.linspace(0.0, (sum(LENGTHS) + OFFSETS[-1] + 6.0) / v0, 200_001)
+    u = np.clip((t - at_s) / over_s, 0.0, 1.0)
+    speed = v0 * (1.0 + rise * u * u * (3.0 - 2.0 * u))
+    x = ENTRY_X - 1.0 + np.concatenate(([0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]) * np.diff(t))))
+    return t, x
+
+
+@pytest.mark.parametrize(("speed_kmh", "rise"), [(7.0, 0.10), (12.0, 0.09), (10.0, -0.10)])
+def test_a_step_that_no_straight_ramp_fits_is_read_at_its_size_when_speeding_up(
+    speed_kmh: float, rise: float
+) -> None:
+    """A slow truck's smooth 9-10 % step: a straight ramp explains its events far better than a constant
+    acceleration, but not within strips timed to 0.02 ms, so the constant acceleration stays.  Speeding
+    up, the change read is the ramp's, at the step's size (the constant acceleration extrapolated to the
+    span's ends reads it 1.3 x or more, past rules.max_speed_change_fraction); slowing keeps that
+    extrapolation, the higher reading that catches a jump's brake pulse."""
+    v0 = speed_kmh / 3.6
+    t, x = _smooth_step_path(v0, rise, at_s=0.5 * (sum(LENGTHS) + OFFSETS[-1]) / v0, over_s=1.2)
+    mid_x = (6.0, 12.0)
+
+    def when(place: float) -> np.ndarray:
+        return np.array([float(np.interp(place + d, x, t)) for d in OFFSETS])
+
+    entry, exit_ = when(ENTRY_X), when(EXIT_X)
+    mid = np.stack([when(place) for place in mid_x], axis=1)
+    profile = fit_speed_profile(entry, exit_, ENTRY_X, EXIT_X, mid, mid_x, ramp_timing_sd_s=0.00002)
+    assert profile is not None
+    assert math.isnan(profile.ramp_start_s)  # no ramp taken: the constant acceleration
+    assert profile.misfit_rms_m > 0.01  # far beyond the strips' noise (0.02 ms: well under a mm)
+    size = rise / (1.0 + rise / 2.0)  # the change over the mean speed
+    extrapolated = abs(replace(profile, step_change_fraction=math.nan).speed_change_fraction)
+    assert extrapolated > 1.3 * abs(size)
+    if rise > 0:
+        assert profile.step_change_fraction == pytest.approx(size, abs=0.01)
+        assert profile.speed_change_fraction == profile.step_change_fraction
+    else:
+        assert math.isnan(profile.step_change_fraction)
+        assert abs(profile.speed_change_fraction) == extrapolated
