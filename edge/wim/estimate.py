@@ -1670,9 +1670,10 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig, misfit_floor_m: fl
             f" {rules.max_speed_change_fraction:.0%} the scale can follow (braking or stop-and-go)"
         )
     ramp = m.speed_profile is not None and not math.isnan(m.speed_profile.ramp_start_s)
-    # A ramp that speeds up (a throttle blip) is judged on its gross uncertainty, which carries the whole
-    # of what its pitch transfer moves the gross by (estimate_crossing); one that brakes as hard is how a
-    # jump starts, and is re-weighed.
+    # A ramp that speeds up (a throttle blip) is judged on its gross uncertainty, which carries what its
+    # pitch transfer moves the gross by (all of it, or the bound of the pitch's lag where the axles'
+    # accelerations were measured: _estimate); one that brakes as hard is how a jump starts, and is
+    # re-weighed.
     if abs(m.accel_mps2) > rules.max_accel_mps2 and not (ramp and m.accel_mps2 > 0):
         # Steady, it would move no load between axles weighed at different moments; a brake pulse (a jump)
         # would.  A hard one is judged only when the strip times show it steady enough for the class.
