@@ -88,9 +88,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=1))
         return
-    print(
-        f"pitch modes {args.min_hz}-{args.max_hz} Hz, damping {args.damping[0]}-{args.damping[1]}, {args.draws} draws"
-    )
+    damping = f"damping {args.damping[0]}-{args.damping[1]}"
+    print(f"pitch modes {args.min_hz}-{args.max_hz} Hz, {damping}, {args.draws} draws")
     print("window  rms/correction  p95/step  max/step  estimator's share (two steps)")
     for row in rows:
         print(

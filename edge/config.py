@@ -454,8 +454,8 @@ class RulesConfig(_Strict):
         " without intermediate strips or load edges), which cannot tell a steady change from a step, or a"
         " constant acceleration that speeds up and fits the events within the strips' noise (the noise can"
         " hide a step, which the span reads up to 1.9 times over), between the axles' mean entry and exit"
-        " time; a constant acceleration that speeds up where a ramp shows a step but was not taken, the"
-        " ramp's change.  Normal"
+        " time; a constant acceleration that speeds up where a ramp not taken shows a step of rising speed,"
+        " the ramp's change.  Normal"
         " driving changes speed by up to about 10 % over a scale (fitted: at most 11 % on the bench); jumps at"
         " 30-40 km/h that a long scale would otherwise pass show 14-15 %.",
     )

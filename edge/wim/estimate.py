@@ -681,14 +681,15 @@ def _estimate(
             # Under a ramp the axles were weighed at different accelerations and the transfer no longer
             # cancels in the gross.  All of what the correction moved the gross by is taken as expanded
             # uncertainty, with the height's share (zero under a constant acceleration), except where
-            # the axles' own accelerations were measured (their noise is the term below) and none braked
-            # beyond twice its error: the body then follows the speed-up with its pitch's lag, bounded
-            # over the axles' time on the scale (pitch_lag_share).  A profile's accelerations carry its
-            # model's error, which no other term holds (on the independent model, its long scales'
-            # blips lost coverage when they took the lag share); a brake's transfer departs from the
-            # correction by more than the lag explains, and a brake pulse is how a jump starts.
+            # every axle's own acceleration was measured (each stood alone on a platform: their noise is
+            # the term below) and none braked beyond twice its error: the body then follows the speed-up
+            # with its pitch's lag, bounded over the axles' time on the scale (pitch_lag_share).  A
+            # profile's accelerations carry its model's error, which no other term holds (on the
+            # independent model, its long scales' blips lost coverage when they took the lag share); a
+            # brake's transfer departs from the correction by more than the lag explains, and a brake
+            # pulse is how a jump starts.
             shift = _transfer_shift_kg(moved, loads_now, spacings, accels, towing)
-            if measured_accels and np.all(accels >= -2.0 * accel_se):
+            if np.all(accel_se > 0.0) and np.all(accels >= -2.0 * accel_se):
                 shift *= pitch_lag_share(float(edges[-1]), mean_speed_mps, wim.body_min_frequency_hz)
             # Measured accelerations carry their own noise, independent between the axles.
             noise = _pitch_noise_per_mps2(axle_loads, spacings, accels, accel_se, towing) * accel_se
@@ -1361,11 +1362,14 @@ def pitch_lag_share(scale_length_m: float, mean_speed_mps: float, min_frequency_
 
     The body follows a step of acceleration as a damped oscillator (its pitch mode, ``min_frequency_hz``
     or faster): the transfer it carries departs from the steady one by ``1 - h(u)`` of the step, whose
-    integral over any interval is at most a quarter of the mode's period (0.25 at a damping ratio of
-    0.08, 0.18 at 0.3; 0.27 at 0.05).  The mean over an axle's weighing time ``T`` then departs by at most
-    ``P / (4 T)`` of the step's transfer; a blip or a brake pulse is two steps: ``P / (2 T)``, at most 1.
-    Over random step times and modes of 1.5-4 Hz with damping 0.08-0.3 the departure's RMS is a third
-    of that or less (0.11 of the correction at T = 0.4 s, 0.04 at 0.8 s; ``bench/pitch_lag.py``)."""
+    integral over any interval is at most a quarter of the mode's period at a damping ratio of 0.08 or
+    more (0.248 at 0.08, 0.18 at 0.3; it rises to 1/pi as the damping vanishes, 0.27 at 0.05).  The mean
+    over an axle's weighing time ``T`` then departs by at most ``P / (4 T)`` of the step's transfer; a
+    blip or a brake pulse is two steps: ``P / (2 T)``.  Where ``T`` is under half the period that is
+    capped at 1, the whole shift, as before this bound; there two steps can depart by a little more
+    (1.21 of a step at T = 0.2 s, 1.5 Hz, damping 0.08).  Over random step times and modes of 1.5-4 Hz
+    with damping 0.08-0.3 the departure's RMS is a fifth of the bound or less (0.12 of the correction at
+    T = 0.4 s, 0.05 at 0.8 s: ``bench/pitch_lag.py``)."""
     if not (scale_length_m > 0 and mean_speed_mps > 0 and min_frequency_hz > 0):
         return 1.0
     return min(1.0, mean_speed_mps / (2.0 * min_frequency_hz * scale_length_m))
@@ -1671,8 +1675,8 @@ def stability_problems(m: WimMeasurement, rules: RulesConfig, misfit_floor_m: fl
         )
     ramp = m.speed_profile is not None and not math.isnan(m.speed_profile.ramp_start_s)
     # A ramp that speeds up (a throttle blip) is judged on its gross uncertainty, which carries what its
-    # pitch transfer moves the gross by (all of it, or the bound of the pitch's lag where the axles'
-    # accelerations were measured: _estimate); one that brakes as hard is how a jump starts, and is
+    # pitch transfer moves the gross by (all of it, or the bound of the pitch's lag where every axle's
+    # acceleration was measured: _estimate); one that brakes as hard is how a jump starts, and is
     # re-weighed.
     if abs(m.accel_mps2) > rules.max_accel_mps2 and not (ramp and m.accel_mps2 > 0):
         # Steady, it would move no load between axles weighed at different moments; a brake pulse (a jump)

@@ -141,7 +141,8 @@ class SpeedProfile:
         them within the strips' noise: :func:`fit_speed_profile`), between the axles' mean entry
         time and their mean exit time, where the strips see the speed (extrapolated to the first and the
         last event, a 2-axle truck's 10 % step halfway along an 18 m scale reads 11.6 %, here 9.5 %, its
-        size over the mean speed; where an axle's events straddle the step, less)."""
+        size over the mean speed; where an axle's events straddle the step, less).  Where
+        ``step_change_fraction`` is set (a speed-up a ramp shows as a step but that was not taken), that."""
         if not math.isnan(self.step_change_fraction):
             return self.step_change_fraction
         mean = self.mean_speed_mps
@@ -285,7 +286,8 @@ def fit_speed_profile(
         # acceleration's reading times (mean exit - mean entry) / span); its pitch transfer is in the
         # gross's uncertainty.  Slowing keeps the span's reading, the higher one, which is what catches a
         # jump's brake pulse (measured over the scale, jumps got through on the full-length scale).  Events
-        # beyond the noise that no ramp explains (below) keep it too: that is jerky driving.
+        # beyond the noise that no ramp explains (below) keep it too: that is jerky driving (a speed-up a
+        # ramp shows as a step reads the ramp's change instead, below).
         if constant.accel_mps2 > 0:
             return _over_the_scale(constant, entry_t_s, exit_t_s)
         return constant
@@ -298,7 +300,9 @@ def fit_speed_profile(
         # the strips' noise is a few mm), is a step, not a steady change: its change of speed is the
         # ramp's.  The constant acceleration extrapolated to the span's ends read the simulator's 10 %
         # blips at 6-13 km/h on the full-length scale as 14-18 % and re-weighed them for it.  Slowing
-        # keeps the span's reading (above).
+        # keeps the span's reading (above).  A jump's throttle pulse may read lower here than the span
+        # read it: its misfit and its gross's uncertainty judge it (no jump cell of the simulator or of
+        # the independent model moved from 99-100 % re-weighed or within class).
         return replace(constant, step_change_fraction=step_change)
     return constant
 
@@ -370,9 +374,12 @@ def _fit_ramp(
     events determine its change of speed within ``RAMP_MAX_CHANGE_SE`` of the mean speed (standard error
     from the strips' noise), and when it is normal driving (``RAMP_MAX_CHANGE``, ``RAMP_MAX_ACCEL_MPS2``);
     None otherwise; and, where the ramp chosen cuts the sum of squared misfits ``RAMP_GAIN`` times or
-    more (taken or not: the events show a step), its change of speed over its mean speed (signed; NaN
-    where it does not).  Its misfit counts the knots among the unknowns.  ``weights``
-    (one per event, default 1) scale each event's equation, as in :func:`fit_speed_profile`."""
+    more and the events determine its change of speed within ``RAMP_MAX_CHANGE_SE`` of its (positive)
+    mean speed (taken or not: the events show a step), that change over its mean speed (signed; NaN
+    otherwise).  The step skips the tests of normal driving (the noise, ``RAMP_MAX_CHANGE``,
+    ``RAMP_MAX_ACCEL_MPS2``), which choose the profile to weigh with, not the change it reads.  Its
+    misfit counts the knots among the unknowns.  ``weights`` (one per event, default 1) scale each
+    event's equation, as in :func:`fit_speed_profile`."""
     weights = np.ones(times.size) if weights is None else weights
     targets = targets * weights
     t_start, t_end = float(times.min()), float(times.max())
