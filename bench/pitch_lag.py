@@ -5,8 +5,8 @@ under, as if the body's pitch followed the acceleration at once (``edge.wim.esti
 A real body follows a step of acceleration as a damped oscillator, so over an axle's weighing time ``T``
 the transfer it carried departs from the correction's. This bench draws steps of acceleration at random
 moments (from ``T`` before the axle's weighing to its end) and pitch modes (natural frequency and damping
-ratio, uniform in the given bands), integrates the exact step response over the window, and reports, per
-``T``, the departure per unit step: its RMS over the draws relative to the RMS of the correction's own
+ratio, uniform in the given bands), integrates the exact step response (the simulator's,
+``firmware_sim.physics``) over the window, and reports, per ``T``, the departure per unit step: its RMS over the draws relative to the RMS of the correction's own
 share (the window-mean acceleration), its 95th percentile and its largest, with the bound the estimator
 takes as the gross's expanded uncertainty (``edge.wim.estimate.pitch_lag_share``: half the slowest mode's
 period over ``T``, for a blip's or a brake pulse's two steps).
@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.wim.estimate import pitch_lag_share
+from firmware_sim.physics import _damped_step
 
 WINDOWS_S = (0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -47,14 +48,9 @@ def departures(
     tau = rng.uniform(-window_s, window_s, draws)
     u = t[None, :] - tau[:, None]
     on = u >= 0.0
-    after = np.maximum(u, 0.0)
-    omega = 2.0 * math.pi * f[:, None]
-    zeta = z[:, None]
-    root = np.sqrt(1.0 - zeta * zeta)
-    response = 1.0 - np.exp(-zeta * omega * after) * (
-        np.cos(omega * root * after) + zeta / root * np.sin(omega * root * after)
+    response = np.stack(
+        [_damped_step(row, 2.0 * math.pi * fk, zk) for row, fk, zk in zip(u, f, z, strict=True)]
     )
-    response = np.where(on, response, 0.0)
     return np.mean(response - on, axis=1), np.mean(on, axis=1)
 
 

@@ -1,6 +1,7 @@
 """The pitch lag's bound (``edge.wim.estimate.pitch_lag_share``) against the exact step response of a damped
-pitch mode, integrated numerically here: a blip's two steps, anywhere around an axle's weighing time, never
-leave the weighed transfer further from the quasi-static correction than the bound says."""
+pitch mode (the simulator's, ``firmware_sim.physics``), integrated numerically over each window: a blip's
+two steps, anywhere around an axle's weighing time, never leave the weighed transfer further from the
+quasi-static correction than the bound says."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge.wim.estimate import pitch_lag_share
+from firmware_sim.physics import _damped_step
 
 
 def _window_departure(
@@ -19,14 +21,9 @@ def _window_departure(
     1 m/s^2), for steps (time, size) of acceleration through a mode of this frequency and damping."""
     t = np.linspace(0.0, window_s, 4001)
     omega = 2.0 * math.pi * frequency_hz
-    root = math.sqrt(1.0 - damping * damping)
     total = np.zeros_like(t)
     for when, size in steps:
-        after = np.maximum(t - when, 0.0)
-        response = 1.0 - np.exp(-damping * omega * after) * (
-            np.cos(omega * root * after) + damping / root * np.sin(omega * root * after)
-        )
-        total += size * (np.where(t >= when, response, 0.0) - (t >= when))
+        total += size * (_damped_step(t - when, omega, damping) - (t >= when))
     return float(np.trapezoid(total, t) / window_s)
 
 
