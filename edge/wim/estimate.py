@@ -915,18 +915,20 @@ def centre_accelerations(
     profile_accels_mps2: npt.NDArray[np.float64],
     tolerance_mps2: float,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """The acceleration each axle is weighed under, for its pitch load transfer, and its standard error
-    (m/s²).  By default the profile's (``profile_accels_mps2``: its mean over each axle's time on the
-    scale), exact.  An axle that stood alone on a platform (:func:`edge.wim.centre.centre_stretches`)
-    shows its own: the mean of its stretches' accelerations weighted by their lengths, with the
-    standard error of that mean.  Where any axle's departs from the profile's mean over the same stretches
-    by more than twice its standard error and by more than ``tolerance_mps2``, the profile missed a change
-    of acceleration between the axles' weighings (a brake that starts after the front axle has left a
-    short platform), and every axle with stretches takes its own; the others keep the profile's."""
+    """The acceleration each axle is weighed under, for its pitch load transfer, and its standard
+    uncertainty (m/s²).  By default the profile's (``profile_accels_mps2``: its mean over each axle's time
+    on the scale), exact.  An axle that stood alone on a platform (:func:`edge.wim.centre.centre_stretches`)
+    shows its own: the mean of its stretches' accelerations weighted by their lengths.  Where any axle's
+    departs from the profile's mean over the same stretches by more than twice its raw standard error (of
+    that mean, from the stretches' ``accel_se_mps2``) and by more than ``tolerance_mps2``, the profile
+    missed a change of acceleration between the axles' weighings (a brake that starts after the front axle
+    has left a short platform), and every axle with stretches takes its own, uncertain by the same mean of
+    its stretches' calibrated uncertainties (``accel_sd_mps2``); the others keep the profile's."""
     n = profile_accels_mps2.size
     length_s = np.zeros(n)
     measured = np.zeros(n)
     variance = np.zeros(n)
+    calibrated = np.zeros(n)
     seen = np.zeros(n)
     for stretch in stretches:
         i = stretch.axle
@@ -936,6 +938,7 @@ def centre_accelerations(
         length_s[i] += length
         measured[i] += length * stretch.accel_mps2
         variance[i] += (length * stretch.accel_se_mps2) ** 2
+        calibrated[i] += (length * stretch.accel_sd_mps2) ** 2
         seen[i] += length * float(
             profile.mean_accel_mps2(np.array([stretch.t0_s]), np.array([stretch.t1_s]))[0]
         )
@@ -948,7 +951,7 @@ def centre_accelerations(
     if not np.any(have & (np.abs(measured - seen) > allowed)):
         return profile_accels_mps2, np.zeros(n)
     accels: npt.NDArray[np.float64] = np.where(have, measured, profile_accels_mps2)
-    errors: npt.NDArray[np.float64] = np.where(have, se, 0.0)
+    errors: npt.NDArray[np.float64] = np.where(have, np.sqrt(calibrated) / per, 0.0)
     return accels, errors
 
 
@@ -1384,8 +1387,8 @@ def _pitch_noise_per_mps2(
 ) -> npt.NDArray[np.float64]:
     """Load moved onto each axle (kg, unsigned) per m/s² of its measured acceleration's standard error:
     by the rule of the acceleration's sign (:func:`_pitch_transfer_per_mps2`), or the larger of the
-    braking and the traction rule's where the acceleration is within twice its standard error of zero
-    (it may have had either sign)."""
+    braking and the traction rule's where the acceleration is within twice its standard uncertainty of
+    zero (it may have had either sign)."""
     rigid = np.abs(pitch_transfer_kg(loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M))
     if towing is None:
         return rigid
