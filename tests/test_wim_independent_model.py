@@ -276,6 +276,33 @@ def test_an_8x4_braking_after_its_steer_pair_left_a_short_platform_is_caught(
         assert shown >= 8
 
 
+def test_a_brake_pulse_under_a_trailer_that_never_stands_alone_keeps_its_shown_transfer(
+    tmp_path: Path,
+) -> None:
+    """A 5-axle semi at 28 km/h brakes at 2.5 m/s² for 0.5 s while its tridem is on the single 4.2 m
+    platform, after the tractor's axles were weighed each alone.  Their own accelerations (about 0) depart
+    from the constant deceleration fitted to the events, so they replace the profile's; the tridem's,
+    never alone, keep the profile's, which spreads the pulse over the crossing.  That is not every axle
+    measured: the transfer the events' jerk shows between the axles' weighings still goes into the gross's
+    uncertainty.  It did only where no axle's acceleration was measured, and this truck passed 2.6 % light."""
+    crossing = simulate_crossing(
+        "single", "jump", np.random.default_rng(3), kind="5-semi", v0_kmh=28.0, load_fraction=0.9,
+        motion_overrides={"event_x_m": 12.0, "pulse_mps2": -2.5, "pulse_s": 0.5},
+    )  # fmt: skip
+    capture = read_capture(write_capture(crossing, tmp_path / "semi-pulse.wlcap"))
+    c, config = capture.crossing, capture.config
+    zero = c.window.counts[c.window.times_s < c.entry_t_s.min()].mean(axis=0)
+    _, stretches = load_centre(c.window, zero, c.entry_t_s, c.exit_t_s, c.mid_t_s, config.scale, config.wim)
+    assert {s.axle for s in stretches} == {0, 1}  # the tractor's axles stood alone; the tridem never
+    judged = judge(c, config, LimitTable.load(None))
+    m = judged.measurement
+    assert m is not None and m.transfer_shown_kg > 0.01 * m.gross_kg
+    error = judged.gross_kg / capture.meta.extra["truth"]["gross_kg"] - 1
+    assert error < -0.02  # the pulse's transfer: the crossing needed catching
+    assert judged.decision.verdict.value == "reweigh"
+    assert any("gross uncertain" in reason for reason in judged.decision.reasons)
+
+
 def test_cells_that_break_the_lever_rule_give_no_centre_of_load(tmp_path: Path) -> None:
     """The independent model's cells follow the documented lever rule: its axles alone on the platform give
     centre-of-load events near where the strips put them.  The same crossing with the entry and exit

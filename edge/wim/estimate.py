@@ -508,7 +508,7 @@ def _estimate(
     axle_u: npt.NDArray[np.float64] = np.full(n_axles, np.nan)
     gross_u = math.nan
     transfer_shown = 0.0
-    measured_accels = False
+    every_axle_measured = False
     axle_cov: npt.NDArray[np.float64] = np.full((n_axles, n_axles), np.nan)
     motion_kg: npt.NDArray[np.float64] = np.zeros(n_axles)
     if used == 0:
@@ -644,7 +644,7 @@ def _estimate(
             accels, accel_se = centre_accelerations(
                 stretches, profile, accels, wim.load_centre_accel_tolerance_mps2
             )
-            measured_accels = bool(np.any(accel_se != 0.0))
+            every_axle_measured = bool(np.all(accel_se != 0.0))
         if profile is not None and np.all(steady_loads > 0) and np.any(accels != 0.0):
             # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
             # the static loads are those less the transfer of a typical centre of gravity, uncertain by
@@ -729,14 +729,15 @@ def _estimate(
         and not loads_only
         and math.isnan(profile.ramp_start_s)
         and profile.accel_mps2 < 0
-        and not measured_accels
+        and not every_axle_measured
         and np.all(np.isfinite(axle_loads))
     ):
         # A brake that the constant acceleration spread over the crossing, which the events show beyond
         # their noise (one that starts as a short platform's first axles leave it), moved the gross by its
         # pitch transfer between the axles' weighings: all of it, at a high centre of gravity, is taken
-        # as expanded uncertainty, as a ramp's shift is.  Not where the axles' own accelerations already
-        # corrected it (above: the same brake, its shift in the uncertainty already).  A speed-up is
+        # as expanded uncertainty, as a ramp's shift is.  Not where every axle's own acceleration already
+        # corrected it (above: the same brake, its shift in the uncertainty already); where some axles
+        # kept the profile's (a tridem that never stood alone), theirs still spread it.  A speed-up is
         # brief (a throttle blip: an engine cannot hold what brakes can), the body's pitch does not reach
         # the transfer in that time, and the pulse and misfit terms judge it.  The gate is the profile's
         # mean acceleration, not the jerk's sign: a slowing truck whose brake eases counts too.
