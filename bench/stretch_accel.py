@@ -2,8 +2,9 @@
 
 Where an axle stands alone on a platform, the centre of load (``edge.wim.centre``) fits a quadratic to its
 positions and reads its acceleration there, with a standard error. Where those accelerations depart from
-the speed profile's, they replace it in the pitch load transfer, and their standard errors go into the
-axle loads' and the gross's uncertainty (``edge.wim.estimate``). This bench checks that standard error
+the speed profile's, they replace it in the pitch load transfer, and their calibrated standard
+uncertainties (``Stretch.accel_sd_mps2``) go into the axle loads' and the gross's uncertainty
+(``edge.wim.estimate``). This bench checks that standard error
 against the truth on two physics models: the project's simulator (``firmware_sim``) and the independent
 one (``bench/independent_wim_model.py``, written without the estimator), on trucks that blip the throttle on
 a single 4.2 m platform (where axles stand alone longest and blips fall between two axles' weighings).
@@ -15,7 +16,11 @@ in the pitch transfer's noise (``Stretch.accel_sd_mps2``: ``STRETCH_SE_SCALE`` o
 with ``STRETCH_ACCEL_FLOOR_MPS2``), the errors' 95th percentile and their RMS over each one's RMS:
 
     python bench/stretch_accel.py                       # 300 trucks a model, seeds 7 (simulator) and 2
+    python bench/stretch_accel.py --simulator-seed 8 --independent-seed 3    # out of sample
     python bench/stretch_accel.py --trucks 100 --json
+
+The default seeds are those the calibration was chosen on; the independent model's seed-2 stream is also
+its own bench's "single, throttle blip" cell (``--scale single --seed 2``).
 """
 
 from __future__ import annotations

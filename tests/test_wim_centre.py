@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from edge.config import ScaleConfig, WimConfig
-from edge.lane.buffer import SampleWindow
+from bench.stretch_accel import simulator
 from edge.wim.centre import (
     CENTRE_MARGIN_M,
     STRETCH_ACCEL_FLOOR_MPS2,
@@ -19,10 +18,8 @@ from edge.wim.centre import (
     exit_loads,
     lone_runs,
 )
-from edge.wim.estimate import centre_accelerations, load_centre, zero_from_preroll
+from edge.wim.estimate import centre_accelerations
 from edge.wim.motion import SpeedProfile
-from firmware_sim.physics import LaneGeometry, LoadCellModel, cell_loads_kg, schedule
-from firmware_sim.population import random_scenario
 
 RATE_HZ = 1000.0
 FOOTPRINT_M = 0.25
@@ -177,48 +174,23 @@ def test_measured_accelerations_replace_the_profiles_only_where_one_departs_beyo
     assert accels.tolist() == [-1.0, -1.0, -1.0]
 
 
-def _blip_stretches(seed: int, trucks: int) -> list[tuple[Stretch, float]]:
-    """Every stretch of ``trucks`` throttle-blipping trucks on one 4.2 m platform, simulated by
-    firmware_sim's physics (bounce, pitch, axle hop, road, cell noise and zero), each with the true mean
-    acceleration over its time: what the stretch's quadratic should read."""
-    scale = ScaleConfig(platform_lengths_m=(LENGTH_M,), kg_per_count=0.02, tyre_footprint_m=FOOTPRINT_M)
-    wim = WimConfig()
-    geometry = LaneGeometry(platform_lengths_m=(LENGTH_M,))
-    scenario = random_scenario(
-        seed, trucks, speed_kmh=(15.0, 40.0), blip_mps2=(0.3, 1.0), speed_change_over_m=4.2
-    )
-    cells = LoadCellModel(geometry.n_channels, seed=seed)
-    found: list[tuple[Stretch, float]] = []
-    for motion in schedule(scenario, geometry):
-        entry = motion.axle_crossing_times(geometry.entry_strip_x_m)
-        exit_ = motion.axle_crossing_times(geometry.exit_x_m)
-        t = (
-            np.arange(math.floor((entry[0] - 1.0) * RATE_HZ), math.ceil((exit_[-1] + 0.1) * RATE_HZ))
-            / RATE_HZ
-        )
-        window = SampleWindow(t, cells.counts(t, cell_loads_kg([motion], t, geometry)), 0)
-        zero = zero_from_preroll(window, float(entry[0]) - 0.2)
-        assert zero is not None
-        _, stretches = load_centre(window, zero, entry, exit_, None, scale, wim)
-        for stretch in stretches:
-            speeds = np.asarray(motion.speed_at(np.array([stretch.t0_s, stretch.t1_s])))
-            found.append((stretch, float(speeds[1] - speeds[0]) / (stretch.t1_s - stretch.t0_s)))
-    return found
-
-
 def test_a_stretchs_standard_error_covers_what_its_acceleration_misses() -> None:
     """Twice a stretch's calibrated standard uncertainty holds at least 95 % of its acceleration's errors
-    on trucks that blip the throttle, where the residuals' spread makes it small (under 0.1 m/s², whose
-    errors are the floor's: twice the raw standard error held 93.5 % of these) and where it makes it
-    large, without swelling far past what the errors there need (the raw one's RMS was 7.5 times theirs)."""
-    found = _blip_stretches(seed=5, trucks=48)
-    se = np.array([s.accel_sd_mps2 for s, _ in found])
-    miss = np.abs(np.array([s.accel_mps2 - true for s, true in found]))
+    against the true mean acceleration over the stretch, on 48 throttle-blipping trucks of firmware_sim's
+    physics on one 4.2 m platform (``bench/stretch_accel.py``), where the residuals' spread makes it small
+    (under 0.1 m/s², whose errors are the floor's: twice the raw standard error held 89 % of these) and
+    where it makes it large, without swelling far past what the errors there need (their RMS is 0.21 of
+    the raw one's)."""
+    found = simulator(48, 5)
+    miss = np.abs(np.array([error for error, _, _ in found]))
+    se = np.array([sd for _, _, sd in found])
     assert se.size >= 60
     assert np.all(se >= STRETCH_ACCEL_FLOOR_MPS2)
     small = se < 0.1
     assert small.sum() >= 20 and (~small).sum() >= 20
+    # As measured: 91 stretches, 63 under 0.1 m/s² (96.8 % covered; the raw one 88.9 %), the rest all
+    # covered; the errors' RMS 0.40 of the large ones' (the raw one 0.21).
     assert np.mean(miss[small] <= 2 * se[small]) >= 0.95
     assert np.mean(miss[~small] <= 2 * se[~small]) >= 0.95
     rms = lambda values: float(np.sqrt(np.mean(values**2)))  # noqa: E731
-    assert rms(miss[~small]) >= 0.2 * rms(se[~small])
+    assert rms(miss[~small]) >= 0.25 * rms(se[~small])

@@ -32,7 +32,7 @@ from edge.judge import judge
 from edge.rules import LimitTable
 from edge.wim.capture import read_capture
 from edge.wim.corrections import BandFit, ReferenceRun, fit_speed_band_factors
-from edge.wim.estimate import load_centre
+from edge.wim.estimate import centre_accelerations, load_centre
 
 
 def _replay(paths: list[Path]) -> dict[str, dict[str, Any]]:
@@ -296,7 +296,18 @@ def test_a_brake_pulse_under_a_trailer_that_never_stands_alone_keeps_its_shown_t
     assert {s.axle for s in stretches} == {0, 1}  # the tractor's axles stood alone; the tridem never
     judged = judge(c, config, LimitTable.load(None))
     m = judged.measurement
-    assert m is not None and m.transfer_shown_kg > 0.01 * m.gross_kg
+    assert m is not None and m.speed_profile is not None
+    # The measured path: the tractor's own accelerations replaced the profile's, the tridem's did not.
+    profile = m.speed_profile
+    accels, accel_u = centre_accelerations(
+        stretches,
+        profile,
+        profile.mean_accel_mps2(c.entry_t_s, c.exit_t_s),
+        config.wim.load_centre_accel_tolerance_mps2,
+    )
+    assert np.all(accel_u[:2] > 0) and np.all(accel_u[2:] == 0)
+    assert np.all(np.abs(accels[:2]) < 0.3) and np.all(accels[2:] < -0.2)
+    assert m.transfer_shown_kg > 0.01 * m.gross_kg
     error = judged.gross_kg / capture.meta.extra["truth"]["gross_kg"] - 1
     assert error < -0.02  # the pulse's transfer: the crossing needed catching
     assert judged.decision.verdict.value == "reweigh"

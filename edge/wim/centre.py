@@ -107,10 +107,15 @@ takes, in quadrature with :data:`STRETCH_ACCEL_FLOOR_MPS2` (:attr:`Stretch.accel
 ranks stretches well but is scaled wrong at both ends: against the true mean acceleration over each
 stretch (single 4.2 m platform, throttle blips: ``bench/stretch_accel.py``), stretches whose raw error was
 0.1 m/s² or more erred by 0.16-0.35 of it (RMS / raw) on the project's simulator and by 0.28-0.73 on
-bench/independent_wim_model.py, while those under 0.05 m/s² erred by 1.6-2.1 times it, about 0.05 m/s²:
-a slow wobble of the centre of load passes for travel.  Twice the calibrated one held 98.0 / 96.4 % of
-the errors (simulator / independent), 94 % or more in every band of the raw error; twice the raw one
-88-93 % (76-80 % under 0.05 m/s²)."""
+bench/independent_wim_model.py, while those under 0.05 m/s² erred by 1.6-2.1 times it, about 0.05 m/s²
+(a slow wobble of the centre of load passing for travel, or a change of acceleration within the stretch,
+which the quadratic weighs towards its middle where the truth here is the plain mean).  Twice the
+calibrated one held 98.0 / 96.4 % of the errors (simulator / independent), 94 % or more in every band of
+the raw error; twice the raw one 88-93 % (76-80 % under 0.05 m/s²).  In RMS the calibrated one is still
+short on the independent model's largest raw errors (0.4 m/s² and more: the errors' RMS 1.45 of it, a few
+heavy misses; 1.14 over all its stretches).  An axle with stretches on several platforms takes their
+length-weighted mean with the stretches independent, floor included (below 0.05 m/s² on three platforms);
+the calibration is of one stretch on one 4.2 m platform."""
 
 STRETCH_ACCEL_FLOOR_MPS2 = 0.05
 """Least standard uncertainty (m/s²) of a stretch's acceleration: :data:`STRETCH_SE_SCALE`."""
@@ -142,8 +147,11 @@ class Stretch:
     def accel_sd_mps2(self) -> float:
         """Standard uncertainty of :attr:`accel_mps2`: the raw standard error calibrated against the true
         acceleration on two physics models (:data:`STRETCH_SE_SCALE`, :data:`STRETCH_ACCEL_FLOOR_MPS2`).
-        The raw one still decides whether a stretch departs from the profile (its errors over a long
-        platform's stretch are also the part of the weighing it misses)."""
+        In :func:`edge.wim.estimate.centre_accelerations`' result it carries the pitch transfer's noise
+        term, and decides whether a measured axle braked (below twice it: the lag share is not taken) and
+        whether its sign is in doubt (within twice it of zero: the larger pitch rule).  The raw one still
+        decides whether a stretch departs from the profile: a long platform's stretch is only part of the
+        axle's weighing, and a blip within it departs from a profile right over the whole weighing."""
         return math.hypot(STRETCH_ACCEL_FLOOR_MPS2, STRETCH_SE_SCALE * self.accel_se_mps2)
 
 
@@ -216,7 +224,8 @@ def centre_stretches(
     runs: list[LoneRun], times_s: F64, exit_kg: F64, total_kg: F64, edges_m: F64
 ) -> list[Stretch]:
     """The runs of :data:`CENTRE_MIN_STRETCH_S` or more, each with the acceleration of a least-squares
-    quadratic in its positions and that acceleration's standard error (module docstring)."""
+    quadratic in its positions and that acceleration's raw standard error (:data:`STRETCH_BLOCK_S`; its
+    calibrated standard uncertainty: :attr:`Stretch.accel_sd_mps2`)."""
     result: list[Stretch] = []
     for run in runs:
         t = times_s[run.start : run.stop]

@@ -636,15 +636,15 @@ def _estimate(
         accels = (
             profile.mean_accel_mps2(strip_t_s[0], strip_t_s[1]) if profile is not None else np.zeros(n_axles)
         )
-        accel_se = np.zeros(n_axles)
+        accel_u = np.zeros(n_axles)
         if profile is not None and stretches:
             # An axle that stood alone on a platform shows its own acceleration there; where one departs
             # from the profile's beyond its noise (a brake between two axles' weighings), the measured
             # ones replace the profile's.
-            accels, accel_se = centre_accelerations(
+            accels, accel_u = centre_accelerations(
                 stretches, profile, accels, wim.load_centre_accel_tolerance_mps2
             )
-            every_axle_measured = bool(np.all(accel_se != 0.0))
+            every_axle_measured = bool(np.all(accel_u != 0.0))
         if profile is not None and np.all(steady_loads > 0) and np.any(accels != 0.0):
             # Pitch load transfer: the fit weighs the loads as they were under the measured acceleration;
             # the static loads are those less the transfer of a typical centre of gravity, uncertain by
@@ -689,10 +689,10 @@ def _estimate(
             # brake's transfer departs from the correction by more than the lag explains, and a brake
             # pulse is how a jump starts.
             shift = _transfer_shift_kg(moved, loads_now, spacings, accels, towing)
-            if np.all(accel_se > 0.0) and np.all(accels >= -2.0 * accel_se):
+            if every_axle_measured and np.all(accels >= -2.0 * accel_u):
                 shift *= pitch_lag_share(float(edges[-1]), mean_speed_mps, wim.body_min_frequency_hz)
             # Measured accelerations carry their own noise, independent between the axles.
-            noise = _pitch_noise_per_mps2(axle_loads, spacings, accels, accel_se, towing) * accel_se
+            noise = _pitch_noise_per_mps2(axle_loads, spacings, accels, accel_u, towing) * accel_u
             axle_cov = axle_cov + np.diag(noise**2)
             axle_u = np.sqrt(axle_u**2 + (UNCERTAINTY_COVERAGE_FACTOR * noise) ** 2)
             gross_u = math.sqrt(
@@ -1383,10 +1383,11 @@ def _pitch_noise_per_mps2(
     loads_kg: npt.NDArray[np.float64],
     spacings_m: npt.NDArray[np.float64],
     accels_mps2: npt.NDArray[np.float64],
-    accel_se_mps2: npt.NDArray[np.float64],
+    accel_u_mps2: npt.NDArray[np.float64],
     towing: Sequence[int] | None,
 ) -> npt.NDArray[np.float64]:
-    """Load moved onto each axle (kg, unsigned) per m/s² of its measured acceleration's standard error:
+    """Load moved onto each axle (kg, unsigned) per m/s² of its measured acceleration's standard
+    uncertainty (:attr:`edge.wim.centre.Stretch.accel_sd_mps2`):
     by the rule of the acceleration's sign (:func:`_pitch_transfer_per_mps2`), or the larger of the
     braking and the traction rule's where the acceleration is within twice its standard uncertainty of
     zero (it may have had either sign)."""
@@ -1395,7 +1396,7 @@ def _pitch_noise_per_mps2(
         return rigid
     traction = np.abs(pitch_transfer_kg(loads_kg, spacings_m, 1.0, CG_HEIGHT_TYPICAL_M, towing))
     signed = np.where(accels_mps2 > 0, traction, rigid)
-    either = np.abs(accels_mps2) < 2.0 * accel_se_mps2
+    either = np.abs(accels_mps2) < 2.0 * accel_u_mps2
     chosen: npt.NDArray[np.float64] = np.where(either, np.maximum(rigid, traction), signed)
     return chosen
 
