@@ -29,6 +29,9 @@ Tyres: single on steer axles, dual elsewhere; 10 % of combinations have single a
 tyres on all trailer axles.  Loads: gross = ratio x the class limit (after any single-tyre deduction), the
 ratio drawn per ``loads`` (empty ~40 % up to ~200 %); steer axles 4.5-8 t growing with the load, the rest
 shared by drive (heavier) and trailer axles, tandem/tridem axles within a few per cent of each other.
+With dynamics, each truck's centre of gravity's height rises with its load, from 1.0 m empty (40 % of its
+limit) to 1.6-2.3 m at its limit or over (dense bulk to light or tall cargo), and a combination's coupling
+is 1.05-1.35 m high: they set the load moved between the axles when the truck changes speed.
 
 ``expected_verdict`` is the simulator's own reading of 交通运输部令2016年第62号 article 3 (``LEGAL_LIMIT_KG``,
 3,000 kg off per trailer axle on plain single tyres, refusal above 105 % of the limit) on the static loads;
@@ -245,6 +248,7 @@ def random_scenario(
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     drivers = np.random.default_rng(np.random.SeedSequence([seed, _DRIVER_STREAM]))
     blips = np.random.default_rng(np.random.SeedSequence([seed, _BLIP_STREAM]))
+    heights = np.random.default_rng(np.random.SeedSequence([seed, _HEIGHT_STREAM]))
     order: list[str] = []
     while len(order) < n_trucks:
         order.extend(CLASS_CODES[i] for i in rng.permutation(len(CLASS_CODES)))
@@ -264,6 +268,7 @@ def random_scenario(
                 stop_fraction=stop_fraction,
                 loads=loads,
                 accel_mps2=accel_mps2,
+                heights=heights,
             )
         )
         change = _uniform(drivers, speed_change)
@@ -291,6 +296,20 @@ _DRIVER_STREAM = 0x16
 
 _BLIP_STREAM = 0x17
 """Second SeedSequence entropy word of the drivers' throttle blips (their own stream)."""
+
+_HEIGHT_STREAM = 0x18
+"""Second SeedSequence entropy word of the trucks' centre-of-gravity and coupling heights (their own
+stream: every other draw stays what it was before heights were drawn)."""
+
+#: Centre of gravity's height, m: an empty truck's (chassis, cab, engine and an empty body) about 1.0 m;
+#: a laden one's from dense bulk low in the body (steel, cement, aggregate: 1.6 m) to light or tall cargo
+#: (2.3 m), drawn uniform; in between in proportion to the load (an empty truck at 40 % of its limit, a
+#: full one from 100 %).
+_EMPTY_CG_HEIGHT_M = 1.0
+_LADEN_CG_HEIGHT_M = (1.6, 2.3)
+_EMPTY_LOAD_RATIO = 0.4
+#: A combination's fifth-wheel height, m, uniform.
+_COUPLING_HEIGHT_M = (1.05, 1.35)
 
 _BLIP_S = (0.3, 1.0)
 _BLIP_MAX_CHANGE = 0.10
@@ -467,6 +486,7 @@ def _random_truck(
     stop_fraction: float,
     loads: str,
     accel_mps2: tuple[float, float],
+    heights: np.random.Generator,
 ) -> Truck:
     # Every draw happens whatever the options, so changing one option leaves the rest of the truck alone.
     layouts = _LAYOUTS[code]
@@ -486,6 +506,11 @@ def _random_truck(
     behaviour = rng.random()
     stop_s = round(float(rng.uniform(*_STOP_ON_SCALE_S)), 2)
     accel = round(_uniform(rng, accel_mps2), 3)
+    laden = min(max((load_ratio - _EMPTY_LOAD_RATIO) / (1.0 - _EMPTY_LOAD_RATIO), 0.0), 1.0)
+    cg_height_m = round(
+        _EMPTY_CG_HEIGHT_M + laden * (float(heights.uniform(*_LADEN_CG_HEIGHT_M)) - _EMPTY_CG_HEIGHT_M), 3
+    )
+    coupling_height_m = round(float(heights.uniform(*_COUPLING_HEIGHT_M)), 3)
 
     jump = behaviour < jump_fraction
     stops = not jump and behaviour < jump_fraction + stop_fraction
@@ -512,5 +537,12 @@ def _random_truck(
         lateral_offset_m=lateral_offset_m,
         accel_mps2=0.0 if jump or stops else accel,
         jump=jump,
-        dynamics=DynamicsSettings(roughness=truck_roughness, lateral_wander_m=wander_m) if dynamics else None,
+        dynamics=DynamicsSettings(
+            roughness=truck_roughness,
+            lateral_wander_m=wander_m,
+            cg_height_m=cg_height_m,
+            coupling_height_m=coupling_height_m,
+        )
+        if dynamics
+        else None,
     )

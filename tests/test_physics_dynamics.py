@@ -686,6 +686,7 @@ def test_the_rules_and_the_simulator_each_match_hand_written_cases(
 def test_random_scenario_geometry_loads_and_tyres_are_realistic() -> None:
     scenario = random_scenario(9, 400, speed_kmh=(4.0, 35.0), roughness=(0.2, 0.6))
     ratios = []
+    heights: list[float] = []
     for truck in scenario.trucks:
         spacings = truck.axle_spacings_m
         vclass = classify(spacings)
@@ -713,12 +714,19 @@ def test_random_scenario_geometry_loads_and_tyres_are_realistic() -> None:
 
         assert 4.0 <= truck.speed_kmh <= 35.0
         assert truck.dynamics is not None and 0.2 <= truck.dynamics.roughness <= 0.6
+        # The centre of gravity rises with the load: about 1.0 m empty, 1.6-2.3 m full or over.
+        height = truck.dynamics.cg_height_m
+        laden = min(max((ratios[-1] - 0.4) / 0.6, 0.0), 1.0)
+        assert 1.0 + 0.6 * laden - 0.02 <= height <= 1.0 + 1.3 * laden + 0.02, (ratios[-1], height)
+        heights.append(height)
+        assert 1.05 <= truck.dynamics.coupling_height_m <= 1.35
         assert truck.accel_mps2 == 0.0 and not truck.jump and truck.stop_on_scale_s == 0.0
     assert 0.38 <= min(ratios) < 0.5 and 1.8 < max(ratios) <= 2.02
     trailer_tyres = {truck.tyres[-1] for truck in scenario.trucks if truck.body == "combination"}
     assert trailer_tyres == {"single", "dual", "wide_single"}
     speeds = np.array([truck.speed_kmh for truck in scenario.trucks])
     assert speeds.min() < 6.0 and speeds.max() > 33.0
+    assert min(heights) < 1.1 and max(heights) > 2.2 and float(np.std(heights)) > 0.2
 
     static = random_scenario(9, 16, dynamics=False)
     assert all(truck.dynamics is None for truck in static.trucks)
