@@ -41,8 +41,6 @@ from edge.judge import Judgement, judge
 from edge.rules import LimitTable
 from edge.wim import estimate
 from edge.wim.capture import read_capture
-from firmware_sim.physics import LoadCellModel, schedule
-from firmware_sim.population import random_scenario
 
 SCALE = "single 1x4.2 m"
 SPEED_BANDS_KMH = ((3.0, 10.0), (10.0, 20.0), (20.0, 30.0), (30.0, 40.0))
@@ -79,26 +77,12 @@ def _row(judgement: Judgement, true_gross_kg: float, speed_kmh: float) -> dict[s
 
 
 def simulator_rows(seed: int, crossings: int, population: str = "throttle-blip") -> list[dict[str, Any]]:
-    lengths = wim_accuracy.DRIVING_GEOMETRIES[SCALE]["platform_lengths_m"]
-    geometry = wim_accuracy._geometry(lengths)
-    config = wim_accuracy._config(
-        lengths, 1000, {"max_gross_uncertainty_fraction": wim_accuracy.CLASS_LIMIT_PCT[SCALE] / 100}
-    )
+    config, trucks = wim_accuracy.driving_crossings(SCALE, population, crossings, seed, 1000)
     limits = LimitTable.load()
-    scenario = random_scenario(
-        seed,
-        crossings,
-        speed_kmh=(3.0, 40.0),
-        speed_change_over_m=sum(lengths),
-        **wim_accuracy.POPULATIONS[population],
-    )
-    cells = LoadCellModel(geometry.n_channels, seed=seed)
-    rng = np.random.default_rng(seed + 1)
     rows = []
     with _recording():
-        for number, motion in enumerate(schedule(scenario, geometry), start=1):
+        for _, motion, crossing in trucks:
             _seen.clear()
-            crossing = wim_accuracy._crossing(motion, geometry, cells, config, rng, number)
             row = _row(judge(crossing, config, limits), motion.truck.gross_kg, motion.truck.speed_kmh)
             if row is not None:
                 rows.append(row)

@@ -24,6 +24,7 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,19 +313,33 @@ def _axle_group_sizes(groups: tuple[int, ...]) -> list[int]:
     return [size for size in groups for _ in range(size)]
 
 
-def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int) -> dict[str, Any]:
-    """One named driving population on one scale: the share sent to re-weigh (and why), and of the rest
-    the gross errors, the share within the scale's class limit and of axle loads within 2 %."""
+def driving_crossings(
+    name: str, population: str, crossings: int, seed: int, rate_hz: int
+) -> tuple[Config, Iterator[tuple[int, TruckMotion, Crossing]]]:
+    """The lane configuration of one scale of DRIVING_GEOMETRIES, and each truck of one named driving
+    population crossing it: (number from 1, its motion, the crossing the lane would judge)."""
     lengths = DRIVING_GEOMETRIES[name]["platform_lengths_m"]
     geometry = _geometry(lengths)
     # The site sets the uncertainty allowance to what its scale's class allows.
     config = _config(lengths, rate_hz, {"max_gross_uncertainty_fraction": CLASS_LIMIT_PCT[name] / 100})
-    limits = LimitTable.load()
     scenario = random_scenario(
         seed, crossings, speed_kmh=(3.0, 40.0), speed_change_over_m=sum(lengths), **POPULATIONS[population]
     )
     cells = LoadCellModel(geometry.n_channels, seed=seed)
     rng = np.random.default_rng(seed + 1)
+
+    def each() -> Iterator[tuple[int, TruckMotion, Crossing]]:
+        for number, motion in enumerate(schedule(scenario, geometry), start=1):
+            yield number, motion, _crossing(motion, geometry, cells, config, rng, number)
+
+    return config, each()
+
+
+def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int) -> dict[str, Any]:
+    """One named driving population on one scale: the share sent to re-weigh (and why), and of the rest
+    the gross errors, the share within the scale's class limit and of axle loads within 2 %."""
+    config, trucks = driving_crossings(name, population, crossings, seed, rate_hz)
+    limits = LimitTable.load()
     reweigh = 0
     caught_or_within = 0
     errors: list[float] = []
@@ -342,9 +357,8 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
     recorded_s = 0.0
     speed_errors: list[float] = []
     position_errors: list[float] = []
-    for number, motion in enumerate(schedule(scenario, geometry), start=1):
+    for number, motion, crossing in trucks:
         truck = motion.truck
-        crossing = _crossing(motion, geometry, cells, config, rng, number)
         started = time.process_time()
         judgement = judge(crossing, config, limits)
         if number > 1:  # the first call loads the compiled kernels
@@ -427,7 +441,7 @@ def driving(name: str, population: str, crossings: int, seed: int, rate_hz: int)
         else None,
         "reweighed_speed_kmh_p50": round(float(np.median(reweighed_speeds)), 1) if reweighed_speeds else None,
         "reweigh_reasons": dict(sorted(reasons.items(), key=lambda item: -item[1])),
-        "mid_strips_x_m": list(geometry.mid_strips_x_m),
+        "mid_strips_x_m": list(config.scale.mid_strips_x_m),
         # The fitted speed profile against the true motion over the strip events' span, every crossing:
         # RMS speed error (% of the mean speed) and largest front-axle position error (mm), median and p95.
         "profile_speed_error_pct_p50": round(float(np.median(speed_errors)) * 100, 3)
